@@ -1,0 +1,75 @@
+/* The runtime's one backend interface {probe, compile, eval, release}: vane, ane and ane-sim
+ * all implement it. MIL text + weight blob in, compiled program out; eval moves packed
+ * tensors in the function's declared input/output order (a backend that must match
+ * surfaces alphabetically, as the ANE does, reorders internally). */
+#ifndef ANET_RUNTIME_BACKEND_H
+#define ANET_RUNTIME_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ane_trainer.h"
+
+typedef enum anet_chip {
+    ANET_CHIP_M1 = 0,
+    ANET_CHIP_M2,
+    ANET_CHIP_M3,
+    ANET_CHIP_M4,
+    ANET_CHIP_STRICT, /* the union of every chip's rules */
+    ANET_CHIP_COUNT_
+} anet_chip;
+
+const char *anet_chip_name(anet_chip c);            /* "m1" ... "strict" */
+int anet_chip_lookup(const char *s, anet_chip *out); /* 0 on success */
+
+typedef enum anet_numerics {
+    ANET_NUMERICS_FP16 = 0, /* the contract: fp16 storage at every op boundary */
+    ANET_NUMERICS_FP32 = 1  /* debug: no rounding anywhere */
+} anet_numerics;
+
+typedef struct anet_backend_config {
+    anet_chip chip;
+    anet_numerics numerics;
+} anet_backend_config;
+
+/* One tensor crossing the boundary: packed bytes in the declared dtype and shape. */
+typedef struct anet_io {
+    void *data;
+    size_t nbytes;
+} anet_io;
+
+typedef struct anet_backend_stats {
+    uint64_t compiles;
+    uint64_t dispatches;
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+} anet_backend_stats;
+
+typedef struct anet_program anet_program; /* backend-specific */
+
+typedef struct anet_backend_ops {
+    const char *name; /* "vane", "ane", "ane-sim" */
+    /* Can this backend run here? On failure, why[] says why in one sentence. */
+    anet_status (*probe)(char *why, size_t why_len);
+    anet_status (*create)(const anet_backend_config *cfg, void **state);
+    void (*destroy)(void *state);
+    /* weights: a weight.bin image (may be NULL/0 when the program has no BLOBFILE consts). */
+    anet_status (*compile)(void *state, const char *mil, size_t mil_len, const uint8_t *weights,
+                           size_t weights_len, anet_program **out);
+    anet_status (*eval)(void *state, anet_program *p, const anet_io *in, int nin, anet_io *out,
+                        int nout);
+    void (*release)(void *state, anet_program *p);
+    void (*stats)(void *state, anet_backend_stats *out);
+} anet_backend_ops;
+
+/* A backend instance: the ops plus its state. */
+typedef struct anet_backend {
+    const anet_backend_ops *ops;
+    void *state;
+} anet_backend;
+
+/* Creates the named backend ("vane", ...); ANET_E_UNSUPPORTED with the reason if it cannot run. */
+anet_status anet_backend_open(const char *name, const anet_backend_config *cfg, anet_backend *out);
+void anet_backend_close(anet_backend *b);
+
+#endif
