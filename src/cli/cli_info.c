@@ -1,3 +1,107 @@
-/* Placeholder: replaced by the real `info` below in this same session. */
+/* `ane_trainer info`: what this machine and this build can do, as text or JSON. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
 #include "cli/cli.h"
-int cli_info(int argc, char **argv) { (void)argc; (void)argv; return CLI_FAIL; }
+#include "core/fp16.h"
+
+#define ANE_FRAMEWORK "/System/Library/PrivateFrameworks/AppleNeuralEngine.framework/AppleNeuralEngine"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: ane_trainer info [--json]\n"
+            "\n"
+            "Prints the platform, CPU features used by the fp16 converters, whether\n"
+            "AppleNeuralEngine.framework is present, and which backends this build has.\n"
+            "\n"
+            "  --json     machine-readable output\n");
+}
+
+static void cpu_features(cJSON *arr) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("sse4.2")) cJSON_AddItemToArray(arr, cJSON_CreateString("sse4.2"));
+    if (__builtin_cpu_supports("avx")) cJSON_AddItemToArray(arr, cJSON_CreateString("avx"));
+    if (__builtin_cpu_supports("avx2")) cJSON_AddItemToArray(arr, cJSON_CreateString("avx2"));
+    if (__builtin_cpu_supports("fma")) cJSON_AddItemToArray(arr, cJSON_CreateString("fma"));
+    if (__builtin_cpu_supports("avx512f")) cJSON_AddItemToArray(arr, cJSON_CreateString("avx512f"));
+    /* f16c has no __builtin_cpu_supports name on every compiler: fp16.c reports its path. */
+#elif defined(__aarch64__)
+    cJSON_AddItemToArray(arr, cJSON_CreateString("neon"));
+#endif
+}
+
+int cli_info(int argc, char **argv) {
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) {
+            usage(stdout);
+            return CLI_OK;
+        } else if (strcmp(argv[i], "--json") == 0) {
+            json = 1;
+        } else {
+            return cli_usage_error("info ", "info: unknown option '%s'", argv[i]);
+        }
+    }
+    struct utsname u;
+    if (uname(&u) != 0) memset(&u, 0, sizeof u);
+    struct stat st;
+    int framework = stat(ANE_FRAMEWORK, &st) == 0;
+
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "version", anet_version());
+    cJSON_AddStringToObject(root, "os", u.sysname);
+    cJSON_AddStringToObject(root, "os_release", u.release);
+    cJSON_AddStringToObject(root, "machine", u.machine);
+    cJSON_AddNumberToObject(root, "cpus", (double)sysconf(_SC_NPROCESSORS_ONLN));
+    cJSON *feat = cJSON_AddArrayToObject(root, "cpu_features");
+    cpu_features(feat);
+    cJSON_AddStringToObject(root, "fp16_path", anet_f16_path());
+    cJSON *ane = cJSON_AddObjectToObject(root, "neural_engine");
+    cJSON_AddBoolToObject(ane, "framework_present", framework);
+    cJSON_AddStringToObject(ane, "framework_path", ANE_FRAMEWORK);
+    cJSON *backends = cJSON_AddArrayToObject(root, "backends");
+    cJSON_AddItemToArray(backends, cJSON_CreateString("vane"));
+#if defined(ANET_WITH_CURL)
+    cJSON_AddBoolToObject(root, "data_fetch", 1);
+#else
+    cJSON_AddBoolToObject(root, "data_fetch", 0);
+#endif
+
+    if (json) {
+        char *s = cJSON_Print(root);
+        if (!s) {
+            cJSON_Delete(root);
+            return cli_error("info: out of memory");
+        }
+        printf("%s\n", s);
+        cJSON_free(s);
+    } else {
+        printf("ane_trainer %s\n", anet_version());
+        printf("platform:      %s %s (%s), %ld CPUs\n", u.sysname, u.release, u.machine,
+               sysconf(_SC_NPROCESSORS_ONLN));
+        printf("cpu features:  ");
+        cJSON *it;
+        int first = 1;
+        cJSON_ArrayForEach(it, feat) {
+            printf("%s%s", first ? "" : " ", it->valuestring);
+            first = 0;
+        }
+        printf("%s\n", first ? "(none detected)" : "");
+        printf("fp16 path:     %s\n", anet_f16_path());
+        printf("neural engine: %s\n", framework ? "AppleNeuralEngine.framework present"
+                                                : "AppleNeuralEngine.framework not found (not macOS on Apple Silicon?)");
+        printf("backends:      vane (virtual ANE, runs everywhere)\n");
+#if defined(ANET_WITH_CURL)
+        printf("data fetch:    yes (libcurl)\n");
+#else
+        printf("data fetch:    no (built without libcurl)\n");
+#endif
+    }
+    cJSON_Delete(root);
+    return CLI_OK;
+}
