@@ -1,11 +1,12 @@
 /* Tensors and layout: create/free/limits, element access, dtype copy, stride arithmetic worked
- * out by hand, and batch pack/unpack against plain loops using the compiler's _Float16. */
+ * out by hand, and batch pack/unpack against plain loops using tests/fp16_ref.h. */
 #include "core/tensor.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
+#include "fp16_ref.h"
 
 static uint64_t rs = 0x9e3779b97f4a7c15ull;
 static uint32_t rand32(void) {
@@ -15,12 +16,7 @@ static uint32_t rand32(void) {
     return (uint32_t)(rs >> 32);
 }
 
-static anet_f16 oracle_h(float f) {
-    _Float16 h = (_Float16)f;
-    anet_f16 u;
-    memcpy(&u, &h, 2);
-    return u;
-}
+static anet_f16 oracle_h(float f) { return ref_f32_to_f16(f); }
 
 static void test_create(void) {
     anet_tensor t;
@@ -42,7 +38,7 @@ static void test_create(void) {
     CHECK(anet_tensor_create(&h, ANET_DT_FP16, 2, 3, 4, 5) == ANET_OK);
     CHECK_EQ_INT(anet_tensor_nbytes(&h), 240);
     anet_tensor_set(&h, 0, 2, 1, 0, 0.1f);
-    CHECK(anet_tensor_get(&h, 0, 2, 1, 0) == (float)(_Float16)0.1f);
+    CHECK(anet_tensor_get(&h, 0, 2, 1, 0) == ref_round(0.1f));
     CHECK(((anet_f16 *)h.data)[45] == oracle_h(0.1f));
 
     /* Copy fp32 -> fp16 -> fp32 against per-element rounding. */
@@ -55,7 +51,7 @@ static void test_create(void) {
     for (int i = 0; i < 120; i++) {
         float v = ((float *)t.data)[i];
         if (((anet_f16 *)h.data)[i] != oracle_h(v)) bad++;
-        if (((float *)back.data)[i] != (float)(_Float16)v) bad++;
+        if (((float *)back.data)[i] != ref_round(v)) bad++;
     }
     CHECK_EQ_INT(bad, 0);
     anet_tensor other;
@@ -134,7 +130,7 @@ static void test_pack(void) {
         anet_unpack_batch(p, B, F, y);
         for (int b = 0; b < B; b++)
             for (int f = 0; f < F; f++)
-                if (y[(size_t)b * F + f] != (float)(_Float16)x[(size_t)b * F + f]) bad_un++;
+                if (y[(size_t)b * F + f] != ref_round(x[(size_t)b * F + f])) bad_un++;
         for (size_t i = n; i < n + 8; i++) if (y[i] != 42.0f) bad_un++;
         CHECK_MSG(bad == 0, "pack_f32 B=%d F=%d: %d wrong", B, F, bad);
         CHECK_MSG(bad_un == 0, "unpack B=%d F=%d: %d wrong", B, F, bad_un);
