@@ -250,6 +250,12 @@ int main(void) {
     CHECK_STR_CONTAINS(anet_last_error(), "sha256 mismatch");
     CHECK_STR_CONTAINS(anet_last_error(), "refused");
     snprintf(d, sizeof d, "%s/corrupt", tmpdir);
+    CHECK_EQ_INT(count_entries(d), -1); /* the dir made by this fetch is gone again: nothing left */
+
+    /* Into an existing directory: it stays, empty. */
+    snprintf(d, sizeof d, "%s/existing", tmpdir);
+    mkdir(d, 0755);
+    CHECK_EQ_INT(fetch(port, "corrupt", "existing", 1), ANET_E_VERIFY);
     CHECK_EQ_INT(count_entries(d), 0);
 
     /* Interrupted transfer: the server closes the connection mid-body. */
@@ -258,14 +264,14 @@ int main(void) {
     CHECK_STR_CONTAINS(anet_last_error(), "train-images-idx3-ubyte.gz");
     CHECK_STR_CONTAINS(anet_last_error(), "interrupted");
     snprintf(d, sizeof d, "%s/cut", tmpdir);
-    CHECK_EQ_INT(count_entries(d), 0);
+    CHECK_EQ_INT(count_entries(d), -1); /* the dir made by this fetch is gone again: nothing left */
 
     /* A body longer than the published size is cut off and refused. */
     st = fetch(port, "big", "big", 1);
     CHECK_EQ_INT(st, ANET_E_VERIFY);
     CHECK_STR_CONTAINS(anet_last_error(), "more than the expected");
     snprintf(d, sizeof d, "%s/big", tmpdir);
-    CHECK_EQ_INT(count_entries(d), 0);
+    CHECK_EQ_INT(count_entries(d), -1); /* the dir made by this fetch is gone again: nothing left */
 
     /* 404. */
     st = fetch(port, "404", "missing", 1);
@@ -273,7 +279,7 @@ int main(void) {
     CHECK_STR_CONTAINS(anet_last_error(), "HTTP 404");
     CHECK_STR_CONTAINS(anet_last_error(), "train-images-idx3-ubyte.gz");
     snprintf(d, sizeof d, "%s/missing", tmpdir);
-    CHECK_EQ_INT(count_entries(d), 0);
+    CHECK_EQ_INT(count_entries(d), -1); /* the dir made by this fetch is gone again: nothing left */
 
     /* Connection refused: one clear line. */
     int dead = closed_port();
@@ -282,7 +288,7 @@ int main(void) {
     CHECK_STR_CONTAINS(anet_last_error(), "cannot connect");
     CHECK(strchr(anet_last_error(), '\n') == NULL);
     snprintf(d, sizeof d, "%s/refused", tmpdir);
-    CHECK_EQ_INT(count_entries(d), 0);
+    CHECK_EQ_INT(count_entries(d), -1); /* the dir made by this fetch is gone again: nothing left */
 
     /* The progress bar path (written to stderr) works too. */
     anet_fetch_opts o = {0};

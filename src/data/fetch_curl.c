@@ -80,8 +80,9 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
     return 0;
 }
 
-/* mkdir -p */
-static anet_status make_dirs(const char *dir) {
+/* mkdir -p; *created says whether the last component was made here (removed again on failure). */
+static anet_status make_dirs(const char *dir, int *created) {
+    *created = 0;
     char p[ANET_PATH_MAX];
     int n = snprintf(p, sizeof p, "%s", dir);
     if (n <= 0 || n >= (int)sizeof p) return anet_fail(ANET_E_INVALID, "target directory path too long");
@@ -91,7 +92,8 @@ static anet_status make_dirs(const char *dir) {
         if (mkdir(p, 0755) != 0 && errno != EEXIST) return anet_fail(ANET_E_IO, "%s: cannot create directory: %s", p, strerror(errno));
         *s = '/';
     }
-    if (mkdir(p, 0755) != 0 && errno != EEXIST) return anet_fail(ANET_E_IO, "%s: cannot create directory: %s", p, strerror(errno));
+    if (mkdir(p, 0755) == 0) *created = 1;
+    else if (errno != EEXIST) return anet_fail(ANET_E_IO, "%s: cannot create directory: %s", p, strerror(errno));
     struct stat st;
     if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) return anet_fail(ANET_E_IO, "%s: not a directory", p);
     return ANET_OK;
@@ -244,13 +246,17 @@ anet_status anet_fetch_dataset(const anet_dataset_spec *spec, const anet_fetch_o
         return st;
     }
     if ((st = anet_registry_base_url(spec, o.mirror, base, sizeof base)) != ANET_OK) return st;
-    if ((st = make_dirs(dir)) != ANET_OK) return st;
+    int created = 0;
+    if ((st = make_dirs(dir, &created)) != ANET_OK) return st;
     int bar = !o.quiet && (o.progress == 1 || (o.progress < 0 && isatty(fileno(stderr))));
     long timeout = o.timeout_s > 0 ? o.timeout_s : 60;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return anet_fail(ANET_E_NETWORK, "cannot initialise libcurl");
     if (!o.quiet) fprintf(stderr, "fetching %s from %s into %s\n", spec->name, base, dir);
     for (int i = 0; i < ANET_FILE_COUNT && st == ANET_OK; i++) st = fetch_one(&spec->files[i], base, dir, &o, bar, timeout);
     curl_global_cleanup();
-    if (st != ANET_OK) return anet_fail_ctx(st, "fetch %s", spec->name);
+    if (st != ANET_OK) {
+        if (created) rmdir(dir); /* only succeeds when empty: a failed first fetch leaves no trace */
+        return anet_fail_ctx(st, "fetch %s", spec->name);
+    }
     return ANET_OK;
 }
