@@ -68,6 +68,26 @@ rc=$?
 rc=$?
 if [ $rc -ne 0 ] && [ "$(wc -l <err)" -eq 1 ] && [ ! -e "$tmp/fetched" ]; then ok "fetch, no server -> $rc: $(cat err)"; else bad "fetch no server rc=$rc: $(cat err)"; fi
 
+# Fetch through a mirror that serves the subset under mnist's name: the train files are not the
+# canonical ones, so the first download is refused and nothing is left behind.
+$PY -m http.server 0 --bind 127.0.0.1 --directory "$M10K" >http.log 2>&1 &
+srv=$!
+trap 'kill $srv 2>/dev/null; rm -rf "$tmp"' EXIT
+port=""
+for _ in $(seq 50); do
+  port=$(sed -n 's/.*port \([0-9]*\).*/\1/p' http.log | head -1)
+  [ -n "$port" ] && break
+  sleep 0.1
+done
+if [ -n "$port" ]; then
+  "$ANET_BIN" data fetch mnist --dir "$tmp/mirrored" --mirror "http://127.0.0.1:$port/" --quiet >out 2>err
+  rc=$?
+  if [ $rc -ne 0 ] && grep -q "expected 9912422 (file refused)" err && [ ! -e "$tmp/mirrored" ]; then ok "fetch from mirror refused non-canonical file: $(cat err)"; else bad "mirror fetch rc=$rc: $(cat err)"; fi
+else
+  bad "python http.server did not start: $(cat http.log)"
+fi
+kill $srv 2>/dev/null
+
 # Fashion-MNIST from the Debian package, when installed.
 if [ -d /usr/share/datasets/fashion-mnist ]; then
   "$ANET_BIN" data list >out 2>err
