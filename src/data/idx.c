@@ -221,9 +221,10 @@ anet_status anet_idx_read_labels(const char *path, uint32_t num_classes, uint8_t
     if (num_classes > 0) {
         for (uint32_t i = 0; i < d[0]; i++)
             if (buf[i] >= num_classes) {
+                unsigned bad = buf[i];
                 free(buf);
-                return anet_fail(ANET_E_FORMAT, "%s: label %u at index %u is out of range (%u classes)", path,
-                                 buf[i], i, num_classes);
+                return anet_fail(ANET_E_FORMAT, "%s: label %u at index %u is out of range (%u classes)", path, bad, i,
+                                 num_classes);
             }
     }
     *labels = buf;
