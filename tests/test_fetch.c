@@ -6,7 +6,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,6 +16,12 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#ifdef __APPLE__
+#include <CommonCrypto/CommonDigest.h>
+#else
+#include <openssl/evp.h>
+#endif
 
 #include "check.h"
 #include "core/error.h"
@@ -133,11 +138,16 @@ static int closed_port(void) {
     return ntohs(a.sin_port);
 }
 
-static void digest_hex(const char *path, const EVP_MD *md, char hex[65]) {
+static void digest_hex(const char *path, int md5, char hex[65]) {
     size_t n = 0;
     unsigned char *b = read_all(path, &n), d[64];
     unsigned dl = 0;
-    EVP_Digest(b, n, d, &dl, md, NULL);
+#ifdef __APPLE__
+    if (md5) CC_MD5(b, (CC_LONG)n, d), dl = CC_MD5_DIGEST_LENGTH;
+    else CC_SHA256(b, (CC_LONG)n, d), dl = CC_SHA256_DIGEST_LENGTH;
+#else
+    EVP_Digest(b, n, d, &dl, md5 ? EVP_md5() : EVP_sha256(), NULL);
+#endif
     for (unsigned i = 0; i < dl; i++) sprintf(hex + 2 * i, "%02x", d[i]);
     free(b);
 }
@@ -158,7 +168,7 @@ static void make_spec(void) {
         struct stat st;
         stat(p, &st);
         int md5 = i == 1 || i == 3;
-        digest_hex(p, md5 ? EVP_md5() : EVP_sha256(), hashes[i]);
+        digest_hex(p, md5, hashes[i]);
         spec.files[i].name = names[i];
         spec.files[i].size = (uint64_t)st.st_size;
         spec.files[i].alg = md5 ? ANET_HASH_MD5 : ANET_HASH_SHA256;

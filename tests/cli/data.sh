@@ -82,7 +82,8 @@ done
 if [ -n "$port" ]; then
   "$ANET_BIN" data fetch mnist --dir "$tmp/mirrored" --mirror "http://127.0.0.1:$port/" --quiet >out 2>err
   rc=$?
-  if [ $rc -ne 0 ] && grep -q "expected 9912422 (file refused)" err && [ ! -e "$tmp/mirrored" ]; then ok "fetch from mirror refused non-canonical file: $(cat err)"; else bad "mirror fetch rc=$rc: $(cat err)"; fi
+  if grep -q "built without libcurl" err; then echo "skip: built without libcurl"
+  elif [ $rc -ne 0 ] && grep -q "expected 9912422 (file refused)" err && [ ! -e "$tmp/mirrored" ]; then ok "fetch from mirror refused non-canonical file: $(cat err)"; else bad "mirror fetch rc=$rc: $(cat err)"; fi
 else
   bad "python http.server did not start: $(cat http.log)"
 fi
