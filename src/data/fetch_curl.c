@@ -4,6 +4,7 @@
 #include "data/fetch.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -108,6 +109,22 @@ static void sync_dir(const char *dir) {
     }
 }
 
+/* Removes temporary files an interrupted (killed) earlier fetch left for this file name. */
+static void remove_stale_parts(const char *dir, const char *name) {
+    char prefix[512];
+    int n = snprintf(prefix, sizeof prefix, ".%s.part-", name);
+    if (n <= 0 || n >= (int)sizeof prefix) return;
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, prefix, (size_t)n) != 0) continue;
+        char p[ANET_PATH_MAX];
+        if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) < (int)sizeof p) unlink(p);
+    }
+    closedir(d);
+}
+
 static anet_status curl_failure(CURLcode rc, CURL *c, const char *url, const xfer *x, const char *errbuf) {
     long http = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &http);
@@ -145,6 +162,7 @@ static anet_status fetch_one(const anet_dataset_file *f, const char *base, const
         snprintf(tmp, sizeof tmp, "%s/.%s.part-XXXXXX", dir, f->name) >= (int)sizeof tmp)
         return anet_fail(ANET_E_INVALID, "%s: path or URL too long", f->name);
 
+    remove_stale_parts(dir, f->name);
     anet_file_state have = anet_registry_check_file(f, target);
     if (have == ANET_FILE_VERIFIED || have == ANET_FILE_CONTENT_VERIFIED) {
         if (!o->quiet) fprintf(stderr, "  %s: already present and verified, skipped\n", f->name);
