@@ -16,6 +16,7 @@
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define ANET_HAVE_F16C 1
 #endif
@@ -197,8 +198,12 @@ static int detect_path(void) {
 #if ANET_HAVE_NEON
     return PATH_NEON;
 #elif ANET_HAVE_F16C
+    /* "avx" also checks that the OS saves the YMM state; the F16C bit (CPUID.1:ECX[29]) is read
+     * directly because clang's __builtin_cpu_supports does not know "f16c". */
+    unsigned eax, ebx, ecx, edx;
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c")) return PATH_F16C;
+    if (__builtin_cpu_supports("avx") && __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29)))
+        return PATH_F16C;
     return PATH_PORTABLE;
 #else
     return PATH_PORTABLE;
