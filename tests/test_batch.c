@@ -135,8 +135,6 @@ static void test_packing(void) {
     CHECK_EQ_INT(bad_x, 0);
     CHECK_EQ_INT(bad_y, 0);
     CHECK_EQ_INT(bad_pad, 0);
-    /* Pixel 255 is exactly 1.0 and 0 is exactly 0. */
-    CHECK(anet_f16_to_f32(b.pix_f16[255]) == 1.0f && b.pix_f16[0] == 0);
     anet_batch_free(&bt);
     anet_batcher_free(&b);
 }
