@@ -395,6 +395,45 @@ static void test_hashes(void) {
     CHECK_EQ_INT(rep.files[ANET_FILE_TEST_LABELS], ANET_FILE_UNREADABLE); /* corrupt: neither hash can match */
 }
 
+/* Random damage must give an error or a valid result, never a crash (ASan builds check memory). */
+static void test_mutations(void) {
+    size_t ngz = 0, nraw = 0;
+    unsigned char *gz = read_all(MNIST10K "/t10k-labels-idx1-ubyte.gz", &ngz);
+    unsigned char *raw = gunzip_all(MNIST10K "/t10k-images-idx3-ubyte.gz", &nraw);
+    unsigned char *m = malloc(ngz > 4096 ? ngz : 4096);
+    uint64_t x = 88172645463325252ull; /* xorshift64: a fixed, test-local sequence */
+    int errors = 0, oks = 0;
+    for (int k = 0; k < 300; k++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int gzip = k % 2 == 0;
+        size_t n = gzip ? ngz : 4096; /* raw: the header and the first images, cut short */
+        memcpy(m, gzip ? gz : raw, n);
+        int flips = 1 + (int)(x % 4);
+        for (int f = 0; f < flips; f++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            size_t at = gzip ? (size_t)(x % n) : (size_t)(x % 16); /* raw: damage the header */
+            m[at] = (unsigned char)(x >> 32);
+        }
+        write_file(tpath("mutant"), m, n);
+        uint8_t *out = NULL;
+        uint32_t cnt = 0, r = 0, c = 0;
+        anet_status st = gzip ? anet_idx_read_labels(tpath("mutant"), 10, &out, &cnt)
+                              : anet_idx_read_images(tpath("mutant"), &out, &cnt, &r, &c);
+        if (st == ANET_OK) {
+            oks++;
+            free(out);
+        } else {
+            errors++;
+            CHECK_STR_CONTAINS(anet_last_error(), "mutant");
+            CHECK(out == NULL);
+        }
+    }
+    CHECK(errors > 200); /* nearly every mutation must be caught (CRC, lengths, magic) */
+    free(m);
+    free(gz);
+    free(raw);
+}
+
 static void rm_rf(const char *d) {
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", d);
@@ -413,6 +452,7 @@ int main(void) {
     test_bad_dirs();
     test_discovery();
     test_hashes();
+    test_mutations();
     rm_rf(tmpdir);
     TEST_MAIN_END();
 }
