@@ -179,7 +179,9 @@ static void test_bad_files(void) {
     EXPECT_FAIL(anet_idx_read_labels(tpath("trunc-header"), 10, &out, &n), ANET_E_FORMAT, "trunc-header", "truncated");
     /* Truncated gzip file. */
     write_file(tpath("trunc.gz"), gz, ngz / 2);
-    EXPECT_FAIL(anet_idx_read_labels(tpath("trunc.gz"), 10, &out, &n), ANET_E_FORMAT, "trunc.gz", "truncated");
+    EXPECT_FAIL(anet_idx_read_labels(tpath("trunc.gz"), 10, &out, &n), ANET_E_FORMAT, "trunc.gz",
+                "truncated: expected 10000 bytes of labels, got ");
+    CHECK_STR_CONTAINS(anet_last_error(), "gzip stream cut short");
     /* Gzip that loses only its 8-byte trailer (CRC + length): still truncated. */
     write_file(tpath("notrailer.gz"), gz, ngz - 8);
     EXPECT_FAIL(anet_idx_read_labels(tpath("notrailer.gz"), 10, &out, &n), ANET_E_FORMAT, "notrailer.gz", "truncated");

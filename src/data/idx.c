@@ -19,6 +19,7 @@ typedef struct {
     FILE *f;
     int gz;             /* 1 when the file is gzip */
     int gz_done;        /* the last member ended and the file ended with it */
+    int gz_cut;         /* the file ended inside a gzip stream */
     z_stream z;
     unsigned char *in;  /* compressed input buffer (gzip only) */
 } src;
@@ -90,8 +91,10 @@ static anet_status src_read(src *s, void *buf, size_t n, size_t *got) {
         anet_status st;
         if (avail == 0) {
             if ((st = refill(s, &avail)) != ANET_OK) return st;
-            if (avail == 0)
+            if (avail == 0) {
+                s->gz_cut = 1;
                 return anet_fail(ANET_E_FORMAT, "%s: truncated gzip stream (unexpected end of file)", s->path);
+            }
         }
         size_t want = n - *got;
         if (want > (1u << 30)) want = 1u << 30;
@@ -175,6 +178,9 @@ static anet_status read_payload(src *s, uint64_t size, const char *what, uint8_t
     if (!buf) return anet_fail(ANET_E_NOMEM, "%s: cannot allocate %llu bytes", s->path, (unsigned long long)size);
     size_t got = 0;
     anet_status st = src_read(s, buf, (size_t)size, &got);
+    if (st != ANET_OK && s->gz_cut && got < size) /* say how much of the payload arrived */
+        st = anet_fail(ANET_E_FORMAT, "%s: truncated: expected %llu bytes of %s, got %zu (gzip stream cut short)",
+                       s->path, (unsigned long long)size, what, got);
     if (st == ANET_OK && got < size)
         st = anet_fail(ANET_E_FORMAT, "%s: truncated: expected %llu bytes of %s, got %zu", s->path,
                        (unsigned long long)size, what, got);

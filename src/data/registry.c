@@ -276,7 +276,9 @@ void anet_registry_verify_dir(const anet_dataset_spec *spec, const char *dir, an
             all = 0;
             continue;
         }
+        anet_clear_error();
         rep->files[i] = anet_registry_check_file(&spec->files[i], rep->paths[i]);
+        if (rep->files[i] == ANET_FILE_UNREADABLE) snprintf(rep->detail[i], sizeof rep->detail[i], "%s", anet_last_error());
         if (rep->files[i] != ANET_FILE_VERIFIED && rep->files[i] != ANET_FILE_CONTENT_VERIFIED) verified = 0;
     }
     rep->state = !all ? ANET_DS_INCOMPLETE : verified ? ANET_DS_VERIFIED : ANET_DS_NOT_CANONICAL;
