@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/fp16.h"
 #include "graph/ir_util.h"
 #include "mil/mil.h"
 
@@ -180,7 +181,7 @@ static void put_elem(sbuf *b, anet_dtype dt, const uint8_t *p) {
     case ANET_DT_FP16: {
         uint16_t h;
         memcpy(&h, p, 2);
-        put_hexfloat(b, (double)anet__f16_bits_to_f32(h));
+        put_hexfloat(b, (double)anet_f16_to_f32(h));
         break;
     }
     case ANET_DT_FP32: {
