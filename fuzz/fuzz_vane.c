@@ -4,7 +4,7 @@
  * the weight.bin image. Build and run (from the source root):
  *   clang -std=c11 -D_POSIX_C_SOURCE=200809L -DANET_VERSION=\"0\" -O1 -g \
  *     -fsanitize=fuzzer,address,undefined -Iinclude -Isrc fuzz/fuzz_vane.c \
- *     $(ls src/core/*.c src/graph/*.c src/mil/*.c src/plan/*.c src/runtime/*.c src/runtime/vane/*.c) \
+ *     <every .c file under src/core, src/graph, src/mil, src/plan, src/runtime> \
  *     $(pkg-config --libs openblas) -lm -lpthread -o fuzz_vane
  *   ./fuzz_vane fuzz/corpus/mil fuzz/corpus/vane -max_len=4096 -max_total_time=180 */
 #include <stdint.h>
