@@ -233,6 +233,9 @@ static anet_status read_layer_params(const ctx *c, anet_cm_layer *l, const anet_
         }
         if (rc != 0) return fmt_err(c, "layer parameters");
     }
+    /* proto3 omits defaults: no type field means MAX (0). */
+    if (pf->num == 120 && !l->subtype && !(l->subtype = anet_cm_strndup("max", 3)))
+        return anet_fail(ANET_E_NOMEM, "%s: out of memory", c->name);
     return ANET_OK;
 }
 
