@@ -94,7 +94,22 @@ static void model(buf *out, unsigned type_field, buf *body, const char *in, cons
     msgf(out, type_field, body);
 }
 
+/* With ANET_COREML_DUMP_DIR set, every generated model is also written there (the fuzz
+ * corpus in fuzz/corpus/coreml/ was made this way). */
+static void dump(const buf *b) {
+    static int n;
+    const char *dir = getenv("ANET_COREML_DUMP_DIR");
+    if (!dir) return;
+    char p[512];
+    snprintf(p, sizeof p, "%s/gen_%03d.mlmodel", dir, n++);
+    FILE *f = fopen(p, "wb");
+    if (!f) return;
+    fwrite(b->p, 1, b->n, f);
+    fclose(f);
+}
+
 static anet_cm_model *parse(const buf *b, anet_chip chip) {
+    dump(b);
     anet_cm_model *m = NULL;
     anet_status st = anet_coreml_parse_mlmodel(b->p, b->n, NULL, 0, "test.mlmodel", &m);
     CHECK_MSG(st == ANET_OK, "parse: %s", anet_last_error());
@@ -384,13 +399,81 @@ static void op(buf *block, const char *type, const char *name, const char *x, co
     msgf(&o, 5, &entry);
     msgf(block, 3, &o);
 }
+/* ValueType{tensorType 1: TensorType{dataType 1, rank 2, dimensions 3}} */
+static void value_type(buf *b, unsigned num, uint64_t dtype, const uint64_t *dims, int rank) {
+    buf tt = {0}, vt = {0};
+    u64f(&tt, 1, dtype);
+    u64f(&tt, 2, (uint64_t)rank);
+    for (int i = 0; i < rank; i++) {
+        buf dim = {0}, cd = {0};
+        u64f(&cd, 1, dims[i]);
+        msgf(&dim, 1, &cd);
+        msgf(&tt, 3, &dim);
+    }
+    msgf(&vt, 1, &tt);
+    msgf(b, num, &vt);
+}
+/* const op "w" = BLOBFILE fp16 [1, 10]: attributes {"val": Value{type 2, blobFileValue 5}} */
+static void blob_const(buf *block) {
+    buf o = {0}, entry = {0}, val = {0}, bf = {0};
+    uint64_t d[] = {1, 10};
+    strf(&o, 1, "const");
+    nvt(&o, 3, "w", 10, d, 2);
+    value_type(&val, 2, 10, d, 2);
+    strf(&bf, 1, "@model_path/weights/weight.bin");
+    u64f(&bf, 2, 64);
+    msgf(&val, 5, &bf);
+    strf(&entry, 1, "val");
+    msgf(&entry, 2, &val);
+    msgf(&o, 5, &entry);
+    msgf(block, 3, &o);
+}
+/* add(x = a2, y = fp16 1.0 given inline: Binding.value 2 = Value{type, immediateValue{tensor{bytes 7}}}) */
+static void add_immediate(buf *block) {
+    buf o = {0}, e1 = {0}, a1 = {0}, b1 = {0}, e2 = {0}, a2 = {0}, b2 = {0}, val = {0}, imm = {0}, tv = {0}, rb = {0};
+    uint64_t d[] = {1, 10};
+    strf(&o, 1, "add");
+    strf(&b1, 1, "a2");
+    msgf(&a1, 1, &b1);
+    strf(&e1, 1, "x");
+    msgf(&e1, 2, &a1);
+    msgf(&o, 2, &e1);
+    value_type(&val, 2, 10, NULL, 0);
+    uint8_t one[2] = {0x00, 0x3c}; /* fp16 1.0, little-endian */
+    bytesf(&rb, 1, one, 2);
+    msgf(&tv, 7, &rb);
+    msgf(&imm, 1, &tv);
+    msgf(&val, 3, &imm);
+    msgf(&b2, 2, &val);
+    msgf(&a2, 1, &b2);
+    strf(&e2, 1, "y");
+    msgf(&e2, 2, &a2);
+    msgf(&o, 2, &e2);
+    nvt(&o, 3, "a3", 10, d, 2);
+    msgf(block, 3, &o);
+}
 static void test_mlprogram(void) {
     buf block = {0}, spec = {0}, fn = {0}, fentry = {0}, prog = {0}, top = {0};
     uint64_t d[] = {1, 10};
     op(&block, "mul", "m0", "x", "x", "a");
-    op(&block, "gelu", "g0", "a", NULL, "b");
+    blob_const(&block);
+    op(&block, "mul", "k0", "a", "w", "a2");
+    add_immediate(&block);
+    op(&block, "gelu", "g0", "a3", NULL, "b");
     op(&block, "frobnicate", "f0", "b", NULL, "c");
-    strf(&block, 2, "c");
+    /* relu declared with an fp64 output: a dtype the IR does not hold -> unknown */
+    {
+        buf o = {0}, e = {0}, a = {0}, bb = {0};
+        strf(&o, 1, "relu");
+        strf(&bb, 1, "c");
+        msgf(&a, 1, &bb);
+        strf(&e, 1, "x");
+        msgf(&e, 2, &a);
+        msgf(&o, 2, &e);
+        nvt(&o, 3, "r", 12, d, 2);
+        msgf(&block, 3, &o);
+    }
+    strf(&block, 2, "r");
     nvt(&fn, 1, "x", 10, d, 2);
     strf(&fn, 2, "CoreML5");
     strf(&spec, 1, "CoreML5");
@@ -402,11 +485,12 @@ static void test_mlprogram(void) {
     msgf(&prog, 2, &fentry);
     model(&top, 502, &prog, "x", "c");
     anet_cm_model *m = NULL;
+    dump(&top);
     anet_status st = anet_coreml_parse_mlmodel(top.p, top.n, NULL, 0, "prog.mlmodel", &m);
     CHECK_MSG(st == ANET_OK, "%s", anet_last_error());
     if (m) {
         CHECK(strcmp(m->kind, "mlProgram") == 0);
-        CHECK_EQ_INT(m->nlayers, 3);
+        CHECK_EQ_INT(m->nlayers, 6); /* the const is a parameter, not a layer */
         const anet_cm_layer *l = find_layer(m, "m0");
         CHECK(l && strcmp(l->type, "mul") == 0 && l->ninputs == 2 && l->out_shapes[0].rank == 2 &&
               l->out_shapes[0].dims[1] == 10);
@@ -414,10 +498,17 @@ static void test_mlprogram(void) {
 #if ANET_CM_HAVE_PLAN_CHECK && ANET_CM_HAVE_IR
         CHECK_MSG(st == ANET_OK, "%s", anet_last_error());
         EXPECT_LAYER(m, "m0", ANET_CM_ANE, "mil-op-ok");
-        l = find_layer(m, "g0");
-        CHECK(l && l->verdict == ANET_CM_CPU && l->rule);
-        l = find_layer(m, "f0");
-        CHECK(l && l->verdict != ANET_CM_ANE);
+        EXPECT_LAYER(m, "k0", ANET_CM_ANE, "mil-op-ok"); /* BLOBFILE weight modeled as a const */
+        EXPECT_LAYER(m, "a3", ANET_CM_ANE, "mil-op-ok"); /* inline fp16 scalar */
+        EXPECT_LAYER(m, "g0", ANET_CM_CPU, "op-rejected-gelu");
+        EXPECT_LAYER(m, "f0", ANET_CM_CPU, "op-unknown");
+        EXPECT_LAYER(m, "r", ANET_CM_UNKNOWN, "mil-op-unmodeled");
+        CHECK_EQ_INT(m->n_ane, 3);
+        CHECK_EQ_INT(m->nsegments, 1);
+        if (m->nsegments == 1) {
+            CHECK_EQ_INT(m->segments[0].last, 2);
+            CHECK_EQ_INT(m->segments[0].ninputs, 1); /* x; w is a parameter */
+        }
 #else
         /* Without the constraint table the ops are not judged: a clear refusal, no guess. */
         CHECK_EQ_INT(st, ANET_E_UNSUPPORTED);

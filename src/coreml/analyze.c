@@ -127,6 +127,7 @@ static int push_tensor(anet_cm_tensor **arr, int *n, const char *name, const ane
 }
 
 static anet_status judge_mil(anet_cm_model *m, anet_cm_layer *l, anet_chip chip) {
+    if (l->op == -2) return ANET_OK; /* judged while building the IR (not modeled, rank > 5) */
 #if ANET_CM_HAVE_PLAN_CHECK
     if (l->graph >= 0 && l->op >= 0) {
         anet_verdict v;

@@ -5,8 +5,8 @@
 #ifndef ANET_COREML_DEPS_H
 #define ANET_COREML_DEPS_H
 
-#define ANET_CM_HAVE_IR 0          /* src/graph/ir.c: anet_graph_* */
+#define ANET_CM_HAVE_IR 1          /* src/graph/ir.c: anet_graph_* */
 #define ANET_CM_HAVE_MIL_PARSER 0  /* src/mil/: anet_mil_parse */
-#define ANET_CM_HAVE_PLAN_CHECK 0  /* src/plan/constraints.c: anet_plan_check_op, anet_rule_find */
+#define ANET_CM_HAVE_PLAN_CHECK 1  /* src/plan/constraints.c: anet_plan_check_op, anet_rule_find */
 
 #endif

@@ -19,7 +19,23 @@ typedef struct mctx {
     anet_cm_model *m;
     const char *name;
     const char *path;
+    int base;              /* depth of the function's active block */
+    anet_cm_opref *ops;    /* every op in program order, for the IR pass */
+    int nops, cap_ops;
+    size_t budget; /* zero-filled weight bytes the IR pass may allocate */
 } mctx;
+
+static int record_op(mctx *c, const uint8_t *buf, size_t len, int layer, int nested) {
+    if (c->nops == c->cap_ops) {
+        int nc = c->cap_ops ? c->cap_ops * 2 : 64;
+        anet_cm_opref *p = realloc(c->ops, (size_t)nc * sizeof *p);
+        if (!p) return -1;
+        c->ops = p;
+        c->cap_ops = nc;
+    }
+    c->ops[c->nops++] = (anet_cm_opref){buf, len, layer, nested};
+    return 0;
+}
 
 #define PB_FOR(r, f, buf, len, what, on_error)                    \
     anet_pb_init(&(r), (buf), (len));                              \
@@ -175,6 +191,7 @@ static anet_status read_operation(mctx *c, const uint8_t *buf, size_t len, int d
         if (oname) l->name = anet_cm_strndup(oname, olen);
         if (!l->type || !l->model_path || (oname && !l->name)) return nomem(c);
     }
+    if (record_op(c, buf, len, lidx, depth > c->base) != 0) return nomem(c);
     anet_cm_shape *outs = NULL;
     int nouts = 0;
     anet_status st = ANET_OK;
@@ -304,18 +321,24 @@ static anet_status read_function(mctx *c, const uint8_t *buf, size_t len, int de
     }
     if (!block) block = first_block, blen = first_len;
     if (!block) return anet_fail(ANET_E_FORMAT, "%s: ML Program function has no block", c->name);
-    return read_block(c, block, blen, depth + 1);
+    c->base = depth + 1;
+    anet_status st = read_block(c, block, blen, depth + 1);
+    if (st != ANET_OK) return st;
+    char os[64];
+    snprintf(os, sizeof os, "%.*s", opset && oplen < 60 ? (int)oplen : 0, opset ? (const char *)opset : "");
+    return anet_cm_mlprogram_ir(c->m, c->name, buf, len, os, c->ops, c->nops, c->budget);
 }
 
 anet_status anet_cm_read_mlprogram(anet_cm_model *m, const char *name, const uint8_t *buf, size_t len,
                                    const uint8_t *weights, size_t wlen, int depth, const char *path) {
     anet_pb_reader r;
     anet_pb_field f;
-    mctx c = {m, name, path};
+    /* Stand-in weights are bounded by what the input could hold: the program's own bytes
+     * plus the package's weight file (wlen), never by a size the file merely declares. */
+    mctx c = {m, name, path, 0, NULL, 0, 0, 2 * len + wlen};
     const uint8_t *fn = NULL, *first = NULL;
     size_t fnl = 0, firstl = 0;
     (void)weights;
-    (void)wlen;
     if (depth + 1 > ANET_CM_MAX_DEPTH)
         return anet_fail(ANET_E_FORMAT, "%s: models nested deeper than %d levels", name, ANET_CM_MAX_DEPTH);
     PB_FOR(r, f, buf, len, "Program", return ferr(&c, "program")) {
@@ -329,7 +352,9 @@ anet_status anet_cm_read_mlprogram(anet_cm_model *m, const char *name, const uin
     }
     if (!fn) fn = first, fnl = firstl;
     if (!fn) return anet_fail(ANET_E_FORMAT, "%s: ML Program has no function", name);
-    return read_function(&c, fn, fnl, depth + 1);
+    anet_status st = read_function(&c, fn, fnl, depth + 1);
+    free(c.ops);
+    return st;
 }
 
 anet_status anet_cm_layers_from_graph(anet_cm_model *m, int gi, const char *path) {

@@ -13,7 +13,7 @@
 enum {
     R_OK, R_UNREPORTED, R_CUSTOM, R_RNN, R_GATHER, R_DILATED, R_BCAST_ND, R_POOL_KERNEL,
     R_POOL_STRIDE, R_UPSAMPLE, R_RANK, R_AXIS, R_FP32, R_EMBEDDING, R_BCAST_CHW, R_NOT_NEURAL,
-    R_CUSTOM_MODEL, R_MIL_OK, R_COUNT
+    R_CUSTOM_MODEL, R_MIL_OK, R_MIL_UNMODELED, R_COUNT
 };
 
 static const anet_rule nn_rules[R_COUNT] = {
@@ -71,6 +71,9 @@ static const anet_rule nn_rules[R_COUNT] = {
     [R_MIL_OK] = {"mil-op-ok", "ML Program op that no rule of the constraint table rejects",
                   "No rule of the constraint table rejects this op on the chosen chip, so it likely runs on the Neural Engine.",
                   "src/plan/constraints.c (the constraint table; see docs/check.md for each rule's source)", ANET_CHIPS_ALL},
+    [R_MIL_UNMODELED] = {"mil-op-unmodeled", "ML Program op this checker could not model",
+                         "The op uses something the checker's graph IR does not hold (a dtype, a flexible shape, a control-flow block), so no rule could judge it.",
+                         "src/coreml/mlprogram_ir.c (a limit of this checker, not of the ANE)", ANET_CHIPS_ALL},
 };
 
 const anet_rule *anet_rules_nn(int *n) {
