@@ -660,6 +660,7 @@ static void test_files(void) {
     const char *evil = "{\"itemInfoEntries\": {\"A\": {\"path\": \"../../etc/passwd\"}}, \"rootModelIdentifier\": \"A\"}";
     write_file(q, evil, strlen(evil));
     CHECK_EQ_INT(anet_coreml_load(p, &m), ANET_E_FORMAT);
+    CHECK_STR_CONTAINS(anet_last_error(), "leaves the package");
     write_file(q, "{not json", 9);
     CHECK_EQ_INT(anet_coreml_load(p, &m), ANET_E_FORMAT);
     /* A compiled NeuralNetwork bundle without model.mil: unsupported, said clearly. */

@@ -127,8 +127,9 @@ static anet_status package_spec_path(const char *dir, char *out, size_t outlen) 
     }
     /* The manifest is input too: never let it point outside the package. */
     if (p->valuestring[0] == '/' || strstr(p->valuestring, "..")) {
+        anet_fail(ANET_E_FORMAT, "%s: model path '%.200s' leaves the package", mpath, p->valuestring);
         cJSON_Delete(root);
-        return anet_fail(ANET_E_FORMAT, "%s: model path '%s' leaves the package", mpath, p->valuestring);
+        return ANET_E_FORMAT;
     }
     int n = snprintf(out, outlen, "%s/Data/%s", dir, p->valuestring);
     cJSON_Delete(root);
