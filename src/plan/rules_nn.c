@@ -214,7 +214,7 @@ static int is_chw_vs_c11(const anet_cm_shape *a, const anet_cm_shape *b) {
     const int64_t *da = a->dims + a->rank - 3, *db = b->dims + b->rank - 3;
     for (int i = 0; i < 3; i++)
         if (da[i] <= 0 || db[i] <= 0) return 0;
-    return da[0] == db[0] && da[1] * da[2] > 1 && db[1] == 1 && db[2] == 1;
+    return da[0] == db[0] && (da[1] > 1 || da[2] > 1) && db[1] == 1 && db[2] == 1; /* no product: dims can be huge */
 }
 
 void anet_rules_nn_check(anet_cm_layer *l, anet_chip chip) {
