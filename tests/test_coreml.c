@@ -670,6 +670,38 @@ static void test_files(void) {
     write_file(q, "x", 1);
     CHECK_EQ_INT(anet_coreml_load(p, &m), ANET_E_UNSUPPORTED);
     CHECK_STR_CONTAINS(anet_last_error(), "espresso");
+    /* MIL text (.mil), as `ane_trainer compile` writes it: gelu is rejected, relu passes. */
+    snprintf(p, sizeof p, "%s/prog.mil", dir);
+    const char *mil =
+        "program(1.3)\n"
+        "[buildInfo = dict<string, string>({{\"coremlc-version\", \"3505.4.1\"}})]\n"
+        "{\n"
+        "    func main<ios18>(tensor<fp16, [1, 64, 1, 32]> x) {\n"
+        "            tensor<fp16, [1, 64, 1, 32]> y = relu(x = x)[name = string(\"y\")];\n"
+        "            tensor<fp16, [1, 64, 1, 32]> z = gelu(x = y)[name = string(\"z\")];\n"
+        "        } -> (z);\n"
+        "}\n";
+    write_file(p, mil, strlen(mil));
+    st = anet_coreml_load(p, &m);
+    CHECK_MSG(st == ANET_OK, "%s", anet_last_error());
+    if (m) {
+        CHECK(strcmp(m->format, "mil") == 0);
+        CHECK(anet_coreml_analyze(m, ANET_CHIP_M4) == ANET_OK);
+        CHECK_EQ_INT(m->nlayers, 2);
+        EXPECT_LAYER(m, "y", ANET_CM_ANE, "mil-op-ok");
+        EXPECT_LAYER(m, "z", ANET_CM_CPU, "op-rejected-gelu");
+        CHECK_EQ_INT(m->nsegments, 1);
+        if (m->nsegments == 1 && m->segments[0].noutputs == 1) {
+            CHECK(strcmp(m->segments[0].outputs[0].name, "y") == 0);
+            CHECK_EQ_INT(m->segments[0].outputs[0].shape.dims[1], 64);
+        }
+        anet_coreml_free(m);
+        m = NULL;
+    }
+    /* Broken MIL text: a format error naming the file. */
+    write_file(p, mil, 60);
+    CHECK_EQ_INT(anet_coreml_load(p, &m), ANET_E_FORMAT);
+    CHECK_STR_CONTAINS(anet_last_error(), "prog.mil");
     free(mb.p);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -6,7 +6,7 @@
 #define ANET_COREML_DEPS_H
 
 #define ANET_CM_HAVE_IR 1          /* src/graph/ir.c: anet_graph_* */
-#define ANET_CM_HAVE_MIL_PARSER 0  /* src/mil/: anet_mil_parse */
+#define ANET_CM_HAVE_MIL_PARSER 1  /* src/mil/: anet_mil_parse */
 #define ANET_CM_HAVE_PLAN_CHECK 1  /* src/plan/constraints.c: anet_plan_check_op, anet_rule_find */
 
 #endif

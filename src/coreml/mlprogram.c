@@ -357,16 +357,19 @@ anet_status anet_cm_read_mlprogram(anet_cm_model *m, const char *name, const uin
     return st;
 }
 
+static void shape_of(const anet_type *t, anet_cm_shape *s) {
+    memset(s, 0, sizeof *s);
+    s->rank = t->rank;
+    for (int d = 0; d < t->rank && d < ANET_MAX_RANK; d++) s->dims[d] = t->dims[d];
+    snprintf(s->dtype, sizeof s->dtype, "%s", anet_dtype_name(t->dtype));
+}
+
 anet_status anet_cm_layers_from_graph(anet_cm_model *m, int gi, const char *path) {
     const anet_graph *g = m->graphs[gi];
-    char tbuf[32];
     for (int i = 0; i < g->ninputs; i++) {
         const anet_value *v = &g->values[g->inputs[i]];
         anet_cm_shape s;
-        memset(&s, 0, sizeof s);
-        s.rank = v->type.rank;
-        for (int d = 0; d < v->type.rank && d < ANET_CM_MAX_DIMS; d++) s.dims[d] = v->type.dims[d];
-        (void)tbuf;
+        shape_of(&v->type, &s);
         if (anet_cm_add_known(m, v->name, strlen(v->name), &s) != 0) return anet_fail(ANET_E_NOMEM, "out of memory");
     }
     for (int oi = 0; oi < g->nops; oi++) {
@@ -393,9 +396,7 @@ anet_status anet_cm_layers_from_graph(anet_cm_model *m, int gi, const char *path
                 const anet_value *v = &g->values[op->args[a].vals[j]];
                 /* Parameters (const producers) are not tensors flowing between layers. */
                 if (v->producer >= 0 && g->ops[v->producer].kind == ANET_OP_CONST) continue;
-                anet_cm_shape *s = &l->in_shapes[l->ninputs];
-                s->rank = v->type.rank;
-                for (int d = 0; d < v->type.rank && d < ANET_CM_MAX_DIMS; d++) s->dims[d] = v->type.dims[d];
+                shape_of(&v->type, &l->in_shapes[l->ninputs]);
                 if (!(l->inputs[l->ninputs] = anet_cm_strndup(v->name, strlen(v->name))))
                     return anet_fail(ANET_E_NOMEM, "out of memory");
                 l->ninputs++;
@@ -403,8 +404,7 @@ anet_status anet_cm_layers_from_graph(anet_cm_model *m, int gi, const char *path
         for (int j = 0; j < op->noutputs; j++) {
             const anet_value *v = &g->values[op->outputs[j]];
             anet_cm_shape *s = &l->out_shapes[j];
-            s->rank = v->type.rank;
-            for (int d = 0; d < v->type.rank && d < ANET_CM_MAX_DIMS; d++) s->dims[d] = v->type.dims[d];
+            shape_of(&v->type, s);
             if (!(l->outputs[j] = anet_cm_strndup(v->name, strlen(v->name)))) return anet_fail(ANET_E_NOMEM, "out of memory");
             l->noutputs++;
             if (anet_cm_add_known(m, v->name, strlen(v->name), s) != 0) return anet_fail(ANET_E_NOMEM, "out of memory");

@@ -53,12 +53,16 @@ s = r["segments"]
 assert len(s) == 1 and s[0]["inputs"][0]["name"] == "image" and s[0]["inputs"][0]["shape"] == [1, 1, 28, 28], s
 PYEOF
 
-# add_model.mlmodelc: full once the MIL parser is in this build, else a clear "unsupported".
-"$BIN" check "$FIX/add_model.mlmodelc" >"$T/out" 2>"$T/err"
-rc=$?
-if [ $rc = 0 ]; then ok "add_model.mlmodelc fully compatible"
-elif [ $rc = 4 ] && grep -q "no MIL parser" "$T/err"; then ok "add_model.mlmodelc: MIL parser not in this build (exit 4)"
-else bad "add_model.mlmodelc -> $rc"; cat "$T/err"; fi
+# add_model.mlmodelc: a compiled ML Program (model.mil), one fp16 mul: fully compatible.
+expect_exit 0 "$FIX/add_model.mlmodelc" --json
+$PY - "$T/out" <<'PYEOF' || bad "add_model --json content"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["format"] == "mlmodelc" and [l["type"] for l in r["layers"]] == ["mul"], r["layers"]
+assert r["layers"][0]["verdict"] == "ane"
+assert [t["name"] for t in r["segments"][0]["inputs"]] == ["x", "y"]
+assert r["segments"][0]["outputs"][0]["shape"] == [1, 10]
+PYEOF
 
 # --explain
 expect_exit 0 --explain nn-rnn
