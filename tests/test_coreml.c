@@ -373,7 +373,8 @@ static void nvt(buf *b, unsigned num, const char *name, uint64_t dtype, const ui
     msgf(&nv, 2, &vt);
     msgf(b, num, &nv);
 }
-static void op(buf *block, const char *type, const char *name, const char *x, const char *y, const char *out) {
+static void op_n(buf *block, const char *type, const char *name, const char *x, const char *y, const char *out,
+                 uint64_t width) {
     buf o = {0};
     const char *keys[2] = {"x", "y"}, *vals[2] = {x, y};
     strf(&o, 1, type);
@@ -386,7 +387,7 @@ static void op(buf *block, const char *type, const char *name, const char *x, co
         msgf(&entry, 2, &arg);
         msgf(&o, 2, &entry);
     }
-    uint64_t d[] = {1, 10};
+    uint64_t d[] = {1, width};
     nvt(&o, 3, out, 10, d, 2);
     /* attributes 5: {"name": Value{immediateValue 3: {tensor 1: {strings 4: {values 1}}}}} */
     buf entry = {0}, val = {0}, imm = {0}, tv = {0}, rs = {0};
@@ -398,6 +399,9 @@ static void op(buf *block, const char *type, const char *name, const char *x, co
     msgf(&entry, 2, &val);
     msgf(&o, 5, &entry);
     msgf(block, 3, &o);
+}
+static void op(buf *block, const char *type, const char *name, const char *x, const char *y, const char *out) {
+    op_n(block, type, name, x, y, out, 10);
 }
 /* ValueType{tensorType 1: TensorType{dataType 1, rank 2, dimensions 3}} */
 static void value_type(buf *b, unsigned num, uint64_t dtype, const uint64_t *dims, int rank) {
@@ -414,9 +418,9 @@ static void value_type(buf *b, unsigned num, uint64_t dtype, const uint64_t *dim
     msgf(b, num, &vt);
 }
 /* const op "w" = BLOBFILE fp16 [1, 10]: attributes {"val": Value{type 2, blobFileValue 5}} */
-static void blob_const(buf *block) {
+static void blob_const_n(buf *block, uint64_t width) {
     buf o = {0}, entry = {0}, val = {0}, bf = {0};
-    uint64_t d[] = {1, 10};
+    uint64_t d[] = {1, width};
     strf(&o, 1, "const");
     nvt(&o, 3, "w", 10, d, 2);
     value_type(&val, 2, 10, d, 2);
@@ -428,6 +432,7 @@ static void blob_const(buf *block) {
     msgf(&o, 5, &entry);
     msgf(block, 3, &o);
 }
+static void blob_const(buf *block) { blob_const_n(block, 10); }
 /* add(x = a2, y = fp16 1.0 given inline: Binding.value 2 = Value{type, immediateValue{tensor{bytes 7}}}) */
 static void add_immediate(buf *block) {
     buf o = {0}, e1 = {0}, a1 = {0}, b1 = {0}, e2 = {0}, a2 = {0}, b2 = {0}, val = {0}, imm = {0}, tv = {0}, rb = {0};
@@ -517,6 +522,25 @@ static void test_mlprogram(void) {
     }
     anet_coreml_free(m);
     free(top.p);
+}
+
+/* An ML Program x[1, n] * w[1, n] (w in a BLOBFILE) as a Model message. */
+static void wide_program(buf *top, uint64_t n) {
+    buf block = {0}, spec = {0}, fn = {0}, fentry = {0}, prog = {0};
+    uint64_t d[] = {1, n};
+    blob_const_n(&block, n);
+    op_n(&block, "mul", "k0", "x", "w", "a", n);
+    strf(&block, 2, "a");
+    nvt(&fn, 1, "x", 10, d, 2);
+    strf(&fn, 2, "CoreML6");
+    strf(&spec, 1, "CoreML6");
+    msgf(&spec, 2, &block);
+    msgf(&fn, 3, &spec);
+    strf(&fentry, 1, "main");
+    msgf(&fentry, 2, &fn);
+    msgf(&prog, 2, &fentry);
+    u64f(top, 1, 7);
+    msgf(top, 502, &prog);
 }
 
 static anet_status parse_only(const uint8_t *p, size_t n) {
@@ -656,6 +680,39 @@ static void test_files(void) {
         anet_coreml_free(m);
         m = NULL;
     }
+    /* An ML Program package whose 20 KB BLOBFILE weight is modeled only because the package's
+     * weight file is that large: the stand-in weights are bounded by the input. */
+    buf wp = {0};
+    wide_program(&wp, 10000);
+    snprintf(q, sizeof q, "%s/Data/com.apple.CoreML/model.mlmodel", p);
+    write_file(q, wp.p, wp.n);
+    m = NULL;
+    CHECK(anet_coreml_parse_mlmodel(wp.p, wp.n, NULL, 0, "wide", &m) == ANET_OK);
+    if (m) {
+        CHECK(anet_coreml_analyze(m, ANET_CHIP_M4) == ANET_OK);
+        EXPECT_LAYER(m, "k0", ANET_CM_UNKNOWN, "mil-op-unmodeled"); /* no weight file: not modeled */
+        anet_coreml_free(m);
+        m = NULL;
+    }
+    snprintf(q, sizeof q, "%s/Data/com.apple.CoreML/weights", p), mkdir(q, 0755);
+    snprintf(q, sizeof q, "%s/Data/com.apple.CoreML/weights/weight.bin", p);
+    {
+        uint8_t *zeros = calloc(1, 20160);
+        write_file(q, zeros, 20160);
+        free(zeros);
+    }
+    snprintf(q, sizeof q, "%s/Manifest.json", p);
+    st = anet_coreml_load(p, &m);
+    CHECK_MSG(st == ANET_OK, "%s", anet_last_error());
+    if (m) {
+        CHECK(anet_coreml_analyze(m, ANET_CHIP_M4) == ANET_OK);
+        EXPECT_LAYER(m, "k0", ANET_CM_ANE, "mil-op-ok");
+        CHECK(anet_coreml_analyze(m, ANET_CHIP_M1) == ANET_OK); /* ios16 dialect, mul: fine on M1 */
+        EXPECT_LAYER(m, "k0", ANET_CM_ANE, "mil-op-ok");
+        anet_coreml_free(m);
+        m = NULL;
+    }
+    free(wp.p);
     /* A manifest pointing outside the package is refused. */
     const char *evil = "{\"itemInfoEntries\": {\"A\": {\"path\": \"../../etc/passwd\"}}, \"rootModelIdentifier\": \"A\"}";
     write_file(q, evil, strlen(evil));

@@ -137,12 +137,13 @@ static anet_status package_spec_path(const char *dir, char *out, size_t outlen) 
     return ANET_OK;
 }
 
-static anet_status load_protobuf(const char *path, const char *file, const char *format, anet_cm_model **out) {
+static anet_status load_protobuf(const char *path, const char *file, const char *format, size_t wsize,
+                                 anet_cm_model **out) {
     uint8_t *buf = NULL;
     size_t len = 0;
     anet_status st = read_all(file, ANET_CM_MAX_FILE, &buf, &len);
     if (st != ANET_OK) return st;
-    st = anet_coreml_parse_mlmodel(buf, len, NULL, 0, file, out);
+    st = anet_coreml_parse_mlmodel(buf, len, NULL, wsize, file, out);
     free(buf);
     if (st == ANET_OK) {
         (*out)->format = format;
@@ -163,7 +164,18 @@ static anet_status load_dir(const char *path, anet_cm_model **out) {
     if (exists(path, "Manifest.json", 0)) {
         anet_status st = package_spec_path(path, p, sizeof p);
         if (st != ANET_OK) return st;
-        return load_protobuf(path, p, "mlpackage", out);
+        /* The weights next to the spec are not read; their size bounds the stand-ins that
+         * model BLOBFILE consts (mlprogram_ir.c). */
+        struct stat ws;
+        size_t wsize = 0;
+        snprintf(w, sizeof w, "%s", p);
+        char *slash = strrchr(w, '/');
+        if (slash && (size_t)(slash - w) + sizeof "/weights/weight.bin" <= sizeof w) {
+            memcpy(slash, "/weights/weight.bin", sizeof "/weights/weight.bin");
+            if (stat(w, &ws) == 0 && S_ISREG(ws.st_mode) && (uint64_t)ws.st_size <= ANET_CM_MAX_FILE)
+                wsize = (size_t)ws.st_size;
+        }
+        return load_protobuf(path, p, "mlpackage", wsize, out);
     }
     if (exists(path, "model.mil", 0)) {
         snprintf(p, sizeof p, "%s/model.mil", path);
@@ -190,7 +202,7 @@ anet_status anet_coreml_load(const char *path, anet_cm_model **out) {
     } else if (ends_with(path, ".mil")) {
         s = load_mil(path, path, NULL, "mil", out);
     } else {
-        s = load_protobuf(path, path, "mlmodel", out);
+        s = load_protobuf(path, path, "mlmodel", 0, out);
     }
     if (s == ANET_OK && (*out)->nlayers == 0) {
         anet_coreml_free(*out);

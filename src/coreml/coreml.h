@@ -103,8 +103,10 @@ typedef struct anet_cm_model {
  * ANET_E_IO: cannot be read; ANET_E_FORMAT: malformed; ANET_E_UNSUPPORTED: valid but of a
  * kind this reader does not analyze (the message says which). */
 anet_status anet_coreml_load(const char *path, anet_cm_model **out);
-/* Parses a .mlmodel protobuf image. weights/wlen: the weight.bin of a .mlpackage (may be
- * NULL); `name` is used in messages. */
+/* Parses a .mlmodel protobuf image; `name` is used in messages. weights: unused (NULL);
+ * wlen: the size of the package's weight.bin (0 if none): BLOBFILE weights are not read, but
+ * ML Program consts are modeled as zero-filled stand-ins of their declared type, and those
+ * are bounded by 2 * len + wlen bytes in total. */
 anet_status anet_coreml_parse_mlmodel(const uint8_t *buf, size_t len, const uint8_t *weights,
                                       size_t wlen, const char *name, anet_cm_model **out);
 void anet_coreml_free(anet_cm_model *m);
