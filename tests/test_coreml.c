@@ -602,6 +602,30 @@ static void test_malformed(void) {
     CHECK_EQ_INT(parse_only(cur.p, cur.n), ANET_E_FORMAT);
     CHECK_STR_CONTAINS(anet_last_error(), "nested deeper");
     free(cur.p);
+    /* Deep nesting inside an ML Program: Operation.blocks 4 -> Block.operations 3 -> ... */
+    {
+        buf opm = {0};
+        strf(&opm, 1, "relu");
+        for (int i = 0; i < 200; i++) {
+            buf blk = {0}, outer = {0};
+            msgf(&blk, 3, &opm);
+            strf(&outer, 1, "cond");
+            msgf(&outer, 4, &blk);
+            opm = outer;
+        }
+        buf block = {0}, spec = {0}, fn = {0}, fentry = {0}, prog = {0}, top = {0};
+        msgf(&block, 3, &opm);
+        strf(&spec, 1, "CoreML5");
+        msgf(&spec, 2, &block);
+        msgf(&fn, 3, &spec);
+        strf(&fentry, 1, "main");
+        msgf(&fentry, 2, &fn);
+        msgf(&prog, 2, &fentry);
+        msgf(&top, 502, &prog);
+        CHECK_EQ_INT(parse_only(top.p, top.n), ANET_E_FORMAT);
+        CHECK_STR_CONTAINS(anet_last_error(), "nested deeper");
+        free(top.p);
+    }
     /* Random bytes: never a crash (ASan/UBSan builds check memory). */
     uint64_t s = 0x9e3779b97f4a7c15ull;
     uint8_t rnd[512];
