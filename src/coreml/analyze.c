@@ -2,6 +2,7 @@
  * the segments (maximal runs of consecutive ANE layers, with the tensors that cross their
  * borders) and the number of ANE <-> CPU switches. Name lookups go through sorted indexes
  * so that a file with many layers stays O(n log n). */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,12 +23,13 @@ static int cmp_ref(const void *a, const void *b) {
     return (x->idx > y->idx) - (x->idx < y->idx);
 }
 
-/* First entry with this name, or n. */
-static size_t lower(const name_ref *refs, size_t n, const char *name) {
+/* First entry not before (name, idx) in (name, idx) order, or n. */
+static size_t lower_at(const name_ref *refs, size_t n, const char *name, int idx) {
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (strcmp(refs[mid].name, name) < 0) lo = mid + 1;
+        int c = strcmp(refs[mid].name, name);
+        if (c < 0 || (c == 0 && refs[mid].idx < idx)) lo = mid + 1;
         else hi = mid;
     }
     return lo;
@@ -69,25 +71,29 @@ static anet_status index_build(const anet_cm_model *m, index *ix) {
     return ANET_OK;
 }
 
+/* Every lookup below is a binary search, also when a hostile file repeats one name in
+ * every layer. */
+
 /* The latest shape the file states for name (a layer's own record beats a feature's). */
 static const anet_cm_shape *known_shape(const anet_cm_model *m, const index *ix, const char *name) {
-    size_t i = lower(ix->known, ix->nknown, name), last = ix->nknown;
-    for (; i < ix->nknown && strcmp(ix->known[i].name, name) == 0; i++) last = i;
-    return last < ix->nknown ? &m->known[ix->known[last].idx].shape : NULL;
+    size_t i = lower_at(ix->known, ix->nknown, name, INT_MAX);
+    if (i == 0 || strcmp(ix->known[i - 1].name, name) != 0) return NULL;
+    return &m->known[ix->known[i - 1].idx].shape;
 }
 
 /* Is name produced by a layer with index in [a, b)? */
 static int produced_in(const index *ix, const char *name, int a, int b) {
-    for (size_t i = lower(ix->prod, ix->nprod, name); i < ix->nprod && strcmp(ix->prod[i].name, name) == 0; i++)
-        if (ix->prod[i].idx >= a && ix->prod[i].idx < b) return 1;
-    return 0;
+    size_t i = lower_at(ix->prod, ix->nprod, name, a);
+    return i < ix->nprod && strcmp(ix->prod[i].name, name) == 0 && ix->prod[i].idx < b;
 }
 
 /* Is name consumed by a layer outside [a, b]? */
 static int consumed_outside(const index *ix, const char *name, int a, int b) {
-    for (size_t i = lower(ix->cons, ix->ncons, name); i < ix->ncons && strcmp(ix->cons[i].name, name) == 0; i++)
-        if (ix->cons[i].idx < a || ix->cons[i].idx > b) return 1;
-    return 0;
+    size_t first = lower_at(ix->cons, ix->ncons, name, INT_MIN);
+    if (first >= ix->ncons || strcmp(ix->cons[first].name, name) != 0) return 0;
+    if (ix->cons[first].idx < a) return 1;
+    size_t after = lower_at(ix->cons, ix->ncons, name, b + 1);
+    return after < ix->ncons && strcmp(ix->cons[after].name, name) == 0;
 }
 
 static int is_model_output(const anet_cm_model *m, const char *name) {

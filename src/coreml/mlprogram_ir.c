@@ -14,6 +14,8 @@
 #include "coreml/pb.h"
 #include "core/error.h"
 #include "core/fp16.h"
+#include "graph/ir_util.h"
+#include "graph/nameset.h"
 
 #if ANET_CM_HAVE_IR
 
@@ -21,6 +23,10 @@ typedef struct bctx {
     anet_cm_model *m;
     anet_graph *g;
     int gi;
+    /* Name indexes over the graph's own strings (the IR's lookups are linear scans; these keep
+     * a big program linear): value name -> id, op name -> id. */
+    anet__nameset vals, opnames;
+    int indexed_values;
     size_t budget; /* bytes of zero-filled weights still allowed */
     char err[200]; /* why the current op/const could not be modeled */
 } bctx;
@@ -31,6 +37,18 @@ static int fail_(bctx *b, const char *msg) {
     memcpy(b->err, msg, n);
     b->err[n] = '\0';
     return -1;
+}
+
+/* Adds the values created since the last call to the index. */
+static int sync_values(bctx *b) {
+    for (; b->indexed_values < b->g->nvalues; b->indexed_values++)
+        if (anet__ns_put(&b->vals, b->g->values[b->indexed_values].name, b->indexed_values) != 0) return -1;
+    return 0;
+}
+
+static int find_value(bctx *b, const char *name) {
+    sync_values(b);
+    return anet__ns_get(&b->vals, name);
 }
 
 /* Finds the first field `num` of wire type LEN in a message. */
@@ -195,6 +213,20 @@ static int fill_values(const uint8_t *rep, size_t rl, unsigned kind, anet_dtype 
     return rc < 0 || k != n ? -1 : 0;
 }
 
+/* A const whose name the index has checked (the IR's own check scans every value). */
+static int add_const(bctx *b, const char *name, anet_type t, const void *data, size_t n) {
+    if (name && (find_value(b, name) >= 0 || anet__ns_get(&b->opnames, name) >= 0)) {
+        anet_fail(ANET_E_INVALID, "const '%s': name already used", name);
+        return -1;
+    }
+    int id = anet__graph_const2(b->g, name, NULL, t, data, n, name != NULL);
+    if (id >= 0) {
+        int op = b->g->values[id].producer;
+        if (sync_values(b) != 0 || (op >= 0 && anet__ns_put(&b->opnames, b->g->ops[op].name, op) != 0)) return -1;
+    }
+    return id;
+}
+
 /* Value{type 2, immediateValue 3 {tensor 1: TensorValue}, blobFileValue 5} as a const op
  * named `name` (NULL: generated). Returns the value id or -1 (b->err says why). */
 static int make_const(bctx *b, const char *name, const uint8_t *val, size_t vl, const anet_type *decl, int decl64) {
@@ -215,7 +247,7 @@ static int make_const(bctx *b, const char *name, const uint8_t *val, size_t vl, 
             return fail_(b, "a string value without its string");
         char *str = anet_cm_strndup(s, sl);
         if (!str) return fail_(b, "out of memory");
-        int id = anet_graph_const(b->g, name, t, str, strlen(str) + 1);
+        int id = add_const(b, name, t, str, strlen(str) + 1);
         free(str);
         if (id < 0) return fail_(b, anet_last_error());
         return id;
@@ -227,7 +259,7 @@ static int make_const(bctx *b, const char *name, const uint8_t *val, size_t vl, 
         b->budget -= bytes;
         void *z = calloc(bytes ? bytes : 1, 1);
         if (!z) return fail_(b, "out of memory");
-        int id = anet_graph_const(b->g, name, t, z, bytes);
+        int id = add_const(b, name, t, z, bytes);
         free(z);
         if (id < 0) return fail_(b, anet_last_error());
         return id;
@@ -249,7 +281,7 @@ static int make_const(bctx *b, const char *name, const uint8_t *val, size_t vl, 
         }
     int id = -1;
     if (!ok) fail_(b, "an immediate value that does not match its type");
-    else if ((id = anet_graph_const(b->g, name, t, data, bytes)) < 0) fail_(b, anet_last_error());
+    else if ((id = add_const(b, name, t, data, bytes)) < 0) fail_(b, anet_last_error());
     free(data);
     return id;
 }
@@ -285,7 +317,7 @@ static void placeholders(bctx *b, const uint8_t *op, size_t len) {
         char name[256];
         anet_type t;
         int over = 0, is64 = 0;
-        if (nvt(b, f.data, f.len, name, sizeof name, &t, &over, &is64) == 0 && anet_graph_find(b->g, name) < 0)
+        if (nvt(b, f.data, f.len, name, sizeof name, &t, &over, &is64) == 0 && find_value(b, name) < 0)
             anet_graph_input(b->g, name, t);
     }
 }
@@ -401,7 +433,7 @@ static void build_op(bctx *b, const anet_cm_opref *o) {
                     }
                     memcpy(nm, h.data, h.len);
                     nm[h.len] = '\0';
-                    id = anet_graph_find(b->g, nm);
+                    id = find_value(b, nm);
                     if (id < 0) {
                         char msg[300];
                         snprintf(msg, sizeof msg, "argument '%.120s' is not a value the checker could model", nm);
@@ -440,11 +472,18 @@ static void build_op(bctx *b, const anet_cm_opref *o) {
                 if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_'))
                     nm = NULL;
             if (!oname[0] || (oname[0] >= '0' && oname[0] <= '9')) nm = NULL;
-            for (int i = 0; nm && i < b->g->nops; i++)
-                if (b->g->ops[i].name && strcmp(b->g->ops[i].name, nm) == 0) nm = NULL;
-            int id = anet_graph_op_raw(b->g, tname, nm, nargs, args, nout, outp, outt);
-            if (id < 0) bad = fail_(b, anet_last_error());
-            else {
+            if (nm && anet__ns_get(&b->opnames, nm) >= 0) nm = NULL; /* used twice: generated name */
+            int id = -1;
+            for (int i = 0; i < nout; i++)
+                if (find_value(b, outn[i]) >= 0) bad = fail_(b, "an output name used twice");
+            if (!bad) {
+                /* Names checked above; a generated op name may repeat one from the file, harmless here. */
+                id = anet__graph_op_raw2(b->g, tname, nm, nargs, args, nout, outp, outt, 1);
+                if (id < 0) bad = fail_(b, anet_last_error());
+                else if (sync_values(b) != 0 || anet__ns_put(&b->opnames, b->g->ops[id].name, id) != 0)
+                    bad = fail_(b, "out of memory");
+            }
+            if (!bad) {
                 l->graph = b->gi;
                 l->op = id;
                 drop_const_inputs(b->g, &b->g->ops[id], l);
@@ -470,7 +509,12 @@ anet_status anet_cm_mlprogram_ir(anet_cm_model *m, const char *name, const uint8
     }
     m->graphs = gs;
     gs[m->ngraphs] = g;
-    bctx b = {m, g, m->ngraphs, blob_budget, ""};
+    bctx b;
+    memset(&b, 0, sizeof b);
+    b.m = m;
+    b.g = g;
+    b.gi = m->ngraphs;
+    b.budget = blob_budget;
     m->ngraphs++;
     anet_pb_reader r;
     anet_pb_field f;
@@ -484,6 +528,8 @@ anet_status anet_cm_mlprogram_ir(anet_cm_model *m, const char *name, const uint8
         if (nvt(&b, f.data, f.len, nm, sizeof nm, &t, &over, &is64) == 0) anet_graph_input(g, nm, t);
     }
     for (int i = 0; i < nops; i++) build_op(&b, &ops[i]);
+    anet__ns_free(&b.vals);
+    anet__ns_free(&b.opnames);
     anet_clear_error();
     return ANET_OK;
 }
