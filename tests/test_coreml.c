@@ -478,7 +478,20 @@ static void test_mlprogram(void) {
         nvt(&o, 3, "r", 12, d, 2);
         msgf(&block, 3, &o);
     }
-    strf(&block, 2, "r");
+    /* relu declared with a rank-6 output: the rank rule holds on any path -> cpu */
+    {
+        buf o = {0}, e = {0}, a = {0}, bb = {0};
+        uint64_t d6[] = {1, 1, 1, 1, 2, 5};
+        strf(&o, 1, "relu");
+        strf(&bb, 1, "c");
+        msgf(&a, 1, &bb);
+        strf(&e, 1, "x");
+        msgf(&e, 2, &a);
+        msgf(&o, 2, &e);
+        nvt(&o, 3, "q", 10, d6, 6);
+        msgf(&block, 3, &o);
+    }
+    strf(&block, 2, "q");
     nvt(&fn, 1, "x", 10, d, 2);
     strf(&fn, 2, "CoreML5");
     strf(&spec, 1, "CoreML5");
@@ -495,7 +508,7 @@ static void test_mlprogram(void) {
     CHECK_MSG(st == ANET_OK, "%s", anet_last_error());
     if (m) {
         CHECK(strcmp(m->kind, "mlProgram") == 0);
-        CHECK_EQ_INT(m->nlayers, 6); /* the const is a parameter, not a layer */
+        CHECK_EQ_INT(m->nlayers, 7); /* the const is a parameter, not a layer */
         const anet_cm_layer *l = find_layer(m, "m0");
         CHECK(l && strcmp(l->type, "mul") == 0 && l->ninputs == 2 && l->out_shapes[0].rank == 2 &&
               l->out_shapes[0].dims[1] == 10);
@@ -505,9 +518,13 @@ static void test_mlprogram(void) {
         EXPECT_LAYER(m, "m0", ANET_CM_ANE, "mil-op-ok");
         EXPECT_LAYER(m, "k0", ANET_CM_ANE, "mil-op-ok"); /* BLOBFILE weight modeled as a const */
         EXPECT_LAYER(m, "a3", ANET_CM_ANE, "mil-op-ok"); /* inline fp16 scalar */
-        EXPECT_LAYER(m, "g0", ANET_CM_CPU, "op-rejected-gelu");
-        EXPECT_LAYER(m, "f0", ANET_CM_CPU, "op-unknown");
+        /* Private-API-path rules give `unknown` for a Core ML file (Core ML compiles it). */
+        EXPECT_LAYER(m, "g0", ANET_CM_UNKNOWN, "op-rejected-gelu");
+        EXPECT_LAYER(m, "f0", ANET_CM_UNKNOWN, "op-unknown");
         EXPECT_LAYER(m, "r", ANET_CM_UNKNOWN, "mil-op-unmodeled");
+        EXPECT_LAYER(m, "q", ANET_CM_CPU, "rank-max-5");
+        CHECK_EQ_INT(m->n_cpu, 1);
+        CHECK_EQ_INT(anet_coreml_compat(m), 1);
         CHECK_EQ_INT(m->n_ane, 3);
         CHECK_EQ_INT(m->nsegments, 1);
         if (m->nsegments == 1) {

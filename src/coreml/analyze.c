@@ -132,6 +132,19 @@ static int push_tensor(anet_cm_tensor **arr, int *n, const char *name, const ane
     return 0;
 }
 
+/* Rules of the constraint table that were reported for the private-API compile path
+ * (ANE_FACTS.md "Reported quirks of that path"): a Core ML model goes through Core ML's own
+ * compiler, which may lower these ops, so for Core ML files they give `unknown`, not `cpu`.
+ * Our own MIL programs (.mil) take the private path: there they give `cpu`. */
+static int private_path_rule(const anet_rule *r) {
+    static const char *const ids[] = {"op-unknown", "op-rejected-concat", "op-rejected-gelu",
+                                      "op-rejected-rsqrt", "cast-fp32-fp16", "matmul-dynamic",
+                                      "ios16-layout-op-m1", "conv-bias", "blobfile-max-16"};
+    for (size_t i = 0; r && i < sizeof ids / sizeof ids[0]; i++)
+        if (strcmp(r->id, ids[i]) == 0) return 1;
+    return 0;
+}
+
 static anet_status judge_mil(anet_cm_model *m, anet_cm_layer *l, anet_chip chip) {
     if (l->op == -2) return ANET_OK; /* judged while building the IR (not modeled, rank > 5) */
 #if ANET_CM_HAVE_PLAN_CHECK
@@ -144,6 +157,11 @@ static anet_status judge_mil(anet_cm_model *m, anet_cm_layer *l, anet_chip chip)
             l->verdict = ANET_CM_ANE;
             l->rule = anet_rule_nn_find("mil-op-ok");
             snprintf(l->detail, sizeof l->detail, "%s op", l->type);
+        } else if (strcmp(m->format, "mil") != 0 && private_path_rule(v.rule)) {
+            l->verdict = ANET_CM_UNKNOWN;
+            l->rule = v.rule;
+            snprintf(l->detail, sizeof l->detail, "%.160s (reported for the private-API path; Core ML's compiler may lower it)",
+                     v.detail);
         } else {
             l->verdict = ANET_CM_CPU;
             l->rule = v.rule;
