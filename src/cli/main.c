@@ -14,6 +14,7 @@ typedef struct {
 static const subcommand commands[] = {
     {"info", cli_info, "platform, Neural Engine presence, CPU features, backends"},
     {"data", cli_data, "list known datasets and where they are; download and verify one"},
+    {"check", cli_check, "will a Core ML model run on the Neural Engine? per layer, with reasons"},
 };
 
 static void usage(FILE *f) {

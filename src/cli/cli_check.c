@@ -1,0 +1,274 @@
+/* ane_trainer check PATH: will this Core ML model (likely) run on the Neural Engine?
+ * Exit status: 0 every layer likely on the ANE, 1 partly, 2 not at all; 3 the file cannot
+ * be read, 4 unsupported or malformed format, 5 usage error (docs/check.md). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli/cli.h"
+#include "coreml/coreml.h"
+#include "coreml/deps.h"
+
+enum { CHECK_FULL = 0, CHECK_PARTIAL = 1, CHECK_NONE = 2, CHECK_IO = 3, CHECK_FORMAT = 4, CHECK_USAGE = 5 };
+
+static const char *const chip_names[ANET_CHIP_COUNT_] = {"m1", "m2", "m3", "m4", "strict"};
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: ane_trainer check PATH [--chip m1|m2|m3|m4|strict] [--json]\n"
+            "       ane_trainer check --explain RULE\n"
+            "\n"
+            "Static check of a Core ML model (.mlmodel, .mlpackage, .mlmodelc with model.mil, or MIL\n"
+            "text): for every layer or op, whether it likely runs on the Neural Engine, with the rule,\n"
+            "its reason and its source. A static check says \"likely\"; the OS decides at load time.\n"
+            "\n"
+            "options:\n"
+            "  --chip C        chip profile for ML Program rules (default strict: every chip's rules)\n"
+            "  --json          machine-readable report on stdout\n"
+            "  --explain RULE  print a rule's statement, reason and source\n"
+            "\n"
+            "exit status: 0 every layer likely on the ANE, 1 partly, 2 none; 3 unreadable file,\n"
+            "4 unsupported or malformed format, 5 usage error\n");
+}
+
+static int usage_error(const char *fmt, const char *arg) {
+    fprintf(stderr, "ane_trainer check: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, " (see `ane_trainer check --help`)\n");
+    return CHECK_USAGE;
+}
+
+static const anet_rule *find_rule(const char *id) {
+    const anet_rule *r = anet_rule_nn_find(id);
+#if ANET_CM_HAVE_PLAN_CHECK
+    if (!r) r = anet_rule_find(id);
+#endif
+    return r;
+}
+
+static void chips_str(unsigned mask, char *buf, size_t len) {
+    buf[0] = '\0';
+    for (int c = 0; c < ANET_CHIP_STRICT; c++)
+        if (mask & ANET_CHIP_BIT(c)) {
+            size_t n = strlen(buf);
+            snprintf(buf + n, len - n, "%s%s", n ? ", " : "", chip_names[c]);
+        }
+    if (!buf[0]) snprintf(buf, len, "strict only");
+}
+
+static int explain(const char *id) {
+    const anet_rule *r = find_rule(id);
+    if (!r) return usage_error("unknown rule '%s'", id);
+    char chips[64];
+    chips_str(r->chips, chips, sizeof chips);
+    printf("%s: %s\n  reason: %s\n  source: %s\n  chips:  %s\n", r->id, r->title, r->reason, r->source, chips);
+    return CHECK_FULL;
+}
+
+static void shape_str(const anet_cm_shape *s, char *buf, size_t len) {
+    if (s->rank < 0) {
+        snprintf(buf, len, "?");
+        return;
+    }
+    size_t n = (size_t)snprintf(buf, len, "%s%s[", s->dtype, s->dtype[0] ? " " : "");
+    for (int i = 0; i < s->rank && n < len; i++) {
+        if (i >= ANET_CM_MAX_DIMS) {
+            n += (size_t)snprintf(buf + n, len - n, ", ...");
+            break;
+        }
+        if (s->dims[i] > 0) n += (size_t)snprintf(buf + n, len - n, "%s%lld", i ? ", " : "", (long long)s->dims[i]);
+        else n += (size_t)snprintf(buf + n, len - n, "%s?", i ? ", " : "");
+    }
+    if (n < len) snprintf(buf + n, len - n, "]");
+}
+
+static const char *compat_word(int c) {
+    return c == 0 ? "likely fully compatible" : c == 2 ? "likely not compatible at all" : "likely partly compatible";
+}
+
+static void print_text(const anet_cm_model *m) {
+    printf("%s: %s, %s", m->path, m->format, m->kind);
+    if (m->spec_version) printf(", specification version %lld", (long long)m->spec_version);
+    printf("; chip profile %s\n\n", chip_names[m->chip]);
+    printf("  %-4s %-28s %-22s %-8s %s\n", "#", "layer", "type", "verdict", "reason");
+    for (int i = 0; i < m->nlayers; i++) {
+        const anet_cm_layer *l = &m->layers[i];
+        char name[256], type[128];
+        snprintf(name, sizeof name, "%s%s%s", l->model_path, l->model_path[0] ? "/" : "", l->name);
+        snprintf(type, sizeof type, "%s%s%s%s", l->type, l->subtype ? "(" : "", l->subtype ? l->subtype : "",
+                 l->subtype ? ")" : "");
+        printf("  %-4d %-28s %-22s %-8s %s [%s]\n", i + 1, name, type, anet_cm_placement_name(l->verdict),
+               l->detail, l->rule ? l->rule->id : "-");
+    }
+    /* Each rule that decided something, once, with its reason and source. */
+    printf("\nrules:\n");
+    for (int i = 0; i < m->nlayers; i++) {
+        const anet_rule *r = m->layers[i].rule;
+        int seen = 0;
+        for (int j = 0; j < i && !seen; j++) seen = m->layers[j].rule == r;
+        if (r && !seen) printf("  %s: %s\n      source: %s\n", r->id, r->reason, r->source);
+    }
+    printf("\nsegments (runs of consecutive layers likely on the ANE):\n");
+    if (!m->nsegments) printf("  none\n");
+    for (int i = 0; i < m->nsegments; i++) {
+        const anet_cm_segment *s = &m->segments[i];
+        char sh[160];
+        printf("  %d: layers %d-%d (%s .. %s)\n", i + 1, s->first + 1, s->last + 1, m->layers[s->first].name,
+               m->layers[s->last].name);
+        for (int k = 0; k < 2; k++) {
+            const anet_cm_tensor *t = k ? s->outputs : s->inputs;
+            int n = k ? s->noutputs : s->ninputs, more = k ? s->outputs_more : s->inputs_more;
+            printf("     %s:", k ? "out" : "in ");
+            for (int j = 0; j < n; j++) {
+                shape_str(&t[j].shape, sh, sizeof sh);
+                printf("%s %s %s", j ? "," : "", t[j].name, sh);
+            }
+            if (more) printf(", and %d more", more);
+            printf("%s\n", n || more ? "" : " none");
+        }
+    }
+    if (m->nnotes) printf("\nnotes:\n");
+    for (int i = 0; i < m->nnotes; i++) printf("  %s\n", m->notes[i]);
+    int c = anet_coreml_compat(m);
+    printf("\nsummary: %d layers: %d likely on the ANE, %d likely on the CPU, %d unknown; %d ANE<->CPU "
+           "switch%s; %s (a static check: the OS decides at load time)\n",
+           m->nlayers, m->n_ane, m->n_cpu, m->n_unknown, m->switches, m->switches == 1 ? "" : "es",
+           compat_word(c));
+}
+
+static cJSON *shape_json(const anet_cm_shape *s) {
+    if (s->rank < 0) return cJSON_CreateNull();
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; i < s->rank && i < ANET_CM_MAX_DIMS; i++)
+        cJSON_AddItemToArray(a, s->dims[i] > 0 ? cJSON_CreateNumber((double)s->dims[i]) : cJSON_CreateNull());
+    return a;
+}
+
+static cJSON *tensors_json(char *const *names, const anet_cm_shape *shapes, const anet_cm_tensor *t, int n) {
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; i < n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        const anet_cm_shape *s = t ? &t[i].shape : &shapes[i];
+        cJSON_AddStringToObject(o, "name", t ? t[i].name : names[i]);
+        cJSON_AddItemToObject(o, "shape", shape_json(s));
+        if (s->dtype[0]) cJSON_AddStringToObject(o, "dtype", s->dtype);
+        cJSON_AddItemToArray(a, o);
+    }
+    return a;
+}
+
+static int print_json(const anet_cm_model *m) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "path", m->path);
+    cJSON_AddStringToObject(root, "format", m->format);
+    cJSON_AddStringToObject(root, "kind", m->kind);
+    cJSON_AddNumberToObject(root, "specification_version", (double)m->spec_version);
+    cJSON_AddStringToObject(root, "chip", chip_names[m->chip]);
+    cJSON *layers = cJSON_AddArrayToObject(root, "layers");
+    for (int i = 0; i < m->nlayers; i++) {
+        const anet_cm_layer *l = &m->layers[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "index", i);
+        cJSON_AddStringToObject(o, "name", l->name);
+        cJSON_AddStringToObject(o, "type", l->type);
+        if (l->subtype) cJSON_AddStringToObject(o, "subtype", l->subtype);
+        cJSON_AddStringToObject(o, "model_path", l->model_path);
+        cJSON_AddStringToObject(o, "verdict", anet_cm_placement_name(l->verdict));
+        cJSON_AddStringToObject(o, "rule", l->rule ? l->rule->id : "");
+        cJSON_AddStringToObject(o, "detail", l->detail);
+        cJSON_AddStringToObject(o, "reason", l->rule ? l->rule->reason : "");
+        cJSON_AddStringToObject(o, "source", l->rule ? l->rule->source : "");
+        cJSON_AddItemToObject(o, "inputs", tensors_json(l->inputs, l->in_shapes, NULL, l->ninputs));
+        cJSON_AddItemToObject(o, "outputs", tensors_json(l->outputs, l->out_shapes, NULL, l->noutputs));
+        cJSON_AddItemToArray(layers, o);
+    }
+    cJSON *segs = cJSON_AddArrayToObject(root, "segments");
+    for (int i = 0; i < m->nsegments; i++) {
+        const anet_cm_segment *s = &m->segments[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "first", s->first);
+        cJSON_AddNumberToObject(o, "last", s->last);
+        cJSON_AddItemToObject(o, "inputs", tensors_json(NULL, NULL, s->inputs, s->ninputs));
+        cJSON_AddItemToObject(o, "outputs", tensors_json(NULL, NULL, s->outputs, s->noutputs));
+        cJSON_AddNumberToObject(o, "inputs_more", s->inputs_more);
+        cJSON_AddNumberToObject(o, "outputs_more", s->outputs_more);
+        cJSON_AddItemToArray(segs, o);
+    }
+    cJSON *notes = cJSON_AddArrayToObject(root, "notes");
+    for (int i = 0; i < m->nnotes; i++) cJSON_AddItemToArray(notes, cJSON_CreateString(m->notes[i]));
+    int c = anet_coreml_compat(m);
+    cJSON *sum = cJSON_AddObjectToObject(root, "summary");
+    cJSON_AddNumberToObject(sum, "layers", m->nlayers);
+    cJSON_AddNumberToObject(sum, "ane", m->n_ane);
+    cJSON_AddNumberToObject(sum, "cpu", m->n_cpu);
+    cJSON_AddNumberToObject(sum, "unknown", m->n_unknown);
+    cJSON_AddNumberToObject(sum, "switches", m->switches);
+    cJSON_AddStringToObject(sum, "compatibility", c == 0 ? "full" : c == 2 ? "none" : "partial");
+    cJSON_AddStringToObject(sum, "statement", compat_word(c));
+    cJSON_AddNumberToObject(sum, "exit_status", c);
+    char *s = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!s) {
+        fprintf(stderr, "ane_trainer check: out of memory writing JSON\n");
+        return CHECK_FORMAT;
+    }
+    puts(s);
+    free(s);
+    return c;
+}
+
+static int status_exit(anet_status st) {
+    return st == ANET_E_IO || st == ANET_E_NOTFOUND ? CHECK_IO : CHECK_FORMAT;
+}
+
+int cli_check(int argc, char **argv) {
+    const char *path = NULL, *rule = NULL;
+    int json = 0;
+    anet_chip chip = ANET_CHIP_STRICT;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (cli_is_help(a)) {
+            usage(stdout);
+            return CHECK_FULL;
+        } else if (strcmp(a, "--json") == 0) {
+            json = 1;
+        } else if (strcmp(a, "--chip") == 0 || strcmp(a, "--explain") == 0) {
+            if (i + 1 >= argc) return usage_error("%s needs a value", a);
+            const char *v = argv[++i];
+            if (a[2] == 'e') {
+                rule = v;
+                continue;
+            }
+            int found = 0;
+            for (int c = 0; c < ANET_CHIP_COUNT_; c++)
+                if (strcmp(v, chip_names[c]) == 0) chip = (anet_chip)c, found = 1;
+            if (!found) return usage_error("unknown chip '%s' (m1, m2, m3, m4 or strict)", v);
+        } else if (a[0] == '-' && a[1]) {
+            return usage_error("unknown option '%s'", a);
+        } else if (path) {
+            return usage_error("more than one PATH ('%s')", a);
+        } else {
+            path = a;
+        }
+    }
+    if (rule) return explain(rule);
+    if (!path) return usage_error("%s", "missing PATH");
+    anet_cm_model *m = NULL;
+    anet_status st = anet_coreml_load(path, &m);
+    if (st == ANET_OK) st = anet_coreml_analyze(m, chip);
+    if (st != ANET_OK) {
+        fprintf(stderr, "ane_trainer check: %s\n", anet_last_error());
+        anet_coreml_free(m);
+        return status_exit(st);
+    }
+    int rc;
+    if (json) rc = print_json(m);
+    else {
+        print_text(m);
+        rc = anet_coreml_compat(m);
+    }
+    anet_coreml_free(m);
+    return rc;
+}

@@ -1,0 +1,265 @@
+/* The analysis: a verdict per layer (NeuralNetwork rules or the MIL constraint table), then
+ * the segments (maximal runs of consecutive ANE layers, with the tensors that cross their
+ * borders) and the number of ANE <-> CPU switches. Name lookups go through sorted indexes
+ * so that a file with many layers stays O(n log n). */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coreml/coreml.h"
+#include "coreml/deps.h"
+#include "core/error.h"
+
+typedef struct name_ref {
+    const char *name;
+    int idx; /* layer index (or known-tensor index) */
+} name_ref;
+
+static int cmp_ref(const void *a, const void *b) {
+    const name_ref *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    if (c) return c;
+    return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* First entry not before (name, idx) in (name, idx) order, or n. */
+static size_t lower_at(const name_ref *refs, size_t n, const char *name, int idx) {
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(refs[mid].name, name);
+        if (c < 0 || (c == 0 && refs[mid].idx < idx)) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+typedef struct index {
+    name_ref *known, *prod, *cons;
+    size_t nknown, nprod, ncons;
+} index;
+
+static void index_free(index *ix) {
+    free(ix->known);
+    free(ix->prod);
+    free(ix->cons);
+}
+
+static anet_status index_build(const anet_cm_model *m, index *ix) {
+    memset(ix, 0, sizeof *ix);
+    size_t np = 0, nc = 0;
+    for (int i = 0; i < m->nlayers; i++) {
+        np += (size_t)m->layers[i].noutputs;
+        nc += (size_t)m->layers[i].ninputs;
+    }
+    ix->known = malloc(((size_t)m->nknown + 1) * sizeof *ix->known);
+    ix->prod = malloc((np + 1) * sizeof *ix->prod);
+    ix->cons = malloc((nc + 1) * sizeof *ix->cons);
+    if (!ix->known || !ix->prod || !ix->cons) {
+        index_free(ix);
+        return anet_fail(ANET_E_NOMEM, "%s: out of memory indexing the layers", m->path);
+    }
+    for (int i = 0; i < m->nknown; i++) ix->known[ix->nknown++] = (name_ref){m->known[i].name, i};
+    for (int i = 0; i < m->nlayers; i++) {
+        for (int j = 0; j < m->layers[i].noutputs; j++) ix->prod[ix->nprod++] = (name_ref){m->layers[i].outputs[j], i};
+        for (int j = 0; j < m->layers[i].ninputs; j++) ix->cons[ix->ncons++] = (name_ref){m->layers[i].inputs[j], i};
+    }
+    qsort(ix->known, ix->nknown, sizeof *ix->known, cmp_ref);
+    qsort(ix->prod, ix->nprod, sizeof *ix->prod, cmp_ref);
+    qsort(ix->cons, ix->ncons, sizeof *ix->cons, cmp_ref);
+    return ANET_OK;
+}
+
+/* Every lookup below is a binary search, also when a hostile file repeats one name in
+ * every layer. */
+
+/* The latest shape the file states for name (a layer's own record beats a feature's). */
+static const anet_cm_shape *known_shape(const anet_cm_model *m, const index *ix, const char *name) {
+    size_t i = lower_at(ix->known, ix->nknown, name, INT_MAX);
+    if (i == 0 || strcmp(ix->known[i - 1].name, name) != 0) return NULL;
+    return &m->known[ix->known[i - 1].idx].shape;
+}
+
+/* Is name produced by a layer with index in [a, b)? */
+static int produced_in(const index *ix, const char *name, int a, int b) {
+    size_t i = lower_at(ix->prod, ix->nprod, name, a);
+    return i < ix->nprod && strcmp(ix->prod[i].name, name) == 0 && ix->prod[i].idx < b;
+}
+
+/* Is name consumed by a layer outside [a, b]? */
+static int consumed_outside(const index *ix, const char *name, int a, int b) {
+    size_t first = lower_at(ix->cons, ix->ncons, name, INT_MIN);
+    if (first >= ix->ncons || strcmp(ix->cons[first].name, name) != 0) return 0;
+    if (ix->cons[first].idx < a) return 1;
+    size_t after = lower_at(ix->cons, ix->ncons, name, b + 1);
+    return after < ix->ncons && strcmp(ix->cons[after].name, name) == 0;
+}
+
+static int is_model_output(const anet_cm_model *m, const char *name) {
+    for (int i = 0; i < m->noutputs; i++)
+        if (strcmp(m->outputs[i].name, name) == 0) return 1;
+    for (int gi = 0; gi < m->ngraphs; gi++) {
+        const anet_graph *g = m->graphs[gi];
+        for (int i = 0; i < g->noutputs; i++)
+            if (strcmp(g->values[g->outputs[i]].name, name) == 0) return 1;
+    }
+    return 0;
+}
+
+static int has_tensor(const anet_cm_tensor *t, int n, const char *name) {
+    for (int i = 0; i < n; i++)
+        if (strcmp(t[i].name, name) == 0) return 1;
+    return 0;
+}
+
+/* A segment lists at most this many tensors per side (the rest are counted in *_more): keeps
+ * the listing readable and the dedup below linear enough on hostile files. */
+#define SEG_MAX_LISTED 32
+
+static int push_tensor(anet_cm_tensor **arr, int *n, const char *name, const anet_cm_shape *s) {
+    anet_cm_tensor *p = realloc(*arr, (size_t)(*n + 1) * sizeof *p);
+    if (!p) return -1;
+    *arr = p;
+    p[*n].name = anet_cm_strndup(name, strlen(name));
+    if (!p[*n].name) return -1;
+    if (s) p[*n].shape = *s;
+    else {
+        memset(&p[*n].shape, 0, sizeof p[*n].shape);
+        p[*n].shape.rank = -1;
+    }
+    (*n)++;
+    return 0;
+}
+
+/* Rules of the constraint table that were reported for the private-API compile path
+ * (ANE_FACTS.md "Reported quirks of that path"): a Core ML model goes through Core ML's own
+ * compiler, which may lower these ops, so for Core ML files they give `unknown`, not `cpu`.
+ * Our own MIL programs (.mil) take the private path: there they give `cpu`. */
+static int private_path_rule(const anet_rule *r) {
+    static const char *const ids[] = {"op-unknown", "op-rejected-concat", "op-rejected-gelu",
+                                      "op-rejected-rsqrt", "cast-fp32-fp16", "matmul-dynamic",
+                                      "ios16-layout-op-m1", "conv-bias", "blobfile-max-16"};
+    for (size_t i = 0; r && i < sizeof ids / sizeof ids[0]; i++)
+        if (strcmp(r->id, ids[i]) == 0) return 1;
+    return 0;
+}
+
+static anet_status judge_mil(anet_cm_model *m, anet_cm_layer *l, anet_chip chip) {
+    if (l->op == -2) return ANET_OK; /* judged while building the IR (not modeled, rank > 5) */
+#if ANET_CM_HAVE_PLAN_CHECK
+    if (l->graph >= 0 && l->op >= 0) {
+        anet_verdict v;
+        memset(&v, 0, sizeof v);
+        anet_status st = anet_plan_check_op(m->graphs[l->graph], l->op, chip, &v);
+        if (st != ANET_OK) return anet_fail_ctx(st, "%s: checking op '%s'", m->path, l->name);
+        if (v.ok) {
+            l->verdict = ANET_CM_ANE;
+            l->rule = anet_rule_nn_find("mil-op-ok");
+            snprintf(l->detail, sizeof l->detail, "%s op", l->type);
+        } else if (strcmp(m->format, "mil") != 0 && private_path_rule(v.rule)) {
+            l->verdict = ANET_CM_UNKNOWN;
+            l->rule = v.rule;
+            snprintf(l->detail, sizeof l->detail, "%.160s (reported for the private-API path; Core ML's compiler may lower it)",
+                     v.detail);
+        } else {
+            l->verdict = ANET_CM_CPU;
+            l->rule = v.rule;
+            snprintf(l->detail, sizeof l->detail, "%s", v.detail);
+        }
+        return ANET_OK;
+    }
+#else
+    (void)chip;
+#endif
+    return anet_fail(ANET_E_UNSUPPORTED,
+                     "%s: ML Program op '%s' (%s) cannot be judged: %s", m->path, l->name, l->type,
+                     ANET_CM_HAVE_PLAN_CHECK ? "the program could not be converted to the graph IR"
+                                             : "this build has no MIL constraint table yet");
+}
+
+anet_status anet_coreml_analyze(anet_cm_model *m, anet_chip chip) {
+    index ix;
+    anet_status st = index_build(m, &ix);
+    if (st != ANET_OK) return st;
+    m->chip = chip;
+    m->n_ane = m->n_cpu = m->n_unknown = m->switches = 0;
+    for (int i = 0; i < m->nlayers && st == ANET_OK; i++) {
+        anet_cm_layer *l = &m->layers[i];
+        /* Shapes the layer itself does not state come from the rest of the file. */
+        for (int j = 0; j < l->ninputs; j++)
+            if (l->in_shapes[j].rank < 0) {
+                const anet_cm_shape *s = known_shape(m, &ix, l->inputs[j]);
+                if (s) l->in_shapes[j] = *s;
+            }
+        if (l->is_mil) st = judge_mil(m, l, chip);
+        else anet_rules_nn_check(l, chip);
+    }
+    if (st != ANET_OK) {
+        index_free(&ix);
+        return st;
+    }
+    for (int i = 0; i < m->nlayers; i++) {
+        anet_cm_placement p = m->layers[i].verdict;
+        if (p == ANET_CM_ANE) m->n_ane++;
+        else if (p == ANET_CM_CPU) m->n_cpu++;
+        else m->n_unknown++;
+        if (i > 0 && (p == ANET_CM_ANE) != (m->layers[i - 1].verdict == ANET_CM_ANE)) m->switches++;
+    }
+    for (int i = 0; i < m->nsegments; i++) {
+        for (int j = 0; j < m->segments[i].ninputs; j++) free(m->segments[i].inputs[j].name);
+        for (int j = 0; j < m->segments[i].noutputs; j++) free(m->segments[i].outputs[j].name);
+        free(m->segments[i].inputs);
+        free(m->segments[i].outputs);
+    }
+    free(m->segments);
+    m->segments = NULL;
+    m->nsegments = 0;
+    for (int a = 0; a < m->nlayers;) {
+        if (m->layers[a].verdict != ANET_CM_ANE) {
+            a++;
+            continue;
+        }
+        int b = a;
+        while (b + 1 < m->nlayers && m->layers[b + 1].verdict == ANET_CM_ANE) b++;
+        anet_cm_segment *p = realloc(m->segments, (size_t)(m->nsegments + 1) * sizeof *p);
+        if (!p) goto oom;
+        m->segments = p;
+        anet_cm_segment *sg = &p[m->nsegments++];
+        memset(sg, 0, sizeof *sg);
+        sg->first = a;
+        sg->last = b;
+        for (int i = a; i <= b; i++) {
+            const anet_cm_layer *l = &m->layers[i];
+            for (int j = 0; j < l->ninputs; j++) {
+                if (produced_in(&ix, l->inputs[j], a, i) || has_tensor(sg->inputs, sg->ninputs, l->inputs[j]))
+                    continue;
+                if (sg->ninputs >= SEG_MAX_LISTED) sg->inputs_more++;
+                else if (push_tensor(&sg->inputs, &sg->ninputs, l->inputs[j],
+                                     l->in_shapes[j].rank >= 0 ? &l->in_shapes[j] : NULL) != 0)
+                    goto oom;
+            }
+            for (int j = 0; j < l->noutputs; j++)
+                if ((consumed_outside(&ix, l->outputs[j], a, b) || is_model_output(m, l->outputs[j])) &&
+                    !has_tensor(sg->outputs, sg->noutputs, l->outputs[j])) {
+                    const anet_cm_shape *s = l->out_shapes[j].rank >= 0 ? &l->out_shapes[j]
+                                                                       : known_shape(m, &ix, l->outputs[j]);
+                    if (sg->noutputs >= SEG_MAX_LISTED) sg->outputs_more++;
+                    else if (push_tensor(&sg->outputs, &sg->noutputs, l->outputs[j], s) != 0) goto oom;
+                }
+        }
+        a = b + 1;
+    }
+    index_free(&ix);
+    m->analyzed = 1;
+    return ANET_OK;
+oom:
+    index_free(&ix);
+    return anet_fail(ANET_E_NOMEM, "%s: out of memory computing segments", m->path);
+}
+
+int anet_coreml_compat(const anet_cm_model *m) {
+    if (m->nlayers > 0 && m->n_ane == m->nlayers) return 0;
+    if (m->n_ane == 0 && m->n_cpu > 0) return 2;
+    return 1;
+}

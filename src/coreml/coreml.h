@@ -1,0 +1,136 @@
+/* Core ML model files read for `ane_trainer check`: .mlmodel (protobuf), .mlpackage and
+ * .mlmodelc bundles, flattened into one list of layers (NeuralNetwork layers and ML Program
+ * ops, nested Pipeline models included) with the shapes and parameters the rules need.
+ * Then the analysis: a verdict per layer and the ANE segments.
+ *
+ * Field numbers are those of apple/coremltools mlmodel/format/ .proto files (cited where read).
+ * Every reader is bounded: nesting is depth-limited before descending, every count comes
+ * from bytes actually present, malformed input gives ANET_E_FORMAT with one clear line. */
+#ifndef ANET_COREML_COREML_H
+#define ANET_COREML_COREML_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "graph/ir.h"
+#include "plan/constraints.h"
+#include "runtime/backend.h"
+
+/* Pipeline -> Model -> Pipeline ... and MIL Operation -> Block -> Operation nesting. */
+#define ANET_CM_MAX_DEPTH 16
+#define ANET_CM_MAX_DIMS 8
+/* Files larger than this are refused before reading (a Core ML spec with weights inline
+ * can be large, but not this large). */
+#define ANET_CM_MAX_FILE ((size_t)1 << 31)
+
+typedef enum anet_cm_placement {
+    ANET_CM_ANE = 0, /* likely runs on the Neural Engine */
+    ANET_CM_CPU,     /* likely falls back to the CPU (or GPU) */
+    ANET_CM_UNKNOWN  /* no rule either way */
+} anet_cm_placement;
+
+const char *anet_cm_placement_name(anet_cm_placement p); /* "ane", "cpu", "unknown" */
+
+typedef struct anet_cm_shape {
+    int rank;                        /* -1 = not known */
+    int64_t dims[ANET_CM_MAX_DIMS];  /* -1 (or <= 0) = unknown dimension */
+    char dtype[16];                  /* "fp32", "fp16", "image", ... ("" = not known) */
+} anet_cm_shape;
+
+typedef struct anet_cm_tensor {
+    char *name;
+    anet_cm_shape shape;
+} anet_cm_tensor;
+
+typedef struct anet_cm_layer {
+    char *name;
+    char *type;       /* NN: proto field name ("convolution"); MIL: op type ("conv") */
+    char *subtype;    /* activation kind, custom class name, ... (may be NULL) */
+    char *model_path; /* "" for the top model, "models[1]" inside a pipeline, ... */
+    int field;        /* NN: NeuralNetworkLayer oneof field number; 0 otherwise */
+    int is_mil;       /* ML Program op */
+    int graph;        /* ML Program: index into model->graphs, -1 if none */
+    int op;           /* ML Program: op id in that graph, -1 if none */
+    char **inputs;
+    int ninputs;
+    char **outputs;
+    int noutputs;
+    anet_cm_shape *in_shapes; /* parallel to inputs/outputs */
+    anet_cm_shape *out_shapes;
+    /* Parameters read from the file (NeuralNetwork layers). */
+    uint64_t kernel[3], stride[3], dilation[3], scale[3];
+    int nkernel, nstride, ndilation, nscale;
+    float fscale[3];
+    int nfscale;
+    int global_pooling, deconv;
+    /* The verdict. */
+    anet_cm_placement verdict;
+    const anet_rule *rule;
+    char detail[256];
+} anet_cm_layer;
+
+typedef struct anet_cm_segment {
+    int first, last; /* layer indices, inclusive */
+    anet_cm_tensor *inputs, *outputs;
+    int ninputs, noutputs;
+    int inputs_more, outputs_more; /* crossing tensors beyond the listed ones */
+} anet_cm_segment;
+
+typedef struct anet_cm_model {
+    char *path;
+    const char *format;   /* "mlmodel", "mlpackage", "mlmodelc", "mil" */
+    const char *kind;     /* "neuralNetwork", "neuralNetworkClassifier", "pipeline", "mlProgram", ... */
+    int64_t spec_version; /* 0 when not known (bundles without a readable spec) */
+    anet_cm_tensor *inputs, *outputs; /* the top model's features */
+    int ninputs, noutputs;
+    anet_cm_tensor *known; /* every tensor whose shape the file states (features, layer tensors, MIL types) */
+    int nknown, cap_known;
+    anet_cm_layer *layers;
+    int nlayers, cap_layers;
+    char **notes; /* one-line remarks for the report ("classifier labels are computed on the CPU") */
+    int nnotes;
+    anet_graph **graphs; /* ML Programs as IR, for the constraint table */
+    int ngraphs;
+    /* Analysis results (anet_coreml_analyze). */
+    int analyzed;
+    anet_chip chip;
+    int n_ane, n_cpu, n_unknown, switches;
+    anet_cm_segment *segments;
+    int nsegments;
+} anet_cm_model;
+
+/* Reads PATH: a .mlmodel file, a .mlpackage or .mlmodelc directory, or MIL text (.mil).
+ * ANET_E_IO: cannot be read; ANET_E_FORMAT: malformed; ANET_E_UNSUPPORTED: valid but of a
+ * kind this reader does not analyze (the message says which). */
+anet_status anet_coreml_load(const char *path, anet_cm_model **out);
+/* Parses a .mlmodel protobuf image; `name` is used in messages. weights: unused (NULL);
+ * wlen: the size of the package's weight.bin (0 if none): BLOBFILE weights are not read, but
+ * ML Program consts are modeled as zero-filled stand-ins of their declared type, and those
+ * are bounded by 2 * len + wlen bytes in total. */
+anet_status anet_coreml_parse_mlmodel(const uint8_t *buf, size_t len, const uint8_t *weights,
+                                      size_t wlen, const char *name, anet_cm_model **out);
+void anet_coreml_free(anet_cm_model *m);
+
+/* Gives every layer a verdict for `chip`, then the segments and the switch count. */
+anet_status anet_coreml_analyze(anet_cm_model *m, anet_chip chip);
+/* Exit-style summary: 0 every layer ane, 2 no layer ane (and at least one cpu),
+ * 1 otherwise (a mix, or layers of unknown placement). */
+int anet_coreml_compat(const anet_cm_model *m);
+
+/* NeuralNetwork-layer rules (src/plan/rules_nn.c): same struct as the MIL rules. */
+const anet_rule *anet_rules_nn(int *n);
+const anet_rule *anet_rule_nn_find(const char *id);
+/* The placement of one NeuralNetwork layer on chip: fills verdict/rule/detail. */
+void anet_rules_nn_check(anet_cm_layer *l, anet_chip chip);
+/* The proto field name of a NeuralNetworkLayer oneof field ("convolution"); NULL if unknown. */
+const char *anet_nn_layer_name(int field);
+
+/* Internal helpers shared by the readers (src/coreml/model.c). */
+anet_cm_model *anet_cm_model_new(const char *path, const char *format);
+anet_cm_layer *anet_cm_add_layer(anet_cm_model *m); /* zeroed, graph/op = -1; NULL: no memory */
+int anet_cm_add_known(anet_cm_model *m, const char *name, size_t nlen, const anet_cm_shape *s);
+const anet_cm_shape *anet_cm_find_shape(const anet_cm_model *m, const char *name);
+char *anet_cm_strndup(const void *s, size_t n); /* NUL-terminated copy */
+int anet_cm_add_note(anet_cm_model *m, const char *fmt, ...);
+
+#endif

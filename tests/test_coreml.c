@@ -1,0 +1,903 @@
+/* Core ML reader and `check` analysis. The models are built here by a small protobuf
+ * ENCODER written independently of the reader (field numbers straight from
+ * apple/coremltools mlmodel/format/ .proto files), so a reader bug cannot hide behind
+ * its own output. Fixture expectations come from shared/fixtures/coreml/README.md. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "coreml/coreml.h"
+#include "coreml/deps.h"
+
+/* ---- a minimal protobuf encoder ---- */
+typedef struct buf {
+    uint8_t *p;
+    size_t n, cap;
+} buf;
+
+static void put(buf *b, const void *d, size_t n) {
+    if (b->n + n > b->cap) {
+        b->cap = (b->n + n) * 2 + 64;
+        b->p = realloc(b->p, b->cap);
+        if (!b->p) abort();
+    }
+    memcpy(b->p + b->n, d, n);
+    b->n += n;
+}
+static void varint(buf *b, uint64_t v) {
+    do {
+        uint8_t c = (uint8_t)(v & 0x7f);
+        v >>= 7;
+        if (v) c |= 0x80;
+        put(b, &c, 1);
+    } while (v);
+}
+static void key(buf *b, unsigned num, int wire) { varint(b, (uint64_t)num << 3 | (unsigned)wire); }
+static void u64f(buf *b, unsigned num, uint64_t v) { key(b, num, 0), varint(b, v); }
+static void bytesf(buf *b, unsigned num, const void *d, size_t n) { key(b, num, 2), varint(b, n), put(b, d, n); }
+static void strf(buf *b, unsigned num, const char *s) { bytesf(b, num, s, strlen(s)); }
+/* Embeds sub (and frees it). */
+static void msgf(buf *b, unsigned num, buf *sub) {
+    bytesf(b, num, sub->p ? sub->p : (const uint8_t *)"", sub->n);
+    free(sub->p);
+    memset(sub, 0, sizeof *sub);
+}
+static void packed(buf *b, unsigned num, const uint64_t *v, int n) {
+    buf s = {0};
+    for (int i = 0; i < n; i++) varint(&s, v[i]);
+    msgf(b, num, &s);
+}
+static void floatf32(buf *b, unsigned num, float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    uint8_t le[4] = {(uint8_t)u, (uint8_t)(u >> 8), (uint8_t)(u >> 16), (uint8_t)(u >> 24)};
+    key(b, num, 5);
+    put(b, le, 4);
+}
+
+/* FeatureDescription{name 1, type 3: FeatureType{multiArrayType 5: {shape 1, dataType 2}}} */
+static void feature(buf *desc, unsigned num, const char *name, const uint64_t *shape, int rank) {
+    buf arr = {0}, ft = {0}, fd = {0};
+    packed(&arr, 1, shape, rank);
+    u64f(&arr, 2, 65568); /* FLOAT32 */
+    msgf(&ft, 5, &arr);
+    strf(&fd, 1, name);
+    msgf(&fd, 3, &ft);
+    msgf(desc, num, &fd);
+}
+
+/* NeuralNetworkLayer{name 1, input 2, output 3, <field>: params}. */
+static void layer(buf *nn, const char *name, const char *in, const char *in2, const char *out, unsigned field,
+                  buf *params) {
+    buf l = {0};
+    strf(&l, 1, name);
+    strf(&l, 2, in);
+    if (in2) strf(&l, 2, in2);
+    strf(&l, 3, out);
+    if (params) msgf(&l, field, params);
+    else bytesf(&l, field, "", 0);
+    msgf(nn, 1, &l);
+}
+
+/* Model{specificationVersion 1, description 2 (input x [1,16,8,8] / output y), <type>: body} */
+static void model(buf *out, unsigned type_field, buf *body, const char *in, const char *outname) {
+    buf desc = {0};
+    uint64_t shape[] = {1, 16, 8, 8};
+    feature(&desc, 1, in, shape, 4);
+    feature(&desc, 10, outname, shape, 4);
+    u64f(out, 1, 4);
+    msgf(out, 2, &desc);
+    msgf(out, type_field, body);
+}
+
+/* With ANET_COREML_DUMP_DIR set, every generated model is also written there (the fuzz
+ * corpus in fuzz/corpus/coreml/ was made this way). */
+static void dump(const buf *b) {
+    static int n;
+    const char *dir = getenv("ANET_COREML_DUMP_DIR");
+    if (!dir) return;
+    char p[512];
+    snprintf(p, sizeof p, "%s/gen_%03d.mlmodel", dir, n++);
+    FILE *f = fopen(p, "wb");
+    if (!f) return;
+    fwrite(b->p, 1, b->n, f);
+    fclose(f);
+}
+
+static anet_cm_model *parse(const buf *b, anet_chip chip) {
+    dump(b);
+    anet_cm_model *m = NULL;
+    anet_status st = anet_coreml_parse_mlmodel(b->p, b->n, NULL, 0, "test.mlmodel", &m);
+    CHECK_MSG(st == ANET_OK, "parse: %s", anet_last_error());
+    if (st != ANET_OK) return NULL;
+    st = anet_coreml_analyze(m, chip);
+    CHECK_MSG(st == ANET_OK, "analyze: %s", anet_last_error());
+    return m;
+}
+
+static const anet_cm_layer *find_layer(const anet_cm_model *m, const char *name) {
+    for (int i = 0; m && i < m->nlayers; i++)
+        if (strcmp(m->layers[i].name, name) == 0) return &m->layers[i];
+    return NULL;
+}
+
+#define EXPECT_LAYER(m, lname, verdict_, rule_)                                                              \
+    do {                                                                                                     \
+        const anet_cm_layer *l_ = find_layer((m), (lname));                                                  \
+        CHECK_MSG(l_ != NULL, "layer %s missing", (lname));                                                  \
+        if (l_) {                                                                                            \
+            CHECK_MSG(l_->verdict == (verdict_), "%s: verdict %s", (lname), anet_cm_placement_name(l_->verdict)); \
+            CHECK_MSG(l_->rule && strcmp(l_->rule->id, (rule_)) == 0, "%s: rule %s, want %s", (lname),      \
+                      l_->rule ? l_->rule->id : "(none)", (rule_));                                          \
+        }                                                                                                    \
+    } while (0)
+
+/* One NeuralNetwork model holding a single layer (plus its params), analysed. */
+static anet_cm_model *one_layer(unsigned field, buf *params) {
+    buf nn = {0}, m = {0};
+    layer(&nn, "L", "x", NULL, "y", field, params);
+    model(&m, 500, &nn, "x", "y");
+    anet_cm_model *r = parse(&m, ANET_CHIP_STRICT);
+    free(m.p);
+    return r;
+}
+
+static void test_rules(void) {
+    /* uniDirectionalLSTM 420, biDirectionalLSTM 430, gru 410 */
+    unsigned rnns[] = {420, 430, 410, 400};
+    for (int i = 0; i < 4; i++) {
+        anet_cm_model *m = one_layer(rnns[i], NULL);
+        EXPECT_LAYER(m, "L", ANET_CM_CPU, "nn-rnn");
+        if (m) CHECK_EQ_INT(anet_coreml_compat(m), 2);
+        anet_coreml_free(m);
+    }
+    anet_cm_model *m = one_layer(930, NULL); /* gather */
+    EXPECT_LAYER(m, "L", ANET_CM_CPU, "nn-gather");
+    anet_coreml_free(m);
+
+    /* Convolution: kernelSize 20, stride 30, dilationFactor 40 */
+    buf conv = {0};
+    uint64_t k3[] = {3, 3}, d2[] = {2, 2}, d1[] = {1, 1};
+    packed(&conv, 20, k3, 2);
+    packed(&conv, 40, d2, 2);
+    m = one_layer(100, &conv);
+    EXPECT_LAYER(m, "L", ANET_CM_CPU, "nn-dilated-conv");
+    if (m) {
+        CHECK_EQ_INT(m->layers[0].nkernel, 2);
+        CHECK_EQ_INT(m->layers[0].kernel[0], 3);
+        CHECK_EQ_INT(m->layers[0].dilation[1], 2);
+    }
+    anet_coreml_free(m);
+    packed(&conv, 20, k3, 2);
+    packed(&conv, 40, d1, 2);
+    m = one_layer(100, &conv);
+    EXPECT_LAYER(m, "L", ANET_CM_ANE, "nn-layer-ok");
+    if (m) CHECK_EQ_INT(anet_coreml_compat(m), 0);
+    anet_coreml_free(m);
+    /* Unpacked repeated fields are legal protobuf too: dilation (1, 4) one by one. */
+    u64f(&conv, 40, 1);
+    u64f(&conv, 40, 4);
+    m = one_layer(100, &conv);
+    EXPECT_LAYER(m, "L", ANET_CM_CPU, "nn-dilated-conv");
+    anet_coreml_free(m);
+
+    /* Pooling: kernelSize 10, stride 20, globalPooling 60 */
+    buf pool = {0};
+    uint64_t k15[] = {15, 15}, s1[] = {1, 1}, k2[] = {2, 2}, s3[] = {3, 3};
+    packed(&pool, 10, k15, 2);
+    packed(&pool, 20, s1, 2);
+    m = one_layer(120, &pool);
+    EXPECT_LAYER(m, "L", ANET_CM_CPU, "nn-pool-kernel-max-13");
+    anet_coreml_free(m);
+    packed(&pool, 10, k2, 2);
+    packed(&pool, 20, s3, 2);
+    m = one_layer(120, &pool);
+    EXPECT_LAYER(m, "L", ANET_CM_CPU, "nn-pool-stride-max-2");
+    anet_coreml_free(m);
+    packed(&pool, 10, k2, 2);
+    packed(&pool, 20, k2, 2);
+    m = one_layer(120, &pool);
+    EXPECT_LAYER(m, "L", ANET_CM_ANE, "nn-layer-ok");
+    anet_coreml_free(m);
+    packed(&pool, 10, k15, 2); /* global pooling ignores the kernel size */
+    u64f(&pool, 60, 1);
+    m = one_layer(120, &pool);
+    EXPECT_LAYER(m, "L", ANET_CM_ANE, "nn-layer-ok");
+    anet_coreml_free(m);
+
+    /* Upsample: scalingFactor 1, fractionalScalingFactor 7 */
+    buf up = {0};
+    uint64_t x4[] = {4, 4}, x2[] = {2, 2};
+    packed(&up, 1, x4, 2);
+    m = one_layer(210, &up);
+    EXPECT_LAYER(m, "L", ANET_CM_CPU, "nn-upsample-max-2");
+    anet_coreml_free(m);
+    packed(&up, 1, x2, 2);
+    m = one_layer(210, &up);
+    EXPECT_LAYER(m, "L", ANET_CM_ANE, "nn-layer-ok");
+    anet_coreml_free(m);
+    floatf32(&up, 7, 2.5f);
+    floatf32(&up, 7, 2.5f);
+    m = one_layer(210, &up);
+    EXPECT_LAYER(m, "L", ANET_CM_CPU, "nn-upsample-max-2");
+    anet_coreml_free(m);
+
+    unsigned bcast[] = {880, 900, 905, 980, 950, 1070};
+    for (int i = 0; i < 6; i++) {
+        m = one_layer(bcast[i], NULL);
+        EXPECT_LAYER(m, "L", ANET_CM_CPU, "nn-broadcastable-nd");
+        anet_coreml_free(m);
+    }
+    buf cust = {0};
+    strf(&cust, 10, "MyLayer"); /* CustomLayerParams.className 10 */
+    m = one_layer(500, &cust);
+    EXPECT_LAYER(m, "L", ANET_CM_CPU, "nn-custom-layer");
+    if (m) CHECK_STR_CONTAINS(m->layers[0].detail, "MyLayer");
+    anet_coreml_free(m);
+    m = one_layer(150, NULL);
+    EXPECT_LAYER(m, "L", ANET_CM_CPU, "nn-embedding");
+    anet_coreml_free(m);
+    m = one_layer(1025, NULL);
+    EXPECT_LAYER(m, "L", ANET_CM_CPU, "nn-fp32-only");
+    anet_coreml_free(m);
+    m = one_layer(985, NULL); /* transpose: no report either way */
+    EXPECT_LAYER(m, "L", ANET_CM_UNKNOWN, "nn-layer-unreported");
+    if (m) CHECK_EQ_INT(anet_coreml_compat(m), 1);
+    anet_coreml_free(m);
+}
+
+/* Tensor{rank 1, dimValue 2} as the layer's outputTensor 5. */
+static void test_shapes(void) {
+    buf nn = {0}, l = {0}, t = {0}, mb = {0};
+    uint64_t six[] = {1, 1, 2, 3, 4, 5};
+    u64f(&t, 1, 6);
+    packed(&t, 2, six, 6);
+    strf(&l, 1, "R");
+    strf(&l, 2, "x");
+    strf(&l, 3, "y");
+    msgf(&l, 5, &t);
+    bytesf(&l, 300, "", 0); /* reshape */
+    msgf(&nn, 1, &l);
+    model(&mb, 500, &nn, "x", "y");
+    anet_cm_model *m = parse(&mb, ANET_CHIP_STRICT);
+    EXPECT_LAYER(m, "R", ANET_CM_CPU, "nn-rank-max-5");
+    anet_coreml_free(m);
+    free(mb.p);
+    memset(&mb, 0, sizeof mb);
+
+    /* Input feature [1, 16, 8, 20000]: W > 16384 */
+    buf desc = {0}, nn2 = {0};
+    uint64_t wide[] = {1, 16, 8, 20000};
+    feature(&desc, 1, "x", wide, 4);
+    layer(&nn2, "A", "x", NULL, "y", 130, NULL);
+    u64f(&mb, 1, 1);
+    msgf(&mb, 2, &desc);
+    msgf(&mb, 500, &nn2);
+    m = parse(&mb, ANET_CHIP_STRICT);
+    EXPECT_LAYER(m, "A", ANET_CM_CPU, "nn-axis-range");
+    if (m) CHECK_STR_CONTAINS(m->layers[0].detail, "20000");
+    anet_coreml_free(m);
+    free(mb.p);
+}
+
+/* conv -> LSTM -> activation: two segments, two switches, crossing tensors with shapes. */
+static void test_segments(void) {
+    buf nn = {0}, mb = {0};
+    layer(&nn, "c1", "x", NULL, "h1", 100, NULL);
+    layer(&nn, "a1", "h1", NULL, "h2", 130, NULL);
+    layer(&nn, "rnn", "h2", NULL, "h3", 420, NULL);
+    layer(&nn, "a2", "h3", "h1", "y", 230, NULL); /* add: also reads h1 from segment 1 */
+    model(&mb, 500, &nn, "x", "y");
+    anet_cm_model *m = parse(&mb, ANET_CHIP_STRICT);
+    free(mb.p);
+    if (!m) return;
+    CHECK_EQ_INT(m->n_ane, 3);
+    CHECK_EQ_INT(m->n_cpu, 1);
+    CHECK_EQ_INT(m->switches, 2);
+    CHECK_EQ_INT(m->nsegments, 2);
+    CHECK_EQ_INT(anet_coreml_compat(m), 1);
+    if (m->nsegments == 2) {
+        const anet_cm_segment *s = &m->segments[0];
+        CHECK_EQ_INT(s->first, 0);
+        CHECK_EQ_INT(s->last, 1);
+        CHECK_EQ_INT(s->ninputs, 1);
+        if (s->ninputs == 1) {
+            CHECK(strcmp(s->inputs[0].name, "x") == 0);
+            CHECK_EQ_INT(s->inputs[0].shape.rank, 4);
+            CHECK_EQ_INT(s->inputs[0].shape.dims[1], 16);
+        }
+        /* h1 (read by a2, outside) and h2 (read by rnn) leave segment 1. */
+        CHECK_EQ_INT(s->noutputs, 2);
+        s = &m->segments[1];
+        CHECK_EQ_INT(s->first, 3);
+        CHECK_EQ_INT(s->ninputs, 2);
+        CHECK_EQ_INT(s->noutputs, 1);
+        if (s->noutputs == 1) {
+            CHECK(strcmp(s->outputs[0].name, "y") == 0);
+            CHECK_EQ_INT(s->outputs[0].shape.dims[3], 8);
+        }
+    }
+    anet_coreml_free(m);
+}
+
+/* Pipeline{models 1} holding an NN, a PipelineRegressor{pipeline 1: Pipeline} with an LSTM
+ * model, and a tree ensemble (Model field 302). */
+static void test_pipeline(void) {
+    buf nn1 = {0}, m1 = {0}, nn2 = {0}, m2 = {0}, inner = {0}, preg = {0}, m3 = {0}, tree = {0}, m4 = {0};
+    buf pipe = {0}, top = {0};
+    layer(&nn1, "conv", "x", NULL, "h", 100, NULL);
+    model(&m1, 500, &nn1, "x", "h");
+    layer(&nn2, "lstm", "h", NULL, "z", 420, NULL);
+    model(&m2, 403, &nn2, "h", "z"); /* NeuralNetworkClassifier */
+    msgf(&inner, 1, &m2);
+    msgf(&preg, 1, &inner);
+    model(&m3, 201, &preg, "h", "z");
+    model(&m4, 302, &tree, "z", "y");
+    msgf(&pipe, 1, &m1);
+    msgf(&pipe, 1, &m3);
+    msgf(&pipe, 1, &m4);
+    model(&top, 202, &pipe, "x", "y");
+    anet_cm_model *m = parse(&top, ANET_CHIP_M1);
+    free(top.p);
+    if (!m) return;
+    CHECK(strcmp(m->kind, "pipeline") == 0);
+    CHECK_EQ_INT(m->nlayers, 3);
+    EXPECT_LAYER(m, "conv", ANET_CM_ANE, "nn-layer-ok");
+    EXPECT_LAYER(m, "lstm", ANET_CM_CPU, "nn-rnn");
+    const anet_cm_layer *l = find_layer(m, "lstm");
+    if (l) CHECK_STR_CONTAINS(l->model_path, "models[1]/models[0]");
+    CHECK_EQ_INT(m->layers[2].verdict, ANET_CM_CPU);
+    if (m->layers[2].rule) CHECK(strcmp(m->layers[2].rule->id, "nn-model-not-neural") == 0);
+    CHECK_EQ_INT(m->nnotes, 1); /* the classifier's labels */
+    anet_coreml_free(m);
+}
+
+/* ML Program (Model field 502): Program{functions 2: {key "main", value Function{inputs 1,
+ * opset 2, block_specializations 3: {key, Block{outputs 2, operations 3}}}}}. */
+static void nvt(buf *b, unsigned num, const char *name, uint64_t dtype, const uint64_t *dims, int rank) {
+    buf tt = {0}, vt = {0}, nv = {0};
+    u64f(&tt, 1, dtype);
+    u64f(&tt, 2, (uint64_t)rank);
+    for (int i = 0; i < rank; i++) {
+        buf dim = {0}, cd = {0};
+        u64f(&cd, 1, dims[i]);
+        msgf(&dim, 1, &cd);
+        msgf(&tt, 3, &dim);
+    }
+    msgf(&vt, 1, &tt);
+    strf(&nv, 1, name);
+    msgf(&nv, 2, &vt);
+    msgf(b, num, &nv);
+}
+static void op_n(buf *block, const char *type, const char *name, const char *x, const char *y, const char *out,
+                 uint64_t width) {
+    buf o = {0};
+    const char *keys[2] = {"x", "y"}, *vals[2] = {x, y};
+    strf(&o, 1, type);
+    for (int i = 0; i < 2; i++) {
+        if (!vals[i]) continue;
+        buf entry = {0}, arg = {0}, bind = {0};
+        strf(&bind, 1, vals[i]);
+        msgf(&arg, 1, &bind);
+        strf(&entry, 1, keys[i]);
+        msgf(&entry, 2, &arg);
+        msgf(&o, 2, &entry);
+    }
+    uint64_t d[] = {1, width};
+    nvt(&o, 3, out, 10, d, 2);
+    /* attributes 5: {"name": Value{immediateValue 3: {tensor 1: {strings 4: {values 1}}}}} */
+    buf entry = {0}, val = {0}, imm = {0}, tv = {0}, rs = {0};
+    strf(&rs, 1, name);
+    msgf(&tv, 4, &rs);
+    msgf(&imm, 1, &tv);
+    msgf(&val, 3, &imm);
+    strf(&entry, 1, "name");
+    msgf(&entry, 2, &val);
+    msgf(&o, 5, &entry);
+    msgf(block, 3, &o);
+}
+static void op(buf *block, const char *type, const char *name, const char *x, const char *y, const char *out) {
+    op_n(block, type, name, x, y, out, 10);
+}
+/* ValueType{tensorType 1: TensorType{dataType 1, rank 2, dimensions 3}} */
+static void value_type(buf *b, unsigned num, uint64_t dtype, const uint64_t *dims, int rank) {
+    buf tt = {0}, vt = {0};
+    u64f(&tt, 1, dtype);
+    u64f(&tt, 2, (uint64_t)rank);
+    for (int i = 0; i < rank; i++) {
+        buf dim = {0}, cd = {0};
+        u64f(&cd, 1, dims[i]);
+        msgf(&dim, 1, &cd);
+        msgf(&tt, 3, &dim);
+    }
+    msgf(&vt, 1, &tt);
+    msgf(b, num, &vt);
+}
+/* const op "w" = BLOBFILE fp16 [1, 10]: attributes {"val": Value{type 2, blobFileValue 5}} */
+static void blob_const_n(buf *block, uint64_t width) {
+    buf o = {0}, entry = {0}, val = {0}, bf = {0};
+    uint64_t d[] = {1, width};
+    strf(&o, 1, "const");
+    nvt(&o, 3, "w", 10, d, 2);
+    value_type(&val, 2, 10, d, 2);
+    strf(&bf, 1, "@model_path/weights/weight.bin");
+    u64f(&bf, 2, 64);
+    msgf(&val, 5, &bf);
+    strf(&entry, 1, "val");
+    msgf(&entry, 2, &val);
+    msgf(&o, 5, &entry);
+    msgf(block, 3, &o);
+}
+static void blob_const(buf *block) { blob_const_n(block, 10); }
+/* add(x = a2, y = fp16 1.0 given inline: Binding.value 2 = Value{type, immediateValue{tensor{bytes 7}}}) */
+static void add_immediate(buf *block) {
+    buf o = {0}, e1 = {0}, a1 = {0}, b1 = {0}, e2 = {0}, a2 = {0}, b2 = {0}, val = {0}, imm = {0}, tv = {0}, rb = {0};
+    uint64_t d[] = {1, 10};
+    strf(&o, 1, "add");
+    strf(&b1, 1, "a2");
+    msgf(&a1, 1, &b1);
+    strf(&e1, 1, "x");
+    msgf(&e1, 2, &a1);
+    msgf(&o, 2, &e1);
+    value_type(&val, 2, 10, NULL, 0);
+    uint8_t one[2] = {0x00, 0x3c}; /* fp16 1.0, little-endian */
+    bytesf(&rb, 1, one, 2);
+    msgf(&tv, 7, &rb);
+    msgf(&imm, 1, &tv);
+    msgf(&val, 3, &imm);
+    msgf(&b2, 2, &val);
+    msgf(&a2, 1, &b2);
+    strf(&e2, 1, "y");
+    msgf(&e2, 2, &a2);
+    msgf(&o, 2, &e2);
+    nvt(&o, 3, "a3", 10, d, 2);
+    msgf(block, 3, &o);
+}
+static void test_mlprogram(void) {
+    buf block = {0}, spec = {0}, fn = {0}, fentry = {0}, prog = {0}, top = {0};
+    uint64_t d[] = {1, 10};
+    op(&block, "mul", "m0", "x", "x", "a");
+    blob_const(&block);
+    op(&block, "mul", "k0", "a", "w", "a2");
+    add_immediate(&block);
+    op(&block, "gelu", "g0", "a3", NULL, "b");
+    op(&block, "frobnicate", "f0", "b", NULL, "c");
+    /* relu declared with an fp64 output: a dtype the IR does not hold -> unknown */
+    {
+        buf o = {0}, e = {0}, a = {0}, bb = {0};
+        strf(&o, 1, "relu");
+        strf(&bb, 1, "c");
+        msgf(&a, 1, &bb);
+        strf(&e, 1, "x");
+        msgf(&e, 2, &a);
+        msgf(&o, 2, &e);
+        nvt(&o, 3, "r", 12, d, 2);
+        msgf(&block, 3, &o);
+    }
+    /* relu declared with a rank-6 output: the rank rule holds on any path -> cpu */
+    {
+        buf o = {0}, e = {0}, a = {0}, bb = {0};
+        uint64_t d6[] = {1, 1, 1, 1, 2, 5};
+        strf(&o, 1, "relu");
+        strf(&bb, 1, "c");
+        msgf(&a, 1, &bb);
+        strf(&e, 1, "x");
+        msgf(&e, 2, &a);
+        msgf(&o, 2, &e);
+        nvt(&o, 3, "q", 10, d6, 6);
+        msgf(&block, 3, &o);
+    }
+    strf(&block, 2, "q");
+    nvt(&fn, 1, "x", 10, d, 2);
+    strf(&fn, 2, "CoreML5");
+    strf(&spec, 1, "CoreML5");
+    msgf(&spec, 2, &block);
+    msgf(&fn, 3, &spec);
+    strf(&fentry, 1, "main");
+    msgf(&fentry, 2, &fn);
+    u64f(&prog, 1, 1);
+    msgf(&prog, 2, &fentry);
+    model(&top, 502, &prog, "x", "c");
+    anet_cm_model *m = NULL;
+    dump(&top);
+    anet_status st = anet_coreml_parse_mlmodel(top.p, top.n, NULL, 0, "prog.mlmodel", &m);
+    CHECK_MSG(st == ANET_OK, "%s", anet_last_error());
+    if (m) {
+        CHECK(strcmp(m->kind, "mlProgram") == 0);
+        CHECK_EQ_INT(m->nlayers, 7); /* the const is a parameter, not a layer */
+        const anet_cm_layer *l = find_layer(m, "m0");
+        CHECK(l && strcmp(l->type, "mul") == 0 && l->ninputs == 2 && l->out_shapes[0].rank == 2 &&
+              l->out_shapes[0].dims[1] == 10);
+        st = anet_coreml_analyze(m, ANET_CHIP_STRICT);
+#if ANET_CM_HAVE_PLAN_CHECK && ANET_CM_HAVE_IR
+        CHECK_MSG(st == ANET_OK, "%s", anet_last_error());
+        EXPECT_LAYER(m, "m0", ANET_CM_ANE, "mil-op-ok");
+        EXPECT_LAYER(m, "k0", ANET_CM_ANE, "mil-op-ok"); /* BLOBFILE weight modeled as a const */
+        EXPECT_LAYER(m, "a3", ANET_CM_ANE, "mil-op-ok"); /* inline fp16 scalar */
+        /* Private-API-path rules give `unknown` for a Core ML file (Core ML compiles it). */
+        EXPECT_LAYER(m, "g0", ANET_CM_UNKNOWN, "op-rejected-gelu");
+        EXPECT_LAYER(m, "f0", ANET_CM_UNKNOWN, "op-unknown");
+        EXPECT_LAYER(m, "r", ANET_CM_UNKNOWN, "mil-op-unmodeled");
+        EXPECT_LAYER(m, "q", ANET_CM_CPU, "rank-max-5");
+        CHECK_EQ_INT(m->n_cpu, 1);
+        CHECK_EQ_INT(anet_coreml_compat(m), 1);
+        CHECK_EQ_INT(m->n_ane, 3);
+        CHECK_EQ_INT(m->nsegments, 1);
+        if (m->nsegments == 1) {
+            CHECK_EQ_INT(m->segments[0].last, 2);
+            CHECK_EQ_INT(m->segments[0].ninputs, 1); /* x; w is a parameter */
+        }
+#else
+        /* Without the constraint table the ops are not judged: a clear refusal, no guess. */
+        CHECK_EQ_INT(st, ANET_E_UNSUPPORTED);
+        CHECK_STR_CONTAINS(anet_last_error(), "constraint table");
+#endif
+    }
+    anet_coreml_free(m);
+    free(top.p);
+}
+
+/* An ML Program x[1, n] * w[1, n] (w in a BLOBFILE) as a Model message. */
+static void wide_program(buf *top, uint64_t n) {
+    buf block = {0}, spec = {0}, fn = {0}, fentry = {0}, prog = {0};
+    uint64_t d[] = {1, n};
+    blob_const_n(&block, n);
+    op_n(&block, "mul", "k0", "x", "w", "a", n);
+    strf(&block, 2, "a");
+    nvt(&fn, 1, "x", 10, d, 2);
+    strf(&fn, 2, "CoreML6");
+    strf(&spec, 1, "CoreML6");
+    msgf(&spec, 2, &block);
+    msgf(&fn, 3, &spec);
+    strf(&fentry, 1, "main");
+    msgf(&fentry, 2, &fn);
+    msgf(&prog, 2, &fentry);
+    u64f(top, 1, 7);
+    msgf(top, 502, &prog);
+}
+
+static anet_status parse_only(const uint8_t *p, size_t n) {
+    anet_cm_model *m = NULL;
+    anet_status st = anet_coreml_parse_mlmodel(p, n, NULL, 0, "bad.mlmodel", &m);
+    if (st == ANET_OK) {
+        anet_coreml_analyze(m, ANET_CHIP_STRICT);
+        anet_coreml_free(m);
+    }
+    return st;
+}
+
+static void test_malformed(void) {
+    buf nn = {0}, mb = {0};
+    uint64_t k[] = {3, 3};
+    buf conv = {0};
+    packed(&conv, 20, k, 2);
+    layer(&nn, "c", "x", NULL, "y", 100, &conv);
+    model(&mb, 500, &nn, "x", "y");
+    /* Every truncation: an error or (where the cut falls between fields) a smaller model. */
+    int errors = 0;
+    for (size_t n = 0; n < mb.n; n++) errors += parse_only(mb.p, n) != ANET_OK;
+    CHECK(errors > (int)mb.n / 2);
+    CHECK_EQ_INT(parse_only(mb.p, 0), ANET_E_FORMAT);
+    CHECK_EQ_INT(parse_only(mb.p, mb.n - 1), ANET_E_FORMAT);
+    CHECK_STR_CONTAINS(anet_last_error(), "bad.mlmodel");
+    /* Wrong wire type: neuralNetwork 500 as a varint. */
+    buf w = {0};
+    u64f(&w, 1, 4);
+    u64f(&w, 500, 7);
+    CHECK_EQ_INT(parse_only(w.p, w.n), ANET_E_FORMAT);
+    CHECK_STR_CONTAINS(anet_last_error(), "wire type");
+    /* Length past the end. */
+    buf L = {0};
+    key(&L, 500, 2);
+    varint(&L, 1000);
+    put(&L, "abc", 3);
+    CHECK_EQ_INT(parse_only(L.p, L.n), ANET_E_FORMAT);
+    CHECK_STR_CONTAINS(anet_last_error(), "past the end");
+    /* Length field of 2^63: no overflow in the bounds check. */
+    buf H = {0};
+    key(&H, 2, 2);
+    varint(&H, (uint64_t)1 << 63);
+    CHECK_EQ_INT(parse_only(H.p, H.n), ANET_E_FORMAT);
+    /* Overlong varint. */
+    uint8_t ov[] = {0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+    CHECK_EQ_INT(parse_only(ov, sizeof ov), ANET_E_FORMAT);
+    /* Deep nesting: Pipeline{models: Model{pipeline: ...}} 5000 levels, built inside out. */
+    buf deep = {0};
+    layer(&deep, "c", "x", NULL, "y", 100, NULL);
+    buf cur = {0};
+    msgf(&cur, 500, &deep);
+    for (int i = 0; i < 5000; i++) {
+        buf pipe = {0}, mm = {0};
+        msgf(&pipe, 1, &cur);
+        msgf(&mm, 202, &pipe);
+        cur = mm;
+    }
+    CHECK_EQ_INT(parse_only(cur.p, cur.n), ANET_E_FORMAT);
+    CHECK_STR_CONTAINS(anet_last_error(), "nested deeper");
+    free(cur.p);
+    /* Deep nesting inside an ML Program: Operation.blocks 4 -> Block.operations 3 -> ... */
+    {
+        buf opm = {0};
+        strf(&opm, 1, "relu");
+        for (int i = 0; i < 200; i++) {
+            buf blk = {0}, outer = {0};
+            msgf(&blk, 3, &opm);
+            strf(&outer, 1, "cond");
+            msgf(&outer, 4, &blk);
+            opm = outer;
+        }
+        buf block = {0}, spec = {0}, fn = {0}, fentry = {0}, prog = {0}, top = {0};
+        msgf(&block, 3, &opm);
+        strf(&spec, 1, "CoreML5");
+        msgf(&spec, 2, &block);
+        msgf(&fn, 3, &spec);
+        strf(&fentry, 1, "main");
+        msgf(&fentry, 2, &fn);
+        msgf(&prog, 2, &fentry);
+        msgf(&top, 502, &prog);
+        CHECK_EQ_INT(parse_only(top.p, top.n), ANET_E_FORMAT);
+        CHECK_STR_CONTAINS(anet_last_error(), "nested deeper");
+        free(top.p);
+    }
+    /* Random bytes: never a crash (ASan/UBSan builds check memory). */
+    uint64_t s = 0x9e3779b97f4a7c15ull;
+    uint8_t rnd[512];
+    for (int it = 0; it < 2000; it++) {
+        size_t n = (size_t)(it % 512);
+        for (size_t i = 0; i < n; i++) {
+            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+            rnd[i] = (uint8_t)s;
+        }
+        if (n > 2 && it % 3 == 0) rnd[0] = 0x08, rnd[1] = 0x04; /* plausible start */
+        parse_only(rnd, n);
+    }
+    /* Mutations of a valid model: flip each byte. */
+    for (size_t i = 0; i < mb.n; i++) {
+        uint8_t *c = malloc(mb.n);
+        memcpy(c, mb.p, mb.n);
+        c[i] ^= 0xA5;
+        parse_only(c, mb.n);
+        free(c);
+    }
+    free(w.p);
+    free(L.p);
+    free(H.p);
+    free(mb.p);
+}
+
+static void write_file(const char *path, const void *d, size_t n) {
+    FILE *f = fopen(path, "wb");
+    CHECK_MSG(f != NULL, "cannot write %s", path);
+    if (!f) return;
+    fwrite(d, 1, n, f);
+    fclose(f);
+}
+
+static void test_files(void) {
+    char dir[] = "/tmp/anet_coreml_XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECK_MSG(0, "mkdtemp failed");
+        return;
+    }
+    char p[256], q[512];
+    anet_cm_model *m = NULL;
+    /* A directory that is no bundle. */
+    CHECK_EQ_INT(anet_coreml_load(dir, &m), ANET_E_FORMAT);
+    CHECK_STR_CONTAINS(anet_last_error(), "not a Core ML bundle");
+    /* Missing file. */
+    snprintf(p, sizeof p, "%s/missing.mlmodel", dir);
+    CHECK_EQ_INT(anet_coreml_load(p, &m), ANET_E_IO);
+    /* 0-byte file. */
+    snprintf(p, sizeof p, "%s/empty.mlmodel", dir);
+    write_file(p, "", 0);
+    CHECK_EQ_INT(anet_coreml_load(p, &m), ANET_E_FORMAT);
+    CHECK_STR_CONTAINS(anet_last_error(), "empty");
+    /* A .mlpackage: Manifest.json + Data/com.apple.CoreML/model.mlmodel */
+    buf nn = {0}, mb = {0};
+    layer(&nn, "lstm", "x", NULL, "y", 420, NULL);
+    model(&mb, 500, &nn, "x", "y");
+    snprintf(p, sizeof p, "%s/m.mlpackage", dir);
+    mkdir(p, 0755);
+    snprintf(q, sizeof q, "%s/Data", p), mkdir(q, 0755);
+    snprintf(q, sizeof q, "%s/Data/com.apple.CoreML", p), mkdir(q, 0755);
+    snprintf(q, sizeof q, "%s/Data/com.apple.CoreML/model.mlmodel", p);
+    write_file(q, mb.p, mb.n);
+    snprintf(q, sizeof q, "%s/Manifest.json", p);
+    const char *manifest =
+        "{\"fileFormatVersion\": \"1.0.0\", \"itemInfoEntries\": {\"ABC\": {\"author\": \"com.apple.CoreML\","
+        " \"description\": \"CoreML Model Specification\", \"name\": \"model.mlmodel\","
+        " \"path\": \"com.apple.CoreML/model.mlmodel\"}}, \"rootModelIdentifier\": \"ABC\"}";
+    write_file(q, manifest, strlen(manifest));
+    anet_status st = anet_coreml_load(p, &m);
+    CHECK_MSG(st == ANET_OK, "%s", anet_last_error());
+    if (m) {
+        CHECK(strcmp(m->format, "mlpackage") == 0);
+        CHECK(anet_coreml_analyze(m, ANET_CHIP_M2) == ANET_OK);
+        EXPECT_LAYER(m, "lstm", ANET_CM_CPU, "nn-rnn");
+        anet_coreml_free(m);
+        m = NULL;
+    }
+    /* An ML Program package whose 20 KB BLOBFILE weight is modeled only because the package's
+     * weight file is that large: the stand-in weights are bounded by the input. */
+    buf wp = {0};
+    wide_program(&wp, 10000);
+    snprintf(q, sizeof q, "%s/Data/com.apple.CoreML/model.mlmodel", p);
+    write_file(q, wp.p, wp.n);
+    m = NULL;
+    CHECK(anet_coreml_parse_mlmodel(wp.p, wp.n, NULL, 0, "wide", &m) == ANET_OK);
+    if (m) {
+        CHECK(anet_coreml_analyze(m, ANET_CHIP_M4) == ANET_OK);
+        EXPECT_LAYER(m, "k0", ANET_CM_UNKNOWN, "mil-op-unmodeled"); /* no weight file: not modeled */
+        anet_coreml_free(m);
+        m = NULL;
+    }
+    snprintf(q, sizeof q, "%s/Data/com.apple.CoreML/weights", p), mkdir(q, 0755);
+    snprintf(q, sizeof q, "%s/Data/com.apple.CoreML/weights/weight.bin", p);
+    {
+        uint8_t *zeros = calloc(1, 20160);
+        write_file(q, zeros, 20160);
+        free(zeros);
+    }
+    snprintf(q, sizeof q, "%s/Manifest.json", p);
+    st = anet_coreml_load(p, &m);
+    CHECK_MSG(st == ANET_OK, "%s", anet_last_error());
+    if (m) {
+        CHECK(anet_coreml_analyze(m, ANET_CHIP_M4) == ANET_OK);
+        EXPECT_LAYER(m, "k0", ANET_CM_ANE, "mil-op-ok");
+        CHECK(anet_coreml_analyze(m, ANET_CHIP_M1) == ANET_OK); /* ios16 dialect, mul: fine on M1 */
+        EXPECT_LAYER(m, "k0", ANET_CM_ANE, "mil-op-ok");
+        anet_coreml_free(m);
+        m = NULL;
+    }
+    free(wp.p);
+    /* A manifest pointing outside the package is refused. */
+    const char *evil = "{\"itemInfoEntries\": {\"A\": {\"path\": \"../../etc/passwd\"}}, \"rootModelIdentifier\": \"A\"}";
+    write_file(q, evil, strlen(evil));
+    CHECK_EQ_INT(anet_coreml_load(p, &m), ANET_E_FORMAT);
+    CHECK_STR_CONTAINS(anet_last_error(), "leaves the package");
+    write_file(q, "{not json", 9);
+    CHECK_EQ_INT(anet_coreml_load(p, &m), ANET_E_FORMAT);
+    /* A compiled NeuralNetwork bundle without model.mil: unsupported, said clearly. */
+    snprintf(p, sizeof p, "%s/nn.mlmodelc", dir);
+    mkdir(p, 0755);
+    snprintf(q, sizeof q, "%s/coremldata.bin", p);
+    write_file(q, "x", 1);
+    CHECK_EQ_INT(anet_coreml_load(p, &m), ANET_E_UNSUPPORTED);
+    CHECK_STR_CONTAINS(anet_last_error(), "espresso");
+    /* MIL text (.mil), as `ane_trainer compile` writes it: gelu is rejected, relu passes. */
+    snprintf(p, sizeof p, "%s/prog.mil", dir);
+    const char *mil =
+        "program(1.3)\n"
+        "[buildInfo = dict<string, string>({{\"coremlc-version\", \"3505.4.1\"}})]\n"
+        "{\n"
+        "    func main<ios18>(tensor<fp16, [1, 64, 1, 32]> x) {\n"
+        "            tensor<fp16, [1, 64, 1, 32]> y = relu(x = x)[name = string(\"y\")];\n"
+        "            tensor<fp16, [1, 64, 1, 32]> z = gelu(x = y)[name = string(\"z\")];\n"
+        "        } -> (z);\n"
+        "}\n";
+    write_file(p, mil, strlen(mil));
+    st = anet_coreml_load(p, &m);
+    CHECK_MSG(st == ANET_OK, "%s", anet_last_error());
+    if (m) {
+        CHECK(strcmp(m->format, "mil") == 0);
+        CHECK(anet_coreml_analyze(m, ANET_CHIP_M4) == ANET_OK);
+        CHECK_EQ_INT(m->nlayers, 2);
+        EXPECT_LAYER(m, "y", ANET_CM_ANE, "mil-op-ok");
+        EXPECT_LAYER(m, "z", ANET_CM_CPU, "op-rejected-gelu");
+        CHECK_EQ_INT(m->nsegments, 1);
+        if (m->nsegments == 1 && m->segments[0].noutputs == 1) {
+            CHECK(strcmp(m->segments[0].outputs[0].name, "y") == 0);
+            CHECK_EQ_INT(m->segments[0].outputs[0].shape.dims[1], 64);
+        }
+        anet_coreml_free(m);
+        m = NULL;
+    }
+    /* Broken MIL text: a format error naming the file. */
+    write_file(p, mil, 60);
+    CHECK_EQ_INT(anet_coreml_load(p, &m), ANET_E_FORMAT);
+    CHECK_STR_CONTAINS(anet_last_error(), "prog.mil");
+    free(mb.p);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+}
+
+static anet_cm_model *load_fixture(const char *name, anet_chip chip) {
+    char p[1024];
+    snprintf(p, sizeof p, "%s/fixtures/coreml/%s", ANET_SHARED_DIR, name);
+    anet_cm_model *m = NULL;
+    anet_status st = anet_coreml_load(p, &m);
+    CHECK_MSG(st == ANET_OK, "%s: %s", name, anet_last_error());
+    if (st != ANET_OK) return NULL;
+    st = anet_coreml_analyze(m, chip);
+    CHECK_MSG(st == ANET_OK, "%s: %s", name, anet_last_error());
+    return m;
+}
+
+static void test_fixtures(void) {
+    /* Image2Image: one linear activation, image in, image out: fully compatible. */
+    anet_cm_model *m = load_fixture("Image2Image.mlmodel", ANET_CHIP_STRICT);
+    if (m) {
+        CHECK_EQ_INT(m->nlayers, 1);
+        CHECK(strcmp(m->layers[0].type, "activation") == 0);
+        CHECK(m->layers[0].subtype && strcmp(m->layers[0].subtype, "linear") == 0);
+        CHECK_EQ_INT(anet_coreml_compat(m), 0);
+        CHECK_EQ_INT(m->ninputs, 1);
+        if (m->ninputs) CHECK_EQ_INT(m->inputs[0].shape.dims[3], 256);
+    }
+    anet_coreml_free(m);
+    /* mnistCNN: 3 x (conv, relu, max pool), flatten, 2 innerProduct, softmax (README). */
+    m = load_fixture("mnistCNN.mlmodel", ANET_CHIP_STRICT);
+    if (m) {
+        int conv = 0, pool = 0, ip = 0, act = 0, flat = 0, soft = 0;
+        for (int i = 0; i < m->nlayers; i++) {
+            const char *t = m->layers[i].type;
+            conv += strcmp(t, "convolution") == 0;
+            pool += strcmp(t, "pooling") == 0 && m->layers[i].subtype && strcmp(m->layers[i].subtype, "max") == 0;
+            ip += strcmp(t, "innerProduct") == 0;
+            act += strcmp(t, "activation") == 0;
+            flat += strcmp(t, "flatten") == 0;
+            soft += strcmp(t, "softmax") == 0;
+        }
+        CHECK_EQ_INT(conv, 3);
+        CHECK_EQ_INT(pool, 3);
+        CHECK_EQ_INT(ip, 2);
+        CHECK(act >= 3);
+        CHECK_EQ_INT(flat, 1);
+        CHECK_EQ_INT(soft, 1);
+        CHECK(strcmp(m->kind, "neuralNetworkClassifier") == 0);
+        CHECK_EQ_INT(anet_coreml_compat(m), 0);
+        CHECK_EQ_INT(m->nsegments, 1);
+        CHECK_EQ_INT(m->switches, 0);
+    }
+    anet_coreml_free(m);
+    /* lstsq-custom: transpose, then a custom layer: not fully compatible, custom flagged. */
+    m = load_fixture("lstsq-custom.mlmodel", ANET_CHIP_STRICT);
+    if (m) {
+        CHECK(anet_coreml_compat(m) != 0);
+        CHECK_EQ_INT(m->spec_version, 4);
+        int found = 0;
+        for (int i = 0; i < m->nlayers; i++)
+            if (strcmp(m->layers[i].type, "custom") == 0) {
+                found = 1;
+                CHECK_EQ_INT(m->layers[i].verdict, ANET_CM_CPU);
+                CHECK(m->layers[i].rule && strcmp(m->layers[i].rule->id, "nn-custom-layer") == 0);
+            }
+        CHECK(found);
+    }
+    anet_coreml_free(m);
+    /* add_model.mlmodelc: a compiled ML Program with one fp16 mul: fully compatible. */
+#if ANET_CM_HAVE_MIL_PARSER && ANET_CM_HAVE_IR && ANET_CM_HAVE_PLAN_CHECK
+    m = load_fixture("add_model.mlmodelc", ANET_CHIP_STRICT);
+    if (m) {
+        CHECK_EQ_INT(m->nlayers, 1);
+        CHECK(strcmp(m->layers[0].type, "mul") == 0);
+        CHECK_EQ_INT(anet_coreml_compat(m), 0);
+    }
+    anet_coreml_free(m);
+#else
+    {
+        char p[1024];
+        snprintf(p, sizeof p, "%s/fixtures/coreml/add_model.mlmodelc", ANET_SHARED_DIR);
+        m = NULL;
+        CHECK_EQ_INT(anet_coreml_load(p, &m), ANET_E_UNSUPPORTED);
+        CHECK_STR_CONTAINS(anet_last_error(), "MIL parser");
+    }
+#endif
+}
+
+int main(void) {
+    test_rules();
+    test_shapes();
+    test_segments();
+    test_pipeline();
+    test_mlprogram();
+    test_malformed();
+    test_files();
+    test_fixtures();
+    TEST_MAIN_END();
+}
