@@ -106,8 +106,9 @@ static double ri_un(anet_opkind k, double x, double eps) {
  * with ri_free) or NULL on an op it does not know. round16: round inputs and every op's result
  * to fp16 (vane's storage rule, emulated: computed in double, rounded once). */
 static ri_val *ri_run_ex(const anet_graph *g, const double *const *inputs, int round16) {
-    ri_val *v = calloc((size_t)g->nvalues, sizeof *v);
+    ri_val *v = calloc((size_t)g->nvalues + 1, sizeof *v);
     if (!v) return NULL;
+    v[g->nvalues].n = -1; /* sentinel: the graph may grow after the run */
     for (int i = 0; i < g->ninputs; i++) {
         int id = g->inputs[i];
         v[id].t = g->values[id].type;
@@ -307,8 +308,9 @@ static ri_val *ri_run_ex(const anet_graph *g, const double *const *inputs, int r
 static inline ri_val *ri_run(const anet_graph *g, const double *const *inputs) { return ri_run_ex(g, inputs, 0); }
 
 static void ri_free(const anet_graph *g, ri_val *v) {
+    (void)g;
     if (!v) return;
-    for (int i = 0; i < g->nvalues; i++) free(v[i].d);
+    for (int i = 0; v[i].n >= 0; i++) free(v[i].d);
     free(v);
 }
 

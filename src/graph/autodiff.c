@@ -49,7 +49,7 @@ static int scal(ad_ctx *c, anet_dtype dt, double v) {
 }
 
 static int ints(ad_ctx *c, int n, const int64_t *v) {
-    int32_t t[ANET_MAX_RANK];
+    int32_t t[ANET_MAX_RANK] = {0};
     for (int i = 0; i < n && i < ANET_MAX_RANK; i++) t[i] = (int32_t)v[i];
     return anet_graph_const_int32s(c->g, NULL, n, t);
 }
@@ -121,32 +121,46 @@ static int slice(ad_ctx *c, int x, int rank, const int64_t *begin, const int64_t
     return opk(c, ANET_OP_SLICE_BY_SIZE, 3, keys, vals);
 }
 
-/* concat(values = (...), axis) through the raw builder (tuple argument). */
-static int concat(ad_ctx *c, int n, const int *vals, int axis) {
-    for (int i = 0; i < n; i++)
-        if (vals[i] < 0) return -1;
-    anet_type t = vtype(c, vals[0]);
-    t.dims[axis] = 0;
-    for (int i = 0; i < n; i++) t.dims[axis] += vtype(c, vals[i]).dims[axis];
-    int ax = anet_graph_const_int32(c->g, NULL, axis);
-    if (ax < 0) return -1;
-    anet_arg args[2];
-    args[0].key = (char *)"values";
-    args[0].n = n;
-    args[0].vals = (int *)vals;
-    args[0].is_tuple = 1;
-    args[1].key = (char *)"axis";
-    args[1].n = 1;
-    args[1].vals = &ax;
-    args[1].is_tuple = 0;
-    char name[48];
-    int k = 0;
-    do snprintf(name, sizeof name, "ad_concat_%d", k++);
-    while (anet_graph_find(c->g, name) >= 0);
-    const char *on[1] = {name};
-    int op = anet_graph_op_raw(c->g, "concat", name, 2, args, 1, on, &t);
-    if (op < 0) return -1;
-    return c->g->ops[op].outputs[0];
+/* d placed at offset b0 of a zero tensor that is N long on axis a: a matmul with a 0/1
+ * placement const (exact: one product per output). Used instead of concat/pad, which the
+ * ANE compiler rejects or lacks (ANE_FACTS.md). */
+static int place(ad_ctx *c, int d, int a, int64_t b0, int64_t N) {
+    if (d < 0) return -1;
+    anet_type t = vtype(c, d);
+    int r = t.rank;
+    int64_t n = t.dims[a];
+    if (r == 1) {
+        int64_t s2[2] = {1, n}, s1[1] = {N};
+        return reshape(c, place(c, reshape(c, d, 2, s2), 1, b0, N), 1, s1);
+    }
+    if (a < r - 2) {
+        int64_t perm[ANET_MAX_RANK];
+        for (int i = 0; i < r; i++) perm[i] = i;
+        perm[a] = r - 1;
+        perm[r - 1] = a; /* a swap: its own inverse */
+        static const char *const keys[2] = {"x", "perm"};
+        int v1[2] = {d, ints(c, r, perm)};
+        int t1 = place(c, opk(c, ANET_OP_TRANSPOSE, 2, keys, v1), r - 1, b0, N);
+        int v2[2] = {t1, ints(c, r, perm)};
+        return opk(c, ANET_OP_TRANSPOSE, 2, keys, v2);
+    }
+    int last = a == r - 1;
+    int64_t pd[2] = {last ? n : N, last ? N : n};
+    anet_type pt = anet_type_make(t.dtype, 2, pd);
+    size_t es = anet_dtype_size(t.dtype);
+    uint8_t *data = calloc((size_t)(n * N), es);
+    if (!data) {
+        anet_fail(ANET_E_NOMEM, "autodiff: out of memory for a placement constant");
+        return -1;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        int64_t at = last ? i * N + b0 + i : (b0 + i) * n + i;
+        if (t.dtype == ANET_DT_FP16) ((anet_f16 *)data)[at] = anet_f32_to_f16(1.0f);
+        else ((float *)data)[at] = 1.0f;
+    }
+    int p = anet_graph_const(c->g, NULL, pt, data, (size_t)(n * N) * es);
+    free(data);
+    return last ? matmul(c, d, p, 0, 0) : matmul(c, p, d, 0, 0);
 }
 
 /* Sums v over the axes where it is broadcast against t (and drops/adds leading axes), so
@@ -471,24 +485,12 @@ static anet_status rule(ad_ctx *c, int opi) {
             nb != tx.rank || ns != tx.rank)
             return bad_arg(op, "begin/size are not constants of the input's rank");
         int d = materialize(c, dy, &tz);
-        /* Pad with zeros along every sliced axis: concat(zeros, piece, zeros). */
+        /* Zero-pad along every sliced axis. */
         for (int a = 0; a < tx.rank && d >= 0; a++) {
             int64_t b0 = begin[a] < 0 ? begin[a] + tx.dims[a] : begin[a];
             int64_t sz = size[a] < 0 ? tx.dims[a] - b0 : size[a];
-            int64_t after = tx.dims[a] - b0 - sz;
-            if (b0 == 0 && after == 0) continue;
-            int parts[3], np = 0;
-            anet_type tp = vtype(c, d);
-            if (b0 > 0) {
-                tp.dims[a] = b0;
-                parts[np++] = fill(c, tp, 0.0);
-            }
-            parts[np++] = d;
-            if (after > 0) {
-                tp.dims[a] = after;
-                parts[np++] = fill(c, tp, 0.0);
-            }
-            d = concat(c, np, parts, a);
+            if (b0 == 0 && sz == tx.dims[a]) continue;
+            d = place(c, d, a, b0, tx.dims[a]);
         }
         ACC(x, d);
         break;

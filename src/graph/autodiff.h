@@ -2,8 +2,9 @@
  * that compute the gradient of a loss with respect to chosen values (the parameters).
  *
  * The gradient graph uses only ops the ANE takes (add, sub, mul, real_div, matmul with its
- * transpose flags, reduce_sum, select, greater, exp, log, pow, sqrt, square, reshape,
- * transpose, slice_by_size, concat); never rsqrt or gelu. Broadcasting is undone with
+ * transpose flags, reduce_sum, select, greater, log, pow, sqrt, reshape, transpose,
+ * slice_by_size, cast only for a cast in the forward graph); never rsqrt, gelu or concat
+ * (slice_by_size's gradient zero-pads with a 0/1 placement matmul). Broadcasting is undone with
  * reduce_sum over the broadcast axes (+ reshape when ranks differ).
  *
  * Ops with a gradient rule: add sub mul real_div maximum minimum relu sigmoid tanh exp log pow

@@ -298,7 +298,7 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
     int y = input(b, "c_y", K, 1, B, ANET_ROLE_Y_ONEHOT, 0, 0);
     int params[2 * ANET_MLP_MAX_LAYERS], los[2 * ANET_MLP_MAX_LAYERS], s0[2 * ANET_MLP_MAX_LAYERS],
         s1[2 * ANET_MLP_MAX_LAYERS];
-    char names[2 * ANET_MLP_MAX_LAYERS][24];
+    char names[2 * ANET_MLP_MAX_LAYERS][48];
     const char *gnames[2 * ANET_MLP_MAX_LAYERS];
     for (int i = 0; i < np; i++) {
         anet_param_info pi;
