@@ -19,8 +19,8 @@
 #include "runtime/vane/vane.h"
 
 #define VANE_RUN_MAX_IO 160
-/* Until the MIL emitter is merged, compile the IR directly (vane's post-parse entry point). */
-#define VANE_RUN_DIRECT 1
+/* 1: compile the IR directly (vane's post-parse entry point), skipping the MIL text; a debugging aid. */
+#define VANE_RUN_DIRECT 0
 
 typedef struct vane_ctx {
     int ok;
