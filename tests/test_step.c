@@ -194,12 +194,21 @@ static void feed_free(feed *f, batch *bt) {
 /* ---- the oracle ---- */
 static int torch_state = -1; /* -1 unknown, 0 missing, 1 ok */
 
+/* The oracle's interpreter: /usr/bin/python3 (Debian's, with torch); ANET_ORACLE_PYTHON
+ * overrides it (e.g. to check the no-torch path). */
+static const char *oracle_python(void) {
+    const char *p = getenv("ANET_ORACLE_PYTHON");
+    return p && p[0] ? p : "/usr/bin/python3";
+}
+
 static int have_torch(void) {
     if (torch_state < 0) {
-        torch_state = system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
+        char cmd[512];
+        snprintf(cmd, sizeof cmd, "%s -c 'import torch' >/dev/null 2>&1", oracle_python());
+        torch_state = system(cmd) == 0;
         if (!torch_state) {
             if (getenv("CI")) CHECK_MSG(0, "PyTorch (/usr/bin/python3 with torch) is required when CI is set");
-            else printf("test_step: /usr/bin/python3 with torch not found: skipping the PyTorch oracle checks\n");
+            else printf("test_step: %s with torch not found: skipping the PyTorch oracle checks (set CI to make this fail)\n", oracle_python());
         }
     }
     return torch_state;
@@ -219,14 +228,26 @@ static void oracle_free(oracle *o) {
     }
 }
 
+/* Oracle jobs: every input file is written first, then one python run computes them all
+ * (starting python and importing torch dominates the test's time). */
+typedef struct ojob {
+    char in[64], out[64];
+    int opt_kind, steps;
+} ojob;
+static ojob jobs[8];
+static int njobs, jobs_ran;
+
 /* opt_kind -1: gradients only. The betas passed are the fp16-rounded ones the program uses. */
-static int run_oracle(const feed *f, const batch *bt, int opt_kind, int steps, oracle *o) {
-    memset(o, 0, sizeof *o);
-    char in[] = "/tmp/anet_oracle_in_XXXXXX", out[] = "/tmp/anet_oracle_out_XXXXXX";
-    int fi = mkstemp(in), fo = mkstemp(out);
-    if (fi < 0 || fo < 0) return 0;
+static int oracle_write(const feed *f, const batch *bt, int opt_kind, int steps) {
+    if (njobs == 8) return -1;
+    ojob *j = &jobs[njobs];
+    snprintf(j->in, sizeof j->in, "/tmp/anet_oracle_in_XXXXXX");
+    snprintf(j->out, sizeof j->out, "/tmp/anet_oracle_out_XXXXXX");
+    int fi = mkstemp(j->in), fo = mkstemp(j->out);
+    if (fi < 0 || fo < 0) return -1;
     close(fo);
     FILE *fp = fdopen(fi, "wb");
+    if (!fp) return -1;
     const anet_model_spec *m = &f->cfg.model;
     int32_t hdr[ANET_MLP_MAX_LAYERS + 8], n = 0;
     hdr[n++] = m->nlayers;
@@ -244,11 +265,26 @@ static int run_oracle(const feed *f, const batch *bt, int opt_kind, int steps, o
     fwrite(bt->labels, sizeof(int32_t), (size_t)bt->B, fp);
     for (int i = 0; i < f->np; i++) fwrite(f->p[i], sizeof(double), (size_t)pcount(f, i), fp);
     fclose(fp);
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/oracle/mlp_oracle.py %s %s", ANET_SOURCE_DIR, in, out);
-    int rc = system(cmd);
-    int ok = rc == 0;
-    fp = ok ? fopen(out, "rb") : NULL;
+    j->opt_kind = opt_kind;
+    j->steps = steps;
+    return njobs++;
+}
+
+static void oracle_run_all(void) {
+    char cmd[2048];
+    size_t len = (size_t)snprintf(cmd, sizeof cmd, "%s %s/tests/oracle/mlp_oracle.py", oracle_python(), ANET_SOURCE_DIR);
+    for (int i = 0; i < njobs && len < sizeof cmd; i++)
+        len += (size_t)snprintf(cmd + len, sizeof cmd - len, " %s %s", jobs[i].in, jobs[i].out);
+    jobs_ran = njobs > 0 && system(cmd) == 0;
+    CHECK_MSG(njobs == 0 || jobs_ran, "the PyTorch oracle failed (%s)", cmd);
+    for (int i = 0; i < njobs; i++) remove(jobs[i].in);
+}
+
+static int oracle_read(int job, const feed *f, const batch *bt, oracle *o) {
+    memset(o, 0, sizeof *o);
+    if (job < 0 || !jobs_ran) return 0;
+    FILE *fp = fopen(jobs[job].out, "rb");
+    int ok = fp != NULL;
     if (fp) {
         size_t nl = (size_t)bt->B * (size_t)bt->K;
         o->logits = malloc(sizeof(double) * nl);
@@ -257,16 +293,19 @@ static int run_oracle(const feed *f, const batch *bt, int opt_kind, int steps, o
             o->g[i] = malloc(sizeof(double) * (size_t)pcount(f, i));
             ok = fread(o->g[i], sizeof(double), (size_t)pcount(f, i), fp) == (size_t)pcount(f, i);
         }
-        for (int i = 0; ok && opt_kind >= 0 && i < f->np; i++) {
+        for (int i = 0; ok && jobs[job].opt_kind >= 0 && i < f->np; i++) {
             o->p[i] = malloc(sizeof(double) * (size_t)pcount(f, i));
             ok = fread(o->p[i], sizeof(double), (size_t)pcount(f, i), fp) == (size_t)pcount(f, i);
         }
         fclose(fp);
-    } else ok = 0;
-    remove(in);
-    remove(out);
-    CHECK_MSG(ok, "the PyTorch oracle failed (%s)", cmd);
+    }
+    CHECK_MSG(ok, "reading the oracle's results %s", jobs[job].out);
+    if (!ok) oracle_free(o);
     return ok;
+}
+
+static void oracle_cleanup(void) {
+    for (int i = 0; i < njobs; i++) remove(jobs[i].out);
 }
 
 /* ||a*scale - ref|| / ||ref|| over a parameter. */
@@ -361,18 +400,28 @@ static void test_program_shape(void) {
 }
 
 /* Gradients, loss, logits and CORRECT vs PyTorch in every available mode. */
-static void test_grads(const char *spec, int B) {
+static const anet_opt_config grads_opt = {ANET_OPT_SGD, 0.1f, 0, 0, 0, 0, 0};
+
+static int prepare_grads(const char *spec, int B) {
     feed f;
     batch bt;
-    anet_opt_config sgd = {ANET_OPT_SGD, 0.1f, 0, 0, 0, 0, 0};
-    make_feed(&f, spec, B, ANET_UPDATE_CPU, sgd, &bt, 42);
+    make_feed(&f, spec, B, ANET_UPDATE_CPU, grads_opt, &bt, 42);
+    int j = oracle_write(&f, &bt, -1, 0);
+    feed_free(&f, &bt);
+    return j;
+}
+
+static void test_grads(const char *spec, int B, int job) {
+    feed f;
+    batch bt;
+    make_feed(&f, spec, B, ANET_UPDATE_CPU, grads_opt, &bt, 42);
     const double S = 512;
     anet_step_hyper(&f.cfg, 1, 0.1f, (float)S, B, f.hyper);
     anet_step_program tp, ep;
     CHECK(anet_step_build_train(&f.cfg, &tp) == ANET_OK);
     CHECK(anet_step_build_eval(&f.cfg, &ep) == ANET_OK);
     oracle o;
-    int have = have_torch() && run_oracle(&f, &bt, -1, 0, &o);
+    int have = have_torch() && oracle_read(job, &f, &bt, &o);
     /* float64: the hyper tensor is float (1/B rounded) */
     static const double tol[M_COUNT] = {1e-6, 1e-2, 1e-5, 1e-2};
     for (int mode = 0; have && mode < M_COUNT; mode++) {
@@ -450,13 +499,24 @@ static void take_outputs(feed *f, result *r, int resplit) {
 
 /* In-program optimizer: `steps` steps on one batch vs torch.optim; step 1 of Adam also vs a
  * float64 Adam written here from PyTorch's gradients. */
-static void test_optimizer(anet_opt_config opt, const char *what) {
-    const int steps = 3, B = 6;
+enum { OPT_STEPS = 3, OPT_B = 6 };
+
+static int prepare_optimizer(anet_opt_config opt) {
+    feed f;
+    batch bt;
+    make_feed(&f, "mlp:20-16-12-5", OPT_B, ANET_UPDATE_ANE, opt, &bt, 5);
+    int j = oracle_write(&f, &bt, (int)opt.kind, OPT_STEPS);
+    feed_free(&f, &bt);
+    return j;
+}
+
+static void test_optimizer(anet_opt_config opt, const char *what, int job) {
+    const int steps = OPT_STEPS, B = OPT_B;
     feed f;
     batch bt;
     oracle o;
     make_feed(&f, "mlp:20-16-12-5", B, ANET_UPDATE_ANE, opt, &bt, 5);
-    int have = have_torch() && run_oracle(&f, &bt, (int)opt.kind, steps, &o);
+    int have = have_torch() && oracle_read(job, &f, &bt, &o);
     feed_free(&f, &bt);
     for (int mode = 0; have && mode < M_COUNT; mode++) {
         if (!mode_available(mode) || mode == M_I16) continue;
@@ -582,14 +642,24 @@ int main(void) {
     if (!vane[0].ok) printf("test_step: vane backend not available (%s): interpreter checks only\n", vane[0].why);
     test_model();
     test_program_shape();
-    test_grads("mlp:784-128-10", 32);
-    test_grads("mlp:20-16-12-5", 8);
     anet_opt_config adam = {ANET_OPT_ADAM, 1e-2f, 0, 0.9f, 0.999f, 1e-8f, 0};
     anet_opt_config adamw = {ANET_OPT_ADAMW, 1e-2f, 0, 0.9f, 0.999f, 1e-8f, 0.05f};
     anet_opt_config sgdm = {ANET_OPT_SGD, 0.1f, 0.9f, 0, 0, 0, 1e-3f};
-    test_optimizer(adam, "adam");
-    test_optimizer(adamw, "adamw");
-    test_optimizer(sgdm, "sgd momentum");
+    int jobs_[5] = {-1, -1, -1, -1, -1};
+    if (have_torch()) {
+        jobs_[0] = prepare_grads("mlp:784-128-10", 32);
+        jobs_[1] = prepare_grads("mlp:20-16-12-5", 8);
+        jobs_[2] = prepare_optimizer(adam);
+        jobs_[3] = prepare_optimizer(adamw);
+        jobs_[4] = prepare_optimizer(sgdm);
+        oracle_run_all();
+    }
+    test_grads("mlp:784-128-10", 32, jobs_[0]);
+    test_grads("mlp:20-16-12-5", 8, jobs_[1]);
+    test_optimizer(adam, "adam", jobs_[2]);
+    test_optimizer(adamw, "adamw", jobs_[3]);
+    test_optimizer(sgdm, "sgd momentum", jobs_[4]);
+    oracle_cleanup();
     test_twosum();
     vane_close(&vane[0]);
     vane_close(&vane[1]);
