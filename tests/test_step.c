@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/fp16.h"
 #include "core/rng.h"
+#include "plan/constraints.h"
 #include "ref_interp.h"
 #include "train/model.h"
 #include "train/step.h"
@@ -390,6 +391,22 @@ static void test_program_shape(void) {
         if (p.graph->ops[o].kind == ANET_OP_CONST) CHECK(anet_type_elements(&p.graph->ops[o].val->type) <= 4);
     }
     prog_free(&p);
+    /* Every program is eligible on the m4 profile (the constraint table vane enforces). */
+    anet_opt_config opts[3] = {adam, {ANET_OPT_SGD, 0.1f, 0.9f, 0, 0, 0, 1e-4f}, {ANET_OPT_ADAMW, 1e-3f, 0, 0.9f, 0.999f, 1e-8f, 0.01f}};
+    for (int k = 0; k < 3; k++)
+        for (int up = 0; up < 2; up++)
+            for (int ev = 0; ev < 2; ev++) {
+                anet_step_config cfg = f.cfg;
+                cfg.opt = opts[k];
+                cfg.update = up ? ANET_UPDATE_ANE : ANET_UPDATE_CPU;
+                anet_step_program q;
+                CHECK((ev ? anet_step_build_eval(&cfg, &q) : anet_step_build_train(&cfg, &q)) == ANET_OK);
+                anet_verdict vd[4];
+                int nv = anet_plan_check_graph(q.graph, ANET_CHIP_M4, vd, 4);
+                CHECK_MSG(nv == 0, "opt %d update %d eval %d: %d m4 violations, first: %s", k, up, ev, nv,
+                          nv > 0 ? vd[0].detail : "");
+                prog_free(&q);
+            }
     anet_step_config bad = f.cfg;
     bad.batch = 0;
     CHECK(anet_step_build_train(&bad, &p) == ANET_E_INVALID);
