@@ -407,6 +407,23 @@ static void test_program_shape(void) {
                           nv > 0 ? vd[0].detail : "");
                 prog_free(&q);
             }
+    /* The ios16 dialect (program(1.0)) runs too: same loss as float64 within fp16 error. */
+    if (mode_available(M_V16)) {
+        anet_step_config c16 = f.cfg;
+        c16.dialect = ANET_MIL_IOS16;
+        feed f16 = f;
+        f16.cfg = c16;
+        anet_step_hyper(&c16, 1, 1e-3f, 256, 8, f16.hyper);
+        anet_step_program q;
+        CHECK(anet_step_build_train(&c16, &q) == ANET_OK);
+        result r64, r16;
+        int ok = run(M_I64, &q, &f16, &r64) && run(M_V16, &q, &f16, &r16);
+        CHECK_MSG(ok, "ios16 program did not run: %s", anet_last_error());
+        if (ok) CHECK_NEAR(r16.loss, r64.loss, 1e-2 * r64.loss);
+        result_free(&r64);
+        result_free(&r16);
+        prog_free(&q);
+    }
     anet_step_config bad = f.cfg;
     bad.batch = 0;
     CHECK(anet_step_build_train(&bad, &p) == ANET_E_INVALID);
