@@ -37,7 +37,8 @@ typedef enum anet_io_role {
     ANET_ROLE_GRAD,       /* output (update=cpu): gradient of parameter `index`, loss-scaled */
     ANET_ROLE_LOGITS,     /* output: logits [1, K, 1, B] */
     ANET_ROLE_CORRECT,    /* output: number of correct predictions in the batch */
-    ANET_ROLE_FINITE      /* output: 1 if every gradient was finite, else 0 */
+    ANET_ROLE_FINITE      /* output: 1 if the loss and every gradient were finite (update=ane: the
+                             gradients in optimizer-state units), else 0 */
 } anet_io_role;
 
 typedef struct anet_io_desc {
