@@ -625,6 +625,10 @@ anet_status anet_ane_darwin_seam_create(anet_ane_seam *out) {
                      "this build is for another system - use --backend vane, or ane-sim to run "
                      "the ane backend's logic against its simulator");
 }
+
+void anet_ane_darwin_chip(char *buf, size_t len) {
+    if (buf && len) buf[0] = '\0';
+}
 #endif
 
 static anet_status ane_probe(char *why, size_t len) {

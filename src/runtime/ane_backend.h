@@ -128,6 +128,9 @@ anet_status anet_ane_backend_create_seam(const anet_backend_config *cfg,
 /* The macOS seam; on other systems ANET_E_UNSUPPORTED with the reason. */
 anet_status anet_ane_darwin_seam_create(anet_ane_seam *out);
 
+/* The Mac's chip name ("Apple M1 Pro", from sysctl machdep.cpu.brand_string); "" elsewhere. */
+void anet_ane_darwin_chip(char *buf, size_t len);
+
 /* Counters of one backend instance. */
 typedef struct anet_ane_counts {
     int compiles;     /* real compiles (cache misses) */
