@@ -352,7 +352,7 @@ static int status_0x1d(sim_ctx *c, const char *why) {
 /* The surface-size rules of one side of a request. */
 static int check_side(sim_ctx *c, anet_ane_surface *const *s, int n, const anet_ane_tensor_sig *t,
                       const int *order, const char *side) {
-    char why[200];
+    char why[512];
     for (int k = 0; k < n; k++) {
         const anet_ane_tensor_sig *ts = &t[order[k]];
         if (c->cfg.rules.min_surface_bytes && s[k]->bytes < c->cfg.rules.min_surface_bytes) {
