@@ -19,5 +19,6 @@ int cli_is_help(const char *arg);
 
 int cli_info(int argc, char **argv);
 int cli_data(int argc, char **argv);
+int cli_selftest(int argc, char **argv);
 
 #endif

@@ -14,6 +14,7 @@ typedef struct {
 static const subcommand commands[] = {
     {"info", cli_info, "platform, Neural Engine presence, CPU features, backends"},
     {"data", cli_data, "list known datasets and where they are; download and verify one"},
+    {"selftest", cli_selftest, "run small programs on the ANE backend and on vane; JSON report"},
 };
 
 static void usage(FILE *f) {
