@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "graph/ir_util.h"
+#include "graph/nameset.h"
 
 static const char *const op_names[] = {
 #define ANET_OP_NAME_(id, s) s,
@@ -176,6 +177,26 @@ anet_graph *anet_graph_new(anet_mil_dialect dialect) {
     if (!g->program_version || !g->opset || !g->func_name) {
         anet_graph_free(g);
         return NULL;
+    }
+    /* The buildInfo that maderix/ANE and Orion send with working programs. */
+    static const char *const bi[][2] = {{"coremlc-component-MIL", "3510.2.1"},
+                                        {"coremlc-version", "3505.4.1"},
+                                        {"coremltools-component-milinternal", ""},
+                                        {"coremltools-version", "9.0"}};
+    int nbi = (int)(sizeof bi / sizeof bi[0]);
+    g->build_info = calloc((size_t)nbi, sizeof *g->build_info);
+    if (!g->build_info) {
+        anet_graph_free(g);
+        return NULL;
+    }
+    for (int i = 0; i < nbi; i++) {
+        g->build_info[i].key = dupstr(bi[i][0]);
+        g->build_info[i].value = dupstr(bi[i][1]);
+        g->nbuild_info++;
+        if (!g->build_info[i].key || !g->build_info[i].value) {
+            anet_graph_free(g);
+            return NULL;
+        }
     }
     return g;
 }
@@ -347,11 +368,21 @@ static anet_op *new_op(anet_graph *g, int *id) {
 }
 
 int anet_graph_const(anet_graph *g, const char *name, anet_type t, const void *data, size_t nbytes) {
+    return anet__graph_const2(g, name, NULL, t, data, nbytes, 0);
+}
+
+int anet__graph_const2(anet_graph *g, const char *name, const char *op_name, anet_type t,
+                       const void *data, size_t nbytes, int names_checked) {
     char gen[32];
     if (!g) return -1;
     if (!name) {
         gen_name(g, "c", gen, sizeof gen);
         name = gen;
+    }
+    if (!op_name) op_name = name;
+    if (!anet__valid_name(op_name)) {
+        anet_fail(ANET_E_INVALID, "const: invalid op name '%s'", op_name);
+        return -1;
     }
     if (!anet__valid_name(name)) {
         anet_fail(ANET_E_INVALID, "const: invalid name '%s'", name);
@@ -375,14 +406,14 @@ int anet_graph_const(anet_graph *g, const char *name, anet_type t, const void *d
             return -1;
         }
     }
-    if (anet_graph_find(g, name) >= 0 || op_name_taken(g, name)) {
-        anet_fail(ANET_E_INVALID, "const '%s': name already used", name);
+    if (!names_checked && (anet_graph_find(g, name) >= 0 || op_name_taken(g, op_name))) {
+        anet_fail(ANET_E_INVALID, "const '%s': name already used", anet_graph_find(g, name) >= 0 ? name : op_name);
         return -1;
     }
     anet_const *c = calloc(1, sizeof *c);
     void *copy = malloc(nbytes ? nbytes : 1);
     int *outs = malloc(sizeof *outs);
-    char *nm = dupstr(name), *ty = dupstr("const");
+    char *nm = dupstr(op_name), *ty = dupstr("const");
     int id;
     anet_op *op = (c && copy && outs && nm && ty) ? new_op(g, &id) : NULL;
     if (!op) {
@@ -460,9 +491,19 @@ static void free_args(anet_arg *a, int n) {
 int anet_graph_op_raw(anet_graph *g, const char *type, const char *name, int nargs,
                       const anet_arg *args, int noutputs, const char *const *out_names,
                       const anet_type *out_types) {
+    return anet__graph_op_raw2(g, type, name, nargs, args, noutputs, out_names, out_types, 0);
+}
+
+int anet__graph_op_raw2(anet_graph *g, const char *type, const char *name, int nargs,
+                        const anet_arg *args, int noutputs, const char *const *out_names,
+                        const anet_type *out_types, int names_checked) {
     char gen[32], tb1[128], tb2[128];
     if (!g || !type || !*type || nargs < 0 || nargs > ANET__MAX_ARGS || (nargs && !args)) {
         anet_fail(ANET_E_INVALID, "op: bad arguments");
+        return -1;
+    }
+    if (!anet__valid_name(type)) {
+        anet_fail(ANET_E_INVALID, "op: invalid op type '%.64s'", type);
         return -1;
     }
     anet_opkind kind = anet_op_kind_lookup(type);
@@ -478,7 +519,7 @@ int anet_graph_op_raw(anet_graph *g, const char *type, const char *name, int nar
         anet_fail(ANET_E_INVALID, "%s: invalid op name '%s'", type, name);
         return -1;
     }
-    if (op_name_taken(g, name)) {
+    if (!names_checked && op_name_taken(g, name)) {
         anet_fail(ANET_E_INVALID, "%s '%s': op name already used", type, name);
         return -1;
     }
@@ -558,7 +599,7 @@ int anet_graph_op_raw(anet_graph *g, const char *type, const char *name, int nar
             anet_fail(ANET_E_INVALID, "%s '%s': invalid output name '%s'", type, name, onames[i]);
             return -1;
         }
-        if (anet_graph_find(g, onames[i]) >= 0) {
+        if (!names_checked && anet_graph_find(g, onames[i]) >= 0) {
             anet_fail(ANET_E_INVALID, "%s '%s': output name '%s' already used", type, name, onames[i]);
             return -1;
         }
@@ -755,16 +796,34 @@ const char *anet_const_get_string(const anet_const *c) {
 
 /* ---- verification ---- */
 
+/* Value names unique and valid, op names present and unique (two namespaces), in linear time. */
+static anet_status check_unique_names(const anet_graph *g) {
+    anet__nameset seen = {0};
+    anet_status st = ANET_OK;
+    for (int i = 0; i < g->nvalues && !st; i++) {
+        const char *n = g->values[i].name;
+        if (!anet__valid_name(n)) st = anet_fail(ANET_E_INVALID, "verify: value %d has an invalid name", i);
+        else if (anet__ns_get(&seen, n) >= 0) st = anet_fail(ANET_E_INVALID, "verify: value name '%s' used twice", n);
+        else if (anet__ns_put(&seen, n, i)) st = anet_fail(ANET_E_NOMEM, "verify: out of memory");
+    }
+    anet__ns_free(&seen);
+    for (int o = 0; o < g->nops && !st; o++) {
+        const anet_op *op = &g->ops[o];
+        if (!op->name || !op->type) st = anet_fail(ANET_E_INVALID, "verify: op %d has no name or type", o);
+        else if (anet__ns_get(&seen, op->name) >= 0) st = anet_fail(ANET_E_INVALID, "verify: op name '%s' used twice", op->name);
+        else if (anet__ns_put(&seen, op->name, o)) st = anet_fail(ANET_E_NOMEM, "verify: out of memory");
+    }
+    anet__ns_free(&seen);
+    return st;
+}
+
 anet_status anet_graph_verify(const anet_graph *g) {
     char tb1[128], tb2[128];
     if (!g) return anet_fail(ANET_E_INVALID, "verify: no graph");
+    anet_status st = check_unique_names(g);
+    if (st) return st;
     for (int i = 0; i < g->nvalues; i++) {
         const anet_value *v = &g->values[i];
-        if (!anet__valid_name(v->name))
-            return anet_fail(ANET_E_INVALID, "verify: value %d has an invalid name", i);
-        for (int j = 0; j < i; j++)
-            if (strcmp(g->values[j].name, v->name) == 0)
-                return anet_fail(ANET_E_INVALID, "verify: value name '%s' used twice", v->name);
         if (v->producer < -1 || v->producer >= g->nops)
             return anet_fail(ANET_E_INVALID, "verify: value '%s' has a bad producer", v->name);
         if (anet_type_elements(&v->type) < 0)
@@ -780,14 +839,9 @@ anet_status anet_graph_verify(const anet_graph *g) {
             if (!found)
                 return anet_fail(ANET_E_INVALID, "verify: value '%s' has no producer", g->values[i].name);
         }
-    /* defined_at[v]: the op index that defines v (-1 for inputs); uses must come later. */
+    /* every use comes after the op that defines the value */
     for (int o = 0; o < g->nops; o++) {
         const anet_op *op = &g->ops[o];
-        if (!op->name || !op->type)
-            return anet_fail(ANET_E_INVALID, "verify: op %d has no name or type", o);
-        for (int j = 0; j < o; j++)
-            if (strcmp(g->ops[j].name, op->name) == 0)
-                return anet_fail(ANET_E_INVALID, "verify: op name '%s' used twice", op->name);
         for (int a = 0; a < op->nargs; a++)
             for (int k = 0; k < op->args[a].n; k++) {
                 int v = op->args[a].vals[k];
@@ -813,8 +867,8 @@ anet_status anet_graph_verify(const anet_graph *g) {
         if (op->kind == ANET_OP_UNKNOWN) continue; /* kept as written; the checker reports it */
         anet_type inf[ANET__MAX_OUTPUTS];
         int n = 0;
-        anet_status st = anet_infer(g, op, inf, ANET__MAX_OUTPUTS, &n);
-        if (st != ANET_OK) return st;
+        anet_status ist = anet_infer(g, op, inf, ANET__MAX_OUTPUTS, &n);
+        if (ist != ANET_OK) return ist;
         if (n != op->noutputs)
             return anet_fail(ANET_E_MISMATCH, "verify: %s '%s' has %d outputs, inferred %d", op->type,
                              op->name, op->noutputs, n);
