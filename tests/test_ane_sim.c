@@ -66,7 +66,7 @@ static int const_mm_program(int variant, char **mil, size_t *len, uint8_t **w, s
     anet_graph *g = anet_graph_new(ANET_MIL_IOS18);
     int x = anet_graph_input(g, "x", t4(1, 1, 8, 32));
     uint16_t wv[16 * 32];
-    for (int k = 0; k < 16 * 32; k++) wv[k] = anet_f32_to_f16((float)(((k + variant) % 7) - 3) / 4.0f);
+    for (int k = 0; k < 16 * 32; k++) wv[k] = anet_f32_to_f16((float)((k % 7) - 3) / 4.0f + (float)variant / 256.0f);
     int c = anet_graph_const(g, "wconst", t4(1, 1, 16, 32), wv, sizeof wv);
     int y = anet_b_matmul(g, "y", x, c, 0, 1);
     anet_graph_set_outputs(g, 1, &y);
