@@ -15,9 +15,10 @@
 #include "graph/ir.h"
 #include "mil/mil.h"
 #include "runtime/backend.h"
+#include "runtime/vane/vane.h"
 
 /* Round a double to the nearest binary16 value (ties to even), as a double. */
-static double r16(double x) {
+static inline double r16(double x) {
     if (isnan(x) || isinf(x)) return x;
     double a = fabs(x);
     if (a >= 65520.0) return copysign(INFINITY, x); /* halfway to 2^16 rounds up to inf */
@@ -30,27 +31,27 @@ static double r16(double x) {
 }
 
 static uint64_t rig_rng = 0x9E3779B97F4A7C15ull;
-static double rig_uniform(double lo, double hi) {
+static inline double rig_uniform(double lo, double hi) {
     rig_rng ^= rig_rng << 13;
     rig_rng ^= rig_rng >> 7;
     rig_rng ^= rig_rng << 17;
     return lo + (hi - lo) * (double)(rig_rng >> 11) / 9007199254740992.0;
 }
 /* n fp16-representable values uniform in [lo, hi]. */
-static float *rig_data(int64_t n, double lo, double hi) {
+static inline float *rig_data(int64_t n, double lo, double hi) {
     float *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
     for (int64_t i = 0; i < n; i++) v[i] = (float)r16(rig_uniform(lo, hi));
     return v;
 }
 
-static anet_type T(anet_dtype dt, int rank, int64_t d0, int64_t d1, int64_t d2, int64_t d3, int64_t d4) {
+static inline anet_type T(anet_dtype dt, int rank, int64_t d0, int64_t d1, int64_t d2, int64_t d3, int64_t d4) {
     int64_t d[5] = {d0, d1, d2, d3, d4};
     return anet_type_make(dt, rank, d);
 }
 #define T16(r, ...) T(ANET_DT_FP16, r, __VA_ARGS__)
 
 /* anet_graph_op with key/value pairs: op(g, KIND, "name", "x", x, "y", y, NULL). */
-static int op(anet_graph *g, anet_opkind k, const char *name, ...) {
+static inline int op(anet_graph *g, anet_opkind k, const char *name, ...) {
     const char *keys[12];
     int vals[12], n = 0;
     va_list ap;
@@ -68,7 +69,7 @@ static int op(anet_graph *g, anet_opkind k, const char *name, ...) {
     return r;
 }
 
-static int cst16(anet_graph *g, const char *name, anet_type t, const float *v) {
+static inline int cst16(anet_graph *g, const char *name, anet_type t, const float *v) {
     int64_t n = anet_type_elements(&t);
     anet_f16 *h = malloc((size_t)n * sizeof *h);
     for (int64_t i = 0; i < n; i++) h[i] = anet_f32_to_f16(v[i]);
@@ -77,12 +78,12 @@ static int cst16(anet_graph *g, const char *name, anet_type t, const float *v) {
     return r;
 }
 
-static int ints(anet_graph *g, int n, int32_t a, int32_t b, int32_t c, int32_t d) {
+static inline int ints(anet_graph *g, int n, int32_t a, int32_t b, int32_t c, int32_t d) {
     int32_t v[4] = {a, b, c, d};
     return anet_graph_const_int32s(g, NULL, n, v);
 }
 
-static void out1(anet_graph *g, int v) { anet_graph_set_outputs(g, 1, &v); }
+static inline void out1(anet_graph *g, int v) { anet_graph_set_outputs(g, 1, &v); }
 
 /* The last compile/eval message, for the tests that check what went wrong. */
 static char rig_err[1024];
@@ -90,7 +91,7 @@ static char rig_err[1024];
 /* Emits g as MIL (weights as BLOBFILE when wmin > 0), compiles with backend `vane` for chip /
  * numerics and evaluates once. ins[i] / outs[i] are floats, converted to / from each I/O's
  * declared dtype. Returns the status (ANET_OK when all steps passed). */
-static anet_status rig_run(anet_graph *g, int64_t wmin, anet_chip chip, anet_numerics num,
+static inline anet_status rig_run(anet_graph *g, int64_t wmin, anet_chip chip, anet_numerics num,
                            float *const *ins, float **outs) {
     anet_backend be;
     anet_backend_config cfg = {chip, num};
@@ -101,9 +102,15 @@ static anet_status rig_run(anet_graph *g, int64_t wmin, anet_chip chip, anet_num
     anet_status st = ANET_OK;
     rig_err[0] = '\0';
     if (wmin > 0 && (st = anet_weights_build(g, wmin, &w, &wlen)) != ANET_OK) goto out_msg;
+#ifndef RIG_DIRECT
     if ((st = anet_mil_emit(g, &mil, &len)) != ANET_OK) goto out_msg;
+#endif
     if ((st = anet_backend_open("vane", &cfg, &be)) != ANET_OK) goto out_msg;
+#ifdef RIG_DIRECT /* debugging aid: skip the MIL text round trip */
+    st = anet_vane_compile_graph(be.state, g, &p);
+#else
     st = be.ops->compile(be.state, mil, len, w, wlen, &p);
+#endif
     if (st == ANET_OK) {
         anet_io in[8], out[8];
         void *bufs[16] = {0};
