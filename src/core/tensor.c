@@ -1,0 +1,176 @@
+/* Host tensors, surface layout arithmetic and the per-step batch (un)packing. */
+#include "core/tensor.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+size_t anet_tensor_elem_size(anet_dtype dtype) {
+    switch (dtype) {
+    case ANET_DT_FP16: return sizeof(anet_f16);
+    case ANET_DT_FP32: return sizeof(float);
+    default: return 0;
+    }
+}
+
+anet_status anet_tensor_create(anet_tensor *t, anet_dtype dtype, int64_t n, int64_t c, int64_t h,
+                               int64_t w) {
+    if (!t) return anet_fail(ANET_E_INVALID, "tensor: NULL tensor");
+    memset(t, 0, sizeof *t);
+    size_t es = anet_tensor_elem_size(dtype);
+    if (es == 0) return anet_fail(ANET_E_INVALID, "tensor: dtype %d is neither fp16 nor fp32", (int)dtype);
+    if (n < 1 || c < 1 || h < 1 || w < 1)
+        return anet_fail(ANET_E_INVALID, "tensor: shape [%lld, %lld, %lld, %lld] has a dimension < 1",
+                         (long long)n, (long long)c, (long long)h, (long long)w);
+    /* Multiply step by step against the bound so no intermediate product can overflow. */
+    int64_t dims[4] = {n, c, h, w}, count = 1;
+    for (int i = 0; i < 4; i++) {
+        if (dims[i] > ANET_MAX_ELEMENTS / count)
+            return anet_fail(ANET_E_NOMEM, "tensor: shape [%lld, %lld, %lld, %lld] exceeds %lld elements",
+                             (long long)n, (long long)c, (long long)h, (long long)w,
+                             (long long)ANET_MAX_ELEMENTS);
+        count *= dims[i];
+    }
+    void *data = calloc((size_t)count, es);
+    if (!data)
+        return anet_fail(ANET_E_NOMEM, "tensor: cannot allocate %lld bytes", (long long)count * (long long)es);
+    t->n = n;
+    t->c = c;
+    t->h = h;
+    t->w = w;
+    t->dtype = dtype;
+    t->data = data;
+    return ANET_OK;
+}
+
+void anet_tensor_free(anet_tensor *t) {
+    if (!t) return;
+    free(t->data);
+    memset(t, 0, sizeof *t);
+}
+
+size_t anet_tensor_numel(const anet_tensor *t) {
+    if (!t || !t->data) return 0;
+    return (size_t)t->n * (size_t)t->c * (size_t)t->h * (size_t)t->w;
+}
+
+size_t anet_tensor_nbytes(const anet_tensor *t) {
+    return t ? anet_tensor_numel(t) * anet_tensor_elem_size(t->dtype) : 0;
+}
+
+size_t anet_tensor_index(const anet_tensor *t, int64_t n, int64_t c, int64_t h, int64_t w) {
+    return (((size_t)n * (size_t)t->c + (size_t)c) * (size_t)t->h + (size_t)h) * (size_t)t->w + (size_t)w;
+}
+
+float anet_tensor_get(const anet_tensor *t, int64_t n, int64_t c, int64_t h, int64_t w) {
+    size_t i = anet_tensor_index(t, n, c, h, w);
+    if (t->dtype == ANET_DT_FP16) return anet_f16_to_f32(((const anet_f16 *)t->data)[i]);
+    return ((const float *)t->data)[i];
+}
+
+void anet_tensor_set(anet_tensor *t, int64_t n, int64_t c, int64_t h, int64_t w, float v) {
+    size_t i = anet_tensor_index(t, n, c, h, w);
+    if (t->dtype == ANET_DT_FP16) ((anet_f16 *)t->data)[i] = anet_f32_to_f16(v);
+    else ((float *)t->data)[i] = v;
+}
+
+anet_status anet_tensor_copy(anet_tensor *dst, const anet_tensor *src) {
+    if (!dst || !src || !dst->data || !src->data)
+        return anet_fail(ANET_E_INVALID, "tensor copy: empty tensor");
+    if (dst->n != src->n || dst->c != src->c || dst->h != src->h || dst->w != src->w)
+        return anet_fail(ANET_E_MISMATCH,
+                         "tensor copy: shape [%lld, %lld, %lld, %lld] into [%lld, %lld, %lld, %lld]",
+                         (long long)src->n, (long long)src->c, (long long)src->h, (long long)src->w,
+                         (long long)dst->n, (long long)dst->c, (long long)dst->h, (long long)dst->w);
+    size_t n = anet_tensor_numel(src);
+    if (src->dtype == dst->dtype) memcpy(dst->data, src->data, anet_tensor_nbytes(src));
+    else if (src->dtype == ANET_DT_FP32) anet_f32_to_f16_n(src->data, dst->data, n);
+    else anet_f16_to_f32_n(src->data, dst->data, n);
+    return ANET_OK;
+}
+
+/* ---- layout ---- */
+
+size_t anet_layout_round_up(size_t x, size_t align) {
+    if (align == 0 || (align & (align - 1)) != 0) return 0;
+    if (x > SIZE_MAX - (align - 1)) return 0;
+    return (x + align - 1) & ~(align - 1);
+}
+
+size_t anet_layout_row_stride(size_t width_elems, size_t elem_size) {
+    if (elem_size != 0 && width_elems > SIZE_MAX / elem_size) return 0;
+    return anet_layout_round_up(width_elems * elem_size, 64);
+}
+
+/* a * b, or 0 on overflow (0 is never a valid surface size, so it doubles as the error). */
+static size_t mul_or_zero(size_t a, size_t b) {
+    if (a != 0 && b > SIZE_MAX / a) return 0;
+    return a * b;
+}
+
+size_t anet_layout_packed_bytes(size_t c, size_t s, size_t elem_size) {
+    return mul_or_zero(mul_or_zero(c, s), elem_size);
+}
+
+size_t anet_layout_strided_bytes(size_t n, size_t c, size_t h, size_t w, size_t elem_size) {
+    size_t row = anet_layout_row_stride(w, elem_size);
+    return mul_or_zero(mul_or_zero(mul_or_zero(n, c), h), row);
+}
+
+/* ---- packing ----
+ * Tiles of TF features x TB samples: the source side reads TF contiguous values per sample,
+ * the destination side writes TB contiguous halves per feature, and the fp32 staging tile
+ * (8 KB) stays in L1 while the fp16 conversion runs on whole rows with the bulk path. */
+enum { TF = 32, TB = 64 };
+
+void anet_pack_batch_f32(const float *x, int B, int F, anet_f16 *out) {
+    if (B <= 0 || F <= 0) return;
+    size_t nb = (size_t)B, nf = (size_t)F;
+    float tile[TF][TB];
+    for (size_t f0 = 0; f0 < nf; f0 += TF) {
+        size_t tf = nf - f0 < TF ? nf - f0 : TF;
+        for (size_t b0 = 0; b0 < nb; b0 += TB) {
+            size_t tb = nb - b0 < TB ? nb - b0 : TB;
+            for (size_t b = 0; b < tb; b++) {
+                const float *row = x + (b0 + b) * nf + f0;
+                for (size_t f = 0; f < tf; f++) tile[f][b] = row[f];
+            }
+            for (size_t f = 0; f < tf; f++) anet_f32_to_f16_n(tile[f], out + (f0 + f) * nb + b0, tb);
+        }
+    }
+}
+
+void anet_pack_batch_u8(const uint8_t *x, int B, int F, float scale, anet_f16 *out) {
+    if (B <= 0 || F <= 0) return;
+    size_t nb = (size_t)B, nf = (size_t)F;
+    float tile[TF][TB];
+    for (size_t f0 = 0; f0 < nf; f0 += TF) {
+        size_t tf = nf - f0 < TF ? nf - f0 : TF;
+        for (size_t b0 = 0; b0 < nb; b0 += TB) {
+            size_t tb = nb - b0 < TB ? nb - b0 : TB;
+            for (size_t b = 0; b < tb; b++) {
+                const uint8_t *row = x + (b0 + b) * nf + f0;
+                for (size_t f = 0; f < tf; f++) tile[f][b] = (float)row[f] * scale;
+            }
+            for (size_t f = 0; f < tf; f++) anet_f32_to_f16_n(tile[f], out + (f0 + f) * nb + b0, tb);
+        }
+    }
+}
+
+void anet_unpack_batch(const anet_f16 *in, int B, int F, float *x) {
+    if (B <= 0 || F <= 0) return;
+    size_t nb = (size_t)B, nf = (size_t)F;
+    float tile[TF][TB];
+    for (size_t f0 = 0; f0 < nf; f0 += TF) {
+        size_t tf = nf - f0 < TF ? nf - f0 : TF;
+        for (size_t b0 = 0; b0 < nb; b0 += TB) {
+            size_t tb = nb - b0 < TB ? nb - b0 : TB;
+            for (size_t f = 0; f < tf; f++) anet_f16_to_f32_n(in + (f0 + f) * nb + b0, tile[f], tb);
+            for (size_t b = 0; b < tb; b++) {
+                float *row = x + (b0 + b) * nf + f0;
+                for (size_t f = 0; f < tf; f++) row[f] = tile[f][b];
+            }
+        }
+    }
+}
