@@ -103,7 +103,7 @@ static void test_optimizers(void) {
     CHECK_MSG(e < 2e-6, "plain sgd rel err %g", e);
 
     anet_opt_config_default(ANET_OPT_ADAM, &c);
-    CHECK_NEAR(c.lr, 1e-3, 1e-12);
+    CHECK(c.lr == 1e-3f);
     CHECK_NEAR(c.beta2, 0.999, 1e-7);
     e = run(&c, 40, 0);
     CHECK_MSG(e < 2e-6, "adam rel err %g", e);
