@@ -341,22 +341,12 @@ static anet_status check_prog_shapes(anet_trainer *t, const prog_rt *p) {
     return ANET_OK;
 }
 
-/* The per-step scalars, in the order step.c packs them (see its ANET_HYPER_* layout). */
-static void fill_hyper(anet_trainer *t, const anet_type *ty, void *buf, float lr) {
+/* The per-step scalars (layout and formulas: anet_step_hyper in step.c). */
+static void fill_hyper(anet_trainer *t, const anet_type *ty, void *buf, float lr, int nvalid) {
     int64_t n = anet_type_elements(ty);
-    float scale = t->scaler.scale;
-    int64_t tt = t->opt.t + 1; /* the update about to be applied */
-    double b1 = t->o.opt.beta1, b2 = t->o.opt.beta2;
-    float v[8];
-    v[0] = lr;
-    v[1] = scale;
-    v[2] = 1.0f / scale;
-    v[3] = (float)(1.0 / (1.0 - pow(b1, (double)tt)));       /* 1 / bias correction 1 */
-    v[4] = (float)(1.0 / sqrt(1.0 - pow(b2, (double)tt)));   /* 1 / sqrt(bias correction 2) */
-    v[5] = 1.0f - lr * t->o.opt.weight_decay;               /* AdamW decay factor */
-    v[6] = 0;
-    v[7] = 0;
-    for (int64_t i = 0; i < n; i++) write_scalar(buf, ty->dtype, (size_t)i, i < 8 ? v[i] : 0.0f);
+    float h[ANET_HYPER_SLOTS];
+    anet_step_hyper(&t->scfg, t->opt.t + 1, lr, t->scaler.scale, nvalid, h);
+    for (int64_t i = 0; i < n; i++) write_scalar(buf, ty->dtype, (size_t)i, i < ANET_HYPER_SLOTS ? h[i] : 0.0f);
 }
 
 /* Points every input at its current buffer (state buffers move with the ping-pong). */
@@ -378,7 +368,7 @@ static void bind(anet_trainer *t, prog_rt *p, anet_batch *b, float lr) {
                                                                : (void *)t->opt.w16[d->index];
             }
             break;
-        case ANET_ROLE_HYPER: fill_hyper(t, &p->in_type[i], io->data, lr); break;
+        case ANET_ROLE_HYPER: fill_hyper(t, &p->in_type[i], io->data, lr, (int)b->count); break;
         default: break;
         }
     }
