@@ -1,0 +1,92 @@
+/* vane's kernels: plain loops over fp32 buffers (values already fp16-representable in the
+ * default numerics; rounding is the caller's job, once per op). Shapes are int64 arrays of at
+ * most ANET_MAX_RANK dims. Kernels never allocate: scratch comes from the caller. */
+#ifndef ANET_RUNTIME_VANE_KERNELS_H
+#define ANET_RUNTIME_VANE_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "graph/ir.h"
+
+typedef enum anet_vk_binop {
+    ANET_VK_ADD,
+    ANET_VK_SUB,
+    ANET_VK_MUL,
+    ANET_VK_DIV,
+    ANET_VK_MAX,
+    ANET_VK_MIN,
+    ANET_VK_POW,
+    ANET_VK_GT,
+    ANET_VK_GE,
+    ANET_VK_LT,
+    ANET_VK_EQ
+} anet_vk_binop;
+
+typedef enum anet_vk_unop {
+    ANET_VK_RELU,
+    ANET_VK_SIGMOID,
+    ANET_VK_TANH,
+    ANET_VK_EXP,
+    ANET_VK_LOG,   /* log(x + p) */
+    ANET_VK_SQRT,
+    ANET_VK_RSQRT, /* 1 / sqrt(x + p) */
+    ANET_VK_ABS,
+    ANET_VK_SQUARE,
+    ANET_VK_GELU_EXACT,
+    ANET_VK_GELU_TANH
+} anet_vk_unop;
+
+/* A numpy broadcast of up to 3 operands onto an output shape, with size-1 dims dropped and
+ * adjacent dims merged where every operand is contiguous across them, so that the common
+ * cases (same shape, scalar, [1,C,1,S] op [1,C,1,1]) become one or two flat loops. */
+typedef struct anet_vk_bcast {
+    int nd; /* >= 1 */
+    int nops;
+    int64_t dims[ANET_MAX_RANK];
+    int64_t st[3][ANET_MAX_RANK]; /* element strides per operand; 0 where broadcast */
+} anet_vk_bcast;
+
+/* Returns 0, or -1 if an input does not broadcast to out (rank <= ANET_MAX_RANK each). */
+int anet_vk_bcast_plan(anet_vk_bcast *p, int out_rank, const int64_t *out_dims, int nin,
+                       const int *in_rank, const int64_t *const *in_dims);
+
+void anet_vk_binary(anet_vk_binop op, const anet_vk_bcast *p, const float *a, const float *b,
+                    float *y);
+/* y = cond != 0 ? a : b */
+void anet_vk_select(const anet_vk_bcast *p, const float *c, const float *a, const float *b,
+                    float *y);
+void anet_vk_unary(anet_vk_unop op, size_t n, const float *x, float *y, float p);
+
+/* Softmax over the middle axis of [outer, n, inner]. */
+void anet_vk_softmax(int64_t outer, int64_t n, int64_t inner, const float *x, float *y);
+
+typedef enum anet_vk_redop { ANET_VK_RSUM, ANET_VK_RMEAN, ANET_VK_RMAX } anet_vk_redop;
+/* Reduces the axes set in `mask` (bit i = axis i) of x[dims]; y holds the kept axes in order. */
+void anet_vk_reduce(anet_vk_redop op, int rank, const int64_t *dims, unsigned mask,
+                    const float *x, float *y);
+
+/* y = x with axes permuted: y dim i = x dim perm[i]. */
+void anet_vk_transpose(int rank, const int64_t *dims, const int *perm, const float *x, float *y);
+/* y = x[begin : begin + size] per axis (all in range: checked by the caller). */
+void anet_vk_slice(int rank, const int64_t *dims, const int64_t *begin, const int64_t *size,
+                   const float *x, float *y);
+
+/* 2-D window geometry shared by conv and pooling (1-D uses h = kh = 1). */
+typedef struct anet_vk_win {
+    int64_t c, h, w;       /* input channels (per group for conv), height, width */
+    int64_t kh, kw;        /* kernel */
+    int64_t sh, sw;        /* strides */
+    int64_t dh, dw;        /* dilations */
+    int64_t pt, pl;        /* padding before (top, left); after is implied by ho, wo */
+    int64_t ho, wo;        /* output size */
+} anet_vk_win;
+
+/* col[(c*kh + i)*kw + j][oy*wo + ox] = x[c][oy*sh - pt + i*dh][ox*sw - pl + j*dw] or 0. */
+void anet_vk_im2col(const anet_vk_win *g, const float *x, float *col);
+/* Pools each of `planes` planes; avg divides by the window's in-bounds count when
+ * exclude_pad, else by kh*kw. */
+void anet_vk_pool(int is_max, int exclude_pad, int64_t planes, const anet_vk_win *g,
+                  const float *x, float *y);
+
+#endif

@@ -1,0 +1,16 @@
+/* vane, the virtual ANE: runs MIL programs on the CPU with the ANE's fp16 numerics and the
+ * chip profile's constraints (docs/backends.md, docs/numerics.md). */
+#ifndef ANET_RUNTIME_VANE_VANE_H
+#define ANET_RUNTIME_VANE_VANE_H
+
+#include "graph/ir.h"
+#include "runtime/backend.h"
+
+extern const anet_backend_ops anet_vane_ops;
+
+/* The compile step after parsing: checks g against the state's chip profile and builds the
+ * execution plan. g is only read (the program keeps no pointer into it). `state` is the one
+ * from anet_vane_ops.create (anet_backend.state of an open "vane" backend). */
+anet_status anet_vane_compile_graph(void *state, const anet_graph *g, anet_program **out);
+
+#endif
