@@ -177,6 +177,26 @@ anet_graph *anet_graph_new(anet_mil_dialect dialect) {
         anet_graph_free(g);
         return NULL;
     }
+    /* The buildInfo that maderix/ANE and Orion send with working programs. */
+    static const char *const bi[][2] = {{"coremlc-component-MIL", "3510.2.1"},
+                                        {"coremlc-version", "3505.4.1"},
+                                        {"coremltools-component-milinternal", ""},
+                                        {"coremltools-version", "9.0"}};
+    int nbi = (int)(sizeof bi / sizeof bi[0]);
+    g->build_info = calloc((size_t)nbi, sizeof *g->build_info);
+    if (!g->build_info) {
+        anet_graph_free(g);
+        return NULL;
+    }
+    for (int i = 0; i < nbi; i++) {
+        g->build_info[i].key = dupstr(bi[i][0]);
+        g->build_info[i].value = dupstr(bi[i][1]);
+        g->nbuild_info++;
+        if (!g->build_info[i].key || !g->build_info[i].value) {
+            anet_graph_free(g);
+            return NULL;
+        }
+    }
     return g;
 }
 
@@ -347,11 +367,21 @@ static anet_op *new_op(anet_graph *g, int *id) {
 }
 
 int anet_graph_const(anet_graph *g, const char *name, anet_type t, const void *data, size_t nbytes) {
+    return anet__graph_const2(g, name, NULL, t, data, nbytes);
+}
+
+int anet__graph_const2(anet_graph *g, const char *name, const char *op_name, anet_type t,
+                       const void *data, size_t nbytes) {
     char gen[32];
     if (!g) return -1;
     if (!name) {
         gen_name(g, "c", gen, sizeof gen);
         name = gen;
+    }
+    if (!op_name) op_name = name;
+    if (!anet__valid_name(op_name)) {
+        anet_fail(ANET_E_INVALID, "const: invalid op name '%s'", op_name);
+        return -1;
     }
     if (!anet__valid_name(name)) {
         anet_fail(ANET_E_INVALID, "const: invalid name '%s'", name);
@@ -375,14 +405,14 @@ int anet_graph_const(anet_graph *g, const char *name, anet_type t, const void *d
             return -1;
         }
     }
-    if (anet_graph_find(g, name) >= 0 || op_name_taken(g, name)) {
-        anet_fail(ANET_E_INVALID, "const '%s': name already used", name);
+    if (anet_graph_find(g, name) >= 0 || op_name_taken(g, op_name)) {
+        anet_fail(ANET_E_INVALID, "const '%s': name already used", anet_graph_find(g, name) >= 0 ? name : op_name);
         return -1;
     }
     anet_const *c = calloc(1, sizeof *c);
     void *copy = malloc(nbytes ? nbytes : 1);
     int *outs = malloc(sizeof *outs);
-    char *nm = dupstr(name), *ty = dupstr("const");
+    char *nm = dupstr(op_name), *ty = dupstr("const");
     int id;
     anet_op *op = (c && copy && outs && nm && ty) ? new_op(g, &id) : NULL;
     if (!op) {

@@ -19,6 +19,10 @@
 char *anet__dims_str(const anet_type *t, char *buf, size_t len);
 /* [A-Za-z_][A-Za-z0-9_]*, at most ANET__MAX_NAME characters. */
 int anet__valid_name(const char *s);
+/* anet_graph_const with an op name that differs from the value name (Apple's compiled files
+ * write `var_5 = const()[name = "op_5"]`); op_name NULL = the value name. */
+int anet__graph_const2(anet_graph *g, const char *name, const char *op_name, anet_type t,
+                       const void *data, size_t nbytes);
 /* Portable binary16 conversion (round to nearest even) used for scalar consts and literals. */
 uint16_t anet__f32_to_f16_bits(float f);
 float anet__f16_bits_to_f32(uint16_t h);
