@@ -122,7 +122,7 @@ anet_status anet_backend_choose(const char *requested, const anet_backend_config
     }
     anet_status st = anet_backend_open(requested, cfg, out);
     if (st != ANET_OK) return st;
-    snprintf(why, why_len, "%s (requested)", requested);
+    snprintf(why, why_len, "requested with --backend %s", requested);
     return ANET_OK;
 }
 
