@@ -309,7 +309,7 @@ int cli_compile(int argc, char **argv) {
         anet_backend_config bc = {chip, ANET_NUMERICS_FP16};
         if (anet_backend_choose(backend, &bc, &be, why, sizeof why) != ANET_OK) return cli_error("compile");
         bep = &be;
-        fprintf(stderr, "backend: %s (%s)\n", be.ops->name, why);
+        printf("backend: %s (%s)\n", be.ops->name, why);
     }
     cJSON *plan = cJSON_CreateObject();
     cJSON_AddStringToObject(plan, "chip", anet_chip_name(chip));
