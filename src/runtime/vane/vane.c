@@ -234,6 +234,7 @@ static anet_status plan_softmax(const ctx *c, step *s) {
     int64_t a = -1;
     if (param_int(c, "axis", &a) < 0) return bad(c, "axis is not a const int");
     if (t->rank == 0 || norm_axis(a, t->rank, &ax) != 0) return bad(c, "axis out of range");
+    if (anet_type_elements(t) != s->ny) return bad(c, "output size differs from input");
     s->outer = 1;
     s->inner = 1;
     for (int i = 0; i < ax; i++) s->outer *= t->dims[i];
@@ -543,6 +544,9 @@ static anet_status plan_pool(const ctx *c, step *s, int is_max) {
     int64_t k[2];
     int n = 0;
     if (tx->rank != 3 && tx->rank != 4) return bad(c, "x must be [N, C, W] or [N, C, H, W]");
+    const anet_type *o = vtype(c, s->out);
+    if (o->rank != tx->rank || o->dims[0] != tx->dims[0] || o->dims[1] != tx->dims[1])
+        return bad(c, "output batch/channels do not match x");
     if (param_ints(c, "kernel_sizes", k, 2, &n) != 0 || n != tx->rank - 2)
         return bad(c, "kernel_sizes must be a const list per spatial axis");
     anet_status st = plan_window(c, s, tx, k, 0);
