@@ -6,6 +6,9 @@
 #ifndef ANET_TRAIN_STEP_H
 #define ANET_TRAIN_STEP_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "graph/ir.h"
 #include "train/model.h"
 
@@ -27,7 +30,8 @@ typedef enum anet_io_role {
     ANET_ROLE_Y_ONEHOT,   /* one-hot labels, fp16 [1, K, 1, B] */
     ANET_ROLE_PARAM,      /* parameter `index` (fp16; with update=ane its hi part) */
     ANET_ROLE_PARAM_LO,   /* update=ane: low part of the compensated parameter */
-    ANET_ROLE_OPT_STATE,  /* optimizer state `slot` (0 = m/momentum, 1 = v) of parameter `index` */
+    ANET_ROLE_OPT_STATE,  /* optimizer state `slot` (0 = m/momentum, 1 = sqrt(v)) of parameter `index`,
+                             scaled by ANET_OPT_STATE_SCALE */
     ANET_ROLE_HYPER,      /* per-step scalars packed in one tensor: see step.c for the layout */
     ANET_ROLE_LOSS,       /* output: mean loss of the batch (unscaled), fp16 [1,1,1,1] or fp32 */
     ANET_ROLE_GRAD,       /* output (update=cpu): gradient of parameter `index`, loss-scaled */
@@ -41,6 +45,7 @@ typedef struct anet_io_desc {
     int index; /* parameter index for PARAM/PARAM_LO/OPT_STATE/GRAD */
     int slot;  /* OPT_STATE slot */
     int value; /* the value id in the program graph */
+    /* Outputs reuse the input roles: PARAM/PARAM_LO/OPT_STATE outputs are the updated values. */
 } anet_io_desc;
 
 typedef struct anet_step_program {
@@ -58,6 +63,43 @@ typedef struct anet_step_config {
     anet_update_mode update;
     anet_mil_dialect dialect;
 } anet_step_config;
+
+/* Program I/O names sort alphabetically in declaration order (the ANE matches surfaces by
+ * name order): inputs "a_hyper", "b_x", "c_y", then per parameter i (2 digits) "pII_w0" (update=cpu and
+ * eval) or "pII_w0_hi", "pII_w0_lo", "pII_w0_s0", "pII_w0_s1" (update=ane); outputs
+ * "a_finite", "b_loss", then "gII_w0" (gradients) or "uII_w0_hi", "uII_w0_lo", "uII_w0_s0",
+ * "uII_w0_s1" (updated values); eval outputs "a_correct", "b_logits". Shapes: x [1,F,1,B],
+ * y [1,K,1,B], w_l [1,1,out,in] and b_l [1,1,out,1] (PyTorch's element order), state like its
+ * parameter, scalars [1,1,1,1]; all fp16.
+ *
+ * The HYPER input is fp16 [1,1,1,ANET_HYPER_SLOTS]; anet_step_hyper() fills it. Slots: */
+enum {
+    ANET_HYPER_LOSS_SCALE = 0,    /* S: gradients are computed on S * loss */
+    ANET_HYPER_INV_BATCH = 1,     /* 1 / (real samples in the batch); padded samples have y = 0 */
+    ANET_HYPER_INV_SCALE = 2,     /* 1 / S */
+    ANET_HYPER_LR = 3,            /* sgd: lr(t); adam: lr(t) * sqrt(1 - b2^t) / (1 - b1^t) */
+    ANET_HYPER_EPS = 4,           /* adam: K * eps * sqrt(1 - b2^t) */
+    ANET_HYPER_GRAD_TO_STATE = 5, /* K / S: loss-scaled gradient -> optimizer-state units */
+    ANET_HYPER_WD_STATE = 6,      /* sgd/adam L2 decay: K * weight_decay */
+    ANET_HYPER_LR_WD = 7,         /* adamw: lr(t) * weight_decay */
+    ANET_HYPER_SLOTS = 16         /* the rest are zero, reserved */
+};
+/* K: optimizer state is stored scaled by this fixed power of two so that it sits in fp16's
+ * normal range: slot 0 = K * m (adam) or K * momentum buffer (sgd, PyTorch's convention),
+ * slot 1 = K * sqrt(v) (adam; sqrt(v), not v, which would underflow in fp16). */
+#define ANET_OPT_STATE_SCALE 1024.0f
+
+/* Fills hyper[] for optimizer step t (1-based; bias correction), the learning rate after the
+ * schedule, the loss scale S and the number of real samples in the batch. Adam's bias
+ * corrections use the fp16-rounded betas that the program uses (anet_step_betas). */
+void anet_step_hyper(const anet_step_config *cfg, int64_t t, float lr, float loss_scale, int nvalid,
+                     float hyper[ANET_HYPER_SLOTS]);
+/* The optimizer constants as the update=ane program applies them (rounded to fp16):
+ * adam: beta1, beta2; sgd: *beta1 = momentum, *beta2 = 0. */
+void anet_step_betas(const anet_opt_config *opt, float *beta1, float *beta2);
+/* update=ane weights: w = hi + lo with hi = fp16(w), lo = fp16(w - hi); and back. */
+void anet_step_split_param(const float *w, size_t n, uint16_t *hi, uint16_t *lo);
+void anet_step_join_param(const uint16_t *hi, const uint16_t *lo, size_t n, float *w);
 
 /* The training program (update=cpu: loss + grads; update=ane: loss + new params/state). */
 anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program *out);

@@ -1,0 +1,166 @@
+/* Mini-batches: per-epoch permutations from (seed, epoch), packed channel-first for the ANE. */
+#include "data/batch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+/* Derives the generator seed of one epoch, so any epoch can be drawn without replaying the ones
+ * before it (exact resume). A splitmix64 finaliser decorrelates neighbouring epochs. */
+static uint64_t epoch_seed(uint64_t seed, uint64_t epoch) {
+    uint64_t z = seed ^ (epoch + 1) * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+anet_status anet_batcher_init(anet_batcher *b, const uint8_t *images, const uint8_t *labels, uint32_t n,
+                              uint32_t features, uint32_t classes, uint32_t batch_size, uint64_t seed, int shuffle,
+                              anet_batch_tail tail) {
+    if (!b) return anet_fail(ANET_E_INVALID, "batcher: NULL");
+    memset(b, 0, sizeof *b);
+    if (!images || !labels || n == 0 || features == 0 || classes == 0)
+        return anet_fail(ANET_E_INVALID, "batcher: empty split (n=%u, features=%u, classes=%u)", n, features, classes);
+    if (batch_size == 0) return anet_fail(ANET_E_INVALID, "batcher: batch size must be at least 1");
+    if (tail != ANET_BATCH_DROP_LAST && tail != ANET_BATCH_KEEP_LAST)
+        return anet_fail(ANET_E_INVALID, "batcher: unknown last-batch policy %d", (int)tail);
+    if (tail == ANET_BATCH_DROP_LAST && batch_size > n)
+        return anet_fail(ANET_E_INVALID, "batcher: batch size %u is larger than the %u samples (and the last partial batch is dropped)",
+                         batch_size, n);
+    for (uint32_t i = 0; i < n; i++)
+        if (labels[i] >= classes)
+            return anet_fail(ANET_E_FORMAT, "batcher: label %u of sample %u is out of range (%u classes)", labels[i], i, classes);
+    b->perm = malloc((size_t)n * sizeof *b->perm);
+    if (!b->perm) return anet_fail(ANET_E_NOMEM, "batcher: cannot allocate the order of %u samples", n);
+    b->images = images;
+    b->labels = labels;
+    b->n = n;
+    b->features = features;
+    b->classes = classes;
+    b->batch_size = batch_size;
+    b->tail = tail;
+    b->shuffle = shuffle != 0;
+    b->seed = seed;
+    b->perm_epoch = UINT64_MAX;
+    for (int v = 0; v < 256; v++) b->pix_f16[v] = anet_f32_to_f16((float)v / 255.0f);
+    return ANET_OK;
+}
+
+void anet_batcher_free(anet_batcher *b) {
+    if (!b) return;
+    free(b->perm);
+    b->perm = NULL;
+}
+
+uint32_t anet_batcher_batches_per_epoch(const anet_batcher *b) {
+    if (b->batch_size == 0) return 0;
+    return b->tail == ANET_BATCH_KEEP_LAST ? (b->n + b->batch_size - 1) / b->batch_size : b->n / b->batch_size;
+}
+
+/* Samples of an epoch that are delivered (the dropped tail excluded). */
+static uint32_t epoch_end(const anet_batcher *b) {
+    return b->tail == ANET_BATCH_KEEP_LAST ? b->n : b->n / b->batch_size * b->batch_size;
+}
+
+static void draw_order(anet_batcher *b, uint64_t epoch) {
+    if (b->perm_epoch == epoch) return;
+    for (uint32_t i = 0; i < b->n; i++) b->perm[i] = i;
+    if (b->shuffle) {
+        anet_rng_seed(&b->rng, epoch_seed(b->seed, epoch));
+        anet_rng_shuffle(&b->rng, b->perm, b->n);
+    }
+    b->perm_epoch = epoch;
+}
+
+anet_status anet_batcher_epoch_order(anet_batcher *b, uint64_t epoch, const uint32_t **order) {
+    if (!b || !b->perm) return anet_fail(ANET_E_INVALID, "batcher: not initialised");
+    draw_order(b, epoch);
+    *order = b->perm;
+    return ANET_OK;
+}
+
+anet_status anet_batch_alloc(const anet_batcher *b, anet_batch *out) {
+    memset(out, 0, sizeof *out);
+    size_t B = b->batch_size;
+    out->batch_size = b->batch_size;
+    out->features = b->features;
+    out->classes = b->classes;
+    if ((size_t)b->features > SIZE_MAX / sizeof(anet_f16) / B || (size_t)b->classes > SIZE_MAX / sizeof(anet_f16) / B)
+        return anet_fail(ANET_E_NOMEM, "batch: %u x %zu is too large", b->features, B);
+    out->x = malloc((size_t)b->features * B * sizeof *out->x);
+    out->y_onehot = malloc((size_t)b->classes * B * sizeof *out->y_onehot);
+    out->labels = malloc(B * sizeof *out->labels);
+    out->indices = malloc(B * sizeof *out->indices);
+    if (!out->x || !out->y_onehot || !out->labels || !out->indices) {
+        anet_batch_free(out);
+        return anet_fail(ANET_E_NOMEM, "batch: cannot allocate %u x %zu fp16 values", b->features, B);
+    }
+    return ANET_OK;
+}
+
+void anet_batch_free(anet_batch *batch) {
+    if (!batch) return;
+    free(batch->x);
+    free(batch->y_onehot);
+    free(batch->labels);
+    free(batch->indices);
+    memset(batch, 0, sizeof *batch);
+}
+
+void anet_pack_images_u8(const uint8_t *images, uint32_t features, const uint32_t *idx, uint32_t count, uint32_t B,
+                         const anet_f16 pix_f16[256], anet_f16 *x) {
+    /* Column j holds sample j: row f of the [F, B] matrix is pixel f of every sample. */
+    for (uint32_t j = 0; j < count; j++) {
+        const uint8_t *img = images + (size_t)idx[j] * features;
+        for (uint32_t f = 0; f < features; f++) x[(size_t)f * B + j] = pix_f16[img[f]];
+    }
+    if (count < B)
+        for (uint32_t f = 0; f < features; f++) memset(x + (size_t)f * B + count, 0, (size_t)(B - count) * sizeof *x);
+}
+
+anet_status anet_batcher_next(anet_batcher *b, anet_batch *out) {
+    if (!b || !b->perm || !out || !out->x || out->batch_size != b->batch_size || out->features != b->features ||
+        out->classes != b->classes)
+        return anet_fail(ANET_E_INVALID, "batcher: batch buffers do not belong to this batcher (use anet_batch_alloc)");
+    uint32_t end = epoch_end(b);
+    if (b->pos.index >= end) { /* the previous call finished the epoch */
+        b->pos.epoch++;
+        b->pos.index = 0;
+    }
+    draw_order(b, b->pos.epoch);
+    uint32_t B = b->batch_size, start = b->pos.index;
+    uint32_t count = end - start < B ? end - start : B;
+    for (uint32_t j = 0; j < count; j++) out->indices[j] = b->perm[start + j];
+    for (uint32_t j = count; j < B; j++) {
+        out->indices[j] = UINT32_MAX;
+        out->labels[j] = -1;
+    }
+    anet_pack_images_u8(b->images, b->features, out->indices, count, B, b->pix_f16, out->x);
+    memset(out->y_onehot, 0, (size_t)b->classes * B * sizeof *out->y_onehot);
+    const anet_f16 one = 0x3C00; /* binary16 1.0 */
+    for (uint32_t j = 0; j < count; j++) {
+        uint8_t l = b->labels[out->indices[j]];
+        out->labels[j] = l;
+        out->y_onehot[(size_t)l * B + j] = one;
+    }
+    out->count = count;
+    out->epoch = b->pos.epoch;
+    out->number = start / B;
+    b->pos.index = start + count;
+    out->last_in_epoch = b->pos.index >= end;
+    return ANET_OK;
+}
+
+anet_batch_pos anet_batcher_tell(const anet_batcher *b) { return b->pos; }
+
+anet_status anet_batcher_seek(anet_batcher *b, anet_batch_pos pos) {
+    if (!b || !b->perm) return anet_fail(ANET_E_INVALID, "batcher: not initialised");
+    if (pos.index > b->n)
+        return anet_fail(ANET_E_INVALID, "batcher: position %u is past the %u samples of an epoch", pos.index, b->n);
+    if (pos.index % b->batch_size != 0 && pos.index != epoch_end(b))
+        return anet_fail(ANET_E_MISMATCH, "batcher: position %u is not on a batch boundary (batch size %u)", pos.index,
+                         b->batch_size);
+    b->pos = pos;
+    return ANET_OK;
+}

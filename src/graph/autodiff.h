@@ -1,0 +1,42 @@
+/* Reverse-mode automatic differentiation on the graph IR: appends to a forward graph the ops
+ * that compute the gradient of a loss with respect to chosen values (the parameters).
+ *
+ * The gradient graph uses only ops the ANE takes (add, sub, mul, real_div, matmul with its
+ * transpose flags, reduce_sum, select, greater, exp, log, pow, sqrt, square, reshape,
+ * transpose, slice_by_size, concat); never rsqrt or gelu. Broadcasting is undone with
+ * reduce_sum over the broadcast axes (+ reshape when ranks differ).
+ *
+ * Ops with a gradient rule: add sub mul real_div maximum minimum relu sigmoid tanh exp log pow
+ * sqrt rsqrt abs square select softmax reduce_sum reduce_mean reduce_max matmul linear
+ * reshape transpose slice_by_size concat cast identity. Comparisons have none (bool output).
+ * conv, conv_transpose, max_pool, avg_pool and gelu have no rule yet: a path through them
+ * to a requested value fails with ANET_E_UNSUPPORTED naming the op.
+ *
+ * Ties (maximum/minimum/reduce_max/relu at the kink) send the whole gradient one way
+ * (relu'(0) = 0, maximum: to y on ties), not split as PyTorch does.
+ */
+#ifndef ANET_GRAPH_AUTODIFF_H
+#define ANET_GRAPH_AUTODIFF_H
+
+#include "graph/ir.h"
+
+typedef struct anet_autodiff_spec {
+    int loss;                 /* value id of the loss (usually one element) */
+    int seed;                 /* value id broadcastable to the loss: the incoming gradient
+                                 d(objective)/d(loss), e.g. the loss scale; -1 means 1 */
+    const int *wrt;           /* value ids to differentiate with respect to (inputs, consts) */
+    int nwrt;
+    const int *stop;          /* values treated as constants: no gradient flows through them
+                                 (e.g. the max subtracted before a softmax); may be NULL */
+    int nstop;
+    const char *const *names; /* optional (NULL, or NULL entries): name of each gradient value;
+                                 a named gradient ends in an identity op with that name */
+} anet_autodiff_spec;
+
+/* Appends the gradient ops to g. grads[i] receives the value id of d(loss)/d(wrt[i]) * seed,
+ * with exactly wrt[i]'s type (a zero const when the loss does not depend on wrt[i]).
+ * Only the ops present when called are differentiated. On failure the graph may hold
+ * unused extra ops; the caller should discard it. */
+anet_status anet_autodiff(anet_graph *g, const anet_autodiff_spec *spec, int *grads);
+
+#endif

@@ -1,0 +1,435 @@
+/* The training and evaluation programs of an MLP (see step.h and docs/training-numerics.md).
+ *
+ * Layout: the batch arrives as x [1,F,1,B] (samples on the last axis). It is reshaped once
+ * to [1,1,F,B] so that every Linear layer is one matmul with the weight as a runtime input:
+ * z = matmul(W[1,1,out,in], h[1,1,in,B]) + b[1,1,out,1] -> [1,1,out,B]; relu between layers.
+ * Softmax cross-entropy runs over axis 2 of the [1,1,K,B] logits.
+ */
+#include "train/step.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/fp16.h"
+#include "graph/autodiff.h"
+
+/* Builder state: the graph plus the io descriptors collected so far. */
+typedef struct sb {
+    anet_graph *g;
+    anet_io_desc in[4 * 2 * ANET_MLP_MAX_LAYERS + 4];
+    int nin;
+    anet_io_desc out[4 * 2 * ANET_MLP_MAX_LAYERS + 4];
+    int nout;
+    int vals_out[4 * 2 * ANET_MLP_MAX_LAYERS + 4];
+} sb;
+
+static int input(sb *b, const char *name, int64_t d1, int64_t d2, int64_t d3, anet_io_role role, int index, int slot) {
+    int64_t dims[4] = {1, d1, d2, d3};
+    int v = anet_graph_input(b->g, name, anet_type_make(ANET_DT_FP16, 4, dims));
+    if (v < 0) return -1;
+    anet_io_desc d = {role, index, slot, v};
+    b->in[b->nin++] = d;
+    return v;
+}
+
+static void output(sb *b, int v, anet_io_role role, int index, int slot) {
+    anet_io_desc d = {role, index, slot, v};
+    b->vals_out[b->nout] = v;
+    b->out[b->nout++] = d;
+}
+
+static int opn(sb *b, anet_opkind k, const char *name, int n, const char *const *keys, const int *vals) {
+    for (int i = 0; i < n; i++)
+        if (vals[i] < 0) return -1;
+    return anet_graph_op(b->g, k, name, n, keys, vals);
+}
+
+static int op2n(sb *b, anet_opkind k, const char *name, int x, int y) {
+    static const char *const keys[2] = {"x", "y"};
+    int vals[2] = {x, y};
+    return opn(b, k, name, 2, keys, vals);
+}
+static int op2(sb *b, anet_opkind k, int x, int y) { return op2n(b, k, NULL, x, y); }
+
+static int op1(sb *b, anet_opkind k, int x) {
+    static const char *const keys[1] = {"x"};
+    int vals[1] = {x};
+    return opn(b, k, NULL, 1, keys, vals);
+}
+
+static int c16(sb *b, float v) { return anet_graph_const_fp16(b->g, NULL, v); }
+
+static int ints4(sb *b, int64_t a, int64_t c, int64_t d, int64_t e) {
+    int32_t v[4] = {(int32_t)a, (int32_t)c, (int32_t)d, (int32_t)e};
+    return anet_graph_const_int32s(b->g, NULL, 4, v);
+}
+
+static int reshape4(sb *b, const char *name, int x, int64_t d1, int64_t d2, int64_t d3) {
+    static const char *const keys[2] = {"x", "shape"};
+    int vals[2] = {x, ints4(b, 1, d1, d2, d3)};
+    return opn(b, ANET_OP_RESHAPE, name, 2, keys, vals);
+}
+
+static int reduce(sb *b, anet_opkind k, const char *name, int x, int n, const int32_t *axes) {
+    static const char *const keys[3] = {"x", "axes", "keep_dims"};
+    int vals[3] = {x, anet_graph_const_int32s(b->g, NULL, n, axes), anet_graph_const_bool(b->g, NULL, 1)};
+    return opn(b, k, name, 3, keys, vals);
+}
+
+static int select3(sb *b, const char *name, int cond, int a, int c) {
+    static const char *const keys[3] = {"cond", "a", "b"};
+    int vals[3] = {cond, a, c};
+    return opn(b, ANET_OP_SELECT, name, 3, keys, vals);
+}
+
+/* One scalar of the hyper tensor, as [1,1,1,1] (broadcasts against everything). */
+static int hyper(sb *b, int h, int slot) {
+    static const char *const keys[3] = {"x", "begin", "size"};
+    int vals[3] = {h, ints4(b, 0, 0, 0, slot), ints4(b, 1, 1, 1, 1)};
+    return opn(b, ANET_OP_SLICE_BY_SIZE, NULL, 3, keys, vals);
+}
+
+static anet_status check_cfg(const anet_step_config *cfg) {
+    if (!cfg) return anet_fail(ANET_E_INVALID, "step program: no configuration");
+    const anet_model_spec *m = &cfg->model;
+    if (m->nlayers < 1 || m->nlayers > ANET_MLP_MAX_LAYERS)
+        return anet_fail(ANET_E_INVALID, "step program: model has %d layers (1..%d)", m->nlayers, ANET_MLP_MAX_LAYERS);
+    for (int i = 0; i <= m->nlayers; i++)
+        if (m->dims[i] < 1 || m->dims[i] > 65536)
+            return anet_fail(ANET_E_INVALID, "step program: layer size %d out of range", m->dims[i]);
+    /* The ANE's W axis holds at most 16384 (ANE_FACTS.md). */
+    if (cfg->batch < 1 || cfg->batch > 16384)
+        return anet_fail(ANET_E_INVALID, "step program: batch size %d out of range 1..16384", cfg->batch);
+    if (cfg->update != ANET_UPDATE_CPU && cfg->update != ANET_UPDATE_ANE)
+        return anet_fail(ANET_E_INVALID, "step program: unknown update mode %d", (int)cfg->update);
+    if (cfg->opt.kind != ANET_OPT_SGD && cfg->opt.kind != ANET_OPT_ADAM && cfg->opt.kind != ANET_OPT_ADAMW)
+        return anet_fail(ANET_E_INVALID, "step program: unknown optimizer %d", (int)cfg->opt.kind);
+    return ANET_OK;
+}
+
+static void param_name(char *buf, size_t len, const char *prefix, int i, const char *pname, const char *suffix) {
+    snprintf(buf, len, "%s%02d_%s%s", prefix, i, pname, suffix);
+}
+
+/* Inputs x, y and the (hi) parameters; the forward pass to logits [1,1,K,B]. */
+static int forward(sb *b, const anet_step_config *cfg, int x, const int *params) {
+    const anet_model_spec *m = &cfg->model;
+    int B = cfg->batch;
+    int h = reshape4(b, NULL, x, 1, m->dims[0], B);
+    for (int l = 0; l < m->nlayers; l++) {
+        static const char *const mk[4] = {"x", "y", "transpose_x", "transpose_y"};
+        int mv[4] = {params[2 * l], h, anet_graph_const_bool(b->g, NULL, 0), anet_graph_const_bool(b->g, NULL, 0)};
+        int z = opn(b, ANET_OP_MATMUL, NULL, 4, mk, mv);
+        z = op2(b, ANET_OP_ADD, z, params[2 * l + 1]);
+        h = l + 1 < m->nlayers ? op1(b, ANET_OP_RELU, z) : z;
+    }
+    return h;
+}
+
+static anet_status finish(sb *b, anet_status st, anet_step_program *out) {
+    if (st == ANET_OK) st = anet_graph_set_outputs(b->g, b->nout, b->vals_out);
+    if (st == ANET_OK) {
+        out->inputs = malloc(sizeof(anet_io_desc) * (size_t)b->nin);
+        out->outputs = malloc(sizeof(anet_io_desc) * (size_t)b->nout);
+        if (!out->inputs || !out->outputs) st = anet_fail(ANET_E_NOMEM, "step program: out of memory");
+    }
+    if (st != ANET_OK) {
+        free(out->inputs);
+        free(out->outputs);
+        anet_graph_free(b->g);
+        memset(out, 0, sizeof *out);
+        return st;
+    }
+    memcpy(out->inputs, b->in, sizeof(anet_io_desc) * (size_t)b->nin);
+    memcpy(out->outputs, b->out, sizeof(anet_io_desc) * (size_t)b->nout);
+    out->ninputs = b->nin;
+    out->noutputs = b->nout;
+    out->graph = b->g;
+    return ANET_OK;
+}
+
+static anet_status fail_build(const char *what) {
+    const char *msg = anet_last_error();
+    return anet_fail(ANET_E_INTERNAL, "step program: building %s failed: %s", what, msg[0] ? msg : "?");
+}
+
+void anet_step_betas(const anet_opt_config *opt, float *beta1, float *beta2) {
+    if (opt->kind == ANET_OPT_SGD) {
+        *beta1 = anet_f32_round_f16(opt->momentum);
+        *beta2 = 0.0f;
+    } else {
+        *beta1 = anet_f32_round_f16(opt->beta1);
+        *beta2 = anet_f32_round_f16(opt->beta2);
+    }
+}
+
+void anet_step_hyper(const anet_step_config *cfg, int64_t t, float lr, float loss_scale, int nvalid,
+                     float hyper[ANET_HYPER_SLOTS]) {
+    const double K = ANET_OPT_STATE_SCALE;
+    memset(hyper, 0, sizeof(float) * ANET_HYPER_SLOTS);
+    if (nvalid < 1) nvalid = 1;
+    if (t < 1) t = 1;
+    hyper[ANET_HYPER_LOSS_SCALE] = loss_scale;
+    hyper[ANET_HYPER_INV_BATCH] = (float)(1.0 / nvalid);
+    hyper[ANET_HYPER_INV_SCALE] = (float)(1.0 / loss_scale);
+    hyper[ANET_HYPER_GRAD_TO_STATE] = (float)(K / loss_scale);
+    const anet_opt_config *o = &cfg->opt;
+    if (o->kind == ANET_OPT_SGD) {
+        hyper[ANET_HYPER_LR] = lr;
+        hyper[ANET_HYPER_WD_STATE] = (float)(K * o->weight_decay);
+    } else {
+        float b1, b2;
+        anet_step_betas(o, &b1, &b2);
+        double bc1 = 1.0 - pow(b1, (double)t), bc2 = 1.0 - pow(b2, (double)t);
+        hyper[ANET_HYPER_LR] = (float)(lr * sqrt(bc2) / bc1);
+        hyper[ANET_HYPER_EPS] = (float)(K * o->eps * sqrt(bc2));
+        if (o->kind == ANET_OPT_ADAM) hyper[ANET_HYPER_WD_STATE] = (float)(K * o->weight_decay);
+        else hyper[ANET_HYPER_LR_WD] = lr * o->weight_decay;
+    }
+}
+
+void anet_step_split_param(const float *w, size_t n, uint16_t *hi, uint16_t *lo) {
+    for (size_t i = 0; i < n; i++) {
+        hi[i] = anet_f32_to_f16(w[i]);
+        lo[i] = anet_f32_to_f16(w[i] - anet_f16_to_f32(hi[i]));
+    }
+}
+
+void anet_step_join_param(const uint16_t *hi, const uint16_t *lo, size_t n, float *w) {
+    for (size_t i = 0; i < n; i++) w[i] = anet_f16_to_f32(hi[i]) + anet_f16_to_f32(lo[i]);
+}
+
+/* FINITE: x * 0 is 0 for finite x and NaN for inf/NaN; the sum over everything is 0 or NaN,
+ * and 1 > NaN is false. (A compiler that folds x * 0 to 0 would break this; vane does not.) */
+static int finite_flag(sb *b, const char *name, int n, const int *vals) {
+    static const int32_t all[4] = {0, 1, 2, 3};
+    int acc = -1;
+    for (int i = 0; i < n; i++) {
+        int s = reduce(b, ANET_OP_REDUCE_SUM, NULL, op2(b, ANET_OP_MUL, vals[i], c16(b, 0.0f)), 4, all);
+        acc = acc < 0 ? s : op2(b, ANET_OP_ADD, acc, s);
+    }
+    int cond = op2(b, ANET_OP_GREATER, c16(b, 1.0f), acc);
+    return select3(b, name, cond, c16(b, 1.0f), c16(b, 0.0f));
+}
+
+/* The optimizer update of one parameter (update=ane). hi/lo/s0/s1 are the inputs, g the
+ * loss-scaled gradient, h the hyper tensor. Appends outputs uII_*. */
+static anet_status update_param(sb *b, const anet_step_config *cfg, int i, const char *pname, int hi, int lo,
+                                int s0, int s1, int g, int h) {
+    const anet_opt_config *o = &cfg->opt;
+    char nm[48];
+    float b1, b2;
+    anet_step_betas(o, &b1, &b2);
+    int gk = op2(b, ANET_OP_MUL, g, hyper(b, h, ANET_HYPER_GRAD_TO_STATE));
+    if (o->kind != ANET_OPT_ADAMW && o->weight_decay != 0.0f)
+        gk = op2(b, ANET_OP_ADD, gk, op2(b, ANET_OP_MUL, hi, hyper(b, h, ANET_HYPER_WD_STATE)));
+    int delta; /* the amount to subtract from the weight */
+    int s0n = -1, s1n = -1;
+    if (o->kind == ANET_OPT_SGD) {
+        int stepk = gk;
+        if (s0 >= 0) {
+            param_name(nm, sizeof nm, "u", i, pname, "_s0");
+            s0n = op2n(b, ANET_OP_ADD, nm, op2(b, ANET_OP_MUL, s0, c16(b, b1)), gk);
+            stepk = s0n;
+        }
+        /* lr first, then the exact power-of-two 1/K: keeps lr's precision. */
+        delta = op2(b, ANET_OP_MUL, op2(b, ANET_OP_MUL, stepk, hyper(b, h, ANET_HYPER_LR)),
+                    c16(b, 1.0f / ANET_OPT_STATE_SCALE));
+    } else {
+        /* 1 - b1 and 1 - b2 are exact in fp16 for the rounded betas (0.9, 0.999 and the like). */
+        param_name(nm, sizeof nm, "u", i, pname, "_s0");
+        s0n = op2n(b, ANET_OP_ADD, nm, op2(b, ANET_OP_MUL, s0, c16(b, b1)),
+                   op2(b, ANET_OP_MUL, gk, c16(b, 1.0f - b1)));
+        /* r = sqrt(b2 r^2 + (1-b2) g^2) without squaring large or tiny numbers: divide by
+         * u = max(r, |g|, 2^-24) first, so both squares are <= 1 and the sum >= 1-b2. */
+        int u = op2(b, ANET_OP_MAXIMUM, op2(b, ANET_OP_MAXIMUM, s1, op1(b, ANET_OP_ABS, gk)),
+                    c16(b, 5.9604644775390625e-8f));
+        int a = op2(b, ANET_OP_REAL_DIV, s1, u), c = op2(b, ANET_OP_REAL_DIV, gk, u);
+        int q = op2(b, ANET_OP_ADD, op2(b, ANET_OP_MUL, op2(b, ANET_OP_MUL, a, a), c16(b, b2)),
+                    op2(b, ANET_OP_MUL, op2(b, ANET_OP_MUL, c, c), c16(b, 1.0f - b2)));
+        param_name(nm, sizeof nm, "u", i, pname, "_s1");
+        s1n = op2n(b, ANET_OP_MUL, nm, op1(b, ANET_OP_SQRT, q), u);
+        int ratio = op2(b, ANET_OP_REAL_DIV, s0n, op2(b, ANET_OP_ADD, s1n, hyper(b, h, ANET_HYPER_EPS)));
+        delta = op2(b, ANET_OP_MUL, ratio, hyper(b, h, ANET_HYPER_LR));
+        if (o->kind == ANET_OPT_ADAMW)
+            delta = op2(b, ANET_OP_ADD, delta, op2(b, ANET_OP_MUL, hi, hyper(b, h, ANET_HYPER_LR_WD)));
+    }
+    /* w + (-delta) with w = hi + lo: fold lo into the step, then an error-free TwoSum
+     * s = hi + d, err = (hi - (s - bb)) + (d - bb) with bb = s - hi, exact under per-op
+     * round-to-nearest; s is the new hi, err the new lo. */
+    int d = op2(b, ANET_OP_SUB, lo, delta);
+    param_name(nm, sizeof nm, "u", i, pname, "_hi");
+    int s = op2n(b, ANET_OP_ADD, nm, hi, d);
+    int bb = op2(b, ANET_OP_SUB, s, hi);
+    int e1 = op2(b, ANET_OP_SUB, hi, op2(b, ANET_OP_SUB, s, bb));
+    int e2 = op2(b, ANET_OP_SUB, d, bb);
+    param_name(nm, sizeof nm, "u", i, pname, "_lo");
+    int lon = op2n(b, ANET_OP_ADD, nm, e1, e2);
+    if (s < 0 || lon < 0 || (s0 >= 0 && s0n < 0) || (s1 >= 0 && s1n < 0)) return fail_build("the optimizer update");
+    output(b, s, ANET_ROLE_PARAM, i, 0);
+    output(b, lon, ANET_ROLE_PARAM_LO, i, 0);
+    if (s0 >= 0) output(b, s0n, ANET_ROLE_OPT_STATE, i, 0);
+    if (s1 >= 0) output(b, s1n, ANET_ROLE_OPT_STATE, i, 1);
+    return ANET_OK;
+}
+
+anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program *out) {
+    if (!out) return anet_fail(ANET_E_INVALID, "step program: no output");
+    memset(out, 0, sizeof *out);
+    anet_status st = check_cfg(cfg);
+    if (st != ANET_OK) return st;
+    const anet_model_spec *m = &cfg->model;
+    int B = cfg->batch, K = m->dims[m->nlayers], np = anet_model_nparams(m);
+    sb *b = calloc(1, sizeof *b);
+    if (!b) return anet_fail(ANET_E_NOMEM, "step program: out of memory");
+    b->g = anet_graph_new(cfg->dialect);
+    if (!b->g) {
+        free(b);
+        return anet_fail(ANET_E_NOMEM, "step program: out of memory");
+    }
+    int ane = cfg->update == ANET_UPDATE_ANE;
+    int nslots = 0;
+    if (ane) nslots = cfg->opt.kind == ANET_OPT_SGD ? (cfg->opt.momentum != 0.0f ? 1 : 0) : 2;
+    int hv = input(b, "a_hyper", 1, 1, ANET_HYPER_SLOTS, ANET_ROLE_HYPER, 0, 0);
+    int x = input(b, "b_x", m->dims[0], 1, B, ANET_ROLE_X, 0, 0);
+    int y = input(b, "c_y", K, 1, B, ANET_ROLE_Y_ONEHOT, 0, 0);
+    int params[2 * ANET_MLP_MAX_LAYERS], los[2 * ANET_MLP_MAX_LAYERS], s0[2 * ANET_MLP_MAX_LAYERS],
+        s1[2 * ANET_MLP_MAX_LAYERS];
+    char names[2 * ANET_MLP_MAX_LAYERS][24];
+    const char *gnames[2 * ANET_MLP_MAX_LAYERS];
+    for (int i = 0; i < np; i++) {
+        anet_param_info pi;
+        anet_model_param(m, i, &pi);
+        char nm[48];
+        param_name(nm, sizeof nm, "p", i, pi.name, ane ? "_hi" : "");
+        params[i] = input(b, nm, 1, pi.rows, pi.cols, ANET_ROLE_PARAM, i, 0);
+        los[i] = s0[i] = s1[i] = -1;
+        if (ane) {
+            param_name(nm, sizeof nm, "p", i, pi.name, "_lo");
+            los[i] = input(b, nm, 1, pi.rows, pi.cols, ANET_ROLE_PARAM_LO, i, 0);
+            if (nslots > 0) {
+                param_name(nm, sizeof nm, "p", i, pi.name, "_s0");
+                s0[i] = input(b, nm, 1, pi.rows, pi.cols, ANET_ROLE_OPT_STATE, i, 0);
+            }
+            if (nslots > 1) {
+                param_name(nm, sizeof nm, "p", i, pi.name, "_s1");
+                s1[i] = input(b, nm, 1, pi.rows, pi.cols, ANET_ROLE_OPT_STATE, i, 1);
+            }
+        }
+        param_name(names[i], sizeof names[i], "g", i, pi.name, "");
+        gnames[i] = names[i];
+    }
+    if (hv < 0 || x < 0 || y < 0) {
+        st = fail_build("the inputs");
+        goto out;
+    }
+    for (int i = 0; i < np; i++)
+        if (params[i] < 0 || (ane && los[i] < 0)) {
+            st = fail_build("the inputs");
+            goto out;
+        }
+    int logits = forward(b, cfg, x, params);
+    /* Softmax cross-entropy, stable: s = z - max(z); nll = log(sum(exp(s))) - s; the loss is
+     * sum(y * nll) / n over classes and samples (padded samples have y = 0). */
+    static const int32_t ax2[1] = {2}, ax23[2] = {2, 3};
+    int yr = reshape4(b, NULL, y, 1, K, B);
+    int mx = reduce(b, ANET_OP_REDUCE_MAX, NULL, logits, 1, ax2);
+    int s = op2(b, ANET_OP_SUB, logits, mx);
+    int lse = op1(b, ANET_OP_LOG, reduce(b, ANET_OP_REDUCE_SUM, NULL, op1(b, ANET_OP_EXP, s), 1, ax2));
+    int nll = op2(b, ANET_OP_SUB, lse, s);
+    int tot = reduce(b, ANET_OP_REDUCE_SUM, NULL, op2(b, ANET_OP_MUL, yr, nll), 2, ax23);
+    int loss = op2n(b, ANET_OP_MUL, "b_loss", tot, hyper(b, hv, ANET_HYPER_INV_BATCH));
+    int seed = hyper(b, hv, ANET_HYPER_LOSS_SCALE);
+    if (loss < 0 || seed < 0) {
+        st = fail_build("the forward pass and loss");
+        goto out;
+    }
+    int grads[2 * ANET_MLP_MAX_LAYERS];
+    anet_autodiff_spec ad = {loss, seed, params, np, &mx, 1, ane ? NULL : gnames};
+    st = anet_autodiff(b->g, &ad, grads);
+    if (st != ANET_OK) goto out;
+    int fin_in[2 * ANET_MLP_MAX_LAYERS + 1];
+    for (int i = 0; i < np; i++) fin_in[i] = grads[i];
+    fin_in[np] = loss;
+    int fin = finite_flag(b, "a_finite", np + 1, fin_in);
+    if (fin < 0) {
+        st = fail_build("the FINITE flag");
+        goto out;
+    }
+    output(b, fin, ANET_ROLE_FINITE, 0, 0);
+    output(b, loss, ANET_ROLE_LOSS, 0, 0);
+    for (int i = 0; i < np; i++) {
+        if (!ane) {
+            output(b, grads[i], ANET_ROLE_GRAD, i, 0);
+            continue;
+        }
+        anet_param_info pi;
+        anet_model_param(m, i, &pi);
+        st = update_param(b, cfg, i, pi.name, params[i], los[i], s0[i], s1[i], grads[i], hv);
+        if (st != ANET_OK) goto out;
+    }
+out:
+    st = finish(b, st, out);
+    free(b);
+    return st;
+}
+
+anet_status anet_step_build_eval(const anet_step_config *cfg, anet_step_program *out) {
+    if (!out) return anet_fail(ANET_E_INVALID, "step program: no output");
+    memset(out, 0, sizeof *out);
+    anet_status st = check_cfg(cfg);
+    if (st != ANET_OK) return st;
+    const anet_model_spec *m = &cfg->model;
+    int B = cfg->batch, K = m->dims[m->nlayers], np = anet_model_nparams(m);
+    sb *b = calloc(1, sizeof *b);
+    if (!b) return anet_fail(ANET_E_NOMEM, "step program: out of memory");
+    b->g = anet_graph_new(cfg->dialect);
+    if (!b->g) {
+        free(b);
+        return anet_fail(ANET_E_NOMEM, "step program: out of memory");
+    }
+    int x = input(b, "b_x", m->dims[0], 1, B, ANET_ROLE_X, 0, 0);
+    int y = input(b, "c_y", K, 1, B, ANET_ROLE_Y_ONEHOT, 0, 0);
+    int params[2 * ANET_MLP_MAX_LAYERS];
+    for (int i = 0; i < np; i++) {
+        anet_param_info pi;
+        anet_model_param(m, i, &pi);
+        char nm[48];
+        param_name(nm, sizeof nm, "p", i, pi.name, "");
+        params[i] = input(b, nm, 1, pi.rows, pi.cols, ANET_ROLE_PARAM, i, 0);
+        if (params[i] < 0) x = -1;
+    }
+    if (x < 0 || y < 0) {
+        st = fail_build("the inputs");
+        goto out;
+    }
+    int logits = forward(b, cfg, x, params);
+    /* CORRECT: the true class is among the maxima (y = 0 for padding counts nothing). */
+    static const int32_t ax2[1] = {2}, ax23[2] = {2, 3};
+    int yr = reshape4(b, NULL, y, 1, K, B);
+    int mx = reduce(b, ANET_OP_REDUCE_MAX, NULL, logits, 1, ax2);
+    int ismax = select3(b, NULL, op2(b, ANET_OP_GREATER, mx, logits), c16(b, 0.0f), c16(b, 1.0f));
+    int correct = reduce(b, ANET_OP_REDUCE_SUM, "a_correct", op2(b, ANET_OP_MUL, yr, ismax), 2, ax23);
+    int lo = reshape4(b, "b_logits", logits, K, 1, B);
+    if (correct < 0 || lo < 0) {
+        st = fail_build("the evaluation program");
+        goto out;
+    }
+    output(b, correct, ANET_ROLE_CORRECT, 0, 0);
+    output(b, lo, ANET_ROLE_LOGITS, 0, 0);
+out:
+    st = finish(b, st, out);
+    free(b);
+    return st;
+}
+
+void anet_step_program_free(anet_step_program *p) {
+    if (!p) return;
+    anet_graph_free(p->graph);
+    free(p->inputs);
+    free(p->outputs);
+    memset(p, 0, sizeof *p);
+}
