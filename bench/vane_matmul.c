@@ -81,7 +81,7 @@ int main(int argc, char **argv) {
             be.ops->eval(be.state, p, in, 2, out, 1);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->m, s->n, s->k, 1.0f, fx, s->k, fw, s->n, 0.0f, fy, s->n);
             long nv = 0, ns = 0;
-            double t0 = now(), tv, ts;
+            double t0 = now(), tv = 0, ts = 0;
             do {
                 if (be.ops->eval(be.state, p, in, 2, out, 1) != ANET_OK) { rc = 1; break; }
                 nv++;
@@ -91,8 +91,9 @@ int main(int argc, char **argv) {
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->m, s->n, s->k, 1.0f, fx, s->k, fw, s->n, 0.0f, fy, s->n);
                 ns++;
             } while ((ts = now() - t0) < budget);
-            double gv = flop * nv / tv / 1e9, gs = flop * ns / ts / 1e9;
-            printf("%-36s %10.2f %10.2f %10.1f %7.2fx\n", s->label, gv, gs, 1e6 * tv / nv, gs / gv);
+            double gv = tv > 0 ? flop * nv / tv / 1e9 : 0, gs = ts > 0 ? flop * ns / ts / 1e9 : 0;
+            if (nv == 0 || gv <= 0) rc = 1;
+            else printf("%-36s %10.2f %10.2f %10.1f %7.2fx\n", s->label, gv, gs, 1e6 * tv / nv, gs / gv);
             be.ops->release(be.state, p);
         }
         free(fx); free(fw); free(fy); free(hx); free(hw); free(hy);

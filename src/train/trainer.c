@@ -195,7 +195,7 @@ struct anet_trainer {
     int epochs_done;      /* complete epochs */
     int64_t step;         /* optimizer steps taken (skipped ones included) */
     double last_lr;
-    float loss_last;
+    double last_acc;      /* test accuracy after the last epoch (NaN before the first) */
     anet_metrics metrics;
     int tty;
 };
@@ -801,6 +801,7 @@ anet_status anet_trainer_create(const anet_train_options *o, anet_trainer **out)
     t->sched.total_steps = (int64_t)o->epochs * anet_batcher_batches_per_epoch(&t->train_b);
     if ((st = anet_metrics_open(&t->metrics, t->metrics_path, o->resume != NULL)) != ANET_OK) goto fail;
     t->tty = isatty(STDERR_FILENO);
+    t->last_acc = NAN;
     *out = t;
     return ANET_OK;
 fail:
@@ -893,14 +894,18 @@ static void progress(anet_trainer *t, int epoch, uint32_t done, uint32_t total, 
         char bar[64];
         for (int i = 0; i < w; i++) bar[i] = i < fill ? '#' : '.';
         bar[w] = 0;
-        fprintf(stderr, "\repoch %d/%d [%s] %u/%u loss %.4f ETA %.0fs  ", epoch, t->o.epochs, bar, done,
-                total, loss, eta);
+        char acc[48] = "";
+        if (!isnan(t->last_acc)) snprintf(acc, sizeof acc, " test_acc %.2f%%", 100.0 * t->last_acc);
+        fprintf(stderr, "\repoch %d/%d [%s] %u/%u loss %.4f%s ETA %.0fs  ", epoch, t->o.epochs, bar, done,
+                total, loss, acc, eta);
         if (final) fputc('\n', stderr);
     } else {
         /* Plain lines at every quarter of an epoch. */
         if (final || total < 4 || done % (total / 4) != 0 || done == 0) return;
-        fprintf(stderr, "epoch %d/%d: %u/%u batches, loss %.4f, ETA %.0f s\n", epoch, t->o.epochs, done, total,
-                loss, eta);
+        char acc[48] = "";
+        if (!isnan(t->last_acc)) snprintf(acc, sizeof acc, ", test_acc %.2f%%", 100.0 * t->last_acc);
+        fprintf(stderr, "epoch %d/%d: %u/%u batches, loss %.4f%s, ETA %.0f s\n", epoch, t->o.epochs, done, total,
+                loss, acc, eta);
     }
 }
 
@@ -1020,6 +1025,7 @@ anet_status anet_trainer_run(anet_trainer *t) {
         double acc;
         if ((st = anet_trainer_evaluate(t, &acc)) != ANET_OK) return st;
         t->epochs_done = epoch;
+        t->last_acc = acc;
         anet_metrics_record r;
         fill_record(t, &r, "epoch", epoch);
         r.train_loss = nloss ? loss_sum / nloss : NAN;
@@ -1032,9 +1038,9 @@ anet_status anet_trainer_run(anet_trainer *t) {
         if ((st = anet_metrics_write(&t->metrics, &r)) != ANET_OK) return st;
         if ((st = anet_trainer_save(t, t->ckpt_path)) != ANET_OK) return st;
         if (!t->o.quiet)
-            fprintf(stderr, "epoch %d/%d: train_loss %.4f  test_acc %.2f%%  %.2f s  %.0f samples/s  loss_scale %g%s\n",
-                    epoch, t->o.epochs, r.train_loss, 100.0 * acc, secs, r.samples_per_s, (double)t->scaler.scale,
-                    t->scaler.skipped_steps ? "" : "");
+            fprintf(stderr, "epoch %d/%d: train_loss %.4f  test_acc %.2f%%  %.2f s  %.0f samples/s  loss_scale %g  "
+                    "skipped %lld\n", epoch, t->o.epochs, r.train_loss, 100.0 * acc, secs, r.samples_per_s,
+                    (double)t->scaler.scale, (long long)t->scaler.skipped_steps);
     }
     return ANET_OK;
 }

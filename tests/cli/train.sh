@@ -112,6 +112,26 @@ out=$($PY st.py ane2/checkpoint.safetensors ane1r/checkpoint.safetensors step rn
 $PY -c "import json,sys; d=[json.loads(l) for l in open('ane2/metrics.jsonl')][-1]; assert d['update']=='ane' and d['test_acc']>0.5, d" \
   && ok "update=ane learns" || bad "update=ane accuracy"
 
+# 4b. Dynamic loss scaling: a diverging run (sgd, lr 20) overflows; every overflow halves the
+# scale and skips the step, and the metrics say so (scale = 2^15 / 2^skipped while nothing grows).
+for u in cpu ane; do
+  "$ANET_BIN" train "${COMMON[@]}" --epochs 1 --batch-size 500 --optimizer sgd --lr 20 --update $u --log-steps 1 \
+    --out div$u 2>err || bad "diverging run ($u): $(cat err)"
+  $PY - div$u/metrics.jsonl <<'PYEOF' && ok "loss scaling on overflow (update=$u)" || bad "loss scaling (update=$u)"
+import json, sys
+st = [json.loads(l) for l in open(sys.argv[1])]
+st = [d for d in st if d['event'] == 'step']
+assert len(st) == 20
+assert st[-1]['skipped_steps'] > 0, st[-1]
+for d in st:
+    assert d['loss_scale'] == max(32768.0 / 2 ** d['skipped_steps'], 2.0 ** -14), d
+prev = 0
+for d in st:  # a step with a non-finite loss is always skipped
+    if d['train_loss'] is None: assert d['skipped_steps'] == prev + 1, d
+    prev = d['skipped_steps']
+PYEOF
+done
+
 # 5. eval of a checkpoint agrees with the training run's last test accuracy.
 "$ANET_BIN" eval run1/checkpoint.safetensors --dataset "$M10K" --backend vane --json >ev 2>err || bad "eval: $(cat err)"
 $PY - ev run1/metrics.jsonl <<'PYEOF' && ok "eval == training's test_acc" || bad "eval accuracy differs"
