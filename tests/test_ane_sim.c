@@ -491,7 +491,27 @@ static void test_auto(void) {
     CHECK_EQ_INT(anet_backend_open("auto", &CFG, &b), ANET_OK);
     CHECK(b.ops && strcmp(b.ops->name, "vane") == 0);
     anet_backend_close(&b);
+    CHECK_EQ_INT(anet_ane_select_auto("ane", &CFG, &b, chosen, sizeof chosen, reason, sizeof reason), ANET_OK);
+    CHECK(strcmp(chosen, "vane") == 0);
+    CHECK_STR_CONTAINS(reason, "needs macOS");
+    anet_backend_close(&b);
 #endif
+    /* The registry's "auto" through the simulator, as a CLI test would drive it. */
+    setenv("ANE_TRAINER_AUTO_CANDIDATE", "ane-sim", 1);
+    CHECK_EQ_INT(anet_backend_open("auto", &CFG, &b), ANET_OK);
+    CHECK(b.ops && strcmp(b.ops->name, "ane-sim") == 0);
+    anet_backend_close(&b);
+    setenv("ANE_TRAINER_SIM_FAULTS", "compile", 1);
+    CHECK_EQ_INT(anet_ane_select_auto("ane", &CFG, &b, chosen, sizeof chosen, reason, sizeof reason), ANET_OK);
+    CHECK(strcmp(chosen, "vane") == 0);
+    CHECK_STR_CONTAINS(reason, "ane-sim is not usable here");
+    CHECK_STR_CONTAINS(reason, "simulated fault 'compile'");
+    anet_backend_close(&b);
+    setenv("ANE_TRAINER_AUTO_CANDIDATE", "tpu", 1);
+    CHECK_EQ_INT(anet_backend_open("auto", &CFG, &b), ANET_E_INVALID);
+    CHECK_STR_CONTAINS(anet_last_error(), "ANE_TRAINER_AUTO_CANDIDATE");
+    unsetenv("ANE_TRAINER_AUTO_CANDIDATE");
+    unsetenv("ANE_TRAINER_SIM_FAULTS");
 }
 
 /* ---- packing several inputs into one surface + slice_by_size in the program ---- */

@@ -181,7 +181,8 @@ anet_status anet_ane_info_get(const char *backend, anet_ane_info *out);
 
 /* Opens "auto": `candidate` ("ane" normally) when it probes fine and a self-check (compile
  * and run a tiny program, compare with vane) passes, else vane. chosen gets the name,
- * reason one sentence saying why. */
+ * reason one sentence saying why. The environment variable ANE_TRAINER_AUTO_CANDIDATE=ane-sim
+ * replaces the candidate "ane" (for tests of auto on machines without an ANE). */
 anet_status anet_ane_select_auto(const char *candidate, const anet_backend_config *cfg,
                                  anet_backend *out, char *chosen, size_t chosen_len,
                                  char *reason, size_t reason_len);
