@@ -12,6 +12,76 @@
 #include "core/error.h"
 #include "runtime/ane_backend.h"
 #include "runtime/ane_selftest.h"
+#include "core/fp16.h"
+#include "mil/mil.h"
+#include "train/step.h"
+
+/* The trainer's own step program for a small MLP (mlp:64-32-10, batch 32, adam), with inputs
+ * filled by role: a realistic hyper tensor for step 1, one-hot labels, small weights and
+ * zero optimizer state. Returns ANET_OK with r filled, or an error when it cannot be built. */
+static anet_status trainer_case(anet_update_mode update, int eval_prog, anet_backend *test,
+                                anet_backend *ref, uint64_t seed, anet_ane_case_result *r) {
+    anet_step_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    anet_status st = anet_model_parse("mlp:64-32-10", &cfg.model);
+    if (st) return st;
+    cfg.batch = 32;
+    cfg.opt.kind = ANET_OPT_ADAM;
+    cfg.opt.lr = 1e-3f;
+    cfg.opt.beta1 = 0.9f;
+    cfg.opt.beta2 = 0.999f;
+    cfg.opt.eps = 1e-8f;
+    cfg.update = update;
+    cfg.dialect = ANET_MIL_IOS18;
+    anet_step_program prog;
+    memset(&prog, 0, sizeof prog);
+    st = eval_prog ? anet_step_build_eval(&cfg, &prog) : anet_step_build_train(&cfg, &prog);
+    if (st) return st;
+    char *mil = NULL;
+    uint8_t *w = NULL;
+    size_t ml = 0, wl = 0;
+    void *ins[256] = {0};
+    st = anet_weights_build(prog.graph, 64, &w, &wl);
+    if (!st) st = anet_mil_emit(prog.graph, &mil, &ml);
+    if (!st && prog.ninputs > 256) st = anet_fail(ANET_E_INTERNAL, "selftest: too many inputs");
+    float hyper[ANET_HYPER_SLOTS];
+    anet_step_hyper(&cfg, 1, cfg.opt.lr, 1024.0f, cfg.batch, hyper);
+    uint64_t s = seed * 2654435761u + 17;
+    for (int k = 0; !st && k < prog.ninputs; k++) {
+        const anet_type *t = &prog.graph->values[prog.graph->inputs[k]].type;
+        int64_t n = anet_type_elements(t);
+        uint16_t *d = calloc((size_t)(n > 0 ? n : 1), sizeof *d);
+        if (!d || n < 1) {
+            free(d);
+            st = anet_fail(ANET_E_NOMEM, "selftest: out of memory");
+            break;
+        }
+        ins[k] = d;
+        anet_io_role role = prog.inputs[k].role;
+        for (int64_t j = 0; j < n; j++) {
+            s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+            float u = (float)((double)(s >> 11) / 9007199254740992.0) * 2.0f - 1.0f;
+            float v = 0;
+            if (role == ANET_ROLE_X) v = u;
+            else if (role == ANET_ROLE_PARAM) v = 0.2f * u;
+            else if (role == ANET_ROLE_HYPER) v = j < ANET_HYPER_SLOTS ? hyper[j] : 0;
+            d[j] = anet_f32_to_f16(v); /* labels, low parts and optimizer state stay 0 */
+        }
+        if (role == ANET_ROLE_Y_ONEHOT) { /* [1, K, 1, B]: one 1 per sample */
+            int64_t K = t->dims[1], B = t->dims[3];
+            for (int64_t b = 0; b < B; b++) d[((int64_t)(s >> 33) + b * 7) % K * B + b] = anet_f32_to_f16(1.0f);
+        }
+    }
+    if (!st)
+        st = anet_ane_selftest_run_mil(eval_prog ? "trainer_eval" : update == ANET_UPDATE_ANE ? "trainer_step_update_ane"
+                                                                                     : "trainer_step_update_cpu",
+                                       test, ref, mil, ml, w, wl, (const void *const *)ins, r);
+    for (int k = 0; k < 256; k++) free(ins[k]);
+    free(mil);
+    free(w);
+    anet_step_program_free(&prog);
+    return st;
+}
 
 static void help(FILE *f) {
     fprintf(f,
@@ -20,8 +90,9 @@ static void help(FILE *f) {
             "\n"
             "Compiles and runs one small program per op of the training step (matmul, add, sub,\n"
             "mul, relu, exp, log, reduce_max, reduce_sum, greater/select, a matmul with a constant\n"
-            "weight) and one MLP training step (forward, softmax cross-entropy, backward) on the\n"
-            "chosen backend and on vane, and prints a JSON report: agreement (max normalized\n"
+            "weight), a hand-written MLP training step, and the trainer's own step programs\n"
+            "(update cpu and ane) and eval program for a small MLP, on the chosen backend and\n"
+            "on vane, and prints a JSON report: agreement (max normalized\n"
             "error), timings, compile counts, failures with their error text.\n"
             "\n"
             "  --backend B   ane (the Neural Engine, macOS only) or ane-sim (the ane backend's\n"
@@ -118,17 +189,26 @@ int cli_selftest(int argc, char **argv) {
         failed = 1;
     } else {
         cJSON *cases = cJSON_AddArrayToObject(root, "cases");
-        for (int i = 0; i < anet_ane_selftest_ncases(); i++) {
+        int nbasic = anet_ane_selftest_ncases();
+        for (int i = 0; i < nbasic + 3; i++) {
             anet_ane_case_result r;
-            if (anet_ane_selftest_run(i, &test, &ref, seed, &r)) {
+            anet_status cs;
+            if (i < nbasic) cs = anet_ane_selftest_run(i, &test, &ref, seed, &r);
+            else if (i == nbasic) cs = trainer_case(ANET_UPDATE_CPU, 0, &test, &ref, seed, &r);
+            else if (i == nbasic + 1) cs = trainer_case(ANET_UPDATE_ANE, 0, &test, &ref, seed, &r);
+            else cs = trainer_case(ANET_UPDATE_CPU, 1, &test, &ref, seed, &r);
+            if (cs) {
+                memset(&r, 0, sizeof r);
+                snprintf(r.name, sizeof r.name, "%s", i < nbasic ? anet_ane_selftest_case_name(i) : "trainer");
                 snprintf(r.error, sizeof r.error, "%s", anet_last_error());
                 r.ok = 0;
             }
             cJSON *c = cJSON_CreateObject();
-            cJSON_AddStringToObject(c, "name", anet_ane_selftest_case_name(i));
+            cJSON_AddStringToObject(c, "name", r.name);
             cJSON_AddBoolToObject(c, "ok", r.ok);
             cJSON_AddItemToObject(c, "max_norm_err", r.ran_test && r.ran_ref ? num_or_null(r.max_norm_err) : cJSON_CreateNull());
             cJSON_AddNumberToObject(c, "tolerance", r.tolerance);
+            cJSON_AddNumberToObject(c, "ref_nonfinite", (double)r.ref_nonfinite);
             cJSON_AddNumberToObject(c, "compile_ms", r.test_compile_ms);
             cJSON_AddNumberToObject(c, "eval_ms", r.test_eval_ms);
             cJSON_AddNumberToObject(c, "ref_compile_ms", r.ref_compile_ms);
@@ -140,8 +220,9 @@ int cli_selftest(int argc, char **argv) {
         }
         cJSON_AddStringToObject(root, "training_step",
                                 "mlp_step is a hand-written MLP training step (forward, softmax "
-                                "cross-entropy, backward) with weights as inputs; the trainer's own "
-                                "step programs are exercised by `ane_trainer train --backend ...`");
+                                "cross-entropy, backward) with weights as inputs; trainer_step_update_cpu, "
+                                "trainer_step_update_ane and trainer_eval are the trainer's own programs "
+                                "(src/train/step.c) for mlp:64-32-10, batch 32, adam, step 1");
         anet_backend_stats ts, rs;
         test.ops->stats(test.state, &ts);
         ref.ops->stats(ref.state, &rs);

@@ -24,6 +24,7 @@ typedef struct anet_ane_case_result {
     int ran_test, ran_ref;
     double max_norm_err; /* max |a-b| / max(1, max|ref|) over all outputs */
     double tolerance;
+    long ref_nonfinite;  /* inf/NaN values among the reference's fp16 outputs (expected 0) */
     double test_compile_ms, test_eval_ms, ref_compile_ms, ref_eval_ms;
     char error[600];     /* the failure's text, "" when ok */
 } anet_ane_case_result;
@@ -32,5 +33,11 @@ typedef struct anet_ane_case_result {
  * the case failed (r says how); an error only for bad arguments or out of memory. */
 anet_status anet_ane_selftest_run(int i, anet_backend *test, anet_backend *ref, uint64_t seed,
                                   anet_ane_case_result *r);
+
+/* The same comparison for any program: inputs[k] holds input k's packed bytes (declaration
+ * order, sizes from the program's signature). */
+anet_status anet_ane_selftest_run_mil(const char *name, anet_backend *test, anet_backend *ref,
+                                      const char *mil, size_t mil_len, const uint8_t *w, size_t wlen,
+                                      const void *const *inputs, anet_ane_case_result *r);
 
 #endif

@@ -19,8 +19,10 @@ names = [c["name"] for c in r["cases"]]
 for op in ["matmul", "add", "sub", "mul", "relu", "exp", "log", "reduce_max", "reduce_sum",
            "greater_select", "mlp_step"]:
     assert op in names, (op, names)
+for op in ["trainer_step_update_cpu", "trainer_step_update_ane", "trainer_eval"]:
+    assert op in names, (op, names)
 for c in r["cases"]:
-    assert c["ok"] is True and c["max_norm_err"] == 0, c
+    assert c["ok"] is True and c["max_norm_err"] == 0 and c["ref_nonfinite"] == 0, c
 assert r["summary"] == {"passed": len(names), "failed": 0}, r["summary"]
 assert r["counts"]["compiles"] == len(names), r["counts"]
 assert r["ane_info"]["compile_budget"] == 100
