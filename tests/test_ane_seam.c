@@ -233,6 +233,38 @@ static void test_sig(void) {
     }
 }
 
+/* Mutated and truncated programs never crash the reader (run under ASan in CI). */
+static void test_sig_mutations(void) {
+    size_t n = strlen(ORDER_MIL);
+    char *buf = malloc(n + 1);
+    uint64_t s = 12345;
+    int parsed = 0, rejected = 0;
+    for (int it = 0; it < 4000; it++) {
+        memcpy(buf, ORDER_MIL, n + 1);
+        size_t len = n;
+        int edits = 1 + it % 4;
+        for (int e = 0; e < edits; e++) {
+            s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+            size_t pos = (size_t)(s >> 33) % len;
+            static const char alphabet[] = "(){}[]<>,;=\"0123456789 -_abcxyz\n";
+            buf[pos] = alphabet[(s >> 20) % (sizeof alphabet - 1)];
+        }
+        if (it % 3 == 0) len = (size_t)(s >> 40) % (n + 1); /* truncated, not NUL-terminated there */
+        anet_ane_sig sig;
+        anet_status st = anet_ane_sig_parse(buf, len, &sig);
+        if (st == ANET_OK) {
+            parsed++;
+            CHECK(sig.nin >= 0 && sig.nout >= 1 && sig.nin <= ANET_ANE_SIG_MAX_IO);
+            anet_ane_sig_free(&sig);
+        } else {
+            rejected++;
+            CHECK(sig.in == NULL && sig.out == NULL);
+        }
+    }
+    CHECK(parsed > 0 && rejected > 0);
+    free(buf);
+}
+
 static void test_hash(void) {
     const uint8_t w1[4] = {1, 2, 3, 4}, w2[4] = {1, 2, 3, 5};
     uint64_t a = anet_ane_program_hash("abc", 3, w1, 4);
@@ -487,6 +519,7 @@ int main(void) {
     test_surface_size();
     test_options_env();
     test_sig();
+    test_sig_mutations();
     test_hash();
     test_describe();
     test_faults_parse();

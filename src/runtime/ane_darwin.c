@@ -41,9 +41,10 @@ typedef BOOL (*msg_qos_err)(id, SEL, unsigned int, id *);
 typedef BOOL (*msg_qos_opt_req_err)(id, SEL, unsigned int, id, id, id *);
 
 /* Through a plain function pointer: casting the function designator itself makes gcc warn
- * that a function is called through a non-compatible type. */
+ * that a function is called through a non-compatible type. The explicit cast also accepts
+ * the SDK's older variadic prototype (OBJC_OLD_DISPATCH_PROTOTYPES=1). */
 typedef void (*msg_any)(void);
-static msg_any msg_send(void) { return objc_msgSend; }
+static msg_any msg_send(void) { return (msg_any)objc_msgSend; }
 #define MSG(type) ((type)msg_send())
 
 typedef struct darwin_ctx {
