@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/fp16.h"
 #include "graph/ir_util.h"
+#include "graph/nameset.h"
 
 static const char *const op_names[] = {
 #define ANET_OP_NAME_(id, s) s,
@@ -117,44 +119,6 @@ char *anet__dims_str(const anet_type *t, char *buf, size_t len) {
     if (o < len) snprintf(buf + o, len - o, "]");
     buf[len - 1] = '\0';
     return buf;
-}
-
-/* ---- fp16 bits <-> float (portable, round to nearest even), for scalar consts ---- */
-
-uint16_t anet__f32_to_f16_bits(float f) {
-    uint32_t x;
-    memcpy(&x, &f, 4);
-    uint32_t sign = (x >> 16) & 0x8000u, exp = (x >> 23) & 0xffu, man = x & 0x7fffffu;
-    if (exp == 255) return (uint16_t)(sign | 0x7c00u | (man ? 0x200u | (man >> 13) : 0));
-    int e = (int)exp - 127 + 15;
-    if (e >= 31) return (uint16_t)(sign | 0x7c00u);
-    if (e <= 0) {
-        if (e < -10) return (uint16_t)sign;
-        uint32_t m = man | 0x800000u;
-        int shift = 14 - e;
-        uint32_t h = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
-        if (rem > half || (rem == half && (h & 1))) h++;
-        return (uint16_t)(sign | h);
-    }
-    uint32_t h = ((uint32_t)e << 10) | (man >> 13), rem = man & 0x1fffu;
-    if (rem > 0x1000u || (rem == 0x1000u && (h & 1))) h++; /* a carry into the exponent is right */
-    return (uint16_t)(sign | h);
-}
-
-float anet__f16_bits_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu, x;
-    if (exp == 0) {
-        if (man == 0) x = sign;
-        else {
-            int e = -1;
-            do { man <<= 1; e++; } while (!(man & 0x400u));
-            x = sign | ((uint32_t)(127 - 15 - e) << 23) | ((man & 0x3ffu) << 13);
-        }
-    } else if (exp == 31) x = sign | 0x7f800000u | (man << 13);
-    else x = sign | ((exp + 127 - 15) << 23) | (man << 13);
-    float f;
-    memcpy(&f, &x, 4);
-    return f;
 }
 
 /* ---- graph lifetime ---- */
@@ -367,11 +331,11 @@ static anet_op *new_op(anet_graph *g, int *id) {
 }
 
 int anet_graph_const(anet_graph *g, const char *name, anet_type t, const void *data, size_t nbytes) {
-    return anet__graph_const2(g, name, NULL, t, data, nbytes);
+    return anet__graph_const2(g, name, NULL, t, data, nbytes, 0);
 }
 
 int anet__graph_const2(anet_graph *g, const char *name, const char *op_name, anet_type t,
-                       const void *data, size_t nbytes) {
+                       const void *data, size_t nbytes, int names_checked) {
     char gen[32];
     if (!g) return -1;
     if (!name) {
@@ -405,7 +369,7 @@ int anet__graph_const2(anet_graph *g, const char *name, const char *op_name, ane
             return -1;
         }
     }
-    if (anet_graph_find(g, name) >= 0 || op_name_taken(g, op_name)) {
+    if (!names_checked && (anet_graph_find(g, name) >= 0 || op_name_taken(g, op_name))) {
         anet_fail(ANET_E_INVALID, "const '%s': name already used", anet_graph_find(g, name) >= 0 ? name : op_name);
         return -1;
     }
@@ -468,7 +432,7 @@ int anet_graph_const_string(anet_graph *g, const char *name, const char *s) {
 }
 
 int anet_graph_const_fp16(anet_graph *g, const char *name, float v) {
-    uint16_t h = anet__f32_to_f16_bits(v);
+    uint16_t h = anet_f32_to_f16(v);
     return anet_graph_const(g, name, anet_type_make(ANET_DT_FP16, 0, NULL), &h, 2);
 }
 
@@ -490,9 +454,19 @@ static void free_args(anet_arg *a, int n) {
 int anet_graph_op_raw(anet_graph *g, const char *type, const char *name, int nargs,
                       const anet_arg *args, int noutputs, const char *const *out_names,
                       const anet_type *out_types) {
+    return anet__graph_op_raw2(g, type, name, nargs, args, noutputs, out_names, out_types, 0);
+}
+
+int anet__graph_op_raw2(anet_graph *g, const char *type, const char *name, int nargs,
+                        const anet_arg *args, int noutputs, const char *const *out_names,
+                        const anet_type *out_types, int names_checked) {
     char gen[32], tb1[128], tb2[128];
     if (!g || !type || !*type || nargs < 0 || nargs > ANET__MAX_ARGS || (nargs && !args)) {
         anet_fail(ANET_E_INVALID, "op: bad arguments");
+        return -1;
+    }
+    if (!anet__valid_name(type)) {
+        anet_fail(ANET_E_INVALID, "op: invalid op type '%.64s'", type);
         return -1;
     }
     anet_opkind kind = anet_op_kind_lookup(type);
@@ -508,7 +482,7 @@ int anet_graph_op_raw(anet_graph *g, const char *type, const char *name, int nar
         anet_fail(ANET_E_INVALID, "%s: invalid op name '%s'", type, name);
         return -1;
     }
-    if (op_name_taken(g, name)) {
+    if (!names_checked && op_name_taken(g, name)) {
         anet_fail(ANET_E_INVALID, "%s '%s': op name already used", type, name);
         return -1;
     }
@@ -588,7 +562,7 @@ int anet_graph_op_raw(anet_graph *g, const char *type, const char *name, int nar
             anet_fail(ANET_E_INVALID, "%s '%s': invalid output name '%s'", type, name, onames[i]);
             return -1;
         }
-        if (anet_graph_find(g, onames[i]) >= 0) {
+        if (!names_checked && anet_graph_find(g, onames[i]) >= 0) {
             anet_fail(ANET_E_INVALID, "%s '%s': output name '%s' already used", type, name, onames[i]);
             return -1;
         }
@@ -770,7 +744,7 @@ int anet_const_get_bool(const anet_const *c, int *out) {
 int anet_const_get_float(const anet_const *c, double *out) {
     if (!c || !c->data || c->type.rank != 0) return -1;
     switch (c->type.dtype) {
-    case ANET_DT_FP16: { uint16_t h; memcpy(&h, c->data, 2); *out = anet__f16_bits_to_f32(h); return 0; }
+    case ANET_DT_FP16: { uint16_t h; memcpy(&h, c->data, 2); *out = anet_f16_to_f32(h); return 0; }
     case ANET_DT_FP32: { float f; memcpy(&f, c->data, 4); *out = f; return 0; }
     case ANET_DT_INT32: { int32_t v; memcpy(&v, c->data, 4); *out = v; return 0; }
     default: return -1;
@@ -785,16 +759,34 @@ const char *anet_const_get_string(const anet_const *c) {
 
 /* ---- verification ---- */
 
+/* Value names unique and valid, op names present and unique (two namespaces), in linear time. */
+static anet_status check_unique_names(const anet_graph *g) {
+    anet__nameset seen = {0};
+    anet_status st = ANET_OK;
+    for (int i = 0; i < g->nvalues && !st; i++) {
+        const char *n = g->values[i].name;
+        if (!anet__valid_name(n)) st = anet_fail(ANET_E_INVALID, "verify: value %d has an invalid name", i);
+        else if (anet__ns_get(&seen, n) >= 0) st = anet_fail(ANET_E_INVALID, "verify: value name '%s' used twice", n);
+        else if (anet__ns_put(&seen, n, i)) st = anet_fail(ANET_E_NOMEM, "verify: out of memory");
+    }
+    anet__ns_free(&seen);
+    for (int o = 0; o < g->nops && !st; o++) {
+        const anet_op *op = &g->ops[o];
+        if (!op->name || !op->type) st = anet_fail(ANET_E_INVALID, "verify: op %d has no name or type", o);
+        else if (anet__ns_get(&seen, op->name) >= 0) st = anet_fail(ANET_E_INVALID, "verify: op name '%s' used twice", op->name);
+        else if (anet__ns_put(&seen, op->name, o)) st = anet_fail(ANET_E_NOMEM, "verify: out of memory");
+    }
+    anet__ns_free(&seen);
+    return st;
+}
+
 anet_status anet_graph_verify(const anet_graph *g) {
     char tb1[128], tb2[128];
     if (!g) return anet_fail(ANET_E_INVALID, "verify: no graph");
+    anet_status st = check_unique_names(g);
+    if (st) return st;
     for (int i = 0; i < g->nvalues; i++) {
         const anet_value *v = &g->values[i];
-        if (!anet__valid_name(v->name))
-            return anet_fail(ANET_E_INVALID, "verify: value %d has an invalid name", i);
-        for (int j = 0; j < i; j++)
-            if (strcmp(g->values[j].name, v->name) == 0)
-                return anet_fail(ANET_E_INVALID, "verify: value name '%s' used twice", v->name);
         if (v->producer < -1 || v->producer >= g->nops)
             return anet_fail(ANET_E_INVALID, "verify: value '%s' has a bad producer", v->name);
         if (anet_type_elements(&v->type) < 0)
@@ -810,14 +802,9 @@ anet_status anet_graph_verify(const anet_graph *g) {
             if (!found)
                 return anet_fail(ANET_E_INVALID, "verify: value '%s' has no producer", g->values[i].name);
         }
-    /* defined_at[v]: the op index that defines v (-1 for inputs); uses must come later. */
+    /* every use comes after the op that defines the value */
     for (int o = 0; o < g->nops; o++) {
         const anet_op *op = &g->ops[o];
-        if (!op->name || !op->type)
-            return anet_fail(ANET_E_INVALID, "verify: op %d has no name or type", o);
-        for (int j = 0; j < o; j++)
-            if (strcmp(g->ops[j].name, op->name) == 0)
-                return anet_fail(ANET_E_INVALID, "verify: op name '%s' used twice", op->name);
         for (int a = 0; a < op->nargs; a++)
             for (int k = 0; k < op->args[a].n; k++) {
                 int v = op->args[a].vals[k];
@@ -843,8 +830,8 @@ anet_status anet_graph_verify(const anet_graph *g) {
         if (op->kind == ANET_OP_UNKNOWN) continue; /* kept as written; the checker reports it */
         anet_type inf[ANET__MAX_OUTPUTS];
         int n = 0;
-        anet_status st = anet_infer(g, op, inf, ANET__MAX_OUTPUTS, &n);
-        if (st != ANET_OK) return st;
+        anet_status ist = anet_infer(g, op, inf, ANET__MAX_OUTPUTS, &n);
+        if (ist != ANET_OK) return ist;
         if (n != op->noutputs)
             return anet_fail(ANET_E_MISMATCH, "verify: %s '%s' has %d outputs, inferred %d", op->type,
                              op->name, op->noutputs, n);

@@ -22,9 +22,11 @@ int anet__valid_name(const char *s);
 /* anet_graph_const with an op name that differs from the value name (Apple's compiled files
  * write `var_5 = const()[name = "op_5"]`); op_name NULL = the value name. */
 int anet__graph_const2(anet_graph *g, const char *name, const char *op_name, anet_type t,
-                       const void *data, size_t nbytes);
-/* Portable binary16 conversion (round to nearest even) used for scalar consts and literals. */
-uint16_t anet__f32_to_f16_bits(float f);
-float anet__f16_bits_to_f32(uint16_t h);
+                       const void *data, size_t nbytes, int names_checked);
+/* anet_graph_op_raw; names_checked = 1 when the caller (the parser, with its own hash index)
+ * has already made sure the op and output names are free, which skips the linear scans. */
+int anet__graph_op_raw2(anet_graph *g, const char *type, const char *name, int nargs,
+                        const anet_arg *args, int noutputs, const char *const *out_names,
+                        const anet_type *out_types, int names_checked);
 
 #endif

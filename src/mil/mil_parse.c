@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "graph/ir_util.h"
+#include "graph/nameset.h"
 #include "mil/mil.h"
 
 #define MAX_TOKEN 4096      /* characters in one token (names, numbers, strings) */
@@ -35,6 +36,7 @@ typedef struct parser {
     size_t wlen;
     int style; /* 0 unknown, 16: tensor<string, []>, 18: string */
     int failed;
+    anet__nameset vnames, onames; /* value and op names -> ids, keys borrowed from the graph */
 } parser;
 
 /* ---- positions and errors ---- */
@@ -683,14 +685,23 @@ static int parse_typed_value(parser *P, lit *L) {
 /* ---- statements ---- */
 
 static int find_value(parser *P, char *name, size_t off, int *id) {
-    *id = anet_graph_find(P->g, name);
+    *id = anet__ns_get(&P->vnames, name);
     if (*id < 0) return perr_at(P, off, "unknown value '%s'", name);
     return 0;
 }
 
-static int op_name_used(const anet_graph *g, const char *name) {
-    for (int i = 0; i < g->nops; i++)
-        if (strcmp(g->ops[i].name, name) == 0) return 1;
+static int op_name_used(const parser *P, const char *name) { return anet__ns_get(&P->onames, name) >= 0; }
+
+/* Indexes the names of op `id` and its outputs. */
+static int register_op(parser *P, int id) {
+    const anet_op *op = &P->g->ops[id];
+    int bad = anet__ns_put(&P->onames, op->name, id);
+    for (int k = 0; k < op->noutputs; k++) bad |= anet__ns_put(&P->vnames, P->g->values[op->outputs[k]].name, op->outputs[k]);
+    if (bad) {
+        anet_fail(ANET_E_NOMEM, "model.mil: out of memory");
+        P->failed = 1;
+        return -1;
+    }
     return 0;
 }
 
@@ -811,7 +822,7 @@ static int parse_stmt(parser *P) {
         if (parse_type(P, &S->types[S->nout], &tf)) goto done;
         size_t noff = P->t.off;
         if (take_ident(P, S->names[S->nout], sizeof S->names[0], "a value name")) goto done;
-        if (anet_graph_find(P->g, S->names[S->nout]) >= 0) {
+        if (anet__ns_get(&P->vnames, S->names[S->nout]) >= 0) {
             perr_at(P, noff, "value '%s' defined twice", S->names[S->nout]);
             goto done;
         }
@@ -862,13 +873,14 @@ static int parse_stmt(parser *P) {
                 goto done;
             }
         }
-        const char *opname = S->has_name ? S->opname : NULL;
-        if (opname && strcmp(opname, S->names[0]) != 0 && op_name_used(P->g, opname)) {
+        const char *opname = S->has_name ? S->opname : S->names[0];
+        if (op_name_used(P, opname)) {
             perr_at(P, opoff, "op name '%s' used twice", opname);
             goto done;
         }
-        int v = anet__graph_const2(P->g, S->names[0], opname, S->types[0], data, nbytes);
+        int v = anet__graph_const2(P->g, S->names[0], opname, S->types[0], data, nbytes, 1);
         if (v < 0) goto graph_err;
+        if (register_op(P, P->g->values[v].producer)) goto done;
         if (S->val.is_blob) {
             anet_const *c = P->g->ops[P->g->values[v].producer].val;
             c->blob_path = S->val.blob_path;
@@ -882,13 +894,15 @@ static int parse_stmt(parser *P) {
         const char *onames[ANET__MAX_OUTPUTS];
         for (int i = 0; i < S->nout; i++) onames[i] = S->names[i];
         /* An op without [name = ...] is named after its first output. */
-        const char *opname = S->has_name ? S->opname : (op_name_used(P->g, S->names[0]) ? NULL : S->names[0]);
-        if (S->has_name && op_name_used(P->g, opname)) {
+        const char *opname = S->has_name ? S->opname : (op_name_used(P, S->names[0]) ? NULL : S->names[0]);
+        if (S->has_name && op_name_used(P, opname)) {
             perr_at(P, opoff, "op name '%s' used twice", opname);
             goto done;
         }
-        int id = anet_graph_op_raw(P->g, S->op, opname, S->nargs, S->args, S->nout, onames, S->types);
+        /* a generated name (opname NULL) is checked against the graph by op_raw itself */
+        int id = anet__graph_op_raw2(P->g, S->op, opname, S->nargs, S->args, S->nout, onames, S->types, opname != NULL);
         if (id < 0) goto graph_err;
+        if (register_op(P, id)) goto done;
         rc = 0;
         goto done;
     }
@@ -1001,10 +1015,16 @@ static int parse_program(parser *P) {
         if (parse_type(P, &t, &tf)) return -1;
         size_t noff = P->t.off;
         if (take_ident(P, name, sizeof name, "an input name")) return -1;
-        if (anet_graph_input(g, name, t) < 0) {
+        int v = anet_graph_input(g, name, t);
+        if (v < 0) {
             int l, c;
             line_col(P, noff, &l, &c);
             anet_fail_ctx(ANET_E_FORMAT, "model.mil:%d:%d", l, c);
+            P->failed = 1;
+            return -1;
+        }
+        if (anet__ns_put(&P->vnames, g->values[v].name, v)) {
+            anet_fail(ANET_E_NOMEM, "model.mil: out of memory");
             P->failed = 1;
             return -1;
         }
@@ -1061,7 +1081,10 @@ anet_status anet_mil_parse(const char *text, size_t len, const uint8_t *weights,
     free(P.g->build_info);
     P.g->build_info = NULL;
     P.g->nbuild_info = 0;
-    if (parse_program(&P)) {
+    int bad = parse_program(&P);
+    anet__ns_free(&P.vnames);
+    anet__ns_free(&P.onames);
+    if (bad) {
         anet_graph_free(P.g);
         return ANET_E_FORMAT;
     }
