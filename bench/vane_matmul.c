@@ -1,6 +1,6 @@
 /* vane matmul throughput through the backend interface (fp16 I/O conversion, fp16 rounding
  * and all) beside plain cblas_sgemm on fp32 buffers of the same shapes, in the same run.
- * Usage: vane_matmul [seconds_per_case]   (default 0.3) */
+ * Usage: vane_matmul [seconds_per_case_and_kind]   (default 0.3: ~0.6 s per shape) */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,28 +77,35 @@ int main(int argc, char **argv) {
         } else {
             anet_io in[2] = {{hx, nx * 2}, {hw, nw * 2}}, out[1] = {{hy, ny * 2}};
             double flop = 2.0 * s->m * s->k * s->n;
-            /* Warm up both, then repeat each for the time budget. */
+            /* Warm up both. */
             be.ops->eval(be.state, p, in, 2, out, 1);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->m, s->n, s->k, 1.0f, fx, s->k, fw, s->n, 0.0f, fy, s->n);
-            long nv = 0, ns = 0;
-            double t0 = now(), tv = 0, ts = 0;
+            /* The machine may be shared: alternate short bursts of the two and keep each one's
+             * best burst, so both see the same load and a busy moment does not count. */
+            int burst = (int)(2e6 / flop) + 1; /* at least ~2 MFLOP per burst, so timer cost stays small */
+            double best_v = 1e30, best_s = 1e30, t_start = now();
+            long bursts = 0;
             do {
-                if (be.ops->eval(be.state, p, in, 2, out, 1) != ANET_OK) { rc = 1; break; }
-                nv++;
-            } while ((tv = now() - t0) < budget);
-            t0 = now();
-            do {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->m, s->n, s->k, 1.0f, fx, s->k, fw, s->n, 0.0f, fy, s->n);
-                ns++;
-            } while ((ts = now() - t0) < budget);
-            double gv = tv > 0 ? flop * nv / tv / 1e9 : 0, gs = ts > 0 ? flop * ns / ts / 1e9 : 0;
-            if (nv == 0 || gv <= 0) rc = 1;
-            else printf("%-36s %10.2f %10.2f %10.1f %7.2fx\n", s->label, gv, gs, 1e6 * tv / nv, gs / gv);
+                double t0 = now();
+                for (int r = 0; r < burst; r++)
+                    if (be.ops->eval(be.state, p, in, 2, out, 1) != ANET_OK) rc = 1;
+                double t1 = now();
+                for (int r = 0; r < burst; r++)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->m, s->n, s->k, 1.0f, fx, s->k, fw,
+                                s->n, 0.0f, fy, s->n);
+                double t2 = now();
+                if ((t1 - t0) / burst < best_v) best_v = (t1 - t0) / burst;
+                if ((t2 - t1) / burst < best_s) best_s = (t2 - t1) / burst;
+                bursts++;
+            } while (now() - t_start < 2 * budget);
+            double gv = flop / best_v / 1e9, gs = flop / best_s / 1e9;
+            printf("%-36s %10.2f %10.2f %10.1f %7.2fx  (%ld bursts of %d)\n", s->label, gv, gs, 1e6 * best_v,
+                   gs / gv, bursts, burst);
             be.ops->release(be.state, p);
         }
         free(fx); free(fw); free(fy); free(hx); free(hw); free(hy);
     }
-    printf("ratio = sgemm GF/s / vane GF/s (target <= 1.5)\n");
+    printf("best burst of each; ratio = sgemm GF/s / vane GF/s (target <= 1.5)\n");
     anet_backend_close(&be);
     return rc;
 }

@@ -102,12 +102,57 @@ static double ri_un(anet_opkind k, double x, double eps) {
     }
 }
 
+/* Window geometry of conv/pool (MIL semantics: pad per spatial axis as (before, after);
+ * "same" pads total = (ceil(in/s)-1)*s + d(k-1) + 1 - in, the extra on the after side, or
+ * on the before side for same_lower). Spatial rank 1 is treated as H = 1. */
+typedef struct ri_win {
+    int64_t N, C, H, W, kh, kw, sh, sw, dh, dw, pt, pl, OH, OW;
+} ri_win;
+
+static void ri_window(const anet_graph *g, const anet_op *op, const anet_type *tx, const int64_t *k, ri_win *w) {
+    int nsp = tx->rank - 2;
+    int64_t st[2] = {1, 1}, dl[2] = {1, 1}, pad[4] = {0, 0, 0, 0}, in[2] = {1, 1}, kk[2] = {1, 1}, n2[2] = {1, 1};
+    int n;
+    for (int i = 0; i < nsp; i++) {
+        in[i] = tx->dims[2 + i];
+        kk[i] = k[i];
+    }
+    int64_t tmp[4];
+    if (ri_const_ints(g, op, "strides", tmp, &n) == 0 && n == nsp)
+        for (int i = 0; i < nsp; i++) st[i] = tmp[i];
+    if (ri_const_ints(g, op, "dilations", tmp, &n) == 0 && n == nsp)
+        for (int i = 0; i < nsp; i++) dl[i] = tmp[i];
+    int pv = anet_op_arg_value(op, "pad_type");
+    const char *pt = pv >= 0 ? anet_const_get_string(anet_graph_const_of(g, pv)) : "valid";
+    if (strcmp(pt, "custom") == 0) {
+        ri_const_ints(g, op, "pad", pad, &n);
+    } else if (strncmp(pt, "same", 4) == 0) {
+        for (int i = 0; i < nsp; i++) {
+            int64_t o = (in[i] + st[i] - 1) / st[i], tot = (o - 1) * st[i] + dl[i] * (kk[i] - 1) + 1 - in[i];
+            if (tot < 0) tot = 0;
+            pad[2 * i] = strcmp(pt, "same_lower") == 0 ? tot - tot / 2 : tot / 2;
+            pad[2 * i + 1] = tot - pad[2 * i];
+        }
+    }
+    for (int i = 0; i < nsp; i++) n2[i] = (in[i] + pad[2 * i] + pad[2 * i + 1] - dl[i] * (kk[i] - 1) - 1) / st[i] + 1;
+    w->N = tx->dims[0];
+    w->C = tx->dims[1];
+    if (nsp == 1) {
+        w->H = 1; w->kh = 1; w->sh = 1; w->dh = 1; w->pt = 0; w->OH = 1;
+        w->W = in[0]; w->kw = kk[0]; w->sw = st[0]; w->dw = dl[0]; w->pl = pad[0]; w->OW = n2[0];
+    } else {
+        w->H = in[0]; w->kh = kk[0]; w->sh = st[0]; w->dh = dl[0]; w->pt = pad[0]; w->OH = n2[0];
+        w->W = in[1]; w->kw = kk[1]; w->sw = st[1]; w->dw = dl[1]; w->pl = pad[2]; w->OW = n2[1];
+    }
+}
+
 /* Runs g; inputs[i] holds the data of g->inputs[i]. Returns per-value results (caller frees
  * with ri_free) or NULL on an op it does not know. round16: round inputs and every op's result
  * to fp16 (vane's storage rule, emulated: computed in double, rounded once). */
 static ri_val *ri_run_ex(const anet_graph *g, const double *const *inputs, int round16) {
-    ri_val *v = calloc((size_t)g->nvalues, sizeof *v);
+    ri_val *v = calloc((size_t)g->nvalues + 1, sizeof *v);
     if (!v) return NULL;
+    v[g->nvalues].n = -1; /* sentinel: the graph may grow after the run */
     for (int i = 0; i < g->ninputs; i++) {
         int id = g->inputs[i];
         v[id].t = g->values[id].type;
@@ -292,6 +337,57 @@ static ri_val *ri_run_ex(const anet_graph *g, const double *const *inputs, int r
             }
             break;
         }
+        case ANET_OP_CONV: {
+            const ri_val *w = &v[anet_op_arg_value(op, "weight")];
+            int bi = anet_op_arg_value(op, "bias");
+            int64_t groups = ri_const_int(g, op, "groups", 1);
+            ri_win wn;
+            ri_window(g, op, &x->t, w->t.dims + 2, &wn);
+            int64_t cout = w->t.dims[0], cpg = wn.C / groups, opg = cout / groups;
+            for (int64_t nb = 0; nb < wn.N; nb++)
+                for (int64_t co = 0; co < cout; co++)
+                    for (int64_t oh = 0; oh < wn.OH; oh++)
+                        for (int64_t ow = 0; ow < wn.OW; ow++) {
+                            double acc = bi >= 0 ? v[bi].d[co] : 0;
+                            int64_t gr = co / opg;
+                            for (int64_t ci = 0; ci < cpg; ci++)
+                                for (int64_t i = 0; i < wn.kh; i++)
+                                    for (int64_t j = 0; j < wn.kw; j++) {
+                                        int64_t h = oh * wn.sh + i * wn.dh - wn.pt, ww = ow * wn.sw + j * wn.dw - wn.pl;
+                                        if (h < 0 || h >= wn.H || ww < 0 || ww >= wn.W) continue;
+                                        acc += x->d[((nb * wn.C + gr * cpg + ci) * wn.H + h) * wn.W + ww] *
+                                               w->d[((co * cpg + ci) * wn.kh + i) * wn.kw + j];
+                                    }
+                            z->d[((nb * cout + co) * wn.OH + oh) * wn.OW + ow] = acc;
+                        }
+            break;
+        }
+        case ANET_OP_MAX_POOL: case ANET_OP_AVG_POOL: {
+            int64_t k[2];
+            int n;
+            ri_const_ints(g, op, "kernel_sizes", k, &n);
+            ri_win wn;
+            ri_window(g, op, &x->t, k, &wn);
+            int excl = ri_const_bool(g, op, "exclude_padding_from_average", 0);
+            for (int64_t pl = 0; pl < wn.N * wn.C; pl++)
+                for (int64_t oh = 0; oh < wn.OH; oh++)
+                    for (int64_t ow = 0; ow < wn.OW; ow++) {
+                        double acc = op->kind == ANET_OP_MAX_POOL ? -INFINITY : 0;
+                        int64_t cnt = 0;
+                        for (int64_t i = 0; i < wn.kh; i++)
+                            for (int64_t j = 0; j < wn.kw; j++) {
+                                int64_t h = oh * wn.sh + i - wn.pt, ww = ow * wn.sw + j - wn.pl;
+                                if (h < 0 || h >= wn.H || ww < 0 || ww >= wn.W) continue;
+                                double xv = x->d[(pl * wn.H + h) * wn.W + ww];
+                                if (op->kind == ANET_OP_MAX_POOL) acc = fmax(acc, xv);
+                                else acc += xv;
+                                cnt++;
+                            }
+                        if (op->kind == ANET_OP_AVG_POOL) acc /= (double)(excl ? cnt : wn.kh * wn.kw);
+                        z->d[(pl * wn.OH + oh) * wn.OW + ow] = acc;
+                    }
+            break;
+        }
         default:
             fprintf(stderr, "ref_interp: op %s not supported\n", op->type);
             for (int i = 0; i < g->nvalues; i++) free(v[i].d);
@@ -307,8 +403,9 @@ static ri_val *ri_run_ex(const anet_graph *g, const double *const *inputs, int r
 static inline ri_val *ri_run(const anet_graph *g, const double *const *inputs) { return ri_run_ex(g, inputs, 0); }
 
 static void ri_free(const anet_graph *g, ri_val *v) {
+    (void)g;
     if (!v) return;
-    for (int i = 0; i < g->nvalues; i++) free(v[i].d);
+    for (int i = 0; v[i].n >= 0; i++) free(v[i].d);
     free(v);
 }
 

@@ -105,6 +105,7 @@ static anet_graph *every_op_graph(anet_mil_dialect d) {
     uint64_t u64 = 18446744073709551615ull;
     ok &= anet_graph_const(g, "u64", TT(ANET_DT_UINT64, 0, NULL), &u64, 8) >= 0;
     ok &= anet_graph_const_string(g, "weird_str", "quote\" back\\ nl\n tab\t ctl\x01 utf8 \xc3\xa9") >= 0;
+    ok &= anet_graph_const_string(g, "bad_utf8", "\xff\xc3(\xe2\x82") >= 0; /* invalid UTF-8 bytes: escaped */
     int half = anet_graph_const_fp16(g, "half", 0.5f);
     if (half < 0) fprintf(stderr, "every_op_graph line %d: %s\n", __LINE__, anet_last_error());
     int ci = anet_graph_const_int32(g, "cint", -2147483647 - 1);
@@ -291,6 +292,7 @@ static void test_fixed_point_every_op(void) {
         CHECK_STR_CONTAINS(t1, "values = (x, y, x)");
         CHECK_STR_CONTAINS(t1, "18446744073709551615");
         CHECK_STR_CONTAINS(t1, "\"quote\\\" back\\\\ nl\\n tab\\t ctl\\x01 utf8 \xc3\xa9\"");
+        CHECK_STR_CONTAINS(t1, "(\"\\xff\\xc3(\\xe2\\x82\")");
         CHECK_STR_CONTAINS(t1, d ? "tensor<int8, [3]>([-128, 0, 127])" : "tensor<int8, [3]>([-128, 0, 127])");
         CHECK_STR_CONTAINS(t1, d ? "tensor<bool, []>(true)" : "bool(true)");
         free(t1);
@@ -600,11 +602,60 @@ static void test_unknown_and_apple_syntax(void) {
     anet_graph_free(g);
 }
 
+/* Names generated after parsing skip the parsed ones in both namespaces. */
+static void test_generated_names_after_parse(void) {
+    const char *text = HEAD
+        "    func main<ios18>(tensor<fp16, [1, 4]> op_0) {\n"
+        "        tensor<fp16, [1, 4]> c_0 = relu(x = op_0)[name = string(\"op_1\")];\n"
+        "        tensor<fp16, [1, 4]> op_2 = relu(x = c_0)[name = string(\"c_1\")];\n"
+        "    } -> (op_2);\n}\n";
+    anet_graph *g = NULL;
+    CHECK_MSG(parse_exact(text, strlen(text), NULL, 0, &g) == ANET_OK, "%s", anet_last_error());
+    if (!g) return;
+    int c = anet_graph_const_fp16(g, NULL, 2.0f);
+    int r = anet_b_binary(g, ANET_OP_MUL, NULL, anet_graph_find(g, "op_2"), c);
+    int r2 = anet_b_unary(g, ANET_OP_EXP, NULL, r);
+    CHECK(c >= 0 && r >= 0 && r2 >= 0);
+    const char *taken[] = {"op_0", "c_0", "op_1", "op_2", "c_1"};
+    for (int i = 0; i < 5 && c >= 0 && r >= 0 && r2 >= 0; i++) {
+        CHECK(strcmp(g->values[c].name, taken[i]) != 0 && strcmp(g->ops[g->values[c].producer].name, taken[i]) != 0);
+        CHECK(strcmp(g->values[r].name, taken[i]) != 0 && strcmp(g->ops[g->values[r].producer].name, taken[i]) != 0);
+        CHECK(strcmp(g->values[r2].name, taken[i]) != 0);
+    }
+    CHECK(anet_graph_set_outputs(g, 1, &r2) == ANET_OK && anet_graph_verify(g) == ANET_OK);
+    char *t = NULL;
+    size_t n = 0;
+    anet_graph *g2 = NULL;
+    CHECK(anet_mil_emit(g, &t, &n) == ANET_OK && parse_exact(t, n, NULL, 0, &g2) == ANET_OK);
+    free(t);
+    anet_graph_free(g2);
+    anet_graph_free(g);
+}
+
 /* Every proper prefix of a valid program fails cleanly with a position; the text is given
  * without a terminating NUL. */
 static void test_prefixes(void) {
     for (int d = 0; d < 2; d++) {
-        anet_graph *g = every_op_graph(d ? ANET_MIL_IOS16 : ANET_MIL_IOS18);
+        /* ios18: the every-op graph; ios16: the Apple-style tail of the same ops is covered by
+         * the fixed-point test, a smaller program keeps this loop fast under ASan */
+        anet_graph *g = d ? NULL : every_op_graph(ANET_MIL_IOS18);
+        if (d) {
+            g = anet_graph_new(ANET_MIL_IOS16);
+            int64_t dm[2] = {2, 3};
+            int x = anet_graph_input(g, "x", TT(ANET_DT_FP16, 2, dm));
+            uint16_t w6[6] = {0x3C00, 0x0001, 0x8000, 0x7BFF, 0xFC00, 0x3555};
+            int w = anet_graph_const(g, "w", TT(ANET_DT_FP16, 2, dm), w6, sizeof w6);
+            int a = anet_b_binary(g, ANET_OP_ADD, "a", x, w);
+            int vals[2] = {a, x};
+            int c = anet_b_concat(g, "c", 2, vals, 0, 0);
+            int32_t perm[2] = {1, 0};
+            int t = anet_b_transpose(g, "t", c, 2, perm);
+            int o[2] = {t, a};
+            if (anet_graph_set_outputs(g, 2, o) != ANET_OK) {
+                anet_graph_free(g);
+                g = NULL;
+            }
+        }
         if (!g) {
             CHECK(0);
             continue;
@@ -644,6 +695,7 @@ int main(void) {
     test_apple_fixture();
     test_malformed();
     test_unknown_and_apple_syntax();
+    test_generated_names_after_parse();
     test_prefixes();
     TEST_MAIN_END();
 }

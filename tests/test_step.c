@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/fp16.h"
 #include "core/rng.h"
+#include "plan/constraints.h"
 #include "ref_interp.h"
 #include "train/model.h"
 #include "train/step.h"
@@ -40,6 +41,12 @@ typedef struct result {
 } result;
 
 static vane_ctx vane[2]; /* fp32, fp16 */
+
+static void prog_free(anet_step_program *p) {
+    vane_forget(&vane[0], p->graph);
+    vane_forget(&vane[1], p->graph);
+    anet_step_program_free(p);
+}
 
 static int64_t pcount(const feed *f, int i) {
     anet_param_info pi;
@@ -188,12 +195,21 @@ static void feed_free(feed *f, batch *bt) {
 /* ---- the oracle ---- */
 static int torch_state = -1; /* -1 unknown, 0 missing, 1 ok */
 
+/* The oracle's interpreter: /usr/bin/python3 (Debian's, with torch); ANET_ORACLE_PYTHON
+ * overrides it (e.g. to check the no-torch path). */
+static const char *oracle_python(void) {
+    const char *p = getenv("ANET_ORACLE_PYTHON");
+    return p && p[0] ? p : "/usr/bin/python3";
+}
+
 static int have_torch(void) {
     if (torch_state < 0) {
-        torch_state = system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
+        char cmd[512];
+        snprintf(cmd, sizeof cmd, "%s -c 'import torch' >/dev/null 2>&1", oracle_python());
+        torch_state = system(cmd) == 0;
         if (!torch_state) {
             if (getenv("CI")) CHECK_MSG(0, "PyTorch (/usr/bin/python3 with torch) is required when CI is set");
-            else printf("test_step: /usr/bin/python3 with torch not found: skipping the PyTorch oracle checks\n");
+            else printf("test_step: %s with torch not found: skipping the PyTorch oracle checks (set CI to make this fail)\n", oracle_python());
         }
     }
     return torch_state;
@@ -213,14 +229,26 @@ static void oracle_free(oracle *o) {
     }
 }
 
+/* Oracle jobs: every input file is written first, then one python run computes them all
+ * (starting python and importing torch dominates the test's time). */
+typedef struct ojob {
+    char in[64], out[64];
+    int opt_kind, steps;
+} ojob;
+static ojob jobs[8];
+static int njobs, jobs_ran;
+
 /* opt_kind -1: gradients only. The betas passed are the fp16-rounded ones the program uses. */
-static int run_oracle(const feed *f, const batch *bt, int opt_kind, int steps, oracle *o) {
-    memset(o, 0, sizeof *o);
-    char in[] = "/tmp/anet_oracle_in_XXXXXX", out[] = "/tmp/anet_oracle_out_XXXXXX";
-    int fi = mkstemp(in), fo = mkstemp(out);
-    if (fi < 0 || fo < 0) return 0;
+static int oracle_write(const feed *f, const batch *bt, int opt_kind, int steps) {
+    if (njobs == 8) return -1;
+    ojob *j = &jobs[njobs];
+    snprintf(j->in, sizeof j->in, "/tmp/anet_oracle_in_XXXXXX");
+    snprintf(j->out, sizeof j->out, "/tmp/anet_oracle_out_XXXXXX");
+    int fi = mkstemp(j->in), fo = mkstemp(j->out);
+    if (fi < 0 || fo < 0) return -1;
     close(fo);
     FILE *fp = fdopen(fi, "wb");
+    if (!fp) return -1;
     const anet_model_spec *m = &f->cfg.model;
     int32_t hdr[ANET_MLP_MAX_LAYERS + 8], n = 0;
     hdr[n++] = m->nlayers;
@@ -238,11 +266,26 @@ static int run_oracle(const feed *f, const batch *bt, int opt_kind, int steps, o
     fwrite(bt->labels, sizeof(int32_t), (size_t)bt->B, fp);
     for (int i = 0; i < f->np; i++) fwrite(f->p[i], sizeof(double), (size_t)pcount(f, i), fp);
     fclose(fp);
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/oracle/mlp_oracle.py %s %s", ANET_SOURCE_DIR, in, out);
-    int rc = system(cmd);
-    int ok = rc == 0;
-    fp = ok ? fopen(out, "rb") : NULL;
+    j->opt_kind = opt_kind;
+    j->steps = steps;
+    return njobs++;
+}
+
+static void oracle_run_all(void) {
+    char cmd[2048];
+    size_t len = (size_t)snprintf(cmd, sizeof cmd, "%s %s/tests/oracle/mlp_oracle.py", oracle_python(), ANET_SOURCE_DIR);
+    for (int i = 0; i < njobs && len < sizeof cmd; i++)
+        len += (size_t)snprintf(cmd + len, sizeof cmd - len, " %s %s", jobs[i].in, jobs[i].out);
+    jobs_ran = njobs > 0 && system(cmd) == 0;
+    CHECK_MSG(njobs == 0 || jobs_ran, "the PyTorch oracle failed (%s)", cmd);
+    for (int i = 0; i < njobs; i++) remove(jobs[i].in);
+}
+
+static int oracle_read(int job, const feed *f, const batch *bt, oracle *o) {
+    memset(o, 0, sizeof *o);
+    if (job < 0 || !jobs_ran) return 0;
+    FILE *fp = fopen(jobs[job].out, "rb");
+    int ok = fp != NULL;
     if (fp) {
         size_t nl = (size_t)bt->B * (size_t)bt->K;
         o->logits = malloc(sizeof(double) * nl);
@@ -251,16 +294,19 @@ static int run_oracle(const feed *f, const batch *bt, int opt_kind, int steps, o
             o->g[i] = malloc(sizeof(double) * (size_t)pcount(f, i));
             ok = fread(o->g[i], sizeof(double), (size_t)pcount(f, i), fp) == (size_t)pcount(f, i);
         }
-        for (int i = 0; ok && opt_kind >= 0 && i < f->np; i++) {
+        for (int i = 0; ok && jobs[job].opt_kind >= 0 && i < f->np; i++) {
             o->p[i] = malloc(sizeof(double) * (size_t)pcount(f, i));
             ok = fread(o->p[i], sizeof(double), (size_t)pcount(f, i), fp) == (size_t)pcount(f, i);
         }
         fclose(fp);
-    } else ok = 0;
-    remove(in);
-    remove(out);
-    CHECK_MSG(ok, "the PyTorch oracle failed (%s)", cmd);
+    }
+    CHECK_MSG(ok, "reading the oracle's results %s", jobs[job].out);
+    if (!ok) oracle_free(o);
     return ok;
+}
+
+static void oracle_cleanup(void) {
+    for (int i = 0; i < njobs; i++) remove(jobs[i].out);
 }
 
 /* ||a*scale - ref|| / ||ref|| over a parameter. */
@@ -344,7 +390,23 @@ static void test_program_shape(void) {
         CHECK(p.graph->ops[o].kind != ANET_OP_RSQRT && p.graph->ops[o].kind != ANET_OP_GELU);
         if (p.graph->ops[o].kind == ANET_OP_CONST) CHECK(anet_type_elements(&p.graph->ops[o].val->type) <= 4);
     }
-    anet_step_program_free(&p);
+    prog_free(&p);
+    /* Every program is eligible on the m4 profile (the constraint table vane enforces). */
+    anet_opt_config opts[3] = {adam, {ANET_OPT_SGD, 0.1f, 0.9f, 0, 0, 0, 1e-4f}, {ANET_OPT_ADAMW, 1e-3f, 0, 0.9f, 0.999f, 1e-8f, 0.01f}};
+    for (int k = 0; k < 3; k++)
+        for (int up = 0; up < 2; up++)
+            for (int ev = 0; ev < 2; ev++) {
+                anet_step_config cfg = f.cfg;
+                cfg.opt = opts[k];
+                cfg.update = up ? ANET_UPDATE_ANE : ANET_UPDATE_CPU;
+                anet_step_program q;
+                CHECK((ev ? anet_step_build_eval(&cfg, &q) : anet_step_build_train(&cfg, &q)) == ANET_OK);
+                anet_verdict vd[4];
+                int nv = anet_plan_check_graph(q.graph, ANET_CHIP_M4, vd, 4);
+                CHECK_MSG(nv == 0, "opt %d update %d eval %d: %d m4 violations, first: %s", k, up, ev, nv,
+                          nv > 0 ? vd[0].detail : "");
+                prog_free(&q);
+            }
     anet_step_config bad = f.cfg;
     bad.batch = 0;
     CHECK(anet_step_build_train(&bad, &p) == ANET_E_INVALID);
@@ -355,18 +417,28 @@ static void test_program_shape(void) {
 }
 
 /* Gradients, loss, logits and CORRECT vs PyTorch in every available mode. */
-static void test_grads(const char *spec, int B) {
+static const anet_opt_config grads_opt = {ANET_OPT_SGD, 0.1f, 0, 0, 0, 0, 0};
+
+static int prepare_grads(const char *spec, int B) {
     feed f;
     batch bt;
-    anet_opt_config sgd = {ANET_OPT_SGD, 0.1f, 0, 0, 0, 0, 0};
-    make_feed(&f, spec, B, ANET_UPDATE_CPU, sgd, &bt, 42);
+    make_feed(&f, spec, B, ANET_UPDATE_CPU, grads_opt, &bt, 42);
+    int j = oracle_write(&f, &bt, -1, 0);
+    feed_free(&f, &bt);
+    return j;
+}
+
+static void test_grads(const char *spec, int B, int job) {
+    feed f;
+    batch bt;
+    make_feed(&f, spec, B, ANET_UPDATE_CPU, grads_opt, &bt, 42);
     const double S = 512;
     anet_step_hyper(&f.cfg, 1, 0.1f, (float)S, B, f.hyper);
     anet_step_program tp, ep;
     CHECK(anet_step_build_train(&f.cfg, &tp) == ANET_OK);
     CHECK(anet_step_build_eval(&f.cfg, &ep) == ANET_OK);
     oracle o;
-    int have = have_torch() && run_oracle(&f, &bt, -1, 0, &o);
+    int have = have_torch() && oracle_read(job, &f, &bt, &o);
     /* float64: the hyper tensor is float (1/B rounded) */
     static const double tol[M_COUNT] = {1e-6, 1e-2, 1e-5, 1e-2};
     for (int mode = 0; have && mode < M_COUNT; mode++) {
@@ -378,11 +450,15 @@ static void test_grads(const char *spec, int B) {
             CHECK_MSG(fabs(r.loss - o.loss) <= tol[mode] * fabs(o.loss), "%s %s: loss %.9g, torch %.9g", spec,
                       mode_name[mode], r.loss, o.loss);
             CHECK_EQ_INT(r.finite, 1);
+            double worst = 0;
             for (int i = 0; i < f.np; i++) {
                 double err = rel_err(r.g[i], 1.0 / S, o.g[i], pcount(&f, i));
+                worst = fmax(worst, err);
                 CHECK_MSG(err <= tol[mode], "%s %s: gradient of param %d: relative error %.3g > %.3g", spec,
                           mode_name[mode], i, err, tol[mode]);
             }
+            printf("test_step: %s batch %d, %s: loss %.6f (torch %.6f), worst gradient error %.2g (tolerance %.0e)\n",
+                   spec, B, mode_name[mode], r.loss, o.loss, worst, tol[mode]);
         }
         result_free(&r);
         ok = run(mode, &ep, &f, &e);
@@ -415,17 +491,24 @@ static void test_grads(const char *spec, int B) {
         if (run(mode, &tp, &f, &r)) CHECK_MSG(r.finite == 0, "%s %s: FINITE = %g with an inf input", spec, mode_name[mode], r.finite);
         result_free(&r);
     }
-    anet_step_program_free(&tp);
-    anet_step_program_free(&ep);
+    prog_free(&tp);
+    prog_free(&ep);
     feed_free(&f, &bt);
 }
 
-/* Feeds a program's outputs back as the next step's inputs (the trainer's ping-pong). */
-static void take_outputs(feed *f, result *r) {
+/* Feeds a program's outputs back as the next step's inputs (the trainer's ping-pong). In
+ * vane's fp32 mode TwoSum cannot split hi+lo into fp16 parts (nothing rounds), so the test
+ * re-splits the weight before it crosses the fp16 input surfaces again. */
+static void take_outputs(feed *f, result *r, int resplit) {
     for (int i = 0; i < f->np; i++) {
         int64_t n = pcount(f, i);
         if (r->p[i]) memcpy(f->p[i], r->p[i], sizeof(double) * (size_t)n);
         if (r->lo[i]) memcpy(f->lo[i], r->lo[i], sizeof(double) * (size_t)n);
+        for (int64_t k = 0; resplit && r->lo[i] && k < n; k++) {
+            double w = f->p[i][k] + f->lo[i][k];
+            f->p[i][k] = anet_f32_round_f16((float)w);
+            f->lo[i][k] = anet_f32_round_f16((float)(w - f->p[i][k]));
+        }
         if (r->s0[i]) memcpy(f->s0[i], r->s0[i], sizeof(double) * (size_t)n);
         if (r->s1[i]) memcpy(f->s1[i], r->s1[i], sizeof(double) * (size_t)n);
     }
@@ -433,13 +516,24 @@ static void take_outputs(feed *f, result *r) {
 
 /* In-program optimizer: `steps` steps on one batch vs torch.optim; step 1 of Adam also vs a
  * float64 Adam written here from PyTorch's gradients. */
-static void test_optimizer(anet_opt_config opt, const char *what) {
-    const int steps = 3, B = 6;
+enum { OPT_STEPS = 3, OPT_B = 6 };
+
+static int prepare_optimizer(anet_opt_config opt) {
+    feed f;
+    batch bt;
+    make_feed(&f, "mlp:20-16-12-5", OPT_B, ANET_UPDATE_ANE, opt, &bt, 5);
+    int j = oracle_write(&f, &bt, (int)opt.kind, OPT_STEPS);
+    feed_free(&f, &bt);
+    return j;
+}
+
+static void test_optimizer(anet_opt_config opt, const char *what, int job) {
+    const int steps = OPT_STEPS, B = OPT_B;
     feed f;
     batch bt;
     oracle o;
     make_feed(&f, "mlp:20-16-12-5", B, ANET_UPDATE_ANE, opt, &bt, 5);
-    int have = have_torch() && run_oracle(&f, &bt, (int)opt.kind, steps, &o);
+    int have = have_torch() && oracle_read(job, &f, &bt, &o);
     feed_free(&f, &bt);
     for (int mode = 0; have && mode < M_COUNT; mode++) {
         if (!mode_available(mode) || mode == M_I16) continue;
@@ -475,14 +569,15 @@ static void test_optimizer(anet_opt_config opt, const char *what) {
                         got[k] = r.p[i][k] + r.lo[i][k] - w0[i][k];
                     }
                     double err = rel_err(got, 1, ref, n);
-                    CHECK_MSG(err <= (mode == M_V16 ? 2e-2 : 1e-5),
+                    /* vane: the hyper scalars (lr) are fp16, off by up to 2^-12 */
+                    CHECK_MSG(err <= (mode == M_V16 ? 2e-2 : mode == M_V32 ? 5e-4 : 1e-5),
                               "%s %s: step-1 update of param %d vs float64 Adam: relative error %.3g", what,
                               mode_name[mode], i, err);
                     free(ref);
                     free(got);
                 }
             }
-            take_outputs(&f, &r);
+            take_outputs(&f, &r, mode == M_V32);
             result_free(&r);
         }
         for (int i = 0; i < f.np; i++) {
@@ -493,14 +588,15 @@ static void test_optimizer(anet_opt_config opt, const char *what) {
                 ref[k] = o.p[i][k] - w0[i][k];
             }
             double err = rel_err(got, 1, ref, n);
-            /* relative to the total change of the weights over the steps */
-            CHECK_MSG(err <= (mode == M_V16 ? 3e-2 : 1e-5), "%s %s: param %d after %d steps vs torch.optim: relative error %.3g",
+            /* relative to the total change of the weights over the steps; vane fp32 still
+             * has fp16 hyper scalars and fp16 state surfaces between steps */
+            CHECK_MSG(err <= (mode == M_V16 ? 3e-2 : mode == M_V32 ? 2e-3 : 1e-5), "%s %s: param %d after %d steps vs torch.optim: relative error %.3g",
                       what, mode_name[mode], i, steps, err);
             free(got);
             free(ref);
             free(w0[i]);
         }
-        anet_step_program_free(&p);
+        prog_free(&p);
         feed_free(&f, &bt);
     }
     if (have) oracle_free(&o);
@@ -525,7 +621,7 @@ static int sgd_steps(int mode, int steps, double *delta0, double *first) {
         if (!ok) break;
         if (t == 0 && first)
             for (int k = 0; k < 12; k++) first[k] = r.p[0][k] + r.lo[0][k] - w0[k];
-        take_outputs(&f, &r);
+        take_outputs(&f, &r, 0);
         result_free(&r);
     }
     for (int k = 0; k < 12; k++) delta0[k] = f.p[0][k] + f.lo[0][k] - w0[k];
@@ -535,7 +631,7 @@ static int sgd_steps(int mode, int steps, double *delta0, double *first) {
         for (int k = 0; k < 12; k++) lost += anet_f32_round_f16((float)(w0[k] + first[k])) == (float)w0[k];
         CHECK_MSG(lost >= 9, "only %d of 12 updates are below half an fp16 ulp", lost);
     }
-    anet_step_program_free(&p);
+    prog_free(&p);
     feed_free(&f, &bt);
     return ok;
 }
@@ -563,14 +659,24 @@ int main(void) {
     if (!vane[0].ok) printf("test_step: vane backend not available (%s): interpreter checks only\n", vane[0].why);
     test_model();
     test_program_shape();
-    test_grads("mlp:784-128-10", 32);
-    test_grads("mlp:20-16-12-5", 7);
     anet_opt_config adam = {ANET_OPT_ADAM, 1e-2f, 0, 0.9f, 0.999f, 1e-8f, 0};
     anet_opt_config adamw = {ANET_OPT_ADAMW, 1e-2f, 0, 0.9f, 0.999f, 1e-8f, 0.05f};
     anet_opt_config sgdm = {ANET_OPT_SGD, 0.1f, 0.9f, 0, 0, 0, 1e-3f};
-    test_optimizer(adam, "adam");
-    test_optimizer(adamw, "adamw");
-    test_optimizer(sgdm, "sgd momentum");
+    int jobs_[5] = {-1, -1, -1, -1, -1};
+    if (have_torch()) {
+        jobs_[0] = prepare_grads("mlp:784-128-10", 32);
+        jobs_[1] = prepare_grads("mlp:20-16-12-5", 8);
+        jobs_[2] = prepare_optimizer(adam);
+        jobs_[3] = prepare_optimizer(adamw);
+        jobs_[4] = prepare_optimizer(sgdm);
+        oracle_run_all();
+    }
+    test_grads("mlp:784-128-10", 32, jobs_[0]);
+    test_grads("mlp:20-16-12-5", 8, jobs_[1]);
+    test_optimizer(adam, "adam", jobs_[2]);
+    test_optimizer(adamw, "adamw", jobs_[3]);
+    test_optimizer(sgdm, "sgd momentum", jobs_[4]);
+    oracle_cleanup();
     test_twosum();
     vane_close(&vane[0]);
     vane_close(&vane[1]);

@@ -807,6 +807,77 @@ static void test_handwritten_mil(void) {
     anet_backend_close(&be);
 }
 
+/* A small CNN forward, ops chained (conv -> relu -> max_pool -> reshape -> matmul -> add ->
+ * softmax), weights as inputs, two outputs (one of them a reshape that shares its buffer):
+ * checks the wiring and the rounding at each op boundary against a float64 model that rounds
+ * to fp16 after every op too. */
+static void test_cnn_chain(void) {
+    float *x = rig_data(3 * 8 * 8, -1, 1), *w = rig_data(4 * 3 * 9, -0.5, 0.5);
+    float *wf = rig_data(64 * 10, -0.5, 0.5), *bf = rig_data(10, -0.5, 0.5);
+    float *p = calloc(10, 4), *feat = calloc(64, 4);
+    anet_graph *g = anet_graph_new(ANET_MIL_IOS18);
+    int vx = anet_graph_input(g, "x", T16(4, 1, 3, 8, 8, 0)), vw = anet_graph_input(g, "w", T16(4, 4, 3, 3, 3, 0));
+    int vwf = anet_graph_input(g, "wf", T16(2, 64, 10, 0, 0, 0)), vbf = anet_graph_input(g, "bf", T16(2, 1, 10, 0, 0, 0));
+    int c = op(g, ANET_OP_CONV, "c", "x", vx, "weight", vw, "strides", ints(g, 2, 1, 1, 0, 0),
+               "pad_type", anet_graph_const_string(g, "same", "same"), "dilations", ints(g, 2, 1, 1, 0, 0),
+               "groups", anet_graph_const_int32(g, "g1", 1), NULL);
+    int r = op(g, ANET_OP_RELU, "r", "x", c, NULL);
+    int mp = op(g, ANET_OP_MAX_POOL, "mp", "x", r, "kernel_sizes", ints(g, 2, 2, 2, 0, 0), "strides", ints(g, 2, 2, 2, 0, 0),
+                "pad_type", anet_graph_const_string(g, "valid", "valid"), "ceil_mode", anet_graph_const_bool(g, "cm", 0), NULL);
+    int fl = op(g, ANET_OP_RESHAPE, "flat", "x", mp, "shape", ints(g, 2, 1, 64, 0, 0), NULL);
+    int lo = op(g, ANET_OP_MATMUL, "lo", "x", fl, "y", vwf, "transpose_x", anet_graph_const_bool(g, "f", 0),
+                "transpose_y", anet_graph_const_bool(g, "f2", 0), NULL);
+    int lb = op(g, ANET_OP_ADD, "lb", "x", lo, "y", vbf, NULL);
+    int sm = op(g, ANET_OP_SOFTMAX, "p", "x", lb, "axis", anet_graph_const_int32(g, "ax", -1), NULL);
+    int outs[2] = {sm, fl};
+    anet_graph_set_outputs(g, 2, outs);
+    float *ins[4] = {x, w, wf, bf}, *outv[2] = {p, feat};
+    anet_status st = rig_run(g, 0, ANET_CHIP_M4, ANET_NUMERICS_FP16, ins, outv);
+    CHECK_MSG(st == ANET_OK, "cnn chain: %s", rig_err);
+    /* float64 model with fp16 rounding at every op boundary */
+    double conv[4][8][8], ref_feat[64], logits[10];
+    for (int co = 0; co < 4; co++)
+        for (int oy = 0; oy < 8; oy++)
+            for (int ox = 0; ox < 8; ox++) {
+                double sum = 0;
+                for (int ci = 0; ci < 3; ci++)
+                    for (int i = 0; i < 3; i++)
+                        for (int j = 0; j < 3; j++) {
+                            int iy = oy - 1 + i, ix = ox - 1 + j;
+                            if (iy < 0 || iy >= 8 || ix < 0 || ix >= 8) continue;
+                            sum += (double)x[(ci * 8 + iy) * 8 + ix] * w[((co * 3 + ci) * 3 + i) * 3 + j];
+                        }
+                sum = r16(sum);
+                conv[co][oy][ox] = sum > 0 ? sum : 0;
+            }
+    for (int co = 0; co < 4; co++)
+        for (int oy = 0; oy < 4; oy++)
+            for (int ox = 0; ox < 4; ox++)
+                ref_feat[(co * 4 + oy) * 4 + ox] = fmax(fmax(conv[co][2 * oy][2 * ox], conv[co][2 * oy][2 * ox + 1]),
+                                                        fmax(conv[co][2 * oy + 1][2 * ox], conv[co][2 * oy + 1][2 * ox + 1]));
+    double m = -INFINITY, z = 0;
+    for (int j = 0; j < 10; j++) {
+        double sum = 0;
+        for (int k = 0; k < 64; k++) sum += ref_feat[k] * wf[k * 10 + j];
+        logits[j] = r16(r16(sum) + bf[j]);
+        m = fmax(m, logits[j]);
+    }
+    for (int j = 0; j < 10; j++) z += exp(logits[j] - m);
+    int bad = 0;
+    for (int k = 0; st == ANET_OK && k < 64; k++)
+        if (fabs(feat[k] - ref_feat[k]) > ldexp(fabs(ref_feat[k]), -10) + 1e-4) bad++;
+    for (int j = 0; st == ANET_OK && j < 10; j++) {
+        double ref = exp(logits[j] - m) / z;
+        if (fabs(p[j] - ref) > ldexp(ref, -8) + 1e-4) bad++;
+    }
+    CHECK_EQ_INT(bad, 0);
+    double total = 0;
+    for (int j = 0; j < 10; j++) total += p[j];
+    CHECK_NEAR(total, 1.0, 0.01);
+    free(x); free(w); free(wf); free(bf); free(p); free(feat);
+    anet_graph_free(g);
+}
+
 int main(void) {
     test_binary();
     test_unary();
@@ -823,5 +894,6 @@ int main(void) {
     test_chip_rejection();
     test_apple_fixture();
     test_handwritten_mil();
+    test_cnn_chain();
     TEST_MAIN_END();
 }

@@ -29,7 +29,8 @@ static void compile_usage(FILE *f) {
             "Writes each program as DIR/<program>/model.mil and DIR/<program>/weights/weight.bin (the\n"
             "layout the private API expects) and DIR/plan.json: programs, inputs/outputs with roles and\n"
             "shapes, ops with their ANE eligibility (rule and reason) for the chip profile, and whether\n"
-            "the backend compiled the program. With --mil the program is a MIL file given here (its\n"
+            "the backend compiled the program (exit status 1 when one did not; the files are written\n"
+            "anyway). With --mil the program is a MIL file given here (its\n"
             "weights from --weights or FILE's directory/weights/weight.bin) and goes to DIR/model.mil.\n"
             "\n"
             "options:\n"
@@ -191,7 +192,8 @@ static cJSON *program_json(const char *name, const anet_graph *g, const anet_io_
 /* Writes one program; compiles it on the backend when one is open. */
 static int emit_program(const char *out_dir, const char *sub, anet_graph *g, const anet_io_desc *in,
                         const anet_io_desc *out, anet_chip chip, anet_backend *be, const char *given_mil,
-                        size_t given_len, const uint8_t *given_w, size_t given_wlen, cJSON *programs) {
+                        size_t given_len, const uint8_t *given_w, size_t given_wlen, cJSON *programs,
+                        int *not_compiled) {
     char dir[4300], path[4400], mil_rel[300], w_rel[300];
     snprintf(dir, sizeof dir, "%s%s%s", out_dir, sub[0] ? "/" : "", sub);
     snprintf(path, sizeof path, "%s/weights", dir);
@@ -237,7 +239,10 @@ static int emit_program(const char *out_dir, const char *sub, anet_graph *g, con
         anet_status cs = be->ops->compile(be->state, mil, mlen, w, wlen, &prog);
         cJSON_AddStringToObject(pj, "backend", be->ops->name);
         cJSON_AddBoolToObject(pj, "compiled", cs == ANET_OK);
-        if (cs != ANET_OK) cJSON_AddStringToObject(pj, "compile_error", anet_last_error());
+        if (cs != ANET_OK) {
+            cJSON_AddStringToObject(pj, "compile_error", anet_last_error());
+            (*not_compiled)++;
+        }
         else be->ops->release(be->state, prog);
     }
     cJSON *ops = cJSON_GetObjectItem(pj, "ops");
@@ -314,7 +319,7 @@ int cli_compile(int argc, char **argv) {
     cJSON *plan = cJSON_CreateObject();
     cJSON_AddStringToObject(plan, "chip", anet_chip_name(chip));
     cJSON *programs = cJSON_CreateArray();
-    int rc = CLI_OK;
+    int rc = CLI_OK, not_compiled = 0;
     if (model) {
         anet_step_config sc;
         memset(&sc, 0, sizeof sc);
@@ -341,7 +346,7 @@ int cli_compile(int argc, char **argv) {
         const char *names[2] = {"train", "eval"};
         for (int k = 0; k < 2 && rc == CLI_OK; k++)
             rc = emit_program(out_dir, names[k], sp[k].graph, sp[k].inputs, sp[k].outputs, chip, bep, NULL, 0,
-                              NULL, 0, programs);
+                              NULL, 0, programs, &not_compiled);
         anet_step_program_free(&sp[0]);
         anet_step_program_free(&sp[1]);
     } else {
@@ -371,7 +376,7 @@ int cli_compile(int argc, char **argv) {
         } else {
             cJSON_AddStringToObject(plan, "source", mil_path);
             rc = emit_program(out_dir, "", g, NULL, NULL, chip, bep, text, tlen, (const uint8_t *)wbuf, wlen,
-                              programs);
+                              programs, &not_compiled);
         }
         anet_graph_free(g);
         free(text);
@@ -386,6 +391,11 @@ done:
         if (!txt || write_file(path, txt, strlen(txt)) != ANET_OK) rc = cli_error("compile");
         else printf("plan: %s\n", path);
         free(txt);
+        if (rc == CLI_OK && not_compiled) {
+            fprintf(stderr, "ane_trainer: compile: %d program(s) did not compile on %s for chip %s (see %s)\n",
+                    not_compiled, bep->ops->name, anet_chip_name(chip), path);
+            rc = CLI_FAIL;
+        }
     }
     cJSON_Delete(plan);
     if (bep) anet_backend_close(bep);

@@ -65,6 +65,7 @@ static cJSON *report_json(const anet_verify_report *rep, int found) {
         if (rep->files[i] != ANET_FILE_MISSING) cJSON_AddStringToObject(f, "path", rep->paths[i]);
         else cJSON_AddNullToObject(f, "path");
         cJSON_AddStringToObject(f, "state", anet_file_state_str(rep->files[i]));
+        if (rep->detail[i][0]) cJSON_AddStringToObject(f, "error", rep->detail[i]);
         cJSON_AddItemToArray(files, f);
     }
     return o;
@@ -73,7 +74,8 @@ static cJSON *report_json(const anet_verify_report *rep, int found) {
 static void print_missing(const anet_verify_report *rep) {
     for (int i = 0; i < ANET_FILE_COUNT; i++)
         if (rep->files[i] != ANET_FILE_VERIFIED)
-            printf("    %-26s %s\n", anet_dataset_file_base(i), anet_file_state_str(rep->files[i]));
+            printf("    %-26s %s%s%s\n", anet_dataset_file_base(i), anet_file_state_str(rep->files[i]),
+                   rep->detail[i][0] ? ": " : "", rep->detail[i]);
 }
 
 static int data_list(int argc, char **argv) {

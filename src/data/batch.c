@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/tensor.h"
 
 /* Derives the generator seed of one epoch, so any epoch can be drawn without replaying the ones
  * before it (exact resume). A splitmix64 finaliser decorrelates neighbouring epochs. */
@@ -31,8 +32,14 @@ anet_status anet_batcher_init(anet_batcher *b, const uint8_t *images, const uint
     for (uint32_t i = 0; i < n; i++)
         if (labels[i] >= classes)
             return anet_fail(ANET_E_FORMAT, "batcher: label %u of sample %u is out of range (%u classes)", labels[i], i, classes);
+    if (batch_size > INT32_MAX / features || features > INT32_MAX)
+        return anet_fail(ANET_E_NOMEM, "batcher: batch of %u x %u values is too large", batch_size, features);
     b->perm = malloc((size_t)n * sizeof *b->perm);
-    if (!b->perm) return anet_fail(ANET_E_NOMEM, "batcher: cannot allocate the order of %u samples", n);
+    b->stage = malloc((size_t)batch_size * features);
+    if (!b->perm || !b->stage) {
+        anet_batcher_free(b);
+        return anet_fail(ANET_E_NOMEM, "batcher: cannot allocate the order of %u samples", n);
+    }
     b->images = images;
     b->labels = labels;
     b->n = n;
@@ -43,14 +50,15 @@ anet_status anet_batcher_init(anet_batcher *b, const uint8_t *images, const uint
     b->shuffle = shuffle != 0;
     b->seed = seed;
     b->perm_epoch = UINT64_MAX;
-    for (int v = 0; v < 256; v++) b->pix_f16[v] = anet_f32_to_f16((float)v / 255.0f);
     return ANET_OK;
 }
 
 void anet_batcher_free(anet_batcher *b) {
     if (!b) return;
     free(b->perm);
+    free(b->stage);
     b->perm = NULL;
+    b->stage = NULL;
 }
 
 uint32_t anet_batcher_batches_per_epoch(const anet_batcher *b) {
@@ -108,17 +116,6 @@ void anet_batch_free(anet_batch *batch) {
     memset(batch, 0, sizeof *batch);
 }
 
-void anet_pack_images_u8(const uint8_t *images, uint32_t features, const uint32_t *idx, uint32_t count, uint32_t B,
-                         const anet_f16 pix_f16[256], anet_f16 *x) {
-    /* Column j holds sample j: row f of the [F, B] matrix is pixel f of every sample. */
-    for (uint32_t j = 0; j < count; j++) {
-        const uint8_t *img = images + (size_t)idx[j] * features;
-        for (uint32_t f = 0; f < features; f++) x[(size_t)f * B + j] = pix_f16[img[f]];
-    }
-    if (count < B)
-        for (uint32_t f = 0; f < features; f++) memset(x + (size_t)f * B + count, 0, (size_t)(B - count) * sizeof *x);
-}
-
 anet_status anet_batcher_next(anet_batcher *b, anet_batch *out) {
     if (!b || !b->perm || !out || !out->x || out->batch_size != b->batch_size || out->features != b->features ||
         out->classes != b->classes)
@@ -136,7 +133,12 @@ anet_status anet_batcher_next(anet_batcher *b, anet_batch *out) {
         out->indices[j] = UINT32_MAX;
         out->labels[j] = -1;
     }
-    anet_pack_images_u8(b->images, b->features, out->indices, count, B, b->pix_f16, out->x);
+    /* Gather the samples (zero rows for padding columns), then core's blocked transpose packs
+     * them as [1, F, 1, B] fp16. */
+    for (uint32_t j = 0; j < count; j++)
+        memcpy(b->stage + (size_t)j * b->features, b->images + (size_t)out->indices[j] * b->features, b->features);
+    if (count < B) memset(b->stage + (size_t)count * b->features, 0, (size_t)(B - count) * b->features);
+    anet_pack_batch_u8(b->stage, (int)B, (int)b->features, 1.0f / 255.0f, out->x);
     memset(out->y_onehot, 0, (size_t)b->classes * B * sizeof *out->y_onehot);
     const anet_f16 one = 0x3C00; /* binary16 1.0 */
     for (uint32_t j = 0; j < count; j++) {

@@ -33,7 +33,7 @@ typedef struct anet_batcher {
     uint32_t *perm;        /* the current epoch's order */
     uint64_t perm_epoch;   /* the epoch perm was drawn for (UINT64_MAX: none yet) */
     anet_rng rng;          /* generator state: reseeded from (seed, epoch) for each epoch */
-    anet_f16 pix_f16[256]; /* pixel byte -> fp16(byte / 255) */
+    uint8_t *stage;        /* batch_size x features: the batch's samples gathered before packing */
 } anet_batcher;
 
 /* One batch, packed for a program compiled for batch_size columns. Columns >= count are zero
@@ -45,7 +45,7 @@ typedef struct anet_batch {
     uint64_t epoch;      /* the epoch this batch belongs to */
     uint32_t number;     /* index of this batch within its epoch */
     int last_in_epoch;   /* 1 when the epoch ends after this batch */
-    anet_f16 *x;         /* [1, features, 1, B]: x[f * B + j] = pixel f of sample j / 255 */
+    anet_f16 *x;         /* [1, features, 1, B]: x[f * B + j] = fp16(pixel f of sample j * (1/255)) */
     anet_f16 *y_onehot;  /* [1, classes, 1, B]: y_onehot[k * B + j] = (label_j == k) */
     int32_t *labels;     /* [B] */
     uint32_t *indices;   /* [B]: the sample index in the split */
@@ -75,10 +75,5 @@ anet_status anet_batcher_seek(anet_batcher *b, anet_batch_pos pos);
 
 /* The order of samples in an epoch (n entries), as the batcher draws it. */
 anet_status anet_batcher_epoch_order(anet_batcher *b, uint64_t epoch, const uint32_t **order);
-
-/* Packs count samples (indices idx) into the ANE layout with B columns (count <= B), zero
- * columns after count. A plain helper shared with evaluation code. */
-void anet_pack_images_u8(const uint8_t *images, uint32_t features, const uint32_t *idx, uint32_t count,
-                         uint32_t B, const anet_f16 pix_f16[256], anet_f16 *x);
 
 #endif

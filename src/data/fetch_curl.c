@@ -4,6 +4,7 @@
 #include "data/fetch.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -80,8 +81,9 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
     return 0;
 }
 
-/* mkdir -p */
-static anet_status make_dirs(const char *dir) {
+/* mkdir -p; *created says whether the last component was made here (removed again on failure). */
+static anet_status make_dirs(const char *dir, int *created) {
+    *created = 0;
     char p[ANET_PATH_MAX];
     int n = snprintf(p, sizeof p, "%s", dir);
     if (n <= 0 || n >= (int)sizeof p) return anet_fail(ANET_E_INVALID, "target directory path too long");
@@ -91,7 +93,8 @@ static anet_status make_dirs(const char *dir) {
         if (mkdir(p, 0755) != 0 && errno != EEXIST) return anet_fail(ANET_E_IO, "%s: cannot create directory: %s", p, strerror(errno));
         *s = '/';
     }
-    if (mkdir(p, 0755) != 0 && errno != EEXIST) return anet_fail(ANET_E_IO, "%s: cannot create directory: %s", p, strerror(errno));
+    if (mkdir(p, 0755) == 0) *created = 1;
+    else if (errno != EEXIST) return anet_fail(ANET_E_IO, "%s: cannot create directory: %s", p, strerror(errno));
     struct stat st;
     if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) return anet_fail(ANET_E_IO, "%s: not a directory", p);
     return ANET_OK;
@@ -104,6 +107,22 @@ static void sync_dir(const char *dir) {
         fsync(fd);
         close(fd);
     }
+}
+
+/* Removes temporary files an interrupted (killed) earlier fetch left for this file name. */
+static void remove_stale_parts(const char *dir, const char *name) {
+    char prefix[512];
+    int n = snprintf(prefix, sizeof prefix, ".%s.part-", name);
+    if (n <= 0 || n >= (int)sizeof prefix) return;
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, prefix, (size_t)n) != 0) continue;
+        char p[ANET_PATH_MAX];
+        if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) < (int)sizeof p) unlink(p);
+    }
+    closedir(d);
 }
 
 static anet_status curl_failure(CURLcode rc, CURL *c, const char *url, const xfer *x, const char *errbuf) {
@@ -143,6 +162,7 @@ static anet_status fetch_one(const anet_dataset_file *f, const char *base, const
         snprintf(tmp, sizeof tmp, "%s/.%s.part-XXXXXX", dir, f->name) >= (int)sizeof tmp)
         return anet_fail(ANET_E_INVALID, "%s: path or URL too long", f->name);
 
+    remove_stale_parts(dir, f->name);
     anet_file_state have = anet_registry_check_file(f, target);
     if (have == ANET_FILE_VERIFIED || have == ANET_FILE_CONTENT_VERIFIED) {
         if (!o->quiet) fprintf(stderr, "  %s: already present and verified, skipped\n", f->name);
@@ -244,13 +264,17 @@ anet_status anet_fetch_dataset(const anet_dataset_spec *spec, const anet_fetch_o
         return st;
     }
     if ((st = anet_registry_base_url(spec, o.mirror, base, sizeof base)) != ANET_OK) return st;
-    if ((st = make_dirs(dir)) != ANET_OK) return st;
+    int created = 0;
+    if ((st = make_dirs(dir, &created)) != ANET_OK) return st;
     int bar = !o.quiet && (o.progress == 1 || (o.progress < 0 && isatty(fileno(stderr))));
     long timeout = o.timeout_s > 0 ? o.timeout_s : 60;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return anet_fail(ANET_E_NETWORK, "cannot initialise libcurl");
     if (!o.quiet) fprintf(stderr, "fetching %s from %s into %s\n", spec->name, base, dir);
     for (int i = 0; i < ANET_FILE_COUNT && st == ANET_OK; i++) st = fetch_one(&spec->files[i], base, dir, &o, bar, timeout);
     curl_global_cleanup();
-    if (st != ANET_OK) return anet_fail_ctx(st, "fetch %s", spec->name);
+    if (st != ANET_OK) {
+        if (created) rmdir(dir); /* only succeeds when empty: a failed first fetch leaves no trace */
+        return anet_fail_ctx(st, "fetch %s", spec->name);
+    }
     return ANET_OK;
 }

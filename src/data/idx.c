@@ -11,13 +11,20 @@
 
 #include "core/error.h"
 
-/* One open input, raw or gzip. */
+/* One open input, raw or gzip. Gzip is inflated here with zlib's inflate (not gzread) so that
+ * the end of the stream is exact: bytes after the last gzip member are an error, which gzread
+ * would silently skip. */
 typedef struct {
     const char *path;
     FILE *f;
-    gzFile gz;
-    long long raw_size; /* compressed file size, for the trailing-garbage check */
+    int gz;             /* 1 when the file is gzip */
+    int gz_done;        /* the last member ended and the file ended with it */
+    int gz_cut;         /* the file ended inside a gzip stream */
+    z_stream z;
+    unsigned char *in;  /* compressed input buffer (gzip only) */
 } src;
+
+enum { IN_CHUNK = 1 << 16 };
 
 static anet_status src_open(src *s, const char *path) {
     memset(s, 0, sizeof *s);
@@ -27,78 +34,106 @@ static anet_status src_open(src *s, const char *path) {
     unsigned char m[2];
     size_t got = fread(m, 1, 2, s->f);
     if (ferror(s->f)) {
+        int e = errno;
         fclose(s->f);
         s->f = NULL;
-        return anet_fail(ANET_E_IO, "%s: cannot read: %s", path, strerror(errno));
+        return anet_fail(ANET_E_IO, "%s: cannot read: %s", path, strerror(e));
     }
-    if (fseek(s->f, 0, SEEK_END) == 0) s->raw_size = ftell(s->f);
     rewind(s->f);
     if (got == 2 && m[0] == 0x1f && m[1] == 0x8b) {
-        fclose(s->f);
-        s->f = NULL;
-        s->gz = gzopen(path, "rb");
-        if (!s->gz) return anet_fail(ANET_E_IO, "%s: cannot open: %s", path, strerror(errno ? errno : ENOMEM));
-        gzbuffer(s->gz, 1 << 16);
+        s->in = malloc(IN_CHUNK);
+        /* 16 + MAX_WBITS: expect a gzip header and trailer (CRC-32 and length are checked). */
+        if (!s->in || inflateInit2(&s->z, 16 + MAX_WBITS) != Z_OK) {
+            free(s->in);
+            fclose(s->f);
+            s->f = NULL;
+            s->in = NULL;
+            return anet_fail(ANET_E_NOMEM, "%s: cannot start the gzip decoder", path);
+        }
+        s->gz = 1;
     }
     return ANET_OK;
 }
 
 static void src_close(src *s) {
+    if (s->gz) inflateEnd(&s->z);
+    free(s->in);
     if (s->f) fclose(s->f);
-    if (s->gz) gzclose(s->gz);
     s->f = NULL;
-    s->gz = NULL;
+    s->in = NULL;
+    s->gz = 0;
+}
+
+/* Tops the compressed buffer up (keeping unread bytes). Returns bytes now available. */
+static anet_status refill(src *s, size_t *avail) {
+    if (s->z.avail_in > 0 && s->z.next_in != s->in) memmove(s->in, s->z.next_in, s->z.avail_in);
+    s->z.next_in = s->in;
+    size_t r = fread(s->in + s->z.avail_in, 1, IN_CHUNK - s->z.avail_in, s->f);
+    if (r == 0 && ferror(s->f)) return anet_fail(ANET_E_IO, "%s: read error: %s", s->path, strerror(errno));
+    s->z.avail_in += (uInt)r;
+    *avail = s->z.avail_in;
+    return ANET_OK;
 }
 
 /* Reads up to n bytes; *got is how many arrived. Fails on I/O or gzip errors (bad CRC, corrupt
- * deflate data); a short read at the end of the input is not an error here. */
+ * deflate data, a gzip stream cut short, garbage after it); a short read at the end of the data
+ * is not an error here. */
 static anet_status src_read(src *s, void *buf, size_t n, size_t *got) {
     *got = 0;
     unsigned char *p = buf;
-    if (s->f) {
+    if (!s->gz) {
         *got = fread(p, 1, n, s->f);
         if (*got < n && ferror(s->f)) return anet_fail(ANET_E_IO, "%s: read error: %s", s->path, strerror(errno));
         return ANET_OK;
     }
-    while (*got < n) {
+    while (*got < n && !s->gz_done) {
+        size_t avail = s->z.avail_in;
+        anet_status st;
+        if (avail == 0) {
+            if ((st = refill(s, &avail)) != ANET_OK) return st;
+            if (avail == 0) {
+                s->gz_cut = 1;
+                return anet_fail(ANET_E_FORMAT, "%s: truncated gzip stream (unexpected end of file)", s->path);
+            }
+        }
         size_t want = n - *got;
-        if (want > (1u << 30)) want = 1u << 30; /* gzread takes an unsigned int */
-        int r = gzread(s->gz, p + *got, (unsigned)want);
-        if (r < 0) {
-            int err = 0;
-            const char *msg = gzerror(s->gz, &err);
-            return anet_fail(ANET_E_FORMAT, "%s: corrupt gzip data: %s", s->path, msg ? msg : "unknown error");
+        if (want > (1u << 30)) want = 1u << 30;
+        s->z.next_out = p + *got;
+        s->z.avail_out = (uInt)want;
+        int ret = inflate(&s->z, Z_NO_FLUSH);
+        *got += want - s->z.avail_out;
+        if (ret == Z_STREAM_END) {
+            /* Another gzip member may follow (concatenated gzip); anything else is garbage. */
+            if (s->z.avail_in < 2 && (st = refill(s, &avail)) != ANET_OK) return st;
+            if (s->z.avail_in == 0) {
+                s->gz_done = 1;
+            } else if (s->z.avail_in >= 2 && s->z.next_in[0] == 0x1f && s->z.next_in[1] == 0x8b) {
+                inflateReset(&s->z);
+            } else {
+                long long extra = (long long)s->z.avail_in;
+                long here = ftell(s->f);
+                if (here >= 0 && fseek(s->f, 0, SEEK_END) == 0) extra += ftell(s->f) - here;
+                return anet_fail(ANET_E_FORMAT, "%s: %lld bytes of trailing garbage after the gzip stream", s->path, extra);
+            }
+        } else if (ret == Z_DATA_ERROR || ret == Z_NEED_DICT) {
+            return anet_fail(ANET_E_FORMAT, "%s: corrupt gzip data: %s", s->path, s->z.msg ? s->z.msg : "invalid data");
+        } else if (ret == Z_MEM_ERROR) {
+            return anet_fail(ANET_E_NOMEM, "%s: out of memory while decompressing", s->path);
+        } else if (ret != Z_OK && ret != Z_BUF_ERROR) {
+            return anet_fail(ANET_E_FORMAT, "%s: gzip error %d", s->path, ret);
         }
-        if (r == 0) {
-            /* End of input: zlib reports a gzip stream cut short as Z_BUF_ERROR. */
-            int err = 0;
-            const char *msg = gzerror(s->gz, &err);
-            if (err == Z_BUF_ERROR)
-                return anet_fail(ANET_E_FORMAT, "%s: truncated gzip stream (%s)", s->path, msg ? msg : "unexpected end of file");
-            if (err != Z_OK && err != Z_STREAM_END)
-                return anet_fail(ANET_E_FORMAT, "%s: corrupt gzip data: %s", s->path, msg ? msg : "unknown error");
-            break;
-        }
-        *got += (size_t)r;
     }
     return ANET_OK;
 }
 
-/* After the payload: the input must end here. For gzip this read also makes zlib check the
- * CRC-32 and length trailer. */
+/* After the payload: the input must end here. For gzip this read also runs zlib to the end of
+ * the stream, which checks the CRC-32 and length trailer. */
 static anet_status src_expect_end(src *s) {
     unsigned char extra[64];
     size_t got = 0;
     anet_status st = src_read(s, extra, sizeof extra, &got);
     if (st != ANET_OK) return st;
     if (got > 0) return anet_fail(ANET_E_FORMAT, "%s: trailing data after the payload", s->path);
-    /* zlib silently skips non-gzip bytes after the last gzip member; refuse them too. */
-    if (s->gz && s->raw_size > 0) {
-        long long used = (long long)gzoffset(s->gz);
-        if (used >= 0 && used < s->raw_size)
-            return anet_fail(ANET_E_FORMAT, "%s: %lld bytes of trailing garbage after the gzip stream",
-                             s->path, s->raw_size - used);
-    }
     return ANET_OK;
 }
 
@@ -143,6 +178,9 @@ static anet_status read_payload(src *s, uint64_t size, const char *what, uint8_t
     if (!buf) return anet_fail(ANET_E_NOMEM, "%s: cannot allocate %llu bytes", s->path, (unsigned long long)size);
     size_t got = 0;
     anet_status st = src_read(s, buf, (size_t)size, &got);
+    if (st != ANET_OK && s->gz_cut && got < size) /* say how much of the payload arrived */
+        st = anet_fail(ANET_E_FORMAT, "%s: truncated: expected %llu bytes of %s, got %zu (gzip stream cut short)",
+                       s->path, (unsigned long long)size, what, got);
     if (st == ANET_OK && got < size)
         st = anet_fail(ANET_E_FORMAT, "%s: truncated: expected %llu bytes of %s, got %zu", s->path,
                        (unsigned long long)size, what, got);
@@ -189,9 +227,10 @@ anet_status anet_idx_read_labels(const char *path, uint32_t num_classes, uint8_t
     if (num_classes > 0) {
         for (uint32_t i = 0; i < d[0]; i++)
             if (buf[i] >= num_classes) {
+                unsigned bad = buf[i];
                 free(buf);
-                return anet_fail(ANET_E_FORMAT, "%s: label %u at index %u is out of range (%u classes)", path,
-                                 buf[i], i, num_classes);
+                return anet_fail(ANET_E_FORMAT, "%s: label %u at index %u is out of range (%u classes)", path, bad, i,
+                                 num_classes);
             }
     }
     *labels = buf;

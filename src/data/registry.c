@@ -19,15 +19,17 @@
 #endif
 
 /* Sources of the published checksums and sizes:
- * - SHA-256 of all twelve .gz files: torchvision, torchvision/prototype/datasets/_builtin/mnist.py
- *   (_CHECKSUMS of MNIST, FashionMNIST, KMNIST); the same values in ankane/torchvision-ruby
- *   lib/torchvision/datasets/{mnist,fashion_mnist,kmnist}.rb.
- * - Sizes: MNIST, from the MNIST home page (quoted in e.g. tensorflow/models official/mnist);
- *   Fashion-MNIST, from its README (zalandoresearch/fashion-mnist, "Get the Data" table, which
- *   also gives the MD5s); KMNIST, as quoted in public READMEs next to the SHA-256 above (not
- *   checked here: no copy of KMNIST is available on this machine).
+ * - SHA-256 of all twelve .gz files: torchvision's prototype datasets
+ *   (torchvision/prototype/datasets/_builtin/mnist.py, _CHECKSUMS of MNIST, FashionMNIST,
+ *   KMNIST); the same values in ankane/torchvision-ruby lib/torchvision/datasets/{mnist,
+ *   fashion_mnist,kmnist}.rb.
+ * - Sizes: MNIST, from the MNIST home page (quoted in several MNIST loaders' docstrings, and in
+ *   shared/datasets/README.md for the train file). Fashion-MNIST, as quoted in public READMEs
+ *   with its MD5s; corroborated here: each Debian file is exactly strlen(name) + 1 bytes shorter.
+ *   KMNIST, as quoted in a public README next to the SHA-256 above (not checked here: no copy of
+ *   KMNIST is available on this machine).
  * Verified here: the MNIST t10k SHA-256 and MD5 (9fb629c4..., ec29112d...) against the
- *   byte-identical copies in /work/shared/datasets/mnist-10k.
+ *   byte-identical copies in shared/datasets/mnist-10k.
  * content_sha256 = SHA-256 of the decompressed IDX bytes, computed here:
  * - MNIST t10k: from the canonical files above.
  * - Fashion-MNIST: from Debian's dataset-fashion-mnist 0.0~git20200523 (re-gzipped without the
@@ -276,7 +278,9 @@ void anet_registry_verify_dir(const anet_dataset_spec *spec, const char *dir, an
             all = 0;
             continue;
         }
+        anet_clear_error();
         rep->files[i] = anet_registry_check_file(&spec->files[i], rep->paths[i]);
+        if (rep->files[i] == ANET_FILE_UNREADABLE) snprintf(rep->detail[i], sizeof rep->detail[i], "%s", anet_last_error());
         if (rep->files[i] != ANET_FILE_VERIFIED && rep->files[i] != ANET_FILE_CONTENT_VERIFIED) verified = 0;
     }
     rep->state = !all ? ANET_DS_INCOMPLETE : verified ? ANET_DS_VERIFIED : ANET_DS_NOT_CANONICAL;

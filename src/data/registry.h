@@ -73,6 +73,7 @@ typedef struct anet_verify_report {
     char dir[ANET_PATH_MAX];
     char paths[ANET_FILE_COUNT][ANET_PATH_MAX];
     anet_file_state files[ANET_FILE_COUNT];
+    char detail[ANET_FILE_COUNT][256]; /* for ANET_FILE_UNREADABLE: the reader's error */
 } anet_verify_report;
 
 const char *anet_file_state_str(anet_file_state s);

@@ -14,6 +14,7 @@
 
 #include "core/error.h"
 #include "core/fp16.h"
+#include "graph/build.h"
 
 typedef struct ad_ctx {
     anet_graph *g;
@@ -23,6 +24,9 @@ typedef struct ad_ctx {
 } ad_ctx;
 
 static anet_type vtype(const ad_ctx *c, int v) { return c->g->values[v].type; }
+static int arg_bool(const ad_ctx *c, const anet_op *op, const char *key, int dflt, int *out);
+static int arg_ints(const ad_ctx *c, const anet_op *op, const char *key, int64_t *out, int *n);
+static anet_status bad_arg(const anet_op *op, const char *what);
 
 static int opk(ad_ctx *c, anet_opkind k, int n, const char *const *keys, const int *vals) {
     for (int i = 0; i < n; i++)
@@ -49,7 +53,7 @@ static int scal(ad_ctx *c, anet_dtype dt, double v) {
 }
 
 static int ints(ad_ctx *c, int n, const int64_t *v) {
-    int32_t t[ANET_MAX_RANK];
+    int32_t t[ANET_MAX_RANK] = {0};
     for (int i = 0; i < n && i < ANET_MAX_RANK; i++) t[i] = (int32_t)v[i];
     return anet_graph_const_int32s(c->g, NULL, n, t);
 }
@@ -121,32 +125,160 @@ static int slice(ad_ctx *c, int x, int rank, const int64_t *begin, const int64_t
     return opk(c, ANET_OP_SLICE_BY_SIZE, 3, keys, vals);
 }
 
-/* concat(values = (...), axis) through the raw builder (tuple argument). */
-static int concat(ad_ctx *c, int n, const int *vals, int axis) {
-    for (int i = 0; i < n; i++)
-        if (vals[i] < 0) return -1;
-    anet_type t = vtype(c, vals[0]);
-    t.dims[axis] = 0;
-    for (int i = 0; i < n; i++) t.dims[axis] += vtype(c, vals[i]).dims[axis];
-    int ax = anet_graph_const_int32(c->g, NULL, axis);
-    if (ax < 0) return -1;
-    anet_arg args[2];
-    args[0].key = (char *)"values";
-    args[0].n = n;
-    args[0].vals = (int *)vals;
-    args[0].is_tuple = 1;
-    args[1].key = (char *)"axis";
-    args[1].n = 1;
-    args[1].vals = &ax;
-    args[1].is_tuple = 0;
-    char name[48];
-    int k = 0;
-    do snprintf(name, sizeof name, "ad_concat_%d", k++);
-    while (anet_graph_find(c->g, name) >= 0);
-    const char *on[1] = {name};
-    int op = anet_graph_op_raw(c->g, "concat", name, 2, args, 1, on, &t);
-    if (op < 0) return -1;
-    return c->g->ops[op].outputs[0];
+/* d placed into a zero tensor that is N long on axis a, element i at b0 + i * st: a matmul
+ * with a 0/1 placement const (exact: one product per output). Used instead of concat/pad
+ * (rejected or missing on the ANE) and to spread a strided window's gradient. */
+static int place_st(ad_ctx *c, int d, int a, int64_t b0, int64_t N, int64_t st) {
+    if (d < 0) return -1;
+    anet_type t = vtype(c, d);
+    int r = t.rank;
+    int64_t n = t.dims[a];
+    if (r == 1) {
+        int64_t s2[2] = {1, n}, s1[1] = {N};
+        return reshape(c, place_st(c, reshape(c, d, 2, s2), 1, b0, N, st), 1, s1);
+    }
+    if (a < r - 2) {
+        int64_t perm[ANET_MAX_RANK];
+        for (int i = 0; i < r; i++) perm[i] = i;
+        perm[a] = r - 1;
+        perm[r - 1] = a; /* a swap: its own inverse */
+        static const char *const keys[2] = {"x", "perm"};
+        int v1[2] = {d, ints(c, r, perm)};
+        int t1 = place_st(c, opk(c, ANET_OP_TRANSPOSE, 2, keys, v1), r - 1, b0, N, st);
+        int v2[2] = {t1, ints(c, r, perm)};
+        return opk(c, ANET_OP_TRANSPOSE, 2, keys, v2);
+    }
+    int last = a == r - 1;
+    int64_t pd[2] = {last ? n : N, last ? N : n};
+    anet_type pt = anet_type_make(t.dtype, 2, pd);
+    size_t es = anet_dtype_size(t.dtype);
+    uint8_t *data = calloc((size_t)(n * N), es);
+    if (!data) {
+        anet_fail(ANET_E_NOMEM, "autodiff: out of memory for a placement constant");
+        return -1;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        int64_t at = last ? i * N + b0 + i * st : (b0 + i * st) * n + i;
+        if (t.dtype == ANET_DT_FP16) ((anet_f16 *)data)[at] = anet_f32_to_f16(1.0f);
+        else ((float *)data)[at] = 1.0f;
+    }
+    int p = anet_graph_const(c->g, NULL, pt, data, (size_t)(n * N) * es);
+    free(data);
+    return last ? matmul(c, d, p, 0, 0) : matmul(c, p, d, 0, 0);
+}
+
+static int place(ad_ctx *c, int d, int a, int64_t b0, int64_t N) { return place_st(c, d, a, b0, N, 1); }
+
+/* A const 0/1 matrix that reverses the last axis (right) or the second-to-last (left). */
+static int flip_axis(ad_ctx *c, int v, int last) {
+    if (v < 0) return -1;
+    anet_type t = vtype(c, v);
+    int64_t n = t.dims[t.rank - (last ? 1 : 2)];
+    int64_t pd[2] = {n, n};
+    anet_type pt = anet_type_make(t.dtype, 2, pd);
+    size_t es = anet_dtype_size(t.dtype);
+    uint8_t *data = calloc((size_t)(n * n), es);
+    if (!data) {
+        anet_fail(ANET_E_NOMEM, "autodiff: out of memory for a flip constant");
+        return -1;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        if (t.dtype == ANET_DT_FP16) ((anet_f16 *)data)[i * n + (n - 1 - i)] = anet_f32_to_f16(1.0f);
+        else ((float *)data)[i * n + (n - 1 - i)] = 1.0f;
+    }
+    int p = anet_graph_const(c->g, NULL, pt, data, (size_t)(n * n) * es);
+    free(data);
+    return last ? matmul(c, v, p, 0, 0) : matmul(c, p, v, 0, 0);
+}
+
+static int transpose_v(ad_ctx *c, int x, int n, const int64_t *perm) {
+    static const char *const keys[2] = {"x", "perm"};
+    int vals[2] = {x, ints(c, n, perm)};
+    return opk(c, ANET_OP_TRANSPOSE, 2, keys, vals);
+}
+
+/* A sliding window (conv, pools) with its padding resolved as vane and infer do. */
+typedef struct win {
+    int nsp;
+    int64_t in[2], k[2], s[2], d[2], pb[2], pa[2], out[2], r[2]; /* r: rows left over at the end */
+} win;
+
+static anet_status read_window(ad_ctx *c, const anet_op *op, const anet_type *tx, const int64_t *k, int is_conv, win *w) {
+    memset(w, 0, sizeof *w);
+    w->nsp = tx->rank - 2;
+    if (w->nsp < 1 || w->nsp > 2) return bad_arg(op, "only 1-D and 2-D windows have a gradient rule");
+    int64_t v[4];
+    int n;
+    for (int i = 0; i < w->nsp; i++) {
+        w->in[i] = tx->dims[2 + i];
+        w->k[i] = k[i];
+        w->s[i] = w->d[i] = 1;
+    }
+    if (arg_ints(c, op, "strides", v, &n) != 0) return bad_arg(op, "strides is not a constant");
+    for (int i = 0; n == w->nsp && i < n; i++) w->s[i] = v[i];
+    if (is_conv) {
+        if (arg_ints(c, op, "dilations", v, &n) != 0) return bad_arg(op, "dilations is not a constant");
+        for (int i = 0; n == w->nsp && i < n; i++) w->d[i] = v[i];
+    } else {
+        int ceil_mode = 0;
+        if (arg_bool(c, op, "ceil_mode", 0, &ceil_mode) != 0 || ceil_mode) return bad_arg(op, "ceil_mode has no gradient rule");
+    }
+    int pv = anet_op_arg_value(op, "pad_type");
+    const char *pt = pv >= 0 ? anet_const_get_string(anet_graph_const_of(c->g, pv)) : "valid";
+    if (!pt) return bad_arg(op, "pad_type is not a constant");
+    if (strcmp(pt, "custom") == 0) {
+        if (arg_ints(c, op, "pad", v, &n) != 0 || n != 2 * w->nsp) return bad_arg(op, "pad is not a constant");
+        for (int i = 0; i < w->nsp; i++) {
+            w->pb[i] = v[2 * i];
+            w->pa[i] = v[2 * i + 1];
+        }
+    } else if (strcmp(pt, "same") == 0 || strcmp(pt, "same_lower") == 0) {
+        for (int i = 0; i < w->nsp; i++) {
+            int64_t oo = (w->in[i] + w->s[i] - 1) / w->s[i];
+            int64_t tot = (oo - 1) * w->s[i] + w->d[i] * (w->k[i] - 1) + 1 - w->in[i];
+            if (tot < 0) tot = 0;
+            w->pb[i] = pt[4] == '_' ? tot - tot / 2 : tot / 2;
+            w->pa[i] = tot - w->pb[i];
+        }
+    } else if (strcmp(pt, "valid") != 0) {
+        return bad_arg(op, "unknown pad_type");
+    }
+    for (int i = 0; i < w->nsp; i++) {
+        int64_t span = w->in[i] + w->pb[i] + w->pa[i] - w->d[i] * (w->k[i] - 1) - 1;
+        if (span < 0) return bad_arg(op, "window larger than its input");
+        w->out[i] = span / w->s[i] + 1;
+        w->r[i] = span % w->s[i];
+    }
+    return ANET_OK;
+}
+
+/* The "full" correlation that sends a window op's output gradient back to its input grid:
+ * dy is spread by the stride (placement matmul), then convolved with weight (already
+ * flipped and channel-swapped by the caller) with padding d(k-1) - pb before and
+ * d(k-1) - pa + r after, which gives exactly the input's spatial size. */
+static int window_back(ad_ctx *c, const anet_op *op, int dy, int weight, const win *w, int64_t groups) {
+    int d = dy;
+    for (int i = 0; i < w->nsp && d >= 0; i++)
+        if (w->s[i] > 1) d = place_st(c, d, 2 + i, 0, (w->out[i] - 1) * w->s[i] + 1, w->s[i]);
+    int32_t pad[4], dil[2];
+    for (int i = 0; i < w->nsp; i++) {
+        int64_t before = w->d[i] * (w->k[i] - 1) - w->pb[i], after = w->d[i] * (w->k[i] - 1) - w->pa[i] + w->r[i];
+        if (before < 0 || after < 0) {
+            bad_arg(op, "padding larger than the dilated kernel has no gradient rule");
+            return -1;
+        }
+        pad[2 * i] = (int32_t)before;
+        pad[2 * i + 1] = (int32_t)after;
+        dil[i] = (int32_t)w->d[i];
+    }
+    if (d < 0) return -1;
+    return anet_b_conv(c->g, NULL, d, weight, -1, NULL, "custom", pad, dil, (int)groups);
+}
+
+/* Depthwise const weight [C, 1, k...] filled with v. */
+static int depthwise_fill(ad_ctx *c, anet_dtype dt, int64_t C, const win *w, double v) {
+    int64_t dims[4] = {C, 1, w->k[0], w->nsp > 1 ? w->k[1] : 1};
+    return fill(c, anet_type_make(dt, 2 + w->nsp, dims), v);
 }
 
 /* Sums v over the axes where it is broadcast against t (and drops/adds leading axes), so
@@ -471,24 +603,12 @@ static anet_status rule(ad_ctx *c, int opi) {
             nb != tx.rank || ns != tx.rank)
             return bad_arg(op, "begin/size are not constants of the input's rank");
         int d = materialize(c, dy, &tz);
-        /* Pad with zeros along every sliced axis: concat(zeros, piece, zeros). */
+        /* Zero-pad along every sliced axis. */
         for (int a = 0; a < tx.rank && d >= 0; a++) {
             int64_t b0 = begin[a] < 0 ? begin[a] + tx.dims[a] : begin[a];
             int64_t sz = size[a] < 0 ? tx.dims[a] - b0 : size[a];
-            int64_t after = tx.dims[a] - b0 - sz;
-            if (b0 == 0 && after == 0) continue;
-            int parts[3], np = 0;
-            anet_type tp = vtype(c, d);
-            if (b0 > 0) {
-                tp.dims[a] = b0;
-                parts[np++] = fill(c, tp, 0.0);
-            }
-            parts[np++] = d;
-            if (after > 0) {
-                tp.dims[a] = after;
-                parts[np++] = fill(c, tp, 0.0);
-            }
-            d = concat(c, np, parts, a);
+            if (b0 == 0 && sz == tx.dims[a]) continue;
+            d = place(c, d, a, b0, tx.dims[a]);
         }
         ACC(x, d);
         break;
@@ -512,6 +632,94 @@ static anet_status rule(ad_ctx *c, int opi) {
                 ACC(v, slice(c, d, tv.rank, begin, tv.dims));
             }
             off += tv.dims[axis];
+        }
+        break;
+    }
+    case ANET_OP_CONV: {
+        int w = anet_op_arg_value(op, "weight"), b = anet_op_arg_value(op, "bias");
+        anet_type tx = vtype(c, x), tw = vtype(c, w);
+        int64_t groups;
+        win wn;
+        if (arg_int(c, op, "groups", 1, &groups) != 0) return bad_arg(op, "groups is not a constant");
+        st = read_window(c, op, &tx, tw.dims + 2, 1, &wn);
+        if (st != ANET_OK) return st;
+        int d = materialize(c, dy, &tz);
+        int r = tx.rank;
+        if (active(c, x)) {
+            /* weight [Cout, Cin/g, k..] -> [Cin, Cout/g, k..] (per group), flipped in space */
+            int wt;
+            int64_t cout = tw.dims[0], cin = tx.dims[1];
+            if (groups == 1) {
+                int64_t perm[4] = {1, 0, 2, 3};
+                wt = transpose_v(c, w, r, perm);
+            } else {
+                int64_t s5[5] = {groups, cout / groups, cin / groups, tw.dims[2], r > 3 ? tw.dims[3] : 1};
+                int64_t perm[5] = {0, 2, 1, 3, 4};
+                int64_t back[4] = {cin, cout / groups, tw.dims[2], r > 3 ? tw.dims[3] : 1};
+                wt = reshape(c, transpose_v(c, reshape(c, w, r + 1, s5), r + 1, perm), r, back);
+            }
+            wt = flip_axis(c, wt, 1);
+            if (r == 4) wt = flip_axis(c, wt, 0);
+            ACC(x, window_back(c, op, d, wt, &wn, groups));
+        }
+        if (active(c, w)) {
+            if (groups != 1) return bad_arg(op, "the weight gradient of a grouped conv has no rule yet");
+            /* dW[co,ci,i,j] = sum dy[n,co,oh,ow] x[n,ci,oh*s+i*d,ow*s+j*d]: a conv of x^T (batch
+             * Cin, channels N) with dy^T as the weight, strides and dilations swapped. */
+            int64_t perm[4] = {1, 0, 2, 3};
+            int32_t strides[2], dil[2], pad[4];
+            for (int i = 0; i < wn.nsp; i++) {
+                strides[i] = (int32_t)wn.d[i];
+                dil[i] = (int32_t)wn.s[i];
+                pad[2 * i] = (int32_t)wn.pb[i];
+                pad[2 * i + 1] = (int32_t)wn.pa[i];
+            }
+            int xt = transpose_v(c, x, r, perm), dt_ = transpose_v(c, d, r, perm);
+            int cw = xt < 0 || dt_ < 0 ? -1 : anet_b_conv(g, NULL, xt, dt_, -1, strides, "custom", pad, dil, 1);
+            if (cw >= 0) {
+                anet_type tc = vtype(c, cw); /* [Cin, Cout, k' ...], k' >= k */
+                int64_t begin[4] = {0, 0, 0, 0}, size[4] = {tc.dims[0], tc.dims[1], tw.dims[2], r > 3 ? tw.dims[3] : 1};
+                int need_slice = 0;
+                for (int i = 2; i < r; i++) need_slice |= tc.dims[i] != tw.dims[i];
+                if (need_slice) cw = slice(c, cw, r, begin, size);
+            }
+            ACC(w, transpose_v(c, cw, r, perm));
+        }
+        if (b >= 0 && active(c, b)) {
+            int64_t axes[3] = {0, 2, 3};
+            ACC(b, reduce_sum(c, d, r - 1, axes, 0));
+        }
+        break;
+    }
+    case ANET_OP_AVG_POOL:
+    case ANET_OP_MAX_POOL: {
+        if (!active(c, x)) break;
+        anet_type tx = vtype(c, x);
+        int64_t ks[2];
+        int n;
+        if (arg_ints(c, op, "kernel_sizes", ks, &n) != 0 || n != tx.rank - 2) return bad_arg(op, "kernel_sizes is not a constant");
+        win wn;
+        st = read_window(c, op, &tx, ks, 0, &wn);
+        if (st != ANET_OK) return st;
+        int64_t C = tx.dims[1], kk = 1;
+        for (int i = 0; i < wn.nsp; i++) kk *= wn.k[i];
+        int d = materialize(c, dy, &tz);
+        if (op->kind == ANET_OP_AVG_POOL) {
+            int excl = 0;
+            if (arg_bool(c, op, "exclude_padding_from_average", 0, &excl) != 0) return bad_arg(op, "exclude_padding_from_average is not a constant");
+            for (int i = 0; i < wn.nsp; i++)
+                if (excl && (wn.pb[i] || wn.pa[i])) return bad_arg(op, "average excluding padding has no gradient rule");
+            /* ones, then an exact division (1/k is not exact in fp16) */
+            ACC(x, op2(c, ANET_OP_REAL_DIV, window_back(c, op, d, depthwise_fill(c, dt, C, &wn, 1.0), &wn, C),
+                       scal(c, dt, (double)kk)));
+        } else {
+            /* Non-overlapping windows only: each input sees at most one window; the gradient
+             * goes to the elements equal to their window's max. */
+            for (int i = 0; i < wn.nsp; i++)
+                if (wn.k[i] != wn.s[i] || wn.pb[i] || wn.pa[i]) return bad_arg(op, "max_pool with overlapping or padded windows has no gradient rule");
+            int ones = depthwise_fill(c, dt, C, &wn, 1.0);
+            int up_y = window_back(c, op, zv, ones, &wn, C), up_d = window_back(c, op, d, ones, &wn, C);
+            ACC(x, select3(c, op2(c, ANET_OP_GREATER, up_y, x), scal(c, dt, 0), up_d));
         }
         break;
     }

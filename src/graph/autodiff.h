@@ -2,15 +2,21 @@
  * that compute the gradient of a loss with respect to chosen values (the parameters).
  *
  * The gradient graph uses only ops the ANE takes (add, sub, mul, real_div, matmul with its
- * transpose flags, reduce_sum, select, greater, exp, log, pow, sqrt, square, reshape,
- * transpose, slice_by_size, concat); never rsqrt or gelu. Broadcasting is undone with
+ * transpose flags, reduce_sum, select, greater, log, pow, sqrt, reshape, transpose,
+ * slice_by_size, conv without bias; cast only for a cast in the forward graph); never rsqrt,
+ * gelu or concat (slice_by_size's gradient zero-pads with a 0/1 placement matmul). Broadcasting is undone with
  * reduce_sum over the broadcast axes (+ reshape when ranks differ).
  *
  * Ops with a gradient rule: add sub mul real_div maximum minimum relu sigmoid tanh exp log pow
  * sqrt rsqrt abs square select softmax reduce_sum reduce_mean reduce_max matmul linear
- * reshape transpose slice_by_size concat cast identity. Comparisons have none (bool output).
- * conv, conv_transpose, max_pool, avg_pool and gelu have no rule yet: a path through them
- * to a requested value fails with ANET_E_UNSUPPORTED naming the op.
+ * reshape transpose slice_by_size concat cast identity, and 1-D/2-D windows: conv (strides,
+ * dilations, valid/same/custom padding; input gradient for any groups, weight gradient for
+ * groups = 1), avg_pool (not with exclude_padding_from_average and padding), max_pool
+ * (non-overlapping unpadded windows, kernel = stride). ceil_mode windows, conv_transpose and
+ * gelu have no rule: a path through them to a requested value fails with
+ * ANET_E_UNSUPPORTED naming the op. Window gradients use conv only (spread by the stride
+ * with a placement matmul, then a conv with the flipped, channel-swapped kernel); vane has
+ * no conv_transpose.
  *
  * Ties (maximum/minimum/reduce_max/relu at the kink) send the whole gradient one way
  * (relu'(0) = 0, maximum: to y on ties), not split as PyTorch does.

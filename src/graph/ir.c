@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/fp16.h"
 #include "graph/ir_util.h"
 #include "graph/nameset.h"
 
@@ -118,44 +119,6 @@ char *anet__dims_str(const anet_type *t, char *buf, size_t len) {
     if (o < len) snprintf(buf + o, len - o, "]");
     buf[len - 1] = '\0';
     return buf;
-}
-
-/* ---- fp16 bits <-> float (portable, round to nearest even), for scalar consts ---- */
-
-uint16_t anet__f32_to_f16_bits(float f) {
-    uint32_t x;
-    memcpy(&x, &f, 4);
-    uint32_t sign = (x >> 16) & 0x8000u, exp = (x >> 23) & 0xffu, man = x & 0x7fffffu;
-    if (exp == 255) return (uint16_t)(sign | 0x7c00u | (man ? 0x200u | (man >> 13) : 0));
-    int e = (int)exp - 127 + 15;
-    if (e >= 31) return (uint16_t)(sign | 0x7c00u);
-    if (e <= 0) {
-        if (e < -10) return (uint16_t)sign;
-        uint32_t m = man | 0x800000u;
-        int shift = 14 - e;
-        uint32_t h = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
-        if (rem > half || (rem == half && (h & 1))) h++;
-        return (uint16_t)(sign | h);
-    }
-    uint32_t h = ((uint32_t)e << 10) | (man >> 13), rem = man & 0x1fffu;
-    if (rem > 0x1000u || (rem == 0x1000u && (h & 1))) h++; /* a carry into the exponent is right */
-    return (uint16_t)(sign | h);
-}
-
-float anet__f16_bits_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu, x;
-    if (exp == 0) {
-        if (man == 0) x = sign;
-        else {
-            int e = -1;
-            do { man <<= 1; e++; } while (!(man & 0x400u));
-            x = sign | ((uint32_t)(127 - 15 - e) << 23) | ((man & 0x3ffu) << 13);
-        }
-    } else if (exp == 31) x = sign | 0x7f800000u | (man << 13);
-    else x = sign | ((exp + 127 - 15) << 23) | (man << 13);
-    float f;
-    memcpy(&f, &x, 4);
-    return f;
 }
 
 /* ---- graph lifetime ---- */
@@ -469,7 +432,7 @@ int anet_graph_const_string(anet_graph *g, const char *name, const char *s) {
 }
 
 int anet_graph_const_fp16(anet_graph *g, const char *name, float v) {
-    uint16_t h = anet__f32_to_f16_bits(v);
+    uint16_t h = anet_f32_to_f16(v);
     return anet_graph_const(g, name, anet_type_make(ANET_DT_FP16, 0, NULL), &h, 2);
 }
 
@@ -781,7 +744,7 @@ int anet_const_get_bool(const anet_const *c, int *out) {
 int anet_const_get_float(const anet_const *c, double *out) {
     if (!c || !c->data || c->type.rank != 0) return -1;
     switch (c->type.dtype) {
-    case ANET_DT_FP16: { uint16_t h; memcpy(&h, c->data, 2); *out = anet__f16_bits_to_f32(h); return 0; }
+    case ANET_DT_FP16: { uint16_t h; memcpy(&h, c->data, 2); *out = anet_f16_to_f32(h); return 0; }
     case ANET_DT_FP32: { float f; memcpy(&f, c->data, 4); *out = f; return 0; }
     case ANET_DT_INT32: { int32_t v; memcpy(&v, c->data, 4); *out = v; return 0; }
     default: return -1;

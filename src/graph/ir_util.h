@@ -28,8 +28,5 @@ int anet__graph_const2(anet_graph *g, const char *name, const char *op_name, ane
 int anet__graph_op_raw2(anet_graph *g, const char *type, const char *name, int nargs,
                         const anet_arg *args, int noutputs, const char *const *out_names,
                         const anet_type *out_types, int names_checked);
-/* Portable binary16 conversion (round to nearest even) used for scalar consts and literals. */
-uint16_t anet__f32_to_f16_bits(float f);
-float anet__f16_bits_to_f32(uint16_t h);
 
 #endif

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/fp16.h"
 #include "graph/ir_util.h"
 #include "mil/mil.h"
 
@@ -114,9 +115,36 @@ static void put_hexfloat(sbuf *b, double d) {
     sb_printf(b, "p%c%d", e < 0 ? '-' : '+', e < 0 ? -e : e);
 }
 
+/* Length of the valid UTF-8 sequence at p (NUL-terminated), 0 if invalid. */
+static size_t utf8_seq(const unsigned char *p) {
+    unsigned c = p[0], v, minv;
+    size_t k;
+    if ((c & 0xE0) == 0xC0) { k = 1; minv = 0x80; v = c & 0x1F; }
+    else if ((c & 0xF0) == 0xE0) { k = 2; minv = 0x800; v = c & 0x0F; }
+    else if ((c & 0xF8) == 0xF0) { k = 3; minv = 0x10000; v = c & 0x07; }
+    else return 0;
+    for (size_t j = 1; j <= k; j++) {
+        if ((p[j] & 0xC0) != 0x80) return 0; /* also stops at the NUL */
+        v = (v << 6) | (p[j] & 0x3F);
+    }
+    if (v < minv || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
+    return k + 1;
+}
+
+/* Valid UTF-8 is written as is (Apple's files round-trip); other bytes >= 0x80 as \xHH. */
 static void put_string_lit(sbuf *b, const char *s) {
     sb_puts(b, "\"");
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p >= 0x80) {
+            size_t k = utf8_seq(p);
+            if (k) {
+                sb_put(b, (const char *)p, k);
+                p += k - 1;
+            } else {
+                sb_printf(b, "\\x%02x", *p);
+            }
+            continue;
+        }
         switch (*p) {
         case '"': sb_puts(b, "\\\""); break;
         case '\\': sb_puts(b, "\\\\"); break;
@@ -153,7 +181,7 @@ static void put_elem(sbuf *b, anet_dtype dt, const uint8_t *p) {
     case ANET_DT_FP16: {
         uint16_t h;
         memcpy(&h, p, 2);
-        put_hexfloat(b, (double)anet__f16_bits_to_f32(h));
+        put_hexfloat(b, (double)anet_f16_to_f32(h));
         break;
     }
     case ANET_DT_FP32: {

@@ -24,6 +24,7 @@ typedef struct sb {
     anet_io_desc out[4 * 2 * ANET_MLP_MAX_LAYERS + 4];
     int nout;
     int vals_out[4 * 2 * ANET_MLP_MAX_LAYERS + 4];
+    int hyper_slot[ANET_HYPER_SLOTS]; /* slice of each hyper scalar once made, else 0 */
 } sb;
 
 static int input(sb *b, const char *name, int64_t d1, int64_t d2, int64_t d3, anet_io_role role, int index, int slot) {
@@ -87,9 +88,12 @@ static int select3(sb *b, const char *name, int cond, int a, int c) {
 
 /* One scalar of the hyper tensor, as [1,1,1,1] (broadcasts against everything). */
 static int hyper(sb *b, int h, int slot) {
+    if (b->hyper_slot[slot] > 0) return b->hyper_slot[slot];
     static const char *const keys[3] = {"x", "begin", "size"};
     int vals[3] = {h, ints4(b, 0, 0, 0, slot), ints4(b, 1, 1, 1, 1)};
-    return opn(b, ANET_OP_SLICE_BY_SIZE, NULL, 3, keys, vals);
+    int v = opn(b, ANET_OP_SLICE_BY_SIZE, NULL, 3, keys, vals);
+    if (v > 0) b->hyper_slot[slot] = v;
+    return v;
 }
 
 static anet_status check_cfg(const anet_step_config *cfg) {
@@ -298,7 +302,7 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
     int y = input(b, "c_y", K, 1, B, ANET_ROLE_Y_ONEHOT, 0, 0);
     int params[2 * ANET_MLP_MAX_LAYERS], los[2 * ANET_MLP_MAX_LAYERS], s0[2 * ANET_MLP_MAX_LAYERS],
         s1[2 * ANET_MLP_MAX_LAYERS];
-    char names[2 * ANET_MLP_MAX_LAYERS][24];
+    char names[2 * ANET_MLP_MAX_LAYERS][48];
     const char *gnames[2 * ANET_MLP_MAX_LAYERS];
     for (int i = 0; i < np; i++) {
         anet_param_info pi;

@@ -3,6 +3,7 @@
  * depends on the programs' argument order. */
 #include "train/trainer.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -100,6 +101,24 @@ static anet_status check_writable_dir(const char *dir) {
     fclose(f);
     unlink(probe);
     return ANET_OK;
+}
+
+/* A process killed while writing a checkpoint leaves its temporary file (the checkpoint itself
+ * is intact): remove such leftovers, and only those ("checkpoint.safetensors.tmp.<pid>"). */
+static void remove_stale_temps(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    const char *prefix = "checkpoint.safetensors.tmp.";
+    size_t pl = strlen(prefix);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, prefix, pl) != 0 || !e->d_name[pl]) continue;
+        if (strspn(e->d_name + pl, "0123456789") != strlen(e->d_name + pl)) continue;
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
 }
 
 /* ---- backend and dataset choice ---- */
@@ -745,6 +764,7 @@ anet_status anet_trainer_create(const anet_train_options *o, anet_trainer **out)
     }
     if ((st = check_writable_dir(t->out_dir)) != ANET_OK) goto fail;
     snprintf(t->ckpt_path, sizeof t->ckpt_path, "%s/checkpoint.safetensors", t->out_dir);
+    remove_stale_temps(t->out_dir);
     if (o->metrics_path && o->metrics_path[0])
         snprintf(t->metrics_path, sizeof t->metrics_path, "%s", o->metrics_path);
     else

@@ -155,10 +155,12 @@ if [ -f killed/checkpoint.safetensors ]; then
   ep=$($PY -c "
 import json,struct; b=open('killed/checkpoint.safetensors','rb').read(); n=struct.unpack('<Q',b[:8])[0]
 print(json.loads(b[8:8+n])['__metadata__']['epoch'])")
+  touch killed/checkpoint.safetensors.tmp.99999 # what a kill during the write itself leaves
   "$ANET_BIN" train --resume killed/checkpoint.safetensors --dataset "$M10K" --backend vane --quiet \
     --epochs $((ep + 1)) --out killed 2>err && ok "resume after kill -9 (from epoch $ep)" || bad "resume after kill: $(cat err)"
   [ "$($PY m.py killed/metrics.jsonl | tail -1 | $PY -c 'import json,sys; print(json.load(sys.stdin)["epoch"])')" = "$((ep + 1))" ] \
     && ok "resumed run reached epoch $((ep + 1))" || bad "resumed run epoch"
+  [ -e killed/checkpoint.safetensors.tmp.99999 ] && bad "stale temp file kept" || ok "stale temp file removed"
 else
   bad "no checkpoint before the kill"
 fi
@@ -210,6 +212,9 @@ PYEOF
   && ok "compile --update ane" || bad "compile --update ane: $(cat err)"
 "$ANET_BIN" compile --mil comp/eval/model.mil --out compm >out 2>err && [ -s compm/model.mil ] && [ -s compm/plan.json ] \
   && ok "compile --mil" || bad "compile --mil: $(cat err)"
+one_line "compile for a chip that rejects the program" "did not compile" "$ANET_BIN" compile --model mlp:784-16-10 --chip m1 --out compm1
+$PY -c "import json; p=json.load(open('compm1/plan.json')); assert any(o.get('rule')=='matmul-dynamic' for o in p['programs'][0]['ops'])" \
+  && ok "plan.json names the rule (matmul-dynamic on m1)" || bad "plan.json m1 rule"
 one_line "compile without --out" "--out" "$ANET_BIN" compile --model mlp:4-2
 printf 'program(1.3)\n{ func main<ios18>(tensor<fp16, [1' >broken.mil
 one_line "compile of a broken MIL file" "broken.mil" "$ANET_BIN" compile --mil broken.mil --out compb

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """PyTorch (float64) oracle for tests/test_step.c.
 
-Reads IN (little-endian): int32 L, int32 dims[L+1], int32 B, int32 opt (-1 none, 0 sgd,
+For each IN OUT pair: reads IN (little-endian): int32 L, int32 dims[L+1], int32 B, int32 opt (-1 none, 0 sgd,
 1 adam, 2 adamw), int32 steps, float64 lr, momentum, beta1, beta2, eps, weight_decay,
 float64 x[B][dims[0]], int32 labels[B], then per layer float64 W[out][in], b[out].
 Writes OUT: float64 loss, logits[B][K], the gradient of every parameter (w0, b0, w1, ...),
@@ -16,8 +16,7 @@ import numpy as np
 import torch
 
 
-def main():
-    src, dst = sys.argv[1], sys.argv[2]
+def job(src, dst):
     buf = open(src, "rb").read()
     off = 0
 
@@ -73,6 +72,15 @@ def main():
     with open(dst, "wb") as f:
         for a in out:
             f.write(np.asarray(a, dtype="<f8").tobytes())
+
+
+def main():
+    # IN OUT [IN OUT ...]: one interpreter start (importing torch is the slow part) for all jobs
+    args = sys.argv[1:]
+    if not args or len(args) % 2:
+        sys.exit("usage: mlp_oracle.py IN OUT [IN OUT ...]")
+    for i in range(0, len(args), 2):
+        job(args[i], args[i + 1])
 
 
 if __name__ == "__main__":
