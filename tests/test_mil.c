@@ -515,6 +515,15 @@ static void test_malformed(void) {
         expect_error(deep, "list nested deeper than 6", 5, 0);
         free(deep);
     }
+    {
+        /* BLOBFILE nested in its own offset: refused at the first level, no deep recursion */
+        char *deep = malloc(4000000);
+        int n = snprintf(deep, 4000000, HEAD "    func main<ios18>(tensor<fp16, [1]> x) {\n        tensor<fp16, [1]> c = const()[name = string(\"c\"), val = tensor<fp16, [1]>(");
+        for (int i = 0; i < 40000; i++)
+            n += snprintf(deep + n, 4000000 - (size_t)n, "BLOBFILE(path = string(\"p\"), offset = uint64(");
+        expect_error(deep, "BLOBFILE data of type uint64 is not supported", 5, 0);
+        free(deep);
+    }
     expect_error(HEAD "    func main<ios18>(tensor<fp16, [1]> x) {\n        tensor<fp16, [1]> r = relu(x = \xff)[name = string(\"r\")];\n    } -> (r);\n}\n",
                  "invalid UTF-8 byte 0xff", 5, 40);
     expect_error(HEAD "    func main<ios18>(tensor<fp16, [1]> x) {\n        tensor<fp16, [1]> r = relu(x = \xc3", "truncated UTF-8", 5, 40);
