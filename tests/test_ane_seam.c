@@ -501,6 +501,32 @@ static void test_budget_and_cache(void) {
     ops->destroy(st);
 }
 
+/* Two backends of one process-like context share the caller's counter and its budget. */
+static void test_shared_counter(void) {
+    mock k1, k2;
+    int counter = 0;
+    anet_ane_options o;
+    anet_ane_options_default(&o);
+    o.compile_budget = 3;
+    o.compile_counter = &counter;
+    void *a = mock_backend(&k1, &o), *b = mock_backend(&k2, &o);
+    const anet_backend_ops *ops = anet_ane_sim_backend_ops();
+    char mil[4][600];
+    anet_program *p = NULL;
+    for (int i = 0; i < 4; i++) snprintf(mil[i], sizeof mil[i], "// ctx %d\n%s", i, PP_MIL);
+    CHECK_EQ_INT(ops->compile(a, mil[0], strlen(mil[0]), NULL, 0, &p), ANET_OK);
+    CHECK_EQ_INT(ops->compile(a, mil[1], strlen(mil[1]), NULL, 0, &p), ANET_OK);
+    CHECK_EQ_INT(ops->compile(b, mil[2], strlen(mil[2]), NULL, 0, &p), ANET_OK);
+    CHECK_EQ_INT(counter, 3);
+    CHECK_EQ_INT(ops->compile(b, mil[3], strlen(mil[3]), NULL, 0, &p), ANET_E_BACKEND);
+    CHECK_STR_CONTAINS(anet_last_error(), "compile budget exhausted");
+    anet_ane_counts c;
+    anet_ane_backend_counts(b, &c);
+    CHECK(c.compiles == 1 && c.context_compiles == 3);
+    ops->destroy(a);
+    ops->destroy(b);
+}
+
 static void test_ane_unavailable_here(void) {
 #if !defined(__APPLE__)
     anet_backend_config cfg = {ANET_CHIP_M4, ANET_NUMERICS_FP16};
@@ -527,6 +553,7 @@ int main(void) {
     test_ordering_and_sizes();
     test_pingpong();
     test_budget_and_cache();
+    test_shared_counter();
     test_ane_unavailable_here();
     TEST_MAIN_END();
 }

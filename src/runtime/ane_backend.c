@@ -17,6 +17,7 @@ void anet_ane_options_default(anet_ane_options *o) {
     o->uniform_sizes = 1;
     o->alphabetical = 1;
     o->pack_inputs = 0;
+    o->compile_counter = NULL;
 }
 
 static anet_status env_long(const char *var, long lo, long hi, long *out, int *set) {
@@ -183,6 +184,7 @@ struct ane_state {
     anet_ane_options opt;
     anet_backend_config cfg;
     int compiles, cache_hits;
+    int *counter; /* the budget's count: &compiles, or the caller's shared context */
     anet_program *cache;
     anet_backend_stats stats;
 };
@@ -197,7 +199,7 @@ static anet_status seam_fail(ane_state *st, anet_ane_stage stage, int rc, const 
     char msg[900];
     const char *fw = seam_text(st);
     if (rc == ANET_ANE_RC_EVAL && anet_ane_parse_status(fw)) rc = anet_ane_parse_status(fw);
-    anet_ane_describe(stage, rc, fw, st->compiles, msg, sizeof msg);
+    anet_ane_describe(stage, rc, fw, *st->counter, msg, sizeof msg);
     anet_status code = rc == ANET_ANE_RC_UNAVAILABLE ? ANET_E_UNSUPPORTED : ANET_E_BACKEND;
     return anet_fail(code, "%s: %s", ctx, msg);
 }
@@ -242,6 +244,7 @@ anet_status anet_ane_backend_create_seam(const anet_backend_config *cfg, const a
     if (opt) st->opt = *opt;
     else anet_ane_options_default(&st->opt);
     if (cfg) st->cfg = *cfg;
+    st->counter = st->opt.compile_counter ? st->opt.compile_counter : &st->compiles;
     int rc = seam.ops->open(seam.ctx);
     if (rc != 0) {
         anet_status s = seam_fail(st, ANET_ANE_STAGE_OPEN, rc, "ane backend");
@@ -271,6 +274,7 @@ void anet_ane_backend_counts(void *state, anet_ane_counts *out) {
     memset(out, 0, sizeof *out);
     if (!st) return;
     out->compiles = st->compiles;
+    out->context_compiles = *st->counter;
     out->cache_hits = st->cache_hits;
     out->budget = st->opt.compile_budget;
     for (anet_program *p = st->cache; p; p = p->next) out->programs++;
@@ -374,14 +378,14 @@ static anet_status compile_impl(void *state, const char *mil, size_t mil_len, co
             *out = p;
             return ANET_OK;
         }
-    if (st->compiles >= st->opt.compile_budget)
+    if (*st->counter >= st->opt.compile_budget)
         return anet_fail(ANET_E_BACKEND,
                          "ane backend: compile budget exhausted: this process already compiled %d "
                          "programs (budget %d, ANE_TRAINER_COMPILE_BUDGET); the ANE is reported to "
                          "fail after ~%d compiles per process (maderix; Orion #5). Make changing "
                          "weights program inputs instead of constants, or checkpoint and restart "
                          "with --resume",
-                         st->compiles, st->opt.compile_budget, ANET_ANE_REPORTED_COMPILE_LIMIT);
+                         *st->counter, st->opt.compile_budget, ANET_ANE_REPORTED_COMPILE_LIMIT);
     anet_program *p = calloc(1, sizeof *p);
     if (!p) return anet_fail(ANET_E_NOMEM, "ane backend: out of memory");
     p->st = st;
@@ -435,6 +439,7 @@ static anet_status compile_impl(void *state, const char *mil, size_t mil_len, co
     }
     /* Every attempt counts: the per-process limit is on compiler invocations. */
     st->compiles++;
+    if (st->counter != &st->compiles) (*st->counter)++;
     st->stats.compiles++;
     rc = o->compile(st->seam.ctx, p->model);
     if (rc) {

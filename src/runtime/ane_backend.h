@@ -43,6 +43,10 @@ typedef struct anet_ane_options {
     int uniform_sizes;        /* 1: one allocation size for all inputs, one for all outputs */
     int alphabetical;         /* 1: hand surfaces to the seam in alphabetical name order */
     int pack_inputs;          /* 1: pack same-C [1,C,1,S] fp16 inputs into one surface */
+    /* NULL: the budget counts this backend's compiles. Else a caller-owned counter shared by
+     * several backends of one process-like context (the ANE's limit is per process; the
+     * library keeps no globals, so whoever owns the process owns the count). */
+    int *compile_counter;
 } anet_ane_options;
 
 void anet_ane_options_default(anet_ane_options *o);
@@ -133,7 +137,8 @@ void anet_ane_darwin_chip(char *buf, size_t len);
 
 /* Counters of one backend instance. */
 typedef struct anet_ane_counts {
-    int compiles;     /* real compiles (cache misses) */
+    int compiles;     /* real compiles (cache misses) of this instance */
+    int context_compiles; /* the count the budget checks (shared counter if one was given) */
     int cache_hits;   /* compile calls answered from the cache */
     int budget;       /* the configured budget */
     int programs;     /* programs currently cached */
