@@ -104,7 +104,7 @@ anet_status anet_ane_info_get(const char *backend, anet_ane_info *out) {
     anet_ane_seam seam;
     if (strcmp(backend, "ane-sim") == 0) {
         anet_ane_sim_config sc;
-        anet_ane_sim_config_default(ANET_CHIP_M1, &sc);
+        anet_ane_sim_config_default(ANET_CHIP_M4, &sc); /* the trainer's default profile */
         if ((st = anet_ane_sim_config_env(&sc))) return st;
         snprintf(out->chip, sizeof out->chip, "simulated (profile %s)", anet_chip_name(sc.chip));
         st = anet_ane_sim_seam_create(&sc, &seam);
