@@ -19,6 +19,10 @@ int cli_is_help(const char *arg);
 
 int cli_info(int argc, char **argv);
 int cli_data(int argc, char **argv);
+int cli_train(int argc, char **argv);
+int cli_eval(int argc, char **argv);
+int cli_compile(int argc, char **argv);
+int cli_selftest(int argc, char **argv);
 int cli_check(int argc, char **argv);
 
 #endif

@@ -14,6 +14,10 @@ typedef struct {
 static const subcommand commands[] = {
     {"info", cli_info, "platform, Neural Engine presence, CPU features, backends"},
     {"data", cli_data, "list known datasets and where they are; download and verify one"},
+    {"train", cli_train, "train an MLP with every step as MIL programs on a backend"},
+    {"eval", cli_eval, "test accuracy of a training checkpoint"},
+    {"compile", cli_compile, "write a model's step programs (MIL, weight.bin, plan.json)"},
+    {"selftest", cli_selftest, "run small programs on the ANE backend and on vane; JSON report"},
     {"check", cli_check, "will a Core ML model run on the Neural Engine? per layer, with reasons"},
 };
 

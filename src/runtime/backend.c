@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "runtime/ane_backend.h"
 #include "runtime/vane/vane.h"
 
 static const char *const chip_names[ANET_CHIP_COUNT_] = {"m1", "m2", "m3", "m4", "strict"};
@@ -35,14 +36,16 @@ anet_status anet_backend_open(const char *name, const anet_backend_config *cfg, 
                          (int)cfg->numerics);
     const anet_backend_ops *ops = NULL;
     if (strcmp(name, "vane") == 0) ops = &anet_vane_ops;
-    else if (strcmp(name, "ane") == 0)
-        return anet_fail(ANET_E_UNSUPPORTED,
-                         "backend 'ane': not built yet (needs macOS and AppleNeuralEngine.framework); use 'vane'");
-    else if (strcmp(name, "ane-sim") == 0)
-        return anet_fail(ANET_E_UNSUPPORTED,
-                         "backend 'ane-sim': not built yet (the private-API simulator is still to come); use 'vane'");
+    else if (strcmp(name, "ane") == 0) ops = anet_ane_backend_ops();
+    else if (strcmp(name, "ane-sim") == 0) ops = anet_ane_sim_backend_ops();
+    else if (strcmp(name, "auto") == 0) {
+        /* ane when it loads and passes its self-check, else vane (the reason is available
+         * from anet_ane_select_auto directly). */
+        char chosen[16], reason[512];
+        return anet_ane_select_auto("ane", cfg, out, chosen, sizeof chosen, reason, sizeof reason);
+    }
     else
-        return anet_fail(ANET_E_NOTFOUND, "backend '%s' is unknown (known: vane, ane, ane-sim)", name);
+        return anet_fail(ANET_E_NOTFOUND, "backend '%s' is unknown (known: auto, vane, ane, ane-sim)", name);
     char why[256] = "";
     anet_status st = ops->probe(why, sizeof why);
     if (st != ANET_OK)

@@ -1,0 +1,4 @@
+#!/usr/bin/env bash
+# bench/train_vs_torch: ane_trainer (vane, fp16) vs PyTorch (fp32, one thread), same model and
+# settings, in one run. Arguments go to train_vs_torch.py (see its --help).
+exec /usr/bin/python3 "$(dirname "$0")/train_vs_torch.py" "$@"

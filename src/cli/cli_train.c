@@ -1,0 +1,219 @@
+/* `ane_trainer train`: train an MLP with every step as MIL programs on a backend. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/cli_opts.h"
+#include "core/error.h"
+#include "train/checkpoint.h"
+#include "train/optim_cpu.h"
+#include "train/trainer.h"
+
+static void train_usage(FILE *f) {
+    fprintf(f,
+            "usage: ane_trainer train [options]\n"
+            "\n"
+            "Trains an MLP with forward, loss, backward (and with --update ane the optimizer) as MIL\n"
+            "programs run on a backend; each program is compiled once. Writes a safetensors checkpoint\n"
+            "to --out after every epoch (atomically) and metrics as JSON Lines.\n"
+            "\n"
+            "data and model:\n"
+            "  --dataset NAME|DIR   mnist, fashion-mnist, kmnist or a directory of IDX files\n"
+            "                       (default: mnist if found, else fashion-mnist)\n"
+            "  --data DIR           look for datasets here first\n"
+            "  --model SPEC         mlp:IN-H1-...-OUT, relu between layers (default mlp:784-128-10)\n"
+            "training:\n"
+            "  --epochs N           train until N epochs are complete, counting resumed ones (default 5)\n"
+            "  --batch-size B       (default 128); the last partial batch of an epoch is dropped\n"
+            "  --optimizer adam|adamw|sgd   (default adam; torch.optim formulas)\n"
+            "  --lr X               peak learning rate (default 1e-3; sgd 1e-2)\n"
+            "  --momentum M         sgd momentum (default 0.9)\n"
+            "  --weight-decay W     adamw: decoupled (default 0.01); adam/sgd: L2 (default 0)\n"
+            "  --beta1 B1 --beta2 B2 --eps E   adam/adamw (defaults 0.9, 0.999, 1e-8)\n"
+            "  --schedule constant|cosine|warmup|warmup-cosine   (default constant)\n"
+            "  --warmup-steps N     linear warmup length for warmup schedules (default 0)\n"
+            "  --seed S             same seed + same backend = identical metrics (default 0)\n"
+            "  --loss-scale X       initial dynamic loss scale (default 32768 = 2^15)\n"
+            "  --loss-scale-growth N  clean steps before the scale doubles (default 1000)\n"
+            "execution:\n"
+            "  --backend auto|vane|ane|ane-sim  (default auto: ane where it runs, else vane; says why)\n"
+            "  --chip m1|m2|m3|m4|strict  constraint profile (default m4: weights are program inputs,\n"
+            "                       and dynamic matmul (weights as inputs) is reported only on M4+)\n"
+            "  --update cpu|ane     cpu: fp32 master weights + optimizer on the CPU, fp16 copies sent\n"
+            "                       per step; ane: the whole step in the program, state stays on the\n"
+            "                       device side (compensated fp16 hi+lo) (default cpu)\n"
+            "  --numerics fp16|fp32 vane rounding (fp32 = debug, no rounding) (default fp16)\n"
+            "output:\n"
+            "  --out DIR            checkpoints and metrics (default ./runs/<UTC timestamp>)\n"
+            "  --resume CKPT        continue exactly from a checkpoint; options not given are taken from it\n"
+            "  --metrics FILE       JSON Lines metrics (default <out>/metrics.jsonl; appended on --resume)\n"
+            "  --log-steps N        also a \"step\" metrics line every N steps\n"
+            "  --max-steps N        stop after N steps in total (no checkpoint; for tests)\n"
+            "  --quiet              no progress on stderr\n");
+}
+
+typedef struct seen {
+    int model, opt, lr, momentum, wd, b1, b2, eps, batch, seed, sched, warmup, update, numerics, chip, dataset;
+} seen;
+
+/* Options the user did not give are taken from the checkpoint being resumed. */
+static int adopt_checkpoint(const char *path, const seen *s, anet_train_options *o, char *model_buf,
+                            size_t model_len, char *ds_buf, size_t ds_len) {
+    anet_ckpt c;
+    if (anet_ckpt_read(path, &c) != ANET_OK) return cli_error("train --resume");
+    const char *v;
+    if (!s->model && (v = anet_ckpt_get_meta(&c, "model"))) {
+        snprintf(model_buf, model_len, "%s", v);
+        o->model = model_buf;
+    }
+    if (!s->dataset && (v = anet_ckpt_get_meta(&c, "dataset"))) {
+        snprintf(ds_buf, ds_len, "%s", v);
+        o->dataset = ds_buf;
+    }
+    if (!s->opt && (v = anet_ckpt_get_meta(&c, "optimizer"))) anet_opt_kind_lookup(v, &o->opt.kind);
+#define TAKE_F(flag, key, field) \
+    if (!s->flag && (v = anet_ckpt_get_meta(&c, key))) o->field = (float)strtod(v, NULL);
+    TAKE_F(lr, "lr", opt.lr)
+    TAKE_F(momentum, "momentum", opt.momentum)
+    TAKE_F(wd, "weight_decay", opt.weight_decay)
+    TAKE_F(b1, "beta1", opt.beta1)
+    TAKE_F(b2, "beta2", opt.beta2)
+    TAKE_F(eps, "eps", opt.eps)
+#undef TAKE_F
+    if (!s->batch && (v = anet_ckpt_get_meta(&c, "batch_size"))) o->batch_size = atoi(v);
+    if (!s->seed && (v = anet_ckpt_get_meta(&c, "seed"))) o->seed = strtoull(v, NULL, 10);
+    if (!s->sched && (v = anet_ckpt_get_meta(&c, "schedule"))) anet_sched_kind_lookup(v, &o->schedule);
+    if (!s->warmup && (v = anet_ckpt_get_meta(&c, "warmup_steps"))) o->warmup_steps = strtoll(v, NULL, 10);
+    if (!s->update && (v = anet_ckpt_get_meta(&c, "update")))
+        o->update = strcmp(v, "ane") == 0 ? ANET_UPDATE_ANE : ANET_UPDATE_CPU;
+    if (!s->numerics && (v = anet_ckpt_get_meta(&c, "numerics")))
+        o->numerics = strcmp(v, "fp32") == 0 ? ANET_NUMERICS_FP32 : ANET_NUMERICS_FP16;
+    if (!s->chip && (v = anet_ckpt_get_meta(&c, "chip"))) anet_chip_lookup(v, &o->chip);
+    anet_ckpt_free(&c);
+    return CLI_OK;
+}
+
+int cli_train(int argc, char **argv) {
+    anet_train_options o;
+    anet_train_options_default(&o);
+    seen s = {0};
+    double lr = 0, mom = 0, wd = 0, b1 = 0, b2 = 0, eps = 0, ls = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        int r;
+        long long n = 0;
+        uint64_t u = 0;
+        if (cli_is_help(argv[i])) {
+            train_usage(stdout);
+            return CLI_OK;
+        }
+#define OPT(name) ((r = cli_opt(argc, argv, &i, name, &v)) != 0 && (r > 0 || (missing = name)))
+        const char *missing = NULL;
+        if (OPT("--dataset")) { o.dataset = v; s.dataset = 1; }
+        else if (OPT("--data")) o.data_dir = v;
+        else if (OPT("--model")) { o.model = v; s.model = 1; }
+        else if (OPT("--epochs")) {
+            if (!missing && cli_parse_int(v, 1, 1000000, &n)) return cli_usage_error("train ", "--epochs '%s': expected an integer >= 1", v);
+            o.epochs = (int)n;
+        } else if (OPT("--batch-size")) {
+            if (!missing && cli_parse_int(v, 1, 65536, &n)) return cli_usage_error("train ", "--batch-size '%s': expected an integer in 1..65536", v);
+            o.batch_size = (int)n;
+            s.batch = 1;
+        } else if (OPT("--optimizer")) {
+            if (!missing && anet_opt_kind_lookup(v, &o.opt.kind)) return cli_usage_error("train ", "--optimizer '%s': expected adam, adamw or sgd", v);
+            s.opt = 1;
+        } else if (OPT("--lr")) {
+            if (!missing && cli_parse_float(v, 0, 1e6, &lr)) return cli_usage_error("train ", "--lr '%s': expected a number >= 0", v);
+            s.lr = 1;
+        } else if (OPT("--momentum")) {
+            if (!missing && cli_parse_float(v, 0, 0.999999, &mom)) return cli_usage_error("train ", "--momentum '%s': expected a number in [0, 1)", v);
+            s.momentum = 1;
+        } else if (OPT("--weight-decay")) {
+            if (!missing && cli_parse_float(v, 0, 1e6, &wd)) return cli_usage_error("train ", "--weight-decay '%s': expected a number >= 0", v);
+            s.wd = 1;
+        } else if (OPT("--beta1")) {
+            if (!missing && cli_parse_float(v, 0, 0.999999999, &b1)) return cli_usage_error("train ", "--beta1 '%s': expected a number in [0, 1)", v);
+            s.b1 = 1;
+        } else if (OPT("--beta2")) {
+            if (!missing && cli_parse_float(v, 0, 0.999999999, &b2)) return cli_usage_error("train ", "--beta2 '%s': expected a number in [0, 1)", v);
+            s.b2 = 1;
+        } else if (OPT("--eps")) {
+            if (!missing && cli_parse_float(v, 0, 1, &eps)) return cli_usage_error("train ", "--eps '%s': expected a number in [0, 1]", v);
+            s.eps = 1;
+        } else if (OPT("--schedule")) {
+            if (!missing && anet_sched_kind_lookup(v, &o.schedule)) return cli_usage_error("train ", "--schedule '%s': expected constant, cosine, warmup or warmup-cosine", v);
+            s.sched = 1;
+        } else if (OPT("--warmup-steps")) {
+            if (!missing && cli_parse_int(v, 0, INT64_MAX, &n)) return cli_usage_error("train ", "--warmup-steps '%s': expected an integer >= 0", v);
+            o.warmup_steps = n;
+            s.warmup = 1;
+        } else if (OPT("--seed")) {
+            if (!missing && cli_parse_u64(v, &u)) return cli_usage_error("train ", "--seed '%s': expected a non-negative integer", v);
+            o.seed = u;
+            s.seed = 1;
+        } else if (OPT("--backend")) o.backend = v;
+        else if (OPT("--chip")) {
+            if (!missing && anet_chip_lookup(v, &o.chip)) return cli_usage_error("train ", "--chip '%s': expected m1, m2, m3, m4 or strict", v);
+            s.chip = 1;
+        } else if (OPT("--update")) {
+            if (!missing && strcmp(v, "cpu") && strcmp(v, "ane")) return cli_usage_error("train ", "--update '%s': expected cpu or ane", v);
+            if (!missing) o.update = strcmp(v, "ane") == 0 ? ANET_UPDATE_ANE : ANET_UPDATE_CPU;
+            s.update = 1;
+        } else if (OPT("--numerics")) {
+            if (!missing && strcmp(v, "fp16") && strcmp(v, "fp32")) return cli_usage_error("train ", "--numerics '%s': expected fp16 or fp32", v);
+            if (!missing) o.numerics = strcmp(v, "fp32") == 0 ? ANET_NUMERICS_FP32 : ANET_NUMERICS_FP16;
+            s.numerics = 1;
+        } else if (OPT("--out")) o.out_dir = v;
+        else if (OPT("--resume")) o.resume = v;
+        else if (OPT("--metrics")) o.metrics_path = v;
+        else if (OPT("--loss-scale")) {
+            if (!missing && cli_parse_float(v, 1.0 / 16384, 32768, &ls)) return cli_usage_error("train ", "--loss-scale '%s': expected a number in [2^-14, 2^15]", v);
+            o.loss_scale = (float)ls;
+        } else if (OPT("--loss-scale-growth")) {
+            if (!missing && cli_parse_int(v, 1, 1000000000, &n)) return cli_usage_error("train ", "--loss-scale-growth '%s': expected an integer >= 1", v);
+            o.loss_scale_growth = (int)n;
+        } else if (OPT("--log-steps")) {
+            if (!missing && cli_parse_int(v, 0, 1000000000, &n)) return cli_usage_error("train ", "--log-steps '%s': expected an integer >= 0", v);
+            o.log_steps = (int)n;
+        } else if (OPT("--max-steps")) {
+            if (!missing && cli_parse_int(v, 0, INT64_MAX, &n)) return cli_usage_error("train ", "--max-steps '%s': expected an integer >= 0", v);
+            o.max_steps = n;
+        } else if (strcmp(argv[i], "--quiet") == 0 || strcmp(argv[i], "-q") == 0) o.quiet = 1;
+        else return cli_usage_error("train ", "unknown option '%s'", argv[i]);
+        if (missing) return cli_usage_error("train ", "%s needs a value", missing);
+#undef OPT
+    }
+    char model_buf[256], ds_buf[4096];
+    if (o.resume) {
+        int rc = adopt_checkpoint(o.resume, &s, &o, model_buf, sizeof model_buf, ds_buf, sizeof ds_buf);
+        if (rc != CLI_OK) return rc;
+    }
+    /* Optimizer defaults depend on the optimizer; explicit values win. */
+    if (s.opt && !o.resume) {
+        anet_opt_kind k = o.opt.kind;
+        anet_opt_config_default(k, &o.opt);
+    }
+    if (s.lr) o.opt.lr = (float)lr;
+    if (s.momentum) o.opt.momentum = (float)mom;
+    if (s.wd) o.opt.weight_decay = (float)wd;
+    if (s.b1) o.opt.beta1 = (float)b1;
+    if (s.b2) o.opt.beta2 = (float)b2;
+    if (s.eps) o.opt.eps = (float)eps;
+
+    anet_trainer *t;
+    if (anet_trainer_create(&o, &t) != ANET_OK) return cli_error("train");
+    if (!o.quiet) {
+        fprintf(stderr, "backend: %s (%s)\n", anet_trainer_backend_name(t), anet_trainer_backend_reason(t));
+        fprintf(stderr, "model %s, %s lr %g, batch %d, update %s, checkpoints in %s\n", o.model,
+                anet_opt_kind_name(o.opt.kind), (double)o.opt.lr, o.batch_size,
+                o.update == ANET_UPDATE_ANE ? "ane" : "cpu", anet_trainer_checkpoint_path(t));
+    }
+    if (anet_trainer_run(t) != ANET_OK) {
+        int rc = cli_error("train");
+        anet_trainer_free(t);
+        return rc;
+    }
+    anet_trainer_free(t);
+    return CLI_OK;
+}

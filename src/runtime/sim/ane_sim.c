@@ -1,0 +1,466 @@
+/* The ANE private-API simulator: the seam of ane_seam.h on top of vane, with the quirks of
+ * ANE_FACTS.md as rules. Error texts imitate what the framework is reported to print, so the
+ * backend's error mapping is exercised on the same strings. */
+#include "runtime/sim/ane_sim.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "runtime/ane_sig.h"
+
+typedef struct sim_ctx {
+    anet_ane_sim_config cfg;
+    anet_backend vane;
+    int vane_open;
+    int opened;
+    int ncompile, nload, neval, nsurf;
+    char err[1024];
+} sim_ctx;
+
+struct anet_ane_model {
+    sim_ctx *sim;
+    char *mil;
+    size_t mil_len;
+    uint8_t *weights; /* the "file" in the model's temporary directory */
+    size_t wlen;
+    anet_ane_sig sig;
+    int *in_sorted, *out_sorted;
+    anet_program *prog; /* vane program (constants baked from the weights at compile) */
+    int compiled, loaded;
+};
+
+struct anet_ane_surface {
+    size_t bytes;
+    unsigned char *base;
+    int locked;
+};
+
+struct anet_ane_request {
+    int nin, nout;
+    anet_ane_surface **in, **out;
+};
+
+static const char sim_magic[] = "ane-sim";
+
+static int set_err(sim_ctx *c, int rc, const char *fmt, ...) ANET_PRINTF(3, 4);
+static int set_err(sim_ctx *c, int rc, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err, sizeof c->err, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* Does the n-th call (1-based) fail under fault f? */
+static int fault_hits(const anet_ane_sim_fault *f, int n) { return f->always || (f->at > 0 && f->at == n); }
+
+void anet_ane_sim_config_default(anet_chip chip, anet_ane_sim_config *out) {
+    memset(out, 0, sizeof *out);
+    out->chip = chip;
+    out->numerics = ANET_NUMERICS_FP16;
+    out->rules.baked_constants = 1;
+    out->rules.compile_limit = 119; /* the low end of every report, M4 included */
+    out->rules.alphabetical_io = 1;
+    out->rules.uniform_alloc = 1;
+    /* M4 (and the strict union): Orion's ~49 KB on M4 Max. Earlier chips: the ~2 KB others
+     * report; the backend's default minimum (49152) satisfies both. */
+    out->rules.min_surface_bytes = (chip == ANET_CHIP_M4 || chip == ANET_CHIP_STRICT) ? 49152 : 2048;
+    out->rules.packed_reads = 1;
+    out->rules.reject_ops = 1;
+}
+
+anet_status anet_ane_sim_faults_parse(const char *spec, anet_ane_sim_faults *out) {
+    memset(out, 0, sizeof *out);
+    if (!spec) return ANET_OK;
+    const char *p = spec;
+    while (*p) {
+        while (*p == ',' || *p == ' ') p++;
+        if (!*p) break;
+        const char *e = p;
+        while (*e && *e != ',') e++;
+        char item[64];
+        size_t n = (size_t)(e - p);
+        if (n >= sizeof item)
+            return anet_fail(ANET_E_INVALID, "ANE_TRAINER_SIM_FAULTS: item too long near '%.20s'", p);
+        memcpy(item, p, n);
+        item[n] = '\0';
+        while (n > 0 && item[n - 1] == ' ') item[--n] = '\0';
+        char *at = strchr(item, '@');
+        long count = 0;
+        if (at) {
+            *at = '\0';
+            char *end = NULL;
+            errno = 0;
+            count = strtol(at + 1, &end, 10);
+            if (errno || !end || *end || count < 1 || count > 100000000)
+                return anet_fail(ANET_E_INVALID,
+                                 "ANE_TRAINER_SIM_FAULTS: '%s@%s': the count after '@' must be a "
+                                 "positive integer", item, at + 1);
+        }
+        anet_ane_sim_fault *f = NULL;
+        if (strcmp(item, "compile") == 0) f = &out->compile;
+        else if (strcmp(item, "load") == 0) f = &out->load;
+        else if (strcmp(item, "eval") == 0) f = &out->eval;
+        else if (strcmp(item, "framework") == 0 && !at) out->framework_missing = 1;
+        else if (strcmp(item, "classes") == 0 && !at) out->classes_missing = 1;
+        else
+            return anet_fail(ANET_E_INVALID,
+                             "ANE_TRAINER_SIM_FAULTS: unknown fault '%s' (known: compile[@N], "
+                             "load[@N], eval[@N], framework, classes)", item);
+        if (f) {
+            if (at) f->at = (int)count;
+            else f->always = 1;
+        }
+        p = e;
+    }
+    return ANET_OK;
+}
+
+anet_status anet_ane_sim_config_env(anet_ane_sim_config *c) {
+    const char *s = getenv("ANE_TRAINER_SIM_FAULTS");
+    if (s && *s) {
+        anet_status st = anet_ane_sim_faults_parse(s, &c->faults);
+        if (st) return st;
+    }
+    s = getenv("ANE_TRAINER_SIM_COMPILE_LIMIT");
+    if (s && *s) {
+        char *end = NULL;
+        errno = 0;
+        long v = strtol(s, &end, 10);
+        if (errno || !end || *end || v < 0 || v > 1000000)
+            return anet_fail(ANET_E_INVALID, "ANE_TRAINER_SIM_COMPILE_LIMIT='%s': expected an "
+                             "integer >= 0 (0 = unlimited)", s);
+        c->rules.compile_limit = (int)v;
+    }
+    return ANET_OK;
+}
+
+/* ---------------------------------------------------------------- the seam operations */
+
+static int sim_open(void *ctx) {
+    sim_ctx *c = ctx;
+    if (c->cfg.faults.framework_missing)
+        return set_err(c, ANET_ANE_RC_UNAVAILABLE,
+                       "dlopen(/System/Library/PrivateFrameworks/AppleNeuralEngine.framework/"
+                       "AppleNeuralEngine): image not found (simulated fault 'framework')");
+    if (c->cfg.faults.classes_missing)
+        return set_err(c, ANET_ANE_RC_UNAVAILABLE,
+                       "class _ANEInMemoryModelDescriptor not found (simulated fault 'classes')");
+    if (!c->vane_open) {
+        anet_backend_config vc = {c->cfg.chip, c->cfg.numerics};
+        /* With the rejected-ops rule off, compile for the most permissive profile. */
+        if (!c->cfg.rules.reject_ops) vc.chip = ANET_CHIP_M4;
+        if (anet_backend_open("vane", &vc, &c->vane) != ANET_OK)
+            return set_err(c, ANET_ANE_RC_UNAVAILABLE, "simulator: vane could not start: %s",
+                           anet_last_error());
+        c->vane_open = 1;
+    }
+    c->opened = 1;
+    c->err[0] = '\0';
+    return 0;
+}
+
+static void model_release_vane(sim_ctx *c, anet_ane_model *m) {
+    if (m->prog) {
+        c->vane.ops->release(c->vane.state, m->prog);
+        m->prog = NULL;
+    }
+}
+
+static int sim_model_create(void *ctx, const char *mil, size_t mil_len, const uint8_t *w,
+                            size_t wlen, anet_ane_model **out) {
+    sim_ctx *c = ctx;
+    *out = NULL;
+    if (!c->opened) return set_err(c, ANET_ANE_RC_INVALID, "simulator: model_create before open");
+    anet_ane_model *m = calloc(1, sizeof *m);
+    if (!m) return set_err(c, ANET_ANE_RC_NOMEM, "simulator: out of memory");
+    m->sim = c;
+    m->mil = malloc(mil_len + 1);
+    m->weights = wlen ? malloc(wlen) : NULL;
+    if (!m->mil || (wlen && !m->weights)) {
+        free(m->mil);
+        free(m->weights);
+        free(m);
+        return set_err(c, ANET_ANE_RC_NOMEM, "simulator: out of memory");
+    }
+    memcpy(m->mil, mil, mil_len);
+    m->mil[mil_len] = '\0';
+    m->mil_len = mil_len;
+    if (wlen) memcpy(m->weights, w, wlen);
+    m->wlen = wlen;
+    /* The real descriptor accepts any text; a bad program fails at compile. */
+    *out = m;
+    return 0;
+}
+
+static int vane_compile(sim_ctx *c, anet_ane_model *m) {
+    anet_program *p = NULL;
+    if (c->vane.ops->compile(c->vane.state, m->mil, m->mil_len, m->weights, m->wlen, &p) != ANET_OK)
+        return -1;
+    model_release_vane(c, m);
+    m->prog = p;
+    return 0;
+}
+
+static int sim_compile(void *ctx, anet_ane_model *m) {
+    sim_ctx *c = ctx;
+    int n = ++c->ncompile;
+    if (fault_hits(&c->cfg.faults.compile, n))
+        return set_err(c, ANET_ANE_RC_COMPILE,
+                       "ANECCompile() FAILED: err=() (simulated fault 'compile' at compile %d)", n);
+    if (c->cfg.rules.compile_limit > 0 && n > c->cfg.rules.compile_limit)
+        return set_err(c, ANET_ANE_RC_COMPILE,
+                       "ANECCompile() FAILED: err=() (simulated per-process compile limit: this "
+                       "is compile %d, the limit is %d)", n, c->cfg.rules.compile_limit);
+    anet_ane_sig_free(&m->sig);
+    free(m->in_sorted);
+    free(m->out_sorted);
+    m->in_sorted = m->out_sorted = NULL;
+    if (anet_ane_sig_parse(m->mil, m->mil_len, &m->sig) != ANET_OK)
+        return set_err(c, ANET_ANE_RC_COMPILE, "ANECCompile() FAILED: %s", anet_last_error());
+    m->in_sorted = calloc((size_t)m->sig.nin + 1, sizeof(int));
+    m->out_sorted = calloc((size_t)m->sig.nout + 1, sizeof(int));
+    if (!m->in_sorted || !m->out_sorted) return set_err(c, ANET_ANE_RC_NOMEM, "simulator: out of memory");
+    anet_ane_sig_sorted(m->sig.in, m->sig.nin, m->in_sorted);
+    anet_ane_sig_sorted(m->sig.out, m->sig.nout, m->out_sorted);
+    if (vane_compile(c, m))
+        return set_err(c, ANET_ANE_RC_COMPILE, "ANECCompile() FAILED: %s", anet_last_error());
+    m->compiled = 1;
+    return 0;
+}
+
+static int sim_load(void *ctx, anet_ane_model *m) {
+    sim_ctx *c = ctx;
+    int n = ++c->nload;
+    if (!m->compiled) return set_err(c, ANET_ANE_RC_LOAD, "simulator: load of a model never compiled");
+    if (fault_hits(&c->cfg.faults.load, n))
+        return set_err(c, ANET_ANE_RC_LOAD,
+                       "loadWithQoS:options:error: returned NO (simulated fault 'load' at load %d)", n);
+    /* Without the baked-constants quirk, a reload picks up the weight file as it is now. */
+    if (!c->cfg.rules.baked_constants && vane_compile(c, m))
+        return set_err(c, ANET_ANE_RC_LOAD, "simulator: reload failed: %s", anet_last_error());
+    m->loaded = 1;
+    return 0;
+}
+
+static int sim_unload(void *ctx, anet_ane_model *m) {
+    (void)ctx;
+    m->loaded = 0;
+    return 0;
+}
+
+static void sim_model_free(void *ctx, anet_ane_model *m) {
+    sim_ctx *c = ctx;
+    if (!m) return;
+    model_release_vane(c, m);
+    anet_ane_sig_free(&m->sig);
+    free(m->in_sorted);
+    free(m->out_sorted);
+    free(m->mil);
+    free(m->weights);
+    free(m);
+}
+
+static int sim_surface_create(void *ctx, size_t bytes, anet_ane_surface **out) {
+    sim_ctx *c = ctx;
+    *out = NULL;
+    if (bytes == 0 || bytes > ((size_t)1 << 32))
+        return set_err(c, ANET_ANE_RC_NOMEM, "IOSurfaceCreate: refused a surface of %zu bytes", bytes);
+    anet_ane_surface *s = calloc(1, sizeof *s);
+    if (!s) return set_err(c, ANET_ANE_RC_NOMEM, "IOSurfaceCreate: out of memory");
+    s->base = calloc(1, bytes);
+    if (!s->base) {
+        free(s);
+        return set_err(c, ANET_ANE_RC_NOMEM, "IOSurfaceCreate: out of memory");
+    }
+    s->bytes = bytes;
+    c->nsurf++;
+    *out = s;
+    return 0;
+}
+
+static int sim_surface_lock(void *ctx, anet_ane_surface *s, int read_only, void **base) {
+    (void)ctx;
+    (void)read_only;
+    s->locked++;
+    *base = s->base;
+    return 0;
+}
+
+static int sim_surface_unlock(void *ctx, anet_ane_surface *s, int read_only) {
+    (void)read_only;
+    if (s->locked <= 0) return set_err(ctx, ANET_ANE_RC_INVALID, "IOSurfaceUnlock: not locked");
+    s->locked--;
+    return 0;
+}
+
+static size_t sim_surface_size(void *ctx, const anet_ane_surface *s) {
+    (void)ctx;
+    return s->bytes;
+}
+
+static void sim_surface_free(void *ctx, anet_ane_surface *s) {
+    sim_ctx *c = ctx;
+    if (!s) return;
+    free(s->base);
+    free(s);
+    c->nsurf--;
+}
+
+static int sim_request_create(void *ctx, anet_ane_surface *const *in, int nin,
+                              anet_ane_surface *const *out, int nout, anet_ane_request **req) {
+    sim_ctx *c = ctx;
+    *req = NULL;
+    if (nin < 0 || nout < 1 || nin > 4096 || nout > 4096)
+        return set_err(c, ANET_ANE_RC_INVALID, "_ANERequest: bad surface counts %d/%d", nin, nout);
+    anet_ane_request *r = calloc(1, sizeof *r);
+    if (!r) return set_err(c, ANET_ANE_RC_NOMEM, "_ANERequest: out of memory");
+    r->in = calloc((size_t)nin + 1, sizeof *r->in);
+    r->out = calloc((size_t)nout + 1, sizeof *r->out);
+    if (!r->in || !r->out) {
+        free(r->in);
+        free(r->out);
+        free(r);
+        return set_err(c, ANET_ANE_RC_NOMEM, "_ANERequest: out of memory");
+    }
+    for (int i = 0; i < nin; i++) r->in[i] = in[i];
+    for (int i = 0; i < nout; i++) r->out[i] = out[i];
+    r->nin = nin;
+    r->nout = nout;
+    *req = r;
+    return 0;
+}
+
+static void sim_request_free(void *ctx, anet_ane_request *r) {
+    (void)ctx;
+    if (!r) return;
+    free(r->in);
+    free(r->out);
+    free(r);
+}
+
+static int status_0x1d(sim_ctx *c, const char *why) {
+    return set_err(c, ANET_ANE_STATUS_PROGRAM_INFERENCE,
+                   "ANEProgramProcessRequestDirect() Failed with status=0x1d : Program Inference "
+                   "error (simulated: %s)", why);
+}
+
+/* The surface-size rules of one side of a request. */
+static int check_side(sim_ctx *c, anet_ane_surface *const *s, int n, const anet_ane_tensor_sig *t,
+                      const int *order, const char *side) {
+    char why[512];
+    for (int k = 0; k < n; k++) {
+        const anet_ane_tensor_sig *ts = &t[order[k]];
+        if (c->cfg.rules.min_surface_bytes && s[k]->bytes < c->cfg.rules.min_surface_bytes) {
+            snprintf(why, sizeof why, "%s surface %d has %zu bytes, below the minimum %zu", side, k,
+                     s[k]->bytes, c->cfg.rules.min_surface_bytes);
+            return status_0x1d(c, why);
+        }
+        if (c->cfg.rules.uniform_alloc && n > 1 && s[k]->bytes != s[0]->bytes) {
+            snprintf(why, sizeof why, "%s surfaces have unequal allocation sizes (%zu and %zu bytes)",
+                     side, s[0]->bytes, s[k]->bytes);
+            return status_0x1d(c, why);
+        }
+        if (s[k]->bytes < ts->nbytes) {
+            snprintf(why, sizeof why, "%s surface %d has %zu bytes but '%s' needs %zu", side, k,
+                     s[k]->bytes, ts->name, ts->nbytes);
+            if (c->cfg.rules.packed_reads) return status_0x1d(c, why);
+            return set_err(c, ANET_ANE_RC_INVALID, "simulator: %s", why);
+        }
+    }
+    return 0;
+}
+
+static int sim_evaluate(void *ctx, anet_ane_model *m, anet_ane_request *r) {
+    sim_ctx *c = ctx;
+    int n = ++c->neval;
+    if (fault_hits(&c->cfg.faults.eval, n))
+        return set_err(c, ANET_ANE_RC_EVAL,
+                       "evaluateWithQoS:options:request:error: returned NO (simulated fault 'eval' "
+                       "at evaluation %d)", n);
+    if (!m || !m->loaded || !m->prog)
+        return set_err(c, ANET_ANE_RC_EVAL, "evaluateWithQoS: the model is not loaded");
+    if (r->nin != m->sig.nin || r->nout != m->sig.nout)
+        return set_err(c, ANET_ANE_RC_EVAL, "evaluateWithQoS: the request has %d inputs and %d "
+                       "outputs, the program %d and %d", r->nin, r->nout, m->sig.nin, m->sig.nout);
+    int identity_in[ANET_ANE_SIG_MAX_IO], identity_out[ANET_ANE_SIG_MAX_IO];
+    for (int i = 0; i < ANET_ANE_SIG_MAX_IO; i++) identity_in[i] = identity_out[i] = i;
+    const int *oi = c->cfg.rules.alphabetical_io ? m->in_sorted : identity_in;
+    const int *oo = c->cfg.rules.alphabetical_io ? m->out_sorted : identity_out;
+    int rc = check_side(c, r->in, r->nin, m->sig.in, oi, "input");
+    if (!rc) rc = check_side(c, r->out, r->nout, m->sig.out, oo, "output");
+    if (rc) return rc;
+    anet_io *in = calloc((size_t)r->nin + 1, sizeof *in);
+    anet_io *out = calloc((size_t)r->nout + 1, sizeof *out);
+    if (!in || !out) {
+        free(in);
+        free(out);
+        return set_err(c, ANET_ANE_RC_NOMEM, "simulator: out of memory");
+    }
+    /* Surface k feeds the k-th name in the matching order; data is read from byte 0. */
+    for (int k = 0; k < r->nin; k++) {
+        in[oi[k]].data = r->in[k]->base;
+        in[oi[k]].nbytes = m->sig.in[oi[k]].nbytes;
+    }
+    for (int k = 0; k < r->nout; k++) {
+        out[oo[k]].data = r->out[k]->base;
+        out[oo[k]].nbytes = m->sig.out[oo[k]].nbytes;
+    }
+    anet_status st = c->vane.ops->eval(c->vane.state, m->prog, in, r->nin, out, r->nout);
+    free(in);
+    free(out);
+    if (st) return set_err(c, ANET_ANE_RC_EVAL, "simulator: vane: %s", anet_last_error());
+    return 0;
+}
+
+static const char *sim_error(void *ctx) { return ((sim_ctx *)ctx)->err; }
+
+static void sim_destroy(void *ctx) {
+    sim_ctx *c = ctx;
+    if (!c) return;
+    if (c->vane_open) anet_backend_close(&c->vane);
+    free(c);
+}
+
+static const anet_ane_seam_ops sim_ops = {
+    sim_magic,          sim_open,           sim_model_create, sim_compile,       sim_load,
+    sim_unload,         sim_model_free,     sim_surface_create, sim_surface_lock, sim_surface_unlock,
+    sim_surface_size,   sim_surface_free,   sim_request_create, sim_request_free, sim_evaluate,
+    sim_error,          sim_destroy,
+};
+
+anet_status anet_ane_sim_seam_create(const anet_ane_sim_config *cfg, anet_ane_seam *out) {
+    memset(out, 0, sizeof *out);
+    sim_ctx *c = calloc(1, sizeof *c);
+    if (!c) return anet_fail(ANET_E_NOMEM, "ane-sim: out of memory");
+    if (cfg) c->cfg = *cfg;
+    else anet_ane_sim_config_default(ANET_CHIP_M1, &c->cfg);
+    out->ops = &sim_ops;
+    out->ctx = c;
+    return ANET_OK;
+}
+
+int anet_ane_sim_is_sim(const anet_ane_seam *seam) { return seam && seam->ops == &sim_ops; }
+
+void anet_ane_sim_counts_get(const anet_ane_seam *seam, anet_ane_sim_counts *out) {
+    memset(out, 0, sizeof *out);
+    if (!anet_ane_sim_is_sim(seam)) return;
+    const sim_ctx *c = seam->ctx;
+    out->compiles = c->ncompile;
+    out->loads = c->nload;
+    out->evals = c->neval;
+    out->surfaces = c->nsurf;
+}
+
+uint8_t *anet_ane_sim_model_weights(anet_ane_model *m, size_t *len) {
+    if (len) *len = m ? m->wlen : 0;
+    return m ? m->weights : NULL;
+}
+
+void anet_ane_sim_set_rules(anet_ane_seam *seam, const anet_ane_sim_rules *rules) {
+    if (anet_ane_sim_is_sim(seam)) ((sim_ctx *)seam->ctx)->cfg.rules = *rules;
+}

@@ -1,0 +1,68 @@
+#include "train/metrics.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+static void add_num(cJSON *o, const char *k, double v) {
+    if (isfinite(v)) cJSON_AddNumberToObject(o, k, v);
+    else cJSON_AddNullToObject(o, k);
+}
+
+static void add_str(cJSON *o, const char *k, const char *v) {
+    if (v) cJSON_AddStringToObject(o, k, v);
+    else cJSON_AddNullToObject(o, k);
+}
+
+char *anet_metrics_format(const anet_metrics_record *r) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    add_str(o, "event", r->event);
+    add_num(o, "epoch", r->epoch);
+    add_num(o, "step", (double)r->step);
+    add_num(o, "train_loss", r->train_loss);
+    add_num(o, "test_acc", r->test_acc);
+    add_num(o, "epoch_seconds", r->epoch_seconds);
+    add_num(o, "samples_per_s", r->samples_per_s);
+    add_str(o, "backend", r->backend);
+    add_num(o, "compiles", (double)r->compiles);
+    add_num(o, "dispatches", (double)r->dispatches);
+    add_num(o, "dispatches_per_step", r->dispatches_per_step);
+    add_num(o, "bytes_per_step", r->bytes_per_step);
+    add_num(o, "loss_scale", r->loss_scale);
+    add_num(o, "skipped_steps", (double)r->skipped_steps);
+    add_num(o, "lr", r->lr);
+    add_str(o, "update", r->update);
+    add_str(o, "chip", r->chip);
+    add_str(o, "numerics", r->numerics);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+anet_status anet_metrics_open(anet_metrics *m, const char *path, int append) {
+    m->f = NULL;
+    if (!path || !path[0]) return ANET_OK;
+    m->f = fopen(path, append ? "a" : "w");
+    if (!m->f) return anet_fail(ANET_E_IO, "metrics file %s: %s", path, strerror(errno));
+    return ANET_OK;
+}
+
+anet_status anet_metrics_write(anet_metrics *m, const anet_metrics_record *r) {
+    if (!m->f) return ANET_OK;
+    char *s = anet_metrics_format(r);
+    if (!s) return anet_fail(ANET_E_NOMEM, "metrics: out of memory");
+    int ok = fputs(s, m->f) >= 0 && fputc('\n', m->f) != EOF && fflush(m->f) == 0;
+    free(s);
+    if (!ok) return anet_fail(ANET_E_IO, "metrics: write failed: %s", strerror(errno));
+    return ANET_OK;
+}
+
+void anet_metrics_close(anet_metrics *m) {
+    if (m->f) fclose(m->f);
+    m->f = NULL;
+}

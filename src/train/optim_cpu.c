@@ -1,0 +1,179 @@
+/* CPU optimizers with torch.optim semantics over fp32 master weights. */
+#include "train/optim_cpu.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+/* Bound on one parameter tensor (the IR's element bound) so sizes from specs stay sane. */
+#define MAX_PARAM_ELEMS ((size_t)1 << 31)
+
+void anet_opt_config_default(anet_opt_kind kind, anet_opt_config *out) {
+    memset(out, 0, sizeof *out);
+    out->kind = kind;
+    out->lr = kind == ANET_OPT_SGD ? 0.01f : 1e-3f;
+    out->momentum = kind == ANET_OPT_SGD ? 0.9f : 0.0f;
+    out->beta1 = 0.9f;
+    out->beta2 = 0.999f;
+    out->eps = 1e-8f;
+    out->weight_decay = kind == ANET_OPT_ADAMW ? 0.01f : 0.0f;
+}
+
+const char *anet_opt_kind_name(anet_opt_kind k) {
+    switch (k) {
+    case ANET_OPT_SGD: return "sgd";
+    case ANET_OPT_ADAM: return "adam";
+    case ANET_OPT_ADAMW: return "adamw";
+    }
+    return "?";
+}
+
+int anet_opt_kind_lookup(const char *s, anet_opt_kind *out) {
+    static const anet_opt_kind kinds[] = {ANET_OPT_SGD, ANET_OPT_ADAM, ANET_OPT_ADAMW};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (s && strcmp(s, anet_opt_kind_name(kinds[i])) == 0) {
+            *out = kinds[i];
+            return 0;
+        }
+    return -1;
+}
+
+void anet_optim_cpu_free(anet_optim_cpu *o) {
+    if (!o) return;
+    for (int i = 0; i < o->nparams; i++) {
+        if (o->w) free(o->w[i]);
+        if (o->m) free(o->m[i]);
+        if (o->v) free(o->v[i]);
+        if (o->w16) free(o->w16[i]);
+    }
+    free(o->w);
+    free(o->m);
+    free(o->v);
+    free(o->w16);
+    free(o->sizes);
+    free(o->scratch);
+    memset(o, 0, sizeof *o);
+}
+
+anet_status anet_optim_cpu_init(anet_optim_cpu *o, const anet_opt_config *cfg, int nparams,
+                                const size_t *sizes) {
+    memset(o, 0, sizeof *o);
+    if (!cfg || nparams <= 0 || nparams > 4096 || !sizes)
+        return anet_fail(ANET_E_INVALID, "optimizer: bad parameter list (%d tensors)", nparams);
+    if (!(cfg->lr >= 0) || !(cfg->eps >= 0) || !(cfg->weight_decay >= 0) ||
+        !(cfg->momentum >= 0 && cfg->momentum < 1) || !(cfg->beta1 >= 0 && cfg->beta1 < 1) ||
+        !(cfg->beta2 >= 0 && cfg->beta2 < 1))
+        return anet_fail(ANET_E_INVALID,
+                         "optimizer: hyper-parameters out of range (lr %g, momentum %g, betas %g/%g, "
+                         "eps %g, weight decay %g)",
+                         cfg->lr, cfg->momentum, cfg->beta1, cfg->beta2, cfg->eps, cfg->weight_decay);
+    o->cfg = *cfg;
+    o->nparams = nparams;
+    o->sizes = calloc((size_t)nparams, sizeof *o->sizes);
+    o->w = calloc((size_t)nparams, sizeof *o->w);
+    o->m = calloc((size_t)nparams, sizeof *o->m);
+    o->v = calloc((size_t)nparams, sizeof *o->v);
+    o->w16 = calloc((size_t)nparams, sizeof *o->w16);
+    if (!o->sizes || !o->w || !o->m || !o->v || !o->w16) goto nomem;
+    size_t maxn = 0;
+    for (int i = 0; i < nparams; i++) {
+        size_t n = sizes[i];
+        if (n == 0 || n > MAX_PARAM_ELEMS) {
+            anet_optim_cpu_free(o);
+            return anet_fail(ANET_E_NOMEM, "optimizer: parameter %d has %zu scalars", i, n);
+        }
+        o->sizes[i] = n;
+        if (n > maxn) maxn = n;
+        o->w[i] = calloc(n, sizeof(float));
+        o->m[i] = calloc(n, sizeof(float));
+        o->w16[i] = calloc(n, sizeof(anet_f16));
+        if (!o->w[i] || !o->m[i] || !o->w16[i]) goto nomem;
+        if (cfg->kind != ANET_OPT_SGD) {
+            o->v[i] = calloc(n, sizeof(float));
+            if (!o->v[i]) goto nomem;
+        }
+    }
+    o->scratch = malloc(maxn * sizeof(float));
+    if (!o->scratch) goto nomem;
+    return ANET_OK;
+nomem:
+    anet_optim_cpu_free(o);
+    return anet_fail(ANET_E_NOMEM, "optimizer: out of memory");
+}
+
+static void step_sgd(const anet_opt_config *c, int first, float lr, float *w, float *buf,
+                     const float *g, size_t n) {
+    const float wd = c->weight_decay, mom = c->momentum;
+    for (size_t k = 0; k < n; k++) {
+        float d = g[k];
+        if (wd != 0.0f) d += wd * w[k];
+        if (mom != 0.0f) {
+            /* torch: the buffer starts as a copy of the first gradient (no dampening). */
+            buf[k] = first ? d : mom * buf[k] + d;
+            d = buf[k];
+        }
+        w[k] -= lr * d;
+    }
+}
+
+static void step_adam(const anet_opt_config *c, int64_t t, float lr, float *w, float *m, float *v,
+                      const float *g, size_t n) {
+    const float b1 = c->beta1, b2 = c->beta2, eps = c->eps, wd = c->weight_decay;
+    const int decoupled = c->kind == ANET_OPT_ADAMW;
+    /* Bias corrections in double, as torch computes them with Python floats. */
+    const double bc1 = 1.0 - pow((double)b1, (double)t);
+    const double bc2 = 1.0 - pow((double)b2, (double)t);
+    const float step_size = (float)((double)lr / bc1);
+    const float bc2_sqrt = (float)sqrt(bc2);
+    const float decay = 1.0f - lr * wd;
+    for (size_t k = 0; k < n; k++) {
+        float d = g[k];
+        if (decoupled) w[k] *= decay;
+        else if (wd != 0.0f) d += wd * w[k];
+        m[k] = b1 * m[k] + (1.0f - b1) * d;
+        v[k] = b2 * v[k] + (1.0f - b2) * d * d;
+        float denom = sqrtf(v[k]) / bc2_sqrt + eps;
+        w[k] -= step_size * (m[k] / denom);
+    }
+}
+
+void anet_optim_cpu_step(anet_optim_cpu *o, float lr, const float *const *grads) {
+    int first = o->t == 0;
+    o->t++;
+    for (int i = 0; i < o->nparams; i++) {
+        if (o->cfg.kind == ANET_OPT_SGD)
+            step_sgd(&o->cfg, first, lr, o->w[i], o->m[i], grads[i], o->sizes[i]);
+        else
+            step_adam(&o->cfg, o->t, lr, o->w[i], o->m[i], o->v[i], grads[i], o->sizes[i]);
+    }
+}
+
+void anet_optim_cpu_step_f16(anet_optim_cpu *o, float lr, const anet_f16 *const *grads,
+                             float inv_scale) {
+    int first = o->t == 0;
+    o->t++;
+    for (int i = 0; i < o->nparams; i++) {
+        size_t n = o->sizes[i];
+        float *g = o->scratch;
+        anet_f16_to_f32_n(grads[i], g, n);
+        if (inv_scale != 1.0f)
+            for (size_t k = 0; k < n; k++) g[k] *= inv_scale;
+        if (o->cfg.kind == ANET_OPT_SGD)
+            step_sgd(&o->cfg, first, lr, o->w[i], o->m[i], g, n);
+        else
+            step_adam(&o->cfg, o->t, lr, o->w[i], o->m[i], o->v[i], g, n);
+    }
+}
+
+void anet_optim_cpu_sync_f16(anet_optim_cpu *o) {
+    for (int i = 0; i < o->nparams; i++) anet_f32_to_f16_n(o->w[i], o->w16[i], o->sizes[i]);
+}
+
+int anet_f16_all_finite(const anet_f16 *x, size_t n) {
+    /* exponent all ones = inf or NaN */
+    for (size_t k = 0; k < n; k++)
+        if ((x[k] & 0x7c00u) == 0x7c00u) return 0;
+    return 1;
+}

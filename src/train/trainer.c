@@ -1,0 +1,1158 @@
+/* The training loop. The programs are compiled once; each step only moves packed buffers
+ * through the backend. Program inputs/outputs are bound by role (step.h), so the loop never
+ * depends on the programs' argument order. */
+#include "train/trainer.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "core/fp16.h"
+#include "core/rng.h"
+#include "data/batch.h"
+#include "data/dataset.h"
+#include "data/registry.h"
+#include "mil/mil.h"
+#include "train/checkpoint.h"
+#include "train/loss_scale.h"
+#include "train/metrics.h"
+#include "train/model.h"
+#include "train/optim_cpu.h"
+
+#define CKPT_FORMAT "ane_trainer-checkpoint-1"
+/* Consts at least this large go to weight.bin (BLOBFILE); smaller ones stay inline. */
+#define BLOB_MIN_ELEMENTS 64
+
+void anet_train_options_default(anet_train_options *o) {
+    memset(o, 0, sizeof *o);
+    o->model = "mlp:784-128-10";
+    o->epochs = 5;
+    o->batch_size = 128;
+    anet_opt_config_default(ANET_OPT_ADAM, &o->opt);
+    o->schedule = ANET_SCHED_CONSTANT;
+    o->seed = 0;
+    o->backend = "auto";
+    o->chip = ANET_CHIP_M4;
+    o->update = ANET_UPDATE_CPU;
+    o->numerics = ANET_NUMERICS_FP16;
+    o->loss_scale = 32768.0f;
+    o->loss_scale_growth = 1000;
+}
+
+/* ---- small helpers ---- */
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static float read_scalar(const void *buf, anet_dtype dt, size_t i) {
+    if (dt == ANET_DT_FP16) return anet_f16_to_f32(((const anet_f16 *)buf)[i]);
+    if (dt == ANET_DT_FP32) return ((const float *)buf)[i];
+    if (dt == ANET_DT_INT32) return (float)((const int32_t *)buf)[i];
+    return NAN;
+}
+
+static void write_scalar(void *buf, anet_dtype dt, size_t i, float v) {
+    if (dt == ANET_DT_FP16) ((anet_f16 *)buf)[i] = anet_f32_to_f16(v);
+    else if (dt == ANET_DT_FP32) ((float *)buf)[i] = v;
+    else if (dt == ANET_DT_INT32) ((int32_t *)buf)[i] = (int32_t)v;
+}
+
+static const char *update_name(anet_update_mode u) { return u == ANET_UPDATE_ANE ? "ane" : "cpu"; }
+static const char *numerics_name(anet_numerics n) { return n == ANET_NUMERICS_FP32 ? "fp32" : "fp16"; }
+
+/* mkdir -p */
+static anet_status make_dirs(const char *path) {
+    char buf[4096];
+    if (strlen(path) >= sizeof buf) return anet_fail(ANET_E_INVALID, "--out %.64s...: path too long", path);
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return anet_fail(ANET_E_IO, "cannot create directory %s: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+        return anet_fail(ANET_E_IO, "cannot create directory %s: %s", buf, strerror(errno));
+    struct stat sb;
+    if (stat(buf, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return anet_fail(ANET_E_IO, "%s is not a directory", buf);
+    return ANET_OK;
+}
+
+/* The output directory must take files before hours of training are spent. */
+static anet_status check_writable_dir(const char *dir) {
+    anet_status st = make_dirs(dir);
+    if (st != ANET_OK) return st;
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/.write-test.%ld", dir, (long)getpid());
+    FILE *f = fopen(probe, "w");
+    if (!f) return anet_fail(ANET_E_IO, "output directory %s is not writable: %s", dir, strerror(errno));
+    fclose(f);
+    unlink(probe);
+    return ANET_OK;
+}
+
+/* A process killed while writing a checkpoint leaves its temporary file (the checkpoint itself
+ * is intact): remove such leftovers, and only those ("checkpoint.safetensors.tmp.<pid>"). */
+static void remove_stale_temps(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    const char *prefix = "checkpoint.safetensors.tmp.";
+    size_t pl = strlen(prefix);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, prefix, pl) != 0 || !e->d_name[pl]) continue;
+        if (strspn(e->d_name + pl, "0123456789") != strlen(e->d_name + pl)) continue;
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+}
+
+/* ---- backend and dataset choice ---- */
+
+anet_status anet_backend_choose(const char *requested, const anet_backend_config *cfg,
+                                anet_backend *out, char *why, size_t why_len) {
+    if (!requested || strcmp(requested, "auto") == 0) {
+        anet_status st = anet_backend_open("ane", cfg, out);
+        if (st == ANET_OK) {
+            snprintf(why, why_len, "auto: chose ane (the Neural Engine framework loaded)");
+            return ANET_OK;
+        }
+        char reason[256];
+        snprintf(reason, sizeof reason, "%s", anet_last_error());
+        st = anet_backend_open("vane", cfg, out);
+        if (st != ANET_OK) return anet_fail_ctx(st, "auto: neither ane (%s) nor vane could start", reason);
+        snprintf(why, why_len, "auto: chose vane, the virtual ANE (ane is unavailable: %s)",
+                 reason[0] ? reason : "no Neural Engine here");
+        return ANET_OK;
+    }
+    anet_status st = anet_backend_open(requested, cfg, out);
+    if (st != ANET_OK) return st;
+    snprintf(why, why_len, "requested with --backend %s", requested);
+    return ANET_OK;
+}
+
+anet_status anet_dataset_resolve(const char *dataset, const char *data_dir, anet_dataset *ds,
+                                 char *chosen, size_t chosen_len) {
+    if (dataset && dataset[0]) {
+        snprintf(chosen, chosen_len, "%s", dataset);
+        return anet_dataset_open(dataset, data_dir, ds);
+    }
+    char dir[ANET_PATH_MAX];
+    if (anet_registry_locate("mnist", data_dir, dir, NULL) == ANET_OK) {
+        snprintf(chosen, chosen_len, "mnist");
+        return anet_dataset_load_dir(dir, 10, ds);
+    }
+    if (anet_registry_locate("fashion-mnist", data_dir, dir, NULL) == ANET_OK) {
+        snprintf(chosen, chosen_len, "fashion-mnist");
+        return anet_dataset_load_dir(dir, 10, ds);
+    }
+    return anet_fail(ANET_E_NOTFOUND,
+                     "no dataset given and neither mnist nor fashion-mnist was found (install the "
+                     "Debian package dataset-fashion-mnist, run `ane_trainer data fetch mnist`, or "
+                     "pass --dataset DIR)");
+}
+
+/* ---- programs bound by role ---- */
+
+/* Device-side state of update=ane: two buffers per tensor; inputs read buf[cur], outputs
+ * write buf[1 - cur]; a clean step flips cur (ping-pong), a skipped one keeps it. */
+typedef struct state_buf {
+    anet_io_role role;
+    int index, slot;
+    anet_dtype dtype;
+    size_t count, nbytes;
+    void *buf[2];
+} state_buf;
+
+typedef struct prog_rt {
+    const char *name; /* "train" / "eval" */
+    anet_step_program sp;
+    anet_program *exe;
+    anet_io *in, *out;
+    anet_type *in_type, *out_type;
+    void **in_own, **out_own; /* buffers the trainer allocated for this program */
+} prog_rt;
+
+struct anet_trainer {
+    anet_train_options o;
+    char out_dir[4096];
+    char ckpt_path[4200];
+    char metrics_path[4200];
+    char dataset_name[4096];
+    anet_model_spec model;
+    anet_dataset ds;
+    anet_batcher train_b, test_b;
+    anet_batch batch, test_batch;
+    anet_backend backend;
+    int backend_open;
+    char backend_why[512];
+    anet_step_config scfg;
+    prog_rt train, eval;
+    int nparams;
+    anet_param_info *pinfo;
+    float **grad32;       /* update=cpu: unscaled fp32 gradients */
+    anet_optim_cpu opt;   /* update=cpu: master weights + state; update=ane: fp32 init only */
+    state_buf *state;     /* update=ane */
+    int nstate, cur;
+    anet_loss_scaler scaler;
+    anet_schedule sched;
+    anet_rng rng;
+    int epochs_done;      /* complete epochs */
+    int64_t step;         /* optimizer steps taken (skipped ones included) */
+    double last_lr;
+    double last_acc;      /* test accuracy after the last epoch (NaN before the first) */
+    anet_metrics metrics;
+    int tty;
+};
+
+static void prog_free(anet_trainer *t, prog_rt *p) {
+    if (p->exe && t->backend_open) t->backend.ops->release(t->backend.state, p->exe);
+    for (int i = 0; p->in_own && i < p->sp.ninputs; i++) free(p->in_own[i]);
+    for (int i = 0; p->out_own && i < p->sp.noutputs; i++) free(p->out_own[i]);
+    free(p->in_own);
+    free(p->out_own);
+    free(p->in);
+    free(p->out);
+    free(p->in_type);
+    free(p->out_type);
+    anet_step_program_free(&p->sp);
+    memset(p, 0, sizeof *p);
+}
+
+static state_buf *find_state(anet_trainer *t, anet_io_role role, int index, int slot) {
+    for (int i = 0; i < t->nstate; i++)
+        if (t->state[i].role == role && t->state[i].index == index &&
+            (role != ANET_ROLE_OPT_STATE || t->state[i].slot == slot))
+            return &t->state[i];
+    return NULL;
+}
+
+static int is_state_role(anet_io_role r) {
+    return r == ANET_ROLE_PARAM || r == ANET_ROLE_PARAM_LO || r == ANET_ROLE_OPT_STATE;
+}
+
+/* Emits MIL + weight image for a program and compiles it once. */
+static anet_status prog_compile(anet_trainer *t, prog_rt *p) {
+    uint8_t *wimg = NULL;
+    size_t wlen = 0;
+    char *mil = NULL;
+    size_t mlen = 0;
+    anet_status st = anet_weights_build(p->sp.graph, BLOB_MIN_ELEMENTS, &wimg, &wlen);
+    if (st == ANET_OK) st = anet_mil_emit(p->sp.graph, &mil, &mlen);
+    if (st == ANET_OK)
+        st = t->backend.ops->compile(t->backend.state, mil, mlen, wimg, wlen, &p->exe);
+    free(mil);
+    free(wimg);
+    if (st != ANET_OK) return anet_fail_ctx(st, "compiling the %s program", p->name);
+    return ANET_OK;
+}
+
+static anet_status io_types(prog_rt *p) {
+    const anet_graph *g = p->sp.graph;
+    int ni = p->sp.ninputs, no = p->sp.noutputs;
+    p->in = calloc((size_t)ni + 1, sizeof *p->in);
+    p->out = calloc((size_t)no + 1, sizeof *p->out);
+    p->in_type = calloc((size_t)ni + 1, sizeof *p->in_type);
+    p->out_type = calloc((size_t)no + 1, sizeof *p->out_type);
+    p->in_own = calloc((size_t)ni + 1, sizeof *p->in_own);
+    p->out_own = calloc((size_t)no + 1, sizeof *p->out_own);
+    if (!p->in || !p->out || !p->in_type || !p->out_type || !p->in_own || !p->out_own)
+        return anet_fail(ANET_E_NOMEM, "%s program: out of memory", p->name);
+    for (int k = 0; k < 2; k++) {
+        int n = k ? no : ni;
+        for (int i = 0; i < n; i++) {
+            const anet_io_desc *d = k ? &p->sp.outputs[i] : &p->sp.inputs[i];
+            if (d->value < 0 || d->value >= g->nvalues)
+                return anet_fail(ANET_E_INTERNAL, "%s program: io %d names value %d", p->name, i, d->value);
+            anet_type ty = g->values[d->value].type;
+            int64_t e = anet_type_elements(&ty);
+            size_t es = anet_dtype_size(ty.dtype);
+            if (e < 1 || es == 0)
+                return anet_fail(ANET_E_INTERNAL, "%s program: io %d has no usable type", p->name, i);
+            (k ? p->out_type : p->in_type)[i] = ty;
+            (k ? p->out : p->in)[i].nbytes = (size_t)e * es;
+        }
+    }
+    return ANET_OK;
+}
+
+/* Allocates the buffers that no other structure provides. */
+static anet_status prog_alloc(anet_trainer *t, prog_rt *p) {
+    for (int k = 0; k < 2; k++) {
+        int n = k ? p->sp.noutputs : p->sp.ninputs;
+        for (int i = 0; i < n; i++) {
+            const anet_io_desc *d = k ? &p->sp.outputs[i] : &p->sp.inputs[i];
+            anet_io *io = k ? &p->out[i] : &p->in[i];
+            int external = d->role == ANET_ROLE_X || d->role == ANET_ROLE_Y_ONEHOT ||
+                           (t->o.update == ANET_UPDATE_ANE && is_state_role(d->role)) ||
+                           (!k && d->role == ANET_ROLE_PARAM);
+            if (external) continue;
+            void **own = k ? &p->out_own[i] : &p->in_own[i];
+            *own = calloc(1, io->nbytes);
+            if (!*own) return anet_fail(ANET_E_NOMEM, "%s program: out of memory", p->name);
+            io->data = *own;
+        }
+    }
+    return ANET_OK;
+}
+
+/* Checks that a role's buffer has the size the trainer expects. */
+static anet_status expect_count(const prog_rt *p, int is_out, int i, size_t count) {
+    const anet_type *ty = is_out ? &p->out_type[i] : &p->in_type[i];
+    int64_t e = anet_type_elements(ty);
+    if ((size_t)e != count)
+        return anet_fail(ANET_E_INTERNAL, "%s program: %s %d has %lld elements, expected %zu", p->name,
+                         is_out ? "output" : "input", i, (long long)e, count);
+    return ANET_OK;
+}
+
+static anet_status check_prog_shapes(anet_trainer *t, const prog_rt *p) {
+    size_t B = (size_t)t->o.batch_size;
+    for (int k = 0; k < 2; k++) {
+        int n = k ? p->sp.noutputs : p->sp.ninputs;
+        for (int i = 0; i < n; i++) {
+            const anet_io_desc *d = k ? &p->sp.outputs[i] : &p->sp.inputs[i];
+            const anet_type *ty = k ? &p->out_type[i] : &p->in_type[i];
+            anet_status st = ANET_OK;
+            switch (d->role) {
+            case ANET_ROLE_X:
+                st = expect_count(p, k, i, (size_t)t->model.dims[0] * B);
+                if (st == ANET_OK && ty->dtype != ANET_DT_FP16)
+                    st = anet_fail(ANET_E_UNSUPPORTED, "%s program: X must be fp16", p->name);
+                break;
+            case ANET_ROLE_Y_ONEHOT:
+                st = expect_count(p, k, i, (size_t)t->model.dims[t->model.nlayers] * B);
+                if (st == ANET_OK && ty->dtype != ANET_DT_FP16)
+                    st = anet_fail(ANET_E_UNSUPPORTED, "%s program: Y must be fp16", p->name);
+                break;
+            case ANET_ROLE_PARAM:
+            case ANET_ROLE_PARAM_LO:
+            case ANET_ROLE_OPT_STATE:
+            case ANET_ROLE_GRAD:
+                if (d->index < 0 || d->index >= t->nparams)
+                    return anet_fail(ANET_E_INTERNAL, "%s program: parameter index %d", p->name, d->index);
+                st = expect_count(p, k, i, (size_t)t->pinfo[d->index].rows * (size_t)t->pinfo[d->index].cols);
+                if (st == ANET_OK && ty->dtype != ANET_DT_FP16 && ty->dtype != ANET_DT_FP32)
+                    st = anet_fail(ANET_E_UNSUPPORTED, "%s program: parameter tensors must be fp16/fp32", p->name);
+                break;
+            case ANET_ROLE_LOGITS:
+                st = expect_count(p, k, i, (size_t)t->model.dims[t->model.nlayers] * B);
+                break;
+            default: break;
+            }
+            if (st != ANET_OK) return st;
+        }
+    }
+    return ANET_OK;
+}
+
+/* The per-step scalars (layout and formulas: anet_step_hyper in step.c). */
+static void fill_hyper(anet_trainer *t, const anet_type *ty, void *buf, float lr, int nvalid) {
+    int64_t n = anet_type_elements(ty);
+    float h[ANET_HYPER_SLOTS];
+    anet_step_hyper(&t->scfg, t->opt.t + 1, lr, t->scaler.scale, nvalid, h);
+    for (int64_t i = 0; i < n; i++) write_scalar(buf, ty->dtype, (size_t)i, i < ANET_HYPER_SLOTS ? h[i] : 0.0f);
+}
+
+/* Points every input at its current buffer (state buffers move with the ping-pong). */
+static void bind(anet_trainer *t, prog_rt *p, anet_batch *b, float lr) {
+    for (int i = 0; i < p->sp.ninputs; i++) {
+        const anet_io_desc *d = &p->sp.inputs[i];
+        anet_io *io = &p->in[i];
+        switch (d->role) {
+        case ANET_ROLE_X: io->data = b->x; break;
+        case ANET_ROLE_Y_ONEHOT: io->data = b->y_onehot; break;
+        case ANET_ROLE_PARAM:
+        case ANET_ROLE_PARAM_LO:
+        case ANET_ROLE_OPT_STATE:
+            if (t->o.update == ANET_UPDATE_ANE) {
+                state_buf *s = find_state(t, d->role, d->index, d->slot);
+                io->data = s ? s->buf[t->cur] : NULL;
+            } else if (d->role == ANET_ROLE_PARAM) {
+                io->data = p->in_type[i].dtype == ANET_DT_FP32 ? (void *)t->opt.w[d->index]
+                                                               : (void *)t->opt.w16[d->index];
+            }
+            break;
+        case ANET_ROLE_HYPER: fill_hyper(t, &p->in_type[i], io->data, lr, (int)b->count); break;
+        default: break;
+        }
+    }
+    for (int i = 0; i < p->sp.noutputs && t->o.update == ANET_UPDATE_ANE; i++) {
+        const anet_io_desc *d = &p->sp.outputs[i];
+        if (!is_state_role(d->role)) continue;
+        state_buf *s = find_state(t, d->role, d->index, d->slot);
+        p->out[i].data = s ? s->buf[1 - t->cur] : NULL;
+    }
+}
+
+static anet_status prog_eval(anet_trainer *t, prog_rt *p) {
+    for (int i = 0; i < p->sp.ninputs; i++)
+        if (!p->in[i].data)
+            return anet_fail(ANET_E_INTERNAL, "%s program: input %d (role %d) is not bound", p->name, i,
+                             (int)p->sp.inputs[i].role);
+    for (int i = 0; i < p->sp.noutputs; i++)
+        if (!p->out[i].data)
+            return anet_fail(ANET_E_INTERNAL, "%s program: output %d (role %d) is not bound", p->name, i,
+                             (int)p->sp.outputs[i].role);
+    anet_status st = t->backend.ops->eval(t->backend.state, p->exe, p->in, p->sp.ninputs, p->out,
+                                          p->sp.noutputs);
+    if (st != ANET_OK) return anet_fail_ctx(st, "running the %s program", p->name);
+    return ANET_OK;
+}
+
+static int find_out(const prog_rt *p, anet_io_role role) {
+    for (int i = 0; i < p->sp.noutputs; i++)
+        if (p->sp.outputs[i].role == role) return i;
+    return -1;
+}
+
+/* ---- state creation and restoration ---- */
+
+static anet_status init_state(anet_trainer *t) {
+    size_t *sizes = calloc((size_t)t->nparams, sizeof *sizes);
+    if (!sizes) return anet_fail(ANET_E_NOMEM, "out of memory");
+    for (int i = 0; i < t->nparams; i++) sizes[i] = (size_t)t->pinfo[i].rows * (size_t)t->pinfo[i].cols;
+    anet_status st = anet_optim_cpu_init(&t->opt, &t->o.opt, t->nparams, sizes);
+    free(sizes);
+    if (st != ANET_OK) return st;
+    t->grad32 = calloc((size_t)t->nparams, sizeof *t->grad32);
+    if (!t->grad32) return anet_fail(ANET_E_NOMEM, "out of memory");
+    for (int i = 0; i < t->nparams; i++)
+        if (!(t->grad32[i] = calloc(t->opt.sizes[i], sizeof(float)))) return anet_fail(ANET_E_NOMEM, "out of memory");
+    anet_model_init(&t->model, &t->rng, t->opt.w);
+    anet_optim_cpu_sync_f16(&t->opt);
+    if (t->o.update != ANET_UPDATE_ANE) return ANET_OK;
+    /* Device state: one entry per distinct (role, index, slot) the train program reads. */
+    prog_rt *p = &t->train;
+    t->state = calloc((size_t)p->sp.ninputs + 1, sizeof *t->state);
+    if (!t->state) return anet_fail(ANET_E_NOMEM, "out of memory");
+    for (int i = 0; i < p->sp.ninputs; i++) {
+        const anet_io_desc *d = &p->sp.inputs[i];
+        if (!is_state_role(d->role) || find_state(t, d->role, d->index, d->slot)) continue;
+        state_buf *s = &t->state[t->nstate++];
+        s->role = d->role;
+        s->index = d->index;
+        s->slot = d->slot;
+        s->dtype = p->in_type[i].dtype;
+        s->count = (size_t)anet_type_elements(&p->in_type[i]);
+        s->nbytes = p->in[i].nbytes;
+        for (int k = 0; k < 2; k++)
+            if (!(s->buf[k] = calloc(1, s->nbytes))) return anet_fail(ANET_E_NOMEM, "out of memory");
+    }
+    /* Every state input must come back as an output, or the ping-pong would lose it. */
+    for (int i = 0; i < t->nstate; i++) {
+        int found = 0;
+        for (int j = 0; j < p->sp.noutputs; j++) {
+            const anet_io_desc *d = &p->sp.outputs[j];
+            if (d->role == t->state[i].role && d->index == t->state[i].index &&
+                (d->role != ANET_ROLE_OPT_STATE || d->slot == t->state[i].slot))
+                found = 1;
+        }
+        if (!found)
+            return anet_fail(ANET_E_INTERNAL, "train program (update=ane): state input role %d of "
+                             "parameter %d is not an output", (int)t->state[i].role, t->state[i].index);
+    }
+    /* hi = fp16(w), lo = fp16(w - hi): the compensated pair starts as close to w as fp16 allows. */
+    for (int i = 0; i < t->nstate; i++) {
+        state_buf *s = &t->state[i];
+        const float *w = t->opt.w[s->index];
+        for (size_t k = 0; k < s->count; k++) {
+            float v = 0.0f;
+            if (s->role == ANET_ROLE_PARAM) v = s->dtype == ANET_DT_FP16 ? anet_f32_round_f16(w[k]) : w[k];
+            else if (s->role == ANET_ROLE_PARAM_LO && s->dtype == ANET_DT_FP16)
+                v = w[k] - anet_f32_round_f16(w[k]);
+            write_scalar(s->buf[0], s->dtype, k, v);
+        }
+    }
+    t->cur = 0;
+    return ANET_OK;
+}
+
+static const char *state_prefix(const state_buf *s) {
+    if (s->role == ANET_ROLE_PARAM) return "ane.hi";
+    if (s->role == ANET_ROLE_PARAM_LO) return "ane.lo";
+    return s->slot == 0 ? "ane.m" : s->slot == 1 ? "ane.v" : "ane.s";
+}
+
+/* Parses "%llu" metadata; -1 when absent or malformed. */
+static int meta_u64(const anet_ckpt *c, const char *key, uint64_t *out) {
+    const char *s = anet_ckpt_get_meta(c, key);
+    if (!s || !*s) return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end || errno) return -1;
+    *out = v;
+    return 0;
+}
+
+static int meta_f(const anet_ckpt *c, const char *key, double *out) {
+    const char *s = anet_ckpt_get_meta(c, key);
+    if (!s || !*s) return -1;
+    char *end;
+    double v = strtod(s, &end);
+    if (*end) return -1;
+    *out = v;
+    return 0;
+}
+
+static anet_status restore(anet_trainer *t, const char *path) {
+    anet_ckpt c;
+    anet_status st = anet_ckpt_read(path, &c);
+    if (st != ANET_OK) return st;
+    st = anet_ckpt_check_model(&c, path, &t->model, "--model");
+    const char *fmt = anet_ckpt_get_meta(&c, "format");
+    const char *upd = anet_ckpt_get_meta(&c, "update");
+    const char *optk = anet_ckpt_get_meta(&c, "optimizer");
+    uint64_t step = 0, epoch = 0, de = 0, di = 0, bs = 0, clean = 0, skipped = 0, ot = 0;
+    double scale = 0;
+    if (st == ANET_OK && (!fmt || strcmp(fmt, CKPT_FORMAT) != 0))
+        st = anet_fail(ANET_E_FORMAT, "checkpoint %s: not an ane_trainer training checkpoint (format %s)",
+                       path, fmt ? fmt : "missing");
+    if (st == ANET_OK &&
+        (meta_u64(&c, "step", &step) || meta_u64(&c, "epoch", &epoch) || meta_u64(&c, "data_epoch", &de) ||
+         meta_u64(&c, "data_index", &di) || meta_u64(&c, "batch_size", &bs) ||
+         meta_u64(&c, "loss_scale_clean_steps", &clean) || meta_u64(&c, "skipped_steps", &skipped) ||
+         meta_u64(&c, "optimizer_steps", &ot) || meta_f(&c, "loss_scale", &scale) || !upd || !optk))
+        st = anet_fail(ANET_E_FORMAT, "checkpoint %s: training metadata missing or malformed", path);
+    if (st == ANET_OK && strcmp(upd, update_name(t->o.update)) != 0)
+        st = anet_fail(ANET_E_MISMATCH, "checkpoint %s was trained with --update %s, this run uses --update %s",
+                       path, upd, update_name(t->o.update));
+    if (st == ANET_OK && strcmp(optk, anet_opt_kind_name(t->o.opt.kind)) != 0)
+        st = anet_fail(ANET_E_MISMATCH, "checkpoint %s was trained with --optimizer %s, this run uses %s", path,
+                       optk, anet_opt_kind_name(t->o.opt.kind));
+    if (st == ANET_OK && bs != (uint64_t)t->o.batch_size)
+        st = anet_fail(ANET_E_MISMATCH, "checkpoint %s was trained with --batch-size %llu, this run uses %d",
+                       path, (unsigned long long)bs, t->o.batch_size);
+    if (st == ANET_OK && (epoch > 1000000 || !(scale > 0) || di > UINT32_MAX))
+        st = anet_fail(ANET_E_FORMAT, "checkpoint %s: training metadata out of range", path);
+    const char *rng = anet_ckpt_get_meta(&c, "rng");
+    if (st == ANET_OK) {
+        unsigned long long s4[4];
+        if (!rng || sscanf(rng, "%16llx:%16llx:%16llx:%16llx", &s4[0], &s4[1], &s4[2], &s4[3]) != 4)
+            st = anet_fail(ANET_E_FORMAT, "checkpoint %s: rng state missing or malformed", path);
+        else
+            for (int i = 0; i < 4; i++) t->rng.s[i] = s4[i];
+    }
+    /* fp32 master weights and optimizer state (update=cpu) */
+    for (int i = 0; st == ANET_OK && i < t->nparams; i++) {
+        const anet_ckpt_tensor *w = anet_ckpt_find(&c, t->pinfo[i].name);
+        memcpy(t->opt.w[i], w->data, w->nbytes);
+        if (t->o.update != ANET_UPDATE_CPU) continue;
+        for (int k = 0; k < (t->o.opt.kind == ANET_OPT_SGD ? 1 : 2); k++) {
+            char name[64];
+            snprintf(name, sizeof name, "opt.%s.%s", k ? "v" : "m", t->pinfo[i].name);
+            const anet_ckpt_tensor *s = anet_ckpt_find(&c, name);
+            if (!s || s->dtype != ANET_DT_FP32 || s->nbytes != t->opt.sizes[i] * sizeof(float)) {
+                st = anet_fail(ANET_E_FORMAT, "checkpoint %s: optimizer state %s missing or of the wrong shape",
+                               path, name);
+                break;
+            }
+            memcpy(k ? t->opt.v[i] : t->opt.m[i], s->data, s->nbytes);
+        }
+    }
+    for (int i = 0; st == ANET_OK && i < t->nstate; i++) {
+        state_buf *s = &t->state[i];
+        char name[64];
+        snprintf(name, sizeof name, "%s.%s", state_prefix(s), t->pinfo[s->index].name);
+        const anet_ckpt_tensor *ct = anet_ckpt_find(&c, name);
+        if (!ct || ct->dtype != s->dtype || ct->nbytes != s->nbytes) {
+            st = anet_fail(ANET_E_FORMAT, "checkpoint %s: device state %s missing or of the wrong shape", path,
+                           name);
+            break;
+        }
+        memcpy(s->buf[0], ct->data, s->nbytes);
+    }
+    if (st == ANET_OK) {
+        anet_batch_pos pos = {de, (uint32_t)di};
+        st = anet_batcher_seek(&t->train_b, pos);
+        if (st != ANET_OK) st = anet_fail_ctx(st, "checkpoint %s: data position", path);
+    }
+    if (st == ANET_OK) {
+        t->cur = 0;
+        t->step = (int64_t)step;
+        t->epochs_done = (int)epoch;
+        t->opt.t = (int64_t)ot;
+        t->scaler.scale = (float)scale;
+        t->scaler.clean_steps = (int)clean;
+        t->scaler.skipped_steps = (int64_t)skipped;
+        anet_optim_cpu_sync_f16(&t->opt);
+    }
+    anet_ckpt_free(&c);
+    return st;
+}
+
+anet_status anet_trainer_save(anet_trainer *t, const char *path) {
+    int max_t = t->nparams * 3 + t->nstate + 1;
+    anet_ckpt_tensor *ts = calloc((size_t)max_t, sizeof *ts);
+    float **tmp = calloc((size_t)t->nparams, sizeof *tmp);
+    if (!ts || !tmp) {
+        free(ts);
+        free(tmp);
+        return anet_fail(ANET_E_NOMEM, "checkpoint: out of memory");
+    }
+    anet_status st = ANET_OK;
+    int n = 0;
+    for (int i = 0; i < t->nparams; i++) {
+        const anet_param_info *pi = &t->pinfo[i];
+        int is_w = pi->name[0] == 'w';
+        const float *w = t->opt.w[i];
+        if (t->o.update == ANET_UPDATE_ANE) {
+            /* The device holds the weights: hi + lo in fp32 is their best fp32 view. */
+            state_buf *hi = find_state(t, ANET_ROLE_PARAM, i, 0), *lo = find_state(t, ANET_ROLE_PARAM_LO, i, 0);
+            tmp[i] = malloc(t->opt.sizes[i] * sizeof(float));
+            if (!tmp[i]) {
+                st = anet_fail(ANET_E_NOMEM, "checkpoint: out of memory");
+                goto done;
+            }
+            for (size_t k = 0; k < t->opt.sizes[i]; k++)
+                tmp[i][k] = (hi ? read_scalar(hi->buf[t->cur], hi->dtype, k) : w[k]) +
+                            (lo ? read_scalar(lo->buf[t->cur], lo->dtype, k) : 0.0f);
+            w = tmp[i];
+        }
+        anet_ckpt_tensor *ct = &ts[n++];
+        snprintf(ct->name, sizeof ct->name, "%s", pi->name);
+        ct->dtype = ANET_DT_FP32;
+        ct->rank = is_w ? 2 : 1;
+        ct->dims[0] = pi->rows;
+        ct->dims[1] = pi->cols;
+        ct->data = (void *)w;
+        ct->nbytes = t->opt.sizes[i] * sizeof(float);
+        if (t->o.update != ANET_UPDATE_CPU) continue;
+        for (int k = 0; k < (t->o.opt.kind == ANET_OPT_SGD ? 1 : 2); k++) {
+            anet_ckpt_tensor *s = &ts[n++];
+            *s = *ct;
+            snprintf(s->name, sizeof s->name, "opt.%s.%s", k ? "v" : "m", pi->name);
+            s->data = k ? t->opt.v[i] : t->opt.m[i];
+        }
+    }
+    for (int i = 0; i < t->nstate; i++) {
+        state_buf *s = &t->state[i];
+        anet_ckpt_tensor *ct = &ts[n++];
+        snprintf(ct->name, sizeof ct->name, "%s.%s", state_prefix(s), t->pinfo[s->index].name);
+        ct->dtype = s->dtype;
+        ct->rank = 1;
+        ct->dims[0] = (int64_t)s->count;
+        ct->data = s->buf[t->cur];
+        ct->nbytes = s->nbytes;
+    }
+    {
+        char v[24][80];
+        anet_batch_pos pos = anet_batcher_tell(&t->train_b);
+        snprintf(v[0], 80, "%lld", (long long)t->step);
+        snprintf(v[1], 80, "%d", t->epochs_done);
+        snprintf(v[2], 80, "%.9g", (double)t->scaler.scale);
+        snprintf(v[3], 80, "%d", t->scaler.clean_steps);
+        snprintf(v[4], 80, "%lld", (long long)t->scaler.skipped_steps);
+        snprintf(v[5], 80, "%016llx:%016llx:%016llx:%016llx", (unsigned long long)t->rng.s[0],
+                 (unsigned long long)t->rng.s[1], (unsigned long long)t->rng.s[2],
+                 (unsigned long long)t->rng.s[3]);
+        snprintf(v[6], 80, "%llu", (unsigned long long)pos.epoch);
+        snprintf(v[7], 80, "%u", pos.index);
+        snprintf(v[8], 80, "%llu", (unsigned long long)t->o.seed);
+        snprintf(v[9], 80, "%d", t->o.batch_size);
+        snprintf(v[10], 80, "%.9g", (double)t->o.opt.lr);
+        snprintf(v[11], 80, "%.9g", (double)t->o.opt.momentum);
+        snprintf(v[12], 80, "%.9g", (double)t->o.opt.beta1);
+        snprintf(v[13], 80, "%.9g", (double)t->o.opt.beta2);
+        snprintf(v[14], 80, "%.9g", (double)t->o.opt.eps);
+        snprintf(v[15], 80, "%.9g", (double)t->o.opt.weight_decay);
+        snprintf(v[16], 80, "%lld", (long long)t->opt.t);
+        snprintf(v[17], 80, "%lld", (long long)t->o.warmup_steps);
+        anet_ckpt_meta meta[] = {
+            {"format", CKPT_FORMAT},
+            {"model", t->model.text},
+            {"step", v[0]},
+            {"epoch", v[1]},
+            {"loss_scale", v[2]},
+            {"loss_scale_clean_steps", v[3]},
+            {"skipped_steps", v[4]},
+            {"rng", v[5]},
+            {"data_epoch", v[6]},
+            {"data_index", v[7]},
+            {"seed", v[8]},
+            {"batch_size", v[9]},
+            {"optimizer", (char *)anet_opt_kind_name(t->o.opt.kind)},
+            {"lr", v[10]},
+            {"momentum", v[11]},
+            {"beta1", v[12]},
+            {"beta2", v[13]},
+            {"eps", v[14]},
+            {"weight_decay", v[15]},
+            {"optimizer_steps", v[16]},
+            {"schedule", (char *)anet_sched_kind_name(t->o.schedule)},
+            {"warmup_steps", v[17]},
+            {"dataset", t->dataset_name},
+            {"backend", (char *)t->backend.ops->name},
+            {"chip", (char *)anet_chip_name(t->o.chip)},
+            {"update", (char *)update_name(t->o.update)},
+            {"numerics", (char *)numerics_name(t->o.numerics)},
+            {"library_version", (char *)anet_version()},
+        };
+        st = anet_ckpt_write(path, ts, n, meta, (int)(sizeof meta / sizeof meta[0]));
+    }
+done:
+    for (int i = 0; i < t->nparams; i++) free(tmp[i]);
+    free(tmp);
+    free(ts);
+    return st;
+}
+
+/* ---- creation ---- */
+
+static anet_status build_programs(anet_trainer *t) {
+    anet_status st;
+    t->train.name = "train";
+    t->eval.name = "eval";
+    st = anet_step_build_train(&t->scfg, &t->train.sp);
+    if (st != ANET_OK) return anet_fail_ctx(st, "building the training step");
+    st = anet_step_build_eval(&t->scfg, &t->eval.sp);
+    if (st != ANET_OK) return anet_fail_ctx(st, "building the evaluation program");
+    prog_rt *ps[2] = {&t->train, &t->eval};
+    for (int k = 0; k < 2; k++) {
+        if ((st = io_types(ps[k])) != ANET_OK) return st;
+        if ((st = check_prog_shapes(t, ps[k])) != ANET_OK) return st;
+        if ((st = prog_alloc(t, ps[k])) != ANET_OK) return st;
+        if ((st = prog_compile(t, ps[k])) != ANET_OK) return st;
+    }
+    if (find_out(&t->eval, ANET_ROLE_LOGITS) < 0 && find_out(&t->eval, ANET_ROLE_CORRECT) < 0)
+        return anet_fail(ANET_E_INTERNAL, "eval program has neither LOGITS nor CORRECT");
+    if (find_out(&t->train, ANET_ROLE_LOSS) < 0)
+        return anet_fail(ANET_E_INTERNAL, "train program has no LOSS output");
+    return ANET_OK;
+}
+
+anet_status anet_trainer_create(const anet_train_options *o, anet_trainer **out) {
+    *out = NULL;
+    anet_trainer *t = calloc(1, sizeof *t);
+    if (!t) return anet_fail(ANET_E_NOMEM, "out of memory");
+    t->o = *o;
+    anet_status st = anet_model_parse(o->model ? o->model : "", &t->model);
+    if (st != ANET_OK) goto fail;
+    if (o->epochs < 1 || o->epochs > 1000000) {
+        st = anet_fail(ANET_E_INVALID, "--epochs %d: must be at least 1", o->epochs);
+        goto fail;
+    }
+    if (o->batch_size < 1 || o->batch_size > 65536) {
+        st = anet_fail(ANET_E_INVALID, "--batch-size %d: must be in 1..65536", o->batch_size);
+        goto fail;
+    }
+    /* Output directory first: an unwritable --out fails before anything slow happens. */
+    if (o->out_dir && o->out_dir[0]) {
+        snprintf(t->out_dir, sizeof t->out_dir, "%s", o->out_dir);
+    } else {
+        char stamp[32];
+        time_t now = time(NULL);
+        struct tm tmv;
+        gmtime_r(&now, &tmv);
+        strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tmv);
+        snprintf(t->out_dir, sizeof t->out_dir, "runs/%s", stamp);
+    }
+    if ((st = check_writable_dir(t->out_dir)) != ANET_OK) goto fail;
+    snprintf(t->ckpt_path, sizeof t->ckpt_path, "%s/checkpoint.safetensors", t->out_dir);
+    remove_stale_temps(t->out_dir);
+    if (o->metrics_path && o->metrics_path[0])
+        snprintf(t->metrics_path, sizeof t->metrics_path, "%s", o->metrics_path);
+    else
+        snprintf(t->metrics_path, sizeof t->metrics_path, "%s/metrics.jsonl", t->out_dir);
+
+    st = anet_dataset_resolve(o->dataset, o->data_dir, &t->ds, t->dataset_name, sizeof t->dataset_name);
+    if (st != ANET_OK) goto fail;
+    if ((uint32_t)t->model.dims[0] != t->ds.features) {
+        st = anet_fail(ANET_E_MISMATCH, "dataset %s has %u features per sample (%ux%u images) but model %s "
+                       "takes %d inputs", t->dataset_name, t->ds.features, t->ds.rows, t->ds.cols,
+                       t->model.text, t->model.dims[0]);
+        goto fail;
+    }
+    if ((uint32_t)t->model.dims[t->model.nlayers] != t->ds.num_classes) {
+        st = anet_fail(ANET_E_MISMATCH, "dataset %s has %u classes but model %s has %d outputs",
+                       t->dataset_name, t->ds.num_classes, t->model.text, t->model.dims[t->model.nlayers]);
+        goto fail;
+    }
+    st = anet_batcher_init(&t->train_b, t->ds.train.images, t->ds.train.labels, t->ds.train.n, t->ds.features,
+                           t->ds.num_classes, (uint32_t)o->batch_size, o->seed, 1, ANET_BATCH_DROP_LAST);
+    if (st == ANET_OK)
+        st = anet_batcher_init(&t->test_b, t->ds.test.images, t->ds.test.labels, t->ds.test.n, t->ds.features,
+                               t->ds.num_classes, (uint32_t)o->batch_size, o->seed, 0, ANET_BATCH_KEEP_LAST);
+    if (st == ANET_OK) st = anet_batch_alloc(&t->train_b, &t->batch);
+    if (st == ANET_OK) st = anet_batch_alloc(&t->test_b, &t->test_batch);
+    if (st != ANET_OK) goto fail;
+
+    anet_backend_config bc = {o->chip, o->numerics};
+    st = anet_backend_choose(o->backend, &bc, &t->backend, t->backend_why, sizeof t->backend_why);
+    if (st != ANET_OK) goto fail;
+    t->backend_open = 1;
+
+    t->nparams = anet_model_nparams(&t->model);
+    t->pinfo = calloc((size_t)t->nparams, sizeof *t->pinfo);
+    if (!t->pinfo) {
+        st = anet_fail(ANET_E_NOMEM, "out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < t->nparams; i++) anet_model_param(&t->model, i, &t->pinfo[i]);
+    t->scfg.model = t->model;
+    t->scfg.batch = o->batch_size;
+    t->scfg.opt = o->opt;
+    t->scfg.update = o->update;
+    t->scfg.dialect = ANET_MIL_IOS18;
+    if ((st = build_programs(t)) != ANET_OK) goto fail;
+
+    anet_rng_seed(&t->rng, o->seed);
+    if ((st = init_state(t)) != ANET_OK) goto fail;
+    anet_loss_scaler_init(&t->scaler, o->loss_scale, o->loss_scale_growth);
+    if (o->resume && (st = restore(t, o->resume)) != ANET_OK) goto fail;
+    t->sched.kind = o->schedule;
+    t->sched.lr = o->opt.lr;
+    t->sched.warmup_steps = o->warmup_steps;
+    t->sched.total_steps = (int64_t)o->epochs * anet_batcher_batches_per_epoch(&t->train_b);
+    if ((st = anet_metrics_open(&t->metrics, t->metrics_path, o->resume != NULL)) != ANET_OK) goto fail;
+    t->tty = isatty(STDERR_FILENO);
+    t->last_acc = NAN;
+    *out = t;
+    return ANET_OK;
+fail:
+    anet_trainer_free(t);
+    return st;
+}
+
+void anet_trainer_free(anet_trainer *t) {
+    if (!t) return;
+    prog_free(t, &t->train);
+    prog_free(t, &t->eval);
+    for (int i = 0; i < t->nstate; i++) {
+        free(t->state[i].buf[0]);
+        free(t->state[i].buf[1]);
+    }
+    free(t->state);
+    for (int i = 0; t->grad32 && i < t->nparams; i++) free(t->grad32[i]);
+    free(t->grad32);
+    anet_optim_cpu_free(&t->opt);
+    free(t->pinfo);
+    if (t->backend_open) anet_backend_close(&t->backend);
+    anet_batch_free(&t->batch);
+    anet_batch_free(&t->test_batch);
+    anet_batcher_free(&t->train_b);
+    anet_batcher_free(&t->test_b);
+    anet_dataset_free(&t->ds);
+    anet_metrics_close(&t->metrics);
+    free(t);
+}
+
+const char *anet_trainer_checkpoint_path(const anet_trainer *t) { return t->ckpt_path; }
+const char *anet_trainer_backend_name(const anet_trainer *t) { return t->backend.ops->name; }
+const char *anet_trainer_backend_reason(const anet_trainer *t) { return t->backend_why; }
+
+/* ---- evaluation ---- */
+
+/* Correct predictions among the first `count` columns of [K, B] logits (argmax, first max). */
+static uint32_t count_correct(const void *logits, anet_dtype dt, int K, uint32_t B, uint32_t count,
+                              const int32_t *labels) {
+    uint32_t ok = 0;
+    for (uint32_t j = 0; j < count; j++) {
+        int best = 0;
+        float bv = read_scalar(logits, dt, j);
+        for (int k = 1; k < K; k++) {
+            float v = read_scalar(logits, dt, (size_t)k * B + j);
+            if (v > bv || (isnan(bv) && !isnan(v))) {
+                bv = v;
+                best = k;
+            }
+        }
+        if (best == labels[j]) ok++;
+    }
+    return ok;
+}
+
+anet_status anet_trainer_evaluate(anet_trainer *t, double *accuracy) {
+    anet_batch_pos start = {0, 0};
+    anet_status st = anet_batcher_seek(&t->test_b, start);
+    if (st != ANET_OK) return st;
+    uint32_t nb = anet_batcher_batches_per_epoch(&t->test_b), correct = 0, seen = 0;
+    int lo = find_out(&t->eval, ANET_ROLE_LOGITS), co = find_out(&t->eval, ANET_ROLE_CORRECT);
+    int K = t->model.dims[t->model.nlayers];
+    for (uint32_t b = 0; b < nb; b++) {
+        if ((st = anet_batcher_next(&t->test_b, &t->test_batch)) != ANET_OK) return st;
+        bind(t, &t->eval, &t->test_batch, 0.0f);
+        if ((st = prog_eval(t, &t->eval)) != ANET_OK) return st;
+        if (lo >= 0)
+            correct += count_correct(t->eval.out[lo].data, t->eval.out_type[lo].dtype, K,
+                                     t->test_batch.batch_size, t->test_batch.count, t->test_batch.labels);
+        else
+            correct += (uint32_t)lrintf(read_scalar(t->eval.out[co].data, t->eval.out_type[co].dtype, 0));
+        seen += t->test_batch.count;
+    }
+    *accuracy = seen ? (double)correct / (double)seen : 0.0;
+    return ANET_OK;
+}
+
+/* ---- the loop ---- */
+
+static void progress(anet_trainer *t, int epoch, uint32_t done, uint32_t total, double loss, double t0,
+                     double *last_print, int final) {
+    if (t->o.quiet) return;
+    double now = now_s();
+    double el = now - t0;
+    double eta = done ? el / done * (total - done) : 0;
+    if (t->tty) {
+        if (!final && now - *last_print < 0.1) return;
+        *last_print = now;
+        int w = 30, fill = total ? (int)((double)done / total * w) : w;
+        char bar[64];
+        for (int i = 0; i < w; i++) bar[i] = i < fill ? '#' : '.';
+        bar[w] = 0;
+        char acc[48] = "";
+        if (!isnan(t->last_acc)) snprintf(acc, sizeof acc, " test_acc %.2f%%", 100.0 * t->last_acc);
+        fprintf(stderr, "\repoch %d/%d [%s] %u/%u loss %.4f%s ETA %.0fs  ", epoch, t->o.epochs, bar, done,
+                total, loss, acc, eta);
+        if (final) fputc('\n', stderr);
+    } else {
+        /* Plain lines at every quarter of an epoch. */
+        if (final || total < 4 || done % (total / 4) != 0 || done == 0) return;
+        char acc[48] = "";
+        if (!isnan(t->last_acc)) snprintf(acc, sizeof acc, ", test_acc %.2f%%", 100.0 * t->last_acc);
+        fprintf(stderr, "epoch %d/%d: %u/%u batches, loss %.4f%s, ETA %.0f s\n", epoch, t->o.epochs, done, total,
+                loss, acc, eta);
+    }
+}
+
+static anet_status train_step(anet_trainer *t, float *loss_out, int *applied) {
+    anet_status st = anet_batcher_next(&t->train_b, &t->batch);
+    if (st != ANET_OK) return st;
+    float lr = (float)anet_schedule_lr(&t->sched, t->step);
+    t->last_lr = lr;
+    prog_rt *p = &t->train;
+    bind(t, p, &t->batch, lr);
+    if ((st = prog_eval(t, p)) != ANET_OK) return st;
+    int li = find_out(p, ANET_ROLE_LOSS), fi = find_out(p, ANET_ROLE_FINITE);
+    float loss = read_scalar(p->out[li].data, p->out_type[li].dtype, 0);
+    int finite = fi >= 0 ? read_scalar(p->out[fi].data, p->out_type[fi].dtype, 0) != 0.0f : 1;
+    if (t->o.update == ANET_UPDATE_CPU) {
+        /* The program's flag and a check here: a gradient that overflowed in the last op is
+         * caught either way. Gradients are unscaled into fp32 buffers for the optimizer. */
+        float inv = 1.0f / t->scaler.scale;
+        int seen = 0;
+        for (int i = 0; i < p->sp.noutputs; i++) {
+            const anet_io_desc *d = &p->sp.outputs[i];
+            if (d->role != ANET_ROLE_GRAD) continue;
+            size_t n = t->opt.sizes[d->index];
+            float *g = t->grad32[d->index];
+            if (p->out_type[i].dtype == ANET_DT_FP16) {
+                if (!anet_f16_all_finite(p->out[i].data, n)) finite = 0;
+                anet_f16_to_f32_n(p->out[i].data, g, n);
+            } else {
+                memcpy(g, p->out[i].data, n * sizeof(float));
+                for (size_t k = 0; k < n; k++)
+                    if (!isfinite(g[k])) finite = 0;
+            }
+            for (size_t k = 0; k < n; k++) g[k] *= inv;
+            seen++;
+        }
+        if (seen != t->nparams)
+            return anet_fail(ANET_E_INTERNAL, "train program (update=cpu) has %d gradient outputs for %d parameters",
+                             seen, t->nparams);
+        if (!isfinite(loss)) finite = 0;
+        *applied = anet_loss_scaler_update(&t->scaler, finite);
+        if (*applied) {
+            anet_optim_cpu_step(&t->opt, lr, (const float *const *)t->grad32);
+            anet_optim_cpu_sync_f16(&t->opt);
+        }
+    } else {
+        if (!isfinite(loss)) finite = 0;
+        *applied = anet_loss_scaler_update(&t->scaler, finite);
+        if (*applied) {
+            t->cur = 1 - t->cur;
+            t->opt.t++; /* device-side update count: drives the bias-correction hyper inputs */
+        }
+    }
+    t->step++;
+    *loss_out = loss;
+    return ANET_OK;
+}
+
+static void fill_record(anet_trainer *t, anet_metrics_record *r, const char *event, int epoch) {
+    anet_backend_stats bs = {0};
+    if (t->backend.ops->stats) t->backend.ops->stats(t->backend.state, &bs);
+    memset(r, 0, sizeof *r);
+    r->event = event;
+    r->epoch = epoch;
+    r->step = t->step;
+    r->test_acc = NAN;
+    r->backend = t->backend.ops->name;
+    r->compiles = bs.compiles;
+    r->dispatches = bs.dispatches;
+    r->loss_scale = t->scaler.scale;
+    r->skipped_steps = t->scaler.skipped_steps;
+    r->lr = t->last_lr;
+    r->update = update_name(t->o.update);
+    r->chip = anet_chip_name(t->o.chip);
+    r->numerics = numerics_name(t->o.numerics);
+}
+
+anet_status anet_trainer_run(anet_trainer *t) {
+    anet_status st = ANET_OK;
+    uint32_t nb = anet_batcher_batches_per_epoch(&t->train_b);
+    if (t->epochs_done >= t->o.epochs && !t->o.quiet)
+        fprintf(stderr, "already at epoch %d of %d: nothing to train\n", t->epochs_done, t->o.epochs);
+    while (t->epochs_done < t->o.epochs) {
+        int epoch = t->epochs_done + 1;
+        anet_backend_stats s0 = {0}, s1 = {0};
+        if (t->backend.ops->stats) t->backend.ops->stats(t->backend.state, &s0);
+        double t0 = now_s(), last_print = 0, loss_sum = 0;
+        uint32_t nloss = 0, done = 0;
+        int64_t steps0 = t->step;
+        /* A resumed position may sit inside an epoch: finish that epoch's batches only. */
+        anet_batch_pos pos = anet_batcher_tell(&t->train_b);
+        uint32_t start = pos.epoch == (uint64_t)t->epochs_done ? pos.index / (uint32_t)t->o.batch_size : 0;
+        for (uint32_t b = start; b < nb; b++) {
+            if (t->o.max_steps > 0 && t->step >= t->o.max_steps) {
+                if (!t->o.quiet) fprintf(stderr, "\nstopping after %lld steps (--max-steps)\n", (long long)t->step);
+                return ANET_OK;
+            }
+            float loss = NAN;
+            int applied = 0;
+            if ((st = train_step(t, &loss, &applied)) != ANET_OK) return st;
+            if (isfinite(loss)) {
+                loss_sum += loss;
+                nloss++;
+            }
+            done = b + 1;
+            progress(t, epoch, done, nb, nloss ? loss_sum / nloss : NAN, t0, &last_print, 0);
+            if (t->o.log_steps > 0 && t->step % t->o.log_steps == 0) {
+                anet_metrics_record r;
+                fill_record(t, &r, "step", epoch);
+                r.train_loss = loss;
+                if ((st = anet_metrics_write(&t->metrics, &r)) != ANET_OK) return st;
+            }
+        }
+        double secs = now_s() - t0;
+        progress(t, epoch, done, nb, nloss ? loss_sum / nloss : NAN, t0, &last_print, 1);
+        if (t->backend.ops->stats) t->backend.ops->stats(t->backend.state, &s1);
+        int64_t steps = t->step - steps0;
+        double acc;
+        if ((st = anet_trainer_evaluate(t, &acc)) != ANET_OK) return st;
+        t->epochs_done = epoch;
+        t->last_acc = acc;
+        anet_metrics_record r;
+        fill_record(t, &r, "epoch", epoch);
+        r.train_loss = nloss ? loss_sum / nloss : NAN;
+        r.test_acc = acc;
+        r.epoch_seconds = secs;
+        r.samples_per_s = secs > 0 ? (double)steps * t->o.batch_size / secs : 0;
+        r.dispatches_per_step = steps ? (double)(s1.dispatches - s0.dispatches) / (double)steps : 0;
+        r.bytes_per_step =
+            steps ? (double)((s1.bytes_in - s0.bytes_in) + (s1.bytes_out - s0.bytes_out)) / (double)steps : 0;
+        if ((st = anet_metrics_write(&t->metrics, &r)) != ANET_OK) return st;
+        if ((st = anet_trainer_save(t, t->ckpt_path)) != ANET_OK) return st;
+        if (!t->o.quiet)
+            fprintf(stderr, "epoch %d/%d: train_loss %.4f  test_acc %.2f%%  %.2f s  %.0f samples/s  loss_scale %g  "
+                    "skipped %lld\n", epoch, t->o.epochs, r.train_loss, 100.0 * acc, secs, r.samples_per_s,
+                    (double)t->scaler.scale, (long long)t->scaler.skipped_steps);
+    }
+    return ANET_OK;
+}
+
+/* ---- eval of a checkpoint ---- */
+
+anet_status anet_eval_checkpoint(const anet_eval_options *o, anet_eval_result *res) {
+    memset(res, 0, sizeof *res);
+    anet_ckpt c;
+    anet_status st = anet_ckpt_read(o->checkpoint, &c);
+    if (st != ANET_OK) return st;
+    const char *spec = anet_ckpt_get_meta(&c, "model");
+    anet_model_spec m;
+    if (!spec) {
+        anet_ckpt_free(&c);
+        return anet_fail(ANET_E_FORMAT, "checkpoint %s has no \"model\" metadata", o->checkpoint);
+    }
+    st = anet_model_parse(spec, &m);
+    if (st == ANET_OK) st = anet_ckpt_check_model(&c, o->checkpoint, &m, "its model");
+    if (st != ANET_OK) {
+        anet_ckpt_free(&c);
+        return anet_fail_ctx(st, "checkpoint %s", o->checkpoint);
+    }
+    uint64_t bs = 0;
+    int batch = o->batch_size > 0 ? o->batch_size : (meta_u64(&c, "batch_size", &bs) == 0 && bs > 0 && bs <= 65536 ? (int)bs : 128);
+    const char *ds_name = o->dataset ? o->dataset : anet_ckpt_get_meta(&c, "dataset");
+    /* A trainer in evaluation-only form: same programs, same binding; no training state. */
+    anet_trainer *t = calloc(1, sizeof *t);
+    if (!t) {
+        anet_ckpt_free(&c);
+        return anet_fail(ANET_E_NOMEM, "out of memory");
+    }
+    anet_train_options_default(&t->o);
+    t->o.batch_size = batch;
+    t->o.update = ANET_UPDATE_CPU;
+    t->o.chip = o->chip;
+    t->o.numerics = o->numerics;
+    t->model = m;
+    snprintf(res->model, sizeof res->model, "%s", m.text);
+    st = anet_dataset_resolve(ds_name, o->data_dir, &t->ds, t->dataset_name, sizeof t->dataset_name);
+    if (st == ANET_OK && (uint32_t)m.dims[0] != t->ds.features)
+        st = anet_fail(ANET_E_MISMATCH, "dataset %s has %u features per sample but checkpoint model %s takes %d inputs",
+                       t->dataset_name, t->ds.features, m.text, m.dims[0]);
+    if (st == ANET_OK && (uint32_t)m.dims[m.nlayers] != t->ds.num_classes)
+        st = anet_fail(ANET_E_MISMATCH, "dataset %s has %u classes but checkpoint model %s has %d outputs",
+                       t->dataset_name, t->ds.num_classes, m.text, m.dims[m.nlayers]);
+    if (st == ANET_OK)
+        st = anet_batcher_init(&t->test_b, t->ds.test.images, t->ds.test.labels, t->ds.test.n, t->ds.features,
+                               t->ds.num_classes, (uint32_t)batch, 0, 0, ANET_BATCH_KEEP_LAST);
+    if (st == ANET_OK) st = anet_batch_alloc(&t->test_b, &t->test_batch);
+    anet_backend_config bc = {o->chip, o->numerics};
+    if (st == ANET_OK) st = anet_backend_choose(o->backend, &bc, &t->backend, t->backend_why, sizeof t->backend_why);
+    if (st == ANET_OK) t->backend_open = 1;
+    if (st == ANET_OK) {
+        t->nparams = anet_model_nparams(&m);
+        t->pinfo = calloc((size_t)t->nparams, sizeof *t->pinfo);
+        size_t *sizes = calloc((size_t)t->nparams, sizeof *sizes);
+        if (!t->pinfo || !sizes) st = anet_fail(ANET_E_NOMEM, "out of memory");
+        for (int i = 0; st == ANET_OK && i < t->nparams; i++) {
+            anet_model_param(&m, i, &t->pinfo[i]);
+            sizes[i] = (size_t)t->pinfo[i].rows * (size_t)t->pinfo[i].cols;
+        }
+        if (st == ANET_OK) st = anet_optim_cpu_init(&t->opt, &t->o.opt, t->nparams, sizes);
+        free(sizes);
+    }
+    for (int i = 0; st == ANET_OK && i < t->nparams; i++) {
+        const anet_ckpt_tensor *w = anet_ckpt_find(&c, t->pinfo[i].name);
+        memcpy(t->opt.w[i], w->data, w->nbytes);
+    }
+    if (st == ANET_OK) {
+        anet_optim_cpu_sync_f16(&t->opt);
+        t->scfg.model = m;
+        t->scfg.batch = batch;
+        t->scfg.opt = t->o.opt;
+        t->scfg.update = ANET_UPDATE_CPU;
+        t->scfg.dialect = ANET_MIL_IOS18;
+        t->eval.name = "eval";
+        st = anet_step_build_eval(&t->scfg, &t->eval.sp);
+        if (st == ANET_OK) st = io_types(&t->eval);
+        if (st == ANET_OK) st = check_prog_shapes(t, &t->eval);
+        if (st == ANET_OK) st = prog_alloc(t, &t->eval);
+        if (st == ANET_OK) st = prog_compile(t, &t->eval);
+        if (st == ANET_OK && find_out(&t->eval, ANET_ROLE_LOGITS) < 0 && find_out(&t->eval, ANET_ROLE_CORRECT) < 0)
+            st = anet_fail(ANET_E_INTERNAL, "eval program has neither LOGITS nor CORRECT");
+    }
+    if (st == ANET_OK) st = anet_trainer_evaluate(t, &res->accuracy);
+    if (st == ANET_OK) {
+        res->samples = t->ds.test.n;
+        snprintf(res->dataset, sizeof res->dataset, "%s", t->dataset_name);
+        snprintf(res->backend, sizeof res->backend, "%s", t->backend.ops->name);
+    }
+    anet_ckpt_free(&c);
+    anet_trainer_free(t);
+    return st;
+}

@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# End-to-end: `ane_trainer train|eval|compile` on vane with a small model on mnist-10k
+# (env: ANET_BIN, ANET_SHARED_DIR). Oracles: /usr/bin/python3 reads the JSONL and the
+# safetensors files itself (no code of ours), and compares runs byte for byte.
+set -u
+fail=0
+ok() { echo "ok: $*"; }
+bad() { echo "FAIL: $*"; fail=1; }
+PY=/usr/bin/python3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export HOME="$tmp/home" XDG_CACHE_HOME="$tmp/cache"
+unset ANE_TRAINER_DATA
+cd "$tmp"
+M10K="$ANET_SHARED_DIR/datasets/mnist-10k"
+# Small and fast: 10,000 samples / 250 = 40 steps per epoch.
+COMMON=(--dataset "$M10K" --model mlp:784-16-10 --batch-size 250 --backend vane --quiet)
+
+# Compares tensors (and optionally metadata keys) of two safetensors files, parsed here.
+cat >st.py <<'PYEOF'
+import json, struct, sys
+def load(p):
+    b = open(p, 'rb').read()
+    n = struct.unpack('<Q', b[:8])[0]
+    h = json.loads(b[8:8 + n])
+    meta = h.pop('__metadata__', {})
+    data = b[8 + n:]
+    return {k: (v['dtype'], v['shape'], data[v['data_offsets'][0]:v['data_offsets'][1]]) for k, v in h.items()}, meta
+a, ma = load(sys.argv[1]); b, mb = load(sys.argv[2])
+if a.keys() != b.keys(): sys.exit('tensor names differ: %s vs %s' % (sorted(a), sorted(b)))
+for k in a:
+    if a[k] != b[k]: sys.exit('tensor %s differs' % k)
+for k in sys.argv[3:]:
+    if ma.get(k) != mb.get(k): sys.exit('metadata %s differs: %s vs %s' % (k, ma.get(k), mb.get(k)))
+print('%d tensors identical' % len(a))
+PYEOF
+
+# Metrics without the timing keys, one JSON object per line.
+cat >m.py <<'PYEOF'
+import json, sys
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    for k in ('epoch_seconds', 'samples_per_s'): d.pop(k, None)
+    print(json.dumps(d, sort_keys=True))
+PYEOF
+
+# --help of each subcommand.
+for c in train eval compile; do
+  "$ANET_BIN" $c --help >out 2>err && grep -q "usage: ane_trainer $c" out && ok "$c --help" || bad "$c --help"
+done
+grep -q "M4" <("$ANET_BIN" train --help) && ok "train --help explains the m4 default" || bad "train --help chip"
+
+# 1. A short run: metrics JSONL valid with the documented keys, a checkpoint per epoch.
+"$ANET_BIN" train "${COMMON[@]}" --epochs 2 --seed 7 --out run1 --log-steps 10 2>err1
+rc=$?
+[ $rc -eq 0 ] && ok "train 2 epochs" || bad "train exit $rc: $(cat err1)"
+$PY - run1/metrics.jsonl <<'PYEOF' && ok "metrics keys and values" || bad "metrics content"
+import json, math, sys
+need = ['event', 'epoch', 'step', 'train_loss', 'test_acc', 'epoch_seconds', 'samples_per_s', 'backend',
+        'compiles', 'dispatches', 'dispatches_per_step', 'bytes_per_step', 'loss_scale', 'skipped_steps',
+        'update', 'chip']
+lines = [json.loads(l) for l in open(sys.argv[1])]
+ep = [d for d in lines if d['event'] == 'epoch']
+st = [d for d in lines if d['event'] == 'step']
+assert len(ep) == 2, ep
+assert len(st) == 8, len(st)  # 40 steps per epoch, a line every 10
+for d in ep:
+    missing = [k for k in need if k not in d]
+    assert not missing, missing
+    assert d['backend'] == 'vane' and d['update'] == 'cpu' and d['chip'] == 'm4'
+    assert 0.5 < d['test_acc'] <= 1.0, d['test_acc']
+    assert d['train_loss'] > 0 and math.isfinite(d['train_loss'])
+    assert d['compiles'] == 2, d['compiles']          # train + eval, compiled once
+    assert d['dispatches_per_step'] == 1.0, d['dispatches_per_step']
+    assert d['bytes_per_step'] > 0 and d['loss_scale'] > 0 and d['skipped_steps'] >= 0
+assert [d['step'] for d in ep] == [40, 80]
+assert ep[1]['train_loss'] < ep[0]['train_loss'] + 0.05
+print('epoch 2 test_acc', ep[1]['test_acc'])
+PYEOF
+[ -f run1/checkpoint.safetensors ] && ok "checkpoint written" || bad "no checkpoint"
+ls run1 | grep -q tmp && bad "temp files left in run1" || ok "no temp files"
+
+# 2. Same seed, same backend: identical metrics except timings.
+"$ANET_BIN" train "${COMMON[@]}" --epochs 2 --seed 7 --out run2 --log-steps 10 2>err2 || bad "second run: $(cat err2)"
+if cmp -s <($PY m.py run1/metrics.jsonl) <($PY m.py run2/metrics.jsonl); then ok "same seed -> same metrics"
+else bad "same seed, metrics differ"; diff <($PY m.py run1/metrics.jsonl) <($PY m.py run2/metrics.jsonl) | head; fi
+$PY st.py run1/checkpoint.safetensors run2/checkpoint.safetensors >/dev/null && ok "same seed -> same weights" || bad "same seed, weights differ"
+"$ANET_BIN" train "${COMMON[@]}" --epochs 1 --seed 8 --out run3 2>/dev/null
+cmp -s <(head -c 100000 run1/checkpoint.safetensors) <(head -c 100000 run3/checkpoint.safetensors) \
+  && bad "another seed gives the same checkpoint" || ok "another seed differs"
+
+# 3. 2 epochs straight == 1 epoch + resume for 1, bit for bit (weights, optimizer state, step, loss).
+"$ANET_BIN" train "${COMMON[@]}" --epochs 1 --seed 7 --out half 2>err || bad "1 epoch: $(cat err)"
+"$ANET_BIN" train "${COMMON[@]}" --epochs 2 --resume half/checkpoint.safetensors --out half2 --metrics half2/m.jsonl 2>err \
+  && ok "resume" || bad "resume: $(cat err)"
+out=$($PY st.py run1/checkpoint.safetensors half2/checkpoint.safetensors step epoch loss_scale data_epoch data_index rng 2>&1) \
+  && ok "2 epochs == 1 + resume 1: $out" || bad "resume differs: $out"
+$PY - run1/metrics.jsonl half2/m.jsonl <<'PYEOF' && ok "resumed epoch 2 metrics equal" || bad "resumed metrics differ"
+import json, sys
+a = [json.loads(l) for l in open(sys.argv[1]) if '"epoch"' in l and json.loads(l)['event'] == 'epoch']
+b = [json.loads(l) for l in open(sys.argv[2]) if json.loads(l)['event'] == 'epoch']
+assert len(b) == 1 and b[0]['epoch'] == 2
+for k in ('train_loss', 'test_acc', 'step', 'loss_scale', 'skipped_steps'):
+    assert a[1][k] == b[0][k], (k, a[1][k], b[0][k])
+PYEOF
+
+# 4. update=ane: trains, and its resume is exact too.
+"$ANET_BIN" train "${COMMON[@]}" --epochs 2 --seed 3 --update ane --out ane2 2>err || bad "update ane: $(cat err)"
+"$ANET_BIN" train "${COMMON[@]}" --epochs 1 --seed 3 --update ane --out ane1 2>err || bad "update ane 1: $(cat err)"
+"$ANET_BIN" train "${COMMON[@]}" --epochs 2 --resume ane1/checkpoint.safetensors --out ane1r 2>err || bad "update ane resume: $(cat err)"
+out=$($PY st.py ane2/checkpoint.safetensors ane1r/checkpoint.safetensors step rng 2>&1) && ok "update=ane resume exact: $out" || bad "update=ane resume: $out"
+$PY -c "import json,sys; d=[json.loads(l) for l in open('ane2/metrics.jsonl')][-1]; assert d['update']=='ane' and d['test_acc']>0.5, d" \
+  && ok "update=ane learns" || bad "update=ane accuracy"
+
+# 4b. Dynamic loss scaling: a diverging run (sgd, lr 20) overflows; every overflow halves the
+# scale and skips the step, and the metrics say so (scale = 2^15 / 2^skipped while nothing grows).
+for u in cpu ane; do
+  "$ANET_BIN" train "${COMMON[@]}" --epochs 1 --batch-size 500 --optimizer sgd --lr 20 --update $u --log-steps 1 \
+    --out div$u 2>err || bad "diverging run ($u): $(cat err)"
+  $PY - div$u/metrics.jsonl <<'PYEOF' && ok "loss scaling on overflow (update=$u)" || bad "loss scaling (update=$u)"
+import json, sys
+st = [json.loads(l) for l in open(sys.argv[1])]
+st = [d for d in st if d['event'] == 'step']
+assert len(st) == 20
+assert st[-1]['skipped_steps'] > 0, st[-1]
+for d in st:
+    assert d['loss_scale'] == max(32768.0 / 2 ** d['skipped_steps'], 2.0 ** -14), d
+prev = 0
+for d in st:  # a step with a non-finite loss is always skipped
+    if d['train_loss'] is None: assert d['skipped_steps'] == prev + 1, d
+    prev = d['skipped_steps']
+PYEOF
+done
+
+# 5. eval of a checkpoint agrees with the training run's last test accuracy.
+"$ANET_BIN" eval run1/checkpoint.safetensors --dataset "$M10K" --backend vane --json >ev 2>err || bad "eval: $(cat err)"
+$PY - ev run1/metrics.jsonl <<'PYEOF' && ok "eval == training's test_acc" || bad "eval accuracy differs"
+import json, sys
+e = json.load(open(sys.argv[1]))
+m = [json.loads(l) for l in open(sys.argv[2])][-1]
+assert abs(e['test_acc'] - m['test_acc']) < 1e-12 and e['samples'] == 10000, (e, m['test_acc'])
+PYEOF
+
+# 6. kill -9 during an epoch: the last checkpoint stays intact and --resume finishes the run.
+"$ANET_BIN" train --dataset "$M10K" --model mlp:784-16-10 --batch-size 20 --backend vane --quiet --epochs 50 \
+  --seed 1 --out killed 2>/dev/null &
+pid=$!
+for i in $(seq 1 600); do [ -f killed/checkpoint.safetensors ] && break; sleep 0.05; done
+sleep 0.3
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+if [ -f killed/checkpoint.safetensors ]; then
+  "$ANET_BIN" eval killed/checkpoint.safetensors --dataset "$M10K" --backend vane >/dev/null 2>err \
+    && ok "checkpoint intact after kill -9" || bad "checkpoint damaged: $(cat err)"
+  ep=$($PY -c "
+import json,struct; b=open('killed/checkpoint.safetensors','rb').read(); n=struct.unpack('<Q',b[:8])[0]
+print(json.loads(b[8:8+n])['__metadata__']['epoch'])")
+  touch killed/checkpoint.safetensors.tmp.99999 # what a kill during the write itself leaves
+  "$ANET_BIN" train --resume killed/checkpoint.safetensors --dataset "$M10K" --backend vane --quiet \
+    --epochs $((ep + 1)) --out killed 2>err && ok "resume after kill -9 (from epoch $ep)" || bad "resume after kill: $(cat err)"
+  [ "$($PY m.py killed/metrics.jsonl | tail -1 | $PY -c 'import json,sys; print(json.load(sys.stdin)["epoch"])')" = "$((ep + 1))" ] \
+    && ok "resumed run reached epoch $((ep + 1))" || bad "resumed run epoch"
+  [ -e killed/checkpoint.safetensors.tmp.99999 ] && bad "stale temp file kept" || ok "stale temp file removed"
+else
+  bad "no checkpoint before the kill"
+fi
+
+# 7. Bad input: one clear line on stderr, non-zero exit.
+one_line() { # name, expected text, command...
+  local name=$1 want=$2; shift 2
+  "$@" >out 2>err
+  local rc=$?
+  if [ $rc -ne 0 ] && [ "$(wc -l <err)" -eq 1 ] && grep -q -- "$want" err; then ok "$name -> $rc: $(cat err)"
+  else bad "$name (rc=$rc, want '$want'): $(cat err)"; fi
+}
+one_line "unknown model spec" "model" "$ANET_BIN" train --dataset "$M10K" --model resnet:50 --out bad1 --quiet
+one_line "feature mismatch" "features" "$ANET_BIN" train --dataset "$M10K" --model mlp:100-16-10 --out bad2 --quiet
+one_line "class mismatch" "classes" "$ANET_BIN" train --dataset "$M10K" --model mlp:784-16-7 --out bad2 --quiet
+one_line "unwritable --out" "/dev/null/x" "$ANET_BIN" train --dataset "$M10K" --model mlp:784-16-10 --out /dev/null/x --quiet
+head -c 300 run1/checkpoint.safetensors >trunc.safetensors
+one_line "truncated checkpoint" "trunc.safetensors" "$ANET_BIN" train "${COMMON[@]}" --resume trunc.safetensors --out bad3
+printf 'garbage that is not a checkpoint at all' >junk.safetensors
+one_line "garbage checkpoint" "junk.safetensors" "$ANET_BIN" eval junk.safetensors --dataset "$M10K"
+one_line "checkpoint of another model" "checkpoint is mlp:784-16-10, --model is mlp:784-32-10" \
+  "$ANET_BIN" train "${COMMON[@]}" --model mlp:784-32-10 --resume run1/checkpoint.safetensors --out bad4
+one_line "missing checkpoint" "nope.safetensors" "$ANET_BIN" eval nope.safetensors
+one_line "unknown dataset" "no-such-set" "$ANET_BIN" train --dataset no-such-set --out bad5 --quiet
+one_line "bad --lr" "--lr" "$ANET_BIN" train --lr fast
+one_line "unknown option" "--frobnicate" "$ANET_BIN" train --frobnicate
+one_line "unknown backend" "warp" "$ANET_BIN" train "${COMMON[@]}" --backend warp --out bad6
+ls run1 | grep -q tmp && bad "files left behind" || true
+
+# 8. compile: MIL + weight.bin + plan.json per program; a MIL file given on the command line.
+"$ANET_BIN" compile --model mlp:784-16-10 --batch-size 64 --out comp >out 2>err && ok "compile --model" || bad "compile: $(cat err)"
+for p in train eval; do [ -s comp/$p/model.mil ] && [ -f comp/$p/weights/weight.bin ] || bad "compile: $p files missing"; done
+$PY - comp/plan.json <<'PYEOF' && ok "plan.json" || bad "plan.json"
+import json, sys
+p = json.load(open(sys.argv[1]))
+names = [q['name'] for q in p['programs']]
+assert names == ['train', 'eval'], names
+tr = p['programs'][0]
+roles = {i['role'] for i in tr['inputs']}
+assert {'x', 'y_onehot', 'param', 'hyper'} <= roles, roles
+oroles = [o['role'] for o in tr['outputs']]
+assert 'loss' in oroles and oroles.count('grad') == 4, oroles
+x = [i for i in tr['inputs'] if i['role'] == 'x'][0]
+assert x['shape'] == [1, 784, 1, 64], x
+assert all('eligible' in o for o in tr['ops']) and len(tr['ops']) > 10
+assert tr.get('compiled') is True, tr.get('compile_error')
+PYEOF
+"$ANET_BIN" compile --model mlp:784-16-10 --update ane --out compa >out 2>err && grep -q '"opt_state"' compa/plan.json \
+  && ok "compile --update ane" || bad "compile --update ane: $(cat err)"
+"$ANET_BIN" compile --mil comp/eval/model.mil --out compm >out 2>err && [ -s compm/model.mil ] && [ -s compm/plan.json ] \
+  && ok "compile --mil" || bad "compile --mil: $(cat err)"
+one_line "compile for a chip that rejects the program" "did not compile" "$ANET_BIN" compile --model mlp:784-16-10 --chip m1 --out compm1
+$PY -c "import json; p=json.load(open('compm1/plan.json')); assert any(o.get('rule')=='matmul-dynamic' for o in p['programs'][0]['ops'])" \
+  && ok "plan.json names the rule (matmul-dynamic on m1)" || bad "plan.json m1 rule"
+one_line "compile without --out" "--out" "$ANET_BIN" compile --model mlp:4-2
+printf 'program(1.3)\n{ func main<ios18>(tensor<fp16, [1' >broken.mil
+one_line "compile of a broken MIL file" "broken.mil" "$ANET_BIN" compile --mil broken.mil --out compb
+
+exit $fail
