@@ -2,12 +2,12 @@
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "core/fp16.h"
+#include "runtime/ane_backend.h"
 
 #define ANE_FRAMEWORK "/System/Library/PrivateFrameworks/AppleNeuralEngine.framework/AppleNeuralEngine"
 
@@ -49,8 +49,12 @@ int cli_info(int argc, char **argv) {
     }
     struct utsname u;
     if (uname(&u) != 0) memset(&u, 0, sizeof u);
-    struct stat st;
-    int framework = stat(ANE_FRAMEWORK, &st) == 0;
+    /* Loads the framework and looks up its classes where it exists (macOS); elsewhere it
+     * only reports that it is absent. */
+    anet_ane_info ai;
+    memset(&ai, 0, sizeof ai);
+    anet_ane_info_get("ane", &ai);
+    int framework = ai.framework_present;
 
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "version", anet_version());
@@ -64,8 +68,18 @@ int cli_info(int argc, char **argv) {
     cJSON *ane = cJSON_AddObjectToObject(root, "neural_engine");
     cJSON_AddBoolToObject(ane, "framework_present", framework);
     cJSON_AddStringToObject(ane, "framework_path", ANE_FRAMEWORK);
+    cJSON *classes = cJSON_AddObjectToObject(ane, "classes");
+    for (int i = 0; i < ai.classes_total && i < 4; i++)
+        cJSON_AddBoolToObject(classes, ai.classes[i], ai.class_ok[i]);
+    cJSON_AddStringToObject(ane, "chip", ai.chip);
+    cJSON_AddNumberToObject(ane, "compile_budget", ai.compile_budget);
+    cJSON_AddNumberToObject(ane, "reported_compile_limit", ai.reported_limit);
+    cJSON_AddNumberToObject(ane, "min_surface_bytes", (double)ai.min_surface_bytes);
+    cJSON_AddStringToObject(ane, "unavailable_because", ai.why);
     cJSON *backends = cJSON_AddArrayToObject(root, "backends");
     cJSON_AddItemToArray(backends, cJSON_CreateString("vane"));
+    cJSON_AddItemToArray(backends, cJSON_CreateString("ane-sim"));
+    if (framework && ai.why[0] == '\0') cJSON_AddItemToArray(backends, cJSON_CreateString("ane"));
 #if defined(ANET_WITH_CURL)
     cJSON_AddBoolToObject(root, "data_fetch", 1);
 #else
@@ -93,9 +107,18 @@ int cli_info(int argc, char **argv) {
         }
         printf("%s\n", first ? "(none detected)" : "");
         printf("fp16 path:     %s\n", anet_f16_path());
-        printf("neural engine: %s\n", framework ? "AppleNeuralEngine.framework present"
-                                                : "AppleNeuralEngine.framework not found (not macOS on Apple Silicon?)");
-        printf("backends:      vane (virtual ANE, runs everywhere)\n");
+        if (framework) {
+            printf("neural engine: AppleNeuralEngine.framework present, %d of %d classes found%s%s\n",
+                   ai.classes_found, ai.classes_total, ai.chip[0] ? ", chip " : "", ai.chip);
+        } else {
+            printf("neural engine: AppleNeuralEngine.framework not found (not macOS on Apple Silicon?)\n");
+        }
+        if (ai.why[0]) printf("ane backend:   unavailable: %s\n", ai.why);
+        printf("compile budget: %d per process (refused before the ~%d reported limit)\n",
+               ai.compile_budget, ai.reported_limit);
+        printf("backends:      vane (virtual ANE, runs everywhere), ane-sim (the ane backend's logic\n"
+               "               against a simulator of the private API)%s\n",
+               framework && !ai.why[0] ? ", ane" : "");
 #if defined(ANET_WITH_CURL)
         printf("data fetch:    yes (libcurl)\n");
 #else

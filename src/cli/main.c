@@ -17,8 +17,8 @@ static const subcommand commands[] = {
     {"train", cli_train, "train an MLP with every step as MIL programs on a backend"},
     {"eval", cli_eval, "test accuracy of a training checkpoint"},
     {"compile", cli_compile, "write a model's step programs (MIL, weight.bin, plan.json)"},
-    {"selftest", cli_selftest, "run small programs on the ANE backend and on vane; JSON report"},
     {"check", cli_check, "will a Core ML model run on the Neural Engine? per layer, with reasons"},
+    {"selftest", cli_selftest, "run small programs on the ANE backend and on vane; JSON report"},
 };
 
 static void usage(FILE *f) {
