@@ -209,6 +209,10 @@ print(json.loads(b[8:8+n])['__metadata__']['epoch'])")
   [ "$($PY m.py killed/metrics.jsonl | tail -1 | $PY -c 'import json,sys; print(json.load(sys.stdin)["epoch"])')" = "$((ep + 1))" ] \
     && ok "resumed run reached epoch $((ep + 1))" || bad "resumed run epoch"
   [ -e killed/checkpoint.safetensors.tmp.99999 ] && bad "stale temp file kept" || ok "stale temp file removed"
+  "$ANET_BIN" train --dataset "$M10K" --model mlp:784-16-10 --batch-size 20 --backend vane --quiet --epochs $((ep + 1)) \
+    --seed 1 --out unkilled 2>err || bad "uninterrupted run: $(cat err)"
+  out=$($PY st.py unkilled/checkpoint.safetensors killed/checkpoint.safetensors step rng 2>&1) \
+    && ok "killed + resumed == uninterrupted: $out" || bad "killed + resumed differs: $out"
 else
   bad "no checkpoint before the kill"
 fi
