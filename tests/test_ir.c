@@ -232,8 +232,10 @@ static void test_elementwise(void) {
         const char *k2[] = {"x", "epsilon"};
         int v2[] = {b, eps};
         SHAPE(g, anet_graph_op(g, ANET_OP_RSQRT, "rs_eps", 2, k2, v2), ANET_DT_FP16, 3, 5);
-        v2[0] = f32;
-        FAILS(anet_graph_op(g, ANET_OP_RSQRT, "rs_eps2", 2, k2, v2), "epsilon must be a fp32 scalar");
+        v2[0] = f32; /* fp16 epsilon with fp32 x is fine (Apple pairs fp32 eps with fp16 x) */
+        SHAPE(g, anet_graph_op(g, ANET_OP_LOG, "log_eps", 2, k2, v2), ANET_DT_FP32, 3, 5);
+        v2[1] = anet_graph_const_int32(g, NULL, 1);
+        FAILS(anet_graph_op(g, ANET_OP_RSQRT, "rs_eps2", 2, k2, v2), "epsilon must be an fp16 or fp32 scalar");
     }
 
     /* cast */

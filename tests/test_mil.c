@@ -515,6 +515,15 @@ static void test_malformed(void) {
         expect_error(deep, "list nested deeper than 6", 5, 0);
         free(deep);
     }
+    {
+        /* BLOBFILE nested in its own offset: refused at the first level, no deep recursion */
+        char *deep = malloc(4000000);
+        int n = snprintf(deep, 4000000, HEAD "    func main<ios18>(tensor<fp16, [1]> x) {\n        tensor<fp16, [1]> c = const()[name = string(\"c\"), val = tensor<fp16, [1]>(");
+        for (int i = 0; i < 40000; i++)
+            n += snprintf(deep + n, 4000000 - (size_t)n, "BLOBFILE(path = string(\"p\"), offset = uint64(");
+        expect_error(deep, "BLOBFILE data of type uint64 is not supported", 5, 0);
+        free(deep);
+    }
     expect_error(HEAD "    func main<ios18>(tensor<fp16, [1]> x) {\n        tensor<fp16, [1]> r = relu(x = \xff)[name = string(\"r\")];\n    } -> (r);\n}\n",
                  "invalid UTF-8 byte 0xff", 5, 40);
     expect_error(HEAD "    func main<ios18>(tensor<fp16, [1]> x) {\n        tensor<fp16, [1]> r = relu(x = \xc3", "truncated UTF-8", 5, 40);
@@ -599,6 +608,35 @@ static void test_unknown_and_apple_syntax(void) {
     free(t1);
     free(t2);
     anet_graph_free(g2);
+    anet_graph_free(g);
+}
+
+/* Apple-style ios16 snippet: tensor<T, []> scalars, fp32 epsilon on fp16 data, fp32 subnormal. */
+static void test_apple_style_scalars(void) {
+    const char *text =
+        "program(1.0)\n"
+        "[buildInfo = dict<tensor<string, []>, tensor<string, []>>({{\"coremlc-version\", \"3402.4.1\"}})]\n"
+        "{\n"
+        "    func main<ios16>(tensor<fp16, [1, 7, 29]> logits) {\n"
+        "            tensor<int32, []> var_8 = const()[name = tensor<string, []>(\"op_8\"), val = tensor<int32, []>(-1)];\n"
+        "            tensor<fp16, [1, 7, 29]> p_cast_fp16 = softmax(axis = var_8, x = logits)[name = tensor<string, []>(\"p_cast_fp16\")];\n"
+        "            tensor<fp32, []> eps_0 = const()[name = tensor<string, []>(\"eps_0\"), val = tensor<fp32, []>(0x1p-149)];\n"
+        "            tensor<fp16, [1, 7, 29]> lp_cast_fp16 = log(epsilon = eps_0, x = p_cast_fp16)[name = tensor<string, []>(\"lp_cast_fp16\")];\n"
+        "        } -> (lp_cast_fp16);\n"
+        "}\n";
+    anet_graph *g = NULL;
+    CHECK_MSG(parse_exact(text, strlen(text), NULL, 0, &g) == ANET_OK, "%s", anet_last_error());
+    if (!g) return;
+    CHECK(g->dialect == ANET_MIL_IOS16 && g->nops == 4);
+    const anet_const *e = anet_graph_const_of(g, anet_graph_find(g, "eps_0"));
+    uint32_t bits = 0;
+    if (e) memcpy(&bits, e->data, 4);
+    CHECK(e && e->type.dtype == ANET_DT_FP32 && bits == 1); /* smallest fp32 subnormal */
+    CHECK(strcmp(g->ops[g->values[anet_graph_find(g, "var_8")].producer].name, "op_8") == 0);
+    char *out = NULL;
+    size_t n = 0;
+    CHECK(anet_mil_emit(g, &out, &n) == ANET_OK && out && n == strlen(text) && memcmp(out, text, n) == 0);
+    free(out);
     anet_graph_free(g);
 }
 
@@ -695,6 +733,7 @@ int main(void) {
     test_apple_fixture();
     test_malformed();
     test_unknown_and_apple_syntax();
+    test_apple_style_scalars();
     test_generated_names_after_parse();
     test_prefixes();
     TEST_MAIN_END();

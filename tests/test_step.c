@@ -407,6 +407,23 @@ static void test_program_shape(void) {
                           nv > 0 ? vd[0].detail : "");
                 prog_free(&q);
             }
+    /* The ios16 dialect (program(1.0)) runs too: same loss as float64 within fp16 error. */
+    if (mode_available(M_V16)) {
+        anet_step_config c16 = f.cfg;
+        c16.dialect = ANET_MIL_IOS16;
+        feed f16 = f;
+        f16.cfg = c16;
+        anet_step_hyper(&c16, 1, 1e-3f, 256, 8, f16.hyper);
+        anet_step_program q;
+        CHECK(anet_step_build_train(&c16, &q) == ANET_OK);
+        result r64, r16;
+        int ok = run(M_I64, &q, &f16, &r64) && run(M_V16, &q, &f16, &r16);
+        CHECK_MSG(ok, "ios16 program did not run: %s", anet_last_error());
+        if (ok) CHECK_NEAR(r16.loss, r64.loss, 1e-2 * r64.loss);
+        result_free(&r64);
+        result_free(&r16);
+        prog_free(&q);
+    }
     anet_step_config bad = f.cfg;
     bad.batch = 0;
     CHECK(anet_step_build_train(&bad, &p) == ANET_E_INVALID);
@@ -602,6 +619,38 @@ static void test_optimizer(anet_opt_config opt, const char *what, int job) {
     if (have) oracle_free(&o);
 }
 
+/* update=ane FINITE also covers the gradient in optimizer-state units: with S = 1 < K a
+ * finite fp16 gradient above 64 overflows K*g; the step must be flagged, not applied. */
+static void test_finite_state(void) {
+    anet_opt_config adam = {ANET_OPT_ADAM, 1e-3f, 0, 0.9f, 0.999f, 1e-8f, 0};
+    for (int up = 0; up < 2; up++) {
+        feed f;
+        batch bt;
+        make_feed(&f, "mlp:20-16-12-5", 8, up ? ANET_UPDATE_ANE : ANET_UPDATE_CPU, adam, &bt, 3);
+        for (int k = 0; k < 20 * 8; k++) f.x[k] = 1000; /* large activations: |dL/dw| >> 64 */
+        anet_step_hyper(&f.cfg, 1, 1e-3f, 1, 8, f.hyper);
+        anet_step_program p;
+        CHECK(anet_step_build_train(&f.cfg, &p) == ANET_OK);
+        int modes[2] = {M_I16, M_V16};
+        for (int mi = 0; mi < 2; mi++) {
+            if (!mode_available(modes[mi])) continue;
+            result r;
+            if (!run(modes[mi], &p, &f, &r)) {
+                CHECK_MSG(0, "%s: program did not run", mode_name[modes[mi]]);
+                continue;
+            }
+            double gmax = 0;
+            for (int i = 0; !up && i < f.np; i++)
+                for (int64_t k = 0; k < pcount(&f, i); k++) gmax = fmax(gmax, fabs(r.g[i][k]));
+            if (!up) CHECK_MSG(r.finite == 1 && gmax > 64 && gmax < 65504, "%s: gradients finite (max %g)", mode_name[modes[mi]], gmax);
+            else CHECK_MSG(r.finite == 0, "%s: K*g overflow not flagged", mode_name[modes[mi]]);
+            result_free(&r);
+        }
+        prog_free(&p);
+        feed_free(&f, &bt);
+    }
+}
+
 /* hi+lo with TwoSum under fp16 rounding: 400 SGD steps far below half an ulp of the weights
  * must add up like float64, where a plain fp16 weight would not move at all. */
 static int sgd_steps(int mode, int steps, double *delta0, double *first) {
@@ -678,6 +727,7 @@ int main(void) {
     test_optimizer(sgdm, "sgd momentum", jobs_[4]);
     oracle_cleanup();
     test_twosum();
+    test_finite_state();
     vane_close(&vane[0]);
     vane_close(&vane[1]);
     TEST_MAIN_END();

@@ -37,6 +37,7 @@ typedef struct parser {
     int style; /* 0 unknown, 16: tensor<string, []>, 18: string */
     int failed;
     anet__nameset vnames, onames; /* value and op names -> ids, keys borrowed from the graph */
+    locale_t cloc;                /* "C" numeric locale for decimal literals, made on first use */
 } parser;
 
 /* ---- positions and errors ---- */
@@ -389,23 +390,32 @@ static int take_float(parser *P, double *out) {
     if (n - i > 2 && s[i] == '0' && (s[i + 1] == 'x' || s[i + 1] == 'X')) {
         if (parse_hex(s + i, n - i, &v)) return perr_at(P, off, "bad hex float '%.*s'", (int)(n < 40 ? n : 40), s);
     } else {
-        /* decimal: validate the characters, then strtod on a NUL-terminated copy with the
-         * locale's decimal point (the text always uses '.') */
+        /* decimal: validate the characters, then strtod (correctly rounded) on a
+         * NUL-terminated copy, in the "C" locale for this thread only: the text always uses
+         * '.', whatever locale the host program set. */
         char buf[128];
         if (n - i >= sizeof buf - 8) return perr_at(P, off, "number too long");
         size_t o = 0;
-        const char *dp = localeconv()->decimal_point;
         int ok = 1, seen_digit = 0;
         for (size_t k = i; k < n; k++) {
             char c = s[k];
             if (is_digit(c)) seen_digit = 1;
             else if (!(c == '.' || c == 'e' || c == 'E' || c == '-' || c == '+')) ok = 0;
-            if (c == '.' && dp && dp[0] && !dp[1]) c = dp[0];
             buf[o++] = c;
         }
         buf[o] = '\0';
         char *end = NULL;
-        if (ok && seen_digit) v = strtod(buf, &end);
+        if (ok && seen_digit) {
+            if (P->cloc == (locale_t)0) P->cloc = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+            if (P->cloc == (locale_t)0) {
+                anet_fail(ANET_E_NOMEM, "model.mil: cannot create the C locale");
+                P->failed = 1;
+                return -1;
+            }
+            locale_t old = uselocale(P->cloc);
+            v = strtod(buf, &end);
+            uselocale(old);
+        }
         if (!ok || !seen_digit || !end || *end) return perr_at(P, off, "bad number '%.*s'", (int)(n < 40 ? n : 40), s);
     }
     *out = neg ? -v : v;
@@ -644,6 +654,10 @@ static int parse_typed_value(parser *P, lit *L) {
         if (take_string(P, buf, sizeof buf)) return -1;
         if (lit_push(P, L, buf, strlen(buf) + 1)) return -1;
     } else if (is_word(P, "BLOBFILE")) {
+        /* checked first: the offset's own value can then never be a BLOBFILE, which bounds
+         * the recursion below to one level */
+        if (t->dtype != ANET_DT_FP16 && t->dtype != ANET_DT_FP32 && t->dtype != ANET_DT_INT8 && t->dtype != ANET_DT_UINT8)
+            return perr_at(P, off, "BLOBFILE data of type %s is not supported", anet_dtype_name(t->dtype));
         char path[MAX_TOKEN + 1];
         lit off_lit;
         memset(&off_lit, 0, sizeof off_lit);
@@ -663,8 +677,6 @@ static int parse_typed_value(parser *P, lit *L) {
         memcpy(&L->blob_offset, off_lit.data, 8);
         lit_free(&off_lit);
         if (expect_punct(P, ')', "to close BLOBFILE")) return -1;
-        if (t->dtype != ANET_DT_FP16 && t->dtype != ANET_DT_FP32 && t->dtype != ANET_DT_INT8 && t->dtype != ANET_DT_UINT8)
-            return perr_at(P, off, "BLOBFILE data of type %s is not supported", anet_dtype_name(t->dtype));
         L->is_blob = 1;
         L->blob_path = malloc(strlen(path) + 1);
         if (!L->blob_path) {
@@ -1084,6 +1096,7 @@ anet_status anet_mil_parse(const char *text, size_t len, const uint8_t *weights,
     int bad = parse_program(&P);
     anet__ns_free(&P.vnames);
     anet__ns_free(&P.onames);
+    if (P.cloc != (locale_t)0) freelocale(P.cloc);
     if (bad) {
         anet_graph_free(P.g);
         return ANET_E_FORMAT;

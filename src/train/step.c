@@ -222,7 +222,7 @@ static int finite_flag(sb *b, const char *name, int n, const int *vals) {
 /* The optimizer update of one parameter (update=ane). hi/lo/s0/s1 are the inputs, g the
  * loss-scaled gradient, h the hyper tensor. Appends outputs uII_*. */
 static anet_status update_param(sb *b, const anet_step_config *cfg, int i, const char *pname, int hi, int lo,
-                                int s0, int s1, int g, int h) {
+                                int s0, int s1, int g, int h, int *gk_out) {
     const anet_opt_config *o = &cfg->opt;
     char nm[48];
     float b1, b2;
@@ -230,6 +230,7 @@ static anet_status update_param(sb *b, const anet_step_config *cfg, int i, const
     int gk = op2(b, ANET_OP_MUL, g, hyper(b, h, ANET_HYPER_GRAD_TO_STATE));
     if (o->kind != ANET_OPT_ADAMW && o->weight_decay != 0.0f)
         gk = op2(b, ANET_OP_ADD, gk, op2(b, ANET_OP_MUL, hi, hyper(b, h, ANET_HYPER_WD_STATE)));
+    *gk_out = gk;
     int delta; /* the amount to subtract from the weight */
     int s0n = -1, s1n = -1;
     if (o->kind == ANET_OPT_SGD) {
@@ -355,25 +356,33 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
     anet_autodiff_spec ad = {loss, seed, params, np, &mx, 1, ane ? NULL : gnames};
     st = anet_autodiff(b->g, &ad, grads);
     if (st != ANET_OK) goto out;
-    int fin_in[2 * ANET_MLP_MAX_LAYERS + 1];
-    for (int i = 0; i < np; i++) fin_in[i] = grads[i];
+    /* update=ane: the optimizer first, so FINITE can also cover the gradients in state units
+     * (K/S > 1 after the scale fell below K could overflow them while g itself is finite). */
+    int fin_in[2 * ANET_MLP_MAX_LAYERS + 1], upd_out_from = b->nout;
+    for (int i = 0; i < np; i++) {
+        fin_in[i] = grads[i];
+        if (!ane) continue;
+        anet_param_info pi;
+        anet_model_param(m, i, &pi);
+        st = update_param(b, cfg, i, pi.name, params[i], los[i], s0[i], s1[i], grads[i], hv, &fin_in[i]);
+        if (st != ANET_OK) goto out;
+    }
     fin_in[np] = loss;
     int fin = finite_flag(b, "a_finite", np + 1, fin_in);
     if (fin < 0) {
         st = fail_build("the FINITE flag");
         goto out;
     }
-    output(b, fin, ANET_ROLE_FINITE, 0, 0);
-    output(b, loss, ANET_ROLE_LOSS, 0, 0);
-    for (int i = 0; i < np; i++) {
-        if (!ane) {
-            output(b, grads[i], ANET_ROLE_GRAD, i, 0);
-            continue;
-        }
-        anet_param_info pi;
-        anet_model_param(m, i, &pi);
-        st = update_param(b, cfg, i, pi.name, params[i], los[i], s0[i], s1[i], grads[i], hv);
-        if (st != ANET_OK) goto out;
+    /* Outputs in alphabetical order: a_finite, b_loss, then gII_* or uII_*. */
+    {
+        int nupd = b->nout - upd_out_from;
+        anet_io_desc upd[4 * 2 * ANET_MLP_MAX_LAYERS];
+        memcpy(upd, b->out + upd_out_from, sizeof(anet_io_desc) * (size_t)nupd);
+        b->nout = upd_out_from;
+        output(b, fin, ANET_ROLE_FINITE, 0, 0);
+        output(b, loss, ANET_ROLE_LOSS, 0, 0);
+        for (int i = 0; i < np && !ane; i++) output(b, grads[i], ANET_ROLE_GRAD, i, 0);
+        for (int k = 0; k < nupd; k++) output(b, upd[k].value, upd[k].role, upd[k].index, upd[k].slot);
     }
 out:
     st = finish(b, st, out);

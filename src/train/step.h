@@ -32,12 +32,13 @@ typedef enum anet_io_role {
     ANET_ROLE_PARAM_LO,   /* update=ane: low part of the compensated parameter */
     ANET_ROLE_OPT_STATE,  /* optimizer state `slot` (0 = m/momentum, 1 = sqrt(v)) of parameter `index`,
                              scaled by ANET_OPT_STATE_SCALE */
-    ANET_ROLE_HYPER,      /* per-step scalars packed in one tensor: see step.c for the layout */
+    ANET_ROLE_HYPER,      /* per-step scalars packed in one tensor: the ANET_HYPER_* slots below */
     ANET_ROLE_LOSS,       /* output: mean loss of the batch (unscaled), fp16 [1,1,1,1] or fp32 */
     ANET_ROLE_GRAD,       /* output (update=cpu): gradient of parameter `index`, loss-scaled */
     ANET_ROLE_LOGITS,     /* output: logits [1, K, 1, B] */
     ANET_ROLE_CORRECT,    /* output: number of correct predictions in the batch */
-    ANET_ROLE_FINITE      /* output: 1 if every gradient was finite, else 0 */
+    ANET_ROLE_FINITE      /* output: 1 if the loss and every gradient were finite (update=ane: the
+                             gradients in optimizer-state units), else 0 */
 } anet_io_role;
 
 typedef struct anet_io_desc {
