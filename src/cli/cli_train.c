@@ -205,9 +205,14 @@ int cli_train(int argc, char **argv) {
     if (anet_trainer_create(&o, &t) != ANET_OK) return cli_error("train");
     if (!o.quiet) {
         fprintf(stderr, "backend: %s (%s)\n", anet_trainer_backend_name(t), anet_trainer_backend_reason(t));
-        fprintf(stderr, "model %s, %s lr %g, batch %d, update %s, checkpoints in %s\n", o.model,
-                anet_opt_kind_name(o.opt.kind), (double)o.opt.lr, o.batch_size,
-                o.update == ANET_UPDATE_ANE ? "ane" : "cpu", anet_trainer_checkpoint_path(t));
+        uint32_t ntr, nte;
+        const char *ds = anet_trainer_dataset(t, &ntr, &nte);
+        fprintf(stderr, "dataset %s (%u train, %u test samples); model %s; %s lr %g; batch %d; update %s\n", ds, ntr,
+                nte, o.model, anet_opt_kind_name(o.opt.kind), (double)o.opt.lr, o.batch_size,
+                o.update == ANET_UPDATE_ANE ? "ane" : "cpu");
+        if (o.resume)
+            fprintf(stderr, "resuming from %s after epoch %d\n", o.resume, anet_trainer_epochs_done(t));
+        fprintf(stderr, "checkpoints: %s\n", anet_trainer_checkpoint_path(t));
     }
     if (anet_trainer_run(t) != ANET_OK) {
         int rc = cli_error("train");

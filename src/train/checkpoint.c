@@ -353,6 +353,32 @@ done:
     return st;
 }
 
+/* The header-length check, shared by the file reader (before it allocates) and the parser. */
+static anet_status check_hlen(const char *name, uint64_t hlen, uint64_t size) {
+    if (hlen < 2 || hlen > ANET_CKPT_MAX_HEADER || hlen > size - 8)
+        return anet_fail(ANET_E_FORMAT,
+                         "checkpoint %s: header length %llu does not fit the %llu-byte file "
+                         "(truncated or not a safetensors file)",
+                         name, (unsigned long long)hlen, (unsigned long long)size);
+    return ANET_OK;
+}
+
+anet_status anet_ckpt_parse(const uint8_t *buf, size_t len, const char *name, anet_ckpt *out) {
+    memset(out, 0, sizeof *out);
+    if (!name) name = "(memory)";
+    if (!buf || len < 8 || (uint64_t)len > ANET_CKPT_MAX_FILE)
+        return anet_fail(ANET_E_FORMAT, "checkpoint %s: %zu bytes is not a safetensors file", name, len);
+    uint64_t hlen = get_u64le(buf);
+    anet_status st = check_hlen(name, hlen, len);
+    if (st != ANET_OK) return st;
+    const uint8_t *hdr = buf + 8;
+    if (hdr[0] != '{')
+        return anet_fail(ANET_E_FORMAT, "checkpoint %s: the header is not a JSON object", name);
+    st = parse_header(name, (const char *)hdr, (size_t)hlen, hdr + hlen, (uint64_t)len - 8 - hlen, out);
+    if (st != ANET_OK) anet_ckpt_free(out);
+    return st;
+}
+
 anet_status anet_ckpt_read(const char *path, anet_ckpt *out) {
     memset(out, 0, sizeof *out);
     if (!path || !path[0]) return anet_fail(ANET_E_INVALID, "checkpoint: empty path");
@@ -371,39 +397,32 @@ anet_status anet_ckpt_read(const char *path, anet_ckpt *out) {
         return anet_fail(ANET_E_FORMAT, "checkpoint %s: %llu bytes is not a safetensors file", path,
                          (unsigned long long)size);
     }
+    /* The header length is checked against the file size before the whole file is read. */
     uint8_t len8[8];
     if (fread(len8, 1, 8, f) != 8) {
         fclose(f);
         return anet_fail(ANET_E_IO, "checkpoint %s: cannot read the header length", path);
     }
-    uint64_t hlen = get_u64le(len8);
-    if (hlen < 2 || hlen > ANET_CKPT_MAX_HEADER || hlen > size - 8) {
+    anet_status st = check_hlen(path, get_u64le(len8), size);
+    if (st != ANET_OK) {
         fclose(f);
-        return anet_fail(ANET_E_FORMAT,
-                         "checkpoint %s: header length %llu does not fit the %llu-byte file "
-                         "(truncated or not a safetensors file)",
-                         path, (unsigned long long)hlen, (unsigned long long)size);
+        return st;
     }
-    uint64_t rest = size - 8;
-    uint8_t *buf = malloc((size_t)rest + 1);
+    uint8_t *buf = malloc((size_t)size);
     if (!buf) {
         fclose(f);
         return anet_fail(ANET_E_NOMEM, "checkpoint %s: out of memory for %llu bytes", path,
-                         (unsigned long long)rest);
+                         (unsigned long long)size);
     }
-    size_t got = fread(buf, 1, (size_t)rest, f);
+    memcpy(buf, len8, 8);
+    size_t got = fread(buf + 8, 1, (size_t)(size - 8), f);
     fclose(f);
-    if (got != rest) {
+    if (got != size - 8) {
         free(buf);
         return anet_fail(ANET_E_IO, "checkpoint %s: short read", path);
     }
-    if (buf[0] != '{') {
-        free(buf);
-        return anet_fail(ANET_E_FORMAT, "checkpoint %s: the header is not a JSON object", path);
-    }
-    anet_status st = parse_header(path, (const char *)buf, (size_t)hlen, buf + hlen, rest - hlen, out);
+    st = anet_ckpt_parse(buf, (size_t)size, path, out);
     free(buf);
-    if (st != ANET_OK) anet_ckpt_free(out);
     return st;
 }
 

@@ -46,6 +46,8 @@ anet_status anet_ckpt_write(const char *path, const anet_ckpt_tensor *t, int n,
 /* Reads and validates a checkpoint (header bounds, JSON, dtypes, shapes, offsets in bounds,
  * no overlap and no gap, exact total size). */
 anet_status anet_ckpt_read(const char *path, anet_ckpt *out);
+/* The same from a whole file's bytes in memory (name is used in messages). */
+anet_status anet_ckpt_parse(const uint8_t *buf, size_t len, const char *name, anet_ckpt *out);
 void anet_ckpt_free(anet_ckpt *c);
 
 const anet_ckpt_tensor *anet_ckpt_find(const anet_ckpt *c, const char *name);

@@ -590,6 +590,8 @@ static anet_status restore(anet_trainer *t, const char *path) {
         t->scaler.scale = (float)scale;
         t->scaler.clean_steps = (int)clean;
         t->scaler.skipped_steps = (int64_t)skipped;
+        double acc;
+        if (meta_f(&c, "test_acc", &acc) == 0 && acc >= 0 && acc <= 1) t->last_acc = acc;
         anet_optim_cpu_sync_f16(&t->opt);
     }
     anet_ckpt_free(&c);
@@ -673,6 +675,7 @@ anet_status anet_trainer_save(anet_trainer *t, const char *path) {
         snprintf(v[15], 80, "%.9g", (double)t->o.opt.weight_decay);
         snprintf(v[16], 80, "%lld", (long long)t->opt.t);
         snprintf(v[17], 80, "%lld", (long long)t->o.warmup_steps);
+        snprintf(v[18], 80, "%.17g", t->last_acc);
         anet_ckpt_meta meta[] = {
             {"format", CKPT_FORMAT},
             {"model", t->model.text},
@@ -696,6 +699,7 @@ anet_status anet_trainer_save(anet_trainer *t, const char *path) {
             {"optimizer_steps", v[16]},
             {"schedule", (char *)anet_sched_kind_name(t->o.schedule)},
             {"warmup_steps", v[17]},
+            {"test_acc", v[18]},
             {"dataset", t->dataset_name},
             {"backend", (char *)t->backend.ops->name},
             {"chip", (char *)anet_chip_name(t->o.chip)},
@@ -812,6 +816,7 @@ anet_status anet_trainer_create(const anet_train_options *o, anet_trainer **out)
     if ((st = build_programs(t)) != ANET_OK) goto fail;
 
     anet_rng_seed(&t->rng, o->seed);
+    t->last_acc = NAN;
     if ((st = init_state(t)) != ANET_OK) goto fail;
     anet_loss_scaler_init(&t->scaler, o->loss_scale, o->loss_scale_growth);
     if (o->resume && (st = restore(t, o->resume)) != ANET_OK) goto fail;
@@ -821,7 +826,6 @@ anet_status anet_trainer_create(const anet_train_options *o, anet_trainer **out)
     t->sched.total_steps = (int64_t)o->epochs * anet_batcher_batches_per_epoch(&t->train_b);
     if ((st = anet_metrics_open(&t->metrics, t->metrics_path, o->resume != NULL)) != ANET_OK) goto fail;
     t->tty = isatty(STDERR_FILENO);
-    t->last_acc = NAN;
     *out = t;
     return ANET_OK;
 fail:
@@ -855,6 +859,12 @@ void anet_trainer_free(anet_trainer *t) {
 const char *anet_trainer_checkpoint_path(const anet_trainer *t) { return t->ckpt_path; }
 const char *anet_trainer_backend_name(const anet_trainer *t) { return t->backend.ops->name; }
 const char *anet_trainer_backend_reason(const anet_trainer *t) { return t->backend_why; }
+const char *anet_trainer_dataset(const anet_trainer *t, uint32_t *ntrain, uint32_t *ntest) {
+    if (ntrain) *ntrain = t->ds.train.n;
+    if (ntest) *ntest = t->ds.test.n;
+    return t->dataset_name;
+}
+int anet_trainer_epochs_done(const anet_trainer *t) { return t->epochs_done; }
 
 /* ---- evaluation ---- */
 

@@ -55,6 +55,10 @@ const char *anet_trainer_checkpoint_path(const anet_trainer *t);
 /* The backend in use and why it was chosen ("auto: ..."). */
 const char *anet_trainer_backend_name(const anet_trainer *t);
 const char *anet_trainer_backend_reason(const anet_trainer *t);
+/* The dataset in use (name or directory) and its split sizes. */
+const char *anet_trainer_dataset(const anet_trainer *t, uint32_t *ntrain, uint32_t *ntest);
+/* Epochs already complete (after a resume: the checkpoint's). */
+int anet_trainer_epochs_done(const anet_trainer *t);
 void anet_trainer_free(anet_trainer *t);
 
 /* Test accuracy of a checkpoint on a dataset (eval CLI): model read from the checkpoint. */

@@ -132,6 +132,54 @@ for d in st:  # a step with a non-finite loss is always skipped
 PYEOF
 done
 
+# 4c. The whole update=cpu chain against PyTorch: a 64-sample dataset, one step per epoch, vane in
+# fp32 numerics (fp16 only at the surfaces). After step 1 (checkpoint) two more steps (resume) must
+# match float64 PyTorch (Adam from the checkpoint's m, v, t; gradients at the fp16 copies of the
+# weights, passed through fp16 at the loss scale as the program outputs them).
+$PY - "$M10K" tiny <<'PYEOF' || bad "tiny dataset"
+import gzip, os, struct, sys
+src, dst = sys.argv[1], sys.argv[2]
+os.makedirs(dst, exist_ok=True)
+for img, lab, n in (('train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 64), ('t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte', 64)):
+    b = gzip.open(os.path.join(src, img + '.gz')).read()
+    gzip.open(os.path.join(dst, img + '.gz'), 'wb').write(struct.pack('>IIII', 0x803, n, 28, 28) + b[16:16 + n * 784])
+    b = gzip.open(os.path.join(src, lab + '.gz')).read()
+    gzip.open(os.path.join(dst, lab + '.gz'), 'wb').write(struct.pack('>II', 0x801, n) + b[8:8 + n])
+PYEOF
+T=(--dataset tiny --model mlp:784-16-10 --batch-size 64 --backend vane --numerics fp32 --quiet --lr 0.01)
+"$ANET_BIN" train "${T[@]}" --epochs 1 --seed 5 --out tiny1 2>err || bad "tiny step 1: $(cat err)"
+"$ANET_BIN" train "${T[@]}" --epochs 3 --resume tiny1/checkpoint.safetensors --out tiny3 2>err || bad "tiny steps 2-3: $(cat err)"
+$PY - tiny tiny1/checkpoint.safetensors tiny3/checkpoint.safetensors <<'PYEOF' && ok "update=cpu steps match PyTorch float64 Adam" || bad "update=cpu vs PyTorch"
+import gzip, json, struct, sys
+import numpy as np, torch
+def load(p):
+    b = open(p, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n]); meta = h.pop('__metadata__')
+    t = {k: torch.tensor(np.frombuffer(b[8 + n + v['data_offsets'][0]:8 + n + v['data_offsets'][1]], dtype=np.float32).reshape(v['shape']).astype(np.float64)) for k, v in h.items()}
+    return t, meta
+d = sys.argv[1]
+px = np.frombuffer(gzip.open(d + '/train-images-idx3-ubyte.gz').read()[16:], dtype=np.uint8).reshape(64, 784)
+y = torch.tensor(np.frombuffer(gzip.open(d + '/train-labels-idx1-ubyte.gz').read()[8:], dtype=np.uint8).astype(np.int64))
+x = torch.tensor((px.astype(np.float32) / np.float32(255)).astype(np.float16).astype(np.float64))
+s1, m1 = load(sys.argv[2]); s3, m3 = load(sys.argv[3])
+assert m1['optimizer_steps'] == '1' and m3['optimizer_steps'] == '3', (m1['optimizer_steps'], m3['optimizer_steps'])
+S = float(m1['loss_scale']); lr, b1, b2, eps = 0.01, 0.9, 0.999, 1e-8
+names = ['w0', 'b0', 'w1', 'b1']
+w = {k: s1[k].clone() for k in names}; m = {k: s1['opt.m.' + k].clone() for k in names}; v = {k: s1['opt.v.' + k].clone() for k in names}
+f16 = lambda t: torch.tensor(t.numpy().astype(np.float16).astype(np.float64))
+for t in (2, 3):
+    p = {k: f16(w[k]).requires_grad_() for k in names}
+    z = torch.relu(x @ p['w0'].T + p['b0']) @ p['w1'].T + p['b1']
+    torch.nn.functional.cross_entropy(z, y).backward()
+    for k in names:
+        g = f16(p[k].grad * S) / S
+        m[k] = b1 * m[k] + (1 - b1) * g; v[k] = b2 * v[k] + (1 - b2) * g * g
+        w[k] = w[k] - lr / (1 - b1 ** t) * m[k] / (v[k].sqrt() / (1 - b2 ** t) ** 0.5 + eps)
+worst = max(float((w[k] - s3[k]).abs().max()) for k in names)
+moved = max(float((s3[k] - s1[k]).abs().max()) for k in names)
+print('max |w - torch| = %.3g (weights moved up to %.3g)' % (worst, moved))
+assert moved > 1e-3 and worst < 2e-5, (worst, moved)
+PYEOF
+
 # 5. eval of a checkpoint agrees with the training run's last test accuracy.
 "$ANET_BIN" eval run1/checkpoint.safetensors --dataset "$M10K" --backend vane --json >ev 2>err || bad "eval: $(cat err)"
 $PY - ev run1/metrics.jsonl <<'PYEOF' && ok "eval == training's test_acc" || bad "eval accuracy differs"
@@ -161,6 +209,10 @@ print(json.loads(b[8:8+n])['__metadata__']['epoch'])")
   [ "$($PY m.py killed/metrics.jsonl | tail -1 | $PY -c 'import json,sys; print(json.load(sys.stdin)["epoch"])')" = "$((ep + 1))" ] \
     && ok "resumed run reached epoch $((ep + 1))" || bad "resumed run epoch"
   [ -e killed/checkpoint.safetensors.tmp.99999 ] && bad "stale temp file kept" || ok "stale temp file removed"
+  "$ANET_BIN" train --dataset "$M10K" --model mlp:784-16-10 --batch-size 20 --backend vane --quiet --epochs $((ep + 1)) \
+    --seed 1 --out unkilled 2>err || bad "uninterrupted run: $(cat err)"
+  out=$($PY st.py unkilled/checkpoint.safetensors killed/checkpoint.safetensors step rng 2>&1) \
+    && ok "killed + resumed == uninterrupted: $out" || bad "killed + resumed differs: $out"
 else
   bad "no checkpoint before the kill"
 fi

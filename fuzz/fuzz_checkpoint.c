@@ -1,0 +1,38 @@
+/* libFuzzer target for the checkpoint (safetensors) reader: any input must be accepted or
+ * refused cleanly; what is accepted must describe tensors that tile the data exactly, and must
+ * survive write -> read unchanged. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "train/checkpoint.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    anet_ckpt c;
+    if (anet_ckpt_parse(data, size, "fuzz", &c) != ANET_OK) {
+        if (c.ntensors != 0 || c.tensors || c.meta) abort(); /* a refusal leaves nothing behind */
+        return 0;
+    }
+    size_t total = 0;
+    for (int i = 0; i < c.ntensors; i++) total += c.tensors[i].nbytes;
+    if (total > size) abort();
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/fuzz_ckpt_%ld.safetensors", (long)getpid());
+    if (anet_ckpt_write(path, c.tensors, c.ntensors, c.meta, c.nmeta) == ANET_OK) {
+        anet_ckpt d;
+        if (anet_ckpt_read(path, &d) != ANET_OK || d.ntensors != c.ntensors || d.nmeta != c.nmeta) abort();
+        for (int i = 0; i < c.ntensors; i++) {
+            const anet_ckpt_tensor *t = anet_ckpt_find(&d, c.tensors[i].name);
+            if (!t || t->nbytes != c.tensors[i].nbytes || t->dtype != c.tensors[i].dtype ||
+                t->rank != c.tensors[i].rank || memcmp(t->data, c.tensors[i].data, t->nbytes) != 0)
+                abort();
+        }
+        anet_ckpt_free(&d);
+        unlink(path);
+    }
+    anet_ckpt_free(&c);
+    return 0;
+}
