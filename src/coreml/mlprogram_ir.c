@@ -174,7 +174,8 @@ static int fill_values(const uint8_t *rep, size_t rl, unsigned kind, anet_dtype 
         uint64_t tmp[64];
         int64_t total = 0;
         anet_pb_field part = f;
-        const uint8_t *p = f.data, *end = f.data + f.len;
+        /* a VARINT field has no data pointer: never offset NULL (UB) */
+        const uint8_t *p = f.data, *end = f.len ? f.data + f.len : f.data;
         int one = f.wire == ANET_PB_VARINT;
         while (one || p < end) {
             int got = 0;
