@@ -233,7 +233,8 @@ static void test_trainer(const char *dir) {
     CHECK(anet_trainer_set_total_epochs(t, 0) == ANET_E_INVALID);
     CHECK_EQ_INT(anet_trainer_epochs_done(t), 16); /* the failed calls trained nothing */
     CHECK(anet_trainer_fit_epoch(NULL, x, ANET_DATA_F32, y, N, F, &l) == ANET_E_INVALID);
-    CHECK(anet_trainer_new(NULL, "", &t) == ANET_E_INVALID);
+    anet_trainer *none = t;
+    CHECK(anet_trainer_new(NULL, "", &none) == ANET_E_INVALID && none == NULL); /* *out cleared */
     anet_trainer_free(t);
     anet_trainer_free(NULL);
     anet_model_free(m);

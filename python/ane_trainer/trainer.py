@@ -181,7 +181,16 @@ class Trainer:
             if not isinstance(validation, (tuple, list)) or len(validation) != 2:
                 raise ArgumentError("validation must be a pair (x_val, y_val)")
             vx, vcode, vn, vfeat = _arrays.samples(validation[0], "x_val")
-            val = (vx, vcode, _arrays.labels(validation[1], vn, "y_val"), vn, vfeat)
+            vy = _arrays.labels(validation[1], vn, "y_val")
+            # The library checks these too, but only when it evaluates, after the first epoch:
+            # a bad validation set fails here, before any training.
+            sizes = self.model.sizes
+            if vfeat != sizes[0]:
+                raise ArgumentError("x_val has %d features per sample but model %s takes %d inputs"
+                                    % (vfeat, self.model.spec, sizes[0]))
+            if vy.min() < 0 or vy.max() >= sizes[-1]:
+                raise ArgumentError("y_val holds labels outside 0..%d" % (sizes[-1] - 1))
+            val = (vx, vcode, vy, vn, vfeat)
         _lib.check(_L.anet_trainer_set_total_epochs(h, self.epochs_done + int(epochs)))
         history = History()
         for _ in range(int(epochs)):

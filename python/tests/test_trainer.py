@@ -167,6 +167,11 @@ def test_wrong_shapes(small):
         t.fit(x, y, batch_size=64)
     with pytest.raises(at.ArgumentError, match="no samples"):
         t.predict(x[:0])
+    with pytest.raises(at.ArgumentError, match="x_val has 783 features"):
+        t.fit(x, y, validation=(x.reshape(300, -1)[:, 1:], y))
+    with pytest.raises(at.ArgumentError, match="y_val holds labels outside 0..9"):
+        t.fit(x, y, validation=(x, y.astype(np.int64) + 5))
+    assert t.epochs_done == 0
 
 
 def test_wrong_dtypes(small):
