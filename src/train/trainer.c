@@ -865,6 +865,11 @@ backend:;
     st = anet_backend_choose(o->backend, &bc, &t->backend, t->backend_why, sizeof t->backend_why);
     if (st != ANET_OK) goto fail;
     t->backend_open = 1;
+    /* A library caller's strings need not outlive this call: keep none of them. */
+    if (mem) {
+        t->o.model = t->model.text;
+        t->o.backend = NULL;
+    }
 
     t->nparams = anet_model_nparams(&t->model);
     t->pinfo = calloc((size_t)t->nparams, sizeof *t->pinfo);
