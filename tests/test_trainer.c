@@ -60,11 +60,11 @@ int main(void) {
     if (a && b) {
         CHECK(strcmp(anet_trainer_backend_name(a), "vane") == 0);
         double acc0 = -1, acc1 = -1;
-        CHECK(anet_trainer_evaluate(a, &acc0) == ANET_OK);
+        CHECK(anet_trainer_evaluate_test(a, &acc0) == ANET_OK);
         CHECK_MSG(acc0 < 0.3, "untrained accuracy %g", acc0); /* about chance */
         CHECK(anet_trainer_run(a) == ANET_OK);
         CHECK(anet_trainer_run(b) == ANET_OK);
-        CHECK(anet_trainer_evaluate(b, &acc1) == ANET_OK);
+        CHECK(anet_trainer_evaluate_test(b, &acc1) == ANET_OK);
         CHECK_MSG(acc1 > 0.4, "trained accuracy %g", acc1);
         snprintf(ca, sizeof ca, "%s/checkpoint.safetensors", da);
         snprintf(cb, sizeof cb, "%s/checkpoint.safetensors", db);

@@ -84,9 +84,6 @@ static void shape_str(const anet_cm_shape *s, char *buf, size_t len) {
     if (n < len) snprintf(buf + n, len - n, "]");
 }
 
-static const char *compat_word(int c) {
-    return c == 0 ? "likely fully compatible" : c == 2 ? "likely not compatible at all" : "likely partly compatible";
-}
 
 static void print_text(const anet_cm_model *m) {
     printf("%s: %s, %s", m->path, m->format, m->kind);
@@ -135,80 +132,12 @@ static void print_text(const anet_cm_model *m) {
     printf("\nsummary: %d layers: %d likely on the ANE, %d likely on the CPU, %d unknown; %d ANE<->CPU "
            "switch%s; %s (a static check: the OS decides at load time)\n",
            m->nlayers, m->n_ane, m->n_cpu, m->n_unknown, m->switches, m->switches == 1 ? "" : "es",
-           compat_word(c));
-}
-
-static cJSON *shape_json(const anet_cm_shape *s) {
-    if (s->rank < 0) return cJSON_CreateNull();
-    cJSON *a = cJSON_CreateArray();
-    for (int i = 0; i < s->rank && i < ANET_CM_MAX_DIMS; i++)
-        cJSON_AddItemToArray(a, s->dims[i] > 0 ? cJSON_CreateNumber((double)s->dims[i]) : cJSON_CreateNull());
-    return a;
-}
-
-static cJSON *tensors_json(char *const *names, const anet_cm_shape *shapes, const anet_cm_tensor *t, int n) {
-    cJSON *a = cJSON_CreateArray();
-    for (int i = 0; i < n; i++) {
-        cJSON *o = cJSON_CreateObject();
-        const anet_cm_shape *s = t ? &t[i].shape : &shapes[i];
-        cJSON_AddStringToObject(o, "name", t ? t[i].name : names[i]);
-        cJSON_AddItemToObject(o, "shape", shape_json(s));
-        if (s->dtype[0]) cJSON_AddStringToObject(o, "dtype", s->dtype);
-        cJSON_AddItemToArray(a, o);
-    }
-    return a;
+           anet_coreml_compat_statement(c));
 }
 
 static int print_json(const anet_cm_model *m) {
-    cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "path", m->path);
-    cJSON_AddStringToObject(root, "format", m->format);
-    cJSON_AddStringToObject(root, "kind", m->kind);
-    cJSON_AddNumberToObject(root, "specification_version", (double)m->spec_version);
-    cJSON_AddStringToObject(root, "chip", chip_names[m->chip]);
-    cJSON *layers = cJSON_AddArrayToObject(root, "layers");
-    for (int i = 0; i < m->nlayers; i++) {
-        const anet_cm_layer *l = &m->layers[i];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "index", i);
-        cJSON_AddStringToObject(o, "name", l->name);
-        cJSON_AddStringToObject(o, "type", l->type);
-        if (l->subtype) cJSON_AddStringToObject(o, "subtype", l->subtype);
-        cJSON_AddStringToObject(o, "model_path", l->model_path);
-        cJSON_AddStringToObject(o, "verdict", anet_cm_placement_name(l->verdict));
-        cJSON_AddStringToObject(o, "rule", l->rule ? l->rule->id : "");
-        cJSON_AddStringToObject(o, "detail", l->detail);
-        cJSON_AddStringToObject(o, "reason", l->rule ? l->rule->reason : "");
-        cJSON_AddStringToObject(o, "source", l->rule ? l->rule->source : "");
-        cJSON_AddItemToObject(o, "inputs", tensors_json(l->inputs, l->in_shapes, NULL, l->ninputs));
-        cJSON_AddItemToObject(o, "outputs", tensors_json(l->outputs, l->out_shapes, NULL, l->noutputs));
-        cJSON_AddItemToArray(layers, o);
-    }
-    cJSON *segs = cJSON_AddArrayToObject(root, "segments");
-    for (int i = 0; i < m->nsegments; i++) {
-        const anet_cm_segment *s = &m->segments[i];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "first", s->first);
-        cJSON_AddNumberToObject(o, "last", s->last);
-        cJSON_AddItemToObject(o, "inputs", tensors_json(NULL, NULL, s->inputs, s->ninputs));
-        cJSON_AddItemToObject(o, "outputs", tensors_json(NULL, NULL, s->outputs, s->noutputs));
-        cJSON_AddNumberToObject(o, "inputs_more", s->inputs_more);
-        cJSON_AddNumberToObject(o, "outputs_more", s->outputs_more);
-        cJSON_AddItemToArray(segs, o);
-    }
-    cJSON *notes = cJSON_AddArrayToObject(root, "notes");
-    for (int i = 0; i < m->nnotes; i++) cJSON_AddItemToArray(notes, cJSON_CreateString(m->notes[i]));
-    int c = anet_coreml_compat(m);
-    cJSON *sum = cJSON_AddObjectToObject(root, "summary");
-    cJSON_AddNumberToObject(sum, "layers", m->nlayers);
-    cJSON_AddNumberToObject(sum, "ane", m->n_ane);
-    cJSON_AddNumberToObject(sum, "cpu", m->n_cpu);
-    cJSON_AddNumberToObject(sum, "unknown", m->n_unknown);
-    cJSON_AddNumberToObject(sum, "switches", m->switches);
-    cJSON_AddStringToObject(sum, "compatibility", c == 0 ? "full" : c == 2 ? "none" : "partial");
-    cJSON_AddStringToObject(sum, "statement", compat_word(c));
-    cJSON_AddNumberToObject(sum, "exit_status", c);
-    char *s = cJSON_Print(root);
+    cJSON *root = anet_coreml_report_json(m);
+    char *s = root ? cJSON_Print(root) : NULL;
     cJSON_Delete(root);
     if (!s) {
         fprintf(stderr, "ane_trainer check: out of memory writing JSON\n");
@@ -216,7 +145,7 @@ static int print_json(const anet_cm_model *m) {
     }
     puts(s);
     free(s);
-    return c;
+    return anet_coreml_compat(m);
 }
 
 static int status_exit(anet_status st) {

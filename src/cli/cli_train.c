@@ -62,34 +62,25 @@ static int adopt_checkpoint(const char *path, const seen *s, anet_train_options 
                             size_t model_len, char *ds_buf, size_t ds_len) {
     anet_ckpt c;
     if (anet_ckpt_read(path, &c) != ANET_OK) return cli_error("train --resume");
-    const char *v;
-    if (!s->model && (v = anet_ckpt_get_meta(&c, "model"))) {
-        snprintf(model_buf, model_len, "%s", v);
-        o->model = model_buf;
-    }
-    if (!s->dataset && (v = anet_ckpt_get_meta(&c, "dataset"))) {
-        snprintf(ds_buf, ds_len, "%s", v);
-        o->dataset = ds_buf;
-    }
-    if (!s->opt && (v = anet_ckpt_get_meta(&c, "optimizer"))) anet_opt_kind_lookup(v, &o->opt.kind);
-#define TAKE_F(flag, key, field) \
-    if (!s->flag && (v = anet_ckpt_get_meta(&c, key))) o->field = (float)strtod(v, NULL);
-    TAKE_F(lr, "lr", opt.lr)
-    TAKE_F(momentum, "momentum", opt.momentum)
-    TAKE_F(wd, "weight_decay", opt.weight_decay)
-    TAKE_F(b1, "beta1", opt.beta1)
-    TAKE_F(b2, "beta2", opt.beta2)
-    TAKE_F(eps, "eps", opt.eps)
-#undef TAKE_F
-    if (!s->batch && (v = anet_ckpt_get_meta(&c, "batch_size"))) o->batch_size = atoi(v);
-    if (!s->seed && (v = anet_ckpt_get_meta(&c, "seed"))) o->seed = strtoull(v, NULL, 10);
-    if (!s->sched && (v = anet_ckpt_get_meta(&c, "schedule"))) anet_sched_kind_lookup(v, &o->schedule);
-    if (!s->warmup && (v = anet_ckpt_get_meta(&c, "warmup_steps"))) o->warmup_steps = strtoll(v, NULL, 10);
-    if (!s->update && (v = anet_ckpt_get_meta(&c, "update")))
-        o->update = strcmp(v, "ane") == 0 ? ANET_UPDATE_ANE : ANET_UPDATE_CPU;
-    if (!s->numerics && (v = anet_ckpt_get_meta(&c, "numerics")))
-        o->numerics = strcmp(v, "fp32") == 0 ? ANET_NUMERICS_FP32 : ANET_NUMERICS_FP16;
-    if (!s->chip && (v = anet_ckpt_get_meta(&c, "chip"))) anet_chip_lookup(v, &o->chip);
+    /* Everything from the checkpoint, then the options given on the command line back. */
+    anet_train_options given = *o;
+    anet_train_options_from_ckpt(&c, o, model_buf, model_len, ds_buf, ds_len);
+    if (s->model) o->model = given.model;
+    if (s->dataset) o->dataset = given.dataset;
+    if (s->opt) o->opt.kind = given.opt.kind;
+    if (s->lr) o->opt.lr = given.opt.lr;
+    if (s->momentum) o->opt.momentum = given.opt.momentum;
+    if (s->wd) o->opt.weight_decay = given.opt.weight_decay;
+    if (s->b1) o->opt.beta1 = given.opt.beta1;
+    if (s->b2) o->opt.beta2 = given.opt.beta2;
+    if (s->eps) o->opt.eps = given.opt.eps;
+    if (s->batch) o->batch_size = given.batch_size;
+    if (s->seed) o->seed = given.seed;
+    if (s->sched) o->schedule = given.schedule;
+    if (s->warmup) o->warmup_steps = given.warmup_steps;
+    if (s->update) o->update = given.update;
+    if (s->numerics) o->numerics = given.numerics;
+    if (s->chip) o->chip = given.chip;
     anet_ckpt_free(&c);
     return CLI_OK;
 }

@@ -117,6 +117,12 @@ anet_status anet_coreml_analyze(anet_cm_model *m, anet_chip chip);
  * 1 otherwise (a mix, or layers of unknown placement). */
 int anet_coreml_compat(const anet_cm_model *m);
 
+/* "likely fully compatible", ... for an anet_coreml_compat value. */
+const char *anet_coreml_compat_statement(int compat);
+/* The report of an analyzed model as a JSON tree (the `check --json` output); NULL: no memory. */
+struct cJSON;
+struct cJSON *anet_coreml_report_json(const anet_cm_model *m);
+
 /* NeuralNetwork-layer rules (src/plan/rules_nn.c): same struct as the MIL rules. */
 const anet_rule *anet_rules_nn(int *n);
 const anet_rule *anet_rule_nn_find(const char *id);

@@ -1,6 +1,7 @@
 /* Mini-batches: per-epoch permutations from (seed, epoch), packed channel-first for the ANE. */
 #include "data/batch.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,9 +17,9 @@ static uint64_t epoch_seed(uint64_t seed, uint64_t epoch) {
     return z ^ (z >> 31);
 }
 
-anet_status anet_batcher_init(anet_batcher *b, const uint8_t *images, const uint8_t *labels, uint32_t n,
-                              uint32_t features, uint32_t classes, uint32_t batch_size, uint64_t seed, int shuffle,
-                              anet_batch_tail tail) {
+static anet_status batcher_init(anet_batcher *b, const void *images, int f32, const uint8_t *labels, uint32_t n,
+                                uint32_t features, uint32_t classes, uint32_t batch_size, uint64_t seed, int shuffle,
+                                anet_batch_tail tail) {
     if (!b) return anet_fail(ANET_E_INVALID, "batcher: NULL");
     memset(b, 0, sizeof *b);
     if (!images || !labels || n == 0 || features == 0 || classes == 0)
@@ -35,12 +36,13 @@ anet_status anet_batcher_init(anet_batcher *b, const uint8_t *images, const uint
     if (batch_size > INT32_MAX / features || features > INT32_MAX)
         return anet_fail(ANET_E_NOMEM, "batcher: batch of %u x %u values is too large", batch_size, features);
     b->perm = malloc((size_t)n * sizeof *b->perm);
-    b->stage = malloc((size_t)batch_size * features);
+    b->stage = malloc((size_t)batch_size * features * (f32 ? sizeof(float) : 1));
     if (!b->perm || !b->stage) {
         anet_batcher_free(b);
         return anet_fail(ANET_E_NOMEM, "batcher: cannot allocate the order of %u samples", n);
     }
-    b->images = images;
+    if (f32) b->images_f32 = images;
+    else b->images = images;
     b->labels = labels;
     b->n = n;
     b->features = features;
@@ -51,6 +53,32 @@ anet_status anet_batcher_init(anet_batcher *b, const uint8_t *images, const uint
     b->seed = seed;
     b->perm_epoch = UINT64_MAX;
     return ANET_OK;
+}
+
+anet_status anet_batcher_init(anet_batcher *b, const uint8_t *images, const uint8_t *labels, uint32_t n,
+                              uint32_t features, uint32_t classes, uint32_t batch_size, uint64_t seed, int shuffle,
+                              anet_batch_tail tail) {
+    return batcher_init(b, images, 0, labels, n, features, classes, batch_size, seed, shuffle, tail);
+}
+
+anet_status anet_batcher_init_f32(anet_batcher *b, const float *x, const uint8_t *labels, uint32_t n,
+                                  uint32_t features, uint32_t classes, uint32_t batch_size, uint64_t seed,
+                                  int shuffle, anet_batch_tail tail) {
+    /* A NaN or an out-of-range value would only show up later as a NaN loss: refuse it here,
+     * naming the sample. */
+    if (x && features > 0) {
+        size_t total = (size_t)n * features;
+        for (size_t i = 0; i < total; i++) {
+            float v = x[i];
+            if (!(v >= -65504.0f && v <= 65504.0f)) { /* false for NaN too */
+                if (b) memset(b, 0, sizeof *b);
+                return anet_fail(ANET_E_INVALID, "x[%zu, %zu] is %s: features must be finite and within fp16's "
+                                 "range (|x| <= 65504)", i / features, i % features,
+                                 isnan(v) ? "NaN" : v > 0 ? "too large (or +inf)" : "too small (or -inf)");
+            }
+        }
+    }
+    return batcher_init(b, x, 1, labels, n, features, classes, batch_size, seed, shuffle, tail);
 }
 
 void anet_batcher_free(anet_batcher *b) {
@@ -135,10 +163,19 @@ anet_status anet_batcher_next(anet_batcher *b, anet_batch *out) {
     }
     /* Gather the samples (zero rows for padding columns), then core's blocked transpose packs
      * them as [1, F, 1, B] fp16. */
-    for (uint32_t j = 0; j < count; j++)
-        memcpy(b->stage + (size_t)j * b->features, b->images + (size_t)out->indices[j] * b->features, b->features);
-    if (count < B) memset(b->stage + (size_t)count * b->features, 0, (size_t)(B - count) * b->features);
-    anet_pack_batch_u8(b->stage, (int)B, (int)b->features, 1.0f / 255.0f, out->x);
+    if (b->images_f32) {
+        float *st = (float *)(void *)b->stage;
+        size_t row = (size_t)b->features * sizeof(float);
+        for (uint32_t j = 0; j < count; j++)
+            memcpy(st + (size_t)j * b->features, b->images_f32 + (size_t)out->indices[j] * b->features, row);
+        if (count < B) memset(st + (size_t)count * b->features, 0, (size_t)(B - count) * row);
+        anet_pack_batch_f32(st, (int)B, (int)b->features, out->x);
+    } else {
+        for (uint32_t j = 0; j < count; j++)
+            memcpy(b->stage + (size_t)j * b->features, b->images + (size_t)out->indices[j] * b->features, b->features);
+        if (count < B) memset(b->stage + (size_t)count * b->features, 0, (size_t)(B - count) * b->features);
+        anet_pack_batch_u8(b->stage, (int)B, (int)b->features, 1.0f / 255.0f, out->x);
+    }
     memset(out->y_onehot, 0, (size_t)b->classes * B * sizeof *out->y_onehot);
     const anet_f16 one = 0x3C00; /* binary16 1.0 */
     for (uint32_t j = 0; j < count; j++) {

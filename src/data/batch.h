@@ -24,6 +24,7 @@ typedef struct anet_batch_pos {
 
 typedef struct anet_batcher {
     const uint8_t *images; /* n * features bytes (borrowed; must outlive the batcher) */
+    const float *images_f32; /* or n * features fp32 values used as they are (anet_batcher_init_f32) */
     const uint8_t *labels; /* n bytes (borrowed) */
     uint32_t n, features, classes, batch_size;
     anet_batch_tail tail;
@@ -33,7 +34,8 @@ typedef struct anet_batcher {
     uint32_t *perm;        /* the current epoch's order */
     uint64_t perm_epoch;   /* the epoch perm was drawn for (UINT64_MAX: none yet) */
     anet_rng rng;          /* generator state: reseeded from (seed, epoch) for each epoch */
-    uint8_t *stage;        /* batch_size x features: the batch's samples gathered before packing */
+    uint8_t *stage;        /* batch_size x features: the batch's samples gathered before packing
+                            * (bytes, or floats for an fp32 batcher) */
 } anet_batcher;
 
 /* One batch, packed for a program compiled for batch_size columns. Columns >= count are zero
@@ -56,6 +58,11 @@ typedef struct anet_batch {
 anet_status anet_batcher_init(anet_batcher *b, const uint8_t *images, const uint8_t *labels, uint32_t n,
                               uint32_t features, uint32_t classes, uint32_t batch_size, uint64_t seed,
                               int shuffle, anet_batch_tail tail);
+/* The same over fp32 features (in-memory data of the C API): packed as fp16(x), no scaling.
+ * Every value must be finite and within fp16's range (|x| <= 65504), checked here. */
+anet_status anet_batcher_init_f32(anet_batcher *b, const float *x, const uint8_t *labels, uint32_t n,
+                                  uint32_t features, uint32_t classes, uint32_t batch_size, uint64_t seed,
+                                  int shuffle, anet_batch_tail tail);
 void anet_batcher_free(anet_batcher *b);
 
 /* Batches in one epoch under the batcher's tail policy. */

@@ -46,6 +46,34 @@ void anet_train_options_default(anet_train_options *o) {
     o->loss_scale_growth = 1000;
 }
 
+void anet_train_options_from_ckpt(const anet_ckpt *c, anet_train_options *o, char *model_buf, size_t model_len,
+                                  char *ds_buf, size_t ds_len) {
+    const char *v;
+    if ((v = anet_ckpt_get_meta(c, "model"))) {
+        snprintf(model_buf, model_len, "%s", v);
+        o->model = model_buf;
+    }
+    if ((v = anet_ckpt_get_meta(c, "dataset"))) {
+        snprintf(ds_buf, ds_len, "%s", v);
+        o->dataset = ds_buf;
+    }
+    if ((v = anet_ckpt_get_meta(c, "optimizer"))) anet_opt_kind_lookup(v, &o->opt.kind);
+    if ((v = anet_ckpt_get_meta(c, "lr"))) o->opt.lr = (float)strtod(v, NULL);
+    if ((v = anet_ckpt_get_meta(c, "momentum"))) o->opt.momentum = (float)strtod(v, NULL);
+    if ((v = anet_ckpt_get_meta(c, "weight_decay"))) o->opt.weight_decay = (float)strtod(v, NULL);
+    if ((v = anet_ckpt_get_meta(c, "beta1"))) o->opt.beta1 = (float)strtod(v, NULL);
+    if ((v = anet_ckpt_get_meta(c, "beta2"))) o->opt.beta2 = (float)strtod(v, NULL);
+    if ((v = anet_ckpt_get_meta(c, "eps"))) o->opt.eps = (float)strtod(v, NULL);
+    if ((v = anet_ckpt_get_meta(c, "batch_size"))) o->batch_size = atoi(v);
+    if ((v = anet_ckpt_get_meta(c, "seed"))) o->seed = strtoull(v, NULL, 10);
+    if ((v = anet_ckpt_get_meta(c, "schedule"))) anet_sched_kind_lookup(v, &o->schedule);
+    if ((v = anet_ckpt_get_meta(c, "warmup_steps"))) o->warmup_steps = strtoll(v, NULL, 10);
+    if ((v = anet_ckpt_get_meta(c, "update"))) o->update = strcmp(v, "ane") == 0 ? ANET_UPDATE_ANE : ANET_UPDATE_CPU;
+    if ((v = anet_ckpt_get_meta(c, "numerics")))
+        o->numerics = strcmp(v, "fp32") == 0 ? ANET_NUMERICS_FP32 : ANET_NUMERICS_FP16;
+    if ((v = anet_ckpt_get_meta(c, "chip"))) anet_chip_lookup(v, &o->chip);
+}
+
 /* ---- small helpers ---- */
 
 static double now_s(void) {
@@ -217,6 +245,11 @@ struct anet_trainer {
     double last_acc;      /* test accuracy after the last epoch (NaN before the first) */
     anet_metrics metrics;
     int tty;
+    /* In-memory mode (anet_trainer_create_mem): no dataset, no output directory, no metrics
+     * file; each call brings its arrays and the batchers live only for that call. */
+    int mem;
+    anet_batch_pos mem_pos;         /* the train batcher's position after the last epoch */
+    anet_metrics_record last_epoch; /* the record of the last epoch trained (event NULL: none) */
 };
 
 static void prog_free(anet_trainer *t, prog_rt *p) {
@@ -510,16 +543,19 @@ static int meta_f(const anet_ckpt *c, const char *key, double *out) {
     return 0;
 }
 
+/* Validates the whole checkpoint first and only then changes the trainer, so a failed restore
+ * (another model, a missing tensor) leaves the trainer as it was. */
 static anet_status restore(anet_trainer *t, const char *path) {
     anet_ckpt c;
     anet_status st = anet_ckpt_read(path, &c);
     if (st != ANET_OK) return st;
-    st = anet_ckpt_check_model(&c, path, &t->model, "--model");
+    st = anet_ckpt_check_model(&c, path, &t->model, t->mem ? "this trainer's model" : "--model");
     const char *fmt = anet_ckpt_get_meta(&c, "format");
     const char *upd = anet_ckpt_get_meta(&c, "update");
     const char *optk = anet_ckpt_get_meta(&c, "optimizer");
     uint64_t step = 0, epoch = 0, de = 0, di = 0, bs = 0, clean = 0, skipped = 0, ot = 0;
     double scale = 0;
+    unsigned long long s4[4] = {0, 0, 0, 0};
     if (st == ANET_OK && (!fmt || strcmp(fmt, CKPT_FORMAT) != 0))
         st = anet_fail(ANET_E_FORMAT, "checkpoint %s: not an ane_trainer training checkpoint (format %s)",
                        path, fmt ? fmt : "missing");
@@ -538,22 +574,16 @@ static anet_status restore(anet_trainer *t, const char *path) {
     if (st == ANET_OK && bs != (uint64_t)t->o.batch_size)
         st = anet_fail(ANET_E_MISMATCH, "checkpoint %s was trained with --batch-size %llu, this run uses %d",
                        path, (unsigned long long)bs, t->o.batch_size);
-    if (st == ANET_OK && (epoch > 1000000 || !(scale > 0) || di > UINT32_MAX))
+    if (st == ANET_OK && (epoch > 1000000 || !(scale > 0) || di > UINT32_MAX || clean > INT32_MAX))
         st = anet_fail(ANET_E_FORMAT, "checkpoint %s: training metadata out of range", path);
     const char *rng = anet_ckpt_get_meta(&c, "rng");
-    if (st == ANET_OK) {
-        unsigned long long s4[4];
-        if (!rng || sscanf(rng, "%16llx:%16llx:%16llx:%16llx", &s4[0], &s4[1], &s4[2], &s4[3]) != 4)
-            st = anet_fail(ANET_E_FORMAT, "checkpoint %s: rng state missing or malformed", path);
-        else
-            for (int i = 0; i < 4; i++) t->rng.s[i] = s4[i];
-    }
-    /* fp32 master weights and optimizer state (update=cpu) */
-    for (int i = 0; st == ANET_OK && i < t->nparams; i++) {
-        const anet_ckpt_tensor *w = anet_ckpt_find(&c, t->pinfo[i].name);
-        memcpy(t->opt.w[i], w->data, w->nbytes);
-        if (t->o.update != ANET_UPDATE_CPU) continue;
-        for (int k = 0; k < (t->o.opt.kind == ANET_OPT_SGD ? 1 : 2); k++) {
+    if (st == ANET_OK &&
+        (!rng || sscanf(rng, "%16llx:%16llx:%16llx:%16llx", &s4[0], &s4[1], &s4[2], &s4[3]) != 4))
+        st = anet_fail(ANET_E_FORMAT, "checkpoint %s: rng state missing or malformed", path);
+    /* Optimizer state (update=cpu) and device state (update=ane): present, right dtype and size. */
+    int nslots = t->o.opt.kind == ANET_OPT_SGD ? 1 : 2;
+    for (int i = 0; st == ANET_OK && t->o.update == ANET_UPDATE_CPU && i < t->nparams; i++)
+        for (int k = 0; k < nslots; k++) {
             char name[64];
             snprintf(name, sizeof name, "opt.%s.%s", k ? "v" : "m", t->pinfo[i].name);
             const anet_ckpt_tensor *s = anet_ckpt_find(&c, name);
@@ -562,43 +592,66 @@ static anet_status restore(anet_trainer *t, const char *path) {
                                path, name);
                 break;
             }
-            memcpy(k ? t->opt.v[i] : t->opt.m[i], s->data, s->nbytes);
         }
-    }
     for (int i = 0; st == ANET_OK && i < t->nstate; i++) {
         state_buf *s = &t->state[i];
         char name[64];
         snprintf(name, sizeof name, "%s.%s", state_prefix(s), t->pinfo[s->index].name);
         const anet_ckpt_tensor *ct = anet_ckpt_find(&c, name);
-        if (!ct || ct->dtype != s->dtype || ct->nbytes != s->nbytes) {
+        if (!ct || ct->dtype != s->dtype || ct->nbytes != s->nbytes)
             st = anet_fail(ANET_E_FORMAT, "checkpoint %s: device state %s missing or of the wrong shape", path,
                            name);
-            break;
-        }
-        memcpy(s->buf[0], ct->data, s->nbytes);
     }
-    if (st == ANET_OK) {
-        anet_batch_pos pos = {de, (uint32_t)di};
-        st = anet_batcher_seek(&t->train_b, pos);
+    anet_batch_pos pos = {de, (uint32_t)di};
+    if (st == ANET_OK && !t->mem) {
+        st = anet_batcher_seek(&t->train_b, pos); /* validates, and changes nothing when it fails */
         if (st != ANET_OK) st = anet_fail_ctx(st, "checkpoint %s: data position", path);
     }
-    if (st == ANET_OK) {
-        t->cur = 0;
-        t->step = (int64_t)step;
-        t->epochs_done = (int)epoch;
-        t->opt.t = (int64_t)ot;
-        t->scaler.scale = (float)scale;
-        t->scaler.clean_steps = (int)clean;
-        t->scaler.skipped_steps = (int64_t)skipped;
-        double acc;
-        if (meta_f(&c, "test_acc", &acc) == 0 && acc >= 0 && acc <= 1) t->last_acc = acc;
-        anet_optim_cpu_sync_f16(&t->opt);
+    if (st != ANET_OK) {
+        anet_ckpt_free(&c);
+        return st;
     }
+    /* Everything checked: apply. */
+    for (int i = 0; i < 4; i++) t->rng.s[i] = s4[i];
+    for (int i = 0; i < t->nparams; i++) {
+        const anet_ckpt_tensor *w = anet_ckpt_find(&c, t->pinfo[i].name);
+        memcpy(t->opt.w[i], w->data, w->nbytes);
+        if (t->o.update != ANET_UPDATE_CPU) continue;
+        for (int k = 0; k < nslots; k++) {
+            char name[64];
+            snprintf(name, sizeof name, "opt.%s.%s", k ? "v" : "m", t->pinfo[i].name);
+            const anet_ckpt_tensor *s = anet_ckpt_find(&c, name);
+            memcpy(k ? t->opt.v[i] : t->opt.m[i], s->data, s->nbytes);
+        }
+    }
+    for (int i = 0; i < t->nstate; i++) {
+        state_buf *s = &t->state[i];
+        char name[64];
+        snprintf(name, sizeof name, "%s.%s", state_prefix(s), t->pinfo[s->index].name);
+        memcpy(s->buf[0], anet_ckpt_find(&c, name)->data, s->nbytes);
+    }
+    if (t->mem) t->mem_pos = pos;
+    t->cur = 0;
+    t->step = (int64_t)step;
+    t->epochs_done = (int)epoch;
+    t->opt.t = (int64_t)ot;
+    t->scaler.scale = (float)scale;
+    t->scaler.clean_steps = (int)clean;
+    t->scaler.skipped_steps = (int64_t)skipped;
+    double acc;
+    if (meta_f(&c, "test_acc", &acc) == 0 && acc >= 0 && acc <= 1) t->last_acc = acc;
+    anet_optim_cpu_sync_f16(&t->opt);
     anet_ckpt_free(&c);
-    return st;
+    return ANET_OK;
+}
+
+anet_status anet_trainer_restore(anet_trainer *t, const char *path) {
+    if (!t || !path) return anet_fail(ANET_E_INVALID, "restore: NULL trainer or path");
+    return restore(t, path);
 }
 
 anet_status anet_trainer_save(anet_trainer *t, const char *path) {
+    if (!t || !path || !path[0]) return anet_fail(ANET_E_INVALID, "save: NULL trainer or empty path");
     int max_t = t->nparams * 3 + t->nstate + 1;
     anet_ckpt_tensor *ts = calloc((size_t)max_t, sizeof *ts);
     float **tmp = calloc((size_t)t->nparams, sizeof *tmp);
@@ -654,7 +707,7 @@ anet_status anet_trainer_save(anet_trainer *t, const char *path) {
     }
     {
         char v[24][80];
-        anet_batch_pos pos = anet_batcher_tell(&t->train_b);
+        anet_batch_pos pos = t->mem ? t->mem_pos : anet_batcher_tell(&t->train_b);
         snprintf(v[0], 80, "%lld", (long long)t->step);
         snprintf(v[1], 80, "%d", t->epochs_done);
         snprintf(v[2], 80, "%.9g", (double)t->scaler.scale);
@@ -740,11 +793,21 @@ static anet_status build_programs(anet_trainer *t) {
     return ANET_OK;
 }
 
-anet_status anet_trainer_create(const anet_train_options *o, anet_trainer **out) {
+static anet_status create(const anet_train_options *o, int mem, anet_trainer **out) {
+    if (!out) return anet_fail(ANET_E_INVALID, "trainer: NULL output pointer");
     *out = NULL;
+    if (!o) return anet_fail(ANET_E_INVALID, "trainer: NULL options");
     anet_trainer *t = calloc(1, sizeof *t);
     if (!t) return anet_fail(ANET_E_NOMEM, "out of memory");
     t->o = *o;
+    t->mem = mem;
+    if (mem) {
+        /* Nothing on disk: the caller saves when it wants to; no resume (anet_trainer_restore). */
+        t->o.dataset = t->o.data_dir = t->o.out_dir = t->o.resume = t->o.metrics_path = NULL;
+        t->o.max_steps = 0;
+        t->o.log_steps = 0;
+    }
+    o = &t->o;
     anet_status st = anet_model_parse(o->model ? o->model : "", &t->model);
     if (st != ANET_OK) goto fail;
     if (o->epochs < 1 || o->epochs > 1000000) {
@@ -755,6 +818,7 @@ anet_status anet_trainer_create(const anet_train_options *o, anet_trainer **out)
         st = anet_fail(ANET_E_INVALID, "--batch-size %d: must be in 1..65536", o->batch_size);
         goto fail;
     }
+    if (mem) goto backend;
     /* Output directory first: an unwritable --out fails before anything slow happens. */
     if (o->out_dir && o->out_dir[0]) {
         snprintf(t->out_dir, sizeof t->out_dir, "%s", o->out_dir);
@@ -796,10 +860,16 @@ anet_status anet_trainer_create(const anet_train_options *o, anet_trainer **out)
     if (st == ANET_OK) st = anet_batch_alloc(&t->test_b, &t->test_batch);
     if (st != ANET_OK) goto fail;
 
+backend:;
     anet_backend_config bc = {o->chip, o->numerics};
     st = anet_backend_choose(o->backend, &bc, &t->backend, t->backend_why, sizeof t->backend_why);
     if (st != ANET_OK) goto fail;
     t->backend_open = 1;
+    /* A library caller's strings need not outlive this call: keep none of them. */
+    if (mem) {
+        t->o.model = t->model.text;
+        t->o.backend = NULL;
+    }
 
     t->nparams = anet_model_nparams(&t->model);
     t->pinfo = calloc((size_t)t->nparams, sizeof *t->pinfo);
@@ -823,8 +893,9 @@ anet_status anet_trainer_create(const anet_train_options *o, anet_trainer **out)
     t->sched.kind = o->schedule;
     t->sched.lr = o->opt.lr;
     t->sched.warmup_steps = o->warmup_steps;
-    t->sched.total_steps = (int64_t)o->epochs * anet_batcher_batches_per_epoch(&t->train_b);
-    if ((st = anet_metrics_open(&t->metrics, t->metrics_path, o->resume != NULL)) != ANET_OK) goto fail;
+    /* In memory mode the batches per epoch are known with the data (set per epoch). */
+    t->sched.total_steps = mem ? 0 : (int64_t)o->epochs * anet_batcher_batches_per_epoch(&t->train_b);
+    if (!mem && (st = anet_metrics_open(&t->metrics, t->metrics_path, o->resume != NULL)) != ANET_OK) goto fail;
     t->tty = isatty(STDERR_FILENO);
     *out = t;
     return ANET_OK;
@@ -832,6 +903,9 @@ fail:
     anet_trainer_free(t);
     return st;
 }
+
+anet_status anet_trainer_create(const anet_train_options *o, anet_trainer **out) { return create(o, 0, out); }
+anet_status anet_trainer_create_mem(const anet_train_options *o, anet_trainer **out) { return create(o, 1, out); }
 
 void anet_trainer_free(anet_trainer *t) {
     if (!t) return;
@@ -857,14 +931,14 @@ void anet_trainer_free(anet_trainer *t) {
 }
 
 const char *anet_trainer_checkpoint_path(const anet_trainer *t) { return t->ckpt_path; }
-const char *anet_trainer_backend_name(const anet_trainer *t) { return t->backend.ops->name; }
-const char *anet_trainer_backend_reason(const anet_trainer *t) { return t->backend_why; }
+const char *anet_trainer_backend_name(const anet_trainer *t) { return t ? t->backend.ops->name : ""; }
+const char *anet_trainer_backend_reason(const anet_trainer *t) { return t ? t->backend_why : ""; }
 const char *anet_trainer_dataset(const anet_trainer *t, uint32_t *ntrain, uint32_t *ntest) {
     if (ntrain) *ntrain = t->ds.train.n;
     if (ntest) *ntest = t->ds.test.n;
     return t->dataset_name;
 }
-int anet_trainer_epochs_done(const anet_trainer *t) { return t->epochs_done; }
+int anet_trainer_epochs_done(const anet_trainer *t) { return t ? t->epochs_done : 0; }
 
 /* ---- evaluation ---- */
 
@@ -887,24 +961,64 @@ static uint32_t count_correct(const void *logits, anet_dtype dt, int K, uint32_t
     return ok;
 }
 
-anet_status anet_trainer_evaluate(anet_trainer *t, double *accuracy) {
+/* Mean softmax cross-entropy (in double) of the first `count` columns of [K, B] logits. */
+static double sum_xent(const void *logits, anet_dtype dt, int K, uint32_t B, uint32_t count, const int32_t *labels) {
+    double sum = 0;
+    for (uint32_t j = 0; j < count; j++) {
+        double mx = -INFINITY;
+        for (int k = 0; k < K; k++) {
+            double v = read_scalar(logits, dt, (size_t)k * B + j);
+            if (v > mx) mx = v;
+        }
+        double z = 0;
+        for (int k = 0; k < K; k++) z += exp((double)read_scalar(logits, dt, (size_t)k * B + j) - mx);
+        sum += mx + log(z) - (double)read_scalar(logits, dt, (size_t)labels[j] * B + j);
+    }
+    return sum;
+}
+
+/* Runs the eval program over every batch of b (one epoch, in order). Counts correct
+ * predictions; with loss_sum (needs the LOGITS output) sums the cross-entropy; with logits_out
+ * writes [sample][K] fp32 logits for the samples in order. */
+static anet_status eval_loop(anet_trainer *t, anet_batcher *b, anet_batch *batch, uint32_t *correct_out,
+                             uint32_t *seen_out, double *loss_sum, float *logits_out) {
     anet_batch_pos start = {0, 0};
-    anet_status st = anet_batcher_seek(&t->test_b, start);
+    anet_status st = anet_batcher_seek(b, start);
     if (st != ANET_OK) return st;
-    uint32_t nb = anet_batcher_batches_per_epoch(&t->test_b), correct = 0, seen = 0;
+    uint32_t nb = anet_batcher_batches_per_epoch(b), correct = 0, seen = 0;
     int lo = find_out(&t->eval, ANET_ROLE_LOGITS), co = find_out(&t->eval, ANET_ROLE_CORRECT);
     int K = t->model.dims[t->model.nlayers];
-    for (uint32_t b = 0; b < nb; b++) {
-        if ((st = anet_batcher_next(&t->test_b, &t->test_batch)) != ANET_OK) return st;
-        bind(t, &t->eval, &t->test_batch, 0.0f);
+    if ((loss_sum || logits_out) && lo < 0)
+        return anet_fail(ANET_E_UNSUPPORTED, "the eval program has no logits output");
+    if (loss_sum) *loss_sum = 0;
+    for (uint32_t i = 0; i < nb; i++) {
+        if ((st = anet_batcher_next(b, batch)) != ANET_OK) return st;
+        bind(t, &t->eval, batch, 0.0f);
         if ((st = prog_eval(t, &t->eval)) != ANET_OK) return st;
-        if (lo >= 0)
-            correct += count_correct(t->eval.out[lo].data, t->eval.out_type[lo].dtype, K,
-                                     t->test_batch.batch_size, t->test_batch.count, t->test_batch.labels);
-        else
+        if (lo >= 0) {
+            const void *lg = t->eval.out[lo].data;
+            anet_dtype dt = t->eval.out_type[lo].dtype;
+            correct += count_correct(lg, dt, K, batch->batch_size, batch->count, batch->labels);
+            if (loss_sum) *loss_sum += sum_xent(lg, dt, K, batch->batch_size, batch->count, batch->labels);
+            for (uint32_t j = 0; logits_out && j < batch->count; j++)
+                for (int k = 0; k < K; k++)
+                    logits_out[((size_t)seen + j) * (size_t)K + (size_t)k] =
+                        read_scalar(lg, dt, (size_t)k * batch->batch_size + j);
+        } else {
             correct += (uint32_t)lrintf(read_scalar(t->eval.out[co].data, t->eval.out_type[co].dtype, 0));
-        seen += t->test_batch.count;
+        }
+        seen += batch->count;
     }
+    *correct_out = correct;
+    *seen_out = seen;
+    return ANET_OK;
+}
+
+anet_status anet_trainer_evaluate_test(anet_trainer *t, double *accuracy) {
+    if (t->mem) return anet_fail(ANET_E_INVALID, "this trainer has no dataset: evaluate on arrays");
+    uint32_t correct = 0, seen = 0;
+    anet_status st = eval_loop(t, &t->test_b, &t->test_batch, &correct, &seen, NULL, NULL);
+    if (st != ANET_OK) return st;
     *accuracy = seen ? (double)correct / (double)seen : 0.0;
     return ANET_OK;
 }
@@ -1012,65 +1126,238 @@ static void fill_record(anet_trainer *t, anet_metrics_record *r, const char *eve
     r->numerics = numerics_name(t->o.numerics);
 }
 
-anet_status anet_trainer_run(anet_trainer *t) {
+/* Trains the remaining batches of epoch `epoch` (1-based) from t->train_b and fills r with the
+ * epoch's record (test_acc NaN). *stopped = 1 when --max-steps ended it early. */
+static anet_status run_epoch(anet_trainer *t, int epoch, anet_metrics_record *r, int *stopped) {
     anet_status st = ANET_OK;
     uint32_t nb = anet_batcher_batches_per_epoch(&t->train_b);
+    *stopped = 0;
+    anet_backend_stats s0 = {0}, s1 = {0};
+    if (t->backend.ops->stats) t->backend.ops->stats(t->backend.state, &s0);
+    double t0 = now_s(), last_print = 0, loss_sum = 0;
+    uint32_t nloss = 0, done = 0;
+    int64_t steps0 = t->step;
+    /* A resumed position may sit inside an epoch: finish that epoch's batches only. */
+    anet_batch_pos pos = anet_batcher_tell(&t->train_b);
+    uint32_t start = pos.epoch == (uint64_t)t->epochs_done ? pos.index / (uint32_t)t->o.batch_size : 0;
+    for (uint32_t b = start; b < nb; b++) {
+        if (t->o.max_steps > 0 && t->step >= t->o.max_steps) {
+            if (!t->o.quiet) fprintf(stderr, "\nstopping after %lld steps (--max-steps)\n", (long long)t->step);
+            *stopped = 1;
+            return ANET_OK;
+        }
+        float loss = NAN;
+        int applied = 0;
+        if ((st = train_step(t, &loss, &applied)) != ANET_OK) return st;
+        if (isfinite(loss)) {
+            loss_sum += loss;
+            nloss++;
+        }
+        done = b + 1;
+        progress(t, epoch, done, nb, nloss ? loss_sum / nloss : NAN, t0, &last_print, 0);
+        if (t->o.log_steps > 0 && t->step % t->o.log_steps == 0) {
+            anet_metrics_record sr;
+            fill_record(t, &sr, "step", epoch);
+            sr.train_loss = loss;
+            if ((st = anet_metrics_write(&t->metrics, &sr)) != ANET_OK) return st;
+        }
+    }
+    double secs = now_s() - t0;
+    progress(t, epoch, done, nb, nloss ? loss_sum / nloss : NAN, t0, &last_print, 1);
+    if (t->backend.ops->stats) t->backend.ops->stats(t->backend.state, &s1);
+    int64_t steps = t->step - steps0;
+    fill_record(t, r, "epoch", epoch);
+    r->train_loss = nloss ? loss_sum / nloss : NAN;
+    r->epoch_seconds = secs;
+    r->samples_per_s = secs > 0 ? (double)steps * t->o.batch_size / secs : 0;
+    r->dispatches_per_step = steps ? (double)(s1.dispatches - s0.dispatches) / (double)steps : 0;
+    r->bytes_per_step =
+        steps ? (double)((s1.bytes_in - s0.bytes_in) + (s1.bytes_out - s0.bytes_out)) / (double)steps : 0;
+    return ANET_OK;
+}
+
+anet_status anet_trainer_run(anet_trainer *t) {
+    anet_status st = ANET_OK;
+    if (t->mem) return anet_fail(ANET_E_INVALID, "this trainer has no dataset: train it epoch by epoch on arrays");
     if (t->epochs_done >= t->o.epochs && !t->o.quiet)
         fprintf(stderr, "already at epoch %d of %d: nothing to train\n", t->epochs_done, t->o.epochs);
     while (t->epochs_done < t->o.epochs) {
-        int epoch = t->epochs_done + 1;
-        anet_backend_stats s0 = {0}, s1 = {0};
-        if (t->backend.ops->stats) t->backend.ops->stats(t->backend.state, &s0);
-        double t0 = now_s(), last_print = 0, loss_sum = 0;
-        uint32_t nloss = 0, done = 0;
-        int64_t steps0 = t->step;
-        /* A resumed position may sit inside an epoch: finish that epoch's batches only. */
-        anet_batch_pos pos = anet_batcher_tell(&t->train_b);
-        uint32_t start = pos.epoch == (uint64_t)t->epochs_done ? pos.index / (uint32_t)t->o.batch_size : 0;
-        for (uint32_t b = start; b < nb; b++) {
-            if (t->o.max_steps > 0 && t->step >= t->o.max_steps) {
-                if (!t->o.quiet) fprintf(stderr, "\nstopping after %lld steps (--max-steps)\n", (long long)t->step);
-                return ANET_OK;
-            }
-            float loss = NAN;
-            int applied = 0;
-            if ((st = train_step(t, &loss, &applied)) != ANET_OK) return st;
-            if (isfinite(loss)) {
-                loss_sum += loss;
-                nloss++;
-            }
-            done = b + 1;
-            progress(t, epoch, done, nb, nloss ? loss_sum / nloss : NAN, t0, &last_print, 0);
-            if (t->o.log_steps > 0 && t->step % t->o.log_steps == 0) {
-                anet_metrics_record r;
-                fill_record(t, &r, "step", epoch);
-                r.train_loss = loss;
-                if ((st = anet_metrics_write(&t->metrics, &r)) != ANET_OK) return st;
-            }
-        }
-        double secs = now_s() - t0;
-        progress(t, epoch, done, nb, nloss ? loss_sum / nloss : NAN, t0, &last_print, 1);
-        if (t->backend.ops->stats) t->backend.ops->stats(t->backend.state, &s1);
-        int64_t steps = t->step - steps0;
+        int epoch = t->epochs_done + 1, stopped = 0;
+        anet_metrics_record r;
+        if ((st = run_epoch(t, epoch, &r, &stopped)) != ANET_OK) return st;
+        if (stopped) return ANET_OK;
         double acc;
-        if ((st = anet_trainer_evaluate(t, &acc)) != ANET_OK) return st;
+        if ((st = anet_trainer_evaluate_test(t, &acc)) != ANET_OK) return st;
         t->epochs_done = epoch;
         t->last_acc = acc;
-        anet_metrics_record r;
-        fill_record(t, &r, "epoch", epoch);
-        r.train_loss = nloss ? loss_sum / nloss : NAN;
         r.test_acc = acc;
-        r.epoch_seconds = secs;
-        r.samples_per_s = secs > 0 ? (double)steps * t->o.batch_size / secs : 0;
-        r.dispatches_per_step = steps ? (double)(s1.dispatches - s0.dispatches) / (double)steps : 0;
-        r.bytes_per_step =
-            steps ? (double)((s1.bytes_in - s0.bytes_in) + (s1.bytes_out - s0.bytes_out)) / (double)steps : 0;
+        t->last_epoch = r;
         if ((st = anet_metrics_write(&t->metrics, &r)) != ANET_OK) return st;
         if ((st = anet_trainer_save(t, t->ckpt_path)) != ANET_OK) return st;
         if (!t->o.quiet)
             fprintf(stderr, "epoch %d/%d: train_loss %.4f  test_acc %.2f%%  %.2f s  %.0f samples/s  loss_scale %g  "
-                    "skipped %lld\n", epoch, t->o.epochs, r.train_loss, 100.0 * acc, secs, r.samples_per_s,
+                    "skipped %lld\n", epoch, t->o.epochs, r.train_loss, 100.0 * acc, r.epoch_seconds, r.samples_per_s,
                     (double)t->scaler.scale, (long long)t->scaler.skipped_steps);
+    }
+    return ANET_OK;
+}
+
+/* ---- in-memory data (the C API) ---- */
+
+/* Checks arrays against the model; labels (when given) become the batcher's bytes in *lab. */
+static anet_status check_arrays(const anet_trainer *t, const anet_arrays *a, int need_labels, uint8_t **lab) {
+    *lab = NULL;
+    int F = t->model.dims[0], K = t->model.dims[t->model.nlayers];
+    if (!a || !a->x) return anet_fail(ANET_E_INVALID, "x is NULL");
+    if (a->n == 0) return anet_fail(ANET_E_INVALID, "no samples (n = 0)");
+    if (a->n > UINT32_MAX) return anet_fail(ANET_E_NOMEM, "%zu samples: at most %u", a->n, UINT32_MAX);
+    if (a->x_type != ANET_DATA_U8 && a->x_type != ANET_DATA_F32)
+        return anet_fail(ANET_E_INVALID, "x: unknown data type code %d (ANET_DATA_U8 or ANET_DATA_F32)", a->x_type);
+    if (a->features != (size_t)F)
+        return anet_fail(ANET_E_MISMATCH, "x has %zu features per sample but model %s takes %d inputs", a->features,
+                         t->model.text, F);
+    if (need_labels && !a->y) return anet_fail(ANET_E_INVALID, "y is NULL");
+    if (K > 256) return anet_fail(ANET_E_UNSUPPORTED, "model %s has %d classes: arrays support at most 256",
+                                  t->model.text, K);
+    *lab = calloc(a->n, 1);
+    if (!*lab) return anet_fail(ANET_E_NOMEM, "out of memory for %zu labels", a->n);
+    for (size_t i = 0; a->y && i < a->n; i++) {
+        if (a->y[i] < 0 || a->y[i] >= K) {
+            free(*lab);
+            *lab = NULL;
+            return anet_fail(ANET_E_INVALID, "y[%zu] = %lld is not a class of model %s (0..%d)", i,
+                             (long long)a->y[i], t->model.text, K - 1);
+        }
+        (*lab)[i] = (uint8_t)a->y[i];
+    }
+    return ANET_OK;
+}
+
+static anet_status batcher_for(const anet_trainer *t, anet_batcher *b, const anet_arrays *a, const uint8_t *lab,
+                               int train) {
+    uint32_t F = (uint32_t)t->model.dims[0], K = (uint32_t)t->model.dims[t->model.nlayers];
+    uint32_t B = (uint32_t)t->o.batch_size;
+    anet_batch_tail tail = train ? ANET_BATCH_DROP_LAST : ANET_BATCH_KEEP_LAST;
+    if (train && a->n < B)
+        return anet_fail(ANET_E_INVALID, "%zu samples are fewer than one batch of %u (the last partial batch is dropped)",
+                         a->n, B);
+    if (a->x_type == ANET_DATA_F32)
+        return anet_batcher_init_f32(b, a->x, lab, (uint32_t)a->n, F, K, B, t->o.seed, train, tail);
+    return anet_batcher_init(b, a->x, lab, (uint32_t)a->n, F, K, B, t->o.seed, train, tail);
+}
+
+anet_status anet_trainer_train_epoch(anet_trainer *t, const anet_arrays *a, double *loss) {
+    if (!t) return anet_fail(ANET_E_INVALID, "trainer is NULL");
+    if (!t->mem) return anet_fail(ANET_E_INVALID, "this trainer reads a dataset: use anet_trainer_run");
+    uint8_t *lab = NULL;
+    anet_status st = check_arrays(t, a, 1, &lab);
+    anet_batcher b;
+    memset(&b, 0, sizeof b);
+    if (st == ANET_OK) st = batcher_for(t, &b, a, lab, 1);
+    /* Same stream as a dataset run: epoch e (1-based) takes the order drawn for (seed, e - 1). */
+    anet_batch_pos pos = {(uint64_t)t->epochs_done, 0};
+    if (st == ANET_OK) st = anet_batcher_seek(&b, pos);
+    if (st == ANET_OK) st = anet_batch_alloc(&b, &t->batch);
+    if (st == ANET_OK) {
+        t->train_b = b;
+        if (t->o.epochs <= t->epochs_done) t->o.epochs = t->epochs_done + 1;
+        t->sched.total_steps = (int64_t)t->o.epochs * anet_batcher_batches_per_epoch(&b);
+        anet_metrics_record r;
+        int stopped = 0;
+        st = run_epoch(t, t->epochs_done + 1, &r, &stopped);
+        if (st == ANET_OK) {
+            t->mem_pos = anet_batcher_tell(&t->train_b);
+            t->epochs_done++;
+            t->last_epoch = r;
+            if (loss) *loss = r.train_loss;
+        }
+        memset(&t->train_b, 0, sizeof t->train_b); /* it borrowed the caller's arrays */
+    }
+    anet_batch_free(&t->batch);
+    anet_batcher_free(&b);
+    free(lab);
+    return st;
+}
+
+anet_status anet_trainer_eval_arrays(anet_trainer *t, const anet_arrays *a, double *accuracy, double *loss,
+                                     float *logits) {
+    if (!t) return anet_fail(ANET_E_INVALID, "trainer is NULL");
+    uint8_t *lab = NULL;
+    anet_status st = check_arrays(t, a, accuracy || loss, &lab);
+    anet_batcher b;
+    anet_batch batch;
+    memset(&b, 0, sizeof b);
+    memset(&batch, 0, sizeof batch);
+    if (st == ANET_OK) st = batcher_for(t, &b, a, lab, 0);
+    if (st == ANET_OK) st = anet_batch_alloc(&b, &batch);
+    uint32_t correct = 0, seen = 0;
+    double lsum = 0;
+    if (st == ANET_OK) st = eval_loop(t, &b, &batch, &correct, &seen, loss ? &lsum : NULL, logits);
+    if (st == ANET_OK) {
+        if (accuracy) *accuracy = seen ? (double)correct / (double)seen : 0.0;
+        if (loss) *loss = seen ? lsum / (double)seen : 0.0;
+    }
+    anet_batch_free(&batch);
+    anet_batcher_free(&b);
+    free(lab);
+    return st;
+}
+
+void anet_trainer_set_epochs(anet_trainer *t, int epochs) {
+    if (t && epochs > 0) t->o.epochs = epochs;
+}
+
+const anet_metrics_record *anet_trainer_last_epoch(const anet_trainer *t) {
+    return t->last_epoch.event ? &t->last_epoch : NULL;
+}
+
+const anet_model_spec *anet_trainer_model(const anet_trainer *t) { return &t->model; }
+const anet_train_options *anet_trainer_options(const anet_trainer *t) { return &t->o; }
+int64_t anet_trainer_steps(const anet_trainer *t) { return t->step; }
+
+anet_status anet_trainer_stats(const anet_trainer *t, anet_metrics_record *r) {
+    fill_record((anet_trainer *)t, r, "state", t->epochs_done);
+    r->train_loss = NAN;
+    r->test_acc = t->last_acc;
+    return ANET_OK;
+}
+
+/* The current weights, fp32, in PyTorch's layout: the master weights (update=cpu) or hi + lo
+ * read from the device state (update=ane), as checkpoints store them. */
+anet_status anet_trainer_get_weights(const anet_trainer *t, int i, float *out) {
+    if (i < 0 || i >= t->nparams) return anet_fail(ANET_E_INVALID, "parameter index %d of %d", i, t->nparams);
+    size_t n = t->opt.sizes[i];
+    if (t->o.update != ANET_UPDATE_ANE) {
+        memcpy(out, t->opt.w[i], n * sizeof(float));
+        return ANET_OK;
+    }
+    state_buf *hi = find_state((anet_trainer *)t, ANET_ROLE_PARAM, i, 0);
+    state_buf *lo = find_state((anet_trainer *)t, ANET_ROLE_PARAM_LO, i, 0);
+    for (size_t k = 0; k < n; k++)
+        out[k] = (hi ? read_scalar(hi->buf[t->cur], hi->dtype, k) : t->opt.w[i][k]) +
+                 (lo ? read_scalar(lo->buf[t->cur], lo->dtype, k) : 0.0f);
+    return ANET_OK;
+}
+
+/* Replaces parameter i (fp32, PyTorch layout; finite values only); optimizer state is kept.
+ * update=ane: the device pair becomes hi = fp16(w), lo = fp16(w - hi), as at initialisation. */
+anet_status anet_trainer_set_weights(anet_trainer *t, int i, const float *in) {
+    if (i < 0 || i >= t->nparams) return anet_fail(ANET_E_INVALID, "parameter index %d of %d", i, t->nparams);
+    size_t n = t->opt.sizes[i];
+    for (size_t k = 0; k < n; k++)
+        if (!isfinite(in[k]))
+            return anet_fail(ANET_E_INVALID, "parameter %s[%zu] is not finite", t->pinfo[i].name, k);
+    memcpy(t->opt.w[i], in, n * sizeof(float));
+    anet_optim_cpu_sync_f16(&t->opt);
+    for (int j = 0; j < t->nstate; j++) {
+        state_buf *s = &t->state[j];
+        if (s->index != i || (s->role != ANET_ROLE_PARAM && s->role != ANET_ROLE_PARAM_LO)) continue;
+        for (size_t k = 0; k < s->count; k++) {
+            float v = in[k];
+            if (s->role == ANET_ROLE_PARAM) v = s->dtype == ANET_DT_FP16 ? anet_f32_round_f16(in[k]) : in[k];
+            else v = s->dtype == ANET_DT_FP16 ? in[k] - anet_f32_round_f16(in[k]) : 0.0f;
+            write_scalar(s->buf[t->cur], s->dtype, k, v);
+        }
     }
     return ANET_OK;
 }
@@ -1156,7 +1443,7 @@ anet_status anet_eval_checkpoint(const anet_eval_options *o, anet_eval_result *r
         if (st == ANET_OK && find_out(&t->eval, ANET_ROLE_LOGITS) < 0 && find_out(&t->eval, ANET_ROLE_CORRECT) < 0)
             st = anet_fail(ANET_E_INTERNAL, "eval program has neither LOGITS nor CORRECT");
     }
-    if (st == ANET_OK) st = anet_trainer_evaluate(t, &res->accuracy);
+    if (st == ANET_OK) st = anet_trainer_evaluate_test(t, &res->accuracy);
     if (st == ANET_OK) {
         res->samples = t->ds.test.n;
         snprintf(res->dataset, sizeof res->dataset, "%s", t->dataset_name);

@@ -9,6 +9,8 @@
 
 #include "ane_trainer.h"
 #include "runtime/backend.h"
+#include "train/metrics.h"
+#include "train/model.h"
 #include "train/schedule.h"
 #include "train/step.h"
 
@@ -39,6 +41,15 @@ typedef struct anet_train_options {
 
 void anet_train_options_default(anet_train_options *o);
 
+/* Takes the training options a checkpoint records (model, dataset, optimizer and its
+ * constants, batch size, seed, schedule, warmup, update, numerics, chip) into o; the model and
+ * dataset strings are copied to model_buf / ds_buf. Options the checkpoint lacks stay as they
+ * are. (--resume: "options not given are taken from it".) */
+struct anet_ckpt;
+void anet_train_options_from_ckpt(const struct anet_ckpt *c, anet_train_options *o, char *model_buf,
+                                  size_t model_len, char *ds_buf, size_t ds_len);
+
+/* The trainer handle; public (opaque) in ane_trainer.h. */
 typedef struct anet_trainer anet_trainer;
 
 /* Loads the dataset, checks it against the model, opens the backend, builds and compiles the
@@ -47,19 +58,50 @@ anet_status anet_trainer_create(const anet_train_options *o, anet_trainer **out)
 /* Trains until o->epochs epochs are complete, writing metrics and a checkpoint per epoch. */
 anet_status anet_trainer_run(anet_trainer *t);
 /* Accuracy on the test split with the eval program and the current weights. */
-anet_status anet_trainer_evaluate(anet_trainer *t, double *accuracy);
-/* Writes the full training state to path (atomically). */
-anet_status anet_trainer_save(anet_trainer *t, const char *path);
+anet_status anet_trainer_evaluate_test(anet_trainer *t, double *accuracy);
+/* anet_trainer_save (the full training state, atomically) and anet_trainer_restore (the same
+ * checks as --resume; validated completely before anything changes) are in ane_trainer.h. */
 /* Where the per-epoch checkpoint goes ("<out_dir>/checkpoint.safetensors"). */
 const char *anet_trainer_checkpoint_path(const anet_trainer *t);
-/* The backend in use and why it was chosen ("auto: ..."). */
-const char *anet_trainer_backend_name(const anet_trainer *t);
-const char *anet_trainer_backend_reason(const anet_trainer *t);
 /* The dataset in use (name or directory) and its split sizes. */
 const char *anet_trainer_dataset(const anet_trainer *t, uint32_t *ntrain, uint32_t *ntest);
-/* Epochs already complete (after a resume: the checkpoint's). */
-int anet_trainer_epochs_done(const anet_trainer *t);
-void anet_trainer_free(anet_trainer *t);
+/* anet_trainer_backend_name, anet_trainer_backend_reason, anet_trainer_epochs_done and
+ * anet_trainer_free are declared in ane_trainer.h. */
+
+/* ---- in-memory data (the C API's path) ----
+ * A trainer made with anet_trainer_create_mem has no dataset, output directory or metrics
+ * file (options dataset, data_dir, out_dir, resume, metrics_path, max_steps and log_steps are
+ * ignored): each call brings its arrays. Epoch e (1-based) draws the same shuffled order of
+ * (seed, e - 1) and the same batches as anet_trainer_run on a dataset with those samples, so
+ * both paths give identical metrics. */
+typedef struct anet_arrays {
+    const void *x;      /* n x features: uint8 (ANET_DATA_U8, scaled by 1/255 as the datasets) or
+                         * float (ANET_DATA_F32, used as given; finite, |x| <= 65504) */
+    int x_type;         /* anet_data_type */
+    const int64_t *y;   /* n labels in 0..classes-1 (NULL where not needed) */
+    size_t n, features;
+} anet_arrays;
+
+anet_status anet_trainer_create_mem(const anet_train_options *o, anet_trainer **out);
+/* Trains one epoch (every full batch; the last partial one is dropped); *loss gets the mean
+ * batch loss, as the epoch metrics line's train_loss. */
+anet_status anet_trainer_train_epoch(anet_trainer *t, const anet_arrays *a, double *loss);
+/* The eval program over the arrays in order: accuracy and mean cross-entropy (labels needed,
+ * each optional) and logits [n][classes] (optional). */
+anet_status anet_trainer_eval_arrays(anet_trainer *t, const anet_arrays *a, double *accuracy, double *loss,
+                                     float *logits);
+/* The epoch count the learning-rate schedule spans (cosine schedules); memory mode. */
+void anet_trainer_set_epochs(anet_trainer *t, int epochs);
+/* Current weights of parameter i (fp32, [out, in] / [out]); set keeps the optimizer state. */
+anet_status anet_trainer_get_weights(const anet_trainer *t, int i, float *out);
+anet_status anet_trainer_set_weights(anet_trainer *t, int i, const float *in);
+/* The last epoch's metrics record (NULL before the first epoch) and the current counters
+ * (event "state", test_acc = the last epoch's when known). */
+const anet_metrics_record *anet_trainer_last_epoch(const anet_trainer *t);
+anet_status anet_trainer_stats(const anet_trainer *t, anet_metrics_record *r);
+const anet_model_spec *anet_trainer_model(const anet_trainer *t);
+const anet_train_options *anet_trainer_options(const anet_trainer *t);
+int64_t anet_trainer_steps(const anet_trainer *t);
 
 /* Test accuracy of a checkpoint on a dataset (eval CLI): model read from the checkpoint. */
 typedef struct anet_eval_options {
