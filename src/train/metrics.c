@@ -39,6 +39,7 @@ char *anet_metrics_format(const anet_metrics_record *r) {
     add_str(o, "update", r->update);
     add_str(o, "chip", r->chip);
     add_str(o, "numerics", r->numerics);
+    if (r->fallback) add_str(o, "fallback", r->fallback);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;

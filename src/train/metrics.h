@@ -1,7 +1,7 @@
 /* Training metrics as JSON Lines: one object per line, flushed as written, keys of DESIGN.md
  * (event, epoch, step, train_loss, test_acc, epoch_seconds, samples_per_s, backend, compiles,
  * dispatches) plus dispatches_per_step, bytes_per_step, loss_scale, skipped_steps, lr,
- * update, chip, numerics. Non-finite numbers are written as null (JSON has no NaN). */
+ * update, chip, numerics (and fallback, after auto switched to vane). Non-finite numbers are written as null (JSON has no NaN). */
 #ifndef ANET_TRAIN_METRICS_H
 #define ANET_TRAIN_METRICS_H
 
@@ -11,7 +11,7 @@
 #include "ane_trainer.h"
 
 typedef struct anet_metrics_record {
-    const char *event;        /* "step" or "epoch" */
+    const char *event;        /* "step", "epoch" or "fallback" (auto switched to vane) */
     int epoch;                /* 1-based epoch the record belongs to */
     int64_t step;             /* optimizer steps taken so far in the run (global) */
     double train_loss;        /* step: the batch's loss; epoch: mean over the epoch */
@@ -28,6 +28,9 @@ typedef struct anet_metrics_record {
     const char *update;       /* "cpu" or "ane" */
     const char *chip;
     const char *numerics;     /* "fp16" or "fp32" */
+    /* Set once `auto` left its chosen backend for vane (why, one line); NULL: no such switch,
+     * and the key is left out, so lines of runs without a fallback are unchanged. */
+    const char *fallback;
 } anet_metrics_record;
 
 typedef struct anet_metrics {

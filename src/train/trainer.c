@@ -20,6 +20,7 @@
 #include "data/dataset.h"
 #include "data/registry.h"
 #include "mil/mil.h"
+#include "runtime/ane_backend.h"
 #include "train/checkpoint.h"
 #include "train/loss_scale.h"
 #include "train/metrics.h"
@@ -154,17 +155,12 @@ static void remove_stale_temps(const char *dir) {
 anet_status anet_backend_choose(const char *requested, const anet_backend_config *cfg,
                                 anet_backend *out, char *why, size_t why_len) {
     if (!requested || strcmp(requested, "auto") == 0) {
-        anet_status st = anet_backend_open("ane", cfg, out);
-        if (st == ANET_OK) {
-            snprintf(why, why_len, "auto: chose ane (the Neural Engine framework loaded)");
-            return ANET_OK;
-        }
-        char reason[256];
-        snprintf(reason, sizeof reason, "%s", anet_last_error());
-        st = anet_backend_open("vane", cfg, out);
-        if (st != ANET_OK) return anet_fail_ctx(st, "auto: neither ane (%s) nor vane could start", reason);
-        snprintf(why, why_len, "auto: chose vane, the virtual ANE (ane is unavailable: %s)",
-                 reason[0] ? reason : "no Neural Engine here");
+        /* The probe + self-check selection (ANE_TRAINER_AUTO_CANDIDATE=ane-sim lets it try the
+         * simulator, so auto's fallbacks can be exercised without an ANE). */
+        char chosen[16], reason[700];
+        anet_status st = anet_ane_select_auto("ane", cfg, out, chosen, sizeof chosen, reason, sizeof reason);
+        if (st != ANET_OK) return st;
+        snprintf(why, why_len, "auto: %s", reason);
         return ANET_OK;
     }
     anet_status st = anet_backend_open(requested, cfg, out);
@@ -227,7 +223,12 @@ struct anet_trainer {
     anet_batch batch, test_batch;
     anet_backend backend;
     int backend_open;
-    char backend_why[512];
+    char backend_why[1200];
+    /* Chosen by `auto` (not named by the user): a failure of a backend other than vane is
+     * then followed by a switch to vane (fall_back) instead of an error. */
+    int auto_pick;
+    char fallback[1088];          /* why auto ended on vane ("" while it has not) */
+    anet_backend_stats stats_base; /* counters of the backend left behind (metrics stay cumulative) */
     anet_step_config scfg;
     prog_rt train, eval;
     int nparams;
@@ -278,6 +279,53 @@ static int is_state_role(anet_io_role r) {
     return r == ANET_ROLE_PARAM || r == ANET_ROLE_PARAM_LO || r == ANET_ROLE_OPT_STATE;
 }
 
+static anet_status fall_back(anet_trainer *t, const char *where);
+static anet_status note_fallback(anet_trainer *t, const char *why);
+static void fallback_record(anet_trainer *t, anet_metrics_record *r);
+
+/* Under auto, vane is the expected outcome where no Neural Engine can exist; a candidate that
+ * should run here (macOS, or the simulator named by ANE_TRAINER_AUTO_CANDIDATE) and did not
+ * is a fallback like one in the middle of a run. */
+static int auto_candidate_expected(void) {
+#if defined(__APPLE__)
+    return 1;
+#else
+    const char *c = getenv("ANE_TRAINER_AUTO_CANDIDATE");
+    return c && strcmp(c, "ane-sim") == 0;
+#endif
+}
+
+/* Opens the backend for --backend `requested` and notes whether auto picked it. */
+static anet_status open_backend(anet_trainer *t, const char *requested) {
+    anet_backend_config bc = {t->o.chip, t->o.numerics};
+    anet_status st = anet_backend_choose(requested, &bc, &t->backend, t->backend_why, sizeof t->backend_why);
+    if (st != ANET_OK) return st;
+    t->backend_open = 1;
+    t->auto_pick = !requested || strcmp(requested, "auto") == 0;
+    if (t->auto_pick && strcmp(t->backend.ops->name, "vane") == 0 && auto_candidate_expected()) {
+        const char *w = t->backend_why, *pfx = "auto: vane: ";
+        if (strncmp(w, pfx, strlen(pfx)) == 0) w += strlen(pfx);
+        char why[900];
+        snprintf(why, sizeof why, "%.890s", w);
+        return note_fallback(t, why);
+    }
+    return ANET_OK;
+}
+
+/* The backend's counters plus those of a backend left behind by a fallback. */
+static void backend_stats(const anet_trainer *t, anet_backend_stats *out) {
+    memset(out, 0, sizeof *out);
+    if (t->backend_open && t->backend.ops->stats) t->backend.ops->stats(t->backend.state, out);
+    out->compiles += t->stats_base.compiles;
+    out->dispatches += t->stats_base.dispatches;
+    out->bytes_in += t->stats_base.bytes_in;
+    out->bytes_out += t->stats_base.bytes_out;
+}
+
+static int can_fall_back(const anet_trainer *t) {
+    return t->auto_pick && t->backend_open && strcmp(t->backend.ops->name, "vane") != 0;
+}
+
 /* Emits MIL + weight image for a program and compiles it once. */
 static anet_status prog_compile(anet_trainer *t, prog_rt *p) {
     uint8_t *wimg = NULL;
@@ -286,10 +334,18 @@ static anet_status prog_compile(anet_trainer *t, prog_rt *p) {
     size_t mlen = 0;
     anet_status st = anet_weights_build(p->sp.graph, BLOB_MIN_ELEMENTS, &wimg, &wlen);
     if (st == ANET_OK) st = anet_mil_emit(p->sp.graph, &mil, &mlen);
-    if (st == ANET_OK)
+    int backend_failed = 0;
+    if (st == ANET_OK) {
         st = t->backend.ops->compile(t->backend.state, mil, mlen, wimg, wlen, &p->exe);
+        backend_failed = st != ANET_OK;
+    }
     free(mil);
     free(wimg);
+    if (backend_failed && can_fall_back(t)) {
+        char where[64];
+        snprintf(where, sizeof where, "compiling the %s program", p->name);
+        return fall_back(t, where); /* compiles every built program on vane, this one included */
+    }
     if (st != ANET_OK) return anet_fail_ctx(st, "compiling the %s program", p->name);
     return ANET_OK;
 }
@@ -443,8 +499,18 @@ static anet_status prog_eval(anet_trainer *t, prog_rt *p) {
                              (int)p->sp.outputs[i].role);
     anet_status st = t->backend.ops->eval(t->backend.state, p->exe, p->in, p->sp.ninputs, p->out,
                                           p->sp.noutputs);
-    if (st != ANET_OK) return anet_fail_ctx(st, "running the %s program", p->name);
-    return ANET_OK;
+    if (st != ANET_OK) st = anet_fail_ctx(st, "running the %s program", p->name);
+    if (st != ANET_OK && can_fall_back(t)) {
+        /* The inputs are host buffers a failed run does not touch (outputs are rewritten), so
+         * the same call on vane is exactly the step that failed. */
+        char where[96];
+        if (p == &t->train) snprintf(where, sizeof where, "at step %lld", (long long)t->step + 1);
+        else snprintf(where, sizeof where, "in the evaluation after step %lld", (long long)t->step);
+        if ((st = fall_back(t, where)) != ANET_OK) return st;
+        st = t->backend.ops->eval(t->backend.state, p->exe, p->in, p->sp.ninputs, p->out, p->sp.noutputs);
+        if (st != ANET_OK) return anet_fail_ctx(st, "running the %s program on vane", p->name);
+    }
+    return st;
 }
 
 static int find_out(const prog_rt *p, anet_io_role role) {
@@ -784,8 +850,10 @@ static anet_status build_programs(anet_trainer *t) {
         if ((st = io_types(ps[k])) != ANET_OK) return st;
         if ((st = check_prog_shapes(t, ps[k])) != ANET_OK) return st;
         if ((st = prog_alloc(t, ps[k])) != ANET_OK) return st;
-        if ((st = prog_compile(t, ps[k])) != ANET_OK) return st;
     }
+    /* Compiled after both are built: a fallback during a compile recompiles both on vane. */
+    for (int k = 0; k < 2; k++)
+        if (!ps[k]->exe && (st = prog_compile(t, ps[k])) != ANET_OK) return st;
     if (find_out(&t->eval, ANET_ROLE_LOGITS) < 0 && find_out(&t->eval, ANET_ROLE_CORRECT) < 0)
         return anet_fail(ANET_E_INTERNAL, "eval program has neither LOGITS nor CORRECT");
     if (find_out(&t->train, ANET_ROLE_LOSS) < 0)
@@ -861,10 +929,7 @@ static anet_status create(const anet_train_options *o, int mem, anet_trainer **o
     if (st != ANET_OK) goto fail;
 
 backend:;
-    anet_backend_config bc = {o->chip, o->numerics};
-    st = anet_backend_choose(o->backend, &bc, &t->backend, t->backend_why, sizeof t->backend_why);
-    if (st != ANET_OK) goto fail;
-    t->backend_open = 1;
+    if ((st = open_backend(t, o->backend)) != ANET_OK) goto fail;
     /* A library caller's strings need not outlive this call: keep none of them. */
     if (mem) {
         t->o.model = t->model.text;
@@ -896,6 +961,11 @@ backend:;
     /* In memory mode the batches per epoch are known with the data (set per epoch). */
     t->sched.total_steps = mem ? 0 : (int64_t)o->epochs * anet_batcher_batches_per_epoch(&t->train_b);
     if (!mem && (st = anet_metrics_open(&t->metrics, t->metrics_path, o->resume != NULL)) != ANET_OK) goto fail;
+    if (t->fallback[0]) { /* auto switched to vane before the metrics file was open */
+        anet_metrics_record r;
+        fallback_record(t, &r);
+        if ((st = anet_metrics_write(&t->metrics, &r)) != ANET_OK) goto fail;
+    }
     t->tty = isatty(STDERR_FILENO);
     *out = t;
     return ANET_OK;
@@ -1108,8 +1178,8 @@ static anet_status train_step(anet_trainer *t, float *loss_out, int *applied) {
 }
 
 static void fill_record(anet_trainer *t, anet_metrics_record *r, const char *event, int epoch) {
-    anet_backend_stats bs = {0};
-    if (t->backend.ops->stats) t->backend.ops->stats(t->backend.state, &bs);
+    anet_backend_stats bs;
+    backend_stats(t, &bs);
     memset(r, 0, sizeof *r);
     r->event = event;
     r->epoch = epoch;
@@ -1124,6 +1194,62 @@ static void fill_record(anet_trainer *t, anet_metrics_record *r, const char *eve
     r->update = update_name(t->o.update);
     r->chip = anet_chip_name(t->o.chip);
     r->numerics = numerics_name(t->o.numerics);
+    r->fallback = t->fallback[0] ? t->fallback : NULL;
+}
+
+/* The "fallback" metrics line: the counters at the switch, no per-epoch figures (null). */
+static void fallback_record(anet_trainer *t, anet_metrics_record *r) {
+    fill_record(t, r, "fallback", t->epochs_done + 1);
+    r->train_loss = r->epoch_seconds = r->samples_per_s = NAN;
+    r->dispatches_per_step = r->bytes_per_step = NAN;
+}
+
+/* Records that auto ended on vane: one warning line on stderr (also with --quiet: it is not
+ * progress) and a "fallback" metrics line (written later by create when metrics are not open
+ * yet); every later metrics line carries the reason too. */
+static anet_status note_fallback(anet_trainer *t, const char *why) {
+    snprintf(t->fallback, sizeof t->fallback, "%.1000s", why);
+    snprintf(t->backend_why, sizeof t->backend_why, "auto: continuing on vane: %.1000s", why);
+    fprintf(stderr, "ane_trainer: warning: %s; continuing on vane\n", why);
+    anet_metrics_record r;
+    fallback_record(t, &r);
+    return anet_metrics_write(&t->metrics, &r);
+}
+
+/* auto's backend failed `where` (compile, load or eval; its message is the current error):
+ * continue on vane with the same chip and numerics, the built programs compiled there once.
+ * Nothing of the training state lives in the failed backend: the fp32 master weights
+ * (update=cpu) and update=ane's ping-pong buffers are host memory, and a failed run writes
+ * only outputs, so the caller retries the failed call with identical inputs. */
+static anet_status fall_back(anet_trainer *t, const char *where) {
+    char msg[700], why[900];
+    snprintf(msg, sizeof msg, "%s", anet_last_error());
+    const char *from = t->backend.ops->name;
+    anet_backend_config bc = {t->o.chip, t->o.numerics};
+    anet_backend v;
+    anet_status st = anet_backend_open("vane", &bc, &v);
+    if (st != ANET_OK) {
+        char verr[300];
+        snprintf(verr, sizeof verr, "%s", anet_last_error());
+        return anet_fail(st, "%s failed %s (%s), and vane did not open to continue on: %s", from, where, msg, verr);
+    }
+    snprintf(why, sizeof why, "%s failed %s (%s)", from, where, msg);
+    anet_backend_stats old;
+    backend_stats(t, &old);
+    prog_rt *ps[2] = {&t->train, &t->eval};
+    for (int k = 0; k < 2; k++)
+        if (ps[k]->exe) {
+            t->backend.ops->release(t->backend.state, ps[k]->exe);
+            ps[k]->exe = NULL;
+        }
+    anet_backend_close(&t->backend);
+    t->backend = v;
+    t->stats_base = old;
+    /* Only programs that were built (anet_eval_checkpoint builds no train program). */
+    for (int k = 0; k < 2; k++)
+        if (ps[k]->sp.graph && (st = prog_compile(t, ps[k])) != ANET_OK)
+            return anet_fail_ctx(st, "continuing on vane after %s", why);
+    return note_fallback(t, why);
 }
 
 /* Trains the remaining batches of epoch `epoch` (1-based) from t->train_b and fills r with the
@@ -1132,8 +1258,8 @@ static anet_status run_epoch(anet_trainer *t, int epoch, anet_metrics_record *r,
     anet_status st = ANET_OK;
     uint32_t nb = anet_batcher_batches_per_epoch(&t->train_b);
     *stopped = 0;
-    anet_backend_stats s0 = {0}, s1 = {0};
-    if (t->backend.ops->stats) t->backend.ops->stats(t->backend.state, &s0);
+    anet_backend_stats s0, s1;
+    backend_stats(t, &s0);
     double t0 = now_s(), last_print = 0, loss_sum = 0;
     uint32_t nloss = 0, done = 0;
     int64_t steps0 = t->step;
@@ -1164,7 +1290,7 @@ static anet_status run_epoch(anet_trainer *t, int epoch, anet_metrics_record *r,
     }
     double secs = now_s() - t0;
     progress(t, epoch, done, nb, nloss ? loss_sum / nloss : NAN, t0, &last_print, 1);
-    if (t->backend.ops->stats) t->backend.ops->stats(t->backend.state, &s1);
+    backend_stats(t, &s1);
     int64_t steps = t->step - steps0;
     fill_record(t, r, "epoch", epoch);
     r->train_loss = nloss ? loss_sum / nloss : NAN;
@@ -1408,9 +1534,7 @@ anet_status anet_eval_checkpoint(const anet_eval_options *o, anet_eval_result *r
         st = anet_batcher_init(&t->test_b, t->ds.test.images, t->ds.test.labels, t->ds.test.n, t->ds.features,
                                t->ds.num_classes, (uint32_t)batch, 0, 0, ANET_BATCH_KEEP_LAST);
     if (st == ANET_OK) st = anet_batch_alloc(&t->test_b, &t->test_batch);
-    anet_backend_config bc = {o->chip, o->numerics};
-    if (st == ANET_OK) st = anet_backend_choose(o->backend, &bc, &t->backend, t->backend_why, sizeof t->backend_why);
-    if (st == ANET_OK) t->backend_open = 1;
+    if (st == ANET_OK) st = open_backend(t, o->backend);
     if (st == ANET_OK) {
         t->nparams = anet_model_nparams(&m);
         t->pinfo = calloc((size_t)t->nparams, sizeof *t->pinfo);
