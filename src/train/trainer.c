@@ -1317,6 +1317,9 @@ anet_status anet_trainer_run(anet_trainer *t) {
         t->epochs_done = epoch;
         t->last_acc = acc;
         r.test_acc = acc;
+        /* A fallback during the evaluation: the line says where the run goes on. */
+        r.backend = t->backend.ops->name;
+        r.fallback = t->fallback[0] ? t->fallback : NULL;
         t->last_epoch = r;
         if ((st = anet_metrics_write(&t->metrics, &r)) != ANET_OK) return st;
         if ((st = anet_trainer_save(t, t->ckpt_path)) != ANET_OK) return st;
