@@ -235,3 +235,25 @@ def test_checkpoint_of_another_model(mnist, tmp_path, small):
         t.restore(str(tmp_path / "junk.safetensors"))
     with pytest.raises(at.FileError):
         at.Trainer.load(str(tmp_path / "missing.safetensors"))
+
+
+def test_auto_falls_back_to_vane_losslessly(monkeypatch, capfd):
+    """Under backend="auto" an injected device fault in the middle of training switches to vane
+    with a warning and the same result as training on vane throughout (ane-sim computes with
+    vane's numerics, so a lossless switch is exact)."""
+    rng = np.random.default_rng(0)
+    x = rng.random((512, 32), dtype=np.float32)
+    y = rng.integers(0, 10, 512)
+
+    def run(backend):
+        t = at.Trainer(at.MLP([32, 16, 10], seed=1), backend=backend, batch_size=64, seed=1)
+        t.fit(x, y, epochs=2)
+        return t.backend, t.backend_reason, t.predict(x)
+
+    ref = run("vane")
+    monkeypatch.setenv("ANE_TRAINER_AUTO_CANDIDATE", "ane-sim")
+    monkeypatch.setenv("ANE_TRAINER_SIM_FAULTS", "eval@12")  # the 11th step (the self-check is eval 1)
+    name, reason, pred = run("auto")
+    assert name == "vane" and "ane-sim failed at step 11" in reason, reason
+    assert "warning: ane-sim failed at step 11" in capfd.readouterr().err
+    np.testing.assert_array_equal(pred, ref[2])
