@@ -172,11 +172,14 @@ static void print_text(const anet_cm_model *m) {
     char prog[64] = "";
     if (m->nissues) snprintf(prog, sizeof prog, "%d program rule%s failing; ", m->nissues, m->nissues == 1 ? "" : "s");
     if (m->on_device) {
-        printf("\nsummary: %d layers: %d likely on the ANE, %d likely on the CPU, %d unknown; %d ANE<->CPU switch%s; %s\n",
-               m->nlayers, m->n_ane, m->n_cpu, m->n_unknown, m->switches, m->switches == 1 ? "" : "es", prog);
-        printf("on device (MLComputePlan): %d on the ANE, %d on the CPU, %d on the GPU, %d not reported; %d "
+        if (prog[0]) prog[strlen(prog) - 2] = '\0'; /* no trailing "; " */
+        printf("\nsummary: %d layers: %d likely on the ANE, %d likely on the CPU, %d unknown; %d ANE<->CPU switch%s%s%s\n",
+               m->nlayers, m->n_ane, m->n_cpu, m->n_unknown, m->switches, m->switches == 1 ? "" : "es",
+               prog[0] ? "; " : "", prog);
+        printf("on device (%s): %d on the ANE, %d on the CPU, %d on the GPU, %d not reported; %d "
                "disagree%s with the static check (marked !)%s; %s\n",
-               m->os_ane, m->os_cpu, m->os_gpu, m->os_unreported, m->os_mismatches, m->os_mismatches == 1 ? "s" : "",
+               strcmp(m->os_source, "darwin") == 0 ? "MLComputePlan" : "a replayed plan", m->os_ane, m->os_cpu,
+               m->os_gpu, m->os_unreported, m->os_mismatches, m->os_mismatches == 1 ? "s" : "",
                m->os_extra ? ", and the OS listed layers not in our report" : "",
                c == 0 ? "fully on the ANE" : c == 2 ? "not on the ANE at all" : "partly on the ANE");
     } else {
@@ -247,7 +250,11 @@ int cli_check(int argc, char **argv) {
         anet_coreml_free(m);
         return status_exit(st);
     }
-    if (on_device && (st = anet_cm_on_device(m, NULL)) != ANET_OK) {
+    /* ANE_TRAINER_COMPUTE_PLAN: replay a recorded plan instead of asking the OS. */
+    const char *replay = getenv("ANE_TRAINER_COMPUTE_PLAN");
+    anet_cp_seam rs;
+    if (replay && replay[0]) anet_cp_seam_replay(replay, &rs);
+    if (on_device && (st = anet_cm_on_device(m, replay && replay[0] ? &rs : NULL)) != ANET_OK) {
         fprintf(stderr, "ane_trainer check: %s\n", anet_last_error());
         anet_coreml_free(m);
         return st == ANET_E_INVALID ? CHECK_USAGE : CHECK_ON_DEVICE;

@@ -1,8 +1,14 @@
 /* The portable half of `check --on-device`: the OS's per-layer plan (from the seam) merged
  * with our verdicts. Matching goes through a sorted index, so a model with many layers stays
  * O(n log n). */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
 
 #include "core/error.h"
 #include "coreml/compute_plan.h"
@@ -141,8 +147,81 @@ anet_status anet_cm_on_device(anet_cm_model *m, const anet_cp_seam *seam) {
     memset(&plan, 0, sizeof plan);
     anet_status st = seam->query(seam->ctx, m->path, &plan);
     if (st == ANET_OK) st = anet_cm_merge_plan(m, &plan);
+    if (st == ANET_OK) snprintf(m->os_source, sizeof m->os_source, "%s", seam->name ? seam->name : "?");
     anet_cp_plan_free(&plan);
     return st;
+}
+
+/* ---- the replay seam: a plan recorded as JSON ---- */
+
+#define REPLAY_MAX_BYTES ((long)64 << 20)
+
+static int device_lookup(const char *s) {
+    static const char *const names[] = {"-", "ane", "cpu", "gpu", "other"};
+    for (int d = ANET_CP_ANE; d <= ANET_CP_OTHER; d++)
+        if (s && strcmp(s, names[d]) == 0) return d;
+    return -1;
+}
+
+static const char *json_str(const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static anet_status replay_query(void *ctx, const char *model_path, anet_cp_plan *out) {
+    const char *file = ctx;
+    (void)model_path;
+    FILE *f = fopen(file, "rb");
+    if (!f) return anet_fail(ANET_E_IO, "compute plan %s: cannot open: %s", file, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size > REPLAY_MAX_BYTES) {
+        fclose(f);
+        return anet_fail(ANET_E_IO, "compute plan %s: not a regular file of at most %ld bytes", file, REPLAY_MAX_BYTES);
+    }
+    size_t n = (size_t)sb.st_size;
+    char *text = malloc(n + 1);
+    size_t got = text ? fread(text, 1, n, f) : 0;
+    fclose(f);
+    if (!text || got != n) {
+        free(text);
+        return anet_fail(ANET_E_IO, "compute plan %s: read error", file);
+    }
+    cJSON *root = cJSON_ParseWithLength(text, n);
+    free(text);
+    const cJSON *layers = cJSON_GetObjectItemCaseSensitive(root, "layers");
+    if (!cJSON_IsArray(layers)) {
+        cJSON_Delete(root);
+        return anet_fail(ANET_E_FORMAT, "compute plan %s: not a JSON object with a \"layers\" array", file);
+    }
+    anet_status st = ANET_OK;
+    int i = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, layers) {
+        const char *name = json_str(e, "name"), *pref = json_str(e, "preferred");
+        int d = pref ? device_lookup(pref) : ANET_CP_NONE;
+        if (!name || d < 0) {
+            st = anet_fail(ANET_E_FORMAT, "compute plan %s: layers[%d] needs a \"name\" and a \"preferred\" device "
+                           "(ane, cpu, gpu, other)", file, i);
+            break;
+        }
+        unsigned sup = 0;
+        const cJSON *s;
+        cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(e, "supported")) {
+            int sd = cJSON_IsString(s) ? device_lookup(s->valuestring) : -1;
+            if (sd > 0) sup |= 1u << sd;
+        }
+        const char *mp = json_str(e, "model_path"), *type = json_str(e, "type");
+        if ((st = anet_cp_plan_add(out, mp ? mp : "", name, type ? type : "", d, sup)) != ANET_OK) break;
+        i++;
+    }
+    cJSON_Delete(root);
+    return st;
+}
+
+void anet_cp_seam_replay(const char *file, anet_cp_seam *out) {
+    out->name = "replay";
+    out->query = replay_query;
+    out->ctx = (void *)(uintptr_t)file;
 }
 
 #if !defined(__APPLE__)

@@ -54,6 +54,14 @@ typedef struct anet_cp_seam {
  * message saying --on-device needs macOS 14.4+. */
 anet_status anet_cp_seam_os(anet_cp_seam *out);
 
+/* A seam that replays a plan recorded as JSON instead of asking the OS (tests; comparing
+ * with a plan recorded on a Mac): {"layers": [{"model_path": "", "name": "conv1", "type":
+ * "convolution", "preferred": "ane"|"cpu"|"gpu"|"other", "supported": ["ane", "cpu"]}, ...]}
+ * (model_path, type and supported optional; "preferred" null or absent: not reported). file
+ * is borrowed and must outlive the seam. `ane_trainer check --on-device` uses it when
+ * ANE_TRAINER_COMPUTE_PLAN names such a file. */
+void anet_cp_seam_replay(const char *file, anet_cp_seam *out);
+
 /* Puts the plan beside an analyzed model: each of our layers gets the OS's device of the
  * entry with the same model path and name (ML Program ops: first output name; when an op
  * has no output, its name); a mismatch is ours `ane` where the OS prefers another device,

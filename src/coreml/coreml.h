@@ -127,6 +127,7 @@ typedef struct anet_cm_model {
     int os_ane, os_cpu, os_gpu, os_unreported; /* our layers by the OS's preferred device */
     int os_mismatches;                         /* layers where the OS contradicts our verdict */
     int os_extra;                              /* OS entries matching none of our layers */
+    char os_source[16];                        /* the seam's name: "darwin", "replay", ... */
 } anet_cm_model;
 
 /* Reads PATH: a .mlmodel file, a .mlpackage or .mlmodelc directory, or MIL text (.mil).

@@ -104,6 +104,7 @@ cJSON *anet_coreml_report_json(const anet_cm_model *m) {
     cJSON_AddNumberToObject(sum, "program_rules", m->nissues);
     if (m->on_device) {
         cJSON *os = cJSON_AddObjectToObject(sum, "on_device");
+        cJSON_AddStringToObject(os, "source", strcmp(m->os_source, "darwin") == 0 ? "MLComputePlan" : m->os_source);
         cJSON_AddNumberToObject(os, "ane", m->os_ane);
         cJSON_AddNumberToObject(os, "cpu", m->os_cpu);
         cJSON_AddNumberToObject(os, "gpu", m->os_gpu);
