@@ -149,6 +149,20 @@ expect_exit 4 mlp:6
 printf 'garbage!' >"$T/bad.safetensors"
 expect_exit 4 "$T/bad.safetensors"; one_line
 
+# The checkpoint's programs are those `compile --model` writes: same ops, same verdicts.
+"$BIN" compile --model mlp:6-5-4 --batch-size 16 --backend none --chip m1 --out "$T/cmp" >/dev/null 2>&1 ||
+    bad "compile --model mlp:6-5-4"
+"$BIN" check "$T/run.safetensors" --json >"$T/ck.json"
+$PY - "$T/cmp/plan.json" "$T/ck.json" <<'PYEOF' || bad "check vs compile plan.json"
+import json, sys
+plan, r = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+for p in plan["programs"]:
+    rows = [l for l in r["layers"] if l["model_path"] == p["name"]]
+    assert len(rows) == p["compute_ops"], (p["name"], len(rows), p["compute_ops"])
+    assert [l["type"] for l in rows] == [o["type"] for o in p["ops"]], p["name"]
+    assert [l["verdict"] == "ane" for l in rows] == [o["eligible"] for o in p["ops"]], p["name"]
+PYEOF
+
 # Program-level rules: an input 20000 wide breaks axis-range-dhw for the whole program.
 cat >"$T/wide.mil" <<'MILEOF'
 program(1.3)
