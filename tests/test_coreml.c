@@ -9,9 +9,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "check.h"
+#include "core/error.h"
+#include "coreml/compute_plan.h"
 #include "coreml/coreml.h"
 #include "coreml/deps.h"
+#include "mil/mil.h"
+#include "train/checkpoint.h"
 
 /* ---- a minimal protobuf encoder ---- */
 typedef struct buf {
@@ -890,6 +896,351 @@ static void test_fixtures(void) {
 #endif
 }
 
+/* ---- check --on-device: the merge of the OS's plan with our verdicts (a fake seam) ---- */
+
+typedef struct fake_os {
+    const char *const *rows; /* model_path, name, type, preferred device, supported mask: 5 per entry */
+    int n;
+    anet_status fail;  /* returned instead of a plan when not ANET_OK */
+    int calls;
+    char path[512];
+} fake_os;
+
+static anet_status fake_query(void *ctx, const char *path, anet_cp_plan *out) {
+    fake_os *f = ctx;
+    f->calls++;
+    snprintf(f->path, sizeof f->path, "%s", path);
+    if (f->fail != ANET_OK) return anet_fail(f->fail, "%s: fake OS refuses", path);
+    for (int i = 0; i < f->n; i++) {
+        const char *const *r = &f->rows[5 * i];
+        anet_status st = anet_cp_plan_add(out, r[0], r[1], r[2], atoi(r[3]), (unsigned)atoi(r[4]));
+        if (st != ANET_OK) return st;
+    }
+    return ANET_OK;
+}
+
+static const anet_cm_layer *layer_at(const anet_cm_model *m, const char *name) { return find_layer(m, name); }
+
+static void test_on_device(void) {
+    /* NeuralNetwork: conv (ours ane), lstm (ours cpu), transpose (ours unknown), relu (ours ane). */
+    buf nn = {0}, mb = {0};
+    layer(&nn, "conv", "x", NULL, "c", 100, NULL);
+    layer(&nn, "lstm", "c", NULL, "l", 420, NULL);
+    layer(&nn, "tr", "l", NULL, "t", 1045, NULL);
+    layer(&nn, "relu", "t", NULL, "y", 130, NULL);
+    model(&mb, 500, &nn, "x", "y");
+    anet_cm_model *m = parse(&mb, ANET_CHIP_STRICT);
+    if (m) {
+        EXPECT_LAYER(m, "conv", ANET_CM_ANE, "nn-layer-ok");
+        EXPECT_LAYER(m, "lstm", ANET_CM_CPU, "nn-rnn");
+        CHECK_EQ_INT(anet_coreml_compat(m), 1);
+        /* The OS: conv on the GPU (a disagreement), lstm on the CPU (agrees), tr on the ANE
+         * (ours unknown: resolved, no disagreement), relu not listed, one layer we lack. */
+        char ane[8], cpu[8], gpu[8], sup_all[8], sup_cg[8];
+        snprintf(ane, sizeof ane, "%d", ANET_CP_ANE);
+        snprintf(cpu, sizeof cpu, "%d", ANET_CP_CPU);
+        snprintf(gpu, sizeof gpu, "%d", ANET_CP_GPU);
+        snprintf(sup_all, sizeof sup_all, "%u", (1u << ANET_CP_ANE) | (1u << ANET_CP_CPU) | (1u << ANET_CP_GPU));
+        snprintf(sup_cg, sizeof sup_cg, "%u", (1u << ANET_CP_CPU) | (1u << ANET_CP_GPU));
+        const char *rows[] = {"", "lstm", "uniDirectionalLSTM", cpu, sup_cg,   "", "conv", "convolution", gpu, sup_all,
+                              "", "tr", "transpose", ane, sup_all,           "", "ghost", "activation", cpu, sup_cg};
+        fake_os f = {rows, 4, ANET_OK, 0, ""};
+        anet_cp_seam seam = {"fake", fake_query, &f};
+        CHECK(anet_cm_on_device(m, &seam) == ANET_OK);
+        CHECK_EQ_INT(f.calls, 1);
+        CHECK(strcmp(f.path, "test.mlmodel") == 0);
+        CHECK(m->on_device);
+        const anet_cm_layer *l = layer_at(m, "conv");
+        if (l) {
+            CHECK_EQ_INT(l->os_device, ANET_CP_GPU);
+            CHECK_EQ_INT(l->os_mismatch, 1);
+            CHECK_EQ_INT((int)l->os_supported, atoi(sup_all));
+        }
+        if ((l = layer_at(m, "lstm"))) CHECK(l->os_device == ANET_CP_CPU && !l->os_mismatch);
+        if ((l = layer_at(m, "tr"))) CHECK(l->os_device == ANET_CP_ANE && !l->os_mismatch);
+        if ((l = layer_at(m, "relu"))) CHECK(l->os_device == ANET_CP_NONE && !l->os_mismatch);
+        CHECK_EQ_INT(m->os_ane, 1);
+        CHECK_EQ_INT(m->os_cpu, 1);
+        CHECK_EQ_INT(m->os_gpu, 1);
+        CHECK_EQ_INT(m->os_unreported, 1);
+        CHECK_EQ_INT(m->os_mismatches, 1);
+        CHECK_EQ_INT(m->os_extra, 1);
+        /* The OS decides: tr and relu (ours, unreported) on the ANE, conv and lstm off it. */
+        CHECK_EQ_INT(anet_coreml_compat(m), 1);
+        /* If the OS puts every layer on the CPU/GPU, the model is "not at all". */
+        const char *rows2[] = {"", "conv", "c", cpu, "0", "", "lstm", "l", cpu, "0", "", "tr", "t", gpu, "0",
+                               "", "relu", "r", cpu, "0"};
+        fake_os f2 = {rows2, 4, ANET_OK, 0, ""};
+        seam.ctx = &f2;
+        CHECK(anet_cm_on_device(m, &seam) == ANET_OK);
+        CHECK_EQ_INT(m->os_mismatches, 2); /* conv and relu: ours ane */
+        CHECK_EQ_INT(anet_coreml_compat(m), 2);
+        /* JSON carries both placements. */
+        cJSON *j = anet_coreml_report_json(m);
+        char *txt = j ? cJSON_PrintUnformatted(j) : NULL;
+        CHECK(txt && strstr(txt, "\"on_device\":{\"preferred\":\"gpu\"") && strstr(txt, "\"mismatches\":2"));
+        free(txt);
+        cJSON_Delete(j);
+        /* A failing OS query is passed on, with its message. */
+        fake_os f3 = {NULL, 0, ANET_E_FORMAT, 0, ""};
+        seam.ctx = &f3;
+        CHECK_EQ_INT(anet_cm_on_device(m, &seam), ANET_E_FORMAT);
+        CHECK_STR_CONTAINS(anet_last_error(), "fake OS refuses");
+        anet_coreml_free(m);
+    }
+    free(mb.p);
+#if !defined(__APPLE__)
+    anet_cp_seam os;
+    CHECK_EQ_INT(anet_cp_seam_os(&os), ANET_E_UNSUPPORTED);
+    CHECK_STR_CONTAINS(anet_last_error(), "macOS 14.4");
+#endif
+    /* ML Program ops are matched by their first output (the OS's structure has no op names). */
+    char dir[] = "/tmp/anet_ondev_XXXXXX";
+    if (!mkdtemp(dir)) return;
+    char p[256], q[300];
+    snprintf(p, sizeof p, "%s/m.mlmodelc", dir);
+    mkdir(p, 0755);
+    snprintf(q, sizeof q, "%s/model.mil", p);
+    const char *mil = "program(1.3)\n{\n    func main<ios18>(tensor<fp16, [1, 8, 1, 4]> x) {\n"
+                      "            tensor<fp16, [1, 8, 1, 4]> y = relu(x = x)[name = string(\"relu_0\")];\n"
+                      "            tensor<fp16, [1, 8, 1, 4]> z = exp(x = y)[name = string(\"exp_0\")];\n"
+                      "        } -> (z);\n}\n";
+    write_file(q, mil, strlen(mil));
+    m = NULL;
+    anet_status st = anet_coreml_load(p, &m);
+    CHECK_MSG(st == ANET_OK, "%s", anet_last_error());
+    if (m) {
+        CHECK(anet_coreml_analyze(m, ANET_CHIP_M4) == ANET_OK);
+        char ane[8], cpu[8];
+        snprintf(ane, sizeof ane, "%d", ANET_CP_ANE);
+        snprintf(cpu, sizeof cpu, "%d", ANET_CP_CPU);
+        const char *rows[] = {"", "y", "relu", ane, "0", "", "z", "exp", cpu, "0"};
+        fake_os f = {rows, 2, ANET_OK, 0, ""};
+        anet_cp_seam seam = {"fake", fake_query, &f};
+        CHECK(anet_cm_on_device(m, &seam) == ANET_OK);
+        const anet_cm_layer *l = layer_at(m, "relu_0");
+        CHECK(l && l->os_device == ANET_CP_ANE && !l->os_mismatch);
+        l = layer_at(m, "exp_0");
+        CHECK(l && l->os_device == ANET_CP_CPU && l->os_mismatch);
+        CHECK_EQ_INT(m->os_extra, 0);
+        anet_coreml_free(m);
+    }
+    /* Our own MIL text cannot be planned by Core ML: refused as a usage problem, no query. */
+    snprintf(q, sizeof q, "%s/prog.mil", dir);
+    write_file(q, mil, strlen(mil));
+    m = NULL;
+    if (anet_coreml_load(q, &m) == ANET_OK && anet_coreml_analyze(m, ANET_CHIP_M4) == ANET_OK) {
+        fake_os f = {NULL, 0, ANET_OK, 0, ""};
+        anet_cp_seam seam = {"fake", fake_query, &f};
+        CHECK_EQ_INT(anet_cm_on_device(m, &seam), ANET_E_INVALID);
+        CHECK_EQ_INT(f.calls, 0);
+    } else {
+        CHECK_MSG(0, "prog.mil: %s", anet_last_error());
+    }
+    anet_coreml_free(m);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+}
+
+/* ---- checkpoints and model specs: the trainer's step programs ---- */
+
+static int count_type(const anet_cm_model *m, const char *path, const char *type, anet_cm_placement v, const char *rule,
+                      int *total) {
+    int n = 0, all = 0;
+    for (int i = 0; i < m->nlayers; i++) {
+        const anet_cm_layer *l = &m->layers[i];
+        if (strcmp(l->model_path, path) != 0 || strcmp(l->type, type) != 0) continue;
+        all++;
+        n += l->verdict == v && l->rule && strcmp(l->rule->id, rule) == 0;
+    }
+    *total = all;
+    return n;
+}
+
+static void write_ckpt(const char *p, const char *spec, const char *chip, int rows0, int cols0, int rows1) {
+    static float zeros[256];
+    anet_ckpt_tensor t[4];
+    memset(t, 0, sizeof t);
+    const char *names[4] = {"w0", "b0", "w1", "b1"};
+    int r[4] = {rows0, rows0, rows1, rows1}, c[4] = {cols0, 0, rows0, 0};
+    for (int i = 0; i < 4; i++) {
+        snprintf(t[i].name, sizeof t[i].name, "%s", names[i]);
+        t[i].dtype = ANET_DT_FP32;
+        t[i].rank = c[i] ? 2 : 1;
+        t[i].dims[0] = r[i];
+        t[i].dims[1] = c[i];
+        t[i].data = zeros;
+        t[i].nbytes = (size_t)r[i] * (size_t)(c[i] ? c[i] : 1) * sizeof(float);
+    }
+    anet_ckpt_meta meta[] = {{"model", (char *)spec}, {"chip", (char *)chip}, {"batch_size", "16"},
+                             {"update", "cpu"},       {"optimizer", "sgd"}};
+    CHECK_MSG(anet_ckpt_write(p, t, 4, meta, chip ? 5 : 1) == ANET_OK, "%s", anet_last_error());
+}
+
+static void test_training(void) {
+    char dir[] = "/tmp/anet_cmtrain_XXXXXX";
+    if (!mkdtemp(dir)) return;
+    char p[256];
+    snprintf(p, sizeof p, "%s/run.safetensors", dir);
+    /* mlp:6-5-4 (L = 2 Linear layers), trained for m1. */
+    write_ckpt(p, "mlp:6-5-4", "m1", 5, 6, 4);
+    anet_cm_model *m = NULL;
+    anet_status st = anet_coreml_load(p, &m);
+    CHECK_MSG(st == ANET_OK, "%s", anet_last_error());
+    if (m) {
+        CHECK(strcmp(m->format, "checkpoint") == 0);
+        CHECK(m->private_path && m->has_chip_hint && m->chip_hint == ANET_CHIP_M1);
+        CHECK_EQ_INT(m->ngraphs, 2);
+        CHECK(anet_coreml_analyze(m, m->chip_hint) == ANET_OK);
+        /* Weights are inputs, so every matmul has two non-constant operands: before M4 that
+         * is the matmul-dynamic rule, and on the private path it means cpu. Forward: L
+         * matmuls (eval), training: L forward + L weight gradients + L-1 input gradients. */
+        int total = 0;
+        CHECK_EQ_INT(count_type(m, "eval", "matmul", ANET_CM_CPU, "matmul-dynamic", &total), 2);
+        CHECK_EQ_INT(total, 2);
+        CHECK_EQ_INT(count_type(m, "train", "matmul", ANET_CM_CPU, "matmul-dynamic", &total), 5);
+        CHECK_EQ_INT(total, 5);
+        /* Segments stay inside one program. */
+        for (int i = 0; i < m->nsegments; i++)
+            CHECK(strcmp(m->layers[m->segments[i].first].model_path, m->layers[m->segments[i].last].model_path) == 0);
+        CHECK(anet_coreml_analyze(m, ANET_CHIP_M4) == ANET_OK);
+        CHECK_EQ_INT(count_type(m, "train", "matmul", ANET_CM_ANE, "mil-op-ok", &total), 5);
+        /* On M4 the whole mlp step is ANE-eligible: two programs, two segments, no switch. */
+        CHECK_EQ_INT(m->n_ane, m->nlayers);
+        CHECK_EQ_INT(m->nsegments, 2);
+        CHECK_EQ_INT(m->switches, 0);
+        CHECK_EQ_INT(anet_coreml_compat(m), 0);
+        anet_coreml_free(m);
+        m = NULL;
+    }
+    /* Without a chip in the metadata the default is m4. */
+    write_ckpt(p, "mlp:6-5-4", NULL, 5, 6, 4);
+    if (anet_coreml_load(p, &m) == ANET_OK) CHECK(m->has_chip_hint && m->chip_hint == ANET_CHIP_M4);
+    else CHECK_MSG(0, "%s", anet_last_error());
+    anet_coreml_free(m);
+    m = NULL;
+    /* A checkpoint whose tensors do not match its model, an unknown chip, a bad spec. */
+    write_ckpt(p, "mlp:6-5-4", "m1", 5, 7, 4);
+    CHECK_EQ_INT(anet_coreml_load(p, &m), ANET_E_FORMAT);
+    write_ckpt(p, "mlp:6-5-4", "m9", 5, 6, 4);
+    CHECK_EQ_INT(anet_coreml_load(p, &m), ANET_E_FORMAT);
+    CHECK_STR_CONTAINS(anet_last_error(), "m9");
+    write_file(p, "garbage", 7);
+    CHECK_EQ_INT(anet_coreml_load(p, &m), ANET_E_FORMAT);
+    CHECK_EQ_INT(anet_coreml_load("mlp:6", &m), ANET_E_FORMAT);
+    /* A model spec: the same programs, batch 128. */
+    st = anet_coreml_load("mlp:6-5-4", &m);
+    CHECK_MSG(st == ANET_OK, "%s", anet_last_error());
+    if (m) {
+        CHECK(strcmp(m->format, "model-spec") == 0 && m->chip_hint == ANET_CHIP_M4);
+        CHECK(anet_coreml_analyze(m, ANET_CHIP_M2) == ANET_OK);
+        int total = 0;
+        CHECK_EQ_INT(count_type(m, "eval", "matmul", ANET_CM_CPU, "matmul-dynamic", &total), 2);
+        const anet_cm_shape *x = anet_cm_find_shape(m, "b_x");
+        CHECK(x && x->rank == 4 && x->dims[1] == 6 && x->dims[3] == 128);
+        anet_coreml_free(m);
+    }
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+}
+
+/* ---- program-level rules (program inputs, BLOBFILE count) ---- */
+
+static void test_program_rules(void) {
+    char dir[] = "/tmp/anet_cmprog_XXXXXX";
+    if (!mkdtemp(dir)) return;
+    char p[256], q[300];
+    /* A program input 20000 wide (W > 16384): a program-level axis-range-dhw violation (cpu
+     * for our MIL), though no op touches it. */
+    snprintf(p, sizeof p, "%s/wide.mil", dir);
+    const char *mil = "program(1.3)\n{\n    func main<ios18>(tensor<fp16, [1, 1, 1, 20000]> x,"
+                      " tensor<fp16, [1, 2, 1, 4]> y) {\n"
+                      "            tensor<fp16, [1, 2, 1, 4]> z = relu(x = y)[name = string(\"z\")];\n"
+                      "        } -> (z);\n}\n";
+    write_file(p, mil, strlen(mil));
+    anet_cm_model *m = NULL;
+    anet_status st = anet_coreml_load(p, &m);
+    CHECK_MSG(st == ANET_OK, "%s", anet_last_error());
+    if (m) {
+        CHECK(anet_coreml_analyze(m, ANET_CHIP_M4) == ANET_OK);
+        EXPECT_LAYER(m, "z", ANET_CM_ANE, "mil-op-ok");
+        CHECK_EQ_INT(m->nissues, 1);
+        if (m->nissues) {
+            CHECK(m->issues[0].rule && strcmp(m->issues[0].rule->id, "axis-range-dhw") == 0);
+            CHECK_EQ_INT(m->issues[0].verdict, ANET_CM_CPU);
+            CHECK(strcmp(m->issues[0].program, "main") == 0);
+            CHECK_STR_CONTAINS(m->issues[0].detail, "'x'");
+        }
+        /* Every op passes, but the program does not: not "fully compatible". */
+        CHECK_EQ_INT(anet_coreml_compat(m), 1);
+        cJSON *j = anet_coreml_report_json(m);
+        char *txt = j ? cJSON_PrintUnformatted(j) : NULL;
+        CHECK(txt && strstr(txt, "\"program_rules\":[{\"program\":\"main\",\"verdict\":\"cpu\",\"rule\":\"axis-range-dhw\""));
+        free(txt);
+        cJSON_Delete(j);
+        anet_coreml_free(m);
+        m = NULL;
+    }
+    /* 17 BLOBFILE weights in a compiled bundle: blobfile-max-16, unknown for a Core ML file
+     * (a private-path rule), none with 16. The bundle is made by the project's emitter. */
+    for (int nconst = 16; nconst <= 17; nconst++) {
+        char text[8192];
+        size_t n;
+        n = (size_t)snprintf(text, sizeof text, "program(1.3)\n{\n    func main<ios18>(tensor<fp16, [1, 8, 1, 1]> x) {\n");
+        for (int i = 0; i < nconst; i++) {
+            char prev[16];
+            if (i) snprintf(prev, sizeof prev, "a%d", i - 1);
+            else snprintf(prev, sizeof prev, "x");
+            n += (size_t)snprintf(text + n, sizeof text - n,
+                                  "            tensor<fp16, [1, 8, 1, 1]> w%d = const()[name = string(\"w%d\"), val = "
+                                  "tensor<fp16, [1, 8, 1, 1]>([1, 2, 3, 4, 5, 6, 7, %d])];\n"
+                                  "            tensor<fp16, [1, 8, 1, 1]> a%d = add(x = %s, y = w%d)[name = string(\"a%d\")];\n",
+                                  i, i, i, i, prev, i, i);
+        }
+        n += (size_t)snprintf(text + n, sizeof text - n, "        } -> (a%d);\n}\n", nconst - 1);
+        anet_graph *g = NULL;
+        st = anet_mil_parse(text, n, NULL, 0, &g);
+        CHECK_MSG(st == ANET_OK, "inline program: %s", anet_last_error());
+        if (st != ANET_OK) break;
+        uint8_t *w = NULL;
+        size_t wlen = 0;
+        char *emitted = NULL;
+        size_t elen = 0;
+        CHECK(anet_weights_build(g, 8, &w, &wlen) == ANET_OK);
+        CHECK(anet_mil_emit(g, &emitted, &elen) == ANET_OK);
+        anet_graph_free(g);
+        snprintf(p, sizeof p, "%s/b%d.mlmodelc", dir, nconst);
+        mkdir(p, 0755);
+        snprintf(q, sizeof q, "%s/model.mil", p);
+        if (emitted) write_file(q, emitted, elen);
+        snprintf(q, sizeof q, "%s/weights", p);
+        mkdir(q, 0755);
+        snprintf(q, sizeof q, "%s/weights/weight.bin", p);
+        if (w) write_file(q, w, wlen);
+        free(w);
+        free(emitted);
+        m = NULL;
+        st = anet_coreml_load(p, &m);
+        CHECK_MSG(st == ANET_OK, "%s", anet_last_error());
+        if (!m) continue;
+        CHECK(anet_coreml_analyze(m, ANET_CHIP_M4) == ANET_OK);
+        CHECK_EQ_INT(m->nlayers, nconst);
+        CHECK_EQ_INT(m->nissues, nconst > 16);
+        if (m->nissues) {
+            CHECK(m->issues[0].rule && strcmp(m->issues[0].rule->id, "blobfile-max-16") == 0);
+            CHECK_EQ_INT(m->issues[0].verdict, ANET_CM_UNKNOWN);
+            CHECK_STR_CONTAINS(m->issues[0].detail, "17");
+        }
+        CHECK_EQ_INT(anet_coreml_compat(m), nconst > 16 ? 1 : 0);
+        anet_coreml_free(m);
+    }
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+}
+
 int main(void) {
     test_rules();
     test_shapes();
@@ -899,5 +1250,8 @@ int main(void) {
     test_malformed();
     test_files();
     test_fixtures();
+    test_on_device();
+    test_training();
+    test_program_rules();
     TEST_MAIN_END();
 }

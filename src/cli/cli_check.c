@@ -1,6 +1,7 @@
 /* ane_trainer check PATH: will this Core ML model (likely) run on the Neural Engine?
  * Exit status: 0 every layer likely on the ANE, 1 partly, 2 not at all; 3 the file cannot
- * be read, 4 unsupported or malformed format, 5 usage error (docs/check.md). */
+ * be read, 4 unsupported or malformed format, 5 usage error, 6 --on-device cannot ask the
+ * OS here (not macOS 14.4+) or the OS failed to plan the model (docs/check.md). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,29 +9,43 @@
 #include <cjson/cJSON.h>
 
 #include "cli/cli.h"
+#include "coreml/compute_plan.h"
 #include "coreml/coreml.h"
 #include "coreml/deps.h"
 
-enum { CHECK_FULL = 0, CHECK_PARTIAL = 1, CHECK_NONE = 2, CHECK_IO = 3, CHECK_FORMAT = 4, CHECK_USAGE = 5 };
+enum {
+    CHECK_FULL = 0,
+    CHECK_PARTIAL = 1,
+    CHECK_NONE = 2,
+    CHECK_IO = 3,
+    CHECK_FORMAT = 4,
+    CHECK_USAGE = 5,
+    CHECK_ON_DEVICE = 6
+};
 
 static const char *const chip_names[ANET_CHIP_COUNT_] = {"m1", "m2", "m3", "m4", "strict"};
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: ane_trainer check PATH [--chip m1|m2|m3|m4|strict] [--json]\n"
+            "usage: ane_trainer check PATH [--chip m1|m2|m3|m4|strict] [--json] [--on-device]\n"
             "       ane_trainer check --explain RULE\n"
             "\n"
-            "Static check of a Core ML model (.mlmodel, .mlpackage, .mlmodelc with model.mil, or MIL\n"
-            "text): for every layer or op, whether it likely runs on the Neural Engine, with the rule,\n"
-            "its reason and its source. A static check says \"likely\"; the OS decides at load time.\n"
+            "Static check of a Core ML model (.mlmodel, .mlpackage, .mlmodelc with model.mil), of MIL\n"
+            "text (.mil), of an ane_trainer checkpoint (.safetensors) or of a model spec (mlp:784-128-10;\n"
+            "these two: the training and eval step programs): for every layer or op, whether it likely\n"
+            "runs on the Neural Engine, with the rule, its reason and its source. A static check says\n"
+            "\"likely\"; the OS decides at load time.\n"
             "\n"
             "options:\n"
-            "  --chip C        chip profile for ML Program rules (default strict: every chip's rules)\n"
+            "  --chip C        chip profile for ML Program rules (default strict: every chip's rules;\n"
+            "                  checkpoints: the chip they were trained for, else m4; specs: m4)\n"
             "  --json          machine-readable report on stdout\n"
+            "  --on-device     also ask the OS (Core ML's MLComputePlan, macOS 14.4+) where it places\n"
+            "                  each layer, shown beside our verdict; the exit status then follows the OS\n"
             "  --explain RULE  print a rule's statement, reason and source\n"
             "\n"
             "exit status: 0 every layer likely on the ANE, 1 partly, 2 none; 3 unreadable file,\n"
-            "4 unsupported or malformed format, 5 usage error\n");
+            "4 unsupported or malformed format, 5 usage error, 6 --on-device unavailable or failed\n");
 }
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -89,15 +104,33 @@ static void print_text(const anet_cm_model *m) {
     printf("%s: %s, %s", m->path, m->format, m->kind);
     if (m->spec_version) printf(", specification version %lld", (long long)m->spec_version);
     printf("; chip profile %s\n\n", chip_names[m->chip]);
-    printf("  %-4s %-28s %-22s %-8s %s\n", "#", "layer", "type", "verdict", "reason");
+    if (m->on_device)
+        printf("  %-4s %-28s %-22s %-8s %-8s %s\n", "#", "layer", "type", "verdict", "os", "reason");
+    else
+        printf("  %-4s %-28s %-22s %-8s %s\n", "#", "layer", "type", "verdict", "reason");
     for (int i = 0; i < m->nlayers; i++) {
         const anet_cm_layer *l = &m->layers[i];
         char name[256], type[128];
         snprintf(name, sizeof name, "%s%s%s", l->model_path, l->model_path[0] ? "/" : "", l->name);
         snprintf(type, sizeof type, "%s%s%s%s", l->type, l->subtype ? "(" : "", l->subtype ? l->subtype : "",
                  l->subtype ? ")" : "");
-        printf("  %-4d %-28s %-22s %-8s %s [%s]\n", i + 1, name, type, anet_cm_placement_name(l->verdict),
-               l->detail, l->rule ? l->rule->id : "-");
+        if (m->on_device) {
+            char os[16];
+            snprintf(os, sizeof os, "%s%s", anet_cp_device_name(l->os_device), l->os_mismatch ? "!" : "");
+            printf("  %-4d %-28s %-22s %-8s %-8s %s [%s]\n", i + 1, name, type, anet_cm_placement_name(l->verdict), os,
+                   l->detail, l->rule ? l->rule->id : "-");
+        } else {
+            printf("  %-4d %-28s %-22s %-8s %s [%s]\n", i + 1, name, type, anet_cm_placement_name(l->verdict),
+                   l->detail, l->rule ? l->rule->id : "-");
+        }
+    }
+    if (m->nissues) {
+        printf("\nprogram rules (whole programs):\n");
+        for (int i = 0; i < m->nissues; i++) {
+            const anet_cm_issue *is = &m->issues[i];
+            printf("  %-10s %-8s %s [%s]\n", is->program, anet_cm_placement_name(is->verdict), is->detail,
+                   is->rule ? is->rule->id : "-");
+        }
     }
     /* Each rule that decided something, once, with its reason and source. */
     printf("\nrules:\n");
@@ -105,6 +138,13 @@ static void print_text(const anet_cm_model *m) {
         const anet_rule *r = m->layers[i].rule;
         int seen = 0;
         for (int j = 0; j < i && !seen; j++) seen = m->layers[j].rule == r;
+        if (r && !seen) printf("  %s: %s\n      source: %s\n", r->id, r->reason, r->source);
+    }
+    for (int i = 0; i < m->nissues; i++) {
+        const anet_rule *r = m->issues[i].rule;
+        int seen = 0;
+        for (int j = 0; j < m->nlayers && !seen; j++) seen = m->layers[j].rule == r;
+        for (int j = 0; j < i && !seen; j++) seen = m->issues[j].rule == r;
         if (r && !seen) printf("  %s: %s\n      source: %s\n", r->id, r->reason, r->source);
     }
     printf("\nsegments (runs of consecutive layers likely on the ANE):\n");
@@ -129,10 +169,25 @@ static void print_text(const anet_cm_model *m) {
     if (m->nnotes) printf("\nnotes:\n");
     for (int i = 0; i < m->nnotes; i++) printf("  %s\n", m->notes[i]);
     int c = anet_coreml_compat(m);
-    printf("\nsummary: %d layers: %d likely on the ANE, %d likely on the CPU, %d unknown; %d ANE<->CPU "
-           "switch%s; %s (a static check: the OS decides at load time)\n",
-           m->nlayers, m->n_ane, m->n_cpu, m->n_unknown, m->switches, m->switches == 1 ? "" : "es",
-           anet_coreml_compat_statement(c));
+    char prog[64] = "";
+    if (m->nissues) snprintf(prog, sizeof prog, "%d program rule%s failing; ", m->nissues, m->nissues == 1 ? "" : "s");
+    if (m->on_device) {
+        if (prog[0]) prog[strlen(prog) - 2] = '\0'; /* no trailing "; " */
+        printf("\nsummary: %d layers: %d likely on the ANE, %d likely on the CPU, %d unknown; %d ANE<->CPU switch%s%s%s\n",
+               m->nlayers, m->n_ane, m->n_cpu, m->n_unknown, m->switches, m->switches == 1 ? "" : "es",
+               prog[0] ? "; " : "", prog);
+        printf("on device (%s): %d on the ANE, %d on the CPU, %d on the GPU, %d not reported; %d "
+               "disagree%s with the static check (marked !)%s; %s\n",
+               strcmp(m->os_source, "darwin") == 0 ? "MLComputePlan" : "a replayed plan", m->os_ane, m->os_cpu,
+               m->os_gpu, m->os_unreported, m->os_mismatches, m->os_mismatches == 1 ? "s" : "",
+               m->os_extra ? ", and the OS listed layers not in our report" : "",
+               c == 0 ? "fully on the ANE" : c == 2 ? "not on the ANE at all" : "partly on the ANE");
+    } else {
+        printf("\nsummary: %d layers: %d likely on the ANE, %d likely on the CPU, %d unknown; %d ANE<->CPU "
+               "switch%s; %s%s (a static check: the OS decides at load time)\n",
+               m->nlayers, m->n_ane, m->n_cpu, m->n_unknown, m->switches, m->switches == 1 ? "" : "es", prog,
+               anet_coreml_compat_statement(c));
+    }
 }
 
 static int print_json(const anet_cm_model *m) {
@@ -154,7 +209,7 @@ static int status_exit(anet_status st) {
 
 int cli_check(int argc, char **argv) {
     const char *path = NULL, *rule = NULL;
-    int json = 0;
+    int json = 0, on_device = 0, chip_given = 0;
     anet_chip chip = ANET_CHIP_STRICT;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -163,6 +218,8 @@ int cli_check(int argc, char **argv) {
             return CHECK_FULL;
         } else if (strcmp(a, "--json") == 0) {
             json = 1;
+        } else if (strcmp(a, "--on-device") == 0) {
+            on_device = 1;
         } else if (strcmp(a, "--chip") == 0 || strcmp(a, "--explain") == 0) {
             if (i + 1 >= argc) return usage_error("%s needs a value", a);
             const char *v = argv[++i];
@@ -172,7 +229,7 @@ int cli_check(int argc, char **argv) {
             }
             int found = 0;
             for (int c = 0; c < ANET_CHIP_COUNT_; c++)
-                if (strcmp(v, chip_names[c]) == 0) chip = (anet_chip)c, found = 1;
+                if (strcmp(v, chip_names[c]) == 0) chip = (anet_chip)c, found = 1, chip_given = 1;
             if (!found) return usage_error("unknown chip '%s' (m1, m2, m3, m4 or strict)", v);
         } else if (a[0] == '-' && a[1]) {
             return usage_error("unknown option '%s'", a);
@@ -186,11 +243,21 @@ int cli_check(int argc, char **argv) {
     if (!path) return usage_error("%s", "missing PATH");
     anet_cm_model *m = NULL;
     anet_status st = anet_coreml_load(path, &m);
+    if (st == ANET_OK && !chip_given && m->has_chip_hint) chip = m->chip_hint;
     if (st == ANET_OK) st = anet_coreml_analyze(m, chip);
     if (st != ANET_OK) {
         fprintf(stderr, "ane_trainer check: %s\n", anet_last_error());
         anet_coreml_free(m);
         return status_exit(st);
+    }
+    /* ANE_TRAINER_COMPUTE_PLAN: replay a recorded plan instead of asking the OS. */
+    const char *replay = getenv("ANE_TRAINER_COMPUTE_PLAN");
+    anet_cp_seam rs;
+    if (replay && replay[0]) anet_cp_seam_replay(replay, &rs);
+    if (on_device && (st = anet_cm_on_device(m, replay && replay[0] ? &rs : NULL)) != ANET_OK) {
+        fprintf(stderr, "ane_trainer check: %s\n", anet_last_error());
+        anet_coreml_free(m);
+        return st == ANET_E_INVALID ? CHECK_USAGE : CHECK_ON_DEVICE;
     }
     int rc;
     if (json) rc = print_json(m);

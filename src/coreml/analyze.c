@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "coreml/coreml.h"
+#include "coreml/compute_plan.h"
 #include "coreml/deps.h"
 #include "core/error.h"
 
@@ -87,20 +88,26 @@ static int produced_in(const index *ix, const char *name, int a, int b) {
     return i < ix->nprod && strcmp(ix->prod[i].name, name) == 0 && ix->prod[i].idx < b;
 }
 
-/* Is name consumed by a layer outside [a, b]? */
-static int consumed_outside(const index *ix, const char *name, int a, int b) {
-    size_t first = lower_at(ix->cons, ix->ncons, name, INT_MIN);
-    if (first >= ix->ncons || strcmp(ix->cons[first].name, name) != 0) return 0;
-    if (ix->cons[first].idx < a) return 1;
+/* Is name consumed by a layer in [lo, a) or (b, hi]? (lo..hi: the layers that can see it.) */
+static int consumed_outside(const index *ix, const char *name, int a, int b, int lo, int hi) {
+    size_t first = lower_at(ix->cons, ix->ncons, name, lo);
+    if (first < ix->ncons && strcmp(ix->cons[first].name, name) == 0 && ix->cons[first].idx < a) return 1;
     size_t after = lower_at(ix->cons, ix->ncons, name, b + 1);
-    return after < ix->ncons && strcmp(ix->cons[after].name, name) == 0;
+    return after < ix->ncons && strcmp(ix->cons[after].name, name) == 0 && ix->cons[after].idx <= hi;
 }
 
-static int is_model_output(const anet_cm_model *m, const char *name) {
+/* Separate programs (checkpoints: train and eval) share tensor names but nothing else. */
+static int same_program(const anet_cm_model *m, int i, int j) {
+    return !m->private_path || m->layers[i].graph == m->layers[j].graph;
+}
+
+static int is_model_output(const anet_cm_model *m, const char *name, int graph) {
     for (int i = 0; i < m->noutputs; i++)
         if (strcmp(m->outputs[i].name, name) == 0) return 1;
     for (int gi = 0; gi < m->ngraphs; gi++) {
+        if (m->private_path && gi != graph) continue;
         const anet_graph *g = m->graphs[gi];
+        if (!g) continue;
         for (int i = 0; i < g->noutputs; i++)
             if (strcmp(g->values[g->outputs[i]].name, name) == 0) return 1;
     }
@@ -157,7 +164,7 @@ static anet_status judge_mil(anet_cm_model *m, anet_cm_layer *l, anet_chip chip)
             l->verdict = ANET_CM_ANE;
             l->rule = anet_rule_nn_find("mil-op-ok");
             snprintf(l->detail, sizeof l->detail, "%s op", l->type);
-        } else if (strcmp(m->format, "mil") != 0 && private_path_rule(v.rule)) {
+        } else if (!m->private_path && private_path_rule(v.rule)) {
             l->verdict = ANET_CM_UNKNOWN;
             l->rule = v.rule;
             snprintf(l->detail, sizeof l->detail, "%.160s (reported for the private-API path; Core ML's compiler may lower it)",
@@ -176,6 +183,45 @@ static anet_status judge_mil(anet_cm_model *m, anet_cm_layer *l, anet_chip chip)
                      "%s: ML Program op '%s' (%s) cannot be judged: %s", m->path, l->name, l->type,
                      ANET_CM_HAVE_PLAN_CHECK ? "the program could not be converted to the graph IR"
                                              : "this build has no MIL constraint table yet");
+}
+
+/* Program-level rules of every ML Program graph (program inputs, BLOBFILE count). */
+static anet_status program_rules(anet_cm_model *m, anet_chip chip) {
+    free(m->issues);
+    m->issues = NULL;
+    m->nissues = 0;
+#if ANET_CM_HAVE_PLAN_CHECK
+    for (int gi = 0; gi < m->ngraphs; gi++) {
+        if (!m->graphs[gi]) continue;
+        anet_verdict v[16];
+        memset(v, 0, sizeof v);
+        int n = anet_plan_check_program(m->graphs[gi], chip, v, 16);
+        if (n < 0) return anet_fail_ctx(ANET_E_INVALID, "%s: checking program %d", m->path, gi);
+        if (n > 16) n = 16; /* the first 16 say enough */
+        if (!n) continue;
+        anet_cm_issue *p = realloc(m->issues, (size_t)(m->nissues + n) * sizeof *p);
+        if (!p) return anet_fail(ANET_E_NOMEM, "%s: out of memory", m->path);
+        m->issues = p;
+        const char *name = "main";
+        for (int i = 0; i < m->nlayers; i++)
+            if (m->layers[i].graph == gi && m->layers[i].model_path[0]) {
+                name = m->layers[i].model_path;
+                break;
+            }
+        for (int k = 0; k < n; k++) {
+            anet_cm_issue *is = &m->issues[m->nissues++];
+            memset(is, 0, sizeof *is);
+            is->graph = gi;
+            snprintf(is->program, sizeof is->program, "%s", name);
+            is->rule = v[k].rule;
+            is->verdict = !m->private_path && private_path_rule(v[k].rule) ? ANET_CM_UNKNOWN : ANET_CM_CPU;
+            snprintf(is->detail, sizeof is->detail, "%s", v[k].detail);
+        }
+    }
+#else
+    (void)chip;
+#endif
+    return ANET_OK;
 }
 
 anet_status anet_coreml_analyze(anet_cm_model *m, anet_chip chip) {
@@ -204,7 +250,8 @@ anet_status anet_coreml_analyze(anet_cm_model *m, anet_chip chip) {
         if (p == ANET_CM_ANE) m->n_ane++;
         else if (p == ANET_CM_CPU) m->n_cpu++;
         else m->n_unknown++;
-        if (i > 0 && (p == ANET_CM_ANE) != (m->layers[i - 1].verdict == ANET_CM_ANE)) m->switches++;
+        if (i > 0 && same_program(m, i - 1, i) && (p == ANET_CM_ANE) != (m->layers[i - 1].verdict == ANET_CM_ANE))
+            m->switches++;
     }
     for (int i = 0; i < m->nsegments; i++) {
         for (int j = 0; j < m->segments[i].ninputs; j++) free(m->segments[i].inputs[j].name);
@@ -221,7 +268,15 @@ anet_status anet_coreml_analyze(anet_cm_model *m, anet_chip chip) {
             continue;
         }
         int b = a;
-        while (b + 1 < m->nlayers && m->layers[b + 1].verdict == ANET_CM_ANE) b++;
+        while (b + 1 < m->nlayers && m->layers[b + 1].verdict == ANET_CM_ANE && same_program(m, b, b + 1)) b++;
+        int lo = a, hi = b; /* the layers of this program */
+        if (m->private_path) {
+            while (lo > 0 && same_program(m, lo - 1, a)) lo--;
+            while (hi + 1 < m->nlayers && same_program(m, hi + 1, a)) hi++;
+        } else {
+            lo = 0;
+            hi = m->nlayers - 1;
+        }
         anet_cm_segment *p = realloc(m->segments, (size_t)(m->nsegments + 1) * sizeof *p);
         if (!p) goto oom;
         m->segments = p;
@@ -240,7 +295,7 @@ anet_status anet_coreml_analyze(anet_cm_model *m, anet_chip chip) {
                     goto oom;
             }
             for (int j = 0; j < l->noutputs; j++)
-                if ((consumed_outside(&ix, l->outputs[j], a, b) || is_model_output(m, l->outputs[j])) &&
+                if ((consumed_outside(&ix, l->outputs[j], a, b, lo, hi) || is_model_output(m, l->outputs[j], l->graph)) &&
                     !has_tensor(sg->outputs, sg->noutputs, l->outputs[j])) {
                     const anet_cm_shape *s = l->out_shapes[j].rank >= 0 ? &l->out_shapes[j]
                                                                        : known_shape(m, &ix, l->outputs[j]);
@@ -251,6 +306,8 @@ anet_status anet_coreml_analyze(anet_cm_model *m, anet_chip chip) {
         a = b + 1;
     }
     index_free(&ix);
+    st = program_rules(m, chip);
+    if (st != ANET_OK) return st;
     m->analyzed = 1;
     return ANET_OK;
 oom:
@@ -259,7 +316,19 @@ oom:
 }
 
 int anet_coreml_compat(const anet_cm_model *m) {
-    if (m->nlayers > 0 && m->n_ane == m->nlayers) return 0;
-    if (m->n_ane == 0 && m->n_cpu > 0) return 2;
+    int ane = m->n_ane, cpu = m->n_cpu;
+    if (m->on_device) {
+        /* The OS decides: its placement replaces ours wherever it reported one. */
+        ane = cpu = 0;
+        for (int i = 0; i < m->nlayers; i++) {
+            const anet_cm_layer *l = &m->layers[i];
+            if (l->os_device == ANET_CP_ANE) ane++;
+            else if (l->os_device != ANET_CP_NONE) cpu++;
+            else if (l->verdict == ANET_CM_ANE) ane++;
+            else if (l->verdict == ANET_CM_CPU) cpu++;
+        }
+    }
+    if (m->nlayers > 0 && ane == m->nlayers && m->nissues == 0) return 0;
+    if (ane == 0 && cpu > 0) return 2;
     return 1;
 }

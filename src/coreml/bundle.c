@@ -88,6 +88,7 @@ static anet_status load_mil(const char *path, const char *milpath, const char *w
     m->graphs[0] = g;
     m->ngraphs = 1;
     m->kind = "mlProgram";
+    m->private_path = strcmp(format, "mil") == 0; /* our own programs, for the private API */
     st = anet_cm_layers_from_graph(m, 0, "");
     if (st != ANET_OK) {
         anet_coreml_free(m);
@@ -195,12 +196,15 @@ static anet_status load_dir(const char *path, anet_cm_model **out) {
 anet_status anet_coreml_load(const char *path, anet_cm_model **out) {
     struct stat st;
     *out = NULL;
+    if (strncmp(path, "mlp:", 4) == 0) return anet_coreml_load_training(path, out); /* a planned network */
     if (stat(path, &st) != 0) return anet_fail(ANET_E_IO, "%s: cannot open: %s", path, strerror(errno));
     anet_status s;
     if (S_ISDIR(st.st_mode)) {
         s = load_dir(path, out);
     } else if (ends_with(path, ".mil")) {
         s = load_mil(path, path, NULL, "mil", out);
+    } else if (ends_with(path, ".safetensors")) {
+        s = anet_coreml_load_training(path, out);
     } else {
         s = load_protobuf(path, path, "mlmodel", 0, out);
     }

@@ -67,7 +67,23 @@ typedef struct anet_cm_layer {
     anet_cm_placement verdict;
     const anet_rule *rule;
     char detail[256];
+    /* `check --on-device` (anet_cm_merge_plan): the OS's preferred device for this layer, an
+     * anet_cp_device of coreml/compute_plan.h (0 = not reported), the devices it supports
+     * (bit 1 << device each) and whether it contradicts `verdict`. */
+    int os_device;
+    unsigned os_supported;
+    int os_mismatch;
 } anet_cm_layer;
+
+/* A program-level rule that fails for a whole ML Program (its inputs' ranks, axes, dtypes;
+ * the BLOBFILE count): reported beside the per-op verdicts. */
+typedef struct anet_cm_issue {
+    int graph;                /* index into model->graphs */
+    char program[64];         /* "main", "train", "eval" */
+    anet_cm_placement verdict; /* cpu, or unknown for a private-path rule on a Core ML file */
+    const anet_rule *rule;
+    char detail[256];
+} anet_cm_issue;
 
 typedef struct anet_cm_segment {
     int first, last; /* layer indices, inclusive */
@@ -91,18 +107,38 @@ typedef struct anet_cm_model {
     int nnotes;
     anet_graph **graphs; /* ML Programs as IR, for the constraint table */
     int ngraphs;
+    /* Programs for the private-API path (our .mil, checkpoints, model specs): the rules
+     * reported for that path give `cpu` (for Core ML files they give `unknown`), and each
+     * graph is a separate program (segments and switches do not cross them). */
+    int private_path;
+    /* The chip to judge for when the user names none (checkpoints: the one they trained for). */
+    int has_chip_hint;
+    anet_chip chip_hint;
     /* Analysis results (anet_coreml_analyze). */
     int analyzed;
     anet_chip chip;
     int n_ane, n_cpu, n_unknown, switches;
     anet_cm_segment *segments;
     int nsegments;
+    anet_cm_issue *issues; /* program-level rules that fail */
+    int nissues;
+    /* `check --on-device` results (anet_cm_merge_plan). */
+    int on_device;
+    int os_ane, os_cpu, os_gpu, os_unreported; /* our layers by the OS's preferred device */
+    int os_mismatches;                         /* layers where the OS contradicts our verdict */
+    int os_extra;                              /* OS entries matching none of our layers */
+    char os_source[16];                        /* the seam's name: "darwin", "replay", ... */
 } anet_cm_model;
 
 /* Reads PATH: a .mlmodel file, a .mlpackage or .mlmodelc directory, or MIL text (.mil).
  * ANET_E_IO: cannot be read; ANET_E_FORMAT: malformed; ANET_E_UNSUPPORTED: valid but of a
  * kind this reader does not analyze (the message says which). */
 anet_status anet_coreml_load(const char *path, anet_cm_model **out);
+/* The training and evaluation programs of an ane_trainer checkpoint (.safetensors: its
+ * "model", "batch_size", "update", "optimizer" and "chip" metadata) or of a model spec
+ * ("mlp:784-128-10", batch 128, update cpu, adam), built by train/step.c as `ane_trainer
+ * compile --model` builds them; layers are their ops with model_path "train" / "eval". */
+anet_status anet_coreml_load_training(const char *path, anet_cm_model **out);
 /* Parses a .mlmodel protobuf image; `name` is used in messages. weights: unused (NULL);
  * wlen: the size of the package's weight.bin (0 if none): BLOBFILE weights are not read, but
  * ML Program consts are modeled as zero-filled stand-ins of their declared type, and those
@@ -113,8 +149,9 @@ void anet_coreml_free(anet_cm_model *m);
 
 /* Gives every layer a verdict for `chip`, then the segments and the switch count. */
 anet_status anet_coreml_analyze(anet_cm_model *m, anet_chip chip);
-/* Exit-style summary: 0 every layer ane, 2 no layer ane (and at least one cpu),
- * 1 otherwise (a mix, or layers of unknown placement). */
+/* Exit-style summary: 0 every layer ane and no program-level rule failing, 2 no layer ane
+ * (and at least one cpu), 1 otherwise (a mix, or layers of unknown placement). After
+ * --on-device the OS's placement replaces ours for every layer it reported. */
 int anet_coreml_compat(const anet_cm_model *m);
 
 /* "likely fully compatible", ... for an anet_coreml_compat value. */

@@ -137,6 +137,7 @@ void anet_coreml_free(anet_cm_model *m) {
         free_tensors(m->segments[i].outputs, m->segments[i].noutputs);
     }
     free(m->segments);
+    free(m->issues);
     free(m->path);
     free(m);
 }

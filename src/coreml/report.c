@@ -6,6 +6,7 @@
 
 #include "api/api.h"
 #include "core/error.h"
+#include "coreml/compute_plan.h"
 #include "coreml/coreml.h"
 
 const char *anet_coreml_compat_statement(int c) {
@@ -57,6 +58,14 @@ cJSON *anet_coreml_report_json(const anet_cm_model *m) {
         cJSON_AddStringToObject(o, "source", l->rule ? l->rule->source : "");
         cJSON_AddItemToObject(o, "inputs", tensors_json(l->inputs, l->in_shapes, NULL, l->ninputs));
         cJSON_AddItemToObject(o, "outputs", tensors_json(l->outputs, l->out_shapes, NULL, l->noutputs));
+        if (m->on_device) {
+            cJSON *os = cJSON_AddObjectToObject(o, "on_device");
+            cJSON_AddStringToObject(os, "preferred", l->os_device ? anet_cp_device_name(l->os_device) : "not reported");
+            cJSON *sup = cJSON_AddArrayToObject(os, "supported");
+            for (int d = ANET_CP_ANE; d <= ANET_CP_OTHER; d++)
+                if (l->os_supported & (1u << d)) cJSON_AddItemToArray(sup, cJSON_CreateString(anet_cp_device_name(d)));
+            cJSON_AddBoolToObject(os, "mismatch", l->os_mismatch);
+        }
         cJSON_AddItemToArray(layers, o);
     }
     cJSON *segs = cJSON_AddArrayToObject(root, "segments");
@@ -71,6 +80,18 @@ cJSON *anet_coreml_report_json(const anet_cm_model *m) {
         cJSON_AddNumberToObject(o, "outputs_more", s->outputs_more);
         cJSON_AddItemToArray(segs, o);
     }
+    cJSON *progs = cJSON_AddArrayToObject(root, "program_rules");
+    for (int i = 0; i < m->nissues; i++) {
+        const anet_cm_issue *is = &m->issues[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "program", is->program);
+        cJSON_AddStringToObject(o, "verdict", anet_cm_placement_name(is->verdict));
+        cJSON_AddStringToObject(o, "rule", is->rule ? is->rule->id : "");
+        cJSON_AddStringToObject(o, "detail", is->detail);
+        cJSON_AddStringToObject(o, "reason", is->rule ? is->rule->reason : "");
+        cJSON_AddStringToObject(o, "source", is->rule ? is->rule->source : "");
+        cJSON_AddItemToArray(progs, o);
+    }
     cJSON *notes = cJSON_AddArrayToObject(root, "notes");
     for (int i = 0; i < m->nnotes; i++) cJSON_AddItemToArray(notes, cJSON_CreateString(m->notes[i]));
     int c = anet_coreml_compat(m);
@@ -80,6 +101,19 @@ cJSON *anet_coreml_report_json(const anet_cm_model *m) {
     cJSON_AddNumberToObject(sum, "cpu", m->n_cpu);
     cJSON_AddNumberToObject(sum, "unknown", m->n_unknown);
     cJSON_AddNumberToObject(sum, "switches", m->switches);
+    cJSON_AddNumberToObject(sum, "program_rules", m->nissues);
+    if (m->on_device) {
+        cJSON *os = cJSON_AddObjectToObject(sum, "on_device");
+        cJSON_AddStringToObject(os, "source", strcmp(m->os_source, "darwin") == 0 ? "MLComputePlan" : m->os_source);
+        cJSON_AddNumberToObject(os, "ane", m->os_ane);
+        cJSON_AddNumberToObject(os, "cpu", m->os_cpu);
+        cJSON_AddNumberToObject(os, "gpu", m->os_gpu);
+        cJSON_AddNumberToObject(os, "not_reported", m->os_unreported);
+        cJSON_AddNumberToObject(os, "mismatches", m->os_mismatches);
+        cJSON_AddNumberToObject(os, "unmatched_os_entries", m->os_extra);
+    } else {
+        cJSON_AddNullToObject(sum, "on_device");
+    }
     cJSON_AddStringToObject(sum, "compatibility", c == 0 ? "full" : c == 2 ? "none" : "partial");
     cJSON_AddStringToObject(sum, "statement", anet_coreml_compat_statement(c));
     cJSON_AddNumberToObject(sum, "exit_status", c);

@@ -378,3 +378,18 @@ int anet_plan_check_graph(const anet_graph *g, anet_chip chip, anet_verdict *v, 
         sink_add(&s, R_BLOBFILE, "%d BLOBFILE constants > %d", blobs, ANET_BLOBFILE_MAX);
     return s.count;
 }
+
+int anet_plan_check_program(const anet_graph *g, anet_chip chip, anet_verdict *v, int max) {
+    sink s = {v, max < 0 ? 0 : max, 0};
+    if (!g || (int)chip < 0 || chip >= ANET_CHIP_COUNT_) {
+        anet_fail(ANET_E_INVALID, "check program: bad graph or chip");
+        return -1;
+    }
+    check_inputs(g, chip, &s);
+    int blobs = 0;
+    for (int o = 0; o < g->nops; o++)
+        if (g->ops[o].kind == ANET_OP_CONST && g->ops[o].val && g->ops[o].val->blob_path) blobs++;
+    if (blobs > ANET_BLOBFILE_MAX && applies(R_BLOBFILE, chip))
+        sink_add(&s, R_BLOBFILE, "%d BLOBFILE constants > %d", blobs, ANET_BLOBFILE_MAX);
+    return s.count;
+}

@@ -34,5 +34,8 @@ anet_status anet_plan_check_op(const anet_graph *g, int op_id, anet_chip chip, a
 /* Whole program (ops plus program-level rules such as I/O count and BLOBFILE count):
  * returns the number of violations (0 = eligible); fills up to max verdicts into v. */
 int anet_plan_check_graph(const anet_graph *g, anet_chip chip, anet_verdict *v, int max);
+/* Only the program-level rules of anet_plan_check_graph (program inputs' rank, axes and
+ * dtypes; the BLOBFILE count), in the same order; for reports that judge ops one by one. */
+int anet_plan_check_program(const anet_graph *g, anet_chip chip, anet_verdict *v, int max);
 
 #endif

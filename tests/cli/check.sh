@@ -111,4 +111,116 @@ PYEOF
 expect_exit 4 "$T/deep.mlmodel"; one_line
 grep -q "nested deeper" "$T/err" || bad "deep nesting message"
 
+# ane_trainer checkpoints (.safetensors) and model specs: the train and eval step programs.
+# The checkpoint is written here by Python (the safetensors layout), not by the project.
+$PY - "$T/run.safetensors" <<'PYEOF'
+import json, struct, sys
+shapes = {"w0": [5, 6], "b0": [5], "w1": [4, 5], "b1": [4]}
+hdr, off, data = {}, 0, b""
+for k, s in shapes.items():
+    n = 4 * (s[0] * (s[1] if len(s) > 1 else 1))
+    hdr[k] = {"dtype": "F32", "shape": s, "data_offsets": [off, off + n]}
+    off += n
+    data += b"\0" * n
+hdr["__metadata__"] = {"model": "mlp:6-5-4", "chip": "m1", "batch_size": "16", "update": "cpu", "optimizer": "adam"}
+h = json.dumps(hdr).encode()
+h += b" " * (-len(h) % 8)
+open(sys.argv[1], "wb").write(struct.pack("<Q", len(h)) + h + data)
+PYEOF
+expect_exit 1 "$T/run.safetensors" --json   # m1 (from the checkpoint): dynamic matmuls fall back
+$PY - "$T/out" <<'PYEOF' || bad "checkpoint --json content"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["format"] == "checkpoint" and r["chip"] == "m1", (r["format"], r["chip"])
+progs = {l["model_path"] for l in r["layers"]}
+assert progs == {"train", "eval"}, progs
+mm = [l for l in r["layers"] if l["type"] == "matmul"]
+assert len([l for l in mm if l["model_path"] == "eval"]) == 2, mm   # one per Linear layer
+assert all(l["verdict"] == "cpu" and l["rule"] == "matmul-dynamic" for l in mm), mm
+for s in r["segments"]:
+    assert r["layers"][s["first"]]["model_path"] == r["layers"][s["last"]]["model_path"], s
+PYEOF
+expect_exit 0 "$T/run.safetensors" --chip m4
+grep -q "^  [0-9]* *eval/" "$T/out" || bad "checkpoint: eval rows"
+expect_exit 0 mlp:6-5-4
+grep -q "chip profile m4" "$T/out" || bad "mlp spec: default chip m4"
+expect_exit 1 mlp:6-5-4 --chip m2
+expect_exit 4 mlp:6
+printf 'garbage!' >"$T/bad.safetensors"
+expect_exit 4 "$T/bad.safetensors"; one_line
+
+# The checkpoint's programs are those `compile --model` writes: same ops, same verdicts.
+"$BIN" compile --model mlp:6-5-4 --batch-size 16 --backend none --chip m1 --out "$T/cmp" >/dev/null 2>&1 ||
+    bad "compile --model mlp:6-5-4"
+"$BIN" check "$T/run.safetensors" --json >"$T/ck.json"
+$PY - "$T/cmp/plan.json" "$T/ck.json" <<'PYEOF' || bad "check vs compile plan.json"
+import json, sys
+plan, r = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+for p in plan["programs"]:
+    rows = [l for l in r["layers"] if l["model_path"] == p["name"]]
+    assert len(rows) == p["compute_ops"], (p["name"], len(rows), p["compute_ops"])
+    assert [l["type"] for l in rows] == [o["type"] for o in p["ops"]], p["name"]
+    assert [l["verdict"] == "ane" for l in rows] == [o["eligible"] for o in p["ops"]], p["name"]
+PYEOF
+
+# Program-level rules: an input 20000 wide breaks axis-range-dhw for the whole program.
+cat >"$T/wide.mil" <<'MILEOF'
+program(1.3)
+{
+    func main<ios18>(tensor<fp16, [1, 1, 1, 20000]> x, tensor<fp16, [1, 2, 1, 4]> y) {
+            tensor<fp16, [1, 2, 1, 4]> z = relu(x = y)[name = string("z")];
+        } -> (z);
+}
+MILEOF
+expect_exit 1 "$T/wide.mil"
+grep -q "^program rules" "$T/out" && grep -q "main .*axis-range-dhw" "$T/out" || bad "wide.mil: program rule row"
+expect_exit 1 "$T/wide.mil" --json
+$PY - "$T/out" <<'PYEOF' || bad "wide.mil --json program_rules"
+import json, sys
+r = json.load(open(sys.argv[1]))
+p = r["program_rules"]
+assert len(p) == 1 and p[0]["rule"] == "axis-range-dhw" and p[0]["verdict"] == "cpu" and "'x'" in p[0]["detail"], p
+assert r["layers"][0]["verdict"] == "ane" and r["summary"]["program_rules"] == 1, r["summary"]
+PYEOF
+
+# --on-device: asks the OS (macOS 14.4+). Elsewhere: exit 6 with one line; our own programs
+# cannot be planned by Core ML at all: a usage error (5).
+if [ "$(uname -s)" != Darwin ]; then
+    expect_exit 6 "$FIX/mnistCNN.mlmodel" --on-device; one_line
+    grep -q "macOS 14.4" "$T/err" || bad "--on-device message names macOS 14.4"
+    [ -s "$T/out" ] && bad "--on-device failure printed a report"
+fi
+expect_exit 5 "$T/wide.mil" --on-device; one_line
+expect_exit 5 mlp:6-5-4 --on-device; one_line
+
+# --on-device output, with a plan replayed from JSON instead of the OS (ANE_TRAINER_COMPUTE_PLAN):
+# mnistCNN (14 layers, all ane for us) with the OS putting the first layer on the GPU.
+"$BIN" check "$FIX/mnistCNN.mlmodel" --json >"$T/mnist.json"
+$PY - "$T/mnist.json" "$T/plan_gpu.json" "$T/plan_cpu.json" <<'PYEOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+names = [l["name"] for l in r["layers"]]
+gpu = [{"name": n, "preferred": "gpu" if i == 0 else "ane", "supported": ["cpu", "gpu", "ane"]} for i, n in enumerate(names)]
+json.dump({"layers": gpu + [{"name": "not-a-layer", "preferred": "cpu"}]}, open(sys.argv[2], "w"))
+json.dump({"layers": [{"name": n, "preferred": "cpu"} for n in names]}, open(sys.argv[3], "w"))
+PYEOF
+ANE_TRAINER_COMPUTE_PLAN="$T/plan_gpu.json" expect_exit 1 "$FIX/mnistCNN.mlmodel" --on-device
+grep -q "^  1 .* ane  *gpu! " "$T/out" || bad "--on-device: layer 1 shows gpu! beside ane"
+grep -q "^  2 .* ane  *ane  " "$T/out" || bad "--on-device: layer 2 shows ane beside ane"
+grep -q "13 on the ANE, 0 on the CPU, 1 on the GPU, 0 not reported; 1 disagrees" "$T/out" || bad "--on-device summary"
+ANE_TRAINER_COMPUTE_PLAN="$T/plan_gpu.json" expect_exit 1 "$FIX/mnistCNN.mlmodel" --on-device --json
+$PY - "$T/out" <<'PYEOF' || bad "--on-device --json content"
+import json, sys
+r = json.load(open(sys.argv[1]))
+l0 = r["layers"][0]["on_device"]
+assert l0["preferred"] == "gpu" and l0["mismatch"] is True and sorted(l0["supported"]) == ["ane", "cpu", "gpu"], l0
+assert all(l["on_device"]["preferred"] == "ane" and not l["on_device"]["mismatch"] for l in r["layers"][1:])
+od = r["summary"]["on_device"]
+assert (od["ane"], od["gpu"], od["mismatches"], od["unmatched_os_entries"]) == (13, 1, 1, 1), od
+assert r["summary"]["exit_status"] == 1 and r["summary"]["compatibility"] == "partial"
+PYEOF
+ANE_TRAINER_COMPUTE_PLAN="$T/plan_cpu.json" expect_exit 2 "$FIX/mnistCNN.mlmodel" --on-device
+echo '{"layers": [{"name": 3}]}' >"$T/plan_bad.json"
+ANE_TRAINER_COMPUTE_PLAN="$T/plan_bad.json" expect_exit 6 "$FIX/mnistCNN.mlmodel" --on-device; one_line
+
 exit $fail
