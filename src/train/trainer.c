@@ -668,6 +668,20 @@ static anet_status restore(anet_trainer *t, const char *path) {
             st = anet_fail(ANET_E_FORMAT, "checkpoint %s: device state %s missing or of the wrong shape", path,
                            name);
     }
+    /* The saved position is where the next batch comes from: inside the epoch after the
+     * completed ones (data_epoch == epoch), or at the very end of the last completed one (the
+     * batcher moves on at the next batch). Anything else would resume another stream. */
+    if (st == ANET_OK && !(de == epoch || (epoch > 0 && de == epoch - 1)))
+        st = anet_fail(ANET_E_FORMAT, "checkpoint %s: data_epoch %llu does not match epoch %llu (expected %llu%s)",
+                       path, (unsigned long long)de, (unsigned long long)epoch, (unsigned long long)epoch,
+                       epoch > 0 ? " or one less" : "");
+    if (st == ANET_OK && !t->mem) {
+        uint64_t end = (uint64_t)anet_batcher_batches_per_epoch(&t->train_b) * bs;
+        if (di > end || (de + 1 == epoch && di != end))
+            st = anet_fail(ANET_E_FORMAT, "checkpoint %s: data_index %llu does not fit data_epoch %llu of epoch %llu "
+                           "(%llu samples per epoch)", path, (unsigned long long)di, (unsigned long long)de,
+                           (unsigned long long)epoch, (unsigned long long)end);
+    }
     anet_batch_pos pos = {de, (uint32_t)di};
     if (st == ANET_OK && !t->mem) {
         st = anet_batcher_seek(&t->train_b, pos); /* validates, and changes nothing when it fails */

@@ -240,6 +240,24 @@ one_line "unknown dataset" "no-such-set" "$ANET_BIN" train --dataset no-such-set
 one_line "bad --lr" "--lr" "$ANET_BIN" train --lr fast
 one_line "unknown option" "--frobnicate" "$ANET_BIN" train --frobnicate
 one_line "unknown backend" "warp" "$ANET_BIN" train "${COMMON[@]}" --backend warp --out bad6
+# Checkpoint metadata edited here (python rewrites the header): every inconsistent or
+# out-of-range value is one FORMAT error naming its key, before any training.
+cat >setmeta.py <<'PYEOF'
+import json, struct, sys
+b = open(sys.argv[1], 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
+for kv in sys.argv[3:]:
+    k, v = kv.split('=', 1); h['__metadata__'][k] = v
+hb = json.dumps(h).encode(); hb += b' ' * (-len(hb) % 8)
+open(sys.argv[2], 'wb').write(struct.pack('<Q', len(hb)) + hb + b[8 + n:])
+PYEOF
+bad_meta() { # name, expected text, key=value...
+  local name=$1 want=$2; shift 2
+  $PY setmeta.py run1/checkpoint.safetensors meta.safetensors "$@"
+  one_line "$name" "$want" "$ANET_BIN" train "${COMMON[@]}" --epochs 3 --resume meta.safetensors --out badmeta
+}
+bad_meta "data_epoch 2^64-1" "data_epoch" data_epoch=18446744073709551615 data_index=0 epoch=0
+bad_meta "data_epoch ahead of epoch" "data_epoch" data_epoch=5
+bad_meta "data_index inside a finished epoch" "data_index" data_index=250
 ls run1 | grep -q tmp && bad "files left behind" || true
 
 # 8. compile: MIL + weight.bin + plan.json per program; a MIL file given on the command line.
