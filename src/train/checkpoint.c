@@ -109,8 +109,18 @@ anet_status anet_ckpt_write(const char *path, const anet_ckpt_tensor *t, int n,
 
     char dir[4096], tmp[4200];
     dir_of(path, dir, sizeof dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    /* A name of its own for every write (mkstemp: O_CREAT | O_EXCL), so two writers of one
+     * path (two trainers in a process, or two processes) never share a temporary file. The pid
+     * in it tells a later run whether the writer is still alive (trainer.c remove_stale_temps). */
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld.XXXXXX", path, (long)getpid());
+    int fd = mkstemp(tmp);
+    if (fd >= 0 && fchmod(fd, 0644) != 0) { /* mkstemp creates 0600; a checkpoint is a normal file */
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        free(hdr);
+        return anet_fail(ANET_E_IO, "checkpoint %s: cannot set the mode of %s: %s", path, tmp, strerror(e));
+    }
     if (fd < 0) {
         int e = errno;
         free(hdr);

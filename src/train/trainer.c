@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,7 +134,11 @@ static anet_status check_writable_dir(const char *dir) {
 }
 
 /* A process killed while writing a checkpoint leaves its temporary file (the checkpoint itself
- * is intact): remove such leftovers, and only those ("checkpoint.safetensors.tmp.<pid>"). */
+ * is intact): remove such leftovers, and only those. A temporary is named
+ * "checkpoint.safetensors.tmp.<pid>.<unique>" (or ".tmp.<pid>" by older versions); it is stale
+ * when that pid is no process of this machine any more. A live writer (this process's other
+ * trainers, another process saving into the same directory) is never touched; a leftover whose
+ * pid was reused stays until that process ends. */
 static void remove_stale_temps(const char *dir) {
     DIR *d = opendir(dir);
     if (!d) return;
@@ -141,8 +146,13 @@ static void remove_stale_temps(const char *dir) {
     size_t pl = strlen(prefix);
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (strncmp(e->d_name, prefix, pl) != 0 || !e->d_name[pl]) continue;
-        if (strspn(e->d_name + pl, "0123456789") != strlen(e->d_name + pl)) continue;
+        if (strncmp(e->d_name, prefix, pl) != 0) continue;
+        const char *p = e->d_name + pl;
+        size_t nd = strspn(p, "0123456789");
+        if (nd == 0 || nd > 9 || (p[nd] && p[nd] != '.')) continue;
+        long pid = strtol(p, NULL, 10);
+        if (pid <= 0 || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive (EPERM: someone else's) */
         char path[4400];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         unlink(path);

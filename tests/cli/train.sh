@@ -203,12 +203,16 @@ if [ -f killed/checkpoint.safetensors ]; then
   ep=$($PY -c "
 import json,struct; b=open('killed/checkpoint.safetensors','rb').read(); n=struct.unpack('<Q',b[:8])[0]
 print(json.loads(b[8:8+n])['__metadata__']['epoch'])")
-  touch killed/checkpoint.safetensors.tmp.99999 # what a kill during the write itself leaves
+  # What a kill during the write itself leaves (a pid that has ended), and a live writer's
+  # temporary (this shell's pid), which must survive.
+  bash -c 'exit 0' & dead=$!; wait $dead
+  touch killed/checkpoint.safetensors.tmp.$dead.Ab12Cd killed/checkpoint.safetensors.tmp.$$.Xy34Zw
   "$ANET_BIN" train --resume killed/checkpoint.safetensors --dataset "$M10K" --backend vane --quiet \
     --epochs $((ep + 1)) --out killed 2>err && ok "resume after kill -9 (from epoch $ep)" || bad "resume after kill: $(cat err)"
   [ "$($PY m.py killed/metrics.jsonl | tail -1 | $PY -c 'import json,sys; print(json.load(sys.stdin)["epoch"])')" = "$((ep + 1))" ] \
     && ok "resumed run reached epoch $((ep + 1))" || bad "resumed run epoch"
-  [ -e killed/checkpoint.safetensors.tmp.99999 ] && bad "stale temp file kept" || ok "stale temp file removed"
+  [ -e killed/checkpoint.safetensors.tmp.$dead.Ab12Cd ] && bad "stale temp file kept" || ok "stale temp file removed"
+  [ -e killed/checkpoint.safetensors.tmp.$$.Xy34Zw ] && ok "a live writer's temp file kept" || bad "live temp file removed"
   "$ANET_BIN" train --dataset "$M10K" --model mlp:784-16-10 --batch-size 20 --backend vane --quiet --epochs $((ep + 1)) \
     --seed 1 --out unkilled 2>err || bad "uninterrupted run: $(cat err)"
   out=$($PY st.py unkilled/checkpoint.safetensors killed/checkpoint.safetensors step rng 2>&1) \
