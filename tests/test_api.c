@@ -114,6 +114,8 @@ static void test_trainer(const char *dir) {
     CHECK_STR_CONTAINS(anet_last_error(), "lr=fast");
     CHECK(anet_trainer_new(m, "update", &t) == ANET_E_INVALID);
     CHECK_STR_CONTAINS(anet_last_error(), "key=value");
+    CHECK(anet_trainer_new(m, "backend=vane batch_size=16385", &t) == ANET_E_INVALID && !t);
+    CHECK_STR_CONTAINS(anet_last_error(), "batch_size=16385: expected an integer in 1..16384");
     CHECK(anet_trainer_new(m, "backend=vane batch_size=50 lr=0.01 seed=4", &t) == ANET_OK);
     if (!t) {
         anet_model_free(m);

@@ -87,7 +87,11 @@ static anet_status apply_one(parsed *p, const char *k, const char *v) {
         if (!*v || *end || errno || v[0] == '-') return bad(k, v, "a non-negative integer");
         o->seed = u;
     } else if (!strcmp(k, "batch_size")) {
-        if (parse_int(v, 1, 65536, &n)) return bad(k, v, "an integer in 1..65536");
+        if (parse_int(v, 1, ANET_MAX_BATCH, &n)) {
+            char want[40];
+            snprintf(want, sizeof want, "an integer in 1..%d", ANET_MAX_BATCH);
+            return bad(k, v, want);
+        }
         o->batch_size = (int)n;
     } else if (!strcmp(k, "backend")) {
         if (strcmp(v, "auto") && strcmp(v, "vane") && strcmp(v, "ane") && strcmp(v, "ane-sim"))

@@ -110,7 +110,7 @@ int cli_train(int argc, char **argv) {
             if (!missing && cli_parse_int(v, 1, 1000000, &n)) return cli_usage_error("train ", "--epochs '%s': expected an integer >= 1", v);
             o.epochs = (int)n;
         } else if (OPT("--batch-size")) {
-            if (!missing && cli_parse_int(v, 1, 65536, &n)) return cli_usage_error("train ", "--batch-size '%s': expected an integer in 1..65536", v);
+            if (!missing && cli_parse_int(v, 1, ANET_MAX_BATCH, &n)) return cli_usage_error("train ", "--batch-size '%s': expected an integer in 1..%d", v, ANET_MAX_BATCH);
             o.batch_size = (int)n;
             s.batch = 1;
         } else if (OPT("--optimizer")) {

@@ -906,8 +906,8 @@ static anet_status create(const anet_train_options *o, int mem, anet_trainer **o
         st = anet_fail(ANET_E_INVALID, "--epochs %d: must be at least 1", o->epochs);
         goto fail;
     }
-    if (o->batch_size < 1 || o->batch_size > 65536) {
-        st = anet_fail(ANET_E_INVALID, "--batch-size %d: must be in 1..65536", o->batch_size);
+    if (o->batch_size < 1 || o->batch_size > ANET_MAX_BATCH) {
+        st = anet_fail(ANET_E_INVALID, "--batch-size %d: must be in 1..%d", o->batch_size, ANET_MAX_BATCH);
         goto fail;
     }
     if (mem) goto backend;
@@ -1535,7 +1535,7 @@ anet_status anet_eval_checkpoint(const anet_eval_options *o, anet_eval_result *r
         return anet_fail_ctx(st, "checkpoint %s", o->checkpoint);
     }
     uint64_t bs = 0;
-    int batch = o->batch_size > 0 ? o->batch_size : (meta_u64(&c, "batch_size", &bs) == 0 && bs > 0 && bs <= 65536 ? (int)bs : 128);
+    int batch = o->batch_size > 0 ? o->batch_size : (meta_u64(&c, "batch_size", &bs) == 0 && bs > 0 && bs <= ANET_MAX_BATCH ? (int)bs : 128);
     const char *ds_name = o->dataset ? o->dataset : anet_ckpt_get_meta(&c, "dataset");
     /* A trainer in evaluation-only form: same programs, same binding; no training state. */
     anet_trainer *t = calloc(1, sizeof *t);

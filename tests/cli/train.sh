@@ -243,6 +243,11 @@ one_line "missing checkpoint" "nope.safetensors" "$ANET_BIN" eval nope.safetenso
 one_line "unknown dataset" "no-such-set" "$ANET_BIN" train --dataset no-such-set --out bad5 --quiet
 one_line "bad --lr" "--lr" "$ANET_BIN" train --lr fast
 one_line "unknown option" "--frobnicate" "$ANET_BIN" train --frobnicate
+# One batch-size limit (the ANE's 16384 columns) for every subcommand, said up front.
+for c in train eval compile; do
+  one_line "$c --batch-size 16385" "--batch-size '16385': expected an integer in 1..16384" \
+    "$ANET_BIN" $c --batch-size 16385 --model mlp:784-16-10 --dataset "$M10K" --out bs$c --quiet
+done
 one_line "unknown backend" "warp" "$ANET_BIN" train "${COMMON[@]}" --backend warp --out bad6
 # Checkpoint metadata edited here (python rewrites the header): every inconsistent or
 # out-of-range value is one FORMAT error naming its key, before any training.
