@@ -221,8 +221,12 @@ anet_status anet_trainer_load(const char *checkpoint, const char *options, anet_
     if (st != ANET_OK) return st;
     parsed p;
     api_defaults(&p);
-    char model_buf[256], ds_buf[64];
-    anet_train_options_from_ckpt(&c, &p.o, model_buf, sizeof model_buf, ds_buf, sizeof ds_buf);
+    char model_buf[256], ds_buf[4096];
+    if ((st = anet_train_options_from_ckpt(&c, checkpoint, &p.o, model_buf, sizeof model_buf, ds_buf,
+                                           sizeof ds_buf)) != ANET_OK) {
+        anet_ckpt_free(&c);
+        return st;
+    }
     /* The backend is not taken: "auto" (or the options' backend) picks again on this machine. */
     int has_model = anet_ckpt_get_meta(&c, "model") != NULL;
     anet_ckpt_free(&c);

@@ -66,7 +66,10 @@ static int adopt_checkpoint(const char *path, const seen *s, anet_train_options 
     if (anet_ckpt_read(path, &c) != ANET_OK) return cli_error("train --resume");
     /* Everything from the checkpoint, then the options given on the command line back. */
     anet_train_options given = *o;
-    anet_train_options_from_ckpt(&c, o, model_buf, model_len, ds_buf, ds_len);
+    if (anet_train_options_from_ckpt(&c, path, o, model_buf, model_len, ds_buf, ds_len) != ANET_OK) {
+        anet_ckpt_free(&c);
+        return cli_error("train --resume");
+    }
     if (s->model) o->model = given.model;
     if (s->dataset) o->dataset = given.dataset;
     if (s->opt) o->opt.kind = given.opt.kind;

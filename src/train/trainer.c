@@ -5,6 +5,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <float.h>
+#include <stddef.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -48,32 +50,72 @@ void anet_train_options_default(anet_train_options *o) {
     o->loss_scale_growth = 1000;
 }
 
-void anet_train_options_from_ckpt(const anet_ckpt *c, anet_train_options *o, char *model_buf, size_t model_len,
-                                  char *ds_buf, size_t ds_len) {
+/* A name the checkpoint gives for an option: one of the known ones, or a FORMAT error. */
+static anet_status meta_name(const anet_ckpt *c, const char *path, const char *key, int bad) {
+    return bad ? anet_fail(ANET_E_FORMAT, "checkpoint %s: metadata %s = \"%.40s\" is not a known value", path, key,
+                           anet_ckpt_get_meta(c, key))
+               : ANET_OK;
+}
+
+static anet_status meta_text(const anet_ckpt *c, const char *path, const char *key, char *buf, size_t len,
+                             const char **out) {
+    const char *v = anet_ckpt_get_meta(c, key);
+    if (!v) return ANET_OK;
+    if (strlen(v) >= len)
+        return anet_fail(ANET_E_FORMAT, "checkpoint %s: metadata %s is longer than %zu characters", path, key, len - 1);
+    snprintf(buf, len, "%s", v);
+    *out = buf;
+    return ANET_OK;
+}
+
+anet_status anet_train_options_from_ckpt(const anet_ckpt *c, const char *path, anet_train_options *o,
+                                         char *model_buf, size_t model_len, char *ds_buf, size_t ds_len) {
     const char *v;
-    if ((v = anet_ckpt_get_meta(c, "model"))) {
-        snprintf(model_buf, model_len, "%s", v);
-        o->model = model_buf;
+    anet_status st;
+    if ((st = meta_text(c, path, "model", model_buf, model_len, &o->model)) != ANET_OK) return st;
+    if ((st = meta_text(c, path, "dataset", ds_buf, ds_len, &o->dataset)) != ANET_OK) return st;
+    if ((v = anet_ckpt_get_meta(c, "optimizer")) &&
+        (st = meta_name(c, path, "optimizer", anet_opt_kind_lookup(v, &o->opt.kind) != 0)) != ANET_OK)
+        return st;
+    /* Hyper-parameters: finite and representable as float here; their own ranges are checked
+     * by the optimizer (anet_optim_cpu_init). */
+    static const struct { const char *key; size_t off; } reals[] = {
+        {"lr", offsetof(anet_opt_config, lr)},
+        {"momentum", offsetof(anet_opt_config, momentum)},
+        {"weight_decay", offsetof(anet_opt_config, weight_decay)},
+        {"beta1", offsetof(anet_opt_config, beta1)},
+        {"beta2", offsetof(anet_opt_config, beta2)},
+        {"eps", offsetof(anet_opt_config, eps)},
+    };
+    for (size_t k = 0; k < sizeof reals / sizeof reals[0]; k++) {
+        float *f = (float *)(void *)((char *)&o->opt + reals[k].off);
+        double d = *f;
+        if ((st = anet_ckpt_meta_real(c, path, reals[k].key, 0, FLT_MAX, 0, &d)) != ANET_OK) return st;
+        *f = (float)d;
     }
-    if ((v = anet_ckpt_get_meta(c, "dataset"))) {
-        snprintf(ds_buf, ds_len, "%s", v);
-        o->dataset = ds_buf;
+    uint64_t u = (uint64_t)o->batch_size;
+    if ((st = anet_ckpt_meta_uint(c, path, "batch_size", 1, ANET_MAX_BATCH, 0, &u)) != ANET_OK) return st;
+    o->batch_size = (int)u;
+    if ((st = anet_ckpt_meta_uint(c, path, "seed", 0, UINT64_MAX, 0, &o->seed)) != ANET_OK) return st;
+    if ((v = anet_ckpt_get_meta(c, "schedule")) &&
+        (st = meta_name(c, path, "schedule", anet_sched_kind_lookup(v, &o->schedule) != 0)) != ANET_OK)
+        return st;
+    u = (uint64_t)o->warmup_steps;
+    if ((st = anet_ckpt_meta_uint(c, path, "warmup_steps", 0, ANET_CKPT_MAX_COUNTER, 0, &u)) != ANET_OK) return st;
+    o->warmup_steps = (int64_t)u;
+    if ((v = anet_ckpt_get_meta(c, "update"))) {
+        if ((st = meta_name(c, path, "update", strcmp(v, "ane") != 0 && strcmp(v, "cpu") != 0)) != ANET_OK) return st;
+        o->update = strcmp(v, "ane") == 0 ? ANET_UPDATE_ANE : ANET_UPDATE_CPU;
     }
-    if ((v = anet_ckpt_get_meta(c, "optimizer"))) anet_opt_kind_lookup(v, &o->opt.kind);
-    if ((v = anet_ckpt_get_meta(c, "lr"))) o->opt.lr = (float)strtod(v, NULL);
-    if ((v = anet_ckpt_get_meta(c, "momentum"))) o->opt.momentum = (float)strtod(v, NULL);
-    if ((v = anet_ckpt_get_meta(c, "weight_decay"))) o->opt.weight_decay = (float)strtod(v, NULL);
-    if ((v = anet_ckpt_get_meta(c, "beta1"))) o->opt.beta1 = (float)strtod(v, NULL);
-    if ((v = anet_ckpt_get_meta(c, "beta2"))) o->opt.beta2 = (float)strtod(v, NULL);
-    if ((v = anet_ckpt_get_meta(c, "eps"))) o->opt.eps = (float)strtod(v, NULL);
-    if ((v = anet_ckpt_get_meta(c, "batch_size"))) o->batch_size = atoi(v);
-    if ((v = anet_ckpt_get_meta(c, "seed"))) o->seed = strtoull(v, NULL, 10);
-    if ((v = anet_ckpt_get_meta(c, "schedule"))) anet_sched_kind_lookup(v, &o->schedule);
-    if ((v = anet_ckpt_get_meta(c, "warmup_steps"))) o->warmup_steps = strtoll(v, NULL, 10);
-    if ((v = anet_ckpt_get_meta(c, "update"))) o->update = strcmp(v, "ane") == 0 ? ANET_UPDATE_ANE : ANET_UPDATE_CPU;
-    if ((v = anet_ckpt_get_meta(c, "numerics")))
+    if ((v = anet_ckpt_get_meta(c, "numerics"))) {
+        if ((st = meta_name(c, path, "numerics", strcmp(v, "fp32") != 0 && strcmp(v, "fp16") != 0)) != ANET_OK)
+            return st;
         o->numerics = strcmp(v, "fp32") == 0 ? ANET_NUMERICS_FP32 : ANET_NUMERICS_FP16;
-    if ((v = anet_ckpt_get_meta(c, "chip"))) anet_chip_lookup(v, &o->chip);
+    }
+    if ((v = anet_ckpt_get_meta(c, "chip")) &&
+        (st = meta_name(c, path, "chip", anet_chip_lookup(v, &o->chip) != 0)) != ANET_OK)
+        return st;
+    return ANET_OK;
 }
 
 /* ---- small helpers ---- */
@@ -597,18 +639,7 @@ static const char *state_prefix(const state_buf *s) {
     return s->slot == 0 ? "ane.m" : s->slot == 1 ? "ane.v" : "ane.s";
 }
 
-/* Parses "%llu" metadata; -1 when absent or malformed. */
-static int meta_u64(const anet_ckpt *c, const char *key, uint64_t *out) {
-    const char *s = anet_ckpt_get_meta(c, key);
-    if (!s || !*s) return -1;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*end || errno) return -1;
-    *out = v;
-    return 0;
-}
-
+/* test_acc: "nan" before the first evaluation, so anything unparsable just means unknown. */
 static int meta_f(const anet_ckpt *c, const char *key, double *out) {
     const char *s = anet_ckpt_get_meta(c, key);
     if (!s || !*s) return -1;
@@ -635,12 +666,21 @@ static anet_status restore(anet_trainer *t, const char *path) {
     if (st == ANET_OK && (!fmt || strcmp(fmt, CKPT_FORMAT) != 0))
         st = anet_fail(ANET_E_FORMAT, "checkpoint %s: not an ane_trainer training checkpoint (format %s)",
                        path, fmt ? fmt : "missing");
-    if (st == ANET_OK &&
-        (meta_u64(&c, "step", &step) || meta_u64(&c, "epoch", &epoch) || meta_u64(&c, "data_epoch", &de) ||
-         meta_u64(&c, "data_index", &di) || meta_u64(&c, "batch_size", &bs) ||
-         meta_u64(&c, "loss_scale_clean_steps", &clean) || meta_u64(&c, "skipped_steps", &skipped) ||
-         meta_u64(&c, "optimizer_steps", &ot) || meta_f(&c, "loss_scale", &scale) || !upd || !optk))
-        st = anet_fail(ANET_E_FORMAT, "checkpoint %s: training metadata missing or malformed", path);
+    /* Every counter bounded (no int64 overflow later), the loss scale finite and within the
+     * scaler's range: an edited or corrupt value fails here, naming its key. */
+    const anet_loss_scaler *sc = &t->scaler;
+    if (st == ANET_OK) st = anet_ckpt_meta_uint(&c, path, "step", 0, ANET_CKPT_MAX_COUNTER, 1, &step);
+    if (st == ANET_OK) st = anet_ckpt_meta_uint(&c, path, "epoch", 0, 1000000, 1, &epoch);
+    if (st == ANET_OK) st = anet_ckpt_meta_uint(&c, path, "data_epoch", 0, ANET_CKPT_MAX_COUNTER, 1, &de);
+    if (st == ANET_OK) st = anet_ckpt_meta_uint(&c, path, "data_index", 0, UINT32_MAX, 1, &di);
+    if (st == ANET_OK) st = anet_ckpt_meta_uint(&c, path, "batch_size", 1, ANET_MAX_BATCH, 1, &bs);
+    if (st == ANET_OK) st = anet_ckpt_meta_uint(&c, path, "loss_scale_clean_steps", 0, INT32_MAX, 1, &clean);
+    if (st == ANET_OK) st = anet_ckpt_meta_uint(&c, path, "skipped_steps", 0, ANET_CKPT_MAX_COUNTER, 1, &skipped);
+    if (st == ANET_OK) st = anet_ckpt_meta_uint(&c, path, "optimizer_steps", 0, ANET_CKPT_MAX_COUNTER, 1, &ot);
+    if (st == ANET_OK)
+        st = anet_ckpt_meta_real(&c, path, "loss_scale", sc->min_scale, sc->max_scale, 1, &scale);
+    if (st == ANET_OK && (!upd || !optk))
+        st = anet_fail(ANET_E_FORMAT, "checkpoint %s: metadata \"%s\" is missing", path, !upd ? "update" : "optimizer");
     if (st == ANET_OK && strcmp(upd, update_name(t->o.update)) != 0)
         st = anet_fail(ANET_E_MISMATCH, "checkpoint %s was trained with --update %s, this run uses --update %s",
                        path, upd, update_name(t->o.update));
@@ -650,8 +690,6 @@ static anet_status restore(anet_trainer *t, const char *path) {
     if (st == ANET_OK && bs != (uint64_t)t->o.batch_size)
         st = anet_fail(ANET_E_MISMATCH, "checkpoint %s was trained with --batch-size %llu, this run uses %d",
                        path, (unsigned long long)bs, t->o.batch_size);
-    if (st == ANET_OK && (epoch > 1000000 || !(scale > 0) || di > UINT32_MAX || clean > INT32_MAX))
-        st = anet_fail(ANET_E_FORMAT, "checkpoint %s: training metadata out of range", path);
     const char *rng = anet_ckpt_get_meta(&c, "rng");
     if (st == ANET_OK &&
         (!rng || sscanf(rng, "%16llx:%16llx:%16llx:%16llx", &s4[0], &s4[1], &s4[2], &s4[3]) != 4))
@@ -1534,8 +1572,13 @@ anet_status anet_eval_checkpoint(const anet_eval_options *o, anet_eval_result *r
         anet_ckpt_free(&c);
         return anet_fail_ctx(st, "checkpoint %s", o->checkpoint);
     }
-    uint64_t bs = 0;
-    int batch = o->batch_size > 0 ? o->batch_size : (meta_u64(&c, "batch_size", &bs) == 0 && bs > 0 && bs <= ANET_MAX_BATCH ? (int)bs : 128);
+    uint64_t bs = 128;
+    if (o->batch_size <= 0 &&
+        (st = anet_ckpt_meta_uint(&c, o->checkpoint, "batch_size", 1, ANET_MAX_BATCH, 0, &bs)) != ANET_OK) {
+        anet_ckpt_free(&c);
+        return st;
+    }
+    int batch = o->batch_size > 0 ? o->batch_size : (int)bs;
     const char *ds_name = o->dataset ? o->dataset : anet_ckpt_get_meta(&c, "dataset");
     /* A trainer in evaluation-only form: same programs, same binding; no training state. */
     anet_trainer *t = calloc(1, sizeof *t);

@@ -44,10 +44,12 @@ void anet_train_options_default(anet_train_options *o);
 /* Takes the training options a checkpoint records (model, dataset, optimizer and its
  * constants, batch size, seed, schedule, warmup, update, numerics, chip) into o; the model and
  * dataset strings are copied to model_buf / ds_buf. Options the checkpoint lacks stay as they
- * are. (--resume: "options not given are taken from it".) */
+ * are. (--resume: "options not given are taken from it".) A value that is malformed, out of
+ * range or unknown is ANET_E_FORMAT naming the key (path names the file); o may then be
+ * partly changed. */
 struct anet_ckpt;
-void anet_train_options_from_ckpt(const struct anet_ckpt *c, anet_train_options *o, char *model_buf,
-                                  size_t model_len, char *ds_buf, size_t ds_len);
+anet_status anet_train_options_from_ckpt(const struct anet_ckpt *c, const char *path, anet_train_options *o,
+                                         char *model_buf, size_t model_len, char *ds_buf, size_t ds_len);
 
 /* The trainer handle; public (opaque) in ane_trainer.h. */
 typedef struct anet_trainer anet_trainer;

@@ -267,6 +267,17 @@ bad_meta() { # name, expected text, key=value...
 bad_meta "data_epoch 2^64-1" "data_epoch" data_epoch=18446744073709551615 data_index=0 epoch=0
 bad_meta "data_epoch ahead of epoch" "data_epoch" data_epoch=5
 bad_meta "data_index inside a finished epoch" "data_index" data_index=250
+bad_meta "optimizer_steps 2^63-1" "optimizer_steps" optimizer_steps=9223372036854775807
+bad_meta "step 2^64-1" "metadata step" step=18446744073709551615
+bad_meta "skipped_steps -1" "skipped_steps" skipped_steps=-1
+bad_meta "loss_scale inf" "loss_scale" loss_scale=inf
+bad_meta "loss_scale 0" "loss_scale" loss_scale=0
+bad_meta "lr inf" "metadata lr" lr=inf
+bad_meta "eps nan" "metadata eps" eps=nan
+bad_meta "batch_size 99999999999" "batch_size" batch_size=99999999999
+bad_meta "seed abc" "seed" seed=abc
+bad_meta "unknown schedule" "schedule" schedule=zigzag
+bad_meta "unknown chip" "chip" chip=m9
 ls run1 | grep -q tmp && bad "files left behind" || true
 
 # 8. compile: MIL + weight.bin + plan.json per program; a MIL file given on the command line.
