@@ -56,7 +56,7 @@ static void train_usage(FILE *f) {
 }
 
 typedef struct seen {
-    int model, opt, lr, momentum, wd, b1, b2, eps, batch, seed, sched, warmup, update, numerics, chip, dataset;
+    int model, opt, lr, momentum, wd, b1, b2, eps, batch, seed, sched, warmup, update, numerics, chip, dataset, growth;
 } seen;
 
 /* Options the user did not give are taken from the checkpoint being resumed. */
@@ -86,6 +86,7 @@ static int adopt_checkpoint(const char *path, const seen *s, anet_train_options 
     if (s->update) o->update = given.update;
     if (s->numerics) o->numerics = given.numerics;
     if (s->chip) o->chip = given.chip;
+    if (s->growth) o->loss_scale_growth = given.loss_scale_growth;
     anet_ckpt_free(&c);
     return CLI_OK;
 }
@@ -169,6 +170,7 @@ int cli_train(int argc, char **argv) {
         } else if (OPT("--loss-scale-growth")) {
             if (!missing && cli_parse_int(v, 1, 1000000000, &n)) return cli_usage_error("train ", "--loss-scale-growth '%s': expected an integer >= 1", v);
             o.loss_scale_growth = (int)n;
+            s.growth = 1;
         } else if (OPT("--log-steps")) {
             if (!missing && cli_parse_int(v, 0, 1000000000, &n)) return cli_usage_error("train ", "--log-steps '%s': expected an integer >= 0", v);
             o.log_steps = (int)n;

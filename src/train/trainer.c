@@ -112,6 +112,9 @@ anet_status anet_train_options_from_ckpt(const anet_ckpt *c, const char *path, a
             return st;
         o->numerics = strcmp(v, "fp32") == 0 ? ANET_NUMERICS_FP32 : ANET_NUMERICS_FP16;
     }
+    u = (uint64_t)o->loss_scale_growth;
+    if ((st = anet_ckpt_meta_uint(c, path, "loss_scale_growth", 1, 1000000000, 0, &u)) != ANET_OK) return st;
+    o->loss_scale_growth = (int)u;
     if ((v = anet_ckpt_get_meta(c, "chip")) &&
         (st = meta_name(c, path, "chip", anet_chip_lookup(v, &o->chip) != 0)) != ANET_OK)
         return st;
@@ -857,6 +860,7 @@ anet_status anet_trainer_save(anet_trainer *t, const char *path) {
         snprintf(v[16], 80, "%lld", (long long)t->opt.t);
         snprintf(v[17], 80, "%lld", (long long)t->o.warmup_steps);
         snprintf(v[18], 80, "%.17g", t->last_acc);
+        snprintf(v[19], 80, "%d", t->scaler.growth_interval);
         anet_ckpt_meta meta[] = {
             {"format", CKPT_FORMAT},
             {"model", t->model.text},
@@ -880,6 +884,7 @@ anet_status anet_trainer_save(anet_trainer *t, const char *path) {
             {"optimizer_steps", v[16]},
             {"schedule", (char *)anet_sched_kind_name(t->o.schedule)},
             {"warmup_steps", v[17]},
+            {"loss_scale_growth", v[19]},
             {"test_acc", v[18]},
             {"dataset", t->dataset_name},
             {"backend", (char *)t->backend.ops->name},

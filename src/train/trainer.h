@@ -42,7 +42,7 @@ typedef struct anet_train_options {
 void anet_train_options_default(anet_train_options *o);
 
 /* Takes the training options a checkpoint records (model, dataset, optimizer and its
- * constants, batch size, seed, schedule, warmup, update, numerics, chip) into o; the model and
+ * constants, batch size, seed, schedule, warmup, loss-scale growth, update, numerics, chip) into o; the model and
  * dataset strings are copied to model_buf / ds_buf. Options the checkpoint lacks stay as they
  * are. (--resume: "options not given are taken from it".) A value that is malformed, out of
  * range or unknown is ANET_E_FORMAT naming the key (path names the file); o may then be

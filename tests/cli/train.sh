@@ -103,6 +103,14 @@ assert len(b) == 1 and b[0]['epoch'] == 2
 for k in ('train_loss', 'test_acc', 'step', 'loss_scale', 'skipped_steps'):
     assert a[1][k] == b[0][k], (k, a[1][k], b[0][k])
 PYEOF
+# The loss scaler's growth interval is part of the trajectory: a resume keeps a non-default one
+# (the scale starts low so that it grows during both epochs).
+LS=(--loss-scale 1 --loss-scale-growth 5 --seed 7)
+"$ANET_BIN" train "${COMMON[@]}" "${LS[@]}" --epochs 2 --out gr2 2>err || bad "growth 2 epochs: $(cat err)"
+"$ANET_BIN" train "${COMMON[@]}" "${LS[@]}" --epochs 1 --out gr1 2>err || bad "growth 1 epoch: $(cat err)"
+"$ANET_BIN" train "${COMMON[@]}" --epochs 2 --resume gr1/checkpoint.safetensors --out gr1r 2>err || bad "growth resume: $(cat err)"
+out=$($PY st.py gr2/checkpoint.safetensors gr1r/checkpoint.safetensors step loss_scale loss_scale_growth rng 2>&1) \
+  && ok "--loss-scale-growth 5: 2 epochs == 1 + resume 1: $out" || bad "resume with --loss-scale-growth differs: $out"
 
 # 4. update=ane: trains, and its resume is exact too.
 "$ANET_BIN" train "${COMMON[@]}" --epochs 2 --seed 3 --update ane --out ane2 2>err || bad "update ane: $(cat err)"
