@@ -22,7 +22,7 @@ typedef struct parsed {
 } parsed;
 
 static const char *const known_keys =
-    "optimizer lr momentum weight_decay beta1 beta2 eps schedule warmup_steps epochs seed batch_size backend "
+    "optimizer lr momentum weight_decay beta1 beta2 eps schedule warmup_steps schedule_steps epochs seed batch_size backend "
     "chip update numerics loss_scale loss_scale_growth quiet";
 
 static anet_status bad(const char *key, const char *val, const char *want) {
@@ -77,6 +77,9 @@ static anet_status apply_one(parsed *p, const char *k, const char *v) {
     } else if (!strcmp(k, "warmup_steps")) {
         if (parse_int(v, 0, INT64_MAX, &n)) return bad(k, v, "an integer >= 0");
         o->warmup_steps = n;
+    } else if (!strcmp(k, "schedule_steps")) {
+        if (parse_int(v, 1, (int64_t)1 << 53, &n)) return bad(k, v, "an integer in 1..2^53");
+        o->schedule_steps = n;
     } else if (!strcmp(k, "epochs")) {
         if (parse_int(v, 1, 1000000, &n)) return bad(k, v, "an integer in 1..1000000");
         o->epochs = (int)n;

@@ -33,6 +33,8 @@ static void train_usage(FILE *f) {
             "  --beta1 B1 --beta2 B2 --eps E   adam/adamw (defaults 0.9, 0.999, 1e-8)\n"
             "  --schedule constant|cosine|warmup|warmup-cosine   (default constant)\n"
             "  --warmup-steps N     linear warmup length for warmup schedules (default 0)\n"
+            "  --schedule-steps N   T of the cosine schedules (default: --epochs x batches per epoch of\n"
+            "                       the first run; a resume keeps the checkpoint's T)\n"
             "  --seed S             same seed + same backend = identical metrics (default 0)\n"
             "  --loss-scale X       initial dynamic loss scale (default 32768 = 2^15)\n"
             "  --loss-scale-growth N  clean steps before the scale doubles (default 1000)\n"
@@ -56,7 +58,7 @@ static void train_usage(FILE *f) {
 }
 
 typedef struct seen {
-    int model, opt, lr, momentum, wd, b1, b2, eps, batch, seed, sched, warmup, update, numerics, chip, dataset, growth;
+    int model, opt, lr, momentum, wd, b1, b2, eps, batch, seed, sched, warmup, update, numerics, chip, dataset, growth, schedsteps;
 } seen;
 
 /* Options the user did not give are taken from the checkpoint being resumed. */
@@ -87,6 +89,7 @@ static int adopt_checkpoint(const char *path, const seen *s, anet_train_options 
     if (s->numerics) o->numerics = given.numerics;
     if (s->chip) o->chip = given.chip;
     if (s->growth) o->loss_scale_growth = given.loss_scale_growth;
+    if (s->schedsteps) o->schedule_steps = given.schedule_steps;
     anet_ckpt_free(&c);
     return CLI_OK;
 }
@@ -141,6 +144,10 @@ int cli_train(int argc, char **argv) {
         } else if (OPT("--schedule")) {
             if (!missing && anet_sched_kind_lookup(v, &o.schedule)) return cli_usage_error("train ", "--schedule '%s': expected constant, cosine, warmup or warmup-cosine", v);
             s.sched = 1;
+        } else if (OPT("--schedule-steps")) {
+            if (!missing && cli_parse_int(v, 1, (int64_t)1 << 53, &n)) return cli_usage_error("train ", "--schedule-steps '%s': expected an integer in 1..2^53", v);
+            o.schedule_steps = n;
+            s.schedsteps = 1;
         } else if (OPT("--warmup-steps")) {
             if (!missing && cli_parse_int(v, 0, INT64_MAX, &n)) return cli_usage_error("train ", "--warmup-steps '%s': expected an integer >= 0", v);
             o.warmup_steps = n;

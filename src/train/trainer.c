@@ -112,6 +112,9 @@ anet_status anet_train_options_from_ckpt(const anet_ckpt *c, const char *path, a
             return st;
         o->numerics = strcmp(v, "fp32") == 0 ? ANET_NUMERICS_FP32 : ANET_NUMERICS_FP16;
     }
+    u = (uint64_t)o->schedule_steps;
+    if ((st = anet_ckpt_meta_uint(c, path, "schedule_steps", 0, ANET_CKPT_MAX_COUNTER, 0, &u)) != ANET_OK) return st;
+    o->schedule_steps = (int64_t)u;
     u = (uint64_t)o->loss_scale_growth;
     if ((st = anet_ckpt_meta_uint(c, path, "loss_scale_growth", 1, 1000000000, 0, &u)) != ANET_OK) return st;
     o->loss_scale_growth = (int)u;
@@ -837,7 +840,7 @@ anet_status anet_trainer_save(anet_trainer *t, const char *path) {
         ct->nbytes = s->nbytes;
     }
     {
-        char v[24][80];
+        char v[28][80];
         anet_batch_pos pos = t->mem ? t->mem_pos : anet_batcher_tell(&t->train_b);
         snprintf(v[0], 80, "%lld", (long long)t->step);
         snprintf(v[1], 80, "%d", t->epochs_done);
@@ -861,6 +864,7 @@ anet_status anet_trainer_save(anet_trainer *t, const char *path) {
         snprintf(v[17], 80, "%lld", (long long)t->o.warmup_steps);
         snprintf(v[18], 80, "%.17g", t->last_acc);
         snprintf(v[19], 80, "%d", t->scaler.growth_interval);
+        snprintf(v[20], 80, "%lld", (long long)t->o.schedule_steps);
         anet_ckpt_meta meta[] = {
             {"format", CKPT_FORMAT},
             {"model", t->model.text},
@@ -885,6 +889,7 @@ anet_status anet_trainer_save(anet_trainer *t, const char *path) {
             {"schedule", (char *)anet_sched_kind_name(t->o.schedule)},
             {"warmup_steps", v[17]},
             {"loss_scale_growth", v[19]},
+            {"schedule_steps", v[20]},
             {"test_acc", v[18]},
             {"dataset", t->dataset_name},
             {"backend", (char *)t->backend.ops->name},
@@ -947,6 +952,10 @@ static anet_status create(const anet_train_options *o, int mem, anet_trainer **o
     if (st != ANET_OK) goto fail;
     if (o->epochs < 1 || o->epochs > 1000000) {
         st = anet_fail(ANET_E_INVALID, "--epochs %d: must be at least 1", o->epochs);
+        goto fail;
+    }
+    if (o->schedule_steps < 0 || (uint64_t)o->schedule_steps > ANET_CKPT_MAX_COUNTER) {
+        st = anet_fail(ANET_E_INVALID, "--schedule-steps %lld: must be in 0..2^53", (long long)o->schedule_steps);
         goto fail;
     }
     if (o->batch_size < 1 || o->batch_size > ANET_MAX_BATCH) {
@@ -1025,8 +1034,19 @@ backend:;
     t->sched.kind = o->schedule;
     t->sched.lr = o->opt.lr;
     t->sched.warmup_steps = o->warmup_steps;
-    /* In memory mode the batches per epoch are known with the data (set per epoch). */
-    t->sched.total_steps = mem ? 0 : (int64_t)o->epochs * anet_batcher_batches_per_epoch(&t->train_b);
+    /* The horizon is fixed by the first run (or --schedule-steps) and stored, so a resume with
+     * another --epochs follows the same curve. In memory mode without schedule_steps the batches
+     * per epoch are known with the data (set per epoch). */
+    if (!mem) {
+        int64_t here = (int64_t)o->epochs * anet_batcher_batches_per_epoch(&t->train_b);
+        if (o->schedule_steps > 0 && here != o->schedule_steps && o->resume && !o->quiet &&
+            (o->schedule == ANET_SCHED_COSINE || o->schedule == ANET_SCHED_WARMUP_COSINE))
+            fprintf(stderr, "ane_trainer: warning: the %s schedule's horizon stays at %lld steps (stored in the "
+                    "checkpoint, or --schedule-steps), not the %lld steps of --epochs %d\n",
+                    anet_sched_kind_name(o->schedule), (long long)o->schedule_steps, (long long)here, o->epochs);
+        t->o.schedule_steps = o->schedule_steps > 0 ? o->schedule_steps : here;
+    }
+    t->sched.total_steps = t->o.schedule_steps;
     if (!mem && (st = anet_metrics_open(&t->metrics, t->metrics_path, o->resume != NULL)) != ANET_OK) goto fail;
     if (t->fallback[0]) { /* auto switched to vane before the metrics file was open */
         anet_metrics_record r;
@@ -1457,7 +1477,8 @@ anet_status anet_trainer_train_epoch(anet_trainer *t, const anet_arrays *a, doub
     if (st == ANET_OK) {
         t->train_b = b;
         if (t->o.epochs <= t->epochs_done) t->o.epochs = t->epochs_done + 1;
-        t->sched.total_steps = (int64_t)t->o.epochs * anet_batcher_batches_per_epoch(&b);
+        t->sched.total_steps = t->o.schedule_steps > 0 ? t->o.schedule_steps
+                                                        : (int64_t)t->o.epochs * anet_batcher_batches_per_epoch(&b);
         anet_metrics_record r;
         int stopped = 0;
         st = run_epoch(t, t->epochs_done + 1, &r, &stopped);

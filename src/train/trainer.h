@@ -23,6 +23,9 @@ typedef struct anet_train_options {
     anet_opt_config opt;
     anet_sched_kind schedule;
     int64_t warmup_steps;
+    int64_t schedule_steps;   /* T, the horizon of cosine schedules. 0: epochs x batches per epoch
+                               * of the first run; a checkpoint stores T and a resume keeps it
+                               * (the C API's in-memory trainers derive it per epoch unless set). */
     uint64_t seed;
     const char *backend;      /* "auto", "vane", "ane", "ane-sim" */
     anet_chip chip;

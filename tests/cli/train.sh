@@ -112,6 +112,33 @@ LS=(--loss-scale 1 --loss-scale-growth 5 --seed 7)
 out=$($PY st.py gr2/checkpoint.safetensors gr1r/checkpoint.safetensors step loss_scale loss_scale_growth rng 2>&1) \
   && ok "--loss-scale-growth 5: 2 epochs == 1 + resume 1: $out" || bad "resume with --loss-scale-growth differs: $out"
 
+# Cosine schedules: with the horizon given up front, 2 epochs straight == 1 + resume 1 bit for
+# bit; without it a resume keeps the first run's horizon (T = 40 steps here), says so, and its
+# rates are the formula's (lr * (1 + cos(pi * min(s, T) / T)) / 2, computed here).
+CS=(--schedule cosine --lr 0.01 --seed 3)
+"$ANET_BIN" train "${COMMON[@]}" "${CS[@]}" --schedule-steps 80 --epochs 2 --out cs2 2>err || bad "cosine 2 epochs: $(cat err)"
+"$ANET_BIN" train "${COMMON[@]}" "${CS[@]}" --schedule-steps 80 --epochs 1 --out cs1 2>err || bad "cosine 1 epoch: $(cat err)"
+"$ANET_BIN" train "${COMMON[@]}" --epochs 2 --resume cs1/checkpoint.safetensors --out cs1r 2>err || bad "cosine resume: $(cat err)"
+out=$($PY st.py cs2/checkpoint.safetensors cs1r/checkpoint.safetensors step schedule_steps rng 2>&1) \
+  && ok "cosine --schedule-steps 80: 2 epochs == 1 + resume 1: $out" || bad "cosine resume differs: $out"
+"$ANET_BIN" train --dataset "$M10K" --model mlp:784-16-10 --batch-size 250 --backend vane "${CS[@]}" --epochs 1 \
+  --out ch1 2>err >/dev/null || bad "cosine horizon run: $(cat err)"
+"$ANET_BIN" train --dataset "$M10K" --backend vane --epochs 2 --resume ch1/checkpoint.safetensors --out ch1r \
+  --log-steps 1 2>err >/dev/null || bad "cosine horizon resume: $(cat err)"
+grep -q "horizon stays at 40 steps" err && ok "resume with another --epochs warns that the horizon stays" \
+  || bad "no horizon warning: $(cat err)"
+$PY - ch1r/metrics.jsonl ch1r/checkpoint.safetensors <<'PYEOF' && ok "resumed cosine keeps T=40 (rates from the formula)" || bad "resumed cosine horizon"
+import json, math, struct, sys
+steps = [json.loads(l) for l in open(sys.argv[1]) if json.loads(l)['event'] == 'step']
+assert len(steps) == 40, len(steps)
+for r in steps:
+    s = r['step'] - 1
+    want = 0.01 * 0.5 * (1 + math.cos(math.pi * min(s, 40) / 40))
+    assert abs(r['lr'] - want) <= 1e-9 + 1e-6 * want, (r['step'], r['lr'], want)
+b = open(sys.argv[2], 'rb').read(); n = struct.unpack('<Q', b[:8])[0]
+assert json.loads(b[8:8 + n])['__metadata__']['schedule_steps'] == '40'
+PYEOF
+
 # 4. update=ane: trains, and its resume is exact too.
 "$ANET_BIN" train "${COMMON[@]}" --epochs 2 --seed 3 --update ane --out ane2 2>err || bad "update ane: $(cat err)"
 "$ANET_BIN" train "${COMMON[@]}" --epochs 1 --seed 3 --update ane --out ane1 2>err || bad "update ane 1: $(cat err)"
