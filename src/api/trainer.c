@@ -236,11 +236,7 @@ anet_status anet_trainer_load(const char *checkpoint, const char *options, anet_
     if (!has_model) return anet_fail(ANET_E_FORMAT, "checkpoint %s has no \"model\" metadata", checkpoint);
     if ((st = parse_options(options, &p, 1)) != ANET_OK) return st;
     anet_trainer *t;
-    if ((st = anet_trainer_create_mem(&p.o, &t)) != ANET_OK) return st;
-    if ((st = anet_trainer_restore(t, checkpoint)) != ANET_OK) {
-        anet_trainer_free(t);
-        return st;
-    }
+    if ((st = anet_trainer_load_mem(&p.o, checkpoint, &t)) != ANET_OK) return st;
     *out = t;
     return ANET_OK;
 }

@@ -88,6 +88,9 @@ typedef struct anet_arrays {
 } anet_arrays;
 
 anet_status anet_trainer_create_mem(const anet_train_options *o, anet_trainer **out);
+/* anet_trainer_create_mem that starts from a checkpoint (as anet_trainer_restore would), the
+ * checkpoint checked against the model and options before the programs are built. */
+anet_status anet_trainer_load_mem(const anet_train_options *o, const char *checkpoint, anet_trainer **out);
 /* Trains one epoch (every full batch; the last partial one is dropped); *loss gets the mean
  * batch loss, as the epoch metrics line's train_loss. */
 anet_status anet_trainer_train_epoch(anet_trainer *t, const anet_arrays *a, double *loss);

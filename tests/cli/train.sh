@@ -313,6 +313,19 @@ bad_meta "batch_size 99999999999" "batch_size" batch_size=99999999999
 bad_meta "seed abc" "seed" seed=abc
 bad_meta "unknown schedule" "schedule" schedule=zigzag
 bad_meta "unknown chip" "chip" chip=m9
+# A checkpoint naming a large model (237M parameters) but holding no tensors is refused before
+# the model is built or initialised: at once, naming the missing parameter.
+$PY - <<'PYEOF'
+import json, struct
+h = {'__metadata__': {'format': 'ane_trainer-checkpoint-1', 'model': 'mlp:784-15000-15000-10', 'batch_size': '250'}}
+hb = json.dumps(h).encode(); hb += b' ' * (-len(hb) % 8)
+open('big.safetensors', 'wb').write(struct.pack('<Q', len(hb)) + hb)
+PYEOF
+t0=$(date +%s%N)
+one_line "large model, no tensors" "parameter w0 is missing" "$ANET_BIN" train --resume big.safetensors --dataset "$M10K" \
+  --backend vane --out bigx --quiet
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ $ms -lt 1500 ] && ok "refused in $ms ms" || bad "refusing a tensorless checkpoint took $ms ms (model built first?)"
 ls run1 | grep -q tmp && bad "files left behind" || true
 
 # 8. compile: MIL + weight.bin + plan.json per program; a MIL file given on the command line.
