@@ -74,6 +74,13 @@ static int adopt_checkpoint(const char *path, const seen *s, anet_train_options 
     }
     if (s->model) o->model = given.model;
     if (s->dataset) o->dataset = given.dataset;
+    const char *ds = anet_ckpt_get_meta(&c, "dataset");
+    if (!s->dataset && (!ds || !ds[0])) {
+        anet_ckpt_free(&c);
+        anet_fail(ANET_E_INVALID, "checkpoint %s records no dataset (saved from in-memory arrays?): give --dataset",
+                  path);
+        return cli_error("train --resume");
+    }
     if (s->opt) o->opt.kind = given.opt.kind;
     if (s->lr) o->opt.lr = given.opt.lr;
     if (s->momentum) o->opt.momentum = given.opt.momentum;

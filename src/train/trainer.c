@@ -73,7 +73,9 @@ anet_status anet_train_options_from_ckpt(const anet_ckpt *c, const char *path, a
     const char *v;
     anet_status st;
     if ((st = meta_text(c, path, "model", model_buf, model_len, &o->model)) != ANET_OK) return st;
-    if ((st = meta_text(c, path, "dataset", ds_buf, ds_len, &o->dataset)) != ANET_OK) return st;
+    /* "" (in-memory arrays) is no dataset: o->dataset stays as it is. */
+    const char *ds = anet_ckpt_get_meta(c, "dataset");
+    if (ds && ds[0] && (st = meta_text(c, path, "dataset", ds_buf, ds_len, &o->dataset)) != ANET_OK) return st;
     if ((v = anet_ckpt_get_meta(c, "optimizer")) &&
         (st = meta_name(c, path, "optimizer", anet_opt_kind_lookup(v, &o->opt.kind) != 0)) != ANET_OK)
         return st;
@@ -1654,6 +1656,13 @@ anet_status anet_eval_checkpoint(const anet_eval_options *o, anet_eval_result *r
     }
     int batch = o->batch_size > 0 ? o->batch_size : (int)bs;
     const char *ds_name = o->dataset ? o->dataset : anet_ckpt_get_meta(&c, "dataset");
+    /* A checkpoint of a trainer on in-memory arrays (the C API, Python) records no dataset: the
+     * default one would be a guess, so the caller must say. */
+    if (!ds_name || !ds_name[0]) {
+        anet_ckpt_free(&c);
+        return anet_fail(ANET_E_INVALID, "checkpoint %s records no dataset (saved from in-memory arrays?): "
+                         "give the dataset to evaluate on (--dataset)", o->checkpoint);
+    }
     /* A trainer in evaluation-only form: same programs, same binding; no training state. */
     anet_trainer *t = calloc(1, sizeof *t);
     if (!t) {

@@ -114,7 +114,7 @@ int64_t anet_trainer_steps(const anet_trainer *t);
 /* Test accuracy of a checkpoint on a dataset (eval CLI): model read from the checkpoint. */
 typedef struct anet_eval_options {
     const char *checkpoint;
-    const char *dataset;  /* NULL: the checkpoint's dataset, else mnist/fashion-mnist */
+    const char *dataset;  /* NULL: the checkpoint's dataset (an error when it records none) */
     const char *data_dir;
     const char *backend;
     anet_chip chip;

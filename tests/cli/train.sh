@@ -313,6 +313,14 @@ bad_meta "batch_size 99999999999" "batch_size" batch_size=99999999999
 bad_meta "seed abc" "seed" seed=abc
 bad_meta "unknown schedule" "schedule" schedule=zigzag
 bad_meta "unknown chip" "chip" chip=m9
+# A checkpoint saved from in-memory arrays records dataset "": eval and resume ask for --dataset
+# instead of guessing the default one.
+$PY setmeta.py run1/checkpoint.safetensors nods.safetensors dataset=
+one_line "eval, no dataset recorded" "records no dataset" "$ANET_BIN" eval nods.safetensors --backend vane
+one_line "resume, no dataset recorded" "records no dataset" "$ANET_BIN" train --resume nods.safetensors --epochs 3 \
+  --backend vane --out nods --quiet
+"$ANET_BIN" eval nods.safetensors --dataset "$M10K" --backend vane >/dev/null 2>err && ok "eval with --dataset" \
+  || bad "eval nods --dataset: $(cat err)"
 # A checkpoint naming a large model (237M parameters) but holding no tensors is refused before
 # the model is built or initialised: at once, naming the missing parameter.
 $PY - <<'PYEOF'
