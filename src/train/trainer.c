@@ -343,16 +343,20 @@ static anet_status fall_back(anet_trainer *t, const char *where);
 static anet_status note_fallback(anet_trainer *t, const char *why);
 static void fallback_record(anet_trainer *t, anet_metrics_record *r);
 
-/* Under auto, vane is the expected outcome where no Neural Engine can exist; a candidate that
- * should run here (macOS, or the simulator named by ANE_TRAINER_AUTO_CANDIDATE) and did not
- * is a fallback like one in the middle of a run. */
+int anet_auto_candidate_expected_on(int apple_arm64, const char *candidate_env) {
+    return apple_arm64 || (candidate_env && strcmp(candidate_env, "ane-sim") == 0);
+}
+
+/* Under auto, vane is the expected outcome where no Neural Engine can exist (Linux, Intel
+ * Macs); a candidate that should run here (Apple silicon macOS, or the simulator named by
+ * ANE_TRAINER_AUTO_CANDIDATE) and did not is a fallback like one in the middle of a run. */
 static int auto_candidate_expected(void) {
-#if defined(__APPLE__)
-    return 1;
+#if defined(__APPLE__) && (defined(__aarch64__) || defined(__arm64__))
+    int apple_arm64 = 1;
 #else
-    const char *c = getenv("ANE_TRAINER_AUTO_CANDIDATE");
-    return c && strcmp(c, "ane-sim") == 0;
+    int apple_arm64 = 0;
 #endif
+    return anet_auto_candidate_expected_on(apple_arm64, getenv("ANE_TRAINER_AUTO_CANDIDATE"));
 }
 
 /* Opens the backend for --backend `requested` and notes whether auto picked it. */

@@ -88,6 +88,10 @@ typedef struct anet_arrays {
 } anet_arrays;
 
 anet_status anet_trainer_create_mem(const anet_train_options *o, anet_trainer **out);
+/* Whether auto ending on vane is a fallback (warned about, recorded): on Apple silicon macOS
+ * (apple_arm64), or when ANE_TRAINER_AUTO_CANDIDATE (candidate_env) names ane-sim. Not on
+ * Linux or Intel Macs, where no Neural Engine exists. The platform is a parameter for tests. */
+int anet_auto_candidate_expected_on(int apple_arm64, const char *candidate_env);
 /* anet_trainer_create_mem that starts from a checkpoint (as anet_trainer_restore would), the
  * checkpoint checked against the model and options before the programs are built. */
 anet_status anet_trainer_load_mem(const anet_train_options *o, const char *checkpoint, anet_trainer **out);
