@@ -1,6 +1,8 @@
 /* libFuzzer target for the checkpoint (safetensors) reader: any input must be accepted or
  * refused cleanly; what is accepted must describe tensors that tile the data exactly, and must
- * survive write -> read unchanged. */
+ * survive write -> read unchanged. Its metadata, taken as training options (--resume), is
+ * refused or gives options in range. */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +10,7 @@
 #include <unistd.h>
 
 #include "train/checkpoint.h"
+#include "train/trainer.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -15,6 +18,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (anet_ckpt_parse(data, size, "fuzz", &c) != ANET_OK) {
         if (c.ntensors != 0 || c.tensors || c.meta) abort(); /* a refusal leaves nothing behind */
         return 0;
+    }
+    anet_train_options o;
+    anet_train_options_default(&o);
+    char model[256], ds[512];
+    if (anet_train_options_from_ckpt(&c, "fuzz", &o, model, sizeof model, ds, sizeof ds) == ANET_OK) {
+        if (o.batch_size < 1 || o.batch_size > ANET_MAX_BATCH || o.warmup_steps < 0 ||
+            (uint64_t)o.warmup_steps > ANET_CKPT_MAX_COUNTER || o.schedule_steps < 0 ||
+            (uint64_t)o.schedule_steps > ANET_CKPT_MAX_COUNTER || o.loss_scale_growth < 1 || !isfinite(o.opt.lr) ||
+            !isfinite(o.opt.eps) || !isfinite(o.opt.momentum) || !isfinite(o.opt.beta1) || !isfinite(o.opt.beta2) ||
+            !isfinite(o.opt.weight_decay))
+            abort();
     }
     size_t total = 0;
     for (int i = 0; i < c.ntensors; i++) total += c.tensors[i].nbytes;

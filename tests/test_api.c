@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ane_trainer.h"
@@ -114,6 +115,8 @@ static void test_trainer(const char *dir) {
     CHECK_STR_CONTAINS(anet_last_error(), "lr=fast");
     CHECK(anet_trainer_new(m, "update", &t) == ANET_E_INVALID);
     CHECK_STR_CONTAINS(anet_last_error(), "key=value");
+    CHECK(anet_trainer_new(m, "backend=vane batch_size=16385", &t) == ANET_E_INVALID && !t);
+    CHECK_STR_CONTAINS(anet_last_error(), "batch_size=16385: expected an integer in 1..16384");
     CHECK(anet_trainer_new(m, "backend=vane batch_size=50 lr=0.01 seed=4", &t) == ANET_OK);
     if (!t) {
         anet_model_free(m);
@@ -279,6 +282,33 @@ static void test_dataset_info_check(void) {
     CHECK(anet_check_json("x", "m4", NULL) == ANET_E_INVALID);
 }
 
+/* A checkpoint that names a large model (237M parameters) and holds no tensor: load refuses it
+ * before building or initialising the model, so at once and with little memory. */
+static void test_load_checked_first(const char *dir) {
+    char p[256];
+    snprintf(p, sizeof p, "%s/big.safetensors", dir);
+    const char *hdr = "{\"__metadata__\":{\"format\":\"ane_trainer-checkpoint-1\",\"model\":\"mlp:784-15000-15000-10\","
+                      "\"batch_size\":\"128\"}}";
+    size_t n = strlen(hdr), padded = (n + 7) & ~(size_t)7;
+    FILE *f = fopen(p, "wb");
+    CHECK(f != NULL);
+    if (!f) return;
+    unsigned char len8[8];
+    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)padded >> (8 * i));
+    fwrite(len8, 1, 8, f);
+    fwrite(hdr, 1, n, f);
+    for (size_t i = n; i < padded; i++) fputc(' ', f);
+    fclose(f);
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    anet_trainer *t = NULL;
+    CHECK(anet_trainer_load(p, "backend=vane", &t) == ANET_E_FORMAT && t == NULL);
+    CHECK_STR_CONTAINS(anet_last_error(), "parameter w0 is missing");
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double secs = (double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec);
+    CHECK_MSG(secs < 1.0, "refusing a tensorless checkpoint took %.2f s (model built first?)", secs);
+}
+
 int main(void) {
     CHECK_EQ_INT(anet_api_version(), ANET_API_VERSION);
     CHECK(strlen(anet_version()) >= 5);
@@ -290,6 +320,7 @@ int main(void) {
     test_model();
     test_trainer(dir);
     test_dataset_info_check();
+    test_load_checked_first(dir);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     CHECK(system(cmd) == 0);
     TEST_MAIN_END();

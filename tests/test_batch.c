@@ -184,6 +184,31 @@ static void test_resume(void) {
     anet_batcher_free(&b);
 }
 
+/* The last representable epoch is an epoch like any other (no sentinel value): its order is a
+ * permutation of the split. */
+static void test_last_epoch(void) {
+    make_split(40);
+    anet_batcher b;
+    CHECK_EQ_INT(anet_batcher_init(&b, images, labels, 40, F, C, 8, 7, 1, ANET_BATCH_DROP_LAST), ANET_OK);
+    anet_batch_pos p = {UINT64_MAX, 0};
+    CHECK_EQ_INT(anet_batcher_seek(&b, p), ANET_OK);
+    anet_batch bt;
+    CHECK_EQ_INT(anet_batch_alloc(&b, &bt), ANET_OK);
+    int seen[40] = {0}, bad = 0;
+    for (int k = 0; k < 5; k++) {
+        CHECK_EQ_INT(anet_batcher_next(&b, &bt), ANET_OK);
+        CHECK(bt.epoch == UINT64_MAX);
+        for (uint32_t j = 0; j < bt.count; j++) {
+            if (bt.indices[j] >= 40) bad++;
+            else seen[bt.indices[j]]++;
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+    for (int i = 0; i < 40; i++) CHECK_MSG(seen[i] == 1, "sample %d delivered %d times", i, seen[i]);
+    anet_batch_free(&bt);
+    anet_batcher_free(&b);
+}
+
 static void test_bad_args(void) {
     make_split(10);
     anet_batcher b;
@@ -236,6 +261,7 @@ int main(void) {
     test_coverage();
     test_packing();
     test_resume();
+    test_last_epoch();
     test_bad_args();
     test_mnist();
     TEST_MAIN_END();

@@ -185,6 +185,13 @@ static void test_optimizers(void) {
     anet_opt_config_default(ANET_OPT_SGD, &c);
     c.lr = -1;
     CHECK(anet_optim_cpu_init(&bad, &c, NP, sizes) == ANET_E_INVALID);
+    /* infinite values pass a ">= 0" test: each is refused too */
+    for (int f = 0; f < 3; f++) {
+        anet_opt_config_default(ANET_OPT_ADAM, &c);
+        float *fp = f == 0 ? &c.lr : f == 1 ? &c.eps : &c.weight_decay;
+        *fp = INFINITY;
+        CHECK_MSG(anet_optim_cpu_init(&bad, &c, NP, sizes) == ANET_E_INVALID, "field %d = inf accepted", f);
+    }
     anet_opt_kind k;
     CHECK(anet_opt_kind_lookup("adamw", &k) == 0 && k == ANET_OPT_ADAMW);
     CHECK(anet_opt_kind_lookup("rmsprop", &k) != 0);

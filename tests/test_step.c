@@ -337,11 +337,16 @@ static void test_model(void) {
     CHECK(strcmp(pi.name, "b1") == 0 && pi.rows == 10 && pi.cols == 1);
     CHECK(anet_model_parse("mlp:0010-5", &m) == ANET_OK && strcmp(m.text, "mlp:10-5") == 0);
     const char *bad[] = {"mlp:", "mlp:784", "cnn:1-2", "mlp:784-", "mlp:784--10", "mlp:0-10", "mlp:65537-2",
-                         "mlp:1-2-3-4-5-6-7-8-9-10-11-12-13-14-15-16-17-18", "mlp:3 -2", "mlp:99999999999999999999-2", ""};
+                         "mlp:1-2-3-4-5-6-7-8-9-10-11-12-13-14-15-16-17-18", "mlp:3 -2", "mlp:99999999999999999999-2", "",
+                         "mlp:784-16384-16384-10", "mlp:65536-4097"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         CHECK_MSG(anet_model_parse(bad[i], &m) == ANET_E_INVALID, "'%s' accepted", bad[i]);
         CHECK(anet_last_error()[0] != 0);
     }
+    /* The parameter cap: 4096 x (65535 + 1) = 2^28 exactly is accepted, 4096 more are not. */
+    CHECK(anet_model_parse("mlp:65535-4096", &m) == ANET_OK);
+    CHECK(anet_model_parse("mlp:65536-4096", &m) == ANET_E_INVALID);
+    CHECK_STR_CONTAINS(anet_last_error(), "268439552 parameters");
     /* Init: U(-1/sqrt(in), 1/sqrt(in)), reproducible per seed. */
     CHECK(anet_model_parse("mlp:50-20-3", &m) == ANET_OK);
     float *p[4], *q[4];

@@ -102,6 +102,13 @@ int main(void) {
     o.resume = "/nonexistent.safetensors";
     CHECK(anet_trainer_create(&o, &t) == ANET_E_NOTFOUND && t == NULL);
 
+    /* auto on vane is a fallback only where a candidate should have run: Apple silicon, or the
+     * simulator requested by the environment; an Intel Mac (apple_arm64 = 0) is like Linux. */
+    CHECK(anet_auto_candidate_expected_on(1, NULL) == 1);
+    CHECK(anet_auto_candidate_expected_on(0, NULL) == 0);
+    CHECK(anet_auto_candidate_expected_on(0, "ane") == 0);
+    CHECK(anet_auto_candidate_expected_on(0, "ane-sim") == 1);
+
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

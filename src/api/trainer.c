@@ -22,7 +22,7 @@ typedef struct parsed {
 } parsed;
 
 static const char *const known_keys =
-    "optimizer lr momentum weight_decay beta1 beta2 eps schedule warmup_steps epochs seed batch_size backend "
+    "optimizer lr momentum weight_decay beta1 beta2 eps schedule warmup_steps schedule_steps epochs seed batch_size backend "
     "chip update numerics loss_scale loss_scale_growth quiet";
 
 static anet_status bad(const char *key, const char *val, const char *want) {
@@ -77,6 +77,9 @@ static anet_status apply_one(parsed *p, const char *k, const char *v) {
     } else if (!strcmp(k, "warmup_steps")) {
         if (parse_int(v, 0, INT64_MAX, &n)) return bad(k, v, "an integer >= 0");
         o->warmup_steps = n;
+    } else if (!strcmp(k, "schedule_steps")) {
+        if (parse_int(v, 1, (int64_t)1 << 53, &n)) return bad(k, v, "an integer in 1..2^53");
+        o->schedule_steps = n;
     } else if (!strcmp(k, "epochs")) {
         if (parse_int(v, 1, 1000000, &n)) return bad(k, v, "an integer in 1..1000000");
         o->epochs = (int)n;
@@ -87,7 +90,11 @@ static anet_status apply_one(parsed *p, const char *k, const char *v) {
         if (!*v || *end || errno || v[0] == '-') return bad(k, v, "a non-negative integer");
         o->seed = u;
     } else if (!strcmp(k, "batch_size")) {
-        if (parse_int(v, 1, 65536, &n)) return bad(k, v, "an integer in 1..65536");
+        if (parse_int(v, 1, ANET_MAX_BATCH, &n)) {
+            char want[40];
+            snprintf(want, sizeof want, "an integer in 1..%d", ANET_MAX_BATCH);
+            return bad(k, v, want);
+        }
         o->batch_size = (int)n;
     } else if (!strcmp(k, "backend")) {
         if (strcmp(v, "auto") && strcmp(v, "vane") && strcmp(v, "ane") && strcmp(v, "ane-sim"))
@@ -217,19 +224,19 @@ anet_status anet_trainer_load(const char *checkpoint, const char *options, anet_
     if (st != ANET_OK) return st;
     parsed p;
     api_defaults(&p);
-    char model_buf[256], ds_buf[64];
-    anet_train_options_from_ckpt(&c, &p.o, model_buf, sizeof model_buf, ds_buf, sizeof ds_buf);
+    char model_buf[256], ds_buf[4096];
+    if ((st = anet_train_options_from_ckpt(&c, checkpoint, &p.o, model_buf, sizeof model_buf, ds_buf,
+                                           sizeof ds_buf)) != ANET_OK) {
+        anet_ckpt_free(&c);
+        return st;
+    }
     /* The backend is not taken: "auto" (or the options' backend) picks again on this machine. */
     int has_model = anet_ckpt_get_meta(&c, "model") != NULL;
     anet_ckpt_free(&c);
     if (!has_model) return anet_fail(ANET_E_FORMAT, "checkpoint %s has no \"model\" metadata", checkpoint);
     if ((st = parse_options(options, &p, 1)) != ANET_OK) return st;
     anet_trainer *t;
-    if ((st = anet_trainer_create_mem(&p.o, &t)) != ANET_OK) return st;
-    if ((st = anet_trainer_restore(t, checkpoint)) != ANET_OK) {
-        anet_trainer_free(t);
-        return st;
-    }
+    if ((st = anet_trainer_load_mem(&p.o, checkpoint, &t)) != ANET_OK) return st;
     *out = t;
     return ANET_OK;
 }

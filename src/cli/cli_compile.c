@@ -279,8 +279,8 @@ int cli_compile(int argc, char **argv) {
         else if ((r = cli_opt(argc, argv, &i, "--out", &v))) out_dir = v;
         else if ((r = cli_opt(argc, argv, &i, "--backend", &v))) backend = v;
         else if ((r = cli_opt(argc, argv, &i, "--batch-size", &v))) {
-            if (r > 0 && cli_parse_int(v, 1, 65536, &n))
-                return cli_usage_error("compile ", "--batch-size '%s': expected an integer in 1..65536", v);
+            if (r > 0 && cli_parse_int(v, 1, ANET_MAX_BATCH, &n))
+                return cli_usage_error("compile ", "--batch-size '%s': expected an integer in 1..%d", v, ANET_MAX_BATCH);
             batch = (int)n;
         } else if ((r = cli_opt(argc, argv, &i, "--update", &v))) {
             if (r > 0 && strcmp(v, "cpu") && strcmp(v, "ane"))

@@ -45,8 +45,8 @@ int cli_eval(int argc, char **argv) {
         else if ((r = cli_opt(argc, argv, &i, "--data", &v))) o.data_dir = v;
         else if ((r = cli_opt(argc, argv, &i, "--backend", &v))) o.backend = v;
         else if ((r = cli_opt(argc, argv, &i, "--batch-size", &v))) {
-            if (r > 0 && cli_parse_int(v, 1, 65536, &n))
-                return cli_usage_error("eval ", "--batch-size '%s': expected an integer in 1..65536", v);
+            if (r > 0 && cli_parse_int(v, 1, ANET_MAX_BATCH, &n))
+                return cli_usage_error("eval ", "--batch-size '%s': expected an integer in 1..%d", v, ANET_MAX_BATCH);
             o.batch_size = (int)n;
         } else if ((r = cli_opt(argc, argv, &i, "--chip", &v))) {
             if (r > 0 && anet_chip_lookup(v, &o.chip))

@@ -33,6 +33,8 @@ static void train_usage(FILE *f) {
             "  --beta1 B1 --beta2 B2 --eps E   adam/adamw (defaults 0.9, 0.999, 1e-8)\n"
             "  --schedule constant|cosine|warmup|warmup-cosine   (default constant)\n"
             "  --warmup-steps N     linear warmup length for warmup schedules (default 0)\n"
+            "  --schedule-steps N   T of the cosine schedules (default: --epochs x batches per epoch of\n"
+            "                       the first run; a resume keeps the checkpoint's T)\n"
             "  --seed S             same seed + same backend = identical metrics (default 0)\n"
             "  --loss-scale X       initial dynamic loss scale (default 32768 = 2^15)\n"
             "  --loss-scale-growth N  clean steps before the scale doubles (default 1000)\n"
@@ -56,7 +58,7 @@ static void train_usage(FILE *f) {
 }
 
 typedef struct seen {
-    int model, opt, lr, momentum, wd, b1, b2, eps, batch, seed, sched, warmup, update, numerics, chip, dataset;
+    int model, opt, lr, momentum, wd, b1, b2, eps, batch, seed, sched, warmup, update, numerics, chip, dataset, growth, schedsteps;
 } seen;
 
 /* Options the user did not give are taken from the checkpoint being resumed. */
@@ -66,9 +68,19 @@ static int adopt_checkpoint(const char *path, const seen *s, anet_train_options 
     if (anet_ckpt_read(path, &c) != ANET_OK) return cli_error("train --resume");
     /* Everything from the checkpoint, then the options given on the command line back. */
     anet_train_options given = *o;
-    anet_train_options_from_ckpt(&c, o, model_buf, model_len, ds_buf, ds_len);
+    if (anet_train_options_from_ckpt(&c, path, o, model_buf, model_len, ds_buf, ds_len) != ANET_OK) {
+        anet_ckpt_free(&c);
+        return cli_error("train --resume");
+    }
     if (s->model) o->model = given.model;
     if (s->dataset) o->dataset = given.dataset;
+    const char *ds = anet_ckpt_get_meta(&c, "dataset");
+    if (!s->dataset && (!ds || !ds[0])) {
+        anet_ckpt_free(&c);
+        anet_fail(ANET_E_INVALID, "checkpoint %s records no dataset (saved from in-memory arrays?): give --dataset",
+                  path);
+        return cli_error("train --resume");
+    }
     if (s->opt) o->opt.kind = given.opt.kind;
     if (s->lr) o->opt.lr = given.opt.lr;
     if (s->momentum) o->opt.momentum = given.opt.momentum;
@@ -83,6 +95,8 @@ static int adopt_checkpoint(const char *path, const seen *s, anet_train_options 
     if (s->update) o->update = given.update;
     if (s->numerics) o->numerics = given.numerics;
     if (s->chip) o->chip = given.chip;
+    if (s->growth) o->loss_scale_growth = given.loss_scale_growth;
+    if (s->schedsteps) o->schedule_steps = given.schedule_steps;
     anet_ckpt_free(&c);
     return CLI_OK;
 }
@@ -110,7 +124,7 @@ int cli_train(int argc, char **argv) {
             if (!missing && cli_parse_int(v, 1, 1000000, &n)) return cli_usage_error("train ", "--epochs '%s': expected an integer >= 1", v);
             o.epochs = (int)n;
         } else if (OPT("--batch-size")) {
-            if (!missing && cli_parse_int(v, 1, 65536, &n)) return cli_usage_error("train ", "--batch-size '%s': expected an integer in 1..65536", v);
+            if (!missing && cli_parse_int(v, 1, ANET_MAX_BATCH, &n)) return cli_usage_error("train ", "--batch-size '%s': expected an integer in 1..%d", v, ANET_MAX_BATCH);
             o.batch_size = (int)n;
             s.batch = 1;
         } else if (OPT("--optimizer")) {
@@ -137,6 +151,10 @@ int cli_train(int argc, char **argv) {
         } else if (OPT("--schedule")) {
             if (!missing && anet_sched_kind_lookup(v, &o.schedule)) return cli_usage_error("train ", "--schedule '%s': expected constant, cosine, warmup or warmup-cosine", v);
             s.sched = 1;
+        } else if (OPT("--schedule-steps")) {
+            if (!missing && cli_parse_int(v, 1, (int64_t)1 << 53, &n)) return cli_usage_error("train ", "--schedule-steps '%s': expected an integer in 1..2^53", v);
+            o.schedule_steps = n;
+            s.schedsteps = 1;
         } else if (OPT("--warmup-steps")) {
             if (!missing && cli_parse_int(v, 0, INT64_MAX, &n)) return cli_usage_error("train ", "--warmup-steps '%s': expected an integer >= 0", v);
             o.warmup_steps = n;
@@ -166,6 +184,7 @@ int cli_train(int argc, char **argv) {
         } else if (OPT("--loss-scale-growth")) {
             if (!missing && cli_parse_int(v, 1, 1000000000, &n)) return cli_usage_error("train ", "--loss-scale-growth '%s': expected an integer >= 1", v);
             o.loss_scale_growth = (int)n;
+            s.growth = 1;
         } else if (OPT("--log-steps")) {
             if (!missing && cli_parse_int(v, 0, 1000000000, &n)) return cli_usage_error("train ", "--log-steps '%s': expected an integer >= 0", v);
             o.log_steps = (int)n;

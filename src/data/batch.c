@@ -51,7 +51,7 @@ static anet_status batcher_init(anet_batcher *b, const void *images, int f32, co
     b->tail = tail;
     b->shuffle = shuffle != 0;
     b->seed = seed;
-    b->perm_epoch = UINT64_MAX;
+    b->have_perm = 0;
     return ANET_OK;
 }
 
@@ -100,13 +100,14 @@ static uint32_t epoch_end(const anet_batcher *b) {
 }
 
 static void draw_order(anet_batcher *b, uint64_t epoch) {
-    if (b->perm_epoch == epoch) return;
+    if (b->have_perm && b->perm_epoch == epoch) return;
     for (uint32_t i = 0; i < b->n; i++) b->perm[i] = i;
     if (b->shuffle) {
         anet_rng_seed(&b->rng, epoch_seed(b->seed, epoch));
         anet_rng_shuffle(&b->rng, b->perm, b->n);
     }
     b->perm_epoch = epoch;
+    b->have_perm = 1;
 }
 
 anet_status anet_batcher_epoch_order(anet_batcher *b, uint64_t epoch, const uint32_t **order) {

@@ -32,7 +32,8 @@ typedef struct anet_batcher {
     uint64_t seed;
     anet_batch_pos pos;
     uint32_t *perm;        /* the current epoch's order */
-    uint64_t perm_epoch;   /* the epoch perm was drawn for (UINT64_MAX: none yet) */
+    uint64_t perm_epoch;   /* the epoch perm was drawn for (valid when have_perm) */
+    int have_perm;         /* a flag, not a sentinel epoch: every uint64 is a possible epoch */
     anet_rng rng;          /* generator state: reseeded from (seed, epoch) for each epoch */
     uint8_t *stage;        /* batch_size x features: the batch's samples gathered before packing
                             * (bytes, or floats for an fp32 batcher) */

@@ -2,8 +2,10 @@
 #include "train/checkpoint.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,8 +111,18 @@ anet_status anet_ckpt_write(const char *path, const anet_ckpt_tensor *t, int n,
 
     char dir[4096], tmp[4200];
     dir_of(path, dir, sizeof dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    /* A name of its own for every write (mkstemp: O_CREAT | O_EXCL), so two writers of one
+     * path (two trainers in a process, or two processes) never share a temporary file. The pid
+     * in it tells a later run whether the writer is still alive (trainer.c remove_stale_temps). */
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld.XXXXXX", path, (long)getpid());
+    int fd = mkstemp(tmp);
+    if (fd >= 0 && fchmod(fd, 0644) != 0) { /* mkstemp creates 0600; a checkpoint is a normal file */
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        free(hdr);
+        return anet_fail(ANET_E_IO, "checkpoint %s: cannot set the mode of %s: %s", path, tmp, strerror(e));
+    }
     if (fd < 0) {
         int e = errno;
         free(hdr);
@@ -436,6 +448,37 @@ const char *anet_ckpt_get_meta(const anet_ckpt *c, const char *key) {
     for (int i = 0; i < c->nmeta; i++)
         if (strcmp(c->meta[i].key, key) == 0) return c->meta[i].value;
     return NULL;
+}
+
+static anet_status meta_absent(const char *path, const char *key, int required) {
+    return required ? anet_fail(ANET_E_FORMAT, "checkpoint %s: metadata \"%s\" is missing", path, key) : ANET_OK;
+}
+
+anet_status anet_ckpt_meta_uint(const anet_ckpt *c, const char *path, const char *key, uint64_t lo, uint64_t hi,
+                                int required, uint64_t *out) {
+    const char *s = anet_ckpt_get_meta(c, key);
+    if (!s) return meta_absent(path, key, required);
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = s[0] >= '0' && s[0] <= '9' ? strtoull(s, &end, 10) : 0;
+    if (!end || *end || errno || v < lo || v > hi)
+        return anet_fail(ANET_E_FORMAT, "checkpoint %s: metadata %s = \"%.40s\" is not an integer in %llu..%llu",
+                         path, key, s, (unsigned long long)lo, (unsigned long long)hi);
+    *out = v;
+    return ANET_OK;
+}
+
+anet_status anet_ckpt_meta_real(const anet_ckpt *c, const char *path, const char *key, double lo, double hi,
+                                int required, double *out) {
+    const char *s = anet_ckpt_get_meta(c, key);
+    if (!s) return meta_absent(path, key, required);
+    char *end = NULL;
+    double v = *s && !isspace((unsigned char)*s) ? strtod(s, &end) : NAN;
+    if (!end || *end || !isfinite(v) || v < lo || v > hi)
+        return anet_fail(ANET_E_FORMAT, "checkpoint %s: metadata %s = \"%.40s\" is not a finite number in [%g, %g]",
+                         path, key, s, lo, hi);
+    *out = v;
+    return ANET_OK;
 }
 
 anet_status anet_ckpt_check_model(const anet_ckpt *c, const char *path, const anet_model_spec *m,

@@ -53,6 +53,19 @@ void anet_ckpt_free(anet_ckpt *c);
 const anet_ckpt_tensor *anet_ckpt_find(const anet_ckpt *c, const char *name);
 const char *anet_ckpt_get_meta(const anet_ckpt *c, const char *key); /* NULL if absent */
 
+/* Counters (steps, skipped steps, optimizer steps) stay exact as doubles and far from int64
+ * overflow: a checkpoint's counters are at most this. */
+#define ANET_CKPT_MAX_COUNTER ((uint64_t)1 << 53)
+
+/* Strict metadata values, the one parser of numbers in checkpoint metadata: a decimal integer
+ * (digits only) in [lo, hi], or a finite number in [lo, hi] (the whole value parsed). A key
+ * that is absent leaves *out as it is and returns ANET_OK unless required; anything else
+ * wrong is ANET_E_FORMAT naming path, the key and the value. */
+anet_status anet_ckpt_meta_uint(const anet_ckpt *c, const char *path, const char *key, uint64_t lo, uint64_t hi,
+                                int required, uint64_t *out);
+anet_status anet_ckpt_meta_real(const anet_ckpt *c, const char *path, const char *key, double lo, double hi,
+                                int required, double *out);
+
 /* Checks that the checkpoint holds model m: its "model" metadata equals m->text and every
  * parameter (w0, b0, ...) is present as F32 with the model's shape ([rows, cols] for w,
  * [rows] for b). what_model names m for the message (e.g. "--model"). */

@@ -35,6 +35,11 @@ anet_status anet_model_parse(const char *spec, anet_model_spec *out) {
     }
     if (n < 2) return anet_fail(ANET_E_INVALID, "model spec '%.64s': needs at least inputs and classes (mlp:IN-CLASSES)", spec);
     m.nlayers = n - 1;
+    int64_t total = 0;
+    for (int l = 0; l < m.nlayers; l++) total += (int64_t)m.dims[l + 1] * (m.dims[l] + 1);
+    if (total > ANET_MLP_MAX_PARAMS)
+        return anet_fail(ANET_E_INVALID, "model spec '%.64s': %lld parameters, more than the %lld (2^28) supported",
+                         spec, (long long)total, (long long)ANET_MLP_MAX_PARAMS);
     size_t len = (size_t)snprintf(m.text, sizeof m.text, "mlp");
     for (int i = 0; i < n && len < sizeof m.text; i++)
         len += (size_t)snprintf(m.text + len, sizeof m.text - len, "%c%d", i ? '-' : ':', m.dims[i]);

@@ -10,6 +10,9 @@
 #include "core/rng.h"
 
 #define ANET_MLP_MAX_LAYERS 16
+/* At most 2^28 parameters in all (1 GiB of fp32 weights, 3 GiB with Adam's state): a spec, which
+ * may come from a file, never asks for more memory than that. */
+#define ANET_MLP_MAX_PARAMS ((int64_t)1 << 28)
 
 typedef struct anet_model_spec {
     int nlayers;                          /* number of Linear layers; relu between them */
@@ -17,7 +20,8 @@ typedef struct anet_model_spec {
     char text[256];                       /* canonical spec string, "mlp:784-128-10" */
 } anet_model_spec;
 
-/* Parses "mlp:A-B-...-Z" (2..ANET_MLP_MAX_LAYERS+1 sizes, each 1..65536). */
+/* Parses "mlp:A-B-...-Z" (2..ANET_MLP_MAX_LAYERS+1 sizes, each 1..65536; at most
+ * ANET_MLP_MAX_PARAMS weights and biases in all). */
 anet_status anet_model_parse(const char *spec, anet_model_spec *out);
 
 typedef struct anet_param_info {

@@ -69,7 +69,9 @@ anet_status anet_optim_cpu_init(anet_optim_cpu *o, const anet_opt_config *cfg, i
     memset(o, 0, sizeof *o);
     if (!cfg || nparams <= 0 || nparams > 4096 || !sizes)
         return anet_fail(ANET_E_INVALID, "optimizer: bad parameter list (%d tensors)", nparams);
-    if (!(cfg->lr >= 0) || !(cfg->eps >= 0) || !(cfg->weight_decay >= 0) ||
+    /* isfinite too: an infinite lr or eps would only show up later as NaN weights. */
+    if (!isfinite(cfg->lr) || !isfinite(cfg->eps) || !isfinite(cfg->weight_decay) || !isfinite(cfg->momentum) ||
+        !isfinite(cfg->beta1) || !isfinite(cfg->beta2) || !(cfg->lr >= 0) || !(cfg->eps >= 0) || !(cfg->weight_decay >= 0) ||
         !(cfg->momentum >= 0 && cfg->momentum < 1) || !(cfg->beta1 >= 0 && cfg->beta1 < 1) ||
         !(cfg->beta2 >= 0 && cfg->beta2 < 1))
         return anet_fail(ANET_E_INVALID,

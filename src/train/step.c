@@ -104,9 +104,8 @@ static anet_status check_cfg(const anet_step_config *cfg) {
     for (int i = 0; i <= m->nlayers; i++)
         if (m->dims[i] < 1 || m->dims[i] > 65536)
             return anet_fail(ANET_E_INVALID, "step program: layer size %d out of range", m->dims[i]);
-    /* The ANE's W axis holds at most 16384 (ANE_FACTS.md). */
-    if (cfg->batch < 1 || cfg->batch > 16384)
-        return anet_fail(ANET_E_INVALID, "step program: batch size %d out of range 1..16384", cfg->batch);
+    if (cfg->batch < 1 || cfg->batch > ANET_MAX_BATCH)
+        return anet_fail(ANET_E_INVALID, "step program: batch size %d out of range 1..%d", cfg->batch, ANET_MAX_BATCH);
     if (cfg->update != ANET_UPDATE_CPU && cfg->update != ANET_UPDATE_ANE)
         return anet_fail(ANET_E_INVALID, "step program: unknown update mode %d", (int)cfg->update);
     if (cfg->opt.kind != ANET_OPT_SGD && cfg->opt.kind != ANET_OPT_ADAM && cfg->opt.kind != ANET_OPT_ADAMW)

@@ -90,6 +90,10 @@ enum {
  * slot 1 = K * sqrt(v) (adam; sqrt(v), not v, which would underflow in fp16). */
 #define ANET_OPT_STATE_SCALE 1024.0f
 
+/* The largest batch: the batch is the ANE's W axis, which holds at most 16384 (ANE_FACTS.md).
+ * Every parser of a batch size (CLI, C API, checkpoints) and its message use this. */
+#define ANET_MAX_BATCH 16384
+
 /* Fills hyper[] for optimizer step t (1-based; bias correction), the learning rate after the
  * schedule, the loss scale S and the number of real samples in the batch. Adam's bias
  * corrections use the fp16-rounded betas that the program uses (anet_step_betas). */

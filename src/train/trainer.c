@@ -5,7 +5,10 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <float.h>
+#include <stddef.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,32 +50,80 @@ void anet_train_options_default(anet_train_options *o) {
     o->loss_scale_growth = 1000;
 }
 
-void anet_train_options_from_ckpt(const anet_ckpt *c, anet_train_options *o, char *model_buf, size_t model_len,
-                                  char *ds_buf, size_t ds_len) {
+/* A name the checkpoint gives for an option: one of the known ones, or a FORMAT error. */
+static anet_status meta_name(const anet_ckpt *c, const char *path, const char *key, int bad) {
+    return bad ? anet_fail(ANET_E_FORMAT, "checkpoint %s: metadata %s = \"%.40s\" is not a known value", path, key,
+                           anet_ckpt_get_meta(c, key))
+               : ANET_OK;
+}
+
+static anet_status meta_text(const anet_ckpt *c, const char *path, const char *key, char *buf, size_t len,
+                             const char **out) {
+    const char *v = anet_ckpt_get_meta(c, key);
+    if (!v) return ANET_OK;
+    if (strlen(v) >= len)
+        return anet_fail(ANET_E_FORMAT, "checkpoint %s: metadata %s is longer than %zu characters", path, key, len - 1);
+    snprintf(buf, len, "%s", v);
+    *out = buf;
+    return ANET_OK;
+}
+
+anet_status anet_train_options_from_ckpt(const anet_ckpt *c, const char *path, anet_train_options *o,
+                                         char *model_buf, size_t model_len, char *ds_buf, size_t ds_len) {
     const char *v;
-    if ((v = anet_ckpt_get_meta(c, "model"))) {
-        snprintf(model_buf, model_len, "%s", v);
-        o->model = model_buf;
+    anet_status st;
+    if ((st = meta_text(c, path, "model", model_buf, model_len, &o->model)) != ANET_OK) return st;
+    /* "" (in-memory arrays) is no dataset: o->dataset stays as it is. */
+    const char *ds = anet_ckpt_get_meta(c, "dataset");
+    if (ds && ds[0] && (st = meta_text(c, path, "dataset", ds_buf, ds_len, &o->dataset)) != ANET_OK) return st;
+    if ((v = anet_ckpt_get_meta(c, "optimizer")) &&
+        (st = meta_name(c, path, "optimizer", anet_opt_kind_lookup(v, &o->opt.kind) != 0)) != ANET_OK)
+        return st;
+    /* Hyper-parameters: finite and representable as float here; their own ranges are checked
+     * by the optimizer (anet_optim_cpu_init). */
+    static const struct { const char *key; size_t off; } reals[] = {
+        {"lr", offsetof(anet_opt_config, lr)},
+        {"momentum", offsetof(anet_opt_config, momentum)},
+        {"weight_decay", offsetof(anet_opt_config, weight_decay)},
+        {"beta1", offsetof(anet_opt_config, beta1)},
+        {"beta2", offsetof(anet_opt_config, beta2)},
+        {"eps", offsetof(anet_opt_config, eps)},
+    };
+    for (size_t k = 0; k < sizeof reals / sizeof reals[0]; k++) {
+        float *f = (float *)(void *)((char *)&o->opt + reals[k].off);
+        double d = *f;
+        if ((st = anet_ckpt_meta_real(c, path, reals[k].key, 0, FLT_MAX, 0, &d)) != ANET_OK) return st;
+        *f = (float)d;
     }
-    if ((v = anet_ckpt_get_meta(c, "dataset"))) {
-        snprintf(ds_buf, ds_len, "%s", v);
-        o->dataset = ds_buf;
+    uint64_t u = (uint64_t)o->batch_size;
+    if ((st = anet_ckpt_meta_uint(c, path, "batch_size", 1, ANET_MAX_BATCH, 0, &u)) != ANET_OK) return st;
+    o->batch_size = (int)u;
+    if ((st = anet_ckpt_meta_uint(c, path, "seed", 0, UINT64_MAX, 0, &o->seed)) != ANET_OK) return st;
+    if ((v = anet_ckpt_get_meta(c, "schedule")) &&
+        (st = meta_name(c, path, "schedule", anet_sched_kind_lookup(v, &o->schedule) != 0)) != ANET_OK)
+        return st;
+    u = (uint64_t)o->warmup_steps;
+    if ((st = anet_ckpt_meta_uint(c, path, "warmup_steps", 0, ANET_CKPT_MAX_COUNTER, 0, &u)) != ANET_OK) return st;
+    o->warmup_steps = (int64_t)u;
+    if ((v = anet_ckpt_get_meta(c, "update"))) {
+        if ((st = meta_name(c, path, "update", strcmp(v, "ane") != 0 && strcmp(v, "cpu") != 0)) != ANET_OK) return st;
+        o->update = strcmp(v, "ane") == 0 ? ANET_UPDATE_ANE : ANET_UPDATE_CPU;
     }
-    if ((v = anet_ckpt_get_meta(c, "optimizer"))) anet_opt_kind_lookup(v, &o->opt.kind);
-    if ((v = anet_ckpt_get_meta(c, "lr"))) o->opt.lr = (float)strtod(v, NULL);
-    if ((v = anet_ckpt_get_meta(c, "momentum"))) o->opt.momentum = (float)strtod(v, NULL);
-    if ((v = anet_ckpt_get_meta(c, "weight_decay"))) o->opt.weight_decay = (float)strtod(v, NULL);
-    if ((v = anet_ckpt_get_meta(c, "beta1"))) o->opt.beta1 = (float)strtod(v, NULL);
-    if ((v = anet_ckpt_get_meta(c, "beta2"))) o->opt.beta2 = (float)strtod(v, NULL);
-    if ((v = anet_ckpt_get_meta(c, "eps"))) o->opt.eps = (float)strtod(v, NULL);
-    if ((v = anet_ckpt_get_meta(c, "batch_size"))) o->batch_size = atoi(v);
-    if ((v = anet_ckpt_get_meta(c, "seed"))) o->seed = strtoull(v, NULL, 10);
-    if ((v = anet_ckpt_get_meta(c, "schedule"))) anet_sched_kind_lookup(v, &o->schedule);
-    if ((v = anet_ckpt_get_meta(c, "warmup_steps"))) o->warmup_steps = strtoll(v, NULL, 10);
-    if ((v = anet_ckpt_get_meta(c, "update"))) o->update = strcmp(v, "ane") == 0 ? ANET_UPDATE_ANE : ANET_UPDATE_CPU;
-    if ((v = anet_ckpt_get_meta(c, "numerics")))
+    if ((v = anet_ckpt_get_meta(c, "numerics"))) {
+        if ((st = meta_name(c, path, "numerics", strcmp(v, "fp32") != 0 && strcmp(v, "fp16") != 0)) != ANET_OK)
+            return st;
         o->numerics = strcmp(v, "fp32") == 0 ? ANET_NUMERICS_FP32 : ANET_NUMERICS_FP16;
-    if ((v = anet_ckpt_get_meta(c, "chip"))) anet_chip_lookup(v, &o->chip);
+    }
+    u = (uint64_t)o->schedule_steps;
+    if ((st = anet_ckpt_meta_uint(c, path, "schedule_steps", 0, ANET_CKPT_MAX_COUNTER, 0, &u)) != ANET_OK) return st;
+    o->schedule_steps = (int64_t)u;
+    u = (uint64_t)o->loss_scale_growth;
+    if ((st = anet_ckpt_meta_uint(c, path, "loss_scale_growth", 1, 1000000000, 0, &u)) != ANET_OK) return st;
+    o->loss_scale_growth = (int)u;
+    if ((v = anet_ckpt_get_meta(c, "chip")) &&
+        (st = meta_name(c, path, "chip", anet_chip_lookup(v, &o->chip) != 0)) != ANET_OK)
+        return st;
+    return ANET_OK;
 }
 
 /* ---- small helpers ---- */
@@ -133,7 +184,11 @@ static anet_status check_writable_dir(const char *dir) {
 }
 
 /* A process killed while writing a checkpoint leaves its temporary file (the checkpoint itself
- * is intact): remove such leftovers, and only those ("checkpoint.safetensors.tmp.<pid>"). */
+ * is intact): remove such leftovers, and only those. A temporary is named
+ * "checkpoint.safetensors.tmp.<pid>.<unique>" (or ".tmp.<pid>" by older versions); it is stale
+ * when that pid is no process of this machine any more. A live writer (this process's other
+ * trainers, another process saving into the same directory) is never touched; a leftover whose
+ * pid was reused stays until that process ends. */
 static void remove_stale_temps(const char *dir) {
     DIR *d = opendir(dir);
     if (!d) return;
@@ -141,8 +196,13 @@ static void remove_stale_temps(const char *dir) {
     size_t pl = strlen(prefix);
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (strncmp(e->d_name, prefix, pl) != 0 || !e->d_name[pl]) continue;
-        if (strspn(e->d_name + pl, "0123456789") != strlen(e->d_name + pl)) continue;
+        if (strncmp(e->d_name, prefix, pl) != 0) continue;
+        const char *p = e->d_name + pl;
+        size_t nd = strspn(p, "0123456789");
+        if (nd == 0 || nd > 9 || (p[nd] && p[nd] != '.')) continue;
+        long pid = strtol(p, NULL, 10);
+        if (pid <= 0 || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive (EPERM: someone else's) */
         char path[4400];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         unlink(path);
@@ -283,16 +343,20 @@ static anet_status fall_back(anet_trainer *t, const char *where);
 static anet_status note_fallback(anet_trainer *t, const char *why);
 static void fallback_record(anet_trainer *t, anet_metrics_record *r);
 
-/* Under auto, vane is the expected outcome where no Neural Engine can exist; a candidate that
- * should run here (macOS, or the simulator named by ANE_TRAINER_AUTO_CANDIDATE) and did not
- * is a fallback like one in the middle of a run. */
+int anet_auto_candidate_expected_on(int apple_arm64, const char *candidate_env) {
+    return apple_arm64 || (candidate_env && strcmp(candidate_env, "ane-sim") == 0);
+}
+
+/* Under auto, vane is the expected outcome where no Neural Engine can exist (Linux, Intel
+ * Macs); a candidate that should run here (Apple silicon macOS, or the simulator named by
+ * ANE_TRAINER_AUTO_CANDIDATE) and did not is a fallback like one in the middle of a run. */
 static int auto_candidate_expected(void) {
-#if defined(__APPLE__)
-    return 1;
+#if defined(__APPLE__) && (defined(__aarch64__) || defined(__arm64__))
+    int apple_arm64 = 1;
 #else
-    const char *c = getenv("ANE_TRAINER_AUTO_CANDIDATE");
-    return c && strcmp(c, "ane-sim") == 0;
+    int apple_arm64 = 0;
 #endif
+    return anet_auto_candidate_expected_on(apple_arm64, getenv("ANE_TRAINER_AUTO_CANDIDATE"));
 }
 
 /* Opens the backend for --backend `requested` and notes whether auto picked it. */
@@ -587,18 +651,7 @@ static const char *state_prefix(const state_buf *s) {
     return s->slot == 0 ? "ane.m" : s->slot == 1 ? "ane.v" : "ane.s";
 }
 
-/* Parses "%llu" metadata; -1 when absent or malformed. */
-static int meta_u64(const anet_ckpt *c, const char *key, uint64_t *out) {
-    const char *s = anet_ckpt_get_meta(c, key);
-    if (!s || !*s) return -1;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*end || errno) return -1;
-    *out = v;
-    return 0;
-}
-
+/* test_acc: "nan" before the first evaluation, so anything unparsable just means unknown. */
 static int meta_f(const anet_ckpt *c, const char *key, double *out) {
     const char *s = anet_ckpt_get_meta(c, key);
     if (!s || !*s) return -1;
@@ -609,28 +662,42 @@ static int meta_f(const anet_ckpt *c, const char *key, double *out) {
     return 0;
 }
 
-/* Validates the whole checkpoint first and only then changes the trainer, so a failed restore
- * (another model, a missing tensor) leaves the trainer as it was. */
-static anet_status restore(anet_trainer *t, const char *path) {
-    anet_ckpt c;
-    anet_status st = anet_ckpt_read(path, &c);
-    if (st != ANET_OK) return st;
-    st = anet_ckpt_check_model(&c, path, &t->model, t->mem ? "this trainer's model" : "--model");
-    const char *fmt = anet_ckpt_get_meta(&c, "format");
-    const char *upd = anet_ckpt_get_meta(&c, "update");
-    const char *optk = anet_ckpt_get_meta(&c, "optimizer");
-    uint64_t step = 0, epoch = 0, de = 0, di = 0, bs = 0, clean = 0, skipped = 0, ot = 0;
-    double scale = 0;
-    unsigned long long s4[4] = {0, 0, 0, 0};
+/* What a checkpoint restores besides tensors, parsed and checked by ckpt_check. */
+typedef struct ckpt_vals {
+    uint64_t step, epoch, de, di, clean, skipped, ot;
+    double scale;
+    unsigned long long s4[4];
+} ckpt_vals;
+
+/* Everything about a checkpoint that needs no built programs or state: the model and its
+ * weights, the metadata (ranges, this run's update mode, optimizer and batch size, the data
+ * position), the optimizer state's shapes. Runs before the programs are built, so a checkpoint
+ * that cannot be resumed costs nothing (no model init, no compile). Changes nothing. */
+static anet_status ckpt_check(anet_trainer *t, const anet_ckpt *c, const char *path, ckpt_vals *r) {
+    anet_status st = anet_ckpt_check_model(c, path, &t->model, t->mem ? "this trainer's model" : "--model");
+    const char *fmt = anet_ckpt_get_meta(c, "format");
+    const char *upd = anet_ckpt_get_meta(c, "update");
+    const char *optk = anet_ckpt_get_meta(c, "optimizer");
+    uint64_t bs = 0;
+    memset(r, 0, sizeof *r);
     if (st == ANET_OK && (!fmt || strcmp(fmt, CKPT_FORMAT) != 0))
         st = anet_fail(ANET_E_FORMAT, "checkpoint %s: not an ane_trainer training checkpoint (format %s)",
                        path, fmt ? fmt : "missing");
-    if (st == ANET_OK &&
-        (meta_u64(&c, "step", &step) || meta_u64(&c, "epoch", &epoch) || meta_u64(&c, "data_epoch", &de) ||
-         meta_u64(&c, "data_index", &di) || meta_u64(&c, "batch_size", &bs) ||
-         meta_u64(&c, "loss_scale_clean_steps", &clean) || meta_u64(&c, "skipped_steps", &skipped) ||
-         meta_u64(&c, "optimizer_steps", &ot) || meta_f(&c, "loss_scale", &scale) || !upd || !optk))
-        st = anet_fail(ANET_E_FORMAT, "checkpoint %s: training metadata missing or malformed", path);
+    /* Every counter bounded (no int64 overflow later), the loss scale finite and within the
+     * scaler's range: an edited or corrupt value fails here, naming its key. */
+    const anet_loss_scaler *sc = &t->scaler;
+    if (st == ANET_OK) st = anet_ckpt_meta_uint(c, path, "step", 0, ANET_CKPT_MAX_COUNTER, 1, &r->step);
+    if (st == ANET_OK) st = anet_ckpt_meta_uint(c, path, "epoch", 0, 1000000, 1, &r->epoch);
+    if (st == ANET_OK) st = anet_ckpt_meta_uint(c, path, "data_epoch", 0, ANET_CKPT_MAX_COUNTER, 1, &r->de);
+    if (st == ANET_OK) st = anet_ckpt_meta_uint(c, path, "data_index", 0, UINT32_MAX, 1, &r->di);
+    if (st == ANET_OK) st = anet_ckpt_meta_uint(c, path, "batch_size", 1, ANET_MAX_BATCH, 1, &bs);
+    if (st == ANET_OK) st = anet_ckpt_meta_uint(c, path, "loss_scale_clean_steps", 0, INT32_MAX, 1, &r->clean);
+    if (st == ANET_OK) st = anet_ckpt_meta_uint(c, path, "skipped_steps", 0, ANET_CKPT_MAX_COUNTER, 1, &r->skipped);
+    if (st == ANET_OK) st = anet_ckpt_meta_uint(c, path, "optimizer_steps", 0, ANET_CKPT_MAX_COUNTER, 1, &r->ot);
+    if (st == ANET_OK)
+        st = anet_ckpt_meta_real(c, path, "loss_scale", sc->min_scale, sc->max_scale, 1, &r->scale);
+    if (st == ANET_OK && (!upd || !optk))
+        st = anet_fail(ANET_E_FORMAT, "checkpoint %s: metadata \"%s\" is missing", path, !upd ? "update" : "optimizer");
     if (st == ANET_OK && strcmp(upd, update_name(t->o.update)) != 0)
         st = anet_fail(ANET_E_MISMATCH, "checkpoint %s was trained with --update %s, this run uses --update %s",
                        path, upd, update_name(t->o.update));
@@ -640,53 +707,72 @@ static anet_status restore(anet_trainer *t, const char *path) {
     if (st == ANET_OK && bs != (uint64_t)t->o.batch_size)
         st = anet_fail(ANET_E_MISMATCH, "checkpoint %s was trained with --batch-size %llu, this run uses %d",
                        path, (unsigned long long)bs, t->o.batch_size);
-    if (st == ANET_OK && (epoch > 1000000 || !(scale > 0) || di > UINT32_MAX || clean > INT32_MAX))
-        st = anet_fail(ANET_E_FORMAT, "checkpoint %s: training metadata out of range", path);
-    const char *rng = anet_ckpt_get_meta(&c, "rng");
+    const char *rng = anet_ckpt_get_meta(c, "rng");
     if (st == ANET_OK &&
-        (!rng || sscanf(rng, "%16llx:%16llx:%16llx:%16llx", &s4[0], &s4[1], &s4[2], &s4[3]) != 4))
+        (!rng || sscanf(rng, "%16llx:%16llx:%16llx:%16llx", &r->s4[0], &r->s4[1], &r->s4[2], &r->s4[3]) != 4))
         st = anet_fail(ANET_E_FORMAT, "checkpoint %s: rng state missing or malformed", path);
-    /* Optimizer state (update=cpu) and device state (update=ane): present, right dtype and size. */
+    /* Optimizer state (update=cpu): present, fp32, the parameter's size. */
     int nslots = t->o.opt.kind == ANET_OPT_SGD ? 1 : 2;
     for (int i = 0; st == ANET_OK && t->o.update == ANET_UPDATE_CPU && i < t->nparams; i++)
         for (int k = 0; k < nslots; k++) {
             char name[64];
             snprintf(name, sizeof name, "opt.%s.%s", k ? "v" : "m", t->pinfo[i].name);
-            const anet_ckpt_tensor *s = anet_ckpt_find(&c, name);
-            if (!s || s->dtype != ANET_DT_FP32 || s->nbytes != t->opt.sizes[i] * sizeof(float)) {
+            const anet_ckpt_tensor *s = anet_ckpt_find(c, name);
+            size_t n = (size_t)t->pinfo[i].rows * (size_t)t->pinfo[i].cols;
+            if (!s || s->dtype != ANET_DT_FP32 || s->nbytes != n * sizeof(float)) {
                 st = anet_fail(ANET_E_FORMAT, "checkpoint %s: optimizer state %s missing or of the wrong shape",
                                path, name);
                 break;
             }
         }
+    /* The saved position is where the next batch comes from: inside the epoch after the
+     * completed ones (data_epoch == epoch), or at the very end of the last completed one (the
+     * batcher moves on at the next batch). Anything else would resume another stream. */
+    uint64_t de = r->de, di = r->di, epoch = r->epoch;
+    if (st == ANET_OK && !(de == epoch || (epoch > 0 && de == epoch - 1)))
+        st = anet_fail(ANET_E_FORMAT, "checkpoint %s: data_epoch %llu does not match epoch %llu (expected %llu%s)",
+                       path, (unsigned long long)de, (unsigned long long)epoch, (unsigned long long)epoch,
+                       epoch > 0 ? " or one less" : "");
+    if (st == ANET_OK && !t->mem) {
+        uint64_t end = (uint64_t)anet_batcher_batches_per_epoch(&t->train_b) * bs;
+        if (di > end || (de + 1 == epoch && di != end) || di % bs != 0)
+            st = anet_fail(ANET_E_FORMAT, "checkpoint %s: data_index %llu does not fit data_epoch %llu of epoch %llu "
+                           "(batches of %llu, %llu samples per epoch)", path, (unsigned long long)di,
+                           (unsigned long long)de, (unsigned long long)epoch, (unsigned long long)bs,
+                           (unsigned long long)end);
+    }
+    return st;
+}
+
+/* Applies a checkpoint ckpt_check accepted, once the state exists. The device state
+ * (update=ane) is checked first, so a failure still leaves the trainer as it was. */
+static anet_status ckpt_apply(anet_trainer *t, const anet_ckpt *c, const char *path, const ckpt_vals *r) {
+    anet_status st = ANET_OK;
     for (int i = 0; st == ANET_OK && i < t->nstate; i++) {
         state_buf *s = &t->state[i];
         char name[64];
         snprintf(name, sizeof name, "%s.%s", state_prefix(s), t->pinfo[s->index].name);
-        const anet_ckpt_tensor *ct = anet_ckpt_find(&c, name);
+        const anet_ckpt_tensor *ct = anet_ckpt_find(c, name);
         if (!ct || ct->dtype != s->dtype || ct->nbytes != s->nbytes)
             st = anet_fail(ANET_E_FORMAT, "checkpoint %s: device state %s missing or of the wrong shape", path,
                            name);
     }
-    anet_batch_pos pos = {de, (uint32_t)di};
+    anet_batch_pos pos = {r->de, (uint32_t)r->di};
     if (st == ANET_OK && !t->mem) {
-        st = anet_batcher_seek(&t->train_b, pos); /* validates, and changes nothing when it fails */
+        st = anet_batcher_seek(&t->train_b, pos); /* checked above; changes nothing when it fails */
         if (st != ANET_OK) st = anet_fail_ctx(st, "checkpoint %s: data position", path);
     }
-    if (st != ANET_OK) {
-        anet_ckpt_free(&c);
-        return st;
-    }
-    /* Everything checked: apply. */
-    for (int i = 0; i < 4; i++) t->rng.s[i] = s4[i];
+    if (st != ANET_OK) return st;
+    int nslots = t->o.opt.kind == ANET_OPT_SGD ? 1 : 2;
+    for (int i = 0; i < 4; i++) t->rng.s[i] = r->s4[i];
     for (int i = 0; i < t->nparams; i++) {
-        const anet_ckpt_tensor *w = anet_ckpt_find(&c, t->pinfo[i].name);
+        const anet_ckpt_tensor *w = anet_ckpt_find(c, t->pinfo[i].name);
         memcpy(t->opt.w[i], w->data, w->nbytes);
         if (t->o.update != ANET_UPDATE_CPU) continue;
         for (int k = 0; k < nslots; k++) {
             char name[64];
             snprintf(name, sizeof name, "opt.%s.%s", k ? "v" : "m", t->pinfo[i].name);
-            const anet_ckpt_tensor *s = anet_ckpt_find(&c, name);
+            const anet_ckpt_tensor *s = anet_ckpt_find(c, name);
             memcpy(k ? t->opt.v[i] : t->opt.m[i], s->data, s->nbytes);
         }
     }
@@ -694,21 +780,33 @@ static anet_status restore(anet_trainer *t, const char *path) {
         state_buf *s = &t->state[i];
         char name[64];
         snprintf(name, sizeof name, "%s.%s", state_prefix(s), t->pinfo[s->index].name);
-        memcpy(s->buf[0], anet_ckpt_find(&c, name)->data, s->nbytes);
+        memcpy(s->buf[0], anet_ckpt_find(c, name)->data, s->nbytes);
     }
     if (t->mem) t->mem_pos = pos;
     t->cur = 0;
-    t->step = (int64_t)step;
-    t->epochs_done = (int)epoch;
-    t->opt.t = (int64_t)ot;
-    t->scaler.scale = (float)scale;
-    t->scaler.clean_steps = (int)clean;
-    t->scaler.skipped_steps = (int64_t)skipped;
+    t->step = (int64_t)r->step;
+    t->epochs_done = (int)r->epoch;
+    t->opt.t = (int64_t)r->ot;
+    t->scaler.scale = (float)r->scale;
+    t->scaler.clean_steps = (int)r->clean;
+    t->scaler.skipped_steps = (int64_t)r->skipped;
     double acc;
-    if (meta_f(&c, "test_acc", &acc) == 0 && acc >= 0 && acc <= 1) t->last_acc = acc;
+    if (meta_f(c, "test_acc", &acc) == 0 && acc >= 0 && acc <= 1) t->last_acc = acc;
     anet_optim_cpu_sync_f16(&t->opt);
-    anet_ckpt_free(&c);
     return ANET_OK;
+}
+
+/* Validates the whole checkpoint first and only then changes the trainer, so a failed restore
+ * (another model, a missing tensor) leaves the trainer as it was. */
+static anet_status restore(anet_trainer *t, const char *path) {
+    anet_ckpt c;
+    anet_status st = anet_ckpt_read(path, &c);
+    if (st != ANET_OK) return st;
+    ckpt_vals r;
+    st = ckpt_check(t, &c, path, &r);
+    if (st == ANET_OK) st = ckpt_apply(t, &c, path, &r);
+    anet_ckpt_free(&c);
+    return st;
 }
 
 anet_status anet_trainer_restore(anet_trainer *t, const char *path) {
@@ -772,7 +870,7 @@ anet_status anet_trainer_save(anet_trainer *t, const char *path) {
         ct->nbytes = s->nbytes;
     }
     {
-        char v[24][80];
+        char v[28][80];
         anet_batch_pos pos = t->mem ? t->mem_pos : anet_batcher_tell(&t->train_b);
         snprintf(v[0], 80, "%lld", (long long)t->step);
         snprintf(v[1], 80, "%d", t->epochs_done);
@@ -795,6 +893,8 @@ anet_status anet_trainer_save(anet_trainer *t, const char *path) {
         snprintf(v[16], 80, "%lld", (long long)t->opt.t);
         snprintf(v[17], 80, "%lld", (long long)t->o.warmup_steps);
         snprintf(v[18], 80, "%.17g", t->last_acc);
+        snprintf(v[19], 80, "%d", t->scaler.growth_interval);
+        snprintf(v[20], 80, "%lld", (long long)t->o.schedule_steps);
         anet_ckpt_meta meta[] = {
             {"format", CKPT_FORMAT},
             {"model", t->model.text},
@@ -818,6 +918,8 @@ anet_status anet_trainer_save(anet_trainer *t, const char *path) {
             {"optimizer_steps", v[16]},
             {"schedule", (char *)anet_sched_kind_name(t->o.schedule)},
             {"warmup_steps", v[17]},
+            {"loss_scale_growth", v[19]},
+            {"schedule_steps", v[20]},
             {"test_acc", v[18]},
             {"dataset", t->dataset_name},
             {"backend", (char *)t->backend.ops->name},
@@ -861,10 +963,16 @@ static anet_status build_programs(anet_trainer *t) {
     return ANET_OK;
 }
 
-static anet_status create(const anet_train_options *o, int mem, anet_trainer **out) {
+/* mem_resume: the checkpoint an in-memory trainer starts from (anet_trainer_load_mem); a
+ * dataset trainer resumes from o->resume. */
+static anet_status create(const anet_train_options *o, int mem, const char *mem_resume, anet_trainer **out) {
     if (!out) return anet_fail(ANET_E_INVALID, "trainer: NULL output pointer");
     *out = NULL;
     if (!o) return anet_fail(ANET_E_INVALID, "trainer: NULL options");
+    anet_ckpt ck;
+    int have_ck = 0;
+    ckpt_vals cv;
+    const char *resume = mem ? mem_resume : o->resume;
     anet_trainer *t = calloc(1, sizeof *t);
     if (!t) return anet_fail(ANET_E_NOMEM, "out of memory");
     t->o = *o;
@@ -882,8 +990,12 @@ static anet_status create(const anet_train_options *o, int mem, anet_trainer **o
         st = anet_fail(ANET_E_INVALID, "--epochs %d: must be at least 1", o->epochs);
         goto fail;
     }
-    if (o->batch_size < 1 || o->batch_size > 65536) {
-        st = anet_fail(ANET_E_INVALID, "--batch-size %d: must be in 1..65536", o->batch_size);
+    if (o->schedule_steps < 0 || (uint64_t)o->schedule_steps > ANET_CKPT_MAX_COUNTER) {
+        st = anet_fail(ANET_E_INVALID, "--schedule-steps %lld: must be in 0..2^53", (long long)o->schedule_steps);
+        goto fail;
+    }
+    if (o->batch_size < 1 || o->batch_size > ANET_MAX_BATCH) {
+        st = anet_fail(ANET_E_INVALID, "--batch-size %d: must be in 1..%d", o->batch_size, ANET_MAX_BATCH);
         goto fail;
     }
     if (mem) goto backend;
@@ -929,13 +1041,6 @@ static anet_status create(const anet_train_options *o, int mem, anet_trainer **o
     if (st != ANET_OK) goto fail;
 
 backend:;
-    if ((st = open_backend(t, o->backend)) != ANET_OK) goto fail;
-    /* A library caller's strings need not outlive this call: keep none of them. */
-    if (mem) {
-        t->o.model = t->model.text;
-        t->o.backend = NULL;
-    }
-
     t->nparams = anet_model_nparams(&t->model);
     t->pinfo = calloc((size_t)t->nparams, sizeof *t->pinfo);
     if (!t->pinfo) {
@@ -943,6 +1048,21 @@ backend:;
         goto fail;
     }
     for (int i = 0; i < t->nparams; i++) anet_model_param(&t->model, i, &t->pinfo[i]);
+    anet_loss_scaler_init(&t->scaler, o->loss_scale, o->loss_scale_growth);
+    /* The checkpoint to resume is checked before anything costly (backend, programs, the
+     * model's initial weights): one that does not fit fails at once. */
+    if (resume) {
+        if ((st = anet_ckpt_read(resume, &ck)) != ANET_OK) goto fail;
+        have_ck = 1;
+        if ((st = ckpt_check(t, &ck, resume, &cv)) != ANET_OK) goto fail;
+    }
+    if ((st = open_backend(t, o->backend)) != ANET_OK) goto fail;
+    /* A library caller's strings need not outlive this call: keep none of them. */
+    if (mem) {
+        t->o.model = t->model.text;
+        t->o.backend = NULL;
+    }
+
     t->scfg.model = t->model;
     t->scfg.batch = o->batch_size;
     t->scfg.opt = o->opt;
@@ -953,13 +1073,27 @@ backend:;
     anet_rng_seed(&t->rng, o->seed);
     t->last_acc = NAN;
     if ((st = init_state(t)) != ANET_OK) goto fail;
-    anet_loss_scaler_init(&t->scaler, o->loss_scale, o->loss_scale_growth);
-    if (o->resume && (st = restore(t, o->resume)) != ANET_OK) goto fail;
+    if (have_ck) {
+        if ((st = ckpt_apply(t, &ck, resume, &cv)) != ANET_OK) goto fail;
+        anet_ckpt_free(&ck);
+        have_ck = 0;
+    }
     t->sched.kind = o->schedule;
     t->sched.lr = o->opt.lr;
     t->sched.warmup_steps = o->warmup_steps;
-    /* In memory mode the batches per epoch are known with the data (set per epoch). */
-    t->sched.total_steps = mem ? 0 : (int64_t)o->epochs * anet_batcher_batches_per_epoch(&t->train_b);
+    /* The horizon is fixed by the first run (or --schedule-steps) and stored, so a resume with
+     * another --epochs follows the same curve. In memory mode without schedule_steps the batches
+     * per epoch are known with the data (set per epoch). */
+    if (!mem) {
+        int64_t here = (int64_t)o->epochs * anet_batcher_batches_per_epoch(&t->train_b);
+        if (o->schedule_steps > 0 && here != o->schedule_steps && o->resume && !o->quiet &&
+            (o->schedule == ANET_SCHED_COSINE || o->schedule == ANET_SCHED_WARMUP_COSINE))
+            fprintf(stderr, "ane_trainer: warning: the %s schedule's horizon stays at %lld steps (stored in the "
+                    "checkpoint, or --schedule-steps), not the %lld steps of --epochs %d\n",
+                    anet_sched_kind_name(o->schedule), (long long)o->schedule_steps, (long long)here, o->epochs);
+        t->o.schedule_steps = o->schedule_steps > 0 ? o->schedule_steps : here;
+    }
+    t->sched.total_steps = t->o.schedule_steps;
     if (!mem && (st = anet_metrics_open(&t->metrics, t->metrics_path, o->resume != NULL)) != ANET_OK) goto fail;
     if (t->fallback[0]) { /* auto switched to vane before the metrics file was open */
         anet_metrics_record r;
@@ -970,12 +1104,19 @@ backend:;
     *out = t;
     return ANET_OK;
 fail:
+    if (have_ck) anet_ckpt_free(&ck);
     anet_trainer_free(t);
     return st;
 }
 
-anet_status anet_trainer_create(const anet_train_options *o, anet_trainer **out) { return create(o, 0, out); }
-anet_status anet_trainer_create_mem(const anet_train_options *o, anet_trainer **out) { return create(o, 1, out); }
+anet_status anet_trainer_create(const anet_train_options *o, anet_trainer **out) { return create(o, 0, NULL, out); }
+anet_status anet_trainer_create_mem(const anet_train_options *o, anet_trainer **out) {
+    return create(o, 1, NULL, out);
+}
+anet_status anet_trainer_load_mem(const anet_train_options *o, const char *checkpoint, anet_trainer **out) {
+    if (!checkpoint) return anet_fail(ANET_E_INVALID, "trainer: NULL checkpoint path");
+    return create(o, 1, checkpoint, out);
+}
 
 void anet_trainer_free(anet_trainer *t) {
     if (!t) return;
@@ -1390,7 +1531,8 @@ anet_status anet_trainer_train_epoch(anet_trainer *t, const anet_arrays *a, doub
     if (st == ANET_OK) {
         t->train_b = b;
         if (t->o.epochs <= t->epochs_done) t->o.epochs = t->epochs_done + 1;
-        t->sched.total_steps = (int64_t)t->o.epochs * anet_batcher_batches_per_epoch(&b);
+        t->sched.total_steps = t->o.schedule_steps > 0 ? t->o.schedule_steps
+                                                        : (int64_t)t->o.epochs * anet_batcher_batches_per_epoch(&b);
         anet_metrics_record r;
         int stopped = 0;
         st = run_epoch(t, t->epochs_done + 1, &r, &stopped);
@@ -1510,9 +1652,21 @@ anet_status anet_eval_checkpoint(const anet_eval_options *o, anet_eval_result *r
         anet_ckpt_free(&c);
         return anet_fail_ctx(st, "checkpoint %s", o->checkpoint);
     }
-    uint64_t bs = 0;
-    int batch = o->batch_size > 0 ? o->batch_size : (meta_u64(&c, "batch_size", &bs) == 0 && bs > 0 && bs <= 65536 ? (int)bs : 128);
+    uint64_t bs = 128;
+    if (o->batch_size <= 0 &&
+        (st = anet_ckpt_meta_uint(&c, o->checkpoint, "batch_size", 1, ANET_MAX_BATCH, 0, &bs)) != ANET_OK) {
+        anet_ckpt_free(&c);
+        return st;
+    }
+    int batch = o->batch_size > 0 ? o->batch_size : (int)bs;
     const char *ds_name = o->dataset ? o->dataset : anet_ckpt_get_meta(&c, "dataset");
+    /* A checkpoint of a trainer on in-memory arrays (the C API, Python) records no dataset: the
+     * default one would be a guess, so the caller must say. */
+    if (!ds_name || !ds_name[0]) {
+        anet_ckpt_free(&c);
+        return anet_fail(ANET_E_INVALID, "checkpoint %s records no dataset (saved from in-memory arrays?): "
+                         "give the dataset to evaluate on (--dataset)", o->checkpoint);
+    }
     /* A trainer in evaluation-only form: same programs, same binding; no training state. */
     anet_trainer *t = calloc(1, sizeof *t);
     if (!t) {

@@ -23,6 +23,9 @@ typedef struct anet_train_options {
     anet_opt_config opt;
     anet_sched_kind schedule;
     int64_t warmup_steps;
+    int64_t schedule_steps;   /* T, the horizon of cosine schedules. 0: epochs x batches per epoch
+                               * of the first run; a checkpoint stores T and a resume keeps it
+                               * (the C API's in-memory trainers derive it per epoch unless set). */
     uint64_t seed;
     const char *backend;      /* "auto", "vane", "ane", "ane-sim" */
     anet_chip chip;
@@ -42,12 +45,14 @@ typedef struct anet_train_options {
 void anet_train_options_default(anet_train_options *o);
 
 /* Takes the training options a checkpoint records (model, dataset, optimizer and its
- * constants, batch size, seed, schedule, warmup, update, numerics, chip) into o; the model and
+ * constants, batch size, seed, schedule, warmup, loss-scale growth, update, numerics, chip) into o; the model and
  * dataset strings are copied to model_buf / ds_buf. Options the checkpoint lacks stay as they
- * are. (--resume: "options not given are taken from it".) */
+ * are. (--resume: "options not given are taken from it".) A value that is malformed, out of
+ * range or unknown is ANET_E_FORMAT naming the key (path names the file); o may then be
+ * partly changed. */
 struct anet_ckpt;
-void anet_train_options_from_ckpt(const struct anet_ckpt *c, anet_train_options *o, char *model_buf,
-                                  size_t model_len, char *ds_buf, size_t ds_len);
+anet_status anet_train_options_from_ckpt(const struct anet_ckpt *c, const char *path, anet_train_options *o,
+                                         char *model_buf, size_t model_len, char *ds_buf, size_t ds_len);
 
 /* The trainer handle; public (opaque) in ane_trainer.h. */
 typedef struct anet_trainer anet_trainer;
@@ -83,6 +88,13 @@ typedef struct anet_arrays {
 } anet_arrays;
 
 anet_status anet_trainer_create_mem(const anet_train_options *o, anet_trainer **out);
+/* Whether auto ending on vane is a fallback (warned about, recorded): on Apple silicon macOS
+ * (apple_arm64), or when ANE_TRAINER_AUTO_CANDIDATE (candidate_env) names ane-sim. Not on
+ * Linux or Intel Macs, where no Neural Engine exists. The platform is a parameter for tests. */
+int anet_auto_candidate_expected_on(int apple_arm64, const char *candidate_env);
+/* anet_trainer_create_mem that starts from a checkpoint (as anet_trainer_restore would), the
+ * checkpoint checked against the model and options before the programs are built. */
+anet_status anet_trainer_load_mem(const anet_train_options *o, const char *checkpoint, anet_trainer **out);
 /* Trains one epoch (every full batch; the last partial one is dropped); *loss gets the mean
  * batch loss, as the epoch metrics line's train_loss. */
 anet_status anet_trainer_train_epoch(anet_trainer *t, const anet_arrays *a, double *loss);
@@ -106,7 +118,7 @@ int64_t anet_trainer_steps(const anet_trainer *t);
 /* Test accuracy of a checkpoint on a dataset (eval CLI): model read from the checkpoint. */
 typedef struct anet_eval_options {
     const char *checkpoint;
-    const char *dataset;  /* NULL: the checkpoint's dataset, else mnist/fashion-mnist */
+    const char *dataset;  /* NULL: the checkpoint's dataset (an error when it records none) */
     const char *data_dir;
     const char *backend;
     anet_chip chip;

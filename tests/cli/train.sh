@@ -103,6 +103,41 @@ assert len(b) == 1 and b[0]['epoch'] == 2
 for k in ('train_loss', 'test_acc', 'step', 'loss_scale', 'skipped_steps'):
     assert a[1][k] == b[0][k], (k, a[1][k], b[0][k])
 PYEOF
+# The loss scaler's growth interval is part of the trajectory: a resume keeps a non-default one
+# (the scale starts low so that it grows during both epochs).
+LS=(--loss-scale 1 --loss-scale-growth 5 --seed 7)
+"$ANET_BIN" train "${COMMON[@]}" "${LS[@]}" --epochs 2 --out gr2 2>err || bad "growth 2 epochs: $(cat err)"
+"$ANET_BIN" train "${COMMON[@]}" "${LS[@]}" --epochs 1 --out gr1 2>err || bad "growth 1 epoch: $(cat err)"
+"$ANET_BIN" train "${COMMON[@]}" --epochs 2 --resume gr1/checkpoint.safetensors --out gr1r 2>err || bad "growth resume: $(cat err)"
+out=$($PY st.py gr2/checkpoint.safetensors gr1r/checkpoint.safetensors step loss_scale loss_scale_growth rng 2>&1) \
+  && ok "--loss-scale-growth 5: 2 epochs == 1 + resume 1: $out" || bad "resume with --loss-scale-growth differs: $out"
+
+# Cosine schedules: with the horizon given up front, 2 epochs straight == 1 + resume 1 bit for
+# bit; without it a resume keeps the first run's horizon (T = 40 steps here), says so, and its
+# rates are the formula's (lr * (1 + cos(pi * min(s, T) / T)) / 2, computed here).
+CS=(--schedule cosine --lr 0.01 --seed 3)
+"$ANET_BIN" train "${COMMON[@]}" "${CS[@]}" --schedule-steps 80 --epochs 2 --out cs2 2>err || bad "cosine 2 epochs: $(cat err)"
+"$ANET_BIN" train "${COMMON[@]}" "${CS[@]}" --schedule-steps 80 --epochs 1 --out cs1 2>err || bad "cosine 1 epoch: $(cat err)"
+"$ANET_BIN" train "${COMMON[@]}" --epochs 2 --resume cs1/checkpoint.safetensors --out cs1r 2>err || bad "cosine resume: $(cat err)"
+out=$($PY st.py cs2/checkpoint.safetensors cs1r/checkpoint.safetensors step schedule_steps rng 2>&1) \
+  && ok "cosine --schedule-steps 80: 2 epochs == 1 + resume 1: $out" || bad "cosine resume differs: $out"
+"$ANET_BIN" train --dataset "$M10K" --model mlp:784-16-10 --batch-size 250 --backend vane "${CS[@]}" --epochs 1 \
+  --out ch1 2>err >/dev/null || bad "cosine horizon run: $(cat err)"
+"$ANET_BIN" train --dataset "$M10K" --backend vane --epochs 2 --resume ch1/checkpoint.safetensors --out ch1r \
+  --log-steps 1 2>err >/dev/null || bad "cosine horizon resume: $(cat err)"
+grep -q "horizon stays at 40 steps" err && ok "resume with another --epochs warns that the horizon stays" \
+  || bad "no horizon warning: $(cat err)"
+$PY - ch1r/metrics.jsonl ch1r/checkpoint.safetensors <<'PYEOF' && ok "resumed cosine keeps T=40 (rates from the formula)" || bad "resumed cosine horizon"
+import json, math, struct, sys
+steps = [json.loads(l) for l in open(sys.argv[1]) if json.loads(l)['event'] == 'step']
+assert len(steps) == 40, len(steps)
+for r in steps:
+    s = r['step'] - 1
+    want = 0.01 * 0.5 * (1 + math.cos(math.pi * min(s, 40) / 40))
+    assert abs(r['lr'] - want) <= 1e-9 + 1e-6 * want, (r['step'], r['lr'], want)
+b = open(sys.argv[2], 'rb').read(); n = struct.unpack('<Q', b[:8])[0]
+assert json.loads(b[8:8 + n])['__metadata__']['schedule_steps'] == '40'
+PYEOF
 
 # 4. update=ane: trains, and its resume is exact too.
 "$ANET_BIN" train "${COMMON[@]}" --epochs 2 --seed 3 --update ane --out ane2 2>err || bad "update ane: $(cat err)"
@@ -203,12 +238,16 @@ if [ -f killed/checkpoint.safetensors ]; then
   ep=$($PY -c "
 import json,struct; b=open('killed/checkpoint.safetensors','rb').read(); n=struct.unpack('<Q',b[:8])[0]
 print(json.loads(b[8:8+n])['__metadata__']['epoch'])")
-  touch killed/checkpoint.safetensors.tmp.99999 # what a kill during the write itself leaves
+  # What a kill during the write itself leaves (a pid that has ended), and a live writer's
+  # temporary (this shell's pid), which must survive.
+  bash -c 'exit 0' & dead=$!; wait $dead
+  touch killed/checkpoint.safetensors.tmp.$dead.Ab12Cd killed/checkpoint.safetensors.tmp.$$.Xy34Zw
   "$ANET_BIN" train --resume killed/checkpoint.safetensors --dataset "$M10K" --backend vane --quiet \
     --epochs $((ep + 1)) --out killed 2>err && ok "resume after kill -9 (from epoch $ep)" || bad "resume after kill: $(cat err)"
   [ "$($PY m.py killed/metrics.jsonl | tail -1 | $PY -c 'import json,sys; print(json.load(sys.stdin)["epoch"])')" = "$((ep + 1))" ] \
     && ok "resumed run reached epoch $((ep + 1))" || bad "resumed run epoch"
-  [ -e killed/checkpoint.safetensors.tmp.99999 ] && bad "stale temp file kept" || ok "stale temp file removed"
+  [ -e killed/checkpoint.safetensors.tmp.$dead.Ab12Cd ] && bad "stale temp file kept" || ok "stale temp file removed"
+  [ -e killed/checkpoint.safetensors.tmp.$$.Xy34Zw ] && ok "a live writer's temp file kept" || bad "live temp file removed"
   "$ANET_BIN" train --dataset "$M10K" --model mlp:784-16-10 --batch-size 20 --backend vane --quiet --epochs $((ep + 1)) \
     --seed 1 --out unkilled 2>err || bad "uninterrupted run: $(cat err)"
   out=$($PY st.py unkilled/checkpoint.safetensors killed/checkpoint.safetensors step rng 2>&1) \
@@ -239,7 +278,62 @@ one_line "missing checkpoint" "nope.safetensors" "$ANET_BIN" eval nope.safetenso
 one_line "unknown dataset" "no-such-set" "$ANET_BIN" train --dataset no-such-set --out bad5 --quiet
 one_line "bad --lr" "--lr" "$ANET_BIN" train --lr fast
 one_line "unknown option" "--frobnicate" "$ANET_BIN" train --frobnicate
+# One batch-size limit (the ANE's 16384 columns) for every subcommand, said up front.
+for c in train eval compile; do
+  one_line "$c --batch-size 16385" "--batch-size '16385': expected an integer in 1..16384" \
+    "$ANET_BIN" $c --batch-size 16385 --model mlp:784-16-10 --dataset "$M10K" --out bs$c --quiet
+done
 one_line "unknown backend" "warp" "$ANET_BIN" train "${COMMON[@]}" --backend warp --out bad6
+# Checkpoint metadata edited here (python rewrites the header): every inconsistent or
+# out-of-range value is one FORMAT error naming its key, before any training.
+cat >setmeta.py <<'PYEOF'
+import json, struct, sys
+b = open(sys.argv[1], 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
+for kv in sys.argv[3:]:
+    k, v = kv.split('=', 1); h['__metadata__'][k] = v
+hb = json.dumps(h).encode(); hb += b' ' * (-len(hb) % 8)
+open(sys.argv[2], 'wb').write(struct.pack('<Q', len(hb)) + hb + b[8 + n:])
+PYEOF
+bad_meta() { # name, expected text, key=value...
+  local name=$1 want=$2; shift 2
+  $PY setmeta.py run1/checkpoint.safetensors meta.safetensors "$@"
+  one_line "$name" "$want" "$ANET_BIN" train "${COMMON[@]}" --epochs 3 --resume meta.safetensors --out badmeta
+}
+bad_meta "data_epoch 2^64-1" "data_epoch" data_epoch=18446744073709551615 data_index=0 epoch=0
+bad_meta "data_epoch ahead of epoch" "data_epoch" data_epoch=5
+bad_meta "data_index inside a finished epoch" "data_index" data_index=250
+bad_meta "optimizer_steps 2^63-1" "optimizer_steps" optimizer_steps=9223372036854775807
+bad_meta "step 2^64-1" "metadata step" step=18446744073709551615
+bad_meta "skipped_steps -1" "skipped_steps" skipped_steps=-1
+bad_meta "loss_scale inf" "loss_scale" loss_scale=inf
+bad_meta "loss_scale 0" "loss_scale" loss_scale=0
+bad_meta "lr inf" "metadata lr" lr=inf
+bad_meta "eps nan" "metadata eps" eps=nan
+bad_meta "batch_size 99999999999" "batch_size" batch_size=99999999999
+bad_meta "seed abc" "seed" seed=abc
+bad_meta "unknown schedule" "schedule" schedule=zigzag
+bad_meta "unknown chip" "chip" chip=m9
+# A checkpoint saved from in-memory arrays records dataset "": eval and resume ask for --dataset
+# instead of guessing the default one.
+$PY setmeta.py run1/checkpoint.safetensors nods.safetensors dataset=
+one_line "eval, no dataset recorded" "records no dataset" "$ANET_BIN" eval nods.safetensors --backend vane
+one_line "resume, no dataset recorded" "records no dataset" "$ANET_BIN" train --resume nods.safetensors --epochs 3 \
+  --backend vane --out nods --quiet
+"$ANET_BIN" eval nods.safetensors --dataset "$M10K" --backend vane >/dev/null 2>err && ok "eval with --dataset" \
+  || bad "eval nods --dataset: $(cat err)"
+# A checkpoint naming a large model (237M parameters) but holding no tensors is refused before
+# the model is built or initialised: at once, naming the missing parameter.
+$PY - <<'PYEOF'
+import json, struct
+h = {'__metadata__': {'format': 'ane_trainer-checkpoint-1', 'model': 'mlp:784-15000-15000-10', 'batch_size': '250'}}
+hb = json.dumps(h).encode(); hb += b' ' * (-len(hb) % 8)
+open('big.safetensors', 'wb').write(struct.pack('<Q', len(hb)) + hb)
+PYEOF
+t0=$(date +%s%N)
+one_line "large model, no tensors" "parameter w0 is missing" "$ANET_BIN" train --resume big.safetensors --dataset "$M10K" \
+  --backend vane --out bigx --quiet
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ $ms -lt 1500 ] && ok "refused in $ms ms" || bad "refusing a tensorless checkpoint took $ms ms (model built first?)"
 ls run1 | grep -q tmp && bad "files left behind" || true
 
 # 8. compile: MIL + weight.bin + plan.json per program; a MIL file given on the command line.
