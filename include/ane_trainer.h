@@ -84,8 +84,9 @@ anet_status anet_model_set_param(anet_model *m, int i, const float *in, size_t c
 typedef struct anet_trainer anet_trainer;
 /* A trainer starting from model's weights (copied). options: space-separated key=value, each
  * optional: optimizer=adam|adamw|sgd lr= momentum= weight_decay= beta1= beta2= eps=
- * schedule=constant|cosine|warmup|warmup-cosine warmup_steps= epochs= (the span of cosine
- * schedules) seed= (shuffling) batch_size= backend=auto|vane|ane|ane-sim
+ * schedule=constant|cosine|warmup|warmup-cosine warmup_steps= schedule_steps= (the span of cosine
+ * schedules; default epochs= x batches)
+ * seed= (shuffling) batch_size= backend=auto|vane|ane|ane-sim
  * chip=m1|m2|m3|m4|strict update=cpu|ane numerics=fp16|fp32 loss_scale= loss_scale_growth=
  * quiet=0|1 (progress on stderr; default 1). Defaults are the CLI's (docs/training.md).
  * Unknown keys and bad values fail with ANET_E_INVALID naming them. */
