@@ -280,13 +280,12 @@ static anet_status update_param(sb *b, const anet_step_config *cfg, int i, const
     return ANET_OK;
 }
 
-anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program *out) {
+/* Shared start of both program builders: checks the config, clears *out, makes the graph. */
+static anet_status builder_new(const anet_step_config *cfg, anet_step_program *out, sb **bp) {
     if (!out) return anet_fail(ANET_E_INVALID, "step program: no output");
     memset(out, 0, sizeof *out);
     anet_status st = check_cfg(cfg);
     if (st != ANET_OK) return st;
-    const anet_model_spec *m = &cfg->model;
-    int B = cfg->batch, K = m->dims[m->nlayers], np = anet_model_nparams(m);
     sb *b = calloc(1, sizeof *b);
     if (!b) return anet_fail(ANET_E_NOMEM, "step program: out of memory");
     b->g = anet_graph_new(cfg->dialect);
@@ -294,6 +293,16 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
         free(b);
         return anet_fail(ANET_E_NOMEM, "step program: out of memory");
     }
+    *bp = b;
+    return ANET_OK;
+}
+
+anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program *out) {
+    sb *b = NULL;
+    anet_status st = builder_new(cfg, out, &b);
+    if (st != ANET_OK) return st;
+    const anet_model_spec *m = &cfg->model;
+    int B = cfg->batch, K = m->dims[m->nlayers], np = anet_model_nparams(m);
     int ane = cfg->update == ANET_UPDATE_ANE;
     int nslots = 0;
     if (ane) nslots = cfg->opt.kind == ANET_OPT_SGD ? (cfg->opt.momentum != 0.0f ? 1 : 0) : 2;
@@ -390,19 +399,11 @@ out:
 }
 
 anet_status anet_step_build_eval(const anet_step_config *cfg, anet_step_program *out) {
-    if (!out) return anet_fail(ANET_E_INVALID, "step program: no output");
-    memset(out, 0, sizeof *out);
-    anet_status st = check_cfg(cfg);
+    sb *b = NULL;
+    anet_status st = builder_new(cfg, out, &b);
     if (st != ANET_OK) return st;
     const anet_model_spec *m = &cfg->model;
     int B = cfg->batch, K = m->dims[m->nlayers], np = anet_model_nparams(m);
-    sb *b = calloc(1, sizeof *b);
-    if (!b) return anet_fail(ANET_E_NOMEM, "step program: out of memory");
-    b->g = anet_graph_new(cfg->dialect);
-    if (!b->g) {
-        free(b);
-        return anet_fail(ANET_E_NOMEM, "step program: out of memory");
-    }
     int x = input(b, "b_x", m->dims[0], 1, B, ANET_ROLE_X, 0, 0);
     int y = input(b, "c_y", K, 1, B, ANET_ROLE_Y_ONEHOT, 0, 0);
     int params[2 * ANET_MLP_MAX_LAYERS];
