@@ -79,6 +79,8 @@ static void serve(int fd) {
     }
     size_t send_len = len, claim = len;
     if (strcmp(mode, "corrupt") == 0) body[len / 2] ^= 0x40;  /* same size, different bytes */
+    /* Only the third file is bad: the first two verify and are installed before the failure. */
+    if (strcmp(mode, "late") == 0 && strncmp(file, "t10k-images", 11) == 0) body[len / 2] ^= 0x40;
     if (strcmp(mode, "cut") == 0) send_len = len / 3;          /* promise all, send a third */
     if (strcmp(mode, "big") == 0) {                            /* a longer body than published */
         body = realloc(body, len + 1000);
@@ -266,6 +268,18 @@ int main(void) {
     CHECK_STR_CONTAINS(anet_last_error(), "refused");
     snprintf(d, sizeof d, "%s/corrupt", tmpdir);
     CHECK_EQ_INT(count_entries(d), -1); /* the dir made by this fetch is gone again: nothing left */
+
+    /* The third file fails after two were installed: a first fetch still leaves nothing. */
+    st = fetch(port, "late", "late", 1);
+    CHECK_EQ_INT(st, ANET_E_VERIFY);
+    CHECK_STR_CONTAINS(anet_last_error(), "t10k-images-idx3-ubyte.gz");
+    snprintf(d, sizeof d, "%s/late", tmpdir);
+    CHECK_EQ_INT(count_entries(d), -1);
+
+    /* Installed files are readable by every user (mkstemp alone would leave them 0600). */
+    struct stat sb;
+    snprintf(p, sizeof p, "%s/ok/%s", tmpdir, spec.files[0].name);
+    CHECK(stat(p, &sb) == 0 && (sb.st_mode & 0777) == 0644);
 
     /* Into an existing directory: it stays, empty. */
     snprintf(d, sizeof d, "%s/existing", tmpdir);

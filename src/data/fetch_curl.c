@@ -154,8 +154,9 @@ static anet_status curl_failure(CURLcode rc, CURL *c, const char *url, const xfe
     }
 }
 
+/* *installed is set when this call renamed a new file into place. */
 static anet_status fetch_one(const anet_dataset_file *f, const char *base, const char *dir, const anet_fetch_opts *o,
-                             int bar, long timeout_s) {
+                             int bar, long timeout_s, int *installed) {
     char url[2 * ANET_PATH_MAX], target[ANET_PATH_MAX], tmp[ANET_PATH_MAX];
     if (snprintf(url, sizeof url, "%s%s", base, f->name) >= (int)sizeof url ||
         snprintf(target, sizeof target, "%s/%s", dir, f->name) >= (int)sizeof target ||
@@ -171,6 +172,14 @@ static anet_status fetch_one(const anet_dataset_file *f, const char *base, const
 
     int fd = mkstemp(tmp);
     if (fd < 0) return anet_fail(ANET_E_IO, "%s: cannot create a temporary file: %s", dir, strerror(errno));
+    /* mkstemp makes the file 0600; an installed dataset is readable by every user, like a
+     * package's files. */
+    if (fchmod(fd, 0644) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return anet_fail(ANET_E_IO, "%s: cannot set permissions: %s", tmp, strerror(e));
+    }
     xfer x;
     memset(&x, 0, sizeof x);
     x.out = fdopen(fd, "wb");
@@ -244,6 +253,7 @@ static anet_status fetch_one(const anet_dataset_file *f, const char *base, const
         unlink(tmp);
         return st;
     }
+    *installed = 1;
     sync_dir(dir);
     if (!o->quiet && !bar)
         fprintf(stderr, "  %s: %llu bytes, %s verified (%.1f s)\n", f->name, (unsigned long long)x.got,
@@ -270,10 +280,21 @@ anet_status anet_fetch_dataset(const anet_dataset_spec *spec, const anet_fetch_o
     long timeout = o.timeout_s > 0 ? o.timeout_s : 60;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return anet_fail(ANET_E_NETWORK, "cannot initialise libcurl");
     if (!o.quiet) fprintf(stderr, "fetching %s from %s into %s\n", spec->name, base, dir);
-    for (int i = 0; i < ANET_FILE_COUNT && st == ANET_OK; i++) st = fetch_one(&spec->files[i], base, dir, &o, bar, timeout);
+    int installed[ANET_FILE_COUNT] = {0};
+    for (int i = 0; i < ANET_FILE_COUNT && st == ANET_OK; i++)
+        st = fetch_one(&spec->files[i], base, dir, &o, bar, timeout, &installed[i]);
     curl_global_cleanup();
     if (st != ANET_OK) {
-        if (created) rmdir(dir); /* only succeeds when empty: a failed first fetch leaves no trace */
+        /* A failed first fetch leaves no trace: the files it already installed go too, then the
+         * directory it made. In a directory that existed, verified files stay (the next fetch
+         * skips them). */
+        if (created) {
+            char target[ANET_PATH_MAX + 256];
+            for (int i = 0; i < ANET_FILE_COUNT; i++)
+                if (installed[i] && snprintf(target, sizeof target, "%s/%s", dir, spec->files[i].name) < (int)sizeof target)
+                    unlink(target);
+            rmdir(dir);
+        }
         return anet_fail_ctx(st, "fetch %s", spec->name);
     }
     return ANET_OK;
