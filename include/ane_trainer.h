@@ -150,7 +150,8 @@ const char *anet_dataset_dir(const anet_dataset *ds);
 /* ---- information and the ANE compatibility check ---- */
 /* `ane_trainer info --json` as a string. */
 anet_status anet_info_json(char **json);
-/* `ane_trainer check PATH --chip CHIP --json` as a string (chip NULL: "strict"): layers with
+/* `ane_trainer check PATH --chip CHIP --json` as a string (chip NULL: as the CLI without
+ * --chip: a checkpoint's recorded chip, m4 for a model spec, else "strict"): layers with
  * verdict/rule/reason/source, segments, notes, summary (compatibility full|partial|none,
  * exit_status 0|1|2). A file that cannot be read or parsed fails (ANET_E_IO, ANET_E_FORMAT,
  * ANET_E_UNSUPPORTED). */

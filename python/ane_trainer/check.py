@@ -32,8 +32,9 @@ class Report:
                                                            len(self.segments))
 
 
-def check(path, chip="strict"):
+def check(path, chip=None):
     """Checks a Core ML model (.mlmodel, .mlpackage, .mlmodelc with model.mil) or MIL text for
-    the ANE with the chip profile ``chip`` (m1, m2, m3, m4 or strict). Returns a
+    the ANE with the chip profile ``chip`` (m1, m2, m3, m4 or strict; None: as the CLI without
+    --chip — a checkpoint's recorded chip, m4 for a model spec, else strict). Returns a
     :class:`Report`; an unreadable or malformed file raises :class:`ane_trainer.Error`."""
     return Report(_lib.take_json(_L.anet_check_json, _lib.enc(path), _lib.enc(chip)))

@@ -12,6 +12,12 @@ from .errors import ArgumentError
 _L = _lib.lib
 
 
+def _check_seed(seed):
+    """The C seed is a uint64: refuse what ctypes would silently wrap."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0 or seed >= 2 ** 64:
+        raise ArgumentError("seed must be an integer in [0, 2^64), got %r" % (seed,))
+
+
 class MLP:
     """A multi-layer perceptron: ``MLP([784, 128, 10])`` is Linear(784, 128), ReLU,
     Linear(128, 10) trained with softmax cross-entropy.
@@ -24,8 +30,7 @@ class MLP:
         sizes = list(sizes)
         if len(sizes) < 2 or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in sizes):
             raise ArgumentError("MLP sizes must be a list of at least two integers, got %r" % (sizes,))
-        if not isinstance(seed, (int, np.integer)) or seed < 0 or seed >= 2 ** 64:
-            raise ArgumentError("seed must be an integer in [0, 2^64), got %r" % (seed,))
+        _check_seed(seed)
         spec = "mlp:" + "-".join(str(int(s)) for s in sizes)
         h = ctypes.c_void_p()
         _lib.check(_L.anet_model_new(_lib.enc(spec), int(seed), ctypes.byref(h)))
@@ -41,6 +46,7 @@ class MLP:
     def from_spec(cls, spec, seed=0):
         """A model from a spec string such as ``"mlp:784-128-10"``."""
         h = ctypes.c_void_p()
+        _check_seed(seed)
         _lib.check(_L.anet_model_new(_lib.enc(spec), int(seed), ctypes.byref(h)))
         return cls._adopt(h)
 

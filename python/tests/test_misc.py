@@ -59,6 +59,16 @@ def test_check_is_the_cli_check(cli, name, chip):
     assert len(r.segments) == len(ref["segments"])
 
 
+@pytest.mark.parametrize("target", ["mlp:784-128-10", "lstsq-custom.mlmodel"])
+def test_check_default_chip_is_the_cli_default(cli, target):
+    # Without a chip, the library picks what the CLI picks without --chip (m4 for a spec).
+    path = target if target.startswith("mlp:") else str(FIXTURES / target)
+    r = at.check(path)
+    p = subprocess.run([cli, "check", path, "--json"], capture_output=True, text=True)
+    assert r.json == json.loads(p.stdout)
+    assert r.exit_status == p.returncode
+
+
 def test_check_verdicts_of_a_custom_layer():
     r = at.check(str(FIXTURES / "lstsq-custom.mlmodel"))
     assert r.status == "none" and r.exit_status == 2 and "cpu" in r.verdicts and r.segments == []

@@ -21,6 +21,12 @@ def test_mlp_init_is_pytorch_default_distribution():
     assert m.sizes == [784, 128, 10] and m.spec == "mlp:784-128-10"
 
 
+def test_negative_seed_is_refused_everywhere():
+    for make in (lambda: at.MLP([4, 2], seed=-1), lambda: at.MLP.from_spec("mlp:4-2", seed=-1)):
+        with pytest.raises(at.ArgumentError):
+            make()
+
+
 def test_seed_determines_weights():
     a, b, c = at.MLP([20, 8, 3], seed=1), at.MLP([20, 8, 3], seed=1), at.MLP([20, 8, 3], seed=2)
     assert all(np.array_equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())

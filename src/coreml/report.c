@@ -129,6 +129,8 @@ anet_status anet_check_json(const char *path, const char *chip, char **json) {
         return anet_fail(ANET_E_INVALID, "check: unknown chip '%s' (m1, m2, m3, m4 or strict)", chip);
     anet_cm_model *m = NULL;
     anet_status st = anet_coreml_load(path, &m);
+    /* Same default as the CLI: a checkpoint's own chip (or m4 for a spec), else strict. */
+    if (st == ANET_OK && !chip && m->has_chip_hint) c = m->chip_hint;
     if (st == ANET_OK) st = anet_coreml_analyze(m, c);
     if (st != ANET_OK) {
         anet_coreml_free(m);
