@@ -75,6 +75,7 @@ int cli_eval(int argc, char **argv) {
         cJSON_AddStringToObject(j, "checkpoint", o.checkpoint);
         cJSON_AddStringToObject(j, "model", res.model);
         cJSON_AddStringToObject(j, "dataset", res.dataset);
+        cJSON_AddStringToObject(j, "dataset_dir", res.dataset_dir);
         cJSON_AddStringToObject(j, "backend", res.backend);
         cJSON_AddNumberToObject(j, "samples", res.samples);
         cJSON_AddNumberToObject(j, "test_acc", res.accuracy);
@@ -84,7 +85,7 @@ int cli_eval(int argc, char **argv) {
         cJSON_Delete(j);
     }
     else
-        printf("%s: %s on %s (%u test samples, %s): accuracy %.2f%%\n", o.checkpoint, res.model, res.dataset,
-               res.samples, res.backend, 100.0 * res.accuracy);
+        printf("%s: %s on %s from %s (%u test samples, %s): accuracy %.2f%%\n", o.checkpoint, res.model,
+               res.dataset, res.dataset_dir, res.samples, res.backend, 100.0 * res.accuracy);
     return CLI_OK;
 }

@@ -219,7 +219,8 @@ int cli_train(int argc, char **argv) {
         fprintf(stderr, "backend: %s (%s)\n", anet_trainer_backend_name(t), anet_trainer_backend_reason(t));
         uint32_t ntr, nte;
         const char *ds = anet_trainer_dataset(t, &ntr, &nte);
-        fprintf(stderr, "dataset %s (%u train, %u test samples); model %s; %s lr %g; batch %d; update %s\n", ds, ntr,
+        fprintf(stderr, "dataset %s from %s (%u train, %u test samples); model %s; %s lr %g; batch %d; update %s\n",
+                ds, anet_trainer_dataset_dir(t), ntr,
                 nte, o.model, anet_opt_kind_name(o.opt.kind), (double)o.opt.lr, o.batch_size,
                 o.update == ANET_UPDATE_ANE ? "ane" : "cpu");
         if (o.resume)

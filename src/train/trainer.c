@@ -1149,6 +1149,7 @@ const char *anet_trainer_dataset(const anet_trainer *t, uint32_t *ntrain, uint32
     if (ntest) *ntest = t->ds.test.n;
     return t->dataset_name;
 }
+const char *anet_trainer_dataset_dir(const anet_trainer *t) { return t->ds.dir; }
 int anet_trainer_epochs_done(const anet_trainer *t) { return t ? t->epochs_done : 0; }
 
 /* ---- evaluation ---- */
@@ -1728,6 +1729,7 @@ anet_status anet_eval_checkpoint(const anet_eval_options *o, anet_eval_result *r
     if (st == ANET_OK) {
         res->samples = t->ds.test.n;
         snprintf(res->dataset, sizeof res->dataset, "%s", t->dataset_name);
+        snprintf(res->dataset_dir, sizeof res->dataset_dir, "%s", t->ds.dir);
         snprintf(res->backend, sizeof res->backend, "%s", t->backend.ops->name);
     }
     anet_ckpt_free(&c);

@@ -70,6 +70,9 @@ anet_status anet_trainer_evaluate_test(anet_trainer *t, double *accuracy);
 const char *anet_trainer_checkpoint_path(const anet_trainer *t);
 /* The dataset in use (name or directory) and its split sizes. */
 const char *anet_trainer_dataset(const anet_trainer *t, uint32_t *ntrain, uint32_t *ntest);
+/* The directory the dataset was read from (a name given with --data DIR may resolve to DIR
+ * itself: printing it shows which files were used). */
+const char *anet_trainer_dataset_dir(const anet_trainer *t);
 /* anet_trainer_backend_name, anet_trainer_backend_reason, anet_trainer_epochs_done and
  * anet_trainer_free are declared in ane_trainer.h. */
 
@@ -131,6 +134,7 @@ typedef struct anet_eval_result {
     uint32_t samples;
     char model[256];
     char dataset[4096];
+    char dataset_dir[4096]; /* the directory read */
     char backend[32];
 } anet_eval_result;
 

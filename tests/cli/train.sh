@@ -217,6 +217,9 @@ PYEOF
 
 # 5. eval of a checkpoint agrees with the training run's last test accuracy.
 "$ANET_BIN" eval run1/checkpoint.safetensors --dataset "$M10K" --backend vane --json >ev 2>err || bad "eval: $(cat err)"
+# A registry name given with --data DIR may resolve to DIR itself: eval says which files it read.
+"$ANET_BIN" eval run1/checkpoint.safetensors --dataset fashion-mnist --data "$M10K" --backend vane >evd 2>err \
+  && grep -q "on fashion-mnist from $M10K " evd && ok "eval names the directory read" || bad "eval dir: $(cat evd err)"
 $PY - ev run1/metrics.jsonl <<'PYEOF' && ok "eval == training's test_acc" || bad "eval accuracy differs"
 import json, sys
 e = json.load(open(sys.argv[1]))
