@@ -90,33 +90,38 @@ int anet_type_equal(const anet_type *a, const anet_type *b) {
     return 1;
 }
 
-char *anet_type_str(const anet_type *t, char *buf, size_t len) {
-    if (!buf || len == 0) return buf;
-    size_t o = 0;
-    int n = snprintf(buf, len, "tensor<%s, [", anet_dtype_name(t->dtype));
-    o = n > 0 ? (size_t)n : 0;
-    int rank = t->rank < 0 ? 0 : t->rank > ANET_MAX_RANK ? ANET_MAX_RANK : t->rank;
-    for (int i = 0; i < rank && o < len; i++) {
-        n = snprintf(buf + o, len - o, "%s%lld", i ? ", " : "", (long long)t->dims[i]);
+/* "[d0<sep>d1...]" appended at buf+o, bounded by len; returns the new offset. */
+static size_t dims_into(const anet_type *t, char *buf, size_t len, size_t o, const char *sep) {
+    int n;
+    if (o < len) {
+        n = snprintf(buf + o, len - o, "[");
         o += n > 0 ? (size_t)n : 0;
     }
-    if (o < len) snprintf(buf + o, len - o, "]>");
+    int rank = t->rank < 0 ? 0 : t->rank > ANET_MAX_RANK ? ANET_MAX_RANK : t->rank;
+    for (int i = 0; i < rank && o < len; i++) {
+        n = snprintf(buf + o, len - o, "%s%lld", i ? sep : "", (long long)t->dims[i]);
+        o += n > 0 ? (size_t)n : 0;
+    }
+    if (o < len) {
+        n = snprintf(buf + o, len - o, "]");
+        o += n > 0 ? (size_t)n : 0;
+    }
+    return o;
+}
+
+char *anet_type_str(const anet_type *t, char *buf, size_t len) {
+    if (!buf || len == 0) return buf;
+    int n = snprintf(buf, len, "tensor<%s, ", anet_dtype_name(t->dtype));
+    size_t o = dims_into(t, buf, len, n > 0 ? (size_t)n : 0, ", ");
+    if (o < len) snprintf(buf + o, len - o, ">");
     buf[len - 1] = '\0';
     return buf;
 }
 
 char *anet__dims_str(const anet_type *t, char *buf, size_t len) {
-    size_t o = 0;
     if (len == 0) return buf;
     buf[0] = '\0';
-    int n = snprintf(buf, len, "[");
-    o = n > 0 ? (size_t)n : 0;
-    int rank = t->rank < 0 ? 0 : t->rank > ANET_MAX_RANK ? ANET_MAX_RANK : t->rank;
-    for (int i = 0; i < rank && o < len; i++) {
-        n = snprintf(buf + o, len - o, "%s%lld", i ? "," : "", (long long)t->dims[i]);
-        o += n > 0 ? (size_t)n : 0;
-    }
-    if (o < len) snprintf(buf + o, len - o, "]");
+    dims_into(t, buf, len, 0, ",");
     buf[len - 1] = '\0';
     return buf;
 }
