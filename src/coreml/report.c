@@ -34,6 +34,15 @@ static cJSON *tensors_json(char *const *names, const anet_cm_shape *shapes, cons
     return a;
 }
 
+/* The verdict fields a layer row and a program-rule row share. */
+static void add_verdict(cJSON *o, anet_cm_placement verdict, const anet_rule *rule, const char *detail) {
+    cJSON_AddStringToObject(o, "verdict", anet_cm_placement_name(verdict));
+    cJSON_AddStringToObject(o, "rule", rule ? rule->id : "");
+    cJSON_AddStringToObject(o, "detail", detail);
+    cJSON_AddStringToObject(o, "reason", rule ? rule->reason : "");
+    cJSON_AddStringToObject(o, "source", rule ? rule->source : "");
+}
+
 cJSON *anet_coreml_report_json(const anet_cm_model *m) {
     cJSON *root = cJSON_CreateObject();
     if (!root) return NULL;
@@ -51,11 +60,7 @@ cJSON *anet_coreml_report_json(const anet_cm_model *m) {
         cJSON_AddStringToObject(o, "type", l->type);
         if (l->subtype) cJSON_AddStringToObject(o, "subtype", l->subtype);
         cJSON_AddStringToObject(o, "model_path", l->model_path);
-        cJSON_AddStringToObject(o, "verdict", anet_cm_placement_name(l->verdict));
-        cJSON_AddStringToObject(o, "rule", l->rule ? l->rule->id : "");
-        cJSON_AddStringToObject(o, "detail", l->detail);
-        cJSON_AddStringToObject(o, "reason", l->rule ? l->rule->reason : "");
-        cJSON_AddStringToObject(o, "source", l->rule ? l->rule->source : "");
+        add_verdict(o, l->verdict, l->rule, l->detail);
         cJSON_AddItemToObject(o, "inputs", tensors_json(l->inputs, l->in_shapes, NULL, l->ninputs));
         cJSON_AddItemToObject(o, "outputs", tensors_json(l->outputs, l->out_shapes, NULL, l->noutputs));
         if (m->on_device) {
@@ -85,11 +90,7 @@ cJSON *anet_coreml_report_json(const anet_cm_model *m) {
         const anet_cm_issue *is = &m->issues[i];
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "program", is->program);
-        cJSON_AddStringToObject(o, "verdict", anet_cm_placement_name(is->verdict));
-        cJSON_AddStringToObject(o, "rule", is->rule ? is->rule->id : "");
-        cJSON_AddStringToObject(o, "detail", is->detail);
-        cJSON_AddStringToObject(o, "reason", is->rule ? is->rule->reason : "");
-        cJSON_AddStringToObject(o, "source", is->rule ? is->rule->source : "");
+        add_verdict(o, is->verdict, is->rule, is->detail);
         cJSON_AddItemToArray(progs, o);
     }
     cJSON *notes = cJSON_AddArrayToObject(root, "notes");
