@@ -14,6 +14,7 @@
 #include "runtime/ane_selftest.h"
 #include "core/fp16.h"
 #include "mil/mil.h"
+#include "train/optim_cpu.h"
 #include "train/step.h"
 
 /* The trainer's own step program for a small MLP (mlp:64-32-10, batch 32, adam), with inputs
@@ -26,11 +27,7 @@ static anet_status trainer_case(anet_update_mode update, int eval_prog, anet_bac
     anet_status st = anet_model_parse("mlp:64-32-10", &cfg.model);
     if (st) return st;
     cfg.batch = 32;
-    cfg.opt.kind = ANET_OPT_ADAM;
-    cfg.opt.lr = 1e-3f;
-    cfg.opt.beta1 = 0.9f;
-    cfg.opt.beta2 = 0.999f;
-    cfg.opt.eps = 1e-8f;
+    anet_opt_config_default(ANET_OPT_ADAM, &cfg.opt); /* lr 1e-3, betas 0.9/0.999, eps 1e-8 */
     cfg.update = update;
     cfg.dialect = ANET_MIL_IOS18;
     anet_step_program prog;
