@@ -123,7 +123,7 @@ static void m_destroy(void *ctx) { (void)ctx; }
 
 static const anet_ane_seam_ops mock_ops = {
     "mock", m_open, m_create, m_compile, m_load, m_unload, m_free, m_surf, m_lock, m_unlock,
-    m_size, m_sfree, m_req, m_rfree, m_eval, m_error, m_destroy,
+    m_size, m_sfree, m_req, m_rfree, m_eval, m_error, m_destroy, NULL,
 };
 
 static const char *ORDER_MIL =

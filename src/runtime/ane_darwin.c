@@ -446,7 +446,7 @@ static const anet_ane_seam_ops darwin_ops = {
     "darwin",         d_open,           d_model_create, d_compile,     d_load,
     d_unload,         d_model_free,     d_surface_create, d_surface_lock, d_surface_unlock,
     d_surface_size,   d_surface_free,   d_request_create, d_request_free, d_evaluate,
-    d_error,          d_destroy,
+    d_error,          d_destroy,        NULL,
 };
 
 anet_status anet_ane_darwin_seam_create(anet_ane_seam *out) {

@@ -41,6 +41,23 @@ typedef struct anet_ane_model anet_ane_model;     /* descriptor + in-memory mode
 typedef struct anet_ane_surface anet_ane_surface; /* one flat IOSurface */
 typedef struct anet_ane_request anet_ane_request; /* a request binding surfaces */
 
+/* The compiled model's own description of one program input or output, read after load from
+ * modelAttributes -> NetworkStatusList[0].LiveInputList / LiveOutputList (tmc/apple x/ane
+ * surface.go, compile.go; sbryngelson/ANEForge _invokers/persistent_worker.mm). Strides are in
+ * bytes; 0 where the model did not state one. */
+#define ANET_ANE_IO_MAX 64
+typedef struct anet_ane_io_entry {
+    char symbol[64];                 /* the MIL name of the input/output */
+    int64_t channels, height, width; /* as the compiled model lays the tensor out */
+    int64_t row_stride, plane_stride, batch_stride;
+} anet_ane_io_entry;
+
+typedef struct anet_ane_io_layout {
+    int ninputs, noutputs;                     /* in the model's own order (its surface order) */
+    anet_ane_io_entry inputs[ANET_ANE_IO_MAX];
+    anet_ane_io_entry outputs[ANET_ANE_IO_MAX];
+} anet_ane_io_layout;
+
 typedef struct anet_ane_seam_ops {
     const char *name; /* "darwin", "sim" */
     /* Loads the framework and looks up its classes; 0 when usable. */
@@ -66,6 +83,10 @@ typedef struct anet_ane_seam_ops {
     int (*evaluate)(void *ctx, anet_ane_model *m, anet_ane_request *r);
     const char *(*error)(void *ctx); /* text of the last failure ("" if none) */
     void (*destroy)(void *ctx);
+    /* After load: the model's own I/O layout (see anet_ane_io_layout). Returns 0 and fills out,
+     * or ANET_ANE_RC_UNAVAILABLE when the model states none (the backend then falls back to its
+     * own rules). The pointer itself may be NULL in seams that cannot report a layout. */
+    int (*io_layout)(void *ctx, anet_ane_model *m, anet_ane_io_layout *out);
 } anet_ane_seam_ops;
 
 /* One seam instance: the operations and their per-instance state (no globals, so two

@@ -430,7 +430,7 @@ static const anet_ane_seam_ops sim_ops = {
     sim_magic,          sim_open,           sim_model_create, sim_compile,       sim_load,
     sim_unload,         sim_model_free,     sim_surface_create, sim_surface_lock, sim_surface_unlock,
     sim_surface_size,   sim_surface_free,   sim_request_create, sim_request_free, sim_evaluate,
-    sim_error,          sim_destroy,
+    sim_error,          sim_destroy,        NULL,
 };
 
 anet_status anet_ane_sim_seam_create(const anet_ane_sim_config *cfg, anet_ane_seam *out) {
