@@ -42,6 +42,9 @@ anet_status anet_metrics_open(anet_metrics *m, const char *path, int append);
 /* One line; returns ANET_E_IO when the write fails. */
 anet_status anet_metrics_write(anet_metrics *m, const anet_metrics_record *r);
 void anet_metrics_close(anet_metrics *m);
+/* The shortest decimal that reads back as the same float: a learning rate of 0.01 (a float)
+ * prints as 0.01, not 0.00999999977648258. */
+double anet_float_as_typed(double v);
 /* The JSON object of r, malloc'd, without a newline (NULL when out of memory). */
 char *anet_metrics_format(const anet_metrics_record *r);
 

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <math.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #include "train/metrics.h"
 #include "train/model.h"
 #include "train/optim_cpu.h"
+#include "train/progress.h"
 
 #define CKPT_FORMAT "ane_trainer-checkpoint-1"
 /* Consts at least this large go to weight.bin (BLOBFILE); smaller ones stay inline. */
@@ -311,6 +313,10 @@ struct anet_trainer {
     int mem;
     anet_batch_pos mem_pos;         /* the train batcher's position after the last epoch */
     anet_metrics_record last_epoch; /* the record of the last epoch trained (event NULL: none) */
+    /* anet_trainer_request_stop: set from a signal handler or another thread, read before each
+     * step (lock-free, so async-signal-safe); one per trainer, never shared. */
+    atomic_int stop;
+    int interrupted; /* the last run / epoch call ended early on a stop request */
 };
 
 static void prog_free(anet_trainer *t, prog_rt *p) {
@@ -1237,34 +1243,6 @@ anet_status anet_trainer_evaluate_test(anet_trainer *t, double *accuracy) {
 
 /* ---- the loop ---- */
 
-static void progress(anet_trainer *t, int epoch, uint32_t done, uint32_t total, double loss, double t0,
-                     double *last_print, int final) {
-    if (t->o.quiet) return;
-    double now = now_s();
-    double el = now - t0;
-    double eta = done ? el / done * (total - done) : 0;
-    if (t->tty) {
-        if (!final && now - *last_print < 0.1) return;
-        *last_print = now;
-        int w = 30, fill = total ? (int)((double)done / total * w) : w;
-        char bar[64];
-        for (int i = 0; i < w; i++) bar[i] = i < fill ? '#' : '.';
-        bar[w] = 0;
-        char acc[48] = "";
-        if (!isnan(t->last_acc)) snprintf(acc, sizeof acc, " test_acc %.2f%%", 100.0 * t->last_acc);
-        fprintf(stderr, "\repoch %d/%d [%s] %u/%u loss %.4f%s ETA %.0fs  ", epoch, t->o.epochs, bar, done,
-                total, loss, acc, eta);
-        if (final) fputc('\n', stderr);
-    } else {
-        /* Plain lines at every quarter of an epoch. */
-        if (final || total < 4 || done % (total / 4) != 0 || done == 0) return;
-        char acc[48] = "";
-        if (!isnan(t->last_acc)) snprintf(acc, sizeof acc, ", test_acc %.2f%%", 100.0 * t->last_acc);
-        fprintf(stderr, "epoch %d/%d: %u/%u batches, loss %.4f%s, ETA %.0f s\n", epoch, t->o.epochs, done, total,
-                loss, acc, eta);
-    }
-}
-
 static anet_status train_step(anet_trainer *t, float *loss_out, int *applied) {
     anet_status st = anet_batcher_next(&t->train_b, &t->batch);
     if (st != ANET_OK) return st;
@@ -1402,13 +1380,21 @@ static anet_status run_epoch(anet_trainer *t, int epoch, anet_metrics_record *r,
     *stopped = 0;
     anet_backend_stats s0, s1;
     backend_stats(t, &s0);
-    double t0 = now_s(), last_print = 0, loss_sum = 0;
+    double t0 = now_s(), loss_sum = 0;
     uint32_t nloss = 0, done = 0;
     int64_t steps0 = t->step;
     /* A resumed position may sit inside an epoch: finish that epoch's batches only. */
     anet_batch_pos pos = anet_batcher_tell(&t->train_b);
     uint32_t start = pos.epoch == (uint64_t)t->epochs_done ? pos.index / (uint32_t)t->o.batch_size : 0;
+    anet_progress pr;
+    anet_progress_begin(&pr, stderr, t0);
     for (uint32_t b = start; b < nb; b++) {
+        if (atomic_exchange(&t->stop, 0)) {
+            if (!t->o.quiet && pr.tty) fputc('\n', stderr);
+            t->interrupted = 1;
+            *stopped = 1;
+            return ANET_OK;
+        }
         if (t->o.max_steps > 0 && t->step >= t->o.max_steps) {
             if (!t->o.quiet) fprintf(stderr, "\nstopping after %lld steps (--max-steps)\n", (long long)t->step);
             *stopped = 1;
@@ -1422,16 +1408,18 @@ static anet_status run_epoch(anet_trainer *t, int epoch, anet_metrics_record *r,
             nloss++;
         }
         done = b + 1;
-        progress(t, epoch, done, nb, nloss ? loss_sum / nloss : NAN, t0, &last_print, 0);
+        if (!t->o.quiet) anet_progress_step(&pr, epoch, t->o.epochs, done, nb, nloss ? loss_sum / nloss : NAN, now_s(), 0);
         if (t->o.log_steps > 0 && t->step % t->o.log_steps == 0) {
             anet_metrics_record sr;
             fill_record(t, &sr, "step", epoch);
             sr.train_loss = loss;
+            /* Figures a single step does not measure are null, not 0. */
+            sr.epoch_seconds = sr.samples_per_s = sr.dispatches_per_step = sr.bytes_per_step = NAN;
             if ((st = anet_metrics_write(&t->metrics, &sr)) != ANET_OK) return st;
         }
     }
     double secs = now_s() - t0;
-    progress(t, epoch, done, nb, nloss ? loss_sum / nloss : NAN, t0, &last_print, 1);
+    if (!t->o.quiet) anet_progress_step(&pr, epoch, t->o.epochs, done, nb, nloss ? loss_sum / nloss : NAN, now_s(), 1);
     backend_stats(t, &s1);
     int64_t steps = t->step - steps0;
     fill_record(t, r, "epoch", epoch);
@@ -1449,11 +1437,14 @@ anet_status anet_trainer_run(anet_trainer *t) {
     if (t->mem) return anet_fail(ANET_E_INVALID, "this trainer has no dataset: train it epoch by epoch on arrays");
     if (t->epochs_done >= t->o.epochs && !t->o.quiet)
         fprintf(stderr, "already at epoch %d of %d: nothing to train\n", t->epochs_done, t->o.epochs);
+    t->interrupted = 0;
     while (t->epochs_done < t->o.epochs) {
         int epoch = t->epochs_done + 1, stopped = 0;
         anet_metrics_record r;
         if ((st = run_epoch(t, epoch, &r, &stopped)) != ANET_OK) return st;
-        if (stopped) return ANET_OK;
+        /* A stop request: the state after the last whole step, mid-epoch position included,
+         * goes to the checkpoint (a --resume continues the epoch from there). */
+        if (stopped) return t->interrupted ? anet_trainer_save(t, t->ckpt_path) : ANET_OK;
         double acc;
         if ((st = anet_trainer_evaluate_test(t, &acc)) != ANET_OK) return st;
         t->epochs_done = epoch;
@@ -1469,9 +1460,21 @@ anet_status anet_trainer_run(anet_trainer *t) {
             fprintf(stderr, "epoch %d/%d: train_loss %.4f  test_acc %.2f%%  %.2f s  %.0f samples/s  loss_scale %g  "
                     "skipped %lld\n", epoch, t->o.epochs, r.train_loss, 100.0 * acc, r.epoch_seconds, r.samples_per_s,
                     (double)t->scaler.scale, (long long)t->scaler.skipped_steps);
+        if (t->epochs_done < t->o.epochs && atomic_exchange(&t->stop, 0)) { /* came during the evaluation */
+            t->interrupted = 1;
+            return ANET_OK;
+        }
     }
     return ANET_OK;
 }
+
+anet_status anet_trainer_request_stop(anet_trainer *t, int stop) {
+    if (!t) return ANET_E_INVALID; /* no anet_fail: it formats, which a signal handler must not */
+    atomic_store(&t->stop, stop ? 1 : 0);
+    return ANET_OK;
+}
+
+int anet_trainer_interrupted(const anet_trainer *t) { return t ? t->interrupted : 0; }
 
 /* ---- in-memory data (the C API) ---- */
 
@@ -1525,8 +1528,10 @@ anet_status anet_trainer_train_epoch(anet_trainer *t, const anet_arrays *a, doub
     anet_batcher b;
     memset(&b, 0, sizeof b);
     if (st == ANET_OK) st = batcher_for(t, &b, a, lab, 1);
-    /* Same stream as a dataset run: epoch e (1-based) takes the order drawn for (seed, e - 1). */
+    /* Same stream as a dataset run: epoch e (1-based) takes the order drawn for (seed, e - 1);
+     * an epoch a stop request ended early goes on where it stopped. */
     anet_batch_pos pos = {(uint64_t)t->epochs_done, 0};
+    if (t->mem_pos.epoch == (uint64_t)t->epochs_done && t->mem_pos.index > 0) pos = t->mem_pos;
     if (st == ANET_OK) st = anet_batcher_seek(&b, pos);
     if (st == ANET_OK) st = anet_batch_alloc(&b, &t->batch);
     if (st == ANET_OK) {
@@ -1536,8 +1541,12 @@ anet_status anet_trainer_train_epoch(anet_trainer *t, const anet_arrays *a, doub
                                                         : (int64_t)t->o.epochs * anet_batcher_batches_per_epoch(&b);
         anet_metrics_record r;
         int stopped = 0;
+        t->interrupted = 0;
         st = run_epoch(t, t->epochs_done + 1, &r, &stopped);
-        if (st == ANET_OK) {
+        if (st == ANET_OK && stopped) {
+            t->mem_pos = anet_batcher_tell(&t->train_b);
+            if (loss) *loss = NAN;
+        } else if (st == ANET_OK) {
             t->mem_pos = anet_batcher_tell(&t->train_b);
             t->epochs_done++;
             t->last_epoch = r;
