@@ -130,6 +130,11 @@ anet_status anet_trainer_set_model(anet_trainer *t, const anet_model *model);
 const char *anet_trainer_model_spec(const anet_trainer *t);
 /* Sets the total epoch count that cosine schedules span (counting epochs already done). */
 anet_status anet_trainer_set_total_epochs(anet_trainer *t, int epochs);
+/* The peak learning rate of the schedule from the next step on (lr= of the options). */
+anet_status anet_trainer_set_lr(anet_trainer *t, double lr);
+/* fit_epoch's order: shuffled by (seed, epoch) (shuffle = 1, the default) or the arrays' own
+ * order (0; the last partial batch is still dropped). */
+anet_status anet_trainer_set_shuffle(anet_trainer *t, int shuffle);
 /* The backend in use ("vane", "ane", "ane-sim") and why it was chosen. */
 const char *anet_trainer_backend_name(const anet_trainer *t);
 const char *anet_trainer_backend_reason(const anet_trainer *t);

@@ -292,6 +292,19 @@ anet_status anet_trainer_set_total_epochs(anet_trainer *t, int epochs) {
     return ANET_OK;
 }
 
+anet_status anet_trainer_set_lr(anet_trainer *t, double lr) {
+    if (!t) return anet_fail(ANET_E_INVALID, "trainer is NULL");
+    if (!isfinite(lr) || lr < 0 || lr > 1e6) return anet_fail(ANET_E_INVALID, "lr %g: must be a number in [0, 1e6]", lr);
+    anet_trainer_set_peak_lr(t, (float)lr);
+    return ANET_OK;
+}
+
+anet_status anet_trainer_set_shuffle(anet_trainer *t, int shuffle) {
+    if (!t) return anet_fail(ANET_E_INVALID, "trainer is NULL");
+    anet_trainer_set_shuffle_mode(t, shuffle != 0);
+    return ANET_OK;
+}
+
 static cJSON *record_json(const anet_metrics_record *r) {
     char *s = anet_metrics_format(r);
     if (!s) return NULL;

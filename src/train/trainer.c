@@ -317,6 +317,7 @@ struct anet_trainer {
      * step (lock-free, so async-signal-safe); one per trainer, never shared. */
     atomic_int stop;
     int interrupted; /* the last run / epoch call ended early on a stop request */
+    int no_shuffle;  /* in-memory epochs in the arrays' order (anet_trainer_set_shuffle) */
 };
 
 static void prog_free(anet_trainer *t, prog_rt *p) {
@@ -1516,8 +1517,8 @@ static anet_status batcher_for(const anet_trainer *t, anet_batcher *b, const ane
         return anet_fail(ANET_E_INVALID, "%zu samples are fewer than one batch of %u (the last partial batch is dropped)",
                          a->n, B);
     if (a->x_type == ANET_DATA_F32)
-        return anet_batcher_init_f32(b, a->x, lab, (uint32_t)a->n, F, K, B, t->o.seed, train, tail);
-    return anet_batcher_init(b, a->x, lab, (uint32_t)a->n, F, K, B, t->o.seed, train, tail);
+        return anet_batcher_init_f32(b, a->x, lab, (uint32_t)a->n, F, K, B, t->o.seed, train && !t->no_shuffle, tail);
+    return anet_batcher_init(b, a->x, lab, (uint32_t)a->n, F, K, B, t->o.seed, train && !t->no_shuffle, tail);
 }
 
 anet_status anet_trainer_train_epoch(anet_trainer *t, const anet_arrays *a, double *loss) {
@@ -1587,6 +1588,13 @@ anet_status anet_trainer_eval_arrays(anet_trainer *t, const anet_arrays *a, doub
 void anet_trainer_set_epochs(anet_trainer *t, int epochs) {
     if (t && epochs > 0) t->o.epochs = epochs;
 }
+
+void anet_trainer_set_peak_lr(anet_trainer *t, float lr) {
+    t->o.opt.lr = lr;
+    t->sched.lr = lr;
+}
+
+void anet_trainer_set_shuffle_mode(anet_trainer *t, int shuffle) { t->no_shuffle = !shuffle; }
 
 const anet_metrics_record *anet_trainer_last_epoch(const anet_trainer *t) {
     return t->last_epoch.event ? &t->last_epoch : NULL;

@@ -107,6 +107,10 @@ anet_status anet_trainer_eval_arrays(anet_trainer *t, const anet_arrays *a, doub
                                      float *logits);
 /* The epoch count the learning-rate schedule spans (cosine schedules); memory mode. */
 void anet_trainer_set_epochs(anet_trainer *t, int epochs);
+/* The peak learning rate of the schedule from the next step on (checked by the caller). */
+void anet_trainer_set_peak_lr(anet_trainer *t, float lr);
+/* In-memory epochs shuffled by (seed, epoch) (1, the default) or in the arrays' order (0). */
+void anet_trainer_set_shuffle_mode(anet_trainer *t, int shuffle);
 /* Current weights of parameter i (fp32, [out, in] / [out]); set keeps the optimizer state. */
 anet_status anet_trainer_get_weights(const anet_trainer *t, int i, float *out);
 anet_status anet_trainer_set_weights(anet_trainer *t, int i, const float *in);
