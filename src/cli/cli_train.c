@@ -41,6 +41,10 @@ static void train_usage(FILE *f) {
             "  --schedule-steps N   T of the cosine schedules (default: --epochs x batches per epoch of\n"
             "                       the first run; a resume keeps the checkpoint's T)\n"
             "  --seed S             same seed + same backend = identical metrics (default 0)\n"
+            "  --val-split F        hold out the last fraction F of the training set for validation\n"
+            "                       (val_acc, val_loss per epoch; kept by a --resume) (default 0: none)\n"
+            "  --train-acc          also the accuracy on the training samples after each epoch (train_acc;\n"
+            "                       one more forward pass over them per epoch)\n"
             "  --loss-scale X       initial dynamic loss scale (default 32768 = 2^15)\n"
             "  --loss-scale-growth N  clean steps before the scale doubles (default 1000)\n"
             "execution:\n"
@@ -60,6 +64,9 @@ static void train_usage(FILE *f) {
             "                       directory is refused and left untouched)\n"
             "  --metrics FILE       JSON Lines metrics (default <out>/metrics.jsonl; appended on --resume)\n"
             "  --log-steps N        also a \"step\" metrics line every N steps\n"
+            "  --save-best          keep <out>/best.safetensors: the epoch with the best val_acc (test_acc\n"
+            "                       without --val-split)\n"
+            "  --tensorboard DIR    TensorBoard event files (scalars) in DIR too\n"
             "  --max-steps N        stop after N steps in total (no checkpoint; for tests)\n"
             "  --quiet              no progress on stderr\n"
             "\n"
@@ -72,7 +79,8 @@ static const char *const train_flags[] = {
     "--dataset", "--data", "--model", "--epochs", "--batch-size", "--optimizer", "--lr", "--momentum",
     "--weight-decay", "--beta1", "--beta2", "--eps", "--schedule", "--schedule-steps", "--warmup-steps", "--seed",
     "--backend", "--chip", "--update", "--numerics", "--out", "--resume", "--overwrite", "--metrics",
-    "--loss-scale", "--loss-scale-growth", "--log-steps", "--max-steps", "--quiet", "--help", NULL};
+    "--loss-scale", "--loss-scale-growth", "--log-steps", "--max-steps", "--quiet", "--help", "--val-split",
+    "--save-best", "--tensorboard", "--train-acc", NULL};
 
 /* The one trainer this process runs: SIGINT/SIGTERM ask it (and only it) to stop. */
 static anet_trainer *volatile run_trainer;
@@ -179,7 +187,8 @@ static void print_backend(const anet_trainer *t) {
 }
 
 typedef struct seen {
-    int model, opt, lr, momentum, wd, b1, b2, eps, batch, seed, sched, warmup, update, numerics, chip, dataset, growth, schedsteps;
+    int model, opt, lr, momentum, wd, b1, b2, eps, batch, seed, sched, warmup, update, numerics, chip, dataset, growth, schedsteps,
+        valsplit;
 } seen;
 
 /* Options the user did not give are taken from the checkpoint being resumed. */
@@ -218,6 +227,7 @@ static int adopt_checkpoint(const char *path, const seen *s, anet_train_options 
     if (s->chip) o->chip = given.chip;
     if (s->growth) o->loss_scale_growth = given.loss_scale_growth;
     if (s->schedsteps) o->schedule_steps = given.schedule_steps;
+    if (s->valsplit) o->val_split = given.val_split;
     anet_ckpt_free(&c);
     return CLI_OK;
 }
@@ -316,6 +326,14 @@ int cli_train(int argc, char **argv) {
             if (!missing && cli_parse_int(v, 0, INT64_MAX, &n)) return cli_usage_error("train ", "--max-steps '%s': expected an integer >= 0", v);
             o.max_steps = n;
         } else if (strcmp(argv[i], "--quiet") == 0 || strcmp(argv[i], "-q") == 0) o.quiet = 1;
+        else if (OPT("--val-split")) {
+            double f = 0;
+            if (!missing && cli_parse_float(v, 0, 0.99, &f)) return cli_usage_error("train ", "--val-split '%s': expected a fraction in [0, 0.99]", v);
+            o.val_split = f;
+            s.valsplit = 1;
+        } else if (OPT("--tensorboard")) o.tensorboard_dir = v;
+        else if (strcmp(argv[i], "--save-best") == 0) o.save_best = 1;
+        else if (strcmp(argv[i], "--train-acc") == 0) o.train_acc = 1;
         else if (strcmp(argv[i], "--overwrite") == 0) overwrite = 1;
         else {
             const char *near = cli_suggest(argv[i], train_flags);

@@ -38,6 +38,9 @@ char *anet_metrics_format(const anet_metrics_record *r) {
     add_num(o, "step", (double)r->step);
     add_num(o, "train_loss", r->train_loss);
     add_num(o, "test_acc", r->test_acc);
+    if (isfinite(r->train_acc)) add_num(o, "train_acc", r->train_acc);
+    if (isfinite(r->val_acc)) add_num(o, "val_acc", r->val_acc);
+    if (isfinite(r->val_loss)) add_num(o, "val_loss", r->val_loss);
     add_num(o, "epoch_seconds", r->epoch_seconds);
     add_num(o, "samples_per_s", r->samples_per_s);
     add_str(o, "backend", r->backend);

@@ -16,6 +16,9 @@ typedef struct anet_metrics_record {
     int64_t step;             /* optimizer steps taken so far in the run (global) */
     double train_loss;        /* step: the batch's loss; epoch: mean over the epoch */
     double test_acc;          /* epoch: accuracy on the test set in [0,1]; NaN: none (null) */
+    double train_acc;         /* epoch (--train-acc): accuracy on the training samples after the
+                               * epoch; NaN: the key is left out */
+    double val_acc, val_loss; /* epoch with a validation split; NaN: the keys are left out */
     double epoch_seconds;     /* epoch: wall time of the training part of the epoch */
     double samples_per_s;
     const char *backend;

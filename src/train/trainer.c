@@ -31,6 +31,8 @@
 #include "train/model.h"
 #include "train/optim_cpu.h"
 #include "train/progress.h"
+#include "train/run_files.h"
+#include "train/tensorboard.h"
 
 #define CKPT_FORMAT "ane_trainer-checkpoint-1"
 /* Consts at least this large go to weight.bin (BLOBFILE); smaller ones stay inline. */
@@ -125,6 +127,7 @@ anet_status anet_train_options_from_ckpt(const anet_ckpt *c, const char *path, a
     if ((v = anet_ckpt_get_meta(c, "chip")) &&
         (st = meta_name(c, path, "chip", anet_chip_lookup(v, &o->chip) != 0)) != ANET_OK)
         return st;
+    if ((st = anet_ckpt_meta_real(c, path, "val_split", 0, 0.999999, 0, &o->val_split)) != ANET_OK) return st;
     return ANET_OK;
 }
 
@@ -318,6 +321,12 @@ struct anet_trainer {
     atomic_int stop;
     int interrupted; /* the last run / epoch call ended early on a stop request */
     int no_shuffle;  /* in-memory epochs in the arrays' order (anet_trainer_set_shuffle) */
+    /* --val-split: the last nval training samples are the validation set (val_b); acc_b walks
+     * the training part in order for the training accuracy. */
+    uint32_t nval;
+    anet_batcher val_b, acc_b;
+    double best_metric; /* --save-best: the best val_acc (test_acc) so far; NaN: none yet */
+    anet_tb tb;         /* --tensorboard: the event file */
 };
 
 static void prog_free(anet_trainer *t, prog_rt *p) {
@@ -799,6 +808,7 @@ static anet_status ckpt_apply(anet_trainer *t, const anet_ckpt *c, const char *p
     t->scaler.skipped_steps = (int64_t)r->skipped;
     double acc;
     if (meta_f(c, "test_acc", &acc) == 0 && acc >= 0 && acc <= 1) t->last_acc = acc;
+    if (meta_f(c, "best_metric", &acc) == 0 && acc >= 0 && acc <= 1) t->best_metric = acc;
     anet_optim_cpu_sync_f16(&t->opt);
     return ANET_OK;
 }
@@ -902,6 +912,8 @@ anet_status anet_trainer_save(anet_trainer *t, const char *path) {
         snprintf(v[18], 80, "%.17g", t->last_acc);
         snprintf(v[19], 80, "%d", t->scaler.growth_interval);
         snprintf(v[20], 80, "%lld", (long long)t->o.schedule_steps);
+        snprintf(v[21], 80, "%.17g", t->o.val_split);
+        snprintf(v[22], 80, "%.17g", t->best_metric);
         anet_ckpt_meta meta[] = {
             {"format", CKPT_FORMAT},
             {"model", t->model.text},
@@ -934,8 +946,14 @@ anet_status anet_trainer_save(anet_trainer *t, const char *path) {
             {"update", (char *)update_name(t->o.update)},
             {"numerics", (char *)numerics_name(t->o.numerics)},
             {"library_version", (char *)anet_version()},
+            /* Only in runs that use them: other checkpoints stay as they were. */
+            {"val_split", v[21]},
+            {"best_metric", v[22]},
         };
-        st = anet_ckpt_write(path, ts, n, meta, (int)(sizeof meta / sizeof meta[0]));
+        int nmeta = (int)(sizeof meta / sizeof meta[0]) - 2;
+        if (t->o.val_split > 0) meta[nmeta++] = meta[sizeof meta / sizeof meta[0] - 2];
+        if (t->o.save_best && !isnan(t->best_metric)) meta[nmeta++] = meta[sizeof meta / sizeof meta[0] - 1];
+        st = anet_ckpt_write(path, ts, n, meta, nmeta);
     }
 done:
     for (int i = 0; i < t->nparams; i++) free(tmp[i]);
@@ -1038,7 +1056,26 @@ static anet_status create(const anet_train_options *o, int mem, const char *mem_
                        t->dataset_name, t->ds.num_classes, t->model.text, t->model.dims[t->model.nlayers]);
         goto fail;
     }
-    st = anet_batcher_init(&t->train_b, t->ds.train.images, t->ds.train.labels, t->ds.train.n, t->ds.features,
+    uint32_t ntrain = t->ds.train.n;
+    if (o->val_split > 0) {
+        /* As Keras's validation_split: the last samples, before any shuffling. */
+        t->nval = (uint32_t)((double)ntrain * o->val_split);
+        if (o->val_split >= 1 || t->nval == 0 || ntrain - t->nval < (uint32_t)o->batch_size) {
+            st = anet_fail(ANET_E_INVALID, "--val-split %g of %u training samples leaves %u for validation and %u "
+                           "for training (needs at least 1 and one batch of %d)", o->val_split, ntrain, t->nval,
+                           ntrain - t->nval, o->batch_size);
+            goto fail;
+        }
+        ntrain -= t->nval;
+        st = anet_batcher_init(&t->val_b, t->ds.train.images + (size_t)ntrain * t->ds.features,
+                               t->ds.train.labels + ntrain, t->nval, t->ds.features, t->ds.num_classes,
+                               (uint32_t)o->batch_size, o->seed, 0, ANET_BATCH_KEEP_LAST);
+        if (st != ANET_OK) goto fail;
+    }
+    st = anet_batcher_init(&t->acc_b, t->ds.train.images, t->ds.train.labels, ntrain, t->ds.features,
+                           t->ds.num_classes, (uint32_t)o->batch_size, o->seed, 0, ANET_BATCH_KEEP_LAST);
+    if (st != ANET_OK) goto fail;
+    st = anet_batcher_init(&t->train_b, t->ds.train.images, t->ds.train.labels, ntrain, t->ds.features,
                            t->ds.num_classes, (uint32_t)o->batch_size, o->seed, 1, ANET_BATCH_DROP_LAST);
     if (st == ANET_OK)
         st = anet_batcher_init(&t->test_b, t->ds.test.images, t->ds.test.labels, t->ds.test.n, t->ds.features,
@@ -1079,6 +1116,7 @@ backend:;
 
     anet_rng_seed(&t->rng, o->seed);
     t->last_acc = NAN;
+    t->best_metric = NAN;
     if ((st = init_state(t)) != ANET_OK) goto fail;
     if (have_ck) {
         if ((st = ckpt_apply(t, &ck, resume, &cv)) != ANET_OK) goto fail;
@@ -1106,6 +1144,14 @@ backend:;
         anet_metrics_record r;
         fallback_record(t, &r);
         if ((st = anet_metrics_write(&t->metrics, &r)) != ANET_OK) goto fail;
+    }
+    if (!mem && o->tensorboard_dir && o->tensorboard_dir[0] && (st = anet_tb_open(&t->tb, o->tensorboard_dir)) != ANET_OK)
+        goto fail;
+    if (!mem) {
+        anet_run_program rp[2] = {{"train", t->train.sp.graph}, {"eval", t->eval.sp.graph}};
+        if ((st = anet_run_write_programs(t->out_dir, t->backend.ops->name, anet_chip_name(t->o.chip), (int)t->o.chip,
+                                          update_name(t->o.update), anet_opt_kind_name(t->o.opt.kind), rp, 2)) != ANET_OK)
+            goto fail;
     }
     t->tty = isatty(STDERR_FILENO);
     *out = t;
@@ -1143,6 +1189,9 @@ void anet_trainer_free(anet_trainer *t) {
     anet_batch_free(&t->test_batch);
     anet_batcher_free(&t->train_b);
     anet_batcher_free(&t->test_b);
+    anet_batcher_free(&t->val_b);
+    anet_batcher_free(&t->acc_b);
+    anet_tb_close(&t->tb);
     anet_dataset_free(&t->ds);
     anet_metrics_close(&t->metrics);
     free(t);
@@ -1306,6 +1355,7 @@ static void fill_record(anet_trainer *t, anet_metrics_record *r, const char *eve
     r->epoch = epoch;
     r->step = t->step;
     r->test_acc = NAN;
+    r->train_acc = r->val_acc = r->val_loss = NAN;
     r->backend = t->backend.ops->name;
     r->compiles = bs.compiles;
     r->dispatches = bs.dispatches;
@@ -1417,6 +1467,7 @@ static anet_status run_epoch(anet_trainer *t, int epoch, anet_metrics_record *r,
             /* Figures a single step does not measure are null, not 0. */
             sr.epoch_seconds = sr.samples_per_s = sr.dispatches_per_step = sr.bytes_per_step = NAN;
             if ((st = anet_metrics_write(&t->metrics, &sr)) != ANET_OK) return st;
+            if ((st = anet_tb_record(&t->tb, &sr)) != ANET_OK) return st;
         }
     }
     double secs = now_s() - t0;
@@ -1433,6 +1484,45 @@ static anet_status run_epoch(anet_trainer *t, int epoch, anet_metrics_record *r,
     return ANET_OK;
 }
 
+/* The end-of-epoch evaluations: test accuracy (its labels and predictions to eval.json for
+ * `report`), accuracy on the training samples, and the validation split's accuracy and loss. */
+static anet_status evaluate_epoch(anet_trainer *t, int epoch, anet_metrics_record *r) {
+    uint32_t correct = 0, seen = 0, n = t->ds.test.n;
+    int K = t->model.dims[t->model.nlayers];
+    int have_logits = find_out(&t->eval, ANET_ROLE_LOGITS) >= 0;
+    float *logits = have_logits ? malloc((size_t)n * (size_t)K * sizeof *logits) : NULL;
+    if (have_logits && !logits) return anet_fail(ANET_E_NOMEM, "out of memory for %u x %d test logits", n, K);
+    anet_status st = eval_loop(t, &t->test_b, &t->test_batch, &correct, &seen, NULL, logits);
+    if (st == ANET_OK) r->test_acc = seen ? (double)correct / (double)seen : 0.0;
+    if (st == ANET_OK && logits)
+        st = anet_run_write_eval(t->out_dir, epoch, t->step, K, n, t->ds.test.labels, logits, t->ds.test.images,
+                                 t->ds.rows, t->ds.cols);
+    free(logits);
+    if (st == ANET_OK && t->o.train_acc) st = eval_loop(t, &t->acc_b, &t->test_batch, &correct, &seen, NULL, NULL);
+    if (st == ANET_OK && t->o.train_acc) r->train_acc = seen ? (double)correct / (double)seen : 0.0;
+    if (st == ANET_OK && t->nval) {
+        double lsum = 0;
+        st = eval_loop(t, &t->val_b, &t->test_batch, &correct, &seen, have_logits ? &lsum : NULL, NULL);
+        if (st == ANET_OK) {
+            r->val_acc = seen ? (double)correct / (double)seen : 0.0;
+            r->val_loss = have_logits && seen ? lsum / (double)seen : NAN;
+        }
+    }
+    return st;
+}
+
+/* --save-best: best.safetensors holds the epoch with the best val_acc (test_acc without a
+ * validation split); a tie keeps the earlier epoch. */
+static anet_status keep_best(anet_trainer *t, const anet_metrics_record *r) {
+    if (!t->o.save_best) return ANET_OK;
+    double m = t->nval ? r->val_acc : r->test_acc;
+    if (!isnan(t->best_metric) && !(m > t->best_metric)) return ANET_OK;
+    t->best_metric = m;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/best.safetensors", t->out_dir);
+    return anet_trainer_save(t, path);
+}
+
 anet_status anet_trainer_run(anet_trainer *t) {
     anet_status st = ANET_OK;
     if (t->mem) return anet_fail(ANET_E_INVALID, "this trainer has no dataset: train it epoch by epoch on arrays");
@@ -1447,20 +1537,27 @@ anet_status anet_trainer_run(anet_trainer *t) {
          * goes to the checkpoint (a --resume continues the epoch from there). */
         if (stopped) return t->interrupted ? anet_trainer_save(t, t->ckpt_path) : ANET_OK;
         double acc;
-        if ((st = anet_trainer_evaluate_test(t, &acc)) != ANET_OK) return st;
+        if ((st = evaluate_epoch(t, epoch, &r)) != ANET_OK) return st;
+        acc = r.test_acc;
         t->epochs_done = epoch;
         t->last_acc = acc;
-        r.test_acc = acc;
         /* A fallback during the evaluation: the line says where the run goes on. */
         r.backend = t->backend.ops->name;
         r.fallback = t->fallback[0] ? t->fallback : NULL;
         t->last_epoch = r;
         if ((st = anet_metrics_write(&t->metrics, &r)) != ANET_OK) return st;
+        if ((st = anet_tb_record(&t->tb, &r)) != ANET_OK) return st;
+        if ((st = keep_best(t, &r)) != ANET_OK) return st;
         if ((st = anet_trainer_save(t, t->ckpt_path)) != ANET_OK) return st;
-        if (!t->o.quiet)
-            fprintf(stderr, "epoch %d/%d: train_loss %.4f  test_acc %.2f%%  %.2f s  %.0f samples/s  loss_scale %g  "
-                    "skipped %lld\n", epoch, t->o.epochs, r.train_loss, 100.0 * acc, r.epoch_seconds, r.samples_per_s,
-                    (double)t->scaler.scale, (long long)t->scaler.skipped_steps);
+        if (!t->o.quiet) {
+            char val[64] = "", tra[32] = "";
+            if (!isnan(r.val_acc)) snprintf(val, sizeof val, "  val_acc %.2f%%  val_loss %.4f", 100.0 * r.val_acc, r.val_loss);
+            if (!isnan(r.train_acc)) snprintf(tra, sizeof tra, "  train_acc %.2f%%", 100.0 * r.train_acc);
+            fprintf(stderr, "epoch %d/%d: train_loss %.4f%s%s  test_acc %.2f%%  %.2f s  %.0f samples/s  "
+                    "loss_scale %g  skipped %lld\n", epoch, t->o.epochs, r.train_loss, tra, val,
+                    100.0 * acc, r.epoch_seconds, r.samples_per_s, (double)t->scaler.scale,
+                    (long long)t->scaler.skipped_steps);
+        }
         if (t->epochs_done < t->o.epochs && atomic_exchange(&t->stop, 0)) { /* came during the evaluation */
             t->interrupted = 1;
             return ANET_OK;

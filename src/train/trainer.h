@@ -40,6 +40,13 @@ typedef struct anet_train_options {
     int log_steps;            /* write a "step" metrics line every N steps (0: never) */
     int64_t max_steps;        /* stop (without a checkpoint) after this many steps in total; 0: off.
                                * For tests of interrupted runs. */
+    double val_split;         /* hold out this fraction (the last samples) of the train split for
+                               * validation (val_acc, val_loss); 0: none */
+    int save_best;            /* keep <out_dir>/best.safetensors: the epoch with the best val_acc
+                               * (test_acc without a validation split) */
+    const char *tensorboard_dir; /* TensorBoard event file (scalars) here too; NULL: none */
+    int train_acc;            /* measure the accuracy on the training samples after each epoch (a
+                               * forward pass over them: opt-in) */
 } anet_train_options;
 
 void anet_train_options_default(anet_train_options *o);
