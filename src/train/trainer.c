@@ -237,7 +237,15 @@ anet_status anet_backend_choose(const char *requested, const anet_backend_config
 anet_status anet_dataset_resolve(const char *dataset, const char *data_dir, anet_dataset *ds,
                                  char *chosen, size_t chosen_len) {
     if (dataset && dataset[0]) {
-        snprintf(chosen, chosen_len, "%s", dataset);
+        /* A directory is recorded absolute, so a checkpoint's dataset is found from anywhere
+         * (eval, --resume from another working directory). */
+        char cwd[ANET_PATH_MAX];
+        struct stat sb;
+        if (!anet_registry_find(dataset) && dataset[0] != '/' && stat(dataset, &sb) == 0 && S_ISDIR(sb.st_mode) &&
+            getcwd(cwd, sizeof cwd))
+            snprintf(chosen, chosen_len, "%s/%s", cwd, dataset);
+        else
+            snprintf(chosen, chosen_len, "%s", dataset);
         return anet_dataset_open(dataset, data_dir, ds);
     }
     char dir[ANET_PATH_MAX];
