@@ -367,20 +367,10 @@ static anet_status read_pipeline(ctx *c, const anet_pb_field *pf, int depth, con
     return ANET_OK;
 }
 
-/* A model kind with no neural network inside: one pseudo-layer that says so. */
+/* A model kind with no neural network or ML Program inside: one pseudo-layer. */
 static anet_status add_model_layer(ctx *c, unsigned field, const char *path) {
-    static const struct { unsigned num; const char *name; } kinds[] = {
-        {300, "glmRegressor"}, {301, "supportVectorRegressor"}, {302, "treeEnsembleRegressor"},
-        {400, "glmClassifier"}, {401, "supportVectorClassifier"}, {402, "treeEnsembleClassifier"},
-        {404, "kNearestNeighborsClassifier"}, {501, "itemSimilarityRecommender"},
-        {555, "customModel"}, {556, "linkedModel"}, {600, "oneHotEncoder"}, {601, "imputer"},
-        {602, "featureVectorizer"}, {603, "dictVectorizer"}, {604, "scaler"},
-        {606, "categoricalMapping"}, {607, "normalizer"}, {609, "arrayFeatureExtractor"},
-        {610, "nonMaximumSuppression"}, {900, "identity"}};
     char buf[48];
-    const char *name = NULL;
-    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
-        if (kinds[i].num == field) name = kinds[i].name;
+    const char *name = anet_cm_model_kind_name((int)field);
     if (!name) {
         snprintf(buf, sizeof buf, "model#%u", field);
         name = buf;
@@ -388,7 +378,7 @@ static anet_status add_model_layer(ctx *c, unsigned field, const char *path) {
     anet_cm_layer *l = anet_cm_add_layer(c->m);
     if (!l) return anet_fail(ANET_E_NOMEM, "%s: out of memory", c->name);
     l->field = -(int)field; /* negative: a whole model, not a layer */
-    l->name = anet_cm_strndup(path[0] ? path : "model", strlen(path[0] ? path : "model"));
+    l->name = anet_cm_strndup("model", 5); /* the path shows where it is */
     l->type = anet_cm_strndup(name, strlen(name));
     l->model_path = anet_cm_strndup(path, strlen(path));
     l->in_shapes = calloc(1, sizeof *l->in_shapes);
