@@ -252,7 +252,7 @@ static void test_rules(void) {
     anet_coreml_free(m);
     m = one_layer(985, NULL); /* transpose: no report either way */
     EXPECT_LAYER(m, "L", ANET_CM_UNKNOWN, "nn-layer-unreported");
-    if (m) CHECK_EQ_INT(anet_coreml_compat(m), 1);
+    if (m) CHECK_EQ_INT(anet_coreml_compat(m), 2); /* nothing likely on the ANE: not "partly" */
     anet_coreml_free(m);
 }
 
@@ -518,18 +518,29 @@ static void test_mlprogram(void) {
         const anet_cm_layer *l = find_layer(m, "m0");
         CHECK(l && strcmp(l->type, "mul") == 0 && l->ninputs == 2 && l->out_shapes[0].rank == 2 &&
               l->out_shapes[0].dims[1] == 10);
+        /* Core ML placement rules (the default for a Core ML file). */
+        st = anet_coreml_analyze(m, ANET_CHIP_STRICT);
+        CHECK_MSG(st == ANET_OK, "%s", anet_last_error());
+        CHECK_EQ_INT(m->rules, ANET_CM_RULES_COREML);
+        EXPECT_LAYER(m, "m0", ANET_CM_ANE, "nn-layer-ok");
+        EXPECT_LAYER(m, "k0", ANET_CM_ANE, "nn-layer-ok");
+        EXPECT_LAYER(m, "g0", ANET_CM_UNKNOWN, "nn-layer-unreported"); /* gelu: no report either way */
+        EXPECT_LAYER(m, "f0", ANET_CM_UNKNOWN, "coreml-op-not-public");
+        EXPECT_LAYER(m, "r", ANET_CM_CPU, "coreml-fp32-compute");       /* fp64 output */
+        EXPECT_LAYER(m, "q", ANET_CM_CPU, "nn-rank-max-5");
+        /* The private API's in-memory compile rules, asked for explicitly: their failures are cpu. */
+        m->rules = ANET_CM_RULES_PRIVATE;
         st = anet_coreml_analyze(m, ANET_CHIP_STRICT);
 #if ANET_CM_HAVE_PLAN_CHECK && ANET_CM_HAVE_IR
         CHECK_MSG(st == ANET_OK, "%s", anet_last_error());
         EXPECT_LAYER(m, "m0", ANET_CM_ANE, "mil-op-ok");
         EXPECT_LAYER(m, "k0", ANET_CM_ANE, "mil-op-ok"); /* BLOBFILE weight modeled as a const */
         EXPECT_LAYER(m, "a3", ANET_CM_ANE, "mil-op-ok"); /* inline fp16 scalar */
-        /* Private-API-path rules give `unknown` for a Core ML file (Core ML compiles it). */
-        EXPECT_LAYER(m, "g0", ANET_CM_UNKNOWN, "op-rejected-gelu");
-        EXPECT_LAYER(m, "f0", ANET_CM_UNKNOWN, "op-unknown");
+        EXPECT_LAYER(m, "g0", ANET_CM_CPU, "op-rejected-gelu");
+        EXPECT_LAYER(m, "f0", ANET_CM_CPU, "op-unknown");
         EXPECT_LAYER(m, "r", ANET_CM_UNKNOWN, "mil-op-unmodeled");
         EXPECT_LAYER(m, "q", ANET_CM_CPU, "rank-max-5");
-        CHECK_EQ_INT(m->n_cpu, 1);
+        CHECK_EQ_INT(m->n_cpu, 3);
         CHECK_EQ_INT(anet_coreml_compat(m), 1);
         CHECK_EQ_INT(m->n_ane, 3);
         CHECK_EQ_INT(m->nsegments, 1);
@@ -736,8 +747,12 @@ static void test_files(void) {
     m = NULL;
     CHECK(anet_coreml_parse_mlmodel(wp.p, wp.n, NULL, 0, "wide", &m) == ANET_OK);
     if (m) {
+        m->rules = ANET_CM_RULES_PRIVATE;
         CHECK(anet_coreml_analyze(m, ANET_CHIP_M4) == ANET_OK);
         EXPECT_LAYER(m, "k0", ANET_CM_UNKNOWN, "mil-op-unmodeled"); /* no weight file: not modeled */
+        m->rules = ANET_CM_RULES_COREML; /* the Core ML rules decide from shapes, without weights */
+        CHECK(anet_coreml_analyze(m, ANET_CHIP_M4) == ANET_OK);
+        EXPECT_LAYER(m, "k0", ANET_CM_ANE, "nn-layer-ok");
         anet_coreml_free(m);
         m = NULL;
     }
@@ -752,6 +767,7 @@ static void test_files(void) {
     st = anet_coreml_load(p, &m);
     CHECK_MSG(st == ANET_OK, "%s", anet_last_error());
     if (m) {
+        m->rules = ANET_CM_RULES_PRIVATE;
         CHECK(anet_coreml_analyze(m, ANET_CHIP_M4) == ANET_OK);
         EXPECT_LAYER(m, "k0", ANET_CM_ANE, "mil-op-ok");
         CHECK(anet_coreml_analyze(m, ANET_CHIP_M1) == ANET_OK); /* ios16 dialect, mul: fine on M1 */
@@ -772,8 +788,8 @@ static void test_files(void) {
     mkdir(p, 0755);
     snprintf(q, sizeof q, "%s/coremldata.bin", p);
     write_file(q, "x", 1);
-    CHECK_EQ_INT(anet_coreml_load(p, &m), ANET_E_UNSUPPORTED);
-    CHECK_STR_CONTAINS(anet_last_error(), "espresso");
+    CHECK_EQ_INT(anet_coreml_load(p, &m), ANET_E_FORMAT);
+    CHECK_STR_CONTAINS(anet_last_error(), "model.espresso.net");
     /* MIL text (.mil), as `ane_trainer compile` writes it: gelu is rejected, relu passes. */
     snprintf(p, sizeof p, "%s/prog.mil", dir);
     const char *mil =
@@ -1222,15 +1238,16 @@ static void test_program_rules(void) {
         free(w);
         free(emitted);
         m = NULL;
-        st = anet_coreml_load(p, &m);
+        st = anet_coreml_load_with(p, ANET_CM_RULES_PRIVATE, &m);
         CHECK_MSG(st == ANET_OK, "%s", anet_last_error());
         if (!m) continue;
+        m->rules = ANET_CM_RULES_PRIVATE; /* a program-level rule of the private path */
         CHECK(anet_coreml_analyze(m, ANET_CHIP_M4) == ANET_OK);
         CHECK_EQ_INT(m->nlayers, nconst);
         CHECK_EQ_INT(m->nissues, nconst > 16);
         if (m->nissues) {
             CHECK(m->issues[0].rule && strcmp(m->issues[0].rule->id, "blobfile-max-16") == 0);
-            CHECK_EQ_INT(m->issues[0].verdict, ANET_CM_UNKNOWN);
+            CHECK_EQ_INT(m->issues[0].verdict, ANET_CM_CPU);
             CHECK_STR_CONTAINS(m->issues[0].detail, "17");
         }
         CHECK_EQ_INT(anet_coreml_compat(m), nconst > 16 ? 1 : 0);

@@ -154,7 +154,12 @@ static anet_status judge_mil(anet_cm_model *m, anet_cm_layer *l, anet_chip chip)
         anet_rules_coreml_check(l, chip);
         return ANET_OK;
     }
-    if (l->op == -2) return ANET_OK; /* judged while building the IR (not modeled, rank > 5) */
+    if (l->op == -2) { /* judged while building the IR (not modeled, rank > 5) */
+        l->verdict = l->ir_verdict;
+        l->rule = l->ir_rule;
+        snprintf(l->detail, sizeof l->detail, "%s", l->ir_detail ? l->ir_detail : "");
+        return ANET_OK;
+    }
 #if ANET_CM_HAVE_PLAN_CHECK
     if (l->graph >= 0 && l->op >= 0 && m->graphs[l->graph]) {
         anet_verdict v;

@@ -77,6 +77,10 @@ typedef struct anet_cm_layer {
     float fscale[3];
     int nfscale;
     int global_pooling, deconv;
+    /* ML Program ops the graph IR could not take (op == -2): the private rules' verdict. */
+    anet_cm_placement ir_verdict;
+    const anet_rule *ir_rule;
+    char *ir_detail;
     /* The verdict. */
     anet_cm_placement verdict;
     const anet_rule *rule;

@@ -34,6 +34,7 @@ typedef struct mt {
     int *nnum;
     int ncon, capcon;
     int failed;
+    int main_body; /* parsing the body of function main: record its outputs */
     anet_status st; /* why it failed */
 } mt;
 
@@ -462,7 +463,29 @@ static int parse_block(mt *P, int depth) {
     if (next(P)) return -1;
     if (P->kind != K_ARROW) return perr(P, "expected '->' after a block");
     if (next(P) || !is_p(P, '(')) return perr(P, "expected the block's outputs");
-    return skip_group(P, depth + 1);
+    if (!P->main_body || depth != 1) return skip_group(P, depth + 1);
+    /* The main function's outputs are the model's (segments list what leaves through them). */
+    P->main_body = 0;
+    if (next(P)) return -1;
+    while (!is_p(P, ')')) {
+        if (is_p(P, ',')) {
+            if (next(P)) return -1;
+            continue;
+        }
+        if (P->kind != K_ID) return perr(P, "expected an output name");
+        if (P->m->noutputs < 256) {
+            anet_cm_tensor *t = realloc(P->m->outputs, (size_t)(P->m->noutputs + 1) * sizeof *t);
+            if (!t) return nomem(P);
+            P->m->outputs = t;
+            if (!(t[P->m->noutputs].name = anet_cm_strndup(P->s + P->off, P->n))) return nomem(P);
+            const anet_cm_shape *sh = anet_cm_find_shape(P->m, t[P->m->noutputs].name);
+            if (sh) t[P->m->noutputs].shape = *sh;
+            else memset(&t[P->m->noutputs].shape, 0, sizeof t->shape), t[P->m->noutputs].shape.rank = -1;
+            P->m->noutputs++;
+        }
+        if (next(P)) return -1;
+    }
+    return next(P);
 }
 
 static int parse_func(mt *P) {
@@ -471,6 +494,7 @@ static int parse_func(mt *P) {
     size_t fl = P->n < sizeof fname ? P->n : sizeof fname - 1;
     memcpy(fname, P->s + P->off, fl);
     fname[fl] = '\0';
+    P->main_body = strcmp(fname, "main") == 0 && P->path[0] == '\0';
     if (strcmp(fname, "main") == 0) snprintf(P->fpath, sizeof P->fpath, "%s", P->path);
     else snprintf(P->fpath, sizeof P->fpath, "%s%s%s", P->path, P->path[0] ? "/" : "", fname);
     if (next(P)) return -1;

@@ -145,6 +145,7 @@ void anet_coreml_free(anet_cm_model *m) {
         free(l->type);
         free(l->subtype);
         free(l->model_path);
+        free(l->ir_detail);
         free_strs(l->inputs, l->ninputs);
         free_strs(l->outputs, l->noutputs);
         free(l->in_shapes);

@@ -256,7 +256,7 @@ const anet_mil_op_info *anet_mil_op_find(const char *name) {
 
 static int outputs_fp32(const anet_cm_layer *l) {
     for (int i = 0; i < l->noutputs; i++)
-        if (strcmp(l->out_shapes[i].dtype, "fp32") == 0) return 1;
+        if (strcmp(l->out_shapes[i].dtype, "fp32") == 0 || strcmp(l->out_shapes[i].dtype, "fp64") == 0) return 1;
     return 0;
 }
 
@@ -283,7 +283,7 @@ void anet_rules_coreml_check(anet_cm_layer *l, anet_chip chip) {
         return;
     }
     if (outputs_fp32(l)) {
-        put(l, &cm_rules[C_FP32], ANET_CM_CPU, "%s op computes fp32 value '%s'", l->type, l->outputs[0]);
+        put(l, &cm_rules[C_FP32], ANET_CM_CPU, "%s op computes a float32/64 value '%s'", l->type, l->outputs[0]);
         return;
     }
     if (l->nscale == 0 && l->nfscale == 0 && strcmp(l->type, "conv_transpose") == 0) l->deconv = 1;
