@@ -456,6 +456,129 @@ static void test_nn_vs_mlprogram(void) {
     anet_coreml_free(a);
 }
 
+
+/* Issue 13 item 8 and item 6: names, subtypes, notes, loop bodies, the exit status and the
+ * switch count. */
+static void test_presentation(void) {
+    /* A pipeline: a visionFeaturePrint (2002) then a textClassifier (2000) then a NeuralNetwork
+     * whose loop layer (615) has a body network with two layers. */
+    buf vfp = {0}, tc = {0}, nnm = {0}, nn = {0}, loop = {0}, bodynn = {0}, un = {0}, pipe = {0}, top = {0};
+    u64f(&vfp, 1, 4);
+    bytesf(&vfp, 2002, "", 0);
+    u64f(&tc, 1, 4);
+    bytesf(&tc, 2000, "", 0);
+    layer(&bodynn, "body_conv", "x", NULL, "b1", 100, NULL);
+    layer(&bodynn, "body_lstm", "b1", NULL, "b2", 420, NULL);
+    msgf(&loop, 4, &bodynn); /* LoopLayerParams.bodyNetwork 4 */
+    layer(&nn, "loop", "x", NULL, "l1", 615, &loop);
+    u64f(&un, 1, 4); /* UnaryFunctionLayerParams.type EXP */
+    layer(&nn, "un", "l1", NULL, "y", 220, &un);
+    u64f(&nnm, 1, 4);
+    msgf(&nnm, 500, &nn);
+    msgf(&pipe, 1, &vfp);
+    msgf(&pipe, 1, &tc);
+    msgf(&pipe, 1, &nnm);
+    u64f(&top, 1, 5);
+    u64f(&top, 10, 1); /* isUpdatable */
+    msgf(&top, 202, &pipe);
+    anet_cm_model *m = NULL;
+    CHECK(anet_coreml_parse_mlmodel(top.p, top.n, NULL, 0, "pipe.mlmodel", &m) == ANET_OK);
+    free(top.p);
+    if (m) {
+        CHECK(anet_coreml_analyze(m, ANET_CHIP_STRICT) == ANET_OK);
+        CHECK_EQ_INT(m->nlayers, 6);
+        const anet_cm_layer *v = &m->layers[0];
+        CHECK(strcmp(v->type, "visionFeaturePrint") == 0 && strcmp(v->name, "model") == 0 &&
+              strcmp(v->model_path, "models[0]") == 0);
+        CHECK(v->verdict == ANET_CM_UNKNOWN && !strstr(v->detail, "not neural"));
+        CHECK(strcmp(m->layers[1].type, "textClassifier") == 0);
+        const anet_cm_layer *b = find(m, "body_lstm");
+        CHECK(b && strcmp(b->model_path, "models[2]/loop/body") == 0 && b->verdict == ANET_CM_CPU);
+        const anet_cm_layer *u = find(m, "un");
+        CHECK(u && u->subtype && strcmp(u->subtype, "exp") == 0);
+        int upd = 0;
+        for (int i = 0; i < m->nnotes; i++) upd |= strstr(m->notes[i], "updatable") != NULL;
+        CHECK(upd);
+        anet_coreml_free(m);
+    }
+    /* No cpu layer: no ANE <-> CPU switch, however ane and unknown alternate; and a model with
+     * no layer on the ANE is "not at all" (2), not "partly". */
+    buf n2 = {0}, m2 = {0};
+    layer(&n2, "a", "x", NULL, "a1", 100, NULL);
+    layer(&n2, "t", "a1", NULL, "t1", 985, NULL); /* transpose: unknown */
+    layer(&n2, "b", "t1", NULL, "y", 100, NULL);
+    model(&m2, 500, &n2, "x", "y");
+    CHECK(anet_coreml_parse_mlmodel(m2.p, m2.n, NULL, 0, "sw.mlmodel", &m) == ANET_OK);
+    free(m2.p);
+    if (m) {
+        CHECK(anet_coreml_analyze(m, ANET_CHIP_STRICT) == ANET_OK);
+        CHECK_EQ_INT(m->switches, 0);
+        CHECK_EQ_INT(anet_coreml_compat(m), 1);
+        anet_coreml_free(m);
+    }
+}
+
+/* Issue 16 items 2, 12, 13: budgets from what a file holds, symlinks out of a bundle, ".."
+ * inside a name, foreign formats named. */
+static void test_hardening(void) {
+    char p[512], q[700];
+    /* model.mil a symlink to a file outside the bundle: refused, its bytes never quoted. */
+    snprintf(q, sizeof q, "%s/outside.txt", dir);
+    write_file(q, "root:x:0:0:root:/root:/bin/bash\n", 32);
+    snprintf(p, sizeof p, "%s/link.mlmodelc", dir);
+    mkdir(p, 0755);
+    char lp[700];
+    snprintf(lp, sizeof lp, "%s/model.mil", p);
+    CHECK(symlink(q, lp) == 0);
+    anet_cm_model *m = NULL;
+    CHECK_EQ_INT(anet_coreml_load(p, &m), ANET_E_FORMAT);
+    CHECK_STR_CONTAINS(anet_last_error(), "symbolic link leaving the bundle");
+    CHECK(!strstr(anet_last_error(), "root"));
+    /* A symlink inside the bundle is fine. */
+    snprintf(q, sizeof q, "%s/real.mil", p);
+    write_file(q, COREMLTOOLS_CNN, strlen(COREMLTOOLS_CNN));
+    unlink(lp);
+    CHECK(symlink("real.mil", lp) == 0);
+    CHECK_EQ_INT(anet_coreml_load(p, &m), ANET_OK);
+    anet_coreml_free(m);
+    m = NULL;
+    /* Foreign formats get named. */
+    static const struct {
+        const char *name, *bytes, *want;
+        size_t n;
+    } foreign[] = {{"m.onnx", "\x08\x07\x12\x07pytorch", "ONNX", 11},
+                   {"w.bin", "PK\x03\x04\x14\x00\x00\x00", "ZIP", 8},
+                   {"p.bin", "\x80\x02}q\x00", "pickle", 5},
+                   {"lfs.mlmodel", "version https://git-lfs.github.com/spec/v1\noid sha256:00\nsize 12\n", "Git LFS", 64}};
+    for (size_t i = 0; i < sizeof foreign / sizeof foreign[0]; i++) {
+        snprintf(q, sizeof q, "%s/%s", dir, foreign[i].name);
+        write_file(q, foreign[i].bytes, foreign[i].n);
+        CHECK_EQ_INT(anet_coreml_load(q, &m), ANET_E_FORMAT);
+        CHECK_STR_CONTAINS(anet_last_error(), foreign[i].want);
+        CHECK_STR_CONTAINS(anet_last_error(), "not a Core ML model");
+    }
+    /* A package whose spec name holds ".." inside a name (not a component) is read. */
+    buf nn = {0}, mb = {0};
+    layer(&nn, "c", "x", NULL, "y", 100, NULL);
+    model(&mb, 500, &nn, "x", "y");
+    snprintf(p, sizeof p, "%s/dots.mlpackage", dir);
+    mkdir(p, 0755);
+    snprintf(q, sizeof q, "%s/Data", p), mkdir(q, 0755);
+    snprintf(q, sizeof q, "%s/Data/a..b", p), mkdir(q, 0755);
+    snprintf(q, sizeof q, "%s/Data/a..b/model..v2.mlmodel", p);
+    write_file(q, mb.p, mb.n);
+    free(mb.p);
+    snprintf(q, sizeof q, "%s/Manifest.json", p);
+    const char *man = "{\"itemInfoEntries\": {\"A\": {\"path\": \"a..b/model..v2.mlmodel\"}}, \"rootModelIdentifier\": \"A\"}";
+    write_file(q, man, strlen(man));
+    CHECK_MSG(anet_coreml_load(p, &m) == ANET_OK, "%s", anet_last_error());
+    anet_coreml_free(m);
+    m = NULL;
+    const char *evil = "{\"itemInfoEntries\": {\"A\": {\"path\": \"a..b/../../x.mlmodel\"}}, \"rootModelIdentifier\": \"A\"}";
+    write_file(q, evil, strlen(evil));
+    CHECK_EQ_INT(anet_coreml_load(p, &m), ANET_E_FORMAT);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/anet_cmmil_%d", (int)getpid());
     mkdir(dir, 0755);
@@ -466,6 +589,8 @@ int main(void) {
     test_opset();
     test_doc_agrees();
     test_nn_vs_mlprogram();
+    test_presentation();
+    test_hardening();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     CHECK(system(cmd) == 0);

@@ -368,7 +368,7 @@ static anet_status load_dir(const char *path, anet_cm_rules rules, anet_cm_model
 
 /* Formats that are not Core ML, recognised by name or magic bytes, so the message says what
  * the file is instead of a protobuf wire error. NULL: not one of them. */
-static const char *foreign_format(const char *path) {
+static const char *foreign_format(const char *path, int regular) {
     static const struct {
         const char *ext, *what;
     } exts[] = {{".onnx", "an ONNX file"}, {".pt", "a PyTorch file"}, {".pth", "a PyTorch file"},
@@ -376,8 +376,8 @@ static const char *foreign_format(const char *path) {
                 {".h5", "a Keras/HDF5 file"}, {".keras", "a Keras file"}, {".gguf", "a GGUF file"}};
     for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++)
         if (ends_with(path, exts[i].ext)) return exts[i].what;
-    uint8_t h[8];
-    FILE *f = fopen(path, "rb");
+    uint8_t h[64];
+    FILE *f = regular ? fopen(path, "rb") : NULL; /* never open a FIFO to sniff it */
     size_t n = f ? fread(h, 1, sizeof h, f) : 0;
     if (f) fclose(f);
     if (n >= 4 && memcmp(h, "PK\003\004", 4) == 0) return "a ZIP archive (a PyTorch .pt file is one)";
@@ -385,7 +385,7 @@ static const char *foreign_format(const char *path) {
     if (n >= 8 && memcmp(h + 4, "TFL3", 4) == 0) return "a TensorFlow Lite file";
     if (n >= 4 && memcmp(h, "\211HDF", 4) == 0) return "an HDF5 (Keras) file";
     if (n >= 4 && memcmp(h, "GGUF", 4) == 0) return "a GGUF file";
-    if (n >= 8 && anet_cm_is_lfs_pointer(h, n)) return "a Git LFS pointer (the model itself was not fetched: git lfs pull)";
+    if (anet_cm_is_lfs_pointer(h, n)) return "a Git LFS pointer (the model itself was not fetched: git lfs pull)";
     return NULL;
 }
 
@@ -406,7 +406,7 @@ anet_status anet_coreml_load_with(const char *path, anet_cm_rules rules, anet_cm
     } else if (ends_with(path, ".safetensors")) {
         s = anet_coreml_load_training(path, out);
     } else {
-        const char *what = foreign_format(path);
+        const char *what = foreign_format(path, S_ISREG(st.st_mode));
         if (what) return anet_fail(ANET_E_FORMAT, "%s: this is %s: not a Core ML model", path, what);
         s = load_protobuf(path, path, "mlmodel", 0, out);
     }
