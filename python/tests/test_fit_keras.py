@@ -245,3 +245,24 @@ def test_errors_name_python_arguments():
     with pytest.raises(at.ArgumentError) as e:
         at.Trainer(at.MLP([4, 3]), batch_size=0)
     assert "--" not in str(e.value) and "batch_size" in str(e.value)
+
+
+def test_pip_install_bundles_the_library(tmp_path):
+    """pip install ./python needs no hand-copied library: the build puts it into the package."""
+    import os
+    import shutil
+    import subprocess
+    from conftest import BUILD, PYDIR
+    src = tmp_path / "src"
+    shutil.copytree(PYDIR, src, ignore=shutil.ignore_patterns("tests", "build", "*.egg-info", "__pycache__", "*.so"))
+    env = dict(os.environ, ANE_TRAINER_LIB=str(BUILD / "libane_trainer.so"))
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "--no-build-isolation", "--no-deps", "--no-index",
+                        "--target", str(tmp_path / "site"), str(src)], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    env.pop("ANE_TRAINER_LIB")
+    r = subprocess.run([sys.executable, "-c", "import ane_trainer as at; print(at.library_path); "
+                        "print(at.MLP([4, 3]).spec)"], env=dict(env, PYTHONPATH=str(tmp_path / "site")),
+                       cwd=str(tmp_path), capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    path, spec = r.stdout.split()
+    assert path.startswith(str(tmp_path / "site")) and spec == "mlp:4-3"
