@@ -197,6 +197,19 @@ static void epochs_table(FILE *f, const run *r) {
     fputs("</table>\n", f);
 }
 
+/* A row of the programs table: name, where it runs, ops and eligible ops (-1: not a program). */
+static void program_row(FILE *f, const cJSON *p, const char *cls, int ops, int ok) {
+    char name[200] = "?", on[32] = "?";
+    text_of(p, "name", name, sizeof name);
+    text_of(p, "runs_on", on, sizeof on);
+    fprintf(f, "<tr%s><td>", cls);
+    report_text(f, name);
+    fputs("</td><td>", f);
+    report_text(f, on);
+    if (ops < 0) fputs("</td><td>-</td><td>-</td></tr>\n", f);
+    else fprintf(f, "</td><td>%d</td><td>%d</td></tr>\n", ops, ok);
+}
+
 static void programs(FILE *f, const run *r) {
     fputs("<h2>Programs</h2>\n", f);
     if (!r->programs) {
@@ -217,26 +230,9 @@ static void programs(FILE *f, const run *r) {
             n++;
             ok += cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(op, "ane_eligible"));
         }
-        char name[64] = "?", on[32] = "?";
-        text_of(p, "name", name, sizeof name);
-        text_of(p, "runs_on", on, sizeof on);
-        fputs("<tr><td>", f);
-        report_text(f, name);
-        fputs("</td><td>", f);
-        report_text(f, on);
-        fprintf(f, "</td><td>%d</td><td>%d</td></tr>\n", n, ok);
+        program_row(f, p, "", n, ok);
     }
-    const cJSON *host = cJSON_GetObjectItemCaseSensitive(r->programs, "host"), *h;
-    cJSON_ArrayForEach(h, host) {
-        char name[200] = "?", on[32] = "?";
-        text_of(h, "name", name, sizeof name);
-        text_of(h, "runs_on", on, sizeof on);
-        fputs("<tr class=\"host\"><td>", f);
-        report_text(f, name);
-        fputs("</td><td>", f);
-        report_text(f, on);
-        fputs("</td><td>-</td><td>-</td></tr>\n", f);
-    }
+    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(r->programs, "host")) program_row(f, p, " class=\"host\"", -1, -1);
     fputs("</table>\n", f);
     cJSON_ArrayForEach(p, progs) {
         char name[64] = "?";

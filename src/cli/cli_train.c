@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -13,6 +12,7 @@
 #include "train/checkpoint.h"
 #include "train/metrics.h"
 #include "train/optim_cpu.h"
+#include "train/run_files.h"
 #include "train/trainer.h"
 
 static void train_usage(FILE *f) {
@@ -371,14 +371,11 @@ int cli_train(int argc, char **argv) {
             return CLI_FAIL;
         }
     } else {
-        char stamp[32];
-        time_t now = time(NULL);
-        struct tm tmv;
-        gmtime_r(&now, &tmv);
-        strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tmv);
-        snprintf(out_buf, sizeof out_buf, "runs/%s", stamp);
+        char base[4000];
+        anet_run_dir_default(base, sizeof base);
+        snprintf(out_buf, sizeof out_buf, "%s", base);
         for (int k = 2; holds_run(out_buf, what, sizeof what) && k < 1000; k++)
-            snprintf(out_buf, sizeof out_buf, "runs/%s-%d", stamp, k);
+            snprintf(out_buf, sizeof out_buf, "%s-%d", base, k);
         o.out_dir = out_buf;
     }
 

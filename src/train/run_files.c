@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/error.h"
@@ -147,4 +148,13 @@ anet_status anet_run_write_eval(const char *dir, int epoch, int64_t step, int K,
     free(pred);
     free(hex);
     return write_json(dir, "eval.json", root);
+}
+
+void anet_run_dir_default(char *out, size_t len) {
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tmv;
+    gmtime_r(&now, &tmv);
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tmv);
+    snprintf(out, len, "runs/%s", stamp);
 }

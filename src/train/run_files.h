@@ -30,6 +30,9 @@ anet_status anet_run_write_programs(const char *dir, const char *backend, const 
 anet_status anet_run_write_eval(const char *dir, int epoch, int64_t step, int K, uint32_t n, const uint8_t *labels,
                                 const float *logits, const uint8_t *images, uint32_t rows, uint32_t cols);
 
+/* The default --out: "runs/<UTC time as YYYYmmdd-HHMMSS>". */
+void anet_run_dir_default(char *out, size_t len);
+
 /* The class argmax picks: the first maximum; NaN never wins over a number. */
 int anet_run_argmax(const float *v, int K);
 

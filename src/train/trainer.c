@@ -1036,12 +1036,7 @@ static anet_status create(const anet_train_options *o, int mem, const char *mem_
     if (o->out_dir && o->out_dir[0]) {
         snprintf(t->out_dir, sizeof t->out_dir, "%s", o->out_dir);
     } else {
-        char stamp[32];
-        time_t now = time(NULL);
-        struct tm tmv;
-        gmtime_r(&now, &tmv);
-        strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tmv);
-        snprintf(t->out_dir, sizeof t->out_dir, "runs/%s", stamp);
+        anet_run_dir_default(t->out_dir, sizeof t->out_dir);
     }
     if ((st = check_writable_dir(t->out_dir)) != ANET_OK) goto fail;
     snprintf(t->ckpt_path, sizeof t->ckpt_path, "%s/checkpoint.safetensors", t->out_dir);
