@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/safe_file.h"
 
 static const char *dtype_tag(anet_dtype t) {
     return t == ANET_DT_FP32 ? "F32" : t == ANET_DT_FP16 ? "F16" : NULL;
@@ -394,16 +395,11 @@ anet_status anet_ckpt_parse(const uint8_t *buf, size_t len, const char *name, an
 anet_status anet_ckpt_read(const char *path, anet_ckpt *out) {
     memset(out, 0, sizeof *out);
     if (!path || !path[0]) return anet_fail(ANET_E_INVALID, "checkpoint: empty path");
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return anet_fail(errno == ENOENT ? ANET_E_NOTFOUND : ANET_E_IO, "checkpoint %s: %s", path,
-                         strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fclose(f);
-        return anet_fail(ANET_E_IO, "checkpoint %s: not a regular file", path);
-    }
-    uint64_t size = (uint64_t)sb.st_size;
+    /* A FIFO or device is refused before anything is read from it (it would block or never end). */
+    uint64_t size = 0;
+    FILE *f;
+    anet_status st = anet_fopen_input(path, "checkpoint", &f, &size);
+    if (st != ANET_OK) return st;
     if (size < 8 || size > ANET_CKPT_MAX_FILE) {
         fclose(f);
         return anet_fail(ANET_E_FORMAT, "checkpoint %s: %llu bytes is not a safetensors file", path,
@@ -415,7 +411,7 @@ anet_status anet_ckpt_read(const char *path, anet_ckpt *out) {
         fclose(f);
         return anet_fail(ANET_E_IO, "checkpoint %s: cannot read the header length", path);
     }
-    anet_status st = check_hlen(path, get_u64le(len8), size);
+    st = check_hlen(path, get_u64le(len8), size);
     if (st != ANET_OK) {
         fclose(f);
         return st;
