@@ -119,7 +119,7 @@ anet_status anet_train_options_from_ckpt(const anet_ckpt *c, const char *path, a
     if ((st = anet_ckpt_meta_uint(c, path, "schedule_steps", 0, ANET_CKPT_MAX_COUNTER, 0, &u)) != ANET_OK) return st;
     o->schedule_steps = (int64_t)u;
     u = (uint64_t)o->loss_scale_growth;
-    if ((st = anet_ckpt_meta_uint(c, path, "loss_scale_growth", 1, 1000000000, 0, &u)) != ANET_OK) return st;
+    if ((st = anet_ckpt_meta_uint(c, path, "loss_scale_growth", 1, ANET_LOSS_SCALE_MAX_GROWTH, 0, &u)) != ANET_OK) return st;
     o->loss_scale_growth = (int)u;
     if ((v = anet_ckpt_get_meta(c, "chip")) &&
         (st = meta_name(c, path, "chip", anet_chip_lookup(v, &o->chip) != 0)) != ANET_OK)
@@ -674,7 +674,8 @@ static anet_status ckpt_check(anet_trainer *t, const anet_ckpt *c, const char *p
     if (st == ANET_OK) st = anet_ckpt_meta_uint(c, path, "data_epoch", 0, ANET_CKPT_MAX_COUNTER, 1, &r->de);
     if (st == ANET_OK) st = anet_ckpt_meta_uint(c, path, "data_index", 0, UINT32_MAX, 1, &r->di);
     if (st == ANET_OK) st = anet_ckpt_meta_uint(c, path, "batch_size", 1, ANET_MAX_BATCH, 1, &bs);
-    if (st == ANET_OK) st = anet_ckpt_meta_uint(c, path, "loss_scale_clean_steps", 0, INT32_MAX, 1, &r->clean);
+    if (st == ANET_OK) st = anet_ckpt_meta_uint(c, path, "loss_scale_clean_steps", 0, ANET_LOSS_SCALE_MAX_GROWTH, 1,
+                                                      &r->clean);
     if (st == ANET_OK) st = anet_ckpt_meta_uint(c, path, "skipped_steps", 0, ANET_CKPT_MAX_COUNTER, 1, &r->skipped);
     if (st == ANET_OK) st = anet_ckpt_meta_uint(c, path, "optimizer_steps", 0, ANET_CKPT_MAX_COUNTER, 1, &r->ot);
     if (st == ANET_OK)
@@ -771,7 +772,7 @@ static anet_status ckpt_apply(anet_trainer *t, const anet_ckpt *c, const char *p
     t->epochs_done = (int)r->epoch;
     t->opt.t = (int64_t)r->ot;
     t->scaler.scale = (float)r->scale;
-    t->scaler.clean_steps = (int)r->clean;
+    t->scaler.clean_steps = (int64_t)r->clean;
     t->scaler.skipped_steps = (int64_t)r->skipped;
     double acc;
     if (meta_f(c, "test_acc", &acc) == 0 && acc >= 0 && acc <= 1) t->last_acc = acc;
@@ -858,7 +859,7 @@ anet_status anet_trainer_save(anet_trainer *t, const char *path) {
         snprintf(v[0], 80, "%lld", (long long)t->step);
         snprintf(v[1], 80, "%d", t->epochs_done);
         snprintf(v[2], 80, "%.9g", (double)t->scaler.scale);
-        snprintf(v[3], 80, "%d", t->scaler.clean_steps);
+        snprintf(v[3], 80, "%lld", (long long)t->scaler.clean_steps);
         snprintf(v[4], 80, "%lld", (long long)t->scaler.skipped_steps);
         snprintf(v[5], 80, "%016llx:%016llx:%016llx:%016llx", (unsigned long long)t->rng.s[0],
                  (unsigned long long)t->rng.s[1], (unsigned long long)t->rng.s[2],
@@ -876,7 +877,7 @@ anet_status anet_trainer_save(anet_trainer *t, const char *path) {
         snprintf(v[16], 80, "%lld", (long long)t->opt.t);
         snprintf(v[17], 80, "%lld", (long long)t->o.warmup_steps);
         snprintf(v[18], 80, "%.17g", t->last_acc);
-        snprintf(v[19], 80, "%d", t->scaler.growth_interval);
+        snprintf(v[19], 80, "%lld", (long long)t->scaler.growth_interval);
         snprintf(v[20], 80, "%lld", (long long)t->o.schedule_steps);
         anet_ckpt_meta meta[] = {
             {"format", CKPT_FORMAT},
@@ -1412,7 +1413,7 @@ static anet_status run_epoch(anet_trainer *t, int epoch, anet_metrics_record *r,
     anet_backend_stats s0, s1;
     backend_stats(t, &s0);
     double t0 = now_s(), last_print = 0, loss_sum = 0;
-    uint32_t nloss = 0, done = 0;
+    uint32_t nloss = 0, done = 0, napplied = 0;
     int64_t steps0 = t->step;
     /* A resumed position may sit inside an epoch: finish that epoch's batches only. */
     anet_batch_pos pos = anet_batcher_tell(&t->train_b);
@@ -1426,6 +1427,7 @@ static anet_status run_epoch(anet_trainer *t, int epoch, anet_metrics_record *r,
         float loss = NAN;
         int applied = 0;
         if ((st = train_step(t, &loss, &applied)) != ANET_OK) return st;
+        napplied += applied != 0;
         if (isfinite(loss)) {
             loss_sum += loss;
             nloss++;
@@ -1439,6 +1441,12 @@ static anet_status run_epoch(anet_trainer *t, int epoch, anet_metrics_record *r,
             if ((st = anet_metrics_write(&t->metrics, &sr)) != ANET_OK) return st;
         }
     }
+    /* Not one update in a whole epoch: the weights cannot move any more (non-finite values
+     * everywhere, or a scale at its floor); going on would only burn time and report nan. */
+    if (done > start && napplied == 0)
+        return anet_fail(ANET_E_VERIFY, "epoch %d: every one of its %u steps was skipped for non-finite gradients "
+                         "(loss scale now %g): training diverged; lower the learning rate or start from another "
+                         "checkpoint", epoch, done - start, (double)t->scaler.scale);
     double secs = now_s() - t0;
     progress(t, epoch, done, nb, nloss ? loss_sum / nloss : NAN, t0, &last_print, 1);
     backend_stats(t, &s1);

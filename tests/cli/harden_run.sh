@@ -108,4 +108,47 @@ else
   echo "skip: full-disk case needs root to mount a small tmpfs"
 fi
 
+# 6. Checkpoint values: non-finite weights, negative second moments and flipped bits are
+#    refused by eval and --resume, naming the tensor; messages name the file once.
+cat >edit.py <<'PYEOF'
+import json, struct, sys
+src, dst, what = sys.argv[1:4]
+b = open(src, 'rb').read()
+n = struct.unpack('<Q', b[:8])[0]
+h = json.loads(b[8:8 + n]); data = bytearray(b[8 + n:])
+meta = h['__metadata__']
+def at(name, k=0): return h[name]['data_offsets'][0] + 4 * k
+if what == 'nan':
+    data[at('w0', 3):at('w0', 3) + 4] = struct.pack('<f', float('nan'))
+elif what == 'negv':
+    data[at('opt.v.b0', 1):at('opt.v.b0', 1) + 4] = struct.pack('<f', -1e-3)
+elif what == 'flip':
+    data[at('w1', 2)] ^= 0x01
+elif what == 'nob0':
+    off = h['b0']['data_offsets']; ln = off[1] - off[0]
+    del h['b0']; data = data[:off[0]] + data[off[1]:]
+    for v in h.values():
+        if isinstance(v, dict) and 'data_offsets' in v and v['data_offsets'][0] >= off[1]:
+            v['data_offsets'] = [v['data_offsets'][0] - ln, v['data_offsets'][1] - ln]
+if what != 'flip':  # written as an older version would: no checksums
+    h['__metadata__'] = {k: v for k, v in meta.items() if not k.startswith('checksum.')}
+hj = json.dumps(h).encode(); hj += b' ' * (-len(hj) % 8)
+open(dst, 'wb').write(struct.pack('<Q', len(hj)) + hj + bytes(data))
+PYEOF
+for case in nan:"tensor w0 holds a non-finite value at element 3" negv:"tensor opt.v.b0 (a second moment) holds a negative value" \
+            flip:"tensor w1 does not match its checksum"; do
+  name=${case%%:*}; want=${case#*:}
+  $PY edit.py base/checkpoint.safetensors $name.safetensors $name
+  T "$ANET_BIN" eval $name.safetensors --dataset "$M10K" --backend vane >out 2>err
+  rc=$?
+  [ $rc -ne 0 ] && grep -qF "$want" err && ok "eval refuses $name: $(cat err)" || bad "eval $name: rc $rc: $(cat err)"
+  T "$ANET_BIN" train "${COMMON[@]}" --epochs 2 --resume $name.safetensors --out r_$name >out 2>err
+  rc=$?
+  [ $rc -ne 0 ] && grep -qF "$want" err && ok "resume refuses $name" || bad "resume $name: rc $rc: $(cat err)"
+done
+$PY edit.py base/checkpoint.safetensors nob0.safetensors nob0
+T "$ANET_BIN" eval nob0.safetensors --dataset "$M10K" --backend vane >out 2>err
+[ "$(grep -o 'checkpoint nob0.safetensors' err | wc -l)" = 1 ] && grep -q "parameter b0 is missing" err \
+  && ok "prefix once: $(cat err)" || bad "prefix repeated: $(cat err)"
+
 exit $fail
