@@ -992,6 +992,12 @@ static anet_status create(const anet_train_options *o, int mem, const char *mem_
         st = anet_fail(ANET_E_INVALID, "--epochs %d: must be at least 1", o->epochs);
         goto fail;
     }
+    /* The limit a checkpoint accepts (ANET_CKPT_MAX_COUNTER): a run never writes a checkpoint
+     * its own resume would refuse. */
+    if (o->warmup_steps < 0 || (uint64_t)o->warmup_steps > ANET_CKPT_MAX_COUNTER) {
+        st = anet_fail(ANET_E_INVALID, "--warmup-steps %lld: must be in 0..2^53", (long long)o->warmup_steps);
+        goto fail;
+    }
     if (o->schedule_steps < 0 || (uint64_t)o->schedule_steps > ANET_CKPT_MAX_COUNTER) {
         st = anet_fail(ANET_E_INVALID, "--schedule-steps %lld: must be in 0..2^53", (long long)o->schedule_steps);
         goto fail;
