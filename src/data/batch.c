@@ -36,14 +36,13 @@ static anet_status batcher_init(anet_batcher *b, const void *images, int f32, co
     if (batch_size > INT32_MAX / features || features > INT32_MAX)
         return anet_fail(ANET_E_NOMEM, "batcher: batch of %u x %u values is too large", batch_size, features);
     b->perm = malloc((size_t)n * sizeof *b->perm);
-    b->stage = f32 ? malloc((size_t)batch_size * features * sizeof(float)) : NULL;
-    if (!b->perm || (f32 && !b->stage)) {
+    b->stage = malloc((size_t)batch_size * features * (f32 ? sizeof(float) : 1));
+    if (!b->perm || !b->stage) {
         anet_batcher_free(b);
         return anet_fail(ANET_E_NOMEM, "batcher: cannot allocate the order of %u samples", n);
     }
     if (f32) b->images_f32 = images;
     else b->images = images;
-    for (int p = 0; p < 256; p++) b->lut[p] = anet_f32_to_f16((float)p * (1.0f / 255.0f));
     b->labels = labels;
     b->n = n;
     b->features = features;
@@ -146,25 +145,6 @@ void anet_batch_free(anet_batch *batch) {
     memset(batch, 0, sizeof *batch);
 }
 
-/* Packs samples idx[0..count) as [1, F, 1, B] fp16 straight from the pixel rows, through the
- * batcher's table of the 256 possible values (fp16(p * (1/255)), rounded once at init, the
- * bits anet_pack_batch_u8 computes per pixel): a gather and transpose, no arithmetic per step,
- * and the dataset stays one byte per pixel. Padding columns are zero. */
-static void pack_u8(const anet_batcher *b, const uint32_t *idx, uint32_t count, anet_f16 *out) {
-    enum { PF = 64 }; /* features per pass: PF output rows are written side by side */
-    const size_t B = b->batch_size, F = b->features;
-    for (size_t f0 = 0; f0 < F; f0 += PF) {
-        size_t tf = F - f0 < PF ? F - f0 : PF;
-        for (size_t j = 0; j < count; j++) {
-            const uint8_t *r = b->images + (size_t)idx[j] * F + f0;
-            anet_f16 *o = out + f0 * B + j;
-            for (size_t f = 0; f < tf; f++) o[f * B] = b->lut[r[f]];
-        }
-        for (size_t f = 0; f < tf && count < B; f++)
-            memset(out + (f0 + f) * B + count, 0, (B - count) * sizeof *out);
-    }
-}
-
 anet_status anet_batcher_next(anet_batcher *b, anet_batch *out) {
     if (!b || !b->perm || !out || !out->x || out->batch_size != b->batch_size || out->features != b->features ||
         out->classes != b->classes)
@@ -185,14 +165,17 @@ anet_status anet_batcher_next(anet_batcher *b, anet_batch *out) {
     /* Gather the samples (zero rows for padding columns), then core's blocked transpose packs
      * them as [1, F, 1, B] fp16. */
     if (b->images_f32) {
-        float *st = b->stage;
+        float *st = (float *)(void *)b->stage;
         size_t row = (size_t)b->features * sizeof(float);
         for (uint32_t j = 0; j < count; j++)
             memcpy(st + (size_t)j * b->features, b->images_f32 + (size_t)out->indices[j] * b->features, row);
         if (count < B) memset(st + (size_t)count * b->features, 0, (size_t)(B - count) * row);
         anet_pack_batch_f32(st, (int)B, (int)b->features, out->x);
     } else {
-        pack_u8(b, out->indices, count, out->x);
+        for (uint32_t j = 0; j < count; j++)
+            memcpy(b->stage + (size_t)j * b->features, b->images + (size_t)out->indices[j] * b->features, b->features);
+        if (count < B) memset(b->stage + (size_t)count * b->features, 0, (size_t)(B - count) * b->features);
+        anet_pack_batch_u8(b->stage, (int)B, (int)b->features, 1.0f / 255.0f, out->x);
     }
     memset(out->y_onehot, 0, (size_t)b->classes * B * sizeof *out->y_onehot);
     const anet_f16 one = 0x3C00; /* binary16 1.0 */

@@ -35,8 +35,8 @@ typedef struct anet_batcher {
     uint64_t perm_epoch;   /* the epoch perm was drawn for (valid when have_perm) */
     int have_perm;         /* a flag, not a sentinel epoch: every uint64 is a possible epoch */
     anet_rng rng;          /* generator state: reseeded from (seed, epoch) for each epoch */
-    float *stage;          /* fp32 batcher: batch_size x features, the samples gathered before packing */
-    anet_f16 lut[256];     /* byte batcher: fp16(p / 255) for every pixel value p */
+    uint8_t *stage;        /* batch_size x features: the batch's samples gathered before packing
+                            * (bytes, or floats for an fp32 batcher) */
 } anet_batcher;
 
 /* One batch, packed for a program compiled for batch_size columns. Columns >= count are zero
