@@ -12,12 +12,16 @@ import time
 import numpy as np
 
 from . import _arrays, _lib
+from ._guard import Guard
 from .callbacks import Callback, History, LambdaCallback
 from .errors import ArgumentError, BackendError, Error
 from .model import MLP
 from .progress import Progress
 
 _L = _lib.lib
+
+#: the library's limit on a trainer's epochs (anet_trainer_set_total_epochs, --epochs)
+_MAX_EPOCHS = 1000000
 
 Evaluation = collections.namedtuple("Evaluation", ["accuracy", "loss"])
 Evaluation.__doc__ = "Result of :meth:`Trainer.evaluate`: accuracy in [0, 1] and mean cross-entropy."
@@ -103,7 +107,7 @@ class Trainer:
                         loss_scale_growth=loss_scale_growth, quiet=1)
         h = ctypes.c_void_p()
         _check(_L.anet_trainer_new(model._h, _lib.enc(opts), ctypes.byref(h)), creating=True)
-        self._h = h
+        self._guard = Guard(h, _L.anet_trainer_free, "Trainer")
         self.model = model
         self.verbose = bool(verbose)
         self.stop_training = False
@@ -118,7 +122,7 @@ class Trainer:
         h = ctypes.c_void_p()
         _check(_L.anet_trainer_load(_lib.enc(checkpoint), _lib.enc(opts), ctypes.byref(h)), creating=True)
         t = cls.__new__(cls)
-        t._h = h
+        t._guard = Guard(h, _L.anet_trainer_free, "Trainer")
         t.model = MLP.from_spec(_lib.dec(_L.anet_trainer_model_spec(h)))
         t.verbose = bool(verbose)
         t.stop_training = False
@@ -126,11 +130,13 @@ class Trainer:
         return t
 
     def close(self):
-        """Releases the trainer's programs and buffers (also done when it is garbage collected)."""
-        h = getattr(self, "_h", None)
-        if h and _L is not None:
-            _L.anet_trainer_free(h)
-        self._h = None
+        """Releases the trainer's programs and buffers (also done when it is garbage collected).
+        Safe from any thread and from a ``fit`` callback: a call in flight keeps the trainer
+        alive until it returns (a ``fit`` closed from its callback stops after that epoch; one
+        closed from another thread raises :class:`ArgumentError` before its next epoch)."""
+        g = getattr(self, "_guard", None)
+        if g is not None and _L is not None:
+            g.close()
 
     __del__ = close
 
@@ -161,42 +167,50 @@ class Trainer:
         finally:
             os.unlink(path)
         self.__dict__.update(t.__dict__)
-        t._h = None  # the handle now belongs to self
+        t._guard = None  # the handle now belongs to self: t's collection must not close it
 
-    def _handle(self):
-        if not getattr(self, "_h", None):
+    def _use(self):
+        """``with self._use() as h``: the C handle, kept alive (and to this thread) meanwhile."""
+        g = getattr(self, "_guard", None)
+        if g is None:
             raise ArgumentError("this Trainer is closed")
-        return self._h
+        return g.use()
 
     def _pull(self):
-        _check(_L.anet_trainer_get_model(self._handle(), self.model._h))
+        with self._use() as h:
+            _check(_L.anet_trainer_get_model(h, self.model._h))
 
     def set_weights(self, state_dict):
         """Loads weights (a :meth:`MLP.state_dict`) into ``model`` and the trainer; the
         optimizer state is kept."""
         self.model.load_state_dict(state_dict)
-        _check(_L.anet_trainer_set_model(self._handle(), self.model._h))
+        with self._use() as h:
+            _check(_L.anet_trainer_set_model(h, self.model._h))
 
     @property
     def backend(self):
         """The backend in use: "vane", "ane" or "ane-sim"."""
-        return _lib.dec(_L.anet_trainer_backend_name(self._handle()))
+        with self._use() as h:
+            return _lib.dec(_L.anet_trainer_backend_name(h))
 
     @property
     def backend_reason(self):
         """Why that backend was chosen."""
-        return _lib.dec(_L.anet_trainer_backend_reason(self._handle()))
+        with self._use() as h:
+            return _lib.dec(_L.anet_trainer_backend_reason(h))
 
     @property
     def epochs_done(self):
         """Epochs trained so far (a loaded checkpoint's included)."""
-        return int(_L.anet_trainer_epochs_done(self._handle()))
+        with self._use() as h:
+            return int(_L.anet_trainer_epochs_done(h))
 
     @property
     def stats(self):
         """Options and counters as a dict (step, loss_scale, skipped_steps, compiles,
         dispatches, optimizer, batch_size, ..., and ``last_epoch``: the last epoch's metrics)."""
-        return _lib.take_json(_L.anet_trainer_stats_json, self._handle())
+        with self._use() as h:
+            return _lib.take_json(_L.anet_trainer_stats_json, h)
 
     @property
     def batch_size(self):
@@ -212,13 +226,14 @@ class Trainer:
     def lr(self, value):
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
             raise ArgumentError("lr must be a finite number >= 0, got %r" % (value,))
-        _check(_L.anet_trainer_set_lr(self._handle(), float(value)))
+        with self._use() as h:
+            _check(_L.anet_trainer_set_lr(h, float(value)))
 
-    def _run_epoch(self, xs, code, ys, n, feat):
+    def _run_epoch(self, h, xs, code, ys, n, feat):
         """One fit_epoch in a worker thread, so that Ctrl-C (KeyboardInterrupt, also a Jupyter
         interrupt) reaches this thread at once: it asks the library to stop after the current
-        step. Returns (loss, interrupted)."""
-        h = self._handle()
+        step. The caller holds h through its Guard (calls on it wait) until the worker ends.
+        Returns (loss, interrupted)."""
         out = {}
 
         def work():
@@ -274,15 +289,21 @@ class Trainer:
         then hold the state after that step, :meth:`save` keeps it (the CLI's checkpoint,
         mid-epoch position included), and the next ``fit`` continues the epoch. fit then
         returns the History so far with ``interrupted`` True. Returns a :class:`History`."""
-        h = self._handle()
-        for name, v in (("epochs", epochs),) + ((("initial_epoch", initial_epoch),) if initial_epoch is not None else ()):
-            if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 0:
-                raise ArgumentError("%s must be an integer >= 0, got %r" % (name, v))
+        with self._use() as h:
+            return self._fit(h, x, y, epochs, batch_size, validation, callback, validation_data, validation_split,
+                             shuffle, callbacks, initial_epoch, verbose)
+
+    def _fit(self, h, x, y, epochs, batch_size, validation, callback, validation_data, validation_split, shuffle,
+             callbacks, initial_epoch, verbose):
+        for name, v, lo in (("epochs", epochs, 1), ("initial_epoch", initial_epoch, 0)):
+            if (v is not None or name == "epochs") and (
+                    not isinstance(v, numbers.Integral) or isinstance(v, bool) or not lo <= v <= _MAX_EPOCHS):
+                raise ArgumentError("%s must be an integer in %d..%d, got %r" % (name, lo, _MAX_EPOCHS, v))
         done = self.epochs_done
         if initial_epoch is None:
-            if epochs < 1:
-                raise ArgumentError("epochs must be an integer >= 1, got %r" % (epochs,))
             target = done + int(epochs)
+            if target > _MAX_EPOCHS:
+                raise ArgumentError("epochs %d after %d done: at most %d in all" % (epochs, done, _MAX_EPOCHS))
         else:
             if initial_epoch != done:
                 raise ArgumentError("initial_epoch=%d but this trainer has completed %d epochs: pass "
@@ -345,11 +366,15 @@ class Trainer:
             c.on_train_begin({})
         try:
             while self.epochs_done < target and not self.stop_training:
+                if self._guard.closed:
+                    if self._guard.closed_by == threading.get_ident():
+                        break  # closed by a callback: a request to stop
+                    raise ArgumentError("this Trainer was closed during fit (after %d epochs)" % len(history))
                 epoch = self.epochs_done + 1
                 for c in cbs:
                     c.on_epoch_begin(epoch, {})
                 t0 = time.time()
-                loss, interrupted = self._run_epoch(xs, code, ys, n, feat)
+                loss, interrupted = self._run_epoch(h, xs, code, ys, n, feat)
                 self._pull()
                 if self.epochs_done < epoch:  # stopped mid-epoch
                     history.interrupted = True
@@ -385,8 +410,8 @@ class Trainer:
 
     def _evaluate(self, xs, code, ys, n, feat):
         acc, loss = ctypes.c_double(), ctypes.c_double()
-        _check(_L.anet_trainer_evaluate(self._handle(), _arrays.vptr(xs), code,
-                                            _arrays.ptr(ys, ctypes.c_int64), n, feat,
+        with self._use() as h:
+            _check(_L.anet_trainer_evaluate(h, _arrays.vptr(xs), code, _arrays.ptr(ys, ctypes.c_int64), n, feat,
                                             ctypes.byref(acc), ctypes.byref(loss)))
         return Evaluation(acc.value, loss.value)
 
@@ -400,22 +425,25 @@ class Trainer:
         """Logits [n, classes] (float32) of the eval program for x."""
         xs, code, n, feat = _arrays.samples(x)
         out = np.empty((n, self.model.sizes[-1]), dtype=np.float32)
-        _check(_L.anet_trainer_predict(self._handle(), _arrays.vptr(xs), code, n, feat,
-                                           _arrays.ptr(out, ctypes.c_float)))
+        with self._use() as h:
+            _check(_L.anet_trainer_predict(h, _arrays.vptr(xs), code, n, feat, _arrays.ptr(out, ctypes.c_float)))
         return out
 
     def save(self, path):
         """Writes the full training state as a safetensors checkpoint (the CLI's format;
         ``ane_trainer eval PATH --dataset ...`` reads it). The write is atomic."""
-        _check(_L.anet_trainer_save(self._handle(), _lib.enc(path)))
+        with self._use() as h:
+            _check(_L.anet_trainer_save(h, _lib.enc(path)))
 
     def restore(self, path):
         """Continues from a checkpoint of the same model, update mode, optimizer and batch
         size (else :class:`ArgumentError`; the trainer is then unchanged)."""
-        _check(_L.anet_trainer_restore(self._handle(), _lib.enc(path)))
-        self._pull()
+        with self._use() as h:
+            _check(_L.anet_trainer_restore(h, _lib.enc(path)))
+            self._pull()
 
     def __repr__(self):
-        if not getattr(self, "_h", None):
+        g = getattr(self, "_guard", None)
+        if g is None or g.closed:
             return "Trainer(closed)"
         return "Trainer(%s, backend=%r, epochs_done=%d)" % (self.model.spec, self.backend, self.epochs_done)
