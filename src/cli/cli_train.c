@@ -409,8 +409,8 @@ int cli_train(int argc, char **argv) {
     int rc = CLI_OK;
     if (anet_trainer_interrupted(t)) {
         /* Said also with --quiet: the user must learn how to go on. */
-        fprintf(stderr, "ane_trainer: interrupted after step %lld (epoch %d in progress); checkpoint %s\n"
-                "continue with:\n  ", (long long)anet_trainer_steps(t), anet_trainer_epochs_done(t) + 1,
+        fprintf(stderr, "ane_trainer: interrupted at step %lld (complete epochs: %d); checkpoint %s\n"
+                "continue with:\n  ", (long long)anet_trainer_steps(t), anet_trainer_epochs_done(t),
                 anet_trainer_checkpoint_path(t));
         print_resume_command(stderr, argc, argv, anet_trainer_checkpoint_path(t), o.out_dir);
         rc = 128 + (first_signal ? first_signal : SIGINT);
