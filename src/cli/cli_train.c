@@ -381,6 +381,8 @@ int cli_train(int argc, char **argv) {
 
     anet_trainer *t;
     if (anet_trainer_create(&o, &t) != ANET_OK) return cli_error("train");
+    run_trainer = t;
+    catch_signals(1); /* before the header: once it is printed, Ctrl-C checkpoints */
     if (!o.quiet) {
         print_backend(t);
         uint32_t ntr, nte;
@@ -396,8 +398,6 @@ int cli_train(int argc, char **argv) {
             fprintf(stderr, "resuming from %s after epoch %d\n", o.resume, anet_trainer_epochs_done(t));
         fprintf(stderr, "checkpoints: %s\n", anet_trainer_checkpoint_path(t));
     }
-    run_trainer = t;
-    catch_signals(1);
     anet_status st = anet_trainer_run(t);
     catch_signals(0);
     run_trainer = NULL;
