@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "check.h"
 #include "core/error.h"
 #include "coreml/coreml.h"
@@ -247,6 +249,26 @@ static void test_malformed_text(void) {
 
 /* An ML-Program pipeline bundle (model0/, model1/) whose second step is a compiled
  * NeuralNetwork (espresso JSON). */
+/* The streamed --json report holds exactly the tree anet_check_json builds. */
+static void expect_stream_equals_tree(const anet_cm_model *m) {
+    FILE *f = tmpfile();
+    CHECK(f != NULL);
+    if (!f) return;
+    CHECK(anet_coreml_report_write(m, f) == 0);
+    long n = ftell(f);
+    rewind(f);
+    char *text = malloc((size_t)n + 1);
+    CHECK(text && fread(text, 1, (size_t)n, f) == (size_t)n);
+    fclose(f);
+    if (!text) return;
+    text[n] = '\0';
+    cJSON *a = cJSON_Parse(text), *b = anet_coreml_report_json(m);
+    CHECK_MSG(a && b && cJSON_Compare(a, b, 1), "streamed JSON differs from the tree:\n%s", text);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    free(text);
+}
+
 static void test_pipeline_bundle(void) {
     char p[512], q[700];
     snprintf(p, sizeof p, "%s/pipe.mlmodelc", dir);
@@ -284,6 +306,7 @@ static void test_pipeline_bundle(void) {
     EXPECT(m, "odd", ANET_CM_UNKNOWN, "nn-layer-unreported");
     const anet_cm_layer *f = find(m, "fc");
     CHECK(f && strcmp(f->model_path, "models[1]") == 0);
+    expect_stream_equals_tree(m);
     anet_coreml_free(m);
     /* Shapes from model.espresso.shape reach the rules: H = 20000 > 16384 on c1. */
     snprintf(q, sizeof q, "%s/model1/model.espresso.net", p);
@@ -324,7 +347,8 @@ static void test_opset(void) {
         anet_rules_coreml_check(&l, ANET_CHIP_STRICT);
         CHECK_MSG(l.rule && l.rule->source && l.rule->source[0], "%s: no rule", ops[i].name);
         CHECK_MSG(l.rule && strcmp(l.rule->id, "coreml-op-not-public") != 0, "%s: not public?", ops[i].name);
-        CHECK_MSG(l.detail[0], "%s: no detail", ops[i].name);
+        CHECK_MSG(l.detail && l.detail[0], "%s: no detail", ops[i].name);
+        free(l.detail);
     }
     /* An op outside the opset says so, as unknown (not cpu). */
     anet_cm_layer l;
@@ -333,6 +357,7 @@ static void test_opset(void) {
     l.is_mil = 1;
     anet_rules_coreml_check(&l, ANET_CHIP_STRICT);
     CHECK(l.verdict == ANET_CM_UNKNOWN && l.rule && strcmp(l.rule->id, "coreml-op-not-public") == 0);
+    free(l.detail);
 }
 
 /* docs/check.md lists every modelled op (with its NeuralNetwork kind or rule) and every rule
@@ -490,7 +515,7 @@ static void test_presentation(void) {
         const anet_cm_layer *v = &m->layers[0];
         CHECK(strcmp(v->type, "visionFeaturePrint") == 0 && strcmp(v->name, "model") == 0 &&
               strcmp(v->model_path, "models[0]") == 0);
-        CHECK(v->verdict == ANET_CM_UNKNOWN && !strstr(v->detail, "not neural"));
+        CHECK(v->verdict == ANET_CM_UNKNOWN && !strstr(anet_cm_detail(v), "not neural"));
         CHECK(strcmp(m->layers[1].type, "textClassifier") == 0);
         const anet_cm_layer *b = find(m, "body_lstm");
         CHECK(b && strcmp(b->model_path, "models[2]/loop/body") == 0 && b->verdict == ANET_CM_CPU);

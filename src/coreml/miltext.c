@@ -414,7 +414,10 @@ static int parse_stmt(mt *P, int depth) {
     anet_cm_layer *L = NULL;
     if (!bad && !is_const) {
         L = anet_cm_add_layer(P->m);
-        if (!L) bad = nomem(P);
+        if (!L) {
+            P->st = anet_cm_no_layer(P->m, P->name);
+            P->failed = bad = 1;
+        }
     }
     if (L) {
         *L = tmp;

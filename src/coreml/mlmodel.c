@@ -291,7 +291,7 @@ static anet_status read_layer(ctx *c, const anet_pb_field *pf, const char *path)
     anet_pb_reader r;
     anet_pb_field f;
     anet_cm_layer *l = anet_cm_add_layer(c->m);
-    if (!l) return anet_fail(ANET_E_NOMEM, "%s: out of memory", c->name);
+    if (!l) return anet_cm_no_layer(c->m, c->name);
     int lidx = c->m->nlayers - 1;
     anet_cm_shape *ins = NULL, *outs = NULL;
     int nins = 0, nouts = 0;
@@ -430,7 +430,7 @@ static anet_status add_model_layer(ctx *c, unsigned field, const char *path) {
         name = buf;
     }
     anet_cm_layer *l = anet_cm_add_layer(c->m);
-    if (!l) return anet_fail(ANET_E_NOMEM, "%s: out of memory", c->name);
+    if (!l) return anet_cm_no_layer(c->m, c->name);
     l->field = -(int)field; /* negative: a whole model, not a layer */
     l->name = anet_cm_strndup("model", 5); /* the path shows where it is */
     l->type = anet_cm_strndup(name, strlen(name));

@@ -303,7 +303,7 @@ static anet_status read_operation(mctx *c, const uint8_t *buf, size_t len, int d
     int lidx = -1;
     if (!is_const) {
         l = anet_cm_add_layer(c->m);
-        if (!l) return nomem(c);
+        if (!l) return anet_cm_no_layer(c->m, c->name);
         lidx = c->m->nlayers - 1;
         l->is_mil = 1;
         l->type = type ? anet_cm_strndup(type, tlen) : anet_cm_strndup("(none)", 6);
@@ -504,7 +504,7 @@ anet_status anet_cm_layers_from_graph(anet_cm_model *m, int gi, const char *path
         const anet_op *op = &g->ops[oi];
         if (op->kind == ANET_OP_CONST) continue;
         anet_cm_layer *l = anet_cm_add_layer(m);
-        if (!l) return anet_fail(ANET_E_NOMEM, "out of memory");
+        if (!l) return anet_cm_no_layer(m, m->path);
         l->is_mil = 1;
         l->graph = gi;
         l->op = oi;
