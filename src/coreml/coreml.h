@@ -233,6 +233,9 @@ anet_cm_layer *anet_cm_add_layer(anet_cm_model *m); /* zeroed, graph/op = -1; NU
  * out of memory. `name` names the file in the message. */
 anet_status anet_cm_no_layer(const anet_cm_model *m, const char *name);
 int anet_cm_add_known(anet_cm_model *m, const char *name, size_t nlen, const anet_cm_shape *s);
+/* in_shapes / out_shapes of nin / nout entries (NULL when 0: most of a hostile file's empty
+ * layers cost nothing here); -1 when out of memory. Entries start zeroed. */
+int anet_cm_alloc_shapes(anet_cm_layer *l, int nin, int nout);
 const anet_cm_shape *anet_cm_find_shape(const anet_cm_model *m, const char *name);
 char *anet_cm_strndup(const void *s, size_t n); /* NUL-terminated copy */
 int anet_cm_add_note(anet_cm_model *m, const char *fmt, ...);

@@ -82,6 +82,12 @@ int anet_cm_add_known(anet_cm_model *m, const char *name, size_t nlen, const ane
     return 0;
 }
 
+int anet_cm_alloc_shapes(anet_cm_layer *l, int nin, int nout) {
+    l->in_shapes = nin > 0 ? calloc((size_t)nin, sizeof *l->in_shapes) : NULL;
+    l->out_shapes = nout > 0 ? calloc((size_t)nout, sizeof *l->out_shapes) : NULL;
+    return (nin > 0 && !l->in_shapes) || (nout > 0 && !l->out_shapes) ? -1 : 0;
+}
+
 const anet_cm_shape *anet_cm_find_shape(const anet_cm_model *m, const char *name) {
     /* Latest first: a layer's own tensor record is more specific than a feature's. */
     for (int i = m->nknown - 1; i >= 0; i--)
