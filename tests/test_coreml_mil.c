@@ -34,6 +34,13 @@ static const char *bundle(const char *name, const char *text) {
     mkdir(p, 0755);
     snprintf(q, sizeof q, "%s/model.mil", p);
     write_file(q, text, strlen(text));
+    /* With ANET_COREML_DUMP_DIR set, every program is also written there (the fuzz seeds of
+     * fuzz/corpus/miltext/ were made this way). */
+    const char *dump = getenv("ANET_COREML_DUMP_DIR");
+    if (dump) {
+        snprintf(q, sizeof q, "%s/%s.mil", dump, name);
+        write_file(q, text, strlen(text));
+    }
     return p;
 }
 
