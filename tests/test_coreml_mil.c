@@ -231,6 +231,26 @@ static void test_apple_constructs(void) {
     }
 }
 
+/* The strict MIL parser (the graph IR of the private rules) takes Apple's typed inline
+ * literal arguments as consts of their own. */
+static void test_strict_inline_literals(void) {
+    const char *text =
+        "program(1.3)\n{\n    func main<ios18>(tensor<fp16, [1, 4]> x) {\n"
+        "            tensor<fp16, [1, 4]> y = mul(x = x, y = fp16(0x1p+1))[name = string(\"m\")];\n"
+        "            tensor<fp16, [1, 8]> z = concat(axis = int32(1), interleave = bool(false), values = (y, x))[name = string(\"c\")];\n"
+        "            tensor<fp16, [1, 4]> r = reshape(shape = tensor<int32, [2]>([1, 4]), x = y)[name = string(\"r\")];\n"
+        "        } -> (z, r);\n}\n";
+    anet_cm_model *m = load(bundle("inline", text), ANET_CM_RULES_PRIVATE, ANET_CHIP_M4);
+    if (!m) return;
+    CHECK_MSG(m->ngraphs == 1 && !m->ir_error[0], "strict parse: %s", m->ir_error);
+    EXPECT(m, "m", ANET_CM_ANE, "mil-op-ok");
+    EXPECT(m, "c", ANET_CM_CPU, "op-rejected-concat"); /* M4: the private path's report */
+    EXPECT(m, "r", ANET_CM_ANE, "mil-op-ok");
+    const anet_cm_layer *r = find(m, "r");
+    CHECK(r && r->ninputs == 1); /* the inline shape is a parameter, not a tensor input */
+    anet_coreml_free(m);
+}
+
 /* Malformed text is exit 4 with a line:column, never quoting the file's bytes. */
 static void test_malformed_text(void) {
     const char *bad[] = {
@@ -617,6 +637,7 @@ int main(void) {
     test_coremltools_default();
     test_apple_constructs();
     test_malformed_text();
+    test_strict_inline_literals();
     test_pipeline_bundle();
     test_opset();
     test_doc_agrees();
