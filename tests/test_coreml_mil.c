@@ -594,6 +594,22 @@ static void test_hardening(void) {
     CHECK_EQ_INT(anet_coreml_load(p, &m), ANET_OK);
     anet_coreml_free(m);
     m = NULL;
+    /* A Git LFS pointer where the weights should be: said in a note, verdicts unchanged. */
+    const char *bp = bundle("lfsw", COREMLTOOLS_CNN);
+    snprintf(q, sizeof q, "%s/weights", bp);
+    mkdir(q, 0755);
+    snprintf(q, sizeof q, "%s/weights/weight.bin", bp);
+    const char *ptr = "version https://git-lfs.github.com/spec/v1\noid sha256:4d7a2146\nsize 123456\n";
+    write_file(q, ptr, strlen(ptr));
+    m = load(bp, ANET_CM_RULES_DEFAULT, ANET_CHIP_STRICT);
+    if (m) {
+        int lfs = 0;
+        for (int i = 0; i < m->nnotes; i++) lfs |= strstr(m->notes[i], "Git LFS pointer") != NULL;
+        CHECK(lfs);
+        CHECK_EQ_INT(anet_coreml_compat(m), 0);
+        anet_coreml_free(m);
+        m = NULL;
+    }
     /* Foreign formats get named. */
     static const struct {
         const char *name, *bytes, *want;
