@@ -153,6 +153,10 @@ expect_exit 0 "$T/nn.mlmodelc"
 grep -q "neuralNetwork" "$T/out" || bad "espresso bundle kind"
 
 # A file of more layers than `check` takes (2^20) is refused with bounded memory (issue 16 #2).
+# Not under the sanitizers: their shadow memory makes the measure meaningless and the run slow.
+case "${ANET_BUILD_DIR:-}" in
+*asan*) ;;
+*)
 $PY - "$T/many.mlmodel" <<'PYEOF'
 import sys
 def varint(v):
@@ -167,9 +171,8 @@ PYEOF
 /usr/bin/time -f %M -o "$T/rss" "$BIN" check "$T/many.mlmodel" --json >"$T/out" 2>"$T/err"
 rc=$?
 [ "$rc" = 4 ] && grep -q "more than 1048576 layers" "$T/err" && ok "many layers refused" || bad "many layers: exit $rc"
-case "${ANET_BUILD_DIR:-}" in
-*asan*) ;;
-*) [ "$(cat "$T/rss" | tail -1)" -lt 800000 ] && ok "many layers: $(tail -1 "$T/rss") KB" || bad "many layers used $(tail -1 "$T/rss") KB" ;;
+[ "$(tail -1 "$T/rss")" -lt 800000 ] && ok "many layers: $(tail -1 "$T/rss") KB" || bad "many layers used $(tail -1 "$T/rss") KB"
+    ;;
 esac
 
 # ane_trainer checkpoints (.safetensors) and model specs: the train and eval step programs.
