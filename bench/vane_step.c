@@ -1,7 +1,8 @@
 /* One training step program on vane: the fused, liveness-packed plan against op-by-op execution
  * in one buffer per value (the plan before fusion), interleaved in one process; prints the best
  * microseconds per eval of each, their ratio and each plan's arena. Not a test: a benchmark.
- * Usage: vane_step [--model 784-128-10] [--batch 128] [--update cpu|ane] [--evals 200] */
+ * Usage: vane_step [--model 784-128-10] [--batch 128] [--update cpu|ane] [--evals 200]
+ *                  [--plan plain|fused]   (time one plan only, for a profiler) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,13 +24,14 @@ static double now(void) {
 
 int main(int argc, char **argv) {
     const char *model = "784-128-10", *update = "ane";
-    int batch = 128, evals = 200;
+    int batch = 128, evals = 200, only = -1; /* --plan plain|fused: time one plan only (for profiling) */
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--model")) model = argv[i + 1];
         else if (!strcmp(argv[i], "--batch")) batch = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--update")) update = argv[i + 1];
         else if (!strcmp(argv[i], "--evals")) evals = atoi(argv[i + 1]);
-        else { fprintf(stderr, "usage: vane_step [--model A-..-Z] [--batch B] [--update cpu|ane] [--evals N]\n"); return 2; }
+        else if (!strcmp(argv[i], "--plan")) only = !strcmp(argv[i + 1], "fused");
+        else { fprintf(stderr, "usage: vane_step [--model A-..-Z] [--batch B] [--update cpu|ane] [--evals N] [--plan plain|fused]\n"); return 2; }
     }
     char spec[128];
     snprintf(spec, sizeof spec, "mlp:%s", model);
@@ -69,6 +71,7 @@ int main(int argc, char **argv) {
     double best[2] = {1e30, 1e30};
     for (int r = 0; r < evals; r++)
         for (int k = 0; k < 2; k++) {
+            if (only >= 0 && k != only) continue;
             double t0 = now();
             if (be.ops->eval(be.state, p[k], in, p[k]->nin, out, p[k]->nout) != ANET_OK) {
                 fprintf(stderr, "vane_step: %s\n", anet_last_error());

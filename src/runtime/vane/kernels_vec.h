@@ -13,6 +13,9 @@
 #include <string.h>
 
 #include "runtime/vane/kernels.h"
+#ifdef VK_F16C
+#include <immintrin.h>
+#endif
 
 #ifndef VK_FN
 #error "define VK_FN before including kernels_vec.h"
@@ -44,9 +47,30 @@ static inline float VK_FN(r16)(float x) {
 /* One flat row of a binary op, optionally rounding each result to fp16 in the same loop;
  * strides are 0 or 1 in every caller that matters, so each pattern is its own plain loop the
  * compiler vectorises. */
+#ifdef VK_F16C
+/* Rounding with the conversion instructions (two per vector) beats the integer steps; it runs
+ * right after the loop, on a row that is still in L1. */
+#define VK_LOOPS(N, LOAD, EXPR)                                                                \
+    for (int64_t i = 0; i < (N); i++) { LOAD; y[i] = (EXPR); }                                  \
+    if (rnd) VK_FN(round)((size_t)(N), y);
+#else
 #define VK_LOOPS(N, LOAD, EXPR)                                                                \
     if (rnd) { for (int64_t i = 0; i < (N); i++) { LOAD; y[i] = VK_FN(r16)(EXPR); } }           \
     else { for (int64_t i = 0; i < (N); i++) { LOAD; y[i] = (EXPR); } }
+#endif
+
+/* x[i] = nearest fp16 value, as fp32. */
+static void VK_FN(round)(size_t n, float *x) {
+    size_t i = 0;
+#if defined(VK_F16C) && defined(__AVX512F__)
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(x + i, _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
+#elif defined(VK_F16C)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(x + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
+#endif
+    for (; i < n; i++) x[i] = VK_FN(r16)(x[i]);
+}
 #define VK_ROW(NAME, EXPR)                                                                     \
     static void VK_FN(NAME)(int64_t n, const float *restrict a, int64_t sa,                   \
                             const float *restrict b, int64_t sb, float *restrict y, int rnd) { \
@@ -332,10 +356,6 @@ static void VK_FN(reduce)(anet_vk_redop op, int rank, const int64_t *dims, unsig
         float inv = 1.0f / (float)cnt;
         for (int64_t i = 0; i < outn; i++) y[i] *= inv;
     }
-}
-
-static void VK_FN(round)(size_t n, float *x) {
-    for (size_t i = 0; i < n; i++) x[i] = VK_FN(r16)(x[i]);
 }
 
 const anet_vk_ops VK_TABLE = {

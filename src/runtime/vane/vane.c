@@ -814,7 +814,7 @@ static void run_step(const anet_program *p, const step *s) {
     }
     case S_POOL: anet_vk_pool(s->is_max, s->exclude, s->batch, &s->win, b[s->in[0]], y); break;
     }
-    if (s->round) anet_f32_round_f16_n(y, (size_t)s->ny);
+    if (s->round) p->k->round((size_t)s->ny, y);
 }
 
 static anet_status vane_eval(void *state, anet_program *p, const anet_io *in, int nin, anet_io *out,
