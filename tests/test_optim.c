@@ -246,6 +246,16 @@ static void test_loss_scale(void) {
     CHECK(s.scale == 16384.0f && s.skipped_steps == 2);
     anet_loss_scaler_init(&s, 0, 0); /* defaults */
     CHECK(s.scale == 32768.0f && s.growth_interval == 1000);
+    /* A restored run of clean steps at INT32_MAX (a checkpoint's largest accepted value, issue
+     * 16 item 8): the next clean step grows the scale once and starts over, no overflow. */
+    anet_loss_scaler_init(&s, 1024.0f, 1000);
+    s.clean_steps = 2147483647;
+    CHECK(anet_loss_scaler_update(&s, 1) == 1);
+    CHECK(s.scale == 2048.0f && s.clean_steps == 0);
+    for (int i = 0; i < 1000; i++) anet_loss_scaler_update(&s, 1);
+    CHECK(s.scale == 4096.0f);
+    anet_loss_scaler_init(&s, 1024.0f, (int64_t)ANET_LOSS_SCALE_MAX_GROWTH + 1); /* out of range: default */
+    CHECK(s.growth_interval == 1000);
 
     anet_f16 ok[3] = {0x3c00, 0x7bff, 0x8001}, inf[2] = {0x3c00, 0x7c00}, nan[2] = {0xfe00, 0};
     CHECK(anet_f16_all_finite(ok, 3));
