@@ -59,6 +59,10 @@ int cli_eval(int argc, char **argv) {
             json = 1;
             r = 1;
         } else if (argv[i][0] == '-' && argv[i][1]) {
+            static const char *const flags[] = {"--dataset", "--data",     "--backend", "--batch-size",
+                                                "--chip",    "--numerics", "--json",    NULL};
+            const char *near = cli_suggest(argv[i], flags);
+            if (near) return cli_usage_error("eval ", "unknown option '%s': did you mean %s?", argv[i], near);
             return cli_usage_error("eval ", "unknown option '%s'", argv[i]);
         } else {
             if (o.checkpoint) return cli_usage_error("eval ", "one checkpoint only ('%s' and '%s')", o.checkpoint, argv[i]);

@@ -107,6 +107,8 @@ done
 # 7. Near-miss flags, null in step lines, lr as typed, a short backend line.
 "$ANET_BIN" train --batchsize 4 2>err; rc=$?
 [ $rc -eq 64 ] && grep -q "did you mean --batch-size?" err && ok "did you mean --batch-size?" || bad "suggestion: $(cat err)"
+"$ANET_BIN" eval x.safetensors --datset mnist 2>err; grep -q "did you mean --dataset?" err && ok "eval: did you mean --dataset?" \
+  || bad "eval suggestion: $(cat err)"
 "$ANET_BIN" train --batch_size 4 2>err; grep -q "did you mean --batch-size?" err && ok "--batch_size suggested too" \
   || bad "underscore suggestion: $(cat err)"
 "$ANET_BIN" train "${COMMON[@]}" --epochs 1 --out steps --log-steps 10 --optimizer sgd --lr 0.01 2>err \
