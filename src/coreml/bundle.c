@@ -138,14 +138,21 @@ static anet_status package_spec_path(const char *dir, char *out, size_t outlen) 
     return ANET_OK;
 }
 
+/* weights_path: read that weight.bin and give BLOBFILE consts their values (NULL: wsize bounds
+ * the zero-filled stand-ins). */
 static anet_status load_protobuf(const char *path, const char *file, const char *format, size_t wsize,
-                                 anet_cm_model **out) {
-    uint8_t *buf = NULL;
+                                 const char *weights_path, anet_cm_model **out) {
+    uint8_t *buf = NULL, *w = NULL;
     size_t len = 0;
     anet_status st = read_all(file, ANET_CM_MAX_FILE, &buf, &len);
     if (st != ANET_OK) return st;
-    st = anet_coreml_parse_mlmodel(buf, len, NULL, wsize, file, out);
+    if (weights_path && (st = read_all(weights_path, ANET_CM_MAX_FILE, &w, &wsize)) != ANET_OK) {
+        free(buf);
+        return st;
+    }
+    st = anet_coreml_parse_mlmodel(buf, len, w, wsize, file, out);
     free(buf);
+    free(w);
     if (st == ANET_OK) {
         (*out)->format = format;
         char *p = anet_cm_strndup(path, strlen(path));
@@ -160,7 +167,7 @@ static anet_status load_protobuf(const char *path, const char *file, const char 
     return st;
 }
 
-static anet_status load_dir(const char *path, anet_cm_model **out) {
+static anet_status load_dir(const char *path, int with_weights, anet_cm_model **out) {
     char p[4096], w[4096];
     if (exists(path, "Manifest.json", 0)) {
         anet_status st = package_spec_path(path, p, sizeof p);
@@ -169,14 +176,15 @@ static anet_status load_dir(const char *path, anet_cm_model **out) {
          * model BLOBFILE consts (mlprogram_ir.c). */
         struct stat ws;
         size_t wsize = 0;
+        int have_w = 0;
         snprintf(w, sizeof w, "%s", p);
         char *slash = strrchr(w, '/');
         if (slash && (size_t)(slash - w) + sizeof "/weights/weight.bin" <= sizeof w) {
             memcpy(slash, "/weights/weight.bin", sizeof "/weights/weight.bin");
             if (stat(w, &ws) == 0 && S_ISREG(ws.st_mode) && (uint64_t)ws.st_size <= ANET_CM_MAX_FILE)
-                wsize = (size_t)ws.st_size;
+                wsize = (size_t)ws.st_size, have_w = 1;
         }
-        return load_protobuf(path, p, "mlpackage", wsize, out);
+        return load_protobuf(path, p, "mlpackage", wsize, with_weights && have_w ? w : NULL, out);
     }
     if (exists(path, "model.mil", 0)) {
         snprintf(p, sizeof p, "%s/model.mil", path);
@@ -193,20 +201,20 @@ static anet_status load_dir(const char *path, anet_cm_model **out) {
                      "%s: directory is not a Core ML bundle (no Manifest.json, model.mil or coremldata.bin)", path);
 }
 
-anet_status anet_coreml_load(const char *path, anet_cm_model **out) {
+static anet_status load_any(const char *path, int with_weights, anet_cm_model **out) {
     struct stat st;
     *out = NULL;
     if (strncmp(path, "mlp:", 4) == 0) return anet_coreml_load_training(path, out); /* a planned network */
     if (stat(path, &st) != 0) return anet_fail(ANET_E_IO, "%s: cannot open: %s", path, strerror(errno));
     anet_status s;
     if (S_ISDIR(st.st_mode)) {
-        s = load_dir(path, out);
+        s = load_dir(path, with_weights, out);
     } else if (ends_with(path, ".mil")) {
         s = load_mil(path, path, NULL, "mil", out);
     } else if (ends_with(path, ".safetensors")) {
         s = anet_coreml_load_training(path, out);
     } else {
-        s = load_protobuf(path, path, "mlmodel", 0, out);
+        s = load_protobuf(path, path, "mlmodel", 0, NULL, out);
     }
     if (s == ANET_OK && (*out)->nlayers == 0) {
         anet_coreml_free(*out);
@@ -215,3 +223,7 @@ anet_status anet_coreml_load(const char *path, anet_cm_model **out) {
     }
     return s;
 }
+
+anet_status anet_coreml_load(const char *path, anet_cm_model **out) { return load_any(path, 0, out); }
+
+anet_status anet_coreml_load_weights(const char *path, anet_cm_model **out) { return load_any(path, 1, out); }

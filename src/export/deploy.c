@@ -1,0 +1,220 @@
+/* The deployment program: the eval program at batch 1 with the trained weights as consts
+ * (see export.h). Works on the IR alone: inputs by role, ops copied as they are, so any model
+ * the step builder makes (MLP today, conv layers next) goes through the same rewrite. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/fp16.h"
+#include "data/class_labels.h"
+#include "export/export.h"
+#include "train/step.h"
+
+void anet_export_options_default(anet_export_options *o) {
+    memset(o, 0, sizeof *o);
+    o->target = 18; /* the project's default dialect (ios18); iOS16/17 on request */
+}
+
+void anet_deploy_free(anet_deploy *d) {
+    if (!d) return;
+    anet_graph_free(d->g);
+    for (int i = 0; d->labels && i < d->classes; i++) free(d->labels[i]);
+    free(d->labels);
+    memset(d, 0, sizeof *d);
+}
+
+static int shape_const(anet_graph *g, int rank, const int64_t *dims) {
+    int32_t v[ANET_MAX_RANK];
+    for (int i = 0; i < rank; i++) v[i] = (int32_t)dims[i];
+    return anet_graph_const_int32s(g, NULL, rank, v);
+}
+
+static int reshape(anet_graph *g, const char *name, int x, int rank, const int64_t *dims) {
+    static const char *const keys[2] = {"x", "shape"};
+    int vals[2] = {x, shape_const(g, rank, dims)};
+    if (vals[1] < 0) return -1;
+    return anet_graph_op(g, ANET_OP_RESHAPE, name, 2, keys, vals);
+}
+
+/* A const of the eval graph, in the export precision (fp16 payloads widen exactly to fp32). */
+static int copy_const(anet_graph *g, const anet_const *c, int fp32) {
+    if (!(fp32 && c->type.dtype == ANET_DT_FP16)) return anet_graph_const(g, NULL, c->type, c->data, c->nbytes);
+    int64_t n = anet_type_elements(&c->type);
+    float *w = malloc((size_t)(n > 0 ? n : 1) * sizeof *w);
+    if (!w) return anet_fail(ANET_E_NOMEM, "export: out of memory"), -1;
+    anet_f16_to_f32_n(c->data, w, (size_t)n);
+    anet_type t = c->type;
+    t.dtype = ANET_DT_FP32;
+    int id = anet_graph_const(g, NULL, t, w, (size_t)n * sizeof *w);
+    free(w);
+    return id;
+}
+
+/* Parameter i as a const of the shape the eval program gives its input. */
+static int param_const(anet_graph *g, const anet_model_spec *spec, int i, const float *w, anet_type t, int fp32) {
+    anet_param_info pi;
+    anet_model_param(spec, i, &pi);
+    int64_t n = anet_type_elements(&t);
+    if (n != (int64_t)pi.rows * pi.cols) {
+        anet_fail(ANET_E_INTERNAL, "export: parameter %s has %lld values, its program input %lld", pi.name,
+                  (long long)pi.rows * pi.cols, (long long)n);
+        return -1;
+    }
+    t.dtype = fp32 ? ANET_DT_FP32 : ANET_DT_FP16;
+    size_t bytes = (size_t)n * anet_dtype_size(t.dtype);
+    void *data = malloc(bytes ? bytes : 1);
+    if (!data) return anet_fail(ANET_E_NOMEM, "export: out of memory"), -1;
+    if (fp32) memcpy(data, w, bytes);
+    else
+        for (int64_t k = 0; k < n; k++) ((anet_f16 *)data)[k] = anet_f32_to_f16(w[k]);
+    int id = anet_graph_const(g, pi.name, t, data, bytes);
+    free(data);
+    return id;
+}
+
+/* Marks the ops the value v depends on. */
+static void mark_live(const anet_graph *g, int v, char *live) {
+    int *stack = malloc(sizeof(int) * (size_t)(g->nops + 1));
+    if (!stack) return;
+    int n = 0;
+    int p = g->values[v].producer;
+    if (p >= 0) stack[n++] = p, live[p] = 1;
+    while (n > 0) {
+        const anet_op *op = &g->ops[stack[--n]];
+        for (int a = 0; a < op->nargs; a++)
+            for (int j = 0; j < op->args[a].n; j++) {
+                int q = g->values[op->args[a].vals[j]].producer;
+                if (q >= 0 && !live[q]) live[q] = 1, stack[n++] = q;
+            }
+    }
+    free(stack);
+}
+
+static anet_status rewrite(const anet_step_program *p, const anet_model_spec *spec, const float *const *params,
+                           const anet_export_options *o, anet_deploy *d) {
+    const anet_graph *eg = p->graph;
+    anet_graph *g = d->g;
+    int x = -1, logits = -1;
+    for (int i = 0; i < p->ninputs; i++)
+        if (p->inputs[i].role == ANET_ROLE_X) x = p->inputs[i].value;
+    for (int i = 0; i < p->noutputs; i++)
+        if (p->outputs[i].role == ANET_ROLE_LOGITS) logits = p->outputs[i].value;
+    if (x < 0 || logits < 0) return anet_fail(ANET_E_INTERNAL, "export: the eval program has no input or logits");
+    int *map = malloc(sizeof(int) * (size_t)eg->nvalues);
+    char *live = calloc((size_t)eg->nops + 1, 1);
+    if (!map || !live) {
+        free(map);
+        free(live);
+        return anet_fail(ANET_E_NOMEM, "export: out of memory");
+    }
+    for (int i = 0; i < eg->nvalues; i++) map[i] = -1;
+    anet_status st = ANET_OK;
+    anet_dtype dt = o->fp32 ? ANET_DT_FP32 : ANET_DT_FP16;
+    /* The input as users hold it: a 28x28 image, or a feature row. */
+    const anet_type *xt = &eg->values[x].type;
+    int64_t F = anet_type_elements(xt);
+    int64_t img[3] = {1, 28, 28}, feat[2] = {1, F};
+    int is_image = F == 28 * 28;
+    d->input = anet_graph_input(g, is_image ? "image" : "features",
+                                anet_type_make(dt, is_image ? 3 : 2, is_image ? img : feat));
+    if (d->input >= 0) map[x] = reshape(g, NULL, d->input, xt->rank, xt->dims);
+    if (d->input < 0 || map[x] < 0) st = anet_fail_ctx(ANET_E_INTERNAL, "export: the input");
+    for (int i = 0; st == ANET_OK && i < p->ninputs; i++) {
+        if (p->inputs[i].role != ANET_ROLE_PARAM) continue;
+        int v = p->inputs[i].value;
+        map[v] = param_const(g, spec, p->inputs[i].index, params[p->inputs[i].index], eg->values[v].type, o->fp32);
+        if (map[v] < 0) st = anet_fail_ctx(ANET_E_INTERNAL, "export: parameter %d", p->inputs[i].index);
+    }
+    if (st == ANET_OK) mark_live(eg, logits, live);
+    for (int oi = 0; st == ANET_OK && oi < eg->nops; oi++) {
+        const anet_op *op = &eg->ops[oi];
+        if (!live[oi]) continue;
+        if (op->kind == ANET_OP_CONST) {
+            map[op->outputs[0]] = copy_const(g, op->val, o->fp32);
+            if (map[op->outputs[0]] < 0) st = anet_fail_ctx(ANET_E_INTERNAL, "export: const '%s'", op->name);
+            continue;
+        }
+        anet_arg args[16];
+        int vals[16][8];
+        if (op->nargs > 16) {
+            st = anet_fail(ANET_E_UNSUPPORTED, "export: op '%s' has %d arguments", op->name, op->nargs);
+            break;
+        }
+        for (int a = 0; st == ANET_OK && a < op->nargs; a++) {
+            args[a] = op->args[a];
+            if (args[a].n > 8) st = anet_fail(ANET_E_UNSUPPORTED, "export: op '%s' has a %d-value tuple", op->name, args[a].n);
+            for (int j = 0; st == ANET_OK && j < args[a].n; j++) {
+                int m = map[op->args[a].vals[j]];
+                if (m < 0)
+                    st = anet_fail(ANET_E_UNSUPPORTED, "export: op '%s' (%s) reads '%s', which a deployed model does not have",
+                                   op->name, op->type, eg->values[op->args[a].vals[j]].name);
+                vals[a][j] = m;
+            }
+            args[a].vals = vals[a];
+        }
+        if (st != ANET_OK) break;
+        int id = anet_graph_op_raw(g, op->type, NULL, op->nargs, args, 0, NULL, NULL);
+        if (id < 0) {
+            st = anet_fail_ctx(ANET_E_INTERNAL, "export: copying op '%s' (%s)", op->name, op->type);
+            break;
+        }
+        for (int k = 0; k < op->noutputs && k < g->ops[id].noutputs; k++) map[op->outputs[k]] = g->ops[id].outputs[k];
+    }
+    int head = st == ANET_OK ? map[logits] : -1;
+    if (st == ANET_OK && head < 0) st = anet_fail(ANET_E_INTERNAL, "export: the logits were not copied");
+    if (st == ANET_OK) {
+        const anet_type *lt = &g->values[head].type;
+        int64_t K = anet_type_elements(lt), row[2] = {1, K};
+        int axis = -1;
+        for (int k = 0; k < lt->rank; k++)
+            if (lt->dims[k] == K) axis = k;
+        d->classes = (int)K;
+        if (!o->regression) {
+            /* softmax over the class axis of the logits, then the [1, K] row Core ML shows. */
+            static const char *const keys[2] = {"x", "axis"};
+            int vals[2] = {head, anet_graph_const_int32(g, NULL, axis)};
+            head = vals[1] < 0 || axis < 0 ? -1 : anet_graph_op(g, ANET_OP_SOFTMAX, NULL, 2, keys, vals);
+        }
+        if (head >= 0) head = reshape(g, o->regression ? ANET_EXPORT_OUTPUT : ANET_EXPORT_PROBS, head, 2, row);
+        if (head < 0 || anet_graph_set_outputs(g, 1, &head) != ANET_OK)
+            st = anet_fail_ctx(ANET_E_INTERNAL, "export: the output");
+        d->head = head;
+    }
+    free(map);
+    free(live);
+    return st;
+}
+
+anet_status anet_deploy_build(const anet_model_spec *spec, const float *const *params, const anet_export_options *o,
+                              anet_deploy *out) {
+    if (!spec || !params || !o || !out) return anet_fail(ANET_E_INVALID, "export: missing argument");
+    memset(out, 0, sizeof *out);
+    if (o->target != 16 && o->target != 17 && o->target != 18)
+        return anet_fail(ANET_E_INVALID, "export: deployment target iOS%d: expected iOS16, iOS17 or iOS18", o->target);
+    anet_step_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.model = *spec;
+    cfg.batch = 1;
+    cfg.update = ANET_UPDATE_CPU;
+    cfg.dialect = o->target >= 18 ? ANET_MIL_IOS18 : ANET_MIL_IOS16;
+    anet_step_program p;
+    anet_status st = anet_step_build_eval(&cfg, &p);
+    if (st != ANET_OK) return st;
+    out->g = anet_graph_new(cfg.dialect);
+    if (!out->g) st = anet_fail(ANET_E_NOMEM, "export: out of memory");
+    if (st == ANET_OK) st = rewrite(&p, spec, params, o, out);
+    anet_step_program_free(&p);
+    if (st == ANET_OK && !o->regression) {
+        out->labels = calloc((size_t)out->classes, sizeof *out->labels);
+        for (int k = 0; out->labels && k < out->classes; k++) {
+            char buf[16];
+            const char *l = anet_class_label(o->dataset, k, buf, sizeof buf);
+            if (!(out->labels[k] = malloc(strlen(l) + 1))) break;
+            memcpy(out->labels[k], l, strlen(l) + 1);
+        }
+        for (int k = 0; k < out->classes && st == ANET_OK; k++)
+            if (!out->labels || !out->labels[k]) st = anet_fail(ANET_E_NOMEM, "export: out of memory");
+    }
+    if (st != ANET_OK) anet_deploy_free(out);
+    return st;
+}

@@ -1,0 +1,234 @@
+/* Reading an exported package back: the program through the Core ML reader (src/coreml, with
+ * the weights), the class labels from the classify op's const list, and a runner that feeds
+ * samples one by one to vane. Field numbers: see spec.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+
+#include "coreml/coreml.h"
+#include "coreml/pb.h"
+#include "core/error.h"
+#include "core/fp16.h"
+#include "export/export.h"
+#include "runtime/vane/vane.h"
+
+void anet_exported_free(anet_exported *e) {
+    if (!e) return;
+    anet_graph_free(e->g);
+    for (int i = 0; e->labels && i < e->classes; i++) free(e->labels[i]);
+    free(e->labels);
+    memset(e, 0, sizeof *e);
+}
+
+static uint8_t *slurp(const char *path, size_t max, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    if (!f) return NULL;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
+        fclose(f);
+        return NULL;
+    }
+    uint8_t *b = malloc((size_t)st.st_size + 1);
+    *len = b ? fread(b, 1, (size_t)st.st_size, f) : 0;
+    fclose(f);
+    if (b && *len != (size_t)st.st_size) {
+        free(b);
+        return NULL;
+    }
+    if (b) b[*len] = 0;
+    return b;
+}
+
+/* First LEN field `num` of a message (0) or -1. */
+static int field(const uint8_t *buf, size_t len, unsigned num, const uint8_t **d, size_t *n) {
+    anet_pb_reader r;
+    anet_pb_field f;
+    anet_pb_init(&r, buf, len);
+    while (anet_pb_next(&r, &f, "model") == 1)
+        if (f.num == num && f.wire == ANET_PB_LEN) {
+            *d = f.data, *n = f.len;
+            return 0;
+        }
+    return -1;
+}
+
+/* The value of map entry `key` among the repeated LEN fields `num` of a message. */
+static int map_get(const uint8_t *buf, size_t len, unsigned num, const char *key, const uint8_t **d, size_t *n) {
+    anet_pb_reader r;
+    anet_pb_field f;
+    const uint8_t *k;
+    size_t kl;
+    anet_pb_init(&r, buf, len);
+    while (anet_pb_next(&r, &f, "model") == 1)
+        if (f.num == num && f.wire == ANET_PB_LEN && field(f.data, f.len, 1, &k, &kl) == 0 && kl == strlen(key) &&
+            memcmp(k, key, kl) == 0)
+            return field(f.data, f.len, 2, d, n);
+    return -1;
+}
+
+static int is(const uint8_t *s, size_t n, const char *z) { return n == strlen(z) && memcmp(s, z, n) == 0; }
+
+/* Labels of the classify op: its `classes` argument names a const whose val is a list of
+ * string Values (Value.immediateValue.list.values[i].immediateValue.tensor.strings.values[0]). */
+static anet_status read_labels(const uint8_t *spec, size_t len, anet_exported *e) {
+    const uint8_t *prog, *fn, *blk, *opset, *d;
+    size_t pl, fl, bl, ol, dl;
+    if (field(spec, len, 502, &prog, &pl) != 0 || map_get(prog, pl, 2, "main", &fn, &fl) != 0 ||
+        field(fn, fl, 2, &opset, &ol) != 0)
+        return anet_fail(ANET_E_FORMAT, "not an ML Program with a main function");
+    char os[16];
+    snprintf(os, sizeof os, "%.*s", (int)(ol < 15 ? ol : 15), (const char *)opset);
+    if (map_get(fn, fl, 3, os, &blk, &bl) != 0) return anet_fail(ANET_E_FORMAT, "no block for opset %s", os);
+    snprintf(e->opset, sizeof e->opset, "%s", os);
+    char cls[256] = "";
+    anet_pb_reader r;
+    anet_pb_field f;
+    anet_pb_init(&r, blk, bl);
+    while (anet_pb_next(&r, &f, "Block") == 1) { /* the classify op and its classes argument */
+        const uint8_t *t, *arg, *bind, *nm;
+        size_t tl, al, bil, nl;
+        if (f.num != 3 || f.wire != ANET_PB_LEN || field(f.data, f.len, 1, &t, &tl) != 0 || !is(t, tl, "classify")) continue;
+        if (map_get(f.data, f.len, 2, "classes", &arg, &al) == 0 && field(arg, al, 1, &bind, &bil) == 0 &&
+            field(bind, bil, 1, &nm, &nl) == 0 && nl < sizeof cls)
+            memcpy(cls, nm, nl), cls[nl] = 0;
+    }
+    if (!cls[0]) return ANET_OK; /* a regression model */
+    anet_pb_init(&r, blk, bl);
+    while (anet_pb_next(&r, &f, "Block") == 1) {
+        const uint8_t *out, *nm, *val, *iv, *lv;
+        size_t outl, nl, vl, ivl, lvl;
+        if (f.num != 3 || f.wire != ANET_PB_LEN || field(f.data, f.len, 3, &out, &outl) != 0 ||
+            field(out, outl, 1, &nm, &nl) != 0 || !is(nm, nl, cls))
+            continue;
+        if (map_get(f.data, f.len, 5, "val", &val, &vl) != 0 || field(val, vl, 3, &iv, &ivl) != 0 ||
+            field(iv, ivl, 3, &lv, &lvl) != 0)
+            return anet_fail(ANET_E_FORMAT, "the classifier's classes are not a const list");
+        int n = 0;
+        anet_pb_reader r2;
+        anet_pb_field g;
+        anet_pb_init(&r2, lv, lvl);
+        while (anet_pb_next(&r2, &g, "ListValue") == 1) n += g.num == 1;
+        if (n != e->classes)
+            return anet_fail(ANET_E_MISMATCH, "%d class labels for %d probabilities", n, e->classes);
+        e->labels = calloc((size_t)n, sizeof *e->labels);
+        if (!e->labels) return anet_fail(ANET_E_NOMEM, "out of memory");
+        int k = 0;
+        anet_pb_init(&r2, lv, lvl);
+        while (anet_pb_next(&r2, &g, "ListValue") == 1 && k < n) {
+            if (g.num != 1 || g.wire != ANET_PB_LEN) continue;
+            const uint8_t *a, *b, *c, *s;
+            size_t al, bl2, cl, sl;
+            if (field(g.data, g.len, 3, &a, &al) != 0 || field(a, al, 1, &b, &bl2) != 0 || field(b, bl2, 4, &c, &cl) != 0 ||
+                field(c, cl, 1, &s, &sl) != 0 || !(e->labels[k] = anet_cm_strndup(s, sl)))
+                return anet_fail(ANET_E_FORMAT, "class label %d is not a string", k);
+            k++;
+        }
+        return ANET_OK;
+    }
+    (void)d, (void)dl;
+    return anet_fail(ANET_E_FORMAT, "the classifier's classes '%s' are not defined", cls);
+}
+
+/* Manifest.json's root model path (as the Core ML reader resolves it). */
+static anet_status spec_path(const char *dir, char *out, size_t n) {
+    char mp[4096];
+    size_t len = 0;
+    if (snprintf(mp, sizeof mp, "%s/Manifest.json", dir) >= (int)sizeof mp) return anet_fail(ANET_E_INVALID, "path too long");
+    uint8_t *txt = slurp(mp, 1 << 20, &len);
+    cJSON *root = txt ? cJSON_ParseWithLength((const char *)txt, len) : NULL;
+    free(txt);
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "rootModelIdentifier");
+    const cJSON *items = cJSON_GetObjectItemCaseSensitive(root, "itemInfoEntries");
+    const cJSON *ent = cJSON_IsString(id) ? cJSON_GetObjectItemCaseSensitive(items, id->valuestring) : NULL;
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(ent, "path");
+    anet_status st = ANET_OK;
+    if (!cJSON_IsString(p) || p->valuestring[0] == '/' || strstr(p->valuestring, ".."))
+        st = anet_fail(ANET_E_FORMAT, "%s: no usable root model entry", mp);
+    else if (snprintf(out, n, "%s/Data/%s", dir, p->valuestring) >= (int)n)
+        st = anet_fail(ANET_E_INVALID, "%s: path too long", mp);
+    cJSON_Delete(root);
+    return st;
+}
+
+anet_status anet_exported_load(const char *path, anet_exported *e) {
+    if (!path || !e) return anet_fail(ANET_E_INVALID, "exported model: missing argument");
+    memset(e, 0, sizeof *e);
+    anet_cm_model *m = NULL;
+    anet_status st = anet_coreml_load_weights(path, &m);
+    if (st != ANET_OK) return st;
+    if (!m->kind || strcmp(m->kind, "mlProgram") != 0 || m->ngraphs != 1) {
+        anet_coreml_free(m);
+        return anet_fail(ANET_E_UNSUPPORTED, "%s: not an ML Program exported by ane_trainer", path);
+    }
+    e->g = m->graphs[0];
+    m->graphs[0] = NULL;
+    e->spec_version = m->spec_version;
+    for (int i = 0; i < m->nlayers; i++)
+        if (m->layers[i].is_mil && m->layers[i].op == -2 && st == ANET_OK) /* not modeled: cannot run */
+            st = anet_fail(ANET_E_UNSUPPORTED, "%s: op '%s' (%s): %s", path, m->layers[i].name, m->layers[i].type,
+                           m->layers[i].detail);
+    anet_coreml_free(m);
+    if (st != ANET_OK) {
+        anet_exported_free(e);
+        return st;
+    }
+    anet_graph *g = e->g;
+    e->input = g->ninputs == 1 ? g->inputs[0] : -1;
+    e->head = anet_graph_find(g, ANET_EXPORT_PROBS);
+    if (e->head < 0) e->head = anet_graph_find(g, ANET_EXPORT_OUTPUT);
+    if (e->input < 0 || e->head < 0) {
+        anet_exported_free(e);
+        return anet_fail(ANET_E_UNSUPPORTED, "%s: not exported by ane_trainer (expects one input and a '%s' or '%s' value)",
+                         path, ANET_EXPORT_PROBS, ANET_EXPORT_OUTPUT);
+    }
+    e->classes = (int)anet_type_elements(&g->values[e->head].type);
+    if ((st = anet_graph_set_outputs(g, 1, &e->head)) != ANET_OK) {
+        anet_exported_free(e);
+        return st;
+    }
+    char sp[4096];
+    struct stat sb;
+    size_t len = 0;
+    uint8_t *spec = NULL;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) st = spec_path(path, sp, sizeof sp);
+    else snprintf(sp, sizeof sp, "%s", path);
+    if (st == ANET_OK && !(spec = slurp(sp, ANET_CM_MAX_FILE, &len))) st = anet_fail(ANET_E_IO, "%s: cannot read", sp);
+    if (st == ANET_OK && (st = read_labels(spec, len, e)) != ANET_OK) st = anet_fail_ctx(st, "%s", path);
+    free(spec);
+    if (st != ANET_OK) anet_exported_free(e);
+    return st;
+}
+
+anet_status anet_export_run(const anet_graph *g, int input, int head, anet_chip chip, const float *x, size_t n,
+                            float *out) {
+    (void)head;
+    anet_backend_config cfg = {chip, ANET_NUMERICS_FP16};
+    void *state = NULL;
+    anet_program *p = NULL;
+    anet_status st = anet_vane_ops.create(&cfg, &state);
+    if (st == ANET_OK) st = anet_vane_compile_graph(state, g, &p);
+    const anet_type *it = &g->values[input].type, *ot = &g->values[head].type;
+    int64_t ni = anet_type_elements(it), no = anet_type_elements(ot);
+    size_t isz = anet_dtype_size(it->dtype), osz = anet_dtype_size(ot->dtype);
+    uint8_t *ib = malloc((size_t)ni * isz), *ob = malloc((size_t)no * osz);
+    if (st == ANET_OK && (!ib || !ob)) st = anet_fail(ANET_E_NOMEM, "out of memory");
+    for (size_t s = 0; st == ANET_OK && s < n; s++) {
+        const float *xs = x + s * (size_t)ni;
+        for (int64_t k = 0; k < ni; k++) {
+            if (it->dtype == ANET_DT_FP32) ((float *)ib)[k] = xs[k];
+            else ((anet_f16 *)ib)[k] = anet_f32_to_f16(xs[k]);
+        }
+        anet_io in = {ib, (size_t)ni * isz}, o = {ob, (size_t)no * osz};
+        st = anet_vane_ops.eval(state, p, &in, 1, &o, 1);
+        for (int64_t k = 0; st == ANET_OK && k < no; k++)
+            out[s * (size_t)no + (size_t)k] = ot->dtype == ANET_DT_FP32 ? ((float *)ob)[k] : anet_f16_to_f32(((anet_f16 *)ob)[k]);
+    }
+    free(ib);
+    free(ob);
+    if (p) anet_vane_ops.release(state, p);
+    if (state) anet_vane_ops.destroy(state);
+    return st;
+}
