@@ -35,7 +35,7 @@ static void predict_usage(FILE *f) {
 typedef struct prog {
     anet_deploy d;   /* from a checkpoint */
     anet_exported e; /* from a package */
-    const anet_graph *g;
+    anet_graph *g;
     int input, head, classes;
     char **labels;
 } prog;
@@ -63,18 +63,23 @@ static anet_status open_model(const char *path, const char *dataset, prog *p) {
     return ANET_OK;
 }
 
-static void print_one(const prog *p, const char *file, size_t idx, size_t count, const float *v, int top, int json) {
+static void print_one(const prog *p, const char *file, size_t idx, size_t count, const float *v, const float *lg, int top,
+                      int json) {
     int order[4096];
     int K = p->classes < 4096 ? p->classes : 4096;
     for (int k = 0; k < K; k++) order[k] = k;
-    /* top-k by value, ties to the lower class (as argmax) */
+    /* top-k by probability; fp16 ties go by the logits, then to the lower class (the eval
+     * program's argmax) */
     for (int a = 0; a < top && a < K; a++)
-        for (int b = a + 1; b < K; b++)
-            if (v[order[b]] > v[order[a]] || (v[order[b]] == v[order[a]] && order[b] < order[a])) {
-                int t = order[a];
-                order[a] = order[b];
-                order[b] = t;
+        for (int b = a + 1; b < K; b++) {
+            int i = order[a], j = order[b];
+            int better = v[j] > v[i] || (v[j] == v[i] && lg && lg[j] > lg[i]) ||
+                         (v[j] == v[i] && (!lg || lg[j] == lg[i]) && j < i);
+            if (better) {
+                order[a] = j;
+                order[b] = i;
             }
+        }
     if (top > K) top = K;
     if (json) {
         cJSON *j = cJSON_CreateObject(), *arr = cJSON_CreateArray();
@@ -155,16 +160,20 @@ int cli_predict(int argc, char **argv) {
         rc = cli_error("predict");
     }
     for (int f = 0; rc == CLI_OK && f < nimg; f++) {
-        float *x = NULL, *out = NULL;
+        float *x = NULL, *out = NULL, *lg = NULL;
         size_t n = 0;
         anet_status st = anet_image_load(images[f], 28, 28, invert, (size_t)limit, &x, &n);
-        if (st == ANET_OK && !(out = malloc(sizeof(float) * n * (size_t)p.classes)))
+        int classifier = p.labels != NULL;
+        if (st == ANET_OK && (!(out = malloc(sizeof(float) * n * (size_t)p.classes)) ||
+                              (classifier && !(lg = malloc(sizeof(float) * n * (size_t)p.classes)))))
             st = anet_fail(ANET_E_NOMEM, "out of memory");
-        if (st == ANET_OK) st = anet_export_run(p.g, p.input, p.head, chip, x, n, out);
+        if (st == ANET_OK) st = anet_export_run(p.g, p.input, p.head, chip, x, n, out, lg);
         for (size_t k = 0; st == ANET_OK && k < n; k++)
-            print_one(&p, images[f], k, n, out + k * (size_t)p.classes, (int)top, json);
+            print_one(&p, images[f], k, n, out + k * (size_t)p.classes, lg ? lg + k * (size_t)p.classes : NULL,
+                      (int)top, json);
         free(x);
         free(out);
+        free(lg);
         if (st != ANET_OK) rc = cli_error("predict");
     }
     anet_deploy_free(&p.d);

@@ -80,8 +80,12 @@ anet_status anet_exported_load(const char *path, anet_exported *out);
 void anet_exported_free(anet_exported *e);
 
 /* Runs a program (input -> head) on vane for each of n samples (x: n * input elements, fp32,
- * already normalised); out: n * classes fp32 values of the head. */
-anet_status anet_export_run(const anet_graph *g, int input, int head, anet_chip chip, const float *x, size_t n,
-                            float *out);
+ * already normalised); out: n * classes fp32 values of the head; logits (NULL: not wanted):
+ * the softmax's input, which ranks classes whose fp16 probabilities tie (as the eval
+ * program's argmax does). Sets g's outputs to what it reads. */
+anet_status anet_export_run(anet_graph *g, int input, int head, anet_chip chip, const float *x, size_t n, float *out,
+                            float *logits);
+/* The value the softmax before head reads (the logits), or -1. */
+int anet_export_logits(const anet_graph *g, int head);
 
 #endif

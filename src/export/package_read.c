@@ -202,32 +202,56 @@ anet_status anet_exported_load(const char *path, anet_exported *e) {
     return st;
 }
 
-anet_status anet_export_run(const anet_graph *g, int input, int head, anet_chip chip, const float *x, size_t n,
-                            float *out) {
-    (void)head;
+int anet_export_logits(const anet_graph *g, int head) {
+    /* head <- reshape* <- softmax(x = logits) */
+    for (int v = head, hops = 0; v >= 0 && hops < 8; hops++) {
+        int p = g->values[v].producer;
+        if (p < 0) return -1;
+        const anet_op *op = &g->ops[p];
+        if (op->kind == ANET_OP_SOFTMAX) return anet_op_arg_value(op, "x");
+        if (op->kind != ANET_OP_RESHAPE) return -1;
+        v = anet_op_arg_value(op, "x");
+    }
+    return -1;
+}
+
+static float load_elem(const uint8_t *b, anet_dtype dt, int64_t k) {
+    return dt == ANET_DT_FP32 ? ((const float *)b)[k] : anet_f16_to_f32(((const anet_f16 *)b)[k]);
+}
+
+anet_status anet_export_run(anet_graph *g, int input, int head, anet_chip chip, const float *x, size_t n, float *out,
+                            float *logits) {
     anet_backend_config cfg = {chip, ANET_NUMERICS_FP16};
     void *state = NULL;
     anet_program *p = NULL;
-    anet_status st = anet_vane_ops.create(&cfg, &state);
+    int outs[2] = {head, logits ? anet_export_logits(g, head) : -1};
+    if (logits && outs[1] < 0) return anet_fail(ANET_E_UNSUPPORTED, "the program has no softmax before its output");
+    anet_status st = anet_graph_set_outputs(g, logits ? 2 : 1, outs);
+    if (st == ANET_OK) st = anet_vane_ops.create(&cfg, &state);
     if (st == ANET_OK) st = anet_vane_compile_graph(state, g, &p);
-    const anet_type *it = &g->values[input].type, *ot = &g->values[head].type;
+    const anet_type *it = &g->values[input].type, *ot = &g->values[head].type, *lt = logits ? &g->values[outs[1]].type : ot;
     int64_t ni = anet_type_elements(it), no = anet_type_elements(ot);
-    size_t isz = anet_dtype_size(it->dtype), osz = anet_dtype_size(ot->dtype);
-    uint8_t *ib = malloc((size_t)ni * isz), *ob = malloc((size_t)no * osz);
-    if (st == ANET_OK && (!ib || !ob)) st = anet_fail(ANET_E_NOMEM, "out of memory");
+    size_t isz = anet_dtype_size(it->dtype), osz = anet_dtype_size(ot->dtype), lsz = anet_dtype_size(lt->dtype);
+    uint8_t *ib = malloc((size_t)ni * isz), *ob = malloc((size_t)no * osz), *lb = malloc((size_t)no * lsz);
+    if (st == ANET_OK && (!ib || !ob || !lb)) st = anet_fail(ANET_E_NOMEM, "out of memory");
+    if (st == ANET_OK && logits && anet_type_elements(lt) != no)
+        st = anet_fail(ANET_E_UNSUPPORTED, "the logits and the output differ in size");
     for (size_t s = 0; st == ANET_OK && s < n; s++) {
         const float *xs = x + s * (size_t)ni;
         for (int64_t k = 0; k < ni; k++) {
             if (it->dtype == ANET_DT_FP32) ((float *)ib)[k] = xs[k];
             else ((anet_f16 *)ib)[k] = anet_f32_to_f16(xs[k]);
         }
-        anet_io in = {ib, (size_t)ni * isz}, o = {ob, (size_t)no * osz};
-        st = anet_vane_ops.eval(state, p, &in, 1, &o, 1);
-        for (int64_t k = 0; st == ANET_OK && k < no; k++)
-            out[s * (size_t)no + (size_t)k] = ot->dtype == ANET_DT_FP32 ? ((float *)ob)[k] : anet_f16_to_f32(((anet_f16 *)ob)[k]);
+        anet_io in = {ib, (size_t)ni * isz}, o[2] = {{ob, (size_t)no * osz}, {lb, (size_t)no * lsz}};
+        st = anet_vane_ops.eval(state, p, &in, 1, o, logits ? 2 : 1);
+        for (int64_t k = 0; st == ANET_OK && k < no; k++) {
+            out[s * (size_t)no + (size_t)k] = load_elem(ob, ot->dtype, k);
+            if (logits) logits[s * (size_t)no + (size_t)k] = load_elem(lb, lt->dtype, k);
+        }
     }
     free(ib);
     free(ob);
+    free(lb);
     if (p) anet_vane_ops.release(state, p);
     if (state) anet_vane_ops.destroy(state);
     return st;
