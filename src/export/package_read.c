@@ -71,11 +71,11 @@ static int map_get(const uint8_t *buf, size_t len, unsigned num, const char *key
 
 static int is(const uint8_t *s, size_t n, const char *z) { return n == strlen(z) && memcmp(s, z, n) == 0; }
 
-/* Labels of the classify op: its `classes` argument names a const whose val is a list of
- * string Values (Value.immediateValue.list.values[i].immediateValue.tensor.strings.values[0]). */
+/* Labels of the classify op: its `classes` argument binds a list value
+ * (Binding.value.immediateValue.list.values[i].immediateValue.tensor.strings.values[0]). */
 static anet_status read_labels(const uint8_t *spec, size_t len, anet_exported *e) {
-    const uint8_t *prog, *fn, *blk, *opset, *d;
-    size_t pl, fl, bl, ol, dl;
+    const uint8_t *prog, *fn, *blk, *opset;
+    size_t pl, fl, bl, ol;
     if (field(spec, len, 502, &prog, &pl) != 0 || map_get(prog, pl, 2, "main", &fn, &fl) != 0 ||
         field(fn, fl, 2, &opset, &ol) != 0)
         return anet_fail(ANET_E_FORMAT, "not an ML Program with a main function");
@@ -83,36 +83,20 @@ static anet_status read_labels(const uint8_t *spec, size_t len, anet_exported *e
     snprintf(os, sizeof os, "%.*s", (int)(ol < 15 ? ol : 15), (const char *)opset);
     if (map_get(fn, fl, 3, os, &blk, &bl) != 0) return anet_fail(ANET_E_FORMAT, "no block for opset %s", os);
     snprintf(e->opset, sizeof e->opset, "%s", os);
-    char cls[256] = "";
-    anet_pb_reader r;
-    anet_pb_field f;
-    anet_pb_init(&r, blk, bl);
-    while (anet_pb_next(&r, &f, "Block") == 1) { /* the classify op and its classes argument */
-        const uint8_t *t, *arg, *bind, *nm;
-        size_t tl, al, bil, nl;
-        if (f.num != 3 || f.wire != ANET_PB_LEN || field(f.data, f.len, 1, &t, &tl) != 0 || !is(t, tl, "classify")) continue;
-        if (map_get(f.data, f.len, 2, "classes", &arg, &al) == 0 && field(arg, al, 1, &bind, &bil) == 0 &&
-            field(bind, bil, 1, &nm, &nl) == 0 && nl < sizeof cls)
-            memcpy(cls, nm, nl), cls[nl] = 0;
-    }
-    if (!cls[0]) return ANET_OK; /* a regression model */
+    anet_pb_reader r, r2;
+    anet_pb_field f, g;
     anet_pb_init(&r, blk, bl);
     while (anet_pb_next(&r, &f, "Block") == 1) {
-        const uint8_t *out, *nm, *val, *iv, *lv;
-        size_t outl, nl, vl, ivl, lvl;
-        if (f.num != 3 || f.wire != ANET_PB_LEN || field(f.data, f.len, 3, &out, &outl) != 0 ||
-            field(out, outl, 1, &nm, &nl) != 0 || !is(nm, nl, cls))
-            continue;
-        if (map_get(f.data, f.len, 5, "val", &val, &vl) != 0 || field(val, vl, 3, &iv, &ivl) != 0 ||
-            field(iv, ivl, 3, &lv, &lvl) != 0)
-            return anet_fail(ANET_E_FORMAT, "the classifier's classes are not a const list");
+        const uint8_t *t, *arg, *bind, *val, *iv, *lv;
+        size_t tl, al, bil, vl, ivl, lvl;
+        if (f.num != 3 || f.wire != ANET_PB_LEN || field(f.data, f.len, 1, &t, &tl) != 0 || !is(t, tl, "classify")) continue;
+        if (map_get(f.data, f.len, 2, "classes", &arg, &al) != 0 || field(arg, al, 1, &bind, &bil) != 0 ||
+            field(bind, bil, 2, &val, &vl) != 0 || field(val, vl, 3, &iv, &ivl) != 0 || field(iv, ivl, 3, &lv, &lvl) != 0)
+            return anet_fail(ANET_E_FORMAT, "the classifier's classes are not a list value");
         int n = 0;
-        anet_pb_reader r2;
-        anet_pb_field g;
         anet_pb_init(&r2, lv, lvl);
         while (anet_pb_next(&r2, &g, "ListValue") == 1) n += g.num == 1;
-        if (n != e->classes)
-            return anet_fail(ANET_E_MISMATCH, "%d class labels for %d probabilities", n, e->classes);
+        if (n != e->classes) return anet_fail(ANET_E_MISMATCH, "%d class labels for %d probabilities", n, e->classes);
         e->labels = calloc((size_t)n, sizeof *e->labels);
         if (!e->labels) return anet_fail(ANET_E_NOMEM, "out of memory");
         int k = 0;
@@ -120,16 +104,15 @@ static anet_status read_labels(const uint8_t *spec, size_t len, anet_exported *e
         while (anet_pb_next(&r2, &g, "ListValue") == 1 && k < n) {
             if (g.num != 1 || g.wire != ANET_PB_LEN) continue;
             const uint8_t *a, *b, *c, *s;
-            size_t al, bl2, cl, sl;
-            if (field(g.data, g.len, 3, &a, &al) != 0 || field(a, al, 1, &b, &bl2) != 0 || field(b, bl2, 4, &c, &cl) != 0 ||
+            size_t al2, bl2, cl, sl;
+            if (field(g.data, g.len, 3, &a, &al2) != 0 || field(a, al2, 1, &b, &bl2) != 0 || field(b, bl2, 4, &c, &cl) != 0 ||
                 field(c, cl, 1, &s, &sl) != 0 || !(e->labels[k] = anet_cm_strndup(s, sl)))
                 return anet_fail(ANET_E_FORMAT, "class label %d is not a string", k);
             k++;
         }
         return ANET_OK;
     }
-    (void)d, (void)dl;
-    return anet_fail(ANET_E_FORMAT, "the classifier's classes '%s' are not defined", cls);
+    return ANET_OK; /* no classify op: a regression model */
 }
 
 /* Manifest.json's root model path (as the Core ML reader resolves it). */

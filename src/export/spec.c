@@ -17,7 +17,7 @@
  *     {tensor 1, list 3}, blobFileValue 5 {fileName 1, offset 2}}; TensorValue {floats 1,
  *     ints 2, bools 3, strings 4, bytes 7} each {values 1}; ListValue {values 1}.
  * The classifier tail is what coremltools writes for a ClassifierConfig (converters/mil/
- * backend/mil/load.py: cast to fp32, then `classify` with a const list of labels). */
+ * backend/mil/load.py: cast to fp32, then `classify` with the labels as a list value). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,30 +238,23 @@ static void classifier_tail(anet_pbw *w, const anet_deploy *d) {
         probs = ANET_EXPORT_PROBS "_fp32";
     }
     size_t o = anet_pbw_begin(w, 3);
-    anet_pbw_string(w, 1, "const");
-    size_t n = anet_pbw_begin(w, 3);
+    anet_pbw_string(w, 1, "classify");
+    arg_names(w, "probabilities", 1, &probs);
+    /* classes: an immediate list value in the binding, as coremltools writes it (its MIL
+     * frontend, milproto/load.py, takes list values only there, not as const ops) */
+    size_t e = anet_pbw_begin(w, 2);
     anet_pbw_string(w, 1, "classes");
-    list_type(w, 2, d->classes);
-    anet_pbw_end(w, n);
-    name_attr(w, "classes");
-    size_t e = anet_pbw_begin(w, 5);
-    anet_pbw_string(w, 1, "val");
-    size_t val = anet_pbw_begin(w, 2);
+    size_t arg = anet_pbw_begin(w, 2), bind = anet_pbw_begin(w, 1), val = anet_pbw_begin(w, 2);
     list_type(w, 2, d->classes);
     size_t iv = anet_pbw_begin(w, 3), lv = anet_pbw_begin(w, 3);
     for (int k = 0; k < d->classes; k++) string_value(w, 1, d->labels[k]);
     anet_pbw_end(w, lv);
     anet_pbw_end(w, iv);
     anet_pbw_end(w, val);
+    anet_pbw_end(w, bind);
+    anet_pbw_end(w, arg);
     anet_pbw_end(w, e);
-    anet_pbw_end(w, o);
-
-    o = anet_pbw_begin(w, 3);
-    anet_pbw_string(w, 1, "classify");
-    const char *cls = "classes";
-    arg_names(w, "probabilities", 1, &probs);
-    arg_names(w, "classes", 1, &cls);
-    n = anet_pbw_begin(w, 3);
+    size_t n = anet_pbw_begin(w, 3);
     anet_pbw_string(w, 1, ANET_EXPORT_LABEL);
     scalar_type(w, 2, MIL_STRING);
     anet_pbw_end(w, n);
