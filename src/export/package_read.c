@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/fp16.h"
 #include "export/export.h"
+#include "mil/mil.h"
 #include "runtime/vane/vane.h"
 
 void anet_exported_free(anet_exported *e) {
@@ -140,7 +141,23 @@ anet_status anet_exported_load(const char *path, anet_exported *e) {
     if (!path || !e) return anet_fail(ANET_E_INVALID, "exported model: missing argument");
     memset(e, 0, sizeof *e);
     anet_cm_model *m = NULL;
-    anet_status st = anet_coreml_load_weights(path, &m);
+    char sp[4096];
+    struct stat sb;
+    int is_dir = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+    anet_status st = is_dir ? spec_path(path, sp, sizeof sp) : ANET_OK;
+    if (st != ANET_OK) return st;
+    if (is_dir) { /* a damaged weight file: say so, not which op could not be built from it */
+        char wp[4200];
+        char *slash = strrchr(sp, '/');
+        size_t wl = 0;
+        snprintf(wp, sizeof wp, "%.*s/weights/weight.bin", slash ? (int)(slash - sp) : 0, sp);
+        uint8_t *w = slurp(wp, ANET_CM_MAX_FILE, &wl);
+        uint32_t count = 0;
+        if (w && anet_weights_validate(w, wl, &count) != ANET_OK) st = anet_fail_ctx(ANET_E_FORMAT, "%s", wp);
+        free(w);
+        if (st != ANET_OK) return st;
+    }
+    st = anet_coreml_load_weights(path, &m);
     if (st != ANET_OK) return st;
     if (!m->kind || strcmp(m->kind, "mlProgram") != 0 || m->ngraphs != 1) {
         anet_coreml_free(m);
@@ -172,12 +189,9 @@ anet_status anet_exported_load(const char *path, anet_exported *e) {
         anet_exported_free(e);
         return st;
     }
-    char sp[4096];
-    struct stat sb;
     size_t len = 0;
     uint8_t *spec = NULL;
-    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) st = spec_path(path, sp, sizeof sp);
-    else snprintf(sp, sizeof sp, "%s", path);
+    if (!is_dir) snprintf(sp, sizeof sp, "%s", path);
     if (st == ANET_OK && !(spec = slurp(sp, ANET_CM_MAX_FILE, &len))) st = anet_fail(ANET_E_IO, "%s: cannot read", sp);
     if (st == ANET_OK && (st = read_labels(spec, len, e)) != ANET_OK) st = anet_fail_ctx(st, "%s", path);
     free(spec);
