@@ -107,7 +107,7 @@ static anet_status load_mil(const char *path, const char *milpath, const char *w
 }
 
 /* Manifest.json: itemInfoEntries[rootModelIdentifier].path names the spec under Data/. */
-static anet_status package_spec_path(const char *dir, char *out, size_t outlen) {
+anet_status anet_coreml_package_spec(const char *dir, char *out, size_t outlen) {
     char mpath[4096];
     snprintf(mpath, sizeof mpath, "%s/Manifest.json", dir);
     uint8_t *text = NULL;
@@ -170,7 +170,7 @@ static anet_status load_protobuf(const char *path, const char *file, const char 
 static anet_status load_dir(const char *path, int with_weights, anet_cm_model **out) {
     char p[4096], w[4096];
     if (exists(path, "Manifest.json", 0)) {
-        anet_status st = package_spec_path(path, p, sizeof p);
+        anet_status st = anet_coreml_package_spec(path, p, sizeof p);
         if (st != ANET_OK) return st;
         /* The weights next to the spec are not read; their size bounds the stand-ins that
          * model BLOBFILE consts (mlprogram_ir.c). */

@@ -142,6 +142,9 @@ anet_status anet_coreml_load_weights(const char *path, anet_cm_model **out);
  * ("mlp:784-128-10", batch 128, update cpu, adam), built by train/step.c as `ane_trainer
  * compile --model` builds them; layers are their ops with model_path "train" / "eval". */
 anet_status anet_coreml_load_training(const char *path, anet_cm_model **out);
+/* The specification file of the .mlpackage at dir (Manifest.json's rootModelIdentifier entry,
+ * under Data/; a path leaving the package is refused) into out. */
+anet_status anet_coreml_package_spec(const char *dir, char *out, size_t outlen);
 /* Parses a .mlmodel protobuf image; `name` is used in messages. weights: the package's
  * weight.bin image, or NULL: then wlen is its size (0 if none), BLOBFILE weights are not read
  * and ML Program consts are modeled as zero-filled stand-ins of their declared type, bounded

@@ -6,8 +6,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <cjson/cJSON.h>
-
 #include "coreml/coreml.h"
 #include "coreml/pb.h"
 #include "core/error.h"
@@ -116,27 +114,6 @@ static anet_status read_labels(const uint8_t *spec, size_t len, anet_exported *e
     return ANET_OK; /* no classify op: a regression model */
 }
 
-/* Manifest.json's root model path (as the Core ML reader resolves it). */
-static anet_status spec_path(const char *dir, char *out, size_t n) {
-    char mp[4096];
-    size_t len = 0;
-    if (snprintf(mp, sizeof mp, "%s/Manifest.json", dir) >= (int)sizeof mp) return anet_fail(ANET_E_INVALID, "path too long");
-    uint8_t *txt = slurp(mp, 1 << 20, &len);
-    cJSON *root = txt ? cJSON_ParseWithLength((const char *)txt, len) : NULL;
-    free(txt);
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "rootModelIdentifier");
-    const cJSON *items = cJSON_GetObjectItemCaseSensitive(root, "itemInfoEntries");
-    const cJSON *ent = cJSON_IsString(id) ? cJSON_GetObjectItemCaseSensitive(items, id->valuestring) : NULL;
-    const cJSON *p = cJSON_GetObjectItemCaseSensitive(ent, "path");
-    anet_status st = ANET_OK;
-    if (!cJSON_IsString(p) || p->valuestring[0] == '/' || strstr(p->valuestring, ".."))
-        st = anet_fail(ANET_E_FORMAT, "%s: no usable root model entry", mp);
-    else if (snprintf(out, n, "%s/Data/%s", dir, p->valuestring) >= (int)n)
-        st = anet_fail(ANET_E_INVALID, "%s: path too long", mp);
-    cJSON_Delete(root);
-    return st;
-}
-
 anet_status anet_exported_load(const char *path, anet_exported *e) {
     if (!path || !e) return anet_fail(ANET_E_INVALID, "exported model: missing argument");
     memset(e, 0, sizeof *e);
@@ -144,7 +121,7 @@ anet_status anet_exported_load(const char *path, anet_exported *e) {
     char sp[4096];
     struct stat sb;
     int is_dir = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
-    anet_status st = is_dir ? spec_path(path, sp, sizeof sp) : ANET_OK;
+    anet_status st = is_dir ? anet_coreml_package_spec(path, sp, sizeof sp) : ANET_OK;
     if (st != ANET_OK) return st;
     if (is_dir) { /* a damaged weight file: say so, not which op could not be built from it */
         char wp[4200];
