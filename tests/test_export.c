@@ -57,7 +57,9 @@ static void check_readback(const char *path, const anet_model *m, const anet_exp
     }
     CHECK_EQ_INT(cm->nlayers, nops); /* classify and its cast are notes, not layers */
     CHECK_EQ_INT(cm->ninputs, 1);
-    CHECK(cm->ninputs == 1 && strcmp(cm->inputs[0].name, "image") == 0 && cm->inputs[0].shape.rank == 3);
+    CHECK(cm->ninputs == 1 && strcmp(cm->inputs[0].name, "image") == 0 &&
+          cm->inputs[0].shape.rank == (o->image_input ? 4 : 3) &&
+          strcmp(cm->inputs[0].shape.dtype, o->image_input ? "image" : "fp16") == 0);
     CHECK_EQ_INT(cm->noutputs, o->regression ? 1 : 2);
 out:
     anet_coreml_free(cm);
@@ -97,10 +99,11 @@ int main(void) {
 
     char dir[] = "/tmp/anet_export_XXXXXX";
     CHECK(mkdtemp(dir) != NULL);
-    char pkg[256], p16[256], p32[256], bad[256];
+    char pkg[256], p16[256], p32[256], pim[256], bad[256];
     snprintf(pkg, sizeof pkg, "%s/Model.mlpackage", dir);
     snprintf(p16, sizeof p16, "%s/M16.mlpackage", dir);
     snprintf(p32, sizeof p32, "%s/M32.mlpackage", dir);
+    snprintf(pim, sizeof pim, "%s/Image.mlpackage", dir);
     anet_export_options o;
     anet_export_options_default(&o);
     o.dataset = "mnist";
@@ -122,20 +125,29 @@ int main(void) {
     o32.fp32 = 1;
     CHECK(anet_export_package(&m->spec, (const float *const *)m->w, &o32, p32) == ANET_OK);
     CHECK(compat_of(p32, ANET_CHIP_M4) != 0);
+    /* An image input (for Vision): 8-bit pixels in, the program divides by 255. Its fp32->fp16
+     * cast is the M1/M2 private-API quirk, so check passes it on M3/M4. */
+    anet_export_options oim = o;
+    oim.image_input = 1;
+    CHECK(anet_export_package(&m->spec, (const float *const *)m->w, &oim, pim) == ANET_OK);
+    CHECK_EQ_INT(compat_of(pim, ANET_CHIP_M4), 0);
+    CHECK_EQ_INT(compat_of(pim, ANET_CHIP_M3), 0);
+    check_readback(pim, m, &oim);
 
     /* Numerical identity over the whole test split: the eval program's argmax vs the package's. */
     float *logits = malloc(sizeof(float) * nte * classes), *probs = malloc(sizeof(float) * nte * classes);
     float *x = malloc(sizeof(float) * nte * F), *plog = malloc(sizeof(float) * nte * classes);
-    for (size_t i = 0; i < (size_t)nte * F; i++) x[i] = xte[i] / 255.0f;
+    float *px = malloc(sizeof(float) * nte * F);
+    for (size_t i = 0; i < (size_t)nte * F; i++) x[i] = xte[i] / 255.0f, px[i] = xte[i];
     CHECK(anet_trainer_predict(t, xte, ANET_DATA_U8, nte, F, logits) == ANET_OK);
-    const char *pkgs[2] = {pkg, p16};
-    for (int pi = 0; pi < 2; pi++) {
+    const char *pkgs[3] = {pkg, p16, pim};
+    for (int pi = 0; pi < 3; pi++) {
         anet_exported e;
         CHECK(anet_exported_load(pkgs[pi], &e) == ANET_OK);
         if (!e.g) continue;
         CHECK_EQ_INT(e.classes, classes);
         CHECK(e.labels && strcmp(e.labels[3], "3") == 0);
-        CHECK(anet_export_run(e.g, e.input, e.head, ANET_CHIP_M4, x, nte, probs, plog) == ANET_OK);
+        CHECK(anet_export_run(e.g, e.input, e.head, ANET_CHIP_M4, pi == 2 ? px : x, nte, probs, plog) == ANET_OK);
         int differ = 0, correct = 0, ties = 0, logit_diff = 0, logit_far = 0;
         double worst = 0;
         for (uint32_t i = 0; i < nte; i++) {
@@ -196,7 +208,7 @@ int main(void) {
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     CHECK(system(cmd) == 0);
-    free(logits), free(probs), free(plog), free(x), free(xtr), free(ytr), free(xte), free(yte), free(y);
+    free(logits), free(probs), free(plog), free(x), free(px), free(xtr), free(ytr), free(xte), free(yte), free(y);
     anet_trainer_free(t);
     anet_model_free(m);
     anet_dataset_release(ds);

@@ -10,12 +10,13 @@ _L = _lib.lib
 _TARGETS = ("iOS16", "iOS17", "iOS18")
 
 
-def export_coreml(model, path, *, precision="fp16", minimum_deployment_target="iOS18", dataset=None,
-                  regression=False, author=None, version=None, license=None, description=None):
+def export_coreml(model, path, *, precision="fp16", minimum_deployment_target="iOS18", input="array",
+                  dataset=None, regression=False, author=None, version=None, license=None, description=None):
     """Writes ``model`` (an :class:`MLP`) as a Core ML package at ``path``.
 
     The input is ``image`` (a 1x28x28 multi-array, pixel / 255) for 784-input models, else
-    ``features``; the outputs are ``classLabel`` and ``classProbabilities`` (labels of
+    ``features`` (``input="image"``: a Core ML grayscale image of 8-bit pixels, which Vision
+    can feed); the outputs are ``classLabel`` and ``classProbabilities`` (labels of
     ``dataset``: "mnist", "fashion-mnist", "kmnist"; class indices otherwise) or, with
     ``regression=True``, ``output``. Returns ``path``.
     """
@@ -24,7 +25,9 @@ def export_coreml(model, path, *, precision="fp16", minimum_deployment_target="i
     if minimum_deployment_target not in _TARGETS:
         raise ArgumentError("minimum_deployment_target %r: expected one of %s" % (minimum_deployment_target,
                                                                                  ", ".join(_TARGETS)))
-    opts = {"precision": precision, "minimum_deployment_target": minimum_deployment_target,
+    if input not in ("array", "image"):
+        raise ArgumentError("input %r: expected 'array' or 'image'" % (input,))
+    opts = {"precision": precision, "minimum_deployment_target": minimum_deployment_target, "input": input,
             "regression": bool(regression)}
     for key, value in (("dataset", dataset), ("author", author), ("version", version), ("license", license),
                        ("description", description)):

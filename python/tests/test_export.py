@@ -60,6 +60,9 @@ def test_bad_options(trained, tmp_path):
         trainer.model.export_coreml(tmp_path / "a.mlpackage", minimum_deployment_target="iOS15")
     with pytest.raises(at.ArgumentError):
         trainer.model.export_coreml(tmp_path / "a.mlpackage", precision="int8")
+    with pytest.raises(at.ArgumentError):
+        trainer.model.export_coreml(tmp_path / "a.mlpackage", input="rgb")
+    assert trainer.model.export_coreml(tmp_path / "v.mlpackage", input="image").is_dir()
     (tmp_path / "plain").mkdir()
     with pytest.raises(at.Error):
         trainer.model.export_coreml(tmp_path / "plain")

@@ -42,6 +42,10 @@ anet_status anet_model_export_coreml(const anet_model *m, const char *path, cons
                 if (!o.target)
                     st = anet_fail(ANET_E_INVALID, "export options: minimum_deployment_target '%s': expected iOS16, iOS17 or iOS18", v);
             }
+        } else if (!strcmp(k, "input")) {
+            if ((st = str_opt(it, &v)) == ANET_OK && strcmp(v, "array") && strcmp(v, "image"))
+                st = anet_fail(ANET_E_INVALID, "export options: input '%s': expected array or image", v);
+            o.image_input = v && !strcmp(v, "image");
         } else if (!strcmp(k, "dataset")) st = str_opt(it, &o.dataset);
         else if (!strcmp(k, "author")) st = str_opt(it, &o.author);
         else if (!strcmp(k, "version")) st = str_opt(it, &o.version);

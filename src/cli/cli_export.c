@@ -14,7 +14,8 @@ static void export_usage(FILE *f) {
             "Writes the checkpoint's model as a Core ML ML Program package (Manifest.json,\n"
             "Data/com.apple.CoreML/model.mlmodel, Data/com.apple.CoreML/weights/weight.bin) for Xcode,\n"
             "MLModel and Vision. The program is the eval program with the trained weights as constants.\n"
-            "Input: `image` (multi-array 1x28x28, pixel / 255) for 784-input models, else `features` (1xF).\n"
+            "Input: `image` (multi-array 1x28x28, pixel / 255, or with --input image a grayscale image)\n"
+            "for 784-input models, else `features` (1xF).\n"
             "Outputs: `classLabel` and `classProbabilities` (a classifier with the dataset's class\n"
             "labels), or `output` (the logits, 1xK) with --regression. See docs/deploy.md.\n"
             "\n"
@@ -27,6 +28,9 @@ static void export_usage(FILE *f) {
             "                              macOS 13/14/15 are the same Core ML versions)\n"
             "  --dataset NAME              class labels of this dataset (default: the checkpoint's)\n"
             "  --regression                plain `output` instead of a classifier\n"
+            "  --input array|image         `image` as a multi-array of pixel / 255 (default), or as a\n"
+            "                              Core ML grayscale image of 8-bit pixels (for Vision; the\n"
+            "                              program divides by 255 itself)\n"
             "  --author S, --version S, --license S, --description S   model metadata\n");
 }
 
@@ -58,7 +62,11 @@ int cli_export(int argc, char **argv) {
         else if ((r = cli_opt(argc, argv, &i, "--version", &v))) o.version = v;
         else if ((r = cli_opt(argc, argv, &i, "--license", &v))) o.license = v;
         else if ((r = cli_opt(argc, argv, &i, "--description", &v))) o.description = v;
-        else if (strcmp(argv[i], "--regression") == 0) o.regression = r = 1;
+        else if ((r = cli_opt(argc, argv, &i, "--input", &v))) {
+            if (r > 0 && strcmp(v, "array") && strcmp(v, "image"))
+                return cli_usage_error("export ", "--input '%s': expected array or image", v);
+            if (r > 0) o.image_input = strcmp(v, "image") == 0;
+        } else if (strcmp(argv[i], "--regression") == 0) o.regression = r = 1;
         else if (argv[i][0] == '-' && argv[i][1]) return cli_usage_error("export ", "unknown option '%s'", argv[i]);
         else {
             if (ckpt) return cli_usage_error("export ", "one checkpoint only ('%s' and '%s')", ckpt, argv[i]);

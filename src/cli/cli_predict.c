@@ -154,7 +154,9 @@ int cli_predict(int argc, char **argv) {
         return cli_error("predict");
     }
     const anet_type *it = &p.g->values[p.input].type;
-    if (!(it->rank == 3 && it->dims[1] == 28 && it->dims[2] == 28)) {
+    /* [1,28,28] multi-array of pixel / 255, or [1,1,28,28] image of 8-bit pixels (--input image) */
+    int pixels = it->rank == 4 && it->dims[1] == 1 && it->dims[2] == 28 && it->dims[3] == 28;
+    if (!pixels && !(it->rank == 3 && it->dims[1] == 28 && it->dims[2] == 28)) {
         anet_fail(ANET_E_UNSUPPORTED, "%s: the model's input is not a 28x28 image (it takes %lld features)", model,
                   (long long)anet_type_elements(it));
         rc = cli_error("predict");
@@ -167,6 +169,8 @@ int cli_predict(int argc, char **argv) {
         if (st == ANET_OK && (!(out = malloc(sizeof(float) * n * (size_t)p.classes)) ||
                               (classifier && !(lg = malloc(sizeof(float) * n * (size_t)p.classes)))))
             st = anet_fail(ANET_E_NOMEM, "out of memory");
+        for (size_t k = 0; st == ANET_OK && pixels && k < n * 28 * 28; k++) /* what Core ML hands an image input */
+            x[k] = (float)(int)(x[k] * 255.0f + 0.5f);
         if (st == ANET_OK) st = anet_export_run(p.g, p.input, p.head, chip, x, n, out, lg);
         for (size_t k = 0; st == ANET_OK && k < n; k++)
             print_one(&p, images[f], k, n, out + k * (size_t)p.classes, lg ? lg + k * (size_t)p.classes : NULL,

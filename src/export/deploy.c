@@ -113,11 +113,35 @@ static anet_status rewrite(const anet_step_program *p, const anet_model_spec *sp
     /* The input as users hold it: a 28x28 image, or a feature row. */
     const anet_type *xt = &eg->values[x].type;
     int64_t F = anet_type_elements(xt);
-    int64_t img[3] = {1, 28, 28}, feat[2] = {1, F};
+    int64_t img[3] = {1, 28, 28}, feat[2] = {1, F}, pix[4] = {1, 1, 28, 28};
     int is_image = F == 28 * 28;
-    d->input = anet_graph_input(g, is_image ? "image" : "features",
-                                anet_type_make(dt, is_image ? 3 : 2, is_image ? img : feat));
-    if (d->input >= 0) map[x] = reshape(g, NULL, d->input, xt->rank, xt->dims);
+    if (o->image_input && !is_image) {
+        free(map);
+        free(live);
+        return anet_fail(ANET_E_UNSUPPORTED, "export: an image input needs a 784-input (28x28) model, not %lld features",
+                         (long long)F);
+    }
+    if (o->image_input) {
+        /* Core ML hands image pixels as fp32 0..255 in [1, C, H, W] (MIL.proto, Function.inputs):
+         * to fp16 (exact for 0..255), then / 255, which rounds as the trainer's pixel * (1/255)
+         * does for every 8-bit value. */
+        d->input = anet_graph_input(g, "image", anet_type_make(ANET_DT_FP32, 4, pix));
+        int v = d->input;
+        if (v >= 0 && !o->fp32) {
+            static const char *const ck[2] = {"x", "dtype"};
+            int cv[2] = {v, anet_graph_const_string(g, NULL, "fp16")};
+            v = cv[1] < 0 ? -1 : anet_graph_op(g, ANET_OP_CAST, NULL, 2, ck, cv);
+        }
+        int k = v < 0 ? -1 : o->fp32 ? anet_graph_const_fp32(g, NULL, 255.0f) : anet_graph_const_fp16(g, NULL, 255.0f);
+        static const char *const dk[2] = {"x", "y"};
+        int dv[2] = {v, k};
+        v = k < 0 ? -1 : anet_graph_op(g, ANET_OP_REAL_DIV, NULL, 2, dk, dv);
+        if (v >= 0) map[x] = reshape(g, NULL, v, xt->rank, xt->dims);
+    } else {
+        d->input = anet_graph_input(g, is_image ? "image" : "features",
+                                    anet_type_make(dt, is_image ? 3 : 2, is_image ? img : feat));
+        if (d->input >= 0) map[x] = reshape(g, NULL, d->input, xt->rank, xt->dims);
+    }
     if (d->input < 0 || map[x] < 0) st = anet_fail_ctx(ANET_E_INTERNAL, "export: the input");
     for (int i = 0; st == ANET_OK && i < p->ninputs; i++) {
         if (p->inputs[i].role != ANET_ROLE_PARAM) continue;

@@ -21,6 +21,8 @@ typedef struct anet_export_options {
     int fp32;         /* weights and compute in fp32 (default 0: fp16, what the ANE runs) */
     int target;       /* minimum deployment target: 16, 17 or 18 (iOS; macOS 13, 14, 15) */
     int regression;   /* plain `output` (the logits) instead of a classifier */
+    int image_input;  /* `image` as a Core ML image (grayscale 28x28, 8-bit pixels; for Vision):
+                         the program takes fp32 [1,1,28,28] pixels and divides by 255 itself */
     const char *author, *version, *license, *description; /* Metadata; NULL = default */
     const char *dataset; /* names the class labels and the input (NULL: class indices) */
 } anet_export_options;

@@ -305,10 +305,20 @@ static void description(anet_pbw *w, const anet_deploy *d, const anet_export_opt
     const anet_value *in = &d->g->values[d->input], *head = &d->g->values[d->head];
     int image = strcmp(in->name, "image") == 0;
     size_t desc = anet_pbw_begin(w, 2);
-    array_feature(w, 1, in->name,
-                  image ? "28x28 grayscale image, pixel values / 255 (0 = black, 1 = white), row-major"
-                        : "feature vector, scaled as in training",
-                  &in->type);
+    if (o->image_input) { /* ImageFeatureType {width 1, height 2, colorSpace 3 (GRAYSCALE 10)} */
+        size_t type, f = feature_begin(w, 1, in->name, "28x28 grayscale image (light object on black)", &type);
+        size_t it = anet_pbw_begin(w, 4);
+        anet_pbw_varint(w, 1, (uint64_t)in->type.dims[3]);
+        anet_pbw_varint(w, 2, (uint64_t)in->type.dims[2]);
+        anet_pbw_varint(w, 3, 10);
+        anet_pbw_end(w, it);
+        feature_end(w, f, type);
+    } else {
+        array_feature(w, 1, in->name,
+                      image ? "28x28 grayscale image, pixel values / 255 (0 = black, 1 = white), row-major"
+                            : "feature vector, scaled as in training",
+                      &in->type);
+    }
     if (o->regression) {
         array_feature(w, 10, ANET_EXPORT_OUTPUT, "the model's outputs (logits)", &head->type);
     } else {
@@ -337,7 +347,7 @@ static void description(anet_pbw *w, const anet_deploy *d, const anet_export_opt
     if (o->license && o->license[0]) anet_pbw_string(w, 4, o->license);
     meta_entry(w, "ane_trainer.model", model_text);
     if (o->dataset && o->dataset[0]) meta_entry(w, "ane_trainer.dataset", o->dataset);
-    meta_entry(w, "ane_trainer.input_scale", "1/255");
+    meta_entry(w, "ane_trainer.input_scale", o->image_input ? "1 (8-bit pixels; the program divides by 255)" : "1/255");
     meta_entry(w, "ane_trainer.version", ANET_VERSION);
     anet_pbw_end(w, md);
     anet_pbw_end(w, desc);

@@ -67,12 +67,26 @@ P=$T/M_iOS18.mlpackage
 "$BIN" predict "$T/R.mlpackage" "$DATA/t10k-images-idx3-ubyte.gz" --limit 1 --json | grep -q '"value"' &&
     ok "regression predict" || bad "regression predict"
 
+# an image input (for Vision): check on m4, same predictions as the multi-array package
+"$BIN" export "$CK" --out "$T/I.mlpackage" --input image >/dev/null && "$BIN" check "$T/I.mlpackage" --chip m4 >/dev/null &&
+    ok "image-input export" || bad "image-input export"
+"$BIN" predict "$T/I.mlpackage" "$DATA/t10k-images-idx3-ubyte.gz" --limit 100 --json >"$T/img.jsonl" || bad "predict image input"
+if command -v protoc-c >/dev/null; then
+    protoc-c -I"$SRC/tests/data" --decode=CoreML.Specification.Model coreml_export.proto \
+        <"$T/I.mlpackage/Data/com.apple.CoreML/model.mlmodel" >"$T/dec" 2>/dev/null &&
+        ! grep -qE '^ *[0-9]+( \{|:)' "$T/dec" && grep -q "colorSpace: GRAYSCALE" "$T/dec" &&
+        ok "image input decodes: GRAYSCALE image" || bad "image input decode"
+fi
+
 # predict: package vs checkpoint, 100 test images, top-1 identical.
 "$BIN" predict "$P" "$DATA/t10k-images-idx3-ubyte.gz" --limit 100 --json >"$T/pkg.jsonl" || bad "predict package"
 "$BIN" predict "$CK" "$DATA/t10k-images-idx3-ubyte.gz" --limit 100 --json >"$T/ck.jsonl" || bad "predict checkpoint"
 n=$(wc -l <"$T/pkg.jsonl")
 [ "$n" = 100 ] && cmp -s "$T/pkg.jsonl" "$T/ck.jsonl" && ok "predict: package == checkpoint on 100 images" ||
     bad "predict package vs checkpoint ($n lines)"
+sed 's/"file":"[^"]*",//' "$T/pkg.jsonl" >"$T/a" && sed 's/"file":"[^"]*",//' "$T/img.jsonl" >"$T/b" && cmp -s "$T/a" "$T/b" &&
+    ok "predict: image-input package == multi-array package" || bad "image-input predictions differ"
+one_error export "$CK" --out "$T/z.mlpackage" --input rgb
 
 # PGM and PNG of test image 0 (and a 2x PNG: the box filter averages 2x2 blocks back exactly).
 $PY - "$DATA/t10k-images-idx3-ubyte.gz" "$T" <<'PYEOF'
