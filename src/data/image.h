@@ -11,7 +11,7 @@
 #include "ane_trainer.h"
 
 /* Largest image side accepted (a hostile header cannot ask for more). */
-#define ANET_IMAGE_MAX_SIDE 8192
+#define ANET_IMAGE_MAX_SIDE 4096
 
 /* Reads path (format from its bytes: PNG signature, "P2"/"P5", IDX magic 0x00000803, gzip'd
  * IDX too) into *out: n samples of rows*cols floats (malloc'd). An IDX file gives all its
