@@ -84,7 +84,7 @@ int cli_export(int argc, char **argv) {
     if (st == ANET_OK)
         printf("%s: %s %s (%s, iOS%d+%s%s) exported from %s\n", out, src.spec->text,
                o.regression ? "regressor" : "classifier", o.fp32 ? "fp32" : "fp16", o.target,
-               o.dataset[0] ? ", labels of " : "", o.dataset, ckpt);
+               o.dataset[0] && !o.regression ? ", labels of " : "", o.regression ? "" : o.dataset, ckpt);
     anet_export_source_free(&src);
     return st == ANET_OK ? CLI_OK : cli_error("export");
 }

@@ -1,6 +1,7 @@
 /* The deployment program: the eval program at batch 1 with the trained weights as consts
  * (see export.h). Works on the IR alone: inputs by role, ops copied as they are, so any model
  * the step builder makes (MLP today, conv layers next) goes through the same rewrite. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,7 +42,7 @@ static int copy_const(anet_graph *g, const anet_const *c, int fp32) {
     if (!(fp32 && c->type.dtype == ANET_DT_FP16)) return anet_graph_const(g, NULL, c->type, c->data, c->nbytes);
     int64_t n = anet_type_elements(&c->type);
     float *w = malloc((size_t)(n > 0 ? n : 1) * sizeof *w);
-    if (!w) return anet_fail(ANET_E_NOMEM, "export: out of memory"), -1;
+    if (!w) return anet_fail(ANET_E_NOMEM, "out of memory"), -1;
     anet_f16_to_f32_n(c->data, w, (size_t)n);
     anet_type t = c->type;
     t.dtype = ANET_DT_FP32;
@@ -56,17 +57,25 @@ static int param_const(anet_graph *g, const anet_model_spec *spec, int i, const 
     anet_model_param(spec, i, &pi);
     int64_t n = anet_type_elements(&t);
     if (n != (int64_t)pi.rows * pi.cols) {
-        anet_fail(ANET_E_INTERNAL, "export: parameter %s has %lld values, its program input %lld", pi.name,
+        anet_fail(ANET_E_INTERNAL, "parameter %s has %lld values, its program input %lld", pi.name,
                   (long long)pi.rows * pi.cols, (long long)n);
         return -1;
     }
     t.dtype = fp32 ? ANET_DT_FP32 : ANET_DT_FP16;
     size_t bytes = (size_t)n * anet_dtype_size(t.dtype);
     void *data = malloc(bytes ? bytes : 1);
-    if (!data) return anet_fail(ANET_E_NOMEM, "export: out of memory"), -1;
+    if (!data) return anet_fail(ANET_E_NOMEM, "out of memory"), -1;
     if (fp32) memcpy(data, w, bytes);
     else
-        for (int64_t k = 0; k < n; k++) ((anet_f16 *)data)[k] = anet_f32_to_f16(w[k]);
+        for (int64_t k = 0; k < n; k++) {
+            ((anet_f16 *)data)[k] = anet_f32_to_f16(w[k]);
+            if (!isfinite(anet_f16_to_f32(((anet_f16 *)data)[k])) || !isfinite(w[k])) {
+                free(data);
+                anet_fail(ANET_E_UNSUPPORTED, "%s[%lld] = %g does not fit fp16; export with --precision fp32",
+                          pi.name, (long long)k, (double)w[k]);
+                return -1;
+            }
+        }
     int id = anet_graph_const(g, pi.name, t, data, bytes);
     free(data);
     return id;
@@ -99,13 +108,13 @@ static anet_status rewrite(const anet_step_program *p, const anet_model_spec *sp
         if (p->inputs[i].role == ANET_ROLE_X) x = p->inputs[i].value;
     for (int i = 0; i < p->noutputs; i++)
         if (p->outputs[i].role == ANET_ROLE_LOGITS) logits = p->outputs[i].value;
-    if (x < 0 || logits < 0) return anet_fail(ANET_E_INTERNAL, "export: the eval program has no input or logits");
+    if (x < 0 || logits < 0) return anet_fail(ANET_E_INTERNAL, "the eval program has no input or logits");
     int *map = malloc(sizeof(int) * (size_t)eg->nvalues);
     char *live = calloc((size_t)eg->nops + 1, 1);
     if (!map || !live) {
         free(map);
         free(live);
-        return anet_fail(ANET_E_NOMEM, "export: out of memory");
+        return anet_fail(ANET_E_NOMEM, "out of memory");
     }
     for (int i = 0; i < eg->nvalues; i++) map[i] = -1;
     anet_status st = ANET_OK;
@@ -118,7 +127,7 @@ static anet_status rewrite(const anet_step_program *p, const anet_model_spec *sp
     if (o->image_input && !is_image) {
         free(map);
         free(live);
-        return anet_fail(ANET_E_UNSUPPORTED, "export: an image input needs a 784-input (28x28) model, not %lld features",
+        return anet_fail(ANET_E_UNSUPPORTED, "an image input needs a 784-input (28x28) model, not %lld features",
                          (long long)F);
     }
     if (o->image_input) {
@@ -142,12 +151,12 @@ static anet_status rewrite(const anet_step_program *p, const anet_model_spec *sp
                                     anet_type_make(dt, is_image ? 3 : 2, is_image ? img : feat));
         if (d->input >= 0) map[x] = reshape(g, NULL, d->input, xt->rank, xt->dims);
     }
-    if (d->input < 0 || map[x] < 0) st = anet_fail_ctx(ANET_E_INTERNAL, "export: the input");
+    if (d->input < 0 || map[x] < 0) st = anet_fail_ctx(ANET_E_INTERNAL, "the input");
     for (int i = 0; st == ANET_OK && i < p->ninputs; i++) {
         if (p->inputs[i].role != ANET_ROLE_PARAM) continue;
         int v = p->inputs[i].value;
         map[v] = param_const(g, spec, p->inputs[i].index, params[p->inputs[i].index], eg->values[v].type, o->fp32);
-        if (map[v] < 0) st = anet_fail_ctx(ANET_E_INTERNAL, "export: parameter %d", p->inputs[i].index);
+        if (map[v] < 0) st = anet_last_error()[0] ? ANET_E_UNSUPPORTED : anet_fail(ANET_E_INTERNAL, "parameter");
     }
     if (st == ANET_OK) mark_live(eg, logits, live);
     for (int oi = 0; st == ANET_OK && oi < eg->nops; oi++) {
@@ -155,22 +164,22 @@ static anet_status rewrite(const anet_step_program *p, const anet_model_spec *sp
         if (!live[oi]) continue;
         if (op->kind == ANET_OP_CONST) {
             map[op->outputs[0]] = copy_const(g, op->val, o->fp32);
-            if (map[op->outputs[0]] < 0) st = anet_fail_ctx(ANET_E_INTERNAL, "export: const '%s'", op->name);
+            if (map[op->outputs[0]] < 0) st = anet_fail_ctx(ANET_E_INTERNAL, "const '%s'", op->name);
             continue;
         }
         anet_arg args[16];
         int vals[16][8];
         if (op->nargs > 16) {
-            st = anet_fail(ANET_E_UNSUPPORTED, "export: op '%s' has %d arguments", op->name, op->nargs);
+            st = anet_fail(ANET_E_UNSUPPORTED, "op '%s' has %d arguments", op->name, op->nargs);
             break;
         }
         for (int a = 0; st == ANET_OK && a < op->nargs; a++) {
             args[a] = op->args[a];
-            if (args[a].n > 8) st = anet_fail(ANET_E_UNSUPPORTED, "export: op '%s' has a %d-value tuple", op->name, args[a].n);
+            if (args[a].n > 8) st = anet_fail(ANET_E_UNSUPPORTED, "op '%s' has a %d-value tuple", op->name, args[a].n);
             for (int j = 0; st == ANET_OK && j < args[a].n; j++) {
                 int m = map[op->args[a].vals[j]];
                 if (m < 0)
-                    st = anet_fail(ANET_E_UNSUPPORTED, "export: op '%s' (%s) reads '%s', which a deployed model does not have",
+                    st = anet_fail(ANET_E_UNSUPPORTED, "op '%s' (%s) reads '%s', which a deployed model does not have",
                                    op->name, op->type, eg->values[op->args[a].vals[j]].name);
                 vals[a][j] = m;
             }
@@ -179,13 +188,13 @@ static anet_status rewrite(const anet_step_program *p, const anet_model_spec *sp
         if (st != ANET_OK) break;
         int id = anet_graph_op_raw(g, op->type, NULL, op->nargs, args, 0, NULL, NULL);
         if (id < 0) {
-            st = anet_fail_ctx(ANET_E_INTERNAL, "export: copying op '%s' (%s)", op->name, op->type);
+            st = anet_fail_ctx(ANET_E_INTERNAL, "copying op '%s' (%s)", op->name, op->type);
             break;
         }
         for (int k = 0; k < op->noutputs && k < g->ops[id].noutputs; k++) map[op->outputs[k]] = g->ops[id].outputs[k];
     }
     int head = st == ANET_OK ? map[logits] : -1;
-    if (st == ANET_OK && head < 0) st = anet_fail(ANET_E_INTERNAL, "export: the logits were not copied");
+    if (st == ANET_OK && head < 0) st = anet_fail(ANET_E_INTERNAL, "the logits were not copied");
     if (st == ANET_OK) {
         const anet_type *lt = &g->values[head].type;
         int64_t K = anet_type_elements(lt), row[2] = {1, K};
@@ -201,7 +210,7 @@ static anet_status rewrite(const anet_step_program *p, const anet_model_spec *sp
         }
         if (head >= 0) head = reshape(g, o->regression ? ANET_EXPORT_OUTPUT : ANET_EXPORT_PROBS, head, 2, row);
         if (head < 0 || anet_graph_set_outputs(g, 1, &head) != ANET_OK)
-            st = anet_fail_ctx(ANET_E_INTERNAL, "export: the output");
+            st = anet_fail_ctx(ANET_E_INTERNAL, "the output");
         d->head = head;
     }
     free(map);
@@ -211,10 +220,10 @@ static anet_status rewrite(const anet_step_program *p, const anet_model_spec *sp
 
 anet_status anet_deploy_build(const anet_model_spec *spec, const float *const *params, const anet_export_options *o,
                               anet_deploy *out) {
-    if (!spec || !params || !o || !out) return anet_fail(ANET_E_INVALID, "export: missing argument");
+    if (!spec || !params || !o || !out) return anet_fail(ANET_E_INVALID, "missing argument");
     memset(out, 0, sizeof *out);
     if (o->target != 16 && o->target != 17 && o->target != 18)
-        return anet_fail(ANET_E_INVALID, "export: deployment target iOS%d: expected iOS16, iOS17 or iOS18", o->target);
+        return anet_fail(ANET_E_INVALID, "deployment target iOS%d: expected iOS16, iOS17 or iOS18", o->target);
     anet_step_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.model = *spec;
@@ -225,7 +234,7 @@ anet_status anet_deploy_build(const anet_model_spec *spec, const float *const *p
     anet_status st = anet_step_build_eval(&cfg, &p);
     if (st != ANET_OK) return st;
     out->g = anet_graph_new(cfg.dialect);
-    if (!out->g) st = anet_fail(ANET_E_NOMEM, "export: out of memory");
+    if (!out->g) st = anet_fail(ANET_E_NOMEM, "out of memory");
     if (st == ANET_OK) st = rewrite(&p, spec, params, o, out);
     anet_step_program_free(&p);
     if (st == ANET_OK && !o->regression) {
@@ -237,7 +246,7 @@ anet_status anet_deploy_build(const anet_model_spec *spec, const float *const *p
             memcpy(out->labels[k], l, strlen(l) + 1);
         }
         for (int k = 0; k < out->classes && st == ANET_OK; k++)
-            if (!out->labels || !out->labels[k]) st = anet_fail(ANET_E_NOMEM, "export: out of memory");
+            if (!out->labels || !out->labels[k]) st = anet_fail(ANET_E_NOMEM, "out of memory");
     }
     if (st != ANET_OK) anet_deploy_free(out);
     return st;

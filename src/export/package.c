@@ -101,16 +101,19 @@ static anet_status write_tree(const char *dir, const uint8_t *spec, size_t slen,
     anet_status st = write_file(join(p, sizeof p, dir, "Data/com.apple.CoreML/model.mlmodel"), spec, slen);
     if (st == ANET_OK) st = write_file(join(p, sizeof p, dir, "Data/com.apple.CoreML/weights/weight.bin"), w, wlen);
     char *man = st == ANET_OK ? manifest(spec, slen) : NULL;
-    if (st == ANET_OK && !man) st = anet_fail(ANET_E_NOMEM, "export: out of memory");
+    if (st == ANET_OK && !man) st = anet_fail(ANET_E_NOMEM, "out of memory");
     if (st == ANET_OK) st = write_file(join(p, sizeof p, dir, "Manifest.json"), man, strlen(man));
     free(man);
     return st;
 }
 
 anet_status anet_export_package(const anet_model_spec *spec, const float *const *params, const anet_export_options *o,
-                                const char *path) {
-    if (!path || !path[0]) return anet_fail(ANET_E_INVALID, "export: no output path");
-    if (strlen(path) > 3000) return anet_fail(ANET_E_INVALID, "export: output path too long");
+                                const char *out_path) {
+    if (!out_path || !out_path[0]) return anet_fail(ANET_E_INVALID, "no output path");
+    if (strlen(out_path) > 3000) return anet_fail(ANET_E_INVALID, "output path too long");
+    char path[3008];
+    snprintf(path, sizeof path, "%s", out_path);
+    for (size_t n = strlen(path); n > 1 && path[n - 1] == '/'; n--) path[n - 1] = '\0'; /* "M.mlpackage/" */
     struct stat st0;
     int existed = stat(path, &st0) == 0;
     char probe[4096];

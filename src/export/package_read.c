@@ -120,17 +120,21 @@ anet_status anet_exported_load(const char *path, anet_exported *e) {
     anet_cm_model *m = NULL;
     char sp[4096];
     struct stat sb;
-    int is_dir = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
-    anet_status st = is_dir ? anet_coreml_package_spec(path, sp, sizeof sp) : ANET_OK;
+    /* A package directory only: a bare model.mlmodel has no weights, and the reader would
+     * stand zeros in for them. */
+    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return anet_fail(ANET_E_UNSUPPORTED, "%s: not an .mlpackage directory (a bare .mlmodel has no weights)", path);
+    anet_status st = anet_coreml_package_spec(path, sp, sizeof sp);
     if (st != ANET_OK) return st;
-    if (is_dir) { /* a damaged weight file: say so, not which op could not be built from it */
+    { /* a missing or damaged weight file: say so, not which op could not be built from it */
         char wp[4200];
         char *slash = strrchr(sp, '/');
         size_t wl = 0;
         snprintf(wp, sizeof wp, "%.*s/weights/weight.bin", slash ? (int)(slash - sp) : 0, sp);
         uint8_t *w = slurp(wp, ANET_CM_MAX_FILE, &wl);
         uint32_t count = 0;
-        if (w && anet_weights_validate(w, wl, &count) != ANET_OK) st = anet_fail_ctx(ANET_E_FORMAT, "%s", wp);
+        if (!w) st = anet_fail(ANET_E_IO, "%s: cannot read (a package's weights)", wp);
+        else if (anet_weights_validate(w, wl, &count) != ANET_OK) st = anet_fail_ctx(ANET_E_FORMAT, "%s", wp);
         free(w);
         if (st != ANET_OK) return st;
     }
@@ -168,7 +172,6 @@ anet_status anet_exported_load(const char *path, anet_exported *e) {
     }
     size_t len = 0;
     uint8_t *spec = NULL;
-    if (!is_dir) snprintf(sp, sizeof sp, "%s", path);
     if (st == ANET_OK && !(spec = slurp(sp, ANET_CM_MAX_FILE, &len))) st = anet_fail(ANET_E_IO, "%s: cannot read", sp);
     if (st == ANET_OK && (st = read_labels(spec, len, e)) != ANET_OK) st = anet_fail_ctx(st, "%s", path);
     free(spec);

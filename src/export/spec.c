@@ -385,6 +385,19 @@ static void program(anet_pbw *w, const anet_deploy *d, const anet_export_options
     anet_pbw_end(w, prog);
 }
 
+/* Protobuf strings must be UTF-8 (proto3 parsers refuse the message otherwise). */
+static int utf8_ok(const char *s) {
+    const unsigned char *p = (const unsigned char *)s;
+    while (p && *p) {
+        int n = *p < 0x80 ? 0 : (*p >> 5) == 6 ? 1 : (*p >> 4) == 14 ? 2 : (*p >> 3) == 30 ? 3 : -1;
+        if (n < 0) return 0;
+        p++;
+        for (int i = 0; i < n; i++, p++)
+            if ((*p & 0xc0) != 0x80) return 0;
+    }
+    return 1;
+}
+
 /* Consts of at least this many elements go to weight.bin (coremltools' threshold is 10). */
 #define BLOB_MIN_ELEMENTS 10
 
@@ -392,9 +405,15 @@ anet_status anet_export_spec(anet_deploy *d, const anet_export_options *o, const
                              size_t *spec_len, uint8_t **weights, size_t *weights_len) {
     *spec = *weights = NULL;
     *spec_len = *weights_len = 0;
+    const char *strs[5] = {o->author, o->version, o->license, o->description, o->dataset};
+    static const char *const names[5] = {"author", "version", "license", "description", "dataset"};
+    for (int i = 0; i < 5; i++)
+        if (strs[i] && !utf8_ok(strs[i])) return anet_fail(ANET_E_INVALID, "the %s is not valid UTF-8", names[i]);
+    for (int k = 0; d->labels && k < d->classes; k++)
+        if (!utf8_ok(d->labels[k])) return anet_fail(ANET_E_INVALID, "class label %d is not valid UTF-8", k);
     for (int i = 0; i < d->g->nops; i++)
         if (d->g->ops[i].kind == ANET_OP_UNKNOWN || !mil_dtype(d->g->values[d->g->ops[i].outputs[0]].type.dtype))
-            return anet_fail(ANET_E_UNSUPPORTED, "export: op '%s' (%s) has no Core ML form", d->g->ops[i].name,
+            return anet_fail(ANET_E_UNSUPPORTED, "op '%s' (%s) has no Core ML form", d->g->ops[i].name,
                              d->g->ops[i].type);
     anet_status st = anet_weights_build(d->g, BLOB_MIN_ELEMENTS, weights, weights_len);
     if (st != ANET_OK) return st;
@@ -407,7 +426,7 @@ anet_status anet_export_spec(anet_deploy *d, const anet_export_options *o, const
         anet_pbw_free(&w);
         free(*weights);
         *weights = NULL;
-        return anet_fail(ANET_E_NOMEM, "export: out of memory writing the model specification");
+        return anet_fail(ANET_E_NOMEM, "out of memory writing the model specification");
     }
     *spec = w.buf;
     *spec_len = w.len;

@@ -87,6 +87,9 @@ n=$(wc -l <"$T/pkg.jsonl")
 sed 's/"file":"[^"]*",//' "$T/pkg.jsonl" >"$T/a" && sed 's/"file":"[^"]*",//' "$T/img.jsonl" >"$T/b" && cmp -s "$T/a" "$T/b" &&
     ok "predict: image-input package == multi-array package" || bad "image-input predictions differ"
 one_error export "$CK" --out "$T/z.mlpackage" --input rgb
+one_error export "$CK" --out "$T/u.mlpackage" --author $'\xff\xfe'
+"$BIN" export "$CK" --out "$T/S.mlpackage/" >/dev/null && [ -f "$T/S.mlpackage/Manifest.json" ] && ok "--out with a trailing slash" ||
+    bad "--out with a trailing slash"
 
 # PGM and PNG of test image 0 (and a 2x PNG: the box filter averages 2x2 blocks back exactly).
 $PY - "$DATA/t10k-images-idx3-ubyte.gz" "$T" <<'PYEOF'
@@ -129,5 +132,8 @@ one_error predict "$P" "$T/txt.png"
 one_error predict "$T/M_iOS16.mlpackage/Manifest.json" "$T/d.pgm"
 cp -r "$P" "$T/broken.mlpackage" && : >"$T/broken.mlpackage/Data/com.apple.CoreML/weights/weight.bin"
 one_error predict "$T/broken.mlpackage" "$T/d.pgm"
+rm "$T/broken.mlpackage/Data/com.apple.CoreML/weights/weight.bin"
+one_error predict "$T/broken.mlpackage" "$T/d.pgm"
+one_error predict "$P/Data/com.apple.CoreML/model.mlmodel" "$T/d.pgm"   # no weights: refused, not zeros
 [ -z "$(ls -d "$T"/*.tmp-* 2>/dev/null)" ] && ok "no temporary directories left" || bad "temporary directories left"
 exit $fail
