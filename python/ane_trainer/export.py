@@ -10,7 +10,7 @@ _L = _lib.lib
 _TARGETS = ("iOS16", "iOS17", "iOS18")
 
 
-def export_coreml(model, path, *, precision="fp16", minimum_deployment_target="iOS18", input="array",
+def export_coreml(model, path, *, precision="fp16", minimum_deployment_target="iOS16", input="array",
                   dataset=None, regression=False, author=None, version=None, license=None, description=None):
     """Writes ``model`` (an :class:`MLP`) as a Core ML package at ``path``.
 

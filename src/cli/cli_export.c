@@ -24,7 +24,7 @@ static void export_usage(FILE *f) {
             "  --precision fp16|fp32       weights, input and compute (default fp16: what the ANE runs;\n"
             "                              fp32 programs run on the CPU/GPU, `check` says so)\n"
             "  --minimum-deployment-target iOS16|iOS17|iOS18\n"
-            "                              spec version 7/8/9, opset CoreML6/7/8 (default iOS18;\n"
+            "                              spec version 7/8/9, opset CoreML6/7/8 (default iOS16;\n"
             "                              macOS 13/14/15 are the same Core ML versions)\n"
             "  --dataset NAME              class labels of this dataset (default: the checkpoint's)\n"
             "  --regression                plain `output` instead of a classifier\n"

@@ -13,7 +13,7 @@
 
 void anet_export_options_default(anet_export_options *o) {
     memset(o, 0, sizeof *o);
-    o->target = 18; /* the project's default dialect (ios18); iOS16/17 on request */
+    o->target = 16; /* the oldest target with fp16 multi-array I/O: the most devices */
 }
 
 void anet_deploy_free(anet_deploy *d) {
@@ -76,7 +76,8 @@ static int param_const(anet_graph *g, const anet_model_spec *spec, int i, const 
                 return -1;
             }
         }
-    int id = anet_graph_const(g, pi.name, t, data, bytes);
+    /* named after the parameter ("w0"), unless a second form of it already took the name */
+    int id = anet_graph_const(g, anet_graph_find(g, pi.name) < 0 ? pi.name : NULL, t, data, bytes);
     free(data);
     return id;
 }
@@ -99,6 +100,84 @@ static void mark_live(const anet_graph *g, int v, char *live) {
     free(stack);
 }
 
+/* The rewrite's state: eval value -> deployed value (map), eval value -> parameter index. */
+typedef struct rw {
+    anet_graph *g;
+    const anet_graph *eg;
+    int *map, *pidx;
+    const anet_model_spec *spec;
+    const float *const *params;
+    const anet_export_options *o;
+} rw;
+
+/* The deployed value of eval value v; a parameter becomes a const of its program shape on
+ * first use. -1: the deployed model has no such value (the labels). */
+static int mapped(rw *r, int v) {
+    if (r->map[v] < 0 && r->pidx[v] >= 0) {
+        int i = r->pidx[v];
+        r->map[v] = param_const(r->g, r->spec, i, r->params[i], r->eg->values[v].type, r->o->fp32);
+    }
+    return r->map[v];
+}
+
+/* An op copied as it is (the IR's ops are MIL ops). */
+static anet_status copy_op(rw *r, const anet_op *op) {
+    anet_arg args[16];
+    int vals[16][8];
+    if (op->nargs > 16) return anet_fail(ANET_E_UNSUPPORTED, "op '%s' has %d arguments", op->name, op->nargs);
+    for (int a = 0; a < op->nargs; a++) {
+        args[a] = op->args[a];
+        if (args[a].n > 8) return anet_fail(ANET_E_UNSUPPORTED, "op '%s' has a %d-value tuple", op->name, args[a].n);
+        for (int j = 0; j < args[a].n; j++) {
+            int v = op->args[a].vals[j], m = mapped(r, v);
+            if (m < 0 && r->pidx[v] >= 0) return ANET_E_UNSUPPORTED; /* param_const said why */
+            if (m < 0)
+                return anet_fail(ANET_E_UNSUPPORTED, "op '%s' (%s) reads '%s', which a deployed model does not have",
+                                 op->name, op->type, r->eg->values[v].name);
+            vals[a][j] = m;
+        }
+        args[a].vals = vals[a];
+    }
+    int id = anet_graph_op_raw(r->g, op->type, NULL, op->nargs, args, 0, NULL, NULL);
+    if (id < 0) return anet_fail_ctx(ANET_E_INTERNAL, "copying op '%s' (%s)", op->name, op->type);
+    for (int k = 0; k < op->noutputs && k < r->g->ops[id].noutputs; k++) r->map[op->outputs[k]] = r->g->ops[id].outputs[k];
+    return ANET_OK;
+}
+
+static int false_or_absent(const anet_graph *g, const anet_op *op, const char *key) {
+    int v = anet_op_arg_value(op, key), b = 0;
+    const anet_const *c = v >= 0 ? anet_graph_const_of(g, v) : NULL;
+    return v < 0 || (c && anet_const_get_bool(c, &b) == 0 && !b);
+}
+
+/* Core ML's form of a layer's matmul: matmul(W [1,1,out,in] parameter, h [1,1,in,1]) is
+ * linear(x = h as [1, in], weight = W as [out, in]) -- what coremltools makes of a matmul
+ * with a constant weight (its fuse_matmul_weight_bias pass), and what Core ML places as an
+ * inner product. The bias add stays a separate op, so the rounding is the eval program's.
+ * Returns the value replacing the matmul's output, -2 when the op is not such a matmul, -1
+ * on error. */
+static int as_linear(rw *r, const anet_op *op) {
+    if (op->kind != ANET_OP_MATMUL) return -2;
+    int w = anet_op_arg_value(op, "x"), h = anet_op_arg_value(op, "y");
+    if (w < 0 || h < 0 || r->pidx[w] < 0 || !false_or_absent(r->eg, op, "transpose_x") ||
+        !false_or_absent(r->eg, op, "transpose_y"))
+        return -2;
+    const anet_type *wt = &r->eg->values[w].type, *ht = &r->eg->values[h].type;
+    if (wt->rank != 4 || wt->dims[0] != 1 || wt->dims[1] != 1 || ht->rank != 4 || ht->dims[0] != 1 || ht->dims[1] != 1 ||
+        ht->dims[2] != wt->dims[3] || ht->dims[3] != 1)
+        return -2;
+    int hm = mapped(r, h);
+    if (hm < 0) return -1;
+    int64_t wd[2] = {wt->dims[2], wt->dims[3]}, row[2] = {1, wt->dims[3]}, out[4] = {1, 1, wt->dims[2], 1};
+    int i = r->pidx[w];
+    int w2 = param_const(r->g, r->spec, i, r->params[i], anet_type_make(wt->dtype, 2, wd), r->o->fp32);
+    int x = w2 < 0 ? -1 : reshape(r->g, NULL, hm, 2, row);
+    static const char *const keys[2] = {"x", "weight"};
+    int vals[2] = {x, w2};
+    int l = x < 0 ? -1 : anet_graph_op(r->g, ANET_OP_LINEAR, NULL, 2, keys, vals);
+    return l < 0 ? -1 : reshape(r->g, NULL, l, 4, out);
+}
+
 static anet_status rewrite(const anet_step_program *p, const anet_model_spec *spec, const float *const *params,
                            const anet_export_options *o, anet_deploy *d) {
     const anet_graph *eg = p->graph;
@@ -109,14 +188,15 @@ static anet_status rewrite(const anet_step_program *p, const anet_model_spec *sp
     for (int i = 0; i < p->noutputs; i++)
         if (p->outputs[i].role == ANET_ROLE_LOGITS) logits = p->outputs[i].value;
     if (x < 0 || logits < 0) return anet_fail(ANET_E_INTERNAL, "the eval program has no input or logits");
-    int *map = malloc(sizeof(int) * (size_t)eg->nvalues);
+    int *map = malloc(sizeof(int) * (size_t)eg->nvalues), *pidx = malloc(sizeof(int) * (size_t)eg->nvalues);
     char *live = calloc((size_t)eg->nops + 1, 1);
-    if (!map || !live) {
+    if (!map || !pidx || !live) {
         free(map);
+        free(pidx);
         free(live);
         return anet_fail(ANET_E_NOMEM, "out of memory");
     }
-    for (int i = 0; i < eg->nvalues; i++) map[i] = -1;
+    for (int i = 0; i < eg->nvalues; i++) map[i] = pidx[i] = -1;
     anet_status st = ANET_OK;
     anet_dtype dt = o->fp32 ? ANET_DT_FP32 : ANET_DT_FP16;
     /* The input as users hold it: a 28x28 image, or a feature row. */
@@ -126,14 +206,17 @@ static anet_status rewrite(const anet_step_program *p, const anet_model_spec *sp
     int is_image = F == 28 * 28;
     if (o->image_input && !is_image) {
         free(map);
+        free(pidx);
         free(live);
         return anet_fail(ANET_E_UNSUPPORTED, "an image input needs a 784-input (28x28) model, not %lld features",
                          (long long)F);
     }
     if (o->image_input) {
         /* Core ML hands image pixels as fp32 0..255 in [1, C, H, W] (MIL.proto, Function.inputs):
-         * to fp16 (exact for 0..255), then / 255, which rounds as the trainer's pixel * (1/255)
-         * does for every 8-bit value. */
+         * cast to fp16 (exact for 0..255), then * fp16(1/255) -- coremltools' form of
+         * ImageType(scale=1/255). A divide would round exactly as the trainer's pixel * (1/255)
+         * does, but Core ML's rules place a broadcast divide on the CPU; the product differs
+         * from it by one fp16 step for 10 of the 256 pixel values (docs/deploy.md). */
         d->input = anet_graph_input(g, "image", anet_type_make(ANET_DT_FP32, 4, pix));
         int v = d->input;
         if (v >= 0 && !o->fp32) {
@@ -141,10 +224,10 @@ static anet_status rewrite(const anet_step_program *p, const anet_model_spec *sp
             int cv[2] = {v, anet_graph_const_string(g, NULL, "fp16")};
             v = cv[1] < 0 ? -1 : anet_graph_op(g, ANET_OP_CAST, NULL, 2, ck, cv);
         }
-        int k = v < 0 ? -1 : o->fp32 ? anet_graph_const_fp32(g, NULL, 255.0f) : anet_graph_const_fp16(g, NULL, 255.0f);
-        static const char *const dk[2] = {"x", "y"};
-        int dv[2] = {v, k};
-        v = k < 0 ? -1 : anet_graph_op(g, ANET_OP_REAL_DIV, NULL, 2, dk, dv);
+        int k = v < 0 ? -1 : o->fp32 ? anet_graph_const_fp32(g, NULL, 1.0f / 255) : anet_graph_const_fp16(g, NULL, 1.0f / 255);
+        static const char *const mk[2] = {"x", "y"};
+        int mv[2] = {v, k};
+        v = k < 0 ? -1 : anet_graph_op(g, ANET_OP_MUL, NULL, 2, mk, mv);
         if (v >= 0) map[x] = reshape(g, NULL, v, xt->rank, xt->dims);
     } else {
         d->input = anet_graph_input(g, is_image ? "image" : "features",
@@ -152,12 +235,9 @@ static anet_status rewrite(const anet_step_program *p, const anet_model_spec *sp
         if (d->input >= 0) map[x] = reshape(g, NULL, d->input, xt->rank, xt->dims);
     }
     if (d->input < 0 || map[x] < 0) st = anet_fail_ctx(ANET_E_INTERNAL, "the input");
-    for (int i = 0; st == ANET_OK && i < p->ninputs; i++) {
-        if (p->inputs[i].role != ANET_ROLE_PARAM) continue;
-        int v = p->inputs[i].value;
-        map[v] = param_const(g, spec, p->inputs[i].index, params[p->inputs[i].index], eg->values[v].type, o->fp32);
-        if (map[v] < 0) st = anet_last_error()[0] ? ANET_E_UNSUPPORTED : anet_fail(ANET_E_INTERNAL, "parameter");
-    }
+    for (int i = 0; i < p->ninputs; i++)
+        if (p->inputs[i].role == ANET_ROLE_PARAM) pidx[p->inputs[i].value] = p->inputs[i].index;
+    rw r = {g, eg, map, pidx, spec, params, o};
     if (st == ANET_OK) mark_live(eg, logits, live);
     for (int oi = 0; st == ANET_OK && oi < eg->nops; oi++) {
         const anet_op *op = &eg->ops[oi];
@@ -167,31 +247,10 @@ static anet_status rewrite(const anet_step_program *p, const anet_model_spec *sp
             if (map[op->outputs[0]] < 0) st = anet_fail_ctx(ANET_E_INTERNAL, "const '%s'", op->name);
             continue;
         }
-        anet_arg args[16];
-        int vals[16][8];
-        if (op->nargs > 16) {
-            st = anet_fail(ANET_E_UNSUPPORTED, "op '%s' has %d arguments", op->name, op->nargs);
-            break;
-        }
-        for (int a = 0; st == ANET_OK && a < op->nargs; a++) {
-            args[a] = op->args[a];
-            if (args[a].n > 8) st = anet_fail(ANET_E_UNSUPPORTED, "op '%s' has a %d-value tuple", op->name, args[a].n);
-            for (int j = 0; st == ANET_OK && j < args[a].n; j++) {
-                int m = map[op->args[a].vals[j]];
-                if (m < 0)
-                    st = anet_fail(ANET_E_UNSUPPORTED, "op '%s' (%s) reads '%s', which a deployed model does not have",
-                                   op->name, op->type, eg->values[op->args[a].vals[j]].name);
-                vals[a][j] = m;
-            }
-            args[a].vals = vals[a];
-        }
-        if (st != ANET_OK) break;
-        int id = anet_graph_op_raw(g, op->type, NULL, op->nargs, args, 0, NULL, NULL);
-        if (id < 0) {
-            st = anet_fail_ctx(ANET_E_INTERNAL, "copying op '%s' (%s)", op->name, op->type);
-            break;
-        }
-        for (int k = 0; k < op->noutputs && k < g->ops[id].noutputs; k++) map[op->outputs[k]] = g->ops[id].outputs[k];
+        int v = as_linear(&r, op);
+        if (v == -1) st = anet_fail_ctx(ANET_E_INTERNAL, "mapping op '%s' (%s) to linear", op->name, op->type);
+        else if (v >= 0) map[op->outputs[0]] = v;
+        else st = copy_op(&r, op);
     }
     int head = st == ANET_OK ? map[logits] : -1;
     if (st == ANET_OK && head < 0) st = anet_fail(ANET_E_INTERNAL, "the logits were not copied");
@@ -214,6 +273,7 @@ static anet_status rewrite(const anet_step_program *p, const anet_model_spec *sp
         d->head = head;
     }
     free(map);
+    free(pidx);
     free(live);
     return st;
 }

@@ -37,10 +37,7 @@ for tgt in iOS18 iOS17 iOS16; do
     for f in Manifest.json Data/com.apple.CoreML/model.mlmodel Data/com.apple.CoreML/weights/weight.bin; do
         [ -s "$P/$f" ] || bad "$tgt: $f missing"
     done
-    # iOS16/17 programs use the ios16 dialect, which check's M1 rule reports (strict profile).
-    chip=""
-    [ $tgt = iOS18 ] || chip="--chip m4"
-    "$BIN" check "$P" $chip >"$T/out" 2>&1 && ok "check $tgt $chip -> 0" || { bad "check $tgt -> $?"; cat "$T/out"; }
+    "$BIN" check "$P" >"$T/out" 2>&1 && ok "check $tgt -> 0" || { bad "check $tgt -> $?"; cat "$T/out"; }
     if command -v protoc-c >/dev/null; then
         protoc-c -I"$SRC/tests/data" --decode=CoreML.Specification.Model coreml_export.proto \
             <"$P/Data/com.apple.CoreML/model.mlmodel" >"$T/dec" 2>"$T/err" || { bad "$tgt: protoc-c decode"; cat "$T/err"; }
@@ -67,8 +64,8 @@ P=$T/M_iOS18.mlpackage
 "$BIN" predict "$T/R.mlpackage" "$DATA/t10k-images-idx3-ubyte.gz" --limit 1 --json | grep -q '"value"' &&
     ok "regression predict" || bad "regression predict"
 
-# an image input (for Vision): check on m4, same predictions as the multi-array package
-"$BIN" export "$CK" --out "$T/I.mlpackage" --input image >/dev/null && "$BIN" check "$T/I.mlpackage" --chip m4 >/dev/null &&
+# an image input (for Vision): check passes, same predictions as the multi-array package
+"$BIN" export "$CK" --out "$T/I.mlpackage" --input image >/dev/null && "$BIN" check "$T/I.mlpackage" >/dev/null &&
     ok "image-input export" || bad "image-input export"
 "$BIN" predict "$T/I.mlpackage" "$DATA/t10k-images-idx3-ubyte.gz" --limit 100 --json >"$T/img.jsonl" || bad "predict image input"
 if command -v protoc-c >/dev/null; then
@@ -84,8 +81,10 @@ fi
 n=$(wc -l <"$T/pkg.jsonl")
 [ "$n" = 100 ] && cmp -s "$T/pkg.jsonl" "$T/ck.jsonl" && ok "predict: package == checkpoint on 100 images" ||
     bad "predict package vs checkpoint ($n lines)"
-sed 's/"file":"[^"]*",//' "$T/pkg.jsonl" >"$T/a" && sed 's/"file":"[^"]*",//' "$T/img.jsonl" >"$T/b" && cmp -s "$T/a" "$T/b" &&
-    ok "predict: image-input package == multi-array package" || bad "image-input predictions differ"
+# top-1 classes (the image input scales pixels by fp16(1/255): probabilities may differ by an fp16 step)
+top1() { sed 's/.*"top":\[{[^}]*"class":\([0-9]*\).*/\1/' "$1"; }
+top1 "$T/pkg.jsonl" >"$T/a" && top1 "$T/img.jsonl" >"$T/b" && [ "$(wc -l <"$T/b")" = 100 ] && cmp -s "$T/a" "$T/b" &&
+    ok "predict: image-input package == multi-array package (top-1, 100 images)" || bad "image-input predictions differ"
 one_error export "$CK" --out "$T/z.mlpackage" --input rgb
 one_error export "$CK" --out "$T/u.mlpackage" --author $'\xff\xfe'
 "$BIN" export "$CK" --out "$T/S.mlpackage/" >/dev/null && [ -f "$T/S.mlpackage/Manifest.json" ] && ok "--out with a trailing slash" ||
