@@ -74,25 +74,25 @@ static void write_bytes(const char *path, const char *s, size_t n) {
     }
 }
 
-int main(void) {
+/* One model: trained briefly on at most ntrain_max samples, exported four ways, checked on
+ * the first nte_max test samples; its accuracy must exceed min_acc (a sanity bound). */
+static void run_model(const char *spec, uint32_t ntrain_max, uint32_t nte_max, double min_acc, int hostile) {
     anet_dataset *ds = NULL;
-    if (anet_dataset_load(ANET_SHARED_DIR "/datasets/mnist-10k", NULL, &ds) != ANET_OK) {
-        printf("SKIP: no mnist-10k under %s/datasets: %s\n", ANET_SHARED_DIR, anet_last_error());
-        return 0;
-    }
+    CHECK(anet_dataset_load(ANET_SHARED_DIR "/datasets/mnist-10k", NULL, &ds) == ANET_OK);
     uint32_t ntr, nte, rows, cols, classes;
     CHECK(anet_dataset_shape(ds, &ntr, &nte, &rows, &cols, &classes) == ANET_OK);
-    size_t F = (size_t)rows * cols, ntrain = ntr < 6000 ? ntr : 6000;
+    size_t F = (size_t)rows * cols, ntrain = ntr < ntrain_max ? ntr : ntrain_max;
     uint8_t *xtr = malloc((size_t)ntr * F), *ytr = malloc(ntr), *xte = malloc((size_t)nte * F), *yte = malloc(nte);
     CHECK(anet_dataset_copy_split(ds, 0, xtr, (size_t)ntr * F, ytr, ntr) == ANET_OK);
     CHECK(anet_dataset_copy_split(ds, 1, xte, (size_t)nte * F, yte, nte) == ANET_OK);
+    if (nte > nte_max) nte = nte_max;
     int64_t *y = malloc(sizeof(int64_t) * ntrain);
     for (size_t i = 0; i < ntrain; i++) y[i] = ytr[i];
 
     /* A briefly trained model: untrained weights give near-uniform probabilities. */
     anet_model *m = NULL;
     anet_trainer *t = NULL;
-    CHECK(anet_model_new("mlp:784-32-10", 7, &m) == ANET_OK);
+    CHECK(anet_model_new(spec, 7, &m) == ANET_OK);
     CHECK(anet_trainer_new(m, "backend=vane", &t) == ANET_OK);
     CHECK(anet_trainer_fit_epoch(t, xtr, ANET_DATA_U8, y, ntrain, F, NULL) == ANET_OK);
     CHECK(anet_trainer_get_model(t, m) == ANET_OK);
@@ -177,18 +177,23 @@ int main(void) {
                 if (d > worst) worst = d;
             }
         }
-        CHECK_MSG(differ == 0, "%s: %d of %u predictions differ from the eval program", pkgs[pi], differ, nte);
+        /* The multi-array packages compute what the eval program computes: no prediction may
+         * differ. The image input scales pixels by fp16(1/255), one fp16 step off the trainer's
+         * pixel / 255 for 10 of the 256 values (docs/deploy.md): at most 0.1% may differ. */
+        if (pi < 2) CHECK_MSG(differ == 0, "%s: %d of %u predictions differ from the eval program", pkgs[pi], differ, nte);
+        else CHECK_MSG(differ * 1000 <= (int)nte, "%s: %d of %u predictions differ", pkgs[pi], differ, nte);
         CHECK_MSG(logit_far == 0, "%s: %d logits differ from the eval program's by more than a few fp16 steps", pkgs[pi],
                   logit_far);
-        printf("%s: %u samples, %d predictions differ, %d fp16 probability ties broken by the logits, %d of %u logits "
+        printf("%s %s: %u samples, %d predictions differ, %d fp16 probability ties broken by the logits, %d of %u logits "
                "not identical\n",
-               pkgs[pi], nte, differ, ties, logit_diff, nte * classes);
+               spec, pkgs[pi], nte, differ, ties, logit_diff, nte * classes);
         CHECK_MSG(worst < 2e-3, "%s: probabilities differ from softmax(eval logits) by %g", pkgs[pi], worst);
-        CHECK_MSG(correct > (int)nte * 8 / 10, "accuracy %d/%u", correct, nte);
+        CHECK_MSG(correct > min_acc * nte, "accuracy %d/%u", correct, nte); /* not garbage: well above chance */
         anet_exported_free(&e);
     }
 
     /* Hostile packages: one clear error, no crash. */
+    if (!hostile) goto done;
     char path[512];
     snprintf(path, sizeof path, "%s/Data/com.apple.CoreML/weights/weight.bin", p16);
     write_bytes(path, "short", 5);
@@ -202,6 +207,7 @@ int main(void) {
     snprintf(bad, sizeof bad, "%s/notapackage", dir);
     CHECK(mkdir(bad, 0755) == 0);
     CHECK(anet_export_package(&m->spec, (const float *const *)m->w, &o, bad) == ANET_E_IO);
+done:;
 
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
@@ -210,5 +216,20 @@ int main(void) {
     anet_trainer_free(t);
     anet_model_free(m);
     anet_dataset_release(ds);
+}
+
+int main(void) {
+    anet_dataset *ds = NULL;
+    if (anet_dataset_load(ANET_SHARED_DIR "/datasets/mnist-10k", NULL, &ds) != ANET_OK) {
+        printf("SKIP: no mnist-10k under %s/datasets: %s\n", ANET_SHARED_DIR, anet_last_error());
+        return 0;
+    }
+    anet_dataset_release(ds);
+    run_model("mlp:784-32-10", 6000, 10000, 0.8, 1); /* the whole test split */
+    /* A CNN once the trainer builds one (its conv biases become Core ML conv biases). */
+    anet_model *probe = NULL;
+    if (anet_model_new("lenet5", 7, &probe) == ANET_OK) run_model("lenet5", 2000, 2000, 0.25, 0);
+    else printf("SKIP lenet5: this build's trainer has no CNNs (%s)\n", anet_last_error());
+    anet_model_free(probe);
     TEST_MAIN_END();
 }

@@ -58,6 +58,7 @@ static anet_status open_model(const char *path, const char *dataset, prog *p) {
     o.dataset = dataset ? dataset : src.dataset;
     s = anet_deploy_build(src.spec, src.params, &o, &p->d);
     anet_export_source_free(&src);
+    if (s == ANET_OK) s = anet_export_vane_form(&p->d.g, &p->d.input, &p->d.head);
     if (s != ANET_OK) return s;
     p->g = p->d.g, p->input = p->d.input, p->head = p->d.head, p->classes = p->d.classes, p->labels = p->d.labels;
     return ANET_OK;

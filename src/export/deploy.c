@@ -178,6 +178,66 @@ static int as_linear(rw *r, const anet_op *op) {
     return l < 0 ? -1 : reshape(r->g, NULL, l, 4, out);
 }
 
+/* Core ML's form of a conv's bias: conv(x, W) whose only use is add(·, reshape(b)), b a
+ * parameter of C values, is conv(x, W, bias = b) -- Core ML's rules place a C x 1 x 1
+ * broadcast add on the CPU. (The private API takes no conv bias, hence the add in the eval
+ * program.) The sum then rounds once instead of twice. Fills fold[conv] = add op, skip[] for
+ * the add and the reshape, bias[conv] = the parameter's eval value. */
+static void find_conv_bias(const rw *r, const char *live, int *fold, int *bias, char *skip) {
+    const anet_graph *eg = r->eg;
+    int *uses = calloc((size_t)eg->nvalues, sizeof *uses);
+    if (!uses) return; /* then nothing is folded: the copy is still correct */
+    for (int i = 0; i < eg->nops; i++)
+        for (int a = 0; live[i] && a < eg->ops[i].nargs; a++)
+            for (int j = 0; j < eg->ops[i].args[a].n; j++) uses[eg->ops[i].args[a].vals[j]]++;
+    for (int i = 0; i < eg->nops; i++) {
+        const anet_op *add = &eg->ops[i];
+        if (!live[i] || add->kind != ANET_OP_ADD) continue;
+        for (int side = 0; side < 2; side++) {
+            int cv = anet_op_arg_value(add, side ? "y" : "x"), bv = anet_op_arg_value(add, side ? "x" : "y");
+            if (cv < 0 || bv < 0 || uses[cv] != 1 || uses[bv] != 1) continue;
+            int ci = eg->values[cv].producer, ri = eg->values[bv].producer;
+            if (ci < 0 || ri < 0 || eg->ops[ci].kind != ANET_OP_CONV || anet_op_arg(&eg->ops[ci], "bias") ||
+                eg->ops[ri].kind != ANET_OP_RESHAPE)
+                continue;
+            int pv = anet_op_arg_value(&eg->ops[ri], "x");
+            const anet_type *ct = &eg->values[cv].type, *bt = &eg->values[bv].type;
+            if (pv < 0 || r->pidx[pv] < 0 || ct->rank < 2 || bt->rank != ct->rank || bt->dims[1] != ct->dims[1] ||
+                anet_type_elements(bt) != ct->dims[1] || !anet_type_equal(&eg->values[add->outputs[0]].type, ct))
+                continue;
+            fold[ci] = i;
+            bias[ci] = pv;
+            skip[i] = skip[ri] = 1;
+            break;
+        }
+    }
+    free(uses);
+}
+
+/* The conv of a fold, with the parameter as its bias; its add's output maps to it. */
+static anet_status copy_conv_bias(rw *r, const anet_op *conv, const anet_op *add, int bias_value) {
+    int i = r->pidx[bias_value];
+    int64_t c = anet_type_elements(&r->eg->values[bias_value].type);
+    int b = param_const(r->g, r->spec, i, r->params[i], anet_type_make(ANET_DT_FP16, 1, &c), r->o->fp32);
+    if (b < 0) return anet_last_error()[0] ? ANET_E_UNSUPPORTED : anet_fail(ANET_E_INTERNAL, "conv bias");
+    anet_arg args[17];
+    int vals[17][8], bv = b;
+    if (conv->nargs > 16) return anet_fail(ANET_E_UNSUPPORTED, "op '%s' has %d arguments", conv->name, conv->nargs);
+    for (int a = 0; a < conv->nargs; a++) {
+        args[a] = conv->args[a];
+        if (args[a].n > 8) return anet_fail(ANET_E_UNSUPPORTED, "op '%s' has a %d-value tuple", conv->name, args[a].n);
+        for (int j = 0; j < args[a].n; j++)
+            if ((vals[a][j] = mapped(r, conv->args[a].vals[j])) < 0)
+                return anet_fail(ANET_E_INTERNAL, "conv '%s': an argument was not copied", conv->name);
+        args[a].vals = vals[a];
+    }
+    args[conv->nargs] = (anet_arg){"bias", 1, &bv, 0};
+    int id = anet_graph_op_raw(r->g, conv->type, NULL, conv->nargs + 1, args, 0, NULL, NULL);
+    if (id < 0) return anet_fail_ctx(ANET_E_INTERNAL, "conv '%s' with its bias", conv->name);
+    r->map[conv->outputs[0]] = r->map[add->outputs[0]] = r->g->ops[id].outputs[0];
+    return ANET_OK;
+}
+
 static anet_status rewrite(const anet_step_program *p, const anet_model_spec *spec, const float *const *params,
                            const anet_export_options *o, anet_deploy *d) {
     const anet_graph *eg = p->graph;
@@ -238,10 +298,19 @@ static anet_status rewrite(const anet_step_program *p, const anet_model_spec *sp
     for (int i = 0; i < p->ninputs; i++)
         if (p->inputs[i].role == ANET_ROLE_PARAM) pidx[p->inputs[i].value] = p->inputs[i].index;
     rw r = {g, eg, map, pidx, spec, params, o};
+    int *fold = malloc(sizeof(int) * (size_t)(eg->nops + 1)), *bias = malloc(sizeof(int) * (size_t)(eg->nops + 1));
+    char *skip = calloc((size_t)eg->nops + 1, 1);
+    if (!fold || !bias || !skip) st = anet_fail(ANET_E_NOMEM, "out of memory");
+    for (int i = 0; st == ANET_OK && i < eg->nops; i++) fold[i] = bias[i] = -1;
     if (st == ANET_OK) mark_live(eg, logits, live);
+    if (st == ANET_OK) find_conv_bias(&r, live, fold, bias, skip);
     for (int oi = 0; st == ANET_OK && oi < eg->nops; oi++) {
         const anet_op *op = &eg->ops[oi];
-        if (!live[oi]) continue;
+        if (!live[oi] || skip[oi]) continue;
+        if (fold[oi] >= 0) {
+            st = copy_conv_bias(&r, op, &eg->ops[fold[oi]], bias[oi]);
+            continue;
+        }
         if (op->kind == ANET_OP_CONST) {
             map[op->outputs[0]] = copy_const(g, op->val, o->fp32);
             if (map[op->outputs[0]] < 0) st = anet_fail_ctx(ANET_E_INTERNAL, "const '%s'", op->name);
@@ -275,6 +344,9 @@ static anet_status rewrite(const anet_step_program *p, const anet_model_spec *sp
     free(map);
     free(pidx);
     free(live);
+    free(fold);
+    free(bias);
+    free(skip);
     return st;
 }
 

@@ -87,6 +87,11 @@ void anet_exported_free(anet_exported *e);
  * program's argmax does). Sets g's outputs to what it reads. */
 anet_status anet_export_run(anet_graph *g, int input, int head, anet_chip chip, const float *x, size_t n, float *out,
                             float *logits);
+/* The program in the form vane runs: vane applies the private API's compile rules, which
+ * refuse a conv bias (Core ML's form, which the export writes); a conv with a bias becomes
+ * conv + add, as in the eval program (and rounding as it does). Replaces *g (and updates the
+ * value ids) only when there is such a conv. */
+anet_status anet_export_vane_form(anet_graph **g, int *input, int *head);
 /* The value the softmax before head reads (the logits), or -1. */
 int anet_export_logits(const anet_graph *g, int head);
 

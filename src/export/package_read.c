@@ -114,6 +114,87 @@ static anet_status read_labels(const uint8_t *spec, size_t len, anet_exported *e
     return ANET_OK; /* no classify op: a regression model */
 }
 
+/* vane applies the private API's compile rules, which refuse a conv bias -- Core ML's form,
+ * which the export writes (deploy.c). The runner gives vane the eval program's form instead,
+ * conv then add of the bias as [1, C, 1, 1], which also rounds as the eval program does.
+ * Every other op, value name and type is copied as it is. */
+anet_status anet_export_vane_form(anet_graph **gp, int *input, int *head) {
+    anet_graph *g = *gp;
+    int any = 0;
+    for (int i = 0; i < g->nops; i++) any |= g->ops[i].kind == ANET_OP_CONV && anet_op_arg(&g->ops[i], "bias");
+    if (!any) return ANET_OK;
+    anet_graph *ng = anet_graph_new(g->dialect);
+    int *map = malloc(sizeof(int) * (size_t)(g->nvalues + 1));
+    anet_status st = ng && map ? ANET_OK : anet_fail(ANET_E_NOMEM, "out of memory");
+    for (int i = 0; st == ANET_OK && i < g->ninputs; i++) {
+        const anet_value *v = &g->values[g->inputs[i]];
+        if ((map[g->inputs[i]] = anet_graph_input(ng, v->name, v->type)) < 0) st = ANET_E_INTERNAL;
+    }
+    for (int oi = 0; st == ANET_OK && oi < g->nops; oi++) {
+        const anet_op *op = &g->ops[oi];
+        const anet_value *out = &g->values[op->outputs[0]];
+        if (op->kind == ANET_OP_CONST) {
+            map[op->outputs[0]] = anet_graph_const(ng, out->name, op->val->type, op->val->data, op->val->nbytes);
+            if (map[op->outputs[0]] < 0) st = ANET_E_INTERNAL;
+            continue;
+        }
+        anet_arg args[32];
+        int vals[32][16], na = 0, bias = -1;
+        if (op->nargs > 32) st = anet_fail(ANET_E_UNSUPPORTED, "op '%s' has %d arguments", op->name, op->nargs);
+        for (int a = 0; st == ANET_OK && a < op->nargs; a++) {
+            if (op->kind == ANET_OP_CONV && strcmp(op->args[a].key, "bias") == 0) {
+                bias = map[op->args[a].vals[0]];
+                continue;
+            }
+            args[na] = op->args[a];
+            for (int j = 0; j < args[na].n && j < 16; j++) vals[na][j] = map[op->args[a].vals[j]];
+            args[na].vals = vals[na];
+            na++;
+        }
+        if (st != ANET_OK) break;
+        const char *names[16];
+        anet_type types[16];
+        for (int k = 0; k < op->noutputs && k < 16; k++)
+            names[k] = g->values[op->outputs[k]].name, types[k] = g->values[op->outputs[k]].type;
+        if (bias < 0) {
+            int id = anet_graph_op_raw(ng, op->type, op->name, na, args, op->noutputs, names, types);
+            if (id < 0) st = ANET_E_INTERNAL;
+            for (int k = 0; id >= 0 && k < op->noutputs; k++) map[op->outputs[k]] = ng->ops[id].outputs[k];
+            continue;
+        }
+        char cn[300], bn[300], sn[300], an[300];
+        snprintf(cn, sizeof cn, "%s_nobias", out->name);
+        snprintf(sn, sizeof sn, "%s_bias_shape", out->name);
+        snprintf(bn, sizeof bn, "%s_bias", out->name);
+        snprintf(an, sizeof an, "%s_add", op->name);
+        const char *cnp = cn;
+        int c = anet_graph_op_raw(ng, "conv", cn, na, args, 1, &cnp, &out->type);
+        int32_t shape[4] = {1, (int32_t)out->type.dims[1], 1, 1};
+        int sh = c < 0 ? -1 : anet_graph_const_int32s(ng, sn, 4, shape);
+        anet_arg ra[2] = {{"x", 1, &bias, 0}, {"shape", 1, &sh, 0}};
+        int64_t bd[4] = {1, out->type.dims[1], 1, 1};
+        anet_type bt = anet_type_make(out->type.dtype, 4, bd);
+        const char *bnp = bn;
+        int r = sh < 0 ? -1 : anet_graph_op_raw(ng, "reshape", bn, 2, ra, 1, &bnp, &bt);
+        int xs[2] = {c < 0 ? -1 : ng->ops[c].outputs[0], r < 0 ? -1 : ng->ops[r].outputs[0]};
+        anet_arg aa[2] = {{"x", 1, &xs[0], 0}, {"y", 1, &xs[1], 0}};
+        int ad = r < 0 ? -1 : anet_graph_op_raw(ng, "add", an, 2, aa, 1, names, types);
+        if (ad < 0) st = anet_fail_ctx(ANET_E_INTERNAL, "conv '%s' as conv + add", op->name);
+        else map[op->outputs[0]] = ng->ops[ad].outputs[0];
+    }
+    if (st == ANET_OK) {
+        *input = map[*input];
+        *head = map[*head];
+        anet_graph_free(g);
+        *gp = ng;
+    } else {
+        anet_graph_free(ng);
+        if (st == ANET_E_INTERNAL && !anet_last_error()[0]) anet_fail(ANET_E_INTERNAL, "rewriting the program for vane");
+    }
+    free(map);
+    return st;
+}
+
 anet_status anet_exported_load(const char *path, anet_exported *e) {
     if (!path || !e) return anet_fail(ANET_E_INVALID, "exported model: missing argument");
     memset(e, 0, sizeof *e);
@@ -166,7 +247,7 @@ anet_status anet_exported_load(const char *path, anet_exported *e) {
                          path, ANET_EXPORT_PROBS, ANET_EXPORT_OUTPUT);
     }
     e->classes = (int)anet_type_elements(&g->values[e->head].type);
-    if ((st = anet_graph_set_outputs(g, 1, &e->head)) != ANET_OK) {
+    if ((st = anet_export_vane_form(&e->g, &e->input, &e->head)) != ANET_OK || (st = anet_graph_set_outputs(e->g, 1, &e->head)) != ANET_OK) {
         anet_exported_free(e);
         return st;
     }
