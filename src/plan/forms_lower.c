@@ -224,8 +224,15 @@ anet_status anet_forms_lower(anet_graph *g, const anet_forms *f, anet_form_map *
     static const int by_plan[] = {ANET_FORM_DIALECT_IOS16, ANET_FORM_MATMUL_CONTRACTION_32, ANET_FORM_BROADCAST_CHANNEL,
                                   ANET_FORM_LOG_EPSILON, ANET_FORM_SURFACE_SIZE_STRIDED, ANET_FORM_ROW_LAYOUT,
                                   ANET_FORM_IO_SIZE_ORDER};
-    for (size_t k = 0; k < sizeof by_plan / sizeof by_plan[0]; k++)
-        if (f->on[by_plan[k]]) m->shaped[by_plan[k]] = 1;
+    int has[ANET_OP_COUNT_] = {0};
+    for (int o = 0; o < g->nops; o++)
+        if ((int)g->ops[o].kind >= 0 && g->ops[o].kind < ANET_OP_COUNT_) has[g->ops[o].kind] = 1;
+    for (size_t k = 0; k < sizeof by_plan / sizeof by_plan[0]; k++) {
+        int r = by_plan[k];
+        int applies = r == ANET_FORM_MATMUL_CONTRACTION_32 || r == ANET_FORM_BROADCAST_CHANNEL ? has[ANET_OP_MATMUL]
+                      : r == ANET_FORM_LOG_EPSILON ? has[ANET_OP_LOG] : 1;
+        if (f->on[r] && applies) m->shaped[r] = 1;
+    }
     if (f->on[ANET_FORM_MAX_INPUTS] && g->ninputs > f->max_inputs) {
         m->unmet[ANET_FORM_MAX_INPUTS] = 1;
         snprintf(m->unmet_detail, sizeof m->unmet_detail, "%d inputs, at most %d", g->ninputs, f->max_inputs);
