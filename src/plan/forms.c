@@ -115,9 +115,9 @@ int anet_form_find(const char *id) {
 }
 
 const char *anet_form_failure_name(anet_form_failure f) {
-    static const char *const names[] = {"compile failure", "eval status 0x1d", "silent zeros",
-                                        "wrong values", "hang (timeout)", "data read elsewhere",
-                                        "capability"};
+    static const char *const names[] = {"fail to compile", "fail with status 0x1d", "return silent zeros",
+                                        "return wrong values", "hang", "read data elsewhere",
+                                        "lack the capability"};
     return (unsigned)f < sizeof names / sizeof names[0] ? names[f] : "?";
 }
 
@@ -154,7 +154,9 @@ static anet_status apply_item(anet_forms *f, char *item) {
         f->on[ANET_FORM_CONV1X1_RUNTIME_WEIGHTS] = 0; /* strict: the capability is not assumed */
         f->max_inputs = 1;
         f->elementwise_max = ANET_FORM_ELEMENTWISE_MAX;
-        f->elementwise_total = 1;
+        /* Per axis: the literal element-count reading is contradicted by the same report's
+         * 1.5M-element [1,C,S] ops; elementwise-max-total=1 still selects it. */
+        f->elementwise_total = 0;
         f->strict = 1;
         return ANET_OK;
     }

@@ -583,7 +583,12 @@ static void step_config(anet_trainer *t, const anet_model_spec *m, int batch, an
 
 static anet_status prog_lower(anet_trainer *t, prog_rt *p, const anet_model_spec *m, int batch) {
     if (!wants_forms(t)) return ANET_OK;
-    return anet_step_forms_lower(&p->form, &p->sp, &t->forms, m, batch);
+    anet_status st = anet_step_forms_lower(&p->form, &p->sp, &t->forms, m, batch);
+    /* A form that still breaks a rule would fail (or compute wrong) on the device: refused on
+     * the ANE backends; vane runs any form. */
+    if (st == ANET_OK && strncmp(t->backend.ops->name, "ane", 3) == 0)
+        st = anet_step_forms_require(&p->form, &t->forms, p->name);
+    return st;
 }
 
 static anet_status prog_eval(anet_trainer *t, prog_rt *p) {
