@@ -58,8 +58,10 @@ static const anet_form_rule form_rules[ANET_FORM_COUNT_] = {
         "imperatormk/ane-train ANE_TRAINING.md 'Broadcast Rules'", M1 | ST, ANET_FORM_FAIL_ZEROS},
     [ANET_FORM_BROADCAST_SCALAR] = {
         "broadcast-scalar", "No non-constant [1,1,1,1] scalar broadcast against a larger tensor",
-        "Reported to give wrong values on M1 (constant scalars work); per-step scalars go in as "
-        "[1,1,1,S] rows instead.", "imperatormk/ane-train ANE_TRAINING.md 'Broadcast Rules'", ST,
+        "Reported to give wrong values on M1 by one project (constant scalars work; ANEForge trains on "
+        "M1-M5). The planner does not avoid it yet (the loss's seed and the per-step scalars broadcast), "
+        "so it is on in the strict set only, where training is refused naming it.",
+        "imperatormk/ane-train ANE_TRAINING.md 'Broadcast Rules'", ST,
         ANET_FORM_FAIL_WRONG},
     [ANET_FORM_ELEMENTWISE_MAX_16384] = {
         "elementwise-max-16384", "Elementwise ops stay within 16384 along an axis (or in total)",
@@ -70,7 +72,8 @@ static const anet_form_rule form_rules[ANET_FORM_COUNT_] = {
     [ANET_FORM_MAX_INPUTS] = {
         "max-inputs", "At most N inputs per program",
         "Contested: 1 (maderix README, 0x1d), 2 work / 4 fail (H3 DiT), 3 (Orion), 10 (fspecii, M4), 98 "
-        "(imperatormk, M1); on only in the strict set, where N = 1 and breaking it gives 0x1d.",
+        "(imperatormk, M1); on only in the strict set, where N = 1 (the planner packs the inputs into "
+        "one) and breaking it gives 0x1d.",
         "maderix/ANE README; mechramc/Orion; fspecii/ane-trainer; imperatormk/ane-train", ST,
         ANET_FORM_FAIL_STATUS_1D},
     [ANET_FORM_RUNTIME_INPUT_LAYOUT] = {
