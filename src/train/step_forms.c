@@ -96,19 +96,26 @@ anet_type anet_step_forms_user_type(const anet_step_forms *sf, int is_out, int i
     return anet_type_make(ANET_DT_FP16, 4, dims);
 }
 
+void anet_step_forms_pack(anet_step_forms *sf, const anet_io *in) {
+    for (int i = 0; i < sf->map.nin; i++) {
+        const anet_form_io *io = &sf->map.in[i];
+        anet_form_pack(io, in[i].data, (uint16_t *)sf->din[io->dev].data + io->offset);
+    }
+}
+
+void anet_step_forms_unpack(const anet_step_forms *sf, anet_io *out) {
+    for (int j = 0; j < sf->map.nout; j++) anet_form_unpack(&sf->map.out[j], sf->dout[j].data, out[j].data);
+}
+
 anet_status anet_step_forms_eval(anet_step_forms *sf, const anet_backend *b, anet_program *exe,
                                  const anet_io *in, int nin, anet_io *out, int nout) {
     if (nin != sf->map.nin || nout != sf->map.nout)
         return anet_fail(ANET_E_INTERNAL, "program forms: %d/%d buffers for %d/%d I/O", nin, nout, sf->map.nin,
                          sf->map.nout);
-    for (int i = 0; i < nin; i++) {
-        const anet_form_io *io = &sf->map.in[i];
-        anet_form_pack(io, in[i].data, (uint16_t *)sf->din[io->dev].data + io->offset);
-    }
+    anet_step_forms_pack(sf, in);
     anet_status st = b->ops->eval(b->state, exe, sf->din, sf->map.ndev_in, sf->dout, nout);
-    if (st) return st;
-    for (int j = 0; j < nout; j++) anet_form_unpack(&sf->map.out[j], sf->dout[j].data, out[j].data);
-    return ANET_OK;
+    if (st == ANET_OK) anet_step_forms_unpack(sf, out);
+    return st;
 }
 
 void anet_step_forms_free(anet_step_forms *sf) {
