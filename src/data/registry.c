@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "core/error.h"
+#include "core/safe_file.h"
 #include "data/idx.h"
 
 #ifdef __APPLE__
@@ -177,10 +178,11 @@ void anet_hash_abort(anet_hash_ctx *h) {
 }
 
 anet_status anet_hash_file(const char *path, anet_hash_alg alg, char hex[65], uint64_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return anet_fail(errno == ENOENT ? ANET_E_NOTFOUND : ANET_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f;
+    anet_status st = anet_fopen_input(path, NULL, &f, NULL);
+    if (st != ANET_OK) return st;
     anet_hash_ctx h;
-    anet_status st = anet_hash_init(&h, alg);
+    st = anet_hash_init(&h, alg);
     if (st != ANET_OK) {
         fclose(f);
         return st;
@@ -396,7 +398,19 @@ anet_status anet_dataset_open(const char *name_or_dir, const char *data_dir, ane
         return anet_dataset_load_dir(dir, spec->num_classes, ds);
     }
     struct stat sb;
-    if (stat(name_or_dir, &sb) == 0 && S_ISDIR(sb.st_mode)) return anet_dataset_load_dir(name_or_dir, 10, ds);
+    if (stat(name_or_dir, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        /* A directory of one's own IDX files: the classes are the labels present (max + 1),
+         * not an assumed 10. */
+        anet_status st = anet_dataset_load_dir(name_or_dir, 256, ds);
+        if (st != ANET_OK) return st;
+        uint32_t k = 0;
+        const anet_split *sp[2] = {&ds->train, &ds->test};
+        for (int s = 0; s < 2; s++)
+            for (uint32_t i = 0; i < sp[s]->n; i++)
+                if (sp[s]->labels[i] >= k) k = sp[s]->labels[i] + 1u;
+        ds->num_classes = k < 2 ? 2 : k;
+        return ANET_OK;
+    }
     char names[256] = "";
     for (size_t i = 0; i < anet_registry_count(); i++) {
         size_t l = strlen(names);

@@ -2,15 +2,29 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
+#include "core/safe_file.h"
 
 static void add_num(cJSON *o, const char *k, double v) {
     if (isfinite(v)) cJSON_AddNumberToObject(o, k, v);
     else cJSON_AddNullToObject(o, k);
+}
+
+double anet_float_as_typed(double v) {
+    if (!isfinite(v)) return v;
+    float f = (float)v;
+    char buf[32];
+    for (int p = 1; p <= 9; p++) {
+        snprintf(buf, sizeof buf, "%.*g", p, (double)f);
+        double d = strtod(buf, NULL);
+        if ((float)d == f) return d;
+    }
+    return v;
 }
 
 static void add_str(cJSON *o, const char *k, const char *v) {
@@ -26,6 +40,9 @@ char *anet_metrics_format(const anet_metrics_record *r) {
     add_num(o, "step", (double)r->step);
     add_num(o, "train_loss", r->train_loss);
     add_num(o, "test_acc", r->test_acc);
+    if (isfinite(r->train_acc)) add_num(o, "train_acc", r->train_acc);
+    if (isfinite(r->val_acc)) add_num(o, "val_acc", r->val_acc);
+    if (isfinite(r->val_loss)) add_num(o, "val_loss", r->val_loss);
     add_num(o, "epoch_seconds", r->epoch_seconds);
     add_num(o, "samples_per_s", r->samples_per_s);
     add_str(o, "backend", r->backend);
@@ -36,7 +53,7 @@ char *anet_metrics_format(const anet_metrics_record *r) {
     add_num(o, "host_us_per_step", r->host_us_per_step);
     add_num(o, "loss_scale", r->loss_scale);
     add_num(o, "skipped_steps", (double)r->skipped_steps);
-    add_num(o, "lr", r->lr);
+    add_num(o, "lr", anet_float_as_typed(r->lr));
     add_str(o, "update", r->update);
     add_str(o, "chip", r->chip);
     add_str(o, "numerics", r->numerics);
@@ -49,8 +66,15 @@ char *anet_metrics_format(const anet_metrics_record *r) {
 anet_status anet_metrics_open(anet_metrics *m, const char *path, int append) {
     m->f = NULL;
     if (!path || !path[0]) return ANET_OK;
-    m->f = fopen(path, append ? "a" : "w");
-    if (!m->f) return anet_fail(ANET_E_IO, "metrics file %s: %s", path, strerror(errno));
+    /* Never through a symlink planted under the name (O_NOFOLLOW). */
+    m->f = anet_fopen_output(path, "metrics file", append ? O_APPEND : O_TRUNC);
+    return m->f ? ANET_OK : ANET_E_IO;
+}
+
+anet_status anet_metrics_write_line(anet_metrics *m, const char *line) {
+    if (!m->f) return ANET_OK;
+    if (fputs(line, m->f) < 0 || fputc('\n', m->f) == EOF || fflush(m->f) != 0)
+        return anet_fail(ANET_E_IO, "metrics: write failed: %s", strerror(errno));
     return ANET_OK;
 }
 
@@ -58,10 +82,9 @@ anet_status anet_metrics_write(anet_metrics *m, const anet_metrics_record *r) {
     if (!m->f) return ANET_OK;
     char *s = anet_metrics_format(r);
     if (!s) return anet_fail(ANET_E_NOMEM, "metrics: out of memory");
-    int ok = fputs(s, m->f) >= 0 && fputc('\n', m->f) != EOF && fflush(m->f) == 0;
+    anet_status st = anet_metrics_write_line(m, s);
     free(s);
-    if (!ok) return anet_fail(ANET_E_IO, "metrics: write failed: %s", strerror(errno));
-    return ANET_OK;
+    return st;
 }
 
 void anet_metrics_close(anet_metrics *m) {

@@ -412,7 +412,9 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
         if (st != ANET_OK) goto out;
     }
     fin_in[np] = loss;
-    int fin = finite_flag(b, "a_finite", np + 1, fin_in);
+    /* update=cpu: the host reads every gradient anyway and checks it there (one pass with the
+     * update), so the program carries no flag. */
+    int fin = ane ? finite_flag(b, "a_finite", np + 1, fin_in) : 0;
     if (fin < 0) {
         st = fail_build("the FINITE flag");
         goto out;
@@ -423,7 +425,7 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
         anet_io_desc upd[4 * 2 * ANET_MLP_MAX_LAYERS];
         memcpy(upd, b->out + upd_out_from, sizeof(anet_io_desc) * (size_t)nupd);
         b->nout = upd_out_from;
-        output(b, fin, ANET_ROLE_FINITE, 0, 0);
+        if (ane) output(b, fin, ANET_ROLE_FINITE, 0, 0);
         output(b, loss, ANET_ROLE_LOSS, 0, 0);
         for (int i = 0; i < np && !ane; i++) output(b, grads[i], ANET_ROLE_GRAD, i, 0);
         for (int k = 0; k < nupd; k++) output(b, upd[k].value, upd[k].role, upd[k].index, upd[k].slot);
