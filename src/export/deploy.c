@@ -120,14 +120,15 @@ static int mapped(rw *r, int v) {
     return r->map[v];
 }
 
-/* An op copied as it is (the IR's ops are MIL ops). */
-static anet_status copy_op(rw *r, const anet_op *op) {
-    anet_arg args[16];
-    int vals[16][8];
-    if (op->nargs > 16) return anet_fail(ANET_E_UNSUPPORTED, "op '%s' has %d arguments", op->name, op->nargs);
+/* op's arguments in the deployed graph (args[] points into vals); one slot is left free for
+ * an extra argument. */
+#define MAX_ARGS 16
+#define MAX_TUPLE 8
+static anet_status map_args(rw *r, const anet_op *op, anet_arg *args, int (*vals)[MAX_TUPLE]) {
+    if (op->nargs > MAX_ARGS - 1) return anet_fail(ANET_E_UNSUPPORTED, "op '%s' has %d arguments", op->name, op->nargs);
     for (int a = 0; a < op->nargs; a++) {
         args[a] = op->args[a];
-        if (args[a].n > 8) return anet_fail(ANET_E_UNSUPPORTED, "op '%s' has a %d-value tuple", op->name, args[a].n);
+        if (args[a].n > MAX_TUPLE) return anet_fail(ANET_E_UNSUPPORTED, "op '%s' has a %d-value tuple", op->name, args[a].n);
         for (int j = 0; j < args[a].n; j++) {
             int v = op->args[a].vals[j], m = mapped(r, v);
             if (m < 0 && r->pidx[v] >= 0) return ANET_E_UNSUPPORTED; /* param_const said why */
@@ -138,6 +139,15 @@ static anet_status copy_op(rw *r, const anet_op *op) {
         }
         args[a].vals = vals[a];
     }
+    return ANET_OK;
+}
+
+/* An op copied as it is (the IR's ops are MIL ops). */
+static anet_status copy_op(rw *r, const anet_op *op) {
+    anet_arg args[MAX_ARGS];
+    int vals[MAX_ARGS][MAX_TUPLE];
+    anet_status st = map_args(r, op, args, vals);
+    if (st != ANET_OK) return st;
     int id = anet_graph_op_raw(r->g, op->type, NULL, op->nargs, args, 0, NULL, NULL);
     if (id < 0) return anet_fail_ctx(ANET_E_INTERNAL, "copying op '%s' (%s)", op->name, op->type);
     for (int k = 0; k < op->noutputs && k < r->g->ops[id].noutputs; k++) r->map[op->outputs[k]] = r->g->ops[id].outputs[k];
@@ -220,17 +230,10 @@ static anet_status copy_conv_bias(rw *r, const anet_op *conv, const anet_op *add
     int64_t c = anet_type_elements(&r->eg->values[bias_value].type);
     int b = param_const(r->g, r->spec, i, r->params[i], anet_type_make(ANET_DT_FP16, 1, &c), r->o->fp32);
     if (b < 0) return anet_last_error()[0] ? ANET_E_UNSUPPORTED : anet_fail(ANET_E_INTERNAL, "conv bias");
-    anet_arg args[17];
-    int vals[17][8], bv = b;
-    if (conv->nargs > 16) return anet_fail(ANET_E_UNSUPPORTED, "op '%s' has %d arguments", conv->name, conv->nargs);
-    for (int a = 0; a < conv->nargs; a++) {
-        args[a] = conv->args[a];
-        if (args[a].n > 8) return anet_fail(ANET_E_UNSUPPORTED, "op '%s' has a %d-value tuple", conv->name, args[a].n);
-        for (int j = 0; j < args[a].n; j++)
-            if ((vals[a][j] = mapped(r, conv->args[a].vals[j])) < 0)
-                return anet_fail(ANET_E_INTERNAL, "conv '%s': an argument was not copied", conv->name);
-        args[a].vals = vals[a];
-    }
+    anet_arg args[MAX_ARGS];
+    int vals[MAX_ARGS][MAX_TUPLE], bv = b;
+    anet_status st = map_args(r, conv, args, vals);
+    if (st != ANET_OK) return st;
     args[conv->nargs] = (anet_arg){"bias", 1, &bv, 0};
     int id = anet_graph_op_raw(r->g, conv->type, NULL, conv->nargs + 1, args, 0, NULL, NULL);
     if (id < 0) return anet_fail_ctx(ANET_E_INTERNAL, "conv '%s' with its bias", conv->name);
