@@ -13,25 +13,23 @@
 #include "coreml/deps.h"
 #include "coreml/mlprogram.h"
 #include "core/error.h"
+#include "core/safe_file.h"
 #include "mil/mil.h"
 
-/* Reads a whole regular file of at most max bytes. */
+/* Reads a whole regular file of at most max bytes (opened so that a FIFO cannot block). */
 static anet_status read_all(const char *path, size_t max, uint8_t **out, size_t *len) {
     *out = NULL;
     *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return anet_fail(ANET_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    FILE *f = NULL;
+    uint64_t size = 0;
+    anet_status st = anet_fopen_input(path, NULL, &f, &size);
+    if (st != ANET_OK) return st;
+    if (size > (uint64_t)max) {
         fclose(f);
-        return anet_fail(ANET_E_IO, "%s: not a regular file", path);
+        return anet_fail(ANET_E_UNSUPPORTED, "%s: %llu bytes is larger than the %zu-byte limit", path,
+                         (unsigned long long)size, max);
     }
-    if ((uint64_t)st.st_size > (uint64_t)max) {
-        fclose(f);
-        return anet_fail(ANET_E_UNSUPPORTED, "%s: %lld bytes is larger than the %zu-byte limit", path,
-                         (long long)st.st_size, max);
-    }
-    size_t n = (size_t)st.st_size;
+    size_t n = (size_t)size;
     uint8_t *buf = malloc(n + 1);
     if (!buf) {
         fclose(f);
@@ -225,7 +223,8 @@ static void weights_note(anet_cm_model *m, const char *wfile, int referenced) {
         return;
     }
     uint8_t head[64];
-    FILE *f = st.st_size < 1024 ? fopen(wfile, "rb") : NULL;
+    FILE *f = NULL;
+    if (st.st_size >= 1024 || anet_fopen_input(wfile, NULL, &f, NULL) != ANET_OK) f = NULL, anet_clear_error();
     size_t n = f ? fread(head, 1, sizeof head, f) : 0;
     if (f) fclose(f);
     if (anet_cm_is_lfs_pointer(head, n))
