@@ -33,6 +33,7 @@
 #include "train/progress.h"
 #include "train/run_files.h"
 #include "train/rundir.h"
+#include "train/step_forms.h"
 #include "train/tensorboard.h"
 
 #define CKPT_FORMAT "ane_trainer-checkpoint-1"
@@ -262,6 +263,8 @@ typedef struct prog_rt {
     anet_io *in, *out;
     anet_type *in_type, *out_type;
     void **in_own, **out_own; /* buffers the trainer allocated for this program */
+    anet_step_forms form;     /* the chip's program form */
+    double backend_s;         /* seconds spent inside the backend's eval */
 } prog_rt;
 
 struct anet_trainer {
@@ -283,6 +286,7 @@ struct anet_trainer {
     char fallback[1088];          /* why auto ended on vane ("" while it has not) */
     anet_backend_stats stats_base; /* counters of the backend left behind (metrics stay cumulative) */
     anet_step_config scfg;
+    anet_forms forms; /* the chip's program-form rules (ANE_TRAINER_FORMS applied) */
     prog_rt train, eval;
     int nparams;
     anet_param_info *pinfo;
@@ -330,6 +334,7 @@ static void prog_free(anet_trainer *t, prog_rt *p) {
     free(p->out);
     free(p->in_type);
     free(p->out_type);
+    anet_step_forms_free(&p->form);
     anet_step_program_free(&p->sp);
     memset(p, 0, sizeof *p);
 }
@@ -369,7 +374,10 @@ static int auto_candidate_expected(void) {
 /* Opens the backend for --backend `requested` and notes whether auto picked it. */
 static anet_status open_backend(anet_trainer *t, const char *requested) {
     anet_backend_config bc = {t->o.chip, t->o.numerics};
-    anet_status st = anet_backend_choose(requested, &bc, &t->backend, t->backend_why, sizeof t->backend_why);
+    anet_forms_default(t->o.chip, &t->forms);
+    anet_status st = anet_forms_env(&t->forms);
+    if (st != ANET_OK) return st;
+    st = anet_backend_choose(requested, &bc, &t->backend, t->backend_why, sizeof t->backend_why);
     if (st != ANET_OK) return st;
     t->backend_open = 1;
     t->auto_pick = !requested || strcmp(requested, "auto") == 0;
@@ -438,7 +446,7 @@ static anet_status io_types(prog_rt *p) {
             const anet_io_desc *d = k ? &p->sp.outputs[i] : &p->sp.inputs[i];
             if (d->value < 0 || d->value >= g->nvalues)
                 return anet_fail(ANET_E_INTERNAL, "%s program: io %d names value %d", p->name, i, d->value);
-            anet_type ty = g->values[d->value].type;
+            anet_type ty = p->form.lowered ? anet_step_forms_user_type(&p->form, k, i) : g->values[d->value].type;
             int64_t e = anet_type_elements(&ty);
             size_t es = anet_dtype_size(ty.dtype);
             if (e < 1 || es == 0)
@@ -559,6 +567,49 @@ static void bind(anet_trainer *t, prog_rt *p, anet_batch *b, float lr) {
     }
 }
 
+/* One evaluation on the current backend, through the program's form when it was lowered. */
+static anet_status prog_run(anet_trainer *t, prog_rt *p) {
+    const anet_io *in = p->in;
+    anet_io *out = p->out;
+    int ni = p->sp.ninputs, no = p->sp.noutputs;
+    if (p->form.lowered) {
+        anet_step_forms_pack(&p->form, p->in);
+        in = p->form.din;
+        out = p->form.dout;
+        ni = p->form.map.ndev_in;
+    }
+    double t0 = now_s();
+    anet_status st = t->backend.ops->eval(t->backend.state, p->exe, in, ni, out, no);
+    p->backend_s += now_s() - t0; /* the rest of a step is host work (host_us_per_step) */
+    if (st == ANET_OK && p->form.lowered) anet_step_forms_unpack(&p->form, p->out);
+    return st;
+}
+
+/* The programs of the ANE backends take their chip's form (plan/forms.h); vane runs them as
+ * built (and runs the lowered ones too after a fallback). */
+static int wants_forms(const anet_trainer *t) { (void)t; return 1; }
+
+/* The step configuration for the chip's form: padded sizes when the programs are lowered. */
+static void step_config(anet_trainer *t, const anet_model_spec *m, int batch, anet_update_mode update) {
+    memset(&t->scfg, 0, sizeof t->scfg);
+    t->scfg.model = *m;
+    t->scfg.batch = batch;
+    t->scfg.opt = t->o.opt;
+    t->scfg.update = update;
+    t->scfg.dialect = ANET_MIL_IOS18;
+    if (wants_forms(t)) anet_step_forms_config(&t->forms, &t->scfg);
+}
+
+static anet_status prog_lower(anet_trainer *t, prog_rt *p, const anet_model_spec *m, int batch) {
+    if (!wants_forms(t)) return ANET_OK;
+    anet_status st = anet_step_forms_lower(&p->form, &p->sp, &t->forms, m, batch);
+    /* A form that still breaks a rule would fail (or compute wrong) on the device: refused on
+     * the ANE backends; vane runs any form. */
+    if (st == ANET_OK && strncmp(t->backend.ops->name, "ane", 3) == 0)
+        st = anet_step_forms_require(&p->form, &t->forms, p->name);
+    return st;
+}
+
 static anet_status prog_eval(anet_trainer *t, prog_rt *p) {
     for (int i = 0; i < p->sp.ninputs; i++)
         if (!p->in[i].data)
@@ -568,8 +619,7 @@ static anet_status prog_eval(anet_trainer *t, prog_rt *p) {
         if (!p->out[i].data)
             return anet_fail(ANET_E_INTERNAL, "%s program: output %d (role %d) is not bound", p->name, i,
                              (int)p->sp.outputs[i].role);
-    anet_status st = t->backend.ops->eval(t->backend.state, p->exe, p->in, p->sp.ninputs, p->out,
-                                          p->sp.noutputs);
+    anet_status st = prog_run(t, p);
     if (st != ANET_OK) st = anet_fail_ctx(st, "running the %s program", p->name);
     if (st != ANET_OK && can_fall_back(t)) {
         /* The inputs are host buffers a failed run does not touch (outputs are rewritten), so
@@ -578,7 +628,7 @@ static anet_status prog_eval(anet_trainer *t, prog_rt *p) {
         if (p == &t->train) snprintf(where, sizeof where, "at step %lld", (long long)t->step + 1);
         else snprintf(where, sizeof where, "in the evaluation after step %lld", (long long)t->step);
         if ((st = fall_back(t, where)) != ANET_OK) return st;
-        st = t->backend.ops->eval(t->backend.state, p->exe, p->in, p->sp.ninputs, p->out, p->sp.noutputs);
+        st = prog_run(t, p);
         if (st != ANET_OK) return anet_fail_ctx(st, "running the %s program on vane", p->name);
     }
     return st;
@@ -969,6 +1019,7 @@ static anet_status build_programs(anet_trainer *t) {
     if (st != ANET_OK) return anet_fail_ctx(st, "building the evaluation program");
     prog_rt *ps[2] = {&t->train, &t->eval};
     for (int k = 0; k < 2; k++) {
+        if ((st = prog_lower(t, ps[k], &t->model, t->o.batch_size)) != ANET_OK) return st;
         if ((st = io_types(ps[k])) != ANET_OK) return st;
         if ((st = check_prog_shapes(t, ps[k])) != ANET_OK) return st;
         if ((st = prog_alloc(t, ps[k])) != ANET_OK) return st;
@@ -1124,11 +1175,7 @@ backend:;
         t->o.backend = NULL;
     }
 
-    t->scfg.model = t->model;
-    t->scfg.batch = o->batch_size;
-    t->scfg.opt = o->opt;
-    t->scfg.update = o->update;
-    t->scfg.dialect = ANET_MIL_IOS18;
+    step_config(t, &t->model, o->batch_size, o->update);
     if ((st = build_programs(t)) != ANET_OK) goto fail;
 
     anet_rng_seed(&t->rng, o->seed);
@@ -1408,7 +1455,7 @@ static void fill_record(anet_trainer *t, anet_metrics_record *r, const char *eve
 static void fallback_record(anet_trainer *t, anet_metrics_record *r) {
     fill_record(t, r, "fallback", t->epochs_done + 1);
     r->train_loss = r->epoch_seconds = r->samples_per_s = NAN;
-    r->dispatches_per_step = r->bytes_per_step = NAN;
+    r->dispatches_per_step = r->bytes_per_step = r->host_us_per_step = NAN;
 }
 
 /* Records that auto ended on vane: one warning line on stderr (also with --quiet: it is not
@@ -1467,7 +1514,7 @@ static anet_status run_epoch(anet_trainer *t, int epoch, anet_metrics_record *r,
     *stopped = 0;
     anet_backend_stats s0, s1;
     backend_stats(t, &s0);
-    double t0 = now_s(), loss_sum = 0;
+    double t0 = now_s(), loss_sum = 0, backend0 = t->train.backend_s;
     uint32_t nloss = 0, done = 0, napplied = 0;
     int64_t steps0 = t->step;
     /* A resumed position may sit inside an epoch: finish that epoch's batches only. */
@@ -1502,7 +1549,7 @@ static anet_status run_epoch(anet_trainer *t, int epoch, anet_metrics_record *r,
             fill_record(t, &sr, "step", epoch);
             sr.train_loss = loss;
             /* Figures a single step does not measure are null, not 0. */
-            sr.epoch_seconds = sr.samples_per_s = sr.dispatches_per_step = sr.bytes_per_step = NAN;
+            sr.epoch_seconds = sr.samples_per_s = sr.dispatches_per_step = sr.bytes_per_step = sr.host_us_per_step = NAN;
             if ((st = anet_metrics_write(&t->metrics, &sr)) != ANET_OK) return st;
             if ((st = anet_tb_record(&t->tb, &sr)) != ANET_OK) return st;
         }
@@ -1524,6 +1571,10 @@ static anet_status run_epoch(anet_trainer *t, int epoch, anet_metrics_record *r,
     r->dispatches_per_step = steps ? (double)(s1.dispatches - s0.dispatches) / (double)steps : 0;
     r->bytes_per_step =
         steps ? (double)((s1.bytes_in - s0.bytes_in) + (s1.bytes_out - s0.bytes_out)) / (double)steps : 0;
+    /* Host work per step: the epoch's training time outside the backend's eval (batching,
+     * packing into the program's form, the CPU optimizer, progress). */
+    double host = secs - (t->train.backend_s - backend0);
+    r->host_us_per_step = steps ? (host > 0 ? host : 0) * 1e6 / (double)steps : 0;
     return ANET_OK;
 }
 
@@ -1875,13 +1926,10 @@ anet_status anet_eval_checkpoint(const anet_eval_options *o, anet_eval_result *r
     }
     if (st == ANET_OK) {
         anet_optim_cpu_sync_f16(&t->opt);
-        t->scfg.model = m;
-        t->scfg.batch = batch;
-        t->scfg.opt = t->o.opt;
-        t->scfg.update = ANET_UPDATE_CPU;
-        t->scfg.dialect = ANET_MIL_IOS18;
+        step_config(t, &m, batch, ANET_UPDATE_CPU);
         t->eval.name = "eval";
         st = anet_step_build_eval(&t->scfg, &t->eval.sp);
+        if (st == ANET_OK) st = prog_lower(t, &t->eval, &m, batch);
         if (st == ANET_OK) st = io_types(&t->eval);
         if (st == ANET_OK) st = check_prog_shapes(t, &t->eval);
         if (st == ANET_OK) st = prog_alloc(t, &t->eval);

@@ -119,7 +119,7 @@ lines = [json.loads(l) for l in open(sys.argv[1])]
 steps = [d for d in lines if d['event'] == 'step']
 assert steps
 for d in steps:
-    for k in ('epoch_seconds', 'samples_per_s', 'dispatches_per_step', 'bytes_per_step'):
+    for k in ('epoch_seconds', 'samples_per_s', 'dispatches_per_step', 'bytes_per_step', 'host_us_per_step'):
         assert d[k] is None, (k, d[k])
 assert isinstance(steps[0]['train_loss'], float)
 raw = open(sys.argv[1]).read()
