@@ -54,6 +54,8 @@ static void train_usage(FILE *f) {
             "  --metrics FILE       JSON Lines metrics (default <out>/metrics.jsonl; appended on --resume)\n"
             "  --log-steps N        also a \"step\" metrics line every N steps\n"
             "  --max-steps N        stop after N steps in total (no checkpoint; for tests)\n"
+            "  --max-memory SIZE    memory budget of the plan, e.g. 4G (default: half of physical memory);\n"
+            "                       a model and batch estimated to need more fail before allocating\n"
             "  --quiet              no progress on stderr\n");
 }
 
@@ -188,6 +190,8 @@ int cli_train(int argc, char **argv) {
         } else if (OPT("--log-steps")) {
             if (!missing && cli_parse_int(v, 0, 1000000000, &n)) return cli_usage_error("train ", "--log-steps '%s': expected an integer >= 0", v);
             o.log_steps = (int)n;
+        } else if (OPT("--max-memory")) {
+            if (!missing && cli_parse_size(v, &o.max_memory)) return cli_usage_error("train ", "--max-memory '%s': expected a size such as 512M or 4G", v);
         } else if (OPT("--max-steps")) {
             if (!missing && cli_parse_int(v, 0, INT64_MAX, &n)) return cli_usage_error("train ", "--max-steps '%s': expected an integer >= 0", v);
             o.max_steps = n;

@@ -240,6 +240,19 @@ anet_status anet_idx_read_labels(const char *path, uint32_t num_classes, uint8_t
     return ANET_OK;
 }
 
+anet_status anet_idx_peek_count(const char *path, uint32_t magic, uint32_t *n) {
+    if (!path || !n) return anet_fail(ANET_E_INVALID, "anet_idx_peek_count: NULL argument");
+    src s;
+    anet_status st = src_open(&s, path);
+    if (st != ANET_OK) return st;
+    uint32_t d[3] = {0, 0, 0};
+    uint64_t size = 0;
+    st = read_header(&s, magic, magic == ANET_IDX_MAGIC_IMAGES ? 3 : 1, d, &size);
+    src_close(&s);
+    if (st == ANET_OK) *n = d[0];
+    return st;
+}
+
 anet_status anet_file_decoded_stream(const char *path, anet_bytes_cb cb, void *ctx) {
     src s;
     anet_status st = src_open(&s, path);

@@ -23,6 +23,10 @@ anet_status anet_idx_read_images(const char *path, uint8_t **pixels, uint32_t *n
 anet_status anet_idx_read_labels(const char *path, uint32_t num_classes, uint8_t **labels,
                                  uint32_t *n);
 
+/* The sample count in the header of an images (magic ANET_IDX_MAGIC_IMAGES) or labels file,
+ * the header validated as the readers do; nothing of the payload is read. */
+anet_status anet_idx_peek_count(const char *path, uint32_t magic, uint32_t *n);
+
 /* Streams the decoded bytes of a file (gunzipped when it is gzip, else as is) to cb in chunks,
  * checking the gzip CRC and length; for content hashes. A non-OK status from cb stops the read
  * and is returned. */

@@ -40,6 +40,8 @@ typedef struct anet_train_options {
     int log_steps;            /* write a "step" metrics line every N steps (0: never) */
     int64_t max_steps;        /* stop (without a checkpoint) after this many steps in total; 0: off.
                                * For tests of interrupted runs. */
+    uint64_t max_memory;      /* memory budget in bytes of the plan (train/memplan.h); 0: half of
+                               * the physical memory */
 } anet_train_options;
 
 void anet_train_options_default(anet_train_options *o);
