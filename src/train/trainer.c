@@ -1297,31 +1297,43 @@ static anet_status train_step(anet_trainer *t, float *loss_out, int *applied) {
     int finite = fi >= 0 ? read_scalar(p->out[fi].data, p->out_type[fi].dtype, 0) != 0.0f : 1;
     if (t->o.update == ANET_UPDATE_CPU) {
         /* The program's flag and a check here: a gradient that overflowed in the last op is
-         * caught either way. Gradients are unscaled into fp32 buffers for the optimizer. */
+         * caught either way. fp16 gradients go through one pass each (unscale, update, fp16
+         * copy); fp32 ones are unscaled into fp32 buffers first. */
         float inv = 1.0f / t->scaler.scale;
-        int seen = 0;
+        int seen = 0, all16 = 1;
         for (int i = 0; i < p->sp.noutputs; i++) {
             const anet_io_desc *d = &p->sp.outputs[i];
             if (d->role != ANET_ROLE_GRAD) continue;
             size_t n = t->opt.sizes[d->index];
-            float *g = t->grad32[d->index];
+            seen++;
             if (p->out_type[i].dtype == ANET_DT_FP16) {
                 if (!anet_f16_all_finite(p->out[i].data, n)) finite = 0;
-                anet_f16_to_f32_n(p->out[i].data, g, n);
-            } else {
-                memcpy(g, p->out[i].data, n * sizeof(float));
-                for (size_t k = 0; k < n; k++)
-                    if (!isfinite(g[k])) finite = 0;
+                continue;
             }
-            for (size_t k = 0; k < n; k++) g[k] *= inv;
-            seen++;
+            all16 = 0;
+            float *g = t->grad32[d->index];
+            memcpy(g, p->out[i].data, n * sizeof(float));
+            for (size_t k = 0; k < n; k++)
+                if (!isfinite(g[k])) finite = 0;
         }
         if (seen != t->nparams)
             return anet_fail(ANET_E_INTERNAL, "train program (update=cpu) has %d gradient outputs for %d parameters",
                              seen, t->nparams);
         if (!isfinite(loss)) finite = 0;
         *applied = anet_loss_scaler_update(&t->scaler, finite);
-        if (*applied) {
+        if (*applied && all16) {
+            anet_optim_cpu_begin(&t->opt, lr);
+            for (int i = 0; i < p->sp.noutputs; i++)
+                if (p->sp.outputs[i].role == ANET_ROLE_GRAD)
+                    anet_optim_cpu_apply_f16(&t->opt, p->sp.outputs[i].index, p->out[i].data, inv);
+        } else if (*applied) {
+            for (int i = 0; i < p->sp.noutputs; i++) {
+                if (p->sp.outputs[i].role != ANET_ROLE_GRAD) continue;
+                int j = p->sp.outputs[i].index;
+                float *g = t->grad32[j];
+                if (p->out_type[i].dtype == ANET_DT_FP16) anet_f16_to_f32_n(p->out[i].data, g, t->opt.sizes[j]);
+                for (size_t k = 0; k < t->opt.sizes[j]; k++) g[k] *= inv;
+            }
             anet_optim_cpu_step(&t->opt, lr, (const float *const *)t->grad32);
             anet_optim_cpu_sync_f16(&t->opt);
         }
