@@ -74,6 +74,7 @@ class Trainer:
     ``beta2``, ``eps``, ``schedule`` constant|cosine|warmup|warmup-cosine, ``warmup_steps``,
     ``seed`` (shuffling), ``batch_size`` (128), ``backend`` auto|vane|ane|ane-sim, ``chip``
     (m4), ``update`` cpu|ane, ``numerics`` fp16|fp32, ``loss_scale``, ``loss_scale_growth``,
+    ``max_memory`` (bytes; the plan's memory budget, default half of physical memory),
     ``verbose`` (progress on stderr).
 
     The trainer starts from a copy of ``model``'s weights and writes the trained weights back
@@ -84,7 +85,7 @@ class Trainer:
     def __init__(self, model, optimizer="adam", lr=None, backend="auto", update="cpu", seed=0,
                  batch_size=128, chip="m4", numerics="fp16", schedule="constant", warmup_steps=None,
                  momentum=None, weight_decay=None, beta1=None, beta2=None, eps=None,
-                 loss_scale=None, loss_scale_growth=None, verbose=False):
+                 loss_scale=None, loss_scale_growth=None, max_memory=None, verbose=False):
         if not isinstance(model, MLP):
             raise ArgumentError("Trainer needs an ane_trainer.MLP (use ane_trainer.from_torch for a "
                                 "torch module), got %s" % type(model).__name__)
@@ -92,7 +93,7 @@ class Trainer:
                         batch_size=batch_size, chip=chip, numerics=numerics, schedule=schedule,
                         warmup_steps=warmup_steps, momentum=momentum, weight_decay=weight_decay,
                         beta1=beta1, beta2=beta2, eps=eps, loss_scale=loss_scale,
-                        loss_scale_growth=loss_scale_growth, quiet=0 if verbose else 1)
+                        loss_scale_growth=loss_scale_growth, max_memory=max_memory, quiet=0 if verbose else 1)
         h = ctypes.c_void_p()
         _lib.check(_L.anet_trainer_new(model._h, _lib.enc(opts), ctypes.byref(h)))
         self._guard = Guard(h, _L.anet_trainer_free, "Trainer")
