@@ -16,7 +16,7 @@ Not a test: a benchmark; numbers depend on the machine and its load.
 usage: bench/train_vs_torch.py [--bin build/ane_trainer] [--sgemm build/bench/sgemm_bound]
          [--dataset DIR] [--epochs 2] [--repeat 2] [--threads 1] [--batch-size 128] [--lr 1e-3]
          [CONFIG ...]     (default: 784-128-10:cpu 784-128-10:ane
-                                    784-2048-2048-10:cpu:6400 784-2048-2048-10:ane:6400)
+                                    784-2048-2048-10:cpu:2560 784-2048-2048-10:ane:2560)
 """
 import argparse, gzip, json, os, shutil, struct, subprocess, sys, tempfile, time
 
@@ -154,8 +154,8 @@ def main():
     for f in (a.bin, a.sgemm):
         if not os.access(f, os.X_OK):
             sys.exit('%s not found: build first (cmake --build build)' % f)
-    configs = a.configs or ['784-128-10:cpu', '784-128-10:ane', '784-2048-2048-10:cpu:6400',
-                            '784-2048-2048-10:ane:6400']
+    configs = a.configs or ['784-128-10:cpu', '784-128-10:ane', '784-2048-2048-10:cpu:2560',
+                            '784-2048-2048-10:ane:2560']
     env = dict(os.environ)
     for k in ('OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
         env[k] = str(a.threads)

@@ -173,6 +173,16 @@ anet_status anet_info_json(char **json);
  * ANET_E_UNSUPPORTED). */
 anet_status anet_check_json(const char *path, const char *chip, char **json);
 
+/* ---- Core ML export (docs/deploy.md) ----
+ * Writes the model as a Core ML ML Program package (a directory, e.g. "Digits.mlpackage"; an
+ * existing package there is replaced, any other existing path is refused). options: NULL or a
+ * JSON object with any of "precision" ("fp16" default, "fp32"), "minimum_deployment_target"
+ * ("iOS16" default, "iOS17", "iOS18"), "input" ("array" default: a 1x28x28 multi-array of
+ * pixel / 255; "image": a Core ML grayscale image, for Vision), "dataset" (its class labels),
+ * "regression" (true: a plain `output` instead of a classifier), "author", "version",
+ * "license", "description" (strings). */
+anet_status anet_model_export_coreml(const anet_model *m, const char *path, const char *options);
+
 #ifdef __cplusplus
 }
 #endif

@@ -5,7 +5,7 @@ set -euo pipefail
 case "$(uname -s)" in
 Linux)
     if ! command -v apt-get >/dev/null; then
-        echo "setup.sh: no apt-get here; install by hand: cmake gcc pkg-config zlib openblas libcurl cjson openssl protobuf-c" >&2
+        echo "setup.sh: no apt-get here; install by hand: cmake gcc pkg-config zlib openblas libcurl cjson openssl protobuf-c libpng" >&2
         exit 1
     fi
     SUDO=""
@@ -17,7 +17,7 @@ Linux)
     # `ane_trainer report`'s page headless in tests/cli/report.sh: about 2 s).
     $SUDO apt-get install -y -qq --no-install-recommends \
         build-essential cmake pkg-config zlib1g-dev libopenblas-dev libcurl4-openssl-dev \
-        libcjson-dev libssl-dev libprotobuf-c-dev protobuf-c-compiler \
+        libcjson-dev libssl-dev libprotobuf-c-dev protobuf-c-compiler libpng-dev \
         dataset-fashion-mnist \
         clang libclang-rt-14-dev python3 python3-numpy python3-pytest python3-torch chromium >/dev/null
     ;;
@@ -26,7 +26,7 @@ Darwin)
         echo "setup.sh: Homebrew is needed (https://brew.sh); Accelerate comes with macOS" >&2
         exit 1
     fi
-    brew install cmake pkg-config cjson protobuf-c curl
+    brew install cmake pkg-config cjson protobuf-c curl libpng
     ;;
 *)
     echo "setup.sh: unsupported OS $(uname -s)" >&2

@@ -249,6 +249,17 @@ static void test_strict_inline_literals(void) {
     const anet_cm_layer *r = find(m, "r");
     CHECK(r && r->ninputs == 1); /* the inline shape is a parameter, not a tensor input */
     anet_coreml_free(m);
+    /* A public op outside the private path's op list: unknown, never "unknown type". */
+    const char *t2 = "program(1.3)\n{\n    func main<ios18>(tensor<fp16, [1, 4]> x) {\n"
+                     "            tensor<fp16, [1, 4]> y = softsign(x = x)[name = string(\"s\")];\n"
+                     "        } -> (y);\n}\n";
+    m = load(bundle("softsign", t2), ANET_CM_RULES_PRIVATE, ANET_CHIP_M4);
+    if (m) {
+        EXPECT(m, "s", ANET_CM_UNKNOWN, "op-unknown");
+        const anet_cm_layer *l = find(m, "s");
+        CHECK(l && !strstr(anet_cm_detail(l), "unknown type"));
+        anet_coreml_free(m);
+    }
 }
 
 /* Malformed text is exit 4 with a line:column, never quoting the file's bytes. */

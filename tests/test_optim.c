@@ -313,8 +313,51 @@ static void test_one_pass(void) {
     }
 }
 
+/* Every Adam path this CPU runs gives the baseline's bits (adam, L2 and decoupled decay). */
+static void test_adam_paths(void) {
+    anet_adam_fn f[4];
+    const char *nm[4];
+    int np = anet_adam_paths(f, nm, 4);
+    CHECK(np >= 1);
+    enum { N = 1037 };
+    static float w0[N], m0[N], v0[N], g[N], w[4][N], m[4][N], v[4][N];
+    uint32_t s = 777;
+    for (int k = 0; k < N; k++) {
+        s = s * 1664525u + 1013904223u;
+        w0[k] = (float)((int)(s >> 8) % 20001 - 10000) / 3333.0f;
+        g[k] = (float)((int)(s >> 4) % 2001 - 1000) / (k % 3 ? 7.0f : 70000.0f);
+        m0[k] = g[k] * 0.1f;
+        v0[k] = g[k] * g[k] * 0.01f;
+    }
+    for (int mode = 0; mode < 3; mode++) {
+        anet_upd_consts c = {0, mode == 1, mode == 2, 1e-3f, 0.01f, 0, 0.9f, 0.999f, 0.1f, 0.001f, 1e-8f, 0.03f, 0.0447f,
+                             0.99999f};
+        for (int p = 0; p < np; p++) {
+            memcpy(w[p], w0, sizeof w0);
+            memcpy(m[p], m0, sizeof m0);
+            memcpy(v[p], v0, sizeof v0);
+            f[p](&c, w[p], m[p], v[p], g, N);
+            if (p > 0)
+                CHECK_MSG(!memcmp(w[p], w[0], sizeof w0) && !memcmp(m[p], m[0], sizeof m0) && !memcmp(v[p], v[0], sizeof v0),
+                          "adam path %s differs from %s (mode %d)", nm[p], nm[0], mode);
+        }
+        /* and the baseline is Adam: one element by the formula in double, within fp32 rounding */
+        double vk = 0.999 * v0[5] + 0.001 * (double)g[5] * g[5], d = g[5];
+        double wk = w0[5];
+        if (mode == 2) wk *= 0.99999;
+        if (mode == 1) { d += 0.01 * w0[5]; vk = 0.999 * v0[5] + 0.001 * d * d; }
+        double mk = 0.9 * m0[5] + 0.1 * d;
+        double want = wk - 0.03 * mk / (sqrt(vk) / 0.0447 + 1e-8);
+        CHECK_NEAR(w[0][5], want, 1e-5 * fabs(want) + 1e-7);
+    }
+    fprintf(stderr, "adam paths:");
+    for (int p = 0; p < np; p++) fprintf(stderr, " %s", nm[p]);
+    fputc('\n', stderr);
+}
+
 int main(void) {
     test_one_pass();
+    test_adam_paths();
     test_optimizers();
     test_schedules();
     test_loss_scale();

@@ -33,6 +33,17 @@ def samples(x, name="x"):
     return x2, code, n, features
 
 
+def one_sample(x, features):
+    """(x as a batch, True) when x is a single sample: a [features] vector or an image whose
+    pixels are the features (e.g. [28, 28] for 784); else (x, False)."""
+    a = x if isinstance(x, np.ndarray) else np.asarray(x)
+    if a.ndim == 1 and a.shape[0] == features:
+        return a[None], True
+    if a.ndim == 2 and a.shape[0] != 1 and a.shape[0] * a.shape[1] == features:
+        return a[None], True
+    return x, False
+
+
 def labels(y, n, name="y"):
     """Returns y as a contiguous int64 array of length n (any integer dtype accepted; the
     library checks the range against the model's classes)."""

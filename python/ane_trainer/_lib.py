@@ -117,6 +117,7 @@ _PROTOTYPES = {
     # information and check
     "anet_info_json": (status, [P(c_void_p)]),
     "anet_check_json": (status, [c_char_p, c_char_p, P(c_void_p)]),
+    "anet_model_export_coreml": (status, [c_void_p, c_char_p, c_char_p]),
 }
 
 # The range of each C integer type: ctypes silently wraps a Python int that does not fit

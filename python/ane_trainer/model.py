@@ -152,6 +152,11 @@ class MLP:
         net.load_state_dict({k: torch.from_numpy(v) for k, v in self.state_dict().items()})
         return net
 
+    def export_coreml(self, path, **options):
+        """Writes this model as a Core ML ``.mlpackage``; see :func:`ane_trainer.export.export_coreml`."""
+        from .export import export_coreml
+        return export_coreml(self, path, **options)
+
     def __repr__(self):
         return "MLP(%r)" % (self.sizes,)
 

@@ -423,12 +423,14 @@ class Trainer:
         return self._evaluate(xs, code, _arrays.labels(y, n), n, feat)
 
     def predict(self, x):
-        """Logits [n, classes] (float32) of the eval program for x."""
+        """Logits (float32) of the eval program: [n, classes] for a batch x, [classes] for a
+        single sample (a [features] vector or a [rows, cols] image)."""
+        x, one = _arrays.one_sample(x, self.model.sizes[0])
         xs, code, n, feat = _arrays.samples(x)
         out = np.empty((n, self.model.sizes[-1]), dtype=np.float32)
         with self._use() as h:
             _check(_L.anet_trainer_predict(h, _arrays.vptr(xs), code, n, feat, _arrays.ptr(out, ctypes.c_float)))
-        return out
+        return out[0] if one else out
 
     def save(self, path):
         """Writes the full training state as a safetensors checkpoint (the CLI's format;

@@ -25,5 +25,7 @@ int cli_compile(int argc, char **argv);
 int cli_selftest(int argc, char **argv);
 int cli_check(int argc, char **argv);
 int cli_report(int argc, char **argv);
+int cli_export(int argc, char **argv);
+int cli_predict(int argc, char **argv);
 
 #endif

@@ -19,6 +19,8 @@ static const subcommand commands[] = {
     {"report", cli_report, "one self-contained HTML page of a run: curves, programs, confusion matrix"},
     {"compile", cli_compile, "write a model's step programs (MIL, weight.bin, plan.json)"},
     {"check", cli_check, "will a Core ML model run on the Neural Engine? per layer, with reasons"},
+    {"export", cli_export, "write a checkpoint as a Core ML .mlpackage (Xcode, MLModel, Vision)"},
+    {"predict", cli_predict, "classify images (PNG, PGM, IDX) with a checkpoint or exported .mlpackage"},
     {"selftest", cli_selftest, "run small programs on the ANE backend and on vane; JSON report"},
 };
 

@@ -170,6 +170,12 @@ static anet_status judge_mil(anet_cm_model *m, anet_cm_layer *l, anet_chip chip)
             l->verdict = ANET_CM_ANE;
             l->rule = anet_rule_nn_find("mil-op-ok");
             anet_cm_set_detail(l, "%s op", l->type);
+        } else if (v.rule == anet_rule_find("op-unknown") && anet_mil_op_find(l->type)) {
+            /* A public MIL op the private path's op list lacks: unknown, not "unknown type". */
+            l->verdict = ANET_CM_UNKNOWN;
+            l->rule = v.rule;
+            anet_cm_set_detail(l, "public MIL op '%s' (%s) is outside the private path's op list: not known whether its compiler takes it",
+                               l->name, l->type);
         } else {
             l->verdict = ANET_CM_CPU;
             l->rule = v.rule;

@@ -13,25 +13,23 @@
 #include "coreml/deps.h"
 #include "coreml/mlprogram.h"
 #include "core/error.h"
+#include "core/safe_file.h"
 #include "mil/mil.h"
 
-/* Reads a whole regular file of at most max bytes. */
+/* Reads a whole regular file of at most max bytes (opened so that a FIFO cannot block). */
 static anet_status read_all(const char *path, size_t max, uint8_t **out, size_t *len) {
     *out = NULL;
     *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return anet_fail(ANET_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    FILE *f = NULL;
+    uint64_t size = 0;
+    anet_status st = anet_fopen_input(path, NULL, &f, &size);
+    if (st != ANET_OK) return st;
+    if (size > (uint64_t)max) {
         fclose(f);
-        return anet_fail(ANET_E_IO, "%s: not a regular file", path);
+        return anet_fail(ANET_E_UNSUPPORTED, "%s: %llu bytes is larger than the %zu-byte limit", path,
+                         (unsigned long long)size, max);
     }
-    if ((uint64_t)st.st_size > (uint64_t)max) {
-        fclose(f);
-        return anet_fail(ANET_E_UNSUPPORTED, "%s: %lld bytes is larger than the %zu-byte limit", path,
-                         (long long)st.st_size, max);
-    }
-    size_t n = (size_t)st.st_size;
+    size_t n = (size_t)size;
     uint8_t *buf = malloc(n + 1);
     if (!buf) {
         fclose(f);
@@ -127,7 +125,7 @@ static int has_dotdot_component(const char *p) {
 }
 
 /* Manifest.json: itemInfoEntries[rootModelIdentifier].path names the spec under Data/. */
-static anet_status package_spec_path(const char *dir, char *out, size_t outlen) {
+anet_status anet_coreml_package_spec(const char *dir, char *out, size_t outlen) {
     char mpath[4096];
     snprintf(mpath, sizeof mpath, "%s/Manifest.json", dir);
     uint8_t *text = NULL;
@@ -158,14 +156,21 @@ static anet_status package_spec_path(const char *dir, char *out, size_t outlen) 
     return ANET_OK;
 }
 
+/* weights_path: read that weight.bin and give BLOBFILE consts their values (NULL: wsize bounds
+ * the zero-filled stand-ins). */
 static anet_status load_protobuf(const char *path, const char *file, const char *format, size_t wsize,
-                                 anet_cm_model **out) {
-    uint8_t *buf = NULL;
+                                 const char *weights_path, anet_cm_model **out) {
+    uint8_t *buf = NULL, *w = NULL;
     size_t len = 0;
     anet_status st = read_all(file, ANET_CM_MAX_FILE, &buf, &len);
     if (st != ANET_OK) return st;
-    st = anet_coreml_parse_mlmodel(buf, len, NULL, wsize, file, out);
+    if (weights_path && (st = read_all(weights_path, ANET_CM_MAX_FILE, &w, &wsize)) != ANET_OK) {
+        free(buf);
+        return st;
+    }
+    st = anet_coreml_parse_mlmodel(buf, len, w, wsize, file, out);
     free(buf);
+    free(w);
     if (st == ANET_OK) {
         (*out)->format = format;
         char *p = anet_cm_strndup(path, strlen(path));
@@ -218,7 +223,8 @@ static void weights_note(anet_cm_model *m, const char *wfile, int referenced) {
         return;
     }
     uint8_t head[64];
-    FILE *f = st.st_size < 1024 ? fopen(wfile, "rb") : NULL;
+    FILE *f = NULL;
+    if (st.st_size >= 1024 || anet_fopen_input(wfile, NULL, &f, NULL) != ANET_OK) f = NULL, anet_clear_error();
     size_t n = f ? fread(head, 1, sizeof head, f) : 0;
     if (f) fclose(f);
     if (anet_cm_is_lfs_pointer(head, n))
@@ -317,25 +323,27 @@ static void compiled_ir(anet_cm_model *m, const char *dir) {
 }
 #endif
 
-static anet_status load_dir(const char *path, anet_cm_rules rules, anet_cm_model **out) {
+static anet_status load_dir(const char *path, anet_cm_rules rules, int with_weights, anet_cm_model **out) {
     char p[4096], w[4096];
     if (exists(path, "Manifest.json", 0)) {
         snprintf(p, sizeof p, "%s/Manifest.json", path);
         anet_status st = member_ok(path, p);
-        if (st == ANET_OK) st = package_spec_path(path, p, sizeof p);
+        if (st == ANET_OK) st = anet_coreml_package_spec(path, p, sizeof p);
         if (st == ANET_OK) st = member_ok(path, p);
         if (st != ANET_OK) return st;
         /* The weights next to the spec are not read; what they really hold bounds the
          * stand-ins that model BLOBFILE consts for the private rules (mlprogram_ir.c). */
         struct stat ws;
         size_t wsize = 0;
+        int have_w = 0;
         snprintf(w, sizeof w, "%s", p);
         char *slash = strrchr(w, '/');
         if (slash && (size_t)(slash - w) + sizeof "/weights/weight.bin" <= sizeof w) {
             memcpy(slash, "/weights/weight.bin", sizeof "/weights/weight.bin");
-            if (stat(w, &ws) == 0 && S_ISREG(ws.st_mode)) wsize = held_bytes(&ws);
+            if (stat(w, &ws) == 0 && S_ISREG(ws.st_mode)) wsize = held_bytes(&ws), have_w = 1;
         }
-        st = load_protobuf(path, p, "mlpackage", wsize, out);
+        if (have_w && with_weights && (st = member_ok(path, w)) != ANET_OK) return st;
+        st = load_protobuf(path, p, "mlpackage", wsize, have_w && with_weights ? w : NULL, out);
         if (st == ANET_OK && slash) weights_note(*out, w, 0);
         return st;
     }
@@ -393,14 +401,14 @@ anet_status anet_coreml_load(const char *path, anet_cm_model **out) {
     return anet_coreml_load_with(path, ANET_CM_RULES_DEFAULT, out);
 }
 
-anet_status anet_coreml_load_with(const char *path, anet_cm_rules rules, anet_cm_model **out) {
+static anet_status load_any(const char *path, anet_cm_rules rules, int with_weights, anet_cm_model **out) {
     struct stat st;
     *out = NULL;
     if (strncmp(path, "mlp:", 4) == 0) return anet_coreml_load_training(path, out); /* a planned network */
     if (stat(path, &st) != 0) return anet_fail(ANET_E_IO, "%s: cannot open: %s", path, strerror(errno));
     anet_status s;
     if (S_ISDIR(st.st_mode)) {
-        s = load_dir(path, rules, out);
+        s = load_dir(path, rules, with_weights, out);
     } else if (ends_with(path, ".mil")) {
         s = load_mil(path, path, NULL, "mil", out);
     } else if (ends_with(path, ".safetensors")) {
@@ -408,7 +416,7 @@ anet_status anet_coreml_load_with(const char *path, anet_cm_rules rules, anet_cm
     } else {
         const char *what = foreign_format(path, S_ISREG(st.st_mode));
         if (what) return anet_fail(ANET_E_FORMAT, "%s: this is %s: not a Core ML model", path, what);
-        s = load_protobuf(path, path, "mlmodel", 0, out);
+        s = load_protobuf(path, path, "mlmodel", 0, NULL, out);
     }
     if (s == ANET_OK && (*out)->nlayers == 0) {
         anet_coreml_free(*out);
@@ -416,4 +424,12 @@ anet_status anet_coreml_load_with(const char *path, anet_cm_rules rules, anet_cm
         return anet_fail(ANET_E_FORMAT, "%s: no layers or ops found", path);
     }
     return s;
+}
+
+anet_status anet_coreml_load_with(const char *path, anet_cm_rules rules, anet_cm_model **out) {
+    return load_any(path, rules, 0, out);
+}
+
+anet_status anet_coreml_load_weights(const char *path, anet_cm_model **out) {
+    return load_any(path, ANET_CM_RULES_DEFAULT, 1, out);
 }

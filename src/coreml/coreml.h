@@ -167,15 +167,21 @@ typedef struct anet_cm_model {
 anet_status anet_coreml_load(const char *path, anet_cm_model **out);
 /* The same, for rule set `rules` (bundles: the private rules also need the graph IR). */
 anet_status anet_coreml_load_with(const char *path, anet_cm_rules rules, anet_cm_model **out);
+/* anet_coreml_load, but an .mlpackage's weight.bin is read too: its ML Program's BLOBFILE
+ * consts carry their values (the export's read-back runs such a program on vane). */
+anet_status anet_coreml_load_weights(const char *path, anet_cm_model **out);
 /* The training and evaluation programs of an ane_trainer checkpoint (.safetensors: its
  * "model", "batch_size", "update", "optimizer" and "chip" metadata) or of a model spec
  * ("mlp:784-128-10", batch 128, update cpu, adam), built by train/step.c as `ane_trainer
  * compile --model` builds them; layers are their ops with model_path "train" / "eval". */
 anet_status anet_coreml_load_training(const char *path, anet_cm_model **out);
-/* Parses a .mlmodel protobuf image; `name` is used in messages. weights: unused (NULL);
- * wlen: the size of the package's weight.bin (0 if none): BLOBFILE weights are not read, but
- * ML Program consts are modeled as zero-filled stand-ins of their declared type, and those
- * are bounded by 2 * len + wlen bytes in total. */
+/* The specification file of the .mlpackage at dir (Manifest.json's rootModelIdentifier entry,
+ * under Data/; a path leaving the package is refused) into out. */
+anet_status anet_coreml_package_spec(const char *dir, char *out, size_t outlen);
+/* Parses a .mlmodel protobuf image; `name` is used in messages. weights: the package's
+ * weight.bin image, or NULL: then wlen is its size (0 if none), BLOBFILE weights are not read
+ * and ML Program consts are modeled as zero-filled stand-ins of their declared type, bounded
+ * by 2 * len + wlen bytes in total. */
 anet_status anet_coreml_parse_mlmodel(const uint8_t *buf, size_t len, const uint8_t *weights,
                                       size_t wlen, const char *name, anet_cm_model **out);
 void anet_coreml_free(anet_cm_model *m);

@@ -34,6 +34,9 @@ typedef struct mctx {
     anet_cm_opref *ops;    /* every op in program order, for the IR pass */
     int nops, cap_ops;
     size_t budget; /* zero-filled weight bytes the IR pass may allocate */
+    const uint8_t *weights; /* weight.bin image (NULL: not read) */
+    size_t wlen;
+    char tail[256];         /* the value a classify op reads: a cast producing it belongs to the tail */
 } mctx;
 
 static int record_op(mctx *c, const uint8_t *buf, size_t len, int layer, int nested) {
@@ -299,9 +302,28 @@ static anet_status read_operation(mctx *c, const uint8_t *buf, size_t len, int d
             break;
         }
     }
+    /* classify (coremltools' ClassifierConfig tail): the label post-processing, reported as a
+     * note as for a NeuralNetworkClassifier, not as a layer. */
+    int is_classify = type && tlen == 8 && memcmp(type, "classify", 8) == 0;
+    if (is_classify &&
+        anet_cm_add_note(c->m, "the classifier's label post-processing (classify: class labels, probabilities dictionary) likely runs on the CPU") != 0)
+        return nomem(c);
+    if (type && tlen == 4 && memcmp(type, "cast", 4) == 0 && c->tail[0]) { /* coremltools' cast to fp32 before it */
+        anet_pb_reader ro;
+        anet_pb_field fo;
+        PB_FOR(ro, fo, buf, len, "Operation", return ferr(c, "operation")) {
+            const uint8_t *n;
+            size_t nl;
+            anet_cm_shape s;
+            if (fo.num != 3 || fo.wire != ANET_PB_LEN) continue;
+            if (read_nvt(c, fo.data, fo.len, &n, &nl, &s) == ANET_OK && nl == strlen(c->tail) && memcmp(n, c->tail, nl) == 0)
+                is_classify = 1;
+            break;
+        }
+    }
     anet_cm_layer *l = NULL;
     int lidx = -1;
-    if (!is_const) {
+    if (!is_const && !is_classify) {
         l = anet_cm_add_layer(c->m);
         if (!l) return anet_cm_no_layer(c->m, c->name);
         lidx = c->m->nlayers - 1;
@@ -383,11 +405,50 @@ oom:
     goto done;
 }
 
+/* The name the block's classify op reads as probabilities ("" if none) into c->tail. */
+static void find_classify_input(mctx *c, const uint8_t *buf, size_t len) {
+    anet_pb_reader r, r2, r3, r4;
+    anet_pb_field f, g, h, k;
+    int rc;
+    c->tail[0] = '\0';
+    anet_pb_init(&r, buf, len);
+    while ((rc = anet_pb_next(&r, &f, "Block")) == 1) {
+        if (f.num != 3 || f.wire != ANET_PB_LEN) continue;
+        int classify = 0;
+        anet_pb_init(&r2, f.data, f.len);
+        while (anet_pb_next(&r2, &g, "Operation") == 1)
+            if (g.num == 1 && g.wire == ANET_PB_LEN && g.len == 8 && memcmp(g.data, "classify", 8) == 0) classify = 1;
+        if (!classify) continue;
+        anet_pb_init(&r2, f.data, f.len);
+        while (anet_pb_next(&r2, &g, "Operation") == 1) {
+            if (g.num != 2 || g.wire != ANET_PB_LEN) continue; /* inputs entry {key 1, Argument 2} */
+            const uint8_t *key = NULL;
+            size_t kl = 0;
+            anet_pb_init(&r3, g.data, g.len);
+            while (anet_pb_next(&r3, &h, "inputs entry") == 1) {
+                if (h.num == 1 && h.wire == ANET_PB_LEN) key = h.data, kl = h.len;
+                if (h.num != 2 || h.wire != ANET_PB_LEN || !key || kl != 13 || memcmp(key, "probabilities", 13) != 0) continue;
+                anet_pb_init(&r4, h.data, h.len); /* Argument {Binding 1 {name 1}} */
+                if (anet_pb_next(&r4, &k, "Argument") == 1 && k.num == 1 && k.wire == ANET_PB_LEN) {
+                    anet_pb_reader r5;
+                    anet_pb_field b;
+                    anet_pb_init(&r5, k.data, k.len);
+                    if (anet_pb_next(&r5, &b, "Binding") == 1 && b.num == 1 && b.wire == ANET_PB_LEN && b.len < sizeof c->tail) {
+                        memcpy(c->tail, b.data, b.len);
+                        c->tail[b.len] = '\0';
+                    }
+                }
+            }
+        }
+    }
+}
+
 static anet_status read_block(mctx *c, const uint8_t *buf, size_t len, int depth) {
     anet_pb_reader r;
     anet_pb_field f;
     if (depth > ANET_CM_MAX_DEPTH)
         return anet_fail(ANET_E_FORMAT, "%s: ML Program blocks nested deeper than %d levels", c->name, ANET_CM_MAX_DEPTH);
+    if (depth == c->base) find_classify_input(c, buf, len);
     PB_FOR(r, f, buf, len, "Block", return ferr(c, "block")) {
         if (f.num != 3) continue;
         if (anet_pb_expect(&f, ANET_PB_LEN, "Block.operations") != 0) return ferr(c, "block");
@@ -447,7 +508,7 @@ static anet_status read_function(mctx *c, const uint8_t *buf, size_t len, int de
     if (st != ANET_OK) return st;
     char os[64];
     snprintf(os, sizeof os, "%.*s", opset && oplen < 60 ? (int)oplen : 0, opset ? (const char *)opset : "");
-    return anet_cm_mlprogram_ir(c->m, c->name, buf, len, os, c->ops, c->nops, c->budget);
+    return anet_cm_mlprogram_ir(c->m, c->name, buf, len, os, c->ops, c->nops, c->budget, c->weights, c->wlen);
 }
 
 anet_status anet_cm_read_mlprogram(anet_cm_model *m, const char *name, const uint8_t *buf, size_t len,
@@ -459,9 +520,9 @@ anet_status anet_cm_read_mlprogram(anet_cm_model *m, const char *name, const uin
     mctx c;
     memset(&c, 0, sizeof c);
     c.m = m, c.name = name, c.path = path, c.budget = 2 * len + wlen;
+    c.weights = weights, c.wlen = wlen;
     const uint8_t *fn = NULL, *first = NULL;
     size_t fnl = 0, firstl = 0;
-    (void)weights;
     if (depth + 1 > ANET_CM_MAX_DEPTH)
         return anet_fail(ANET_E_FORMAT, "%s: models nested deeper than %d levels", name, ANET_CM_MAX_DEPTH);
     PB_FOR(r, f, buf, len, "Program", return ferr(&c, "program")) {

@@ -20,9 +20,11 @@ typedef struct anet_cm_opref {
 
 /* Builds the IR of one ML Program function (inputs from fn's NamedValueTypes, then the ops)
  * and links layers to op ids; ops it cannot model get an `unknown` verdict saying why.
- * blob_budget bounds the zero-filled bytes that stand in for BLOBFILE weights. */
+ * blob_budget bounds the zero-filled bytes that stand in for BLOBFILE weights; with a weight.bin
+ * image (weights, not NULL) the consts get their real values from it instead. */
 anet_status anet_cm_mlprogram_ir(anet_cm_model *m, const char *name, const uint8_t *fn, size_t fnlen,
-                                 const char *opset, const anet_cm_opref *ops, int nops, size_t blob_budget);
+                                 const char *opset, const anet_cm_opref *ops, int nops, size_t blob_budget,
+                                 const uint8_t *weights, size_t wlen);
 
 /* Adds every non-const op of graph `gi` of m as a layer (model.mil text of a bundle). */
 anet_status anet_cm_layers_from_graph(anet_cm_model *m, int gi, const char *path);

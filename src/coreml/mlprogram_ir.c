@@ -16,6 +16,7 @@
 #include "core/fp16.h"
 #include "graph/ir_util.h"
 #include "graph/nameset.h"
+#include "mil/mil.h"
 
 #if ANET_CM_HAVE_IR
 
@@ -28,6 +29,8 @@ typedef struct bctx {
     anet__nameset vals, opnames;
     int indexed_values;
     size_t budget; /* bytes of zero-filled weights still allowed */
+    const uint8_t *weights; /* weight.bin image, or NULL: BLOBFILE consts are zero-filled */
+    size_t wlen;
     char err[200]; /* why the current op/const could not be modeled */
 } bctx;
 
@@ -255,6 +258,20 @@ static int make_const(bctx *b, const char *name, const uint8_t *val, size_t vl, 
     }
     int64_t n = anet_type_elements(&t);
     size_t bytes = (size_t)n * anet_dtype_size(t.dtype);
+    if (sub(val, vl, 5, &imm, &imml) == 0 && b->weights) { /* BLOBFILE {fileName 1, offset 2} */
+        anet_pb_reader r;
+        anet_pb_field f;
+        uint64_t off = UINT64_MAX;
+        const void *data = NULL;
+        anet_pb_init(&r, imm, imml);
+        while (anet_pb_next(&r, &f, "BlobFileValue") == 1)
+            if (f.num == 2 && f.wire == ANET_PB_VARINT) off = f.v;
+        if (anet_weights_lookup(b->weights, b->wlen, off, t.dtype, bytes, &data) != ANET_OK)
+            return fail_(b, anet_last_error());
+        int id = add_const(b, name, t, data, bytes);
+        if (id < 0) return fail_(b, anet_last_error());
+        return id;
+    }
     if (sub(val, vl, 5, &imm, &imml) == 0) { /* BLOBFILE: zeros of the declared type */
         if (bytes > b->budget) return fail_(b, "weights larger than the file could hold (not modeled)");
         b->budget -= bytes;
@@ -501,7 +518,8 @@ static void build_op(bctx *b, const anet_cm_opref *o) {
 }
 
 anet_status anet_cm_mlprogram_ir(anet_cm_model *m, const char *name, const uint8_t *fn, size_t fnlen,
-                                 const char *opset, const anet_cm_opref *ops, int nops, size_t blob_budget) {
+                                 const char *opset, const anet_cm_opref *ops, int nops, size_t blob_budget,
+                                 const uint8_t *weights, size_t wlen) {
     /* CoreML8 / ios18 programs are the newer dialect; CoreML5..7 (iOS 15..17) the older. */
     anet_mil_dialect d = opset && (strstr(opset, "18") || strcmp(opset, "CoreML8") == 0) ? ANET_MIL_IOS18 : ANET_MIL_IOS16;
     anet_graph *g = anet_graph_new(d);
@@ -519,6 +537,8 @@ anet_status anet_cm_mlprogram_ir(anet_cm_model *m, const char *name, const uint8
     b.g = g;
     b.gi = m->ngraphs;
     b.budget = blob_budget;
+    b.weights = weights;
+    b.wlen = wlen;
     m->ngraphs++;
     anet_pb_reader r;
     anet_pb_field f;
@@ -541,8 +561,9 @@ anet_status anet_cm_mlprogram_ir(anet_cm_model *m, const char *name, const uint8
 #else
 
 anet_status anet_cm_mlprogram_ir(anet_cm_model *m, const char *name, const uint8_t *fn, size_t fnlen,
-                                 const char *opset, const anet_cm_opref *ops, int nops, size_t blob_budget) {
-    (void)m, (void)fn, (void)fnlen, (void)opset, (void)ops, (void)nops, (void)blob_budget;
+                                 const char *opset, const anet_cm_opref *ops, int nops, size_t blob_budget,
+                                 const uint8_t *weights, size_t wlen) {
+    (void)m, (void)fn, (void)fnlen, (void)opset, (void)ops, (void)nops, (void)blob_budget, (void)weights, (void)wlen;
     (void)name;
     return ANET_OK; /* layers keep graph = -1: the analysis refuses them with a clear message */
 }

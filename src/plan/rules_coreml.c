@@ -19,7 +19,7 @@ static const anet_rule cm_rules[C_COUNT] = {
                 "The Neural Engine computes in fp16; an op of an fp32 ML Program (compute_precision FLOAT32) runs on the GPU or CPU.",
                 SRC_TYPED, ANET_CHIPS_ALL},
     [C_CAST] = {"coreml-cast-boundary", "fp32 <-> fp16 casts at the model's boundary follow their neighbours",
-                "Core ML converts fp32 inputs to fp16 and back at the boundary of an fp16 program; the cast runs with the ops it serves.",
+                "Core ML converts fp32 inputs to fp16 and back at the boundary of an fp16 program; this checker places such a cast with the ops it serves (a heuristic: no public report says where it runs).",
                 SRC_TYPED " (fp16 programs with fp32 inputs and outputs)", ANET_CHIPS_ALL},
     [C_LOAD_TIME] = {"coreml-load-time", "constexpr ops are evaluated when the model is loaded",
                      "Weight decompression (constexpr_*) runs once at load time, not when the model predicts, so it places nothing on any device.",

@@ -7,12 +7,6 @@
 
 #include "core/error.h"
 
-#if defined(__SSE2__) || defined(__x86_64__)
-#include <immintrin.h>
-#define ANET_OPTIM_SSE 1
-#else
-#define ANET_OPTIM_SSE 0
-#endif
 
 /* Bound on one parameter tensor (the IR's element bound) so sizes from specs stay sane. */
 #define MAX_PARAM_ELEMS ((size_t)1 << 31)
@@ -107,14 +101,8 @@ nomem:
     return anet_fail(ANET_E_NOMEM, "optimizer: out of memory");
 }
 
-/* Per-step constants of one update. */
-typedef struct upd_consts {
-    int first, l2, decoupled;
-    float lr, wd, mom, b1, b2, c1, c2, eps, step_size, bc2_sqrt, decay;
-} upd_consts;
-
-static upd_consts consts(const anet_opt_config *c, int64_t t, int first, float lr) {
-    upd_consts k;
+static anet_upd_consts consts(const anet_opt_config *c, int64_t t, int first, float lr) {
+    anet_upd_consts k;
     k.first = first;
     k.lr = lr;
     k.wd = c->weight_decay;
@@ -135,7 +123,7 @@ static upd_consts consts(const anet_opt_config *c, int64_t t, int first, float l
     return k;
 }
 
-static void step_sgd(const upd_consts *c, float *w, float *buf, const float *g, size_t n) {
+static void step_sgd(const anet_upd_consts *c, float *w, float *buf, const float *g, size_t n) {
     for (size_t k = 0; k < n; k++) {
         float d = g[k];
         if (c->wd != 0.0f) d += c->wd * w[k];
@@ -148,42 +136,54 @@ static void step_sgd(const upd_consts *c, float *w, float *buf, const float *g, 
     }
 }
 
-static void step_adam(const upd_consts *c, float *w, float *m, float *v, const float *g, size_t n) {
-    size_t k = 0;
-#if ANET_OPTIM_SSE
-    /* Four lanes at a time with the same IEEE operations in the same order as the scalar loop
-     * below (no FMA), so both give identical bits; the scalar loop alone is 2-3x slower because
-     * sqrtf's errno duty keeps compilers from vectorizing it. */
-    {
-        const __m128 vb1 = _mm_set1_ps(c->b1), vb2 = _mm_set1_ps(c->b2), vc1 = _mm_set1_ps(c->c1),
-                     vc2 = _mm_set1_ps(c->c2), vbc2 = _mm_set1_ps(c->bc2_sqrt), veps = _mm_set1_ps(c->eps),
-                     vstep = _mm_set1_ps(c->step_size), vdecay = _mm_set1_ps(c->decay), vwd = _mm_set1_ps(c->wd);
-        for (; k + 4 <= n; k += 4) {
-            __m128 vw = _mm_loadu_ps(w + k), d = _mm_loadu_ps(g + k);
-            if (c->decoupled) vw = _mm_mul_ps(vw, vdecay);
-            else if (c->l2) d = _mm_add_ps(d, _mm_mul_ps(vwd, vw));
-            __m128 vm = _mm_add_ps(_mm_mul_ps(vb1, _mm_loadu_ps(m + k)), _mm_mul_ps(vc1, d));
-            __m128 vv = _mm_add_ps(_mm_mul_ps(vb2, _mm_loadu_ps(v + k)), _mm_mul_ps(_mm_mul_ps(vc2, d), d));
-            __m128 denom = _mm_add_ps(_mm_div_ps(_mm_sqrt_ps(vv), vbc2), veps);
-            vw = _mm_sub_ps(vw, _mm_mul_ps(vstep, _mm_div_ps(vm, denom)));
-            _mm_storeu_ps(m + k, vm);
-            _mm_storeu_ps(v + k, vv);
-            _mm_storeu_ps(w + k, vw);
-        }
+/* Adam over one block. The same IEEE operations in the same order per element on every path
+ * (this file is built with -ffp-contract=off and -fno-math-errno, so sqrtf is the instruction
+ * and the loop vectorises); the wider paths are the same source compiled for AVX2 / AVX-512. */
+#define ADAM_LOOP(DECAY, L2)                                                            \
+    for (size_t k = 0; k < n; k++) {                                                    \
+        float d = g[k], wk = w[k];                                                      \
+        if (DECAY) wk *= c->decay;                                                      \
+        if (L2) d += c->wd * wk;                                                        \
+        float mk = c->b1 * m[k] + c->c1 * d;                                            \
+        float vk = c->b2 * v[k] + c->c2 * d * d;                                        \
+        float denom = sqrtf(vk) / c->bc2_sqrt + c->eps;                                 \
+        m[k] = mk;                                                                      \
+        v[k] = vk;                                                                      \
+        w[k] = wk - c->step_size * (mk / denom);                                        \
     }
+#define ADAM_FN(NAME, ATTR)                                                                          \
+    ATTR static void NAME(const anet_upd_consts *c, float *restrict w, float *restrict m, float *restrict v, \
+                          const float *restrict g, size_t n) {                                       \
+        if (c->decoupled) { ADAM_LOOP(1, 0) }                                                        \
+        else if (c->l2) { ADAM_LOOP(0, 1) }                                                          \
+        else { ADAM_LOOP(0, 0) }                                                                     \
+    }
+ADAM_FN(adam_base, )
+#if defined(__x86_64__) && defined(__GNUC__)
+#define ADAM_X86 1
+ADAM_FN(adam_avx2, __attribute__((target("avx2"))))
+ADAM_FN(adam_avx512, __attribute__((target("avx512f"))))
 #endif
-    for (; k < n; k++) {
-        float d = g[k];
-        if (c->decoupled) w[k] *= c->decay;
-        else if (c->wd != 0.0f) d += c->wd * w[k];
-        m[k] = c->b1 * m[k] + c->c1 * d;
-        v[k] = c->b2 * v[k] + c->c2 * d * d;
-        float denom = sqrtf(v[k]) / c->bc2_sqrt + c->eps;
-        w[k] -= c->step_size * (m[k] / denom);
-    }
+
+int anet_adam_paths(anet_adam_fn *out, const char **names, int max) {
+    int n = 0;
+    if (n < max) { out[n] = adam_base; names[n++] = "base"; }
+#ifdef ADAM_X86
+    __builtin_cpu_init();
+    if (n < max && __builtin_cpu_supports("avx2")) { out[n] = adam_avx2; names[n++] = "avx2"; }
+    if (n < max && __builtin_cpu_supports("avx512f")) { out[n] = adam_avx512; names[n++] = "avx512"; }
+#endif
+    return n;
 }
 
-static void step_block(const anet_optim_cpu *o, const upd_consts *c, int i, size_t k0, const float *g, size_t n) {
+static void step_adam(const anet_upd_consts *c, float *w, float *m, float *v, const float *g, size_t n) {
+    /* The widest path; the choice is a pure function of the CPU, so every caller agrees. */
+    anet_adam_fn f[3];
+    const char *nm[3];
+    f[anet_adam_paths(f, nm, 3) - 1](c, w, m, v, g, n);
+}
+
+static void step_block(const anet_optim_cpu *o, const anet_upd_consts *c, int i, size_t k0, const float *g, size_t n) {
     if (o->cfg.kind == ANET_OPT_SGD) step_sgd(c, o->w[i] + k0, o->m[i] + k0, g, n);
     else step_adam(c, o->w[i] + k0, o->m[i] + k0, o->v[i] + k0, g, n);
 }
@@ -191,7 +191,7 @@ static void step_block(const anet_optim_cpu *o, const upd_consts *c, int i, size
 void anet_optim_cpu_step(anet_optim_cpu *o, float lr, const float *const *grads) {
     int first = o->t == 0;
     o->t++;
-    upd_consts c = consts(&o->cfg, o->t, first, lr);
+    anet_upd_consts c = consts(&o->cfg, o->t, first, lr);
     for (int i = 0; i < o->nparams; i++) step_block(o, &c, i, 0, grads[i], o->sizes[i]);
 }
 
@@ -205,7 +205,7 @@ void anet_optim_cpu_begin(anet_optim_cpu *o, float lr) {
 }
 
 void anet_optim_cpu_apply_f16(anet_optim_cpu *o, int i, const anet_f16 *grad, float inv_scale) {
-    upd_consts c = consts(&o->cfg, o->t, o->first, o->lr_now);
+    anet_upd_consts c = consts(&o->cfg, o->t, o->first, o->lr_now);
     float g[UPD_BLOCK];
     /* One pass per block: fp16 gradient -> fp32, unscale, update, fp16 copy of the weights. */
     for (size_t k0 = 0; k0 < o->sizes[i]; k0 += UPD_BLOCK) {

@@ -49,6 +49,15 @@ void anet_optim_cpu_step_f16(anet_optim_cpu *o, float lr, const anet_f16 *const 
  * parameter's fp16 gradient exactly once. */
 void anet_optim_cpu_begin(anet_optim_cpu *o, float lr);
 void anet_optim_cpu_apply_f16(anet_optim_cpu *o, int i, const anet_f16 *grad, float inv_scale);
+/* Per-step constants of one update (internal; exposed for the per-path tests). */
+typedef struct anet_upd_consts {
+    int first, l2, decoupled;
+    float lr, wd, mom, b1, b2, c1, c2, eps, step_size, bc2_sqrt, decay;
+} anet_upd_consts;
+typedef void (*anet_adam_fn)(const anet_upd_consts *c, float *w, float *m, float *v, const float *g, size_t n);
+/* Adam's inner loop for each instruction set this CPU runs, the baseline first (every path
+ * gives the same bits; the last is the one used); returns how many (<= max). */
+int anet_adam_paths(anet_adam_fn *out, const char **names, int max);
 /* Refreshes w16 from w (round to nearest even). */
 void anet_optim_cpu_sync_f16(anet_optim_cpu *o);
 

@@ -175,6 +175,12 @@ rc=$?
     ;;
 esac
 
+# A FIFO where the model should be: refused at once (exit 3), never read.
+mkfifo "$T/fifo.mlmodel"
+timeout 10 "$BIN" check "$T/fifo.mlmodel" >"$T/out" 2>"$T/err"
+rc=$?
+[ "$rc" = 3 ] && grep -q "not a regular file" "$T/err" && ok "fifo refused" || bad "fifo: exit $rc"
+
 # ane_trainer checkpoints (.safetensors) and model specs: the train and eval step programs.
 # The checkpoint is written here by Python (the safetensors layout), not by the project.
 $PY - "$T/run.safetensors" <<'PYEOF'

@@ -29,11 +29,6 @@ static int by_off(const void *a, const void *b) {
     return (*x)->off < (*y)->off ? -1 : (*x)->off > (*y)->off;
 }
 
-static int data_dtype(anet_dtype t) {
-    return t == ANET_DT_FP16 || t == ANET_DT_FP32 || t == ANET_DT_INT32 || t == ANET_DT_BOOL ||
-           t == ANET_DT_INT8 || t == ANET_DT_UINT8;
-}
-
 anet_status anet_vane_layout(anet_program *p, const anet_graph *g, const int *alias, const char *need_buf,
                              unsigned flags) {
     int nv = g->nvalues, ns = p->nsteps;
@@ -67,7 +62,7 @@ anet_status anet_vane_layout(anet_program *p, const anet_graph *g, const int *al
         }
     int nsp = 0;
     for (int v = 0; v < nv; v++) {
-        if (alias[v] >= 0 || !need_buf[v] || !data_dtype(g->values[v].type.dtype)) continue;
+        if (alias[v] >= 0 || !need_buf[v] || !anet_vane_data_dtype(g->values[v].type.dtype)) continue;
         int64_t n = anet_type_elements(&g->values[v].type);
         if (n < 0) { st = anet_fail(ANET_E_INVALID, "vane: value '%s' has an invalid shape", g->values[v].name); goto done; }
         if (from[v] == END) from[v] = -1; /* never written by a step (unused input-like value) */

@@ -19,7 +19,7 @@ static int fusable(const step *s) {
 
 static int root_of(const int *alias, int v) { return v >= 0 && alias[v] >= 0 ? alias[v] : v; }
 
-/* Calls f(ctx, value) for every value step s reads. */
+/* Runs BODY with v = each value step s reads. */
 #define FOR_INPUTS(s, v, BODY)                                            \
     do {                                                                  \
         for (int k_ = 0; k_ < 3; k_++)                                    \

@@ -1,5 +1,5 @@
 /* vane's kernels: plain loops over fp32 buffers (values already fp16-representable in the
- * default numerics; rounding is the caller's job, once per op). Shapes are int64 arrays of at
+ * default numerics; rounding is the caller's, once per op, or the row kernels' when asked). Shapes are int64 arrays of at
  * most ANET_MAX_RANK dims. Kernels never allocate: scratch comes from the caller. */
 #ifndef ANET_RUNTIME_VANE_KERNELS_H
 #define ANET_RUNTIME_VANE_KERNELS_H

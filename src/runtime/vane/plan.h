@@ -109,6 +109,16 @@ struct anet_program {
     void **cur_out;
 };
 
+/* The dtypes vane holds as fp32 buffers. */
+static inline int anet_vane_data_dtype(anet_dtype t) {
+    return t == ANET_DT_FP16 || t == ANET_DT_FP32 || t == ANET_DT_INT32 || t == ANET_DT_BOOL ||
+           t == ANET_DT_INT8 || t == ANET_DT_UINT8;
+}
+
+/* Plans non-const op op_id of g into s (plan_op.c); alias[] records reshape/identity outputs
+ * that share their input's buffer (such ops get s->kind S_COPY with in[0] = -1: no step). */
+anet_status anet_vane_plan_op(const anet_graph *g, int op_id, step *s, int *alias);
+
 /* Orders p->steps into units, fusing elementwise chains unless NO_FUSE; decides which outputs
  * live only in tile slots (need_buf[v] = 0) and assigns slots. alias[v] is the value whose
  * buffer v shares, or -1. need_buf must hold g->nvalues entries. */
