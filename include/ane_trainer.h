@@ -88,7 +88,8 @@ typedef struct anet_trainer anet_trainer;
  * schedules; default epochs= x batches)
  * seed= (shuffling) batch_size= backend=auto|vane|ane|ane-sim
  * chip=m1|m2|m3|m4|strict update=cpu|ane numerics=fp16|fp32 loss_scale= loss_scale_growth=
- * quiet=0|1 (progress on stderr; default 1). Defaults are the CLI's (docs/training.md).
+ * max_memory= (bytes: the plan's memory budget, default half of physical memory; over it the
+ * trainer is refused before allocating, ANET_E_NOMEM) quiet=0|1 (progress on stderr; default 1). Defaults are the CLI's (docs/training.md).
  * Unknown keys and bad values fail with ANET_E_INVALID naming them. */
 anet_status anet_trainer_new(const anet_model *model, const char *options, anet_trainer **out);
 /* A trainer continuing a checkpoint (of the CLI or of anet_trainer_save): model, weights,

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifdef __APPLE__
@@ -91,6 +92,14 @@ static void serve(int fd) {
                      "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
                      claim);
     write_all(fd, hdr, (size_t)h);
+    if (strcmp(mode, "drip") == 0) { /* 2 bytes every 0.25 s until the client hangs up (at most 5 min) */
+        for (size_t i = 0; i + 2 <= len && i < 2400; i += 2) {
+            if (write(fd, body + i, 2) != 2) break;
+            nanosleep(&(struct timespec){0, 250000000}, NULL);
+        }
+        free(body);
+        return;
+    }
     write_all(fd, body, send_len);
     free(body);
 }
@@ -329,6 +338,35 @@ int main(void) {
     o.progress = 1;
     CHECK_EQ_INT(anet_fetch_dataset(&spec, &o), ANET_OK);
     CHECK_EQ_INT(count_entries(d), 4);
+
+    /* A server dripping 2 bytes at a time (issue 16 item 6): the overall deadline ends the
+     * fetch, and so does the minimum-rate rule on its own; both within seconds. */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/drip/", port);
+    snprintf(d, sizeof d, "%s/drip", tmpdir);
+    memset(&o, 0, sizeof o);
+    o.dir = d;
+    o.mirror = url;
+    o.quiet = 1;
+    o.timeout_s = 2;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CHECK_EQ_INT(anet_fetch_dataset(&spec, &o), ANET_E_NETWORK);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    CHECK_STR_CONTAINS(anet_last_error(), "not done within the --timeout of 2 s");
+    CHECK_MSG(secs >= 1.5 && secs < 20, "deadline of 2 s ended after %.1f s", secs);
+    CHECK_EQ_INT(count_entries(d), -1);
+    sleep(1); /* the one-connection server notices the hang-up */
+    o.timeout_s = 600;
+    o.min_rate = 1024;
+    o.rate_window_s = 2;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CHECK_EQ_INT(anet_fetch_dataset(&spec, &o), ANET_E_NETWORK);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    CHECK_STR_CONTAINS(anet_last_error(), "slower than 1024 bytes/s for 2 s");
+    CHECK_MSG(secs >= 1.5 && secs < 30, "minimum rate over 2 s ended after %.1f s", secs);
+    CHECK_EQ_INT(count_entries(d), -1);
 
     kill(server, SIGTERM);
     waitpid(server, NULL, 0);

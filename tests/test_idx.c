@@ -442,6 +442,26 @@ static void rm_rf(const char *d) {
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", d);
 }
 
+/* The readers over bytes in memory give what the path readers give, errors included. */
+static void test_from_memory(void) {
+    size_t ngz = 0;
+    unsigned char *gz = read_all(MNIST10K "/t10k-images-idx3-ubyte.gz", &ngz);
+    uint8_t *a = NULL, *b = NULL;
+    uint32_t n1 = 0, r1 = 0, c1 = 0, n2 = 0, r2 = 0, c2 = 0;
+    CHECK_EQ_INT(anet_idx_read_images(MNIST10K "/t10k-images-idx3-ubyte.gz", &a, &n1, &r1, &c1), ANET_OK);
+    CHECK_EQ_INT(anet_idx_parse_images(gz, ngz, "mem", &b, &n2, &r2, &c2), ANET_OK);
+    CHECK(n1 == n2 && r1 == r2 && c1 == c2 && a && b && memcmp(a, b, (size_t)n1 * r1 * c1) == 0);
+    free(a);
+    free(b);
+    uint8_t *l = NULL;
+    CHECK_EQ_INT(anet_idx_parse_images(gz, ngz / 2, "half.gz", &l, &n2, &r2, &c2), ANET_E_FORMAT);
+    CHECK_STR_CONTAINS(anet_last_error(), "half.gz: truncated");
+    CHECK_EQ_INT(anet_idx_parse_labels(gz, 0, "empty", 10, &l, &n2), ANET_E_FORMAT);
+    CHECK_STR_CONTAINS(anet_last_error(), "empty: truncated: expected a 4-byte IDX magic number, got 0 bytes");
+    CHECK(l == NULL);
+    free(gz);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/anet_test_idx_XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -449,6 +469,7 @@ int main(void) {
         return 1;
     }
     test_shared();
+    test_from_memory();
     test_raw_copies();
     test_bad_files();
     test_bad_dirs();

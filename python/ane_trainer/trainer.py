@@ -83,7 +83,8 @@ class Trainer:
     ``schedule_steps`` (the span of the cosine schedules; default: the epochs of each fit x
     batches), ``seed`` (shuffling), ``batch_size`` (128), ``backend`` auto|vane|ane|ane-sim,
     ``chip`` (m4), ``update`` cpu|ane, ``numerics`` fp16|fp32, ``loss_scale``,
-    ``loss_scale_growth``, ``verbose`` (default True: one progress line per epoch on
+    ``loss_scale_growth``, ``max_memory`` (bytes; the plan's memory budget, default half of
+    physical memory), ``verbose`` (default True: one progress line per epoch on
     ``sys.stderr``, as Keras prints).
 
     The trainer starts from a copy of ``model``'s weights and writes the trained weights back
@@ -96,7 +97,7 @@ class Trainer:
     def __init__(self, model, optimizer="adam", lr=None, backend="auto", update="cpu", seed=0,
                  batch_size=128, chip="m4", numerics="fp16", schedule="constant", warmup_steps=None,
                  momentum=None, weight_decay=None, beta1=None, beta2=None, eps=None,
-                 loss_scale=None, loss_scale_growth=None, verbose=True, schedule_steps=None):
+                 loss_scale=None, loss_scale_growth=None, verbose=True, schedule_steps=None, max_memory=None):
         if not isinstance(model, MLP):
             raise ArgumentError("Trainer needs an ane_trainer.MLP (use ane_trainer.from_torch for a "
                                 "torch module), got %s" % type(model).__name__)
@@ -104,7 +105,7 @@ class Trainer:
                         batch_size=batch_size, chip=chip, numerics=numerics, schedule=schedule,
                         warmup_steps=warmup_steps, schedule_steps=schedule_steps, momentum=momentum,
                         weight_decay=weight_decay, beta1=beta1, beta2=beta2, eps=eps, loss_scale=loss_scale,
-                        loss_scale_growth=loss_scale_growth, quiet=1)
+                        loss_scale_growth=loss_scale_growth, max_memory=max_memory, quiet=1)
         h = ctypes.c_void_p()
         _check(_L.anet_trainer_new(model._h, _lib.enc(opts), ctypes.byref(h)), creating=True)
         self._guard = Guard(h, _L.anet_trainer_free, "Trainer")

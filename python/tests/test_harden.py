@@ -165,3 +165,10 @@ def test_epoch_of_only_skipped_steps_stops(mnist):
     with pytest.raises(at.Error, match="every one of its 10 steps was skipped"):
         t.fit(x, y, epochs=3)
     t.close()
+
+
+def test_memory_budget():
+    with pytest.raises(at.Error, match="over the memory budget of 1.0 MB"):
+        at.Trainer(at.MLP([784, 256, 10]), backend="vane", max_memory=1000000)
+    with pytest.raises(at.ArgumentError, match="max_memory"):
+        at.Trainer(at.MLP([4, 2]), backend="vane", max_memory=0)

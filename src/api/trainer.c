@@ -23,7 +23,7 @@ typedef struct parsed {
 
 static const char *const known_keys =
     "optimizer lr momentum weight_decay beta1 beta2 eps schedule warmup_steps schedule_steps epochs seed batch_size backend "
-    "chip update numerics loss_scale loss_scale_growth quiet";
+    "chip update numerics loss_scale loss_scale_growth max_memory quiet";
 
 static anet_status bad(const char *key, const char *val, const char *want) {
     return anet_fail(ANET_E_INVALID, "option %s=%s: expected %s", key, val, want);
@@ -115,6 +115,9 @@ static anet_status apply_one(parsed *p, const char *k, const char *v) {
     } else if (!strcmp(k, "loss_scale_growth")) {
         if (parse_int(v, 1, 1000000000, &n)) return bad(k, v, "an integer >= 1");
         o->loss_scale_growth = (int)n;
+    } else if (!strcmp(k, "max_memory")) {
+        if (parse_int(v, 1, INT64_MAX, &n)) return bad(k, v, "a number of bytes >= 1");
+        o->max_memory = (uint64_t)n;
     } else if (!strcmp(k, "quiet")) {
         if (strcmp(v, "0") && strcmp(v, "1")) return bad(k, v, "0 or 1");
         o->quiet = v[0] == '1';

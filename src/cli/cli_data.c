@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/cli_opts.h"
 #include "core/error.h"
 #include "data/fetch.h"
 #include "data/registry.h"
@@ -37,7 +38,7 @@ static void list_usage(FILE *f) {
 
 static void fetch_usage(FILE *f) {
     fprintf(f,
-            "usage: ane_trainer data fetch NAME [--dir D] [--mirror URL] [--quiet]\n"
+            "usage: ane_trainer data fetch NAME [--dir D] [--mirror URL] [--timeout SECONDS] [--quiet]\n"
             "\n"
             "Downloads the four files of NAME (mnist, fashion-mnist, kmnist), checks size and checksum,\n"
             "and renames each into place only when it verifies; files already present and verified are\n"
@@ -47,6 +48,8 @@ static void fetch_usage(FILE *f) {
             "  --dir D        target directory (default $ANE_TRAINER_DATA/NAME, else the user cache)\n"
             "  --mirror URL   download from URL (a directory holding the files; \"{name}\" is replaced by\n"
             "                 NAME) instead of the canonical site; also $ANE_TRAINER_MIRROR\n"
+            "  --timeout S    give up when the whole fetch is not done within S seconds (default 600);\n"
+            "                 a file also fails when it arrives slower than 1024 bytes/s for 30 s\n"
             "  --quiet        no progress output\n");
 }
 
@@ -208,6 +211,11 @@ static int data_fetch(int argc, char **argv) {
         } else if (strcmp(argv[i], "--mirror") == 0) {
             if (++i >= argc) return cli_usage_error("data fetch ", "--mirror needs a URL");
             o.mirror = argv[i];
+        } else if (strcmp(argv[i], "--timeout") == 0) {
+            long long n = 0;
+            if (++i >= argc || cli_parse_int(argv[i], 1, 1000000000, &n))
+                return cli_usage_error("data fetch ", "--timeout needs a number of seconds >= 1");
+            o.timeout_s = (long)n;
         } else if (strcmp(argv[i], "--quiet") == 0) {
             o.quiet = 1;
         } else if (argv[i][0] == '-') {

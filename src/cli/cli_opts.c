@@ -85,3 +85,24 @@ const char *cli_suggest(const char *arg, const char *const *names) {
     }
     return best;
 }
+
+int cli_parse_size(const char *s, uint64_t *out) {
+    if (!s || !*s || *s == '-') return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || errno) return -1;
+    unsigned shift = 0;
+    switch (*end) {
+    case 'K': case 'k': shift = 10; break;
+    case 'M': case 'm': shift = 20; break;
+    case 'G': case 'g': shift = 30; break;
+    case 'T': case 't': shift = 40; break;
+    case 0: break;
+    default: return -1;
+    }
+    if (shift && end[1] && strcmp(end + 1, "B") != 0 && strcmp(end + 1, "iB") != 0) return -1;
+    if (v == 0 || v > (UINT64_MAX >> shift)) return -1;
+    *out = (uint64_t)v << shift;
+    return 0;
+}

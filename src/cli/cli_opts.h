@@ -11,6 +11,9 @@ int cli_opt(int argc, char **argv, int *i, const char *name, const char **val);
 /* Parse helpers: 0 on success. */
 int cli_parse_int(const char *s, long long lo, long long hi, long long *out);
 int cli_parse_u64(const char *s, uint64_t *out);
+/* A size in bytes > 0: digits with an optional K, M, G or T suffix (powers of 1024; "G",
+ * "GB" and "GiB" alike). */
+int cli_parse_size(const char *s, uint64_t *out);
 int cli_parse_float(const char *s, double lo, double hi, double *out);
 
 /* The name in NULL-terminated names closest to an unknown option arg (at most 2 edits, '_'

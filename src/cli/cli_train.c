@@ -68,6 +68,8 @@ static void train_usage(FILE *f) {
             "                       without --val-split)\n"
             "  --tensorboard DIR    TensorBoard event files (scalars) in DIR too\n"
             "  --max-steps N        stop after N steps in total (no checkpoint; for tests)\n"
+            "  --max-memory SIZE    memory budget of the plan, e.g. 4G (default: half of physical memory);\n"
+            "                       a model and batch estimated to need more fail before allocating\n"
             "  --quiet              no progress on stderr\n"
             "\n"
             "Ctrl-C (or SIGTERM) finishes the current step, writes the checkpoint (mid-epoch position\n"
@@ -79,7 +81,7 @@ static const char *const train_flags[] = {
     "--dataset", "--data", "--model", "--epochs", "--batch-size", "--optimizer", "--lr", "--momentum",
     "--weight-decay", "--beta1", "--beta2", "--eps", "--schedule", "--schedule-steps", "--warmup-steps", "--seed",
     "--backend", "--chip", "--update", "--numerics", "--out", "--resume", "--overwrite", "--metrics",
-    "--loss-scale", "--loss-scale-growth", "--log-steps", "--max-steps", "--quiet", "--help", "--val-split",
+    "--loss-scale", "--loss-scale-growth", "--log-steps", "--max-steps", "--max-memory", "--quiet", "--help", "--val-split",
     "--save-best", "--tensorboard", "--train-acc", NULL};
 
 /* The backend line: the name and the gist of why; the full reason (with advice) only when a
@@ -235,6 +237,8 @@ int cli_train(int argc, char **argv) {
         } else if (OPT("--log-steps")) {
             if (!missing && cli_parse_int(v, 0, 1000000000, &n)) return cli_usage_error("train ", "--log-steps '%s': expected an integer >= 0", v);
             o.log_steps = (int)n;
+        } else if (OPT("--max-memory")) {
+            if (!missing && cli_parse_size(v, &o.max_memory)) return cli_usage_error("train ", "--max-memory '%s': expected a size such as 512M or 4G", v);
         } else if (OPT("--max-steps")) {
             if (!missing && cli_parse_int(v, 0, INT64_MAX, &n)) return cli_usage_error("train ", "--max-steps '%s': expected an integer >= 0", v);
             o.max_steps = n;

@@ -77,7 +77,14 @@ void anet_dataset_free(anet_dataset *ds) {
 
 static anet_status load_split(anet_dataset *ds, int img, int lab, anet_split *sp, uint32_t *rows, uint32_t *cols) {
     uint32_t n_img = 0, n_lab = 0;
-    anet_status st = anet_idx_read_images(ds->files[img], &sp->images, &n_img, rows, cols);
+    /* The headers' counts first: files that disagree fail before either payload is read. */
+    anet_status st = anet_idx_peek_count(ds->files[img], ANET_IDX_MAGIC_IMAGES, &n_img);
+    if (st == ANET_OK) st = anet_idx_peek_count(ds->files[lab], ANET_IDX_MAGIC_LABELS, &n_lab);
+    if (st != ANET_OK) return st;
+    if (n_img != n_lab)
+        return anet_fail(ANET_E_MISMATCH, "%s has %u images but %s has %u labels", ds->files[img], n_img,
+                         ds->files[lab], n_lab);
+    st = anet_idx_read_images(ds->files[img], &sp->images, &n_img, rows, cols);
     if (st != ANET_OK) return st;
     st = anet_idx_read_labels(ds->files[lab], ds->num_classes, &sp->labels, &n_lab);
     if (st != ANET_OK) return st;
@@ -89,6 +96,10 @@ static anet_status load_split(anet_dataset *ds, int img, int lab, anet_split *sp
 }
 
 anet_status anet_dataset_load_dir(const char *dir, uint32_t num_classes, anet_dataset *ds) {
+    return anet_dataset_load_dir_splits(dir, num_classes, ANET_SPLIT_TRAIN | ANET_SPLIT_TEST, ds);
+}
+
+anet_status anet_dataset_load_dir_splits(const char *dir, uint32_t num_classes, unsigned splits, anet_dataset *ds) {
     if (!ds) return anet_fail(ANET_E_INVALID, "anet_dataset_load_dir: NULL dataset");
     memset(ds, 0, sizeof *ds);
     if (num_classes == 0) num_classes = 10;
@@ -98,8 +109,12 @@ anet_status anet_dataset_load_dir(const char *dir, uint32_t num_classes, anet_da
     if (st != ANET_OK) return st;
     snprintf(ds->dir, sizeof ds->dir, "%s", dir);
     uint32_t r1 = 0, c1 = 0, r2 = 0, c2 = 0;
-    st = load_split(ds, ANET_FILE_TRAIN_IMAGES, ANET_FILE_TRAIN_LABELS, &ds->train, &r1, &c1);
-    if (st == ANET_OK) st = load_split(ds, ANET_FILE_TEST_IMAGES, ANET_FILE_TEST_LABELS, &ds->test, &r2, &c2);
+    if (splits & ANET_SPLIT_TRAIN) st = load_split(ds, ANET_FILE_TRAIN_IMAGES, ANET_FILE_TRAIN_LABELS, &ds->train, &r1, &c1);
+    if (st == ANET_OK && (splits & ANET_SPLIT_TEST))
+        st = load_split(ds, ANET_FILE_TEST_IMAGES, ANET_FILE_TEST_LABELS, &ds->test, &r2, &c2);
+    /* One split alone: its shape is the dataset's. */
+    if (!(splits & ANET_SPLIT_TRAIN)) r1 = r2, c1 = c2;
+    if (!(splits & ANET_SPLIT_TEST)) r2 = r1, c2 = c1;
     if (st == ANET_OK && (r1 != r2 || c1 != c2))
         st = anet_fail(ANET_E_MISMATCH, "%s has %ux%u images but %s has %ux%u", ds->files[ANET_FILE_TRAIN_IMAGES], r1,
                        c1, ds->files[ANET_FILE_TEST_IMAGES], r2, c2);

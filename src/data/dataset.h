@@ -40,6 +40,10 @@ anet_status anet_dataset_find_files(const char *dir, char paths[ANET_FILE_COUNT]
  * test images must have the same rows x cols; image and label counts of a split must agree. */
 anet_status anet_dataset_load_dir(const char *dir, uint32_t num_classes, anet_dataset *ds);
 
+/* The same, loading only the splits asked for (an evaluation needs no training split). */
+enum { ANET_SPLIT_TRAIN = 1, ANET_SPLIT_TEST = 2 };
+anet_status anet_dataset_load_dir_splits(const char *dir, uint32_t num_classes, unsigned splits, anet_dataset *ds);
+
 /* Frees the arrays; the struct can be loaded again. Safe on a zeroed or failed dataset. */
 void anet_dataset_free(anet_dataset *ds);
 

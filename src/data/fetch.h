@@ -11,8 +11,14 @@ typedef struct anet_fetch_opts {
     int progress;        /* -1: a bar when stderr is a terminal, else one line per file;
                             0: one line per file; 1: always the bar */
     int quiet;           /* no progress output at all (errors still come back as the message) */
-    long timeout_s;      /* give up when no byte arrives for this long (0 = 60 s) */
+    long timeout_s;      /* overall deadline of the whole fetch, all files (0 = 600 s) */
+    long min_rate;       /* bytes/s a transfer must average over rate_window_s (0 = 1024) */
+    long rate_window_s;  /* the window of the minimum-rate rule (0 = 30 s) */
 } anet_fetch_opts;
+
+#define ANET_FETCH_DEFAULT_TIMEOUT 600
+#define ANET_FETCH_DEFAULT_MIN_RATE 1024
+#define ANET_FETCH_DEFAULT_RATE_WINDOW 30
 
 /* 1 when this build can download (libcurl), else 0. */
 int anet_fetch_available(void);

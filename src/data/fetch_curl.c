@@ -125,7 +125,14 @@ static void remove_stale_parts(const char *dir, const char *name) {
     closedir(d);
 }
 
-static anet_status curl_failure(CURLcode rc, CURL *c, const char *url, const xfer *x, const char *errbuf) {
+/* The limits of one fetch: an overall deadline (CLOCK_MONOTONIC) and a minimum rate. */
+typedef struct limits {
+    double deadline;
+    long timeout_s, min_rate, window_s;
+} limits;
+
+static anet_status curl_failure(CURLcode rc, CURL *c, const char *url, const xfer *x, const char *errbuf,
+                                const limits *lim) {
     long http = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &http);
     const char *detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
@@ -138,7 +145,11 @@ static anet_status curl_failure(CURLcode rc, CURL *c, const char *url, const xfe
     case CURLE_COULDNT_CONNECT:
         return anet_fail(ANET_E_NETWORK, "%s: cannot connect (no network, or the server is down): %s", url, detail);
     case CURLE_OPERATION_TIMEDOUT:
-        return anet_fail(ANET_E_NETWORK, "%s: timed out after %llu bytes: %s", url, (unsigned long long)x->got, detail);
+        if (now_s() >= lim->deadline - 0.5)
+            return anet_fail(ANET_E_NETWORK, "%s: not done within the --timeout of %ld s (%llu bytes arrived)", url,
+                             lim->timeout_s, (unsigned long long)x->got);
+        return anet_fail(ANET_E_NETWORK, "%s: slower than %ld bytes/s for %ld s (%llu bytes arrived): the server is "
+                         "stalled or dripping", url, lim->min_rate, lim->window_s, (unsigned long long)x->got);
     case CURLE_WRITE_ERROR:
         if (x->over)
             return anet_fail(ANET_E_VERIFY, "%s: the server sent more than the expected %llu bytes (file refused)", url,
@@ -156,7 +167,7 @@ static anet_status curl_failure(CURLcode rc, CURL *c, const char *url, const xfe
 
 /* *installed is set when this call renamed a new file into place. */
 static anet_status fetch_one(const anet_dataset_file *f, const char *base, const char *dir, const anet_fetch_opts *o,
-                             int bar, long timeout_s, int *installed) {
+                             int bar, const limits *lim, int *installed) {
     char url[2 * ANET_PATH_MAX], target[ANET_PATH_MAX], tmp[ANET_PATH_MAX];
     if (snprintf(url, sizeof url, "%s%s", base, f->name) >= (int)sizeof url ||
         snprintf(target, sizeof target, "%s/%s", dir, f->name) >= (int)sizeof target ||
@@ -215,9 +226,14 @@ static anet_status fetch_one(const anet_dataset_file *f, const char *base, const
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, timeout_s);
+    /* What is left of the overall deadline bounds this file; a transfer averaging less than
+     * min_rate over the window is given up (a server dripping bytes never ends otherwise). */
+    double left = lim->deadline - now_s();
+    long left_ms = left > 0.001 ? (long)(left * 1000) : 1;
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, left_ms);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, left_ms < 30000 ? left_ms : 30000L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, lim->min_rate);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, lim->window_s);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "ane_trainer/" ANET_VERSION);
 #if LIBCURL_VERSION_NUM >= 0x075500
     /* Only web URLs: a mirror must not reach file:// or other schemes through a redirect. */
@@ -229,7 +245,7 @@ static anet_status fetch_one(const anet_dataset_file *f, const char *base, const
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
     CURLcode rc = curl_easy_perform(c);
     if (bar) draw_bar(&x, 1);
-    if (rc != CURLE_OK) st = curl_failure(rc, c, url, &x, errbuf);
+    if (rc != CURLE_OK) st = curl_failure(rc, c, url, &x, errbuf, lim);
     curl_easy_cleanup(c);
 
     char hex[65] = "";
@@ -277,12 +293,16 @@ anet_status anet_fetch_dataset(const anet_dataset_spec *spec, const anet_fetch_o
     int created = 0;
     if ((st = make_dirs(dir, &created)) != ANET_OK) return st;
     int bar = !o.quiet && (o.progress == 1 || (o.progress < 0 && isatty(fileno(stderr))));
-    long timeout = o.timeout_s > 0 ? o.timeout_s : 60;
+    limits lim;
+    lim.timeout_s = o.timeout_s > 0 ? o.timeout_s : ANET_FETCH_DEFAULT_TIMEOUT;
+    lim.min_rate = o.min_rate > 0 ? o.min_rate : ANET_FETCH_DEFAULT_MIN_RATE;
+    lim.window_s = o.rate_window_s > 0 ? o.rate_window_s : ANET_FETCH_DEFAULT_RATE_WINDOW;
+    lim.deadline = now_s() + (double)lim.timeout_s;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return anet_fail(ANET_E_NETWORK, "cannot initialise libcurl");
     if (!o.quiet) fprintf(stderr, "fetching %s from %s into %s\n", spec->name, base, dir);
     int installed[ANET_FILE_COUNT] = {0};
     for (int i = 0; i < ANET_FILE_COUNT && st == ANET_OK; i++)
-        st = fetch_one(&spec->files[i], base, dir, &o, bar, timeout, &installed[i]);
+        st = fetch_one(&spec->files[i], base, dir, &o, bar, &lim, &installed[i]);
     curl_global_cleanup();
     if (st != ANET_OK) {
         /* A failed first fetch leaves no trace: the files it already installed go too, then the

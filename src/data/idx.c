@@ -27,12 +27,32 @@ typedef struct {
 
 enum { IN_CHUNK = 1 << 16 };
 
+static anet_status src_start(src *s);
+
 static anet_status src_open(src *s, const char *path) {
     memset(s, 0, sizeof *s);
     s->path = path;
     /* A FIFO or device is refused before it is read (it would block or never end). */
     anet_status st = anet_fopen_input(path, NULL, &s->f, NULL);
     if (st != ANET_OK) return st;
+    return src_start(s);
+}
+
+/* The same over bytes in memory (fmemopen): one reader for files and buffers. */
+static anet_status src_open_mem(src *s, const uint8_t *buf, size_t len, const char *name) {
+    memset(s, 0, sizeof *s);
+    s->path = name ? name : "(memory)";
+    static const uint8_t none[1] = {0};
+    /* fmemopen needs a non-empty buffer; an empty input is the first byte of a 1-byte one cut to 0. */
+    s->f = fmemopen((void *)(len ? buf : none), len ? len : 1, "rb");
+    if (!s->f) return anet_fail(ANET_E_NOMEM, "%s: cannot open the bytes in memory", s->path);
+    if (!len) fseek(s->f, 0, SEEK_END);
+    return src_start(s);
+}
+
+/* Detects gzip from the first two bytes and starts the decoder. */
+static anet_status src_start(src *s) {
+    const char *path = s->path;
     unsigned char m[2];
     size_t got = fread(m, 1, 2, s->f);
     if (ferror(s->f)) {
@@ -41,7 +61,7 @@ static anet_status src_open(src *s, const char *path) {
         s->f = NULL;
         return anet_fail(ANET_E_IO, "%s: cannot read: %s", path, strerror(e));
     }
-    rewind(s->f);
+    if (got > 0) rewind(s->f);
     if (got == 2 && m[0] == 0x1f && m[1] == 0x8b) {
         s->in = malloc(IN_CHUNK);
         /* 16 + MAX_WBITS: expect a gzip header and trailer (CRC-32 and length are checked). */
@@ -175,11 +195,31 @@ static anet_status read_header(src *s, uint32_t want_magic, uint32_t ndim, uint3
     return ANET_OK;
 }
 
+/* The buffer grows with the bytes that really arrive (doubling from 1 MiB), so a 20-byte file
+ * whose header claims a 1 GiB payload costs 1 MiB, not 1 GiB, before it is refused. */
+static anet_status read_growing(src *s, uint64_t size, uint8_t **bufp, size_t *got) {
+    size_t cap = size < ((size_t)1 << 20) ? (size_t)size : ((size_t)1 << 20);
+    uint8_t *buf = malloc(cap ? cap : 1);
+    *got = 0;
+    *bufp = buf;
+    if (!buf) return anet_fail(ANET_E_NOMEM, "%s: cannot allocate %zu bytes", s->path, cap);
+    for (;;) {
+        size_t want = cap - *got, g = 0;
+        anet_status st = src_read(s, buf + *got, want, &g);
+        *got += g;
+        if (st != ANET_OK || g < want || *got == size) return st;
+        size_t ncap = (uint64_t)cap * 2 < size ? cap * 2 : (size_t)size;
+        uint8_t *nb = realloc(buf, ncap);
+        if (!nb) return anet_fail(ANET_E_NOMEM, "%s: cannot allocate %zu bytes", s->path, ncap);
+        *bufp = buf = nb;
+        cap = ncap;
+    }
+}
+
 static anet_status read_payload(src *s, uint64_t size, const char *what, uint8_t **out) {
-    uint8_t *buf = malloc(size ? (size_t)size : 1);
-    if (!buf) return anet_fail(ANET_E_NOMEM, "%s: cannot allocate %llu bytes", s->path, (unsigned long long)size);
+    uint8_t *buf = NULL;
     size_t got = 0;
-    anet_status st = src_read(s, buf, (size_t)size, &got);
+    anet_status st = read_growing(s, size, &buf, &got);
     if (st != ANET_OK && s->gz_cut && got < size) /* say how much of the payload arrived */
         st = anet_fail(ANET_E_FORMAT, "%s: truncated: expected %llu bytes of %s, got %zu (gzip stream cut short)",
                        s->path, (unsigned long long)size, what, got);
@@ -195,17 +235,33 @@ static anet_status read_payload(src *s, uint64_t size, const char *what, uint8_t
     return ANET_OK;
 }
 
+static anet_status images_from(src *s, anet_status st, uint8_t **pixels, uint32_t *n, uint32_t *rows, uint32_t *cols);
+static anet_status labels_from(src *s, anet_status st, uint32_t num_classes, uint8_t **labels, uint32_t *n);
+
 anet_status anet_idx_read_images(const char *path, uint8_t **pixels, uint32_t *n, uint32_t *rows, uint32_t *cols) {
     if (!path || !pixels || !n || !rows || !cols) return anet_fail(ANET_E_INVALID, "anet_idx_read_images: NULL argument");
     *pixels = NULL;
     src s;
-    anet_status st = src_open(&s, path);
+    return images_from(&s, src_open(&s, path), pixels, n, rows, cols);
+}
+
+anet_status anet_idx_parse_images(const uint8_t *buf, size_t len, const char *name, uint8_t **pixels, uint32_t *n,
+                                  uint32_t *rows, uint32_t *cols) {
+    if ((!buf && len) || !pixels || !n || !rows || !cols)
+        return anet_fail(ANET_E_INVALID, "anet_idx_parse_images: NULL argument");
+    *pixels = NULL;
+    src s;
+    return images_from(&s, src_open_mem(&s, buf, len, name), pixels, n, rows, cols);
+}
+
+/* Reads an images file from an opened source (st: how the opening went) and closes it. */
+static anet_status images_from(src *s, anet_status st, uint8_t **pixels, uint32_t *n, uint32_t *rows, uint32_t *cols) {
     if (st != ANET_OK) return st;
     uint32_t d[3] = {0, 0, 0};
     uint64_t size = 0;
-    st = read_header(&s, ANET_IDX_MAGIC_IMAGES, 3, d, &size);
-    if (st == ANET_OK) st = read_payload(&s, size, "pixels", pixels);
-    src_close(&s);
+    st = read_header(s, ANET_IDX_MAGIC_IMAGES, 3, d, &size);
+    if (st == ANET_OK) st = read_payload(s, size, "pixels", pixels);
+    src_close(s);
     if (st != ANET_OK) return st;
     *n = d[0];
     *rows = d[1];
@@ -217,14 +273,26 @@ anet_status anet_idx_read_labels(const char *path, uint32_t num_classes, uint8_t
     if (!path || !labels || !n) return anet_fail(ANET_E_INVALID, "anet_idx_read_labels: NULL argument");
     *labels = NULL;
     src s;
-    anet_status st = src_open(&s, path);
+    return labels_from(&s, src_open(&s, path), num_classes, labels, n);
+}
+
+anet_status anet_idx_parse_labels(const uint8_t *buf, size_t len, const char *name, uint32_t num_classes,
+                                  uint8_t **labels, uint32_t *n) {
+    if ((!buf && len) || !labels || !n) return anet_fail(ANET_E_INVALID, "anet_idx_parse_labels: NULL argument");
+    *labels = NULL;
+    src s;
+    return labels_from(&s, src_open_mem(&s, buf, len, name), num_classes, labels, n);
+}
+
+static anet_status labels_from(src *s, anet_status st, uint32_t num_classes, uint8_t **labels, uint32_t *n) {
     if (st != ANET_OK) return st;
+    const char *path = s->path;
     uint32_t d[1] = {0};
     uint64_t size = 0;
     uint8_t *buf = NULL;
-    st = read_header(&s, ANET_IDX_MAGIC_LABELS, 1, d, &size);
-    if (st == ANET_OK) st = read_payload(&s, size, "labels", &buf);
-    src_close(&s);
+    st = read_header(s, ANET_IDX_MAGIC_LABELS, 1, d, &size);
+    if (st == ANET_OK) st = read_payload(s, size, "labels", &buf);
+    src_close(s);
     if (st != ANET_OK) return st;
     if (num_classes > 0) {
         for (uint32_t i = 0; i < d[0]; i++)
@@ -238,6 +306,19 @@ anet_status anet_idx_read_labels(const char *path, uint32_t num_classes, uint8_t
     *labels = buf;
     *n = d[0];
     return ANET_OK;
+}
+
+anet_status anet_idx_peek_count(const char *path, uint32_t magic, uint32_t *n) {
+    if (!path || !n) return anet_fail(ANET_E_INVALID, "anet_idx_peek_count: NULL argument");
+    src s;
+    anet_status st = src_open(&s, path);
+    if (st != ANET_OK) return st;
+    uint32_t d[3] = {0, 0, 0};
+    uint64_t size = 0;
+    st = read_header(&s, magic, magic == ANET_IDX_MAGIC_IMAGES ? 3 : 1, d, &size);
+    src_close(&s);
+    if (st == ANET_OK) *n = d[0];
+    return st;
 }
 
 anet_status anet_file_decoded_stream(const char *path, anet_bytes_cb cb, void *ctx) {

@@ -23,6 +23,16 @@ anet_status anet_idx_read_images(const char *path, uint8_t **pixels, uint32_t *n
 anet_status anet_idx_read_labels(const char *path, uint32_t num_classes, uint8_t **labels,
                                  uint32_t *n);
 
+/* The same readers over a whole file's bytes in memory (name is used in messages). */
+anet_status anet_idx_parse_images(const uint8_t *buf, size_t len, const char *name, uint8_t **pixels, uint32_t *n,
+                                  uint32_t *rows, uint32_t *cols);
+anet_status anet_idx_parse_labels(const uint8_t *buf, size_t len, const char *name, uint32_t num_classes,
+                                  uint8_t **labels, uint32_t *n);
+
+/* The sample count in the header of an images (magic ANET_IDX_MAGIC_IMAGES) or labels file,
+ * the header validated as the readers do; nothing of the payload is read. */
+anet_status anet_idx_peek_count(const char *path, uint32_t magic, uint32_t *n);
+
 /* Streams the decoded bytes of a file (gunzipped when it is gzip, else as is) to cb in chunks,
  * checking the gzip CRC and length; for content hashes. A non-OK status from cb stops the read
  * and is returned. */

@@ -42,39 +42,39 @@ static const anet_dataset_spec registry[] = {
      /* The LeCun site now refuses automated downloads; torchvision's mirror serves the same files. */
      "https://ossci-datasets.s3.amazonaws.com/mnist/", 10,
      {{"train-images-idx3-ubyte.gz", 9912422, ANET_HASH_SHA256,
-       "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", NULL},
+       "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", NULL, 47040016},
       {"train-labels-idx1-ubyte.gz", 28881, ANET_HASH_SHA256,
-       "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", NULL},
+       "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", NULL, 60008},
       {"t10k-images-idx3-ubyte.gz", 1648877, ANET_HASH_SHA256,
        "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-       "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"},
+       "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7", 7840016},
       {"t10k-labels-idx1-ubyte.gz", 4542, ANET_HASH_SHA256,
        "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-       "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"}}},
+       "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2", 10008}}},
     {"fashion-mnist", "Zalando clothing images, 10 classes, 60k train + 10k test, 28x28",
      "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/", 10,
      {{"train-images-idx3-ubyte.gz", 26421880, ANET_HASH_SHA256,
        "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
-       "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"},
+       "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888", 47040016},
       {"train-labels-idx1-ubyte.gz", 29515, ANET_HASH_SHA256,
        "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
-       "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"},
+       "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9", 60008},
       {"t10k-images-idx3-ubyte.gz", 4422102, ANET_HASH_SHA256,
        "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
-       "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"},
+       "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b", 7840016},
       {"t10k-labels-idx1-ubyte.gz", 5148, ANET_HASH_SHA256,
        "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
-       "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"}}},
+       "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34", 10008}}},
     {"kmnist", "Kuzushiji-MNIST, cursive Japanese characters, 10 classes, 60k train + 10k test, 28x28",
      "http://codh.rois.ac.jp/kmnist/dataset/kmnist/", 10,
      {{"train-images-idx3-ubyte.gz", 18165135, ANET_HASH_SHA256,
-       "51467d22d8cc72929e2a028a0428f2086b092bb31cfb79c69cc0a90ce135fde4", NULL},
+       "51467d22d8cc72929e2a028a0428f2086b092bb31cfb79c69cc0a90ce135fde4", NULL, 47040016},
       {"train-labels-idx1-ubyte.gz", 29497, ANET_HASH_SHA256,
-       "e38f9ebcd0f3ebcdec7fc8eabdcdaef93bb0df8ea12bee65224341c8183d8e17", NULL},
+       "e38f9ebcd0f3ebcdec7fc8eabdcdaef93bb0df8ea12bee65224341c8183d8e17", NULL, 60008},
       {"t10k-images-idx3-ubyte.gz", 3041136, ANET_HASH_SHA256,
-       "edd7a857845ad6bb1d0ba43fe7e794d164fe2dce499a1694695a792adfac43c5", NULL},
+       "edd7a857845ad6bb1d0ba43fe7e794d164fe2dce499a1694695a792adfac43c5", NULL, 7840016},
       {"t10k-labels-idx1-ubyte.gz", 5120, ANET_HASH_SHA256,
-       "20bb9a0ef54c7db3efc55a92eef5582c109615df22683c380526788f98e42a1c", NULL}}},
+       "20bb9a0ef54c7db3efc55a92eef5582c109615df22683c380526788f98e42a1c", NULL, 10008}}},
 };
 
 size_t anet_registry_count(void) { return sizeof registry / sizeof registry[0]; }
@@ -246,9 +246,33 @@ const char *anet_dataset_state_str(anet_dataset_state s) {
     return "?";
 }
 
+/* Stops the content hash once the decoded bytes pass the entry's decoded size. */
+typedef struct bounded_hash {
+    anet_hash_ctx h;
+    uint64_t seen, limit;
+} bounded_hash;
+
+static anet_status bounded_cb(void *ctx, const uint8_t *buf, size_t n) {
+    bounded_hash *b = ctx;
+    b->seen += n;
+    if (b->seen > b->limit)
+        return anet_fail(ANET_E_VERIFY, "decodes to more than the %llu bytes of the published file",
+                         (unsigned long long)b->limit);
+    anet_hash_update(&b->h, buf, n);
+    return ANET_OK;
+}
+
+static uint64_t decoded_limit(const anet_dataset_file *f) {
+    return f->content_size ? f->content_size : ANET_IDX_MAX_BYTES + 16;
+}
+
 anet_file_state anet_registry_check_file(const anet_dataset_file *f, const char *path) {
     struct stat st;
     if (stat(path, &st) != 0) return ANET_FILE_MISSING;
+    /* No copy of the file (compressed: the published size; uncompressed: the decoded size) is
+     * larger than both: refused before a byte is hashed. */
+    uint64_t most = f->size > decoded_limit(f) ? f->size : decoded_limit(f);
+    if ((uint64_t)st.st_size > most) return ANET_FILE_NOT_CANONICAL;
     if (f->hash && f->alg != ANET_HASH_NONE && (f->size == 0 || (uint64_t)st.st_size == f->size)) {
         char hex[65];
         uint64_t size = 0;
@@ -257,7 +281,14 @@ anet_file_state anet_registry_check_file(const anet_dataset_file *f, const char 
     }
     if (f->content_sha256) {
         char hex[65];
-        if (anet_hash_content(path, hex) != ANET_OK) return ANET_FILE_UNREADABLE;
+        bounded_hash b = {.limit = decoded_limit(f)};
+        if (anet_hash_init(&b.h, ANET_HASH_SHA256) != ANET_OK) return ANET_FILE_UNREADABLE;
+        anet_status st2 = anet_file_decoded_stream(path, bounded_cb, &b);
+        if (st2 != ANET_OK) {
+            anet_hash_abort(&b.h);
+            return st2 == ANET_E_VERIFY ? ANET_FILE_NOT_CANONICAL : ANET_FILE_UNREADABLE;
+        }
+        anet_hash_final(&b.h, hex);
         if (strcmp(hex, f->content_sha256) == 0) return ANET_FILE_CONTENT_VERIFIED;
     }
     return ANET_FILE_NOT_CANONICAL;
@@ -389,19 +420,24 @@ anet_status anet_registry_base_url(const anet_dataset_spec *spec, const char *mi
 }
 
 anet_status anet_dataset_open(const char *name_or_dir, const char *data_dir, anet_dataset *ds) {
+    return anet_dataset_open_splits(name_or_dir, data_dir, ANET_SPLIT_TRAIN | ANET_SPLIT_TEST, ds);
+}
+
+anet_status anet_dataset_open_splits(const char *name_or_dir, const char *data_dir, unsigned splits,
+                                     anet_dataset *ds) {
     if (!name_or_dir || !name_or_dir[0]) return anet_fail(ANET_E_INVALID, "no dataset given");
     const anet_dataset_spec *spec = anet_registry_find(name_or_dir);
     if (spec) {
         char dir[ANET_PATH_MAX];
         anet_status st = anet_registry_locate(spec->name, data_dir, dir, NULL);
         if (st != ANET_OK) return st;
-        return anet_dataset_load_dir(dir, spec->num_classes, ds);
+        return anet_dataset_load_dir_splits(dir, spec->num_classes, splits, ds);
     }
     struct stat sb;
     if (stat(name_or_dir, &sb) == 0 && S_ISDIR(sb.st_mode)) {
         /* A directory of one's own IDX files: the classes are the labels present (max + 1),
          * not an assumed 10. */
-        anet_status st = anet_dataset_load_dir(name_or_dir, 256, ds);
+        anet_status st = anet_dataset_load_dir_splits(name_or_dir, 256, splits, ds);
         if (st != ANET_OK) return st;
         uint32_t k = 0;
         const anet_split *sp[2] = {&ds->train, &ds->test};

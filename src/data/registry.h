@@ -19,6 +19,8 @@ typedef struct anet_dataset_file {
     const char *hash;           /* lowercase hex of the published file */
     const char *content_sha256; /* SHA-256 of the decoded IDX bytes (NULL = unknown): lets a
                                  * re-compressed or uncompressed copy verify */
+    uint64_t content_size;      /* bytes of the decoded IDX file (0 = unknown: at most the IDX
+                                 * reader's limit, ANET_IDX_MAX_BYTES + its header) */
 } anet_dataset_file;
 
 typedef struct anet_dataset_spec {
@@ -79,7 +81,10 @@ typedef struct anet_verify_report {
 const char *anet_file_state_str(anet_file_state s);
 const char *anet_dataset_state_str(anet_dataset_state s); /* "verified", "found (not the canonical files)", ... */
 
-/* Checks one file against its registry entry (size + hash, else content hash). */
+/* Checks one file against its registry entry (size + hash, else content hash). Hashing time
+ * is bounded by what the entry says: a file larger than both its published size and its
+ * decoded size, or one that inflates past the decoded size, is not canonical without being
+ * read to the end (a gzip bomb or a huge sparse file costs milliseconds, not minutes). */
 anet_file_state anet_registry_check_file(const anet_dataset_file *f, const char *path);
 /* Looks for the four files in dir and checks each against spec. Never fails: the report says. */
 void anet_registry_verify_dir(const anet_dataset_spec *spec, const char *dir, anet_verify_report *rep);
@@ -110,5 +115,8 @@ anet_status anet_registry_base_url(const anet_dataset_spec *spec, const char *mi
 /* Opens a dataset by name (a registry entry, located as above) or by directory (a path holding
  * the IDX files; 10 classes). */
 anet_status anet_dataset_open(const char *name_or_dir, const char *data_dir, anet_dataset *ds);
+/* The same, loading only the splits asked for (ANET_SPLIT_TRAIN | ANET_SPLIT_TEST). */
+anet_status anet_dataset_open_splits(const char *name_or_dir, const char *data_dir, unsigned splits,
+                                     anet_dataset *ds);
 
 #endif

@@ -27,6 +27,7 @@
 #include "runtime/ane_backend.h"
 #include "train/checkpoint.h"
 #include "train/loss_scale.h"
+#include "train/memplan.h"
 #include "train/metrics.h"
 #include "train/model.h"
 #include "train/optim_cpu.h"
@@ -1095,6 +1096,8 @@ static anet_status create(const anet_train_options *o, int mem, const char *mem_
         st = anet_fail(ANET_E_INVALID, "--batch-size %d: must be in 1..%d", o->batch_size, ANET_MAX_BATCH);
         goto fail;
     }
+    /* The plan's memory before any of it is allocated (the dataset has its own limits). */
+    if ((st = anet_memplan_check(&t->model, o->batch_size, o->update, o->max_memory)) != ANET_OK) goto fail;
     if (mem) goto backend;
     /* Output directory first: an unwritable --out fails before anything slow happens. */
     if (o->out_dir && o->out_dir[0]) {
@@ -1896,11 +1899,15 @@ anet_status anet_eval_checkpoint(const anet_eval_options *o, anet_eval_result *r
     t->o.numerics = o->numerics;
     t->model = m;
     snprintf(res->model, sizeof res->model, "%s", m.text);
-    st = anet_dataset_resolve(ds_name, o->data_dir, &t->ds, t->dataset_name, sizeof t->dataset_name);
+    /* The test split only: an evaluation never touches the training data. */
+    snprintf(t->dataset_name, sizeof t->dataset_name, "%s", ds_name);
+    st = anet_dataset_open_splits(ds_name, o->data_dir, ANET_SPLIT_TEST, &t->ds);
     if (st == ANET_OK && (uint32_t)m.dims[0] != t->ds.features)
         st = anet_fail(ANET_E_MISMATCH, "dataset %s has %u features per sample but checkpoint model %s takes %d inputs",
                        t->dataset_name, t->ds.features, m.text, m.dims[0]);
-    if (st == ANET_OK && (uint32_t)m.dims[m.nlayers] != t->ds.num_classes)
+    /* Labels must be outputs of the model. (A directory's class count is read from the labels
+     * present, here the test split's alone, so it may be below the model's.) */
+    if (st == ANET_OK && (uint32_t)m.dims[m.nlayers] < t->ds.num_classes)
         st = anet_fail(ANET_E_MISMATCH, "dataset %s has %u classes but checkpoint model %s has %d outputs",
                        t->dataset_name, t->ds.num_classes, m.text, m.dims[m.nlayers]);
     if (st == ANET_OK)

@@ -40,6 +40,8 @@ typedef struct anet_train_options {
     int log_steps;            /* write a "step" metrics line every N steps (0: never) */
     int64_t max_steps;        /* stop (without a checkpoint) after this many steps in total; 0: off.
                                * For tests of interrupted runs. */
+    uint64_t max_memory;      /* memory budget in bytes of the plan (train/memplan.h); 0: half of
+                               * the physical memory */
     double val_split;         /* hold out this fraction (the last samples) of the train split for
                                * validation (val_acc, val_loss); 0: none */
     int save_best;            /* keep <out_dir>/best.safetensors: the epoch with the best val_acc

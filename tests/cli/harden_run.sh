@@ -151,4 +151,12 @@ T "$ANET_BIN" eval nob0.safetensors --dataset "$M10K" --backend vane >out 2>err
 [ "$(grep -o 'checkpoint nob0.safetensors' err | wc -l)" = 1 ] && grep -q "parameter b0 is missing" err \
   && ok "prefix once: $(cat err)" || bad "prefix repeated: $(cat err)"
 
+# 7. One limit for warmup steps: what train accepts, its own --resume accepts.
+T "$ANET_BIN" train "${COMMON[@]}" --epochs 1 --schedule warmup --warmup-steps 9007199254740993 --out w1 >out 2>err
+rc=$?
+[ $rc -eq 64 ] && grep -q "0..2^53" err && ok "warmup over 2^53 refused: $(cat err)" || bad "warmup 2^53+1: rc $rc: $(cat err)"
+T "$ANET_BIN" train "${COMMON[@]}" --epochs 1 --schedule warmup --warmup-steps 9007199254740992 --out w2 2>err \
+  && T "$ANET_BIN" train "${COMMON[@]}" --epochs 2 --resume w2/checkpoint.safetensors --out w2 2>err \
+  && ok "warmup 2^53 trains and resumes" || bad "warmup 2^53: $(cat err)"
+
 exit $fail
