@@ -1,9 +1,8 @@
-/* The training and evaluation programs of an MLP (see step.h and docs/training-numerics.md).
+/* The training and evaluation programs of a model (see step.h and docs/training-numerics.md).
  *
- * Layout: the batch arrives as x [1,F,1,B] (samples on the last axis). It is reshaped once
- * to [1,1,F,B] so that every Linear layer is one matmul with the weight as a runtime input:
- * z = matmul(W[1,1,out,in], h[1,1,in,B]) + b[1,1,out,1] -> [1,1,out,B]; relu between layers.
- * Softmax cross-entropy runs over axis 2 of the [1,1,K,B] logits.
+ * The batch arrives as x [1,F,1,B] (samples on the last axis); the layers' forward ops come
+ * from lower.c, the loss from loss.c, the backward pass from autodiff, the optimizer from
+ * update_param below.
  */
 #include "train/step.h"
 
@@ -15,15 +14,19 @@
 #include "core/error.h"
 #include "core/fp16.h"
 #include "graph/autodiff.h"
+#include "train/loss.h"
+#include "train/lower.h"
+
+#define SB_MAX_IO (4 * ANET_MODEL_MAX_PARAMS + ANET_MODEL_MAX_LAYERS + 8)
 
 /* Builder state: the graph plus the io descriptors collected so far. */
 typedef struct sb {
     anet_graph *g;
-    anet_io_desc in[4 * 2 * ANET_MLP_MAX_LAYERS + 4];
+    anet_io_desc in[SB_MAX_IO];
     int nin;
-    anet_io_desc out[4 * 2 * ANET_MLP_MAX_LAYERS + 4];
+    anet_io_desc out[SB_MAX_IO];
     int nout;
-    int vals_out[4 * 2 * ANET_MLP_MAX_LAYERS + 4];
+    int vals_out[SB_MAX_IO];
     int hyper_slot[ANET_HYPER_SLOTS]; /* slice of each hyper scalar once made, else 0 */
 } sb;
 
@@ -99,11 +102,9 @@ static int hyper(sb *b, int h, int slot) {
 static anet_status check_cfg(const anet_step_config *cfg) {
     if (!cfg) return anet_fail(ANET_E_INVALID, "step program: no configuration");
     const anet_model_spec *m = &cfg->model;
-    if (m->nlayers < 1 || m->nlayers > ANET_MLP_MAX_LAYERS)
-        return anet_fail(ANET_E_INVALID, "step program: model has %d layers (1..%d)", m->nlayers, ANET_MLP_MAX_LAYERS);
-    for (int i = 0; i <= m->nlayers; i++)
-        if (m->dims[i] < 1 || m->dims[i] > 65536)
-            return anet_fail(ANET_E_INVALID, "step program: layer size %d out of range", m->dims[i]);
+    if (m->nl < 1 || m->nl > ANET_MODEL_MAX_LAYERS || m->nparams < 1 || m->nparams > 100)
+        return anet_fail(ANET_E_INVALID, "step program: model has %d layers and %d parameters (1..%d, 1..100)", m->nl,
+                         m->nparams, ANET_MODEL_MAX_LAYERS);
     if (cfg->batch < 1 || cfg->batch > ANET_MAX_BATCH)
         return anet_fail(ANET_E_INVALID, "step program: batch size %d out of range 1..%d", cfg->batch, ANET_MAX_BATCH);
     if (cfg->update != ANET_UPDATE_CPU && cfg->update != ANET_UPDATE_ANE)
@@ -117,19 +118,19 @@ static void param_name(char *buf, size_t len, const char *prefix, int i, const c
     snprintf(buf, len, "%s%02d_%s%s", prefix, i, pname, suffix);
 }
 
-/* Inputs x, y and the (hi) parameters; the forward pass to logits [1,1,K,B]. */
-static int forward(sb *b, const anet_step_config *cfg, int x, const int *params) {
+/* Dropout masks (training): one input per dropout layer, "dLL_mask" [1,numel,1,B], fp16
+ * holding 0 or 1/(1-p) per element; the trainer draws them from its seeded generator. */
+static int mask_inputs(sb *b, const anet_step_config *cfg, int *masks) {
     const anet_model_spec *m = &cfg->model;
-    int B = cfg->batch;
-    int h = reshape4(b, NULL, x, 1, m->dims[0], B);
-    for (int l = 0; l < m->nlayers; l++) {
-        static const char *const mk[4] = {"x", "y", "transpose_x", "transpose_y"};
-        int mv[4] = {params[2 * l], h, anet_graph_const_bool(b->g, NULL, 0), anet_graph_const_bool(b->g, NULL, 0)};
-        int z = opn(b, ANET_OP_MATMUL, NULL, 4, mk, mv);
-        z = op2(b, ANET_OP_ADD, z, params[2 * l + 1]);
-        h = l + 1 < m->nlayers ? op1(b, ANET_OP_RELU, z) : z;
+    for (int i = 0; i < m->nl; i++) {
+        masks[i] = -1;
+        if (m->layers[i].kind != ANET_L_DROPOUT) continue;
+        char nm[32];
+        snprintf(nm, sizeof nm, "d%02d_mask", i);
+        masks[i] = input(b, nm, anet_shape_numel(&m->layers[i].in), 1, cfg->batch, ANET_ROLE_MASK, i, 0);
+        if (masks[i] < 0) return -1;
     }
-    return h;
+    return 0;
 }
 
 static anet_status finish(sb *b, anet_status st, anet_step_program *out) {
@@ -302,17 +303,18 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
     anet_status st = builder_new(cfg, out, &b);
     if (st != ANET_OK) return st;
     const anet_model_spec *m = &cfg->model;
-    int B = cfg->batch, K = m->dims[m->nlayers], np = anet_model_nparams(m);
+    int B = cfg->batch, K = anet_model_outputs(m), np = anet_model_nparams(m);
     int ane = cfg->update == ANET_UPDATE_ANE;
     int nslots = 0;
     if (ane) nslots = cfg->opt.kind == ANET_OPT_SGD ? (cfg->opt.momentum != 0.0f ? 1 : 0) : 2;
     int hv = input(b, "a_hyper", 1, 1, ANET_HYPER_SLOTS, ANET_ROLE_HYPER, 0, 0);
-    int x = input(b, "b_x", m->dims[0], 1, B, ANET_ROLE_X, 0, 0);
+    int x = input(b, "b_x", anet_model_in_features(m), 1, B, ANET_ROLE_X, 0, 0);
     int y = input(b, "c_y", K, 1, B, ANET_ROLE_Y_ONEHOT, 0, 0);
-    int params[2 * ANET_MLP_MAX_LAYERS], los[2 * ANET_MLP_MAX_LAYERS], s0[2 * ANET_MLP_MAX_LAYERS],
-        s1[2 * ANET_MLP_MAX_LAYERS];
-    char names[2 * ANET_MLP_MAX_LAYERS][48];
-    const char *gnames[2 * ANET_MLP_MAX_LAYERS];
+    int masks[ANET_MODEL_MAX_LAYERS];
+    if (mask_inputs(b, cfg, masks) != 0) x = -1;
+    int params[ANET_MODEL_MAX_PARAMS], los[ANET_MODEL_MAX_PARAMS], s0[ANET_MODEL_MAX_PARAMS], s1[ANET_MODEL_MAX_PARAMS];
+    char names[ANET_MODEL_MAX_PARAMS][48];
+    const char *gnames[ANET_MODEL_MAX_PARAMS];
     for (int i = 0; i < np; i++) {
         anet_param_info pi;
         anet_model_param(m, i, &pi);
@@ -344,29 +346,24 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
             st = fail_build("the inputs");
             goto out;
         }
-    int logits = forward(b, cfg, x, params);
-    /* Softmax cross-entropy, stable: s = z - max(z); nll = log(sum(exp(s))) - s; the loss is
-     * sum(y * nll) / n over classes and samples (padded samples have y = 0). */
-    static const int32_t ax2[1] = {2}, ax23[2] = {2, 3};
-    int yr = reshape4(b, NULL, y, 1, K, B);
-    int mx = reduce(b, ANET_OP_REDUCE_MAX, NULL, logits, 1, ax2);
-    int s = op2(b, ANET_OP_SUB, logits, mx);
-    int lse = op1(b, ANET_OP_LOG, reduce(b, ANET_OP_REDUCE_SUM, NULL, op1(b, ANET_OP_EXP, s), 1, ax2));
-    int nll = op2(b, ANET_OP_SUB, lse, s);
-    int tot = reduce(b, ANET_OP_REDUCE_SUM, NULL, op2(b, ANET_OP_MUL, yr, nll), 2, ax23);
-    int loss = op2n(b, ANET_OP_MUL, "b_loss", tot, hyper(b, hv, ANET_HYPER_INV_BATCH));
+    anet_lower_io lio = {x, params, masks, 1, NULL};
+    int logits = anet_lower_forward(b->g, m, B, &lio);
+    anet_loss_ops lo = {-1, -1};
+    st = logits < 0 ? fail_build("the forward pass") : anet_loss_build(b->g, m->loss, logits, y, hyper(b, hv, ANET_HYPER_INV_BATCH), K, B, "b_loss", &lo);
+    if (st != ANET_OK) goto out;
+    int loss = lo.loss;
     int seed = hyper(b, hv, ANET_HYPER_LOSS_SCALE);
-    if (loss < 0 || seed < 0) {
-        st = fail_build("the forward pass and loss");
+    if (seed < 0) {
+        st = fail_build("the loss scale");
         goto out;
     }
-    int grads[2 * ANET_MLP_MAX_LAYERS];
-    anet_autodiff_spec ad = {loss, seed, params, np, &mx, 1, ane ? NULL : gnames};
+    int grads[ANET_MODEL_MAX_PARAMS];
+    anet_autodiff_spec ad = {loss, seed, params, np, &lo.stop, lo.stop >= 0 ? 1 : 0, ane ? NULL : gnames};
     st = anet_autodiff(b->g, &ad, grads);
     if (st != ANET_OK) goto out;
     /* update=ane: the optimizer first, so FINITE can also cover the gradients in state units
      * (K/S > 1 after the scale fell below K could overflow them while g itself is finite). */
-    int fin_in[2 * ANET_MLP_MAX_LAYERS + 1], upd_out_from = b->nout;
+    int fin_in[ANET_MODEL_MAX_PARAMS + 1], upd_out_from = b->nout;
     for (int i = 0; i < np; i++) {
         fin_in[i] = grads[i];
         if (!ane) continue;
@@ -384,7 +381,7 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
     /* Outputs in alphabetical order: a_finite, b_loss, then gII_* or uII_*. */
     {
         int nupd = b->nout - upd_out_from;
-        anet_io_desc upd[4 * 2 * ANET_MLP_MAX_LAYERS];
+        anet_io_desc upd[SB_MAX_IO];
         memcpy(upd, b->out + upd_out_from, sizeof(anet_io_desc) * (size_t)nupd);
         b->nout = upd_out_from;
         output(b, fin, ANET_ROLE_FINITE, 0, 0);
@@ -403,10 +400,10 @@ anet_status anet_step_build_eval(const anet_step_config *cfg, anet_step_program 
     anet_status st = builder_new(cfg, out, &b);
     if (st != ANET_OK) return st;
     const anet_model_spec *m = &cfg->model;
-    int B = cfg->batch, K = m->dims[m->nlayers], np = anet_model_nparams(m);
-    int x = input(b, "b_x", m->dims[0], 1, B, ANET_ROLE_X, 0, 0);
+    int B = cfg->batch, K = anet_model_outputs(m), np = anet_model_nparams(m);
+    int x = input(b, "b_x", anet_model_in_features(m), 1, B, ANET_ROLE_X, 0, 0);
     int y = input(b, "c_y", K, 1, B, ANET_ROLE_Y_ONEHOT, 0, 0);
-    int params[2 * ANET_MLP_MAX_LAYERS];
+    int params[ANET_MODEL_MAX_PARAMS];
     for (int i = 0; i < np; i++) {
         anet_param_info pi;
         anet_model_param(m, i, &pi);
@@ -419,7 +416,8 @@ anet_status anet_step_build_eval(const anet_step_config *cfg, anet_step_program 
         st = fail_build("the inputs");
         goto out;
     }
-    int logits = forward(b, cfg, x, params);
+    anet_lower_io lio = {x, params, NULL, 0, NULL};
+    int logits = x < 0 ? -1 : anet_lower_forward(b->g, m, B, &lio);
     /* CORRECT: the true class is among the maxima (y = 0 for padding counts nothing). */
     static const int32_t ax2[1] = {2}, ax23[2] = {2, 3};
     int yr = reshape4(b, NULL, y, 1, K, B);

@@ -25,6 +25,8 @@
 #include "mil/mil.h"
 #include "runtime/ane_backend.h"
 #include "train/checkpoint.h"
+#include "train/dropout.h"
+#include "train/loss.h"
 #include "train/loss_scale.h"
 #include "train/metrics.h"
 #include "train/model.h"
@@ -541,6 +543,10 @@ static void bind(anet_trainer *t, prog_rt *p, anet_batch *b, float lr) {
             }
             break;
         case ANET_ROLE_HYPER: fill_hyper(t, &p->in_type[i], io->data, lr, (int)b->count); break;
+        case ANET_ROLE_MASK:
+            anet_dropout_mask(t->o.seed, t->step + 1, d->index, t->model.layers[d->index].alpha, io->data,
+                              (size_t)anet_type_elements(&p->in_type[i]));
+            break;
         default: break;
         }
     }
@@ -1173,22 +1179,6 @@ static uint32_t count_correct(const void *logits, anet_dtype dt, int K, uint32_t
     return ok;
 }
 
-/* Mean softmax cross-entropy (in double) of the first `count` columns of [K, B] logits. */
-static double sum_xent(const void *logits, anet_dtype dt, int K, uint32_t B, uint32_t count, const int32_t *labels) {
-    double sum = 0;
-    for (uint32_t j = 0; j < count; j++) {
-        double mx = -INFINITY;
-        for (int k = 0; k < K; k++) {
-            double v = read_scalar(logits, dt, (size_t)k * B + j);
-            if (v > mx) mx = v;
-        }
-        double z = 0;
-        for (int k = 0; k < K; k++) z += exp((double)read_scalar(logits, dt, (size_t)k * B + j) - mx);
-        sum += mx + log(z) - (double)read_scalar(logits, dt, (size_t)labels[j] * B + j);
-    }
-    return sum;
-}
-
 /* Runs the eval program over every batch of b (one epoch, in order). Counts correct
  * predictions; with loss_sum (needs the LOGITS output) sums the cross-entropy; with logits_out
  * writes [sample][K] fp32 logits for the samples in order. */
@@ -1211,7 +1201,9 @@ static anet_status eval_loop(anet_trainer *t, anet_batcher *b, anet_batch *batch
             const void *lg = t->eval.out[lo].data;
             anet_dtype dt = t->eval.out_type[lo].dtype;
             correct += count_correct(lg, dt, K, batch->batch_size, batch->count, batch->labels);
-            if (loss_sum) *loss_sum += sum_xent(lg, dt, K, batch->batch_size, batch->count, batch->labels);
+            if (loss_sum)
+                *loss_sum += anet_loss_host_sum(t->model.loss, lg, dt, batch->y_onehot, K, (int)batch->batch_size,
+                                                (int)batch->count);
             for (uint32_t j = 0; logits_out && j < batch->count; j++)
                 for (int k = 0; k < K; k++)
                     logits_out[((size_t)seen + j) * (size_t)K + (size_t)k] =

@@ -132,7 +132,7 @@ typedef struct anet_eval_options {
 typedef struct anet_eval_result {
     double accuracy;
     uint32_t samples;
-    char model[256];
+    char model[512];
     char dataset[4096];
     char dataset_dir[4096]; /* the directory read */
     char backend[32];
