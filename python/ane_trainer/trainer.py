@@ -8,12 +8,27 @@ import numpy as np
 
 from . import _arrays, _lib
 from .errors import ArgumentError
-from .model import MLP
+from .model import Model, _new_handle
 
 _L = _lib.lib
 
 Evaluation = collections.namedtuple("Evaluation", ["accuracy", "loss"])
-Evaluation.__doc__ = "Result of :meth:`Trainer.evaluate`: accuracy in [0, 1] and mean cross-entropy."
+Evaluation.__doc__ = ("Result of :meth:`Trainer.evaluate`: accuracy in [0, 1] (NaN for float targets) and the "
+                      "mean loss of the model's loss.")
+
+
+def _targets(y, n, outputs, loss, name="y"):
+    """Float targets as a contiguous float32 [n, outputs] array, or None when y holds labels
+    (always for cross-entropy, which trains on class indices)."""
+    y = np.asarray(y)
+    if loss == "xent" or not np.issubdtype(y.dtype, np.floating):
+        return None
+    if y.ndim == 1:
+        y = y.reshape(-1, 1)
+    if y.ndim != 2 or y.shape[0] != n or y.shape[1] != outputs:
+        raise ArgumentError("%s has shape %s: float targets must be [n] or [n, %d] for %d samples"
+                            % (name, y.shape, outputs, n))
+    return np.ascontiguousarray(y, dtype=np.float32)
 
 
 class History:
@@ -60,7 +75,8 @@ def _options(**kw):
 
 
 class Trainer:
-    """Trains an :class:`MLP` with every step as MIL programs on a backend (compiled once for
+    """Trains a :class:`Model` (an :class:`MLP`, a preset such as ``"lenet5"``, any layer list or
+    a converted torch module) with every step as MIL programs on a backend (compiled once for
     ``batch_size``): forward, loss and backward on the (virtual) ANE; with ``update="cpu"`` the
     optimizer runs on fp32 master weights on the CPU, with ``update="ane"`` inside the program.
 
@@ -69,7 +85,9 @@ class Trainer:
     ``beta2``, ``eps``, ``schedule`` constant|cosine|warmup|warmup-cosine, ``warmup_steps``,
     ``seed`` (shuffling), ``batch_size`` (128), ``backend`` auto|vane|ane|ane-sim, ``chip``
     (m4), ``update`` cpu|ane, ``numerics`` fp16|fp32, ``loss_scale``, ``loss_scale_growth``,
-    ``verbose`` (progress on stderr).
+    ``verbose`` (progress on stderr), ``loss`` "xent" (softmax cross-entropy on integer
+    labels), "mse" or "bce" (binary cross-entropy with logits) on float targets: given, it
+    replaces the model's loss (``model`` then holds a new handle with the same weights).
 
     The trainer starts from a copy of ``model``'s weights and writes the trained weights back
     into ``model`` after every epoch. With the same seed and settings, training matches the
@@ -79,10 +97,19 @@ class Trainer:
     def __init__(self, model, optimizer="adam", lr=None, backend="auto", update="cpu", seed=0,
                  batch_size=128, chip="m4", numerics="fp16", schedule="constant", warmup_steps=None,
                  momentum=None, weight_decay=None, beta1=None, beta2=None, eps=None,
-                 loss_scale=None, loss_scale_growth=None, verbose=False):
-        if not isinstance(model, MLP):
-            raise ArgumentError("Trainer needs an ane_trainer.MLP (use ane_trainer.from_torch for a "
+                 loss_scale=None, loss_scale_growth=None, verbose=False, loss=None):
+        if not isinstance(model, Model):
+            raise ArgumentError("Trainer needs an ane_trainer.Model (use ane_trainer.from_torch for a "
                                 "torch module), got %s" % type(model).__name__)
+        if loss is not None and loss != model.loss:
+            if loss not in ("xent", "mse", "bce"):
+                raise ArgumentError("loss %r: xent, mse or bce" % (loss,))
+            base = ",".join(t for t in model.spec.split(",") if not t.startswith("loss:"))
+            weights = model.state_dict()
+            old = model._h
+            model._h = _new_handle(base + ("" if loss == "xent" else ",loss:" + loss), 0)
+            _L.anet_model_free(old)
+            model.load_state_dict(weights)
         opts = _options(optimizer=optimizer, lr=lr, backend=backend, update=update, seed=seed,
                         batch_size=batch_size, chip=chip, numerics=numerics, schedule=schedule,
                         warmup_steps=warmup_steps, momentum=momentum, weight_decay=weight_decay,
@@ -104,7 +131,7 @@ class Trainer:
         _lib.check(_L.anet_trainer_load(_lib.enc(checkpoint), _lib.enc(opts), ctypes.byref(h)))
         t = cls.__new__(cls)
         t._h = h
-        t.model = MLP.from_spec(_lib.dec(_L.anet_trainer_model_spec(h)))
+        t.model = Model.from_spec(_lib.dec(_L.anet_trainer_model_spec(h)))
         t._pull()
         return t
 
@@ -159,7 +186,8 @@ class Trainer:
 
     def fit(self, x, y, epochs=1, batch_size=None, validation=None, callback=None):
         """Trains ``epochs`` more epochs on x (uint8 images [n, 28, 28] / [n, features], or
-        float32 features [n, features]) and integer labels y [n]. Each epoch shuffles with
+        float32 features [n, features]) and integer labels y [n] (cross-entropy) or float
+        targets y [n] / [n, outputs] (mse, bce). Each epoch shuffles with
         (seed, epoch) and drops the last partial batch, as the CLI does.
 
         ``batch_size``, when given, must equal the trainer's (programs are compiled for it).
@@ -175,28 +203,36 @@ class Trainer:
         if callback is not None and not callable(callback):
             raise ArgumentError("callback must be callable")
         xs, code, n, feat = _arrays.samples(x)
-        ys = _arrays.labels(y, n)
+        outputs = self.model.sizes[-1]
+        yt = _targets(y, n, outputs, self.model.loss)
+        ys = _arrays.labels(y, n) if yt is None else None
         val = None
         if validation is not None:
             if not isinstance(validation, (tuple, list)) or len(validation) != 2:
                 raise ArgumentError("validation must be a pair (x_val, y_val)")
             vx, vcode, vn, vfeat = _arrays.samples(validation[0], "x_val")
-            vy = _arrays.labels(validation[1], vn, "y_val")
+            vt = _targets(validation[1], vn, outputs, self.model.loss, "y_val")
+            vy = _arrays.labels(validation[1], vn, "y_val") if vt is None else vt
             # The library checks these too, but only when it evaluates, after the first epoch:
             # a bad validation set fails here, before any training.
             sizes = self.model.sizes
             if vfeat != sizes[0]:
                 raise ArgumentError("x_val has %d features per sample but model %s takes %d inputs"
                                     % (vfeat, self.model.spec, sizes[0]))
-            if vy.min() < 0 or vy.max() >= sizes[-1]:
+            if vt is None and (vy.min() < 0 or vy.max() >= sizes[-1]):
                 raise ArgumentError("y_val holds labels outside 0..%d" % (sizes[-1] - 1))
             val = (vx, vcode, vy, vn, vfeat)
         _lib.check(_L.anet_trainer_set_total_epochs(h, self.epochs_done + int(epochs)))
         history = History()
         for _ in range(int(epochs)):
             loss = ctypes.c_double()
-            _lib.check(_L.anet_trainer_fit_epoch(h, _arrays.vptr(xs), code, _arrays.ptr(ys, ctypes.c_int64),
-                                                 n, feat, ctypes.byref(loss)))
+            if yt is None:
+                _lib.check(_L.anet_trainer_fit_epoch(h, _arrays.vptr(xs), code, _arrays.ptr(ys, ctypes.c_int64),
+                                                     n, feat, ctypes.byref(loss)))
+            else:
+                _lib.check(_L.anet_trainer_fit_epoch_targets(h, _arrays.vptr(xs), code,
+                                                             _arrays.ptr(yt, ctypes.c_float), n, feat,
+                                                             ctypes.byref(loss)))
             self._pull()
             rec = dict(self.stats["last_epoch"])
             for k in ("event", "test_acc", "update", "chip", "numerics"):
@@ -211,16 +247,23 @@ class Trainer:
 
     def _evaluate(self, xs, code, ys, n, feat):
         acc, loss = ctypes.c_double(), ctypes.c_double()
+        if ys.dtype == np.float32:
+            _lib.check(_L.anet_trainer_evaluate_targets(self._handle(), _arrays.vptr(xs), code,
+                                                        _arrays.ptr(ys, ctypes.c_float), n, feat,
+                                                        ctypes.byref(loss)))
+            return Evaluation(float("nan"), loss.value)
         _lib.check(_L.anet_trainer_evaluate(self._handle(), _arrays.vptr(xs), code,
                                             _arrays.ptr(ys, ctypes.c_int64), n, feat,
                                             ctypes.byref(acc), ctypes.byref(loss)))
         return Evaluation(acc.value, loss.value)
 
     def evaluate(self, x, y):
-        """Accuracy (argmax of the logits) and mean softmax cross-entropy on (x, y), computed
-        by the eval program on the current weights. Returns an :class:`Evaluation`."""
+        """Accuracy (argmax of the logits) and the mean loss on (x, y) (labels, or float targets
+        for mse/bce: accuracy is then NaN), computed by the eval program on the current
+        weights. Returns an :class:`Evaluation`."""
         xs, code, n, feat = _arrays.samples(x)
-        return self._evaluate(xs, code, _arrays.labels(y, n), n, feat)
+        yt = _targets(y, n, self.model.sizes[-1], self.model.loss)
+        return self._evaluate(xs, code, _arrays.labels(y, n) if yt is None else yt, n, feat)
 
     def predict(self, x):
         """Logits [n, classes] (float32) of the eval program for x."""

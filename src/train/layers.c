@@ -233,8 +233,9 @@ static anet_status infer(anet_model_spec *m, const char *spec) {
             o.d[1] = o.d[2] = 0;
             break;
         case ANET_L_BATCHNORM:
-            total += 4 * (int64_t)s.d[0];
-            break;
+            /* The lowering exists (lower.c) but the trainer does not keep running statistics yet. */
+            return SPEC_FAIL("model spec '%.64s': layer %d (batchnorm): not supported yet (no running statistics); "
+                             "use layernorm", spec, i + 1);
         case ANET_L_LAYERNORM:
             total += 2 * (int64_t)anet_shape_numel(&s);
             break;
@@ -270,6 +271,18 @@ static anet_status infer(anet_model_spec *m, const char *spec) {
         m->dims[1] = s.d[0];
     }
     return ANET_OK;
+}
+
+/* A flat input through linear, relu, linear, ..., linear is the mlp: form: one canonical text
+ * for both spellings. */
+static void as_mlp(anet_model_spec *m) {
+    if (m->is_mlp || m->input.rank != 1 || m->nl % 2 == 0 || (m->nl + 1) / 2 > ANET_MLP_MAX_LAYERS) return;
+    for (int i = 0; i < m->nl; i++)
+        if (m->layers[i].kind != (i % 2 ? ANET_L_RELU : ANET_L_LINEAR)) return;
+    m->is_mlp = 1;
+    m->nlayers = (m->nl + 1) / 2;
+    m->dims[0] = m->input.d[0];
+    for (int i = 0; i < m->nl; i += 2) m->dims[i / 2 + 1] = m->layers[i].out;
 }
 
 static void shape_text(char *buf, size_t len, const anet_shape *s) {
@@ -439,6 +452,7 @@ anet_status anet_model_parse(const char *spec, anet_model_spec *out) {
                            "layer list such as conv:16x3x3:pad1,relu,maxpool:2,flatten,linear:10)", spec);
     }
     if (st == ANET_OK) st = infer(m, spec);
+    if (st == ANET_OK) as_mlp(m);
     if (st == ANET_OK) st = canonical(m);
     if (st == ANET_OK) st = check_loss(m);
     if (st == ANET_OK) *out = *m;

@@ -1479,12 +1479,21 @@ static anet_status check_arrays(const anet_trainer *t, const anet_arrays *a, int
     if (a->features != (size_t)F)
         return anet_fail(ANET_E_MISMATCH, "x has %zu features per sample but model %s takes %d inputs", a->features,
                          t->model.text, F);
-    if (need_labels && !a->y) return anet_fail(ANET_E_INVALID, "y is NULL");
-    if (K > 256) return anet_fail(ANET_E_UNSUPPORTED, "model %s has %d classes: arrays support at most 256",
+    if (need_labels && !a->y && !a->targets) return anet_fail(ANET_E_INVALID, "y is NULL");
+    if (a->targets && t->model.loss == ANET_LOSS_XENT)
+        return anet_fail(ANET_E_INVALID, "model %s is trained with cross-entropy on integer labels: float targets need "
+                         "loss mse or bce", t->model.text);
+    if (!a->targets && a->y && t->model.loss != ANET_LOSS_XENT && K == 1)
+        return anet_fail(ANET_E_INVALID, "model %s has one output and loss %s: give float targets [n] or [n, 1], not labels",
+                         t->model.text, anet_loss_name(t->model.loss));
+    for (size_t i = 0; a->targets && i < a->n * (size_t)K; i++)
+        if (!(fabsf(a->targets[i]) <= 65504.0f))
+            return anet_fail(ANET_E_INVALID, "targets[%zu] = %g is not finite or outside fp16's range", i, (double)a->targets[i]);
+    if (K > 256 && !a->targets) return anet_fail(ANET_E_UNSUPPORTED, "model %s has %d classes: arrays support at most 256",
                                   t->model.text, K);
     *lab = calloc(a->n, 1);
     if (!*lab) return anet_fail(ANET_E_NOMEM, "out of memory for %zu labels", a->n);
-    for (size_t i = 0; a->y && i < a->n; i++) {
+    for (size_t i = 0; a->y && !a->targets && i < a->n; i++) {
         if (a->y[i] < 0 || a->y[i] >= K) {
             free(*lab);
             *lab = NULL;
@@ -1504,9 +1513,11 @@ static anet_status batcher_for(const anet_trainer *t, anet_batcher *b, const ane
     if (train && a->n < B)
         return anet_fail(ANET_E_INVALID, "%zu samples are fewer than one batch of %u (the last partial batch is dropped)",
                          a->n, B);
-    if (a->x_type == ANET_DATA_F32)
-        return anet_batcher_init_f32(b, a->x, lab, (uint32_t)a->n, F, K, B, t->o.seed, train, tail);
-    return anet_batcher_init(b, a->x, lab, (uint32_t)a->n, F, K, B, t->o.seed, train, tail);
+    anet_status st = a->x_type == ANET_DATA_F32
+                         ? anet_batcher_init_f32(b, a->x, lab, (uint32_t)a->n, F, K, B, t->o.seed, train, tail)
+                         : anet_batcher_init(b, a->x, lab, (uint32_t)a->n, F, K, B, t->o.seed, train, tail);
+    if (st == ANET_OK) b->targets = a->targets;
+    return st;
 }
 
 anet_status anet_trainer_train_epoch(anet_trainer *t, const anet_arrays *a, double *loss) {
@@ -1558,7 +1569,7 @@ anet_status anet_trainer_eval_arrays(anet_trainer *t, const anet_arrays *a, doub
     double lsum = 0;
     if (st == ANET_OK) st = eval_loop(t, &b, &batch, &correct, &seen, loss ? &lsum : NULL, logits);
     if (st == ANET_OK) {
-        if (accuracy) *accuracy = seen ? (double)correct / (double)seen : 0.0;
+        if (accuracy) *accuracy = a->targets ? NAN : seen ? (double)correct / (double)seen : 0.0;
         if (loss) *loss = seen ? lsum / (double)seen : 0.0;
     }
     anet_batch_free(&batch);
