@@ -680,7 +680,7 @@ static anet_status rule(ad_ctx *c, int opi) {
             ACC(x, window_back(c, op, d, wt, &wn, groups));
         }
         if (active(c, w)) {
-            if (groups != 1) return bad_arg(op, "the weight gradient of a grouped conv has no rule yet");
+            if (groups != 1 && r != 4) return bad_arg(op, "the weight gradient of a grouped 1-D conv has no rule");
             /* dW[co,ci,i,j] = sum dy[n,co,oh,ow] x[n,ci,oh*s+i*d,ow*s+j*d]: a conv of x^T (batch
              * Cin, channels N) with dy^T as the weight, strides and dilations swapped. */
             int64_t perm[4] = {1, 0, 2, 3};
@@ -700,7 +700,27 @@ static anet_status rule(ad_ctx *c, int opi) {
                 for (int i = 2; i < r; i++) need_slice |= tc.dims[i] != tw.dims[i];
                 if (need_slice) cw = slice(c, cw, r, begin, size);
             }
-            ACC(w, transpose_v(c, cw, r, perm));
+            int dw = transpose_v(c, cw, r, perm); /* [Cout, Cin, k...]: every input channel */
+            if (groups != 1 && dw >= 0) {
+                /* Grouped: keep each output channel's own group (a 0/1 mask), then fold the
+                 * Cin axis to Cin/groups by summing over the group axis. */
+                int64_t cout = tw.dims[0], cin = tx.dims[1], cg = cin / groups, og = cout / groups;
+                int64_t md[4] = {cout, cin, 1, 1};
+                anet_type mt = anet_type_make(dt, 4, md);
+                size_t es = anet_dtype_size(dt);
+                uint8_t *mk = calloc((size_t)(cout * cin), es);
+                if (!mk) return anet_fail(ANET_E_NOMEM, "autodiff: out of memory for a group mask");
+                for (int64_t co = 0; co < cout; co++)
+                    for (int64_t ci = (co / og) * cg; ci < (co / og + 1) * cg; ci++) {
+                        if (dt == ANET_DT_FP16) ((anet_f16 *)mk)[co * cin + ci] = anet_f32_to_f16(1.0f);
+                        else ((float *)mk)[co * cin + ci] = 1.0f;
+                    }
+                int mask = anet_graph_const(g, NULL, mt, mk, (size_t)(cout * cin) * es);
+                free(mk);
+                int64_t s5[5] = {cout, groups, cg, tw.dims[2], tw.dims[3]}, ax1 = 1;
+                dw = reduce_sum(c, reshape(c, op2(c, ANET_OP_MUL, dw, mask), 5, s5), 1, &ax1, 0);
+            }
+            ACC(w, dw);
         }
         if (b >= 0 && active(c, b)) {
             int64_t axes[3] = {0, 2, 3};

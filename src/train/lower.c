@@ -81,12 +81,13 @@ static int pool(anet_graph *g, const anet_layer *l, int h) {
                                     "custom", pad);
 }
 
-/* GELU, tanh form, as the MIL op (its gradient rule is in autodiff). */
+/* GELU, tanh form, decomposed: the ANE compiler rejects the gelu op (ANE_FACTS.md,
+ * op-rejected-gelu). x/2 (1 + tanh(k (x + a x^3))). */
 static int gelu(anet_graph *g, int h) {
-    if (h < 0) return -1;
-    const char *keys[2] = {"x", "mode"};
-    int v[2] = {h, anet_graph_const_string(g, NULL, "TANH_APPROXIMATION")};
-    return v[1] < 0 ? -1 : anet_graph_op(g, ANET_OP_GELU, NULL, 2, keys, v);
+    int x3 = bin(g, ANET_OP_MUL, bin(g, ANET_OP_MUL, h, h), h);
+    int u = bin(g, ANET_OP_MUL, bin(g, ANET_OP_ADD, h, bin(g, ANET_OP_MUL, x3, c16(g, 0.044715f))), c16(g, 0.7978845608f));
+    int t = bin(g, ANET_OP_ADD, un(g, ANET_OP_TANH, u), c16(g, 1.0f));
+    return bin(g, ANET_OP_MUL, bin(g, ANET_OP_MUL, h, c16(g, 0.5f)), t);
 }
 
 static int norm_layer(anet_graph *g, const anet_layer *l, int h, const anet_lower_io *io, int li) {
