@@ -12,6 +12,7 @@
 #include "coreml/deps.h"
 #include "coreml/mlprogram.h"
 #include "core/error.h"
+#include "train/model.h"
 #include "mil/mil.h"
 
 /* Reads a whole regular file of at most max bytes. */
@@ -196,7 +197,7 @@ static anet_status load_dir(const char *path, anet_cm_model **out) {
 anet_status anet_coreml_load(const char *path, anet_cm_model **out) {
     struct stat st;
     *out = NULL;
-    if (strncmp(path, "mlp:", 4) == 0) return anet_coreml_load_training(path, out); /* a planned network */
+    if (anet_model_spec_like(path)) return anet_coreml_load_training(path, out); /* a planned network */
     if (stat(path, &st) != 0) return anet_fail(ANET_E_IO, "%s: cannot open: %s", path, strerror(errno));
     anet_status s;
     if (S_ISDIR(st.st_mode)) {

@@ -82,6 +82,18 @@ static int dims_x(const char **p, int *d, int max_n) {
     }
 }
 
+int anet_model_spec_like(const char *s) {
+    if (!s) return 0;
+    size_t n = strcspn(s, ":,");
+    if ((n == 3 && strncmp(s, "mlp", 3) == 0 && s[3] == ':') || (n == 2 && strncmp(s, "in", 2) == 0 && s[2] == ':'))
+        return 1;
+    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
+        if (strlen(presets[i].name) == n && strncmp(s, presets[i].name, n) == 0) return 1;
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (strlen(kinds[i].name) == n && strncmp(s, kinds[i].name, n) == 0) return 1;
+    return 0;
+}
+
 /* One layer token (NUL-terminated, no commas) into l. */
 static anet_status parse_layer(const char *tok, anet_layer *l) {
     memset(l, 0, sizeof *l);

@@ -80,6 +80,9 @@ typedef struct anet_model_spec {
 } anet_model_spec;
 
 /* Parses a spec (grammar in docs/models.md). Errors are one line naming the token. */
+/* Whether s is written as a model spec (mlp:, in:, a preset, or a list starting with a layer
+ * name), as opposed to a file path: tools that take either use this. */
+int anet_model_spec_like(const char *s);
 anet_status anet_model_parse(const char *spec, anet_model_spec *out);
 
 const char *anet_loss_name(anet_loss_kind k); /* "xent", "mse", "bce" */
