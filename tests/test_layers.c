@@ -84,7 +84,6 @@ static void test_refusals(void) {
     refused("in:3x8x8,conv:4x3x3:g2,flatten,linear:2", "divisible by 2 groups");
     refused("in:4,linear:4,add:5,linear:2", "reaches before the input");
     refused("in:4,linear:3,add:1,linear:2", "shapes differ");
-    refused("in:4,linear:3,batchnorm,linear:2", "batchnorm");
     refused("conv:8x30x30,flatten,linear:2", "larger than");
     refused("in:4,linear:3,softmax", "unknown layer 'softmax'");
     refused("in:4,linear:2,loss:hinge", "unknown loss");
@@ -124,6 +123,7 @@ static void test_programs_build(void) {
         "lenet5",
         "in:3x8x8,conv:6x3x3:s2:pad1:g3,leakyrelu,avgpool:2,flatten,dropout:0.25,linear:4,loss:bce",
         "in:4x6x6,conv:4x3x3:pad1:dw,gelu,conv:4x3x3:pad1,add:2,layernorm,silu,flatten,sigmoid,tanh,linear:2,loss:mse",
+        "in:2x6x6,conv:4x3x3,batchnorm,relu,flatten,linear:6,batchnorm,linear:3",
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         anet_step_config cfg;
@@ -135,15 +135,31 @@ static void test_programs_build(void) {
         cfg.opt.beta1 = 0.9f;
         cfg.opt.beta2 = 0.999f;
         cfg.opt.eps = 1e-8f;
+        int bn = strstr(specs[i], "batchnorm") != NULL;
         for (int u = 0; u < 2; u++) {
             cfg.update = u ? ANET_UPDATE_ANE : ANET_UPDATE_CPU;
             anet_step_program p;
             anet_status st = anet_step_build_train(&cfg, &p);
+            if (bn && u) {
+                /* running statistics are the trainer's (update=cpu) */
+                CHECK(st == ANET_E_UNSUPPORTED);
+                CHECK_STR_CONTAINS(anet_last_error(), "--update cpu");
+                continue;
+            }
             CHECK_MSG(st == ANET_OK, "%s update %d: %s", specs[i], u, anet_last_error());
             if (st != ANET_OK) continue;
             int masks = 0;
             for (int k = 0; k < p.ninputs; k++) masks += p.inputs[k].role == ANET_ROLE_MASK;
             CHECK_EQ_INT(masks, strstr(specs[i], "dropout") ? 1 : 0);
+            int stats = 0, grads = 0;
+            for (int k = 0; k < p.noutputs; k++) {
+                stats += p.outputs[k].role == ANET_ROLE_BN_STAT;
+                grads += p.outputs[k].role == ANET_ROLE_GRAD;
+            }
+            CHECK_EQ_INT(stats, bn ? 4 : 0);                               /* mean and variance of 2 layers */
+            if (!u) CHECK_EQ_INT(grads, anet_model_nparams(&cfg.model) - stats); /* none for running stats */
+            if (bn) CHECK_EQ_INT(p.outputs[p.noutputs - 1].slot, 8);          /* flat: over the batch */
+            if (bn) CHECK_EQ_INT(p.outputs[p.noutputs - 3].slot, 8 * 4 * 4); /* [C,H,W]: batch x H x W */
             anet_step_program_free(&p);
         }
         anet_step_program e;

@@ -63,6 +63,8 @@ def build(desc):
             mods.append(nn.SiLU())
         elif k == "dropout":
             mods.append(nn.Dropout(l["alpha"]))
+        elif k == "batchnorm":
+            mods.append(nn.BatchNorm2d(i[0]) if len(i) == 3 else nn.BatchNorm1d(i[0]))
         elif k == "layernorm":
             mods.append(nn.LayerNorm(list(i)))
         elif k == "add":
@@ -167,6 +169,13 @@ def _tok_module(m, node, sd, pos):
         return "silu"
     if isinstance(m, nn.Dropout):
         return "dropout:%r" % float(m.p)
+    if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        need(m.affine and m.track_running_stats, "BatchNorm without affine weight or running statistics is not supported")
+        need(abs(m.eps - 1e-5) < 1e-12 and m.momentum == 0.1, "BatchNorm: only eps 1e-5 and momentum 0.1 (the defaults)")
+        put(m.weight, m.bias)
+        sd["%d.running_mean" % pos] = m.running_mean.detach().to(torch.float32).cpu().numpy()
+        sd["%d.running_var" % pos] = m.running_var.detach().to(torch.float32).cpu().numpy()
+        return "batchnorm"
     if isinstance(m, nn.LayerNorm):
         need(m.elementwise_affine and m.bias is not None, "LayerNorm without affine weight and bias is not supported")
         need(abs(m.eps - 1e-5) < 1e-12, "LayerNorm eps %g: only the default 1e-5" % m.eps)

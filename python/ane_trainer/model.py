@@ -100,24 +100,27 @@ class Model:
         owner = {}
         for pos, l in enumerate(desc):
             if l["param0"] >= 0:
-                owner[l["param0"]] = (pos, l)
-                owner[l["param0"] + 1] = (pos, l)
+                for j in range(4 if l["kind"] == "batchnorm" else 2):
+                    owner[l["param0"] + j] = (pos, l)
         out = []
         for i in range(_L.anet_model_num_params(self._h)):
             buf = ctypes.create_string_buffer(16)
             rows, cols = ctypes.c_int64(), ctypes.c_int64()
             _lib.check(_L.anet_model_param_info(self._h, i, buf, 16, ctypes.byref(rows), ctypes.byref(cols)))
             pos, l = owner[i]
-            is_w = i == l["param0"]
+            j = i - l["param0"]
+            is_w = j == 0
             if l["kind"] == "conv" and is_w:
                 shape = (l["out"], l["in"][0] // l["groups"], l["kh"], l["kw"])
             elif l["kind"] == "layernorm":
                 shape = tuple(l["in"])
+            elif l["kind"] == "batchnorm":
+                shape = (rows.value,)
             elif is_w:
                 shape = (rows.value, cols.value)
             else:
                 shape = (rows.value,)
-            out.append((i, "%d.%s" % (pos, "weight" if is_w else "bias"), shape))
+            out.append((i, "%d.%s" % (pos, ("weight", "bias", "running_mean", "running_var")[j]), shape))
         return out
 
     def state_dict(self):
@@ -166,7 +169,11 @@ class Model:
         import torch
         from . import _torch
         net = _torch.build(self.layers)
-        net.load_state_dict({k: torch.from_numpy(v) for k, v in self.state_dict().items()})
+        sd = {k: torch.from_numpy(v) for k, v in self.state_dict().items()}
+        for k in net.state_dict():
+            if k.endswith("num_batches_tracked"):  # PyTorch's counter; unused with momentum 0.1
+                sd[k] = torch.tensor(0)
+        net.load_state_dict(sd)
         return net
 
     def __repr__(self):

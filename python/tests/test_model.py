@@ -50,7 +50,7 @@ def test_from_torch_copies_weights_and_to_torch_round_trips():
 
 @pytest.mark.parametrize("layers, needle", [
     (lambda: [torch.nn.Linear(4, 3), torch.nn.Softmax(1)], "Softmax is not a supported layer"),
-    (lambda: [torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3)], "BatchNorm1d"),
+    (lambda: [torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3, affine=False)], "BatchNorm without affine"),
     (lambda: [torch.nn.Conv2d(1, 2, 3)], "end with flatten"),
     (lambda: [torch.nn.Conv2d(1, 2, 3, dilation=2)], "dilat"),
     (lambda: [torch.nn.Linear(4, 3, bias=False)], "without bias"),

@@ -58,6 +58,7 @@ static const char *role_name(anet_io_role r) {
     case ANET_ROLE_CORRECT: return "correct";
     case ANET_ROLE_FINITE: return "finite";
     case ANET_ROLE_MASK: return "dropout_mask";
+    case ANET_ROLE_BN_STAT: return "batchnorm_stat";
     }
     return "?";
 }

@@ -245,9 +245,8 @@ static anet_status infer(anet_model_spec *m, const char *spec) {
             o.d[1] = o.d[2] = 0;
             break;
         case ANET_L_BATCHNORM:
-            /* The lowering exists (lower.c) but the trainer does not keep running statistics yet. */
-            return SPEC_FAIL("model spec '%.64s': layer %d (batchnorm): not supported yet (no running statistics); "
-                             "use layernorm", spec, i + 1);
+            total += 4 * (int64_t)s.d[0];
+            break;
         case ANET_L_LAYERNORM:
             total += 2 * (int64_t)anet_shape_numel(&s);
             break;

@@ -176,6 +176,7 @@ void anet_optim_cpu_step(anet_optim_cpu *o, float lr, const float *const *grads)
     int first = o->t == 0;
     o->t++;
     for (int i = 0; i < o->nparams; i++) {
+        if (!grads[i]) continue;
         if (o->cfg.kind == ANET_OPT_SGD)
             step_sgd(&o->cfg, first, lr, o->w[i], o->m[i], grads[i], o->sizes[i]);
         else

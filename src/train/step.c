@@ -305,6 +305,20 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
     const anet_model_spec *m = &cfg->model;
     int B = cfg->batch, K = anet_model_outputs(m), np = anet_model_nparams(m);
     int ane = cfg->update == ANET_UPDATE_ANE;
+    /* Trainable parameters: all but batchnorm's running statistics, which the train program
+     * does not read (it normalizes with batch statistics and outputs them instead). */
+    int tp[ANET_MODEL_MAX_PARAMS], ntp = 0;
+    for (int i = 0; i < np; i++) {
+        anet_param_info pi;
+        anet_model_param(m, i, &pi);
+        if (pi.trainable) tp[ntp++] = i;
+    }
+    if (ane && ntp < np) {
+        anet_graph_free(b->g);
+        free(b);
+        return anet_fail(ANET_E_UNSUPPORTED, "model %s: batchnorm's running statistics are kept with --update cpu only",
+                         m->text);
+    }
     int nslots = 0;
     if (ane) nslots = cfg->opt.kind == ANET_OPT_SGD ? (cfg->opt.momentum != 0.0f ? 1 : 0) : 2;
     int hv = input(b, "a_hyper", 1, 1, ANET_HYPER_SLOTS, ANET_ROLE_HYPER, 0, 0);
@@ -315,7 +329,9 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
     int params[ANET_MODEL_MAX_PARAMS], los[ANET_MODEL_MAX_PARAMS], s0[ANET_MODEL_MAX_PARAMS], s1[ANET_MODEL_MAX_PARAMS];
     char names[ANET_MODEL_MAX_PARAMS][48];
     const char *gnames[ANET_MODEL_MAX_PARAMS];
-    for (int i = 0; i < np; i++) {
+    for (int k = 0; k < np; k++) params[k] = -1;
+    for (int k = 0; k < ntp; k++) {
+        int i = tp[k];
         anet_param_info pi;
         anet_model_param(m, i, &pi);
         char nm[48];
@@ -334,19 +350,21 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
                 s1[i] = input(b, nm, 1, pi.rows, pi.cols, ANET_ROLE_OPT_STATE, i, 1);
             }
         }
-        param_name(names[i], sizeof names[i], "g", i, pi.name, "");
-        gnames[i] = names[i];
+        param_name(names[k], sizeof names[k], "g", i, pi.name, "");
+        gnames[k] = names[k];
     }
     if (hv < 0 || x < 0 || y < 0) {
         st = fail_build("the inputs");
         goto out;
     }
-    for (int i = 0; i < np; i++)
-        if (params[i] < 0 || (ane && los[i] < 0)) {
+    for (int k = 0; k < ntp; k++)
+        if (params[tp[k]] < 0 || (ane && los[tp[k]] < 0)) {
             st = fail_build("the inputs");
             goto out;
         }
-    anet_lower_io lio = {x, params, masks, 1, NULL};
+    int bn_stats[2 * ANET_MODEL_MAX_LAYERS];
+    for (int i = 0; i < 2 * m->nl; i++) bn_stats[i] = -1;
+    anet_lower_io lio = {x, params, masks, 1, bn_stats};
     int logits = anet_lower_forward(b->g, m, B, &lio);
     anet_loss_ops lo = {-1, -1};
     st = logits < 0 ? fail_build("the forward pass") : anet_loss_build(b->g, m->loss, logits, y, hyper(b, hv, ANET_HYPER_INV_BATCH), K, B, "b_loss", &lo);
@@ -357,14 +375,15 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
         st = fail_build("the loss scale");
         goto out;
     }
-    int grads[ANET_MODEL_MAX_PARAMS];
-    anet_autodiff_spec ad = {loss, seed, params, np, &lo.stop, lo.stop >= 0 ? 1 : 0, ane ? NULL : gnames};
+    int grads[ANET_MODEL_MAX_PARAMS], wrt[ANET_MODEL_MAX_PARAMS];
+    for (int k = 0; k < ntp; k++) wrt[k] = params[tp[k]];
+    anet_autodiff_spec ad = {loss, seed, wrt, ntp, &lo.stop, lo.stop >= 0 ? 1 : 0, ane ? NULL : gnames};
     st = anet_autodiff(b->g, &ad, grads);
     if (st != ANET_OK) goto out;
     /* update=ane: the optimizer first, so FINITE can also cover the gradients in state units
      * (K/S > 1 after the scale fell below K could overflow them while g itself is finite). */
     int fin_in[ANET_MODEL_MAX_PARAMS + 1], upd_out_from = b->nout;
-    for (int i = 0; i < np; i++) {
+    for (int i = 0; i < ntp; i++) {
         fin_in[i] = grads[i];
         if (!ane) continue;
         anet_param_info pi;
@@ -372,8 +391,8 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
         st = update_param(b, cfg, i, pi.name, params[i], los[i], s0[i], s1[i], grads[i], hv, &fin_in[i]);
         if (st != ANET_OK) goto out;
     }
-    fin_in[np] = loss;
-    int fin = finite_flag(b, "a_finite", np + 1, fin_in);
+    fin_in[ntp] = loss;
+    int fin = finite_flag(b, "a_finite", ntp + 1, fin_in);
     if (fin < 0) {
         st = fail_build("the FINITE flag");
         goto out;
@@ -386,7 +405,24 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
         b->nout = upd_out_from;
         output(b, fin, ANET_ROLE_FINITE, 0, 0);
         output(b, loss, ANET_ROLE_LOSS, 0, 0);
-        for (int i = 0; i < np && !ane; i++) output(b, grads[i], ANET_ROLE_GRAD, i, 0);
+        for (int k = 0; k < ntp && !ane; k++) output(b, grads[k], ANET_ROLE_GRAD, tp[k], 0);
+        /* batchnorm: "sLL_mean", "sLL_var" (layer LL), after the gradients gII_* */
+        for (int i = 0; i < m->nl; i++) {
+            const anet_layer *l = &m->layers[i];
+            if (l->kind != ANET_L_BATCHNORM) continue;
+            int count = l->in.rank == 3 ? B * l->in.d[1] * l->in.d[2] : B;
+            for (int j = 0; j < 2; j++) {
+                char nm[32];
+                snprintf(nm, sizeof nm, "s%02d_%s", i, j ? "var" : "mean");
+                int v = bn_stats[2 * i + j] < 0 ? -1 : anet_graph_op(b->g, ANET_OP_IDENTITY, nm, 1, (const char *const[]){"x"},
+                                                                     &bn_stats[2 * i + j]);
+                if (v < 0) {
+                    st = fail_build("the batchnorm statistics");
+                    goto out;
+                }
+                output(b, v, ANET_ROLE_BN_STAT, l->param0 + 2 + j, count);
+            }
+        }
         for (int k = 0; k < nupd; k++) output(b, upd[k].value, upd[k].role, upd[k].index, upd[k].slot);
     }
 out:

@@ -39,8 +39,11 @@ typedef enum anet_io_role {
     ANET_ROLE_CORRECT,    /* output: number of correct predictions in the batch */
     ANET_ROLE_FINITE,     /* output: 1 if the loss and every gradient were finite (update=ane: the
                              gradients in optimizer-state units), else 0 */
-    ANET_ROLE_MASK        /* input (training): dropout mask of layer `index`, fp16 [1, numel, 1, B]
+    ANET_ROLE_MASK,       /* input (training): dropout mask of layer `index`, fp16 [1, numel, 1, B]
                              holding 0 or 1/(1-p) */
+    ANET_ROLE_BN_STAT     /* output (training): batchnorm's batch mean (for parameter `index`, the
+                             running mean) or biased variance (`index`: the running variance),
+                             one per channel, over `slot` values each */
 } anet_io_role;
 
 typedef struct anet_io_desc {

@@ -1257,6 +1257,21 @@ static void progress(anet_trainer *t, int epoch, uint32_t done, uint32_t total, 
     }
 }
 
+/* Batchnorm's running statistics from the step's batch statistics, as PyTorch keeps them
+ * (momentum 0.1; the variance unbiased, n / (n - 1)). */
+static void update_running_stats(anet_trainer *t, const prog_rt *p) {
+    for (int i = 0; i < p->sp.noutputs; i++) {
+        const anet_io_desc *d = &p->sp.outputs[i];
+        if (d->role != ANET_ROLE_BN_STAT || d->index < 0 || d->index >= t->nparams) continue;
+        int is_var = t->pinfo[d->index].name[0] == 'v';
+        double unbias = is_var && d->slot > 1 ? (double)d->slot / (double)(d->slot - 1) : 1.0;
+        float *r = t->opt.w[d->index];
+        size_t n = t->opt.sizes[d->index];
+        for (size_t k = 0; k < n; k++)
+            r[k] = (float)(0.9 * r[k] + 0.1 * unbias * read_scalar(p->out[i].data, p->out_type[i].dtype, k));
+    }
+}
+
 static anet_status train_step(anet_trainer *t, float *loss_out, int *applied) {
     anet_status st = anet_batcher_next(&t->train_b, &t->batch);
     if (st != ANET_OK) return st;
@@ -1289,13 +1304,20 @@ static anet_status train_step(anet_trainer *t, float *loss_out, int *applied) {
             for (size_t k = 0; k < n; k++) g[k] *= inv;
             seen++;
         }
-        if (seen != t->nparams)
+        int ntrain = 0;
+        const float *gp[ANET_MODEL_MAX_PARAMS];
+        for (int i = 0; i < t->nparams; i++) {
+            ntrain += t->pinfo[i].trainable;
+            gp[i] = t->pinfo[i].trainable ? t->grad32[i] : NULL;
+        }
+        if (seen != ntrain)
             return anet_fail(ANET_E_INTERNAL, "train program (update=cpu) has %d gradient outputs for %d parameters",
-                             seen, t->nparams);
+                             seen, ntrain);
         if (!isfinite(loss)) finite = 0;
         *applied = anet_loss_scaler_update(&t->scaler, finite);
         if (*applied) {
-            anet_optim_cpu_step(&t->opt, lr, (const float *const *)t->grad32);
+            anet_optim_cpu_step(&t->opt, lr, gp);
+            update_running_stats(t, p);
             anet_optim_cpu_sync_f16(&t->opt);
         }
     } else {
