@@ -153,3 +153,64 @@ def test_loss_that_cannot_fit_the_output_is_refused():
     with pytest.raises(at.ArgumentError, match="float targets"):
         with at.Trainer(m, backend="vane", batch_size=8) as tr:
             tr.fit(np.zeros((8, 20), np.float32), np.zeros(8, np.int64))
+
+
+def test_regression_mse_reaches_pytorch_loss():
+    """A regression MLP (20-32-1, loss mse) on a synthetic smooth problem, trained with the
+    same initial weights, optimizer and batch size by the Trainer (vane fp16) and by PyTorch
+    (fp32): the final test MSE agrees within 5%."""
+    rng = np.random.default_rng(0)
+    n, d = 2048, 20
+    a, b = rng.normal(size=d) / np.sqrt(d), rng.normal(size=d) / np.sqrt(d)
+
+    def target(x):
+        return (np.sin(2 * x @ a) + 0.5 * (x @ b) ** 2).astype(np.float32)
+
+    x = rng.normal(size=(n, d)).astype(np.float32)
+    xt = rng.normal(size=(512, d)).astype(np.float32)
+    y, yt = target(x), target(xt)
+    m = at.Model("mlp:20-32-1,loss:mse", seed=0)
+    net = m.to_torch()
+    epochs, bs = 12, 64
+    with at.Trainer(m, backend="vane", batch_size=bs, lr=3e-3) as tr:
+        tr.fit(x, y, epochs=epochs)
+        ours = tr.evaluate(xt, yt)
+    assert np.isnan(ours.accuracy)
+    torch.manual_seed(0)
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    X, Y = torch.from_numpy(x), torch.from_numpy(y).reshape(-1, 1)
+    for _ in range(epochs):
+        perm = torch.randperm(n)
+        for i in range(n // bs):
+            idx = perm[i * bs:(i + 1) * bs]
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(net(X[idx]), Y[idx]).backward()
+            opt.step()
+    with torch.no_grad():
+        ref = torch.nn.functional.mse_loss(net(torch.from_numpy(xt)), torch.from_numpy(yt).reshape(-1, 1)).item()
+    start = float(np.mean((yt - yt.mean()) ** 2))
+    print("\nregression mse: trainer %.4f, pytorch %.4f (variance of the targets %.4f)" % (ours.loss, ref, start))
+    assert ours.loss < 0.7 * start  # it learned
+    assert abs(ours.loss - ref) <= 0.05 * ref
+
+
+def test_torch_cnn_with_dropout_round_trip(mnist):
+    """The issue's model: Sequential(Conv2d(1,8,3,padding=1), ReLU, MaxPool2d(2), Flatten,
+    Dropout(0.1), Linear(8*14*14,10)) through from_torch, Trainer.fit and to_torch: PyTorch's
+    evaluation of the result agrees with Trainer.evaluate within 0.1 pp. A 1024-sample subset,
+    one epoch, 2000 test digits, to stay quick (the full run is in docs/models.md)."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                              torch.nn.Flatten(), torch.nn.Dropout(0.1), torch.nn.Linear(8 * 14 * 14, 10))
+    m = at.from_torch(net)
+    assert m.spec == "in:1x28x28,conv:8x3x3:pad1,relu,maxpool:2,flatten,dropout:0.1,linear:10"
+    with at.Trainer(m, backend="vane", seed=0) as tr:
+        tr.fit(mnist.x_train[:1024], mnist.y_train[:1024], epochs=1)
+        ev = tr.evaluate(mnist.x_test[:2000], mnist.y_test[:2000])
+    out = m.to_torch().eval()
+    with torch.no_grad():
+        x = torch.from_numpy(mnist.x_test[:2000].astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
+        acc = float((out(x).argmax(1).numpy() == mnist.y_test[:2000]).mean())
+    print("\nfrom_torch CNN: Trainer.evaluate %.4f, PyTorch on to_torch() %.4f" % (ev.accuracy, acc))
+    assert ev.accuracy > 0.3
+    assert abs(ev.accuracy - acc) <= 0.001
