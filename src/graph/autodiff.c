@@ -470,23 +470,6 @@ static anet_status rule(ad_ctx *c, int opi) {
                    op2(c, ANET_OP_SUB, scal(c, dt, 1), op2(c, ANET_OP_MUL, zv, zv))));
         break;
     case ANET_OP_EXP: ACC(x, op2(c, ANET_OP_MUL, dy, zv)); break;
-    case ANET_OP_GELU: {
-        /* tanh form: z = x/2 (1 + t), t = tanh(k (x + a x^3));
-         * dz/dx = (1 + t)/2 + x/2 (1 - t^2) k (1 + 3 a x^2). EXACT (erf) has no rule. */
-        int mv = anet_op_arg_value(op, "mode");
-        const char *mode = mv >= 0 ? anet_const_get_string(anet_graph_const_of(g, mv)) : "EXACT";
-        if (!mode || strcmp(mode, "TANH_APPROXIMATION") != 0) return bad_arg(op, "only gelu mode TANH_APPROXIMATION has a gradient rule");
-        if (!active(c, x)) break;
-        const double k = 0.7978845608028654, a = 0.044715;
-        int x2 = op2(c, ANET_OP_MUL, x, x);
-        int u = op2(c, ANET_OP_MUL, op2(c, ANET_OP_ADD, x, op2(c, ANET_OP_MUL, op2(c, ANET_OP_MUL, x2, x), scal(c, dt, a))), scal(c, dt, k));
-        int t = op1(c, ANET_OP_TANH, u);
-        int half1t = op2(c, ANET_OP_MUL, op2(c, ANET_OP_ADD, t, scal(c, dt, 1)), scal(c, dt, 0.5));
-        int sech2 = op2(c, ANET_OP_SUB, scal(c, dt, 1), op2(c, ANET_OP_MUL, t, t));
-        int du = op2(c, ANET_OP_MUL, op2(c, ANET_OP_ADD, op2(c, ANET_OP_MUL, x2, scal(c, dt, 3 * a)), scal(c, dt, 1)), scal(c, dt, 0.5 * k));
-        ACC(x, op2(c, ANET_OP_MUL, dy, op2(c, ANET_OP_ADD, half1t, op2(c, ANET_OP_MUL, op2(c, ANET_OP_MUL, x, sech2), du))));
-        break;
-    }
     case ANET_OP_LOG: {
         /* MIL log(x, epsilon) computes log(x + epsilon). */
         int den = x, e = anet_op_arg_value(op, "epsilon");

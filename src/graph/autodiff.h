@@ -8,12 +8,12 @@
  * reduce_sum over the broadcast axes (+ reshape when ranks differ).
  *
  * Ops with a gradient rule: add sub mul real_div maximum minimum relu sigmoid tanh exp log pow
- * sqrt rsqrt abs square gelu (TANH_APPROXIMATION mode) select softmax reduce_sum reduce_mean reduce_max matmul linear
+ * sqrt rsqrt abs square select softmax reduce_sum reduce_mean reduce_max matmul linear
  * reshape transpose slice_by_size concat cast identity, and 1-D/2-D windows: conv (strides,
  * dilations, valid/same/custom padding; input and weight gradients for any groups;
  * grouped weight gradients for 2-D only), avg_pool (not with exclude_padding_from_average and padding), max_pool
  * (non-overlapping unpadded windows, kernel = stride). ceil_mode windows, conv_transpose and
- * exact (erf) gelu have no rule: a path through them to a requested value fails with
+ * gelu have no rule (lowering writes GELU as tanh/mul/add): a path through them to a requested value fails with
  * ANET_E_UNSUPPORTED naming the op. Window gradients use conv only (spread by the stride
  * with a placement matmul, then a conv with the flipped, channel-swapped kernel); vane has
  * no conv_transpose.
