@@ -14,9 +14,10 @@
  * grouped weight gradients for 2-D only), avg_pool (not with exclude_padding_from_average and padding), max_pool
  * (non-overlapping unpadded windows, kernel = stride). ceil_mode windows, conv_transpose and
  * gelu have no rule (lowering writes GELU as tanh/mul/add): a path through them to a requested value fails with
- * ANET_E_UNSUPPORTED naming the op. Window gradients use conv only (spread by the stride
- * with a placement matmul, then a conv with the flipped, channel-swapped kernel); vane has
- * no conv_transpose.
+ * ANET_E_UNSUPPORTED naming the op. Window gradients use conv (spread by the stride with a
+ * placement matmul, then a conv with the flipped, channel-swapped kernel; vane has no
+ * conv_transpose), except pools whose windows tile the input exactly (kernel = stride, no
+ * padding, nothing left over): a nearest-neighbour upsampling by broadcasting multiplies.
  *
  * Ties (maximum/minimum/reduce_max/relu at the kink) send the whole gradient one way
  * (relu'(0) = 0, maximum: to y on ties), not split as PyTorch does.
