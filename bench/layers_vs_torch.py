@@ -7,12 +7,13 @@ epoch seconds of each with their ratio. PyTorch runs with torch.set_num_threads(
 ane_trainer with OPENBLAS_NUM_THREADS=T (same T). Not a test: a benchmark.
 
 usage: bench/layers_vs_torch.py [--model lenet5] [--dataset DIR|NAME] [--epochs 5] [--seeds 0,1]
-                                [--batch-size 128] [--lr 1e-3] [--threads 1] [--backend vane]
+                                [--batch-size 128] [--lr 1e-3] [--schedule constant|cosine] [--threads 1] [--backend vane]
                                 [--bin build/ane_trainer] [--skip-ours] [--skip-torch]
 """
 import argparse
 import gzip
 import json
+import math
 import os
 import struct
 import subprocess
@@ -68,16 +69,20 @@ def torch_run(a, seed, d):
     B = a.batch_size
     nb = len(xtr) // B  # the last partial batch is dropped, as ane_trainer does
     g = torch.Generator().manual_seed(seed)
-    secs, acc = [], 0.0
+    secs, acc, step, total = [], 0.0, 0, a.epochs * nb
     for _ in range(a.epochs):
         net.train()
         perm = torch.randperm(len(xtr), generator=g)
         t0 = time.perf_counter()
         for i in range(nb):
             idx = perm[i * B:(i + 1) * B]
+            if a.schedule == 'cosine':  # ane_trainer's formula (src/train/schedule.c), per step
+                for grp in opt.param_groups:
+                    grp['lr'] = a.lr * 0.5 * (1 + math.cos(math.pi * step / total))
             opt.zero_grad()
             lossf(net(xtr[idx]), ytr[idx]).backward()
             opt.step()
+            step += 1
         secs.append(time.perf_counter() - t0)
     net.eval()
     with torch.no_grad():
@@ -88,7 +93,8 @@ def torch_run(a, seed, d):
 def ours(a, seed, d):
     out = tempfile.mkdtemp(prefix='anet_bench_')
     cmd = [a.bin, 'train', '--dataset', d, '--model', a.model, '--epochs', str(a.epochs), '--batch-size',
-           str(a.batch_size), '--optimizer', 'adam', '--lr', str(a.lr), '--seed', str(seed), '--backend', a.backend,
+           str(a.batch_size), '--optimizer', 'adam', '--lr', str(a.lr), '--schedule', a.schedule, '--seed', str(seed),
+           '--backend', a.backend,
            '--out', out, '--quiet']
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(a.threads))
     r = subprocess.run(cmd, stderr=subprocess.PIPE, text=True, env=env)
@@ -108,6 +114,7 @@ def main():
     p.add_argument('--seeds', default='0,1')
     p.add_argument('--batch-size', type=int, default=128)
     p.add_argument('--lr', type=float, default=1e-3)
+    p.add_argument('--schedule', default='constant', choices=['constant', 'cosine'])
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--backend', default='vane')
     p.add_argument('--skip-ours', action='store_true')
@@ -127,8 +134,8 @@ def main():
     mt = float(np.mean([r[2][1] for r in rows]))
     so = float(np.median([v for r in rows for v in r[1][0]]))
     st = float(np.median([v for r in rows for v in r[2][0]]))
-    print('model %s on %s, %d epochs, Adam lr %g, batch %d, seeds %s, threads %d' %
-          (a.model, d, a.epochs, a.lr, a.batch_size, a.seeds, a.threads))
+    print('model %s on %s, %d epochs, Adam lr %g (%s), batch %d, seeds %s, threads %d' %
+          (a.model, d, a.epochs, a.lr, a.schedule, a.batch_size, a.seeds, a.threads))
     print('mean test_acc: ane_trainer (%s) %.2f%%, pytorch fp32 %.2f%%, difference %+.2f pp' %
           (a.backend, 100 * mo, 100 * mt, 100 * (mo - mt)))
     print('median epoch seconds: ane_trainer %.2f, pytorch %.2f, ane_trainer/pytorch = %.2fx' % (so, st, so / st))

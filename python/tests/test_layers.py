@@ -16,6 +16,8 @@ measured); fp16 numerics 5e-3 for
 forward and gradients (every op rounds to fp16: about 2^-11 per op, accumulated over the
 graph; the loss scale 2^15 keeps small gradients normal).
 """
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -198,19 +200,22 @@ def test_torch_cnn_with_dropout_round_trip(mnist):
     """The issue's model: Sequential(Conv2d(1,8,3,padding=1), ReLU, MaxPool2d(2), Flatten,
     Dropout(0.1), Linear(8*14*14,10)) through from_torch, Trainer.fit and to_torch: PyTorch's
     evaluation of the result agrees with Trainer.evaluate within 0.1 pp. A 1024-sample subset,
-    one epoch, 2000 test digits, to stay quick (the full run is in docs/models.md)."""
+    one epoch, 2000 test digits, to stay quick; ANET_ROUNDTRIP_FULL=1 takes every training
+    and test digit and 3 epochs (the run in docs/models.md)."""
+    full = os.environ.get("ANET_ROUNDTRIP_FULL") == "1"
+    ntr, nte, epochs = (len(mnist.y_train), len(mnist.y_test), 3) if full else (1024, 2000, 1)
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
                               torch.nn.Flatten(), torch.nn.Dropout(0.1), torch.nn.Linear(8 * 14 * 14, 10))
     m = at.from_torch(net)
     assert m.spec == "in:1x28x28,conv:8x3x3:pad1,relu,maxpool:2,flatten,dropout:0.1,linear:10"
     with at.Trainer(m, backend="vane", seed=0) as tr:
-        tr.fit(mnist.x_train[:1024], mnist.y_train[:1024], epochs=1)
-        ev = tr.evaluate(mnist.x_test[:2000], mnist.y_test[:2000])
+        tr.fit(mnist.x_train[:ntr], mnist.y_train[:ntr], epochs=epochs)
+        ev = tr.evaluate(mnist.x_test[:nte], mnist.y_test[:nte])
     out = m.to_torch().eval()
     with torch.no_grad():
-        x = torch.from_numpy(mnist.x_test[:2000].astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
-        acc = float((out(x).argmax(1).numpy() == mnist.y_test[:2000]).mean())
+        x = torch.from_numpy(mnist.x_test[:nte].astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
+        acc = float((out(x).argmax(1).numpy() == mnist.y_test[:nte]).mean())
     print("\nfrom_torch CNN: Trainer.evaluate %.4f, PyTorch on to_torch() %.4f" % (ev.accuracy, acc))
     assert ev.accuracy > 0.3
     assert abs(ev.accuracy - acc) <= 0.001
