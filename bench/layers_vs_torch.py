@@ -11,11 +11,9 @@ usage: bench/layers_vs_torch.py [--model lenet5] [--dataset DIR|NAME] [--epochs 
                                 [--bin build/ane_trainer] [--skip-ours] [--skip-torch]
 """
 import argparse
-import gzip
 import json
 import math
 import os
-import struct
 import subprocess
 import sys
 import tempfile
@@ -27,15 +25,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'python'))
 
-
-def read_idx(path):
-    op = gzip.open if open(path, 'rb').read(2) == b'\x1f\x8b' else open
-    with op(path, 'rb') as f:
-        b = f.read()
-    magic, = struct.unpack('>I', b[:4])
-    nd = magic & 0xff
-    dims = struct.unpack('>' + 'I' * nd, b[4:4 + 4 * nd])
-    return np.frombuffer(b, dtype=np.uint8, offset=4 + 4 * nd).reshape(dims)
+from train_vs_torch import find, read_idx  # noqa: E402 (the IDX reader of the MLP benchmark)
 
 
 def dataset_dir(name):
@@ -43,14 +33,6 @@ def dataset_dir(name):
         if os.path.isdir(d):
             return d
     sys.exit('dataset %s not found' % name)
-
-
-def find(d, base):
-    for n in (base + '.gz', base):
-        p = os.path.join(d, n)
-        if os.path.exists(p):
-            return p
-    sys.exit('missing %s in %s' % (base, d))
 
 
 def torch_run(a, seed, d):
