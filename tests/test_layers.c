@@ -92,6 +92,7 @@ static void test_refusals(void) {
     refused("in:4,linear:2,in:3", "first in the list");
     refused("", "unknown model");
     refused("in:2x4x4,conv:3x3x3:zz,flatten,linear:2", "unknown option");
+    refused("in:4,linear:2\nx", "character 0x0a");
 }
 
 static void test_dropout_mask(void) {

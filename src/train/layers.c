@@ -402,6 +402,11 @@ static anet_status parse_mlp(const char *spec, const char *p, anet_model_spec *m
 
 anet_status anet_model_parse(const char *spec, anet_model_spec *out) {
     if (!spec || !out) return anet_fail(ANET_E_INVALID, "model spec: missing argument");
+    /* Messages quote the spec: only printable ASCII gets that far (one line each). */
+    for (const char *c = spec; *c; c++)
+        if (*c < 0x21 || *c > 0x7e)
+            return anet_fail(ANET_E_INVALID, "model spec: character 0x%02x at position %d (specs are printable ASCII "
+                             "without spaces)", (unsigned char)*c, (int)(c - spec));
     anet_model_spec *m = calloc(1, sizeof *m);
     char *work = malloc(strlen(spec) + 1);
     if (!m || !work) {
