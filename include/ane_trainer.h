@@ -70,8 +70,13 @@ void anet_model_free(anet_model *m);
 const char *anet_model_spec_text(const anet_model *m);
 /* Number of parameter tensors (2 per layer); 0 for NULL. */
 int anet_model_num_params(const anet_model *m);
-/* Layer sizes: dims[0] = inputs, ..., dims[*ndims - 1] = classes (cap: room in dims). */
+/* Layer sizes: dims[0] = inputs, ..., dims[*ndims - 1] = classes (cap: room in dims); for a
+ * model that is not in the mlp: form, [inputs, outputs]. */
 anet_status anet_model_dims(const anet_model *m, int64_t *dims, size_t cap, size_t *ndims);
+/* The model's layers as JSON (malloc'd, release with anet_free): {"input": [C,H,W] or [F],
+ * "loss": "xent"|"mse"|"bce", "layers": [{"kind", "in", "out_shape", "param0", and per kind
+ * "out", "kh", "kw", "stride", "pad", "groups", "alpha", "back"}]} (docs/models.md). */
+anet_status anet_model_layers_json(const anet_model *m, char **json);
 /* Name ("w0", "b0", ...) and shape of parameter i; a bias has cols = 1. */
 anet_status anet_model_param_info(const anet_model *m, int i, char *name, size_t name_len, int64_t *rows,
                                   int64_t *cols);
@@ -116,6 +121,13 @@ int anet_trainer_interrupted(const anet_trainer *t);
  * arrays; either output may be NULL. */
 anet_status anet_trainer_evaluate(anet_trainer *t, const void *x, int x_type, const int64_t *y, size_t n,
                                   size_t features, double *accuracy, double *loss);
+/* The same with regression targets for models trained with mse or bce: targets[n * outputs]
+ * fp32, row-major [sample][output]. evaluate_targets gives the mean loss (accuracy has no
+ * meaning there). */
+anet_status anet_trainer_fit_epoch_targets(anet_trainer *t, const void *x, int x_type, const float *targets,
+                                           size_t n, size_t features, double *loss);
+anet_status anet_trainer_evaluate_targets(anet_trainer *t, const void *x, int x_type, const float *targets,
+                                          size_t n, size_t features, double *loss);
 /* Logits of the eval program: logits[n * classes], row-major [sample][class]. */
 anet_status anet_trainer_predict(anet_trainer *t, const void *x, int x_type, size_t n, size_t features,
                                  float *logits);

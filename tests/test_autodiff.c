@@ -121,6 +121,21 @@ static int b_conv_grouped(anet_graph *g) {
     static const int32_t st[1] = {2};
     return anet_b_conv(g, NULL, in(g, "x", T(3, 2, 4, 9, 0)), rconst(g, T(3, 6, 2, 3, 0), -1, 1), -1, st, NULL, NULL, NULL, 2);
 }
+/* grouped 2-D conv with the weight as an input: both gradients (weight through a block mask) */
+static int b_conv_grouped_w(anet_graph *g) {
+    static const int32_t pad[4] = {1, 0, 0, 1};
+    return anet_b_conv(g, NULL, in(g, "x", T(4, 2, 4, 4, 3)), in(g, "w", T(4, 6, 2, 2, 2)), -1, NULL, "custom", pad, NULL,
+                       2);
+}
+/* windows that tile their input exactly take the upsampling path */
+static int b_maxpool_tiled(anet_graph *g) {
+    static const int32_t k[2] = {2, 3}, st[2] = {2, 3};
+    return anet_b_pool(g, ANET_OP_MAX_POOL, NULL, in(g, "x", T(4, 2, 3, 4, 6)), k, st, NULL, NULL);
+}
+static int b_avgpool_tiled(anet_graph *g) {
+    static const int32_t k[2] = {2, 2}, st[2] = {2, 2};
+    return anet_b_pool(g, ANET_OP_AVG_POOL, NULL, in(g, "x", T(4, 2, 2, 4, 6)), k, st, NULL, NULL);
+}
 static int b_avgpool(anet_graph *g) {
     static const int32_t k[2] = {2, 3}, st[2] = {2, 2};
     return anet_b_pool(g, ANET_OP_AVG_POOL, NULL, in(g, "x", T(4, 1, 2, 5, 6)), k, st, NULL, NULL);
@@ -162,6 +177,8 @@ static const tcase cases[] = {
     {"concat", b_concat, -1, 1},   {"reuse", b_reuse, -1, 1},     {"conv", b_conv, -1, 1},       {"conv_bias", b_conv_bias, -1, 1},
     {"conv_same", b_conv_same, -1, 1}, {"conv_grouped", b_conv_grouped, -1, 1}, {"avg_pool", b_avgpool, -1, 1},
     {"avg_pool_pad", b_avgpool_pad, -1, 1}, {"max_pool", b_maxpool, -1, 1},
+    {"conv_grouped_w", b_conv_grouped_w, -1, 1}, {"max_pool_tiled", b_maxpool_tiled, -1, 1},
+    {"avg_pool_tiled", b_avgpool_tiled, -1, 1},
 };
 
 static double loss_of(const anet_graph *g, double **inputs, int loss) {
@@ -294,7 +311,9 @@ static void expect_unsupported(const char *what, int (*make)(anet_graph *g, int 
 }
 static int mk_gelu(anet_graph *g, int x) { return anet_b_unary(g, ANET_OP_GELU, NULL, x); }
 static int mk_grouped_w(anet_graph *g, int x) {
-    return anet_b_conv(g, NULL, x, in(g, "w", T(4, 4, 2, 1, 1)), -1, NULL, NULL, NULL, NULL, 2);
+    static const int32_t s3[3] = {1, 4, 36};
+    return anet_b_conv(g, NULL, anet_b_reshape(g, NULL, x, 3, s3), in(g, "w", T(3, 4, 2, 1, 0)), -1, NULL, NULL, NULL,
+                       NULL, 2);
 }
 static int mk_overlap_max(anet_graph *g, int x) {
     static const int32_t k[2] = {3, 3}, st[2] = {1, 1};
@@ -303,7 +322,7 @@ static int mk_overlap_max(anet_graph *g, int x) {
 
 static void test_unsupported(void) {
     expect_unsupported("gelu", mk_gelu, "gelu");
-    expect_unsupported("grouped conv weight", mk_grouped_w, "grouped");
+    expect_unsupported("grouped 1-D conv weight", mk_grouped_w, "grouped 1-D");
     expect_unsupported("overlapping max_pool", mk_overlap_max, "max_pool");
     anet_graph *g = anet_graph_new(ANET_MIL_IOS18);
     int x = in(g, "x", T(2, 2, 2, 0, 0)), grads[1];

@@ -443,7 +443,7 @@ static void test_program_shape(void) {
     bad.batch = 0;
     CHECK(anet_step_build_train(&bad, &p) == ANET_E_INVALID);
     bad = f.cfg;
-    bad.model.nlayers = 0;
+    bad.model.nl = 0;
     CHECK(anet_step_build_eval(&bad, &p) == ANET_E_INVALID);
     feed_free(&f, &bt);
 }

@@ -1,5 +1,6 @@
-"""Models: MLPs (Linear layers with ReLU between them), their weights as numpy arrays under
-PyTorch's names, and conversion from and to ``torch.nn.Sequential``."""
+"""Models: a graph of layers (``Model("lenet5")``, ``MLP([784, 128, 10])``, any spec of
+docs/models.md), their weights as numpy arrays under PyTorch's names, and conversion from and
+to PyTorch modules (``from_torch`` traces with torch.fx; ``to_torch`` rebuilds a module)."""
 import collections
 import ctypes
 
@@ -18,37 +19,38 @@ def _check_seed(seed):
         raise ArgumentError("seed must be an integer in [0, 2^64), got %r" % (seed,))
 
 
-class MLP:
-    """A multi-layer perceptron: ``MLP([784, 128, 10])`` is Linear(784, 128), ReLU,
-    Linear(128, 10) trained with softmax cross-entropy.
+def _new_handle(spec, seed):
+    _check_seed(seed)
+    h = ctypes.c_void_p()
+    _lib.check(_L.anet_model_new(_lib.enc(spec), int(seed), ctypes.byref(h)))
+    return h
 
-    Weights start with PyTorch's default Linear initialisation drawn from ``seed`` by the C
-    library: the same weights as ``ane_trainer train --model mlp:784-128-10 --seed S``.
+
+class Model:
+    """A model from a spec string: ``Model("lenet5")``, ``Model("mlp:784-128-10")``,
+    ``Model("in:1x28x28,conv:16x3x3:pad1,relu,maxpool:2,flatten,linear:10")`` (grammar in
+    docs/models.md; a trailing ``loss:mse`` / ``loss:bce`` picks the loss, default softmax
+    cross-entropy).
+
+    Weights start with PyTorch's default initialisation drawn from ``seed`` by the C library:
+    the same weights as ``ane_trainer train --model SPEC --seed S``.
     """
 
-    def __init__(self, sizes, seed=0):
-        sizes = list(sizes)
-        if len(sizes) < 2 or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in sizes):
-            raise ArgumentError("MLP sizes must be a list of at least two integers, got %r" % (sizes,))
-        _check_seed(seed)
-        spec = "mlp:" + "-".join(str(int(s)) for s in sizes)
-        h = ctypes.c_void_p()
-        _lib.check(_L.anet_model_new(_lib.enc(spec), int(seed), ctypes.byref(h)))
-        self._h = h
+    def __init__(self, spec, seed=0):
+        if not isinstance(spec, str):
+            raise ArgumentError("Model needs a spec string, got %r" % (spec,))
+        self._h = _new_handle(spec, seed)
 
     @classmethod
     def _adopt(cls, handle):
-        m = cls.__new__(cls)
+        m = Model.__new__(Model)
         m._h = handle
         return m
 
     @classmethod
     def from_spec(cls, spec, seed=0):
-        """A model from a spec string such as ``"mlp:784-128-10"``."""
-        h = ctypes.c_void_p()
-        _check_seed(seed)
-        _lib.check(_L.anet_model_new(_lib.enc(spec), int(seed), ctypes.byref(h)))
-        return cls._adopt(h)
+        """A model from a spec string such as ``"mlp:784-128-10"`` or ``"lenet5"``."""
+        return cls._adopt(_new_handle(spec, seed))
 
     @classmethod
     def load(cls, checkpoint):
@@ -80,30 +82,61 @@ class MLP:
 
     @property
     def sizes(self):
-        """Layer sizes, inputs first and classes last: ``[784, 128, 10]``."""
+        """mlp: form: layer sizes, inputs first and outputs last (``[784, 128, 10]``); other
+        models: ``[inputs, outputs]``."""
         dims = (ctypes.c_int64 * 32)()
         n = ctypes.c_size_t()
         _lib.check(_L.anet_model_dims(self._h, dims, 32, ctypes.byref(n)))
         return [int(dims[i]) for i in range(n.value)]
 
+    @property
+    def layers(self):
+        """The layer graph as the library sees it: {"input", "loss", "layers": [...]}."""
+        return _lib.take_json(_L.anet_model_layers_json, self._h)
+
+    @property
+    def loss(self):
+        """"xent" (softmax cross-entropy), "mse" or "bce" (binary cross-entropy with logits)."""
+        return self.layers["loss"]
+
+    @property
+    def input_shape(self):
+        """[C, H, W] or [F]."""
+        return list(self.layers["input"])
+
     def _params(self):
-        """(C name, PyTorch name, shape) of every parameter in order."""
+        """(C index, PyTorch name, PyTorch shape) of every parameter in order."""
+        desc = self.layers["layers"]
+        owner = {}
+        for pos, l in enumerate(desc):
+            if l["param0"] >= 0:
+                for j in range(4 if l["kind"] == "batchnorm" else 2):
+                    owner[l["param0"] + j] = (pos, l)
         out = []
         for i in range(_L.anet_model_num_params(self._h)):
             buf = ctypes.create_string_buffer(16)
             rows, cols = ctypes.c_int64(), ctypes.c_int64()
             _lib.check(_L.anet_model_param_info(self._h, i, buf, 16, ctypes.byref(rows), ctypes.byref(cols)))
-            name = buf.value.decode()
-            layer = int(name[1:])
-            if name[0] == "w":
-                out.append((i, "%d.weight" % (2 * layer), (rows.value, cols.value)))
+            pos, l = owner[i]
+            j = i - l["param0"]
+            is_w = j == 0
+            if l["kind"] == "conv" and is_w:
+                shape = (l["out"], l["in"][0] // l["groups"], l["kh"], l["kw"])
+            elif l["kind"] == "layernorm":
+                shape = tuple(l["in"])
+            elif l["kind"] == "batchnorm":
+                shape = (rows.value,)
+            elif is_w:
+                shape = (rows.value, cols.value)
             else:
-                out.append((i, "%d.bias" % (2 * layer), (rows.value,)))
+                shape = (rows.value,)
+            out.append((i, "%d.%s" % (pos, ("weight", "bias", "running_mean", "running_var")[j]), shape))
         return out
 
     def state_dict(self):
-        """The weights as an ordered dict of float32 numpy arrays under torch.nn.Sequential's
-        names: ``"0.weight"`` [out, in], ``"0.bias"`` [out], ``"2.weight"``, ... (copies)."""
+        """The weights as an ordered dict of float32 numpy arrays under the names and shapes of
+        :meth:`to_torch`'s module: ``"0.weight"`` [out, in] or [out, in/groups, kh, kw],
+        ``"0.bias"`` [out], ... (the number is the layer's position in the spec; copies)."""
         sd = collections.OrderedDict()
         for i, name, shape in self._params():
             a = np.empty(shape, dtype=np.float32)
@@ -112,8 +145,8 @@ class MLP:
         return sd
 
     def load_state_dict(self, state_dict):
-        """Copies weights in from a dict with the names of :meth:`state_dict` (numpy arrays or
-        torch tensors, float32). Every key must be present and no other; shapes must match.
+        """Copies weights in from a dict with the names and shapes of :meth:`state_dict` (numpy
+        arrays or torch tensors, float32). Every key must be present and no other; shapes must match.
         Nothing changes when a check fails (NaN or infinite weights are refused)."""
         params = self._params()
         want = {name for _, name, _ in params}
@@ -140,16 +173,17 @@ class MLP:
             _lib.check(_L.anet_model_set_param(self._h, i, ptr(a, ctypes.c_float), a.size))
 
     def to_torch(self):
-        """A new ``torch.nn.Sequential`` of Linear and ReLU layers holding these weights."""
+        """A new torch module with these weights: an ``nn.Sequential`` of the layers (with a
+        residual ``add`` the module's forward also adds the earlier activations); its
+        ``state_dict`` has the names of :meth:`state_dict`."""
         import torch
-        sizes = self.sizes
-        layers = []
-        for i in range(len(sizes) - 1):
-            layers.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
-            if i < len(sizes) - 2:
-                layers.append(torch.nn.ReLU())
-        net = torch.nn.Sequential(*layers)
-        net.load_state_dict({k: torch.from_numpy(v) for k, v in self.state_dict().items()})
+        from . import _torch
+        net = _torch.build(self.layers)
+        sd = {k: torch.from_numpy(v) for k, v in self.state_dict().items()}
+        for k in net.state_dict():
+            if k.endswith("num_batches_tracked"):  # PyTorch's counter; unused with momentum 0.1
+                sd[k] = torch.tensor(0)
+        net.load_state_dict(sd)
         return net
 
     def export_coreml(self, path, **options):
@@ -158,51 +192,33 @@ class MLP:
         return export_coreml(self, path, **options)
 
     def __repr__(self):
+        return "Model(%r)" % (self.spec,)
+
+
+class MLP(Model):
+    """A multi-layer perceptron: ``MLP([784, 128, 10])`` is Linear(784, 128), ReLU,
+    Linear(128, 10) trained with softmax cross-entropy (``Model("mlp:784-128-10")``)."""
+
+    def __init__(self, sizes, seed=0):
+        sizes = list(sizes)
+        if len(sizes) < 2 or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in sizes):
+            raise ArgumentError("MLP sizes must be a list of at least two integers, got %r" % (sizes,))
+        Model.__init__(self, "mlp:" + "-".join(str(int(s)) for s in sizes), seed)
+
+    def __repr__(self):
         return "MLP(%r)" % (self.sizes,)
 
 
-Model = MLP
-
-
-def from_torch(module):
-    """An :class:`MLP` with the weights of a ``torch.nn.Sequential`` of ``Linear`` layers with
-    ``ReLU`` between them (Linear, ReLU, Linear, ..., Linear). Weights are copied (as float32).
-    Any other layer, a Linear without bias, a missing ReLU or mismatched sizes raise
-    :class:`ArgumentError` (a ValueError)."""
-    import torch
-    if not isinstance(module, torch.nn.Sequential):
-        raise ArgumentError("from_torch needs a torch.nn.Sequential of Linear and ReLU, got %s"
-                            % type(module).__name__)
-    layers = list(module.children())
-    if not layers:
-        raise ArgumentError("from_torch: the Sequential is empty")
-    sizes = []
-    for pos, layer in enumerate(layers):
-        expect_linear = pos % 2 == 0
-        if isinstance(layer, torch.nn.Linear):
-            if not expect_linear:
-                raise ArgumentError("from_torch: layer %d is Linear, but a ReLU must separate Linear layers" % pos)
-            if layer.bias is None:
-                raise ArgumentError("from_torch: layer %d is Linear without bias; the MLP needs biases" % pos)
-            if sizes and sizes[-1] != layer.in_features:
-                raise ArgumentError("from_torch: layer %d takes %d inputs but the previous Linear gives %d"
-                                    % (pos, layer.in_features, sizes[-1]))
-            if not sizes:
-                sizes.append(layer.in_features)
-            sizes.append(layer.out_features)
-        elif isinstance(layer, torch.nn.ReLU):
-            if expect_linear:
-                raise ArgumentError("from_torch: layer %d is ReLU where a Linear is expected" % pos)
-        else:
-            raise ArgumentError("from_torch: layer %d is %s; only Linear and ReLU are supported"
-                                % (pos, type(layer).__name__))
-    if not isinstance(layers[-1], torch.nn.Linear):
-        raise ArgumentError("from_torch: the last layer must be Linear (the model outputs logits)")
-    m = MLP(sizes)
-    sd = collections.OrderedDict()
-    for pos, layer in enumerate(layers):
-        if isinstance(layer, torch.nn.Linear):
-            sd["%d.weight" % pos] = layer.weight.detach().to(torch.float32).cpu().numpy()
-            sd["%d.bias" % pos] = layer.bias.detach().to(torch.float32).cpu().numpy()
+def from_torch(module, input_shape=None):
+    """A :class:`Model` with the structure and weights of a torch ``nn.Module`` whose
+    ``torch.fx`` trace uses only supported layers and functions (docs/python.md): Linear,
+    Conv2d, MaxPool2d, AvgPool2d, Flatten / torch.flatten, ReLU / F.relu, LeakyReLU, Sigmoid,
+    Tanh, GELU(approximate="tanh"), SiLU, Dropout, LayerNorm, Identity and ``+`` of an earlier
+    activation (residual). ``input_shape``: [C, H, W] or [F]; default [in_channels, 28, 28]
+    for a convolutional first layer, [in_features] for a Linear one. Anything else raises
+    :class:`ArgumentError` naming the first unsupported node and its source line."""
+    from . import _torch
+    spec, sd = _torch.convert(module, input_shape)
+    m = Model(spec)
     m.load_state_dict(sd)
     return m

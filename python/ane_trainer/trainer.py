@@ -15,7 +15,7 @@ from . import _arrays, _lib
 from ._guard import Guard
 from .callbacks import Callback, History, LambdaCallback
 from .errors import ArgumentError, BackendError, Error
-from .model import MLP
+from .model import Model, _new_handle
 from .progress import Progress
 
 _L = _lib.lib
@@ -24,7 +24,22 @@ _L = _lib.lib
 _MAX_EPOCHS = 1000000
 
 Evaluation = collections.namedtuple("Evaluation", ["accuracy", "loss"])
-Evaluation.__doc__ = "Result of :meth:`Trainer.evaluate`: accuracy in [0, 1] and mean cross-entropy."
+Evaluation.__doc__ = ("Result of :meth:`Trainer.evaluate`: accuracy in [0, 1] (NaN for float targets) and the "
+                      "mean loss of the model's loss.")
+
+
+def _targets(y, n, outputs, loss, name="y"):
+    """Float targets as a contiguous float32 [n, outputs] array, or None when y holds labels
+    (always for cross-entropy, which trains on class indices)."""
+    y = np.asarray(y)
+    if loss == "xent" or not np.issubdtype(y.dtype, np.floating):
+        return None
+    if y.ndim == 1:
+        y = y.reshape(-1, 1)
+    if y.ndim != 2 or y.shape[0] != n or y.shape[1] != outputs:
+        raise ArgumentError("%s has shape %s: float targets must be [n] or [n, %d] for %d samples"
+                            % (name, y.shape, outputs, n))
+    return np.ascontiguousarray(y, dtype=np.float32)
 
 
 def _opt_value(key, v):
@@ -73,7 +88,8 @@ def _check(st, creating=False):
 
 
 class Trainer:
-    """Trains an :class:`MLP` with every step as MIL programs on a backend (compiled once for
+    """Trains a :class:`Model` (an :class:`MLP`, a preset such as ``"lenet5"``, any layer list or
+    a converted torch module) with every step as MIL programs on a backend (compiled once for
     ``batch_size``): forward, loss and backward on the (virtual) ANE; with ``update="cpu"`` the
     optimizer runs on fp32 master weights on the CPU, with ``update="ane"`` inside the program.
 
@@ -85,7 +101,9 @@ class Trainer:
     ``chip`` (m4), ``update`` cpu|ane, ``numerics`` fp16|fp32, ``loss_scale``,
     ``loss_scale_growth``, ``max_memory`` (bytes; the plan's memory budget, default half of
     physical memory), ``verbose`` (default True: one progress line per epoch on
-    ``sys.stderr``, as Keras prints).
+    ``sys.stderr``, as Keras prints), ``loss`` "xent" (softmax cross-entropy on integer
+    labels), "mse" or "bce" (binary cross-entropy with logits) on float targets: given, it
+    replaces the model's loss (``model`` then holds a new handle with the same weights).
 
     The trainer starts from a copy of ``model``'s weights and writes the trained weights back
     into ``model`` after every epoch. With the same seed and settings, training matches the
@@ -97,10 +115,20 @@ class Trainer:
     def __init__(self, model, optimizer="adam", lr=None, backend="auto", update="cpu", seed=0,
                  batch_size=128, chip="m4", numerics="fp16", schedule="constant", warmup_steps=None,
                  momentum=None, weight_decay=None, beta1=None, beta2=None, eps=None,
-                 loss_scale=None, loss_scale_growth=None, verbose=True, schedule_steps=None, max_memory=None):
-        if not isinstance(model, MLP):
-            raise ArgumentError("Trainer needs an ane_trainer.MLP (use ane_trainer.from_torch for a "
+                 loss_scale=None, loss_scale_growth=None, verbose=True, schedule_steps=None, max_memory=None,
+                 loss=None):
+        if not isinstance(model, Model):
+            raise ArgumentError("Trainer needs an ane_trainer.Model (use ane_trainer.from_torch for a "
                                 "torch module), got %s" % type(model).__name__)
+        if loss is not None and loss != model.loss:
+            if loss not in ("xent", "mse", "bce"):
+                raise ArgumentError("loss %r: xent, mse or bce" % (loss,))
+            base = ",".join(t for t in model.spec.split(",") if not t.startswith("loss:"))
+            weights = model.state_dict()
+            old = model._h
+            model._h = _new_handle(base + ("" if loss == "xent" else ",loss:" + loss), 0)
+            _L.anet_model_free(old)
+            model.load_state_dict(weights)
         opts = _options(optimizer=optimizer, lr=lr, backend=backend, update=update, seed=seed,
                         batch_size=batch_size, chip=chip, numerics=numerics, schedule=schedule,
                         warmup_steps=warmup_steps, schedule_steps=schedule_steps, momentum=momentum,
@@ -117,14 +145,14 @@ class Trainer:
     def load(cls, checkpoint, **options):
         """A trainer continuing a checkpoint (written by the CLI or by :meth:`save`): model,
         weights, optimizer state, step, loss scale and options from the file; keyword options
-        (``backend``, ``lr``, ``verbose``, ...) override. ``trainer.model`` is a new MLP."""
+        (``backend``, ``lr``, ``verbose``, ...) override. ``trainer.model`` is a new Model."""
         verbose = options.pop("verbose", True)
         opts = _options(quiet=1, **options)
         h = ctypes.c_void_p()
         _check(_L.anet_trainer_load(_lib.enc(checkpoint), _lib.enc(opts), ctypes.byref(h)), creating=True)
         t = cls.__new__(cls)
         t._guard = Guard(h, _L.anet_trainer_free, "Trainer")
-        t.model = MLP.from_spec(_lib.dec(_L.anet_trainer_model_spec(h)))
+        t.model = Model.from_spec(_lib.dec(_L.anet_trainer_model_spec(h)))
         t.verbose = bool(verbose)
         t.stop_training = False
         t._pull()
@@ -230,7 +258,7 @@ class Trainer:
         with self._use() as h:
             _check(_L.anet_trainer_set_lr(h, float(value)))
 
-    def _run_epoch(self, h, xs, code, ys, n, feat):
+    def _run_epoch(self, h, xs, code, ys, yt, n, feat):
         """One fit_epoch in a worker thread, so that Ctrl-C (KeyboardInterrupt, also a Jupyter
         interrupt) reaches this thread at once: it asks the library to stop after the current
         step. The caller holds h through its Guard (calls on it wait) until the worker ends.
@@ -240,8 +268,12 @@ class Trainer:
         def work():
             loss = ctypes.c_double()
             try:
-                _check(_L.anet_trainer_fit_epoch(h, _arrays.vptr(xs), code, _arrays.ptr(ys, ctypes.c_int64),
-                                                 n, feat, ctypes.byref(loss)))
+                if yt is None:
+                    _check(_L.anet_trainer_fit_epoch(h, _arrays.vptr(xs), code, _arrays.ptr(ys, ctypes.c_int64),
+                                                     n, feat, ctypes.byref(loss)))
+                else:
+                    _check(_L.anet_trainer_fit_epoch_targets(h, _arrays.vptr(xs), code, _arrays.ptr(yt, ctypes.c_float),
+                                                             n, feat, ctypes.byref(loss)))
                 out["loss"] = loss.value
             except BaseException as e:  # re-raised in the caller's thread
                 out["error"] = e
@@ -269,7 +301,8 @@ class Trainer:
     def fit(self, x, y, epochs=1, batch_size=None, validation=None, callback=None, *, validation_data=None,
             validation_split=0.0, shuffle=True, callbacks=None, initial_epoch=None, verbose=None):
         """Trains on x (uint8 images [n, 28, 28] / [n, features], or float32 features
-        [n, features]) and integer labels y [n], Keras-style. Each epoch shuffles with (seed,
+        [n, features]) and integer labels y [n] (cross-entropy) or float targets y [n] /
+        [n, outputs] (mse, bce), Keras-style. Each epoch shuffles with (seed,
         epoch) as the CLI does (``shuffle=False``: the arrays' order) and drops the last partial
         batch.
 
@@ -331,27 +364,35 @@ class Trainer:
             lam = LambdaCallback(callback)
             cbs.append(lam)
         xs, code, n, feat = _arrays.samples(x)
-        ys = _arrays.labels(y, n)
+        outputs = self.model.sizes[-1]
+        yt = _targets(y, n, outputs, self.model.loss)
+        ys = _arrays.labels(y, n) if yt is None else None
         val = None
         if validation_split:
             split = int(n * (1.0 - validation_split))
             if split == n:
                 raise ArgumentError("validation_split=%r of %d samples holds out none" % (validation_split, n))
-            xs, vxs, ys, vys = xs[:split], xs[split:], ys[:split], ys[split:]
+            yy = ys if yt is None else yt
+            xs, vxs, yy, vys = xs[:split], xs[split:], yy[:split], yy[split:]
+            if yt is None:
+                ys = yy
+            else:
+                yt = yy
             n = split
             val = (vxs, code, vys, vxs.shape[0], feat)
         elif validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ArgumentError("validation_data must be a pair (x_val, y_val)")
             vx, vcode, vn, vfeat = _arrays.samples(validation_data[0], "x_val")
-            vy = _arrays.labels(validation_data[1], vn, "y_val")
+            vt = _targets(validation_data[1], vn, outputs, self.model.loss, "y_val")
+            vy = _arrays.labels(validation_data[1], vn, "y_val") if vt is None else vt
             # The library checks these too, but only when it evaluates, after the first epoch:
             # a bad validation set fails here, before any training.
             sizes = self.model.sizes
             if vfeat != sizes[0]:
                 raise ArgumentError("x_val has %d features per sample but model %s takes %d inputs"
                                     % (vfeat, self.model.spec, sizes[0]))
-            if vy.min() < 0 or vy.max() >= sizes[-1]:
+            if vt is None and (vy.min() < 0 or vy.max() >= sizes[-1]):
                 raise ArgumentError("y_val holds labels outside 0..%d" % (sizes[-1] - 1))
             val = (vx, vcode, vy, vn, vfeat)
         history = History()
@@ -375,7 +416,7 @@ class Trainer:
                 for c in cbs:
                     c.on_epoch_begin(epoch, {})
                 t0 = time.time()
-                loss, interrupted = self._run_epoch(h, xs, code, ys, n, feat)
+                loss, interrupted = self._run_epoch(h, xs, code, ys, yt, n, feat)
                 self._pull()
                 if self.epochs_done < epoch:  # stopped mid-epoch
                     history.interrupted = True
@@ -386,7 +427,7 @@ class Trainer:
                 rec = dict(self.stats["last_epoch"])
                 for k in ("event", "test_acc", "update", "chip", "numerics"):
                     rec.pop(k, None)
-                logs = {"loss": rec["train_loss"], "accuracy": self._evaluate(xs, code, ys, n, feat).accuracy}
+                logs = {"loss": rec["train_loss"], "accuracy": self._evaluate(xs, code, ys if yt is None else yt, n, feat).accuracy}
                 if val is not None:
                     ev = self._evaluate(*val)
                     rec["val_acc"], rec["val_loss"] = ev.accuracy, ev.loss
@@ -412,15 +453,21 @@ class Trainer:
     def _evaluate(self, xs, code, ys, n, feat):
         acc, loss = ctypes.c_double(), ctypes.c_double()
         with self._use() as h:
+            if ys.dtype == np.float32:
+                _check(_L.anet_trainer_evaluate_targets(h, _arrays.vptr(xs), code, _arrays.ptr(ys, ctypes.c_float),
+                                                            n, feat, ctypes.byref(loss)))
+                return Evaluation(float("nan"), loss.value)
             _check(_L.anet_trainer_evaluate(h, _arrays.vptr(xs), code, _arrays.ptr(ys, ctypes.c_int64), n, feat,
-                                            ctypes.byref(acc), ctypes.byref(loss)))
+                                                ctypes.byref(acc), ctypes.byref(loss)))
         return Evaluation(acc.value, loss.value)
 
     def evaluate(self, x, y):
-        """Accuracy (argmax of the logits) and mean softmax cross-entropy on (x, y), computed
-        by the eval program on the current weights. Returns an :class:`Evaluation`."""
+        """Accuracy (argmax of the logits) and the mean loss on (x, y) (labels, or float targets
+        for mse/bce: accuracy is then NaN), computed by the eval program on the current
+        weights. Returns an :class:`Evaluation`."""
         xs, code, n, feat = _arrays.samples(x)
-        return self._evaluate(xs, code, _arrays.labels(y, n), n, feat)
+        yt = _targets(y, n, self.model.sizes[-1], self.model.loss)
+        return self._evaluate(xs, code, _arrays.labels(y, n) if yt is None else yt, n, feat)
 
     def predict(self, x):
         """Logits (float32) of the eval program: [n, classes] for a batch x, [classes] for a

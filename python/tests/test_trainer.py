@@ -215,7 +215,7 @@ def test_bad_options():
         at.Trainer(m, lr=-1)
     with pytest.raises(at.ArgumentError, match="not a valid value"):
         at.Trainer(m, backend="vane lr=3")
-    with pytest.raises(at.ArgumentError, match="MLP"):
+    with pytest.raises(at.ArgumentError, match="ane_trainer.Model"):
         at.Trainer(torch.nn.Linear(3, 2))
 
 

@@ -1,4 +1,4 @@
-/* The public model handle: an MLP spec with fp32 weights, moved in and out as PyTorch lays
+/* The public model handle: a model spec with fp32 weights, moved in and out as PyTorch lays
  * them out. Initialisation and checkpoint checks are the trainer's own (train/model.c,
  * train/checkpoint.c). */
 #include <math.h>
@@ -98,6 +98,47 @@ anet_status anet_model_dims(const anet_model *m, int64_t *dims, size_t cap, size
     if (!dims || cap < n) return anet_fail(ANET_E_INVALID, "model dims: room for %zu sizes, %zu needed", cap, n);
     for (size_t i = 0; i < n; i++) dims[i] = m->spec.dims[i];
     return ANET_OK;
+}
+
+static cJSON *shape_json(const anet_shape *s) {
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; a && i < s->rank; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(s->d[i]));
+    return a;
+}
+
+anet_status anet_model_layers_json(const anet_model *m, char **json) {
+    if (!m || !json) return anet_fail(ANET_E_INVALID, "model layers: NULL argument");
+    static const char *const kinds[] = {"linear", "conv", "maxpool", "avgpool", "flatten", "relu", "leakyrelu",
+                                        "sigmoid", "tanh", "gelu", "silu", "dropout", "batchnorm", "layernorm", "add"};
+    const anet_model_spec *s = &m->spec;
+    cJSON *root = cJSON_CreateObject(), *layers = cJSON_CreateArray();
+    if (!root || !layers) {
+        cJSON_Delete(root);
+        cJSON_Delete(layers);
+        return anet_fail(ANET_E_NOMEM, "model layers: out of memory");
+    }
+    cJSON_AddItemToObject(root, "input", shape_json(&s->input));
+    cJSON_AddStringToObject(root, "loss", anet_loss_name(s->loss));
+    cJSON_AddItemToObject(root, "layers", layers);
+    for (int i = 0; i < s->nl; i++) {
+        const anet_layer *l = &s->layers[i];
+        cJSON *o = cJSON_CreateObject();
+        if (!o) break;
+        cJSON_AddStringToObject(o, "kind", kinds[l->kind]);
+        cJSON_AddItemToObject(o, "in", shape_json(&l->in));
+        cJSON_AddItemToObject(o, "out_shape", shape_json(&l->outs));
+        cJSON_AddNumberToObject(o, "param0", l->param0);
+        cJSON_AddNumberToObject(o, "out", l->out);
+        cJSON_AddNumberToObject(o, "kh", l->kh);
+        cJSON_AddNumberToObject(o, "kw", l->kw);
+        cJSON_AddNumberToObject(o, "stride", l->stride);
+        cJSON_AddNumberToObject(o, "pad", l->pad);
+        cJSON_AddNumberToObject(o, "groups", l->groups);
+        cJSON_AddNumberToObject(o, "alpha", l->alpha);
+        cJSON_AddNumberToObject(o, "back", l->back);
+        cJSON_AddItemToArray(layers, o);
+    }
+    return anet_api_json_out(root, json);
 }
 
 static anet_status check_index(const anet_model *m, int i) {

@@ -248,6 +248,7 @@ static anet_status arrays(const void *x, int x_type, const int64_t *y, size_t n,
     a->x = x;
     a->x_type = x_type;
     a->y = y;
+    a->targets = NULL;
     a->n = n;
     a->features = features;
     if (features && n > SIZE_MAX / features / sizeof(float))
@@ -273,6 +274,29 @@ anet_status anet_trainer_evaluate(anet_trainer *t, const void *x, int x_type, co
     anet_arrays a;
     anet_status st = arrays(x, x_type, y, n, features, &a);
     if (st == ANET_OK) st = anet_trainer_eval_arrays(t, &a, accuracy, loss, NULL);
+    return st == ANET_OK ? st : anet_fail_ctx(st, "evaluate");
+}
+
+anet_status anet_trainer_fit_epoch_targets(anet_trainer *t, const void *x, int x_type, const float *targets,
+                                           size_t n, size_t features, double *loss) {
+    if (!t) return anet_fail(ANET_E_INVALID, "fit: trainer is NULL");
+    if (!targets) return anet_fail(ANET_E_INVALID, "fit: targets is NULL");
+    anet_arrays a;
+    anet_status st = arrays(x, x_type, NULL, n, features, &a);
+    a.targets = targets;
+    if (st == ANET_OK) st = anet_trainer_train_epoch(t, &a, loss);
+    return st == ANET_OK ? st : anet_fail_ctx(st, "fit");
+}
+
+anet_status anet_trainer_evaluate_targets(anet_trainer *t, const void *x, int x_type, const float *targets,
+                                          size_t n, size_t features, double *loss) {
+    if (!t) return anet_fail(ANET_E_INVALID, "evaluate: trainer is NULL");
+    if (!targets) return anet_fail(ANET_E_INVALID, "evaluate: targets is NULL");
+    anet_arrays a;
+    anet_status st = arrays(x, x_type, NULL, n, features, &a);
+    a.targets = targets;
+    double acc;
+    if (st == ANET_OK) st = anet_trainer_eval_arrays(t, &a, &acc, loss, NULL);
     return st == ANET_OK ? st : anet_fail_ctx(st, "evaluate");
 }
 

@@ -37,7 +37,7 @@ static void compile_usage(FILE *f) {
             "weights from --weights or FILE's directory/weights/weight.bin) and goes to DIR/model.mil.\n"
             "\n"
             "options:\n"
-            "  --model SPEC          mlp:IN-H1-...-OUT\n"
+            "  --model SPEC          mlp:IN-H1-...-OUT, a preset (lenet5) or a layer list (docs/models.md)\n"
             "  --batch-size B        (default 128)\n"
             "  --update cpu|ane      which training step (default cpu)\n"
             "  --optimizer adam|adamw|sgd   optimizer inside the program with --update ane (default adam)\n"
@@ -65,6 +65,8 @@ static const char *role_name(anet_io_role r) {
     case ANET_ROLE_LOGITS: return "logits";
     case ANET_ROLE_CORRECT: return "correct";
     case ANET_ROLE_FINITE: return "finite";
+    case ANET_ROLE_MASK: return "dropout_mask";
+    case ANET_ROLE_BN_STAT: return "batchnorm_stat";
     }
     return "?";
 }

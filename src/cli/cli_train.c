@@ -1,4 +1,4 @@
-/* `ane_trainer train`: train an MLP with every step as MIL programs on a backend. */
+/* `ane_trainer train`: train a model with every step as MIL programs on a backend. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,15 +18,19 @@ static void train_usage(FILE *f) {
     fprintf(f,
             "usage: ane_trainer train [options]\n"
             "\n"
-            "Trains an MLP with forward, loss, backward (and with --update ane the optimizer) as MIL\n"
-            "programs run on a backend; each program is compiled once. Writes a safetensors checkpoint\n"
-            "to --out after every epoch (atomically) and metrics as JSON Lines.\n"
+            "Trains a model (an MLP, a CNN, any layer list) with forward, loss, backward (and with\n"
+            "--update ane the optimizer) as MIL programs run on a backend; each program is compiled\n"
+            "once. Writes a safetensors checkpoint to --out after every epoch (atomically) and\n"
+            "metrics as JSON Lines.\n"
             "\n"
             "data and model:\n"
             "  --dataset NAME|DIR   mnist, fashion-mnist, kmnist or a directory of IDX files\n"
             "                       (default: mnist if found, else fashion-mnist)\n"
             "  --data DIR           look for datasets here first\n"
-            "  --model SPEC         mlp:IN-H1-...-OUT, relu between layers (default mlp:784-128-10)\n"
+            "  --model SPEC         mlp:IN-H1-...-OUT (relu between layers; default mlp:784-128-10),\n"
+            "                       a preset (lenet5) or a layer list such as\n"
+            "                       conv:16x3x3:pad1,relu,maxpool:2,flatten,linear:10; append\n"
+            "                       ,loss:mse or ,loss:bce for another loss (docs/models.md)\n"
             "training:\n"
             "  --epochs N           train until N epochs are complete, counting resumed ones (default 5)\n"
             "  --batch-size B       (default 128); the last partial batch of an epoch is dropped\n"

@@ -14,6 +14,7 @@
 #include "coreml/mlprogram.h"
 #include "core/error.h"
 #include "core/safe_file.h"
+#include "train/model.h"
 #include "mil/mil.h"
 
 /* Reads a whole regular file of at most max bytes (opened so that a FIFO cannot block). */
@@ -404,7 +405,7 @@ anet_status anet_coreml_load(const char *path, anet_cm_model **out) {
 static anet_status load_any(const char *path, anet_cm_rules rules, int with_weights, anet_cm_model **out) {
     struct stat st;
     *out = NULL;
-    if (strncmp(path, "mlp:", 4) == 0) return anet_coreml_load_training(path, out); /* a planned network */
+    if (anet_model_spec_like(path)) return anet_coreml_load_training(path, out); /* a planned network */
     if (stat(path, &st) != 0) return anet_fail(ANET_E_IO, "%s: cannot open: %s", path, strerror(errno));
     anet_status s;
     if (S_ISDIR(st.st_mode)) {

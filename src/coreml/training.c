@@ -55,7 +55,7 @@ static anet_status config_from(const char *path, const char *spec, const anet_ck
 
 anet_status anet_coreml_load_training(const char *path, anet_cm_model **out) {
     *out = NULL;
-    int is_spec = strncmp(path, "mlp:", 4) == 0;
+    int is_spec = anet_model_spec_like(path);
     anet_ckpt ck;
     memset(&ck, 0, sizeof ck);
     const char *spec = path;

@@ -182,7 +182,12 @@ anet_status anet_batcher_next(anet_batcher *b, anet_batch *out) {
     for (uint32_t j = 0; j < count; j++) {
         uint8_t l = b->labels[out->indices[j]];
         out->labels[j] = l;
-        out->y_onehot[(size_t)l * B + j] = one;
+        if (b->targets) {
+            for (uint32_t k = 0; k < b->classes; k++)
+                out->y_onehot[(size_t)k * B + j] = anet_f32_to_f16(b->targets[(size_t)out->indices[j] * b->classes + k]);
+        } else {
+            out->y_onehot[(size_t)l * B + j] = one;
+        }
     }
     out->count = count;
     out->epoch = b->pos.epoch;

@@ -26,6 +26,8 @@ typedef struct anet_batcher {
     const uint8_t *images; /* n * features bytes (borrowed; must outlive the batcher) */
     const float *images_f32; /* or n * features fp32 values used as they are (anet_batcher_init_f32) */
     const uint8_t *labels; /* n bytes (borrowed) */
+    const float *targets;  /* NULL, or n x classes fp32 targets (borrowed): y_onehot carries them
+                            * instead of the labels' one-hot rows (regression losses) */
     uint32_t n, features, classes, batch_size;
     anet_batch_tail tail;
     int shuffle;           /* 0: identity order every epoch (evaluation) */
@@ -49,7 +51,8 @@ typedef struct anet_batch {
     uint32_t number;     /* index of this batch within its epoch */
     int last_in_epoch;   /* 1 when the epoch ends after this batch */
     anet_f16 *x;         /* [1, features, 1, B]: x[f * B + j] = fp16(pixel f of sample j * (1/255)) */
-    anet_f16 *y_onehot;  /* [1, classes, 1, B]: y_onehot[k * B + j] = (label_j == k) */
+    anet_f16 *y_onehot;  /* [1, classes, 1, B]: y_onehot[k * B + j] = (label_j == k), or
+                          * fp16(target k of sample j) when the batcher has targets */
     int32_t *labels;     /* [B] */
     uint32_t *indices;   /* [B]: the sample index in the split */
 } anet_batch;

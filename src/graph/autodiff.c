@@ -275,6 +275,25 @@ static int window_back(ad_ctx *c, const anet_op *op, int dy, int weight, const w
     return anet_b_conv(c->g, NULL, d, weight, -1, NULL, "custom", pad, dil, (int)groups);
 }
 
+/* Non-overlapping 2-D windows that tile the input exactly (k = s, no padding, nothing left
+ * over): the window op's "spread back" is a nearest-neighbour upsampling, done as two
+ * broadcasting multiplies by ones (no placement matmul, no depthwise conv). -1 when the
+ * window is not of that form (the caller then uses window_back). */
+static int tile_up(ad_ctx *c, int v, const win *w) {
+    if (v < 0 || w->nsp != 2) return -1;
+    for (int i = 0; i < 2; i++)
+        if (w->k[i] != w->s[i] || w->pb[i] || w->pa[i] || w->r[i] || w->d[i] != 1) return -1;
+    anet_type t = vtype(c, v);
+    anet_dtype dt = t.dtype;
+    int64_t B = t.dims[0], C = t.dims[1], h = t.dims[2], wd = t.dims[3], sh = w->s[0], sw = w->s[1];
+    int64_t a3[3] = {B * C * h, wd, 1}, o3[3] = {1, 1, sw}, b4[4] = {B, C, h, wd * sw};
+    int64_t a4[4] = {B * C, h, 1, wd * sw}, o4[4] = {1, 1, sh, 1}, f4[4] = {B, C, h * sh, wd * sw};
+    int u = op2(c, ANET_OP_MUL, reshape(c, v, 3, a3), fill(c, anet_type_make(dt, 3, o3), 1.0));
+    u = reshape(c, u, 4, b4);
+    u = op2(c, ANET_OP_MUL, reshape(c, u, 4, a4), fill(c, anet_type_make(dt, 4, o4), 1.0));
+    return reshape(c, u, 4, f4);
+}
+
 /* Depthwise const weight [C, 1, k...] filled with v. */
 static int depthwise_fill(ad_ctx *c, anet_dtype dt, int64_t C, const win *w, double v) {
     int64_t dims[4] = {C, 1, w->k[0], w->nsp > 1 ? w->k[1] : 1};
@@ -663,7 +682,7 @@ static anet_status rule(ad_ctx *c, int opi) {
             ACC(x, window_back(c, op, d, wt, &wn, groups));
         }
         if (active(c, w)) {
-            if (groups != 1) return bad_arg(op, "the weight gradient of a grouped conv has no rule yet");
+            if (groups != 1 && r != 4) return bad_arg(op, "the weight gradient of a grouped 1-D conv has no rule");
             /* dW[co,ci,i,j] = sum dy[n,co,oh,ow] x[n,ci,oh*s+i*d,ow*s+j*d]: a conv of x^T (batch
              * Cin, channels N) with dy^T as the weight, strides and dilations swapped. */
             int64_t perm[4] = {1, 0, 2, 3};
@@ -683,7 +702,27 @@ static anet_status rule(ad_ctx *c, int opi) {
                 for (int i = 2; i < r; i++) need_slice |= tc.dims[i] != tw.dims[i];
                 if (need_slice) cw = slice(c, cw, r, begin, size);
             }
-            ACC(w, transpose_v(c, cw, r, perm));
+            int dw = transpose_v(c, cw, r, perm); /* [Cout, Cin, k...]: every input channel */
+            if (groups != 1 && dw >= 0) {
+                /* Grouped: keep each output channel's own group (a 0/1 mask), then fold the
+                 * Cin axis to Cin/groups by summing over the group axis. */
+                int64_t cout = tw.dims[0], cin = tx.dims[1], cg = cin / groups, og = cout / groups;
+                int64_t md[4] = {cout, cin, 1, 1};
+                anet_type mt = anet_type_make(dt, 4, md);
+                size_t es = anet_dtype_size(dt);
+                uint8_t *mk = calloc((size_t)(cout * cin), es);
+                if (!mk) return anet_fail(ANET_E_NOMEM, "autodiff: out of memory for a group mask");
+                for (int64_t co = 0; co < cout; co++)
+                    for (int64_t ci = (co / og) * cg; ci < (co / og + 1) * cg; ci++) {
+                        if (dt == ANET_DT_FP16) ((anet_f16 *)mk)[co * cin + ci] = anet_f32_to_f16(1.0f);
+                        else ((float *)mk)[co * cin + ci] = 1.0f;
+                    }
+                int mask = anet_graph_const(g, NULL, mt, mk, (size_t)(cout * cin) * es);
+                free(mk);
+                int64_t s5[5] = {cout, groups, cg, tw.dims[2], tw.dims[3]}, ax1 = 1;
+                dw = reduce_sum(c, reshape(c, op2(c, ANET_OP_MUL, dw, mask), 5, s5), 1, &ax1, 0);
+            }
+            ACC(w, dw);
         }
         if (b >= 0 && active(c, b)) {
             int64_t axes[3] = {0, 2, 3};
@@ -710,15 +749,20 @@ static anet_status rule(ad_ctx *c, int opi) {
             for (int i = 0; i < wn.nsp; i++)
                 if (excl && (wn.pb[i] || wn.pa[i])) return bad_arg(op, "average excluding padding has no gradient rule");
             /* ones, then an exact division (1/k is not exact in fp16) */
-            ACC(x, op2(c, ANET_OP_REAL_DIV, window_back(c, op, d, depthwise_fill(c, dt, C, &wn, 1.0), &wn, C),
-                       scal(c, dt, (double)kk)));
+            int up = tile_up(c, d, &wn);
+            if (up < 0) up = window_back(c, op, d, depthwise_fill(c, dt, C, &wn, 1.0), &wn, C);
+            ACC(x, op2(c, ANET_OP_REAL_DIV, up, scal(c, dt, (double)kk)));
         } else {
             /* Non-overlapping windows only: each input sees at most one window; the gradient
              * goes to the elements equal to their window's max. */
             for (int i = 0; i < wn.nsp; i++)
                 if (wn.k[i] != wn.s[i] || wn.pb[i] || wn.pa[i]) return bad_arg(op, "max_pool with overlapping or padded windows has no gradient rule");
-            int ones = depthwise_fill(c, dt, C, &wn, 1.0);
-            int up_y = window_back(c, op, zv, ones, &wn, C), up_d = window_back(c, op, d, ones, &wn, C);
+            int up_y = tile_up(c, zv, &wn), up_d = tile_up(c, d, &wn);
+            if (up_y < 0 || up_d < 0) {
+                int ones = depthwise_fill(c, dt, C, &wn, 1.0);
+                up_y = window_back(c, op, zv, ones, &wn, C);
+                up_d = window_back(c, op, d, ones, &wn, C);
+            }
             ACC(x, select3(c, op2(c, ANET_OP_GREATER, up_y, x), scal(c, dt, 0), up_d));
         }
         break;

@@ -10,13 +10,14 @@
  * Ops with a gradient rule: add sub mul real_div maximum minimum relu sigmoid tanh exp log pow
  * sqrt rsqrt abs square select softmax reduce_sum reduce_mean reduce_max matmul linear
  * reshape transpose slice_by_size concat cast identity, and 1-D/2-D windows: conv (strides,
- * dilations, valid/same/custom padding; input gradient for any groups, weight gradient for
- * groups = 1), avg_pool (not with exclude_padding_from_average and padding), max_pool
+ * dilations, valid/same/custom padding; input and weight gradients for any groups;
+ * grouped weight gradients for 2-D only), avg_pool (not with exclude_padding_from_average and padding), max_pool
  * (non-overlapping unpadded windows, kernel = stride). ceil_mode windows, conv_transpose and
- * gelu have no rule: a path through them to a requested value fails with
- * ANET_E_UNSUPPORTED naming the op. Window gradients use conv only (spread by the stride
- * with a placement matmul, then a conv with the flipped, channel-swapped kernel); vane has
- * no conv_transpose.
+ * gelu have no rule (lowering writes GELU as tanh/mul/add): a path through them to a requested value fails with
+ * ANET_E_UNSUPPORTED naming the op. Window gradients use conv (spread by the stride with a
+ * placement matmul, then a conv with the flipped, channel-swapped kernel; vane has no
+ * conv_transpose), except pools whose windows tile the input exactly (kernel = stride, no
+ * padding, nothing left over): a nearest-neighbour upsampling by broadcasting multiplies.
  *
  * Ties (maximum/minimum/reduce_max/relu at the kink) send the whole gradient one way
  * (relu'(0) = 0, maximum: to y on ties), not split as PyTorch does.

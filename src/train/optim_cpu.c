@@ -192,7 +192,8 @@ void anet_optim_cpu_step(anet_optim_cpu *o, float lr, const float *const *grads)
     int first = o->t == 0;
     o->t++;
     anet_upd_consts c = consts(&o->cfg, o->t, first, lr);
-    for (int i = 0; i < o->nparams; i++) step_block(o, &c, i, 0, grads[i], o->sizes[i]);
+    for (int i = 0; i < o->nparams; i++)
+        if (grads[i]) step_block(o, &c, i, 0, grads[i], o->sizes[i]);
 }
 
 /* Elements per block of the one-pass update: the unscaled gradients stay in L1. */

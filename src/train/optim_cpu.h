@@ -34,7 +34,8 @@ anet_status anet_optim_cpu_init(anet_optim_cpu *o, const anet_opt_config *cfg, i
                                 const size_t *sizes);
 void anet_optim_cpu_free(anet_optim_cpu *o);
 
-/* One update at learning rate lr with fp32 gradients (already unscaled). torch semantics:
+/* One update at learning rate lr with fp32 gradients (already unscaled); a NULL gradient
+ * leaves its parameter alone (batchnorm's running statistics). torch semantics:
  *  sgd:   g += wd*w; buf = momentum*buf + g (buf = g on the first step); w -= lr*buf
  *  adam:  g += wd*w; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
  *         w -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)

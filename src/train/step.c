@@ -1,9 +1,8 @@
-/* The training and evaluation programs of an MLP (see step.h and docs/training-numerics.md).
+/* The training and evaluation programs of a model (see step.h and docs/training-numerics.md).
  *
- * Layout: the batch arrives as x [1,F,1,B] (samples on the last axis). It is reshaped once
- * to [1,1,F,B] so that every Linear layer is one matmul with the weight as a runtime input:
- * z = matmul(W[1,1,out,in], h[1,1,in,B]) + b[1,1,out,1] -> [1,1,out,B]; relu between layers.
- * Softmax cross-entropy runs over axis 2 of the [1,1,K,B] logits.
+ * The batch arrives as x [1,F,1,B] (samples on the last axis); the layers' forward ops come
+ * from lower.c, the loss from loss.c, the backward pass from autodiff, the optimizer from
+ * update_param below.
  */
 #include "train/step.h"
 
@@ -15,15 +14,19 @@
 #include "core/error.h"
 #include "core/fp16.h"
 #include "graph/autodiff.h"
+#include "train/loss.h"
+#include "train/lower.h"
+
+#define SB_MAX_IO (4 * ANET_MODEL_MAX_PARAMS + ANET_MODEL_MAX_LAYERS + 8)
 
 /* Builder state: the graph plus the io descriptors collected so far. */
 typedef struct sb {
     anet_graph *g;
-    anet_io_desc in[4 * 2 * ANET_MLP_MAX_LAYERS + 4];
+    anet_io_desc in[SB_MAX_IO];
     int nin;
-    anet_io_desc out[4 * 2 * ANET_MLP_MAX_LAYERS + 4];
+    anet_io_desc out[SB_MAX_IO];
     int nout;
-    int vals_out[4 * 2 * ANET_MLP_MAX_LAYERS + 4];
+    int vals_out[SB_MAX_IO];
     int hyper_slot[ANET_HYPER_SLOTS]; /* slice of each hyper scalar once made, else 0 */
 } sb;
 
@@ -99,14 +102,12 @@ static int hyper(sb *b, int h, int slot) {
 static anet_status check_cfg(const anet_step_config *cfg) {
     if (!cfg) return anet_fail(ANET_E_INVALID, "step program: no configuration");
     const anet_model_spec *m = &cfg->model;
-    if (m->nlayers < 1 || m->nlayers > ANET_MLP_MAX_LAYERS)
-        return anet_fail(ANET_E_INVALID, "step program: model has %d layers (1..%d)", m->nlayers, ANET_MLP_MAX_LAYERS);
-    for (int i = 0; i <= m->nlayers; i++)
-        if (m->dims[i] < 1 || m->dims[i] > 65536)
-            return anet_fail(ANET_E_INVALID, "step program: layer size %d out of range", m->dims[i]);
-    if (cfg->bias_cols > 1 && (cfg->bias_cols > 64 || m->dims[0] < cfg->bias_cols))
+    if (m->nl < 1 || m->nl > ANET_MODEL_MAX_LAYERS || m->nparams < 1 || m->nparams > 100)
+        return anet_fail(ANET_E_INVALID, "step program: model has %d layers and %d parameters (1..%d, 1..100)", m->nl,
+                         m->nparams, ANET_MODEL_MAX_LAYERS);
+    if (cfg->bias_cols > 1 && (cfg->bias_cols > 64 || anet_model_in_features(m) < cfg->bias_cols))
         return anet_fail(ANET_E_INVALID, "step program: bias columns %d need at least as many inputs (have %d)",
-                         cfg->bias_cols, m->dims[0]);
+                         cfg->bias_cols, anet_model_in_features(m));
     if (cfg->batch < 1 || cfg->batch > ANET_MAX_BATCH)
         return anet_fail(ANET_E_INVALID, "step program: batch size %d out of range 1..%d", cfg->batch, ANET_MAX_BATCH);
     if (cfg->update != ANET_UPDATE_CPU && cfg->update != ANET_UPDATE_ANE)
@@ -120,49 +121,26 @@ static void param_name(char *buf, size_t len, const char *prefix, int i, const c
     snprintf(buf, len, "%s%02d_%s%s", prefix, i, pname, suffix);
 }
 
-/* The columns of a bias parameter in the program (the bias is column 0). */
-static int bias_cols(const anet_step_config *cfg) { return cfg->bias_cols > 1 ? cfg->bias_cols : 1; }
-static int param_cols(const anet_step_config *cfg, int i, const anet_param_info *pi) {
-    return i % 2 ? bias_cols(cfg) : pi->cols;
+/* The columns of a parameter in the program: a Linear layer's bias has bias_cols (the bias
+ * is column 0; see lower.h). */
+static int param_cols(const anet_step_config *cfg, const anet_model_spec *m, const anet_param_info *pi) {
+    int lin_bias = m->layers[pi->layer].kind == ANET_L_LINEAR && pi->name[0] == 'b';
+    return lin_bias && cfg->bias_cols > 1 ? cfg->bias_cols : pi->cols;
 }
 
-static int matmul(sb *b, int x, int y) {
-    static const char *const mk[4] = {"x", "y", "transpose_x", "transpose_y"};
-    int mv[4] = {x, y, anet_graph_const_bool(b->g, NULL, 0), anet_graph_const_bool(b->g, NULL, 0)};
-    return opn(b, ANET_OP_MATMUL, NULL, 4, mk, mv);
-}
-
-/* Inputs x, y and the (hi) parameters; the forward pass to logits [1,1,K,B]. */
-static int forward(sb *b, const anet_step_config *cfg, int x, const int *params) {
+/* Dropout masks (training): one input per dropout layer, "dLL_mask" [1,numel,1,B], fp16
+ * holding 0 or 1/(1-p) per element; the trainer draws them from its seeded generator. */
+static int mask_inputs(sb *b, const anet_step_config *cfg, int *masks) {
     const anet_model_spec *m = &cfg->model;
-    int B = cfg->batch, nb = bias_cols(cfg);
-    int h = reshape4(b, NULL, x, 1, m->dims[0], B);
-    int ones = -1;
-    if (nb > 1) {
-        /* A [1,1,nb,B] block of ones in row 0 (x * 0 + E, a runtime value: a const matmul
-         * operand is rejected): the bias [out,nb] times it is column 0 of the bias, broadcast
-         * over the batch. Needs dims[0] >= nb (the planner pads it). */
-        static const char *const keys[3] = {"x", "begin", "size"};
-        int vals[3] = {h, ints4(b, 0, 0, 0, 0), ints4(b, 1, 1, nb, B)};
-        int blk = opn(b, ANET_OP_SLICE_BY_SIZE, NULL, 3, keys, vals);
-        /* Row 0 ones, the other rows zero (a full-size constant: no broadcast), so the bias's
-         * padding columns get no gradient and stay zero wherever the state lives. */
-        uint16_t *e = calloc((size_t)nb * (size_t)B, sizeof *e);
-        int64_t ed[4] = {1, 1, nb, B};
-        int ev = -1;
-        if (e) {
-            for (int k = 0; k < B; k++) e[k] = anet_f32_to_f16(1.0f);
-            ev = anet_graph_const(b->g, NULL, anet_type_make(ANET_DT_FP16, 4, ed), e, (size_t)nb * (size_t)B * 2);
-            free(e);
-        }
-        ones = ev < 0 ? -1 : op2(b, ANET_OP_ADD, op2(b, ANET_OP_MUL, blk, c16(b, 0.0f)), ev);
+    for (int i = 0; i < m->nl; i++) {
+        masks[i] = -1;
+        if (m->layers[i].kind != ANET_L_DROPOUT) continue;
+        char nm[32];
+        snprintf(nm, sizeof nm, "d%02d_mask", i);
+        masks[i] = input(b, nm, anet_shape_numel(&m->layers[i].in), 1, cfg->batch, ANET_ROLE_MASK, i, 0);
+        if (masks[i] < 0) return -1;
     }
-    for (int l = 0; l < m->nlayers; l++) {
-        int z = matmul(b, params[2 * l], h);
-        z = op2(b, ANET_OP_ADD, z, nb > 1 ? matmul(b, params[2 * l + 1], ones) : params[2 * l + 1]);
-        h = l + 1 < m->nlayers ? op1(b, ANET_OP_RELU, z) : z;
-    }
-    return h;
+    return 0;
 }
 
 static anet_status finish(sb *b, anet_status st, anet_step_program *out) {
@@ -335,23 +313,40 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
     anet_status st = builder_new(cfg, out, &b);
     if (st != ANET_OK) return st;
     const anet_model_spec *m = &cfg->model;
-    int B = cfg->batch, K = m->dims[m->nlayers], np = anet_model_nparams(m);
+    int B = cfg->batch, K = anet_model_outputs(m), np = anet_model_nparams(m);
     int ane = cfg->update == ANET_UPDATE_ANE;
+    /* Trainable parameters: all but batchnorm's running statistics, which the train program
+     * does not read (it normalizes with batch statistics and outputs them instead). */
+    int tp[ANET_MODEL_MAX_PARAMS], ntp = 0;
+    for (int i = 0; i < np; i++) {
+        anet_param_info pi;
+        anet_model_param(m, i, &pi);
+        if (pi.trainable) tp[ntp++] = i;
+    }
+    if (ane && ntp < np) {
+        anet_graph_free(b->g);
+        free(b);
+        return anet_fail(ANET_E_UNSUPPORTED, "model %s: batchnorm's running statistics are kept with --update cpu only",
+                         m->text);
+    }
     int nslots = 0;
     if (ane) nslots = cfg->opt.kind == ANET_OPT_SGD ? (cfg->opt.momentum != 0.0f ? 1 : 0) : 2;
     int hv = input(b, "a_hyper", 1, 1, ANET_HYPER_SLOTS, ANET_ROLE_HYPER, 0, 0);
-    int x = input(b, "b_x", m->dims[0], 1, B, ANET_ROLE_X, 0, 0);
+    int x = input(b, "b_x", anet_model_in_features(m), 1, B, ANET_ROLE_X, 0, 0);
     int y = input(b, "c_y", K, 1, B, ANET_ROLE_Y_ONEHOT, 0, 0);
-    int params[2 * ANET_MLP_MAX_LAYERS], los[2 * ANET_MLP_MAX_LAYERS], s0[2 * ANET_MLP_MAX_LAYERS],
-        s1[2 * ANET_MLP_MAX_LAYERS];
-    char names[2 * ANET_MLP_MAX_LAYERS][48];
-    const char *gnames[2 * ANET_MLP_MAX_LAYERS];
-    for (int i = 0; i < np; i++) {
+    int masks[ANET_MODEL_MAX_LAYERS];
+    if (mask_inputs(b, cfg, masks) != 0) x = -1;
+    int params[ANET_MODEL_MAX_PARAMS], los[ANET_MODEL_MAX_PARAMS], s0[ANET_MODEL_MAX_PARAMS], s1[ANET_MODEL_MAX_PARAMS];
+    char names[ANET_MODEL_MAX_PARAMS][48];
+    const char *gnames[ANET_MODEL_MAX_PARAMS];
+    for (int k = 0; k < np; k++) params[k] = -1;
+    for (int k = 0; k < ntp; k++) {
+        int i = tp[k];
         anet_param_info pi;
         anet_model_param(m, i, &pi);
         char nm[48];
         param_name(nm, sizeof nm, "p", i, pi.name, ane ? "_hi" : "");
-        int pc = param_cols(cfg, i, &pi);
+        int pc = param_cols(cfg, m, &pi);
         params[i] = input(b, nm, 1, pi.rows, pc, ANET_ROLE_PARAM, i, 0);
         los[i] = s0[i] = s1[i] = -1;
         if (ane) {
@@ -366,44 +361,42 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
                 s1[i] = input(b, nm, 1, pi.rows, pc, ANET_ROLE_OPT_STATE, i, 1);
             }
         }
-        param_name(names[i], sizeof names[i], "g", i, pi.name, "");
-        gnames[i] = names[i];
+        param_name(names[k], sizeof names[k], "g", i, pi.name, "");
+        gnames[k] = names[k];
     }
     if (hv < 0 || x < 0 || y < 0) {
         st = fail_build("the inputs");
         goto out;
     }
-    for (int i = 0; i < np; i++)
-        if (params[i] < 0 || (ane && los[i] < 0)) {
+    for (int k = 0; k < ntp; k++)
+        if (params[tp[k]] < 0 || (ane && los[tp[k]] < 0)) {
             st = fail_build("the inputs");
             goto out;
         }
-    int logits = forward(b, cfg, x, params);
-    /* Softmax cross-entropy, stable: s = z - max(z); nll = log(sum(exp(s))) - s; the loss is
-     * sum(y * nll) / n over classes and samples (padded samples have y = 0). */
-    static const int32_t ax2[1] = {2}, ax23[2] = {2, 3};
-    int yr = reshape4(b, NULL, y, 1, K, B);
-    int mx = reduce(b, ANET_OP_REDUCE_MAX, NULL, logits, 1, ax2);
-    int s = op2(b, ANET_OP_SUB, logits, mx);
-    int se = reduce(b, ANET_OP_REDUCE_SUM, NULL, op1(b, ANET_OP_EXP, s), 1, ax2);
-    if (cfg->log_eps > 0.0f) se = op2(b, ANET_OP_ADD, se, c16(b, cfg->log_eps));
-    int lse = op1(b, ANET_OP_LOG, se);
-    int nll = op2(b, ANET_OP_SUB, lse, s);
-    int tot = reduce(b, ANET_OP_REDUCE_SUM, NULL, op2(b, ANET_OP_MUL, yr, nll), 2, ax23);
-    int loss = op2n(b, ANET_OP_MUL, "b_loss", tot, hyper(b, hv, ANET_HYPER_INV_BATCH));
+    int bn_stats[2 * ANET_MODEL_MAX_LAYERS];
+    for (int i = 0; i < 2 * m->nl; i++) bn_stats[i] = -1;
+    anet_lower_io lio = {x, params, masks, 1, bn_stats, cfg->bias_cols};
+    int logits = anet_lower_forward(b->g, m, B, &lio);
+    anet_loss_ops lo = {-1, -1};
+    st = logits < 0 ? fail_build("the forward pass")
+                    : anet_loss_build_eps(b->g, m->loss, logits, y, hyper(b, hv, ANET_HYPER_INV_BATCH), K, B,
+                                          cfg->log_eps, "b_loss", &lo);
+    if (st != ANET_OK) goto out;
+    int loss = lo.loss;
     int seed = hyper(b, hv, ANET_HYPER_LOSS_SCALE);
-    if (loss < 0 || seed < 0) {
-        st = fail_build("the forward pass and loss");
+    if (seed < 0) {
+        st = fail_build("the loss scale");
         goto out;
     }
-    int grads[2 * ANET_MLP_MAX_LAYERS];
-    anet_autodiff_spec ad = {loss, seed, params, np, &mx, 1, ane ? NULL : gnames};
+    int grads[ANET_MODEL_MAX_PARAMS], wrt[ANET_MODEL_MAX_PARAMS];
+    for (int k = 0; k < ntp; k++) wrt[k] = params[tp[k]];
+    anet_autodiff_spec ad = {loss, seed, wrt, ntp, &lo.stop, lo.stop >= 0 ? 1 : 0, ane ? NULL : gnames};
     st = anet_autodiff(b->g, &ad, grads);
     if (st != ANET_OK) goto out;
     /* update=ane: the optimizer first, so FINITE can also cover the gradients in state units
      * (K/S > 1 after the scale fell below K could overflow them while g itself is finite). */
-    int fin_in[2 * ANET_MLP_MAX_LAYERS + 1], upd_out_from = b->nout;
-    for (int i = 0; i < np; i++) {
+    int fin_in[ANET_MODEL_MAX_PARAMS + 1], upd_out_from = b->nout;
+    for (int i = 0; i < ntp; i++) {
         fin_in[i] = grads[i];
         if (!ane) continue;
         anet_param_info pi;
@@ -411,10 +404,10 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
         st = update_param(b, cfg, i, pi.name, params[i], los[i], s0[i], s1[i], grads[i], hv, &fin_in[i]);
         if (st != ANET_OK) goto out;
     }
-    fin_in[np] = loss;
+    fin_in[ntp] = loss;
     /* update=cpu: the host reads every gradient anyway and checks it there (one pass with the
      * update), so the program carries no flag. */
-    int fin = ane ? finite_flag(b, "a_finite", np + 1, fin_in) : 0;
+    int fin = ane ? finite_flag(b, "a_finite", ntp + 1, fin_in) : 0;
     if (fin < 0) {
         st = fail_build("the FINITE flag");
         goto out;
@@ -422,12 +415,29 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
     /* Outputs in alphabetical order: a_finite, b_loss, then gII_* or uII_*. */
     {
         int nupd = b->nout - upd_out_from;
-        anet_io_desc upd[4 * 2 * ANET_MLP_MAX_LAYERS];
+        anet_io_desc upd[SB_MAX_IO];
         memcpy(upd, b->out + upd_out_from, sizeof(anet_io_desc) * (size_t)nupd);
         b->nout = upd_out_from;
         if (ane) output(b, fin, ANET_ROLE_FINITE, 0, 0);
         output(b, loss, ANET_ROLE_LOSS, 0, 0);
-        for (int i = 0; i < np && !ane; i++) output(b, grads[i], ANET_ROLE_GRAD, i, 0);
+        for (int k = 0; k < ntp && !ane; k++) output(b, grads[k], ANET_ROLE_GRAD, tp[k], 0);
+        /* batchnorm: "sLL_mean", "sLL_var" (layer LL), after the gradients gII_* */
+        for (int i = 0; i < m->nl; i++) {
+            const anet_layer *l = &m->layers[i];
+            if (l->kind != ANET_L_BATCHNORM) continue;
+            int count = l->in.rank == 3 ? B * l->in.d[1] * l->in.d[2] : B;
+            for (int j = 0; j < 2; j++) {
+                char nm[32];
+                snprintf(nm, sizeof nm, "s%02d_%s", i, j ? "var" : "mean");
+                int v = bn_stats[2 * i + j] < 0 ? -1 : anet_graph_op(b->g, ANET_OP_IDENTITY, nm, 1, (const char *const[]){"x"},
+                                                                     &bn_stats[2 * i + j]);
+                if (v < 0) {
+                    st = fail_build("the batchnorm statistics");
+                    goto out;
+                }
+                output(b, v, ANET_ROLE_BN_STAT, l->param0 + 2 + j, count);
+            }
+        }
         for (int k = 0; k < nupd; k++) output(b, upd[k].value, upd[k].role, upd[k].index, upd[k].slot);
     }
 out:
@@ -441,23 +451,24 @@ anet_status anet_step_build_eval(const anet_step_config *cfg, anet_step_program 
     anet_status st = builder_new(cfg, out, &b);
     if (st != ANET_OK) return st;
     const anet_model_spec *m = &cfg->model;
-    int B = cfg->batch, K = m->dims[m->nlayers], np = anet_model_nparams(m);
-    int x = input(b, "b_x", m->dims[0], 1, B, ANET_ROLE_X, 0, 0);
+    int B = cfg->batch, K = anet_model_outputs(m), np = anet_model_nparams(m);
+    int x = input(b, "b_x", anet_model_in_features(m), 1, B, ANET_ROLE_X, 0, 0);
     int y = input(b, "c_y", K, 1, B, ANET_ROLE_Y_ONEHOT, 0, 0);
-    int params[2 * ANET_MLP_MAX_LAYERS];
+    int params[ANET_MODEL_MAX_PARAMS];
     for (int i = 0; i < np; i++) {
         anet_param_info pi;
         anet_model_param(m, i, &pi);
         char nm[48];
         param_name(nm, sizeof nm, "p", i, pi.name, "");
-        params[i] = input(b, nm, 1, pi.rows, param_cols(cfg, i, &pi), ANET_ROLE_PARAM, i, 0);
+        params[i] = input(b, nm, 1, pi.rows, param_cols(cfg, m, &pi), ANET_ROLE_PARAM, i, 0);
         if (params[i] < 0) x = -1;
     }
     if (x < 0 || y < 0) {
         st = fail_build("the inputs");
         goto out;
     }
-    int logits = forward(b, cfg, x, params);
+    anet_lower_io lio = {x, params, NULL, 0, NULL, cfg->bias_cols};
+    int logits = x < 0 ? -1 : anet_lower_forward(b->g, m, B, &lio);
     /* CORRECT: the true class is among the maxima (y = 0 for padding counts nothing). */
     static const int32_t ax2[1] = {2}, ax23[2] = {2, 3};
     int yr = reshape4(b, NULL, y, 1, K, B);

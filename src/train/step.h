@@ -37,8 +37,13 @@ typedef enum anet_io_role {
     ANET_ROLE_GRAD,       /* output (update=cpu): gradient of parameter `index`, loss-scaled */
     ANET_ROLE_LOGITS,     /* output: logits [1, K, 1, B] */
     ANET_ROLE_CORRECT,    /* output: number of correct predictions in the batch */
-    ANET_ROLE_FINITE      /* output (update=ane only): 1 if the loss and every gradient in
+    ANET_ROLE_FINITE,     /* output (update=ane only): 1 if the loss and every gradient in
                              optimizer-state units were finite, else 0 (update=cpu: the host checks) */
+    ANET_ROLE_MASK,       /* input (training): dropout mask of layer `index`, fp16 [1, numel, 1, B]
+                             holding 0 or 1/(1-p) */
+    ANET_ROLE_BN_STAT     /* output (training): batchnorm's batch mean (for parameter `index`, the
+                             running mean) or biased variance (`index`: the running variance),
+                             one per channel, over `slot` values each */
 } anet_io_role;
 
 typedef struct anet_io_desc {
@@ -71,7 +76,7 @@ typedef struct anet_step_config {
 } anet_step_config;
 
 /* Program I/O names sort alphabetically in declaration order (the ANE matches surfaces by
- * name order): inputs "a_hyper", "b_x", "c_y", then per parameter i (2 digits) "pII_w0" (update=cpu and
+ * name order): inputs "a_hyper", "b_x", "c_y", the dropout masks "dLL_mask" (layer LL, training only), then per parameter i (2 digits) "pII_w0" (update=cpu and
  * eval) or "pII_w0_hi", "pII_w0_lo", "pII_w0_s0", "pII_w0_s1" (update=ane); outputs
  * "b_loss" then "gII_w0" (gradients; update=cpu) or "a_finite", "b_loss", "uII_w0_hi", "uII_w0_lo", "uII_w0_s0",
  * "uII_w0_s1" (updated values); eval outputs "a_correct", "b_logits". Shapes: x [1,F,1,B],

@@ -10,16 +10,48 @@
  * gets no gradient and never counts as the prediction. */
 #define ANET_FORM_MASKED_LOGIT -30000.0f
 
+/* An mlp: model's layers after its sizes were padded (anet_model_param reads layers[]). */
+static void mlp_layers_from_dims(anet_model_spec *m) {
+    m->input.d[0] = m->dims[0];
+    for (int i = 0; i < m->nl; i++) {
+        anet_layer *l = &m->layers[i];
+        int in = m->dims[(i + 1) / 2], out = m->dims[i / 2 + 1];
+        l->in.d[0] = in;
+        l->outs.d[0] = l->kind == ANET_L_LINEAR ? out : in;
+        if (l->kind == ANET_L_LINEAR) l->out = out;
+    }
+}
+
+/* Whether padded batch columns would change the result: batchnorm's batch statistics and the
+ * mse/bce losses count every column (cross-entropy ignores them: their targets are 0). */
+static int batch_pad_unsafe(const anet_model_spec *m) {
+    if (m->loss != ANET_LOSS_XENT) return 1;
+    for (int i = 0; i < m->nl; i++)
+        if (m->layers[i].kind == ANET_L_BATCHNORM) return 1;
+    return 0;
+}
+
 void anet_step_forms_config(const anet_forms *f, anet_step_config *cfg) {
     anet_forms_plan p;
     anet_forms_plan_for(f, &p);
+    anet_model_spec *m = &cfg->model;
     cfg->dialect = p.dialect;
     cfg->bias_cols = p.bias_cols;
     cfg->log_eps = p.log_eps;
-    for (int l = 0; l <= cfg->model.nlayers; l++) cfg->model.dims[l] = anet_forms_pad(&p, cfg->model.dims[l]);
-    /* The ones block of the bias form slices bias_cols rows of the input. */
-    if (cfg->model.dims[0] < p.bias_cols) cfg->model.dims[0] = p.bias_cols;
-    cfg->batch = anet_forms_pad(&p, cfg->batch);
+    if (m->is_mlp) {
+        /* The outputs too for cross-entropy only: a padded class's logit is masked (-30000),
+         * which mse and bce would count. */
+        int last = m->loss == ANET_LOSS_XENT ? m->nlayers : m->nlayers - 1;
+        for (int l = 0; l <= last; l++) m->dims[l] = anet_forms_pad(&p, m->dims[l]);
+        /* The ones block of the bias form slices bias_cols rows of the input. */
+        if (m->dims[0] < p.bias_cols) m->dims[0] = p.bias_cols;
+        mlp_layers_from_dims(m);
+    } else if (anet_model_in_features(m) < p.bias_cols) {
+        /* Other layer graphs keep their sizes: too few inputs for the ones block, so the
+         * plain bias (a device form that needs it reports the broken rule). */
+        cfg->bias_cols = 1;
+    }
+    if (!batch_pad_unsafe(m)) cfg->batch = anet_forms_pad(&p, cfg->batch);
 }
 
 static void user_shape(const anet_io_desc *d, const anet_model_spec *m, int batch, anet_form_io *io) {
@@ -39,6 +71,8 @@ static void user_shape(const anet_io_desc *d, const anet_model_spec *m, int batc
         if (d->role == ANET_ROLE_PARAM && d->index == np - 1) io->fill = ANET_FORM_MASKED_LOGIT;
         break;
     case ANET_ROLE_HYPER: io->user_rows = 1; io->user_cols = ANET_HYPER_SLOTS; break;
+    case ANET_ROLE_MASK: io->user_rows = anet_shape_numel(&m->layers[d->index].in); io->user_cols = batch; break;
+    case ANET_ROLE_BN_STAT: break; /* per channel: as the program has it */
     default: io->user_rows = 1; io->user_cols = 1; break; /* LOSS, CORRECT, FINITE */
     }
 }

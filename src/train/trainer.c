@@ -26,6 +26,8 @@
 #include "mil/mil.h"
 #include "runtime/ane_backend.h"
 #include "train/checkpoint.h"
+#include "train/dropout.h"
+#include "train/loss.h"
 #include "train/loss_scale.h"
 #include "train/memplan.h"
 #include "train/metrics.h"
@@ -557,6 +559,10 @@ static void bind(anet_trainer *t, prog_rt *p, anet_batch *b, float lr) {
             }
             break;
         case ANET_ROLE_HYPER: fill_hyper(t, &p->in_type[i], io->data, lr, (int)b->count); break;
+        case ANET_ROLE_MASK:
+            anet_dropout_mask(t->o.seed, t->step + 1, d->index, t->model.layers[d->index].alpha, io->data,
+                              (size_t)anet_type_elements(&p->in_type[i]));
+            break;
         default: break;
         }
     }
@@ -1303,22 +1309,6 @@ static uint32_t count_correct(const void *logits, anet_dtype dt, int K, uint32_t
     return ok;
 }
 
-/* Mean softmax cross-entropy (in double) of the first `count` columns of [K, B] logits. */
-static double sum_xent(const void *logits, anet_dtype dt, int K, uint32_t B, uint32_t count, const int32_t *labels) {
-    double sum = 0;
-    for (uint32_t j = 0; j < count; j++) {
-        double mx = -INFINITY;
-        for (int k = 0; k < K; k++) {
-            double v = read_scalar(logits, dt, (size_t)k * B + j);
-            if (v > mx) mx = v;
-        }
-        double z = 0;
-        for (int k = 0; k < K; k++) z += exp((double)read_scalar(logits, dt, (size_t)k * B + j) - mx);
-        sum += mx + log(z) - (double)read_scalar(logits, dt, (size_t)labels[j] * B + j);
-    }
-    return sum;
-}
-
 /* Runs the eval program over every batch of b (one epoch, in order). Counts correct
  * predictions; with loss_sum (needs the LOGITS output) sums the cross-entropy; with logits_out
  * writes [sample][K] fp32 logits for the samples in order. */
@@ -1341,7 +1331,9 @@ static anet_status eval_loop(anet_trainer *t, anet_batcher *b, anet_batch *batch
             const void *lg = t->eval.out[lo].data;
             anet_dtype dt = t->eval.out_type[lo].dtype;
             correct += count_correct(lg, dt, K, batch->batch_size, batch->count, batch->labels);
-            if (loss_sum) *loss_sum += sum_xent(lg, dt, K, batch->batch_size, batch->count, batch->labels);
+            if (loss_sum)
+                *loss_sum += anet_loss_host_sum(t->model.loss, lg, dt, batch->y_onehot, K, (int)batch->batch_size,
+                                                (int)batch->count);
             for (uint32_t j = 0; logits_out && j < batch->count; j++)
                 for (int k = 0; k < K; k++)
                     logits_out[((size_t)seen + j) * (size_t)K + (size_t)k] =
@@ -1366,6 +1358,24 @@ anet_status anet_trainer_evaluate_test(anet_trainer *t, double *accuracy) {
 }
 
 /* ---- the loop ---- */
+
+/* Batchnorm's running statistics from the step's batch statistics, as PyTorch keeps them
+ * (momentum 0.1; the variance unbiased, n / (n - 1)). */
+static int update_running_stats(anet_trainer *t, const prog_rt *p) {
+    int any = 0;
+    for (int i = 0; i < p->sp.noutputs; i++) {
+        const anet_io_desc *d = &p->sp.outputs[i];
+        if (d->role != ANET_ROLE_BN_STAT || d->index < 0 || d->index >= t->nparams) continue;
+        int is_var = t->pinfo[d->index].name[0] == 'v';
+        double unbias = is_var && d->slot > 1 ? (double)d->slot / (double)(d->slot - 1) : 1.0;
+        float *r = t->opt.w[d->index];
+        size_t n = t->opt.sizes[d->index];
+        for (size_t k = 0; k < n; k++)
+            r[k] = (float)(0.9 * r[k] + 0.1 * unbias * read_scalar(p->out[i].data, p->out_type[i].dtype, k));
+        any = 1;
+    }
+    return any;
+}
 
 static anet_status train_step(anet_trainer *t, float *loss_out, int *applied) {
     anet_status st = anet_batcher_next(&t->train_b, &t->batch);
@@ -1399,9 +1409,15 @@ static anet_status train_step(anet_trainer *t, float *loss_out, int *applied) {
             for (size_t k = 0; k < n; k++)
                 if (!isfinite(g[k])) finite = 0;
         }
-        if (seen != t->nparams)
+        int ntrain = 0;
+        const float *gp[ANET_MODEL_MAX_PARAMS];
+        for (int i = 0; i < t->nparams; i++) {
+            ntrain += t->pinfo[i].trainable;
+            gp[i] = t->pinfo[i].trainable ? t->grad32[i] : NULL;
+        }
+        if (seen != ntrain)
             return anet_fail(ANET_E_INTERNAL, "train program (update=cpu) has %d gradient outputs for %d parameters",
-                             seen, t->nparams);
+                             seen, ntrain);
         if (!isfinite(loss)) finite = 0;
         *applied = anet_loss_scaler_update(&t->scaler, finite);
         if (*applied && all16) {
@@ -1417,9 +1433,10 @@ static anet_status train_step(anet_trainer *t, float *loss_out, int *applied) {
                 if (p->out_type[i].dtype == ANET_DT_FP16) anet_f16_to_f32_n(p->out[i].data, g, t->opt.sizes[j]);
                 for (size_t k = 0; k < t->opt.sizes[j]; k++) g[k] *= inv;
             }
-            anet_optim_cpu_step(&t->opt, lr, (const float *const *)t->grad32);
+            anet_optim_cpu_step(&t->opt, lr, gp);
             anet_optim_cpu_sync_f16(&t->opt);
         }
+        if (*applied && update_running_stats(t, p)) anet_optim_cpu_sync_f16(&t->opt);
     } else {
         if (!isfinite(loss)) finite = 0;
         *applied = anet_loss_scaler_update(&t->scaler, finite);
@@ -1691,12 +1708,21 @@ static anet_status check_arrays(const anet_trainer *t, const anet_arrays *a, int
     if (a->features != (size_t)F)
         return anet_fail(ANET_E_MISMATCH, "x has %zu features per sample but model %s takes %d inputs", a->features,
                          t->model.text, F);
-    if (need_labels && !a->y) return anet_fail(ANET_E_INVALID, "y is NULL");
-    if (K > 256) return anet_fail(ANET_E_UNSUPPORTED, "model %s has %d classes: arrays support at most 256",
+    if (need_labels && !a->y && !a->targets) return anet_fail(ANET_E_INVALID, "y is NULL");
+    if (a->targets && t->model.loss == ANET_LOSS_XENT)
+        return anet_fail(ANET_E_INVALID, "model %s is trained with cross-entropy on integer labels: float targets need "
+                         "loss mse or bce", t->model.text);
+    if (!a->targets && a->y && t->model.loss != ANET_LOSS_XENT && K == 1)
+        return anet_fail(ANET_E_INVALID, "model %s has one output and loss %s: give float targets [n] or [n, 1], not labels",
+                         t->model.text, anet_loss_name(t->model.loss));
+    for (size_t i = 0; a->targets && i < a->n * (size_t)K; i++)
+        if (!(fabsf(a->targets[i]) <= 65504.0f))
+            return anet_fail(ANET_E_INVALID, "targets[%zu] = %g is not finite or outside fp16's range", i, (double)a->targets[i]);
+    if (K > 256 && !a->targets) return anet_fail(ANET_E_UNSUPPORTED, "model %s has %d classes: arrays support at most 256",
                                   t->model.text, K);
     *lab = calloc(a->n, 1);
     if (!*lab) return anet_fail(ANET_E_NOMEM, "out of memory for %zu labels", a->n);
-    for (size_t i = 0; a->y && i < a->n; i++) {
+    for (size_t i = 0; a->y && !a->targets && i < a->n; i++) {
         if (a->y[i] < 0 || a->y[i] >= K) {
             free(*lab);
             *lab = NULL;
@@ -1716,9 +1742,11 @@ static anet_status batcher_for(const anet_trainer *t, anet_batcher *b, const ane
     if (train && a->n < B)
         return anet_fail(ANET_E_INVALID, "%zu samples are fewer than one batch of %u (the last partial batch is dropped)",
                          a->n, B);
-    if (a->x_type == ANET_DATA_F32)
-        return anet_batcher_init_f32(b, a->x, lab, (uint32_t)a->n, F, K, B, t->o.seed, train && !t->no_shuffle, tail);
-    return anet_batcher_init(b, a->x, lab, (uint32_t)a->n, F, K, B, t->o.seed, train && !t->no_shuffle, tail);
+    anet_status st = a->x_type == ANET_DATA_F32
+                         ? anet_batcher_init_f32(b, a->x, lab, (uint32_t)a->n, F, K, B, t->o.seed, train && !t->no_shuffle, tail)
+                         : anet_batcher_init(b, a->x, lab, (uint32_t)a->n, F, K, B, t->o.seed, train && !t->no_shuffle, tail);
+    if (st == ANET_OK) b->targets = a->targets;
+    return st;
 }
 
 anet_status anet_trainer_train_epoch(anet_trainer *t, const anet_arrays *a, double *loss) {
@@ -1776,7 +1804,7 @@ anet_status anet_trainer_eval_arrays(anet_trainer *t, const anet_arrays *a, doub
     double lsum = 0;
     if (st == ANET_OK) st = eval_loop(t, &b, &batch, &correct, &seen, loss ? &lsum : NULL, logits);
     if (st == ANET_OK) {
-        if (accuracy) *accuracy = seen ? (double)correct / (double)seen : 0.0;
+        if (accuracy) *accuracy = a->targets ? NAN : seen ? (double)correct / (double)seen : 0.0;
         if (loss) *loss = seen ? lsum / (double)seen : 0.0;
     }
     anet_batch_free(&batch);

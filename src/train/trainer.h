@@ -96,6 +96,7 @@ typedef struct anet_arrays {
                          * float (ANET_DATA_F32, used as given; finite, |x| <= 65504) */
     int x_type;         /* anet_data_type */
     const int64_t *y;   /* n labels in 0..classes-1 (NULL where not needed) */
+    const float *targets; /* or n x outputs fp32 targets (mse, bce; finite, |t| <= 65504) */
     size_t n, features;
 } anet_arrays;
 
@@ -110,8 +111,9 @@ anet_status anet_trainer_load_mem(const anet_train_options *o, const char *check
 /* Trains one epoch (every full batch; the last partial one is dropped); *loss gets the mean
  * batch loss, as the epoch metrics line's train_loss. */
 anet_status anet_trainer_train_epoch(anet_trainer *t, const anet_arrays *a, double *loss);
-/* The eval program over the arrays in order: accuracy and mean cross-entropy (labels needed,
- * each optional) and logits [n][classes] (optional). */
+/* The eval program over the arrays in order: accuracy and the mean loss of the model's loss
+ * (labels or targets needed; each optional; accuracy is NaN with targets) and logits
+ * [n][classes] (optional). */
 anet_status anet_trainer_eval_arrays(anet_trainer *t, const anet_arrays *a, double *accuracy, double *loss,
                                      float *logits);
 /* The epoch count the learning-rate schedule spans (cosine schedules); memory mode. */
@@ -145,7 +147,7 @@ typedef struct anet_eval_options {
 typedef struct anet_eval_result {
     double accuracy;
     uint32_t samples;
-    char model[256];
+    char model[512];
     char dataset[4096];
     char dataset_dir[4096]; /* the directory read */
     char backend[32];

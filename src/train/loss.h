@@ -1,0 +1,30 @@
+/* Losses as program ops (training) and on the host (evaluation from the logits). The targets
+ * arrive as the Y input [1,K,1,B]: one-hot labels for cross-entropy, target values (fp16) for
+ * MSE and BCE. Padded samples (evaluation only) have all-zero targets and
+ * are left out by anet_loss_host_sum's count. */
+#ifndef ANET_TRAIN_LOSS_H
+#define ANET_TRAIN_LOSS_H
+
+#include <stdint.h>
+
+#include "graph/ir.h"
+#include "train/model.h"
+
+typedef struct anet_loss_ops {
+    int loss; /* [1,1,1,1]: the batch mean, using inv_batch = 1 / real samples */
+    int stop; /* a value autodiff must treat as constant (softmax's max), or -1 */
+} anet_loss_ops;
+
+/* logits [1,1,K,B], y [1,K,1,B], inv_batch broadcastable scalar. name: the loss output's name. */
+anet_status anet_loss_build(anet_graph *g, anet_loss_kind kind, int logits, int y, int inv_batch, int K, int B,
+                            const char *name, anet_loss_ops *out);
+/* The same; log_eps > 0 (program forms) takes cross-entropy's log as log(x + log_eps). */
+anet_status anet_loss_build_eps(anet_graph *g, anet_loss_kind kind, int logits, int y, int inv_batch, int K, int B,
+                                float log_eps, const char *name, anet_loss_ops *out);
+
+/* Sum over samples 0..count-1 of each sample's loss (mean over its K outputs for mse/bce), in
+ * double, from logits [K][B] (fp16 or fp32 as dt says) and targets [K][B] (fp16). */
+double anet_loss_host_sum(anet_loss_kind kind, const void *logits, anet_dtype dt, const uint16_t *y, int K, int B,
+                          int count);
+
+#endif
