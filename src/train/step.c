@@ -125,7 +125,19 @@ static void param_name(char *buf, size_t len, const char *prefix, int i, const c
  * is column 0; see lower.h). */
 static int param_cols(const anet_step_config *cfg, const anet_model_spec *m, const anet_param_info *pi) {
     int lin_bias = m->layers[pi->layer].kind == ANET_L_LINEAR && pi->name[0] == 'b';
-    return lin_bias && cfg->bias_cols > 1 ? cfg->bias_cols : pi->cols;
+    if (lin_bias && cfg->bias_cols > 1) return cfg->bias_cols;
+    int k = cfg->param_col_mult;
+    return k > 1 ? (pi->cols + k - 1) / k * k : pi->cols;
+}
+
+/* The value the layers read: the input itself, or its first pi->cols columns when the
+ * program holds it wider (param_col_mult; not the bias form, whose matmul reads all). */
+static int param_view(sb *b, const anet_step_config *cfg, const anet_model_spec *m, const anet_param_info *pi, int v) {
+    int lin_bias = m->layers[pi->layer].kind == ANET_L_LINEAR && pi->name[0] == 'b';
+    if (v < 0 || param_cols(cfg, m, pi) == pi->cols || (lin_bias && cfg->bias_cols > 1)) return v;
+    static const char *const keys[3] = {"x", "begin", "size"};
+    int vals[3] = {v, ints4(b, 0, 0, 0, 0), ints4(b, 1, 1, pi->rows, pi->cols)};
+    return opn(b, ANET_OP_SLICE_BY_SIZE, NULL, 3, keys, vals);
 }
 
 /* Dropout masks (training): one input per dropout layer, "dLL_mask" [1,numel,1,B], fp16
@@ -336,10 +348,11 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
     int y = input(b, "c_y", K, 1, B, ANET_ROLE_Y_ONEHOT, 0, 0);
     int masks[ANET_MODEL_MAX_LAYERS];
     if (mask_inputs(b, cfg, masks) != 0) x = -1;
-    int params[ANET_MODEL_MAX_PARAMS], los[ANET_MODEL_MAX_PARAMS], s0[ANET_MODEL_MAX_PARAMS], s1[ANET_MODEL_MAX_PARAMS];
+    int params[ANET_MODEL_MAX_PARAMS], pin[ANET_MODEL_MAX_PARAMS], los[ANET_MODEL_MAX_PARAMS];
+    int s0[ANET_MODEL_MAX_PARAMS], s1[ANET_MODEL_MAX_PARAMS];
     char names[ANET_MODEL_MAX_PARAMS][48];
     const char *gnames[ANET_MODEL_MAX_PARAMS];
-    for (int k = 0; k < np; k++) params[k] = -1;
+    for (int k = 0; k < np; k++) params[k] = pin[k] = -1;
     for (int k = 0; k < ntp; k++) {
         int i = tp[k];
         anet_param_info pi;
@@ -347,7 +360,8 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
         char nm[48];
         param_name(nm, sizeof nm, "p", i, pi.name, ane ? "_hi" : "");
         int pc = param_cols(cfg, m, &pi);
-        params[i] = input(b, nm, 1, pi.rows, pc, ANET_ROLE_PARAM, i, 0);
+        pin[i] = input(b, nm, 1, pi.rows, pc, ANET_ROLE_PARAM, i, 0);
+        params[i] = param_view(b, cfg, m, &pi, pin[i]);
         los[i] = s0[i] = s1[i] = -1;
         if (ane) {
             param_name(nm, sizeof nm, "p", i, pi.name, "_lo");
@@ -389,7 +403,7 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
         goto out;
     }
     int grads[ANET_MODEL_MAX_PARAMS], wrt[ANET_MODEL_MAX_PARAMS];
-    for (int k = 0; k < ntp; k++) wrt[k] = params[tp[k]];
+    for (int k = 0; k < ntp; k++) wrt[k] = pin[tp[k]];
     anet_autodiff_spec ad = {loss, seed, wrt, ntp, &lo.stop, lo.stop >= 0 ? 1 : 0, ane ? NULL : gnames};
     st = anet_autodiff(b->g, &ad, grads);
     if (st != ANET_OK) goto out;
@@ -401,7 +415,7 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
         if (!ane) continue;
         anet_param_info pi;
         anet_model_param(m, i, &pi);
-        st = update_param(b, cfg, i, pi.name, params[i], los[i], s0[i], s1[i], grads[i], hv, &fin_in[i]);
+        st = update_param(b, cfg, i, pi.name, pin[i], los[i], s0[i], s1[i], grads[i], hv, &fin_in[i]);
         if (st != ANET_OK) goto out;
     }
     fin_in[ntp] = loss;
@@ -460,7 +474,7 @@ anet_status anet_step_build_eval(const anet_step_config *cfg, anet_step_program 
         anet_model_param(m, i, &pi);
         char nm[48];
         param_name(nm, sizeof nm, "p", i, pi.name, "");
-        params[i] = input(b, nm, 1, pi.rows, param_cols(cfg, m, &pi), ANET_ROLE_PARAM, i, 0);
+        params[i] = param_view(b, cfg, m, &pi, input(b, nm, 1, pi.rows, param_cols(cfg, m, &pi), ANET_ROLE_PARAM, i, 0));
         if (params[i] < 0) x = -1;
     }
     if (x < 0 || y < 0) {

@@ -73,6 +73,10 @@ typedef struct anet_step_config {
      * broadcast; log_eps > 0 takes the loss's log as log(x + log_eps). */
     int bias_cols;
     float log_eps;
+    /* > 1: every parameter of a layer graph (not the mlp: form, whose sizes are padded) is a
+     * program input of its columns rounded up to a multiple of this (the I/O width rule),
+     * sliced back inside; the padding columns get zero gradients. */
+    int param_col_mult;
 } anet_step_config;
 
 /* Program I/O names sort alphabetically in declaration order (the ANE matches surfaces by

@@ -46,10 +46,12 @@ void anet_step_forms_config(const anet_forms *f, anet_step_config *cfg) {
         /* The ones block of the bias form slices bias_cols rows of the input. */
         if (m->dims[0] < p.bias_cols) m->dims[0] = p.bias_cols;
         mlp_layers_from_dims(m);
-    } else if (anet_model_in_features(m) < p.bias_cols) {
-        /* Other layer graphs keep their sizes: too few inputs for the ones block, so the
-         * plain bias (a device form that needs it reports the broken rule). */
-        cfg->bias_cols = 1;
+    } else {
+        /* Other layer graphs keep their sizes; their parameters are padded in the program
+         * only. Too few inputs for the ones block: the plain bias (a device form that needs
+         * it reports the broken rule). */
+        cfg->param_col_mult = p.pad32 ? 32 : 1;
+        if (anet_model_in_features(m) < p.bias_cols) cfg->bias_cols = 1;
     }
     if (!batch_pad_unsafe(m)) cfg->batch = anet_forms_pad(&p, cfg->batch);
 }
