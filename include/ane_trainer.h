@@ -106,7 +106,8 @@ anet_status anet_trainer_fit_epoch(anet_trainer *t, const void *x, int x_type, c
  * thread; the request belongs to this trainer only. A stopped fit_epoch returns ANET_OK with
  * *loss NaN and the epoch unfinished (anet_trainer_epochs_done unchanged): the state is that
  * after the last whole step, anet_trainer_save keeps it, and the next fit_epoch goes on with
- * the same epoch's remaining batches. */
+ * the same epoch's remaining batches. t NULL: ANET_E_INVALID without a message (this call
+ * never formats text, so that a signal handler may make it). */
 anet_status anet_trainer_request_stop(anet_trainer *t, int stop);
 /* 1 when the last fit_epoch (or run) ended early on a stop request, else 0. */
 int anet_trainer_interrupted(const anet_trainer *t);

@@ -3,11 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/cli_opts.h"
+#include "cli/train_guard.h"
 #include "core/error.h"
 #include "train/checkpoint.h"
 #include "train/metrics.h"
@@ -82,93 +81,6 @@ static const char *const train_flags[] = {
     "--backend", "--chip", "--update", "--numerics", "--out", "--resume", "--overwrite", "--metrics",
     "--loss-scale", "--loss-scale-growth", "--log-steps", "--max-steps", "--quiet", "--help", "--val-split",
     "--save-best", "--tensorboard", "--train-acc", NULL};
-
-/* The one trainer this process runs: SIGINT/SIGTERM ask it (and only it) to stop. */
-static anet_trainer *volatile run_trainer;
-static volatile sig_atomic_t signals_seen, first_signal;
-
-static void on_signal(int sig) {
-    if (signals_seen++ > 0) {
-        static const char m[] = "\nane_trainer: interrupted again: exiting now (the last checkpoint is whole)\n";
-        ssize_t w = write(STDERR_FILENO, m, sizeof m - 1);
-        (void)w;
-        _exit(128 + sig);
-    }
-    first_signal = sig;
-    static const char m[] = "\nane_trainer: stopping after the current step (Ctrl-C again to exit at once)\n";
-    ssize_t w = write(STDERR_FILENO, m, sizeof m - 1);
-    (void)w;
-    if (run_trainer) anet_trainer_request_stop(run_trainer, 1);
-}
-
-static void catch_signals(int on) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on ? on_signal : SIG_DFL;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
-
-/* An argument as the shell reads it back: bare when it is plain, else in single quotes. */
-static void print_shell_arg(FILE *f, const char *a) {
-    int plain = a[0] != 0;
-    for (const char *p = a; *p; p++)
-        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=,+@%", *p)) plain = 0;
-    if (plain) {
-        fputs(a, f);
-        return;
-    }
-    fputc('\'', f);
-    for (const char *p = a; *p; p++) {
-        if (*p == '\'') fputs("'\\''", f);
-        else fputc(*p, f);
-    }
-    fputc('\'', f);
-}
-
-/* The command that continues an interrupted run: this one's arguments without --resume and
- * --overwrite, plus --resume CKPT and the run's --out. */
-static void print_resume_command(FILE *f, int argc, char **argv, const char *ckpt, const char *out_dir) {
-    fputs("ane_trainer train", f);
-    int has_out = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--overwrite")) continue;
-        if (!strcmp(a, "--resume")) {
-            i++;
-            continue;
-        }
-        if (!strncmp(a, "--resume=", 9)) continue;
-        if (!strcmp(a, "--out") || !strncmp(a, "--out=", 6)) has_out = 1;
-        fputc(' ', f);
-        print_shell_arg(f, a);
-    }
-    fputs(" --resume ", f);
-    print_shell_arg(f, ckpt);
-    if (!has_out) {
-        fputs(" --out ", f);
-        print_shell_arg(f, out_dir);
-    }
-    fputc('\n', f);
-}
-
-/* A directory holding a run (a checkpoint or metrics of an earlier train) is not replaced
- * unless asked: 1 when dir has one (its files named in what[]). */
-static int holds_run(const char *dir, char *what, size_t len) {
-    static const char *const files[] = {"checkpoint.safetensors", "metrics.jsonl"};
-    what[0] = 0;
-    for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
-        char p[4200];
-        struct stat st;
-        snprintf(p, sizeof p, "%s/%s", dir, files[k]);
-        if (lstat(p, &st) == 0) {
-            size_t n = strlen(what);
-            snprintf(what + n, len - n, "%s%s", n ? " and " : "", files[k]);
-        }
-    }
-    return what[0] != 0;
-}
 
 /* The backend line: the name and the gist of why; the full reason (with advice) only when a
  * backend was asked for and refused, which fails earlier with its own message. */
@@ -365,7 +277,7 @@ int cli_train(int argc, char **argv) {
      * default --out, runs/<UTC time>, takes a suffix when two runs start in one second. */
     char out_buf[4096], what[80];
     if (o.out_dir && o.out_dir[0]) {
-        if (!o.resume && !overwrite && holds_run(o.out_dir, what, sizeof what)) {
+        if (!o.resume && !overwrite && cli_holds_run(o.out_dir, what, sizeof what)) {
             fprintf(stderr, "ane_trainer: train: --out %s already holds a run (%s): continue it with --resume "
                     "%s/checkpoint.safetensors, replace it with --overwrite, or choose another --out\n",
                     o.out_dir, what, o.out_dir);
@@ -375,13 +287,14 @@ int cli_train(int argc, char **argv) {
         char base[4000];
         anet_run_dir_default(base, sizeof base);
         snprintf(out_buf, sizeof out_buf, "%s", base);
-        for (int k = 2; holds_run(out_buf, what, sizeof what) && k < 1000; k++)
+        for (int k = 2; cli_holds_run(out_buf, what, sizeof what) && k < 1000; k++)
             snprintf(out_buf, sizeof out_buf, "%s-%d", base, k);
         o.out_dir = out_buf;
     }
 
     anet_trainer *t;
     if (anet_trainer_create(&o, &t) != ANET_OK) return cli_error("train");
+    cli_train_catch_signals(t); /* before the header: once it is printed, Ctrl-C checkpoints */
     if (!o.quiet) {
         print_backend(t);
         uint32_t ntr, nte;
@@ -397,11 +310,8 @@ int cli_train(int argc, char **argv) {
             fprintf(stderr, "resuming from %s after epoch %d\n", o.resume, anet_trainer_epochs_done(t));
         fprintf(stderr, "checkpoints: %s\n", anet_trainer_checkpoint_path(t));
     }
-    run_trainer = t;
-    catch_signals(1);
     anet_status st = anet_trainer_run(t);
-    catch_signals(0);
-    run_trainer = NULL;
+    int sig = cli_train_release_signals();
     if (st != ANET_OK) {
         int rc = cli_error("train");
         anet_trainer_free(t);
@@ -410,11 +320,11 @@ int cli_train(int argc, char **argv) {
     int rc = CLI_OK;
     if (anet_trainer_interrupted(t)) {
         /* Said also with --quiet: the user must learn how to go on. */
-        fprintf(stderr, "ane_trainer: interrupted after step %lld (epoch %d in progress); checkpoint %s\n"
-                "continue with:\n  ", (long long)anet_trainer_steps(t), anet_trainer_epochs_done(t) + 1,
+        fprintf(stderr, "ane_trainer: interrupted at step %lld (complete epochs: %d); checkpoint %s\n"
+                "continue with:\n  ", (long long)anet_trainer_steps(t), anet_trainer_epochs_done(t),
                 anet_trainer_checkpoint_path(t));
-        print_resume_command(stderr, argc, argv, anet_trainer_checkpoint_path(t), o.out_dir);
-        rc = 128 + (first_signal ? first_signal : SIGINT);
+        cli_print_resume_command(stderr, argc, argv, anet_trainer_checkpoint_path(t), o.out_dir);
+        rc = 128 + (sig ? sig : SIGINT);
     }
     anet_trainer_free(t);
     return rc;

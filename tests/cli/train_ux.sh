@@ -38,10 +38,12 @@ mkdir empty && "$ANET_BIN" train "${COMMON[@]}" --epochs 1 --out empty --quiet 2
 S=(--dataset "$M10K" --model mlp:784-16-10 --batch-size 4 --backend vane --epochs 2 --seed 3 --log-steps 500)
 "$ANET_BIN" train "${S[@]}" --out whole --quiet 2>err || bad "uninterrupted: $(cat err)"
 mid=0
-for delay in 0.5 0.3 0.8 0.15 1.2; do
+for delay in 0.2 0.1 0.4 0.05 0.8; do
   rm -rf cut
   "$ANET_BIN" train "${S[@]}" --out cut 2>err &
   pid=$!
+  # The header's last line comes after the handler is installed: training starts next.
+  for i in $(seq 1 1200); do grep -q "^checkpoints:" err 2>/dev/null && break; sleep 0.05; done
   sleep $delay
   kill -INT $pid
   wait $pid; rc=$?
