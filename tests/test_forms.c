@@ -154,6 +154,7 @@ static run run_on(const prog *p, const anet_forms *f, int report_layout, const a
             if (a != 0) r.all_zero = 0;
         }
     if (r.st) r.all_zero = 0;
+    if (pv) vane.ops->release(vane.state, pv);
     anet_backend_close(&vane);
     sim.ops->destroy(sim.state);
     for (int i = 0; i < sig.nin; i++) free(in[i].data);
@@ -504,6 +505,8 @@ static double lowered_vs_plain(const anet_forms *f, int sim_ok, const char *what
         worst = fmax(worst, err / scale);
     }
     sim.ops->destroy(sim.state);
+    if (xp) vane.ops->release(vane.state, xp);
+    if (xl) vane.ops->release(vane.state, xl);
     anet_backend_close(&vane);
     for (int i = 0; i < ni; i++) free(in[i].data);
     for (int j = 0; j < no; j++) {
