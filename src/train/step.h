@@ -68,6 +68,10 @@ typedef struct anet_step_config {
      * broadcast; log_eps > 0 takes the loss's log as log(x + log_eps). */
     int bias_cols;
     float log_eps;
+    /* row_scalars: the HYPER input is [1,SLOTS,1,B] (slot k replicated in row k), the loss is
+     * seeded by a row and LOSS / CORRECT are per-sample rows to be summed: the loss's gradient
+     * broadcasts no [1,1,1,1] scalar (the optimizer of update=ane still does). */
+    int row_scalars;
 } anet_step_config;
 
 /* Program I/O names sort alphabetically in declaration order (the ANE matches surfaces by
