@@ -26,7 +26,35 @@ for c in r["cases"]:
 assert r["summary"] == {"passed": len(names), "failed": 0}, r["summary"]
 assert r["counts"]["compiles"] == len(names), r["counts"]
 assert r["ane_info"]["compile_budget"] == 100
+# The probe ladder: >= 30 probes, each naming its rule, all passed on ane-sim's M4 defaults,
+# each compared with the float64 reference; the implied rule settings and the host.
+probes = r["probes"]
+assert len(probes) >= 30, len(probes)
+assert len({p["id"] for p in probes}) == len(probes)
+for p in probes:
+    assert p["rule"] and p["what"] and p["form"] in ("risky", "workaround"), p
+    assert p["outcome"] == "passed" and 0 <= p["max_err"] <= p["tolerance"], p
+assert r["probe_summary"] == {"passed": len(probes), "failed": 0}
+assert r["probe_reference"] == "float64 on the CPU"
+assert r["dialect"] == "ios18"
+rs = r["rule_settings"]
+assert {p["rule"] for p in probes} == set(rs), (set(rs), {p["rule"] for p in probes})
+assert rs["max-inputs"]["value"] == "8" and rs["broadcast-channel"]["value"] == "off", rs
+assert r["host"]["os"] and "chip" in r["host"] and r["probe_isolation"] == "one process per probe"
 PY
+
+# On a terminal: a short summary (one line per probe, the implied settings), no JSON; the
+# report is stored for `train --backend auto` with --store.
+if command -v script >/dev/null; then
+  ANE_TRAINER_CACHE_DIR="$tmp/cache" script -qec "'$bin' selftest --backend ane-sim --store --json '$tmp/tty.json'" /dev/null >"$tmp/tty.txt"
+  grep -q "baseline_add" "$tmp/tty.txt"
+  grep -q "rule settings the results imply" "$tmp/tty.txt"
+  grep -q "max-inputs .* 8" "$tmp/tty.txt"
+  grep -q "report: $tmp/tty.json" "$tmp/tty.txt"
+  grep -q "stored for .train --backend auto.: $tmp/cache/selftest-ane-sim.json" "$tmp/tty.txt"
+  if grep -q '"probes"' "$tmp/tty.txt"; then echo "JSON printed on a terminal"; exit 1; fi
+  test -s "$tmp/cache/selftest-ane-sim.json"
+fi
 
 # An eval failure at the 3rd dispatch: that case fails with the message, the others pass.
 set +e
@@ -55,6 +83,8 @@ set -e
 
 # Usage errors.
 set +e
+"$bin" selftest --probe-timeout 0 >/dev/null 2>&1; [ $? = 64 ] || exit 1
+"$bin" selftest --probe-timeout x >/dev/null 2>&1; [ $? = 64 ] || exit 1
 "$bin" selftest --backend vane >/dev/null 2>&1; [ $? = 64 ] || exit 1
 "$bin" selftest --bogus >/dev/null 2>&1; [ $? = 64 ] || exit 1
 set -e

@@ -1,0 +1,45 @@
+/* The probe ladder's part of the selftest report (JSON) and reading a stored report back,
+ * so `train --backend auto` can choose program forms from what this very chip and OS did.
+ * Format (docs/selftest.md): "host" {os, os_version, machine, chip}, "backend", "chip"
+ * (the constraint profile), "dialect", "probes" [...], "rule_settings" {rule: {value,
+ * evidence}}. */
+#ifndef ANET_RUNTIME_ANE_PROBE_REPORT_H
+#define ANET_RUNTIME_ANE_PROBE_REPORT_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+#include "runtime/ane_host.h"
+#include "runtime/ane_probes.h"
+
+/* Adds host, dialect, probes and rule_settings to root. */
+void anet_probe_report_add(cJSON *root, const anet_host *h, const anet_probe_result *res, int n,
+                           anet_mil_dialect dialect);
+
+/* Where selftest stores the report of `backend` and train reads it: $ANE_TRAINER_CACHE_DIR,
+ * else $XDG_CACHE_HOME/ane_trainer, else ~/Library/Caches/ane_trainer (macOS) or
+ * ~/.cache/ane_trainer; file selftest-<backend>.json. ANET_E_NOTFOUND when no directory can
+ * be named (no HOME). */
+anet_status anet_probe_report_path(const char *backend, char *buf, size_t len);
+/* Writes text to path through path.tmp and a rename (creating the cache directory). */
+anet_status anet_probe_report_store(const char *path, const char *text);
+
+typedef struct anet_probe_report {
+    anet_host host;
+    char backend[16];
+    char dialect[8];          /* "ios16" / "ios18" */
+    int nsettings;
+    anet_probe_setting settings[ANET_PROBE_MAX_RULES]; /* rules the ladder knows; others are skipped */
+} anet_probe_report;
+
+/* Reads a report file. ANET_E_NOTFOUND when absent; ANET_E_FORMAT (one line naming the
+ * file and the problem) when it is not a selftest report. */
+anet_status anet_probe_report_read(const char *path, anet_probe_report *out);
+/* 1 when the report was measured on this host (same OS, OS version and chip) with this
+ * backend; else 0 and why says what differs. */
+int anet_probe_report_matches(const anet_probe_report *r, const anet_host *h, const char *backend, char *why,
+                              size_t len);
+/* The value a report gives a rule ("on", "off", "3", ...), NULL when it does not say. */
+const char *anet_probe_report_value(const anet_probe_report *r, const char *rule);
+
+#endif
