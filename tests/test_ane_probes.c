@@ -267,7 +267,28 @@ static void test_report_roundtrip(void) {
     free(res);
 }
 
+/* docs/selftest.md names every probe and its rule (inputs_3..7 as the range inputs_2 … inputs_8). */
+static void test_docs(void) {
+    FILE *f = fopen(ANET_SOURCE_DIR "/docs/selftest.md", "rb");
+    CHECK(f != NULL);
+    if (!f) return;
+    static char doc[65536];
+    size_t n = fread(doc, 1, sizeof doc - 1, f);
+    fclose(f);
+    doc[n] = '\0';
+    for (int i = 0; i < anet_probes_count(); i++) {
+        const anet_probe_info *p = anet_probe_get(i);
+        char want[96];
+        int k = 0;
+        if (sscanf(p->id, "inputs_%d", &k) == 1 && k > 2 && k < 8) continue;
+        snprintf(want, sizeof want, "`%s` | `%s` |", p->id, p->rule);
+        if (k == 2) snprintf(want, sizeof want, "`inputs_2` … `inputs_8` | `%s` |", p->rule);
+        CHECK_MSG(strstr(doc, want) != NULL, "docs/selftest.md lacks \"%s\"", want);
+    }
+}
+
 int main(void) {
+    test_docs();
     test_table();
     test_reference_vs_vane();
     test_isolation();
