@@ -186,9 +186,6 @@ static CFDictionaryRef empty_dict(void) {
 static int d_open(void *ctx) {
     darwin_ctx *c = ctx;
     if (c->opened) return 0;
-    int cap = ANET_ANE_RESIDENT_DEFAULT;
-    if (anet_ane_residency_env(&cap)) return set_err(c, ANET_ANE_RC_INVALID, "%s", anet_last_error());
-    anet_ane_residency_init(&c->res, cap);
     c->fw = dlopen(ANE_FRAMEWORK, RTLD_NOW);
     if (!c->fw) {
         const char *e = dlerror();
@@ -672,8 +669,12 @@ static const anet_ane_seam_ops darwin_ops = {
 
 anet_status anet_ane_darwin_seam_create(anet_ane_seam *out) {
     memset(out, 0, sizeof *out);
+    int cap = ANET_ANE_RESIDENT_DEFAULT;
+    anet_status st = anet_ane_residency_env(&cap); /* a malformed value is the user's error, said here */
+    if (st) return st;
     darwin_ctx *c = calloc(1, sizeof *c);
     if (!c) return anet_fail(ANET_E_NOMEM, "ane: out of memory");
+    anet_ane_residency_init(&c->res, cap);
     out->ops = &darwin_ops;
     out->ctx = c;
     return ANET_OK;
