@@ -202,6 +202,12 @@ int anet_probe_implied(const anet_probe_result *res, int n, anet_probe_setting *
         }
         if (!strcmp(pi->rule, "max-inputs")) {
             snprintf(s->value, sizeof s->value, "%d", max_inputs);
+        } else if (!strcmp(pi->rule, "row-layout")) {
+            /* Two ways of writing the same rows: the one that reads back right is the device's. */
+            int ip = anet_probe_find("rows_packed"), is = anet_probe_find("rows_strided64");
+            int pk = ip >= 0 && ip < n && res[ip].outcome == ANET_PROBE_PASSED;
+            int st = is >= 0 && is < n && res[is].outcome == ANET_PROBE_PASSED;
+            snprintf(s->value, sizeof s->value, "%s", pk && !st ? "packed" : st && !pk ? "strided64" : "unknown");
         } else if (!strcmp(pi->rule, "conv1x1-runtime-weights")) {
             /* An optional faster form: on means the planner may use it (its probe passed). */
             snprintf(s->value, sizeof s->value, "%s", !ran ? "unknown" : trig_fail ? "off" : "on");

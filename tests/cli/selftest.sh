@@ -33,13 +33,18 @@ assert len(probes) >= 30, len(probes)
 assert len({p["id"] for p in probes}) == len(probes)
 for p in probes:
     assert p["rule"] and p["what"] and p["form"] in ("risky", "workaround"), p
+    if p["rule"] == "row-layout":  # rows written two ways: one of them reads back right
+        continue
     assert p["outcome"] == "passed" and 0 <= p["max_err"] <= p["tolerance"], p
-assert r["probe_summary"] == {"passed": len(probes), "failed": 0}
+rows = [p for p in probes if p["rule"] == "row-layout"]
+assert sorted(p["outcome"] for p in rows) == ["passed", "wrong_values"], rows
+assert r["probe_summary"] == {"passed": len(probes) - 1, "failed": 1}
 assert r["probe_reference"] == "float64 on the CPU"
 assert r["dialect"] == "ios18"
 rs = r["rule_settings"]
 assert {p["rule"] for p in probes} == set(rs), (set(rs), {p["rule"] for p in probes})
 assert rs["max-inputs"]["value"] == "8" and rs["broadcast-channel"]["value"] == "off", rs
+assert rs["row-layout"]["value"] in ("packed", "strided64"), rs
 assert r["host"]["os"] and "chip" in r["host"] and r["probe_isolation"] == "one process per probe"
 PY
 
