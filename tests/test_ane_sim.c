@@ -17,10 +17,17 @@
 
 static const anet_backend_config CFG = {ANET_CHIP_M4, ANET_NUMERICS_FP16};
 
+/* The chip's simulator without the program-form rules: the programs here test other quirks and
+ * are not in the chip's form (test_ane_forms.c covers the forms). */
+static void legacy_config(anet_ane_sim_config *sc) {
+    anet_ane_sim_config_default(CFG.chip, sc);
+    CHECK_EQ_INT(anet_forms_parse("none", &sc->rules.forms), ANET_OK);
+}
+
 /* A backend on a simulator with explicit rules and options. */
 static anet_backend sim_backend(const anet_ane_sim_rules *rules, const anet_ane_options *opt) {
     anet_ane_sim_config sc;
-    anet_ane_sim_config_default(CFG.chip, &sc);
+    legacy_config(&sc);
     if (rules) sc.rules = *rules;
     anet_ane_seam seam;
     anet_backend b = {anet_ane_sim_backend_ops(), NULL};
@@ -200,7 +207,7 @@ static void test_baked_constants(void) {
     for (int baked = 1; baked >= 0; baked--) {
         anet_ane_sim_rules r;
         anet_ane_sim_config sc;
-        anet_ane_sim_config_default(CFG.chip, &sc);
+        legacy_config(&sc);
         r = sc.rules;
         r.baked_constants = baked;
         anet_backend b = sim_backend(&r, NULL);
@@ -244,11 +251,16 @@ static void test_alphabetical(void) {
     fill(bv, 64, 1, -2, 2);
     fill(av, 64, 2, -2, 2);
     anet_io in[2] = {{bv, sizeof bv}, {av, sizeof av}}, o[1] = {{out, sizeof out}};
-    for (int alpha = 1; alpha >= 0; alpha--) {
+    /* alpha 1: alphabetical; 0: declaration order, the model stating no layout; -1: declaration
+     * order, but the compiled model states its own order (io_layout), which the backend follows. */
+    for (int alpha = 1; alpha >= -1; alpha--) {
         anet_ane_options opt;
         anet_ane_options_default(&opt);
-        opt.alphabetical = alpha;
-        anet_backend b = sim_backend(NULL, &opt);
+        opt.alphabetical = alpha > 0;
+        anet_ane_sim_config sc;
+        legacy_config(&sc);
+        sc.rules.report_layout = alpha < 0;
+        anet_backend b = sim_backend(&sc.rules, &opt);
         anet_program *p = NULL;
         CHECK_EQ_INT(b.ops->compile(b.state, mil, ml, NULL, 0, &p), ANET_OK);
         CHECK_EQ_INT(b.ops->eval(b.state, p, in, 2, o, 1), ANET_OK);
@@ -257,7 +269,7 @@ static void test_alphabetical(void) {
             double want = (double)anet_f32_round_f16((float)(h2d(bv[k]) - h2d(av[k])));
             err = fmax(err, fabs(h2d(out[k]) - want));
         }
-        if (alpha) CHECK_MSG(err == 0, "alphabetical mapping: err %g", err);
+        if (alpha) CHECK_MSG(err == 0, "alphabetical mapping (%d): err %g", alpha, err);
         else CHECK_MSG(err > 0.1, "declaration order should give b-a swapped (err %g)", err);
         close_b(&b);
     }
@@ -272,7 +284,7 @@ static void test_surface_rules(void) {
     anet_backend vane;
     CHECK_EQ_INT(anet_backend_open("vane", &CFG, &vane), ANET_OK);
     anet_ane_sim_config sc;
-    anet_ane_sim_config_default(CFG.chip, &sc);
+    legacy_config(&sc);
     CHECK_EQ_INT(sc.rules.min_surface_bytes, 49152);
     /* Per-tensor sizes (no minimum on either side): the sim refuses unequal sizes. */
     anet_ane_sim_rules r = sc.rules;
@@ -575,6 +587,7 @@ static void test_packing(void) {
 }
 
 int main(void) {
+    setenv("ANE_TRAINER_FORMS", "none", 1); /* backends opened by name: see legacy_config */
     test_sim_equals_vane();
     test_mlp_step_oracle();
     test_baked_constants();

@@ -19,86 +19,7 @@
 #include "mil/mil.h"
 #include "train/checkpoint.h"
 
-/* ---- a minimal protobuf encoder ---- */
-typedef struct buf {
-    uint8_t *p;
-    size_t n, cap;
-} buf;
-
-static void put(buf *b, const void *d, size_t n) {
-    if (b->n + n > b->cap) {
-        b->cap = (b->n + n) * 2 + 64;
-        b->p = realloc(b->p, b->cap);
-        if (!b->p) abort();
-    }
-    memcpy(b->p + b->n, d, n);
-    b->n += n;
-}
-static void varint(buf *b, uint64_t v) {
-    do {
-        uint8_t c = (uint8_t)(v & 0x7f);
-        v >>= 7;
-        if (v) c |= 0x80;
-        put(b, &c, 1);
-    } while (v);
-}
-static void key(buf *b, unsigned num, int wire) { varint(b, (uint64_t)num << 3 | (unsigned)wire); }
-static void u64f(buf *b, unsigned num, uint64_t v) { key(b, num, 0), varint(b, v); }
-static void bytesf(buf *b, unsigned num, const void *d, size_t n) { key(b, num, 2), varint(b, n), put(b, d, n); }
-static void strf(buf *b, unsigned num, const char *s) { bytesf(b, num, s, strlen(s)); }
-/* Embeds sub (and frees it). */
-static void msgf(buf *b, unsigned num, buf *sub) {
-    bytesf(b, num, sub->p ? sub->p : (const uint8_t *)"", sub->n);
-    free(sub->p);
-    memset(sub, 0, sizeof *sub);
-}
-static void packed(buf *b, unsigned num, const uint64_t *v, int n) {
-    buf s = {0};
-    for (int i = 0; i < n; i++) varint(&s, v[i]);
-    msgf(b, num, &s);
-}
-static void floatf32(buf *b, unsigned num, float x) {
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    uint8_t le[4] = {(uint8_t)u, (uint8_t)(u >> 8), (uint8_t)(u >> 16), (uint8_t)(u >> 24)};
-    key(b, num, 5);
-    put(b, le, 4);
-}
-
-/* FeatureDescription{name 1, type 3: FeatureType{multiArrayType 5: {shape 1, dataType 2}}} */
-static void feature(buf *desc, unsigned num, const char *name, const uint64_t *shape, int rank) {
-    buf arr = {0}, ft = {0}, fd = {0};
-    packed(&arr, 1, shape, rank);
-    u64f(&arr, 2, 65568); /* FLOAT32 */
-    msgf(&ft, 5, &arr);
-    strf(&fd, 1, name);
-    msgf(&fd, 3, &ft);
-    msgf(desc, num, &fd);
-}
-
-/* NeuralNetworkLayer{name 1, input 2, output 3, <field>: params}. */
-static void layer(buf *nn, const char *name, const char *in, const char *in2, const char *out, unsigned field,
-                  buf *params) {
-    buf l = {0};
-    strf(&l, 1, name);
-    strf(&l, 2, in);
-    if (in2) strf(&l, 2, in2);
-    strf(&l, 3, out);
-    if (params) msgf(&l, field, params);
-    else bytesf(&l, field, "", 0);
-    msgf(nn, 1, &l);
-}
-
-/* Model{specificationVersion 1, description 2 (input x [1,16,8,8] / output y), <type>: body} */
-static void model(buf *out, unsigned type_field, buf *body, const char *in, const char *outname) {
-    buf desc = {0};
-    uint64_t shape[] = {1, 16, 8, 8};
-    feature(&desc, 1, in, shape, 4);
-    feature(&desc, 10, outname, shape, 4);
-    u64f(out, 1, 4);
-    msgf(out, 2, &desc);
-    msgf(out, type_field, body);
-}
+#include "coreml_gen.h"
 
 /* With ANET_COREML_DUMP_DIR set, every generated model is also written there (the fuzz
  * corpus in fuzz/corpus/coreml/ was made this way). */
@@ -252,7 +173,7 @@ static void test_rules(void) {
     anet_coreml_free(m);
     m = one_layer(985, NULL); /* transpose: no report either way */
     EXPECT_LAYER(m, "L", ANET_CM_UNKNOWN, "nn-layer-unreported");
-    if (m) CHECK_EQ_INT(anet_coreml_compat(m), 1);
+    if (m) CHECK_EQ_INT(anet_coreml_compat(m), 2); /* nothing likely on the ANE: not "partly" */
     anet_coreml_free(m);
 }
 
@@ -518,18 +439,29 @@ static void test_mlprogram(void) {
         const anet_cm_layer *l = find_layer(m, "m0");
         CHECK(l && strcmp(l->type, "mul") == 0 && l->ninputs == 2 && l->out_shapes[0].rank == 2 &&
               l->out_shapes[0].dims[1] == 10);
+        /* Core ML placement rules (the default for a Core ML file). */
+        st = anet_coreml_analyze(m, ANET_CHIP_STRICT);
+        CHECK_MSG(st == ANET_OK, "%s", anet_last_error());
+        CHECK_EQ_INT(m->rules, ANET_CM_RULES_COREML);
+        EXPECT_LAYER(m, "m0", ANET_CM_ANE, "nn-layer-ok");
+        EXPECT_LAYER(m, "k0", ANET_CM_ANE, "nn-layer-ok");
+        EXPECT_LAYER(m, "g0", ANET_CM_UNKNOWN, "nn-layer-unreported"); /* gelu: no report either way */
+        EXPECT_LAYER(m, "f0", ANET_CM_UNKNOWN, "coreml-op-not-public");
+        EXPECT_LAYER(m, "r", ANET_CM_CPU, "coreml-fp32-compute");       /* fp64 output */
+        EXPECT_LAYER(m, "q", ANET_CM_CPU, "nn-rank-max-5");
+        /* The private API's in-memory compile rules, asked for explicitly: their failures are cpu. */
+        m->rules = ANET_CM_RULES_PRIVATE;
         st = anet_coreml_analyze(m, ANET_CHIP_STRICT);
 #if ANET_CM_HAVE_PLAN_CHECK && ANET_CM_HAVE_IR
         CHECK_MSG(st == ANET_OK, "%s", anet_last_error());
         EXPECT_LAYER(m, "m0", ANET_CM_ANE, "mil-op-ok");
         EXPECT_LAYER(m, "k0", ANET_CM_ANE, "mil-op-ok"); /* BLOBFILE weight modeled as a const */
         EXPECT_LAYER(m, "a3", ANET_CM_ANE, "mil-op-ok"); /* inline fp16 scalar */
-        /* Private-API-path rules give `unknown` for a Core ML file (Core ML compiles it). */
-        EXPECT_LAYER(m, "g0", ANET_CM_UNKNOWN, "op-rejected-gelu");
-        EXPECT_LAYER(m, "f0", ANET_CM_UNKNOWN, "op-unknown");
+        EXPECT_LAYER(m, "g0", ANET_CM_CPU, "op-rejected-gelu");
+        EXPECT_LAYER(m, "f0", ANET_CM_CPU, "op-unknown");
         EXPECT_LAYER(m, "r", ANET_CM_UNKNOWN, "mil-op-unmodeled");
         EXPECT_LAYER(m, "q", ANET_CM_CPU, "rank-max-5");
-        CHECK_EQ_INT(m->n_cpu, 1);
+        CHECK_EQ_INT(m->n_cpu, 3);
         CHECK_EQ_INT(anet_coreml_compat(m), 1);
         CHECK_EQ_INT(m->n_ane, 3);
         CHECK_EQ_INT(m->nsegments, 1);
@@ -736,8 +668,12 @@ static void test_files(void) {
     m = NULL;
     CHECK(anet_coreml_parse_mlmodel(wp.p, wp.n, NULL, 0, "wide", &m) == ANET_OK);
     if (m) {
+        m->rules = ANET_CM_RULES_PRIVATE;
         CHECK(anet_coreml_analyze(m, ANET_CHIP_M4) == ANET_OK);
         EXPECT_LAYER(m, "k0", ANET_CM_UNKNOWN, "mil-op-unmodeled"); /* no weight file: not modeled */
+        m->rules = ANET_CM_RULES_COREML; /* the Core ML rules decide from shapes, without weights */
+        CHECK(anet_coreml_analyze(m, ANET_CHIP_M4) == ANET_OK);
+        EXPECT_LAYER(m, "k0", ANET_CM_ANE, "nn-layer-ok");
         anet_coreml_free(m);
         m = NULL;
     }
@@ -752,6 +688,7 @@ static void test_files(void) {
     st = anet_coreml_load(p, &m);
     CHECK_MSG(st == ANET_OK, "%s", anet_last_error());
     if (m) {
+        m->rules = ANET_CM_RULES_PRIVATE;
         CHECK(anet_coreml_analyze(m, ANET_CHIP_M4) == ANET_OK);
         EXPECT_LAYER(m, "k0", ANET_CM_ANE, "mil-op-ok");
         CHECK(anet_coreml_analyze(m, ANET_CHIP_M1) == ANET_OK); /* ios16 dialect, mul: fine on M1 */
@@ -772,8 +709,8 @@ static void test_files(void) {
     mkdir(p, 0755);
     snprintf(q, sizeof q, "%s/coremldata.bin", p);
     write_file(q, "x", 1);
-    CHECK_EQ_INT(anet_coreml_load(p, &m), ANET_E_UNSUPPORTED);
-    CHECK_STR_CONTAINS(anet_last_error(), "espresso");
+    CHECK_EQ_INT(anet_coreml_load(p, &m), ANET_E_FORMAT);
+    CHECK_STR_CONTAINS(anet_last_error(), "model.espresso.net");
     /* MIL text (.mil), as `ane_trainer compile` writes it: gelu is rejected, relu passes. */
     snprintf(p, sizeof p, "%s/prog.mil", dir);
     const char *mil =
@@ -1222,15 +1159,16 @@ static void test_program_rules(void) {
         free(w);
         free(emitted);
         m = NULL;
-        st = anet_coreml_load(p, &m);
+        st = anet_coreml_load_with(p, ANET_CM_RULES_PRIVATE, &m);
         CHECK_MSG(st == ANET_OK, "%s", anet_last_error());
         if (!m) continue;
+        m->rules = ANET_CM_RULES_PRIVATE; /* a program-level rule of the private path */
         CHECK(anet_coreml_analyze(m, ANET_CHIP_M4) == ANET_OK);
         CHECK_EQ_INT(m->nlayers, nconst);
         CHECK_EQ_INT(m->nissues, nconst > 16);
         if (m->nissues) {
             CHECK(m->issues[0].rule && strcmp(m->issues[0].rule->id, "blobfile-max-16") == 0);
-            CHECK_EQ_INT(m->issues[0].verdict, ANET_CM_UNKNOWN);
+            CHECK_EQ_INT(m->issues[0].verdict, ANET_CM_CPU);
             CHECK_STR_CONTAINS(m->issues[0].detail, "17");
         }
         CHECK_EQ_INT(anet_coreml_compat(m), nconst > 16 ? 1 : 0);

@@ -27,7 +27,7 @@ static const char *const chip_names[ANET_CHIP_COUNT_] = {"m1", "m2", "m3", "m4",
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: ane_trainer check PATH [--chip m1|m2|m3|m4|strict] [--json] [--on-device]\n"
+            "usage: ane_trainer check PATH [--chip m1|m2|m3|m4|strict] [--rules coreml|private] [--json] [--on-device]\n"
             "       ane_trainer check --explain RULE\n"
             "\n"
             "Static check of a Core ML model (.mlmodel, .mlpackage, .mlmodelc with model.mil), of MIL\n"
@@ -39,7 +39,10 @@ static void usage(FILE *f) {
             "options:\n"
             "  --chip C        chip profile for ML Program rules (default strict: every chip's rules;\n"
             "                  checkpoints: the chip they were trained for, else m4; specs: m4)\n"
-            "  --json          machine-readable report on stdout\n"
+            "  --rules R       rule set for ML Program ops: coreml (Core ML's placement rules; the\n"
+            "                  default for .mlmodel, .mlpackage, .mlmodelc) or private (the in-memory\n"
+            "                  compile rules of the private API; the default for .mil, checkpoints, specs)\n"
+            "  --json          machine-readable report on stdout (an error object for exit 3 and 4)\n"
             "  --on-device     also ask the OS (Core ML's MLComputePlan, macOS 14.4+) where it places\n"
             "                  each layer, shown beside our verdict; the exit status then follows the OS\n"
             "  --explain RULE  print a rule's statement, reason and source\n"
@@ -57,6 +60,7 @@ static int usage_error(const char *fmt, const char *arg) {
 
 static const anet_rule *find_rule(const char *id) {
     const anet_rule *r = anet_rule_nn_find(id);
+    if (!r) r = anet_rule_coreml_find(id);
 #if ANET_CM_HAVE_PLAN_CHECK
     if (!r) r = anet_rule_find(id);
 #endif
@@ -103,7 +107,9 @@ static void shape_str(const anet_cm_shape *s, char *buf, size_t len) {
 static void print_text(const anet_cm_model *m) {
     printf("%s: %s, %s", m->path, m->format, m->kind);
     if (m->spec_version) printf(", specification version %lld", (long long)m->spec_version);
-    printf("; chip profile %s\n\n", chip_names[m->chip]);
+    printf("; chip profile %s; rules %s\n\n", chip_names[m->chip],
+           m->rules == ANET_CM_RULES_PRIVATE ? "private (the private API's in-memory compile rules)"
+                                             : "coreml (Core ML placement rules)");
     if (m->on_device)
         printf("  %-4s %-28s %-22s %-8s %-8s %s\n", "#", "layer", "type", "verdict", "os", "reason");
     else
@@ -207,9 +213,29 @@ static int status_exit(anet_status st) {
     return st == ANET_E_IO || st == ANET_E_NOTFOUND ? CHECK_IO : CHECK_FORMAT;
 }
 
+/* One error line on stderr; with --json also an error object on stdout, so a script reading
+ * stdout always gets JSON. */
+static int fail_report(int json, const char *path, int code) {
+    const char *msg = anet_last_error();
+    fprintf(stderr, "ane_trainer check: %s\n", msg);
+    if (json) {
+        cJSON *root = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(root, "error");
+        cJSON_AddStringToObject(e, "path", path);
+        cJSON_AddStringToObject(e, "message", msg);
+        cJSON_AddStringToObject(e, "kind", code == CHECK_IO ? "io" : code == CHECK_FORMAT ? "format" : "on_device");
+        cJSON_AddNumberToObject(root, "exit_status", code);
+        char *s = cJSON_Print(root);
+        if (s) puts(s);
+        free(s);
+        cJSON_Delete(root);
+    }
+    return code;
+}
+
 int cli_check(int argc, char **argv) {
     const char *path = NULL, *rule = NULL;
     int json = 0, on_device = 0, chip_given = 0;
+    anet_cm_rules rules = ANET_CM_RULES_DEFAULT;
     anet_chip chip = ANET_CHIP_STRICT;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -220,6 +246,12 @@ int cli_check(int argc, char **argv) {
             json = 1;
         } else if (strcmp(a, "--on-device") == 0) {
             on_device = 1;
+        } else if (strcmp(a, "--rules") == 0) {
+            if (i + 1 >= argc) return usage_error("%s needs a value", a);
+            const char *v = argv[++i];
+            if (strcmp(v, "coreml") == 0) rules = ANET_CM_RULES_COREML;
+            else if (strcmp(v, "private") == 0) rules = ANET_CM_RULES_PRIVATE;
+            else return usage_error("unknown rule set '%s' (coreml or private)", v);
         } else if (strcmp(a, "--chip") == 0 || strcmp(a, "--explain") == 0) {
             if (i + 1 >= argc) return usage_error("%s needs a value", a);
             const char *v = argv[++i];
@@ -242,22 +274,27 @@ int cli_check(int argc, char **argv) {
     if (rule) return explain(rule);
     if (!path) return usage_error("%s", "missing PATH");
     anet_cm_model *m = NULL;
-    anet_status st = anet_coreml_load(path, &m);
+    anet_status st = anet_coreml_load_with(path, rules, &m);
     if (st == ANET_OK && !chip_given && m->has_chip_hint) chip = m->chip_hint;
-    if (st == ANET_OK) st = anet_coreml_analyze(m, chip);
+    if (st == ANET_OK) {
+        m->rules = rules;
+        st = anet_coreml_analyze(m, chip);
+    }
     if (st != ANET_OK) {
-        fprintf(stderr, "ane_trainer check: %s\n", anet_last_error());
         anet_coreml_free(m);
-        return status_exit(st);
+        return fail_report(json, path, status_exit(st));
     }
     /* ANE_TRAINER_COMPUTE_PLAN: replay a recorded plan instead of asking the OS. */
     const char *replay = getenv("ANE_TRAINER_COMPUTE_PLAN");
     anet_cp_seam rs;
     if (replay && replay[0]) anet_cp_seam_replay(replay, &rs);
     if (on_device && (st = anet_cm_on_device(m, replay && replay[0] ? &rs : NULL)) != ANET_OK) {
-        fprintf(stderr, "ane_trainer check: %s\n", anet_last_error());
         anet_coreml_free(m);
-        return st == ANET_E_INVALID ? CHECK_USAGE : CHECK_ON_DEVICE;
+        if (st == ANET_E_INVALID) {
+            fprintf(stderr, "ane_trainer check: %s\n", anet_last_error());
+            return CHECK_USAGE;
+        }
+        return fail_report(json, path, CHECK_ON_DEVICE);
     }
     int rc;
     if (json) rc = print_json(m);

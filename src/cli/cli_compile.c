@@ -16,6 +16,7 @@
 #include "runtime/backend.h"
 #include "train/optim_cpu.h"
 #include "train/step.h"
+#include "train/step_forms.h"
 #include "train/trainer.h"
 
 #define MAX_MIL_BYTES ((long)64 << 20)
@@ -38,10 +39,15 @@ static void compile_usage(FILE *f) {
             "  --batch-size B        (default 128)\n"
             "  --update cpu|ane      which training step (default cpu)\n"
             "  --optimizer adam|adamw|sgd   optimizer inside the program with --update ane (default adam)\n"
-            "  --dialect ios18|ios16 MIL dialect (default ios18: program(1.3))\n"
-            "  --chip m1|m2|m3|m4|strict   constraint profile for eligibility (default m4)\n"
+            "  --dialect ios18|ios16 MIL dialect (default: the chip's form, ios16 on m1-m3)\n"
+            "  --chip m1|m2|m3|m4|strict   the chip: its program form and constraint profile (default m4)\n"
             "  --backend auto|vane|ane|ane-sim|none  compile each program there too (default auto)\n"
-            "  --out DIR             output directory (created)\n");
+            "  --out DIR             output directory (created)\n"
+            "\n"
+            "With --model the programs take the chip's form (docs/mil.md): every input and output\n"
+            "[1,C,1,S] fp16 with S a multiple of 32, contraction lengths padded to multiples of 32;\n"
+            "plan.json lists per program the form rules that shaped it. ANE_TRAINER_FORMS switches\n"
+            "rules (\"strict\", \"none\", \"RULE=on|off\", ...).\n");
 }
 
 static const char *role_name(anet_io_role r) {
@@ -189,6 +195,24 @@ static cJSON *program_json(const char *name, const anet_graph *g, const anet_io_
     return p;
 }
 
+/* "forms": the chip's rules that shaped the program, those it still breaks, and its dialect. */
+static void add_forms_json(cJSON *pj, const anet_forms *f, const anet_step_forms *sf, const char *opset) {
+    cJSON *o = cJSON_AddObjectToObject(pj, "forms");
+    cJSON_AddStringToObject(o, "dialect", opset ? opset : "");
+    int n = 0;
+    const anet_form_rule *rules = anet_form_rules(&n);
+    cJSON *on = cJSON_AddArrayToObject(o, "rules_on"), *shaped = cJSON_AddArrayToObject(o, "shaped_by");
+    cJSON *unmet = cJSON_AddArrayToObject(o, "unmet");
+    for (int i = 0; i < n; i++) {
+        if (f->on[i]) cJSON_AddItemToArray(on, cJSON_CreateString(rules[i].id));
+        if (sf->map.shaped[i]) cJSON_AddItemToArray(shaped, cJSON_CreateString(rules[i].id));
+        if (sf->map.unmet[i]) cJSON_AddItemToArray(unmet, cJSON_CreateString(rules[i].id));
+    }
+    if (sf->map.unmet_detail[0]) cJSON_AddStringToObject(o, "unmet_detail", sf->map.unmet_detail);
+    if (f->on[ANET_FORM_MAX_INPUTS]) cJSON_AddNumberToObject(o, "max_inputs", f->max_inputs);
+    cJSON_AddStringToObject(o, "row_layout", f->on[ANET_FORM_ROW_LAYOUT] ? "strided64" : "packed");
+}
+
 /* Writes one program; compiles it on the backend when one is open. */
 static int emit_program(const char *out_dir, const char *sub, anet_graph *g, const anet_io_desc *in,
                         const anet_io_desc *out, anet_chip chip, anet_backend *be, const char *given_mil,
@@ -264,6 +288,7 @@ int cli_compile(int argc, char **argv) {
     anet_update_mode update = ANET_UPDATE_CPU;
     anet_opt_kind kind = ANET_OPT_ADAM;
     anet_mil_dialect dialect = ANET_MIL_IOS18;
+    int dialect_given = 0;
     anet_chip chip = ANET_CHIP_M4;
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
@@ -293,6 +318,7 @@ int cli_compile(int argc, char **argv) {
             if (r > 0 && strcmp(v, "ios18") && strcmp(v, "ios16"))
                 return cli_usage_error("compile ", "--dialect '%s': expected ios18 or ios16", v);
             if (r > 0) dialect = strcmp(v, "ios16") == 0 ? ANET_MIL_IOS16 : ANET_MIL_IOS18;
+            dialect_given = r > 0;
         } else if ((r = cli_opt(argc, argv, &i, "--chip", &v))) {
             if (r > 0 && anet_chip_lookup(v, &chip))
                 return cli_usage_error("compile ", "--chip '%s': expected m1, m2, m3, m4 or strict", v);
@@ -330,7 +356,15 @@ int cli_compile(int argc, char **argv) {
         sc.batch = batch;
         anet_opt_config_default(kind, &sc.opt);
         sc.update = update;
-        sc.dialect = dialect;
+        anet_forms forms;
+        anet_forms_default(chip, &forms);
+        if (anet_forms_env(&forms) != ANET_OK) {
+            rc = cli_error("compile");
+            goto done;
+        }
+        anet_model_spec user = sc.model;
+        anet_step_forms_config(&forms, &sc);
+        if (dialect_given) sc.dialect = dialect;
         cJSON_AddStringToObject(plan, "model", sc.model.text);
         cJSON_AddNumberToObject(plan, "batch", batch);
         cJSON_AddStringToObject(plan, "update", update == ANET_UPDATE_ANE ? "ane" : "cpu");
@@ -344,9 +378,19 @@ int cli_compile(int argc, char **argv) {
             goto done;
         }
         const char *names[2] = {"train", "eval"};
-        for (int k = 0; k < 2 && rc == CLI_OK; k++)
+        for (int k = 0; k < 2 && rc == CLI_OK; k++) {
+            anet_step_forms sf;
+            if (anet_step_forms_lower(&sf, &sp[k], &forms, &user, batch) != ANET_OK) {
+                anet_step_forms_free(&sf);
+                rc = cli_error("compile");
+                break;
+            }
             rc = emit_program(out_dir, names[k], sp[k].graph, sp[k].inputs, sp[k].outputs, chip, bep, NULL, 0,
                               NULL, 0, programs, &not_compiled);
+            if (rc == CLI_OK) add_forms_json(cJSON_GetArrayItem(programs, cJSON_GetArraySize(programs) - 1), &forms, &sf,
+                                          sp[k].graph->opset);
+            anet_step_forms_free(&sf);
+        }
         anet_step_program_free(&sp[0]);
         anet_step_program_free(&sp[1]);
     } else {

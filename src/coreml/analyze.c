@@ -139,23 +139,29 @@ static int push_tensor(anet_cm_tensor **arr, int *n, const char *name, const ane
     return 0;
 }
 
-/* Rules of the constraint table that were reported for the private-API compile path
- * (ANE_FACTS.md "Reported quirks of that path"): a Core ML model goes through Core ML's own
- * compiler, which may lower these ops, so for Core ML files they give `unknown`, not `cpu`.
- * Our own MIL programs (.mil) take the private path: there they give `cpu`. */
-static int private_path_rule(const anet_rule *r) {
-    static const char *const ids[] = {"op-unknown", "op-rejected-concat", "op-rejected-gelu",
-                                      "op-rejected-rsqrt", "cast-fp32-fp16", "matmul-dynamic",
-                                      "ios16-layout-op-m1", "conv-bias", "blobfile-max-16"};
-    for (size_t i = 0; r && i < sizeof ids / sizeof ids[0]; i++)
-        if (strcmp(r->id, ids[i]) == 0) return 1;
-    return 0;
+const char *anet_cm_rules_name(anet_cm_rules r) { return r == ANET_CM_RULES_PRIVATE ? "private" : "coreml"; }
+
+static void unmodeled(anet_cm_model *m, anet_cm_layer *l, const char *why) {
+    l->verdict = ANET_CM_UNKNOWN;
+    l->rule = anet_rule_nn_find("mil-op-unmodeled");
+    snprintf(l->detail, sizeof l->detail, "%.250s", why && why[0] ? why : m->ir_error);
 }
 
+/* An ML Program op under the rule set of m->rules: Core ML placement rules from the op's type,
+ * parameters and shapes; or the private API's compile rules from its graph IR. */
 static anet_status judge_mil(anet_cm_model *m, anet_cm_layer *l, anet_chip chip) {
-    if (l->op == -2) return ANET_OK; /* judged while building the IR (not modeled, rank > 5) */
+    if (m->rules == ANET_CM_RULES_COREML) {
+        anet_rules_coreml_check(l, chip);
+        return ANET_OK;
+    }
+    if (l->op == -2) { /* judged while building the IR (not modeled, rank > 5) */
+        l->verdict = l->ir_verdict;
+        l->rule = l->ir_rule;
+        snprintf(l->detail, sizeof l->detail, "%s", l->ir_detail ? l->ir_detail : "");
+        return ANET_OK;
+    }
 #if ANET_CM_HAVE_PLAN_CHECK
-    if (l->graph >= 0 && l->op >= 0) {
+    if (l->graph >= 0 && l->op >= 0 && m->graphs[l->graph]) {
         anet_verdict v;
         memset(&v, 0, sizeof v);
         anet_status st = anet_plan_check_op(m->graphs[l->graph], l->op, chip, &v);
@@ -164,11 +170,6 @@ static anet_status judge_mil(anet_cm_model *m, anet_cm_layer *l, anet_chip chip)
             l->verdict = ANET_CM_ANE;
             l->rule = anet_rule_nn_find("mil-op-ok");
             snprintf(l->detail, sizeof l->detail, "%s op", l->type);
-        } else if (!m->private_path && private_path_rule(v.rule)) {
-            l->verdict = ANET_CM_UNKNOWN;
-            l->rule = v.rule;
-            snprintf(l->detail, sizeof l->detail, "%.160s (reported for the private-API path; Core ML's compiler may lower it)",
-                     v.detail);
         } else {
             l->verdict = ANET_CM_CPU;
             l->rule = v.rule;
@@ -179,10 +180,42 @@ static anet_status judge_mil(anet_cm_model *m, anet_cm_layer *l, anet_chip chip)
 #else
     (void)chip;
 #endif
-    return anet_fail(ANET_E_UNSUPPORTED,
-                     "%s: ML Program op '%s' (%s) cannot be judged: %s", m->path, l->name, l->type,
-                     ANET_CM_HAVE_PLAN_CHECK ? "the program could not be converted to the graph IR"
-                                             : "this build has no MIL constraint table yet");
+    unmodeled(m, l, m->ir_error[0] ? NULL : "the program could not be converted to the graph IR");
+    return ANET_OK;
+}
+
+/* Under the Core ML rules a boundary cast runs with the ops it serves: on the CPU when every
+ * layer it feeds or is fed by is there. */
+static void place_casts(anet_cm_model *m, const index *ix) {
+    const anet_rule *cast = anet_rule_coreml_find("coreml-cast-boundary");
+    for (int i = 0; i < m->nlayers; i++) {
+        anet_cm_layer *l = &m->layers[i];
+        if (l->rule != cast) continue;
+        int cpu = 0, other = 0;
+        for (int j = 0; j < l->noutputs; j++) {
+            size_t k = lower_at(ix->cons, ix->ncons, l->outputs[j], INT_MIN);
+            for (; k < ix->ncons && strcmp(ix->cons[k].name, l->outputs[j]) == 0; k++) {
+                const anet_cm_layer *n = &m->layers[ix->cons[k].idx];
+                if (n->rule == cast) continue;
+                if (n->verdict == ANET_CM_CPU) cpu++;
+                else other++;
+            }
+        }
+        for (int j = 0; j < l->ninputs; j++) {
+            size_t k = lower_at(ix->prod, ix->nprod, l->inputs[j], INT_MIN);
+            for (; k < ix->nprod && strcmp(ix->prod[k].name, l->inputs[j]) == 0; k++) {
+                const anet_cm_layer *n = &m->layers[ix->prod[k].idx];
+                if (n->rule == cast) continue;
+                if (n->verdict == ANET_CM_CPU) cpu++;
+                else other++;
+            }
+        }
+        if (cpu && !other) {
+            l->verdict = ANET_CM_CPU;
+            size_t n = strlen(l->detail);
+            snprintf(l->detail + n, sizeof l->detail - n, ", serving only layers on the CPU");
+        }
+    }
 }
 
 /* Program-level rules of every ML Program graph (program inputs, BLOBFILE count). */
@@ -190,6 +223,7 @@ static anet_status program_rules(anet_cm_model *m, anet_chip chip) {
     free(m->issues);
     m->issues = NULL;
     m->nissues = 0;
+    if (m->rules != ANET_CM_RULES_PRIVATE) return ANET_OK; /* rules of the in-memory compile path */
 #if ANET_CM_HAVE_PLAN_CHECK
     for (int gi = 0; gi < m->ngraphs; gi++) {
         if (!m->graphs[gi]) continue;
@@ -214,7 +248,7 @@ static anet_status program_rules(anet_cm_model *m, anet_chip chip) {
             is->graph = gi;
             snprintf(is->program, sizeof is->program, "%s", name);
             is->rule = v[k].rule;
-            is->verdict = !m->private_path && private_path_rule(v[k].rule) ? ANET_CM_UNKNOWN : ANET_CM_CPU;
+            is->verdict = ANET_CM_CPU;
             snprintf(is->detail, sizeof is->detail, "%s", v[k].detail);
         }
     }
@@ -229,6 +263,7 @@ anet_status anet_coreml_analyze(anet_cm_model *m, anet_chip chip) {
     anet_status st = index_build(m, &ix);
     if (st != ANET_OK) return st;
     m->chip = chip;
+    if (m->rules == ANET_CM_RULES_DEFAULT) m->rules = m->private_path ? ANET_CM_RULES_PRIVATE : ANET_CM_RULES_COREML;
     m->n_ane = m->n_cpu = m->n_unknown = m->switches = 0;
     for (int i = 0; i < m->nlayers && st == ANET_OK; i++) {
         anet_cm_layer *l = &m->layers[i];
@@ -245,13 +280,18 @@ anet_status anet_coreml_analyze(anet_cm_model *m, anet_chip chip) {
         index_free(&ix);
         return st;
     }
+    if (m->rules == ANET_CM_RULES_COREML) place_casts(m, &ix);
+    /* Switches: ANE <-> CPU transitions in file order; unknown layers sit between them
+     * without counting as either. */
+    int last = -1; /* index of the last layer with an ane or cpu verdict */
     for (int i = 0; i < m->nlayers; i++) {
         anet_cm_placement p = m->layers[i].verdict;
         if (p == ANET_CM_ANE) m->n_ane++;
         else if (p == ANET_CM_CPU) m->n_cpu++;
         else m->n_unknown++;
-        if (i > 0 && same_program(m, i - 1, i) && (p == ANET_CM_ANE) != (m->layers[i - 1].verdict == ANET_CM_ANE))
-            m->switches++;
+        if (p == ANET_CM_UNKNOWN) continue;
+        if (last >= 0 && same_program(m, last, i) && p != m->layers[last].verdict) m->switches++;
+        last = i;
     }
     for (int i = 0; i < m->nsegments; i++) {
         for (int j = 0; j < m->segments[i].ninputs; j++) free(m->segments[i].inputs[j].name);
@@ -328,7 +368,8 @@ int anet_coreml_compat(const anet_cm_model *m) {
             else if (l->verdict == ANET_CM_CPU) cpu++;
         }
     }
+    (void)cpu;
     if (m->nlayers > 0 && ane == m->nlayers && m->nissues == 0) return 0;
-    if (ane == 0 && cpu > 0) return 2;
+    if (ane == 0) return 2; /* nothing likely on the ANE: not "partly" */
     return 1;
 }

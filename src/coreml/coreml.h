@@ -31,6 +31,20 @@ typedef enum anet_cm_placement {
 
 const char *anet_cm_placement_name(anet_cm_placement p); /* "ane", "cpu", "unknown" */
 
+/* Which rule set judges ML Program ops (`check --rules`): Core ML's placement rules for files
+ * Core ML compiles (src/plan/rules_coreml.c, the NeuralNetwork rules applied to the matching
+ * MIL ops), or the in-memory compile rules of the private API that this project's trainer
+ * uses (src/plan/constraints.c). DEFAULT resolves to PRIVATE for our own programs (.mil,
+ * checkpoints, model specs) and to COREML for everything else. NeuralNetwork layers always
+ * get the NeuralNetwork rules. */
+typedef enum anet_cm_rules {
+    ANET_CM_RULES_DEFAULT = 0,
+    ANET_CM_RULES_COREML,
+    ANET_CM_RULES_PRIVATE
+} anet_cm_rules;
+
+const char *anet_cm_rules_name(anet_cm_rules r); /* "coreml", "private" */
+
 typedef struct anet_cm_shape {
     int rank;                        /* -1 = not known */
     int64_t dims[ANET_CM_MAX_DIMS];  /* -1 (or <= 0) = unknown dimension */
@@ -63,6 +77,10 @@ typedef struct anet_cm_layer {
     float fscale[3];
     int nfscale;
     int global_pooling, deconv;
+    /* ML Program ops the graph IR could not take (op == -2): the private rules' verdict. */
+    anet_cm_placement ir_verdict;
+    const anet_rule *ir_rule;
+    char *ir_detail;
     /* The verdict. */
     anet_cm_placement verdict;
     const anet_rule *rule;
@@ -114,6 +132,12 @@ typedef struct anet_cm_model {
     /* The chip to judge for when the user names none (checkpoints: the one they trained for). */
     int has_chip_hint;
     anet_chip chip_hint;
+    /* The rule set for ML Program ops: set before anet_coreml_analyze (DEFAULT: see
+     * anet_cm_rules); after it, the one that applied. */
+    anet_cm_rules rules;
+    /* Private rules on a bundle: why the strict MIL parser could not build the program ("" if
+     * it could, or if it was not needed). */
+    char ir_error[256];
     /* Analysis results (anet_coreml_analyze). */
     int analyzed;
     anet_chip chip;
@@ -134,6 +158,8 @@ typedef struct anet_cm_model {
  * ANET_E_IO: cannot be read; ANET_E_FORMAT: malformed; ANET_E_UNSUPPORTED: valid but of a
  * kind this reader does not analyze (the message says which). */
 anet_status anet_coreml_load(const char *path, anet_cm_model **out);
+/* The same, for rule set `rules` (bundles: the private rules also need the graph IR). */
+anet_status anet_coreml_load_with(const char *path, anet_cm_rules rules, anet_cm_model **out);
 /* The training and evaluation programs of an ane_trainer checkpoint (.safetensors: its
  * "model", "batch_size", "update", "optimizer" and "chip" metadata) or of a model spec
  * ("mlp:784-128-10", batch 128, update cpu, adam), built by train/step.c as `ane_trainer
@@ -165,6 +191,28 @@ const anet_rule *anet_rules_nn(int *n);
 const anet_rule *anet_rule_nn_find(const char *id);
 /* The placement of one NeuralNetwork layer on chip: fills verdict/rule/detail. */
 void anet_rules_nn_check(anet_cm_layer *l, anet_chip chip);
+/* The same, judging l as the NeuralNetwork layer kind `field` (ML Program ops under the Core
+ * ML rules: conv as convolution, max_pool as pooling, ...). */
+void anet_rules_nn_judge(anet_cm_layer *l, anet_chip chip, int field);
+/* Is Model oneof field `field` one of the neural models Core ML ships (visionFeaturePrint,
+ * soundAnalysisPreprocessing, audioFeaturePrint, ...)? Its name: anet_cm_model_kind_name. */
+int anet_cm_model_kind_neural(int field);
+const char *anet_cm_model_kind_name(int field); /* NULL if unknown */
+/* Core ML placement rules (src/plan/rules_coreml.c) for one ML Program op: fills
+ * verdict/rule/detail from its type, parameters (kernel, stride, dilation, scale) and shapes. */
+void anet_rules_coreml_check(anet_cm_layer *l, anet_chip chip);
+const anet_rule *anet_rules_coreml(int *n);
+const anet_rule *anet_rule_coreml_find(const char *id);
+/* The public MIL opset modelled by the Core ML rules, one row per op (iOS15..iOS18 opsets of
+ * apple/coremltools coremltools/converters/mil/mil/ops/defs/). */
+typedef struct anet_mil_op_info {
+    const char *name;
+    const char *opset; /* the first opset that has it: "iOS15", ... */
+    int nn_field;      /* the NeuralNetwork layer kind it is judged as; 0: rule below */
+    const char *rule;  /* the rule id that decides it when nn_field is 0 */
+} anet_mil_op_info;
+const anet_mil_op_info *anet_mil_opset(int *n);
+const anet_mil_op_info *anet_mil_op_find(const char *name);
 /* The proto field name of a NeuralNetworkLayer oneof field ("convolution"); NULL if unknown. */
 const char *anet_nn_layer_name(int field);
 
@@ -175,5 +223,10 @@ int anet_cm_add_known(anet_cm_model *m, const char *name, size_t nlen, const ane
 const anet_cm_shape *anet_cm_find_shape(const anet_cm_model *m, const char *name);
 char *anet_cm_strndup(const void *s, size_t n); /* NUL-terminated copy */
 int anet_cm_add_note(anet_cm_model *m, const char *fmt, ...);
+/* An ML Program op's constant argument `key` (v[0..n)) into the layer parameters the rules
+ * read: kernel_sizes, strides, dilations, scale_factor_height / _width; others are ignored. */
+void anet_cm_set_param(anet_cm_layer *l, const char *key, size_t klen, const double *v, int n);
+/* Is this the text of a Git LFS pointer file (a placeholder committed instead of the data)? */
+int anet_cm_is_lfs_pointer(const uint8_t *buf, size_t len);
 
 #endif

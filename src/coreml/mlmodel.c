@@ -14,6 +14,7 @@
 
 typedef struct ctx {
     anet_cm_model *m;
+    int nn_depth; /* loop/branch bodies being walked */
     const char *name; /* file name for messages */
     const uint8_t *weights;
     size_t wlen;
@@ -223,6 +224,14 @@ static anet_status read_layer_params(const ctx *c, anet_cm_layer *l, const anet_
                 }
             break;
         }
+        case 220: /* UnaryFunctionLayerParams: type 1 (SQRT 0, RSQRT 1, INVERSE 2, POWER 3, EXP 4, LOG 5, ABS 6, THRESHOLD 7) */
+            if (f.num == 1 && f.wire == ANET_PB_VARINT) {
+                static const char *const un[] = {"sqrt", "rsqrt", "inverse", "power", "exp", "log", "abs", "threshold"};
+                const char *u = f.v < 8 ? un[f.v] : "?";
+                free(l->subtype);
+                l->subtype = anet_cm_strndup(u, strlen(u));
+            }
+            break;
         case 500: /* CustomLayerParams: className 10 */
             if (f.num == 10 && f.wire == ANET_PB_LEN) {
                 free(l->subtype);
@@ -233,9 +242,46 @@ static anet_status read_layer_params(const ctx *c, anet_cm_layer *l, const anet_
         }
         if (rc != 0) return fmt_err(c, "layer parameters");
     }
-    /* proto3 omits defaults: no type field means MAX (0). */
+    /* proto3 omits defaults: no type field means MAX (0) for pooling, SQRT (0) for unary. */
     if (pf->num == 120 && !l->subtype && !(l->subtype = anet_cm_strndup("max", 3)))
         return anet_fail(ANET_E_NOMEM, "%s: out of memory", c->name);
+    if (pf->num == 220 && !l->subtype && !(l->subtype = anet_cm_strndup("sqrt", 4)))
+        return anet_fail(ANET_E_NOMEM, "%s: out of memory", c->name);
+    return ANET_OK;
+}
+
+static anet_status read_layer(ctx *c, const anet_pb_field *pf, const char *path);
+
+/* The networks inside a loop (LoopLayerParams: conditionNetwork 3, bodyNetwork 4) or branch
+ * (BranchLayerParams: ifBranch 1, elseBranch 2) layer: their layers follow it, under
+ * path/<layer>/<network>. NeuralNetwork: layers 1. */
+static anet_status read_bodies(ctx *c, const anet_pb_field *pf, const char *path, const char *lname) {
+    anet_pb_reader r, r2;
+    anet_pb_field f, g;
+    if (c->nn_depth + 1 > ANET_CM_MAX_DEPTH)
+        return anet_fail(ANET_E_FORMAT, "%s: loop and branch layers nested deeper than %d levels", c->name, ANET_CM_MAX_DEPTH);
+    PB_FOR(r, f, pf->data, pf->len, "control-flow layer", return fmt_err(c, "control-flow layer")) {
+        const char *what = NULL;
+        if (pf->num == 615) what = f.num == 3 ? "condition" : f.num == 4 ? "body" : NULL;
+        else what = f.num == 1 ? "if" : f.num == 2 ? "else" : NULL;
+        if (!what || f.wire != ANET_PB_LEN) continue;
+        char sub[300];
+        snprintf(sub, sizeof sub, "%.120s%s%.120s/%s", path, path[0] ? "/" : "", lname, what);
+        c->nn_depth++;
+        PB_FOR(r2, g, f.data, f.len, "NeuralNetwork", { c->nn_depth--; return fmt_err(c, "control-flow network"); }) {
+            if (g.num != 1) continue;
+            if (anet_pb_expect(&g, ANET_PB_LEN, "NeuralNetwork.layers") != 0) {
+                c->nn_depth--;
+                return fmt_err(c, "control-flow network");
+            }
+            anet_status st = read_layer(c, &g, sub);
+            if (st != ANET_OK) {
+                c->nn_depth--;
+                return st;
+            }
+        }
+        c->nn_depth--;
+    }
     return ANET_OK;
 }
 
@@ -250,6 +296,8 @@ static anet_status read_layer(ctx *c, const anet_pb_field *pf, const char *path)
     anet_cm_shape *ins = NULL, *outs = NULL;
     int nins = 0, nouts = 0;
     anet_status st = ANET_OK;
+    anet_pb_field body;
+    memset(&body, 0, sizeof body);
     l->model_path = anet_cm_strndup(path, strlen(path));
     if (!l->model_path) return anet_fail(ANET_E_NOMEM, "%s: out of memory", c->name);
     PB_FOR(r, f, pf->data, pf->len, "NeuralNetworkLayer", { st = fmt_err(c, "layer"); goto done; }) {
@@ -292,6 +340,7 @@ static anet_status read_layer(ctx *c, const anet_pb_field *pf, const char *path)
             l->type = anet_cm_strndup(tn, strlen(tn));
             if (!l->type) goto nomem;
             if ((st = read_layer_params(c, l, &f)) != ANET_OK) goto done;
+            if (f.num == 605 || f.num == 615) body = f;
         }
     }
     l = &c->m->layers[lidx];
@@ -310,6 +359,11 @@ static anet_status read_layer(ctx *c, const anet_pb_field *pf, const char *path)
         if (i < nouts) l->out_shapes[i] = outs[i];
         else shape_unknown(&l->out_shapes[i]);
         if (anet_cm_add_known(c->m, l->outputs[i], strlen(l->outputs[i]), &l->out_shapes[i]) != 0) goto nomem;
+    }
+    if (body.num) {
+        char lname[128];
+        snprintf(lname, sizeof lname, "%s", l->name);
+        st = read_bodies(c, &body, path, lname); /* l is not used after this: the array may move */
     }
 done:
     free(ins);
@@ -367,20 +421,10 @@ static anet_status read_pipeline(ctx *c, const anet_pb_field *pf, int depth, con
     return ANET_OK;
 }
 
-/* A model kind with no neural network inside: one pseudo-layer that says so. */
+/* A model kind with no neural network or ML Program inside: one pseudo-layer. */
 static anet_status add_model_layer(ctx *c, unsigned field, const char *path) {
-    static const struct { unsigned num; const char *name; } kinds[] = {
-        {300, "glmRegressor"}, {301, "supportVectorRegressor"}, {302, "treeEnsembleRegressor"},
-        {400, "glmClassifier"}, {401, "supportVectorClassifier"}, {402, "treeEnsembleClassifier"},
-        {404, "kNearestNeighborsClassifier"}, {501, "itemSimilarityRecommender"},
-        {555, "customModel"}, {556, "linkedModel"}, {600, "oneHotEncoder"}, {601, "imputer"},
-        {602, "featureVectorizer"}, {603, "dictVectorizer"}, {604, "scaler"},
-        {606, "categoricalMapping"}, {607, "normalizer"}, {609, "arrayFeatureExtractor"},
-        {610, "nonMaximumSuppression"}, {900, "identity"}};
     char buf[48];
-    const char *name = NULL;
-    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
-        if (kinds[i].num == field) name = kinds[i].name;
+    const char *name = anet_cm_model_kind_name((int)field);
     if (!name) {
         snprintf(buf, sizeof buf, "model#%u", field);
         name = buf;
@@ -388,7 +432,7 @@ static anet_status add_model_layer(ctx *c, unsigned field, const char *path) {
     anet_cm_layer *l = anet_cm_add_layer(c->m);
     if (!l) return anet_fail(ANET_E_NOMEM, "%s: out of memory", c->name);
     l->field = -(int)field; /* negative: a whole model, not a layer */
-    l->name = anet_cm_strndup(path[0] ? path : "model", strlen(path[0] ? path : "model"));
+    l->name = anet_cm_strndup("model", 5); /* the path shows where it is */
     l->type = anet_cm_strndup(name, strlen(name));
     l->model_path = anet_cm_strndup(path, strlen(path));
     l->in_shapes = calloc(1, sizeof *l->in_shapes);
@@ -420,7 +464,9 @@ static anet_status read_model(ctx *c, const uint8_t *buf, size_t len, int depth,
             if (st != ANET_OK) return st;
             continue;
         }
-        if (f.num < 200) continue; /* isUpdatable 10 and other scalars */
+        if (f.num == 10 && f.wire == ANET_PB_VARINT && f.v && top)
+            anet_cm_add_note(c->m, "updatable model: this check covers prediction only; on-device training (MLUpdateTask) is not checked");
+        if (f.num < 200) continue; /* other scalars */
         if (anet_pb_expect(&f, ANET_PB_LEN, "Model.Type") != 0) return fmt_err(c, "model");
         const char *kind = NULL;
         switch (f.num) {
@@ -451,7 +497,7 @@ anet_status anet_coreml_parse_mlmodel(const uint8_t *buf, size_t len, const uint
     if (len == 0) return anet_fail(ANET_E_FORMAT, "%s: empty file (0 bytes): not a Core ML model", name);
     anet_cm_model *m = anet_cm_model_new(name, "mlmodel");
     if (!m) return anet_fail(ANET_E_NOMEM, "%s: out of memory", name);
-    ctx c = {m, name, weights, wlen};
+    ctx c = {m, 0, name, weights, wlen};
     anet_status st = read_model(&c, buf, len, 0, "");
     if (st != ANET_OK) {
         anet_coreml_free(m);

@@ -14,9 +14,20 @@
 #include "coreml/mlprogram.h"
 #include "coreml/pb.h"
 #include "core/error.h"
+#include "graph/nameset.h"
+
+/* Small numeric consts (kernel sizes, strides, ...) by name, for the ops' parameters. */
+typedef struct cnum {
+    char *name;
+    double v[3];
+    int n;
+} cnum;
 
 typedef struct mctx {
     anet_cm_model *m;
+    cnum *nums;
+    int nnums, cap_nums;
+    anet__nameset numix;
     const char *name;
     const char *path;
     int base;              /* depth of the function's active block */
@@ -144,6 +155,103 @@ static int value_string(const uint8_t *buf, size_t len, const uint8_t **s, size_
     return 0;
 }
 
+/* Up to max numbers of Value.immediateValue.tensor (TensorValue: floats 1, ints 2, bools 3,
+ * longInts 5, doubles 6; each {values 1}); -1 if it holds none of these. */
+static int value_nums(const uint8_t *buf, size_t len, double *out, int max) {
+    anet_pb_reader r;
+    anet_pb_field f;
+    static const unsigned path[] = {3, 1}; /* immediateValue, tensor */
+    for (int lvl = 0; lvl < 2; lvl++) {
+        int found = 0;
+        anet_pb_init(&r, buf, len);
+        while (anet_pb_next(&r, &f, "Value") == 1)
+            if (f.num == path[lvl] && f.wire == ANET_PB_LEN) {
+                buf = f.data, len = f.len, found = 1;
+                break;
+            }
+        if (!found) return -1;
+    }
+    anet_pb_init(&r, buf, len);
+    while (anet_pb_next(&r, &f, "TensorValue") == 1) {
+        if (f.wire != ANET_PB_LEN || f.num == 4 || f.num > 6) continue;
+        anet_pb_reader r2;
+        anet_pb_field g;
+        anet_pb_init(&r2, f.data, f.len);
+        int n = 0;
+        int64_t total = 0;
+        while (anet_pb_next(&r2, &g, "values") == 1) {
+            if (g.num != 1) continue;
+            if (f.num == 1) {
+                float fl[3];
+                if (anet_pb_floats(&g, fl, max < 3 ? max : 3, &n, &total, "floats") != 0) return -1;
+                for (int i = 0; i < n; i++) out[i] = fl[i];
+            } else if (f.num == 6) {
+                if (g.wire != ANET_PB_LEN) return -1;
+                n = (int)(g.len / 8 < (size_t)max ? g.len / 8 : (size_t)max);
+                for (int i = 0; i < n; i++) memcpy(&out[i], g.data + 8 * i, 8);
+            } else {
+                uint64_t u[3];
+                if (anet_pb_varints(&g, u, max < 3 ? max : 3, &n, &total, "ints") != 0) return -1;
+                for (int i = 0; i < n; i++) out[i] = f.num == 2 ? (double)(int32_t)(uint32_t)u[i] : (double)(int64_t)u[i];
+            }
+        }
+        return n;
+    }
+    return -1;
+}
+
+static void record_num(mctx *c, const uint8_t *name, size_t nlen, const uint8_t *val, size_t vlen) {
+    double v[3];
+    int n = value_nums(val, vlen, v, 3);
+    if (n <= 0 || nlen > 255) return;
+    if (c->nnums == c->cap_nums) {
+        int nc = c->cap_nums ? c->cap_nums * 2 : 32;
+        cnum *p = realloc(c->nums, (size_t)nc * sizeof *p);
+        if (!p) return; /* parameters are an aid: without them the shape rules still apply */
+        c->nums = p;
+        c->cap_nums = nc;
+    }
+    cnum *e = &c->nums[c->nnums];
+    if (!(e->name = anet_cm_strndup(name, nlen))) return;
+    memcpy(e->v, v, sizeof v);
+    e->n = n;
+    if (anet__ns_put(&c->numix, e->name, c->nnums) != 0) {
+        free(e->name);
+        return;
+    }
+    c->nnums++;
+}
+
+/* inputs entry {key 1, value 2: Argument{arguments 1: Binding{name 1 | value 2}}} of a
+ * parameter the rules read: its numbers into l. */
+static void op_param(mctx *c, anet_cm_layer *l, const uint8_t *key, size_t klen, const uint8_t *arg, size_t alen) {
+    anet_pb_reader r, r2;
+    anet_pb_field f, g;
+    anet_pb_init(&r, arg, alen);
+    while (anet_pb_next(&r, &f, "Argument") == 1) {
+        if (f.num != 1 || f.wire != ANET_PB_LEN) continue;
+        anet_pb_init(&r2, f.data, f.len);
+        while (anet_pb_next(&r2, &g, "Binding") == 1) {
+            if (g.wire != ANET_PB_LEN) continue;
+            double v[3];
+            int n = -1;
+            if (g.num == 2) n = value_nums(g.data, g.len, v, 3);
+            else if (g.num == 1 && g.len < 256) {
+                char nm[256];
+                memcpy(nm, g.data, g.len);
+                nm[g.len] = '\0';
+                int i = anet__ns_get(&c->numix, nm);
+                if (i >= 0) {
+                    n = c->nums[i].n;
+                    memcpy(v, c->nums[i].v, sizeof v);
+                }
+            }
+            if (n > 0) anet_cm_set_param(l, (const char *)key, klen, v, n);
+            return;
+        }
+    }
+}
+
 static int push_str(char ***arr, int *n, const uint8_t *s, size_t len) {
     char **p = realloc(*arr, (size_t)(*n + 1) * sizeof *p);
     if (!p) return -1;
@@ -155,12 +263,13 @@ static int push_str(char ***arr, int *n, const uint8_t *s, size_t len) {
 }
 
 static anet_status read_block(mctx *c, const uint8_t *buf, size_t len, int depth);
+static int map_entry(const uint8_t *buf, size_t len, const uint8_t **k, size_t *kl, const uint8_t **v, size_t *vl);
 
 static anet_status read_operation(mctx *c, const uint8_t *buf, size_t len, int depth) {
     anet_pb_reader r, r2, r3, r4;
     anet_pb_field f, g, h, k;
-    const uint8_t *type = NULL, *oname = NULL;
-    size_t tlen = 0, olen = 0;
+    const uint8_t *type = NULL, *oname = NULL, *cval = NULL;
+    size_t tlen = 0, olen = 0, cvlen = 0;
     /* First pass: the type; const ops are parameters, not layers. */
     PB_FOR(r, f, buf, len, "Operation", return ferr(c, "operation")) {
         if (f.num == 1) {
@@ -176,9 +285,20 @@ static anet_status read_operation(mctx *c, const uint8_t *buf, size_t len, int d
                 else if (g.num == 2) val = g.data, vlen = g.len;
             }
             if (key && klen == 4 && memcmp(key, "name", 4) == 0 && val) value_string(val, vlen, &oname, &olen);
+            if (key && klen == 3 && memcmp(key, "val", 3) == 0 && val) cval = val, cvlen = vlen;
         }
     }
     int is_const = type && tlen == 5 && memcmp(type, "const", 5) == 0;
+    if (is_const && cval) {
+        /* The const's output name (outputs 3: NamedValueType{name 1}) keys its numbers. */
+        PB_FOR(r, f, buf, len, "Operation", return ferr(c, "operation")) {
+            if (f.num != 3 || f.wire != ANET_PB_LEN) continue;
+            PB_FOR(r2, g, f.data, f.len, "NamedValueType", return ferr(c, "named value")) {
+                if (g.num == 1 && g.wire == ANET_PB_LEN) record_num(c, g.data, g.len, cval, cvlen);
+            }
+            break;
+        }
+    }
     anet_cm_layer *l = NULL;
     int lidx = -1;
     if (!is_const) {
@@ -200,6 +320,9 @@ static anet_status read_operation(mctx *c, const uint8_t *buf, size_t len, int d
         if (lidx >= 0) l = &c->m->layers[lidx];
         if (f.num == 2 && l) {
             /* inputs entry: value 2 = Argument; its name bindings are tensor inputs. */
+            const uint8_t *ek = NULL, *ev = NULL;
+            size_t ekl = 0, evl = 0;
+            if (map_entry(f.data, f.len, &ek, &ekl, &ev, &evl) == 0 && ek && ev) op_param(c, l, ek, ekl, ev, evl);
             PB_FOR(r2, g, f.data, f.len, "inputs entry", { st = ferr(c, "operation input"); goto done; }) {
                 if (g.num != 2 || g.wire != ANET_PB_LEN) continue;
                 PB_FOR(r3, h, g.data, g.len, "Argument", { st = ferr(c, "argument"); goto done; }) {
@@ -335,7 +458,9 @@ anet_status anet_cm_read_mlprogram(anet_cm_model *m, const char *name, const uin
     anet_pb_field f;
     /* Stand-in weights are bounded by what the input could hold: the program's own bytes
      * plus the package's weight file (wlen), never by a size the file merely declares. */
-    mctx c = {m, name, path, 0, NULL, 0, 0, 2 * len + wlen};
+    mctx c;
+    memset(&c, 0, sizeof c);
+    c.m = m, c.name = name, c.path = path, c.budget = 2 * len + wlen;
     const uint8_t *fn = NULL, *first = NULL;
     size_t fnl = 0, firstl = 0;
     (void)weights;
@@ -354,6 +479,9 @@ anet_status anet_cm_read_mlprogram(anet_cm_model *m, const char *name, const uin
     if (!fn) return anet_fail(ANET_E_FORMAT, "%s: ML Program has no function", name);
     anet_status st = read_function(&c, fn, fnl, depth + 1);
     free(c.ops);
+    for (int i = 0; i < c.nnums; i++) free(c.nums[i].name);
+    free(c.nums);
+    anet__ns_free(&c.numix);
     return st;
 }
 
@@ -395,7 +523,19 @@ anet_status anet_cm_layers_from_graph(anet_cm_model *m, int gi, const char *path
             for (int j = 0; j < op->args[a].n; j++) {
                 const anet_value *v = &g->values[op->args[a].vals[j]];
                 /* Parameters (const producers) are not tensors flowing between layers. */
-                if (v->producer >= 0 && g->ops[v->producer].kind == ANET_OP_CONST) continue;
+                if (v->producer >= 0 && g->ops[v->producer].kind == ANET_OP_CONST) {
+                    const anet_const *k = anet_graph_const_of(g, op->args[a].vals[j]);
+                    int64_t iv[3];
+                    double dv[3];
+                    int n = 0;
+                    if (k && anet_const_get_ints(k, iv, 3, &n) == 0) {
+                        for (int q = 0; q < n && q < 3; q++) dv[q] = (double)iv[q];
+                    } else if (k && anet_const_get_float(k, &dv[0]) == 0) {
+                        n = 1;
+                    }
+                    if (n > 0) anet_cm_set_param(l, op->args[a].key, strlen(op->args[a].key), dv, n > 3 ? 3 : n);
+                    continue;
+                }
                 shape_of(&v->type, &l->in_shapes[l->ninputs]);
                 if (!(l->inputs[l->ninputs] = anet_cm_strndup(v->name, strlen(v->name))))
                     return anet_fail(ANET_E_NOMEM, "out of memory");

@@ -27,4 +27,13 @@ anet_status anet_cm_mlprogram_ir(anet_cm_model *m, const char *name, const uint8
 /* Adds every non-const op of graph `gi` of m as a layer (model.mil text of a bundle). */
 anet_status anet_cm_layers_from_graph(anet_cm_model *m, int gi, const char *path);
 
+/* model.mil text as Apple's compiler writes it (src/coreml/miltext.c): every op of every
+ * function as a layer (model_path `path`, or path/<function> beyond main), never weights. */
+anet_status anet_cm_read_miltext(anet_cm_model *m, const char *name, const char *text, size_t len, const char *path);
+
+/* model.espresso.net (and model.espresso.shape, may be NULL) of a compiled NeuralNetwork
+ * bundle (src/coreml/espresso.c): its layers, judged by the NeuralNetwork rules. */
+anet_status anet_cm_read_espresso(anet_cm_model *m, const char *name, const char *net, size_t len,
+                                  const char *shape_json, size_t slen, const char *path);
+
 #endif

@@ -302,10 +302,13 @@ static int nvt(bctx *b, const uint8_t *buf, size_t len, char *name, size_t nsize
 }
 
 static void mark(anet_cm_layer *l, const anet_rule *rule, anet_cm_placement p, const char *what, const char *err) {
-    l->op = -2; /* judged here */
-    l->verdict = p;
-    l->rule = rule;
-    snprintf(l->detail, sizeof l->detail, "%s: %s", what, err);
+    char d[256];
+    l->op = -2; /* judged here, for the private rules (the Core ML rules judge it again) */
+    l->ir_verdict = p;
+    l->ir_rule = rule;
+    snprintf(d, sizeof d, "%s: %s", what, err);
+    free(l->ir_detail);
+    l->ir_detail = anet_cm_strndup(d, strlen(d));
 }
 
 /* Placeholders for the outputs of an op that could not be modeled. */

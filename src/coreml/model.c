@@ -100,6 +100,33 @@ int anet_cm_add_note(anet_cm_model *m, const char *fmt, ...) {
     return 0;
 }
 
+static int key_is(const char *key, size_t klen, const char *w) { return strlen(w) == klen && memcmp(key, w, klen) == 0; }
+
+static void to_u64s(uint64_t *dst, int *nd, const double *v, int n) {
+    *nd = n > 3 ? 3 : n;
+    for (int i = 0; i < *nd; i++) dst[i] = v[i] >= 0 && v[i] < 1e18 ? (uint64_t)v[i] : 0;
+}
+
+void anet_cm_set_param(anet_cm_layer *l, const char *key, size_t klen, const double *v, int n) {
+    if (n <= 0) return;
+    if (key_is(key, klen, "kernel_sizes")) to_u64s(l->kernel, &l->nkernel, v, n);
+    else if (key_is(key, klen, "strides")) to_u64s(l->stride, &l->nstride, v, n);
+    else if (key_is(key, klen, "dilations")) to_u64s(l->dilation, &l->ndilation, v, n);
+    else if (key_is(key, klen, "scale_factor_height") || key_is(key, klen, "scale_factor_width")) {
+        int i = key[13] == 'h' ? 0 : 1;
+        l->fscale[i] = (float)v[0];
+        if (l->nfscale <= i) {
+            if (l->nfscale == 0 && i == 1) l->fscale[0] = 1.0f;
+            l->nfscale = i + 1;
+        }
+    }
+}
+
+int anet_cm_is_lfs_pointer(const uint8_t *buf, size_t len) {
+    static const char sig[] = "version https://git-lfs.github.com/spec/";
+    return len >= sizeof sig - 1 && len < 1024 && memcmp(buf, sig, sizeof sig - 1) == 0;
+}
+
 static void free_strs(char **s, int n) {
     for (int i = 0; i < n; i++) free(s[i]);
     free(s);
@@ -118,6 +145,7 @@ void anet_coreml_free(anet_cm_model *m) {
         free(l->type);
         free(l->subtype);
         free(l->model_path);
+        free(l->ir_detail);
         free_strs(l->inputs, l->ninputs);
         free_strs(l->outputs, l->noutputs);
         free(l->in_shapes);

@@ -51,6 +51,7 @@ cJSON *anet_coreml_report_json(const anet_cm_model *m) {
     cJSON_AddStringToObject(root, "kind", m->kind);
     cJSON_AddNumberToObject(root, "specification_version", (double)m->spec_version);
     cJSON_AddStringToObject(root, "chip", anet_chip_name(m->chip));
+    cJSON_AddStringToObject(root, "rules", anet_cm_rules_name(m->rules));
     cJSON *layers = cJSON_AddArrayToObject(root, "layers");
     for (int i = 0; i < m->nlayers; i++) {
         const anet_cm_layer *l = &m->layers[i];

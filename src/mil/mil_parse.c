@@ -999,6 +999,9 @@ static int parse_build_info(parser *P) {
 static int parse_program(parser *P) {
     anet_graph *g = P->g;
     if (next(P)) return -1;
+    /* The magic check: a file that is not MIL text is not quoted back (it may be anything). */
+    if (P->t.kind != T_EOF && !is_word(P, "program"))
+        return perr_at(P, P->t.off, "not MIL text: it does not start with 'program('");
     if (expect_word(P, "program") || expect_punct(P, '(', "after 'program'")) return -1;
     if (P->t.kind != T_NUM) EXPECTED(P, "a program version");
     for (size_t i = 0; i < P->t.n; i++)

@@ -66,11 +66,11 @@ static const anet_rule rules[R_COUNT_] = {
     [R_CAST] = {"cast-fp32-fp16", "cast between fp32 and fp16 is rejected on M1/M2",
                 "M1 and M2 reject fp32<->fp16 cast on the in-memory compile path; pass fp16 I/O instead.",
                 "ANE_FACTS.md 'Reported quirks' (private-API trainers on M1/M2)", M1 | M2 | ST},
-    [R_MATMUL_DYNAMIC] = {"matmul-dynamic", "matmul of two non-constant operands needs M4 or later",
-                          "Dynamic matmul (both operands computed or inputs) is reported to compile only on M4+; make one operand a const or use conv.",
-                          "maderix/ANE commit log (dynamic matmul only on M4+)", M1 | M2 | M3 | ST},
-    [R_IOS16_M1] = {"ios16-layout-op-m1", "reshape/transpose/slice/reduce fail on M1 with the ios16 dialect",
-                    "On M1, programs in the ios16 dialect using these ops fail to compile; use the ios18 dialect.",
+    [R_MATMUL_DYNAMIC] = {"matmul-dynamic", "matmul of two non-constant operands needs M4+ unless its contraction is a multiple of 32",
+                          "Reports conflict: dynamic matmul is reported M4-only (maderix), while imperatormk/ane-train trains on M1 with runtime-input matmuls whose contraction length is a multiple of 32. On M1-M3 that form is accepted; the strict profile keeps the M4-only reading.",
+                          "maderix/ANE commit log (dynamic matmul only on M4+); imperatormk/ane-train ANE_TRAINING.md 'Matmul'", M1 | M2 | M3 | ST},
+    [R_IOS16_M1] = {"ios16-layout-op-m1", "reshape/transpose/slice/reduce of a runtime input fail on M1 with the ios16 dialect",
+                    "On M1, ios16 programs applying these ops to a program input directly fail to compile; compute on the input first (program forms: runtime-input-layout-ops).",
                     "imperatormk/ane-train", M1 | ST},
     [R_CONV_BIAS] = {"conv-bias", "conv has no bias argument",
                      "The ANE compiler rejects conv with a bias argument; add the bias with a separate add.",
@@ -236,13 +236,33 @@ static int pred_cast(const anet_graph *g, const anet_op *op, char *d, size_t n) 
     return 1;
 }
 
-static int pred_matmul_dynamic(const anet_graph *g, const anet_op *op, char *d, size_t n) {
+/* The contraction length of matmul op (after transpose_x), 0 if unknown. */
+static int64_t matmul_contraction(const anet_graph *g, const anet_op *op) {
+    int x = anet_op_arg_value(op, "x"), f = anet_op_arg_value(op, "transpose_x");
+    if (x < 0 || g->values[x].type.rank < 2) return 0;
+    const anet_const *c = f >= 0 ? anet_graph_const_of(g, f) : NULL;
+    int tx = c && c->data && c->nbytes >= 1 && *(const unsigned char *)c->data;
+    const anet_type *t = &g->values[x].type;
+    return t->dims[t->rank - (tx ? 2 : 1)];
+}
+
+/* chip: the M4-only reading on the strict profile; imperatormk's M1 form elsewhere. */
+static int pred_matmul_dynamic_chip(const anet_graph *g, const anet_op *op, char *d, size_t n, int strict) {
     if (op->kind != ANET_OP_MATMUL) return 0;
     int x = anet_op_arg_value(op, "x"), y = anet_op_arg_value(op, "y");
     if (x < 0 || y < 0 || is_const_value(g, x) || is_const_value(g, y)) return 0;
+    int64_t k = matmul_contraction(g, op);
+    if (!strict && k > 0 && k % 32 == 0) return 0;
     snprintf(d, n, "op '%s' multiplies two non-constant values '%s' and '%s'", op_label(op),
              g->values[x].name, g->values[y].name);
     return 1;
+}
+
+static int pred_matmul_dynamic(const anet_graph *g, const anet_op *op, char *d, size_t n) {
+    return pred_matmul_dynamic_chip(g, op, d, n, 0);
+}
+static int pred_matmul_dynamic_strict(const anet_graph *g, const anet_op *op, char *d, size_t n) {
+    return pred_matmul_dynamic_chip(g, op, d, n, 1);
 }
 
 static int pred_ios16_m1(const anet_graph *g, const anet_op *op, char *d, size_t n) {
@@ -252,7 +272,10 @@ static int pred_ios16_m1(const anet_graph *g, const anet_op *op, char *d, size_t
     case ANET_OP_REDUCE_SUM: case ANET_OP_REDUCE_MEAN: case ANET_OP_REDUCE_MAX: break;
     default: return 0;
     }
-    snprintf(d, n, "op '%s' (%s) in an ios16 program", op_label(op), op_type(op));
+    int x = anet_op_arg_value(op, "x");
+    if (x < 0 || g->values[x].producer >= 0) return 0; /* only a program input read directly */
+    snprintf(d, n, "op '%s' (%s) reads input '%s' in an ios16 program", op_label(op), op_type(op),
+             g->values[x].name);
     return 1;
 }
 
@@ -283,6 +306,12 @@ static const struct {
     {R_CONV_BIAS, pred_conv_bias},
 };
 
+/* The predicate of check i on chip: the strict profile reads matmul-dynamic as M4-only. */
+static op_pred pred_of(size_t i, anet_chip chip) {
+    if (op_checks[i].rule == R_MATMUL_DYNAMIC && chip == ANET_CHIP_STRICT) return pred_matmul_dynamic_strict;
+    return op_checks[i].pred;
+}
+
 static int applies(int rule, anet_chip chip) {
     return (rules[rule].chips & ANET_CHIP_BIT(chip)) != 0;
 }
@@ -301,7 +330,7 @@ anet_status anet_plan_check_op(const anet_graph *g, int op_id, anet_chip chip, a
     if (op->kind == ANET_OP_CONST) return ANET_OK; /* consts are checked at program level */
     for (size_t i = 0; i < sizeof op_checks / sizeof op_checks[0]; i++) {
         if (!applies(op_checks[i].rule, chip)) continue;
-        if (op_checks[i].pred(g, op, v->detail, sizeof v->detail)) {
+        if (pred_of(i, chip)(g, op, v->detail, sizeof v->detail)) {
             v->ok = 0;
             v->rule = &rules[op_checks[i].rule];
             return ANET_OK;
@@ -371,7 +400,7 @@ int anet_plan_check_graph(const anet_graph *g, anet_chip chip, anet_verdict *v, 
         for (size_t i = 0; i < sizeof op_checks / sizeof op_checks[0]; i++) {
             char d[sizeof v->detail];
             if (!applies(op_checks[i].rule, chip)) continue;
-            if (op_checks[i].pred(g, op, d, sizeof d)) sink_add(&s, op_checks[i].rule, "%s", d);
+            if (pred_of(i, chip)(g, op, d, sizeof d)) sink_add(&s, op_checks[i].rule, "%s", d);
         }
     }
     if (blobs > ANET_BLOBFILE_MAX && applies(R_BLOBFILE, chip))

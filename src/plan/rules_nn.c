@@ -41,13 +41,13 @@ static const anet_rule nn_rules[R_COUNT] = {
                     SRC_HOLLANCE " (Broadcastable layers)", ANET_CHIPS_ALL},
     [R_POOL_KERNEL] = {"nn-pool-kernel-max-13", "Pooling kernels above 13 fall back",
                        "Pooling with a kernel larger than 13 in either dimension is reported not to run on the Neural Engine.",
-                       "hollance/neural-engine issues, as collected in ANE_FACTS.md", ANET_CHIPS_ALL},
+                       SRC_HOLLANCE " (pooling kernels larger than 13); ANE_FACTS.md", ANET_CHIPS_ALL},
     [R_POOL_STRIDE] = {"nn-pool-stride-max-2", "Pooling strides above 2 fall back",
                        "Pooling with a stride larger than 2 is reported not to run on the Neural Engine.",
-                       "hollance/neural-engine issues, as collected in ANE_FACTS.md", ANET_CHIPS_ALL},
+                       SRC_HOLLANCE " (pooling strides above 2); ANE_FACTS.md", ANET_CHIPS_ALL},
     [R_UPSAMPLE] = {"nn-upsample-max-2", "Upsampling by more than 2 falls back",
                     "Upsampling by a factor larger than 2 is reported not to run on the Neural Engine.",
-                    "hollance/neural-engine issues, as collected in ANE_FACTS.md", ANET_CHIPS_ALL},
+                    SRC_HOLLANCE " (upsampling by more than 2); ANE_FACTS.md", ANET_CHIPS_ALL},
     [R_RANK] = {"nn-rank-max-5", "Tensors of rank above 5 are rejected",
                 "The ANE compiler rejects tensors of rank above 5.", "apple/coremltools#1723", ANET_CHIPS_ALL},
     [R_AXIS] = {"nn-axis-range", "Axis sizes: N, C <= 65536; D, H, W <= 16384",
@@ -161,6 +161,41 @@ static const struct layer_kind {
     {1470, "sliceBySize", R_UNREPORTED}, {1471, "convolution3d", R_UNREPORTED},
 };
 
+/* Model.proto oneof Type fields other than the neural network and pipeline kinds. */
+static const struct model_kind {
+    int field;
+    const char *name;
+    int neural; /* a neural model Core ML ships (CoreMLModels.proto) */
+} model_kinds[] = {
+    {300, "glmRegressor", 0}, {301, "supportVectorRegressor", 0}, {302, "treeEnsembleRegressor", 0},
+    {304, "bayesianProbitRegressor", 0}, {400, "glmClassifier", 0}, {401, "supportVectorClassifier", 0},
+    {402, "treeEnsembleClassifier", 0}, {404, "kNearestNeighborsClassifier", 0},
+    {501, "itemSimilarityRecommender", 0}, {555, "customModel", 0}, {556, "linkedModel", 0},
+    {560, "classConfidenceThresholding", 0}, {600, "oneHotEncoder", 0}, {601, "imputer", 0},
+    {602, "featureVectorizer", 0}, {603, "dictVectorizer", 0}, {604, "scaler", 0},
+    {606, "categoricalMapping", 0}, {607, "normalizer", 0}, {609, "arrayFeatureExtractor", 0},
+    {610, "nonMaximumSuppression", 0}, {900, "identity", 0}, {2000, "textClassifier", 1},
+    {2001, "wordTagger", 1}, {2002, "visionFeaturePrint", 1}, {2003, "soundAnalysisPreprocessing", 1},
+    {2004, "gazetteer", 0}, {2005, "wordEmbedding", 0}, {2006, "audioFeaturePrint", 1},
+    {3000, "serializedModel", 0},
+};
+
+static const struct model_kind *model_kind_of(int field) {
+    for (size_t i = 0; i < sizeof model_kinds / sizeof model_kinds[0]; i++)
+        if (model_kinds[i].field == field) return &model_kinds[i];
+    return NULL;
+}
+
+int anet_cm_model_kind_neural(int field) {
+    const struct model_kind *k = model_kind_of(field);
+    return k && k->neural;
+}
+
+const char *anet_cm_model_kind_name(int field) {
+    const struct model_kind *k = model_kind_of(field);
+    return k ? k->name : NULL;
+}
+
 static const struct layer_kind *kind_of(int field) {
     size_t lo = 0, hi = sizeof kinds / sizeof kinds[0];
     while (lo < hi) { /* the table is sorted by field number */
@@ -217,16 +252,20 @@ static int is_chw_vs_c11(const anet_cm_shape *a, const anet_cm_shape *b) {
     return da[0] == db[0] && (da[1] > 1 || da[2] > 1) && db[1] == 1 && db[2] == 1; /* no product: dims can be huge */
 }
 
-void anet_rules_nn_check(anet_cm_layer *l, anet_chip chip) {
+void anet_rules_nn_check(anet_cm_layer *l, anet_chip chip) { anet_rules_nn_judge(l, chip, l->field); }
+
+void anet_rules_nn_judge(anet_cm_layer *l, anet_chip chip, int field) {
     l->verdict = ANET_CM_UNKNOWN;
     l->rule = NULL;
     l->detail[0] = '\0';
-    if (l->field < 0) { /* a whole non-neural model inside a pipeline */
-        if (l->field == -555) set(l, chip, R_CUSTOM_MODEL, ANET_CM_CPU, "custom model");
+    if (field < 0) { /* a whole model inside a pipeline */
+        if (field == -555) set(l, chip, R_CUSTOM_MODEL, ANET_CM_CPU, "custom model");
+        else if (anet_cm_model_kind_neural(-field))
+            set(l, chip, R_UNREPORTED, ANET_CM_UNKNOWN, "%s: a neural model built into the OS; only the OS can tell", l->type);
         else set(l, chip, R_NOT_NEURAL, ANET_CM_CPU, "%s model", l->type);
         return;
     }
-    const struct layer_kind *k = kind_of(l->field);
+    const struct layer_kind *k = kind_of(field);
     int base = k ? k->rule : R_UNREPORTED;
     switch (base) {
     case R_OK: break;
@@ -239,13 +278,13 @@ void anet_rules_nn_check(anet_cm_layer *l, anet_chip chip) {
         break;
     }
     /* Parameters, then shapes. */
-    if (l->field == 100) {
+    if (field == 100) {
         for (int i = 0; i < l->ndilation; i++)
             if (l->dilation[i] > 1 &&
                 set(l, chip, R_DILATED, ANET_CM_CPU, "dilation factor %llu on axis %d",
                     (unsigned long long)l->dilation[i], i))
                 return;
-    } else if (l->field == 120 && !l->global_pooling) {
+    } else if (field == 120 && !l->global_pooling) {
         for (int i = 0; i < l->nkernel; i++)
             if (l->kernel[i] > 13 &&
                 set(l, chip, R_POOL_KERNEL, ANET_CM_CPU, "kernel size %llu on axis %d > 13",
@@ -256,7 +295,7 @@ void anet_rules_nn_check(anet_cm_layer *l, anet_chip chip) {
                 set(l, chip, R_POOL_STRIDE, ANET_CM_CPU, "stride %llu on axis %d > 2",
                     (unsigned long long)l->stride[i], i))
                 return;
-    } else if (l->field == 210) {
+    } else if (field == 210) {
         for (int i = 0; i < l->nscale; i++)
             if (l->scale[i] > 2 &&
                 set(l, chip, R_UPSAMPLE, ANET_CM_CPU, "scaling factor %llu on axis %d > 2",
@@ -267,7 +306,7 @@ void anet_rules_nn_check(anet_cm_layer *l, anet_chip chip) {
                 set(l, chip, R_UPSAMPLE, ANET_CM_CPU, "fractional scaling factor %g on axis %d > 2",
                     (double)l->fscale[i], i))
                 return;
-    } else if ((l->field == 230 || l->field == 231) && l->ninputs == 2) {
+    } else if ((field == 230 || field == 231) && l->ninputs == 2) {
         if ((is_chw_vs_c11(&l->in_shapes[0], &l->in_shapes[1]) ||
              is_chw_vs_c11(&l->in_shapes[1], &l->in_shapes[0])) &&
             set(l, chip, R_BCAST_CHW, ANET_CM_CPU, "inputs '%s' and '%s' broadcast C x H x W against C x 1 x 1",

@@ -1,5 +1,6 @@
 /* The ANE backend's portable logic: see ane_backend.h for what it does and why. */
 #include "runtime/ane_backend.h"
+#include "runtime/ane_layout.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -172,6 +173,9 @@ struct anet_program {
     int *out_order;    /* k-th output surface -> psig output */
     int *pair_in;      /* psig input -> paired output or -1 */
     int *pair_out;     /* output -> paired psig input or -1 */
+    size_t *in_stride;  /* psig input -> bytes between its rows in the surface */
+    size_t *out_stride; /* psig output -> the same */
+    int has_layout;     /* the compiled model stated its I/O layout */
     size_t surf_bytes;
     anet_ane_surface **in_surf;  /* [psig.nin] */
     anet_ane_surface **out_surf; /* [psig.nout] */
@@ -224,6 +228,8 @@ static void program_free(ane_state *st, anet_program *p) {
     free(p->out_order);
     free(p->pair_in);
     free(p->pair_out);
+    free(p->in_stride);
+    free(p->out_stride);
     anet_ane_pack_layout_free(&p->pack);
     anet_ane_sig_free(&p->sig);
     anet_ane_sig_free(&p->psig);
@@ -299,6 +305,39 @@ static int find_name(const anet_ane_sig *s, int in, const char *name) {
     return -1;
 }
 
+/* Surface order and row strides: the compiled model's own layout when the seam states one,
+ * else alphabetical (or declaration) order and packed rows. */
+static anet_status program_layout(ane_state *st, anet_program *p) {
+    const anet_ane_sig *s = &p->psig;
+    if (st->opt.alphabetical) {
+        anet_ane_sig_sorted(s->in, s->nin, p->in_order);
+        anet_ane_sig_sorted(s->out, s->nout, p->out_order);
+    } else {
+        for (int i = 0; i < s->nin; i++) p->in_order[i] = i;
+        for (int i = 0; i < s->nout; i++) p->out_order[i] = i;
+    }
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < (k ? s->nout : s->nin); i++) {
+            size_t rows, rb;
+            anet_ane_tensor_rows(k ? &s->out[i] : &s->in[i], &rows, &rb);
+            (k ? p->out_stride : p->in_stride)[i] = rb;
+        }
+    p->has_layout = 0;
+    if (!st->seam.ops->io_layout) return ANET_OK;
+    anet_ane_io_layout *l = malloc(sizeof *l);
+    if (!l) return anet_fail(ANET_E_NOMEM, "ane backend: out of memory reading the model's layout");
+    int rc = st->seam.ops->io_layout(st->seam.ctx, p->model, l);
+    anet_status r = ANET_OK;
+    if (rc == 0) {
+        r = anet_ane_layout_apply(l, s, p->in_order, p->out_order, p->in_stride, p->out_stride);
+        p->has_layout = r == ANET_OK;
+    } else if (rc != ANET_ANE_RC_UNAVAILABLE) {
+        r = seam_fail(st, ANET_ANE_STAGE_LOAD, rc, "ane backend: reading the compiled model's I/O layout");
+    }
+    free(l);
+    return r;
+}
+
 /* Sizes, slots and surfaces of a freshly compiled program. */
 static anet_status program_bind(ane_state *st, anet_program *p) {
     const anet_ane_sig *s = &p->psig;
@@ -311,9 +350,11 @@ static anet_status program_bind(ane_state *st, anet_program *p) {
     p->pair_out = calloc((size_t)no + 1, sizeof(int));
     p->in_surf = calloc((size_t)ni + 1, sizeof *p->in_surf);
     p->out_surf = calloc((size_t)no + 1, sizeof *p->out_surf);
+    p->in_stride = calloc((size_t)ni + 1, sizeof *p->in_stride);
+    p->out_stride = calloc((size_t)no + 1, sizeof *p->out_stride);
     size_t *sizes = calloc(total + 1, sizeof *sizes);
     if (!p->in_slot || !p->in_order || !p->out_order || !p->pair_in || !p->pair_out ||
-        !p->in_surf || !p->out_surf || !sizes) {
+        !p->in_surf || !p->out_surf || !p->in_stride || !p->out_stride || !sizes) {
         free(sizes);
         return anet_fail(ANET_E_NOMEM, "ane backend: out of memory binding a program");
     }
@@ -326,21 +367,19 @@ static anet_status program_bind(ane_state *st, anet_program *p) {
             return anet_fail(ANET_E_INTERNAL, "ane backend: input '%s' missing after packing", name);
         }
     }
-    for (int i = 0; i < ni; i++) { sizes[i] = s->in[i].nbytes; p->pair_in[i] = -1; }
-    for (int i = 0; i < no; i++) { sizes[ni + i] = s->out[i].nbytes; p->pair_out[i] = -1; }
+    anet_status lst = program_layout(st, p);
+    if (lst) {
+        free(sizes);
+        return lst;
+    }
+    for (int i = 0; i < ni; i++) { sizes[i] = anet_ane_tensor_need(&s->in[i], p->in_stride[i]); p->pair_in[i] = -1; }
+    for (int i = 0; i < no; i++) { sizes[ni + i] = anet_ane_tensor_need(&s->out[i], p->out_stride[i]); p->pair_out[i] = -1; }
     /* One size for every surface of the program: inputs uniform, outputs uniform, and a
      * paired output can become an input without breaking either rule. */
     if (st->opt.uniform_sizes) {
         p->surf_bytes = anet_ane_surface_size(sizes, (int)total, st->opt.min_surface_bytes);
     } else {
         p->surf_bytes = 0; /* per-tensor sizes: only for demonstrating the 0x1d failure */
-    }
-    if (st->opt.alphabetical) {
-        anet_ane_sig_sorted(s->in, ni, p->in_order);
-        anet_ane_sig_sorted(s->out, no, p->out_order);
-    } else {
-        for (int i = 0; i < ni; i++) p->in_order[i] = i;
-        for (int i = 0; i < no; i++) p->out_order[i] = i;
     }
     const anet_ane_seam_ops *o = st->seam.ops;
     for (int i = 0; i < (int)total; i++) {
@@ -492,10 +531,26 @@ anet_status anet_ane_write(void *state, anet_program *p, int i, const void *data
     void *base = NULL;
     int rc = st->seam.ops->surface_lock(st->seam.ctx, s, 0, &base);
     if (rc || !base) return seam_fail(st, ANET_ANE_STAGE_SURFACE, rc ? rc : ANET_ANE_RC_NOMEM, "ane backend: locking an input surface");
-    if (p->packed && p->pack.entry[i].group >= 0)
-        anet_ane_pack_scatter(&p->pack, i, data, base);
-    else
-        memcpy(base, data, n); /* packed from byte 0 (Orion #14) */
+    size_t rows, rb;
+    anet_ane_tensor_rows(&p->psig.in[slot], &rows, &rb);
+    size_t stride = p->in_stride[slot];
+    if (p->packed && p->pack.entry[i].group >= 0) {
+        if (stride == rb) {
+            anet_ane_pack_scatter(&p->pack, i, data, base);
+        } else { /* the group's rows sit at the model's stride: scatter into a packed copy */
+            unsigned char *tmp = malloc(p->psig.in[slot].nbytes);
+            if (!tmp) {
+                st->seam.ops->surface_unlock(st->seam.ctx, s, 0);
+                return anet_fail(ANET_E_NOMEM, "ane backend: out of memory writing '%s'", p->sig.in[i].name);
+            }
+            anet_ane_rows_copy(tmp, rb, base, stride, rows, rb);
+            anet_ane_pack_scatter(&p->pack, i, data, tmp);
+            anet_ane_rows_copy(base, stride, tmp, rb, rows, rb);
+            free(tmp);
+        }
+    } else {
+        anet_ane_rows_copy(base, stride, data, rb, rows, rb); /* packed unless the model says otherwise */
+    }
     st->seam.ops->surface_unlock(st->seam.ctx, s, 0);
     st->stats.bytes_in += n;
     return ANET_OK;
@@ -514,7 +569,9 @@ anet_status anet_ane_read(void *state, anet_program *p, int j, void *data, size_
     void *base = NULL;
     int rc = st->seam.ops->surface_lock(st->seam.ctx, s, 1, &base);
     if (rc || !base) return seam_fail(st, ANET_ANE_STAGE_SURFACE, rc ? rc : ANET_ANE_RC_NOMEM, "ane backend: locking an output surface");
-    memcpy(data, base, n);
+    size_t rows, rb;
+    anet_ane_tensor_rows(&p->psig.out[k], &rows, &rb);
+    anet_ane_rows_copy(data, rb, base, p->out_stride[k], rows, rb);
     st->seam.ops->surface_unlock(st->seam.ctx, s, 1);
     st->stats.bytes_out += n;
     return ANET_OK;
@@ -573,6 +630,9 @@ anet_status anet_ane_pair(void *state, anet_program *p, int in_index, int out_in
     if (k < 0 || p->pair_in[slot] >= 0 || p->pair_out[k] >= 0)
         return anet_fail(ANET_E_INVALID, "ane backend: input '%s' or output '%s' is already paired",
                          a->name, b->name);
+    if (p->in_stride[slot] != p->out_stride[k])
+        return anet_fail(ANET_E_MISMATCH, "ane backend: cannot pair input '%s' with output '%s': the "
+                         "compiled model lays their rows out at different strides", a->name, b->name);
     if (p->parity)
         return anet_fail(ANET_E_INVALID, "ane backend: pair surfaces before the first swap");
     p->pair_in[slot] = k;

@@ -104,6 +104,9 @@ static anet_status check_cfg(const anet_step_config *cfg) {
     for (int i = 0; i <= m->nlayers; i++)
         if (m->dims[i] < 1 || m->dims[i] > 65536)
             return anet_fail(ANET_E_INVALID, "step program: layer size %d out of range", m->dims[i]);
+    if (cfg->bias_cols > 1 && (cfg->bias_cols > 64 || m->dims[0] < cfg->bias_cols))
+        return anet_fail(ANET_E_INVALID, "step program: bias columns %d need at least as many inputs (have %d)",
+                         cfg->bias_cols, m->dims[0]);
     if (cfg->batch < 1 || cfg->batch > ANET_MAX_BATCH)
         return anet_fail(ANET_E_INVALID, "step program: batch size %d out of range 1..%d", cfg->batch, ANET_MAX_BATCH);
     if (cfg->update != ANET_UPDATE_CPU && cfg->update != ANET_UPDATE_ANE)
@@ -117,16 +120,36 @@ static void param_name(char *buf, size_t len, const char *prefix, int i, const c
     snprintf(buf, len, "%s%02d_%s%s", prefix, i, pname, suffix);
 }
 
+/* The columns of a bias parameter in the program (the bias is column 0). */
+static int bias_cols(const anet_step_config *cfg) { return cfg->bias_cols > 1 ? cfg->bias_cols : 1; }
+static int param_cols(const anet_step_config *cfg, int i, const anet_param_info *pi) {
+    return i % 2 ? bias_cols(cfg) : pi->cols;
+}
+
+static int matmul(sb *b, int x, int y) {
+    static const char *const mk[4] = {"x", "y", "transpose_x", "transpose_y"};
+    int mv[4] = {x, y, anet_graph_const_bool(b->g, NULL, 0), anet_graph_const_bool(b->g, NULL, 0)};
+    return opn(b, ANET_OP_MATMUL, NULL, 4, mk, mv);
+}
+
 /* Inputs x, y and the (hi) parameters; the forward pass to logits [1,1,K,B]. */
 static int forward(sb *b, const anet_step_config *cfg, int x, const int *params) {
     const anet_model_spec *m = &cfg->model;
-    int B = cfg->batch;
+    int B = cfg->batch, nb = bias_cols(cfg);
     int h = reshape4(b, NULL, x, 1, m->dims[0], B);
+    int ones = -1;
+    if (nb > 1) {
+        /* A [1,1,nb,B] block of ones (x * 0 + 1, which stays a runtime value: a const matmul
+         * operand is rejected): the bias [out,nb] times it adds column sums, and only column
+         * 0 of the bias is nonzero. Needs dims[0] >= nb (the planner pads it). */
+        static const char *const keys[3] = {"x", "begin", "size"};
+        int vals[3] = {h, ints4(b, 0, 0, 0, 0), ints4(b, 1, 1, nb, B)};
+        int blk = opn(b, ANET_OP_SLICE_BY_SIZE, NULL, 3, keys, vals);
+        ones = op2(b, ANET_OP_ADD, op2(b, ANET_OP_MUL, blk, c16(b, 0.0f)), c16(b, 1.0f));
+    }
     for (int l = 0; l < m->nlayers; l++) {
-        static const char *const mk[4] = {"x", "y", "transpose_x", "transpose_y"};
-        int mv[4] = {params[2 * l], h, anet_graph_const_bool(b->g, NULL, 0), anet_graph_const_bool(b->g, NULL, 0)};
-        int z = opn(b, ANET_OP_MATMUL, NULL, 4, mk, mv);
-        z = op2(b, ANET_OP_ADD, z, params[2 * l + 1]);
+        int z = matmul(b, params[2 * l], h);
+        z = op2(b, ANET_OP_ADD, z, nb > 1 ? matmul(b, params[2 * l + 1], ones) : params[2 * l + 1]);
         h = l + 1 < m->nlayers ? op1(b, ANET_OP_RELU, z) : z;
     }
     return h;
@@ -318,18 +341,19 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
         anet_model_param(m, i, &pi);
         char nm[48];
         param_name(nm, sizeof nm, "p", i, pi.name, ane ? "_hi" : "");
-        params[i] = input(b, nm, 1, pi.rows, pi.cols, ANET_ROLE_PARAM, i, 0);
+        int pc = param_cols(cfg, i, &pi);
+        params[i] = input(b, nm, 1, pi.rows, pc, ANET_ROLE_PARAM, i, 0);
         los[i] = s0[i] = s1[i] = -1;
         if (ane) {
             param_name(nm, sizeof nm, "p", i, pi.name, "_lo");
-            los[i] = input(b, nm, 1, pi.rows, pi.cols, ANET_ROLE_PARAM_LO, i, 0);
+            los[i] = input(b, nm, 1, pi.rows, pc, ANET_ROLE_PARAM_LO, i, 0);
             if (nslots > 0) {
                 param_name(nm, sizeof nm, "p", i, pi.name, "_s0");
-                s0[i] = input(b, nm, 1, pi.rows, pi.cols, ANET_ROLE_OPT_STATE, i, 0);
+                s0[i] = input(b, nm, 1, pi.rows, pc, ANET_ROLE_OPT_STATE, i, 0);
             }
             if (nslots > 1) {
                 param_name(nm, sizeof nm, "p", i, pi.name, "_s1");
-                s1[i] = input(b, nm, 1, pi.rows, pi.cols, ANET_ROLE_OPT_STATE, i, 1);
+                s1[i] = input(b, nm, 1, pi.rows, pc, ANET_ROLE_OPT_STATE, i, 1);
             }
         }
         param_name(names[i], sizeof names[i], "g", i, pi.name, "");
@@ -351,7 +375,9 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
     int yr = reshape4(b, NULL, y, 1, K, B);
     int mx = reduce(b, ANET_OP_REDUCE_MAX, NULL, logits, 1, ax2);
     int s = op2(b, ANET_OP_SUB, logits, mx);
-    int lse = op1(b, ANET_OP_LOG, reduce(b, ANET_OP_REDUCE_SUM, NULL, op1(b, ANET_OP_EXP, s), 1, ax2));
+    int se = reduce(b, ANET_OP_REDUCE_SUM, NULL, op1(b, ANET_OP_EXP, s), 1, ax2);
+    if (cfg->log_eps > 0.0f) se = op2(b, ANET_OP_ADD, se, c16(b, cfg->log_eps));
+    int lse = op1(b, ANET_OP_LOG, se);
     int nll = op2(b, ANET_OP_SUB, lse, s);
     int tot = reduce(b, ANET_OP_REDUCE_SUM, NULL, op2(b, ANET_OP_MUL, yr, nll), 2, ax23);
     int loss = op2n(b, ANET_OP_MUL, "b_loss", tot, hyper(b, hv, ANET_HYPER_INV_BATCH));
@@ -412,7 +438,7 @@ anet_status anet_step_build_eval(const anet_step_config *cfg, anet_step_program 
         anet_model_param(m, i, &pi);
         char nm[48];
         param_name(nm, sizeof nm, "p", i, pi.name, "");
-        params[i] = input(b, nm, 1, pi.rows, pi.cols, ANET_ROLE_PARAM, i, 0);
+        params[i] = input(b, nm, 1, pi.rows, param_cols(cfg, i, &pi), ANET_ROLE_PARAM, i, 0);
         if (params[i] < 0) x = -1;
     }
     if (x < 0 || y < 0) {

@@ -63,6 +63,11 @@ typedef struct anet_step_config {
     anet_opt_config opt;
     anet_update_mode update;
     anet_mil_dialect dialect;
+    /* Program forms (plan/forms_lower.h; 0 = the plain form): bias_cols 32 gives biases as
+     * [out,32] (column 0 is the bias) added by a matmul with a ones block instead of a
+     * broadcast; log_eps > 0 takes the loss's log as log(x + log_eps). */
+    int bias_cols;
+    float log_eps;
 } anet_step_config;
 
 /* Program I/O names sort alphabetically in declaration order (the ANE matches surfaces by

@@ -29,6 +29,7 @@
 #include "train/metrics.h"
 #include "train/model.h"
 #include "train/optim_cpu.h"
+#include "train/step_forms.h"
 
 #define CKPT_FORMAT "ane_trainer-checkpoint-1"
 /* Consts at least this large go to weight.bin (BLOBFILE); smaller ones stay inline. */
@@ -269,6 +270,7 @@ typedef struct prog_rt {
     anet_io *in, *out;
     anet_type *in_type, *out_type;
     void **in_own, **out_own; /* buffers the trainer allocated for this program */
+    anet_step_forms form;     /* the chip's program form (lowered on the ANE backends) */
 } prog_rt;
 
 struct anet_trainer {
@@ -290,6 +292,7 @@ struct anet_trainer {
     char fallback[1088];          /* why auto ended on vane ("" while it has not) */
     anet_backend_stats stats_base; /* counters of the backend left behind (metrics stay cumulative) */
     anet_step_config scfg;
+    anet_forms forms; /* the chip's program-form rules (ANE_TRAINER_FORMS applied) */
     prog_rt train, eval;
     int nparams;
     anet_param_info *pinfo;
@@ -323,6 +326,7 @@ static void prog_free(anet_trainer *t, prog_rt *p) {
     free(p->out);
     free(p->in_type);
     free(p->out_type);
+    anet_step_forms_free(&p->form);
     anet_step_program_free(&p->sp);
     memset(p, 0, sizeof *p);
 }
@@ -362,7 +366,10 @@ static int auto_candidate_expected(void) {
 /* Opens the backend for --backend `requested` and notes whether auto picked it. */
 static anet_status open_backend(anet_trainer *t, const char *requested) {
     anet_backend_config bc = {t->o.chip, t->o.numerics};
-    anet_status st = anet_backend_choose(requested, &bc, &t->backend, t->backend_why, sizeof t->backend_why);
+    anet_forms_default(t->o.chip, &t->forms);
+    anet_status st = anet_forms_env(&t->forms);
+    if (st != ANET_OK) return st;
+    st = anet_backend_choose(requested, &bc, &t->backend, t->backend_why, sizeof t->backend_why);
     if (st != ANET_OK) return st;
     t->backend_open = 1;
     t->auto_pick = !requested || strcmp(requested, "auto") == 0;
@@ -431,7 +438,7 @@ static anet_status io_types(prog_rt *p) {
             const anet_io_desc *d = k ? &p->sp.outputs[i] : &p->sp.inputs[i];
             if (d->value < 0 || d->value >= g->nvalues)
                 return anet_fail(ANET_E_INTERNAL, "%s program: io %d names value %d", p->name, i, d->value);
-            anet_type ty = g->values[d->value].type;
+            anet_type ty = p->form.lowered ? anet_step_forms_user_type(&p->form, k, i) : g->values[d->value].type;
             int64_t e = anet_type_elements(&ty);
             size_t es = anet_dtype_size(ty.dtype);
             if (e < 1 || es == 0)
@@ -552,6 +559,33 @@ static void bind(anet_trainer *t, prog_rt *p, anet_batch *b, float lr) {
     }
 }
 
+/* One evaluation on the current backend, through the program's form when it was lowered. */
+static anet_status prog_run(anet_trainer *t, prog_rt *p) {
+    if (p->form.lowered)
+        return anet_step_forms_eval(&p->form, &t->backend, p->exe, p->in, p->sp.ninputs, p->out, p->sp.noutputs);
+    return t->backend.ops->eval(t->backend.state, p->exe, p->in, p->sp.ninputs, p->out, p->sp.noutputs);
+}
+
+/* The programs of the ANE backends take their chip's form (plan/forms.h); vane runs them as
+ * built (and runs the lowered ones too after a fallback). */
+static int wants_forms(const anet_trainer *t) { (void)t; return 1; }
+
+/* The step configuration for the chip's form: padded sizes when the programs are lowered. */
+static void step_config(anet_trainer *t, const anet_model_spec *m, int batch, anet_update_mode update) {
+    memset(&t->scfg, 0, sizeof t->scfg);
+    t->scfg.model = *m;
+    t->scfg.batch = batch;
+    t->scfg.opt = t->o.opt;
+    t->scfg.update = update;
+    t->scfg.dialect = ANET_MIL_IOS18;
+    if (wants_forms(t)) anet_step_forms_config(&t->forms, &t->scfg);
+}
+
+static anet_status prog_lower(anet_trainer *t, prog_rt *p, const anet_model_spec *m, int batch) {
+    if (!wants_forms(t)) return ANET_OK;
+    return anet_step_forms_lower(&p->form, &p->sp, &t->forms, m, batch);
+}
+
 static anet_status prog_eval(anet_trainer *t, prog_rt *p) {
     for (int i = 0; i < p->sp.ninputs; i++)
         if (!p->in[i].data)
@@ -561,8 +595,7 @@ static anet_status prog_eval(anet_trainer *t, prog_rt *p) {
         if (!p->out[i].data)
             return anet_fail(ANET_E_INTERNAL, "%s program: output %d (role %d) is not bound", p->name, i,
                              (int)p->sp.outputs[i].role);
-    anet_status st = t->backend.ops->eval(t->backend.state, p->exe, p->in, p->sp.ninputs, p->out,
-                                          p->sp.noutputs);
+    anet_status st = prog_run(t, p);
     if (st != ANET_OK) st = anet_fail_ctx(st, "running the %s program", p->name);
     if (st != ANET_OK && can_fall_back(t)) {
         /* The inputs are host buffers a failed run does not touch (outputs are rewritten), so
@@ -571,7 +604,7 @@ static anet_status prog_eval(anet_trainer *t, prog_rt *p) {
         if (p == &t->train) snprintf(where, sizeof where, "at step %lld", (long long)t->step + 1);
         else snprintf(where, sizeof where, "in the evaluation after step %lld", (long long)t->step);
         if ((st = fall_back(t, where)) != ANET_OK) return st;
-        st = t->backend.ops->eval(t->backend.state, p->exe, p->in, p->sp.ninputs, p->out, p->sp.noutputs);
+        st = prog_run(t, p);
         if (st != ANET_OK) return anet_fail_ctx(st, "running the %s program on vane", p->name);
     }
     return st;
@@ -949,6 +982,7 @@ static anet_status build_programs(anet_trainer *t) {
     if (st != ANET_OK) return anet_fail_ctx(st, "building the evaluation program");
     prog_rt *ps[2] = {&t->train, &t->eval};
     for (int k = 0; k < 2; k++) {
+        if ((st = prog_lower(t, ps[k], &t->model, t->o.batch_size)) != ANET_OK) return st;
         if ((st = io_types(ps[k])) != ANET_OK) return st;
         if ((st = check_prog_shapes(t, ps[k])) != ANET_OK) return st;
         if ((st = prog_alloc(t, ps[k])) != ANET_OK) return st;
@@ -1063,11 +1097,7 @@ backend:;
         t->o.backend = NULL;
     }
 
-    t->scfg.model = t->model;
-    t->scfg.batch = o->batch_size;
-    t->scfg.opt = o->opt;
-    t->scfg.update = o->update;
-    t->scfg.dialect = ANET_MIL_IOS18;
+    step_config(t, &t->model, o->batch_size, o->update);
     if ((st = build_programs(t)) != ANET_OK) goto fail;
 
     anet_rng_seed(&t->rng, o->seed);
@@ -1711,13 +1741,10 @@ anet_status anet_eval_checkpoint(const anet_eval_options *o, anet_eval_result *r
     }
     if (st == ANET_OK) {
         anet_optim_cpu_sync_f16(&t->opt);
-        t->scfg.model = m;
-        t->scfg.batch = batch;
-        t->scfg.opt = t->o.opt;
-        t->scfg.update = ANET_UPDATE_CPU;
-        t->scfg.dialect = ANET_MIL_IOS18;
+        step_config(t, &m, batch, ANET_UPDATE_CPU);
         t->eval.name = "eval";
         st = anet_step_build_eval(&t->scfg, &t->eval.sp);
+        if (st == ANET_OK) st = prog_lower(t, &t->eval, &m, batch);
         if (st == ANET_OK) st = io_types(&t->eval);
         if (st == ANET_OK) st = check_prog_shapes(t, &t->eval);
         if (st == ANET_OK) st = prog_alloc(t, &t->eval);

@@ -111,6 +111,47 @@ PYEOF
 expect_exit 4 "$T/deep.mlmodel"; one_line
 grep -q "nested deeper" "$T/err" || bad "deep nesting message"
 
+
+# --json on exit 3/4: an error object on stdout (and the one line on stderr).
+expect_exit 4 "$T/empty.mlmodel" --json; one_line
+$PY - "$T/out" <<'PYEOF' || bad "--json error object"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["exit_status"] == 4 and r["error"]["kind"] == "format" and "empty" in r["error"]["message"], r
+PYEOF
+expect_exit 3 "$T/does-not-exist.mlmodel" --json; one_line
+$PY -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["exit_status"] == 3 and r["error"]["kind"] == "io"' "$T/out" || bad "--json io error"
+# An ONNX or PyTorch file is named, not decoded as a broken protobuf.
+printf '\x08\x07\x12\x07pytorch' >"$T/model.onnx"
+expect_exit 4 "$T/model.onnx"; one_line
+grep -q "this is an ONNX file: not a Core ML model" "$T/err" || bad "onnx named"
+printf 'PK\x03\x04\x14\x00\x00\x00' >"$T/model.pt"
+expect_exit 4 "$T/model.pt"; one_line
+grep -q "PyTorch" "$T/err" || bad "pt named"
+# --rules: the header says which set applied; an unknown set is a usage error.
+expect_exit 0 "$FIX/add_model.mlmodelc"
+grep -q "rules coreml" "$T/out" || bad "default rules for a bundle: coreml"
+expect_exit 0 "$FIX/add_model.mlmodelc" --rules private --json
+$PY -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["rules"] == "private" and r["layers"][0]["rule"] == "mil-op-ok", r["layers"]' "$T/out" || bad "--rules private"
+expect_exit 5 "$FIX/add_model.mlmodelc" --rules nope
+# A bundle whose model.mil is a symlink out of it: refused, the target's bytes not quoted.
+mkdir -p "$T/evil.mlmodelc"
+printf 'root:x:0:0:root:/root:/bin/bash\n' >"$T/passwd"
+ln -s "$T/passwd" "$T/evil.mlmodelc/model.mil"
+expect_exit 4 "$T/evil.mlmodelc"; one_line
+grep -q "root" "$T/err" && bad "symlinked model.mil: file content quoted"
+# A compiled NeuralNetwork bundle (espresso JSON) is read: exit 0/1/2, never 4.
+mkdir -p "$T/nn.mlmodelc"
+printf '\x01' >"$T/nn.mlmodelc/coremldata.bin"
+cat >"$T/nn.mlmodelc/model.espresso.net" <<'EOF2'
+{"format_version": 200, "layers": [
+ {"type": "convolution", "name": "c", "bottom": "image", "top": "c1", "C": 8, "K": 1, "Nx": 3, "Ny": 3},
+ {"type": "pool", "name": "p", "bottom": "c1", "top": "p1", "size_x": 2, "size_y": 2, "stride_x": 2, "stride_y": 2},
+ {"type": "inner_product", "name": "fc", "bottom": "p1", "top": "out", "nC": 10, "nB": 8}]}
+EOF2
+expect_exit 0 "$T/nn.mlmodelc"
+grep -q "neuralNetwork" "$T/out" || bad "espresso bundle kind"
+
 # ane_trainer checkpoints (.safetensors) and model specs: the train and eval step programs.
 # The checkpoint is written here by Python (the safetensors layout), not by the project.
 $PY - "$T/run.safetensors" <<'PYEOF'

@@ -10,7 +10,10 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/fp16.h"
+#include "mil/mil.h"
 #include "runtime/ane_sig.h"
+#include "runtime/sim/ane_sim_forms.h"
 
 typedef struct sim_ctx {
     anet_ane_sim_config cfg;
@@ -19,6 +22,7 @@ typedef struct sim_ctx {
     int opened;
     int ncompile, nload, neval, nsurf;
     char err[1024];
+    char last_quirk[48];
 } sim_ctx;
 
 struct anet_ane_model {
@@ -31,6 +35,7 @@ struct anet_ane_model {
     int *in_sorted, *out_sorted;
     anet_program *prog; /* vane program (constants baked from the weights at compile) */
     int compiled, loaded;
+    anet_sim_form_hit quirk; /* a form rule the program breaks that bites at eval (rule -1: none) */
 };
 
 struct anet_ane_surface {
@@ -71,6 +76,8 @@ void anet_ane_sim_config_default(anet_chip chip, anet_ane_sim_config *out) {
     out->rules.min_surface_bytes = (chip == ANET_CHIP_M4 || chip == ANET_CHIP_STRICT) ? 49152 : 2048;
     out->rules.packed_reads = 1;
     out->rules.reject_ops = 1;
+    anet_forms_default(chip, &out->rules.forms);
+    out->rules.report_layout = 1;
 }
 
 anet_status anet_ane_sim_faults_parse(const char *spec, anet_ane_sim_faults *out) {
@@ -136,7 +143,7 @@ anet_status anet_ane_sim_config_env(anet_ane_sim_config *c) {
                              "integer >= 0 (0 = unlimited)", s);
         c->rules.compile_limit = (int)v;
     }
-    return ANET_OK;
+    return anet_forms_env(&c->rules.forms);
 }
 
 /* ---------------------------------------------------------------- the seam operations */
@@ -206,6 +213,24 @@ static int vane_compile(sim_ctx *c, anet_ane_model *m) {
     return 0;
 }
 
+/* The form rules the program text decides: compile failures now, the rest at eval. */
+static int check_forms(sim_ctx *c, anet_ane_model *m) {
+    anet_graph *g = NULL;
+    memset(&m->quirk, 0, sizeof m->quirk);
+    m->quirk.rule = -1;
+    if (anet_mil_parse(m->mil, m->mil_len, m->weights, m->wlen, &g) != ANET_OK)
+        return set_err(c, ANET_ANE_RC_COMPILE, "ANECCompile() FAILED: %s", anet_last_error());
+    anet_sim_form_hit h;
+    int hit = anet_sim_forms_check(g, &c->cfg.rules.forms, &h);
+    anet_graph_free(g);
+    if (!hit) return 0;
+    if (h.failure == ANET_FORM_FAIL_COMPILE || h.failure == ANET_FORM_FAIL_NONE)
+        return set_err(c, ANET_ANE_RC_COMPILE, "ANECCompile() FAILED: InvalidMILProgram (simulated rule "
+                       "'%s': %s)", anet_form_rules(NULL)[h.rule].id, h.detail);
+    m->quirk = h;
+    return 0;
+}
+
 static int sim_compile(void *ctx, anet_ane_model *m) {
     sim_ctx *c = ctx;
     int n = ++c->ncompile;
@@ -227,6 +252,8 @@ static int sim_compile(void *ctx, anet_ane_model *m) {
     if (!m->in_sorted || !m->out_sorted) return set_err(c, ANET_ANE_RC_NOMEM, "simulator: out of memory");
     anet_ane_sig_sorted(m->sig.in, m->sig.nin, m->in_sorted);
     anet_ane_sig_sorted(m->sig.out, m->sig.nout, m->out_sorted);
+    int rc = check_forms(c, m);
+    if (rc) return rc;
     if (vane_compile(c, m))
         return set_err(c, ANET_ANE_RC_COMPILE, "ANECCompile() FAILED: %s", anet_last_error());
     m->compiled = 1;
@@ -349,6 +376,34 @@ static int status_0x1d(sim_ctx *c, const char *why) {
                    "error (simulated: %s)", why);
 }
 
+/* Rows of a tensor as the device lays them out: W = the last axis, one row per other index. */
+static void tensor_rows(const anet_ane_tensor_sig *t, size_t *rows, size_t *packed_row) {
+    const anet_type *ty = &t->type;
+    int64_t w = ty->rank > 0 ? ty->dims[ty->rank - 1] : 1;
+    if (w < 1) w = 1;
+    size_t es = anet_dtype_size(ty->dtype);
+    *packed_row = (size_t)w * (es ? es : 1);
+    *rows = *packed_row ? t->nbytes / *packed_row : 0;
+}
+
+/* Bytes between rows under the row-layout quirk (packed, or 64-byte aligned). */
+static size_t row_stride(const sim_ctx *c, size_t packed_row) {
+    if (!c->cfg.rules.forms.on[ANET_FORM_ROW_LAYOUT]) return packed_row;
+    return (packed_row + ANET_FORM_STRIDE_ALIGN - 1) / ANET_FORM_STRIDE_ALIGN * ANET_FORM_STRIDE_ALIGN;
+}
+
+/* The bytes a tensor occupies in a surface under the row layout. */
+static size_t laid_out_bytes(const sim_ctx *c, const anet_ane_tensor_sig *t) {
+    size_t rows, prow;
+    tensor_rows(t, &rows, &prow);
+    size_t need = rows ? (rows - 1) * row_stride(c, prow) + prow : t->nbytes;
+    if (c->cfg.rules.forms.on[ANET_FORM_SURFACE_SIZE_STRIDED]) {
+        size_t strided = rows * ((prow + ANET_FORM_STRIDE_ALIGN - 1) / ANET_FORM_STRIDE_ALIGN * ANET_FORM_STRIDE_ALIGN);
+        if (strided > need) need = strided;
+    }
+    return need;
+}
+
 /* The surface-size rules of one side of a request. */
 static int check_side(sim_ctx *c, anet_ane_surface *const *s, int n, const anet_ane_tensor_sig *t,
                       const int *order, const char *side) {
@@ -365,9 +420,11 @@ static int check_side(sim_ctx *c, anet_ane_surface *const *s, int n, const anet_
                      side, s[0]->bytes, s[k]->bytes);
             return status_0x1d(c, why);
         }
-        if (s[k]->bytes < ts->nbytes) {
-            snprintf(why, sizeof why, "%s surface %d has %zu bytes but '%s' needs %zu", side, k,
-                     s[k]->bytes, ts->name, ts->nbytes);
+        size_t need = laid_out_bytes(c, ts);
+        if (s[k]->bytes < need) {
+            snprintf(why, sizeof why, "%s surface %d has %zu bytes but '%s' needs %zu%s", side, k,
+                     s[k]->bytes, ts->name, need,
+                     c->cfg.rules.forms.on[ANET_FORM_SURFACE_SIZE_STRIDED] ? " (surface-size-strided)" : "");
             if (c->cfg.rules.packed_reads) return status_0x1d(c, why);
             return set_err(c, ANET_ANE_RC_INVALID, "simulator: %s", why);
         }
@@ -375,9 +432,41 @@ static int check_side(sim_ctx *c, anet_ane_surface *const *s, int n, const anet_
     return 0;
 }
 
+/* io-size-order: request order ascends in size for inputs, descends for outputs. */
+static int size_order_broken(anet_ane_surface *const *s, int n, int ascending) {
+    for (int k = 1; k < n; k++)
+        if (ascending ? s[k]->bytes < s[k - 1]->bytes : s[k]->bytes > s[k - 1]->bytes) return 1;
+    return 0;
+}
+
+static void quirk_outputs(anet_ane_request *r, const anet_ane_model *m, const int *oo, int wrong) {
+    for (int k = 0; k < r->nout; k++) {
+        if (!wrong) {
+            memset(r->out[k]->base, 0, r->out[k]->bytes);
+            continue;
+        }
+        /* Wrong values: every fp16 element is off by one (a deterministic, visible error). */
+        const anet_ane_tensor_sig *t = &m->sig.out[oo[k]];
+        if (t->type.dtype != ANET_DT_FP16) continue;
+        uint16_t *p = (uint16_t *)r->out[k]->base;
+        size_t n = r->out[k]->bytes / 2;
+        for (size_t i = 0; i < n; i++) p[i] = anet_f32_to_f16(anet_f16_to_f32(p[i]) + 1.0f);
+    }
+}
+
+/* Moves a tensor between a surface (rows at `stride`) and a packed buffer. */
+static void copy_rows(unsigned char *packed, unsigned char *surf, size_t rows, size_t prow, size_t stride,
+                      int to_surface) {
+    for (size_t i = 0; i < rows; i++) {
+        if (to_surface) memcpy(surf + i * stride, packed + i * prow, prow);
+        else memcpy(packed + i * prow, surf + i * stride, prow);
+    }
+}
+
 static int sim_evaluate(void *ctx, anet_ane_model *m, anet_ane_request *r) {
     sim_ctx *c = ctx;
     int n = ++c->neval;
+    c->last_quirk[0] = '\0';
     if (fault_hits(&c->cfg.faults.eval, n))
         return set_err(c, ANET_ANE_RC_EVAL,
                        "evaluateWithQoS:options:request:error: returned NO (simulated fault 'eval' "
@@ -387,6 +476,15 @@ static int sim_evaluate(void *ctx, anet_ane_model *m, anet_ane_request *r) {
     if (r->nin != m->sig.nin || r->nout != m->sig.nout)
         return set_err(c, ANET_ANE_RC_EVAL, "evaluateWithQoS: the request has %d inputs and %d "
                        "outputs, the program %d and %d", r->nin, r->nout, m->sig.nin, m->sig.nout);
+    const char *qid = m->quirk.rule >= 0 ? anet_form_rules(NULL)[m->quirk.rule].id : "";
+    if (m->quirk.rule >= 0 && m->quirk.failure == ANET_FORM_FAIL_STATUS_1D) {
+        char why[400];
+        snprintf(why, sizeof why, "rule '%s': %s", qid, m->quirk.detail);
+        return status_0x1d(c, why);
+    }
+    if (m->quirk.rule >= 0 && m->quirk.failure == ANET_FORM_FAIL_HANG)
+        return set_err(c, ANET_ANE_RC_EVAL, "evaluateWithQoS: no answer within the timeout; the request "
+                       "was abandoned (simulated hang, rule '%s': %s)", qid, m->quirk.detail);
     int identity_in[ANET_ANE_SIG_MAX_IO], identity_out[ANET_ANE_SIG_MAX_IO];
     for (int i = 0; i < ANET_ANE_SIG_MAX_IO; i++) identity_in[i] = identity_out[i] = i;
     const int *oi = c->cfg.rules.alphabetical_io ? m->in_sorted : identity_in;
@@ -394,26 +492,92 @@ static int sim_evaluate(void *ctx, anet_ane_model *m, anet_ane_request *r) {
     int rc = check_side(c, r->in, r->nin, m->sig.in, oi, "input");
     if (!rc) rc = check_side(c, r->out, r->nout, m->sig.out, oo, "output");
     if (rc) return rc;
+    int zeros = 0, wrong = 0;
+    if (c->cfg.rules.forms.on[ANET_FORM_IO_SIZE_ORDER] &&
+        (size_order_broken(r->in, r->nin, 1) || size_order_broken(r->out, r->nout, 0))) {
+        zeros = 1;
+        snprintf(c->last_quirk, sizeof c->last_quirk, "%s", anet_form_rules(NULL)[ANET_FORM_IO_SIZE_ORDER].id);
+    }
+    if (m->quirk.rule >= 0) {
+        zeros |= m->quirk.failure == ANET_FORM_FAIL_ZEROS;
+        wrong = m->quirk.failure == ANET_FORM_FAIL_WRONG;
+        snprintf(c->last_quirk, sizeof c->last_quirk, "%s", qid);
+    }
     anet_io *in = calloc((size_t)r->nin + 1, sizeof *in);
     anet_io *out = calloc((size_t)r->nout + 1, sizeof *out);
-    if (!in || !out) {
-        free(in);
-        free(out);
-        return set_err(c, ANET_ANE_RC_NOMEM, "simulator: out of memory");
+    unsigned char **tmp = calloc((size_t)(r->nin + r->nout) + 1, sizeof *tmp);
+    int bad = !in || !out || !tmp;
+    /* Surface k feeds the k-th name in the matching order; rows are read at the row layout's
+     * stride (packed: the tensor as it is from byte 0). */
+    for (int k = 0; !bad && k < r->nin + r->nout; k++) {
+        int is_in = k < r->nin, j = is_in ? k : k - r->nin;
+        const anet_ane_tensor_sig *t = is_in ? &m->sig.in[oi[j]] : &m->sig.out[oo[j]];
+        anet_ane_surface *sf = is_in ? r->in[j] : r->out[j];
+        anet_io *io = is_in ? &in[oi[j]] : &out[oo[j]];
+        size_t rows, prow;
+        tensor_rows(t, &rows, &prow);
+        size_t stride = row_stride(c, prow);
+        io->nbytes = t->nbytes;
+        if (stride == prow || rows <= 1) {
+            io->data = sf->base;
+            continue;
+        }
+        if (!(tmp[k] = malloc(t->nbytes))) {
+            bad = 1;
+            break;
+        }
+        if (is_in) copy_rows(tmp[k], sf->base, rows, prow, stride, 0);
+        io->data = tmp[k];
     }
-    /* Surface k feeds the k-th name in the matching order; data is read from byte 0. */
-    for (int k = 0; k < r->nin; k++) {
-        in[oi[k]].data = r->in[k]->base;
-        in[oi[k]].nbytes = m->sig.in[oi[k]].nbytes;
+    anet_status st = ANET_OK;
+    if (!bad) st = c->vane.ops->eval(c->vane.state, m->prog, in, r->nin, out, r->nout);
+    for (int j = 0; !bad && st == ANET_OK && j < r->nout; j++) {
+        int k = r->nin + j;
+        if (!tmp[k]) continue;
+        size_t rows, prow;
+        tensor_rows(&m->sig.out[oo[j]], &rows, &prow);
+        copy_rows(tmp[k], r->out[j]->base, rows, prow, row_stride(c, prow), 1);
     }
-    for (int k = 0; k < r->nout; k++) {
-        out[oo[k]].data = r->out[k]->base;
-        out[oo[k]].nbytes = m->sig.out[oo[k]].nbytes;
-    }
-    anet_status st = c->vane.ops->eval(c->vane.state, m->prog, in, r->nin, out, r->nout);
+    for (int k = 0; tmp && k < r->nin + r->nout; k++) free(tmp[k]);
+    free(tmp);
     free(in);
     free(out);
+    if (bad) return set_err(c, ANET_ANE_RC_NOMEM, "simulator: out of memory");
     if (st) return set_err(c, ANET_ANE_RC_EVAL, "simulator: vane: %s", anet_last_error());
+    if (zeros || wrong) quirk_outputs(r, m, oo, !zeros);
+    return 0;
+}
+
+/* The model's own I/O list, as modelAttributes states it: the surface order and, per tensor,
+ * channels/height/width and the row stride of the simulated row layout. */
+static int sim_io_layout(void *ctx, anet_ane_model *m, anet_ane_io_layout *out) {
+    sim_ctx *c = ctx;
+    if (!m || !m->compiled) return set_err(c, ANET_ANE_RC_INVALID, "simulator: io_layout of a model never compiled");
+    if (!c->cfg.rules.report_layout)
+        return set_err(c, ANET_ANE_RC_UNAVAILABLE, "modelAttributes has no NetworkStatusList (simulated)");
+    if (m->sig.nin > ANET_ANE_IO_MAX || m->sig.nout > ANET_ANE_IO_MAX)
+        return set_err(c, ANET_ANE_RC_UNAVAILABLE, "simulator: more than %d inputs or outputs", ANET_ANE_IO_MAX);
+    memset(out, 0, sizeof *out);
+    out->ninputs = m->sig.nin;
+    out->noutputs = m->sig.nout;
+    for (int k = 0; k < m->sig.nin + m->sig.nout; k++) {
+        int is_in = k < m->sig.nin, j = is_in ? k : k - m->sig.nin;
+        int idx = c->cfg.rules.alphabetical_io ? (is_in ? m->in_sorted[j] : m->out_sorted[j]) : j;
+        const anet_ane_tensor_sig *t = is_in ? &m->sig.in[idx] : &m->sig.out[idx];
+        anet_ane_io_entry *e = is_in ? &out->inputs[j] : &out->outputs[j];
+        const anet_type *ty = &t->type;
+        snprintf(e->symbol, sizeof e->symbol, "%.63s", t->name);
+        int r = ty->rank;
+        e->width = r > 0 ? ty->dims[r - 1] : 1;
+        e->height = r > 1 ? ty->dims[r - 2] : 1;
+        e->channels = 1;
+        for (int a = 0; a < r - 2; a++) e->channels *= ty->dims[a];
+        size_t rows, prow;
+        tensor_rows(t, &rows, &prow);
+        e->row_stride = (int64_t)row_stride(c, prow);
+        e->plane_stride = e->row_stride * e->height;
+        e->batch_stride = e->plane_stride * e->channels;
+    }
     return 0;
 }
 
@@ -430,7 +594,7 @@ static const anet_ane_seam_ops sim_ops = {
     sim_magic,          sim_open,           sim_model_create, sim_compile,       sim_load,
     sim_unload,         sim_model_free,     sim_surface_create, sim_surface_lock, sim_surface_unlock,
     sim_surface_size,   sim_surface_free,   sim_request_create, sim_request_free, sim_evaluate,
-    sim_error,          sim_destroy,        NULL,
+    sim_error,          sim_destroy,        sim_io_layout,
 };
 
 anet_status anet_ane_sim_seam_create(const anet_ane_sim_config *cfg, anet_ane_seam *out) {
@@ -459,6 +623,10 @@ void anet_ane_sim_counts_get(const anet_ane_seam *seam, anet_ane_sim_counts *out
 uint8_t *anet_ane_sim_model_weights(anet_ane_model *m, size_t *len) {
     if (len) *len = m ? m->wlen : 0;
     return m ? m->weights : NULL;
+}
+
+const char *anet_ane_sim_last_quirk(const anet_ane_seam *seam) {
+    return anet_ane_sim_is_sim(seam) ? ((const sim_ctx *)seam->ctx)->last_quirk : "";
 }
 
 void anet_ane_sim_set_rules(anet_ane_seam *seam, const anet_ane_sim_rules *rules) {

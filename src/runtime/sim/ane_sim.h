@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "plan/forms.h"
 #include "runtime/ane_seam.h"
 #include "runtime/backend.h"
 
@@ -36,6 +37,14 @@ typedef struct anet_ane_sim_rules {
     /* Ops the chip's compiler rejects fail at compile (through vane's constraint table,
      * src/plan/constraints.h, for the configured chip). */
     int reject_ops;
+    /* The program-form quirks (plan/forms.h): each rule that is on fails a program breaking
+     * it the way the reports say the device fails (compile failure, 0x1d, silent zeros,
+     * wrong values, a hang reported as a timeout); row-layout decides how surface rows are
+     * read and written. ANE_TRAINER_FORMS switches them. */
+    anet_forms forms;
+    /* The compiled model states its I/O layout (io_layout); off: the seam has none, as on
+     * systems where modelAttributes lacks it. */
+    int report_layout;
 } anet_ane_sim_rules;
 
 /* Injected faults. at == 0: never; at == N > 0: the N-th call fails; always: every call. */
@@ -62,7 +71,8 @@ void anet_ane_sim_config_default(anet_chip chip, anet_ane_sim_config *out);
 /* Parses a fault list: "eval@5,compile,load@2,framework,classes" (comma-separated; "@N"
  * makes only the N-th call fail). An unknown item is an error naming it. */
 anet_status anet_ane_sim_faults_parse(const char *spec, anet_ane_sim_faults *out);
-/* Applies ANE_TRAINER_SIM_FAULTS and ANE_TRAINER_SIM_COMPILE_LIMIT from the environment. */
+/* Applies ANE_TRAINER_SIM_FAULTS, ANE_TRAINER_SIM_COMPILE_LIMIT and ANE_TRAINER_FORMS from the
+ * environment. */
 anet_status anet_ane_sim_config_env(anet_ane_sim_config *c);
 
 /* A simulator seam (vane is opened lazily, at open()). */
@@ -82,5 +92,8 @@ uint8_t *anet_ane_sim_model_weights(anet_ane_model *m, size_t *len);
 /* Replaces the rules of a live simulator (tests switch a quirk off). */
 void anet_ane_sim_set_rules(anet_ane_seam *seam, const anet_ane_sim_rules *rules);
 int anet_ane_sim_is_sim(const anet_ane_seam *seam);
+/* The id of the form rule that silently changed the last evaluation's outputs (silent zeros,
+ * wrong values), or "" when none did: tests tell a quirk from a numerical error with it. */
+const char *anet_ane_sim_last_quirk(const anet_ane_seam *seam);
 
 #endif

@@ -1,0 +1,104 @@
+/* The step programs in their chip's form, seen from the trainer (see step_forms.h). */
+#include "train/step_forms.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+/* The logit of a padded class: exp(-30000 - max) is 0 in fp16, so it takes no probability,
+ * gets no gradient and never counts as the prediction. */
+#define ANET_FORM_MASKED_LOGIT -30000.0f
+
+void anet_step_forms_config(const anet_forms *f, anet_step_config *cfg) {
+    anet_forms_plan p;
+    anet_forms_plan_for(f, &p);
+    cfg->dialect = p.dialect;
+    cfg->bias_cols = p.bias_cols;
+    cfg->log_eps = p.log_eps;
+    for (int l = 0; l <= cfg->model.nlayers; l++) cfg->model.dims[l] = anet_forms_pad(&p, cfg->model.dims[l]);
+    /* The ones block of the bias form slices bias_cols rows of the input. */
+    if (cfg->model.dims[0] < p.bias_cols) cfg->model.dims[0] = p.bias_cols;
+    cfg->batch = anet_forms_pad(&p, cfg->batch);
+}
+
+static void user_shape(const anet_io_desc *d, const anet_model_spec *m, int batch, anet_form_io *io) {
+    int K = m->dims[m->nlayers], np = anet_model_nparams(m);
+    anet_param_info pi;
+    switch (d->role) {
+    case ANET_ROLE_X: io->user_rows = m->dims[0]; io->user_cols = batch; break;
+    case ANET_ROLE_Y_ONEHOT:
+    case ANET_ROLE_LOGITS: io->user_rows = K; io->user_cols = batch; break;
+    case ANET_ROLE_PARAM:
+    case ANET_ROLE_PARAM_LO:
+    case ANET_ROLE_OPT_STATE:
+    case ANET_ROLE_GRAD:
+        anet_model_param(m, d->index, &pi);
+        io->user_rows = pi.rows;
+        io->user_cols = pi.cols;
+        if (d->role == ANET_ROLE_PARAM && d->index == np - 1) io->fill = ANET_FORM_MASKED_LOGIT;
+        break;
+    case ANET_ROLE_HYPER: io->user_rows = 1; io->user_cols = ANET_HYPER_SLOTS; break;
+    default: io->user_rows = 1; io->user_cols = 1; break; /* LOSS, CORRECT, FINITE */
+    }
+}
+
+static anet_status alloc_side(anet_io **dst, const anet_form_io *io, int n) {
+    *dst = calloc((size_t)n + 1, sizeof **dst);
+    if (!*dst) return anet_fail(ANET_E_NOMEM, "program forms: out of memory");
+    for (int i = 0; i < n; i++) {
+        (*dst)[i].nbytes = (size_t)(io[i].C * io[i].S) * 2;
+        if (!((*dst)[i].data = calloc(1, (*dst)[i].nbytes))) return anet_fail(ANET_E_NOMEM, "program forms: out of memory");
+    }
+    return ANET_OK;
+}
+
+anet_status anet_step_forms_lower(anet_step_forms *sf, anet_step_program *sp, const anet_forms *f,
+                                  const anet_model_spec *user, int batch) {
+    memset(sf, 0, sizeof *sf);
+    anet_status st = anet_forms_lower(sp->graph, f, &sf->map);
+    if (st) return anet_fail_ctx(st, "lowering the program to the %s form", anet_chip_name(f->chip));
+    for (int k = 0; k < 2; k++) {
+        int n = k ? sp->noutputs : sp->ninputs;
+        for (int i = 0; i < n; i++) {
+            anet_form_io *io = k ? &sf->map.out[i] : &sf->map.in[i];
+            user_shape(k ? &sp->outputs[i] : &sp->inputs[i], user, batch, io);
+            if (io->user_rows > io->rows || io->user_cols > io->cols || io->C < 1 || io->S < 1)
+                return anet_fail(ANET_E_INTERNAL, "program forms: %s %d holds %lldx%lld, the user's view is %lldx%lld",
+                                 k ? "output" : "input", i, (long long)io->rows, (long long)io->cols,
+                                 (long long)io->user_rows, (long long)io->user_cols);
+        }
+    }
+    if ((st = alloc_side(&sf->din, sf->map.in, sf->map.nin)) ||
+        (st = alloc_side(&sf->dout, sf->map.out, sf->map.nout)))
+        return st;
+    sf->lowered = 1;
+    return ANET_OK;
+}
+
+anet_type anet_step_forms_user_type(const anet_step_forms *sf, int is_out, int i) {
+    const anet_form_io *io = is_out ? &sf->map.out[i] : &sf->map.in[i];
+    int64_t dims[4] = {1, 1, io->user_rows, io->user_cols};
+    return anet_type_make(ANET_DT_FP16, 4, dims);
+}
+
+anet_status anet_step_forms_eval(anet_step_forms *sf, const anet_backend *b, anet_program *exe,
+                                 const anet_io *in, int nin, anet_io *out, int nout) {
+    if (nin != sf->map.nin || nout != sf->map.nout)
+        return anet_fail(ANET_E_INTERNAL, "program forms: %d/%d buffers for %d/%d I/O", nin, nout, sf->map.nin,
+                         sf->map.nout);
+    for (int i = 0; i < nin; i++) anet_form_pack(&sf->map.in[i], in[i].data, sf->din[i].data);
+    anet_status st = b->ops->eval(b->state, exe, sf->din, nin, sf->dout, nout);
+    if (st) return st;
+    for (int j = 0; j < nout; j++) anet_form_unpack(&sf->map.out[j], sf->dout[j].data, out[j].data);
+    return ANET_OK;
+}
+
+void anet_step_forms_free(anet_step_forms *sf) {
+    for (int i = 0; sf->din && i < sf->map.nin; i++) free(sf->din[i].data);
+    for (int i = 0; sf->dout && i < sf->map.nout; i++) free(sf->dout[i].data);
+    free(sf->din);
+    free(sf->dout);
+    anet_form_map_free(&sf->map);
+    memset(sf, 0, sizeof *sf);
+}

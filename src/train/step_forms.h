@@ -1,0 +1,32 @@
+/* The step programs in their chip's form (plan/forms_lower.h) seen from the trainer: the
+ * builder gets padded sizes, the built program is lowered, and the trainer keeps its own
+ * unpadded buffers, packed into the device form before each run and unpacked after. */
+#ifndef ANET_TRAIN_STEP_FORMS_H
+#define ANET_TRAIN_STEP_FORMS_H
+
+#include "plan/forms_lower.h"
+#include "runtime/backend.h"
+#include "train/step.h"
+
+typedef struct anet_step_forms {
+    int lowered;          /* 0: the program runs as built, nothing below is used */
+    anet_form_map map;
+    anet_io *din, *dout;  /* device buffers, [1,C,1,S] fp16 */
+} anet_step_forms;
+
+/* The builder's configuration for the chip's form: model sizes and batch padded, dialect,
+ * bias form and log epsilon; cfg->model and cfg->batch are the user's on entry. */
+void anet_step_forms_config(const anet_forms *f, anet_step_config *cfg);
+/* Lowers sp (built from anet_step_forms_config of `user`) and records, per input and output,
+ * the user's view: the unpadded model `user` and batch `batch` (the last bias's padded rows
+ * hold -30000 so padded classes never win the softmax). */
+anet_status anet_step_forms_lower(anet_step_forms *sf, anet_step_program *sp, const anet_forms *f,
+                                  const anet_model_spec *user, int batch);
+/* The user's type of input/output i (fp16 [1,1,rows,cols]); call only when lowered. */
+anet_type anet_step_forms_user_type(const anet_step_forms *sf, int is_out, int i);
+/* One run: pack in[] (user buffers), evaluate on b, unpack into out[]. */
+anet_status anet_step_forms_eval(anet_step_forms *sf, const anet_backend *b, anet_program *exe,
+                                 const anet_io *in, int nin, anet_io *out, int nout);
+void anet_step_forms_free(anet_step_forms *sf);
+
+#endif
