@@ -321,8 +321,17 @@ int cli_selftest(int argc, char **argv) {
     anet_probe_report_add(root, &host, res, nprobes, dialect);
     add_info(root, backend);
 
+    /* The cases check the backend's own logic (packing, ordering, surfaces) against vane with
+     * programs in the plain form; the probes above check the program forms. So on the
+     * simulator the cases run with its form quirks off unless ANE_TRAINER_FORMS says
+     * otherwise (this process's environment, set only here, for the simulator it creates). */
+    const char *user_forms = getenv("ANE_TRAINER_FORMS");
+    int plain = !strcmp(backend, "ane-sim") && !(user_forms && *user_forms);
+    if (plain) setenv("ANE_TRAINER_FORMS", "none", 1);
+    cJSON_AddStringToObject(root, "cases_forms", plain ? "none" : user_forms && *user_forms ? user_forms : "the device's");
     int passed = 0;
     int failed = run_cases(root, backend, chip, seed, &passed);
+    if (plain) unsetenv("ANE_TRAINER_FORMS");
     int probes_passed = 0, controls_failed = 0;
     for (int i = 0; i < nprobes; i++) {
         if (res[i].outcome == ANET_PROBE_PASSED) probes_passed++;

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "core/error.h"
+#include "plan/forms.h"
 
 #define REPORT_MAX_BYTES (4u << 20) /* a report is a few tens of KB; refuse anything huge */
 
@@ -185,4 +186,30 @@ const char *anet_probe_report_value(const anet_probe_report *r, const char *rule
     for (int i = 0; i < r->nsettings; i++)
         if (!strcmp(r->settings[i].rule, rule)) return r->settings[i].value;
     return NULL;
+}
+
+int anet_probe_forms_spec(const anet_probe_setting *s, int n, char *buf, size_t len) {
+    int items = 0;
+    size_t at = 0;
+    if (len) buf[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        const char *v = s[i].value;
+        if (anet_form_find(s[i].rule) < 0 || !strcmp(v, "unknown") || !v[0]) continue;
+        char item[64];
+        if (!strcmp(s[i].rule, "max-inputs")) {
+            int k = atoi(v);
+            if (k < 1) continue; /* not even one input ran: nothing learned */
+            snprintf(item, sizeof item, "max-inputs=%d", k);
+        } else if (!strcmp(v, "on") || !strcmp(v, "off") || !strcmp(v, "packed") || !strcmp(v, "strided64")) {
+            snprintf(item, sizeof item, "%s=%s", s[i].rule, v);
+        } else {
+            continue;
+        }
+        size_t need = strlen(item) + (items ? 1 : 0);
+        if (at + need >= len) break; /* never half an item */
+        snprintf(buf + at, len - at, "%s%s", items ? "," : "", item);
+        at += need;
+        items++;
+    }
+    return items;
 }

@@ -42,4 +42,10 @@ int anet_probe_report_matches(const anet_probe_report *r, const anet_host *h, co
 /* The value a report gives a rule ("on", "off", "3", ...), NULL when it does not say. */
 const char *anet_probe_report_value(const anet_probe_report *r, const char *rule);
 
+/* The program-form switches (plan/forms.h, the ANE_TRAINER_FORMS syntax) that settings imply:
+ * "broadcast-channel=on,max-inputs=3,row-layout=strided64,...". Only rules of the form table;
+ * "unknown" settings are left out (the chip's default, the conservative reading, stays).
+ * Returns the number of items. */
+int anet_probe_forms_spec(const anet_probe_setting *s, int n, char *buf, size_t len);
+
 #endif

@@ -21,8 +21,9 @@ typedef enum kind {
     K_BCAST_ADD,  /* out = in_a + in_b, in_b broadcast */
     K_BCAST_MUL,  /* out = in_a * in_b, in_b broadcast */
     K_CONST_MUL,  /* out = in_a * 0.5 (a scalar constant) */
-    K_MATMUL,     /* out = in_a[M,K] @ in_b[K,N] */
-    K_CONV,       /* out = conv1x1(in_a [1,Ci,1,S], weight in_b [Co,Ci,1,1]) */
+    K_MATMUL,     /* in_a [1,K,1,M], in_b [1,K,1,N]: out [1,M,1,N] = in_a^T @ in_b, the inputs
+                   * reshaped to [1,1,K,*] after an elementwise op (the planner's form) */
+    K_CONV,       /* out = conv1x1(in_a [1,Ci,1,S], weight in_b [1,Co,1,Ci] reshaped to [Co,Ci,1,1]) */
     K_RSUM,       /* out = reduce_sum(in_a, axis) */
     K_RSUM_COMP,  /* out = reduce_sum(in_a + in_a, axis): the reduction reads a computed value */
     K_RMAX,       /* out = reduce_max(in_a, axis) */
@@ -79,10 +80,10 @@ static const spec probes[] = {
     {{"bias_row_add", "broadcast-channel", "[1,8,1,32] + [1,1,1,32] (one row for every channel)", 0, D_ANY}, K_BCAST_ADD, 2, S4(1, 8, 1, 32), S4(1, 1, 1, 32), 0},
     {{"scalar_input_mul", "broadcast-scalar", "[1,8,1,32] * a [1,1,1,1] input", 1, D_ANY}, K_BCAST_MUL, 2, S4(1, 8, 1, 32), S4(1, 1, 1, 1), 0},
     {{"scalar_const_mul", "broadcast-scalar", "[1,8,1,32] * 0.5 (scalar constant)", 0, D_ANY}, K_CONST_MUL, 1, S4(1, 8, 1, 32), S4(1, 1, 1, 1), 0},
-    {{"matmul_k32", "matmul-dynamic", "matmul of two inputs [8,32] x [32,32]", 1, D_ANY}, K_MATMUL, 2, S4(1, 1, 8, 32), S4(1, 1, 32, 32), 0},
-    {{"matmul_k800", "matmul-contraction-32", "matmul of two inputs, contraction 800", 0, D_ANY}, K_MATMUL, 2, S4(1, 1, 8, 800), S4(1, 1, 800, 32), 0},
-    {{"matmul_k784", "matmul-contraction-32", "matmul of two inputs, contraction 784", 1, D_ANY}, K_MATMUL, 2, S4(1, 1, 8, 784), S4(1, 1, 784, 32), 0},
-    {{"conv1x1_runtime_w", "conv1x1-runtime-weights", "1x1 conv [1,32,1,32] with a [16,32,1,1] weight input", 1, D_ANY}, K_CONV, 2, S4(1, 32, 1, 32), S4(16, 32, 1, 1), 0},
+    {{"matmul_k32", "matmul-dynamic", "matmul of two inputs, [32,32]^T x [32,32]", 1, D_ANY}, K_MATMUL, 2, S4(1, 32, 1, 32), S4(1, 32, 1, 32), 0},
+    {{"matmul_k800", "matmul-contraction-32", "matmul of two inputs, contraction 800: [800,32]^T x [800,32]", 0, D_ANY}, K_MATMUL, 2, S4(1, 800, 1, 32), S4(1, 800, 1, 32), 0},
+    {{"matmul_k784", "matmul-contraction-32", "matmul of two inputs, contraction 784: [784,32]^T x [784,32]", 1, D_ANY}, K_MATMUL, 2, S4(1, 784, 1, 32), S4(1, 784, 1, 32), 0},
+    {{"conv1x1_runtime_w", "conv1x1-runtime-weights", "1x1 conv of [1,32,1,32] with a weight input [1,16,1,32] (as [16,32,1,1])", 1, D_ANY}, K_CONV, 2, S4(1, 32, 1, 32), S4(1, 16, 1, 32), 0},
     {{"reduce_sum_c", "runtime-input-layout-ops", "reduce_sum over C of an input [1,8,1,32]", 1, D_ANY}, K_RSUM, 1, S4(1, 8, 1, 32), S4(1, 1, 1, 1), 1},
     {{"reduce_sum_h", "runtime-input-layout-ops", "reduce_sum over H of an input [1,8,1,32]", 1, D_ANY}, K_RSUM, 1, S4(1, 8, 1, 32), S4(1, 1, 1, 1), 2},
     {{"reduce_sum_w", "runtime-input-layout-ops", "reduce_sum over W of an input [1,8,1,32]", 1, D_ANY}, K_RSUM, 1, S4(1, 8, 1, 32), S4(1, 1, 1, 1), 3},
@@ -156,8 +157,22 @@ static int build(anet_graph *g, const spec *s) {
     case K_BCAST_ADD: return out1(g, anet_b_binary(g, ANET_OP_ADD, "out_y", in[0], in[1]));
     case K_BCAST_MUL: return out1(g, anet_b_binary(g, ANET_OP_MUL, "out_y", in[0], in[1]));
     case K_CONST_MUL: return out1(g, anet_b_binary(g, ANET_OP_MUL, "out_y", in[0], anet_graph_const_fp16(g, "half", 0.5f)));
-    case K_MATMUL: return out1(g, anet_b_matmul(g, "out_y", in[0], in[1], 0, 0));
-    case K_CONV: return out1(g, anet_b_conv(g, "out_y", in[0], in[1], -1, NULL, "valid", NULL, NULL, 1));
+    case K_MATMUL: {
+        int one = anet_graph_const_fp16(g, "t_one", 1.0f);
+        int ta = anet_b_binary(g, ANET_OP_MUL, "t_a", in[0], one), tb = anet_b_binary(g, ANET_OP_MUL, "t_b", in[1], one);
+        int32_t sa[4] = {1, 1, (int32_t)s->a[1], (int32_t)s->a[3]}, sb[4] = {1, 1, (int32_t)s->b[1], (int32_t)s->b[3]};
+        int32_t so[4] = {1, (int32_t)s->a[3], 1, (int32_t)s->b[3]};
+        int ra = anet_b_reshape(g, "t_ra", ta, 4, sa), rb = anet_b_reshape(g, "t_rb", tb, 4, sb);
+        int mm = anet_b_matmul(g, "t_mm", ra, rb, 1, 0);
+        return out1(g, anet_b_reshape(g, "out_y", mm, 4, so));
+    }
+    case K_CONV: {
+        int one = anet_graph_const_fp16(g, "t_one", 1.0f);
+        int tw = anet_b_binary(g, ANET_OP_MUL, "t_w", in[1], one);
+        int32_t sw[4] = {(int32_t)s->b[1], (int32_t)s->b[3], 1, 1};
+        int rw = anet_b_reshape(g, "t_rw", tw, 4, sw);
+        return out1(g, anet_b_conv(g, "out_y", in[0], rw, -1, NULL, "valid", NULL, NULL, 1));
+    }
     case K_RSUM: return out1(g, anet_b_reduce(g, ANET_OP_REDUCE_SUM, "out_y", in[0], 1, axes, 1));
     case K_RSUM_COMP: {
         int t = anet_b_binary(g, ANET_OP_ADD, "t_sum", in[0], in[0]);
@@ -272,16 +287,16 @@ static void reference(const spec *s, double *const *in, double **out) {
     case K_CONST_MUL:
         for (int64_t j = 0; j < n; j++) out[0][j] = 0.5 * in[0][j];
         break;
-    case K_MATMUL:
-        for (int64_t m = 0; m < a[2]; m++)
+    case K_MATMUL: /* a: [K][M], b: [K][N] */
+        for (int64_t m = 0; m < a[3]; m++)
             for (int64_t q = 0; q < b[3]; q++) {
                 double acc = 0;
-                for (int64_t k = 0; k < a[3]; k++) acc += in[0][m * a[3] + k] * in[1][k * b[3] + q];
+                for (int64_t k = 0; k < a[1]; k++) acc += in[0][k * a[3] + m] * in[1][k * b[3] + q];
                 out[0][m * b[3] + q] = acc;
             }
         break;
-    case K_CONV:
-        for (int64_t o = 0; o < b[0]; o++)
+    case K_CONV: /* weight b: [Co][Ci] */
+        for (int64_t o = 0; o < b[1]; o++)
             for (int64_t x = 0; x < a[3]; x++) {
                 double acc = 0;
                 for (int64_t c = 0; c < a[1]; c++) acc += in[1][o * a[1] + c] * in[0][c * a[3] + x];
