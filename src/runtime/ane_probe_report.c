@@ -213,3 +213,41 @@ int anet_probe_forms_spec(const anet_probe_setting *s, int n, char *buf, size_t 
     }
     return items;
 }
+
+anet_status anet_probe_report_apply_auto(const char *backend, anet_chip chip, anet_forms *f, char *note, size_t len) {
+    if (len) note[0] = '\0';
+    char path[4096];
+    if (anet_probe_report_path(backend, path, sizeof path)) return ANET_OK; /* no cache directory: nothing stored */
+    anet_probe_report r;
+    anet_status st = anet_probe_report_read(path, &r);
+    if (st == ANET_E_NOTFOUND) return ANET_OK;
+    if (st) {
+        snprintf(note, len, "selftest report not used: %s", anet_last_error());
+        return ANET_OK;
+    }
+    anet_host h;
+    anet_host_get(&h);
+    char why[300];
+    if (!anet_probe_report_matches(&r, &h, backend, why, sizeof why)) {
+        snprintf(note, len, "selftest report '%s' not used: %s (run `ane_trainer selftest` again)", path, why);
+        return ANET_OK;
+    }
+    char spec[1024];
+    anet_probe_forms_spec(r.settings, r.nsettings, spec, sizeof spec);
+    anet_forms g;
+    anet_forms_default(chip, &g);
+    if (anet_forms_parse(spec, &g)) {
+        snprintf(note, len, "selftest report '%s' not used: its switches do not parse (%s)", path, anet_last_error());
+        return ANET_OK;
+    }
+    /* All 8 input counts ran: a lower bound, not a limit; a chip without the rule keeps none. */
+    const char *mi = anet_probe_report_value(&r, "max-inputs");
+    anet_forms d;
+    anet_forms_default(chip, &d);
+    if (mi && atoi(mi) >= 8 && !d.on[ANET_FORM_MAX_INPUTS]) g.on[ANET_FORM_MAX_INPUTS] = 0;
+    if ((st = anet_forms_env(&g))) return st;
+    *f = g;
+    snprintf(note, len, "program forms from the selftest report '%s' (%s%s%s %s): %s", path, h.chip[0] ? h.chip : h.machine,
+             ", ", h.os, h.os_version, spec[0] ? spec : "no rule decided");
+    return ANET_OK;
+}

@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 #include <stddef.h>
 
+#include "plan/forms.h"
 #include "runtime/ane_host.h"
 #include "runtime/ane_probes.h"
 
@@ -47,5 +48,13 @@ const char *anet_probe_report_value(const anet_probe_report *r, const char *rule
  * "unknown" settings are left out (the chip's default, the conservative reading, stays).
  * Returns the number of items. */
 int anet_probe_forms_spec(const anet_probe_setting *s, int n, char *buf, size_t len);
+
+/* For `train --backend auto` once it chose `backend` (ane, or ane-sim in tests): when the
+ * stored report of that backend (anet_probe_report_path) was measured on this chip and OS,
+ * rebuilds f as the chip's defaults, then the report's switches, then ANE_TRAINER_FORMS (the
+ * user's switches win), and writes one sentence saying so into note. No report: f unchanged,
+ * note "". A report that does not match or cannot be read: f unchanged, note says why it
+ * was not used. Fails only for a malformed ANE_TRAINER_FORMS. */
+anet_status anet_probe_report_apply_auto(const char *backend, anet_chip chip, anet_forms *f, char *note, size_t len);
 
 #endif
