@@ -6,7 +6,9 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
+#include <zlib.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -115,7 +117,13 @@ static void test_round_trip(void) {
         CHECK(memcmp(raw + 8 + hl, w0, sizeof w0) == 0); /* first tensor first, LE floats */
         char *hdr = calloc(1, hl + 1);
         memcpy(hdr, raw + 8, hl);
-        CHECK_STR_CONTAINS(hdr, "\"__metadata__\":{\"model\":\"mlp:4-3\",\"step\":\"17\"}");
+        CHECK_STR_CONTAINS(hdr, "\"__metadata__\":{\"model\":\"mlp:4-3\",\"step\":\"17\",");
+        /* Every tensor's CRC-32, computed here with zlib directly. */
+        char want[80];
+        snprintf(want, sizeof want, "\"checksum.w0\":\"crc32:%08lx\"", crc32(0L, (const Bytef *)w0, sizeof w0));
+        CHECK_STR_CONTAINS(hdr, want);
+        snprintf(want, sizeof want, "\"checksum.opt.m.x\":\"crc32:%08lx\"", crc32(0L, (const Bytef *)m0, sizeof m0));
+        CHECK_STR_CONTAINS(hdr, want);
         CHECK_STR_CONTAINS(hdr, "\"w0\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[0,48]}");
         CHECK_STR_CONTAINS(hdr, "\"opt.m.x\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[60,68]}");
         free(hdr);
@@ -199,6 +207,15 @@ static void expect_reject(const char *what, const char *hdr, uint64_t hlen, cons
     if (msg_part) CHECK_MSG(strstr(anet_last_error(), msg_part) != NULL, "%s: message '%s'", what, anet_last_error());
     CHECK_MSG(strstr(anet_last_error(), "bad.safetensors") != NULL, "%s: message names no file: '%s'", what,
               anet_last_error());
+}
+
+static void expect_ok_raw(const char *hdr, const void *data, size_t dlen) {
+    char p[512];
+    path_in(p, sizeof p, "ok.safetensors");
+    write_raw(p, hdr, strlen(hdr), data, dlen);
+    anet_ckpt c;
+    CHECK_MSG(anet_ckpt_read(p, &c) == ANET_OK, "refused: %s", anet_last_error());
+    anet_ckpt_free(&c);
 }
 
 static void test_corrupt(void) {
@@ -388,6 +405,67 @@ static void test_two_writers(void) {
     CHECK_EQ_INT(count_tmp_files(), 0);
 }
 
+/* Values a checkpoint must not hold, and damage its checksums catch (issue 16, item 7). */
+static void test_values(void) {
+    anet_ckpt_tensor t[3];
+    anet_ckpt_meta meta[2];
+    int n = sample(t, meta);
+    char p[512];
+    path_in(p, sizeof p, "v.safetensors");
+    anet_ckpt c;
+    /* A NaN weight, an inf in an fp16 tensor: refused naming the tensor. */
+    w0[5] = NAN;
+    CHECK(anet_ckpt_write(p, t, n, meta, 2) == ANET_OK);
+    CHECK(anet_ckpt_read(p, &c) == ANET_E_FORMAT);
+    CHECK_STR_CONTAINS(anet_last_error(), "tensor w0 holds a non-finite value at element 5");
+    n = sample(t, meta);
+    m0[2] = 0xfc00; /* -inf */
+    CHECK(anet_ckpt_write(p, t, n, meta, 2) == ANET_OK);
+    CHECK(anet_ckpt_read(p, &c) == ANET_E_FORMAT);
+    CHECK_STR_CONTAINS(anet_last_error(), "tensor opt.m.x holds a non-finite value at element 2");
+    m0[2] = 0xc200;
+    /* A negative second moment (fp32 and fp16); a negative first moment is fine. */
+    n = sample(t, meta);
+    snprintf(t[0].name, sizeof t[0].name, "opt.v.w0");
+    CHECK(anet_ckpt_write(p, t, n, meta, 2) == ANET_OK);
+    CHECK(anet_ckpt_read(p, &c) == ANET_E_FORMAT);
+    CHECK_STR_CONTAINS(anet_last_error(), "tensor opt.v.w0 (a second moment) holds a negative value at element 0");
+    snprintf(t[0].name, sizeof t[0].name, "w0");
+    snprintf(t[2].name, sizeof t[2].name, "ane.v.w0");
+    CHECK(anet_ckpt_write(p, t, n, meta, 2) == ANET_OK);
+    CHECK(anet_ckpt_read(p, &c) == ANET_E_FORMAT);
+    CHECK_STR_CONTAINS(anet_last_error(), "tensor ane.v.w0 (a second moment) holds a negative value at element 2");
+    n = sample(t, meta);
+    CHECK(anet_ckpt_write(p, t, n, meta, 2) == ANET_OK);
+    CHECK(anet_ckpt_read(p, &c) == ANET_OK); /* opt.m.x has a negative element: allowed */
+    anet_ckpt_free(&c);
+    /* One flipped bit in the data (a value that stays finite) is caught by the checksum. */
+    size_t sz;
+    uint8_t *raw = read_all(p, &sz);
+    CHECK(raw != NULL);
+    if (raw) {
+        raw[sz - sizeof m0 - sizeof b0 + 1] ^= 0x01; /* b0[0]'s low mantissa byte */
+        write_bytes(p, raw, sz);
+        CHECK(anet_ckpt_read(p, &c) == ANET_E_FORMAT);
+        CHECK_STR_CONTAINS(anet_last_error(), "tensor b0 does not match its checksum");
+        free(raw);
+    }
+    /* Files written without checksums (older versions, other writers) still load; a checksum
+     * key for a tensor the file lacks, or one tensor without a checksum among others, do not. */
+    float d[2] = {1, 2};
+    expect_ok_raw("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", d, 8);
+    const char *orphan = "{\"__metadata__\":{\"checksum.zz\":\"crc32:00000000\"},"
+                         "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
+    expect_reject("checksum of a missing tensor", orphan, strlen(orphan), d, 8, "metadata checksum.zz names no tensor");
+    char hdr[300];
+    snprintf(hdr, sizeof hdr,
+             "{\"__metadata__\":{\"checksum.a\":\"crc32:%08lx\"},"
+             "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+             "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+             crc32(0L, (const Bytef *)d, 4));
+    expect_reject("one tensor without checksum", hdr, strlen(hdr), d, 8, "tensor b has no checksum");
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/anet_test_ckpt_%ld", (long)getpid());
     mkdir(dir, 0755);
@@ -396,6 +474,7 @@ int main(void) {
     test_two_writers();
     test_corrupt();
     test_model_check();
+    test_values();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

@@ -246,6 +246,16 @@ static void test_loss_scale(void) {
     CHECK(s.scale == 16384.0f && s.skipped_steps == 2);
     anet_loss_scaler_init(&s, 0, 0); /* defaults */
     CHECK(s.scale == 32768.0f && s.growth_interval == 1000);
+    /* A restored run of clean steps at INT32_MAX (a checkpoint's largest accepted value, issue
+     * 16 item 8): the next clean step grows the scale once and starts over, no overflow. */
+    anet_loss_scaler_init(&s, 1024.0f, 1000);
+    s.clean_steps = 2147483647;
+    CHECK(anet_loss_scaler_update(&s, 1) == 1);
+    CHECK(s.scale == 2048.0f && s.clean_steps == 0);
+    for (int i = 0; i < 1000; i++) anet_loss_scaler_update(&s, 1);
+    CHECK(s.scale == 4096.0f);
+    anet_loss_scaler_init(&s, 1024.0f, (int64_t)ANET_LOSS_SCALE_MAX_GROWTH + 1); /* out of range: default */
+    CHECK(s.growth_interval == 1000);
 
     anet_f16 ok[3] = {0x3c00, 0x7bff, 0x8001}, inf[2] = {0x3c00, 0x7c00}, nan[2] = {0xfe00, 0};
     CHECK(anet_f16_all_finite(ok, 3));
@@ -253,7 +263,58 @@ static void test_loss_scale(void) {
     CHECK(!anet_f16_all_finite(nan, 2));
 }
 
+/* The one-pass update (fp16 gradient -> unscale -> update -> fp16 copy, block by block) gives
+ * the bits of the separate passes: convert, unscale, anet_optim_cpu_step, sync. Sizes with
+ * several blocks and a tail; sgd (first step and later) and adam/adamw. */
+static void test_one_pass(void) {
+    const size_t sizes[2] = {2500, 7};
+    for (int kind = 0; kind < 3; kind++) {
+        anet_opt_config c;
+        anet_opt_config_default((anet_opt_kind)kind, &c);
+        if (kind == ANET_OPT_ADAM) c.weight_decay = 0.01f;
+        anet_optim_cpu a, b;
+        CHECK(anet_optim_cpu_init(&a, &c, 2, sizes) == ANET_OK);
+        CHECK(anet_optim_cpu_init(&b, &c, 2, sizes) == ANET_OK);
+        anet_f16 *g16[2];
+        float *g32[2];
+        uint32_t s = 12345;
+        for (int i = 0; i < 2; i++) {
+            g16[i] = malloc(sizes[i] * sizeof *g16[i]);
+            g32[i] = malloc(sizes[i] * sizeof *g32[i]);
+            for (size_t k = 0; k < sizes[i]; k++) {
+                s = s * 1664525u + 1013904223u;
+                a.w[i][k] = b.w[i][k] = (float)((int)(s >> 8) % 2000 - 1000) / 1000.0f;
+            }
+        }
+        int bad = 0;
+        for (int step = 0; step < 3; step++) {
+            const float inv = 1.0f / 1024.0f, lr = 0.01f * (float)(step + 1);
+            for (int i = 0; i < 2; i++)
+                for (size_t k = 0; k < sizes[i]; k++) {
+                    s = s * 1664525u + 1013904223u;
+                    g16[i][k] = anet_f32_to_f16((float)((int)(s >> 8) % 20000 - 10000) / 7.0f);
+                    g32[i][k] = anet_f16_to_f32(g16[i][k]) * inv;
+                }
+            anet_optim_cpu_step_f16(&a, lr, (const anet_f16 *const *)g16, inv);
+            anet_optim_cpu_step(&b, lr, (const float *const *)g32);
+            anet_optim_cpu_sync_f16(&b);
+            for (int i = 0; i < 2; i++) {
+                if (memcmp(a.w[i], b.w[i], sizes[i] * sizeof(float)) != 0) bad++;
+                if (memcmp(a.m[i], b.m[i], sizes[i] * sizeof(float)) != 0) bad++;
+                if (a.v[i] && memcmp(a.v[i], b.v[i], sizes[i] * sizeof(float)) != 0) bad++;
+                if (memcmp(a.w16[i], b.w16[i], sizes[i] * sizeof(anet_f16)) != 0) bad++;
+            }
+        }
+        CHECK_MSG(bad == 0, "%s: one-pass update differs from separate passes in %d arrays", anet_opt_kind_name(c.kind), bad);
+        CHECK(a.w[0][0] != 0.0f && a.t == 3);
+        for (int i = 0; i < 2; i++) { free(g16[i]); free(g32[i]); }
+        anet_optim_cpu_free(&a);
+        anet_optim_cpu_free(&b);
+    }
+}
+
 int main(void) {
+    test_one_pass();
     test_optimizers();
     test_schedules();
     test_loss_scale();

@@ -101,7 +101,129 @@ static void test_im2col(void) {
     CHECK_EQ_INT(bad, 0);
 }
 
+/* Values that stress every path: NaN, infinities, signed zeros, subnormals, huge, tiny. */
+static uint64_t krng = 0x9E3779B97F4A7C15ull;
+static float kval(void) {
+    krng ^= krng << 13;
+    krng ^= krng >> 7;
+    krng ^= krng << 17;
+    static const float special[8] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1e-40f, 3e38f, 1.0f};
+    unsigned r = (unsigned)(krng >> 40);
+    if (r % 16 == 0) return special[(r / 16) % 8];
+    return (float)((double)(int)(r % 20001u - 10000u) / 997.0);
+}
+
+/* Same bits, except that any NaN matches any NaN: when both operands of + or * are NaN, IEEE 754
+ * leaves open whose payload the result carries, and compilers swap commutative operands. */
+static int same_bits(const float *a, const float *b, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(&a[i], &b[i], sizeof *a) != 0 && !(isnan(a[i]) && isnan(b[i]))) return 0;
+    return 1;
+}
+
+/* Every kernel set this CPU runs gives the baseline's bits, on every kernel and stride pattern. */
+static void test_sets_agree(void) {
+    const anet_vk_ops *sets[4];
+    int ns = anet_vk_sets(sets, 4);
+    CHECK(ns >= 1);
+    CHECK(anet_vk_best() == sets[ns - 1]);
+    fprintf(stderr, "kernel sets on this CPU:");
+    for (int i = 0; i < ns; i++) fprintf(stderr, " %s", sets[i]->name);
+    fputc('\n', stderr);
+    enum { N = 1003 };
+    static float a[N], b[N], c[N], y0[N], y1[N];
+    for (int i = 0; i < N; i++) { a[i] = kval(); b[i] = kval(); c[i] = (i % 3) ? kval() : 0.0f; }
+    const int64_t pat[4][2] = {{1, 1}, {1, 0}, {0, 1}, {3, 2}};
+    for (int si = 1; si < ns; si++) {
+        const anet_vk_ops *B = sets[0], *S = sets[si];
+        int bad = 0;
+        for (int op = ANET_VK_ADD; op <= ANET_VK_EQ; op++)
+            for (int q = 0; q < 4; q++) {
+                int64_t n = q == 3 ? N / 3 : N;
+                B->binary_row((anet_vk_binop)op, n, a, pat[q][0], b, pat[q][1], y0);
+                S->binary_row((anet_vk_binop)op, n, a, pat[q][0], b, pat[q][1], y1);
+                if (!same_bits(y0, y1, (size_t)n)) { bad++; fprintf(stderr, "%s binary op %d pattern %d\n", S->name, op, q); }
+            }
+        for (int q = 0; q < 4; q++) {
+            int64_t n = q == 3 ? N / 3 : N;
+            B->select_row(n, c, q == 3 ? 3 : 1, a, pat[q][0], b, pat[q][1], y0);
+            S->select_row(n, c, q == 3 ? 3 : 1, a, pat[q][0], b, pat[q][1], y1);
+            if (!same_bits(y0, y1, (size_t)n)) { bad++; fprintf(stderr, "%s select pattern %d\n", S->name, q); }
+        }
+        for (int op = ANET_VK_RELU; op <= ANET_VK_GELU_TANH; op++) {
+            B->unary((anet_vk_unop)op, N, a, y0, 1e-3f);
+            S->unary((anet_vk_unop)op, N, a, y1, 1e-3f);
+            if (!same_bits(y0, y1, N)) { bad++; fprintf(stderr, "%s unary op %d\n", S->name, op); }
+        }
+        /* Reductions over every axis subset of [5, 17, 11]. */
+        int64_t d[3] = {5, 17, 11};
+        for (unsigned m = 1; m < 8; m++)
+            for (int op = ANET_VK_RSUM; op <= ANET_VK_RMAX; op++) {
+                B->reduce((anet_vk_redop)op, 3, d, m, a, y0);
+                S->reduce((anet_vk_redop)op, 3, d, m, a, y1);
+                if (!same_bits(y0, y1, 5 * 17 * 11)) { bad++; fprintf(stderr, "%s reduce op %d mask %u\n", S->name, op, m); }
+            }
+        /* Broadcast: [7,1,13] op [1,9,1] -> [7,9,13], whole and gathered at odd offsets. */
+        anet_vk_bcast p;
+        int64_t o[3] = {7, 9, 13}, da[3] = {7, 1, 13}, db[3] = {1, 9, 1};
+        int r3[3] = {3, 3, 3};
+        const int64_t *dd[3] = {da, db, o};
+        CHECK(anet_vk_bcast_plan(&p, 3, o, 3, r3, dd) == 0);
+        B->binary(ANET_VK_DIV, &p, a, b, y0);
+        S->binary(ANET_VK_DIV, &p, a, b, y1);
+        if (!same_bits(y0, y1, 7 * 9 * 13)) bad++;
+        B->select(&p, a, b, c, y0);
+        S->select(&p, a, b, c, y1);
+        if (!same_bits(y0, y1, 7 * 9 * 13)) bad++;
+        for (int k = 0; k < 3; k++) {
+            B->gather(&p, k, k == 0 ? a : k == 1 ? b : c, 100, 500, y0);
+            S->gather(&p, k, k == 0 ? a : k == 1 ? b : c, 100, 500, y1);
+            if (!same_bits(y0, y1, 500)) bad++;
+        }
+        CHECK_MSG(bad == 0, "kernel set %s differs from %s in %d cases", S->name, B->name, bad);
+    }
+}
+
+/* The reductions keep each output's serial fp32 order (the rows reduced side by side too), and
+ * a gather is the broadcast operand at those output indices. Oracles: plain loops here. */
+static void test_reduce_order_gather(void) {
+    const anet_vk_ops *sets[4];
+    int ns = anet_vk_sets(sets, 4);
+    enum { R = 40, K = 37 };
+    static float x[R * K], y[K], want[K];
+    for (int i = 0; i < R * K; i++) x[i] = kval() * (i % 7 == 0 ? 1e4f : 1.0f);
+    for (int i = 0; i < R * K; i++) if (isnan(x[i]) || isinf(x[i])) x[i] = 1.0f;
+    int64_t d[2] = {K, R}; /* reduce the inner axis: 37 rows of 40 */
+    for (int j = 0; j < K; j++) {
+        float s = 0.0f;
+        for (int i = 0; i < R; i++) s += x[j * R + i];
+        want[j] = s;
+    }
+    for (int si = 0; si < ns; si++) {
+        sets[si]->reduce(ANET_VK_RSUM, 2, d, 2u, x, y);
+        CHECK_MSG(same_bits(y, want, K), "%s: inner-axis sum not in serial order", sets[si]->name);
+    }
+    anet_vk_bcast p;
+    int64_t o[3] = {4, 6, 5}, da[3] = {4, 1, 5};
+    int r1[1] = {3};
+    const int64_t *dd[1] = {da};
+    CHECK(anet_vk_bcast_plan(&p, 3, o, 1, r1, dd) == 0);
+    float src[20], got[120];
+    for (int i = 0; i < 20; i++) src[i] = (float)i;
+    for (int si = 0; si < ns; si++) {
+        sets[si]->gather(&p, 0, src, 7, 113, got);
+        int bad = 0;
+        for (int f = 7; f < 120; f++) {
+            int i0 = f / 30, i2 = f % 5;
+            if (got[f - 7] != src[i0 * 5 + i2]) bad++;
+        }
+        CHECK_MSG(bad == 0, "%s: gather wrong at %d places", sets[si]->name, bad);
+    }
+}
+
 int main(void) {
+    test_sets_agree();
+    test_reduce_order_gather();
     test_bcast_plan();
     test_gelu_nan();
     test_im2col();

@@ -5,6 +5,7 @@ argtypes and restype; nothing else in the package touches ctypes function object
 """
 import ctypes
 import ctypes.util
+import numbers
 import os
 import sys
 from pathlib import Path
@@ -114,14 +115,53 @@ _PROTOTYPES = {
     "anet_check_json": (status, [c_char_p, c_char_p, P(c_void_p)]),
 }
 
+# The range of each C integer type: ctypes silently wraps a Python int that does not fit
+# (10**12 as an int is -727379959), so every integer argument is checked before the call.
+_INT_RANGES = {
+    c_int: (-2 ** 31, 2 ** 31 - 1),
+    c_uint32: (0, 2 ** 32 - 1),
+    c_int64: (-2 ** 63, 2 ** 63 - 1),
+    c_uint64: (0, 2 ** 64 - 1),
+    c_size_t: (0, 2 ** (8 * ctypes.sizeof(c_size_t)) - 1),
+}
+
+
+def _int_checked(name, fn, argtypes):
+    checks = [(i, t) for i, t in enumerate(argtypes) if t in _INT_RANGES]
+    if not checks:
+        return fn
+
+    def call(*args):
+        for i, t in checks:
+            v = args[i]
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+                from .errors import ArgumentError
+                raise ArgumentError("%s: argument %d must be an integer, got %r" % (name, i + 1, v))
+            lo, hi = _INT_RANGES[t]
+            if not lo <= int(v) <= hi:
+                from .errors import ArgumentError
+                raise ArgumentError("%s: argument %d = %d does not fit the C type %s (%d..%d)"
+                                    % (name, i + 1, int(v), t.__name__, lo, hi))
+        return fn(*args)
+    call.__name__ = name
+    return call
+
+
+class _API:
+    """The library's functions with their prototypes; integer arguments range-checked."""
+
+
+_raw = lib
+lib = _API()
 for _name, (_res, _args) in _PROTOTYPES.items():
     try:
-        _fn = getattr(lib, _name)
+        _fn = getattr(_raw, _name)
     except AttributeError:
         raise ImportError("ane_trainer: %s has no function %s: the library is older than this package; "
                           "rebuild it. %s" % (path, _name, _HOW_TO_FIX)) from None
     _fn.restype = _res
     _fn.argtypes = _args
+    setattr(lib, _name, _int_checked(_name, _fn, _args))
 
 if lib.anet_api_version() != API_VERSION:
     raise ImportError("ane_trainer: %s implements C API version %d, this package needs %d. %s"

@@ -3,14 +3,19 @@ import collections
 import ctypes
 import math
 import numbers
+import threading
 
 import numpy as np
 
 from . import _arrays, _lib
+from ._guard import Guard
 from .errors import ArgumentError
 from .model import MLP
 
 _L = _lib.lib
+
+#: the library's limit on a trainer's epochs (anet_trainer_set_total_epochs, --epochs)
+_MAX_EPOCHS = 1000000
 
 Evaluation = collections.namedtuple("Evaluation", ["accuracy", "loss"])
 Evaluation.__doc__ = "Result of :meth:`Trainer.evaluate`: accuracy in [0, 1] and mean cross-entropy."
@@ -90,7 +95,7 @@ class Trainer:
                         loss_scale_growth=loss_scale_growth, quiet=0 if verbose else 1)
         h = ctypes.c_void_p()
         _lib.check(_L.anet_trainer_new(model._h, _lib.enc(opts), ctypes.byref(h)))
-        self._h = h
+        self._guard = Guard(h, _L.anet_trainer_free, "Trainer")
         self.model = model
 
     @classmethod
@@ -103,17 +108,19 @@ class Trainer:
         h = ctypes.c_void_p()
         _lib.check(_L.anet_trainer_load(_lib.enc(checkpoint), _lib.enc(opts), ctypes.byref(h)))
         t = cls.__new__(cls)
-        t._h = h
+        t._guard = Guard(h, _L.anet_trainer_free, "Trainer")
         t.model = MLP.from_spec(_lib.dec(_L.anet_trainer_model_spec(h)))
         t._pull()
         return t
 
     def close(self):
-        """Releases the trainer's programs and buffers (also done when it is garbage collected)."""
-        h = getattr(self, "_h", None)
-        if h and _L is not None:
-            _L.anet_trainer_free(h)
-        self._h = None
+        """Releases the trainer's programs and buffers (also done when it is garbage collected).
+        Safe from any thread and from a ``fit`` callback: a call in flight keeps the trainer
+        alive until it returns (a ``fit`` closed from its callback stops after that epoch; one
+        closed from another thread raises :class:`ArgumentError` before its next epoch)."""
+        g = getattr(self, "_guard", None)
+        if g is not None and _L is not None:
+            g.close()
 
     __del__ = close
 
@@ -123,34 +130,41 @@ class Trainer:
     def __exit__(self, *exc):
         self.close()
 
-    def _handle(self):
-        if not getattr(self, "_h", None):
+    def _use(self):
+        """``with self._use() as h``: the C handle, kept alive (and to this thread) meanwhile."""
+        g = getattr(self, "_guard", None)
+        if g is None:
             raise ArgumentError("this Trainer is closed")
-        return self._h
+        return g.use()
 
     def _pull(self):
-        _lib.check(_L.anet_trainer_get_model(self._handle(), self.model._h))
+        with self._use() as h:
+            _lib.check(_L.anet_trainer_get_model(h, self.model._h))
 
     @property
     def backend(self):
         """The backend in use: "vane", "ane" or "ane-sim"."""
-        return _lib.dec(_L.anet_trainer_backend_name(self._handle()))
+        with self._use() as h:
+            return _lib.dec(_L.anet_trainer_backend_name(h))
 
     @property
     def backend_reason(self):
         """Why that backend was chosen."""
-        return _lib.dec(_L.anet_trainer_backend_reason(self._handle()))
+        with self._use() as h:
+            return _lib.dec(_L.anet_trainer_backend_reason(h))
 
     @property
     def epochs_done(self):
         """Epochs trained so far (a loaded checkpoint's included)."""
-        return int(_L.anet_trainer_epochs_done(self._handle()))
+        with self._use() as h:
+            return int(_L.anet_trainer_epochs_done(h))
 
     @property
     def stats(self):
         """Options and counters as a dict (step, loss_scale, skipped_steps, compiles,
         dispatches, optimizer, batch_size, ..., and ``last_epoch``: the last epoch's metrics)."""
-        return _lib.take_json(_L.anet_trainer_stats_json, self._handle())
+        with self._use() as h:
+            return _lib.take_json(_L.anet_trainer_stats_json, h)
 
     @property
     def batch_size(self):
@@ -166,9 +180,12 @@ class Trainer:
         ``validation=(x_val, y_val)`` adds val_acc and val_loss to each epoch's record.
         ``callback(epoch, record)`` is called after every epoch (``self.model`` then holds the
         epoch's weights); returning False stops training. Returns a :class:`History`."""
-        h = self._handle()
-        if not isinstance(epochs, numbers.Integral) or isinstance(epochs, bool) or epochs < 1:
-            raise ArgumentError("epochs must be an integer >= 1, got %r" % (epochs,))
+        if not isinstance(epochs, numbers.Integral) or isinstance(epochs, bool) or not 1 <= epochs <= _MAX_EPOCHS:
+            raise ArgumentError("epochs must be an integer in 1..%d, got %r" % (_MAX_EPOCHS, epochs))
+        with self._use() as h:
+            return self._fit(h, x, y, int(epochs), batch_size, validation, callback)
+
+    def _fit(self, h, x, y, epochs, batch_size, validation, callback):
         if batch_size is not None and batch_size != self.batch_size:
             raise ArgumentError("batch_size %r: this trainer's programs are compiled for batch %d; create a "
                                 "Trainer(..., batch_size=%r)" % (batch_size, self.batch_size, batch_size))
@@ -191,9 +208,13 @@ class Trainer:
             if vy.min() < 0 or vy.max() >= sizes[-1]:
                 raise ArgumentError("y_val holds labels outside 0..%d" % (sizes[-1] - 1))
             val = (vx, vcode, vy, vn, vfeat)
-        _lib.check(_L.anet_trainer_set_total_epochs(h, self.epochs_done + int(epochs)))
+        if self.epochs_done + epochs > _MAX_EPOCHS:
+            raise ArgumentError("epochs %d after %d done: at most %d in all" % (epochs, self.epochs_done, _MAX_EPOCHS))
+        _lib.check(_L.anet_trainer_set_total_epochs(h, self.epochs_done + epochs))
         history = History()
-        for _ in range(int(epochs)):
+        for _ in range(epochs):
+            if self._guard.closed:  # by another thread, while the last epoch ran
+                raise ArgumentError("this Trainer was closed during fit (after %d epochs)" % len(history))
             loss = ctypes.c_double()
             _lib.check(_L.anet_trainer_fit_epoch(h, _arrays.vptr(xs), code, _arrays.ptr(ys, ctypes.c_int64),
                                                  n, feat, ctypes.byref(loss)))
@@ -207,13 +228,15 @@ class Trainer:
             history.records.append(rec)
             if callback is not None and callback(rec["epoch"], rec) is False:
                 break
+            if self._guard.closed and self._guard.closed_by == threading.get_ident():
+                break  # closed by the callback: a request to stop
         return history
 
     def _evaluate(self, xs, code, ys, n, feat):
         acc, loss = ctypes.c_double(), ctypes.c_double()
-        _lib.check(_L.anet_trainer_evaluate(self._handle(), _arrays.vptr(xs), code,
-                                            _arrays.ptr(ys, ctypes.c_int64), n, feat,
-                                            ctypes.byref(acc), ctypes.byref(loss)))
+        with self._use() as h:
+            _lib.check(_L.anet_trainer_evaluate(h, _arrays.vptr(xs), code, _arrays.ptr(ys, ctypes.c_int64), n, feat,
+                                                ctypes.byref(acc), ctypes.byref(loss)))
         return Evaluation(acc.value, loss.value)
 
     def evaluate(self, x, y):
@@ -226,22 +249,25 @@ class Trainer:
         """Logits [n, classes] (float32) of the eval program for x."""
         xs, code, n, feat = _arrays.samples(x)
         out = np.empty((n, self.model.sizes[-1]), dtype=np.float32)
-        _lib.check(_L.anet_trainer_predict(self._handle(), _arrays.vptr(xs), code, n, feat,
-                                           _arrays.ptr(out, ctypes.c_float)))
+        with self._use() as h:
+            _lib.check(_L.anet_trainer_predict(h, _arrays.vptr(xs), code, n, feat, _arrays.ptr(out, ctypes.c_float)))
         return out
 
     def save(self, path):
         """Writes the full training state as a safetensors checkpoint (the CLI's format;
         ``ane_trainer eval PATH --dataset ...`` reads it). The write is atomic."""
-        _lib.check(_L.anet_trainer_save(self._handle(), _lib.enc(path)))
+        with self._use() as h:
+            _lib.check(_L.anet_trainer_save(h, _lib.enc(path)))
 
     def restore(self, path):
         """Continues from a checkpoint of the same model, update mode, optimizer and batch
         size (else :class:`ArgumentError`; the trainer is then unchanged)."""
-        _lib.check(_L.anet_trainer_restore(self._handle(), _lib.enc(path)))
-        self._pull()
+        with self._use() as h:
+            _lib.check(_L.anet_trainer_restore(h, _lib.enc(path)))
+            self._pull()
 
     def __repr__(self):
-        if not getattr(self, "_h", None):
+        g = getattr(self, "_guard", None)
+        if g is None or g.closed:
             return "Trainer(closed)"
         return "Trainer(%s, backend=%r, epochs_done=%d)" % (self.model.spec, self.backend, self.epochs_done)

@@ -75,7 +75,7 @@ static anet_status apply_one(parsed *p, const char *k, const char *v) {
     } else if (!strcmp(k, "schedule")) {
         if (anet_sched_kind_lookup(v, &o->schedule)) return bad(k, v, "constant, cosine, warmup or warmup-cosine");
     } else if (!strcmp(k, "warmup_steps")) {
-        if (parse_int(v, 0, INT64_MAX, &n)) return bad(k, v, "an integer >= 0");
+        if (parse_int(v, 0, (int64_t)ANET_CKPT_MAX_COUNTER, &n)) return bad(k, v, "an integer in 0..2^53");
         o->warmup_steps = n;
     } else if (!strcmp(k, "schedule_steps")) {
         if (parse_int(v, 1, (int64_t)1 << 53, &n)) return bad(k, v, "an integer in 1..2^53");

@@ -3,6 +3,7 @@
  * eligibility from the constraint table. */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "cli/cli.h"
 #include "cli/cli_opts.h"
 #include "core/error.h"
+#include "core/safe_file.h"
 #include "mil/mil.h"
 #include "plan/constraints.h"
 #include "runtime/backend.h"
@@ -83,8 +85,8 @@ static int mkdir_p(const char *path) {
 }
 
 static anet_status write_file(const char *path, const void *data, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return anet_fail(ANET_E_IO, "cannot write %s: %s", path, strerror(errno));
+    FILE *f = anet_fopen_output(path, NULL, O_TRUNC); /* never through a planted symlink */
+    if (!f) return ANET_E_IO;
     int ok = fwrite(data, 1, n, f) == n;
     if (fclose(f) != 0) ok = 0;
     if (!ok) return anet_fail(ANET_E_IO, "cannot write %s: %s", path, strerror(errno));
@@ -92,8 +94,9 @@ static anet_status write_file(const char *path, const void *data, size_t n) {
 }
 
 static anet_status read_file(const char *path, long max, char **out, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return anet_fail(errno == ENOENT ? ANET_E_NOTFOUND : ANET_E_IO, "%s: %s", path, strerror(errno));
+    FILE *f;
+    anet_status st = anet_fopen_input(path, NULL, &f, NULL); /* no FIFO: it would block */
+    if (st != ANET_OK) return st;
     struct stat sb;
     if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size > max) {
         fclose(f);

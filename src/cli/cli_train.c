@@ -156,7 +156,7 @@ int cli_train(int argc, char **argv) {
             o.schedule_steps = n;
             s.schedsteps = 1;
         } else if (OPT("--warmup-steps")) {
-            if (!missing && cli_parse_int(v, 0, INT64_MAX, &n)) return cli_usage_error("train ", "--warmup-steps '%s': expected an integer >= 0", v);
+            if (!missing && cli_parse_int(v, 0, (int64_t)ANET_CKPT_MAX_COUNTER, &n)) return cli_usage_error("train ", "--warmup-steps '%s': expected an integer in 0..2^53 (a checkpoint's limit)", v);
             o.warmup_steps = n;
             s.warmup = 1;
         } else if (OPT("--seed")) {

@@ -26,6 +26,10 @@ anet_status anet_fail_ctx(anet_status code, const char *fmt, ...) {
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, last_error, sizeof old);
+    /* A message that already starts with this context ("checkpoint X: ...") keeps it once. */
+    size_t pl = strlen(prefix);
+    if (pl > 0 && strncmp(old, prefix, pl) == 0 && (old[pl] == ':' || old[pl] == ' ' || old[pl] == '\0'))
+        return code;
     /* Truncation of very long messages is fine: they stay one line. */
     size_t n = (size_t)snprintf(last_error, sizeof last_error, "%s", prefix);
     if (old[0] && n + 2 < sizeof last_error) {

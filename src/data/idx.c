@@ -10,6 +10,7 @@
 #include <zlib.h>
 
 #include "core/error.h"
+#include "core/safe_file.h"
 
 /* One open input, raw or gzip. Gzip is inflated here with zlib's inflate (not gzread) so that
  * the end of the stream is exact: bytes after the last gzip member are an error, which gzread
@@ -29,8 +30,9 @@ enum { IN_CHUNK = 1 << 16 };
 static anet_status src_open(src *s, const char *path) {
     memset(s, 0, sizeof *s);
     s->path = path;
-    s->f = fopen(path, "rb");
-    if (!s->f) return anet_fail(errno == ENOENT ? ANET_E_NOTFOUND : ANET_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    /* A FIFO or device is refused before it is read (it would block or never end). */
+    anet_status st = anet_fopen_input(path, NULL, &s->f, NULL);
+    if (st != ANET_OK) return st;
     unsigned char m[2];
     size_t got = fread(m, 1, 2, s->f);
     if (ferror(s->f)) {
@@ -262,8 +264,8 @@ anet_status anet_file_decoded_stream(const char *path, anet_bytes_cb cb, void *c
 }
 
 int anet_file_is_gzip(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
+    FILE *f;
+    if (anet_fopen_input(path, NULL, &f, NULL) != ANET_OK) return -1;
     unsigned char m[2];
     size_t got = fread(m, 1, 2, f);
     fclose(f);

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "core/error.h"
+#include "core/safe_file.h"
 #include "data/idx.h"
 
 #ifdef __APPLE__
@@ -177,10 +178,11 @@ void anet_hash_abort(anet_hash_ctx *h) {
 }
 
 anet_status anet_hash_file(const char *path, anet_hash_alg alg, char hex[65], uint64_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return anet_fail(errno == ENOENT ? ANET_E_NOTFOUND : ANET_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f;
+    anet_status st = anet_fopen_input(path, NULL, &f, NULL);
+    if (st != ANET_OK) return st;
     anet_hash_ctx h;
-    anet_status st = anet_hash_init(&h, alg);
+    st = anet_hash_init(&h, alg);
     if (st != ANET_OK) {
         fclose(f);
         return st;

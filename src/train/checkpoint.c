@@ -11,8 +11,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "core/error.h"
+#include "core/safe_file.h"
 
 static const char *dtype_tag(anet_dtype t) {
     return t == ANET_DT_FP32 ? "F32" : t == ANET_DT_FP16 ? "F16" : NULL;
@@ -53,15 +55,37 @@ static void dir_of(const char *path, char *dir, size_t len) {
     }
 }
 
+/* CRC-32 (zlib) of a tensor's bytes, in chunks zlib's uInt can take. */
+static uint32_t tensor_crc(const void *data, size_t n) {
+    uLong crc = crc32(0L, Z_NULL, 0);
+    const Bytef *p = data;
+    while (n > 0) {
+        uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        crc = crc32(crc, p, k);
+        p += k;
+        n -= k;
+    }
+    return (uint32_t)crc;
+}
+
+static int is_checksum_key(const char *k) { return strncmp(k, ANET_CKPT_CHECKSUM_PREFIX, strlen(ANET_CKPT_CHECKSUM_PREFIX)) == 0; }
+
 static char *build_header(const anet_ckpt_tensor *t, int n, const anet_ckpt_meta *meta, int nmeta,
                           uint64_t *data_len) {
     cJSON *root = cJSON_CreateObject();
     if (!root) return NULL;
-    if (nmeta > 0) {
+    if (nmeta > 0 || n > 0) {
         cJSON *m = cJSON_AddObjectToObject(root, "__metadata__");
         if (!m) goto fail;
         for (int i = 0; i < nmeta; i++)
-            if (!cJSON_AddStringToObject(m, meta[i].key, meta[i].value)) goto fail;
+            if (!is_checksum_key(meta[i].key) && !cJSON_AddStringToObject(m, meta[i].key, meta[i].value)) goto fail;
+        /* One checksum per tensor, recomputed on every write (a caller's stale ones are dropped). */
+        for (int i = 0; i < n; i++) {
+            char key[96], val[24];
+            snprintf(key, sizeof key, ANET_CKPT_CHECKSUM_PREFIX "%s", t[i].name);
+            snprintf(val, sizeof val, "crc32:%08x", (unsigned)tensor_crc(t[i].data, t[i].nbytes));
+            if (!cJSON_AddStringToObject(m, key, val)) goto fail;
+        }
     }
     uint64_t off = 0;
     for (int i = 0; i < n; i++) {
@@ -208,6 +232,65 @@ typedef struct span {
 static int span_cmp(const void *a, const void *b) {
     const span *x = a, *y = b;
     return x->b < y->b ? -1 : x->b > y->b ? 1 : 0;
+}
+
+/* An optimizer's second moment (Adam's v) is a mean of squares: never negative. */
+static int is_second_moment(const char *name) {
+    return strncmp(name, "opt.v.", 6) == 0 || strncmp(name, "ane.v.", 6) == 0;
+}
+
+/* What the bytes hold: each tensor's recorded checksum matches (a flipped bit is caught), every
+ * value is finite (a NaN weight would make every later step non-finite, and every step be
+ * skipped), and second moments are not negative (Adam would take the square root). */
+static anet_status check_values(const char *path, const anet_ckpt *c) {
+    int nsum = 0;
+    for (int i = 0; i < c->nmeta; i++) {
+        if (!is_checksum_key(c->meta[i].key)) continue;
+        nsum++;
+        const char *tn = c->meta[i].key + strlen(ANET_CKPT_CHECKSUM_PREFIX);
+        if (!anet_ckpt_find(c, tn))
+            return anet_fail(ANET_E_FORMAT, "checkpoint %s: metadata %.80s names no tensor of the file", path,
+                             c->meta[i].key);
+    }
+    for (int i = 0; i < c->ntensors; i++) {
+        const anet_ckpt_tensor *t = &c->tensors[i];
+        char key[96];
+        snprintf(key, sizeof key, ANET_CKPT_CHECKSUM_PREFIX "%s", t->name);
+        const char *rec = anet_ckpt_get_meta(c, key);
+        if (!rec && nsum > 0)
+            return anet_fail(ANET_E_FORMAT, "checkpoint %s: tensor %s has no checksum (the others have)", path,
+                             t->name);
+        if (rec) {
+            char want[24];
+            snprintf(want, sizeof want, "crc32:%08x", (unsigned)tensor_crc(t->data, t->nbytes));
+            if (strcmp(rec, want) != 0)
+                return anet_fail(ANET_E_FORMAT, "checkpoint %s: tensor %s does not match its checksum (%.24s "
+                                 "recorded, %s read): the file is damaged", path, t->name, rec, want);
+        }
+        size_t n = t->nbytes / anet_dtype_size(t->dtype);
+        int moment = is_second_moment(t->name);
+        for (size_t k = 0; k < n; k++) {
+            int finite, negative;
+            if (t->dtype == ANET_DT_FP16) {
+                uint16_t h;
+                memcpy(&h, (const uint8_t *)t->data + 2 * k, 2);
+                finite = (h & 0x7c00) != 0x7c00;
+                negative = (h & 0x8000) && (h & 0x7fff);
+            } else {
+                float f;
+                memcpy(&f, (const uint8_t *)t->data + 4 * k, 4);
+                finite = isfinite(f);
+                negative = f < 0;
+            }
+            if (!finite)
+                return anet_fail(ANET_E_FORMAT, "checkpoint %s: tensor %s holds a non-finite value at element %zu",
+                                 path, t->name, k);
+            if (moment && negative)
+                return anet_fail(ANET_E_FORMAT, "checkpoint %s: tensor %s (a second moment) holds a negative value "
+                                 "at element %zu", path, t->name, k);
+        }
+    }
+    return ANET_OK;
 }
 
 static anet_status parse_header(const char *path, const char *json, size_t jlen,
@@ -359,6 +442,7 @@ static anet_status parse_header(const char *path, const char *json, size_t jlen,
         }
         memcpy(t->data, data + spans[i].b, t->nbytes);
     }
+    st = check_values(path, c);
 done:
     free(spans);
     cJSON_Delete(root);
@@ -394,16 +478,11 @@ anet_status anet_ckpt_parse(const uint8_t *buf, size_t len, const char *name, an
 anet_status anet_ckpt_read(const char *path, anet_ckpt *out) {
     memset(out, 0, sizeof *out);
     if (!path || !path[0]) return anet_fail(ANET_E_INVALID, "checkpoint: empty path");
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return anet_fail(errno == ENOENT ? ANET_E_NOTFOUND : ANET_E_IO, "checkpoint %s: %s", path,
-                         strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fclose(f);
-        return anet_fail(ANET_E_IO, "checkpoint %s: not a regular file", path);
-    }
-    uint64_t size = (uint64_t)sb.st_size;
+    /* A FIFO or device is refused before anything is read from it (it would block or never end). */
+    uint64_t size = 0;
+    FILE *f;
+    anet_status st = anet_fopen_input(path, "checkpoint", &f, &size);
+    if (st != ANET_OK) return st;
     if (size < 8 || size > ANET_CKPT_MAX_FILE) {
         fclose(f);
         return anet_fail(ANET_E_FORMAT, "checkpoint %s: %llu bytes is not a safetensors file", path,
@@ -415,7 +494,7 @@ anet_status anet_ckpt_read(const char *path, anet_ckpt *out) {
         fclose(f);
         return anet_fail(ANET_E_IO, "checkpoint %s: cannot read the header length", path);
     }
-    anet_status st = check_hlen(path, get_u64le(len8), size);
+    st = check_hlen(path, get_u64le(len8), size);
     if (st != ANET_OK) {
         fclose(f);
         return st;

@@ -18,6 +18,9 @@
 #define ANET_CKPT_MAX_TENSORS 4096
 #define ANET_CKPT_MAX_HEADER ((uint64_t)100 << 20) /* as the safetensors reference reader */
 #define ANET_CKPT_MAX_FILE ((uint64_t)4 << 30)
+/* Metadata "checksum.<tensor>" = "crc32:<8 hex>" of the tensor's bytes: written for every
+ * tensor, verified on every read when present (older files have none). */
+#define ANET_CKPT_CHECKSUM_PREFIX "checksum."
 
 typedef struct anet_ckpt_tensor {
     char name[64];
@@ -44,7 +47,8 @@ typedef struct anet_ckpt {
 anet_status anet_ckpt_write(const char *path, const anet_ckpt_tensor *t, int n,
                             const anet_ckpt_meta *meta, int nmeta);
 /* Reads and validates a checkpoint (header bounds, JSON, dtypes, shapes, offsets in bounds,
- * no overlap and no gap, exact total size). */
+ * no overlap and no gap, exact total size; each tensor's checksum; every value finite, second
+ * moments "opt.v.*" / "ane.v.*" not negative: the message names the tensor). */
 anet_status anet_ckpt_read(const char *path, anet_ckpt *out);
 /* The same from a whole file's bytes in memory (name is used in messages). */
 anet_status anet_ckpt_parse(const uint8_t *buf, size_t len, const char *name, anet_ckpt *out);

@@ -2,11 +2,13 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
+#include "core/safe_file.h"
 
 static void add_num(cJSON *o, const char *k, double v) {
     if (isfinite(v)) cJSON_AddNumberToObject(o, k, v);
@@ -48,8 +50,15 @@ char *anet_metrics_format(const anet_metrics_record *r) {
 anet_status anet_metrics_open(anet_metrics *m, const char *path, int append) {
     m->f = NULL;
     if (!path || !path[0]) return ANET_OK;
-    m->f = fopen(path, append ? "a" : "w");
-    if (!m->f) return anet_fail(ANET_E_IO, "metrics file %s: %s", path, strerror(errno));
+    /* Never through a symlink planted under the name (O_NOFOLLOW). */
+    m->f = anet_fopen_output(path, "metrics file", append ? O_APPEND : O_TRUNC);
+    return m->f ? ANET_OK : ANET_E_IO;
+}
+
+anet_status anet_metrics_write_line(anet_metrics *m, const char *line) {
+    if (!m->f) return ANET_OK;
+    if (fputs(line, m->f) < 0 || fputc('\n', m->f) == EOF || fflush(m->f) != 0)
+        return anet_fail(ANET_E_IO, "metrics: write failed: %s", strerror(errno));
     return ANET_OK;
 }
 
@@ -57,10 +66,9 @@ anet_status anet_metrics_write(anet_metrics *m, const anet_metrics_record *r) {
     if (!m->f) return ANET_OK;
     char *s = anet_metrics_format(r);
     if (!s) return anet_fail(ANET_E_NOMEM, "metrics: out of memory");
-    int ok = fputs(s, m->f) >= 0 && fputc('\n', m->f) != EOF && fflush(m->f) == 0;
+    anet_status st = anet_metrics_write_line(m, s);
     free(s);
-    if (!ok) return anet_fail(ANET_E_IO, "metrics: write failed: %s", strerror(errno));
-    return ANET_OK;
+    return st;
 }
 
 void anet_metrics_close(anet_metrics *m) {

@@ -41,6 +41,8 @@ typedef struct anet_metrics {
 anet_status anet_metrics_open(anet_metrics *m, const char *path, int append);
 /* One line; returns ANET_E_IO when the write fails. */
 anet_status anet_metrics_write(anet_metrics *m, const anet_metrics_record *r);
+/* One line already formatted (no newline), written and flushed. */
+anet_status anet_metrics_write_line(anet_metrics *m, const char *line);
 void anet_metrics_close(anet_metrics *m);
 /* The JSON object of r, malloc'd, without a newline (NULL when out of memory). */
 char *anet_metrics_format(const anet_metrics_record *r);

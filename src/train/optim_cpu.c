@@ -60,7 +60,6 @@ void anet_optim_cpu_free(anet_optim_cpu *o) {
     free(o->v);
     free(o->w16);
     free(o->sizes);
-    free(o->scratch);
     memset(o, 0, sizeof *o);
 }
 
@@ -86,7 +85,6 @@ anet_status anet_optim_cpu_init(anet_optim_cpu *o, const anet_opt_config *cfg, i
     o->v = calloc((size_t)nparams, sizeof *o->v);
     o->w16 = calloc((size_t)nparams, sizeof *o->w16);
     if (!o->sizes || !o->w || !o->m || !o->v || !o->w16) goto nomem;
-    size_t maxn = 0;
     for (int i = 0; i < nparams; i++) {
         size_t n = sizes[i];
         if (n == 0 || n > MAX_PARAM_ELEMS) {
@@ -94,7 +92,6 @@ anet_status anet_optim_cpu_init(anet_optim_cpu *o, const anet_opt_config *cfg, i
             return anet_fail(ANET_E_NOMEM, "optimizer: parameter %d has %zu scalars", i, n);
         }
         o->sizes[i] = n;
-        if (n > maxn) maxn = n;
         o->w[i] = calloc(n, sizeof(float));
         o->m[i] = calloc(n, sizeof(float));
         o->w16[i] = calloc(n, sizeof(anet_f16));
@@ -104,53 +101,67 @@ anet_status anet_optim_cpu_init(anet_optim_cpu *o, const anet_opt_config *cfg, i
             if (!o->v[i]) goto nomem;
         }
     }
-    o->scratch = malloc(maxn * sizeof(float));
-    if (!o->scratch) goto nomem;
     return ANET_OK;
 nomem:
     anet_optim_cpu_free(o);
     return anet_fail(ANET_E_NOMEM, "optimizer: out of memory");
 }
 
-static void step_sgd(const anet_opt_config *c, int first, float lr, float *w, float *buf,
-                     const float *g, size_t n) {
-    const float wd = c->weight_decay, mom = c->momentum;
+/* Per-step constants of one update. */
+typedef struct upd_consts {
+    int first, l2, decoupled;
+    float lr, wd, mom, b1, b2, c1, c2, eps, step_size, bc2_sqrt, decay;
+} upd_consts;
+
+static upd_consts consts(const anet_opt_config *c, int64_t t, int first, float lr) {
+    upd_consts k;
+    k.first = first;
+    k.lr = lr;
+    k.wd = c->weight_decay;
+    k.mom = c->momentum;
+    k.b1 = c->beta1;
+    k.b2 = c->beta2;
+    k.c1 = 1.0f - c->beta1;
+    k.c2 = 1.0f - c->beta2;
+    k.eps = c->eps;
+    k.decoupled = c->kind == ANET_OPT_ADAMW;
+    k.l2 = !k.decoupled && k.wd != 0.0f;
+    /* Bias corrections in double, as torch computes them with Python floats. */
+    const double bc1 = 1.0 - pow((double)c->beta1, (double)t);
+    const double bc2 = 1.0 - pow((double)c->beta2, (double)t);
+    k.step_size = (float)((double)lr / bc1);
+    k.bc2_sqrt = (float)sqrt(bc2);
+    k.decay = 1.0f - lr * k.wd;
+    return k;
+}
+
+static void step_sgd(const upd_consts *c, float *w, float *buf, const float *g, size_t n) {
     for (size_t k = 0; k < n; k++) {
         float d = g[k];
-        if (wd != 0.0f) d += wd * w[k];
-        if (mom != 0.0f) {
+        if (c->wd != 0.0f) d += c->wd * w[k];
+        if (c->mom != 0.0f) {
             /* torch: the buffer starts as a copy of the first gradient (no dampening). */
-            buf[k] = first ? d : mom * buf[k] + d;
+            buf[k] = c->first ? d : c->mom * buf[k] + d;
             d = buf[k];
         }
-        w[k] -= lr * d;
+        w[k] -= c->lr * d;
     }
 }
 
-static void step_adam(const anet_opt_config *c, int64_t t, float lr, float *w, float *m, float *v,
-                      const float *g, size_t n) {
-    const float b1 = c->beta1, b2 = c->beta2, eps = c->eps, wd = c->weight_decay;
-    const int decoupled = c->kind == ANET_OPT_ADAMW;
-    /* Bias corrections in double, as torch computes them with Python floats. */
-    const double bc1 = 1.0 - pow((double)b1, (double)t);
-    const double bc2 = 1.0 - pow((double)b2, (double)t);
-    const float step_size = (float)((double)lr / bc1);
-    const float bc2_sqrt = (float)sqrt(bc2);
-    const float decay = 1.0f - lr * wd;
+static void step_adam(const upd_consts *c, float *w, float *m, float *v, const float *g, size_t n) {
     size_t k = 0;
 #if ANET_OPTIM_SSE
     /* Four lanes at a time with the same IEEE operations in the same order as the scalar loop
      * below (no FMA), so both give identical bits; the scalar loop alone is 2-3x slower because
      * sqrtf's errno duty keeps compilers from vectorizing it. */
     {
-        const __m128 vb1 = _mm_set1_ps(b1), vb2 = _mm_set1_ps(b2), vc1 = _mm_set1_ps(1.0f - b1),
-                     vc2 = _mm_set1_ps(1.0f - b2), vbc2 = _mm_set1_ps(bc2_sqrt), veps = _mm_set1_ps(eps),
-                     vstep = _mm_set1_ps(step_size), vdecay = _mm_set1_ps(decay), vwd = _mm_set1_ps(wd);
-        const int l2 = !decoupled && wd != 0.0f;
+        const __m128 vb1 = _mm_set1_ps(c->b1), vb2 = _mm_set1_ps(c->b2), vc1 = _mm_set1_ps(c->c1),
+                     vc2 = _mm_set1_ps(c->c2), vbc2 = _mm_set1_ps(c->bc2_sqrt), veps = _mm_set1_ps(c->eps),
+                     vstep = _mm_set1_ps(c->step_size), vdecay = _mm_set1_ps(c->decay), vwd = _mm_set1_ps(c->wd);
         for (; k + 4 <= n; k += 4) {
             __m128 vw = _mm_loadu_ps(w + k), d = _mm_loadu_ps(g + k);
-            if (decoupled) vw = _mm_mul_ps(vw, vdecay);
-            else if (l2) d = _mm_add_ps(d, _mm_mul_ps(vwd, vw));
+            if (c->decoupled) vw = _mm_mul_ps(vw, vdecay);
+            else if (c->l2) d = _mm_add_ps(d, _mm_mul_ps(vwd, vw));
             __m128 vm = _mm_add_ps(_mm_mul_ps(vb1, _mm_loadu_ps(m + k)), _mm_mul_ps(vc1, d));
             __m128 vv = _mm_add_ps(_mm_mul_ps(vb2, _mm_loadu_ps(v + k)), _mm_mul_ps(_mm_mul_ps(vc2, d), d));
             __m128 denom = _mm_add_ps(_mm_div_ps(_mm_sqrt_ps(vv), vbc2), veps);
@@ -163,41 +174,53 @@ static void step_adam(const anet_opt_config *c, int64_t t, float lr, float *w, f
 #endif
     for (; k < n; k++) {
         float d = g[k];
-        if (decoupled) w[k] *= decay;
-        else if (wd != 0.0f) d += wd * w[k];
-        m[k] = b1 * m[k] + (1.0f - b1) * d;
-        v[k] = b2 * v[k] + (1.0f - b2) * d * d;
-        float denom = sqrtf(v[k]) / bc2_sqrt + eps;
-        w[k] -= step_size * (m[k] / denom);
+        if (c->decoupled) w[k] *= c->decay;
+        else if (c->wd != 0.0f) d += c->wd * w[k];
+        m[k] = c->b1 * m[k] + c->c1 * d;
+        v[k] = c->b2 * v[k] + c->c2 * d * d;
+        float denom = sqrtf(v[k]) / c->bc2_sqrt + c->eps;
+        w[k] -= c->step_size * (m[k] / denom);
     }
+}
+
+static void step_block(const anet_optim_cpu *o, const upd_consts *c, int i, size_t k0, const float *g, size_t n) {
+    if (o->cfg.kind == ANET_OPT_SGD) step_sgd(c, o->w[i] + k0, o->m[i] + k0, g, n);
+    else step_adam(c, o->w[i] + k0, o->m[i] + k0, o->v[i] + k0, g, n);
 }
 
 void anet_optim_cpu_step(anet_optim_cpu *o, float lr, const float *const *grads) {
     int first = o->t == 0;
     o->t++;
-    for (int i = 0; i < o->nparams; i++) {
-        if (o->cfg.kind == ANET_OPT_SGD)
-            step_sgd(&o->cfg, first, lr, o->w[i], o->m[i], grads[i], o->sizes[i]);
-        else
-            step_adam(&o->cfg, o->t, lr, o->w[i], o->m[i], o->v[i], grads[i], o->sizes[i]);
+    upd_consts c = consts(&o->cfg, o->t, first, lr);
+    for (int i = 0; i < o->nparams; i++) step_block(o, &c, i, 0, grads[i], o->sizes[i]);
+}
+
+/* Elements per block of the one-pass update: the unscaled gradients stay in L1. */
+#define UPD_BLOCK 1024
+
+void anet_optim_cpu_begin(anet_optim_cpu *o, float lr) {
+    o->first = o->t == 0;
+    o->t++;
+    o->lr_now = lr;
+}
+
+void anet_optim_cpu_apply_f16(anet_optim_cpu *o, int i, const anet_f16 *grad, float inv_scale) {
+    upd_consts c = consts(&o->cfg, o->t, o->first, o->lr_now);
+    float g[UPD_BLOCK];
+    /* One pass per block: fp16 gradient -> fp32, unscale, update, fp16 copy of the weights. */
+    for (size_t k0 = 0; k0 < o->sizes[i]; k0 += UPD_BLOCK) {
+        size_t n = o->sizes[i] - k0 < UPD_BLOCK ? o->sizes[i] - k0 : UPD_BLOCK;
+        anet_f16_to_f32_n(grad + k0, g, n);
+        for (size_t k = 0; k < n; k++) g[k] *= inv_scale;
+        step_block(o, &c, i, k0, g, n);
+        anet_f32_to_f16_n(o->w[i] + k0, o->w16[i] + k0, n);
     }
 }
 
 void anet_optim_cpu_step_f16(anet_optim_cpu *o, float lr, const anet_f16 *const *grads,
                              float inv_scale) {
-    int first = o->t == 0;
-    o->t++;
-    for (int i = 0; i < o->nparams; i++) {
-        size_t n = o->sizes[i];
-        float *g = o->scratch;
-        anet_f16_to_f32_n(grads[i], g, n);
-        if (inv_scale != 1.0f)
-            for (size_t k = 0; k < n; k++) g[k] *= inv_scale;
-        if (o->cfg.kind == ANET_OPT_SGD)
-            step_sgd(&o->cfg, first, lr, o->w[i], o->m[i], g, n);
-        else
-            step_adam(&o->cfg, o->t, lr, o->w[i], o->m[i], o->v[i], g, n);
-    }
+    anet_optim_cpu_begin(o, lr);
+    for (int i = 0; i < o->nparams; i++) anet_optim_cpu_apply_f16(o, i, grads[i], inv_scale);
 }
 
 void anet_optim_cpu_sync_f16(anet_optim_cpu *o) {

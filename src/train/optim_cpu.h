@@ -24,8 +24,9 @@ typedef struct anet_optim_cpu {
     float **m;       /* sgd: momentum buffer; adam: first moment */
     float **v;       /* adam: second moment (NULL for sgd) */
     anet_f16 **w16;  /* fp16 copies of w, refreshed by anet_optim_cpu_sync_f16 */
-    float *scratch;  /* largest parameter: unscaled fp32 gradient */
     int64_t t;       /* updates applied so far (Adam's bias correction uses t+1 next) */
+    int first;       /* the update under way is the first (sgd's momentum buffer starts there) */
+    float lr_now;    /* its learning rate */
 } anet_optim_cpu;
 
 /* Allocates zeroed weights/state for nparams tensors of sizes[i] scalars. */
@@ -39,9 +40,15 @@ void anet_optim_cpu_free(anet_optim_cpu *o);
  *         w -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)
  *  adamw: w *= 1 - lr*wd; then adam without the L2 term. */
 void anet_optim_cpu_step(anet_optim_cpu *o, float lr, const float *const *grads);
-/* The same from the program's fp16 gradients, multiplied by inv_scale (1/loss scale) first. */
+/* The same from the program's fp16 gradients, multiplied by inv_scale (1/loss scale) first,
+ * in one pass that also refreshes w16 (as anet_optim_cpu_sync_f16 would; same bits as
+ * converting, unscaling, stepping and syncing one after the other). */
 void anet_optim_cpu_step_f16(anet_optim_cpu *o, float lr, const anet_f16 *const *grads,
                              float inv_scale);
+/* anet_optim_cpu_step_f16 one parameter at a time: begin the update, then apply each
+ * parameter's fp16 gradient exactly once. */
+void anet_optim_cpu_begin(anet_optim_cpu *o, float lr);
+void anet_optim_cpu_apply_f16(anet_optim_cpu *o, int i, const anet_f16 *grad, float inv_scale);
 /* Refreshes w16 from w (round to nearest even). */
 void anet_optim_cpu_sync_f16(anet_optim_cpu *o);
 

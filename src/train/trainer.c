@@ -29,6 +29,7 @@
 #include "train/metrics.h"
 #include "train/model.h"
 #include "train/optim_cpu.h"
+#include "train/rundir.h"
 #include "train/step_forms.h"
 #include "runtime/ane_probe_report.h"
 
@@ -120,7 +121,7 @@ anet_status anet_train_options_from_ckpt(const anet_ckpt *c, const char *path, a
     if ((st = anet_ckpt_meta_uint(c, path, "schedule_steps", 0, ANET_CKPT_MAX_COUNTER, 0, &u)) != ANET_OK) return st;
     o->schedule_steps = (int64_t)u;
     u = (uint64_t)o->loss_scale_growth;
-    if ((st = anet_ckpt_meta_uint(c, path, "loss_scale_growth", 1, 1000000000, 0, &u)) != ANET_OK) return st;
+    if ((st = anet_ckpt_meta_uint(c, path, "loss_scale_growth", 1, ANET_LOSS_SCALE_MAX_GROWTH, 0, &u)) != ANET_OK) return st;
     o->loss_scale_growth = (int)u;
     if ((v = anet_ckpt_get_meta(c, "chip")) &&
         (st = meta_name(c, path, "chip", anet_chip_lookup(v, &o->chip) != 0)) != ANET_OK)
@@ -152,37 +153,16 @@ static void write_scalar(void *buf, anet_dtype dt, size_t i, float v) {
 static const char *update_name(anet_update_mode u) { return u == ANET_UPDATE_ANE ? "ane" : "cpu"; }
 static const char *numerics_name(anet_numerics n) { return n == ANET_NUMERICS_FP32 ? "fp32" : "fp16"; }
 
-/* mkdir -p */
-static anet_status make_dirs(const char *path) {
-    char buf[4096];
-    if (strlen(path) >= sizeof buf) return anet_fail(ANET_E_INVALID, "--out %.64s...: path too long", path);
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return anet_fail(ANET_E_IO, "cannot create directory %s: %s", buf, strerror(errno));
-        *p = '/';
+/* An upper bound of a checkpoint's size: fp32 weights, two optimizer moments (or update=ane's
+ * hi/lo/m/v state), and room for the header. The run directory must have this much free. */
+static uint64_t ckpt_size_bound(const anet_model_spec *m) {
+    uint64_t elems = 0;
+    for (int i = 0; i < anet_model_nparams(m); i++) {
+        anet_param_info p;
+        anet_model_param(m, i, &p);
+        elems += (uint64_t)p.rows * (uint64_t)p.cols;
     }
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-        return anet_fail(ANET_E_IO, "cannot create directory %s: %s", buf, strerror(errno));
-    struct stat sb;
-    if (stat(buf, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return anet_fail(ANET_E_IO, "%s is not a directory", buf);
-    return ANET_OK;
-}
-
-/* The output directory must take files before hours of training are spent. */
-static anet_status check_writable_dir(const char *dir) {
-    anet_status st = make_dirs(dir);
-    if (st != ANET_OK) return st;
-    char probe[4200];
-    snprintf(probe, sizeof probe, "%s/.write-test.%ld", dir, (long)getpid());
-    FILE *f = fopen(probe, "w");
-    if (!f) return anet_fail(ANET_E_IO, "output directory %s is not writable: %s", dir, strerror(errno));
-    fclose(f);
-    unlink(probe);
-    return ANET_OK;
+    return elems * sizeof(float) * 4 + ((uint64_t)1 << 16);
 }
 
 /* A process killed while writing a checkpoint leaves its temporary file (the checkpoint itself
@@ -313,6 +293,9 @@ struct anet_trainer {
     /* In-memory mode (anet_trainer_create_mem): no dataset, no output directory, no metrics
      * file; each call brings its arrays and the batchers live only for that call. */
     int mem;
+    int rundir_fd;                  /* holds the run directory's lock (-1: none) */
+    char *resume_epoch_line;        /* the checkpoint's own epoch metrics line (resume) */
+    char *epoch_line;               /* the epoch line the next save records (run) */
     anet_batch_pos mem_pos;         /* the train batcher's position after the last epoch */
     anet_metrics_record last_epoch; /* the record of the last epoch trained (event NULL: none) */
 };
@@ -733,7 +716,8 @@ static anet_status ckpt_check(anet_trainer *t, const anet_ckpt *c, const char *p
     if (st == ANET_OK) st = anet_ckpt_meta_uint(c, path, "data_epoch", 0, ANET_CKPT_MAX_COUNTER, 1, &r->de);
     if (st == ANET_OK) st = anet_ckpt_meta_uint(c, path, "data_index", 0, UINT32_MAX, 1, &r->di);
     if (st == ANET_OK) st = anet_ckpt_meta_uint(c, path, "batch_size", 1, ANET_MAX_BATCH, 1, &bs);
-    if (st == ANET_OK) st = anet_ckpt_meta_uint(c, path, "loss_scale_clean_steps", 0, INT32_MAX, 1, &r->clean);
+    if (st == ANET_OK) st = anet_ckpt_meta_uint(c, path, "loss_scale_clean_steps", 0, ANET_LOSS_SCALE_MAX_GROWTH, 1,
+                                                      &r->clean);
     if (st == ANET_OK) st = anet_ckpt_meta_uint(c, path, "skipped_steps", 0, ANET_CKPT_MAX_COUNTER, 1, &r->skipped);
     if (st == ANET_OK) st = anet_ckpt_meta_uint(c, path, "optimizer_steps", 0, ANET_CKPT_MAX_COUNTER, 1, &r->ot);
     if (st == ANET_OK)
@@ -830,7 +814,7 @@ static anet_status ckpt_apply(anet_trainer *t, const anet_ckpt *c, const char *p
     t->epochs_done = (int)r->epoch;
     t->opt.t = (int64_t)r->ot;
     t->scaler.scale = (float)r->scale;
-    t->scaler.clean_steps = (int)r->clean;
+    t->scaler.clean_steps = (int64_t)r->clean;
     t->scaler.skipped_steps = (int64_t)r->skipped;
     double acc;
     if (meta_f(c, "test_acc", &acc) == 0 && acc >= 0 && acc <= 1) t->last_acc = acc;
@@ -917,7 +901,7 @@ anet_status anet_trainer_save(anet_trainer *t, const char *path) {
         snprintf(v[0], 80, "%lld", (long long)t->step);
         snprintf(v[1], 80, "%d", t->epochs_done);
         snprintf(v[2], 80, "%.9g", (double)t->scaler.scale);
-        snprintf(v[3], 80, "%d", t->scaler.clean_steps);
+        snprintf(v[3], 80, "%lld", (long long)t->scaler.clean_steps);
         snprintf(v[4], 80, "%lld", (long long)t->scaler.skipped_steps);
         snprintf(v[5], 80, "%016llx:%016llx:%016llx:%016llx", (unsigned long long)t->rng.s[0],
                  (unsigned long long)t->rng.s[1], (unsigned long long)t->rng.s[2],
@@ -935,7 +919,7 @@ anet_status anet_trainer_save(anet_trainer *t, const char *path) {
         snprintf(v[16], 80, "%lld", (long long)t->opt.t);
         snprintf(v[17], 80, "%lld", (long long)t->o.warmup_steps);
         snprintf(v[18], 80, "%.17g", t->last_acc);
-        snprintf(v[19], 80, "%d", t->scaler.growth_interval);
+        snprintf(v[19], 80, "%lld", (long long)t->scaler.growth_interval);
         snprintf(v[20], 80, "%lld", (long long)t->o.schedule_steps);
         anet_ckpt_meta meta[] = {
             {"format", CKPT_FORMAT},
@@ -969,8 +953,10 @@ anet_status anet_trainer_save(anet_trainer *t, const char *path) {
             {"update", (char *)update_name(t->o.update)},
             {"numerics", (char *)numerics_name(t->o.numerics)},
             {"library_version", (char *)anet_version()},
+            {"metrics_epoch", t->epoch_line}, /* last: left out when there is none */
         };
-        st = anet_ckpt_write(path, ts, n, meta, (int)(sizeof meta / sizeof meta[0]));
+        int nmeta = (int)(sizeof meta / sizeof meta[0]) - (t->epoch_line ? 0 : 1);
+        st = anet_ckpt_write(path, ts, n, meta, nmeta);
     }
 done:
     for (int i = 0; i < t->nparams; i++) free(tmp[i]);
@@ -1006,6 +992,21 @@ static anet_status build_programs(anet_trainer *t) {
     return ANET_OK;
 }
 
+/* The metrics file of a dataset run. A resume first cuts it to the checkpoint's state (lines
+ * written after the checkpoint, by a run that crashed later, would be repeated), then restores
+ * the checkpoint's own epoch line when a crash between the checkpoint and that line lost it. */
+static anet_status open_metrics(anet_trainer *t) {
+    int has_line = 0;
+    anet_status st;
+    if (t->o.resume &&
+        (st = anet_rundir_truncate_metrics(t->metrics_path, t->step, t->epochs_done, &has_line)) != ANET_OK)
+        return st;
+    if ((st = anet_metrics_open(&t->metrics, t->metrics_path, t->o.resume != NULL)) != ANET_OK) return st;
+    if (t->o.resume && has_line == 0 && t->epochs_done > 0 && t->resume_epoch_line)
+        return anet_metrics_write_line(&t->metrics, t->resume_epoch_line);
+    return ANET_OK;
+}
+
 /* mem_resume: the checkpoint an in-memory trainer starts from (anet_trainer_load_mem); a
  * dataset trainer resumes from o->resume. */
 static anet_status create(const anet_train_options *o, int mem, const char *mem_resume, anet_trainer **out) {
@@ -1020,6 +1021,7 @@ static anet_status create(const anet_train_options *o, int mem, const char *mem_
     if (!t) return anet_fail(ANET_E_NOMEM, "out of memory");
     t->o = *o;
     t->mem = mem;
+    t->rundir_fd = -1;
     if (mem) {
         /* Nothing on disk: the caller saves when it wants to; no resume (anet_trainer_restore). */
         t->o.dataset = t->o.data_dir = t->o.out_dir = t->o.resume = t->o.metrics_path = NULL;
@@ -1031,6 +1033,12 @@ static anet_status create(const anet_train_options *o, int mem, const char *mem_
     if (st != ANET_OK) goto fail;
     if (o->epochs < 1 || o->epochs > 1000000) {
         st = anet_fail(ANET_E_INVALID, "--epochs %d: must be at least 1", o->epochs);
+        goto fail;
+    }
+    /* The limit a checkpoint accepts (ANET_CKPT_MAX_COUNTER): a run never writes a checkpoint
+     * its own resume would refuse. */
+    if (o->warmup_steps < 0 || (uint64_t)o->warmup_steps > ANET_CKPT_MAX_COUNTER) {
+        st = anet_fail(ANET_E_INVALID, "--warmup-steps %lld: must be in 0..2^53", (long long)o->warmup_steps);
         goto fail;
     }
     if (o->schedule_steps < 0 || (uint64_t)o->schedule_steps > ANET_CKPT_MAX_COUNTER) {
@@ -1053,7 +1061,8 @@ static anet_status create(const anet_train_options *o, int mem, const char *mem_
         strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tmv);
         snprintf(t->out_dir, sizeof t->out_dir, "runs/%s", stamp);
     }
-    if ((st = check_writable_dir(t->out_dir)) != ANET_OK) goto fail;
+    if ((st = anet_rundir_prepare(t->out_dir, ckpt_size_bound(&t->model))) != ANET_OK) goto fail;
+    if ((st = anet_rundir_lock(t->out_dir, &t->rundir_fd)) != ANET_OK) goto fail;
     snprintf(t->ckpt_path, sizeof t->ckpt_path, "%s/checkpoint.safetensors", t->out_dir);
     remove_stale_temps(t->out_dir);
     if (o->metrics_path && o->metrics_path[0])
@@ -1114,6 +1123,11 @@ backend:;
     if ((st = init_state(t)) != ANET_OK) goto fail;
     if (have_ck) {
         if ((st = ckpt_apply(t, &ck, resume, &cv)) != ANET_OK) goto fail;
+        const char *line = anet_ckpt_get_meta(&ck, "metrics_epoch");
+        if (!mem && line && line[0] && !(t->resume_epoch_line = strdup(line))) {
+            st = anet_fail(ANET_E_NOMEM, "out of memory");
+            goto fail;
+        }
         anet_ckpt_free(&ck);
         have_ck = 0;
     }
@@ -1133,7 +1147,7 @@ backend:;
         t->o.schedule_steps = o->schedule_steps > 0 ? o->schedule_steps : here;
     }
     t->sched.total_steps = t->o.schedule_steps;
-    if (!mem && (st = anet_metrics_open(&t->metrics, t->metrics_path, o->resume != NULL)) != ANET_OK) goto fail;
+    if (!mem && (st = open_metrics(t)) != ANET_OK) goto fail;
     if (t->fallback[0]) { /* auto switched to vane before the metrics file was open */
         anet_metrics_record r;
         fallback_record(t, &r);
@@ -1177,6 +1191,8 @@ void anet_trainer_free(anet_trainer *t) {
     anet_batcher_free(&t->test_b);
     anet_dataset_free(&t->ds);
     anet_metrics_close(&t->metrics);
+    anet_rundir_unlock(&t->rundir_fd);
+    free(t->resume_epoch_line);
     free(t);
 }
 
@@ -1317,31 +1333,43 @@ static anet_status train_step(anet_trainer *t, float *loss_out, int *applied) {
     int finite = fi >= 0 ? read_scalar(p->out[fi].data, p->out_type[fi].dtype, 0) != 0.0f : 1;
     if (t->o.update == ANET_UPDATE_CPU) {
         /* The program's flag and a check here: a gradient that overflowed in the last op is
-         * caught either way. Gradients are unscaled into fp32 buffers for the optimizer. */
+         * caught either way. fp16 gradients go through one pass each (unscale, update, fp16
+         * copy); fp32 ones are unscaled into fp32 buffers first. */
         float inv = 1.0f / t->scaler.scale;
-        int seen = 0;
+        int seen = 0, all16 = 1;
         for (int i = 0; i < p->sp.noutputs; i++) {
             const anet_io_desc *d = &p->sp.outputs[i];
             if (d->role != ANET_ROLE_GRAD) continue;
             size_t n = t->opt.sizes[d->index];
-            float *g = t->grad32[d->index];
+            seen++;
             if (p->out_type[i].dtype == ANET_DT_FP16) {
                 if (!anet_f16_all_finite(p->out[i].data, n)) finite = 0;
-                anet_f16_to_f32_n(p->out[i].data, g, n);
-            } else {
-                memcpy(g, p->out[i].data, n * sizeof(float));
-                for (size_t k = 0; k < n; k++)
-                    if (!isfinite(g[k])) finite = 0;
+                continue;
             }
-            for (size_t k = 0; k < n; k++) g[k] *= inv;
-            seen++;
+            all16 = 0;
+            float *g = t->grad32[d->index];
+            memcpy(g, p->out[i].data, n * sizeof(float));
+            for (size_t k = 0; k < n; k++)
+                if (!isfinite(g[k])) finite = 0;
         }
         if (seen != t->nparams)
             return anet_fail(ANET_E_INTERNAL, "train program (update=cpu) has %d gradient outputs for %d parameters",
                              seen, t->nparams);
         if (!isfinite(loss)) finite = 0;
         *applied = anet_loss_scaler_update(&t->scaler, finite);
-        if (*applied) {
+        if (*applied && all16) {
+            anet_optim_cpu_begin(&t->opt, lr);
+            for (int i = 0; i < p->sp.noutputs; i++)
+                if (p->sp.outputs[i].role == ANET_ROLE_GRAD)
+                    anet_optim_cpu_apply_f16(&t->opt, p->sp.outputs[i].index, p->out[i].data, inv);
+        } else if (*applied) {
+            for (int i = 0; i < p->sp.noutputs; i++) {
+                if (p->sp.outputs[i].role != ANET_ROLE_GRAD) continue;
+                int j = p->sp.outputs[i].index;
+                float *g = t->grad32[j];
+                if (p->out_type[i].dtype == ANET_DT_FP16) anet_f16_to_f32_n(p->out[i].data, g, t->opt.sizes[j]);
+                for (size_t k = 0; k < t->opt.sizes[j]; k++) g[k] *= inv;
+            }
             anet_optim_cpu_step(&t->opt, lr, (const float *const *)t->grad32);
             anet_optim_cpu_sync_f16(&t->opt);
         }
@@ -1442,7 +1470,7 @@ static anet_status run_epoch(anet_trainer *t, int epoch, anet_metrics_record *r,
     anet_backend_stats s0, s1;
     backend_stats(t, &s0);
     double t0 = now_s(), last_print = 0, loss_sum = 0;
-    uint32_t nloss = 0, done = 0;
+    uint32_t nloss = 0, done = 0, napplied = 0;
     int64_t steps0 = t->step;
     /* A resumed position may sit inside an epoch: finish that epoch's batches only. */
     anet_batch_pos pos = anet_batcher_tell(&t->train_b);
@@ -1456,6 +1484,7 @@ static anet_status run_epoch(anet_trainer *t, int epoch, anet_metrics_record *r,
         float loss = NAN;
         int applied = 0;
         if ((st = train_step(t, &loss, &applied)) != ANET_OK) return st;
+        napplied += applied != 0;
         if (isfinite(loss)) {
             loss_sum += loss;
             nloss++;
@@ -1469,6 +1498,12 @@ static anet_status run_epoch(anet_trainer *t, int epoch, anet_metrics_record *r,
             if ((st = anet_metrics_write(&t->metrics, &sr)) != ANET_OK) return st;
         }
     }
+    /* Not one update in a whole epoch: the weights cannot move any more (non-finite values
+     * everywhere, or a scale at its floor); going on would only burn time and report nan. */
+    if (done > start && napplied == 0)
+        return anet_fail(ANET_E_VERIFY, "epoch %d: every one of its %u steps was skipped for non-finite gradients "
+                         "(loss scale now %g): training diverged; lower the learning rate or start from another "
+                         "checkpoint", epoch, done - start, (double)t->scaler.scale);
     double secs = now_s() - t0;
     progress(t, epoch, done, nb, nloss ? loss_sum / nloss : NAN, t0, &last_print, 1);
     backend_stats(t, &s1);
@@ -1502,8 +1537,14 @@ anet_status anet_trainer_run(anet_trainer *t) {
         r.backend = t->backend.ops->name;
         r.fallback = t->fallback[0] ? t->fallback : NULL;
         t->last_epoch = r;
-        if ((st = anet_metrics_write(&t->metrics, &r)) != ANET_OK) return st;
-        if ((st = anet_trainer_save(t, t->ckpt_path)) != ANET_OK) return st;
+        /* The checkpoint first (it carries this line), then the line: see train/rundir.h. */
+        t->epoch_line = anet_metrics_format(&r);
+        if (!t->epoch_line) return anet_fail(ANET_E_NOMEM, "metrics: out of memory");
+        st = anet_trainer_save(t, t->ckpt_path);
+        if (st == ANET_OK) st = anet_metrics_write_line(&t->metrics, t->epoch_line);
+        free(t->epoch_line);
+        t->epoch_line = NULL;
+        if (st != ANET_OK) return st;
         if (!t->o.quiet)
             fprintf(stderr, "epoch %d/%d: train_loss %.4f  test_acc %.2f%%  %.2f s  %.0f samples/s  loss_scale %g  "
                     "skipped %lld\n", epoch, t->o.epochs, r.train_loss, 100.0 * acc, r.epoch_seconds, r.samples_per_s,
@@ -1714,6 +1755,7 @@ anet_status anet_eval_checkpoint(const anet_eval_options *o, anet_eval_result *r
         return anet_fail(ANET_E_NOMEM, "out of memory");
     }
     anet_train_options_default(&t->o);
+    t->rundir_fd = -1;
     t->o.batch_size = batch;
     t->o.update = ANET_UPDATE_CPU;
     t->o.chip = o->chip;

@@ -1,6 +1,7 @@
 #include "runtime/vane/kernels.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 int anet_vk_bcast_plan(anet_vk_bcast *p, int out_rank, const int64_t *out_dims, int nin,
@@ -56,141 +57,6 @@ int anet_vk_bcast_plan(anet_vk_bcast *p, int out_rank, const int64_t *out_dims, 
     return 0;
 }
 
-/* One flat row of a binary op; the stride patterns the broadcast plan produces most are split
- * out so each loop is a plain vectorizable one. */
-#define VK_ROW(NAME, EXPR)                                                                     \
-    static void NAME(int64_t n, const float *restrict a, int64_t sa, const float *restrict b, \
-                     int64_t sb, float *restrict y) {                                         \
-        if (sa == 1 && sb == 1) {                                                              \
-            for (int64_t i = 0; i < n; i++) { float x = a[i], z = b[i]; y[i] = (EXPR); }       \
-        } else if (sa == 1 && sb == 0) {                                                       \
-            const float z = b[0];                                                              \
-            for (int64_t i = 0; i < n; i++) { float x = a[i]; y[i] = (EXPR); }                 \
-        } else if (sa == 0 && sb == 1) {                                                       \
-            const float x = a[0];                                                              \
-            for (int64_t i = 0; i < n; i++) { float z = b[i]; y[i] = (EXPR); }                 \
-        } else {                                                                               \
-            for (int64_t i = 0; i < n; i++) { float x = a[i * sa], z = b[i * sb]; y[i] = (EXPR); } \
-        }                                                                                      \
-    }
-
-/* max/min propagate NaN (the ANE's behaviour is unknown; NaN-propagation is the safe choice
- * for a training emulator: a NaN never silently disappears). */
-static inline float vk_max(float x, float z) { return (x != x || x > z) ? x : z; }
-static inline float vk_min(float x, float z) { return (x != x || x < z) ? x : z; }
-
-VK_ROW(row_add, x + z)
-VK_ROW(row_sub, x - z)
-VK_ROW(row_mul, x * z)
-VK_ROW(row_div, x / z)
-VK_ROW(row_max, vk_max(x, z))
-VK_ROW(row_min, vk_min(x, z))
-VK_ROW(row_pow, powf(x, z))
-VK_ROW(row_gt, x > z ? 1.0f : 0.0f)
-VK_ROW(row_ge, x >= z ? 1.0f : 0.0f)
-VK_ROW(row_lt, x < z ? 1.0f : 0.0f)
-VK_ROW(row_eq, x == z ? 1.0f : 0.0f)
-
-typedef void (*row_fn)(int64_t, const float *, int64_t, const float *, int64_t, float *);
-
-void anet_vk_binary(anet_vk_binop op, const anet_vk_bcast *p, const float *a, const float *b,
-                    float *y) {
-    row_fn f;
-    switch (op) {
-    case ANET_VK_ADD: f = row_add; break;
-    case ANET_VK_SUB: f = row_sub; break;
-    case ANET_VK_MUL: f = row_mul; break;
-    case ANET_VK_DIV: f = row_div; break;
-    case ANET_VK_MAX: f = row_max; break;
-    case ANET_VK_MIN: f = row_min; break;
-    case ANET_VK_POW: f = row_pow; break;
-    case ANET_VK_GT: f = row_gt; break;
-    case ANET_VK_GE: f = row_ge; break;
-    case ANET_VK_LT: f = row_lt; break;
-    default: f = row_eq; break;
-    }
-    int nd = p->nd;
-    int64_t inner = p->dims[nd - 1], outer = 1;
-    for (int i = 0; i < nd - 1; i++) outer *= p->dims[i];
-    int64_t idx[ANET_MAX_RANK] = {0}, oa = 0, ob = 0;
-    for (int64_t r = 0; r < outer; r++) {
-        f(inner, a + oa, p->st[0][nd - 1], b + ob, p->st[1][nd - 1], y + r * inner);
-        /* Advance the outer counter (odometer), keeping the operand offsets in step. */
-        for (int i = nd - 2; i >= 0; i--) {
-            idx[i]++;
-            oa += p->st[0][i];
-            ob += p->st[1][i];
-            if (idx[i] < p->dims[i]) break;
-            oa -= p->st[0][i] * p->dims[i];
-            ob -= p->st[1][i] * p->dims[i];
-            idx[i] = 0;
-        }
-    }
-}
-
-void anet_vk_select(const anet_vk_bcast *p, const float *c, const float *a, const float *b,
-                    float *y) {
-    int nd = p->nd;
-    int64_t inner = p->dims[nd - 1], outer = 1;
-    for (int i = 0; i < nd - 1; i++) outer *= p->dims[i];
-    int64_t idx[ANET_MAX_RANK] = {0}, off[3] = {0, 0, 0};
-    const int64_t sc = p->st[0][nd - 1], sa = p->st[1][nd - 1], sb = p->st[2][nd - 1];
-    for (int64_t r = 0; r < outer; r++) {
-        const float *cc = c + off[0], *aa = a + off[1], *bb = b + off[2];
-        float *yy = y + r * inner;
-        for (int64_t i = 0; i < inner; i++) yy[i] = cc[i * sc] != 0.0f ? aa[i * sa] : bb[i * sb];
-        for (int i = nd - 2; i >= 0; i--) {
-            idx[i]++;
-            for (int k = 0; k < 3; k++) off[k] += p->st[k][i];
-            if (idx[i] < p->dims[i]) break;
-            for (int k = 0; k < 3; k++) off[k] -= p->st[k][i] * p->dims[i];
-            idx[i] = 0;
-        }
-    }
-}
-
-void anet_vk_unary(anet_vk_unop op, size_t n, const float *restrict x, float *restrict y, float p) {
-    switch (op) {
-    case ANET_VK_RELU:
-        /* x > 0 ? x : 0 would turn NaN into 0; keep NaN. */
-        for (size_t i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i];
-        break;
-    case ANET_VK_SIGMOID:
-        for (size_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
-        break;
-    case ANET_VK_TANH:
-        for (size_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
-        break;
-    case ANET_VK_EXP:
-        for (size_t i = 0; i < n; i++) y[i] = expf(x[i]);
-        break;
-    case ANET_VK_LOG:
-        for (size_t i = 0; i < n; i++) y[i] = logf(x[i] + p);
-        break;
-    case ANET_VK_SQRT:
-        for (size_t i = 0; i < n; i++) y[i] = sqrtf(x[i]);
-        break;
-    case ANET_VK_RSQRT:
-        for (size_t i = 0; i < n; i++) y[i] = 1.0f / sqrtf(x[i] + p);
-        break;
-    case ANET_VK_ABS:
-        for (size_t i = 0; i < n; i++) y[i] = fabsf(x[i]);
-        break;
-    case ANET_VK_SQUARE:
-        for (size_t i = 0; i < n; i++) y[i] = x[i] * x[i];
-        break;
-    case ANET_VK_GELU_EXACT:
-        for (size_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
-        break;
-    case ANET_VK_GELU_TANH:
-        for (size_t i = 0; i < n; i++) {
-            float v = x[i];
-            y[i] = 0.5f * v * (1.0f + tanhf(0.79788456080286536f * (v + 0.044715f * v * v * v)));
-        }
-        break;
-    }
-}
-
 void anet_vk_softmax(int64_t outer, int64_t n, int64_t inner, const float *x, float *y) {
     for (int64_t o = 0; o < outer; o++) {
         for (int64_t j = 0; j < inner; j++) {
@@ -210,65 +76,6 @@ void anet_vk_softmax(int64_t outer, int64_t n, int64_t inner, const float *x, fl
             float inv = 1.0f / s;
             for (int64_t i = 0; i < n; i++) ys[i * inner] *= inv;
         }
-    }
-}
-
-void anet_vk_reduce(anet_vk_redop op, int rank, const int64_t *dims, unsigned mask,
-                    const float *x, float *y) {
-    /* Collapse into alternating runs of kept / reduced axes. */
-    int64_t d[ANET_MAX_RANK];
-    int red[ANET_MAX_RANK], nd = 0;
-    int64_t total = 1, outn = 1, cnt = 1;
-    for (int i = 0; i < rank; i++) {
-        int r = (mask >> i) & 1u;
-        total *= dims[i];
-        if (r) cnt *= dims[i];
-        else outn *= dims[i];
-        if (dims[i] == 1) continue;
-        if (nd > 0 && red[nd - 1] == r) d[nd - 1] *= dims[i];
-        else { d[nd] = dims[i]; red[nd] = r; nd++; }
-    }
-    if (nd == 0) { d[0] = 1; red[0] = 1; nd = 1; }
-    /* Output strides over the collapsed axes (0 on reduced ones). */
-    int64_t ost[ANET_MAX_RANK], s = 1;
-    for (int i = nd - 1; i >= 0; i--) {
-        ost[i] = red[i] ? 0 : s;
-        if (!red[i]) s *= d[i];
-    }
-    float init = op == ANET_VK_RMAX ? -INFINITY : 0.0f;
-    for (int64_t i = 0; i < outn; i++) y[i] = init;
-    int64_t inner = d[nd - 1], outer = total / inner;
-    int64_t idx[ANET_MAX_RANK] = {0}, oy = 0;
-    int inner_red = red[nd - 1];
-    for (int64_t r = 0; r < outer; r++) {
-        const float *xr = x + r * inner;
-        if (inner_red) {
-            float a = y[oy];
-            if (op == ANET_VK_RMAX) {
-                for (int64_t i = 0; i < inner; i++) if (xr[i] > a || xr[i] != xr[i]) a = xr[i];
-            } else {
-                for (int64_t i = 0; i < inner; i++) a += xr[i];
-            }
-            y[oy] = a;
-        } else {
-            float *yr = y + oy;
-            if (op == ANET_VK_RMAX) {
-                for (int64_t i = 0; i < inner; i++) if (xr[i] > yr[i] || xr[i] != xr[i]) yr[i] = xr[i];
-            } else {
-                for (int64_t i = 0; i < inner; i++) yr[i] += xr[i];
-            }
-        }
-        for (int i = nd - 2; i >= 0; i--) {
-            idx[i]++;
-            oy += ost[i];
-            if (idx[i] < d[i]) break;
-            oy -= ost[i] * d[i];
-            idx[i] = 0;
-        }
-    }
-    if (op == ANET_VK_RMEAN) {
-        float inv = 1.0f / (float)cnt;
-        for (int64_t i = 0; i < outn; i++) y[i] *= inv;
     }
 }
 
@@ -374,4 +181,54 @@ void anet_vk_pool(int is_max, int exclude_pad, int64_t planes, const anet_vk_win
             }
         }
     }
+}
+
+/* ---------------------------------------------------------------- kernel sets */
+
+extern const anet_vk_ops anet_vk_ops_base;
+#if defined(__x86_64__) && defined(__GNUC__) && defined(ANET_VK_X86_SETS)
+extern const anet_vk_ops anet_vk_ops_avx2, anet_vk_ops_avx512;
+#define VK_HAVE_X86 1
+#endif
+
+int anet_vk_sets(const anet_vk_ops **out, int max) {
+    int n = 0;
+    if (n < max) out[n++] = &anet_vk_ops_base;
+#ifdef VK_HAVE_X86
+    /* "avx2"/"avx512f" also mean the OS saves the wider registers. */
+    __builtin_cpu_init();
+    if (n < max && __builtin_cpu_supports("avx2")) out[n++] = &anet_vk_ops_avx2;
+    if (n < max && __builtin_cpu_supports("avx512f")) out[n++] = &anet_vk_ops_avx512;
+#endif
+    return n;
+}
+
+/* Every thread computes the same answer, so a racing first call is harmless. */
+static _Atomic(const anet_vk_ops *) g_best;
+
+const anet_vk_ops *anet_vk_best(void) {
+    const anet_vk_ops *b = atomic_load_explicit(&g_best, memory_order_acquire);
+    if (!b) {
+        const anet_vk_ops *s[4];
+        int n = anet_vk_sets(s, 4);
+        b = s[n - 1];
+        atomic_store_explicit(&g_best, b, memory_order_release);
+    }
+    return b;
+}
+
+void anet_vk_binary(anet_vk_binop op, const anet_vk_bcast *p, const float *a, const float *b, float *y) {
+    anet_vk_best()->binary(op, p, a, b, y);
+}
+
+void anet_vk_select(const anet_vk_bcast *p, const float *c, const float *a, const float *b, float *y) {
+    anet_vk_best()->select(p, c, a, b, y);
+}
+
+void anet_vk_unary(anet_vk_unop op, size_t n, const float *x, float *y, float p) {
+    anet_vk_best()->unary(op, n, x, y, p);
+}
+
+void anet_vk_reduce(anet_vk_redop op, int rank, const int64_t *dims, unsigned mask, const float *x, float *y) {
+    anet_vk_best()->reduce(op, rank, dims, mask, x, y);
 }

@@ -51,6 +51,30 @@ typedef struct anet_vk_bcast {
 int anet_vk_bcast_plan(anet_vk_bcast *p, int out_rank, const int64_t *out_dims, int nin,
                        const int *in_rank, const int64_t *const *in_dims);
 
+typedef enum anet_vk_redop { ANET_VK_RSUM, ANET_VK_RMEAN, ANET_VK_RMAX } anet_vk_redop;
+
+/* The kernels compiled once per instruction set (kernels_vec.h); every set gives the same bits.
+ * Rows take element strides (0 = broadcast one value). */
+typedef struct anet_vk_ops {
+    const char *name; /* "sse2", "avx2", "avx512", "neon" or "portable" */
+    void (*binary_row)(anet_vk_binop op, int64_t n, const float *a, int64_t sa, const float *b, int64_t sb,
+                       float *y);
+    void (*binary)(anet_vk_binop op, const anet_vk_bcast *p, const float *a, const float *b, float *y);
+    void (*select_row)(int64_t n, const float *c, int64_t sc, const float *a, int64_t sa, const float *b,
+                       int64_t sb, float *y);
+    void (*select)(const anet_vk_bcast *p, const float *c, const float *a, const float *b, float *y);
+    void (*unary)(anet_vk_unop op, size_t n, const float *x, float *y, float p);
+    /* Operand k of plan p at flat output indices [start, start + count), packed into dst. */
+    void (*gather)(const anet_vk_bcast *p, int k, const float *x, int64_t start, int64_t count, float *dst);
+    void (*reduce)(anet_vk_redop op, int rank, const int64_t *dims, unsigned mask, const float *x, float *y);
+} anet_vk_ops;
+
+/* The fastest set this CPU runs (decided once). */
+const anet_vk_ops *anet_vk_best(void);
+/* Every set this CPU runs, the baseline first; returns how many (<= max) were written. */
+int anet_vk_sets(const anet_vk_ops **out, int max);
+
+/* The best set's kernels under their plain names. */
 void anet_vk_binary(anet_vk_binop op, const anet_vk_bcast *p, const float *a, const float *b,
                     float *y);
 /* y = cond != 0 ? a : b */
@@ -61,7 +85,6 @@ void anet_vk_unary(anet_vk_unop op, size_t n, const float *x, float *y, float p)
 /* Softmax over the middle axis of [outer, n, inner]. */
 void anet_vk_softmax(int64_t outer, int64_t n, int64_t inner, const float *x, float *y);
 
-typedef enum anet_vk_redop { ANET_VK_RSUM, ANET_VK_RMEAN, ANET_VK_RMAX } anet_vk_redop;
 /* Reduces the axes set in `mask` (bit i = axis i) of x[dims]; y holds the kept axes in order. */
 void anet_vk_reduce(anet_vk_redop op, int rank, const int64_t *dims, unsigned mask,
                     const float *x, float *y);

@@ -16,76 +16,12 @@
 #include "mil/mil.h"
 #include "plan/constraints.h"
 #include "runtime/vane/kernels.h"
-
-/* Sum of all buffers of one program: far above the MLPs and small CNNs vane is for, far
- * below what a hostile MIL file could otherwise ask for. */
-#define VANE_ARENA_MAX ((int64_t)1 << 30) /* floats (4 GiB) */
+#include "runtime/vane/plan.h"
 
 typedef struct vane_state {
     anet_backend_config cfg;
     anet_backend_stats stats;
 } vane_state;
-
-typedef enum step_kind {
-    S_BINARY, S_SELECT, S_UNARY, S_COPY, S_SOFTMAX, S_REDUCE, S_TRANSPOSE, S_SLICE, S_CONCAT,
-    S_MATMUL, S_LINEAR, S_CONV, S_POOL
-} step_kind;
-
-typedef struct step {
-    step_kind kind;
-    const char *name; /* op name, for messages (points into names[]) */
-    int in[3];        /* value ids */
-    int out;
-    int64_t ny;
-    int round; /* round the output to fp16 */
-    /* elementwise */
-    anet_vk_bcast bc;
-    int op; /* anet_vk_binop / anet_vk_unop / anet_vk_redop */
-    float p;
-    /* softmax / concat / shapes */
-    int64_t outer, n, inner;
-    int rank;
-    int64_t dims[ANET_MAX_RANK], begin[ANET_MAX_RANK], size[ANET_MAX_RANK];
-    int perm[ANET_MAX_RANK];
-    unsigned mask;
-    /* concat: parts */
-    int nparts;
-    int *parts;
-    int64_t *part_len; /* elements per outer row of each part */
-    /* matmul / linear / conv */
-    int ta, tb;
-    int64_t M, N, K, nb;
-    int64_t *aoff, *boff; /* per batch: offsets of the x and y matrices */
-    int has_bias;
-    int bias;
-    int64_t batch, groups, cout, cin;
-    anet_vk_win win;
-    int direct; /* conv: 1x1, stride 1, no pad: no im2col */
-    int64_t scratch_n;
-    float *scratch;
-    /* pool */
-    int is_max, exclude;
-} step;
-
-typedef struct io_desc {
-    int value;
-    anet_dtype dtype;
-    int64_t elems;
-    size_t nbytes;
-    char name[64];
-    char type[96];
-} io_desc;
-
-struct anet_program {
-    int fp16;
-    int nvalues;
-    float **buf;   /* per value (aliases share) */
-    float *arena;
-    step *steps;
-    int nsteps;
-    io_desc *in, *out;
-    int nin, nout;
-};
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -98,6 +34,8 @@ static void program_free(anet_program *p) {
         free(p->steps[i].boff);
     }
     free(p->steps);
+    free(p->units);
+    free(p->tile);
     free(p->buf);
     free(p->arena);
     free(p->in);
@@ -569,6 +507,7 @@ static anet_status plan_op(const ctx *c, step *s, int *alias) {
     s->out = op->outputs[0];
     s->name = op->name;
     s->in[0] = s->in[1] = s->in[2] = -1;
+    s->slot = -1;
     const anet_type *o = vtype(c, s->out);
     if (!data_dtype(o->dtype)) return bad(c, "output dtype not supported");
     s->ny = anet_type_elements(o);
@@ -689,6 +628,13 @@ static anet_status reject(const anet_graph *g, anet_chip chip) {
 }
 
 anet_status anet_vane_compile_graph(void *state, const anet_graph *g, anet_program **out) {
+    return anet_vane_compile_graph_opts(state, g, 0, out);
+}
+
+/* A fused step's operand or output may live in a tile slot instead of a buffer. */
+static int in_slot(const step *s, int k) { return s->src[k] == SRC_SLOT; }
+
+anet_status anet_vane_compile_graph_opts(void *state, const anet_graph *g, unsigned flags, anet_program **out) {
     vane_state *vs = state;
     if (!vs || !g || !out) return anet_fail(ANET_E_INVALID, "vane compile: missing argument");
     *out = NULL;
@@ -697,9 +643,10 @@ anet_status anet_vane_compile_graph(void *state, const anet_graph *g, anet_progr
 
     anet_program *p = calloc(1, sizeof *p);
     int *alias = malloc((size_t)(g->nvalues > 0 ? g->nvalues : 1) * sizeof *alias);
-    int64_t *off = malloc((size_t)(g->nvalues > 0 ? g->nvalues : 1) * sizeof *off);
-    if (!p || !alias || !off) { st = anet_fail(ANET_E_NOMEM, "vane: out of memory"); goto fail; }
+    char *need = NULL;
+    if (!p || !alias) { st = anet_fail(ANET_E_NOMEM, "vane: out of memory"); goto fail; }
     p->fp16 = vs->cfg.numerics == ANET_NUMERICS_FP16;
+    p->k = anet_vk_best();
     p->nvalues = g->nvalues;
     p->steps = calloc((size_t)(g->nops > 0 ? g->nops : 1), sizeof *p->steps);
     p->buf = calloc((size_t)(g->nvalues > 0 ? g->nvalues : 1), sizeof *p->buf);
@@ -732,37 +679,11 @@ anet_status anet_vane_compile_graph(void *state, const anet_graph *g, anet_progr
         p->nsteps++;
     }
 
-    /* One arena: every non-aliased value, then the scratch of every step; 64-byte aligned. */
-    int64_t total = 0;
-    for (int v = 0; v < g->nvalues; v++) {
-        off[v] = -1;
-        if (alias[v] >= 0 || !data_dtype(g->values[v].type.dtype)) continue;
-        int64_t n = anet_type_elements(&g->values[v].type);
-        if (n < 0) { st = anet_fail(ANET_E_INVALID, "vane: value '%s' has an invalid shape", g->values[v].name); goto fail; }
-        off[v] = total;
-        total += (n + 15) & ~(int64_t)15;
-        if (total > VANE_ARENA_MAX) break;
-    }
-    int64_t scratch0 = total;
-    for (int i = 0; i < p->nsteps && total <= VANE_ARENA_MAX; i++)
-        total += (p->steps[i].scratch_n + 15) & ~(int64_t)15;
-    if (total > VANE_ARENA_MAX) {
-        st = anet_fail(ANET_E_NOMEM, "vane: the program needs more than %lld floats of buffers",
-                       (long long)VANE_ARENA_MAX);
-        goto fail;
-    }
-    p->arena = calloc((size_t)(total > 0 ? total : 1), sizeof(float));
-    if (!p->arena) { st = anet_fail(ANET_E_NOMEM, "vane: cannot allocate %lld floats", (long long)total); goto fail; }
-    for (int v = 0; v < g->nvalues; v++)
-        if (off[v] >= 0) p->buf[v] = p->arena + off[v];
-    for (int v = 0; v < g->nvalues; v++)
-        if (alias[v] >= 0) p->buf[v] = p->buf[alias[v]];
-    for (int i = 0, o = 0; i < p->nsteps; i++) {
-        if (p->steps[i].scratch_n > 0) {
-            p->steps[i].scratch = p->arena + scratch0 + o;
-            o += (p->steps[i].scratch_n + 15) & ~(int64_t)15;
-        }
-    }
+    /* Execution order, fused chains, then one arena laid out by liveness. */
+    need = malloc((size_t)(g->nvalues > 0 ? g->nvalues : 1));
+    if (!need) { st = anet_fail(ANET_E_NOMEM, "vane: out of memory"); goto fail; }
+    if ((st = anet_vane_schedule(p, g, alias, flags, need)) != ANET_OK) goto fail;
+    if ((st = anet_vane_layout(p, g, alias, need, flags)) != ANET_OK) goto fail;
     /* Consts: converted once, now. */
     for (int o = 0; o < g->nops; o++) {
         const anet_op *op = &g->ops[o];
@@ -780,11 +701,11 @@ anet_status anet_vane_compile_graph(void *state, const anet_graph *g, anet_progr
     for (int i = 0; i < p->nsteps; i++) {
         step *s = &p->steps[i];
         for (int k = 0; k < 3; k++)
-            if (s->in[k] >= 0 && !p->buf[s->in[k]]) {
+            if (s->in[k] >= 0 && !p->buf[s->in[k]] && !in_slot(s, k)) {
                 st = anet_fail(ANET_E_UNSUPPORTED, "vane: op '%s' reads a value of unsupported dtype", s->name ? s->name : "?");
                 goto fail;
             }
-        if (!p->buf[s->out] || (s->has_bias && !p->buf[s->bias])) {
+        if ((!p->buf[s->out] && s->slot < 0) || (s->has_bias && !p->buf[s->bias])) {
             st = anet_fail(ANET_E_UNSUPPORTED, "vane: op '%s' uses a value of unsupported dtype", s->name ? s->name : "?");
             goto fail;
         }
@@ -802,13 +723,13 @@ anet_status anet_vane_compile_graph(void *state, const anet_graph *g, anet_progr
     /* Step names point into the graph, which the caller may free: drop them. */
     for (int i = 0; i < p->nsteps; i++) p->steps[i].name = NULL;
     free(alias);
-    free(off);
+    free(need);
     vs->stats.compiles++;
     *out = p;
     return ANET_OK;
 fail:
     free(alias);
-    free(off);
+    free(need);
     program_free(p);
     return st;
 }
@@ -819,12 +740,12 @@ static void run_step(const anet_program *p, const step *s) {
     float *y = p->buf[s->out];
     float *const *b = p->buf;
     switch (s->kind) {
-    case S_BINARY: anet_vk_binary((anet_vk_binop)s->op, &s->bc, b[s->in[0]], b[s->in[1]], y); break;
-    case S_SELECT: anet_vk_select(&s->bc, b[s->in[0]], b[s->in[1]], b[s->in[2]], y); break;
-    case S_UNARY: anet_vk_unary((anet_vk_unop)s->op, (size_t)s->ny, b[s->in[0]], y, s->p); break;
+    case S_BINARY: p->k->binary((anet_vk_binop)s->op, &s->bc, b[s->in[0]], b[s->in[1]], y); break;
+    case S_SELECT: p->k->select(&s->bc, b[s->in[0]], b[s->in[1]], b[s->in[2]], y); break;
+    case S_UNARY: p->k->unary((anet_vk_unop)s->op, (size_t)s->ny, b[s->in[0]], y, s->p); break;
     case S_COPY: memcpy(y, b[s->in[0]], (size_t)s->ny * sizeof(float)); break;
     case S_SOFTMAX: anet_vk_softmax(s->outer, s->n, s->inner, b[s->in[0]], y); break;
-    case S_REDUCE: anet_vk_reduce((anet_vk_redop)s->op, s->rank, s->dims, s->mask, b[s->in[0]], y); break;
+    case S_REDUCE: p->k->reduce((anet_vk_redop)s->op, s->rank, s->dims, s->mask, b[s->in[0]], y); break;
     case S_TRANSPOSE: anet_vk_transpose(s->rank, s->dims, s->perm, b[s->in[0]], y); break;
     case S_SLICE: anet_vk_slice(s->rank, s->dims, s->begin, s->size, b[s->in[0]], y); break;
     case S_CONCAT: {
@@ -916,7 +837,11 @@ static anet_status vane_eval(void *state, anet_program *p, const anet_io *in, in
         else memcpy(dst, in[i].data, d->nbytes);
         bin += d->nbytes;
     }
-    for (int i = 0; i < p->nsteps; i++) run_step(p, &p->steps[i]);
+    for (int u = 0; u < p->nunits; u++) {
+        const unit *un = &p->units[u];
+        if (un->fused) anet_vane_run_fused(p, un);
+        else run_step(p, &p->steps[un->first]);
+    }
     for (int i = 0; i < nout; i++) {
         const io_desc *d = &p->out[i];
         const float *src = p->buf[d->value];

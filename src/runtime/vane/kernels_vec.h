@@ -1,0 +1,311 @@
+/* The elementwise and reduction kernels, written once and compiled once per instruction set
+ * (kernels_base.c, kernels_avx2.c, kernels_avx512.c): each includes this file with VK_FN(name)
+ * defined to give its copies distinct names and VK_TABLE naming its anet_vk_ops table.
+ *
+ * Every path must give the same bits: the loops only use operations IEEE 754 defines exactly
+ * (+ - * / sqrt, comparisons, bit selects), in the same order per element; no contraction into
+ * FMA (-ffp-contract=off on these files), no reassociation (a reduction vectorises across
+ * outputs, each output summing in the serial order); libm calls (exp, log, tanh, ...) are the
+ * same function on every path. The files are built with -fno-math-errno so sqrtf is the
+ * instruction, not a call that may set errno. */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "runtime/vane/kernels.h"
+
+#ifndef VK_FN
+#error "define VK_FN before including kernels_vec.h"
+#endif
+
+/* One flat row of a binary op; strides are 0 or 1 in every caller that matters, so each
+ * pattern is its own plain loop the compiler vectorises. */
+#define VK_ROW(NAME, EXPR)                                                                     \
+    static void VK_FN(NAME)(int64_t n, const float *restrict a, int64_t sa,                   \
+                            const float *restrict b, int64_t sb, float *restrict y) {         \
+        if (sa == 1 && sb == 1) {                                                              \
+            for (int64_t i = 0; i < n; i++) { float x = a[i], z = b[i]; y[i] = (EXPR); }       \
+        } else if (sa == 1 && sb == 0) {                                                       \
+            const float z = b[0];                                                              \
+            for (int64_t i = 0; i < n; i++) { float x = a[i]; y[i] = (EXPR); }                 \
+        } else if (sa == 0 && sb == 1) {                                                       \
+            const float x = a[0];                                                              \
+            for (int64_t i = 0; i < n; i++) { float z = b[i]; y[i] = (EXPR); }                 \
+        } else {                                                                               \
+            for (int64_t i = 0; i < n; i++) { float x = a[i * sa], z = b[i * sb]; y[i] = (EXPR); } \
+        }                                                                                      \
+    }
+
+/* max/min propagate NaN (the ANE's behaviour is unknown; NaN-propagation is the safe choice
+ * for a training emulator: a NaN never silently disappears). Written as selects the compiler
+ * turns into blends. */
+#define VK_MAX(x, z) (((x) != (x) || (x) > (z)) ? (x) : (z))
+#define VK_MIN(x, z) (((x) != (x) || (x) < (z)) ? (x) : (z))
+
+VK_ROW(row_add, x + z)
+VK_ROW(row_sub, x - z)
+VK_ROW(row_mul, x * z)
+VK_ROW(row_div, x / z)
+VK_ROW(row_max, VK_MAX(x, z))
+VK_ROW(row_min, VK_MIN(x, z))
+VK_ROW(row_pow, powf(x, z))
+VK_ROW(row_gt, x > z ? 1.0f : 0.0f)
+VK_ROW(row_ge, x >= z ? 1.0f : 0.0f)
+VK_ROW(row_lt, x < z ? 1.0f : 0.0f)
+VK_ROW(row_eq, x == z ? 1.0f : 0.0f)
+
+static void VK_FN(binary_row)(anet_vk_binop op, int64_t n, const float *a, int64_t sa,
+                              const float *b, int64_t sb, float *y) {
+    switch (op) {
+    case ANET_VK_ADD: VK_FN(row_add)(n, a, sa, b, sb, y); break;
+    case ANET_VK_SUB: VK_FN(row_sub)(n, a, sa, b, sb, y); break;
+    case ANET_VK_MUL: VK_FN(row_mul)(n, a, sa, b, sb, y); break;
+    case ANET_VK_DIV: VK_FN(row_div)(n, a, sa, b, sb, y); break;
+    case ANET_VK_MAX: VK_FN(row_max)(n, a, sa, b, sb, y); break;
+    case ANET_VK_MIN: VK_FN(row_min)(n, a, sa, b, sb, y); break;
+    case ANET_VK_POW: VK_FN(row_pow)(n, a, sa, b, sb, y); break;
+    case ANET_VK_GT: VK_FN(row_gt)(n, a, sa, b, sb, y); break;
+    case ANET_VK_GE: VK_FN(row_ge)(n, a, sa, b, sb, y); break;
+    case ANET_VK_LT: VK_FN(row_lt)(n, a, sa, b, sb, y); break;
+    default: VK_FN(row_eq)(n, a, sa, b, sb, y); break;
+    }
+}
+
+static void VK_FN(binary)(anet_vk_binop op, const anet_vk_bcast *p, const float *a, const float *b,
+                          float *y) {
+    int nd = p->nd;
+    int64_t inner = p->dims[nd - 1], outer = 1;
+    for (int i = 0; i < nd - 1; i++) outer *= p->dims[i];
+    int64_t idx[ANET_MAX_RANK] = {0}, oa = 0, ob = 0;
+    for (int64_t r = 0; r < outer; r++) {
+        VK_FN(binary_row)(op, inner, a + oa, p->st[0][nd - 1], b + ob, p->st[1][nd - 1], y + r * inner);
+        /* Advance the outer counter (odometer), keeping the operand offsets in step. */
+        for (int i = nd - 2; i >= 0; i--) {
+            idx[i]++;
+            oa += p->st[0][i];
+            ob += p->st[1][i];
+            if (idx[i] < p->dims[i]) break;
+            oa -= p->st[0][i] * p->dims[i];
+            ob -= p->st[1][i] * p->dims[i];
+            idx[i] = 0;
+        }
+    }
+}
+
+/* y = c != 0 ? a : b as a bit select on a mask (no branch; a NaN a or b passes through). */
+static inline float VK_FN(sel1)(float c, float a, float b) {
+    uint32_t ua, ub, m = (uint32_t)0 - (uint32_t)(c != 0.0f);
+    memcpy(&ua, &a, sizeof ua);
+    memcpy(&ub, &b, sizeof ub);
+    uint32_t u = (ua & m) | (ub & ~m);
+    float r;
+    memcpy(&r, &u, sizeof r);
+    return r;
+}
+
+static void VK_FN(select_row)(int64_t n, const float *restrict c, int64_t sc, const float *restrict a,
+                              int64_t sa, const float *restrict b, int64_t sb, float *restrict y) {
+    if (sc == 1 && sa == 1 && sb == 1) {
+        for (int64_t i = 0; i < n; i++) y[i] = VK_FN(sel1)(c[i], a[i], b[i]);
+    } else if (sc == 1 && sa == 1 && sb == 0) {
+        const float bv = b[0];
+        for (int64_t i = 0; i < n; i++) y[i] = VK_FN(sel1)(c[i], a[i], bv);
+    } else if (sc == 1 && sa == 0 && sb == 1) {
+        const float av = a[0];
+        for (int64_t i = 0; i < n; i++) y[i] = VK_FN(sel1)(c[i], av, b[i]);
+    } else {
+        for (int64_t i = 0; i < n; i++) y[i] = VK_FN(sel1)(c[i * sc], a[i * sa], b[i * sb]);
+    }
+}
+
+static void VK_FN(select)(const anet_vk_bcast *p, const float *c, const float *a, const float *b,
+                          float *y) {
+    int nd = p->nd;
+    int64_t inner = p->dims[nd - 1], outer = 1;
+    for (int i = 0; i < nd - 1; i++) outer *= p->dims[i];
+    int64_t idx[ANET_MAX_RANK] = {0}, off[3] = {0, 0, 0};
+    for (int64_t r = 0; r < outer; r++) {
+        VK_FN(select_row)(inner, c + off[0], p->st[0][nd - 1], a + off[1], p->st[1][nd - 1], b + off[2],
+                          p->st[2][nd - 1], y + r * inner);
+        for (int i = nd - 2; i >= 0; i--) {
+            idx[i]++;
+            for (int k = 0; k < 3; k++) off[k] += p->st[k][i];
+            if (idx[i] < p->dims[i]) break;
+            for (int k = 0; k < 3; k++) off[k] -= p->st[k][i] * p->dims[i];
+            idx[i] = 0;
+        }
+    }
+}
+
+static void VK_FN(unary)(anet_vk_unop op, size_t n, const float *restrict x, float *restrict y, float p) {
+    switch (op) {
+    case ANET_VK_RELU:
+        /* x > 0 ? x : 0 would turn NaN into 0; keep NaN. */
+        for (size_t i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i];
+        break;
+    case ANET_VK_SIGMOID:
+        for (size_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
+        break;
+    case ANET_VK_TANH:
+        for (size_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
+        break;
+    case ANET_VK_EXP:
+        for (size_t i = 0; i < n; i++) y[i] = expf(x[i]);
+        break;
+    case ANET_VK_LOG:
+        for (size_t i = 0; i < n; i++) y[i] = logf(x[i] + p);
+        break;
+    case ANET_VK_SQRT:
+        for (size_t i = 0; i < n; i++) y[i] = sqrtf(x[i]);
+        break;
+    case ANET_VK_RSQRT:
+        for (size_t i = 0; i < n; i++) y[i] = 1.0f / sqrtf(x[i] + p);
+        break;
+    case ANET_VK_ABS:
+        for (size_t i = 0; i < n; i++) y[i] = fabsf(x[i]);
+        break;
+    case ANET_VK_SQUARE:
+        for (size_t i = 0; i < n; i++) y[i] = x[i] * x[i];
+        break;
+    case ANET_VK_GELU_EXACT:
+        for (size_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+        break;
+    case ANET_VK_GELU_TANH:
+        for (size_t i = 0; i < n; i++) {
+            float v = x[i];
+            y[i] = 0.5f * v * (1.0f + tanhf(0.79788456080286536f * (v + 0.044715f * v * v * v)));
+        }
+        break;
+    }
+}
+
+/* Operand k of plan p at flat output indices [start, start + count), packed into dst. */
+static void VK_FN(gather)(const anet_vk_bcast *p, int k, const float *x, int64_t start, int64_t count,
+                          float *restrict dst) {
+    int nd = p->nd;
+    int64_t idx[ANET_MAX_RANK], rem = start, off = 0;
+    for (int i = nd - 1; i >= 0; i--) {
+        idx[i] = rem % p->dims[i];
+        rem /= p->dims[i];
+        off += idx[i] * p->st[k][i];
+    }
+    const int64_t in = p->dims[nd - 1], s = p->st[k][nd - 1];
+    while (count > 0) {
+        int64_t run = in - idx[nd - 1];
+        if (run > count) run = count;
+        const float *xr = x + off;
+        if (s == 0) {
+            const float v = xr[0];
+            for (int64_t j = 0; j < run; j++) dst[j] = v;
+        } else if (s == 1) {
+            memcpy(dst, xr, (size_t)run * sizeof *dst);
+        } else {
+            for (int64_t j = 0; j < run; j++) dst[j] = xr[j * s];
+        }
+        dst += run;
+        count -= run;
+        off += run * s;
+        idx[nd - 1] += run;
+        if (idx[nd - 1] < in) break; /* count exhausted inside the row */
+        off -= in * s;
+        idx[nd - 1] = 0;
+        for (int i = nd - 2; i >= 0; i--) {
+            idx[i]++;
+            off += p->st[k][i];
+            if (idx[i] < p->dims[i]) break;
+            off -= p->st[k][i] * p->dims[i];
+            idx[i] = 0;
+        }
+    }
+}
+
+/* Outputs reduced together across one inner-reduced row each: VK_RB independent accumulators
+ * keep every output's serial order while the rows advance side by side. */
+#define VK_RB 16
+
+static void VK_FN(reduce)(anet_vk_redop op, int rank, const int64_t *dims, unsigned mask, const float *x,
+                          float *y) {
+    /* Collapse into alternating runs of kept / reduced axes. */
+    int64_t d[ANET_MAX_RANK];
+    int red[ANET_MAX_RANK], nd = 0;
+    int64_t total = 1, outn = 1, cnt = 1;
+    for (int i = 0; i < rank; i++) {
+        int r = (mask >> i) & 1u;
+        total *= dims[i];
+        if (r) cnt *= dims[i];
+        else outn *= dims[i];
+        if (dims[i] == 1) continue;
+        if (nd > 0 && red[nd - 1] == r) d[nd - 1] *= dims[i];
+        else { d[nd] = dims[i]; red[nd] = r; nd++; }
+    }
+    if (nd == 0) { d[0] = 1; red[0] = 1; nd = 1; }
+    /* Output strides over the collapsed axes (0 on reduced ones). */
+    int64_t ost[ANET_MAX_RANK], s = 1;
+    for (int i = nd - 1; i >= 0; i--) {
+        ost[i] = red[i] ? 0 : s;
+        if (!red[i]) s *= d[i];
+    }
+    const int is_max = op == ANET_VK_RMAX;
+    float init = is_max ? -INFINITY : 0.0f;
+    for (int64_t i = 0; i < outn; i++) y[i] = init;
+    int64_t inner = d[nd - 1], outer = total / inner;
+    int64_t idx[ANET_MAX_RANK] = {0}, oy = 0;
+    int inner_red = red[nd - 1];
+    /* [.., kept K, reduced R]: rows r..r+VK_RB-1 of one kept run go to consecutive outputs. */
+    int64_t krun = (inner_red && nd >= 2) ? d[nd - 2] : 1;
+    for (int64_t r = 0; r < outer;) {
+        const float *xr = x + r * inner;
+        int64_t nrows = 1;
+        if (inner_red && krun > 1 && idx[nd - 2] + VK_RB <= krun && inner > 1) {
+            float acc[VK_RB];
+            const float *xb = xr;
+            float *yb = y + oy;
+            for (int j = 0; j < VK_RB; j++) acc[j] = yb[j];
+            if (is_max) {
+                for (int64_t i = 0; i < inner; i++)
+                    for (int j = 0; j < VK_RB; j++) {
+                        float v = xb[j * inner + i];
+                        acc[j] = (v > acc[j] || v != v) ? v : acc[j];
+                    }
+            } else {
+                for (int64_t i = 0; i < inner; i++)
+                    for (int j = 0; j < VK_RB; j++) acc[j] += xb[j * inner + i];
+            }
+            for (int j = 0; j < VK_RB; j++) yb[j] = acc[j];
+            nrows = VK_RB;
+        } else if (inner_red) {
+            float a = y[oy];
+            if (is_max) {
+                for (int64_t i = 0; i < inner; i++) if (xr[i] > a || xr[i] != xr[i]) a = xr[i];
+            } else {
+                for (int64_t i = 0; i < inner; i++) a += xr[i];
+            }
+            y[oy] = a;
+        } else {
+            float *restrict yr = y + oy;
+            if (is_max) {
+                for (int64_t i = 0; i < inner; i++) yr[i] = (xr[i] > yr[i] || xr[i] != xr[i]) ? xr[i] : yr[i];
+            } else {
+                for (int64_t i = 0; i < inner; i++) yr[i] += xr[i];
+            }
+        }
+        r += nrows;
+        for (int64_t t = 0; t < nrows; t++) /* odometer, once per row consumed */
+            for (int i = nd - 2; i >= 0; i--) {
+                idx[i]++;
+                oy += ost[i];
+                if (idx[i] < d[i]) break;
+                oy -= ost[i] * d[i];
+                idx[i] = 0;
+            }
+    }
+    if (op == ANET_VK_RMEAN) {
+        float inv = 1.0f / (float)cnt;
+        for (int64_t i = 0; i < outn; i++) y[i] *= inv;
+    }
+}
+
+const anet_vk_ops VK_TABLE = {
+    VK_NAME, VK_FN(binary_row), VK_FN(binary), VK_FN(select_row), VK_FN(select), VK_FN(unary),
+    VK_FN(gather), VK_FN(reduce),
+};

@@ -1,0 +1,118 @@
+/* vane's compiled program, shared by the planner (vane.c), the scheduler that fuses
+ * elementwise chains (fuse.c) and the arena allocator (arena.c). Internal to vane. */
+#ifndef ANET_RUNTIME_VANE_PLAN_H
+#define ANET_RUNTIME_VANE_PLAN_H
+
+#include <stdint.h>
+
+#include "core/error.h"
+#include "graph/ir.h"
+#include "runtime/backend.h"
+#include "runtime/vane/kernels.h"
+#include "runtime/vane/vane.h"
+
+typedef enum step_kind {
+    S_BINARY, S_SELECT, S_UNARY, S_COPY, S_SOFTMAX, S_REDUCE, S_TRANSPOSE, S_SLICE, S_CONCAT,
+    S_MATMUL, S_LINEAR, S_CONV, S_POOL
+} step_kind;
+
+/* Where an operand of a step inside a fused unit comes from, per tile. */
+typedef enum src_mode {
+    SRC_FULL,   /* its full buffer, same flat index as the output */
+    SRC_SLOT,   /* a tile slot written earlier in the same unit */
+    SRC_SCALAR, /* one element, broadcast */
+    SRC_GATHER  /* a broadcast operand: gathered into a tile slot first */
+} src_mode;
+
+typedef struct step {
+    step_kind kind;
+    const char *name; /* op name, for messages (points into names[]) */
+    int in[3];        /* value ids */
+    int out;
+    int64_t ny;
+    int round; /* round the output to fp16 */
+    /* elementwise */
+    anet_vk_bcast bc;
+    int op; /* anet_vk_binop / anet_vk_unop / anet_vk_redop */
+    float p;
+    /* fused execution (fuse.c): output slot (-1: full buffer), operand sources */
+    int slot;
+    int src_slot[3];
+    src_mode src[3];
+    /* softmax / concat / shapes */
+    int64_t outer, n, inner;
+    int rank;
+    int64_t dims[ANET_MAX_RANK], begin[ANET_MAX_RANK], size[ANET_MAX_RANK];
+    int perm[ANET_MAX_RANK];
+    unsigned mask;
+    /* concat: parts */
+    int nparts;
+    int *parts;
+    int64_t *part_len; /* elements per outer row of each part */
+    /* matmul / linear / conv */
+    int ta, tb;
+    int64_t M, N, K, nb;
+    int64_t *aoff, *boff; /* per batch: offsets of the x and y matrices */
+    int has_bias;
+    int bias;
+    int64_t batch, groups, cout, cin;
+    anet_vk_win win;
+    int direct; /* conv: 1x1, stride 1, no pad: no im2col */
+    int64_t scratch_n;
+    float *scratch;
+    /* pool */
+    int is_max, exclude;
+} step;
+
+/* One execution unit: a single step run whole, or a fused chain of elementwise steps of the
+ * same element count run tile by tile (every op of the chain on one tile, then the next). */
+typedef struct unit {
+    int first, count; /* steps[first .. first + count) */
+    int fused;
+    int64_t n;  /* fused: elements of each output */
+    int nslots; /* fused: tile slots used */
+} unit;
+
+typedef struct io_desc {
+    int value;
+    anet_dtype dtype;
+    int64_t elems;
+    size_t nbytes;
+    char name[64];
+    char type[96];
+} io_desc;
+
+/* Elements per tile of a fused unit: a few slots stay in L1/L2. */
+#define VANE_TILE 512
+
+struct anet_program {
+    int fp16;
+    int nvalues;
+    float **buf; /* per value (aliases share; NULL for values that live only in tile slots) */
+    float *arena;
+    int64_t arena_floats;
+    float *tile; /* max nslots * VANE_TILE floats */
+    step *steps; /* in execution order */
+    int nsteps;
+    unit *units;
+    int nunits;
+    const anet_vk_ops *k; /* kernel set chosen for this CPU */
+    io_desc *in, *out;
+    int nin, nout;
+};
+
+/* Orders p->steps into units, fusing elementwise chains unless NO_FUSE; decides which outputs
+ * live only in tile slots (need_buf[v] = 0) and assigns slots. alias[v] is the value whose
+ * buffer v shares, or -1. need_buf must hold g->nvalues entries. */
+anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *alias, unsigned flags,
+                               char *need_buf);
+
+/* Assigns arena offsets: values (and step scratch) whose lifetimes over the units overlap get
+ * disjoint memory; NO_REUSE keeps everything apart. Sets p->arena, p->buf, step scratch. */
+anet_status anet_vane_layout(anet_program *p, const anet_graph *g, const int *alias, const char *need_buf,
+                             unsigned flags);
+
+/* Runs one fused unit. */
+void anet_vane_run_fused(const anet_program *p, const unit *u);
+
+#endif

@@ -1,0 +1,182 @@
+/* vane's fused, liveness-packed plan against op-by-op execution in one buffer per value: the
+ * training and eval programs of the step builder (update cpu and ane, adam and sgd, sizes with
+ * several tiles and a tail) and a hand-made chain with broadcasts, selects, casts, reshapes and
+ * values read both inside and after a chain give the same bits, in fp16 and fp32 numerics; and
+ * reuse makes the arena smaller. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "core/error.h"
+#include "core/fp16.h"
+#include "graph/build.h"
+#include "runtime/backend.h"
+#include "runtime/vane/plan.h"
+#include "runtime/vane/vane.h"
+#include "train/model.h"
+#include "train/step.h"
+
+static uint64_t rng = 0x2545F4914F6CDD1Dull;
+static double uni(double lo, double hi) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return lo + (hi - lo) * (double)(rng >> 11) / 9007199254740992.0;
+}
+
+static int last_fused; /* chains of more than one step in the last compiled program */
+
+/* Runs g compiled with `flags`; returns the outputs' bytes concatenated (malloc'd), or NULL. */
+static uint8_t *run(anet_backend *be, const anet_graph *g, unsigned flags, uint8_t **ins, size_t *total,
+                    int64_t *arena) {
+    anet_program *p = NULL;
+    if (anet_vane_compile_graph_opts(be->state, g, flags, &p) != ANET_OK) {
+        fprintf(stderr, "compile: %s\n", anet_last_error());
+        return NULL;
+    }
+    *arena = p->arena_floats;
+    last_fused = 0;
+    for (int u = 0; u < p->nunits; u++) if (p->units[u].fused && p->units[u].count > 1) last_fused++;
+    anet_io in[64], out[64];
+    size_t sz = 0;
+    for (int i = 0; i < p->nin; i++) in[i] = (anet_io){ins[i], p->in[i].nbytes};
+    for (int i = 0; i < p->nout; i++) sz += p->out[i].nbytes;
+    uint8_t *buf = calloc(sz ? sz : 1, 1), *q = buf;
+    for (int i = 0; i < p->nout; i++) {
+        out[i] = (anet_io){q, p->out[i].nbytes};
+        q += p->out[i].nbytes;
+    }
+    anet_status st = be->ops->eval(be->state, p, in, p->nin, out, p->nout);
+    be->ops->release(be->state, p);
+    if (st != ANET_OK) { free(buf); return NULL; }
+    *total = sz;
+    return buf;
+}
+
+/* Random inputs for every graph input (fp16 or fp32), in [lo, hi]. */
+static uint8_t **make_inputs(const anet_graph *g, double lo, double hi) {
+    uint8_t **ins = calloc((size_t)g->ninputs, sizeof *ins);
+    for (int i = 0; i < g->ninputs; i++) {
+        const anet_type *t = &g->values[g->inputs[i]].type;
+        int64_t n = anet_type_elements(t);
+        ins[i] = malloc((size_t)n * anet_dtype_size(t->dtype));
+        for (int64_t j = 0; j < n; j++) {
+            float v = (float)uni(lo, hi);
+            if (t->dtype == ANET_DT_FP16) ((anet_f16 *)ins[i])[j] = anet_f32_to_f16(v);
+            else ((float *)ins[i])[j] = v;
+        }
+    }
+    return ins;
+}
+
+/* Fused + reused vs op-by-op, both numerics; returns the arenas (fused, op-by-op) in fp16. */
+static void compare(const anet_graph *g, uint8_t **ins, const char *what, int64_t *a_fused, int64_t *a_plain) {
+    for (int num = 0; num < 2; num++) {
+        anet_backend be;
+        anet_backend_config cfg = {ANET_CHIP_M4, num ? ANET_NUMERICS_FP32 : ANET_NUMERICS_FP16};
+        CHECK(anet_backend_open("vane", &cfg, &be) == ANET_OK);
+        size_t n1 = 0, n2 = 0;
+        int64_t ar1 = 0, ar2 = 0;
+        uint8_t *r1 = run(&be, g, 0, ins, &n1, &ar1);
+        CHECK_MSG(last_fused > 0, "%s: no chain was fused", what);
+        uint8_t *r2 = run(&be, g, ANET_VANE_NO_FUSE | ANET_VANE_NO_REUSE, ins, &n2, &ar2);
+        CHECK_MSG(r1 && r2 && n1 == n2 && memcmp(r1, r2, n1) == 0, "%s (%s numerics): fused output differs",
+                  what, num ? "fp32" : "fp16");
+        /* Each option alone too. */
+        size_t n3 = 0;
+        int64_t ar3 = 0;
+        uint8_t *r3 = run(&be, g, ANET_VANE_NO_FUSE, ins, &n3, &ar3);
+        CHECK_MSG(r3 && n3 == n2 && memcmp(r3, r2, n2) == 0, "%s: reuse without fusion differs", what);
+        if (!num) { *a_fused = ar1; *a_plain = ar2; }
+        free(r1);
+        free(r2);
+        free(r3);
+        anet_backend_close(&be);
+    }
+}
+
+static void free_inputs(const anet_graph *g, uint8_t **ins) {
+    for (int i = 0; i < g->ninputs; i++) free(ins[i]);
+    free(ins);
+}
+
+static void test_step_programs(void) {
+    const char *models[] = {"mlp:20-16-5", "mlp:40-30-5"};
+    const int batches[] = {7, 33};
+    for (int m = 0; m < 2; m++)
+        for (int upd = 0; upd < 2; upd++)
+            for (int opt = 0; opt < 2; opt++) {
+                anet_step_config cfg;
+                memset(&cfg, 0, sizeof cfg);
+                CHECK(anet_model_parse(models[m], &cfg.model) == ANET_OK);
+                cfg.batch = batches[m];
+                cfg.opt = (anet_opt_config){opt ? ANET_OPT_SGD : ANET_OPT_ADAM, 1e-3f, 0.9f, 0.9f, 0.999f, 1e-8f, 0.0f};
+                cfg.update = upd ? ANET_UPDATE_ANE : ANET_UPDATE_CPU;
+                anet_step_program sp;
+                if (anet_step_build_train(&cfg, &sp) != ANET_OK) {
+                    CHECK_MSG(0, "build: %s", anet_last_error());
+                    continue;
+                }
+                uint8_t **ins = make_inputs(sp.graph, -1.0, 1.0);
+                char what[96];
+                snprintf(what, sizeof what, "%s batch %d update %s %s", models[m], batches[m], upd ? "ane" : "cpu",
+                         opt ? "sgd" : "adam");
+                int64_t af = 0, ap = 0;
+                compare(sp.graph, ins, what, &af, &ap);
+                CHECK_MSG(af < ap, "%s: arena %lld floats fused+reused, %lld op-by-op", what, (long long)af,
+                          (long long)ap);
+                free_inputs(sp.graph, ins);
+                anet_step_program_free(&sp);
+                if (upd == 0 && opt == 0) {
+                    CHECK(anet_step_build_eval(&cfg, &sp) == ANET_OK);
+                    ins = make_inputs(sp.graph, -2.0, 2.0);
+                    compare(sp.graph, ins, "eval", &af, &ap);
+                    free_inputs(sp.graph, ins);
+                    anet_step_program_free(&sp);
+                }
+            }
+}
+
+/* A chain over [3,5,700] (several tiles, a tail, operands broadcast from [3,1,700], [1,5,1] and
+ * a scalar), with a select on a computed condition, an fp32 cast and back (vane copies; the ANE would cast at the boundary), a reshape of an
+ * internal value, a value also read by a reduction after the chain, and an unused output. */
+static void test_hand_chain(void) {
+    anet_graph *g = anet_graph_new(ANET_MIL_IOS18);
+    int64_t da[3] = {3, 1, 700}, db[3] = {1, 5, 1}, dc[3] = {3, 5, 700}, ds[1] = {1};
+    int a = anet_graph_input(g, "a", anet_type_make(ANET_DT_FP16, 3, da));
+    int b = anet_graph_input(g, "b", anet_type_make(ANET_DT_FP16, 3, db));
+    int c = anet_graph_input(g, "c", anet_type_make(ANET_DT_FP16, 3, dc));
+    int s = anet_graph_input(g, "s", anet_type_make(ANET_DT_FP16, 1, ds));
+    int t1 = anet_b_binary(g, ANET_OP_MUL, "t1", a, b);    /* both gathered */
+    int t2 = anet_b_binary(g, ANET_OP_ADD, "t2", t1, c);   /* slot + full */
+    int t3 = anet_b_unary(g, ANET_OP_EXP, "t3", t2);
+    int t4 = anet_b_binary(g, ANET_OP_GREATER, "t4", t3, s);
+    int t5 = anet_b_select(g, "t5", t4, t2, b);            /* slot, slot, gathered */
+    int t6 = anet_b_cast(g, "t6", t5, ANET_DT_FP32);
+    int t7 = anet_b_cast(g, "t7", t6, ANET_DT_FP16);
+    int t8 = anet_b_binary(g, ANET_OP_REAL_DIV, "t8", t7, t7);
+    int32_t shp[2] = {15, 700};
+    int t9 = anet_b_reshape(g, "t9", t8, 2, shp);
+    int t10 = anet_b_unary(g, ANET_OP_SQRT, "t10", t9);
+    int32_t shp3[3] = {3, 5, 700};
+    int t11 = anet_b_reshape(g, "t11", t10, 3, shp3);
+    int t12 = anet_b_binary(g, ANET_OP_SUB, "t12", t11, t3);
+    int32_t ax[1] = {2};
+    int r = anet_b_reduce(g, ANET_OP_REDUCE_SUM, "r", t3, 1, ax, 1); /* t3 read after the chain */
+    int t13 = anet_b_binary(g, ANET_OP_MAXIMUM, "t13", t12, r);    /* a new chain, gathered r */
+    int outs[2] = {t13, t5};
+    CHECK(t13 >= 0 && anet_graph_set_outputs(g, 2, outs) == ANET_OK);
+    uint8_t **ins = make_inputs(g, -3.0, 3.0);
+    int64_t af = 0, ap = 0;
+    compare(g, ins, "hand chain", &af, &ap);
+    CHECK(af < ap);
+    free_inputs(g, ins);
+    anet_graph_free(g);
+}
+
+int main(void) {
+    test_step_programs();
+    test_hand_chain();
+    TEST_MAIN_END();
+}
