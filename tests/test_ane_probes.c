@@ -4,6 +4,7 @@
  * goes on; the implied rule settings; a stored report read back (and a corrupt one refused
  * with one line). */
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,6 +260,12 @@ static void test_report_roundtrip(void) {
         CHECK_STR_CONTAINS(anet_last_error(), "not an ane_trainer selftest report");
         remove(bad);
     }
+    snprintf(bad, sizeof bad, "%s/fifo.json", dir); /* a FIFO is refused, never waited on */
+    CHECK(mkfifo(bad, 0600) == 0);
+    anet_status fst = anet_probe_report_read(bad, &r);
+    CHECK(fst != ANET_OK && fst != ANET_E_NOTFOUND);
+    CHECK_STR_CONTAINS(anet_last_error(), "not a regular file");
+    remove(bad);
     snprintf(bad, sizeof bad, "%s/odd.json", dir);
     write_text(bad, "{\"tool\": \"ane_trainer selftest\", \"host\": {\"chip\": 7}, \"rule_settings\": "
                     "{\"max-inputs\": {\"value\": \"99999999999999999999999999\"}, \"log-epsilon\": {\"value\": 3},"

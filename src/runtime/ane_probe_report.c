@@ -1,7 +1,7 @@
 /* Writing and reading the ladder's report (see ane_probe_report.h). */
 #include "runtime/ane_probe_report.h"
 
-#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "core/error.h"
+#include "core/safe_file.h"
 #include "plan/forms.h"
 
 #define REPORT_MAX_BYTES (4u << 20) /* a report is a few tens of KB; refuse anything huge */
@@ -99,7 +100,7 @@ anet_status anet_probe_report_store(const char *path, const char *text) {
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
         return anet_fail(ANET_E_INVALID, "report path too long");
     make_parents(path);
-    FILE *f = fopen(tmp, "w");
+    FILE *f = anet_fopen_output(tmp, "selftest report", O_TRUNC); /* never through a planted symlink */
     int bad = !f || fprintf(f, "%s\n", text) < 0;
     if (f && fclose(f) != 0) bad = 1;
     if (bad || rename(tmp, path) != 0) {
@@ -116,11 +117,9 @@ static void copy_str(const cJSON *o, const char *key, char *dst, size_t len) {
 
 anet_status anet_probe_report_read(const char *path, anet_probe_report *out) {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        if (errno == ENOENT) return anet_fail(ANET_E_NOTFOUND, "no selftest report at '%s'", path);
-        return anet_fail(ANET_E_IO, "cannot read the selftest report '%s'", path);
-    }
+    FILE *f = NULL;
+    anet_status st = anet_fopen_input(path, "selftest report", &f, NULL); /* a FIFO never blocks us */
+    if (st) return st;
     char *text = malloc(REPORT_MAX_BYTES + 1);
     size_t n = text ? fread(text, 1, REPORT_MAX_BYTES + 1, f) : 0;
     fclose(f);
