@@ -14,6 +14,7 @@
 #include "graph/build.h"
 #include "mil/mil.h"
 #include "runtime/ane_backend.h"
+#include "runtime/ane_selftest.h"
 #include "runtime/ane_sig.h"
 
 typedef enum kind {
@@ -229,15 +230,7 @@ anet_status anet_probe_program(int i, anet_mil_dialect dialect, char **mil, size
     if (!g) return anet_fail(ANET_E_NOMEM, "selftest: out of memory");
     anet_status st = ANET_OK;
     if (build(g, s) != 0) st = anet_fail_ctx(ANET_E_INTERNAL, "selftest: building probe '%s'", s->info.id);
-    if (!st) st = anet_weights_build(g, 64, w, wlen);
-    if (!st) st = anet_mil_emit(g, mil, mil_len);
-    anet_graph_free(g);
-    if (st) {
-        free(*w);
-        *w = NULL;
-        *wlen = 0;
-    }
-    return st;
+    return anet_ane_selftest_emit(g, st, mil, mil_len, w, wlen);
 }
 
 /* ---------------------------------------------------------------- running one probe */
