@@ -193,6 +193,13 @@ static void test_implied(void) {
     CHECK((x = find_setting(s, ns, "elementwise-max-16384")) && !strcmp(x->value, "on"));
     if (x) CHECK_STR_CONTAINS(x->evidence, "elementwise_32768 timeout");
     CHECK((x = find_setting(s, ns, "broadcast-channel")) && !strcmp(x->value, "off"));
+    /* Probes that could not run (no backend) decide nothing. */
+    for (int i = 0; i < n; i++) res[i].outcome = ANET_PROBE_ERROR;
+    ns = anet_probe_implied(res, n, s, ANET_PROBE_MAX_RULES);
+    for (int i = 0; i < ns; i++) CHECK_MSG(!strcmp(s[i].value, "unknown"), "%s = %s", s[i].rule, s[i].value);
+    set_outcome(res, "inputs_1", ANET_PROBE_PASSED);
+    ns = anet_probe_implied(res, n, s, ANET_PROBE_MAX_RULES);
+    CHECK((x = find_setting(s, ns, "max-inputs")) && !strcmp(x->value, "unknown"));
     free(res);
 }
 

@@ -184,14 +184,20 @@ int anet_probe_implied(const anet_probe_result *res, int n, anet_probe_setting *
         anet_probe_setting *s = &out[count++];
         memset(s, 0, sizeof *s);
         s->rule = pi->rule;
-        int ran = 0, trig_fail = 0, ctrl_fail = 0;
+        int ran = 0, errored = 0, trig_fail = 0, ctrl_fail = 0;
         int max_inputs = 0, inputs_gap = 0;
         for (int j = 0; j < n; j++) {
             const anet_probe_info *pj = anet_probe_get(res[j].probe);
             if (!pj || strcmp(pj->rule, pi->rule)) continue;
             int ok = res[j].outcome == ANET_PROBE_PASSED;
-            ran++;
             if (!ok) add_evidence(s->evidence, sizeof s->evidence, pj->id, &res[j]);
+            /* An error is ours (no backend, out of memory), not the device's: it decides nothing,
+             * and a rule with a probe that did not run is undecided. */
+            if (res[j].outcome == ANET_PROBE_ERROR) {
+                errored++;
+                continue;
+            }
+            ran++;
             if (!strcmp(pi->rule, "max-inputs")) {
                 int k = atoi(pj->id + strlen("inputs_"));
                 if (ok && !inputs_gap && k == max_inputs + 1) max_inputs = k;
@@ -200,7 +206,9 @@ int anet_probe_implied(const anet_probe_result *res, int n, anet_probe_setting *
             if (!ok && pj->trigger) trig_fail++;
             if (!ok && !pj->trigger) ctrl_fail++;
         }
-        if (!strcmp(pi->rule, "max-inputs")) {
+        if (errored || !ran) {
+            snprintf(s->value, sizeof s->value, "unknown");
+        } else if (!strcmp(pi->rule, "max-inputs")) {
             snprintf(s->value, sizeof s->value, "%d", max_inputs);
         } else if (!strcmp(pi->rule, "row-layout")) {
             /* Two ways of writing the same rows: the one that reads back right is the device's. */

@@ -91,7 +91,8 @@ void anet_probe_ladder(const anet_probe_ladder_config *c, anet_probe_result *res
 
 /* What the results say about each rule the ladder tests. value: "on" (the rule applies on
  * this chip: a risky form failed while its workaround passed), "off" (every risky form
- * passed), "unknown" (a workaround failed too, or nothing ran); for max-inputs the largest
+ * passed), "unknown" (a workaround failed too, or a probe of the rule did not run: an
+ * ANET_PROBE_ERROR is never the device's answer); for max-inputs the largest
  * input count that passed with all smaller ones ("0" if none); for conv1x1-runtime-weights
  * (an optional faster form) "on" when its probe passed, i.e. the form may be used; for
  * row-layout "packed" or "strided64", whichever way of writing rows read back right. */
