@@ -25,7 +25,7 @@ class History:
     """What :meth:`Trainer.fit` did: one dict per epoch (``records``); ``history["val_acc"]``
     is the list of one key over the epochs. Keys: epoch, train_loss, step, epoch_seconds,
     samples_per_s, loss_scale, skipped_steps, lr, backend, compiles, dispatches,
-    dispatches_per_step, bytes_per_step, and with validation data val_acc and val_loss."""
+    dispatches_per_step, bytes_per_step, host_us_per_step, and with validation data val_acc and val_loss."""
 
     def __init__(self):
         self.records = []

@@ -209,9 +209,11 @@ static void add_forms_json(cJSON *pj, const anet_forms *f, const anet_step_forms
     for (int i = 0; i < n; i++) {
         if (f->on[i]) cJSON_AddItemToArray(on, cJSON_CreateString(rules[i].id));
         if (sf->map.shaped[i]) cJSON_AddItemToArray(shaped, cJSON_CreateString(rules[i].id));
-        if (sf->map.unmet[i]) cJSON_AddItemToArray(unmet, cJSON_CreateString(rules[i].id));
+        if (sf->map.unmet[i]) {
+            cJSON_AddItemToArray(unmet, cJSON_CreateString(rules[i].id));
+            cJSON_AddStringToObject(o, rules[i].id, sf->map.unmet_detail[i]);
+        }
     }
-    if (sf->map.unmet_detail[0]) cJSON_AddStringToObject(o, "unmet_detail", sf->map.unmet_detail);
     if (f->on[ANET_FORM_MAX_INPUTS]) cJSON_AddNumberToObject(o, "max_inputs", f->max_inputs);
     cJSON_AddStringToObject(o, "row_layout", f->on[ANET_FORM_ROW_LAYOUT] ? "strided64" : "packed");
 }

@@ -11,7 +11,9 @@
 #include "coreml/mlprogram.h"
 #include "train/checkpoint.h"
 #include "train/optim_cpu.h"
+#include "plan/forms_lower.h"
 #include "train/step.h"
+#include "train/step_forms.h"
 
 /* The step configuration `train` would use: batch 128, update cpu, adam unless the
  * checkpoint says otherwise. */
@@ -75,10 +77,21 @@ anet_status anet_coreml_load_training(const char *path, anet_cm_model **out) {
     if (st == ANET_OK && !is_spec) st = anet_ckpt_check_model(&ck, path, &sc.model, "its \"model\" metadata");
     anet_ckpt_free(&ck);
     if (st != ANET_OK) return st == ANET_E_NOMEM ? st : ANET_E_FORMAT;
+    /* The chip's program form, as train and compile lower them (plan/forms.h). */
+    anet_forms forms;
+    anet_forms_default(chip, &forms);
+    st = anet_forms_env(&forms);
+    if (st != ANET_OK) return st;
+    anet_step_forms_config(&forms, &sc);
     anet_step_program sp[2];
     memset(sp, 0, sizeof sp);
     st = anet_step_build_train(&sc, &sp[0]);
     if (st == ANET_OK) st = anet_step_build_eval(&sc, &sp[1]);
+    for (int k = 0; k < 2 && st == ANET_OK; k++) {
+        anet_form_map fm;
+        st = anet_forms_lower(sp[k].graph, &forms, &fm);
+        anet_form_map_free(&fm);
+    }
     anet_cm_model *m = st == ANET_OK ? anet_cm_model_new(path, is_spec ? "model-spec" : "checkpoint") : NULL;
     if (m) m->graphs = calloc(2, sizeof *m->graphs);
     if (st != ANET_OK || !m || !m->graphs) {

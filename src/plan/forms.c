@@ -58,8 +58,10 @@ static const anet_form_rule form_rules[ANET_FORM_COUNT_] = {
         "imperatormk/ane-train ANE_TRAINING.md 'Broadcast Rules'", M1 | ST, ANET_FORM_FAIL_ZEROS},
     [ANET_FORM_BROADCAST_SCALAR] = {
         "broadcast-scalar", "No non-constant [1,1,1,1] scalar broadcast against a larger tensor",
-        "Reported to give wrong values on M1 (constant scalars work); per-step scalars go in as "
-        "[1,1,1,S] rows instead.", "imperatormk/ane-train ANE_TRAINING.md 'Broadcast Rules'", ST,
+        "Reported to give wrong values on M1 by one project (constant scalars work; ANEForge trains on "
+        "M1-M5). The planner does not avoid it yet (the loss's seed and the per-step scalars broadcast), "
+        "so it is on in the strict set only, where training is refused naming it.",
+        "imperatormk/ane-train ANE_TRAINING.md 'Broadcast Rules'", ST,
         ANET_FORM_FAIL_WRONG},
     [ANET_FORM_ELEMENTWISE_MAX_16384] = {
         "elementwise-max-16384", "Elementwise ops stay within 16384 along an axis (or in total)",
@@ -70,7 +72,8 @@ static const anet_form_rule form_rules[ANET_FORM_COUNT_] = {
     [ANET_FORM_MAX_INPUTS] = {
         "max-inputs", "At most N inputs per program",
         "Contested: 1 (maderix README, 0x1d), 2 work / 4 fail (H3 DiT), 3 (Orion), 10 (fspecii, M4), 98 "
-        "(imperatormk, M1); on only in the strict set, where N = 1 and breaking it gives 0x1d.",
+        "(imperatormk, M1); on only in the strict set, where N = 1 (the planner packs the inputs into "
+        "one) and breaking it gives 0x1d.",
         "maderix/ANE README; mechramc/Orion; fspecii/ane-trainer; imperatormk/ane-train", ST,
         ANET_FORM_FAIL_STATUS_1D},
     [ANET_FORM_RUNTIME_INPUT_LAYOUT] = {
@@ -115,9 +118,9 @@ int anet_form_find(const char *id) {
 }
 
 const char *anet_form_failure_name(anet_form_failure f) {
-    static const char *const names[] = {"compile failure", "eval status 0x1d", "silent zeros",
-                                        "wrong values", "hang (timeout)", "data read elsewhere",
-                                        "capability"};
+    static const char *const names[] = {"fail to compile", "fail with status 0x1d", "return silent zeros",
+                                        "return wrong values", "hang", "read data elsewhere",
+                                        "lack the capability"};
     return (unsigned)f < sizeof names / sizeof names[0] ? names[f] : "?";
 }
 
@@ -154,7 +157,9 @@ static anet_status apply_item(anet_forms *f, char *item) {
         f->on[ANET_FORM_CONV1X1_RUNTIME_WEIGHTS] = 0; /* strict: the capability is not assumed */
         f->max_inputs = 1;
         f->elementwise_max = ANET_FORM_ELEMENTWISE_MAX;
-        f->elementwise_total = 1;
+        /* Per axis: the literal element-count reading is contradicted by the same report's
+         * 1.5M-element [1,C,S] ops; elementwise-max-total=1 still selects it. */
+        f->elementwise_total = 0;
         f->strict = 1;
         return ANET_OK;
     }

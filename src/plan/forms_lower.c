@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/fp16.h"
 #include "graph/build.h"
+#include "plan/forms_check.h"
 
 #define FORM_MAX_NAME 300
 
@@ -70,7 +71,7 @@ static anet_status lower_input(anet_graph *g, const anet_forms *f, int i, anet_f
     *pro = -1;
     if (!fp16_rank4(&t)) {
         m->unmet[ANET_FORM_IO_SHAPE_1C1S] = 1;
-        snprintf(m->unmet_detail, sizeof m->unmet_detail, "input '%s' is not fp16 rank 4", g->values[v].name);
+        snprintf(m->unmet_detail[ANET_FORM_IO_SHAPE_1C1S], sizeof m->unmet_detail[0], "input '%s' is not fp16 rank 4", g->values[v].name);
         return ANET_OK;
     }
     anet_form_io *io = &m->in[i];
@@ -126,7 +127,7 @@ static anet_status lower_output(anet_graph *g, const anet_forms *f, int j, int r
     anet_type t = g->values[v].type;
     if (!fp16_rank4(&t)) {
         m->unmet[ANET_FORM_IO_SHAPE_1C1S] = 1;
-        snprintf(m->unmet_detail, sizeof m->unmet_detail, "output '%s' is not fp16 rank 4", g->values[v].name);
+        snprintf(m->unmet_detail[ANET_FORM_IO_SHAPE_1C1S], sizeof m->unmet_detail[0], "output '%s' is not fp16 rank 4", g->values[v].name);
         return ANET_OK;
     }
     anet_form_io *io = &m->out[j];
@@ -137,9 +138,14 @@ static anet_status lower_output(anet_graph *g, const anet_forms *f, int j, int r
         /* A scalar can be widened by a broadcast add (not where scalar broadcasts are wrong);
          * other widths would need pad/concat, which the chips reject: the builder pads them. */
         widen = io->rows * io->cols == 1 && !f->on[ANET_FORM_BROADCAST_SCALAR] && row_src >= 0;
-        if (!widen) {
+        if (!widen && io->rows * io->cols == 1 && f->on[ANET_FORM_BROADCAST_SCALAR]) {
+            m->unmet[ANET_FORM_BROADCAST_SCALAR] = 1;
+            snprintf(m->unmet_detail[ANET_FORM_BROADCAST_SCALAR], sizeof m->unmet_detail[0],
+                     "scalar output '%.60s' needs a scalar broadcast to widen to 32",
+                     g->values[v].name);
+        } else if (!widen) {
             m->unmet[ANET_FORM_IO_WIDTH_MULT32] = 1;
-            snprintf(m->unmet_detail, sizeof m->unmet_detail, "output '%s' has width %lld", g->values[v].name,
+            snprintf(m->unmet_detail[ANET_FORM_IO_WIDTH_MULT32], sizeof m->unmet_detail[0], "output '%s' has width %lld", g->values[v].name,
                      (long long)io->cols);
         }
     }
@@ -180,6 +186,100 @@ static anet_status lower_output(anet_graph *g, const anet_forms *f, int j, int r
     return ANET_OK;
 }
 
+/* The new ops (from nops0 on) move before every other op; producers follow. */
+static anet_status ops_to_front(anet_graph *g, int nops0) {
+    int nnew = g->nops - nops0;
+    if (nnew <= 0) return ANET_OK;
+    anet_op *tmp = malloc((size_t)g->nops * sizeof *tmp);
+    if (!tmp) return anet_fail(ANET_E_NOMEM, "forms: out of memory");
+    memcpy(tmp, g->ops + nops0, (size_t)nnew * sizeof *tmp);
+    memcpy(tmp + nnew, g->ops, (size_t)nops0 * sizeof *tmp);
+    memcpy(g->ops, tmp, (size_t)g->nops * sizeof *tmp);
+    free(tmp);
+    for (int o = 0; o < g->nops; o++)
+        for (int k = 0; k < g->ops[o].noutputs; k++) g->values[g->ops[o].outputs[k]].producer = o;
+    return ANET_OK;
+}
+
+/* max-inputs: the (lowered) inputs go as rows of 32 into at most max_inputs device inputs. */
+static anet_status pack_inputs(anet_graph *g, const anet_forms *f, anet_form_map *m) {
+    int n = g->ninputs, groups = f->max_inputs < n ? f->max_inputs : n;
+    int per = (n + groups - 1) / groups, nops0 = g->nops;
+    int *old = malloc((size_t)n * sizeof *old), *gin = malloc((size_t)groups * sizeof *gin);
+    anet_status st = ANET_OK;
+    if (!old || !gin) {
+        st = anet_fail(ANET_E_NOMEM, "forms: out of memory");
+        goto done;
+    }
+    memcpy(old, g->inputs, (size_t)n * sizeof *old);
+    for (int i = 0; i < n; i++) {
+        int64_t e = anet_type_elements(&g->values[old[i]].type);
+        if (e % 32 != 0 || g->values[old[i]].type.dtype != ANET_DT_FP16) {
+            m->unmet[ANET_FORM_MAX_INPUTS] = 1;
+            snprintf(m->unmet_detail[ANET_FORM_MAX_INPUTS], sizeof m->unmet_detail[0], "input '%s' cannot be packed in rows of 32",
+                     g->values[old[i]].name);
+            goto done;
+        }
+    }
+    for (int k = 0; k < groups && st == ANET_OK; k++) {
+        int lo = k * per, hi = (k + 1) * per < n ? (k + 1) * per : n;
+        int64_t rows = 0;
+        for (int i = lo; i < hi; i++) rows += anet_type_elements(&g->values[old[i]].type) / 32;
+        if (rows > 65536) {
+            m->unmet[ANET_FORM_MAX_INPUTS] = 1;
+            snprintf(m->unmet_detail[ANET_FORM_MAX_INPUTS], sizeof m->unmet_detail[0], "%lld rows of 32 in one input exceed 65536",
+                     (long long)rows);
+            goto done;
+        }
+        char name[32], opn[FORM_MAX_NAME + 16];
+        snprintf(name, sizeof name, "anet_pk%d", k);
+        int64_t dd[4] = {1, rows, 1, 32};
+        gin[k] = anet_graph_input(g, name, anet_type_make(ANET_DT_FP16, 4, dd));
+        if (gin[k] < 0) {
+            st = anet_fail_ctx(ANET_E_INVALID, "forms: packed input '%s'", name);
+            goto done;
+        }
+        int src = gin[k];
+        if (f->on[ANET_FORM_RUNTIME_INPUT_LAYOUT]) {
+            snprintf(opn, sizeof opn, "fl_pro_%s", name);
+            src = anet_b_binary(g, ANET_OP_MUL, opn, gin[k], anet_graph_const_fp16(g, NULL, 1.0f));
+        }
+        int64_t off = 0;
+        for (int i = lo; i < hi && src >= 0; i++) {
+            const anet_type *t = &g->values[old[i]].type;
+            int64_t r = anet_type_elements(t) / 32;
+            int32_t b[4] = {0, (int32_t)off, 0, 0}, sz[4] = {1, (int32_t)r, 1, 32};
+            int32_t shp[4] = {1, (int32_t)t->dims[1], (int32_t)t->dims[2], (int32_t)t->dims[3]};
+            snprintf(opn, sizeof opn, "fl_pk_%s", g->values[old[i]].name);
+            int v = anet_b_slice_by_size(g, opn, src, 4, b, sz);
+            snprintf(opn, sizeof opn, "fl_pr_%s", g->values[old[i]].name);
+            v = v < 0 ? -1 : anet_b_reshape(g, opn, v, 4, shp);
+            if (v < 0 || (st = adopt_output(g, v, old[i]))) {
+                if (!st) st = anet_fail_ctx(ANET_E_INTERNAL, "forms: packing input %d", i);
+                goto done;
+            }
+            for (int u = 0; u < m->nin; u++)
+                if (m->in[u].dev == i) {
+                    m->in[u].dev = k;
+                    m->in[u].offset = off * 32;
+                }
+            off += r;
+        }
+        if (src < 0) {
+            st = anet_fail_ctx(ANET_E_INTERNAL, "forms: prologue of '%s'", name);
+            goto done;
+        }
+    }
+    if ((st = ops_to_front(g, nops0))) goto done;
+    memcpy(g->inputs, gin, (size_t)groups * sizeof *gin);
+    g->ninputs = groups;
+    m->shaped[ANET_FORM_MAX_INPUTS] = 1;
+done:
+    free(old);
+    free(gin);
+    return st;
+}
+
 anet_status anet_forms_lower(anet_graph *g, const anet_forms *f, anet_form_map *m) {
     memset(m, 0, sizeof *m);
     if (!g || !f) return anet_fail(ANET_E_INVALID, "forms: no program or quirk set");
@@ -189,7 +289,6 @@ anet_status anet_forms_lower(anet_graph *g, const anet_forms *f, anet_form_map *
     m->in = calloc((size_t)n + 1, sizeof *m->in);
     m->out = calloc((size_t)g->noutputs + 1, sizeof *m->out);
     int *newv = calloc((size_t)n + 1, sizeof *newv);
-    anet_op *tmp = NULL;
     anet_status st = ANET_OK;
     if (!m->in || !m->out || !newv) {
         st = anet_fail(ANET_E_NOMEM, "forms: out of memory");
@@ -204,18 +303,7 @@ anet_status anet_forms_lower(anet_graph *g, const anet_forms *f, anet_form_map *
     }
     if (st) goto done;
     /* The new ops move before every other op; the new inputs take the old positions. */
-    int nnew = g->nops - nops0;
-    if (nnew > 0) {
-        if (!(tmp = malloc((size_t)g->nops * sizeof *tmp))) {
-            st = anet_fail(ANET_E_NOMEM, "forms: out of memory");
-            goto done;
-        }
-        memcpy(tmp, g->ops + nops0, (size_t)nnew * sizeof *tmp);
-        memcpy(tmp + nnew, g->ops, (size_t)nops0 * sizeof *tmp);
-        memcpy(g->ops, tmp, (size_t)g->nops * sizeof *tmp);
-        for (int o = 0; o < g->nops; o++)
-            for (int k = 0; k < g->ops[o].noutputs; k++) g->values[g->ops[o].outputs[k]].producer = o;
-    }
+    if ((st = ops_to_front(g, nops0))) goto done;
     memcpy(g->inputs, newv, (size_t)n * sizeof *newv);
     g->ninputs = n;
     for (int j = 0; j < g->noutputs && st == ANET_OK; j++) st = lower_output(g, f, j, row_src, m);
@@ -233,14 +321,26 @@ anet_status anet_forms_lower(anet_graph *g, const anet_forms *f, anet_form_map *
                       : r == ANET_FORM_LOG_EPSILON ? has[ANET_OP_LOG] : 1;
         if (f->on[r] && applies) m->shaped[r] = 1;
     }
-    if (f->on[ANET_FORM_MAX_INPUTS] && g->ninputs > f->max_inputs) {
-        m->unmet[ANET_FORM_MAX_INPUTS] = 1;
-        snprintf(m->unmet_detail, sizeof m->unmet_detail, "%d inputs, at most %d", g->ninputs, f->max_inputs);
+    for (int i = 0; i < n; i++) m->in[i].dev = i;
+    if (f->on[ANET_FORM_MAX_INPUTS] && g->ninputs > f->max_inputs && (st = pack_inputs(g, f, m))) goto done;
+    m->ndev_in = g->ninputs;
+    if (!(m->dev_elems = calloc((size_t)g->ninputs + 1, sizeof *m->dev_elems))) {
+        st = anet_fail(ANET_E_NOMEM, "forms: out of memory");
+        goto done;
     }
+    for (int k = 0; k < g->ninputs; k++) m->dev_elems[k] = anet_type_elements(&g->values[g->inputs[k]].type);
     st = anet_graph_verify(g);
-    if (st) anet_fail_ctx(st, "forms: the lowered program does not verify");
+    if (st) {
+        anet_fail_ctx(st, "forms: the lowered program does not verify");
+        goto done;
+    }
+    /* The lowered program against the rules (what the simulator would find). */
+    anet_form_hit hit;
+    if (anet_forms_check(g, f, &hit) && !m->unmet[hit.rule]) {
+        m->unmet[hit.rule] = 1;
+        snprintf(m->unmet_detail[hit.rule], sizeof m->unmet_detail[0], "%.150s", hit.detail);
+    }
 done:
-    free(tmp);
     free(newv);
     return st;
 }
@@ -249,6 +349,7 @@ void anet_form_map_free(anet_form_map *m) {
     if (!m) return;
     free(m->in);
     free(m->out);
+    free(m->dev_elems);
     memset(m, 0, sizeof *m);
 }
 

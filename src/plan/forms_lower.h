@@ -35,18 +35,24 @@ typedef struct anet_form_io {
     int64_t C, S;                 /* the device tensor [1, C, 1, S] (C == rows, S >= cols) */
     int64_t user_rows, user_cols; /* the caller's buffer (<= rows, cols); default rows, cols */
     float fill;                   /* first column of rows >= user_rows (e.g. -30000: a masked class) */
+    int dev;                      /* input: the device input holding it (several share one when packed) */
+    int64_t offset;               /* input: its first element in that device input */
 } anet_form_io;
 
 typedef struct anet_form_map {
     int nin, nout;
-    anet_form_io *in, *out; /* index-aligned with the graph's inputs and outputs */
+    anet_form_io *in, *out; /* index-aligned with the program's inputs (as built) and outputs */
+    int ndev_in;            /* device inputs: nin, or fewer when max-inputs packed them */
+    int64_t *dev_elems;     /* elements of each device input */
     unsigned char shaped[ANET_FORM_COUNT_]; /* rules that changed or constrained the program */
     unsigned char unmet[ANET_FORM_COUNT_];  /* rules that are on but the program still breaks */
-    char unmet_detail[256];
+    char unmet_detail[ANET_FORM_COUNT_][160]; /* per unmet rule */
 } anet_form_map;
 
-/* Rewrites g's I/O to the device form of f (see above) and fills map. On failure g may be
- * partly rewritten (discard it). */
+/* Rewrites g's I/O to the device form of f (see above) and fills map. With max-inputs on and
+ * more inputs than allowed, inputs are packed as rows of 32 into at most max_inputs device
+ * inputs "anet_pkK" and sliced back inside (after the prologue). On failure g may be partly
+ * rewritten (discard it). */
 anet_status anet_forms_lower(anet_graph *g, const anet_forms *f, anet_form_map *map);
 void anet_form_map_free(anet_form_map *m);
 /* "io-shape-1c1s,io-width-mult32,..." of map->shaped (buf always terminated). */

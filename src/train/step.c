@@ -139,13 +139,23 @@ static int forward(sb *b, const anet_step_config *cfg, int x, const int *params)
     int h = reshape4(b, NULL, x, 1, m->dims[0], B);
     int ones = -1;
     if (nb > 1) {
-        /* A [1,1,nb,B] block of ones (x * 0 + 1, which stays a runtime value: a const matmul
-         * operand is rejected): the bias [out,nb] times it adds column sums, and only column
-         * 0 of the bias is nonzero. Needs dims[0] >= nb (the planner pads it). */
+        /* A [1,1,nb,B] block of ones in row 0 (x * 0 + E, a runtime value: a const matmul
+         * operand is rejected): the bias [out,nb] times it is column 0 of the bias, broadcast
+         * over the batch. Needs dims[0] >= nb (the planner pads it). */
         static const char *const keys[3] = {"x", "begin", "size"};
         int vals[3] = {h, ints4(b, 0, 0, 0, 0), ints4(b, 1, 1, nb, B)};
         int blk = opn(b, ANET_OP_SLICE_BY_SIZE, NULL, 3, keys, vals);
-        ones = op2(b, ANET_OP_ADD, op2(b, ANET_OP_MUL, blk, c16(b, 0.0f)), c16(b, 1.0f));
+        /* Row 0 ones, the other rows zero (a full-size constant: no broadcast), so the bias's
+         * padding columns get no gradient and stay zero wherever the state lives. */
+        uint16_t *e = calloc((size_t)nb * (size_t)B, sizeof *e);
+        int64_t ed[4] = {1, 1, nb, B};
+        int ev = -1;
+        if (e) {
+            for (int k = 0; k < B; k++) e[k] = anet_f32_to_f16(1.0f);
+            ev = anet_graph_const(b->g, NULL, anet_type_make(ANET_DT_FP16, 4, ed), e, (size_t)nb * (size_t)B * 2);
+            free(e);
+        }
+        ones = ev < 0 ? -1 : op2(b, ANET_OP_ADD, op2(b, ANET_OP_MUL, blk, c16(b, 0.0f)), ev);
     }
     for (int l = 0; l < m->nlayers; l++) {
         int z = matmul(b, params[2 * l], h);

@@ -43,11 +43,12 @@ static void user_shape(const anet_io_desc *d, const anet_model_spec *m, int batc
     }
 }
 
-static anet_status alloc_side(anet_io **dst, const anet_form_io *io, int n) {
+/* Device buffers of n tensors of elems[i] (or io[i].C x S) fp16 elements. */
+static anet_status alloc_side(anet_io **dst, const anet_form_io *io, const int64_t *elems, int n) {
     *dst = calloc((size_t)n + 1, sizeof **dst);
     if (!*dst) return anet_fail(ANET_E_NOMEM, "program forms: out of memory");
     for (int i = 0; i < n; i++) {
-        (*dst)[i].nbytes = (size_t)(io[i].C * io[i].S) * 2;
+        (*dst)[i].nbytes = (size_t)(elems ? elems[i] : io[i].C * io[i].S) * 2;
         if (!((*dst)[i].data = calloc(1, (*dst)[i].nbytes))) return anet_fail(ANET_E_NOMEM, "program forms: out of memory");
     }
     return ANET_OK;
@@ -69,10 +70,23 @@ anet_status anet_step_forms_lower(anet_step_forms *sf, anet_step_program *sp, co
                                  (long long)io->user_rows, (long long)io->user_cols);
         }
     }
-    if ((st = alloc_side(&sf->din, sf->map.in, sf->map.nin)) ||
-        (st = alloc_side(&sf->dout, sf->map.out, sf->map.nout)))
+    if ((st = alloc_side(&sf->din, NULL, sf->map.dev_elems, sf->map.ndev_in)) ||
+        (st = alloc_side(&sf->dout, sf->map.out, NULL, sf->map.nout)))
         return st;
     sf->lowered = 1;
+    return ANET_OK;
+}
+
+anet_status anet_step_forms_require(const anet_step_forms *sf, const anet_forms *f, const char *what) {
+    int n = 0;
+    const anet_form_rule *r = anet_form_rules(&n);
+    for (int i = 0; i < n; i++)
+        if (sf->map.unmet[i])
+            return anet_fail(ANET_E_UNSUPPORTED, "the %s program in the %s form breaks rule %s (%s; %s): a "
+                             "Neural Engine would %s. The planner cannot avoid it yet; if your chip accepts it, "
+                             "switch it off with ANE_TRAINER_FORMS=%s=off (docs/mil.md)", what,
+                             f->strict ? "strict" : anet_chip_name(f->chip), r[i].id, r[i].title,
+                             sf->map.unmet_detail[i], anet_form_failure_name(r[i].failure), r[i].id);
     return ANET_OK;
 }
 
@@ -82,20 +96,30 @@ anet_type anet_step_forms_user_type(const anet_step_forms *sf, int is_out, int i
     return anet_type_make(ANET_DT_FP16, 4, dims);
 }
 
+void anet_step_forms_pack(anet_step_forms *sf, const anet_io *in) {
+    for (int i = 0; i < sf->map.nin; i++) {
+        const anet_form_io *io = &sf->map.in[i];
+        anet_form_pack(io, in[i].data, (uint16_t *)sf->din[io->dev].data + io->offset);
+    }
+}
+
+void anet_step_forms_unpack(const anet_step_forms *sf, anet_io *out) {
+    for (int j = 0; j < sf->map.nout; j++) anet_form_unpack(&sf->map.out[j], sf->dout[j].data, out[j].data);
+}
+
 anet_status anet_step_forms_eval(anet_step_forms *sf, const anet_backend *b, anet_program *exe,
                                  const anet_io *in, int nin, anet_io *out, int nout) {
     if (nin != sf->map.nin || nout != sf->map.nout)
         return anet_fail(ANET_E_INTERNAL, "program forms: %d/%d buffers for %d/%d I/O", nin, nout, sf->map.nin,
                          sf->map.nout);
-    for (int i = 0; i < nin; i++) anet_form_pack(&sf->map.in[i], in[i].data, sf->din[i].data);
-    anet_status st = b->ops->eval(b->state, exe, sf->din, nin, sf->dout, nout);
-    if (st) return st;
-    for (int j = 0; j < nout; j++) anet_form_unpack(&sf->map.out[j], sf->dout[j].data, out[j].data);
-    return ANET_OK;
+    anet_step_forms_pack(sf, in);
+    anet_status st = b->ops->eval(b->state, exe, sf->din, sf->map.ndev_in, sf->dout, nout);
+    if (st == ANET_OK) anet_step_forms_unpack(sf, out);
+    return st;
 }
 
 void anet_step_forms_free(anet_step_forms *sf) {
-    for (int i = 0; sf->din && i < sf->map.nin; i++) free(sf->din[i].data);
+    for (int i = 0; sf->din && i < sf->map.ndev_in; i++) free(sf->din[i].data);
     for (int i = 0; sf->dout && i < sf->map.nout; i++) free(sf->dout[i].data);
     free(sf->din);
     free(sf->dout);

@@ -22,8 +22,14 @@ void anet_step_forms_config(const anet_forms *f, anet_step_config *cfg);
  * hold -30000 so padded classes never win the softmax). */
 anet_status anet_step_forms_lower(anet_step_forms *sf, anet_step_program *sp, const anet_forms *f,
                                   const anet_model_spec *user, int batch);
+/* ANET_OK when the lowered program meets every rule that is on; else ANET_E_UNSUPPORTED naming
+ * the first rule it breaks and the switch (a device would fail, or silently compute wrong). */
+anet_status anet_step_forms_require(const anet_step_forms *sf, const anet_forms *f, const char *what);
 /* The user's type of input/output i (fp16 [1,1,rows,cols]); call only when lowered. */
 anet_type anet_step_forms_user_type(const anet_step_forms *sf, int is_out, int i);
+/* The user's buffers into the device buffers (din), and the device outputs (dout) back. */
+void anet_step_forms_pack(anet_step_forms *sf, const anet_io *in);
+void anet_step_forms_unpack(const anet_step_forms *sf, anet_io *out);
 /* One run: pack in[] (user buffers), evaluate on b, unpack into out[]. */
 anet_status anet_step_forms_eval(anet_step_forms *sf, const anet_backend *b, anet_program *exe,
                                  const anet_io *in, int nin, anet_io *out, int nout);

@@ -251,7 +251,8 @@ typedef struct prog_rt {
     anet_io *in, *out;
     anet_type *in_type, *out_type;
     void **in_own, **out_own; /* buffers the trainer allocated for this program */
-    anet_step_forms form;     /* the chip's program form (lowered on the ANE backends) */
+    anet_step_forms form;     /* the chip's program form */
+    double backend_s;         /* seconds spent inside the backend's eval */
 } prog_rt;
 
 struct anet_trainer {
@@ -553,9 +554,20 @@ static void bind(anet_trainer *t, prog_rt *p, anet_batch *b, float lr) {
 
 /* One evaluation on the current backend, through the program's form when it was lowered. */
 static anet_status prog_run(anet_trainer *t, prog_rt *p) {
-    if (p->form.lowered)
-        return anet_step_forms_eval(&p->form, &t->backend, p->exe, p->in, p->sp.ninputs, p->out, p->sp.noutputs);
-    return t->backend.ops->eval(t->backend.state, p->exe, p->in, p->sp.ninputs, p->out, p->sp.noutputs);
+    const anet_io *in = p->in;
+    anet_io *out = p->out;
+    int ni = p->sp.ninputs, no = p->sp.noutputs;
+    if (p->form.lowered) {
+        anet_step_forms_pack(&p->form, p->in);
+        in = p->form.din;
+        out = p->form.dout;
+        ni = p->form.map.ndev_in;
+    }
+    double t0 = now_s();
+    anet_status st = t->backend.ops->eval(t->backend.state, p->exe, in, ni, out, no);
+    p->backend_s += now_s() - t0; /* the rest of a step is host work (host_us_per_step) */
+    if (st == ANET_OK && p->form.lowered) anet_step_forms_unpack(&p->form, p->out);
+    return st;
 }
 
 /* The programs of the ANE backends take their chip's form (plan/forms.h); vane runs them as
@@ -575,7 +587,12 @@ static void step_config(anet_trainer *t, const anet_model_spec *m, int batch, an
 
 static anet_status prog_lower(anet_trainer *t, prog_rt *p, const anet_model_spec *m, int batch) {
     if (!wants_forms(t)) return ANET_OK;
-    return anet_step_forms_lower(&p->form, &p->sp, &t->forms, m, batch);
+    anet_status st = anet_step_forms_lower(&p->form, &p->sp, &t->forms, m, batch);
+    /* A form that still breaks a rule would fail (or compute wrong) on the device: refused on
+     * the ANE backends; vane runs any form. */
+    if (st == ANET_OK && strncmp(t->backend.ops->name, "ane", 3) == 0)
+        st = anet_step_forms_require(&p->form, &t->forms, p->name);
+    return st;
 }
 
 static anet_status prog_eval(anet_trainer *t, prog_rt *p) {
@@ -1410,7 +1427,7 @@ static void fill_record(anet_trainer *t, anet_metrics_record *r, const char *eve
 static void fallback_record(anet_trainer *t, anet_metrics_record *r) {
     fill_record(t, r, "fallback", t->epochs_done + 1);
     r->train_loss = r->epoch_seconds = r->samples_per_s = NAN;
-    r->dispatches_per_step = r->bytes_per_step = NAN;
+    r->dispatches_per_step = r->bytes_per_step = r->host_us_per_step = NAN;
 }
 
 /* Records that auto ended on vane: one warning line on stderr (also with --quiet: it is not
@@ -1469,7 +1486,7 @@ static anet_status run_epoch(anet_trainer *t, int epoch, anet_metrics_record *r,
     *stopped = 0;
     anet_backend_stats s0, s1;
     backend_stats(t, &s0);
-    double t0 = now_s(), last_print = 0, loss_sum = 0;
+    double t0 = now_s(), last_print = 0, loss_sum = 0, backend0 = t->train.backend_s;
     uint32_t nloss = 0, done = 0, napplied = 0;
     int64_t steps0 = t->step;
     /* A resumed position may sit inside an epoch: finish that epoch's batches only. */
@@ -1515,6 +1532,10 @@ static anet_status run_epoch(anet_trainer *t, int epoch, anet_metrics_record *r,
     r->dispatches_per_step = steps ? (double)(s1.dispatches - s0.dispatches) / (double)steps : 0;
     r->bytes_per_step =
         steps ? (double)((s1.bytes_in - s0.bytes_in) + (s1.bytes_out - s0.bytes_out)) / (double)steps : 0;
+    /* Host work per step: the epoch's training time outside the backend's eval (batching,
+     * packing into the program's form, the CPU optimizer, progress). */
+    double host = secs - (t->train.backend_s - backend0);
+    r->host_us_per_step = steps ? (host > 0 ? host : 0) * 1e6 / (double)steps : 0;
     return ANET_OK;
 }
 

@@ -163,20 +163,20 @@ for k, s in shapes.items():
     hdr[k] = {"dtype": "F32", "shape": s, "data_offsets": [off, off + n]}
     off += n
     data += b"\0" * n
-hdr["__metadata__"] = {"model": "mlp:6-5-4", "chip": "m1", "batch_size": "16", "update": "cpu", "optimizer": "adam"}
+hdr["__metadata__"] = {"model": "mlp:6-5-4", "chip": "strict", "batch_size": "16", "update": "cpu", "optimizer": "adam"}
 h = json.dumps(hdr).encode()
 h += b" " * (-len(h) % 8)
 open(sys.argv[1], "wb").write(struct.pack("<Q", len(h)) + h + data)
 PYEOF
-expect_exit 1 "$T/run.safetensors" --json   # m1 (from the checkpoint): dynamic matmuls fall back
+expect_exit 1 "$T/run.safetensors" --json   # strict (from the checkpoint): dynamic matmuls fall back
 $PY - "$T/out" <<'PYEOF' || bad "checkpoint --json content"
 import json, sys
 r = json.load(open(sys.argv[1]))
-assert r["format"] == "checkpoint" and r["chip"] == "m1", (r["format"], r["chip"])
+assert r["format"] == "checkpoint" and r["chip"] == "strict", (r["format"], r["chip"])
 progs = {l["model_path"] for l in r["layers"]}
 assert progs == {"train", "eval"}, progs
 mm = [l for l in r["layers"] if l["type"] == "matmul"]
-assert len([l for l in mm if l["model_path"] == "eval"]) == 2, mm   # one per Linear layer
+assert len([l for l in mm if l["model_path"] == "eval"]) == 4, mm   # per Linear layer: weight, bias (chip form)
 assert all(l["verdict"] == "cpu" and l["rule"] == "matmul-dynamic" for l in mm), mm
 for s in r["segments"]:
     assert r["layers"][s["first"]]["model_path"] == r["layers"][s["last"]]["model_path"], s
@@ -185,13 +185,13 @@ expect_exit 0 "$T/run.safetensors" --chip m4
 grep -q "^  [0-9]* *eval/" "$T/out" || bad "checkpoint: eval rows"
 expect_exit 0 mlp:6-5-4
 grep -q "chip profile m4" "$T/out" || bad "mlp spec: default chip m4"
-expect_exit 1 mlp:6-5-4 --chip m2
+expect_exit 1 mlp:6-5-4 --chip strict
 expect_exit 4 mlp:6
 printf 'garbage!' >"$T/bad.safetensors"
 expect_exit 4 "$T/bad.safetensors"; one_line
 
 # The checkpoint's programs are those `compile --model` writes: same ops, same verdicts.
-"$BIN" compile --model mlp:6-5-4 --batch-size 16 --backend none --chip m1 --out "$T/cmp" >/dev/null 2>&1 ||
+"$BIN" compile --model mlp:6-5-4 --batch-size 16 --backend none --chip strict --out "$T/cmp" >/dev/null 2>&1 ||
     bad "compile --model mlp:6-5-4"
 "$BIN" check "$T/run.safetensors" --json >"$T/ck.json"
 $PY - "$T/cmp/plan.json" "$T/ck.json" <<'PYEOF' || bad "check vs compile plan.json"

@@ -41,9 +41,12 @@ for chip in m1 m2 m3 m4; do
         --max-steps 20 --out "$tmp/u-$chip"
 done
 "$bin" train --backend vane --dataset "$data" --epochs 1 --seed 5 --quiet --out "$tmp/vane"
-# Row layouts: packed and 64-byte-strided readings both train to the same result.
+# Row layouts: packed and 64-byte-strided readings both train to the same result; so does the
+# strict set without the one rule the planner does not meet (one input per program: packed).
 ANE_TRAINER_FORMS=row-layout=packed "$bin" train --backend ane-sim --chip m1 --dataset "$data" --epochs 1 --seed 5 \
     --quiet --out "$tmp/packed"
+ANE_TRAINER_FORMS=strict,broadcast-scalar=off "$bin" train --backend ane-sim --chip m1 --dataset "$data" --epochs 1 \
+    --seed 5 --quiet --out "$tmp/strict1"
 "$py" - "$tmp" <<'PY'
 import json, sys, os
 t = sys.argv[1]
@@ -51,7 +54,7 @@ def last(run):
     ms = [json.loads(l) for l in open(os.path.join(t, run, "metrics.jsonl"))]
     return [m for m in ms if m.get("event") == "epoch"][-1]
 v = last("vane")
-for run in ["t-m1", "t-m2", "t-m3", "t-m4", "packed"]:
+for run in ["t-m1", "t-m2", "t-m3", "t-m4", "packed", "strict1"]:
     m = last(run)
     assert m["backend"] == "ane-sim", m
     # The padded forms are the same computation: identical to vane running them.
@@ -60,13 +63,15 @@ for run in ["t-m1", "t-m2", "t-m3", "t-m4", "packed"]:
     assert m["compiles"] == 2, m  # train + eval, whatever the number of steps
 PY
 
-# The strict set: every rule on; the planner's program breaks max-inputs (1) and fails with it.
+# The strict set: every rule on; the planner's program still broadcasts per-step scalars, so it
+# is refused before anything runs, naming the rule and its switch.
 set +e
 ANE_TRAINER_FORMS=strict "$bin" train --backend ane-sim --chip m1 --dataset "$data" --epochs 1 --max-steps 2 \
     --out "$tmp/strict" 2>"$tmp/err"
 rc=$?
 set -e
-[ "$rc" != 0 ] && grep -q "max-inputs" "$tmp/err" || { echo "strict: $(cat "$tmp/err")"; exit 1; }
+[ "$rc" != 0 ] && grep -q "breaks rule broadcast-scalar" "$tmp/err" && grep -q "ANE_TRAINER_FORMS=broadcast-scalar=off" "$tmp/err" \
+    || { echo "strict: $(cat "$tmp/err")"; exit 1; }
 # A bad switch is one clear error.
 set +e
 ANE_TRAINER_FORMS=no-such-rule=on "$bin" train --backend ane-sim --dataset "$data" --epochs 1 --out "$tmp/bad" 2>"$tmp/err"

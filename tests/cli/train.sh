@@ -40,7 +40,7 @@ cat >m.py <<'PYEOF'
 import json, sys
 for line in open(sys.argv[1]):
     d = json.loads(line)
-    for k in ('epoch_seconds', 'samples_per_s'): d.pop(k, None)
+    for k in ('epoch_seconds', 'samples_per_s', 'host_us_per_step'): d.pop(k, None)
     print(json.dumps(d, sort_keys=True))
 PYEOF
 
@@ -57,7 +57,7 @@ rc=$?
 $PY - run1/metrics.jsonl <<'PYEOF' && ok "metrics keys and values" || bad "metrics content"
 import json, math, sys
 need = ['event', 'epoch', 'step', 'train_loss', 'test_acc', 'epoch_seconds', 'samples_per_s', 'backend',
-        'compiles', 'dispatches', 'dispatches_per_step', 'bytes_per_step', 'loss_scale', 'skipped_steps',
+        'compiles', 'dispatches', 'dispatches_per_step', 'bytes_per_step', 'host_us_per_step', 'loss_scale', 'skipped_steps',
         'update', 'chip']
 lines = [json.loads(l) for l in open(sys.argv[1])]
 ep = [d for d in lines if d['event'] == 'epoch']

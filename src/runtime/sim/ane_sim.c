@@ -13,7 +13,7 @@
 #include "core/fp16.h"
 #include "mil/mil.h"
 #include "runtime/ane_sig.h"
-#include "runtime/sim/ane_sim_forms.h"
+#include "plan/forms_check.h"
 
 typedef struct sim_ctx {
     anet_ane_sim_config cfg;
@@ -35,7 +35,7 @@ struct anet_ane_model {
     int *in_sorted, *out_sorted;
     anet_program *prog; /* vane program (constants baked from the weights at compile) */
     int compiled, loaded;
-    anet_sim_form_hit quirk; /* a form rule the program breaks that bites at eval (rule -1: none) */
+    anet_form_hit quirk; /* a form rule the program breaks that bites at eval (rule -1: none) */
 };
 
 struct anet_ane_surface {
@@ -220,8 +220,8 @@ static int check_forms(sim_ctx *c, anet_ane_model *m) {
     m->quirk.rule = -1;
     if (anet_mil_parse(m->mil, m->mil_len, m->weights, m->wlen, &g) != ANET_OK)
         return set_err(c, ANET_ANE_RC_COMPILE, "ANECCompile() FAILED: %s", anet_last_error());
-    anet_sim_form_hit h;
-    int hit = anet_sim_forms_check(g, &c->cfg.rules.forms, &h);
+    anet_form_hit h;
+    int hit = anet_forms_check(g, &c->cfg.rules.forms, &h);
     anet_graph_free(g);
     if (!hit) return 0;
     if (h.failure == ANET_FORM_FAIL_COMPILE || h.failure == ANET_FORM_FAIL_NONE)

@@ -1,6 +1,6 @@
-/* The program-form quirks of plan/forms.h as the simulator applies them to a parsed program:
+/* The program-form rules of plan/forms.h checked on a program (for the simulator and the planner):
  * which rule a program breaks first, and how the device is reported to fail for it. */
-#include "runtime/sim/ane_sim_forms.h"
+#include "plan/forms_check.h"
 
 #include "core/error.h"
 
@@ -46,8 +46,8 @@ static int is_layout_op(anet_opkind k) {
 static const char *const reserved[] = {"x", "y", "c", "C", "var", "mean", "std", "eps", "diff",
                                        "mul", "add", "rsqrt"};
 
-static int set(anet_sim_form_hit *h, int rule, const char *fmt, ...) ANET_PRINTF(3, 4);
-static int set(anet_sim_form_hit *h, int rule, const char *fmt, ...) {
+static int set(anet_form_hit *h, int rule, const char *fmt, ...) ANET_PRINTF(3, 4);
+static int set(anet_form_hit *h, int rule, const char *fmt, ...) {
     va_list ap;
     h->rule = rule;
     h->failure = anet_form_rules(NULL)[rule].failure;
@@ -57,7 +57,7 @@ static int set(anet_sim_form_hit *h, int rule, const char *fmt, ...) {
     return 1;
 }
 
-static int check_io(const anet_graph *g, const anet_forms *f, anet_sim_form_hit *h) {
+static int check_io(const anet_graph *g, const anet_forms *f, anet_form_hit *h) {
     for (int k = 0; k < 2; k++) {
         int n = k ? g->noutputs : g->ninputs;
         const int *ids = k ? g->outputs : g->inputs;
@@ -104,7 +104,7 @@ static int64_t contraction(const anet_graph *g, const anet_op *op) {
     return t->dims[t->rank - 1];
 }
 
-static int check_op(const anet_graph *g, const anet_forms *f, const anet_op *op, anet_sim_form_hit *h) {
+static int check_op(const anet_graph *g, const anet_forms *f, const anet_op *op, anet_form_hit *h) {
     const char *nm = op->name ? op->name : "?";
     if (f->on[ANET_FORM_RUNTIME_INPUT_LAYOUT] && is_layout_op(op->kind)) {
         int x = anet_op_arg_value(op, "x");
@@ -178,7 +178,7 @@ static int check_op(const anet_graph *g, const anet_forms *f, const anet_op *op,
     return 0;
 }
 
-int anet_sim_forms_check(const anet_graph *g, const anet_forms *f, anet_sim_form_hit *h) {
+int anet_forms_check(const anet_graph *g, const anet_forms *f, anet_form_hit *h) {
     memset(h, 0, sizeof *h);
     h->rule = -1;
     if (f->on[ANET_FORM_DIALECT_IOS16] && g->dialect != ANET_MIL_IOS16 && f->chip != ANET_CHIP_M4) {
