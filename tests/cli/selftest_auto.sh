@@ -26,16 +26,19 @@ grep -q "io-shape-1c1s=on" "$tmp/stored.err"
 grep -q "row-layout=strided64" "$tmp/stored.err"
 grep -q "stopping after 2 steps" "$tmp/stored.err"
 
-# A report that limits inputs to 2 (as one report says): training still runs in that form.
+# A report whose rules differ from the chip's defaults (channel broadcasts give zeros, widths
+# must be multiples of 32): training runs in that form and the line lists them.
 "$py" - "$report" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-r["rule_settings"]["max-inputs"]["value"] = "2"
+r["rule_settings"]["broadcast-channel"]["value"] = "on"
+r["rule_settings"]["io-width-mult32"]["value"] = "on"
 json.dump(r, open(sys.argv[1], "w"))
 PY
-train two
-grep -q "max-inputs=2" "$tmp/two.err"
-grep -q "stopping after 2 steps" "$tmp/two.err"
+train changed
+grep -q "broadcast-channel=on" "$tmp/changed.err"
+grep -q "io-width-mult32=on" "$tmp/changed.err"
+grep -q "stopping after 2 steps" "$tmp/changed.err"
 
 # Measured on another chip: not used, with the reason.
 "$py" - "$report" <<'PY'
