@@ -101,6 +101,16 @@ void anet_trainer_free(anet_trainer *t);
  * these samples (last partial batch dropped). *loss (optional): the epoch's mean batch loss. */
 anet_status anet_trainer_fit_epoch(anet_trainer *t, const void *x, int x_type, const int64_t *y, size_t n,
                                    size_t features, double *loss);
+/* Asks the running anet_trainer_fit_epoch (or the CLI's run) to stop after its current step
+ * (stop = 1), or withdraws the request (0). Safe from a signal handler and from another
+ * thread; the request belongs to this trainer only. A stopped fit_epoch returns ANET_OK with
+ * *loss NaN and the epoch unfinished (anet_trainer_epochs_done unchanged): the state is that
+ * after the last whole step, anet_trainer_save keeps it, and the next fit_epoch goes on with
+ * the same epoch's remaining batches. t NULL: ANET_E_INVALID without a message (this call
+ * never formats text, so that a signal handler may make it). */
+anet_status anet_trainer_request_stop(anet_trainer *t, int stop);
+/* 1 when the last fit_epoch (or run) ended early on a stop request, else 0. */
+int anet_trainer_interrupted(const anet_trainer *t);
 /* Accuracy (argmax) and mean softmax cross-entropy (from the fp16 logits, in double) on
  * arrays; either output may be NULL. */
 anet_status anet_trainer_evaluate(anet_trainer *t, const void *x, int x_type, const int64_t *y, size_t n,
@@ -121,6 +131,11 @@ anet_status anet_trainer_set_model(anet_trainer *t, const anet_model *model);
 const char *anet_trainer_model_spec(const anet_trainer *t);
 /* Sets the total epoch count that cosine schedules span (counting epochs already done). */
 anet_status anet_trainer_set_total_epochs(anet_trainer *t, int epochs);
+/* The peak learning rate of the schedule from the next step on (lr= of the options). */
+anet_status anet_trainer_set_lr(anet_trainer *t, double lr);
+/* fit_epoch's order: shuffled by (seed, epoch) (shuffle = 1, the default) or the arrays' own
+ * order (0; the last partial batch is still dropped). */
+anet_status anet_trainer_set_shuffle(anet_trainer *t, int shuffle);
 /* The backend in use ("vane", "ane", "ane-sim") and why it was chosen. */
 const char *anet_trainer_backend_name(const anet_trainer *t);
 const char *anet_trainer_backend_reason(const anet_trainer *t);

@@ -13,12 +13,13 @@ Linux)
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -qq
     # Build: compiler, cmake, libraries. Data: Fashion-MNIST. Tests: clang (fuzzers,
-    # sanitizer runtime), Python with numpy, pytest and torch (the oracle).
+    # sanitizer runtime), Python with numpy, pytest and torch (the oracle), chromium (renders
+    # `ane_trainer report`'s page headless in tests/cli/report.sh: about 2 s).
     $SUDO apt-get install -y -qq --no-install-recommends \
         build-essential cmake pkg-config zlib1g-dev libopenblas-dev libcurl4-openssl-dev \
         libcjson-dev libssl-dev libprotobuf-c-dev protobuf-c-compiler \
         dataset-fashion-mnist \
-        clang libclang-rt-14-dev python3 python3-numpy python3-pytest python3-torch >/dev/null
+        clang libclang-rt-14-dev python3 python3-numpy python3-pytest python3-torch chromium >/dev/null
     ;;
 Darwin)
     if ! command -v brew >/dev/null; then

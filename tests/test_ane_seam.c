@@ -22,6 +22,11 @@ typedef struct mock {
     int last_nin, last_nout;
     void *last_in_base[16], *last_out_base[16];
     char err[256];
+    /* io_layout: rc to return (0: fill from `layout`), and whether eval copies whole surfaces
+     * (a strided layout moves the rows of a tensor apart). */
+    int layout_rc;
+    const anet_ane_io_layout *layout;
+    int copy_surfaces;
 } mock;
 
 struct anet_ane_model {
@@ -112,6 +117,10 @@ static int m_eval(void *ctx, anet_ane_model *m, anet_ane_request *r) {
         for (int ki = 0; ki < r->nin; ki++)
             if (strcmp(m->sig.in[kth_sorted(m->sig.in, m->sig.nin, ki)].name, src) == 0) found = ki;
         if (found < 0) return ANET_ANE_RC_EVAL;
+        if (k->copy_surfaces) {
+            memcpy(r->out[ko]->base, r->in[found]->base, r->out[ko]->bytes);
+            continue;
+        }
         const uint16_t *a = (const uint16_t *)r->in[found]->base;
         uint16_t *b = (uint16_t *)r->out[ko]->base;
         for (size_t e = 0; e < o->nbytes / 2; e++) b[e] = (uint16_t)(a[e] + plus_one);
@@ -121,9 +130,22 @@ static int m_eval(void *ctx, anet_ane_model *m, anet_ane_request *r) {
 static const char *m_error(void *ctx) { return ((mock *)ctx)->err; }
 static void m_destroy(void *ctx) { (void)ctx; }
 
+static int m_layout(void *ctx, anet_ane_model *m, anet_ane_io_layout *out) {
+    mock *k = ctx;
+    (void)m;
+    if (k->layout_rc) return k->layout_rc;
+    *out = *k->layout;
+    return 0;
+}
+
 static const anet_ane_seam_ops mock_ops = {
     "mock", m_open, m_create, m_compile, m_load, m_unload, m_free, m_surf, m_lock, m_unlock,
     m_size, m_sfree, m_req, m_rfree, m_eval, m_error, m_destroy, NULL,
+};
+/* The same seam with io_layout (the compiled model's own I/O list). */
+static const anet_ane_seam_ops mock_layout_ops = {
+    "mock-layout", m_open, m_create, m_compile, m_load, m_unload, m_free, m_surf, m_lock, m_unlock,
+    m_size, m_sfree, m_req, m_rfree, m_eval, m_error, m_destroy, m_layout,
 };
 
 static const char *ORDER_MIL =
@@ -156,7 +178,78 @@ static void *mock_backend(mock *k, const anet_ane_options *o) {
     return st;
 }
 
+static void layout_entry(anet_ane_io_entry *e, const char *sym, int64_t c, int64_t w, int64_t stride) {
+    memset(e, 0, sizeof *e);
+    snprintf(e->symbol, sizeof e->symbol, "%s", sym);
+    e->channels = c;
+    e->height = 1;
+    e->width = w;
+    e->row_stride = stride;
+    e->plane_stride = stride;
+    e->batch_stride = stride * c;
+}
+
 /* ---------------------------------------------------------------- tests */
+
+/* The compiled model's layout: surfaces in its order, rows at its stride; a model that lists a
+ * tensor otherwise than the planner declared it is one error naming the tensor; a seam with no
+ * layout (UNAVAILABLE) falls back to the backend's rules. */
+static void test_io_layout(void) {
+    static anet_ane_io_layout l;
+    memset(&l, 0, sizeof l);
+    l.ninputs = l.noutputs = 3;
+    /* Alphabetical order (what the mock's eval matches by), rows every 64 bytes. */
+    layout_entry(&l.inputs[0], "alpha", 2, 3, 64);
+    layout_entry(&l.inputs[1], "mid", 4, 2, 64);
+    layout_entry(&l.inputs[2], "zeta", 4, 8, 64);
+    layout_entry(&l.outputs[0], "o_alpha", 2, 3, 64);
+    layout_entry(&l.outputs[1], "o_mid", 4, 2, 64);
+    layout_entry(&l.outputs[2], "o_zeta", 4, 8, 64);
+    const anet_backend_ops *ops = anet_ane_sim_backend_ops();
+    anet_backend_config cfg = {ANET_CHIP_M4, ANET_NUMERICS_FP16};
+    uint16_t zeta[32], alpha[6], mid[8], oz[32], oa[6], om[8];
+    for (int i = 0; i < 32; i++) zeta[i] = (uint16_t)(100 + i);
+    for (int i = 0; i < 6; i++) alpha[i] = (uint16_t)(200 + i);
+    for (int i = 0; i < 8; i++) mid[i] = (uint16_t)(300 + i);
+    anet_io in[3] = {{zeta, sizeof zeta}, {alpha, sizeof alpha}, {mid, sizeof mid}};
+    anet_io out[3] = {{oz, sizeof oz}, {om, sizeof om}, {oa, sizeof oa}};
+    for (int variant = 0; variant < 4; variant++) {
+        mock k;
+        memset(&k, 0, sizeof k);
+        k.layout = &l;
+        k.copy_surfaces = 1;
+        if (variant == 3) k.layout_rc = ANET_ANE_RC_UNAVAILABLE;
+        anet_ane_io_layout bad = l;
+        if (variant == 1) bad.inputs[2].width = 9;                       /* zeta laid out otherwise */
+        if (variant == 2) snprintf(bad.outputs[1].symbol, sizeof bad.outputs[1].symbol, "nope");
+        if (variant == 1 || variant == 2) k.layout = &bad;
+        anet_ane_seam seam = {&mock_layout_ops, &k};
+        void *st = NULL;
+        CHECK_EQ_INT(anet_ane_backend_create_seam(&cfg, NULL, seam, &st), ANET_OK);
+        anet_program *p = NULL;
+        anet_status s = ops->compile(st, ORDER_MIL, strlen(ORDER_MIL), NULL, 0, &p);
+        if (variant == 1) {
+            CHECK_EQ_INT(s, ANET_E_MISMATCH);
+            CHECK_STR_CONTAINS(anet_last_error(), "input 'zeta'");
+        } else if (variant == 2) {
+            CHECK_EQ_INT(s, ANET_E_MISMATCH);
+            CHECK_STR_CONTAINS(anet_last_error(), "'nope'");
+        } else {
+            CHECK_EQ_INT(s, ANET_OK);
+            memset(oz, 0, sizeof oz);
+            CHECK_EQ_INT(ops->eval(st, p, in, 3, out, 3), ANET_OK);
+            CHECK(memcmp(oz, zeta, sizeof zeta) == 0 && memcmp(oa, alpha, sizeof alpha) == 0 &&
+                  memcmp(om, mid, sizeof mid) == 0);
+            /* zeta is the third surface in the model's order; its rows sit 64 (layout) or 16
+             * (packed fallback) bytes apart. */
+            const uint16_t *zs = k.last_in_base[2];
+            size_t stride = variant == 0 ? 64 : 16;
+            for (int r = 0; r < 4; r++) CHECK_EQ_INT(zs[r * stride / 2], 100 + 8 * r);
+        }
+        ops->destroy(st);
+    }
+}
+
 
 static void test_surface_size(void) {
     size_t a[3] = {100, 3000, 64};
@@ -551,6 +644,7 @@ int main(void) {
     test_faults_parse();
     test_pack_layout();
     test_ordering_and_sizes();
+    test_io_layout();
     test_pingpong();
     test_budget_and_cache();
     test_shared_counter();

@@ -313,6 +313,40 @@ static void test_load_checked_first(const char *dir) {
               before.ru_maxrss, after.ru_maxrss);
 }
 
+/* anet_trainer_request_stop belongs to one trainer: a stop asked of A stops A (before its next
+ * step, the epoch unfinished) and leaves B alone; withdrawn, it stops nothing; A's next epoch call
+ * then trains the epoch exactly as B did. */
+static void test_stop_request(void) {
+    static float x[N * F];
+    static int64_t y[N];
+    make_data(x, y, N, 5);
+    anet_model *m = NULL;
+    anet_trainer *a = NULL, *b = NULL;
+    CHECK(anet_model_new("mlp:8-16-3", 7, &m) == ANET_OK);
+    if (!m) return;
+    CHECK(anet_trainer_new(m, "backend=vane batch_size=50 seed=2", &a) == ANET_OK);
+    CHECK(anet_trainer_new(m, "backend=vane batch_size=50 seed=2", &b) == ANET_OK);
+    CHECK(anet_trainer_request_stop(NULL, 1) == ANET_E_INVALID);
+    if (a && b) {
+        double la = 0, lb = 0;
+        CHECK(anet_trainer_request_stop(a, 1) == ANET_OK);
+        CHECK(anet_trainer_fit_epoch(b, x, ANET_DATA_F32, y, N, F, &lb) == ANET_OK);
+        CHECK(anet_trainer_epochs_done(b) == 1 && !anet_trainer_interrupted(b) && isfinite(lb));
+        CHECK(anet_trainer_fit_epoch(a, x, ANET_DATA_F32, y, N, F, &la) == ANET_OK);
+        CHECK(anet_trainer_epochs_done(a) == 0 && anet_trainer_interrupted(a) && isnan(la));
+        CHECK(anet_trainer_request_stop(a, 1) == ANET_OK && anet_trainer_request_stop(a, 0) == ANET_OK);
+        CHECK(anet_trainer_fit_epoch(a, x, ANET_DATA_F32, y, N, F, &la) == ANET_OK);
+        CHECK(anet_trainer_epochs_done(a) == 1 && !anet_trainer_interrupted(a) && la == lb);
+        static float pa[N * K], pb[N * K];
+        CHECK(anet_trainer_predict(a, x, ANET_DATA_F32, N, F, pa) == ANET_OK);
+        CHECK(anet_trainer_predict(b, x, ANET_DATA_F32, N, F, pb) == ANET_OK);
+        CHECK(memcmp(pa, pb, sizeof pa) == 0);
+    }
+    anet_trainer_free(a);
+    anet_trainer_free(b);
+    anet_model_free(m);
+}
+
 int main(void) {
     CHECK_EQ_INT(anet_api_version(), ANET_API_VERSION);
     CHECK(strlen(anet_version()) >= 5);
@@ -325,6 +359,7 @@ int main(void) {
     test_trainer(dir);
     test_dataset_info_check();
     test_load_checked_first(dir);
+    test_stop_request();
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     CHECK(system(cmd) == 0);
     TEST_MAIN_END();

@@ -696,6 +696,24 @@ static void test_files(void) {
         anet_coreml_free(m);
         m = NULL;
     }
+    /* A 2 GiB *sparse* weight file holds almost nothing: it must not buy a 2 GB budget for the
+     * stand-in weights (issue 16 #2), so the 20 KB weight is not modeled again. */
+    snprintf(q, sizeof q, "%s/Data/com.apple.CoreML/weights/weight.bin", p);
+    {
+        FILE *wf = fopen(q, "wb");
+        CHECK(wf && ftruncate(fileno(wf), (off_t)1 << 31) == 0);
+        if (wf) fclose(wf);
+    }
+    st = anet_coreml_load(p, &m);
+    CHECK_MSG(st == ANET_OK, "%s", anet_last_error());
+    if (m) {
+        m->rules = ANET_CM_RULES_PRIVATE;
+        CHECK(anet_coreml_analyze(m, ANET_CHIP_M4) == ANET_OK);
+        EXPECT_LAYER(m, "k0", ANET_CM_UNKNOWN, "mil-op-unmodeled");
+        anet_coreml_free(m);
+        m = NULL;
+    }
+    snprintf(q, sizeof q, "%s/Manifest.json", p);
     free(wp.p);
     /* A manifest pointing outside the package is refused. */
     const char *evil = "{\"itemInfoEntries\": {\"A\": {\"path\": \"../../etc/passwd\"}}, \"rootModelIdentifier\": \"A\"}";

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "check.h"
 #include "core/error.h"
 #include "coreml/coreml.h"
@@ -32,6 +34,13 @@ static const char *bundle(const char *name, const char *text) {
     mkdir(p, 0755);
     snprintf(q, sizeof q, "%s/model.mil", p);
     write_file(q, text, strlen(text));
+    /* With ANET_COREML_DUMP_DIR set, every program is also written there (the fuzz seeds of
+     * fuzz/corpus/miltext/ were made this way). */
+    const char *dump = getenv("ANET_COREML_DUMP_DIR");
+    if (dump) {
+        snprintf(q, sizeof q, "%s/%s.mil", dump, name);
+        write_file(q, text, strlen(text));
+    }
     return p;
 }
 
@@ -222,6 +231,26 @@ static void test_apple_constructs(void) {
     }
 }
 
+/* The strict MIL parser (the graph IR of the private rules) takes Apple's typed inline
+ * literal arguments as consts of their own. */
+static void test_strict_inline_literals(void) {
+    const char *text =
+        "program(1.3)\n{\n    func main<ios18>(tensor<fp16, [1, 4]> x) {\n"
+        "            tensor<fp16, [1, 4]> y = mul(x = x, y = fp16(0x1p+1))[name = string(\"m\")];\n"
+        "            tensor<fp16, [1, 8]> z = concat(axis = int32(1), interleave = bool(false), values = (y, x))[name = string(\"c\")];\n"
+        "            tensor<fp16, [1, 4]> r = reshape(shape = tensor<int32, [2]>([1, 4]), x = y)[name = string(\"r\")];\n"
+        "        } -> (z, r);\n}\n";
+    anet_cm_model *m = load(bundle("inline", text), ANET_CM_RULES_PRIVATE, ANET_CHIP_M4);
+    if (!m) return;
+    CHECK_MSG(m->ngraphs == 1 && !m->ir_error[0], "strict parse: %s", m->ir_error);
+    EXPECT(m, "m", ANET_CM_ANE, "mil-op-ok");
+    EXPECT(m, "c", ANET_CM_CPU, "op-rejected-concat"); /* M4: the private path's report */
+    EXPECT(m, "r", ANET_CM_ANE, "mil-op-ok");
+    const anet_cm_layer *r = find(m, "r");
+    CHECK(r && r->ninputs == 1); /* the inline shape is a parameter, not a tensor input */
+    anet_coreml_free(m);
+}
+
 /* Malformed text is exit 4 with a line:column, never quoting the file's bytes. */
 static void test_malformed_text(void) {
     const char *bad[] = {
@@ -247,6 +276,26 @@ static void test_malformed_text(void) {
 
 /* An ML-Program pipeline bundle (model0/, model1/) whose second step is a compiled
  * NeuralNetwork (espresso JSON). */
+/* The streamed --json report holds exactly the tree anet_check_json builds. */
+static void expect_stream_equals_tree(const anet_cm_model *m) {
+    FILE *f = tmpfile();
+    CHECK(f != NULL);
+    if (!f) return;
+    CHECK(anet_coreml_report_write(m, f) == 0);
+    long n = ftell(f);
+    rewind(f);
+    char *text = malloc((size_t)n + 1);
+    CHECK(text && fread(text, 1, (size_t)n, f) == (size_t)n);
+    fclose(f);
+    if (!text) return;
+    text[n] = '\0';
+    cJSON *a = cJSON_Parse(text), *b = anet_coreml_report_json(m);
+    CHECK_MSG(a && b && cJSON_Compare(a, b, 1), "streamed JSON differs from the tree:\n%s", text);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    free(text);
+}
+
 static void test_pipeline_bundle(void) {
     char p[512], q[700];
     snprintf(p, sizeof p, "%s/pipe.mlmodelc", dir);
@@ -284,6 +333,7 @@ static void test_pipeline_bundle(void) {
     EXPECT(m, "odd", ANET_CM_UNKNOWN, "nn-layer-unreported");
     const anet_cm_layer *f = find(m, "fc");
     CHECK(f && strcmp(f->model_path, "models[1]") == 0);
+    expect_stream_equals_tree(m);
     anet_coreml_free(m);
     /* Shapes from model.espresso.shape reach the rules: H = 20000 > 16384 on c1. */
     snprintf(q, sizeof q, "%s/model1/model.espresso.net", p);
@@ -324,7 +374,8 @@ static void test_opset(void) {
         anet_rules_coreml_check(&l, ANET_CHIP_STRICT);
         CHECK_MSG(l.rule && l.rule->source && l.rule->source[0], "%s: no rule", ops[i].name);
         CHECK_MSG(l.rule && strcmp(l.rule->id, "coreml-op-not-public") != 0, "%s: not public?", ops[i].name);
-        CHECK_MSG(l.detail[0], "%s: no detail", ops[i].name);
+        CHECK_MSG(l.detail && l.detail[0], "%s: no detail", ops[i].name);
+        free(l.detail);
     }
     /* An op outside the opset says so, as unknown (not cpu). */
     anet_cm_layer l;
@@ -333,6 +384,7 @@ static void test_opset(void) {
     l.is_mil = 1;
     anet_rules_coreml_check(&l, ANET_CHIP_STRICT);
     CHECK(l.verdict == ANET_CM_UNKNOWN && l.rule && strcmp(l.rule->id, "coreml-op-not-public") == 0);
+    free(l.detail);
 }
 
 /* docs/check.md lists every modelled op (with its NeuralNetwork kind or rule) and every rule
@@ -490,7 +542,7 @@ static void test_presentation(void) {
         const anet_cm_layer *v = &m->layers[0];
         CHECK(strcmp(v->type, "visionFeaturePrint") == 0 && strcmp(v->name, "model") == 0 &&
               strcmp(v->model_path, "models[0]") == 0);
-        CHECK(v->verdict == ANET_CM_UNKNOWN && !strstr(v->detail, "not neural"));
+        CHECK(v->verdict == ANET_CM_UNKNOWN && !strstr(anet_cm_detail(v), "not neural"));
         CHECK(strcmp(m->layers[1].type, "textClassifier") == 0);
         const anet_cm_layer *b = find(m, "body_lstm");
         CHECK(b && strcmp(b->model_path, "models[2]/loop/body") == 0 && b->verdict == ANET_CM_CPU);
@@ -542,6 +594,22 @@ static void test_hardening(void) {
     CHECK_EQ_INT(anet_coreml_load(p, &m), ANET_OK);
     anet_coreml_free(m);
     m = NULL;
+    /* A Git LFS pointer where the weights should be: said in a note, verdicts unchanged. */
+    const char *bp = bundle("lfsw", COREMLTOOLS_CNN);
+    snprintf(q, sizeof q, "%s/weights", bp);
+    mkdir(q, 0755);
+    snprintf(q, sizeof q, "%s/weights/weight.bin", bp);
+    const char *ptr = "version https://git-lfs.github.com/spec/v1\noid sha256:4d7a2146\nsize 123456\n";
+    write_file(q, ptr, strlen(ptr));
+    m = load(bp, ANET_CM_RULES_DEFAULT, ANET_CHIP_STRICT);
+    if (m) {
+        int lfs = 0;
+        for (int i = 0; i < m->nnotes; i++) lfs |= strstr(m->notes[i], "Git LFS pointer") != NULL;
+        CHECK(lfs);
+        CHECK_EQ_INT(anet_coreml_compat(m), 0);
+        anet_coreml_free(m);
+        m = NULL;
+    }
     /* Foreign formats get named. */
     static const struct {
         const char *name, *bytes, *want;
@@ -585,6 +653,7 @@ int main(void) {
     test_coremltools_default();
     test_apple_constructs();
     test_malformed_text();
+    test_strict_inline_literals();
     test_pipeline_bundle();
     test_opset();
     test_doc_agrees();

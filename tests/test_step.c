@@ -127,6 +127,16 @@ static int run(int mode, const anet_step_program *prog, const feed *f, result *r
         default: free(outs[i]);
         }
     }
+    /* update=cpu programs carry no FINITE flag: the trainer checks the loss and the fp16
+     * gradients on the host; do the same here so every mode is held to one rule. */
+    int has_flag = 0;
+    for (int i = 0; i < prog->noutputs; i++) has_flag |= prog->outputs[i].role == ANET_ROLE_FINITE;
+    if (!has_flag) {
+        r->finite = isfinite(r->loss);
+        for (int i = 0; i < f->np; i++)
+            for (int64_t k = 0; r->g[i] && k < pcount(f, i); k++)
+                if (!isfinite(r->g[i][k])) r->finite = 0;
+    }
     return 1;
 }
 

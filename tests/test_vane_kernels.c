@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "core/fp16.h"
 #include "runtime/vane/kernels.h"
 
 static void test_bcast_plan(void) {
@@ -137,18 +138,20 @@ static void test_sets_agree(void) {
     for (int si = 1; si < ns; si++) {
         const anet_vk_ops *B = sets[0], *S = sets[si];
         int bad = 0;
-        for (int op = ANET_VK_ADD; op <= ANET_VK_EQ; op++)
+        for (int rnd = 0; rnd < 2; rnd++) {
+            for (int op = ANET_VK_ADD; op <= ANET_VK_EQ; op++)
+                for (int q = 0; q < 4; q++) {
+                    int64_t n = q == 3 ? N / 3 : N;
+                    B->binary_row((anet_vk_binop)op, n, a, pat[q][0], b, pat[q][1], y0, rnd);
+                    S->binary_row((anet_vk_binop)op, n, a, pat[q][0], b, pat[q][1], y1, rnd);
+                    if (!same_bits(y0, y1, (size_t)n)) { bad++; fprintf(stderr, "%s binary op %d pattern %d\n", S->name, op, q); }
+                }
             for (int q = 0; q < 4; q++) {
                 int64_t n = q == 3 ? N / 3 : N;
-                B->binary_row((anet_vk_binop)op, n, a, pat[q][0], b, pat[q][1], y0);
-                S->binary_row((anet_vk_binop)op, n, a, pat[q][0], b, pat[q][1], y1);
-                if (!same_bits(y0, y1, (size_t)n)) { bad++; fprintf(stderr, "%s binary op %d pattern %d\n", S->name, op, q); }
+                B->select_row(n, c, q == 3 ? 3 : 1, a, pat[q][0], b, pat[q][1], y0, rnd);
+                S->select_row(n, c, q == 3 ? 3 : 1, a, pat[q][0], b, pat[q][1], y1, rnd);
+                if (!same_bits(y0, y1, (size_t)n)) { bad++; fprintf(stderr, "%s select pattern %d\n", S->name, q); }
             }
-        for (int q = 0; q < 4; q++) {
-            int64_t n = q == 3 ? N / 3 : N;
-            B->select_row(n, c, q == 3 ? 3 : 1, a, pat[q][0], b, pat[q][1], y0);
-            S->select_row(n, c, q == 3 ? 3 : 1, a, pat[q][0], b, pat[q][1], y1);
-            if (!same_bits(y0, y1, (size_t)n)) { bad++; fprintf(stderr, "%s select pattern %d\n", S->name, q); }
         }
         for (int op = ANET_VK_RELU; op <= ANET_VK_GELU_TANH; op++) {
             B->unary((anet_vk_unop)op, N, a, y0, 1e-3f);
@@ -181,6 +184,48 @@ static void test_sets_agree(void) {
             if (!same_bits(y0, y1, 500)) bad++;
         }
         CHECK_MSG(bad == 0, "kernel set %s differs from %s in %d cases", S->name, B->name, bad);
+    }
+}
+
+/* Every set's fp16 rounding (alone and inside a binary op or select) gives the bits of the
+ * conversion to fp16 and back (core/fp16: portable and F16C/NEON), NaN payloads included, on
+ * a spread of 2^20 bit patterns plus every boundary (the whole 2^32 range was checked once). */
+static void test_round(void) {
+    const anet_vk_ops *sets[4];
+    int ns = anet_vk_sets(sets, 4);
+    enum { M = 1 << 20 };
+    static float x[M + 64], want[M + 64], got[M + 64], one[M + 64];
+    int n = 0;
+    for (uint32_t i = 0; i < M; i++) {
+        uint32_t u = i * 4099u + (i >> 7); /* every exponent, low and high mantissas */
+        memcpy(&x[n++], &u, sizeof u);
+    }
+    static const uint32_t edge[] = {0x38800000u, 0x387fffffu, 0x33000000u, 0x33000001u, 0x32ffffffu, 0x477ff000u,
+                                    0x477fefffu, 0x477fe000u, 0x7f800000u, 0x7f800001u, 0x7fc00000u, 0x7fbfffffu,
+                                    0x00000001u, 0x007fffffu, 0x3f801000u, 0x3f803000u, 0x3f800fffu, 0x80000000u};
+    for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++) {
+        uint32_t u = edge[i], v = edge[i] | 0x80000000u;
+        memcpy(&x[n++], &u, sizeof u);
+        memcpy(&x[n++], &v, sizeof v);
+    }
+    memcpy(want, x, (size_t)n * sizeof *x);
+    for (int i = 0; i < n; i++) want[i] = anet_f32_round_f16(x[i]);
+    memcpy(got, x, (size_t)n * sizeof *x);
+    anet_f32_round_f16_n(got, (size_t)n);
+    CHECK_MSG(memcmp(got, want, (size_t)n * sizeof *x) == 0, "fp16 bulk rounding (%s) differs from the scalar one", anet_f16_path());
+    for (int i = 0; i < n; i++) one[i] = 1.0f;
+    for (int si = 0; si < ns; si++) {
+        memcpy(got, x, (size_t)n * sizeof *x);
+        sets[si]->round((size_t)n, got);
+        CHECK_MSG(memcmp(got, want, (size_t)n * sizeof *x) == 0, "%s: round differs from fp16 conversion", sets[si]->name);
+        sets[si]->binary_row(ANET_VK_MUL, n, x, 1, one, 1, got, 1); /* x * 1 = x, then rounded */
+        int bad = 0;
+        for (int i = 0; i < n; i++) /* x * 1 quiets a signalling NaN: compare NaNs as NaNs */
+            if (memcmp(&got[i], &want[i], sizeof *got) != 0 && !(isnan(got[i]) && isnan(want[i]))) bad++;
+        CHECK_MSG(bad == 0, "%s: rounding inside binary_row differs at %d values", sets[si]->name, bad);
+        float c1 = 1.0f;
+        sets[si]->select_row(n, &c1, 0, x, 1, one, 0, got, 1);
+        CHECK_MSG(memcmp(got, want, (size_t)n * sizeof *x) == 0, "%s: rounding inside select_row differs", sets[si]->name);
     }
 }
 
@@ -223,6 +268,7 @@ static void test_reduce_order_gather(void) {
 
 int main(void) {
     test_sets_agree();
+    test_round();
     test_reduce_order_gather();
     test_bcast_plan();
     test_gelu_nan();

@@ -5,7 +5,9 @@ virtual twin, through the C library libane_trainer (ctypes; no numerics in Pytho
     ds = at.datasets.load("mnist")
     model = at.MLP([784, 128, 10], seed=0)          # or at.from_torch(torch_sequential)
     trainer = at.Trainer(model, optimizer="adam", lr=1e-3, backend="auto")
-    history = trainer.fit(ds.x_train, ds.y_train, epochs=5, validation=(ds.x_test, ds.y_test))
+    history = trainer.fit(ds.x_train, ds.y_train, epochs=5, validation_data=(ds.x_test, ds.y_test),
+                          callbacks=[at.EarlyStopping("val_loss", patience=2)])
+    history.history["val_accuracy"]                 # Keras's dict of per-epoch lists
     net = model.to_torch()
 
 The library is found through ANE_TRAINER_LIB, next to this package, in the source tree's
@@ -16,9 +18,12 @@ from . import datasets
 from .check import Report, check
 from .errors import ArgumentError, BackendError, Error, FileError, FormatError
 from .model import MLP, Model, from_torch
-from .trainer import Evaluation, History, Trainer
+from . import callbacks
+from .callbacks import Callback, EarlyStopping, History, ModelCheckpoint
+from .trainer import Evaluation, Trainer
 
-__all__ = ["MLP", "Model", "from_torch", "Trainer", "History", "Evaluation", "check", "Report", "info",
+__all__ = ["MLP", "Model", "from_torch", "Trainer", "History", "Evaluation", "callbacks", "Callback",
+           "EarlyStopping", "ModelCheckpoint", "check", "Report", "info",
            "datasets", "version", "Error", "ArgumentError", "FileError", "FormatError", "BackendError"]
 
 #: the version of the loaded C library

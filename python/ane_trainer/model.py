@@ -63,6 +63,16 @@ class MLP:
             _L.anet_model_free(h)
             self._h = None
 
+    def __getstate__(self):
+        """Pickling: the spec and the weights (what a checkpoint holds of a model)."""
+        return {"spec": self.spec, "state_dict": self.state_dict()}
+
+    def __setstate__(self, state):
+        h = ctypes.c_void_p()
+        _lib.check(_L.anet_model_new(_lib.enc(state["spec"]), 0, ctypes.byref(h)))
+        self._h = h
+        self.load_state_dict(state["state_dict"])
+
     @property
     def spec(self):
         """The canonical spec string, e.g. ``"mlp:784-128-10"``."""

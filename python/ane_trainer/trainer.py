@@ -3,14 +3,20 @@ import collections
 import ctypes
 import math
 import numbers
+import os
+import re
+import tempfile
 import threading
+import time
 
 import numpy as np
 
 from . import _arrays, _lib
 from ._guard import Guard
-from .errors import ArgumentError
+from .callbacks import Callback, History, LambdaCallback
+from .errors import ArgumentError, BackendError, Error
 from .model import MLP
+from .progress import Progress
 
 _L = _lib.lib
 
@@ -19,28 +25,6 @@ _MAX_EPOCHS = 1000000
 
 Evaluation = collections.namedtuple("Evaluation", ["accuracy", "loss"])
 Evaluation.__doc__ = "Result of :meth:`Trainer.evaluate`: accuracy in [0, 1] and mean cross-entropy."
-
-
-class History:
-    """What :meth:`Trainer.fit` did: one dict per epoch (``records``); ``history["val_acc"]``
-    is the list of one key over the epochs. Keys: epoch, train_loss, step, epoch_seconds,
-    samples_per_s, loss_scale, skipped_steps, lr, backend, compiles, dispatches,
-    dispatches_per_step, bytes_per_step, host_us_per_step, and with validation data val_acc and val_loss."""
-
-    def __init__(self):
-        self.records = []
-
-    def __getitem__(self, key):
-        return [r.get(key) for r in self.records]
-
-    def __len__(self):
-        return len(self.records)
-
-    def __iter__(self):
-        return iter(self.records)
-
-    def __repr__(self):
-        return "History(%d epochs)" % len(self.records)
 
 
 def _opt_value(key, v):
@@ -64,6 +48,30 @@ def _options(**kw):
     return " ".join(_opt_value(k, v) for k, v in kw.items() if v is not None)
 
 
+_CHOICE = r"(auto|vane|ane-sim|ane|m[1-4]|strict|cpu|fp16|fp32|adam|adamw|sgd)"
+
+
+def _python_words(msg):
+    """The library's messages name CLI flags (--batch-size 0, use --backend vane); from Python
+    they name the keyword arguments (batch_size 0, use backend="vane")."""
+    msg = re.sub(r"--([a-z][a-z0-9-]*) " + _CHOICE + r"\b",
+                 lambda m: '%s="%s"' % (m.group(1).replace("-", "_"), m.group(2)), msg)
+    return re.sub(r"--([a-z][a-z0-9-]*)", lambda m: m.group(1).replace("-", "_"), msg)
+
+
+def _check(st, creating=False):
+    """_lib.check with Python argument names in the message; a backend that cannot run here
+    (when a trainer is made) is a BackendError, whatever the library's status."""
+    try:
+        _lib.check(st)
+    except Error as e:
+        msg = _python_words(e.message)
+        cls = type(e)
+        if creating and msg.startswith("backend ") and e.status == 5:
+            cls = BackendError
+        raise cls(msg, e.status, e.status_name) from None
+
+
 class Trainer:
     """Trains an :class:`MLP` with every step as MIL programs on a backend (compiled once for
     ``batch_size``): forward, loss and backward on the (virtual) ANE; with ``update="cpu"`` the
@@ -72,44 +80,52 @@ class Trainer:
     Settings and defaults are those of ``ane_trainer train`` (docs/training.md): ``optimizer``
     adam|adamw|sgd, ``lr`` (default 1e-3, sgd 1e-2), ``momentum``, ``weight_decay``, ``beta1``,
     ``beta2``, ``eps``, ``schedule`` constant|cosine|warmup|warmup-cosine, ``warmup_steps``,
-    ``seed`` (shuffling), ``batch_size`` (128), ``backend`` auto|vane|ane|ane-sim, ``chip``
-    (m4), ``update`` cpu|ane, ``numerics`` fp16|fp32, ``loss_scale``, ``loss_scale_growth``,
-    ``verbose`` (progress on stderr).
+    ``schedule_steps`` (the span of the cosine schedules; default: the epochs of each fit x
+    batches), ``seed`` (shuffling), ``batch_size`` (128), ``backend`` auto|vane|ane|ane-sim,
+    ``chip`` (m4), ``update`` cpu|ane, ``numerics`` fp16|fp32, ``loss_scale``,
+    ``loss_scale_growth``, ``verbose`` (default True: one progress line per epoch on
+    ``sys.stderr``, as Keras prints).
 
     The trainer starts from a copy of ``model``'s weights and writes the trained weights back
     into ``model`` after every epoch. With the same seed and settings, training matches the
     CLI on a dataset with the same samples batch for batch (identical metrics on vane).
+    ``Trainer(backend="ane")`` where the ANE cannot run raises :class:`BackendError`.
+    Trainers pickle through their checkpoint bytes (weights, optimizer state, step, options).
     """
 
     def __init__(self, model, optimizer="adam", lr=None, backend="auto", update="cpu", seed=0,
                  batch_size=128, chip="m4", numerics="fp16", schedule="constant", warmup_steps=None,
                  momentum=None, weight_decay=None, beta1=None, beta2=None, eps=None,
-                 loss_scale=None, loss_scale_growth=None, verbose=False):
+                 loss_scale=None, loss_scale_growth=None, verbose=True, schedule_steps=None):
         if not isinstance(model, MLP):
             raise ArgumentError("Trainer needs an ane_trainer.MLP (use ane_trainer.from_torch for a "
                                 "torch module), got %s" % type(model).__name__)
         opts = _options(optimizer=optimizer, lr=lr, backend=backend, update=update, seed=seed,
                         batch_size=batch_size, chip=chip, numerics=numerics, schedule=schedule,
-                        warmup_steps=warmup_steps, momentum=momentum, weight_decay=weight_decay,
-                        beta1=beta1, beta2=beta2, eps=eps, loss_scale=loss_scale,
-                        loss_scale_growth=loss_scale_growth, quiet=0 if verbose else 1)
+                        warmup_steps=warmup_steps, schedule_steps=schedule_steps, momentum=momentum,
+                        weight_decay=weight_decay, beta1=beta1, beta2=beta2, eps=eps, loss_scale=loss_scale,
+                        loss_scale_growth=loss_scale_growth, quiet=1)
         h = ctypes.c_void_p()
-        _lib.check(_L.anet_trainer_new(model._h, _lib.enc(opts), ctypes.byref(h)))
+        _check(_L.anet_trainer_new(model._h, _lib.enc(opts), ctypes.byref(h)), creating=True)
         self._guard = Guard(h, _L.anet_trainer_free, "Trainer")
         self.model = model
+        self.verbose = bool(verbose)
+        self.stop_training = False
 
     @classmethod
     def load(cls, checkpoint, **options):
         """A trainer continuing a checkpoint (written by the CLI or by :meth:`save`): model,
         weights, optimizer state, step, loss scale and options from the file; keyword options
         (``backend``, ``lr``, ``verbose``, ...) override. ``trainer.model`` is a new MLP."""
-        verbose = options.pop("verbose", False)
-        opts = _options(quiet=0 if verbose else 1, **options)
+        verbose = options.pop("verbose", True)
+        opts = _options(quiet=1, **options)
         h = ctypes.c_void_p()
-        _lib.check(_L.anet_trainer_load(_lib.enc(checkpoint), _lib.enc(opts), ctypes.byref(h)))
+        _check(_L.anet_trainer_load(_lib.enc(checkpoint), _lib.enc(opts), ctypes.byref(h)), creating=True)
         t = cls.__new__(cls)
         t._guard = Guard(h, _L.anet_trainer_free, "Trainer")
         t.model = MLP.from_spec(_lib.dec(_L.anet_trainer_model_spec(h)))
+        t.verbose = bool(verbose)
+        t.stop_training = False
         t._pull()
         return t
 
@@ -130,6 +146,29 @@ class Trainer:
     def __exit__(self, *exc):
         self.close()
 
+    def __getstate__(self):
+        """Pickling: the checkpoint bytes (the full training state) and ``verbose``."""
+        fd, path = tempfile.mkstemp(suffix=".safetensors")
+        os.close(fd)
+        try:
+            self.save(path)
+            with open(path, "rb") as f:
+                data = f.read()
+        finally:
+            os.unlink(path)
+        return {"checkpoint": data, "verbose": self.verbose}
+
+    def __setstate__(self, state):
+        fd, path = tempfile.mkstemp(suffix=".safetensors")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(state["checkpoint"])
+            t = Trainer.load(path, verbose=state.get("verbose", True))
+        finally:
+            os.unlink(path)
+        self.__dict__.update(t.__dict__)
+        t._guard = None  # the handle now belongs to self: t's collection must not close it
+
     def _use(self):
         """``with self._use() as h``: the C handle, kept alive (and to this thread) meanwhile."""
         g = getattr(self, "_guard", None)
@@ -139,7 +178,14 @@ class Trainer:
 
     def _pull(self):
         with self._use() as h:
-            _lib.check(_L.anet_trainer_get_model(h, self.model._h))
+            _check(_L.anet_trainer_get_model(h, self.model._h))
+
+    def set_weights(self, state_dict):
+        """Loads weights (a :meth:`MLP.state_dict`) into ``model`` and the trainer; the
+        optimizer state is kept."""
+        self.model.load_state_dict(state_dict)
+        with self._use() as h:
+            _check(_L.anet_trainer_set_model(h, self.model._h))
 
     @property
     def backend(self):
@@ -171,34 +217,133 @@ class Trainer:
         """The batch size the programs were compiled for."""
         return int(self.stats["batch_size"])
 
-    def fit(self, x, y, epochs=1, batch_size=None, validation=None, callback=None):
-        """Trains ``epochs`` more epochs on x (uint8 images [n, 28, 28] / [n, features], or
-        float32 features [n, features]) and integer labels y [n]. Each epoch shuffles with
-        (seed, epoch) and drops the last partial batch, as the CLI does.
+    @property
+    def lr(self):
+        """The peak learning rate (the schedule's base). Settable: the next step uses it."""
+        return float(self.stats["peak_lr"])
 
-        ``batch_size``, when given, must equal the trainer's (programs are compiled for it).
-        ``validation=(x_val, y_val)`` adds val_acc and val_loss to each epoch's record.
-        ``callback(epoch, record)`` is called after every epoch (``self.model`` then holds the
-        epoch's weights); returning False stops training. Returns a :class:`History`."""
-        if not isinstance(epochs, numbers.Integral) or isinstance(epochs, bool) or not 1 <= epochs <= _MAX_EPOCHS:
-            raise ArgumentError("epochs must be an integer in 1..%d, got %r" % (_MAX_EPOCHS, epochs))
+    @lr.setter
+    def lr(self, value):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+            raise ArgumentError("lr must be a finite number >= 0, got %r" % (value,))
         with self._use() as h:
-            return self._fit(h, x, y, int(epochs), batch_size, validation, callback)
+            _check(_L.anet_trainer_set_lr(h, float(value)))
 
-    def _fit(self, h, x, y, epochs, batch_size, validation, callback):
+    def _run_epoch(self, h, xs, code, ys, n, feat):
+        """One fit_epoch in a worker thread, so that Ctrl-C (KeyboardInterrupt, also a Jupyter
+        interrupt) reaches this thread at once: it asks the library to stop after the current
+        step. The caller holds h through its Guard (calls on it wait) until the worker ends.
+        Returns (loss, interrupted)."""
+        out = {}
+
+        def work():
+            loss = ctypes.c_double()
+            try:
+                _check(_L.anet_trainer_fit_epoch(h, _arrays.vptr(xs), code, _arrays.ptr(ys, ctypes.c_int64),
+                                                 n, feat, ctypes.byref(loss)))
+                out["loss"] = loss.value
+            except BaseException as e:  # re-raised in the caller's thread
+                out["error"] = e
+            finally:
+                finished.set()
+
+        # An Event, not Thread.join: a join that KeyboardInterrupt broke may report the thread
+        # ended while it still runs (seen with the CPython of this project's tests).
+        finished = threading.Event()
+        th = threading.Thread(target=work, name="ane_trainer.fit", daemon=True)
+        th.start()
+        interrupted = False
+        while not finished.is_set():
+            try:
+                finished.wait()
+            except KeyboardInterrupt:
+                interrupted = True
+                _L.anet_trainer_request_stop(h, 1)
+        # A request that came after the epoch's last step is withdrawn, not left for the next fit.
+        _L.anet_trainer_request_stop(h, 0)
+        if "error" in out:
+            raise out["error"]
+        return out["loss"], interrupted
+
+    def fit(self, x, y, epochs=1, batch_size=None, validation=None, callback=None, *, validation_data=None,
+            validation_split=0.0, shuffle=True, callbacks=None, initial_epoch=None, verbose=None):
+        """Trains on x (uint8 images [n, 28, 28] / [n, features], or float32 features
+        [n, features]) and integer labels y [n], Keras-style. Each epoch shuffles with (seed,
+        epoch) as the CLI does (``shuffle=False``: the arrays' order) and drops the last partial
+        batch.
+
+        ``epochs``: as in Keras, the index of the last epoch; training runs
+        ``epochs - initial_epoch`` epochs. ``initial_epoch`` defaults to 0 (so ``fit(epochs=3)``
+        trains three more epochs); given, it must equal ``epochs_done`` and ``epochs`` is then
+        the total, as the CLI's ``--epochs`` counts a resumed checkpoint's epochs.
+        ``validation_data=(x_val, y_val)`` (earlier name ``validation``) or
+        ``validation_split=F`` (the last F of x, y held out, before shuffling, as Keras does) add
+        val_loss and val_accuracy. ``accuracy`` is measured on the training samples after each
+        epoch's last step (the eval program over them).
+        ``callbacks``: :class:`Callback` objects (EarlyStopping, ModelCheckpoint, ...);
+        ``callback(epoch, record)`` (earlier API) is called after every epoch and stops
+        training by returning False. ``batch_size``, when given, must equal the trainer's.
+        ``verbose`` (default: the trainer's): one line per epoch through ``sys.stderr``.
+
+        Ctrl-C stops after the current step (not the epoch's end): ``model`` and the trainer
+        then hold the state after that step, :meth:`save` keeps it (the CLI's checkpoint,
+        mid-epoch position included), and the next ``fit`` continues the epoch. fit then
+        returns the History so far with ``interrupted`` True. Returns a :class:`History`."""
+        with self._use() as h:
+            return self._fit(h, x, y, epochs, batch_size, validation, callback, validation_data, validation_split,
+                             shuffle, callbacks, initial_epoch, verbose)
+
+    def _fit(self, h, x, y, epochs, batch_size, validation, callback, validation_data, validation_split, shuffle,
+             callbacks, initial_epoch, verbose):
+        for name, v, lo in (("epochs", epochs, 1), ("initial_epoch", initial_epoch, 0)):
+            if (v is not None or name == "epochs") and (
+                    not isinstance(v, numbers.Integral) or isinstance(v, bool) or not lo <= v <= _MAX_EPOCHS):
+                raise ArgumentError("%s must be an integer in %d..%d, got %r" % (name, lo, _MAX_EPOCHS, v))
+        done = self.epochs_done
+        if initial_epoch is None:
+            target = done + int(epochs)
+            if target > _MAX_EPOCHS:
+                raise ArgumentError("epochs %d after %d done: at most %d in all" % (epochs, done, _MAX_EPOCHS))
+        else:
+            if initial_epoch != done:
+                raise ArgumentError("initial_epoch=%d but this trainer has completed %d epochs: pass "
+                                    "initial_epoch=%d (epochs is then the total to reach)" % (initial_epoch, done, done))
+            target = int(epochs)
         if batch_size is not None and batch_size != self.batch_size:
             raise ArgumentError("batch_size %r: this trainer's programs are compiled for batch %d; create a "
                                 "Trainer(..., batch_size=%r)" % (batch_size, self.batch_size, batch_size))
-        if callback is not None and not callable(callback):
-            raise ArgumentError("callback must be callable")
+        if validation is not None and validation_data is not None:
+            raise ArgumentError("give validation_data or validation (its earlier name), not both")
+        if validation_data is None:
+            validation_data = validation
+        if isinstance(validation_split, bool) or not isinstance(validation_split, numbers.Real) \
+                or not 0.0 <= validation_split < 1.0:
+            raise ArgumentError("validation_split must be a number in [0, 1), got %r" % (validation_split,))
+        if validation_split and validation_data is not None:
+            raise ArgumentError("give validation_data or validation_split, not both")
+        cbs = list(callbacks or [])
+        if not all(isinstance(c, Callback) for c in cbs):
+            raise ArgumentError("callbacks must be ane_trainer.callbacks.Callback objects (EarlyStopping, "
+                                "ModelCheckpoint, ...)")
+        lam = None
+        if callback is not None:
+            lam = LambdaCallback(callback)
+            cbs.append(lam)
         xs, code, n, feat = _arrays.samples(x)
         ys = _arrays.labels(y, n)
         val = None
-        if validation is not None:
-            if not isinstance(validation, (tuple, list)) or len(validation) != 2:
-                raise ArgumentError("validation must be a pair (x_val, y_val)")
-            vx, vcode, vn, vfeat = _arrays.samples(validation[0], "x_val")
-            vy = _arrays.labels(validation[1], vn, "y_val")
+        if validation_split:
+            split = int(n * (1.0 - validation_split))
+            if split == n:
+                raise ArgumentError("validation_split=%r of %d samples holds out none" % (validation_split, n))
+            xs, vxs, ys, vys = xs[:split], xs[split:], ys[:split], ys[split:]
+            n = split
+            val = (vxs, code, vys, vxs.shape[0], feat)
+        elif validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ArgumentError("validation_data must be a pair (x_val, y_val)")
+            vx, vcode, vn, vfeat = _arrays.samples(validation_data[0], "x_val")
+            vy = _arrays.labels(validation_data[1], vn, "y_val")
             # The library checks these too, but only when it evaluates, after the first epoch:
             # a bad validation set fails here, before any training.
             sizes = self.model.sizes
@@ -208,35 +353,66 @@ class Trainer:
             if vy.min() < 0 or vy.max() >= sizes[-1]:
                 raise ArgumentError("y_val holds labels outside 0..%d" % (sizes[-1] - 1))
             val = (vx, vcode, vy, vn, vfeat)
-        if self.epochs_done + epochs > _MAX_EPOCHS:
-            raise ArgumentError("epochs %d after %d done: at most %d in all" % (epochs, self.epochs_done, _MAX_EPOCHS))
-        _lib.check(_L.anet_trainer_set_total_epochs(h, self.epochs_done + epochs))
         history = History()
-        for _ in range(epochs):
-            if self._guard.closed:  # by another thread, while the last epoch ran
-                raise ArgumentError("this Trainer was closed during fit (after %d epochs)" % len(history))
-            loss = ctypes.c_double()
-            _lib.check(_L.anet_trainer_fit_epoch(h, _arrays.vptr(xs), code, _arrays.ptr(ys, ctypes.c_int64),
-                                                 n, feat, ctypes.byref(loss)))
-            self._pull()
-            rec = dict(self.stats["last_epoch"])
-            for k in ("event", "test_acc", "update", "chip", "numerics"):
-                rec.pop(k, None)
-            if val is not None:
-                ev = self._evaluate(*val)
-                rec["val_acc"], rec["val_loss"] = ev.accuracy, ev.loss
-            history.records.append(rec)
-            if callback is not None and callback(rec["epoch"], rec) is False:
-                break
-            if self._guard.closed and self._guard.closed_by == threading.get_ident():
-                break  # closed by the callback: a request to stop
+        if target <= done:
+            return history
+        _check(_L.anet_trainer_set_total_epochs(h, target))
+        _check(_L.anet_trainer_set_shuffle(h, 1 if shuffle else 0))
+        show = self.verbose if verbose is None else bool(verbose)
+        progress = Progress(target - done, done + 1, show)
+        self.stop_training = False
+        for c in cbs:
+            c.set_trainer(self)
+            c.on_train_begin({})
+        try:
+            while self.epochs_done < target and not self.stop_training:
+                if self._guard.closed:
+                    if self._guard.closed_by == threading.get_ident():
+                        break  # closed by a callback: a request to stop
+                    raise ArgumentError("this Trainer was closed during fit (after %d epochs)" % len(history))
+                epoch = self.epochs_done + 1
+                for c in cbs:
+                    c.on_epoch_begin(epoch, {})
+                t0 = time.time()
+                loss, interrupted = self._run_epoch(h, xs, code, ys, n, feat)
+                self._pull()
+                if self.epochs_done < epoch:  # stopped mid-epoch
+                    history.interrupted = True
+                    progress.note("fit interrupted after step %d (epoch %d unfinished): the trainer holds that "
+                                  "state; trainer.save(path) keeps it and fit() continues the epoch"
+                                  % (int(self.stats["step"]), epoch))
+                    break
+                rec = dict(self.stats["last_epoch"])
+                for k in ("event", "test_acc", "update", "chip", "numerics"):
+                    rec.pop(k, None)
+                logs = {"loss": rec["train_loss"], "accuracy": self._evaluate(xs, code, ys, n, feat).accuracy}
+                if val is not None:
+                    ev = self._evaluate(*val)
+                    rec["val_acc"], rec["val_loss"] = ev.accuracy, ev.loss
+                    logs["val_loss"], logs["val_accuracy"] = ev.loss, ev.accuracy
+                logs["lr"] = rec["lr"]
+                rec.update(logs)
+                history._append(epoch, logs, rec)
+                progress.epoch(epoch, target, logs, time.time() - t0)
+                if lam is not None:
+                    lam.record = rec
+                for c in cbs:
+                    c.on_epoch_end(epoch, logs)
+                if interrupted:
+                    history.interrupted = True
+                    progress.note("fit interrupted at the end of epoch %d" % epoch)
+                    break
+        finally:
+            progress.close()
+        for c in cbs:
+            c.on_train_end({})
         return history
 
     def _evaluate(self, xs, code, ys, n, feat):
         acc, loss = ctypes.c_double(), ctypes.c_double()
         with self._use() as h:
-            _lib.check(_L.anet_trainer_evaluate(h, _arrays.vptr(xs), code, _arrays.ptr(ys, ctypes.c_int64), n, feat,
-                                                ctypes.byref(acc), ctypes.byref(loss)))
+            _check(_L.anet_trainer_evaluate(h, _arrays.vptr(xs), code, _arrays.ptr(ys, ctypes.c_int64), n, feat,
+                                            ctypes.byref(acc), ctypes.byref(loss)))
         return Evaluation(acc.value, loss.value)
 
     def evaluate(self, x, y):
@@ -250,20 +426,20 @@ class Trainer:
         xs, code, n, feat = _arrays.samples(x)
         out = np.empty((n, self.model.sizes[-1]), dtype=np.float32)
         with self._use() as h:
-            _lib.check(_L.anet_trainer_predict(h, _arrays.vptr(xs), code, n, feat, _arrays.ptr(out, ctypes.c_float)))
+            _check(_L.anet_trainer_predict(h, _arrays.vptr(xs), code, n, feat, _arrays.ptr(out, ctypes.c_float)))
         return out
 
     def save(self, path):
         """Writes the full training state as a safetensors checkpoint (the CLI's format;
         ``ane_trainer eval PATH --dataset ...`` reads it). The write is atomic."""
         with self._use() as h:
-            _lib.check(_L.anet_trainer_save(h, _lib.enc(path)))
+            _check(_L.anet_trainer_save(h, _lib.enc(path)))
 
     def restore(self, path):
         """Continues from a checkpoint of the same model, update mode, optimizer and batch
         size (else :class:`ArgumentError`; the trainer is then unchanged)."""
         with self._use() as h:
-            _lib.check(_L.anet_trainer_restore(h, _lib.enc(path)))
+            _check(_L.anet_trainer_restore(h, _lib.enc(path)))
             self._pull()
 
     def __repr__(self):

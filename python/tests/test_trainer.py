@@ -252,7 +252,8 @@ def test_auto_falls_back_to_vane_losslessly(monkeypatch, capfd):
 
     ref = run("vane")
     monkeypatch.setenv("ANE_TRAINER_AUTO_CANDIDATE", "ane-sim")
-    monkeypatch.setenv("ANE_TRAINER_SIM_FAULTS", "eval@12")  # the 11th step (the self-check is eval 1)
+    # eval 1: the self-check; 2-9: epoch 1's steps; 10-17: its training accuracy; 20: step 11
+    monkeypatch.setenv("ANE_TRAINER_SIM_FAULTS", "eval@20")
     name, reason, pred = run("auto")
     assert name == "vane" and "ane-sim failed at step 11" in reason, reason
     assert "warning: ane-sim failed at step 11" in capfd.readouterr().err

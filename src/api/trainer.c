@@ -292,6 +292,19 @@ anet_status anet_trainer_set_total_epochs(anet_trainer *t, int epochs) {
     return ANET_OK;
 }
 
+anet_status anet_trainer_set_lr(anet_trainer *t, double lr) {
+    if (!t) return anet_fail(ANET_E_INVALID, "trainer is NULL");
+    if (!isfinite(lr) || lr < 0 || lr > 1e6) return anet_fail(ANET_E_INVALID, "lr %g: must be a number in [0, 1e6]", lr);
+    anet_trainer_set_peak_lr(t, (float)lr);
+    return ANET_OK;
+}
+
+anet_status anet_trainer_set_shuffle(anet_trainer *t, int shuffle) {
+    if (!t) return anet_fail(ANET_E_INVALID, "trainer is NULL");
+    anet_trainer_set_shuffle_mode(t, shuffle != 0);
+    return ANET_OK;
+}
+
 static cJSON *record_json(const anet_metrics_record *r) {
     char *s = anet_metrics_format(r);
     if (!s) return NULL;
@@ -319,12 +332,12 @@ anet_status anet_trainer_stats_json(const anet_trainer *t, char **json) {
     cJSON_AddNumberToObject(root, "epochs_done", anet_trainer_epochs_done(t));
     cJSON_AddStringToObject(root, "backend_reason", anet_trainer_backend_reason(t));
     cJSON_AddStringToObject(root, "optimizer", anet_opt_kind_name(o->opt.kind));
-    cJSON_AddNumberToObject(root, "peak_lr", o->opt.lr);
-    cJSON_AddNumberToObject(root, "momentum", o->opt.momentum);
-    cJSON_AddNumberToObject(root, "beta1", o->opt.beta1);
-    cJSON_AddNumberToObject(root, "beta2", o->opt.beta2);
-    cJSON_AddNumberToObject(root, "eps", o->opt.eps);
-    cJSON_AddNumberToObject(root, "weight_decay", o->opt.weight_decay);
+    cJSON_AddNumberToObject(root, "peak_lr", anet_float_as_typed(o->opt.lr));
+    cJSON_AddNumberToObject(root, "momentum", anet_float_as_typed(o->opt.momentum));
+    cJSON_AddNumberToObject(root, "beta1", anet_float_as_typed(o->opt.beta1));
+    cJSON_AddNumberToObject(root, "beta2", anet_float_as_typed(o->opt.beta2));
+    cJSON_AddNumberToObject(root, "eps", anet_float_as_typed(o->opt.eps));
+    cJSON_AddNumberToObject(root, "weight_decay", anet_float_as_typed(o->opt.weight_decay));
     cJSON_AddStringToObject(root, "schedule", anet_sched_kind_name(o->schedule));
     cJSON_AddNumberToObject(root, "batch_size", o->batch_size);
     cJSON_AddNumberToObject(root, "seed", (double)o->seed);

@@ -24,5 +24,6 @@ int cli_eval(int argc, char **argv);
 int cli_compile(int argc, char **argv);
 int cli_selftest(int argc, char **argv);
 int cli_check(int argc, char **argv);
+int cli_report(int argc, char **argv);
 
 #endif

@@ -124,10 +124,10 @@ static void print_text(const anet_cm_model *m) {
             char os[16];
             snprintf(os, sizeof os, "%s%s", anet_cp_device_name(l->os_device), l->os_mismatch ? "!" : "");
             printf("  %-4d %-28s %-22s %-8s %-8s %s [%s]\n", i + 1, name, type, anet_cm_placement_name(l->verdict), os,
-                   l->detail, l->rule ? l->rule->id : "-");
+                   anet_cm_detail(l), l->rule ? l->rule->id : "-");
         } else {
             printf("  %-4d %-28s %-22s %-8s %s [%s]\n", i + 1, name, type, anet_cm_placement_name(l->verdict),
-                   l->detail, l->rule ? l->rule->id : "-");
+                   anet_cm_detail(l), l->rule ? l->rule->id : "-");
         }
     }
     if (m->nissues) {
@@ -197,15 +197,11 @@ static void print_text(const anet_cm_model *m) {
 }
 
 static int print_json(const anet_cm_model *m) {
-    cJSON *root = anet_coreml_report_json(m);
-    char *s = root ? cJSON_Print(root) : NULL;
-    cJSON_Delete(root);
-    if (!s) {
-        fprintf(stderr, "ane_trainer check: out of memory writing JSON\n");
+    /* Streamed: a model of a million layers never becomes one JSON tree in memory. */
+    if (anet_coreml_report_write(m, stdout) != 0 || fflush(stdout) != 0) {
+        fprintf(stderr, "ane_trainer check: out of memory or write error writing JSON\n");
         return CHECK_FORMAT;
     }
-    puts(s);
-    free(s);
     return anet_coreml_compat(m);
 }
 

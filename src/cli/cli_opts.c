@@ -48,3 +48,40 @@ int cli_parse_float(const char *s, double lo, double hi, double *out) {
     *out = v;
     return 0;
 }
+
+/* Edit distance (insert, delete, replace, swap of neighbours) of two short strings. */
+static int edit_distance(const char *a, const char *b) {
+    size_t n = strlen(a), m = strlen(b);
+    if (n > 63 || m > 63) return 99;
+    int d[64][64];
+    for (size_t i = 0; i <= n; i++) d[i][0] = (int)i;
+    for (size_t j = 0; j <= m; j++) d[0][j] = (int)j;
+    for (size_t i = 1; i <= n; i++)
+        for (size_t j = 1; j <= m; j++) {
+            int c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < c) c = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < c) c = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < c)
+                c = d[i - 2][j - 2] + 1;
+            d[i][j] = c;
+        }
+    return d[n][m];
+}
+
+const char *cli_suggest(const char *arg, const char *const *names) {
+    char key[64];
+    /* "--batchsize=4" is compared as "--batchsize"; underscores read as dashes. */
+    size_t k = 0;
+    for (; arg[k] && arg[k] != '=' && k < sizeof key - 1; k++) key[k] = arg[k] == '_' ? '-' : arg[k];
+    key[k] = 0;
+    const char *best = NULL;
+    int bd = 3;
+    for (int i = 0; names[i]; i++) {
+        int d = edit_distance(key, names[i]);
+        if (d < bd) {
+            bd = d;
+            best = names[i];
+        }
+    }
+    return best;
+}

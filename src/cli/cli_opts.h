@@ -13,4 +13,8 @@ int cli_parse_int(const char *s, long long lo, long long hi, long long *out);
 int cli_parse_u64(const char *s, uint64_t *out);
 int cli_parse_float(const char *s, double lo, double hi, double *out);
 
+/* The name in NULL-terminated names closest to an unknown option arg (at most 2 edits, '_'
+ * read as '-': "--batch_size", "--bacth-size" -> "--batch-size"), or NULL. */
+const char *cli_suggest(const char *arg, const char *const *names);
+
 #endif

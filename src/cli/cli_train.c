@@ -1,13 +1,17 @@
 /* `ane_trainer train`: train an MLP with every step as MIL programs on a backend. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "cli/cli_opts.h"
+#include "cli/train_guard.h"
 #include "core/error.h"
 #include "train/checkpoint.h"
+#include "train/metrics.h"
 #include "train/optim_cpu.h"
+#include "train/run_files.h"
 #include "train/trainer.h"
 
 static void train_usage(FILE *f) {
@@ -36,6 +40,10 @@ static void train_usage(FILE *f) {
             "  --schedule-steps N   T of the cosine schedules (default: --epochs x batches per epoch of\n"
             "                       the first run; a resume keeps the checkpoint's T)\n"
             "  --seed S             same seed + same backend = identical metrics (default 0)\n"
+            "  --val-split F        hold out the last fraction F of the training set for validation\n"
+            "                       (val_acc, val_loss per epoch; kept by a --resume) (default 0: none)\n"
+            "  --train-acc          also the accuracy on the training samples after each epoch (train_acc;\n"
+            "                       one more forward pass over them per epoch)\n"
             "  --loss-scale X       initial dynamic loss scale (default 32768 = 2^15)\n"
             "  --loss-scale-growth N  clean steps before the scale doubles (default 1000)\n"
             "execution:\n"
@@ -54,14 +62,48 @@ static void train_usage(FILE *f) {
             "output:\n"
             "  --out DIR            checkpoints and metrics (default ./runs/<UTC timestamp>)\n"
             "  --resume CKPT        continue exactly from a checkpoint; options not given are taken from it\n"
+            "  --overwrite          replace the run already in --out (without it, or --resume, such a\n"
+            "                       directory is refused and left untouched)\n"
             "  --metrics FILE       JSON Lines metrics (default <out>/metrics.jsonl; appended on --resume)\n"
             "  --log-steps N        also a \"step\" metrics line every N steps\n"
+            "  --save-best          keep <out>/best.safetensors: the epoch with the best val_acc (test_acc\n"
+            "                       without --val-split)\n"
+            "  --tensorboard DIR    TensorBoard event files (scalars) in DIR too\n"
             "  --max-steps N        stop after N steps in total (no checkpoint; for tests)\n"
-            "  --quiet              no progress on stderr\n");
+            "  --quiet              no progress on stderr\n"
+            "\n"
+            "Ctrl-C (or SIGTERM) finishes the current step, writes the checkpoint (mid-epoch position\n"
+            "included) and prints the --resume command that continues the run; a second Ctrl-C exits\n"
+            "at once (the last checkpoint stays whole).\n");
+}
+
+static const char *const train_flags[] = {
+    "--dataset", "--data", "--model", "--epochs", "--batch-size", "--optimizer", "--lr", "--momentum",
+    "--weight-decay", "--beta1", "--beta2", "--eps", "--schedule", "--schedule-steps", "--warmup-steps", "--seed",
+    "--backend", "--chip", "--update", "--numerics", "--out", "--resume", "--overwrite", "--metrics",
+    "--loss-scale", "--loss-scale-growth", "--log-steps", "--max-steps", "--quiet", "--help", "--val-split",
+    "--save-best", "--tensorboard", "--train-acc", NULL};
+
+/* The backend line: the name and the gist of why; the full reason (with advice) only when a
+ * backend was asked for and refused, which fails earlier with its own message. */
+static void print_backend(const anet_trainer *t) {
+    const char *why = anet_trainer_backend_reason(t), *pfx = "auto: vane: ";
+    char gist[160];
+    if (!strncmp(why, pfx, strlen(pfx))) {
+        snprintf(gist, sizeof gist, "auto: %s", why + strlen(pfx));
+        char *cut = strchr(gist + 6, ':');
+        if (cut) *cut = 0;
+    } else if (!strncmp(why, "requested with", 14)) {
+        snprintf(gist, sizeof gist, "as requested");
+    } else {
+        snprintf(gist, sizeof gist, "%.150s", why);
+    }
+    fprintf(stderr, "backend: %s (%s)\n", anet_trainer_backend_name(t), gist);
 }
 
 typedef struct seen {
-    int model, opt, lr, momentum, wd, b1, b2, eps, batch, seed, sched, warmup, update, numerics, chip, dataset, growth, schedsteps;
+    int model, opt, lr, momentum, wd, b1, b2, eps, batch, seed, sched, warmup, update, numerics, chip, dataset, growth, schedsteps,
+        valsplit;
 } seen;
 
 /* Options the user did not give are taken from the checkpoint being resumed. */
@@ -100,6 +142,7 @@ static int adopt_checkpoint(const char *path, const seen *s, anet_train_options 
     if (s->chip) o->chip = given.chip;
     if (s->growth) o->loss_scale_growth = given.loss_scale_growth;
     if (s->schedsteps) o->schedule_steps = given.schedule_steps;
+    if (s->valsplit) o->val_split = given.val_split;
     anet_ckpt_free(&c);
     return CLI_OK;
 }
@@ -109,6 +152,8 @@ int cli_train(int argc, char **argv) {
     anet_train_options_default(&o);
     seen s = {0};
     double lr = 0, mom = 0, wd = 0, b1 = 0, b2 = 0, eps = 0, ls = 0;
+    const char *lr_text = NULL; /* printed as typed */
+    int overwrite = 0;
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
         int r;
@@ -136,6 +181,7 @@ int cli_train(int argc, char **argv) {
         } else if (OPT("--lr")) {
             if (!missing && cli_parse_float(v, 0, 1e6, &lr)) return cli_usage_error("train ", "--lr '%s': expected a number >= 0", v);
             s.lr = 1;
+            lr_text = v;
         } else if (OPT("--momentum")) {
             if (!missing && cli_parse_float(v, 0, 0.999999, &mom)) return cli_usage_error("train ", "--momentum '%s': expected a number in [0, 1)", v);
             s.momentum = 1;
@@ -195,7 +241,20 @@ int cli_train(int argc, char **argv) {
             if (!missing && cli_parse_int(v, 0, INT64_MAX, &n)) return cli_usage_error("train ", "--max-steps '%s': expected an integer >= 0", v);
             o.max_steps = n;
         } else if (strcmp(argv[i], "--quiet") == 0 || strcmp(argv[i], "-q") == 0) o.quiet = 1;
-        else return cli_usage_error("train ", "unknown option '%s'", argv[i]);
+        else if (OPT("--val-split")) {
+            double f = 0;
+            if (!missing && cli_parse_float(v, 0, 0.99, &f)) return cli_usage_error("train ", "--val-split '%s': expected a fraction in [0, 0.99]", v);
+            o.val_split = f;
+            s.valsplit = 1;
+        } else if (OPT("--tensorboard")) o.tensorboard_dir = v;
+        else if (strcmp(argv[i], "--save-best") == 0) o.save_best = 1;
+        else if (strcmp(argv[i], "--train-acc") == 0) o.train_acc = 1;
+        else if (strcmp(argv[i], "--overwrite") == 0) overwrite = 1;
+        else {
+            const char *near = cli_suggest(argv[i], train_flags);
+            if (near) return cli_usage_error("train ", "unknown option '%s': did you mean %s?", argv[i], near);
+            return cli_usage_error("train ", "unknown option '%s'", argv[i]);
+        }
         if (missing) return cli_usage_error("train ", "%s needs a value", missing);
 #undef OPT
     }
@@ -216,25 +275,59 @@ int cli_train(int argc, char **argv) {
     if (s.b2) o.opt.beta2 = (float)b2;
     if (s.eps) o.opt.eps = (float)eps;
 
+    /* A run in --out is kept unless --resume continues it or --overwrite replaces it; the
+     * default --out, runs/<UTC time>, takes a suffix when two runs start in one second. */
+    char out_buf[4096], what[80];
+    if (o.out_dir && o.out_dir[0]) {
+        if (!o.resume && !overwrite && cli_holds_run(o.out_dir, what, sizeof what)) {
+            fprintf(stderr, "ane_trainer: train: --out %s already holds a run (%s): continue it with --resume "
+                    "%s/checkpoint.safetensors, replace it with --overwrite, or choose another --out\n",
+                    o.out_dir, what, o.out_dir);
+            return CLI_FAIL;
+        }
+    } else {
+        char base[4000];
+        anet_run_dir_default(base, sizeof base);
+        snprintf(out_buf, sizeof out_buf, "%s", base);
+        for (int k = 2; cli_holds_run(out_buf, what, sizeof what) && k < 1000; k++)
+            snprintf(out_buf, sizeof out_buf, "%s-%d", base, k);
+        o.out_dir = out_buf;
+    }
+
     anet_trainer *t;
     if (anet_trainer_create(&o, &t) != ANET_OK) return cli_error("train");
+    cli_train_catch_signals(t); /* before the header: once it is printed, Ctrl-C checkpoints */
     if (!o.quiet) {
-        fprintf(stderr, "backend: %s (%s)\n", anet_trainer_backend_name(t), anet_trainer_backend_reason(t));
+        print_backend(t);
         uint32_t ntr, nte;
         const char *ds = anet_trainer_dataset(t, &ntr, &nte);
-        fprintf(stderr, "dataset %s from %s (%u train, %u test samples); model %s; %s lr %g; batch %d; update %s\n",
+        char lr_buf[32];
+        if (lr_text) snprintf(lr_buf, sizeof lr_buf, "%.31s", lr_text);
+        else snprintf(lr_buf, sizeof lr_buf, "%.9g", anet_float_as_typed(o.opt.lr));
+        fprintf(stderr, "dataset %s from %s (%u train, %u test samples); model %s; %s lr %s; batch %d; update %s\n",
                 ds, anet_trainer_dataset_dir(t), ntr,
-                nte, o.model, anet_opt_kind_name(o.opt.kind), (double)o.opt.lr, o.batch_size,
+                nte, o.model, anet_opt_kind_name(o.opt.kind), lr_buf, o.batch_size,
                 o.update == ANET_UPDATE_ANE ? "ane" : "cpu");
         if (o.resume)
             fprintf(stderr, "resuming from %s after epoch %d\n", o.resume, anet_trainer_epochs_done(t));
         fprintf(stderr, "checkpoints: %s\n", anet_trainer_checkpoint_path(t));
     }
-    if (anet_trainer_run(t) != ANET_OK) {
+    anet_status st = anet_trainer_run(t);
+    int sig = cli_train_release_signals();
+    if (st != ANET_OK) {
         int rc = cli_error("train");
         anet_trainer_free(t);
         return rc;
     }
+    int rc = CLI_OK;
+    if (anet_trainer_interrupted(t)) {
+        /* Said also with --quiet: the user must learn how to go on. */
+        fprintf(stderr, "ane_trainer: interrupted at step %lld (complete epochs: %d); checkpoint %s\n"
+                "continue with:\n  ", (long long)anet_trainer_steps(t), anet_trainer_epochs_done(t),
+                anet_trainer_checkpoint_path(t));
+        cli_print_resume_command(stderr, argc, argv, anet_trainer_checkpoint_path(t), o.out_dir);
+        rc = 128 + (sig ? sig : SIGINT);
+    }
     anet_trainer_free(t);
-    return CLI_OK;
+    return rc;
 }

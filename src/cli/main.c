@@ -16,6 +16,7 @@ static const subcommand commands[] = {
     {"data", cli_data, "list known datasets and where they are; download and verify one"},
     {"train", cli_train, "train an MLP with every step as MIL programs on a backend"},
     {"eval", cli_eval, "test accuracy of a training checkpoint"},
+    {"report", cli_report, "one self-contained HTML page of a run: curves, programs, confusion matrix"},
     {"compile", cli_compile, "write a model's step programs (MIL, weight.bin, plan.json)"},
     {"check", cli_check, "will a Core ML model run on the Neural Engine? per layer, with reasons"},
     {"selftest", cli_selftest, "run small programs on the ANE backend and on vane; JSON report"},

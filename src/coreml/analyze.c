@@ -144,7 +144,7 @@ const char *anet_cm_rules_name(anet_cm_rules r) { return r == ANET_CM_RULES_PRIV
 static void unmodeled(anet_cm_model *m, anet_cm_layer *l, const char *why) {
     l->verdict = ANET_CM_UNKNOWN;
     l->rule = anet_rule_nn_find("mil-op-unmodeled");
-    snprintf(l->detail, sizeof l->detail, "%.250s", why && why[0] ? why : m->ir_error);
+    anet_cm_set_detail(l, "%.250s", why && why[0] ? why : m->ir_error);
 }
 
 /* An ML Program op under the rule set of m->rules: Core ML placement rules from the op's type,
@@ -157,7 +157,7 @@ static anet_status judge_mil(anet_cm_model *m, anet_cm_layer *l, anet_chip chip)
     if (l->op == -2) { /* judged while building the IR (not modeled, rank > 5) */
         l->verdict = l->ir_verdict;
         l->rule = l->ir_rule;
-        snprintf(l->detail, sizeof l->detail, "%s", l->ir_detail ? l->ir_detail : "");
+        anet_cm_set_detail(l, "%s", l->ir_detail ? l->ir_detail : "");
         return ANET_OK;
     }
 #if ANET_CM_HAVE_PLAN_CHECK
@@ -169,11 +169,11 @@ static anet_status judge_mil(anet_cm_model *m, anet_cm_layer *l, anet_chip chip)
         if (v.ok) {
             l->verdict = ANET_CM_ANE;
             l->rule = anet_rule_nn_find("mil-op-ok");
-            snprintf(l->detail, sizeof l->detail, "%s op", l->type);
+            anet_cm_set_detail(l, "%s op", l->type);
         } else {
             l->verdict = ANET_CM_CPU;
             l->rule = v.rule;
-            snprintf(l->detail, sizeof l->detail, "%s", v.detail);
+            anet_cm_set_detail(l, "%s", v.detail);
         }
         return ANET_OK;
     }
@@ -212,8 +212,7 @@ static void place_casts(anet_cm_model *m, const index *ix) {
         }
         if (cpu && !other) {
             l->verdict = ANET_CM_CPU;
-            size_t n = strlen(l->detail);
-            snprintf(l->detail + n, sizeof l->detail - n, ", serving only layers on the CPU");
+            anet_cm_append_detail(l, ", serving only layers on the CPU");
         }
     }
 }

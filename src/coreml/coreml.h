@@ -10,8 +10,10 @@
 #define ANET_COREML_COREML_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
+#include "core/error.h"
 #include "graph/ir.h"
 #include "plan/constraints.h"
 #include "runtime/backend.h"
@@ -19,6 +21,10 @@
 /* Pipeline -> Model -> Pipeline ... and MIL Operation -> Block -> Operation nesting. */
 #define ANET_CM_MAX_DEPTH 16
 #define ANET_CM_MAX_DIMS 8
+/* Layers (and ops) one report holds: far above any real model (a large language model has tens
+ * of thousands of ops), and it keeps a hostile file of millions of empty layers to a few
+ * hundred megabytes (about 300 bytes per layer) before it is refused. */
+#define ANET_CM_MAX_LAYERS (1 << 20)
 /* Files larger than this are refused before reading (a Core ML spec with weights inline
  * can be large, but not this large). */
 #define ANET_CM_MAX_FILE ((size_t)1 << 31)
@@ -84,7 +90,8 @@ typedef struct anet_cm_layer {
     /* The verdict. */
     anet_cm_placement verdict;
     const anet_rule *rule;
-    char detail[256];
+    char *detail; /* the specifics (anet_cm_set_detail; NULL = none): allocated to size, so a
+                   * file of millions of layers costs what its layers say, not 256 bytes each */
     /* `check --on-device` (anet_cm_merge_plan): the OS's preferred device for this layer, an
      * anet_cp_device of coreml/compute_plan.h (0 = not reported), the devices it supports
      * (bit 1 << device each) and whether it contradicts `verdict`. */
@@ -185,6 +192,9 @@ const char *anet_coreml_compat_statement(int compat);
 /* The report of an analyzed model as a JSON tree (the `check --json` output); NULL: no memory. */
 struct cJSON;
 struct cJSON *anet_coreml_report_json(const anet_cm_model *m);
+/* The same report written to f as it is built, one layer at a time (memory stays that of one
+ * layer's JSON, whatever the model's size); -1 when out of memory or a write failed. */
+int anet_coreml_report_write(const anet_cm_model *m, FILE *f);
 
 /* NeuralNetwork-layer rules (src/plan/rules_nn.c): same struct as the MIL rules. */
 const anet_rule *anet_rules_nn(int *n);
@@ -218,11 +228,22 @@ const char *anet_nn_layer_name(int field);
 
 /* Internal helpers shared by the readers (src/coreml/model.c). */
 anet_cm_model *anet_cm_model_new(const char *path, const char *format);
-anet_cm_layer *anet_cm_add_layer(anet_cm_model *m); /* zeroed, graph/op = -1; NULL: no memory */
+anet_cm_layer *anet_cm_add_layer(anet_cm_model *m); /* zeroed, graph/op = -1; NULL: see below */
+/* Why anet_cm_add_layer gave NULL: more than ANET_CM_MAX_LAYERS layers (ANET_E_FORMAT), or
+ * out of memory. `name` names the file in the message. */
+anet_status anet_cm_no_layer(const anet_cm_model *m, const char *name);
 int anet_cm_add_known(anet_cm_model *m, const char *name, size_t nlen, const anet_cm_shape *s);
+/* in_shapes / out_shapes of nin / nout entries (NULL when 0: most of a hostile file's empty
+ * layers cost nothing here); -1 when out of memory. Entries start zeroed. */
+int anet_cm_alloc_shapes(anet_cm_layer *l, int nin, int nout);
 const anet_cm_shape *anet_cm_find_shape(const anet_cm_model *m, const char *name);
 char *anet_cm_strndup(const void *s, size_t n); /* NUL-terminated copy */
 int anet_cm_add_note(anet_cm_model *m, const char *fmt, ...);
+/* A layer's detail line (replaces it; at most 255 characters), appended text, and the line
+ * ("" when none). */
+void anet_cm_set_detail(anet_cm_layer *l, const char *fmt, ...) ANET_PRINTF(2, 3);
+void anet_cm_append_detail(anet_cm_layer *l, const char *s);
+const char *anet_cm_detail(const anet_cm_layer *l);
 /* An ML Program op's constant argument `key` (v[0..n)) into the layer parameters the rules
  * read: kernel_sizes, strides, dilations, scale_factor_height / _width; others are ignored. */
 void anet_cm_set_param(anet_cm_layer *l, const char *key, size_t klen, const double *v, int n);

@@ -88,7 +88,7 @@ anet_status anet_cm_read_espresso(anet_cm_model *m, const char *name, const char
         const char *type = cJSON_IsString(t) ? t->valuestring : "(none)";
         anet_cm_layer *l = anet_cm_add_layer(m);
         if (!l) {
-            st = anet_fail(ANET_E_NOMEM, "%s: out of memory", name);
+            st = anet_cm_no_layer(m, name);
             break;
         }
         l->field = 1; /* no NeuralNetwork kind: the unreported rule, unless mapped below */
@@ -114,9 +114,7 @@ anet_status anet_cm_read_espresso(anet_cm_model *m, const char *name, const char
             if (num(L, "stride_x", &v)) l->stride[l->nstride++] = v;
             if (num(L, "stride_y", &v)) l->stride[l->nstride++] = v;
         }
-        l->in_shapes = calloc((size_t)l->ninputs + 1, sizeof *l->in_shapes);
-        l->out_shapes = calloc((size_t)l->noutputs + 1, sizeof *l->out_shapes);
-        if (!l->in_shapes || !l->out_shapes) {
+        if (anet_cm_alloc_shapes(l, l->ninputs, l->noutputs) != 0) {
             st = anet_fail(ANET_E_NOMEM, "%s: out of memory", name);
             break;
         }

@@ -414,7 +414,10 @@ static int parse_stmt(mt *P, int depth) {
     anet_cm_layer *L = NULL;
     if (!bad && !is_const) {
         L = anet_cm_add_layer(P->m);
-        if (!L) bad = nomem(P);
+        if (!L) {
+            P->st = anet_cm_no_layer(P->m, P->name);
+            P->failed = bad = 1;
+        }
     }
     if (L) {
         *L = tmp;
@@ -425,10 +428,9 @@ static int parse_stmt(mt *P, int depth) {
         L->type = anet_cm_strndup(type, strlen(type));
         L->model_path = anet_cm_strndup(P->fpath, strlen(P->fpath));
         L->name = opname[0] ? anet_cm_strndup(opname, strlen(opname)) : anet_cm_strndup(P->s + noff[0], nlen[0]);
-        L->in_shapes = calloc((size_t)L->ninputs + 1, sizeof *L->in_shapes);
-        L->out_shapes = calloc((size_t)nout + 1, sizeof *L->out_shapes);
         L->outputs = calloc((size_t)nout + 1, sizeof *L->outputs);
-        if (!L->type || !L->model_path || !L->name || !L->in_shapes || !L->out_shapes || !L->outputs) bad = nomem(P);
+        if (!L->type || !L->model_path || !L->name || anet_cm_alloc_shapes(L, L->ninputs, nout) != 0 || !L->outputs)
+            bad = nomem(P);
         for (int i = 0; !bad && i < L->ninputs; i++) L->in_shapes[i].rank = -1;
         for (int i = 0; !bad && i < nout; i++) {
             if (!(L->outputs[i] = anet_cm_strndup(P->s + noff[i], nlen[i]))) bad = nomem(P);

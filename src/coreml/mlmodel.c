@@ -291,7 +291,7 @@ static anet_status read_layer(ctx *c, const anet_pb_field *pf, const char *path)
     anet_pb_reader r;
     anet_pb_field f;
     anet_cm_layer *l = anet_cm_add_layer(c->m);
-    if (!l) return anet_fail(ANET_E_NOMEM, "%s: out of memory", c->name);
+    if (!l) return anet_cm_no_layer(c->m, c->name);
     int lidx = c->m->nlayers - 1;
     anet_cm_shape *ins = NULL, *outs = NULL;
     int nins = 0, nouts = 0;
@@ -347,9 +347,7 @@ static anet_status read_layer(ctx *c, const anet_pb_field *pf, const char *path)
     if (!l->name && !(l->name = anet_cm_strndup("", 0))) goto nomem;
     if (!l->type && !(l->type = anet_cm_strndup("(none)", 6))) goto nomem;
     /* Shapes parallel to the names: the layer's own tensors, else what the file says elsewhere. */
-    l->in_shapes = calloc((size_t)l->ninputs + 1, sizeof *l->in_shapes);
-    l->out_shapes = calloc((size_t)l->noutputs + 1, sizeof *l->out_shapes);
-    if (!l->in_shapes || !l->out_shapes) goto nomem;
+    if (anet_cm_alloc_shapes(l, l->ninputs, l->noutputs) != 0) goto nomem;
     for (int i = 0; i < l->ninputs; i++) {
         if (i < nins) l->in_shapes[i] = ins[i];
         else shape_unknown(&l->in_shapes[i]);
@@ -430,14 +428,12 @@ static anet_status add_model_layer(ctx *c, unsigned field, const char *path) {
         name = buf;
     }
     anet_cm_layer *l = anet_cm_add_layer(c->m);
-    if (!l) return anet_fail(ANET_E_NOMEM, "%s: out of memory", c->name);
+    if (!l) return anet_cm_no_layer(c->m, c->name);
     l->field = -(int)field; /* negative: a whole model, not a layer */
     l->name = anet_cm_strndup("model", 5); /* the path shows where it is */
     l->type = anet_cm_strndup(name, strlen(name));
     l->model_path = anet_cm_strndup(path, strlen(path));
-    l->in_shapes = calloc(1, sizeof *l->in_shapes);
-    l->out_shapes = calloc(1, sizeof *l->out_shapes);
-    if (!l->name || !l->type || !l->model_path || !l->in_shapes || !l->out_shapes)
+    if (!l->name || !l->type || !l->model_path)
         return anet_fail(ANET_E_NOMEM, "%s: out of memory", c->name);
     return ANET_OK;
 }

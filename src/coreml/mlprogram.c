@@ -303,7 +303,7 @@ static anet_status read_operation(mctx *c, const uint8_t *buf, size_t len, int d
     int lidx = -1;
     if (!is_const) {
         l = anet_cm_add_layer(c->m);
-        if (!l) return nomem(c);
+        if (!l) return anet_cm_no_layer(c->m, c->name);
         lidx = c->m->nlayers - 1;
         l->is_mil = 1;
         l->type = type ? anet_cm_strndup(type, tlen) : anet_cm_strndup("(none)", 6);
@@ -371,9 +371,7 @@ static anet_status read_operation(mctx *c, const uint8_t *buf, size_t len, int d
             const char *nm = l->noutputs ? l->outputs[0] : "";
             if (!(l->name = anet_cm_strndup(nm, strlen(nm)))) goto oom;
         }
-        l->in_shapes = calloc((size_t)l->ninputs + 1, sizeof *l->in_shapes);
-        l->out_shapes = calloc((size_t)l->noutputs + 1, sizeof *l->out_shapes);
-        if (!l->in_shapes || !l->out_shapes) goto oom;
+        if (anet_cm_alloc_shapes(l, l->ninputs, l->noutputs) != 0) goto oom;
         for (int i = 0; i < l->ninputs; i++) l->in_shapes[i].rank = -1; /* filled by the analysis */
         for (int i = 0; i < l->noutputs; i++) l->out_shapes[i] = outs[i];
     }
@@ -504,7 +502,7 @@ anet_status anet_cm_layers_from_graph(anet_cm_model *m, int gi, const char *path
         const anet_op *op = &g->ops[oi];
         if (op->kind == ANET_OP_CONST) continue;
         anet_cm_layer *l = anet_cm_add_layer(m);
-        if (!l) return anet_fail(ANET_E_NOMEM, "out of memory");
+        if (!l) return anet_cm_no_layer(m, m->path);
         l->is_mil = 1;
         l->graph = gi;
         l->op = oi;
@@ -514,10 +512,9 @@ anet_status anet_cm_layers_from_graph(anet_cm_model *m, int gi, const char *path
         int nin = 0;
         for (int a = 0; a < op->nargs; a++) nin += op->args[a].n;
         l->inputs = calloc((size_t)nin + 1, sizeof *l->inputs);
-        l->in_shapes = calloc((size_t)nin + 1, sizeof *l->in_shapes);
         l->outputs = calloc((size_t)op->noutputs + 1, sizeof *l->outputs);
-        l->out_shapes = calloc((size_t)op->noutputs + 1, sizeof *l->out_shapes);
-        if (!l->type || !l->name || !l->model_path || !l->inputs || !l->in_shapes || !l->outputs || !l->out_shapes)
+        if (!l->type || !l->name || !l->model_path || !l->inputs || !l->outputs ||
+            anet_cm_alloc_shapes(l, nin, op->noutputs) != 0)
             return anet_fail(ANET_E_NOMEM, "out of memory");
         for (int a = 0; a < op->nargs; a++)
             for (int j = 0; j < op->args[a].n; j++) {

@@ -54,7 +54,14 @@ static int grow(void **arr, int *cap, int need, size_t elem) {
     return 0;
 }
 
+anet_status anet_cm_no_layer(const anet_cm_model *m, const char *name) {
+    if (m->nlayers >= ANET_CM_MAX_LAYERS)
+        return anet_fail(ANET_E_FORMAT, "%s: more than %d layers: refused (the limit of `check`)", name, ANET_CM_MAX_LAYERS);
+    return anet_fail(ANET_E_NOMEM, "%s: out of memory", name);
+}
+
 anet_cm_layer *anet_cm_add_layer(anet_cm_model *m) {
+    if (m->nlayers >= ANET_CM_MAX_LAYERS) return NULL;
     if (grow((void **)&m->layers, &m->cap_layers, m->nlayers + 1, sizeof *m->layers) != 0) return NULL;
     anet_cm_layer *l = &m->layers[m->nlayers++];
     memset(l, 0, sizeof *l);
@@ -73,6 +80,12 @@ int anet_cm_add_known(anet_cm_model *m, const char *name, size_t nlen, const ane
     t->shape = *s;
     m->nknown++;
     return 0;
+}
+
+int anet_cm_alloc_shapes(anet_cm_layer *l, int nin, int nout) {
+    l->in_shapes = nin > 0 ? calloc((size_t)nin, sizeof *l->in_shapes) : NULL;
+    l->out_shapes = nout > 0 ? calloc((size_t)nout, sizeof *l->out_shapes) : NULL;
+    return (nin > 0 && !l->in_shapes) || (nout > 0 && !l->out_shapes) ? -1 : 0;
 }
 
 const anet_cm_shape *anet_cm_find_shape(const anet_cm_model *m, const char *name) {
@@ -99,6 +112,25 @@ int anet_cm_add_note(anet_cm_model *m, const char *fmt, ...) {
     m->nnotes++;
     return 0;
 }
+
+void anet_cm_set_detail(anet_cm_layer *l, const char *fmt, ...) {
+    char buf[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    free(l->detail);
+    l->detail = anet_cm_strndup(buf, strlen(buf)); /* NULL when out of memory: shown as "" */
+}
+
+void anet_cm_append_detail(anet_cm_layer *l, const char *s) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s%s", anet_cm_detail(l), s);
+    free(l->detail);
+    l->detail = anet_cm_strndup(buf, strlen(buf));
+}
+
+const char *anet_cm_detail(const anet_cm_layer *l) { return l->detail ? l->detail : ""; }
 
 static int key_is(const char *key, size_t klen, const char *w) { return strlen(w) == klen && memcmp(key, w, klen) == 0; }
 
@@ -146,6 +178,7 @@ void anet_coreml_free(anet_cm_model *m) {
         free(l->subtype);
         free(l->model_path);
         free(l->ir_detail);
+        free(l->detail);
         free_strs(l->inputs, l->ninputs);
         free_strs(l->outputs, l->noutputs);
         free(l->in_shapes);

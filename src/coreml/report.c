@@ -43,7 +43,48 @@ static void add_verdict(cJSON *o, anet_cm_placement verdict, const anet_rule *ru
     cJSON_AddStringToObject(o, "source", rule ? rule->source : "");
 }
 
-cJSON *anet_coreml_report_json(const anet_cm_model *m) {
+static cJSON *layer_json(const anet_cm_model *m, int i) {
+    const anet_cm_layer *l = &m->layers[i];
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "index", i);
+    cJSON_AddStringToObject(o, "name", l->name);
+    cJSON_AddStringToObject(o, "type", l->type);
+    if (l->subtype) cJSON_AddStringToObject(o, "subtype", l->subtype);
+    cJSON_AddStringToObject(o, "model_path", l->model_path);
+    add_verdict(o, l->verdict, l->rule, anet_cm_detail(l));
+    cJSON_AddItemToObject(o, "inputs", tensors_json(l->inputs, l->in_shapes, NULL, l->ninputs));
+    cJSON_AddItemToObject(o, "outputs", tensors_json(l->outputs, l->out_shapes, NULL, l->noutputs));
+    if (m->on_device) {
+        cJSON *os = cJSON_AddObjectToObject(o, "on_device");
+        cJSON_AddStringToObject(os, "preferred", l->os_device ? anet_cp_device_name(l->os_device) : "not reported");
+        cJSON *sup = cJSON_AddArrayToObject(os, "supported");
+        for (int d = ANET_CP_ANE; d <= ANET_CP_OTHER; d++)
+            if (l->os_supported & (1u << d)) cJSON_AddItemToArray(sup, cJSON_CreateString(anet_cp_device_name(d)));
+        cJSON_AddBoolToObject(os, "mismatch", l->os_mismatch);
+    }
+    return o;
+}
+
+static cJSON *segment_json(const anet_cm_segment *s) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "first", s->first);
+    cJSON_AddNumberToObject(o, "last", s->last);
+    cJSON_AddItemToObject(o, "inputs", tensors_json(NULL, NULL, s->inputs, s->ninputs));
+    cJSON_AddItemToObject(o, "outputs", tensors_json(NULL, NULL, s->outputs, s->noutputs));
+    cJSON_AddNumberToObject(o, "inputs_more", s->inputs_more);
+    cJSON_AddNumberToObject(o, "outputs_more", s->outputs_more);
+    return o;
+}
+
+static cJSON *issue_json(const anet_cm_issue *is) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "program", is->program);
+    add_verdict(o, is->verdict, is->rule, is->detail);
+    return o;
+}
+
+/* Everything but the per-layer, per-segment and per-issue arrays. */
+static cJSON *head_json(const anet_cm_model *m) {
     cJSON *root = cJSON_CreateObject();
     if (!root) return NULL;
     cJSON_AddStringToObject(root, "path", m->path);
@@ -52,48 +93,12 @@ cJSON *anet_coreml_report_json(const anet_cm_model *m) {
     cJSON_AddNumberToObject(root, "specification_version", (double)m->spec_version);
     cJSON_AddStringToObject(root, "chip", anet_chip_name(m->chip));
     cJSON_AddStringToObject(root, "rules", anet_cm_rules_name(m->rules));
-    cJSON *layers = cJSON_AddArrayToObject(root, "layers");
-    for (int i = 0; i < m->nlayers; i++) {
-        const anet_cm_layer *l = &m->layers[i];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "index", i);
-        cJSON_AddStringToObject(o, "name", l->name);
-        cJSON_AddStringToObject(o, "type", l->type);
-        if (l->subtype) cJSON_AddStringToObject(o, "subtype", l->subtype);
-        cJSON_AddStringToObject(o, "model_path", l->model_path);
-        add_verdict(o, l->verdict, l->rule, l->detail);
-        cJSON_AddItemToObject(o, "inputs", tensors_json(l->inputs, l->in_shapes, NULL, l->ninputs));
-        cJSON_AddItemToObject(o, "outputs", tensors_json(l->outputs, l->out_shapes, NULL, l->noutputs));
-        if (m->on_device) {
-            cJSON *os = cJSON_AddObjectToObject(o, "on_device");
-            cJSON_AddStringToObject(os, "preferred", l->os_device ? anet_cp_device_name(l->os_device) : "not reported");
-            cJSON *sup = cJSON_AddArrayToObject(os, "supported");
-            for (int d = ANET_CP_ANE; d <= ANET_CP_OTHER; d++)
-                if (l->os_supported & (1u << d)) cJSON_AddItemToArray(sup, cJSON_CreateString(anet_cp_device_name(d)));
-            cJSON_AddBoolToObject(os, "mismatch", l->os_mismatch);
-        }
-        cJSON_AddItemToArray(layers, o);
-    }
-    cJSON *segs = cJSON_AddArrayToObject(root, "segments");
-    for (int i = 0; i < m->nsegments; i++) {
-        const anet_cm_segment *s = &m->segments[i];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "first", s->first);
-        cJSON_AddNumberToObject(o, "last", s->last);
-        cJSON_AddItemToObject(o, "inputs", tensors_json(NULL, NULL, s->inputs, s->ninputs));
-        cJSON_AddItemToObject(o, "outputs", tensors_json(NULL, NULL, s->outputs, s->noutputs));
-        cJSON_AddNumberToObject(o, "inputs_more", s->inputs_more);
-        cJSON_AddNumberToObject(o, "outputs_more", s->outputs_more);
-        cJSON_AddItemToArray(segs, o);
-    }
-    cJSON *progs = cJSON_AddArrayToObject(root, "program_rules");
-    for (int i = 0; i < m->nissues; i++) {
-        const anet_cm_issue *is = &m->issues[i];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "program", is->program);
-        add_verdict(o, is->verdict, is->rule, is->detail);
-        cJSON_AddItemToArray(progs, o);
-    }
+    return root;
+}
+
+static cJSON *tail_json(const anet_cm_model *m) {
+    cJSON *root = cJSON_CreateObject();
+    if (!root) return NULL;
     cJSON *notes = cJSON_AddArrayToObject(root, "notes");
     for (int i = 0; i < m->nnotes; i++) cJSON_AddItemToArray(notes, cJSON_CreateString(m->notes[i]));
     int c = anet_coreml_compat(m);
@@ -120,6 +125,71 @@ cJSON *anet_coreml_report_json(const anet_cm_model *m) {
     cJSON_AddStringToObject(sum, "statement", anet_coreml_compat_statement(c));
     cJSON_AddNumberToObject(sum, "exit_status", c);
     return root;
+}
+
+/* Moves every member of src to the end of dst (src is freed). */
+static void move_members(cJSON *dst, cJSON *src) {
+    while (src && src->child) {
+        cJSON *it = cJSON_DetachItemViaPointer(src, src->child);
+        cJSON_AddItemToObject(dst, it->string, it);
+    }
+    cJSON_Delete(src);
+}
+
+cJSON *anet_coreml_report_json(const anet_cm_model *m) {
+    cJSON *root = head_json(m);
+    if (!root) return NULL;
+    cJSON *layers = cJSON_AddArrayToObject(root, "layers");
+    for (int i = 0; i < m->nlayers; i++) cJSON_AddItemToArray(layers, layer_json(m, i));
+    cJSON *segs = cJSON_AddArrayToObject(root, "segments");
+    for (int i = 0; i < m->nsegments; i++) cJSON_AddItemToArray(segs, segment_json(&m->segments[i]));
+    cJSON *progs = cJSON_AddArrayToObject(root, "program_rules");
+    for (int i = 0; i < m->nissues; i++) cJSON_AddItemToArray(progs, issue_json(&m->issues[i]));
+    move_members(root, tail_json(m));
+    return root;
+}
+
+/* Prints one item (compact) and frees it; -1 when out of memory or the write failed. */
+static int put_item(FILE *f, cJSON *it, const char *sep) {
+    char *s = it ? cJSON_PrintUnformatted(it) : NULL;
+    cJSON_Delete(it);
+    if (!s) return -1;
+    int rc = fprintf(f, "%s%s", sep, s) < 0 ? -1 : 0;
+    free(s);
+    return rc;
+}
+
+/* Object members of o, without its braces, each on a line ("  "key": value"). */
+static int put_members(FILE *f, cJSON *o, int first) {
+    int rc = o ? 0 : -1;
+    for (cJSON *it = o ? o->child : NULL; it && rc == 0; it = it->next) {
+        char *s = cJSON_PrintUnformatted(it), *k = NULL;
+        cJSON *key = cJSON_CreateString(it->string);
+        k = key ? cJSON_PrintUnformatted(key) : NULL;
+        cJSON_Delete(key);
+        if (!s || !k || fprintf(f, "%s\n  %s: %s", first ? "" : ",", k, s) < 0) rc = -1;
+        first = 0;
+        free(s);
+        free(k);
+    }
+    cJSON_Delete(o);
+    return rc;
+}
+
+int anet_coreml_report_write(const anet_cm_model *m, FILE *f) {
+    if (fputs("{", f) < 0 || put_members(f, head_json(m), 1) != 0) return -1;
+    if (fputs(",\n  \"layers\": [", f) < 0) return -1;
+    for (int i = 0; i < m->nlayers; i++)
+        if (put_item(f, layer_json(m, i), i ? ",\n    " : "\n    ") != 0) return -1;
+    if (fputs(m->nlayers ? "\n  ],\n  \"segments\": [" : "],\n  \"segments\": [", f) < 0) return -1;
+    for (int i = 0; i < m->nsegments; i++)
+        if (put_item(f, segment_json(&m->segments[i]), i ? ",\n    " : "\n    ") != 0) return -1;
+    if (fputs(m->nsegments ? "\n  ],\n  \"program_rules\": [" : "],\n  \"program_rules\": [", f) < 0) return -1;
+    for (int i = 0; i < m->nissues; i++)
+        if (put_item(f, issue_json(&m->issues[i]), i ? ",\n    " : "\n    ") != 0) return -1;
+    if (fputs(m->nissues ? "\n  ]" : "]", f) < 0 || put_members(f, tail_json(m), 0) != 0 || fputs("\n}\n", f) < 0)
+        return -1;
+    return 0;
 }
 
 anet_status anet_check_json(const char *path, const char *chip, char **json) {

@@ -398,7 +398,19 @@ anet_status anet_dataset_open(const char *name_or_dir, const char *data_dir, ane
         return anet_dataset_load_dir(dir, spec->num_classes, ds);
     }
     struct stat sb;
-    if (stat(name_or_dir, &sb) == 0 && S_ISDIR(sb.st_mode)) return anet_dataset_load_dir(name_or_dir, 10, ds);
+    if (stat(name_or_dir, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        /* A directory of one's own IDX files: the classes are the labels present (max + 1),
+         * not an assumed 10. */
+        anet_status st = anet_dataset_load_dir(name_or_dir, 256, ds);
+        if (st != ANET_OK) return st;
+        uint32_t k = 0;
+        const anet_split *sp[2] = {&ds->train, &ds->test};
+        for (int s = 0; s < 2; s++)
+            for (uint32_t i = 0; i < sp[s]->n; i++)
+                if (sp[s]->labels[i] >= k) k = sp[s]->labels[i] + 1u;
+        ds->num_classes = k < 2 ? 2 : k;
+        return ANET_OK;
+    }
     char names[256] = "";
     for (size_t i = 0; i < anet_registry_count(); i++) {
         size_t l = strlen(names);

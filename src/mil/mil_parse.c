@@ -38,6 +38,7 @@ typedef struct parser {
     int failed;
     anet__nameset vnames, onames; /* value and op names -> ids, keys borrowed from the graph */
     locale_t cloc;                /* "C" numeric locale for decimal literals, made on first use */
+    int ninline;                  /* inline literal arguments made into consts so far */
 } parser;
 
 /* ---- positions and errors ---- */
@@ -736,6 +737,51 @@ static void stmt_free(stmt *S) {
     lit_free(&S->val);
 }
 
+/* Is the current identifier the type of a literal (followed by '(' or '<') rather than a
+ * value name? Looks one token ahead and comes back; -1 on a lexer error. */
+static int is_literal_start(parser *P) {
+    tok save = P->t;
+    size_t pos = P->pos;
+    if (next(P)) return -1;
+    int lit = is_punct(P, '(') || is_punct(P, '<');
+    P->t = save;
+    P->pos = pos;
+    return lit;
+}
+
+/* A typed inline literal as a const named after its argument; *id = its value. */
+static int inline_const(parser *P, const char *key, int *id) {
+    size_t off = P->t.off;
+    lit L;
+    memset(&L, 0, sizeof L);
+    if (parse_typed_value(P, &L)) {
+        lit_free(&L);
+        return -1;
+    }
+    if (L.is_blob) {
+        lit_free(&L);
+        return perr_at(P, off, "inline BLOBFILE arguments are not supported");
+    }
+    char name[ANET__MAX_NAME + 1];
+    for (int k = 0;; k++) { /* a name no value has yet */
+        snprintf(name, sizeof name, "inline_%.40s_%d", key, P->ninline + k);
+        if (anet__ns_get(&P->vnames, name) < 0 && !op_name_used(P, name)) break;
+    }
+    P->ninline++;
+    int v = anet__graph_const2(P->g, name, name, L.type, L.data, L.nbytes, 1);
+    lit_free(&L);
+    if (v < 0) {
+        int l, c;
+        line_col(P, off, &l, &c);
+        anet_fail_ctx(ANET_E_FORMAT, "model.mil:%d:%d", l, c);
+        P->failed = 1;
+        return -1;
+    }
+    if (register_op(P, P->g->values[v].producer)) return -1;
+    *id = v;
+    return 0;
+}
+
 static int parse_args(parser *P, stmt *S) {
     if (expect_punct(P, '(', "after the op type")) return -1;
     while (!is_punct(P, ')')) {
@@ -758,14 +804,22 @@ static int parse_args(parser *P, stmt *S) {
             if (a->n > 0 && next(P)) return -1; /* the ',' */
             if (a->n >= ANET__MAX_TUPLE) return perr_at(P, P->t.off, "tuple longer than %d", ANET__MAX_TUPLE);
             if (P->t.kind != T_IDENT) {
-                if (P->t.kind == T_NUM || P->t.kind == T_STR || P->t.kind == T_MINUS || is_word(P, "tensor"))
-                    return perr_at(P, P->t.off, "inline literal arguments are not supported; use a const");
+                if (P->t.kind == T_NUM || P->t.kind == T_STR || P->t.kind == T_MINUS)
+                    return perr_at(P, P->t.off, "inline literal arguments need their type, as in fp16(1.0)");
                 EXPECTED(P, "a value name");
             }
             char nm[ANET__MAX_NAME + 1];
             size_t voff = P->t.off;
-            int id;
-            if (take_ident(P, nm, sizeof nm, "a value name") || find_value(P, nm, voff, &id)) return -1;
+            int id = -1;
+            int lit_arg = is_literal_start(P);
+            if (lit_arg < 0) return -1;
+            if (lit_arg) {
+                /* Apple's compiler writes typed literals inline (string("fp16"), int32(1),
+                 * tensor<int32, [2]>([1, 1])): each becomes a const of its own. */
+                if (inline_const(P, a->key, &id)) return -1;
+            } else if (take_ident(P, nm, sizeof nm, "a value name") || find_value(P, nm, voff, &id)) {
+                return -1;
+            }
             if (a->n >= cap) {
                 int nc = cap ? cap * 2 : 4;
                 int *q = realloc(a->vals, (size_t)nc * sizeof *q);

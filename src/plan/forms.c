@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/spec_list.h"
 #include "plan/constraints.h"
 
 #define M1 ANET_CHIP_BIT(ANET_CHIP_M1)
@@ -59,8 +60,8 @@ static const anet_form_rule form_rules[ANET_FORM_COUNT_] = {
     [ANET_FORM_BROADCAST_SCALAR] = {
         "broadcast-scalar", "No non-constant [1,1,1,1] scalar broadcast against a larger tensor",
         "Reported to give wrong values on M1 by one project (constant scalars work; ANEForge trains on "
-        "M1-M5). The planner does not avoid it yet (the loss's seed and the per-step scalars broadcast), "
-        "so it is on in the strict set only, where training is refused naming it.",
+        "M1-M5). The planner avoids it with update=cpu (scalars as [1,1,1,B] rows) but not in the "
+        "update=ane optimizer, so it is on in the strict set only.",
         "imperatormk/ane-train ANE_TRAINING.md 'Broadcast Rules'", ST,
         ANET_FORM_FAIL_WRONG},
     [ANET_FORM_ELEMENTWISE_MAX_16384] = {
@@ -197,25 +198,10 @@ static anet_status apply_item(anet_forms *f, char *item) {
     return ANET_OK;
 }
 
+static anet_status apply_cb(void *ctx, char *item) { return apply_item(ctx, item); }
+
 anet_status anet_forms_parse(const char *spec, anet_forms *f) {
-    if (!spec) return ANET_OK;
-    const char *p = spec;
-    while (*p) {
-        while (*p == ',' || *p == ' ') p++;
-        if (!*p) break;
-        const char *e = p;
-        while (*e && *e != ',') e++;
-        char item[96];
-        size_t n = (size_t)(e - p);
-        if (n >= sizeof item) return anet_fail(ANET_E_INVALID, "ANE_TRAINER_FORMS: item too long near '%.20s'", p);
-        memcpy(item, p, n);
-        item[n] = '\0';
-        while (n > 0 && item[n - 1] == ' ') item[--n] = '\0';
-        anet_status st = apply_item(f, item);
-        if (st) return st;
-        p = e;
-    }
-    return ANET_OK;
+    return anet_spec_list_each(spec, "ANE_TRAINER_FORMS", apply_cb, f);
 }
 
 anet_status anet_forms_env(anet_forms *f) {

@@ -264,7 +264,7 @@ static void put(anet_cm_layer *l, const anet_rule *r, anet_cm_placement p, const
                 const char *b) {
     l->verdict = p;
     l->rule = r;
-    snprintf(l->detail, sizeof l->detail, fmt, a, b);
+    anet_cm_set_detail(l, fmt, a, b);
 }
 
 void anet_rules_coreml_check(anet_cm_layer *l, anet_chip chip) {
@@ -291,7 +291,8 @@ void anet_rules_coreml_check(anet_cm_layer *l, anet_chip chip) {
     /* Name the NeuralNetwork kind that decided, so the two forms of a network read alike. */
     const char *nn = o->nn_field ? anet_nn_layer_name(o->nn_field) : NULL;
     if (nn && strcmp(nn, l->type) != 0) {
-        size_t n = strlen(l->detail);
-        snprintf(l->detail + n, sizeof l->detail - n, " (judged as NeuralNetwork %s)", nn);
+        char buf[96];
+        snprintf(buf, sizeof buf, " (judged as NeuralNetwork %s)", nn);
+        anet_cm_append_detail(l, buf);
     }
 }

@@ -3,6 +3,7 @@
  * an Apple statement, so a verdict built from them reads "likely". */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
@@ -221,7 +222,9 @@ static int set(anet_cm_layer *l, anet_chip chip, int rule, anet_cm_placement p, 
     l->rule = &nn_rules[rule];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(l->detail, sizeof l->detail, fmt, ap);
+    char buf[256];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    anet_cm_set_detail(l, "%s", buf);
     va_end(ap);
     return 1;
 }
@@ -257,7 +260,8 @@ void anet_rules_nn_check(anet_cm_layer *l, anet_chip chip) { anet_rules_nn_judge
 void anet_rules_nn_judge(anet_cm_layer *l, anet_chip chip, int field) {
     l->verdict = ANET_CM_UNKNOWN;
     l->rule = NULL;
-    l->detail[0] = '\0';
+    free(l->detail);
+    l->detail = NULL;
     if (field < 0) { /* a whole model inside a pipeline */
         if (field == -555) set(l, chip, R_CUSTOM_MODEL, ANET_CM_CPU, "custom model");
         else if (anet_cm_model_kind_neural(-field))

@@ -15,6 +15,18 @@ static void add_num(cJSON *o, const char *k, double v) {
     else cJSON_AddNullToObject(o, k);
 }
 
+double anet_float_as_typed(double v) {
+    if (!isfinite(v)) return v;
+    float f = (float)v;
+    char buf[32];
+    for (int p = 1; p <= 9; p++) {
+        snprintf(buf, sizeof buf, "%.*g", p, (double)f);
+        double d = strtod(buf, NULL);
+        if ((float)d == f) return d;
+    }
+    return v;
+}
+
 static void add_str(cJSON *o, const char *k, const char *v) {
     if (v) cJSON_AddStringToObject(o, k, v);
     else cJSON_AddNullToObject(o, k);
@@ -28,6 +40,9 @@ char *anet_metrics_format(const anet_metrics_record *r) {
     add_num(o, "step", (double)r->step);
     add_num(o, "train_loss", r->train_loss);
     add_num(o, "test_acc", r->test_acc);
+    if (isfinite(r->train_acc)) add_num(o, "train_acc", r->train_acc);
+    if (isfinite(r->val_acc)) add_num(o, "val_acc", r->val_acc);
+    if (isfinite(r->val_loss)) add_num(o, "val_loss", r->val_loss);
     add_num(o, "epoch_seconds", r->epoch_seconds);
     add_num(o, "samples_per_s", r->samples_per_s);
     add_str(o, "backend", r->backend);
@@ -38,7 +53,7 @@ char *anet_metrics_format(const anet_metrics_record *r) {
     add_num(o, "host_us_per_step", r->host_us_per_step);
     add_num(o, "loss_scale", r->loss_scale);
     add_num(o, "skipped_steps", (double)r->skipped_steps);
-    add_num(o, "lr", r->lr);
+    add_num(o, "lr", anet_float_as_typed(r->lr));
     add_str(o, "update", r->update);
     add_str(o, "chip", r->chip);
     add_str(o, "numerics", r->numerics);

@@ -16,6 +16,9 @@ typedef struct anet_metrics_record {
     int64_t step;             /* optimizer steps taken so far in the run (global) */
     double train_loss;        /* step: the batch's loss; epoch: mean over the epoch */
     double test_acc;          /* epoch: accuracy on the test set in [0,1]; NaN: none (null) */
+    double train_acc;         /* epoch (--train-acc): accuracy on the training samples after the
+                               * epoch; NaN: the key is left out */
+    double val_acc, val_loss; /* epoch with a validation split; NaN: the keys are left out */
     double epoch_seconds;     /* epoch: wall time of the training part of the epoch */
     double samples_per_s;
     const char *backend;
@@ -45,6 +48,9 @@ anet_status anet_metrics_write(anet_metrics *m, const anet_metrics_record *r);
 /* One line already formatted (no newline), written and flushed. */
 anet_status anet_metrics_write_line(anet_metrics *m, const char *line);
 void anet_metrics_close(anet_metrics *m);
+/* The shortest decimal that reads back as the same float: a learning rate of 0.01 (a float)
+ * prints as 0.01, not 0.00999999977648258. */
+double anet_float_as_typed(double v);
 /* The JSON object of r, malloc'd, without a newline (NULL when out of memory). */
 char *anet_metrics_format(const anet_metrics_record *r);
 

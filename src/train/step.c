@@ -25,6 +25,8 @@ typedef struct sb {
     int nout;
     int vals_out[4 * 2 * ANET_MLP_MAX_LAYERS + 4];
     int hyper_slot[ANET_HYPER_SLOTS]; /* slice of each hyper scalar once made, else 0 */
+    int hyper_rows;                   /* row_scalars: hyper is [1,SLOTS,1,B], slot k in row k */
+    int batch;
 } sb;
 
 static int input(sb *b, const char *name, int64_t d1, int64_t d2, int64_t d3, anet_io_role role, int index, int slot) {
@@ -90,10 +92,18 @@ static int select3(sb *b, const char *name, int cond, int a, int c) {
 static int hyper(sb *b, int h, int slot) {
     if (b->hyper_slot[slot] > 0) return b->hyper_slot[slot];
     static const char *const keys[3] = {"x", "begin", "size"};
-    int vals[3] = {h, ints4(b, 0, 0, 0, slot), ints4(b, 1, 1, 1, 1)};
+    int vals[3] = {h, b->hyper_rows ? ints4(b, 0, slot, 0, 0) : ints4(b, 0, 0, 0, slot), ints4(b, 1, 1, 1, 1)};
     int v = opn(b, ANET_OP_SLICE_BY_SIZE, NULL, 3, keys, vals);
     if (v > 0) b->hyper_slot[slot] = v;
     return v;
+}
+
+/* row_scalars: one hyper scalar as a [1,1,1,B] row (it broadcasts over rows, the form reported
+ * to work, where a [1,1,1,1] scalar is reported wrong). */
+static int hyper_row(sb *b, int h, int slot) {
+    static const char *const keys[3] = {"x", "begin", "size"};
+    int vals[3] = {h, ints4(b, 0, slot, 0, 0), ints4(b, 1, 1, 1, b->batch)};
+    return opn(b, ANET_OP_SLICE_BY_SIZE, NULL, 3, keys, vals);
 }
 
 static anet_status check_cfg(const anet_step_config *cfg) {
@@ -339,7 +349,10 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
     int ane = cfg->update == ANET_UPDATE_ANE;
     int nslots = 0;
     if (ane) nslots = cfg->opt.kind == ANET_OPT_SGD ? (cfg->opt.momentum != 0.0f ? 1 : 0) : 2;
-    int hv = input(b, "a_hyper", 1, 1, ANET_HYPER_SLOTS, ANET_ROLE_HYPER, 0, 0);
+    b->hyper_rows = cfg->row_scalars;
+    b->batch = B;
+    int hv = b->hyper_rows ? input(b, "a_hyper", ANET_HYPER_SLOTS, 1, B, ANET_ROLE_HYPER, 0, 0)
+                           : input(b, "a_hyper", 1, 1, ANET_HYPER_SLOTS, ANET_ROLE_HYPER, 0, 0);
     int x = input(b, "b_x", m->dims[0], 1, B, ANET_ROLE_X, 0, 0);
     int y = input(b, "c_y", K, 1, B, ANET_ROLE_Y_ONEHOT, 0, 0);
     int params[2 * ANET_MLP_MAX_LAYERS], los[2 * ANET_MLP_MAX_LAYERS], s0[2 * ANET_MLP_MAX_LAYERS],
@@ -389,9 +402,19 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
     if (cfg->log_eps > 0.0f) se = op2(b, ANET_OP_ADD, se, c16(b, cfg->log_eps));
     int lse = op1(b, ANET_OP_LOG, se);
     int nll = op2(b, ANET_OP_SUB, lse, s);
-    int tot = reduce(b, ANET_OP_REDUCE_SUM, NULL, op2(b, ANET_OP_MUL, yr, nll), 2, ax23);
-    int loss = op2n(b, ANET_OP_MUL, "b_loss", tot, hyper(b, hv, ANET_HYPER_INV_BATCH));
-    int seed = hyper(b, hv, ANET_HYPER_LOSS_SCALE);
+    int loss, seed;
+    if (b->hyper_rows) {
+        /* Per-sample losses / n as a [1,1,1,B] row (the LOSS output is its sum), seeded by a
+         * row of the loss scale: no [1,1,1,1] scalar is broadcast on the way back. */
+        static const int32_t ax2r[1] = {2};
+        int row = reduce(b, ANET_OP_REDUCE_SUM, NULL, op2(b, ANET_OP_MUL, yr, nll), 1, ax2r);
+        loss = op2n(b, ANET_OP_MUL, "b_loss", row, hyper_row(b, hv, ANET_HYPER_INV_BATCH));
+        seed = hyper_row(b, hv, ANET_HYPER_LOSS_SCALE);
+    } else {
+        int tot = reduce(b, ANET_OP_REDUCE_SUM, NULL, op2(b, ANET_OP_MUL, yr, nll), 2, ax23);
+        loss = op2n(b, ANET_OP_MUL, "b_loss", tot, hyper(b, hv, ANET_HYPER_INV_BATCH));
+        seed = hyper(b, hv, ANET_HYPER_LOSS_SCALE);
+    }
     if (loss < 0 || seed < 0) {
         st = fail_build("the forward pass and loss");
         goto out;
@@ -412,7 +435,9 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
         if (st != ANET_OK) goto out;
     }
     fin_in[np] = loss;
-    int fin = finite_flag(b, "a_finite", np + 1, fin_in);
+    /* update=cpu: the host reads every gradient anyway and checks it there (one pass with the
+     * update), so the program carries no flag. */
+    int fin = ane ? finite_flag(b, "a_finite", np + 1, fin_in) : 0;
     if (fin < 0) {
         st = fail_build("the FINITE flag");
         goto out;
@@ -423,7 +448,7 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
         anet_io_desc upd[4 * 2 * ANET_MLP_MAX_LAYERS];
         memcpy(upd, b->out + upd_out_from, sizeof(anet_io_desc) * (size_t)nupd);
         b->nout = upd_out_from;
-        output(b, fin, ANET_ROLE_FINITE, 0, 0);
+        if (ane) output(b, fin, ANET_ROLE_FINITE, 0, 0);
         output(b, loss, ANET_ROLE_LOSS, 0, 0);
         for (int i = 0; i < np && !ane; i++) output(b, grads[i], ANET_ROLE_GRAD, i, 0);
         for (int k = 0; k < nupd; k++) output(b, upd[k].value, upd[k].role, upd[k].index, upd[k].slot);
@@ -461,7 +486,10 @@ anet_status anet_step_build_eval(const anet_step_config *cfg, anet_step_program 
     int yr = reshape4(b, NULL, y, 1, K, B);
     int mx = reduce(b, ANET_OP_REDUCE_MAX, NULL, logits, 1, ax2);
     int ismax = select3(b, NULL, op2(b, ANET_OP_GREATER, mx, logits), c16(b, 0.0f), c16(b, 1.0f));
-    int correct = reduce(b, ANET_OP_REDUCE_SUM, "a_correct", op2(b, ANET_OP_MUL, yr, ismax), 2, ax23);
+    /* row_scalars: per-sample [1,1,1,B] (the CORRECT output is its sum). */
+    static const int32_t ax2r[1] = {2};
+    int correct = cfg->row_scalars ? reduce(b, ANET_OP_REDUCE_SUM, "a_correct", op2(b, ANET_OP_MUL, yr, ismax), 1, ax2r)
+                                   : reduce(b, ANET_OP_REDUCE_SUM, "a_correct", op2(b, ANET_OP_MUL, yr, ismax), 2, ax23);
     int lo = reshape4(b, "b_logits", logits, K, 1, B);
     if (correct < 0 || lo < 0) {
         st = fail_build("the evaluation program");

@@ -37,8 +37,8 @@ typedef enum anet_io_role {
     ANET_ROLE_GRAD,       /* output (update=cpu): gradient of parameter `index`, loss-scaled */
     ANET_ROLE_LOGITS,     /* output: logits [1, K, 1, B] */
     ANET_ROLE_CORRECT,    /* output: number of correct predictions in the batch */
-    ANET_ROLE_FINITE      /* output: 1 if the loss and every gradient were finite (update=ane: the
-                             gradients in optimizer-state units), else 0 */
+    ANET_ROLE_FINITE      /* output (update=ane only): 1 if the loss and every gradient in
+                             optimizer-state units were finite, else 0 (update=cpu: the host checks) */
 } anet_io_role;
 
 typedef struct anet_io_desc {
@@ -68,12 +68,16 @@ typedef struct anet_step_config {
      * broadcast; log_eps > 0 takes the loss's log as log(x + log_eps). */
     int bias_cols;
     float log_eps;
+    /* row_scalars: the HYPER input is [1,SLOTS,1,B] (slot k replicated in row k), the loss is
+     * seeded by a row and LOSS / CORRECT are per-sample rows to be summed: the loss's gradient
+     * broadcasts no [1,1,1,1] scalar (the optimizer of update=ane still does). */
+    int row_scalars;
 } anet_step_config;
 
 /* Program I/O names sort alphabetically in declaration order (the ANE matches surfaces by
  * name order): inputs "a_hyper", "b_x", "c_y", then per parameter i (2 digits) "pII_w0" (update=cpu and
  * eval) or "pII_w0_hi", "pII_w0_lo", "pII_w0_s0", "pII_w0_s1" (update=ane); outputs
- * "a_finite", "b_loss", then "gII_w0" (gradients) or "uII_w0_hi", "uII_w0_lo", "uII_w0_s0",
+ * "b_loss" then "gII_w0" (gradients; update=cpu) or "a_finite", "b_loss", "uII_w0_hi", "uII_w0_lo", "uII_w0_s0",
  * "uII_w0_s1" (updated values); eval outputs "a_correct", "b_logits". Shapes: x [1,F,1,B],
  * y [1,K,1,B], w_l [1,1,out,in] and b_l [1,1,out,1] (PyTorch's element order), state like its
  * parameter, scalars [1,1,1,1]; all fp16.

@@ -16,6 +16,7 @@ void anet_step_forms_config(const anet_forms *f, anet_step_config *cfg) {
     cfg->dialect = p.dialect;
     cfg->bias_cols = p.bias_cols;
     cfg->log_eps = p.log_eps;
+    cfg->row_scalars = p.row_scalars;
     for (int l = 0; l <= cfg->model.nlayers; l++) cfg->model.dims[l] = anet_forms_pad(&p, cfg->model.dims[l]);
     /* The ones block of the bias form slices bias_cols rows of the input. */
     if (cfg->model.dims[0] < p.bias_cols) cfg->model.dims[0] = p.bias_cols;
@@ -38,8 +39,16 @@ static void user_shape(const anet_io_desc *d, const anet_model_spec *m, int batc
         io->user_cols = pi.cols;
         if (d->role == ANET_ROLE_PARAM && d->index == np - 1) io->fill = ANET_FORM_MASKED_LOGIT;
         break;
-    case ANET_ROLE_HYPER: io->user_rows = 1; io->user_cols = ANET_HYPER_SLOTS; break;
-    default: io->user_rows = 1; io->user_cols = 1; break; /* LOSS, CORRECT, FINITE */
+    case ANET_ROLE_HYPER:
+        io->user_rows = 1;
+        io->user_cols = ANET_HYPER_SLOTS;
+        if (io->rows > 1) io->mode = ANET_FORM_IO_SPREAD; /* row_scalars: slot k in row k */
+        break;
+    default: /* LOSS, CORRECT, FINITE; row_scalars: LOSS and CORRECT are rows to be summed */
+        if (io->rows * io->cols > 1) io->mode = ANET_FORM_IO_SUM;
+        io->user_rows = 1;
+        io->user_cols = 1;
+        break;
     }
 }
 
@@ -64,7 +73,9 @@ anet_status anet_step_forms_lower(anet_step_forms *sf, anet_step_program *sp, co
         for (int i = 0; i < n; i++) {
             anet_form_io *io = k ? &sf->map.out[i] : &sf->map.in[i];
             user_shape(k ? &sp->outputs[i] : &sp->inputs[i], user, batch, io);
-            if (io->user_rows > io->rows || io->user_cols > io->cols || io->C < 1 || io->S < 1)
+            int fits = io->mode == ANET_FORM_IO_SPREAD ? io->user_cols <= io->rows
+                                                       : io->user_rows <= io->rows && io->user_cols <= io->cols;
+            if (!fits || io->C < 1 || io->S < 1)
                 return anet_fail(ANET_E_INTERNAL, "program forms: %s %d holds %lldx%lld, the user's view is %lldx%lld",
                                  k ? "output" : "input", i, (long long)io->rows, (long long)io->cols,
                                  (long long)io->user_rows, (long long)io->user_cols);

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <math.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +30,11 @@
 #include "train/metrics.h"
 #include "train/model.h"
 #include "train/optim_cpu.h"
+#include "train/progress.h"
+#include "train/run_files.h"
 #include "train/rundir.h"
 #include "train/step_forms.h"
+#include "train/tensorboard.h"
 #include "runtime/ane_probe_report.h"
 
 #define CKPT_FORMAT "ane_trainer-checkpoint-1"
@@ -126,6 +130,7 @@ anet_status anet_train_options_from_ckpt(const anet_ckpt *c, const char *path, a
     if ((v = anet_ckpt_get_meta(c, "chip")) &&
         (st = meta_name(c, path, "chip", anet_chip_lookup(v, &o->chip) != 0)) != ANET_OK)
         return st;
+    if ((st = anet_ckpt_meta_real(c, path, "val_split", 0, 0.999999, 0, &o->val_split)) != ANET_OK) return st;
     return ANET_OK;
 }
 
@@ -214,7 +219,15 @@ anet_status anet_backend_choose(const char *requested, const anet_backend_config
 anet_status anet_dataset_resolve(const char *dataset, const char *data_dir, anet_dataset *ds,
                                  char *chosen, size_t chosen_len) {
     if (dataset && dataset[0]) {
-        snprintf(chosen, chosen_len, "%s", dataset);
+        /* A directory is recorded absolute, so a checkpoint's dataset is found from anywhere
+         * (eval, --resume from another working directory). */
+        char cwd[ANET_PATH_MAX];
+        struct stat sb;
+        if (!anet_registry_find(dataset) && dataset[0] != '/' && stat(dataset, &sb) == 0 && S_ISDIR(sb.st_mode) &&
+            getcwd(cwd, sizeof cwd))
+            snprintf(chosen, chosen_len, "%s/%s", cwd, dataset);
+        else
+            snprintf(chosen, chosen_len, "%s", dataset);
         return anet_dataset_open(dataset, data_dir, ds);
     }
     char dir[ANET_PATH_MAX];
@@ -299,6 +312,17 @@ struct anet_trainer {
     char *epoch_line;               /* the epoch line the next save records (run) */
     anet_batch_pos mem_pos;         /* the train batcher's position after the last epoch */
     anet_metrics_record last_epoch; /* the record of the last epoch trained (event NULL: none) */
+    /* anet_trainer_request_stop: set from a signal handler or another thread, read before each
+     * step (lock-free, so async-signal-safe); one per trainer, never shared. */
+    atomic_int stop;
+    int interrupted; /* the last run / epoch call ended early on a stop request */
+    int no_shuffle;  /* in-memory epochs in the arrays' order (anet_trainer_set_shuffle) */
+    /* --val-split: the last nval training samples are the validation set (val_b); acc_b walks
+     * the training part in order for the training accuracy. */
+    uint32_t nval;
+    anet_batcher val_b, acc_b;
+    double best_metric; /* --save-best: the best val_acc (test_acc) so far; NaN: none yet */
+    anet_tb tb;         /* --tensorboard: the event file */
 };
 
 static void prog_free(anet_trainer *t, prog_rt *p) {
@@ -835,6 +859,7 @@ static anet_status ckpt_apply(anet_trainer *t, const anet_ckpt *c, const char *p
     t->scaler.skipped_steps = (int64_t)r->skipped;
     double acc;
     if (meta_f(c, "test_acc", &acc) == 0 && acc >= 0 && acc <= 1) t->last_acc = acc;
+    if (meta_f(c, "best_metric", &acc) == 0 && acc >= 0 && acc <= 1) t->best_metric = acc;
     anet_optim_cpu_sync_f16(&t->opt);
     return ANET_OK;
 }
@@ -938,6 +963,8 @@ anet_status anet_trainer_save(anet_trainer *t, const char *path) {
         snprintf(v[18], 80, "%.17g", t->last_acc);
         snprintf(v[19], 80, "%lld", (long long)t->scaler.growth_interval);
         snprintf(v[20], 80, "%lld", (long long)t->o.schedule_steps);
+        snprintf(v[21], 80, "%.17g", t->o.val_split);
+        snprintf(v[22], 80, "%.17g", t->best_metric);
         anet_ckpt_meta meta[] = {
             {"format", CKPT_FORMAT},
             {"model", t->model.text},
@@ -970,9 +997,16 @@ anet_status anet_trainer_save(anet_trainer *t, const char *path) {
             {"update", (char *)update_name(t->o.update)},
             {"numerics", (char *)numerics_name(t->o.numerics)},
             {"library_version", (char *)anet_version()},
-            {"metrics_epoch", t->epoch_line}, /* last: left out when there is none */
+            /* Only in runs that use them: other checkpoints stay as they were. */
+            {"val_split", v[21]},
+            {"best_metric", v[22]},
+            {"metrics_epoch", t->epoch_line}, /* left out when there is none */
         };
-        int nmeta = (int)(sizeof meta / sizeof meta[0]) - (t->epoch_line ? 0 : 1);
+        const int nall = (int)(sizeof meta / sizeof meta[0]);
+        int nmeta = nall - 3; /* the optional ones moved down over those left out */
+        if (t->o.val_split > 0) meta[nmeta++] = meta[nall - 3];
+        if (t->o.save_best && !isnan(t->best_metric)) meta[nmeta++] = meta[nall - 2];
+        if (t->epoch_line) meta[nmeta++] = meta[nall - 1];
         st = anet_ckpt_write(path, ts, n, meta, nmeta);
     }
 done:
@@ -1015,8 +1049,12 @@ static anet_status build_programs(anet_trainer *t) {
 static anet_status open_metrics(anet_trainer *t) {
     int has_line = 0;
     anet_status st;
+    /* A checkpoint of a stop request sits inside epoch epochs_done + 1: that epoch's step lines
+     * up to its step stay (it carries no epoch line to restore). */
+    anet_batch_pos pos = anet_batcher_tell(&t->train_b);
+    int mid = pos.epoch == (uint64_t)t->epochs_done && pos.index > 0;
     if (t->o.resume &&
-        (st = anet_rundir_truncate_metrics(t->metrics_path, t->step, t->epochs_done, &has_line)) != ANET_OK)
+        (st = anet_rundir_truncate_metrics(t->metrics_path, t->step, t->epochs_done + mid, &has_line)) != ANET_OK)
         return st;
     if ((st = anet_metrics_open(&t->metrics, t->metrics_path, t->o.resume != NULL)) != ANET_OK) return st;
     if (t->o.resume && has_line == 0 && t->epochs_done > 0 && t->resume_epoch_line)
@@ -1071,12 +1109,7 @@ static anet_status create(const anet_train_options *o, int mem, const char *mem_
     if (o->out_dir && o->out_dir[0]) {
         snprintf(t->out_dir, sizeof t->out_dir, "%s", o->out_dir);
     } else {
-        char stamp[32];
-        time_t now = time(NULL);
-        struct tm tmv;
-        gmtime_r(&now, &tmv);
-        strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tmv);
-        snprintf(t->out_dir, sizeof t->out_dir, "runs/%s", stamp);
+        anet_run_dir_default(t->out_dir, sizeof t->out_dir);
     }
     if ((st = anet_rundir_prepare(t->out_dir, ckpt_size_bound(&t->model))) != ANET_OK) goto fail;
     if ((st = anet_rundir_lock(t->out_dir, &t->rundir_fd)) != ANET_OK) goto fail;
@@ -1100,7 +1133,26 @@ static anet_status create(const anet_train_options *o, int mem, const char *mem_
                        t->dataset_name, t->ds.num_classes, t->model.text, t->model.dims[t->model.nlayers]);
         goto fail;
     }
-    st = anet_batcher_init(&t->train_b, t->ds.train.images, t->ds.train.labels, t->ds.train.n, t->ds.features,
+    uint32_t ntrain = t->ds.train.n;
+    if (o->val_split > 0) {
+        /* As Keras's validation_split: the last samples, before any shuffling. */
+        t->nval = (uint32_t)((double)ntrain * o->val_split);
+        if (o->val_split >= 1 || t->nval == 0 || ntrain - t->nval < (uint32_t)o->batch_size) {
+            st = anet_fail(ANET_E_INVALID, "--val-split %g of %u training samples leaves %u for validation and %u "
+                           "for training (needs at least 1 and one batch of %d)", o->val_split, ntrain, t->nval,
+                           ntrain - t->nval, o->batch_size);
+            goto fail;
+        }
+        ntrain -= t->nval;
+        st = anet_batcher_init(&t->val_b, t->ds.train.images + (size_t)ntrain * t->ds.features,
+                               t->ds.train.labels + ntrain, t->nval, t->ds.features, t->ds.num_classes,
+                               (uint32_t)o->batch_size, o->seed, 0, ANET_BATCH_KEEP_LAST);
+        if (st != ANET_OK) goto fail;
+    }
+    st = anet_batcher_init(&t->acc_b, t->ds.train.images, t->ds.train.labels, ntrain, t->ds.features,
+                           t->ds.num_classes, (uint32_t)o->batch_size, o->seed, 0, ANET_BATCH_KEEP_LAST);
+    if (st != ANET_OK) goto fail;
+    st = anet_batcher_init(&t->train_b, t->ds.train.images, t->ds.train.labels, ntrain, t->ds.features,
                            t->ds.num_classes, (uint32_t)o->batch_size, o->seed, 1, ANET_BATCH_DROP_LAST);
     if (st == ANET_OK)
         st = anet_batcher_init(&t->test_b, t->ds.test.images, t->ds.test.labels, t->ds.test.n, t->ds.features,
@@ -1137,6 +1189,7 @@ backend:;
 
     anet_rng_seed(&t->rng, o->seed);
     t->last_acc = NAN;
+    t->best_metric = NAN;
     if ((st = init_state(t)) != ANET_OK) goto fail;
     if (have_ck) {
         if ((st = ckpt_apply(t, &ck, resume, &cv)) != ANET_OK) goto fail;
@@ -1169,6 +1222,14 @@ backend:;
         anet_metrics_record r;
         fallback_record(t, &r);
         if ((st = anet_metrics_write(&t->metrics, &r)) != ANET_OK) goto fail;
+    }
+    if (!mem && o->tensorboard_dir && o->tensorboard_dir[0] && (st = anet_tb_open(&t->tb, o->tensorboard_dir)) != ANET_OK)
+        goto fail;
+    if (!mem) {
+        anet_run_program rp[2] = {{"train", t->train.sp.graph}, {"eval", t->eval.sp.graph}};
+        if ((st = anet_run_write_programs(t->out_dir, t->backend.ops->name, anet_chip_name(t->o.chip), (int)t->o.chip,
+                                          update_name(t->o.update), anet_opt_kind_name(t->o.opt.kind), rp, 2)) != ANET_OK)
+            goto fail;
     }
     t->tty = isatty(STDERR_FILENO);
     *out = t;
@@ -1206,6 +1267,9 @@ void anet_trainer_free(anet_trainer *t) {
     anet_batch_free(&t->test_batch);
     anet_batcher_free(&t->train_b);
     anet_batcher_free(&t->test_b);
+    anet_batcher_free(&t->val_b);
+    anet_batcher_free(&t->acc_b);
+    anet_tb_close(&t->tb);
     anet_dataset_free(&t->ds);
     anet_metrics_close(&t->metrics);
     anet_rundir_unlock(&t->rundir_fd);
@@ -1309,34 +1373,6 @@ anet_status anet_trainer_evaluate_test(anet_trainer *t, double *accuracy) {
 
 /* ---- the loop ---- */
 
-static void progress(anet_trainer *t, int epoch, uint32_t done, uint32_t total, double loss, double t0,
-                     double *last_print, int final) {
-    if (t->o.quiet) return;
-    double now = now_s();
-    double el = now - t0;
-    double eta = done ? el / done * (total - done) : 0;
-    if (t->tty) {
-        if (!final && now - *last_print < 0.1) return;
-        *last_print = now;
-        int w = 30, fill = total ? (int)((double)done / total * w) : w;
-        char bar[64];
-        for (int i = 0; i < w; i++) bar[i] = i < fill ? '#' : '.';
-        bar[w] = 0;
-        char acc[48] = "";
-        if (!isnan(t->last_acc)) snprintf(acc, sizeof acc, " test_acc %.2f%%", 100.0 * t->last_acc);
-        fprintf(stderr, "\repoch %d/%d [%s] %u/%u loss %.4f%s ETA %.0fs  ", epoch, t->o.epochs, bar, done,
-                total, loss, acc, eta);
-        if (final) fputc('\n', stderr);
-    } else {
-        /* Plain lines at every quarter of an epoch. */
-        if (final || total < 4 || done % (total / 4) != 0 || done == 0) return;
-        char acc[48] = "";
-        if (!isnan(t->last_acc)) snprintf(acc, sizeof acc, ", test_acc %.2f%%", 100.0 * t->last_acc);
-        fprintf(stderr, "epoch %d/%d: %u/%u batches, loss %.4f%s, ETA %.0f s\n", epoch, t->o.epochs, done, total,
-                loss, acc, eta);
-    }
-}
-
 static anet_status train_step(anet_trainer *t, float *loss_out, int *applied) {
     anet_status st = anet_batcher_next(&t->train_b, &t->batch);
     if (st != ANET_OK) return st;
@@ -1411,6 +1447,7 @@ static void fill_record(anet_trainer *t, anet_metrics_record *r, const char *eve
     r->epoch = epoch;
     r->step = t->step;
     r->test_acc = NAN;
+    r->train_acc = r->val_acc = r->val_loss = NAN;
     r->backend = t->backend.ops->name;
     r->compiles = bs.compiles;
     r->dispatches = bs.dispatches;
@@ -1486,13 +1523,21 @@ static anet_status run_epoch(anet_trainer *t, int epoch, anet_metrics_record *r,
     *stopped = 0;
     anet_backend_stats s0, s1;
     backend_stats(t, &s0);
-    double t0 = now_s(), last_print = 0, loss_sum = 0, backend0 = t->train.backend_s;
+    double t0 = now_s(), loss_sum = 0, backend0 = t->train.backend_s;
     uint32_t nloss = 0, done = 0, napplied = 0;
     int64_t steps0 = t->step;
     /* A resumed position may sit inside an epoch: finish that epoch's batches only. */
     anet_batch_pos pos = anet_batcher_tell(&t->train_b);
     uint32_t start = pos.epoch == (uint64_t)t->epochs_done ? pos.index / (uint32_t)t->o.batch_size : 0;
+    anet_progress pr;
+    anet_progress_begin(&pr, stderr, t0);
     for (uint32_t b = start; b < nb; b++) {
+        if (atomic_exchange(&t->stop, 0)) {
+            if (!t->o.quiet && pr.tty) fputc('\n', stderr);
+            t->interrupted = 1;
+            *stopped = 1;
+            return ANET_OK;
+        }
         if (t->o.max_steps > 0 && t->step >= t->o.max_steps) {
             if (!t->o.quiet) fprintf(stderr, "\nstopping after %lld steps (--max-steps)\n", (long long)t->step);
             *stopped = 1;
@@ -1507,12 +1552,15 @@ static anet_status run_epoch(anet_trainer *t, int epoch, anet_metrics_record *r,
             nloss++;
         }
         done = b + 1;
-        progress(t, epoch, done, nb, nloss ? loss_sum / nloss : NAN, t0, &last_print, 0);
+        if (!t->o.quiet) anet_progress_step(&pr, epoch, t->o.epochs, done, nb, nloss ? loss_sum / nloss : NAN, now_s(), 0);
         if (t->o.log_steps > 0 && t->step % t->o.log_steps == 0) {
             anet_metrics_record sr;
             fill_record(t, &sr, "step", epoch);
             sr.train_loss = loss;
+            /* Figures a single step does not measure are null, not 0. */
+            sr.epoch_seconds = sr.samples_per_s = sr.dispatches_per_step = sr.bytes_per_step = sr.host_us_per_step = NAN;
             if ((st = anet_metrics_write(&t->metrics, &sr)) != ANET_OK) return st;
+            if ((st = anet_tb_record(&t->tb, &sr)) != ANET_OK) return st;
         }
     }
     /* Not one update in a whole epoch: the weights cannot move any more (non-finite values
@@ -1522,7 +1570,7 @@ static anet_status run_epoch(anet_trainer *t, int epoch, anet_metrics_record *r,
                          "(loss scale now %g): training diverged; lower the learning rate or start from another "
                          "checkpoint", epoch, done - start, (double)t->scaler.scale);
     double secs = now_s() - t0;
-    progress(t, epoch, done, nb, nloss ? loss_sum / nloss : NAN, t0, &last_print, 1);
+    if (!t->o.quiet) anet_progress_step(&pr, epoch, t->o.epochs, done, nb, nloss ? loss_sum / nloss : NAN, now_s(), 1);
     backend_stats(t, &s1);
     int64_t steps = t->step - steps0;
     fill_record(t, r, "epoch", epoch);
@@ -1539,21 +1587,63 @@ static anet_status run_epoch(anet_trainer *t, int epoch, anet_metrics_record *r,
     return ANET_OK;
 }
 
+/* The end-of-epoch evaluations: test accuracy (its labels and predictions to eval.json for
+ * `report`), accuracy on the training samples, and the validation split's accuracy and loss. */
+static anet_status evaluate_epoch(anet_trainer *t, int epoch, anet_metrics_record *r) {
+    uint32_t correct = 0, seen = 0, n = t->ds.test.n;
+    int K = t->model.dims[t->model.nlayers];
+    int have_logits = find_out(&t->eval, ANET_ROLE_LOGITS) >= 0;
+    float *logits = have_logits ? malloc((size_t)n * (size_t)K * sizeof *logits) : NULL;
+    if (have_logits && !logits) return anet_fail(ANET_E_NOMEM, "out of memory for %u x %d test logits", n, K);
+    anet_status st = eval_loop(t, &t->test_b, &t->test_batch, &correct, &seen, NULL, logits);
+    if (st == ANET_OK) r->test_acc = seen ? (double)correct / (double)seen : 0.0;
+    if (st == ANET_OK && logits)
+        st = anet_run_write_eval(t->out_dir, epoch, t->step, K, n, t->ds.test.labels, logits, t->ds.test.images,
+                                 t->ds.rows, t->ds.cols);
+    free(logits);
+    if (st == ANET_OK && t->o.train_acc) st = eval_loop(t, &t->acc_b, &t->test_batch, &correct, &seen, NULL, NULL);
+    if (st == ANET_OK && t->o.train_acc) r->train_acc = seen ? (double)correct / (double)seen : 0.0;
+    if (st == ANET_OK && t->nval) {
+        double lsum = 0;
+        st = eval_loop(t, &t->val_b, &t->test_batch, &correct, &seen, have_logits ? &lsum : NULL, NULL);
+        if (st == ANET_OK) {
+            r->val_acc = seen ? (double)correct / (double)seen : 0.0;
+            r->val_loss = have_logits && seen ? lsum / (double)seen : NAN;
+        }
+    }
+    return st;
+}
+
+/* --save-best: best.safetensors holds the epoch with the best val_acc (test_acc without a
+ * validation split); a tie keeps the earlier epoch. */
+static anet_status keep_best(anet_trainer *t, const anet_metrics_record *r) {
+    if (!t->o.save_best) return ANET_OK;
+    double m = t->nval ? r->val_acc : r->test_acc;
+    if (!isnan(t->best_metric) && !(m > t->best_metric)) return ANET_OK;
+    t->best_metric = m;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/best.safetensors", t->out_dir);
+    return anet_trainer_save(t, path);
+}
+
 anet_status anet_trainer_run(anet_trainer *t) {
     anet_status st = ANET_OK;
     if (t->mem) return anet_fail(ANET_E_INVALID, "this trainer has no dataset: train it epoch by epoch on arrays");
     if (t->epochs_done >= t->o.epochs && !t->o.quiet)
         fprintf(stderr, "already at epoch %d of %d: nothing to train\n", t->epochs_done, t->o.epochs);
+    t->interrupted = 0;
     while (t->epochs_done < t->o.epochs) {
         int epoch = t->epochs_done + 1, stopped = 0;
         anet_metrics_record r;
         if ((st = run_epoch(t, epoch, &r, &stopped)) != ANET_OK) return st;
-        if (stopped) return ANET_OK;
+        /* A stop request: the state after the last whole step, mid-epoch position included,
+         * goes to the checkpoint (a --resume continues the epoch from there). */
+        if (stopped) return t->interrupted ? anet_trainer_save(t, t->ckpt_path) : ANET_OK;
         double acc;
-        if ((st = anet_trainer_evaluate_test(t, &acc)) != ANET_OK) return st;
+        if ((st = evaluate_epoch(t, epoch, &r)) != ANET_OK) return st;
+        acc = r.test_acc;
         t->epochs_done = epoch;
         t->last_acc = acc;
-        r.test_acc = acc;
         /* A fallback during the evaluation: the line says where the run goes on. */
         r.backend = t->backend.ops->name;
         r.fallback = t->fallback[0] ? t->fallback : NULL;
@@ -1561,18 +1651,37 @@ anet_status anet_trainer_run(anet_trainer *t) {
         /* The checkpoint first (it carries this line), then the line: see train/rundir.h. */
         t->epoch_line = anet_metrics_format(&r);
         if (!t->epoch_line) return anet_fail(ANET_E_NOMEM, "metrics: out of memory");
-        st = anet_trainer_save(t, t->ckpt_path);
+        st = keep_best(t, &r);
+        if (st == ANET_OK) st = anet_trainer_save(t, t->ckpt_path);
         if (st == ANET_OK) st = anet_metrics_write_line(&t->metrics, t->epoch_line);
         free(t->epoch_line);
         t->epoch_line = NULL;
         if (st != ANET_OK) return st;
-        if (!t->o.quiet)
-            fprintf(stderr, "epoch %d/%d: train_loss %.4f  test_acc %.2f%%  %.2f s  %.0f samples/s  loss_scale %g  "
-                    "skipped %lld\n", epoch, t->o.epochs, r.train_loss, 100.0 * acc, r.epoch_seconds, r.samples_per_s,
-                    (double)t->scaler.scale, (long long)t->scaler.skipped_steps);
+        if ((st = anet_tb_record(&t->tb, &r)) != ANET_OK) return st;
+        if (!t->o.quiet) {
+            char val[64] = "", tra[32] = "";
+            if (!isnan(r.val_acc)) snprintf(val, sizeof val, "  val_acc %.2f%%  val_loss %.4f", 100.0 * r.val_acc, r.val_loss);
+            if (!isnan(r.train_acc)) snprintf(tra, sizeof tra, "  train_acc %.2f%%", 100.0 * r.train_acc);
+            fprintf(stderr, "epoch %d/%d: train_loss %.4f%s%s  test_acc %.2f%%  %.2f s  %.0f samples/s  "
+                    "loss_scale %g  skipped %lld\n", epoch, t->o.epochs, r.train_loss, tra, val,
+                    100.0 * acc, r.epoch_seconds, r.samples_per_s, (double)t->scaler.scale,
+                    (long long)t->scaler.skipped_steps);
+        }
+        if (t->epochs_done < t->o.epochs && atomic_exchange(&t->stop, 0)) { /* came during the evaluation */
+            t->interrupted = 1;
+            return ANET_OK;
+        }
     }
     return ANET_OK;
 }
+
+anet_status anet_trainer_request_stop(anet_trainer *t, int stop) {
+    if (!t) return ANET_E_INVALID; /* no anet_fail: it formats, which a signal handler must not */
+    atomic_store(&t->stop, stop ? 1 : 0);
+    return ANET_OK;
+}
+
+int anet_trainer_interrupted(const anet_trainer *t) { return t ? t->interrupted : 0; }
 
 /* ---- in-memory data (the C API) ---- */
 
@@ -1614,8 +1723,8 @@ static anet_status batcher_for(const anet_trainer *t, anet_batcher *b, const ane
         return anet_fail(ANET_E_INVALID, "%zu samples are fewer than one batch of %u (the last partial batch is dropped)",
                          a->n, B);
     if (a->x_type == ANET_DATA_F32)
-        return anet_batcher_init_f32(b, a->x, lab, (uint32_t)a->n, F, K, B, t->o.seed, train, tail);
-    return anet_batcher_init(b, a->x, lab, (uint32_t)a->n, F, K, B, t->o.seed, train, tail);
+        return anet_batcher_init_f32(b, a->x, lab, (uint32_t)a->n, F, K, B, t->o.seed, train && !t->no_shuffle, tail);
+    return anet_batcher_init(b, a->x, lab, (uint32_t)a->n, F, K, B, t->o.seed, train && !t->no_shuffle, tail);
 }
 
 anet_status anet_trainer_train_epoch(anet_trainer *t, const anet_arrays *a, double *loss) {
@@ -1626,8 +1735,10 @@ anet_status anet_trainer_train_epoch(anet_trainer *t, const anet_arrays *a, doub
     anet_batcher b;
     memset(&b, 0, sizeof b);
     if (st == ANET_OK) st = batcher_for(t, &b, a, lab, 1);
-    /* Same stream as a dataset run: epoch e (1-based) takes the order drawn for (seed, e - 1). */
+    /* Same stream as a dataset run: epoch e (1-based) takes the order drawn for (seed, e - 1);
+     * an epoch a stop request ended early goes on where it stopped. */
     anet_batch_pos pos = {(uint64_t)t->epochs_done, 0};
+    if (t->mem_pos.epoch == (uint64_t)t->epochs_done && t->mem_pos.index > 0) pos = t->mem_pos;
     if (st == ANET_OK) st = anet_batcher_seek(&b, pos);
     if (st == ANET_OK) st = anet_batch_alloc(&b, &t->batch);
     if (st == ANET_OK) {
@@ -1637,8 +1748,12 @@ anet_status anet_trainer_train_epoch(anet_trainer *t, const anet_arrays *a, doub
                                                         : (int64_t)t->o.epochs * anet_batcher_batches_per_epoch(&b);
         anet_metrics_record r;
         int stopped = 0;
+        t->interrupted = 0;
         st = run_epoch(t, t->epochs_done + 1, &r, &stopped);
-        if (st == ANET_OK) {
+        if (st == ANET_OK && stopped) {
+            t->mem_pos = anet_batcher_tell(&t->train_b);
+            if (loss) *loss = NAN;
+        } else if (st == ANET_OK) {
             t->mem_pos = anet_batcher_tell(&t->train_b);
             t->epochs_done++;
             t->last_epoch = r;
@@ -1679,6 +1794,13 @@ anet_status anet_trainer_eval_arrays(anet_trainer *t, const anet_arrays *a, doub
 void anet_trainer_set_epochs(anet_trainer *t, int epochs) {
     if (t && epochs > 0) t->o.epochs = epochs;
 }
+
+void anet_trainer_set_peak_lr(anet_trainer *t, float lr) {
+    t->o.opt.lr = lr;
+    t->sched.lr = lr;
+}
+
+void anet_trainer_set_shuffle_mode(anet_trainer *t, int shuffle) { t->no_shuffle = !shuffle; }
 
 const anet_metrics_record *anet_trainer_last_epoch(const anet_trainer *t) {
     return t->last_epoch.event ? &t->last_epoch : NULL;

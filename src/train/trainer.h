@@ -40,6 +40,13 @@ typedef struct anet_train_options {
     int log_steps;            /* write a "step" metrics line every N steps (0: never) */
     int64_t max_steps;        /* stop (without a checkpoint) after this many steps in total; 0: off.
                                * For tests of interrupted runs. */
+    double val_split;         /* hold out this fraction (the last samples) of the train split for
+                               * validation (val_acc, val_loss); 0: none */
+    int save_best;            /* keep <out_dir>/best.safetensors: the epoch with the best val_acc
+                               * (test_acc without a validation split) */
+    const char *tensorboard_dir; /* TensorBoard event file (scalars) here too; NULL: none */
+    int train_acc;            /* measure the accuracy on the training samples after each epoch (a
+                               * forward pass over them: opt-in) */
 } anet_train_options;
 
 void anet_train_options_default(anet_train_options *o);
@@ -107,6 +114,10 @@ anet_status anet_trainer_eval_arrays(anet_trainer *t, const anet_arrays *a, doub
                                      float *logits);
 /* The epoch count the learning-rate schedule spans (cosine schedules); memory mode. */
 void anet_trainer_set_epochs(anet_trainer *t, int epochs);
+/* The peak learning rate of the schedule from the next step on (checked by the caller). */
+void anet_trainer_set_peak_lr(anet_trainer *t, float lr);
+/* In-memory epochs shuffled by (seed, epoch) (1, the default) or in the arrays' order (0). */
+void anet_trainer_set_shuffle_mode(anet_trainer *t, int shuffle);
 /* Current weights of parameter i (fp32, [out, in] / [out]); set keeps the optimizer state. */
 anet_status anet_trainer_get_weights(const anet_trainer *t, int i, float *out);
 anet_status anet_trainer_set_weights(anet_trainer *t, int i, const float *in);

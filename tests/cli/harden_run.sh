@@ -35,7 +35,7 @@ rc=$?
 # 2. Symlinks planted among the outputs are never followed.
 echo "precious" >target.txt
 mkdir -p sl && ln -s "$tmp/target.txt" sl/metrics.jsonl
-T "$ANET_BIN" train "${COMMON[@]}" --epochs 1 --out sl >out 2>err
+T "$ANET_BIN" train "${COMMON[@]}" --epochs 1 --out sl --overwrite >out 2>err
 rc=$?
 [ $rc -ne 0 ] && grep -q "symlink" err && [ "$(cat target.txt)" = precious ] \
   && ok "metrics.jsonl symlink refused: $(cat err)" || bad "metrics.jsonl symlink: rc $rc, target '$(cat target.txt)': $(cat err)"
@@ -56,7 +56,7 @@ rc=$?
 "$ANET_BIN" train "${COMMON[@]}" --epochs 3 --out two 2>err_a &
 pid=$!
 for _ in $(seq 1 200); do [ -f two/metrics.jsonl ] && break; sleep 0.05; done
-T "$ANET_BIN" train "${COMMON[@]}" --epochs 3 --out two >out 2>err_b
+T "$ANET_BIN" train "${COMMON[@]}" --epochs 3 --out two --overwrite >out 2>err_b
 rc=$?
 wait $pid
 rc_a=$?

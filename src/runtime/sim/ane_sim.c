@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/spec_list.h"
 #include "core/fp16.h"
 #include "mil/mil.h"
 #include "runtime/ane_sig.h"
@@ -80,51 +81,40 @@ void anet_ane_sim_config_default(anet_chip chip, anet_ane_sim_config *out) {
     out->rules.report_layout = 1;
 }
 
-anet_status anet_ane_sim_faults_parse(const char *spec, anet_ane_sim_faults *out) {
-    memset(out, 0, sizeof *out);
-    if (!spec) return ANET_OK;
-    const char *p = spec;
-    while (*p) {
-        while (*p == ',' || *p == ' ') p++;
-        if (!*p) break;
-        const char *e = p;
-        while (*e && *e != ',') e++;
-        char item[64];
-        size_t n = (size_t)(e - p);
-        if (n >= sizeof item)
-            return anet_fail(ANET_E_INVALID, "ANE_TRAINER_SIM_FAULTS: item too long near '%.20s'", p);
-        memcpy(item, p, n);
-        item[n] = '\0';
-        while (n > 0 && item[n - 1] == ' ') item[--n] = '\0';
-        char *at = strchr(item, '@');
-        long count = 0;
-        if (at) {
-            *at = '\0';
-            char *end = NULL;
-            errno = 0;
-            count = strtol(at + 1, &end, 10);
-            if (errno || !end || *end || count < 1 || count > 100000000)
-                return anet_fail(ANET_E_INVALID,
-                                 "ANE_TRAINER_SIM_FAULTS: '%s@%s': the count after '@' must be a "
-                                 "positive integer", item, at + 1);
-        }
-        anet_ane_sim_fault *f = NULL;
-        if (strcmp(item, "compile") == 0) f = &out->compile;
-        else if (strcmp(item, "load") == 0) f = &out->load;
-        else if (strcmp(item, "eval") == 0) f = &out->eval;
-        else if (strcmp(item, "framework") == 0 && !at) out->framework_missing = 1;
-        else if (strcmp(item, "classes") == 0 && !at) out->classes_missing = 1;
-        else
+static anet_status fault_item(void *ctx, char *item) {
+    anet_ane_sim_faults *out = ctx;
+    char *at = strchr(item, '@');
+    long count = 0;
+    if (at) {
+        *at = '\0';
+        char *end = NULL;
+        errno = 0;
+        count = strtol(at + 1, &end, 10);
+        if (errno || !end || *end || count < 1 || count > 100000000)
             return anet_fail(ANET_E_INVALID,
-                             "ANE_TRAINER_SIM_FAULTS: unknown fault '%s' (known: compile[@N], "
-                             "load[@N], eval[@N], framework, classes)", item);
-        if (f) {
-            if (at) f->at = (int)count;
-            else f->always = 1;
-        }
-        p = e;
+                             "ANE_TRAINER_SIM_FAULTS: '%s@%s': the count after '@' must be a "
+                             "positive integer", item, at + 1);
+    }
+    anet_ane_sim_fault *f = NULL;
+    if (strcmp(item, "compile") == 0) f = &out->compile;
+    else if (strcmp(item, "load") == 0) f = &out->load;
+    else if (strcmp(item, "eval") == 0) f = &out->eval;
+    else if (strcmp(item, "framework") == 0 && !at) out->framework_missing = 1;
+    else if (strcmp(item, "classes") == 0 && !at) out->classes_missing = 1;
+    else
+        return anet_fail(ANET_E_INVALID,
+                         "ANE_TRAINER_SIM_FAULTS: unknown fault '%s' (known: compile[@N], "
+                         "load[@N], eval[@N], framework, classes)", item);
+    if (f) {
+        if (at) f->at = (int)count;
+        else f->always = 1;
     }
     return ANET_OK;
+}
+
+anet_status anet_ane_sim_faults_parse(const char *spec, anet_ane_sim_faults *out) {
+    memset(out, 0, sizeof *out);
+    return anet_spec_list_each(spec, "ANE_TRAINER_SIM_FAULTS", fault_item, out);
 }
 
 anet_status anet_ane_sim_config_env(anet_ane_sim_config *c) {

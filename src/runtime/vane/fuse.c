@@ -36,72 +36,89 @@ static src_mode operand_mode(const anet_graph *g, const step *s, int k) {
     return SRC_GATHER;
 }
 
+/* Ordering state: steps are copied from orig[] to p->steps in execution order. */
+typedef struct sched {
+    anet_program *p;
+    const step *orig;
+    const int *alias;
+    int fuse;
+    int no;     /* steps placed */
+    int *owner; /* value -> id of the chain that writes it (0: none) */
+    int next_id;
+} sched;
+
+static void place(sched *c, const int *idx, int n, int fused, int64_t ny) {
+    c->p->units[c->p->nunits++] = (unit){c->no, n, fused, ny, 0};
+    for (int i = 0; i < n; i++) c->p->steps[c->no++] = c->orig[idx[i]];
+}
+
+/* Places steps idx[0..n) (a dependency order). A chain of fusable steps of one size stays open
+ * while the steps that follow either join it or do not read it; those wait in `held` and are
+ * placed (recursively, so they form chains of their own) before the chain. */
+static anet_status order_steps(sched *c, const int *idx, int n) {
+    int *chain = malloc((size_t)(n > 0 ? n : 1) * sizeof *chain);
+    int *held = malloc((size_t)(n > 0 ? n : 1) * sizeof *held);
+    if (!chain || !held) { free(chain); free(held); return anet_fail(ANET_E_NOMEM, "vane: out of memory"); }
+    int nc = 0, nh = 0, id = 0;
+    int64_t cn = 0;
+    anet_status st = ANET_OK;
+    for (int i = 0; i < n && st == ANET_OK; i++) {
+        const step *s = &c->orig[idx[i]];
+        if (c->fuse && fusable(s) && nc > 0 && s->ny == cn) {
+            chain[nc++] = idx[i];
+            c->owner[s->out] = id;
+            continue;
+        }
+        if (nc > 0) {
+            int dep = 0;
+            FOR_INPUTS(s, v, if (c->owner[root_of(c->alias, v)] == id) dep = 1);
+            if (!dep) { held[nh++] = idx[i]; continue; }
+            if ((st = order_steps(c, held, nh)) != ANET_OK) break;
+            place(c, chain, nc, 1, cn);
+            nc = nh = 0;
+        }
+        if (c->fuse && fusable(s)) {
+            id = ++c->next_id;
+            cn = s->ny;
+            chain[nc++] = idx[i];
+            c->owner[s->out] = id;
+        } else {
+            place(c, &idx[i], 1, 0, s->ny);
+        }
+    }
+    if (st == ANET_OK && nc > 0 && (st = order_steps(c, held, nh)) == ANET_OK) place(c, chain, nc, 1, cn);
+    free(chain);
+    free(held);
+    return st;
+}
+
 anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *alias, unsigned flags,
                                char *need_buf) {
     int ns = p->nsteps, nv = g->nvalues;
-    step *order = malloc((size_t)(ns > 0 ? ns : 1) * sizeof *order);
-    step *held = malloc((size_t)(ns > 0 ? ns : 1) * sizeof *held);
-    int *in_open = calloc((size_t)(nv > 0 ? nv : 1), sizeof *in_open); /* produced by the open chain */
+    step *orig = malloc((size_t)(ns > 0 ? ns : 1) * sizeof *orig);
+    int *idx = malloc((size_t)(ns > 0 ? ns : 1) * sizeof *idx);
+    int *owner = calloc((size_t)(nv > 0 ? nv : 1), sizeof *owner);
     int *unit_of = malloc((size_t)(ns > 0 ? ns : 1) * sizeof *unit_of);
     int *use_unit = malloc((size_t)(nv > 0 ? nv : 1) * sizeof *use_unit); /* -1 none, -2 several */
     int *last_in_unit = malloc((size_t)(nv > 0 ? nv : 1) * sizeof *last_in_unit);
+    int *in_io = malloc((size_t)(nv > 0 ? nv : 1) * sizeof *in_io);
+    int *out_io = malloc((size_t)(nv > 0 ? nv : 1) * sizeof *out_io);
     p->units = calloc((size_t)(ns > 0 ? ns : 1), sizeof *p->units);
-    if (!order || !held || !in_open || !unit_of || !use_unit || !last_in_unit || !p->units) {
-        free(order); free(held); free(in_open); free(unit_of); free(use_unit); free(last_in_unit);
-        return anet_fail(ANET_E_NOMEM, "vane: out of memory");
+    anet_status st = ANET_OK;
+    if (!orig || !idx || !owner || !unit_of || !use_unit || !last_in_unit || !in_io || !out_io || !p->units)
+        st = anet_fail(ANET_E_NOMEM, "vane: out of memory");
+    /* 1. Order and units. */
+    if (st == ANET_OK) {
+        memcpy(orig, p->steps, (size_t)ns * sizeof *orig);
+        for (int i = 0; i < ns; i++) idx[i] = i;
+        sched c = {p, orig, alias, !(flags & ANET_VANE_NO_FUSE), 0, owner, 0};
+        p->nunits = 0;
+        st = order_steps(&c, idx, ns);
     }
-    /* 1. Order: chains are collected in `chain` (a prefix of order is final); independent
-     * steps met while a chain is open wait in `held` and go before it. */
-    int no = 0, nh = 0, chain0 = -1; /* chain = order[chain0 .. no) while open */
-    int64_t chain_n = 0;
-    p->nunits = 0;
-#define CLOSE_CHAIN()                                                                    \
-    do {                                                                                 \
-        if (chain0 >= 0) {                                                               \
-            int len_ = no - chain0;                                                      \
-            memmove(order + chain0 + nh, order + chain0, (size_t)len_ * sizeof *order);  \
-            for (int h_ = 0; h_ < nh; h_++) {                                            \
-                order[chain0 + h_] = held[h_];                                           \
-                p->units[p->nunits++] = (unit){chain0 + h_, 1, fusable(&held[h_]), held[h_].ny, 0}; \
-            }                                                                            \
-            p->units[p->nunits++] = (unit){chain0 + nh, len_, 1, chain_n, 0};            \
-            for (int i_ = chain0 + nh; i_ < chain0 + nh + len_; i_++) in_open[order[i_].out] = 0; \
-            no += nh;                                                                    \
-            nh = 0;                                                                      \
-            chain0 = -1;                                                                 \
-        }                                                                                \
-    } while (0)
-    const int fuse = !(flags & ANET_VANE_NO_FUSE);
-    for (int i = 0; i < ns; i++) {
-        step *s = &p->steps[i];
-        if (fuse && fusable(s) && chain0 >= 0 && s->ny == chain_n) {
-            order[no++] = *s;
-            in_open[s->out] = 1;
-            continue;
-        }
-        if (chain0 >= 0) {
-            int dep = 0;
-            FOR_INPUTS(s, v, if (in_open[root_of(alias, v)]) dep = 1);
-            if (!dep) { held[nh++] = *s; continue; }
-            CLOSE_CHAIN();
-        }
-        if (fuse && fusable(s)) {
-            chain0 = no;
-            chain_n = s->ny;
-            order[no++] = *s;
-            in_open[s->out] = 1;
-        } else {
-            order[no] = *s;
-            p->units[p->nunits++] = (unit){no, 1, 0, s->ny, 0};
-            no++;
-        }
-    }
-    CLOSE_CHAIN();
-#undef CLOSE_CHAIN
-    memcpy(p->steps, order, (size_t)ns * sizeof *order);
-    free(order);
-    free(held);
-    free(in_open);
+    free(orig);
+    free(idx);
+    free(owner);
+    if (st != ANET_OK) { free(unit_of); free(use_unit); free(last_in_unit); free(in_io); free(out_io); return st; }
 
     /* 2. Which outputs need a full buffer: read outside their unit, or a program output. */
     for (int u = 0; u < p->nunits; u++)
@@ -116,7 +133,40 @@ anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *
             last_in_unit[r] = i;
         });
     }
-    for (int i = 0; i < g->noutputs; i++) use_unit[root_of(alias, g->outputs[i])] = -2;
+    /* fp16 program inputs read only by fused steps, one element per output element, go from
+     * the caller's buffer into tile slots; fp16 outputs written by fused steps go to the
+     * caller's buffer from the tile. Neither needs an arena buffer for that. */
+    for (int v = 0; v < nv; v++) in_io[v] = out_io[v] = -1;
+    for (int i = 0; i < g->ninputs; i++)
+        if (g->values[g->inputs[i]].type.dtype == ANET_DT_FP16) in_io[g->inputs[i]] = i;
+    for (int v = 0; v < nv; v++) if (alias[v] >= 0) { in_io[alias[v]] = -1; out_io[alias[v]] = -2; out_io[v] = -2; }
+    for (int j = 0; j < g->noutputs; j++) {
+        int v = g->outputs[j];
+        in_io[root_of(alias, v)] = -1;
+        if (out_io[v] == -1 && g->values[v].type.dtype == ANET_DT_FP16) out_io[v] = j;
+        else out_io[v] = -2; /* twice an output, aliased, or fp32: through the arena */
+    }
+    for (int i = 0; i < ns; i++) {
+        const step *s = &p->steps[i];
+        int fused = p->units[unit_of[i]].fused;
+        FOR_INPUTS(s, v, if (!fused || s->has_bias || s->nparts) in_io[root_of(alias, v)] = -1);
+        for (int k = 0; fused && k < 3; k++)
+            if (s->in[k] >= 0 && s->kind != S_UNARY && s->kind != S_COPY && operand_mode(g, s, k) != SRC_FULL)
+                in_io[root_of(alias, s->in[k])] = -1;
+    }
+    for (int i = 0; i < ns; i++) /* an output a fused step does not write keeps its buffer */
+        if (!p->units[unit_of[i]].fused && out_io[p->steps[i].out] >= 0) out_io[p->steps[i].out] = -2;
+    for (int i = 0; i < g->ninputs; i++) if (in_io[g->inputs[i]] == i) p->in_direct[i] = 1;
+    for (int j = 0; j < g->noutputs; j++) {
+        int v = g->outputs[j];
+        if (out_io[v] == j && p->out[j].value == v) {
+            int made = 0;
+            for (int i = 0; i < ns; i++) if (p->steps[i].out == v) made = 1;
+            if (made) p->out_direct[j] = 1;
+            else out_io[v] = -2;
+        }
+        if (!p->out_direct[j]) use_unit[root_of(alias, v)] = -2;
+    }
     int max_slots = 0;
     int *slot_busy = NULL, cap = 0;
     for (int u = 0; u < p->nunits; u++) {
@@ -133,7 +183,7 @@ anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *
             if (cap < 4 * un->count + 4) {
                 int nc = 4 * un->count + 4;
                 int *nb = realloc(slot_busy, (size_t)nc * sizeof *nb);
-                if (!nb) { free(slot_busy); free(unit_of); free(use_unit); free(last_in_unit);
+                if (!nb) { free(slot_busy); free(unit_of); free(use_unit); free(last_in_unit); free(in_io); free(out_io);
                            return anet_fail(ANET_E_NOMEM, "vane: out of memory"); }
                 slot_busy = nb;
                 cap = nc;
@@ -148,14 +198,19 @@ anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *
                 for (int q = 0; q < cap; q++) if (slot_busy[q] == r) held_slot = q;
                 if (held_slot >= 0) { s->src[k] = SRC_SLOT; s->src_slot[k] = held_slot; continue; }
                 s->src[k] = (s->kind == S_UNARY || s->kind == S_COPY) ? SRC_FULL : operand_mode(g, s, k);
-                if (s->src[k] == SRC_GATHER) {
+                if (s->src[k] == SRC_FULL && in_io[r] >= 0) {
+                    s->src[k] = SRC_IN16;
+                    s->src_io[k] = in_io[r];
+                }
+                if (s->src[k] == SRC_GATHER || s->src[k] == SRC_IN16) {
                     int q = 0;
                     while (slot_busy[q] != -1) q++;
-                    slot_busy[q] = -3; /* a gather slot, this step only */
+                    slot_busy[q] = -3; /* a gather or conversion slot, this step only */
                     gath[k] = q;
                     s->src_slot[k] = q;
                 }
             }
+            s->out_io = out_io[s->out] >= 0 ? out_io[s->out] : -1;
             s->slot = -1;
             if (internal) {
                 int q = 0;
@@ -180,6 +235,9 @@ anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *
     free(unit_of);
     free(use_unit);
     free(last_in_unit);
+    for (int v = 0; v < nv; v++) if (in_io[v] >= 0) need_buf[v] = 0;
+    free(in_io);
+    free(out_io);
     if (max_slots > 0) {
         p->tile = aligned_alloc(64, (size_t)max_slots * VANE_TILE * sizeof(float));
         if (!p->tile) return anet_fail(ANET_E_NOMEM, "vane: out of memory");
@@ -202,6 +260,12 @@ void anet_vane_run_fused(const anet_program *p, const unit *u) {
                 case SRC_FULL: x[j] = b[s->in[j]] + t; break;
                 case SRC_SLOT: x[j] = p->tile + (size_t)s->src_slot[j] * VANE_TILE; break;
                 case SRC_SCALAR: x[j] = b[s->in[j]]; st[j] = 0; break;
+                case SRC_IN16: {
+                    float *dst = p->tile + (size_t)s->src_slot[j] * VANE_TILE;
+                    anet_f16_to_f32_n((const anet_f16 *)p->cur_in[s->src_io[j]] + t, dst, (size_t)cnt);
+                    x[j] = dst;
+                    break;
+                }
                 case SRC_GATHER: {
                     float *dst = p->tile + (size_t)s->src_slot[j] * VANE_TILE;
                     k->gather(&s->bc, j, b[s->in[j]], t, cnt, dst);
@@ -211,13 +275,20 @@ void anet_vane_run_fused(const anet_program *p, const unit *u) {
                 }
             }
             float *y = s->slot >= 0 ? p->tile + (size_t)s->slot * VANE_TILE : b[s->out] + t;
+            /* Binary ops and selects round in their own loop; the rest after it, in the tile. */
             switch (s->kind) {
-            case S_BINARY: k->binary_row((anet_vk_binop)s->op, cnt, x[0], st[0], x[1], st[1], y); break;
-            case S_SELECT: k->select_row(cnt, x[0], st[0], x[1], st[1], x[2], st[2], y); break;
-            case S_UNARY: k->unary((anet_vk_unop)s->op, (size_t)cnt, x[0], y, s->p); break;
-            default: memcpy(y, x[0], (size_t)cnt * sizeof *y); break; /* S_COPY */
+            case S_BINARY: k->binary_row((anet_vk_binop)s->op, cnt, x[0], st[0], x[1], st[1], y, s->round); break;
+            case S_SELECT: k->select_row(cnt, x[0], st[0], x[1], st[1], x[2], st[2], y, s->round); break;
+            case S_UNARY:
+                k->unary((anet_vk_unop)s->op, (size_t)cnt, x[0], y, s->p);
+                if (s->round) k->round((size_t)cnt, y);
+                break;
+            default: /* S_COPY */
+                memcpy(y, x[0], (size_t)cnt * sizeof *y);
+                if (s->round) k->round((size_t)cnt, y);
+                break;
             }
-            if (s->round) anet_f32_round_f16_n(y, (size_t)cnt);
+            if (s->out_io >= 0) anet_f32_to_f16_n(y, (anet_f16 *)p->cur_out[s->out_io] + t, (size_t)cnt);
         }
     }
 }

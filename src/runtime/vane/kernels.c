@@ -189,16 +189,20 @@ extern const anet_vk_ops anet_vk_ops_base;
 #if defined(__x86_64__) && defined(__GNUC__) && defined(ANET_VK_X86_SETS)
 extern const anet_vk_ops anet_vk_ops_avx2, anet_vk_ops_avx512;
 #define VK_HAVE_X86 1
+#include <cpuid.h>
 #endif
 
 int anet_vk_sets(const anet_vk_ops **out, int max) {
     int n = 0;
     if (n < max) out[n++] = &anet_vk_ops_base;
 #ifdef VK_HAVE_X86
-    /* "avx2"/"avx512f" also mean the OS saves the wider registers. */
+    /* "avx2"/"avx512f" also mean the OS saves the wider registers; both sets round with F16C
+     * (CPUID.1:ECX[29], read directly: not every compiler knows the name "f16c"). */
+    unsigned eax, ebx, ecx = 0, edx;
     __builtin_cpu_init();
-    if (n < max && __builtin_cpu_supports("avx2")) out[n++] = &anet_vk_ops_avx2;
-    if (n < max && __builtin_cpu_supports("avx512f")) out[n++] = &anet_vk_ops_avx512;
+    int f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29));
+    if (n < max && f16c && __builtin_cpu_supports("avx2")) out[n++] = &anet_vk_ops_avx2;
+    if (n < max && f16c && __builtin_cpu_supports("avx512f")) out[n++] = &anet_vk_ops_avx512;
 #endif
     return n;
 }

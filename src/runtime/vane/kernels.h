@@ -57,11 +57,14 @@ typedef enum anet_vk_redop { ANET_VK_RSUM, ANET_VK_RMEAN, ANET_VK_RMAX } anet_vk
  * Rows take element strides (0 = broadcast one value). */
 typedef struct anet_vk_ops {
     const char *name; /* "sse2", "avx2", "avx512", "neon" or "portable" */
+    /* x[i] = nearest fp16 value (the bits of anet_f32_round_f16_n) */
+    void (*round)(size_t n, float *x);
+    /* rnd: round each result to fp16 in the same loop */
     void (*binary_row)(anet_vk_binop op, int64_t n, const float *a, int64_t sa, const float *b, int64_t sb,
-                       float *y);
+                       float *y, int rnd);
     void (*binary)(anet_vk_binop op, const anet_vk_bcast *p, const float *a, const float *b, float *y);
     void (*select_row)(int64_t n, const float *c, int64_t sc, const float *a, int64_t sa, const float *b,
-                       int64_t sb, float *y);
+                       int64_t sb, float *y, int rnd);
     void (*select)(const anet_vk_bcast *p, const float *c, const float *a, const float *b, float *y);
     void (*unary)(anet_vk_unop op, size_t n, const float *x, float *y, float p);
     /* Operand k of plan p at flat output indices [start, start + count), packed into dst. */

@@ -13,26 +13,77 @@
 #include <string.h>
 
 #include "runtime/vane/kernels.h"
+#ifdef VK_F16C
+#include <immintrin.h>
+#endif
 
 #ifndef VK_FN
 #error "define VK_FN before including kernels_vec.h"
 #endif
 
-/* One flat row of a binary op; strides are 0 or 1 in every caller that matters, so each
- * pattern is its own plain loop the compiler vectorises. */
+/* x rounded to the nearest binary16 value (ties to even), as fp32: the bits of converting to
+ * fp16 and back (anet_f32_round_f16, F16C, NEON), checked for all 2^32 inputs. Branch-free
+ * integer and float steps, so it vectorises inside the loops that produce the values:
+ *   normal fp16 range: round the 13 dropped mantissa bits to even (a carry may reach the
+ *   exponent); below 2^-14 (fp16 subnormals, quantum 2^-24): (|x| + 0.5) - 0.5 rounds there,
+ *   since the ulp of [0.5, 1) is 2^-24; >= 65520: inf; NaN: quiet, low 13 payload bits dropped. */
+static inline float VK_FN(r16)(float x) {
+    uint32_t u, us;
+    memcpy(&u, &x, sizeof u);
+    const uint32_t sign = u & 0x80000000u, a = u & 0x7fffffffu;
+    const uint32_t rn = (a + 0x0fffu + ((a >> 13) & 1u)) & ~(uint32_t)0x1fffu;
+    float fa;
+    memcpy(&fa, &a, sizeof fa);
+    const float sub = (fa + 0.5f) - 0.5f;
+    memcpy(&us, &sub, sizeof us);
+    uint32_t r = a < 0x38800000u ? us : rn;
+    r = a >= 0x477ff000u ? 0x7f800000u : r;
+    r = a > 0x7f800000u ? ((a | 0x00400000u) & ~(uint32_t)0x1fffu) : r;
+    u = sign | r;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+/* One flat row of a binary op, optionally rounding each result to fp16 in the same loop;
+ * strides are 0 or 1 in every caller that matters, so each pattern is its own plain loop the
+ * compiler vectorises. */
+#ifdef VK_F16C
+/* Rounding with the conversion instructions (two per vector) beats the integer steps; it runs
+ * right after the loop, on a row that is still in L1. */
+#define VK_LOOPS(N, LOAD, EXPR)                                                                \
+    for (int64_t i = 0; i < (N); i++) { LOAD; y[i] = (EXPR); }                                  \
+    if (rnd) VK_FN(round)((size_t)(N), y);
+#else
+#define VK_LOOPS(N, LOAD, EXPR)                                                                \
+    if (rnd) { for (int64_t i = 0; i < (N); i++) { LOAD; y[i] = VK_FN(r16)(EXPR); } }           \
+    else { for (int64_t i = 0; i < (N); i++) { LOAD; y[i] = (EXPR); } }
+#endif
+
+/* x[i] = nearest fp16 value, as fp32. */
+static void VK_FN(round)(size_t n, float *x) {
+    size_t i = 0;
+#if defined(VK_F16C) && defined(__AVX512F__)
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(x + i, _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
+#elif defined(VK_F16C)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(x + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
+#endif
+    for (; i < n; i++) x[i] = VK_FN(r16)(x[i]);
+}
 #define VK_ROW(NAME, EXPR)                                                                     \
     static void VK_FN(NAME)(int64_t n, const float *restrict a, int64_t sa,                   \
-                            const float *restrict b, int64_t sb, float *restrict y) {         \
+                            const float *restrict b, int64_t sb, float *restrict y, int rnd) { \
         if (sa == 1 && sb == 1) {                                                              \
-            for (int64_t i = 0; i < n; i++) { float x = a[i], z = b[i]; y[i] = (EXPR); }       \
+            VK_LOOPS(n, float x = a[i]; float z = b[i], EXPR)                                  \
         } else if (sa == 1 && sb == 0) {                                                       \
             const float z = b[0];                                                              \
-            for (int64_t i = 0; i < n; i++) { float x = a[i]; y[i] = (EXPR); }                 \
+            VK_LOOPS(n, float x = a[i], EXPR)                                                  \
         } else if (sa == 0 && sb == 1) {                                                       \
             const float x = a[0];                                                              \
-            for (int64_t i = 0; i < n; i++) { float z = b[i]; y[i] = (EXPR); }                 \
+            VK_LOOPS(n, float z = b[i], EXPR)                                                  \
         } else {                                                                               \
-            for (int64_t i = 0; i < n; i++) { float x = a[i * sa], z = b[i * sb]; y[i] = (EXPR); } \
+            VK_LOOPS(n, float x = a[i * sa]; float z = b[i * sb], EXPR)                        \
         }                                                                                      \
     }
 
@@ -55,19 +106,19 @@ VK_ROW(row_lt, x < z ? 1.0f : 0.0f)
 VK_ROW(row_eq, x == z ? 1.0f : 0.0f)
 
 static void VK_FN(binary_row)(anet_vk_binop op, int64_t n, const float *a, int64_t sa,
-                              const float *b, int64_t sb, float *y) {
+                              const float *b, int64_t sb, float *y, int rnd) {
     switch (op) {
-    case ANET_VK_ADD: VK_FN(row_add)(n, a, sa, b, sb, y); break;
-    case ANET_VK_SUB: VK_FN(row_sub)(n, a, sa, b, sb, y); break;
-    case ANET_VK_MUL: VK_FN(row_mul)(n, a, sa, b, sb, y); break;
-    case ANET_VK_DIV: VK_FN(row_div)(n, a, sa, b, sb, y); break;
-    case ANET_VK_MAX: VK_FN(row_max)(n, a, sa, b, sb, y); break;
-    case ANET_VK_MIN: VK_FN(row_min)(n, a, sa, b, sb, y); break;
-    case ANET_VK_POW: VK_FN(row_pow)(n, a, sa, b, sb, y); break;
-    case ANET_VK_GT: VK_FN(row_gt)(n, a, sa, b, sb, y); break;
-    case ANET_VK_GE: VK_FN(row_ge)(n, a, sa, b, sb, y); break;
-    case ANET_VK_LT: VK_FN(row_lt)(n, a, sa, b, sb, y); break;
-    default: VK_FN(row_eq)(n, a, sa, b, sb, y); break;
+    case ANET_VK_ADD: VK_FN(row_add)(n, a, sa, b, sb, y, rnd); break;
+    case ANET_VK_SUB: VK_FN(row_sub)(n, a, sa, b, sb, y, rnd); break;
+    case ANET_VK_MUL: VK_FN(row_mul)(n, a, sa, b, sb, y, rnd); break;
+    case ANET_VK_DIV: VK_FN(row_div)(n, a, sa, b, sb, y, rnd); break;
+    case ANET_VK_MAX: VK_FN(row_max)(n, a, sa, b, sb, y, rnd); break;
+    case ANET_VK_MIN: VK_FN(row_min)(n, a, sa, b, sb, y, rnd); break;
+    case ANET_VK_POW: VK_FN(row_pow)(n, a, sa, b, sb, y, rnd); break;
+    case ANET_VK_GT: VK_FN(row_gt)(n, a, sa, b, sb, y, rnd); break;
+    case ANET_VK_GE: VK_FN(row_ge)(n, a, sa, b, sb, y, rnd); break;
+    case ANET_VK_LT: VK_FN(row_lt)(n, a, sa, b, sb, y, rnd); break;
+    default: VK_FN(row_eq)(n, a, sa, b, sb, y, rnd); break;
     }
 }
 
@@ -78,7 +129,7 @@ static void VK_FN(binary)(anet_vk_binop op, const anet_vk_bcast *p, const float 
     for (int i = 0; i < nd - 1; i++) outer *= p->dims[i];
     int64_t idx[ANET_MAX_RANK] = {0}, oa = 0, ob = 0;
     for (int64_t r = 0; r < outer; r++) {
-        VK_FN(binary_row)(op, inner, a + oa, p->st[0][nd - 1], b + ob, p->st[1][nd - 1], y + r * inner);
+        VK_FN(binary_row)(op, inner, a + oa, p->st[0][nd - 1], b + ob, p->st[1][nd - 1], y + r * inner, 0);
         /* Advance the outer counter (odometer), keeping the operand offsets in step. */
         for (int i = nd - 2; i >= 0; i--) {
             idx[i]++;
@@ -104,18 +155,20 @@ static inline float VK_FN(sel1)(float c, float a, float b) {
 }
 
 static void VK_FN(select_row)(int64_t n, const float *restrict c, int64_t sc, const float *restrict a,
-                              int64_t sa, const float *restrict b, int64_t sb, float *restrict y) {
+                              int64_t sa, const float *restrict b, int64_t sb, float *restrict y, int rnd) {
+#define VK_SEL(C, A, B) VK_FN(sel1)(C, A, B)
     if (sc == 1 && sa == 1 && sb == 1) {
-        for (int64_t i = 0; i < n; i++) y[i] = VK_FN(sel1)(c[i], a[i], b[i]);
+        VK_LOOPS(n, (void)0, VK_SEL(c[i], a[i], b[i]))
     } else if (sc == 1 && sa == 1 && sb == 0) {
         const float bv = b[0];
-        for (int64_t i = 0; i < n; i++) y[i] = VK_FN(sel1)(c[i], a[i], bv);
+        VK_LOOPS(n, (void)0, VK_SEL(c[i], a[i], bv))
     } else if (sc == 1 && sa == 0 && sb == 1) {
         const float av = a[0];
-        for (int64_t i = 0; i < n; i++) y[i] = VK_FN(sel1)(c[i], av, b[i]);
+        VK_LOOPS(n, (void)0, VK_SEL(c[i], av, b[i]))
     } else {
-        for (int64_t i = 0; i < n; i++) y[i] = VK_FN(sel1)(c[i * sc], a[i * sa], b[i * sb]);
+        VK_LOOPS(n, (void)0, VK_SEL(c[i * sc], a[i * sa], b[i * sb]))
     }
+#undef VK_SEL
 }
 
 static void VK_FN(select)(const anet_vk_bcast *p, const float *c, const float *a, const float *b,
@@ -126,7 +179,7 @@ static void VK_FN(select)(const anet_vk_bcast *p, const float *c, const float *a
     int64_t idx[ANET_MAX_RANK] = {0}, off[3] = {0, 0, 0};
     for (int64_t r = 0; r < outer; r++) {
         VK_FN(select_row)(inner, c + off[0], p->st[0][nd - 1], a + off[1], p->st[1][nd - 1], b + off[2],
-                          p->st[2][nd - 1], y + r * inner);
+                          p->st[2][nd - 1], y + r * inner, 0);
         for (int i = nd - 2; i >= 0; i--) {
             idx[i]++;
             for (int k = 0; k < 3; k++) off[k] += p->st[k][i];
@@ -306,6 +359,6 @@ static void VK_FN(reduce)(anet_vk_redop op, int rank, const int64_t *dims, unsig
 }
 
 const anet_vk_ops VK_TABLE = {
-    VK_NAME, VK_FN(binary_row), VK_FN(binary), VK_FN(select_row), VK_FN(select), VK_FN(unary),
+    VK_NAME, VK_FN(round), VK_FN(binary_row), VK_FN(binary), VK_FN(select_row), VK_FN(select), VK_FN(unary),
     VK_FN(gather), VK_FN(reduce),
 };

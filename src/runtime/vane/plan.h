@@ -21,7 +21,8 @@ typedef enum src_mode {
     SRC_FULL,   /* its full buffer, same flat index as the output */
     SRC_SLOT,   /* a tile slot written earlier in the same unit */
     SRC_SCALAR, /* one element, broadcast */
-    SRC_GATHER  /* a broadcast operand: gathered into a tile slot first */
+    SRC_GATHER, /* a broadcast operand: gathered into a tile slot first */
+    SRC_IN16    /* an fp16 program input read straight from the caller's buffer into a slot */
 } src_mode;
 
 typedef struct step {
@@ -39,6 +40,8 @@ typedef struct step {
     int slot;
     int src_slot[3];
     src_mode src[3];
+    int src_io[3]; /* SRC_IN16: the program input index */
+    int out_io;    /* >= 0: also write the output as fp16 to program output out_io (-1: no) */
     /* softmax / concat / shapes */
     int64_t outer, n, inner;
     int rank;
@@ -99,6 +102,11 @@ struct anet_program {
     const anet_vk_ops *k; /* kernel set chosen for this CPU */
     io_desc *in, *out;
     int nin, nout;
+    /* fp16 inputs read and outputs written by fused chains directly (no fp32 copy, no
+     * conversion pass); the caller's buffers of the eval under way */
+    char *in_direct, *out_direct;
+    const void **cur_in;
+    void **cur_out;
 };
 
 /* Orders p->steps into units, fusing elementwise chains unless NO_FUSE; decides which outputs

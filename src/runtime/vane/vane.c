@@ -40,6 +40,10 @@ static void program_free(anet_program *p) {
     free(p->arena);
     free(p->in);
     free(p->out);
+    free(p->in_direct);
+    free(p->out_direct);
+    free(p->cur_in);
+    free(p->cur_out);
     free(p);
 }
 
@@ -632,7 +636,7 @@ anet_status anet_vane_compile_graph(void *state, const anet_graph *g, anet_progr
 }
 
 /* A fused step's operand or output may live in a tile slot instead of a buffer. */
-static int in_slot(const step *s, int k) { return s->src[k] == SRC_SLOT; }
+static int in_slot(const step *s, int k) { return s->src[k] == SRC_SLOT || s->src[k] == SRC_IN16; }
 
 anet_status anet_vane_compile_graph_opts(void *state, const anet_graph *g, unsigned flags, anet_program **out) {
     vane_state *vs = state;
@@ -652,7 +656,11 @@ anet_status anet_vane_compile_graph_opts(void *state, const anet_graph *g, unsig
     p->buf = calloc((size_t)(g->nvalues > 0 ? g->nvalues : 1), sizeof *p->buf);
     p->in = calloc((size_t)(g->ninputs > 0 ? g->ninputs : 1), sizeof *p->in);
     p->out = calloc((size_t)(g->noutputs > 0 ? g->noutputs : 1), sizeof *p->out);
-    if (!p->steps || !p->buf || !p->in || !p->out) { st = anet_fail(ANET_E_NOMEM, "vane: out of memory"); goto fail; }
+    p->in_direct = calloc((size_t)(g->ninputs > 0 ? g->ninputs : 1), 1);
+    p->out_direct = calloc((size_t)(g->noutputs > 0 ? g->noutputs : 1), 1);
+    p->cur_in = calloc((size_t)(g->ninputs > 0 ? g->ninputs : 1), sizeof *p->cur_in);
+    p->cur_out = calloc((size_t)(g->noutputs > 0 ? g->noutputs : 1), sizeof *p->cur_out);
+    if (!p->steps || !p->buf || !p->in || !p->out || !p->in_direct || !p->out_direct || !p->cur_in || !p->cur_out) { st = anet_fail(ANET_E_NOMEM, "vane: out of memory"); goto fail; }
     for (int i = 0; i < g->nvalues; i++) alias[i] = -1;
 
     p->nin = g->ninputs;
@@ -716,7 +724,7 @@ anet_status anet_vane_compile_graph_opts(void *state, const anet_graph *g, unsig
             }
     }
     for (int i = 0; i < p->nout; i++)
-        if (!p->buf[p->out[i].value]) {
+        if (!p->buf[p->out[i].value] && !p->out_direct[i]) {
             st = anet_fail(ANET_E_UNSUPPORTED, "vane: output '%s' has no buffer", p->out[i].name);
             goto fail;
         }
@@ -806,7 +814,7 @@ static void run_step(const anet_program *p, const step *s) {
     }
     case S_POOL: anet_vk_pool(s->is_max, s->exclude, s->batch, &s->win, b[s->in[0]], y); break;
     }
-    if (s->round) anet_f32_round_f16_n(y, (size_t)s->ny);
+    if (s->round) p->k->round((size_t)s->ny, y);
 }
 
 static anet_status vane_eval(void *state, anet_program *p, const anet_io *in, int nin, anet_io *out,
@@ -833,10 +841,13 @@ static anet_status vane_eval(void *state, anet_program *p, const anet_io *in, in
     for (int i = 0; i < nin; i++) {
         const io_desc *d = &p->in[i];
         float *dst = p->buf[d->value];
+        p->cur_in[i] = in[i].data;
+        bin += d->nbytes;
+        if (p->in_direct[i] || !dst) continue; /* read by fused chains from in[i] (or by no one) */
         if (d->dtype == ANET_DT_FP16) anet_f16_to_f32_n((const anet_f16 *)in[i].data, dst, (size_t)d->elems);
         else memcpy(dst, in[i].data, d->nbytes);
-        bin += d->nbytes;
     }
+    for (int i = 0; i < nout; i++) p->cur_out[i] = out[i].data;
     for (int u = 0; u < p->nunits; u++) {
         const unit *un = &p->units[u];
         if (un->fused) anet_vane_run_fused(p, un);
@@ -845,9 +856,10 @@ static anet_status vane_eval(void *state, anet_program *p, const anet_io *in, in
     for (int i = 0; i < nout; i++) {
         const io_desc *d = &p->out[i];
         const float *src = p->buf[d->value];
+        bout += d->nbytes;
+        if (p->out_direct[i]) continue; /* written by its fused chain */
         if (d->dtype == ANET_DT_FP16) anet_f32_to_f16_n(src, (anet_f16 *)out[i].data, (size_t)d->elems);
         else memcpy(out[i].data, src, d->nbytes);
-        bout += d->nbytes;
     }
     vs->stats.dispatches++;
     vs->stats.bytes_in += bin;

@@ -1,0 +1,99 @@
+/* One training step program on vane: the fused, liveness-packed plan against op-by-op execution
+ * in one buffer per value (the plan before fusion), interleaved in one process; prints the best
+ * microseconds per eval of each, their ratio and each plan's arena. Not a test: a benchmark.
+ * Usage: vane_step [--model 784-128-10] [--batch 128] [--update cpu|ane] [--evals 200]
+ *                  [--plan plain|fused]   (time one plan only, for a profiler) */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/error.h"
+#include "core/fp16.h"
+#include "runtime/backend.h"
+#include "runtime/vane/plan.h"
+#include "runtime/vane/vane.h"
+#include "train/model.h"
+#include "train/step.h"
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int main(int argc, char **argv) {
+    const char *model = "784-128-10", *update = "ane";
+    int batch = 128, evals = 200, only = -1; /* --plan plain|fused: time one plan only (for profiling) */
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--model")) model = argv[i + 1];
+        else if (!strcmp(argv[i], "--batch")) batch = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--update")) update = argv[i + 1];
+        else if (!strcmp(argv[i], "--evals")) evals = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--plan")) only = !strcmp(argv[i + 1], "fused");
+        else { fprintf(stderr, "usage: vane_step [--model A-..-Z] [--batch B] [--update cpu|ane] [--evals N] [--plan plain|fused]\n"); return 2; }
+    }
+    char spec[128];
+    snprintf(spec, sizeof spec, "mlp:%s", model);
+    anet_step_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    anet_step_program sp;
+    anet_backend be;
+    anet_backend_config bc = {ANET_CHIP_M4, ANET_NUMERICS_FP16};
+    if (anet_model_parse(spec, &cfg.model) != ANET_OK || batch < 1 || evals < 1) {
+        fprintf(stderr, "vane_step: %s\n", anet_last_error());
+        return 2;
+    }
+    cfg.batch = batch;
+    cfg.opt = (anet_opt_config){ANET_OPT_ADAM, 1e-3f, 0.0f, 0.9f, 0.999f, 1e-8f, 0.0f};
+    cfg.update = strcmp(update, "ane") == 0 ? ANET_UPDATE_ANE : ANET_UPDATE_CPU;
+    if (anet_step_build_train(&cfg, &sp) != ANET_OK || anet_backend_open("vane", &bc, &be) != ANET_OK) {
+        fprintf(stderr, "vane_step: %s\n", anet_last_error());
+        return 1;
+    }
+    const unsigned flags[2] = {ANET_VANE_NO_FUSE | ANET_VANE_NO_REUSE, 0};
+    anet_program *p[2];
+    for (int k = 0; k < 2; k++)
+        if (anet_vane_compile_graph_opts(be.state, sp.graph, flags[k], &p[k]) != ANET_OK) {
+            fprintf(stderr, "vane_step: %s\n", anet_last_error());
+            return 1;
+        }
+    /* Inputs: small fp16 values (a plausible step; the timing does not depend on them). */
+    anet_io in[256], out[256];
+    if (p[0]->nin > 256 || p[0]->nout > 256) return 1;
+    for (int i = 0; i < p[0]->nin; i++) {
+        size_t n = p[0]->in[i].nbytes;
+        in[i] = (anet_io){malloc(n), n};
+        anet_f16 *h = in[i].data;
+        for (size_t j = 0; j < n / 2; j++) h[j] = anet_f32_to_f16((float)((j * 37) % 101) / 1000.0f);
+    }
+    for (int i = 0; i < p[0]->nout; i++) out[i] = (anet_io){malloc(p[0]->out[i].nbytes), p[0]->out[i].nbytes};
+    double best[2] = {1e30, 1e30};
+    for (int r = 0; r < evals; r++)
+        for (int k = 0; k < 2; k++) {
+            if (only >= 0 && k != only) continue;
+            double t0 = now();
+            if (be.ops->eval(be.state, p[k], in, p[k]->nin, out, p[k]->nout) != ANET_OK) {
+                fprintf(stderr, "vane_step: %s\n", anet_last_error());
+                return 1;
+            }
+            double t = now() - t0;
+            if (t < best[k]) best[k] = t;
+        }
+    int fused = 0;
+    for (int u = 0; u < p[1]->nunits; u++) fused += p[1]->units[u].fused && p[1]->units[u].count > 1;
+    printf("vane train step mlp:%s batch %d update=%s (%d steps; fused: %d units, %d chains), kernels %s\n", model,
+           batch, update, p[0]->nsteps, p[1]->nunits, fused, p[1]->k->name);
+    printf("  op-by-op, one buffer per value: %8.1f us/eval   arena %7.1f MiB\n", best[0] * 1e6,
+           (double)p[0]->arena_floats * 4 / 1048576.0);
+    printf("  fused, buffers reused:          %8.1f us/eval   arena %7.1f MiB\n", best[1] * 1e6,
+           (double)p[1]->arena_floats * 4 / 1048576.0);
+    printf("  speedup %.2fx, arena %.2fx smaller\n", best[0] / best[1],
+           (double)p[0]->arena_floats / (double)p[1]->arena_floats);
+    for (int i = 0; i < p[0]->nin; i++) free(in[i].data);
+    for (int i = 0; i < p[0]->nout; i++) free(out[i].data);
+    for (int k = 0; k < 2; k++) be.ops->release(be.state, p[k]);
+    anet_backend_close(&be);
+    anet_step_program_free(&sp);
+    return 0;
+}
