@@ -154,6 +154,7 @@ static run run_on(const prog *p, const anet_forms *f, int report_layout, const a
             if (a != 0) r.all_zero = 0;
         }
     if (r.st) r.all_zero = 0;
+    if (pv) vane.ops->release(vane.state, pv);
     anet_backend_close(&vane);
     sim.ops->destroy(sim.state);
     for (int i = 0; i < sig.nin; i++) free(in[i].data);
@@ -504,6 +505,8 @@ static double lowered_vs_plain(const anet_forms *f, int sim_ok, const char *what
         worst = fmax(worst, err / scale);
     }
     sim.ops->destroy(sim.state);
+    if (xp) vane.ops->release(vane.state, xp);
+    if (xl) vane.ops->release(vane.state, xl);
     anet_backend_close(&vane);
     for (int i = 0; i < ni; i++) free(in[i].data);
     for (int j = 0; j < no; j++) {
@@ -531,8 +534,7 @@ static void test_planner(void) {
         CHECK_MSG(e < 1e-2, "%s: lowered vs plain: normalized error %g", anet_chip_name((anet_chip)c), e);
     }
     /* Each rule on top of m1's defaults: the planner's program passes (max-inputs=1: every input
-     * packed into one), except under the one it does not meet yet (broadcast-scalar: per-step
-     * scalars still broadcast). */
+     * packed into one; broadcast-scalar: the loss seeded by rows). */
     int n = 0;
     const anet_form_rule *r = anet_form_rules(&n);
     for (int i = 0; i < n; i++) {
@@ -542,14 +544,33 @@ static void test_planner(void) {
         snprintf(spec, sizeof spec, "%s=on%s", r[i].id, i == ANET_FORM_MAX_INPUTS ? ",max-inputs=1" : "");
         CHECK_EQ_INT(anet_forms_parse(spec, &f), ANET_OK);
         if (i == ANET_FORM_CONV1X1_RUNTIME_WEIGHTS) continue; /* a capability the planner does not use */
-        int unmet = i == ANET_FORM_BROADCAST_SCALAR;
-        lowered_vs_plain(&f, !unmet, r[i].id);
+        lowered_vs_plain(&f, 1, r[i].id);
     }
+}
+
+/* update=ane under broadcast-scalar: the optimizer's per-step scalars still broadcast, and the
+ * planner says so (the ANE backends refuse such a program, naming the rule). */
+static void test_unmet(void) {
+    anet_forms f;
+    anet_forms_default(ANET_CHIP_M1, &f);
+    CHECK_EQ_INT(anet_forms_parse("strict", &f), ANET_OK);
+    anet_step_config c = step_cfg(ANET_UPDATE_ANE), user = c;
+    anet_step_forms_config(&f, &c);
+    anet_step_program sp;
+    CHECK_EQ_INT(anet_step_build_train(&c, &sp), ANET_OK);
+    anet_step_forms sf;
+    CHECK_EQ_INT(anet_step_forms_lower(&sf, &sp, &f, &user.model, user.batch), ANET_OK);
+    CHECK(sf.map.unmet[ANET_FORM_BROADCAST_SCALAR]);
+    CHECK_EQ_INT(anet_step_forms_require(&sf, &f, "train"), ANET_E_UNSUPPORTED);
+    CHECK_STR_CONTAINS(anet_last_error(), "ANE_TRAINER_FORMS=broadcast-scalar=off");
+    anet_step_forms_free(&sf);
+    anet_step_program_free(&sp);
 }
 
 int main(void) {
     test_table();
     test_rules();
     test_planner();
+    test_unmet();
     TEST_MAIN_END();
 }

@@ -53,7 +53,9 @@ static void train_usage(FILE *f) {
             "execution:\n"
             "  --backend auto|vane|ane|ane-sim  (default auto: ane where it runs, else vane; says why;\n"
             "                       if ane fails during the run, it continues on vane with a warning,\n"
-            "                       retrying the failed step; a backend named here never falls back)\n"
+            "                       retrying the failed step; a backend named here never falls back;\n"
+            "                       on the ANE, a stored `selftest` report for this chip and OS sets\n"
+            "                       the program forms, and the backend line says so: docs/selftest.md)\n"
             "  --chip m1|m2|m3|m4|strict  the chip: its program form (ios16 on m1-m3, [1,C,1,S] I/O,\n"
             "                       padded contractions; docs/mil.md) and constraint profile (default\n"
             "                       m4: M4 and later); ANE_TRAINER_FORMS switches form rules\n"
@@ -91,10 +93,17 @@ static const char *const train_flags[] = {
 /* The backend line: the name and the gist of why; the full reason (with advice) only when a
  * backend was asked for and refused, which fails earlier with its own message. */
 static void print_backend(const anet_trainer *t) {
-    const char *why = anet_trainer_backend_reason(t), *pfx = "auto: vane: ";
+    const char *full = anet_trainer_backend_reason(t), *pfx = "auto: vane: ";
+    /* A stored selftest report's part (program forms, or why it was not used) gets a line of
+     * its own: it names the switches that shape every program. */
+    const char *rep = strstr(full, "; program forms from the selftest report");
+    if (!rep) rep = strstr(full, "; selftest report");
+    char head[1200];
+    snprintf(head, sizeof head, "%.*s", rep ? (int)(rep - full) : (int)strlen(full), full);
+    const char *why = head;
     char gist[160];
     if (!strncmp(why, pfx, strlen(pfx))) {
-        snprintf(gist, sizeof gist, "auto: %s", why + strlen(pfx));
+        snprintf(gist, sizeof gist, "auto: %.150s", why + strlen(pfx));
         char *cut = strchr(gist + 6, ':');
         if (cut) *cut = 0;
     } else if (!strncmp(why, "requested with", 14)) {
@@ -103,6 +112,7 @@ static void print_backend(const anet_trainer *t) {
         snprintf(gist, sizeof gist, "%.150s", why);
     }
     fprintf(stderr, "backend: %s (%s)\n", anet_trainer_backend_name(t), gist);
+    if (rep) fprintf(stderr, "%s\n", rep + 2);
 }
 
 typedef struct seen {

@@ -60,8 +60,8 @@ static const anet_form_rule form_rules[ANET_FORM_COUNT_] = {
     [ANET_FORM_BROADCAST_SCALAR] = {
         "broadcast-scalar", "No non-constant [1,1,1,1] scalar broadcast against a larger tensor",
         "Reported to give wrong values on M1 by one project (constant scalars work; ANEForge trains on "
-        "M1-M5). The planner does not avoid it yet (the loss's seed and the per-step scalars broadcast), "
-        "so it is on in the strict set only, where training is refused naming it.",
+        "M1-M5). The planner avoids it with update=cpu (scalars as [1,1,1,B] rows) but not in the "
+        "update=ane optimizer, so it is on in the strict set only.",
         "imperatormk/ane-train ANE_TRAINING.md 'Broadcast Rules'", ST,
         ANET_FORM_FAIL_WRONG},
     [ANET_FORM_ELEMENTWISE_MAX_16384] = {

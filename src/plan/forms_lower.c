@@ -22,6 +22,7 @@ void anet_forms_plan_for(const anet_forms *f, anet_forms_plan *out) {
     /* 2^-14: the smallest normal fp16; the argument of the loss's log is >= 1, so the result
      * changes by at most one fp16 ulp. */
     out->log_eps = f->on[ANET_FORM_LOG_EPSILON] ? 6.103515625e-05f : 0.0f;
+    out->row_scalars = f->on[ANET_FORM_BROADCAST_SCALAR];
 }
 
 int anet_forms_pad(const anet_forms_plan *p, int n) { return p->pad32 ? (int)anet_form_round32(n) : n; }
@@ -365,13 +366,20 @@ void anet_form_pack(const anet_form_io *io, const uint16_t *user, uint16_t *devi
     for (int64_t r = 0; r < io->C; r++)
         for (int64_t c = 0; c < io->S; c++) {
             uint16_t v = 0;
-            if (r < io->user_rows && c < io->user_cols) v = user[r * io->user_cols + c];
+            if (io->mode == ANET_FORM_IO_SPREAD) v = r < io->user_cols ? user[r] : 0;
+            else if (r < io->user_rows && c < io->user_cols) v = user[r * io->user_cols + c];
             else if (r >= io->user_rows && c == 0) v = fill;
             device[r * io->S + c] = v;
         }
 }
 
 void anet_form_unpack(const anet_form_io *io, const uint16_t *device, uint16_t *user) {
+    if (io->mode == ANET_FORM_IO_SUM) {
+        double s = 0;
+        for (int64_t k = 0; k < io->C * io->S; k++) s += anet_f16_to_f32(device[k]);
+        user[0] = anet_f32_to_f16((float)s);
+        return;
+    }
     for (int64_t r = 0; r < io->user_rows; r++)
         for (int64_t c = 0; c < io->user_cols; c++) user[r * io->user_cols + c] = device[r * io->S + c];
 }

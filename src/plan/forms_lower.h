@@ -23,6 +23,7 @@ typedef struct anet_forms_plan {
     int pad32;      /* contraction lengths (and the batch) rounded up to multiples of 32 */
     int bias_cols;  /* 1: bias [out,1] added by broadcast; 32: a matmul with a ones block */
     float log_eps;  /* > 0: log(x + log_eps) */
+    int row_scalars; /* per-step scalars and the loss as [1,1,1,B] rows (broadcast-scalar) */
 } anet_forms_plan;
 
 void anet_forms_plan_for(const anet_forms *f, anet_forms_plan *out);
@@ -35,9 +36,16 @@ typedef struct anet_form_io {
     int64_t C, S;                 /* the device tensor [1, C, 1, S] (C == rows, S >= cols) */
     int64_t user_rows, user_cols; /* the caller's buffer (<= rows, cols); default rows, cols */
     float fill;                   /* first column of rows >= user_rows (e.g. -30000: a masked class) */
+    int mode;                     /* ANET_FORM_IO_*: how the user's buffer maps onto the device tensor */
     int dev;                      /* input: the device input holding it (several share one when packed) */
     int64_t offset;               /* input: its first element in that device input */
 } anet_form_io;
+
+enum {
+    ANET_FORM_IO_EMBED = 0, /* user rows x cols at the top left, padding around */
+    ANET_FORM_IO_SPREAD = 1, /* input: user 1 x n, device row r = user[r] in every column */
+    ANET_FORM_IO_SUM = 2     /* output: user 1 x 1 = the sum of the device tensor */
+};
 
 typedef struct anet_form_map {
     int nin, nout;

@@ -128,7 +128,12 @@ anet_status anet_ane_selftest_program(int i, char **mil, size_t *mil_len, uint8_
     if (!g) return anet_fail(ANET_E_NOMEM, "selftest: out of memory");
     anet_status st = ANET_OK;
     if (build_case(g, i) != 0) st = anet_fail_ctx(ANET_E_INTERNAL, "selftest: building '%s'", case_names[i]);
-    /* Large consts (the matmul weight) go to weight.bin as BLOBFILE references. */
+    return anet_ane_selftest_emit(g, st, mil, mil_len, w, wlen);
+}
+
+anet_status anet_ane_selftest_emit(anet_graph *g, anet_status st, char **mil, size_t *mil_len, uint8_t **w,
+                                   size_t *wlen) {
+    /* Large consts (a matmul weight) go to weight.bin as BLOBFILE references. */
     if (!st) st = anet_weights_build(g, 64, w, wlen);
     if (!st) st = anet_mil_emit(g, mil, mil_len);
     anet_graph_free(g);

@@ -8,12 +8,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "graph/ir.h"
 #include "runtime/backend.h"
 
 int anet_ane_selftest_ncases(void);
 const char *anet_ane_selftest_case_name(int i); /* NULL when out of range */
 /* Builds case i as MIL text (+ weight image, possibly NULL). Both malloc'd. */
 anet_status anet_ane_selftest_program(int i, char **mil, size_t *mil_len, uint8_t **w, size_t *wlen);
+/* Emits g (built with status st; nothing is emitted when st is an error) as MIL text and
+ * weight image, frees g, and returns the status; on failure *w is freed and NULL. */
+anet_status anet_ane_selftest_emit(anet_graph *g, anet_status st, char **mil, size_t *mil_len, uint8_t **w,
+                                   size_t *wlen);
 /* Deterministic fp16 inputs for case i's input k of nbytes bytes (the values stay in the
  * op's domain: log gets positive numbers). */
 void anet_ane_selftest_inputs(int i, int k, uint16_t *dst, size_t n, uint64_t seed);

@@ -17,11 +17,11 @@ static int sum_axes(anet_graph *g, int x, int n, const int32_t *axes) {
 
 anet_status anet_loss_build(anet_graph *g, anet_loss_kind kind, int logits, int y, int inv_batch, int K, int B,
                             const char *name, anet_loss_ops *out) {
-    return anet_loss_build_eps(g, kind, logits, y, inv_batch, K, B, 0.0f, name, out);
+    return anet_loss_build_form(g, kind, logits, y, inv_batch, K, B, 0.0f, 0, name, out);
 }
 
-anet_status anet_loss_build_eps(anet_graph *g, anet_loss_kind kind, int logits, int y, int inv_batch, int K, int B,
-                                float log_eps, const char *name, anet_loss_ops *out) {
+anet_status anet_loss_build_form(anet_graph *g, anet_loss_kind kind, int logits, int y, int inv_batch, int K, int B,
+                                 float log_eps, int rows, const char *name, anet_loss_ops *out) {
     static const int32_t ax2[1] = {2}, ax23[2] = {2, 3};
     int32_t sh[4] = {1, 1, K, B};
     int yr = y < 0 ? -1 : anet_b_reshape(g, NULL, y, 4, sh);
@@ -55,7 +55,7 @@ anet_status anet_loss_build_eps(anet_graph *g, anet_loss_kind kind, int logits, 
     }
     }
     (void)B;
-    int tot = sum_axes(g, per, 2, ax23);
+    int tot = sum_axes(g, per, rows ? 1 : 2, rows ? ax2 : ax23);
     out->loss = tot < 0 || inv_batch < 0 ? -1 : anet_b_binary(g, ANET_OP_MUL, name, tot, inv_batch);
     if (out->loss < 0) {
         const char *msg = anet_last_error();

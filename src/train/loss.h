@@ -18,9 +18,11 @@ typedef struct anet_loss_ops {
 /* logits [1,1,K,B], y [1,K,1,B], inv_batch broadcastable scalar. name: the loss output's name. */
 anet_status anet_loss_build(anet_graph *g, anet_loss_kind kind, int logits, int y, int inv_batch, int K, int B,
                             const char *name, anet_loss_ops *out);
-/* The same; log_eps > 0 (program forms) takes cross-entropy's log as log(x + log_eps). */
-anet_status anet_loss_build_eps(anet_graph *g, anet_loss_kind kind, int logits, int y, int inv_batch, int K, int B,
-                                float log_eps, const char *name, anet_loss_ops *out);
+/* The same in a program form (plan/forms_lower.h): log_eps > 0 takes cross-entropy's log as
+ * log(x + log_eps); rows: the loss is the per-sample row [1,1,1,B] times inv_batch (a row
+ * too), whose sum is the batch loss. */
+anet_status anet_loss_build_form(anet_graph *g, anet_loss_kind kind, int logits, int y, int inv_batch, int K, int B,
+                                 float log_eps, int rows, const char *name, anet_loss_ops *out);
 
 /* Sum over samples 0..count-1 of each sample's loss (mean over its K outputs for mse/bce), in
  * double, from logits [K][B] (fp16 or fp32 as dt says) and targets [K][B] (fp16). */

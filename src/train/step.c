@@ -28,6 +28,8 @@ typedef struct sb {
     int nout;
     int vals_out[SB_MAX_IO];
     int hyper_slot[ANET_HYPER_SLOTS]; /* slice of each hyper scalar once made, else 0 */
+    int hyper_rows;                   /* row_scalars: hyper is [1,SLOTS,1,B], slot k in row k */
+    int batch;
 } sb;
 
 static int input(sb *b, const char *name, int64_t d1, int64_t d2, int64_t d3, anet_io_role role, int index, int slot) {
@@ -93,10 +95,18 @@ static int select3(sb *b, const char *name, int cond, int a, int c) {
 static int hyper(sb *b, int h, int slot) {
     if (b->hyper_slot[slot] > 0) return b->hyper_slot[slot];
     static const char *const keys[3] = {"x", "begin", "size"};
-    int vals[3] = {h, ints4(b, 0, 0, 0, slot), ints4(b, 1, 1, 1, 1)};
+    int vals[3] = {h, b->hyper_rows ? ints4(b, 0, slot, 0, 0) : ints4(b, 0, 0, 0, slot), ints4(b, 1, 1, 1, 1)};
     int v = opn(b, ANET_OP_SLICE_BY_SIZE, NULL, 3, keys, vals);
     if (v > 0) b->hyper_slot[slot] = v;
     return v;
+}
+
+/* row_scalars: one hyper scalar as a [1,1,1,B] row (it broadcasts over rows, the form reported
+ * to work, where a [1,1,1,1] scalar is reported wrong). */
+static int hyper_row(sb *b, int h, int slot) {
+    static const char *const keys[3] = {"x", "begin", "size"};
+    int vals[3] = {h, ints4(b, 0, slot, 0, 0), ints4(b, 1, 1, 1, b->batch)};
+    return opn(b, ANET_OP_SLICE_BY_SIZE, NULL, 3, keys, vals);
 }
 
 static anet_status check_cfg(const anet_step_config *cfg) {
@@ -343,7 +353,10 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
     }
     int nslots = 0;
     if (ane) nslots = cfg->opt.kind == ANET_OPT_SGD ? (cfg->opt.momentum != 0.0f ? 1 : 0) : 2;
-    int hv = input(b, "a_hyper", 1, 1, ANET_HYPER_SLOTS, ANET_ROLE_HYPER, 0, 0);
+    b->hyper_rows = cfg->row_scalars;
+    b->batch = B;
+    int hv = b->hyper_rows ? input(b, "a_hyper", ANET_HYPER_SLOTS, 1, B, ANET_ROLE_HYPER, 0, 0)
+                           : input(b, "a_hyper", 1, 1, ANET_HYPER_SLOTS, ANET_ROLE_HYPER, 0, 0);
     int x = input(b, "b_x", anet_model_in_features(m), 1, B, ANET_ROLE_X, 0, 0);
     int y = input(b, "c_y", K, 1, B, ANET_ROLE_Y_ONEHOT, 0, 0);
     int masks[ANET_MODEL_MAX_LAYERS];
@@ -392,12 +405,14 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
     anet_lower_io lio = {x, params, masks, 1, bn_stats, cfg->bias_cols};
     int logits = anet_lower_forward(b->g, m, B, &lio);
     anet_loss_ops lo = {-1, -1};
+    /* row_scalars: per-sample losses / n as a [1,1,1,B] row (the LOSS output is its sum),
+     * seeded by a row of the loss scale: no [1,1,1,1] scalar is broadcast on the way back. */
+    int inv_n = b->hyper_rows ? hyper_row(b, hv, ANET_HYPER_INV_BATCH) : hyper(b, hv, ANET_HYPER_INV_BATCH);
     st = logits < 0 ? fail_build("the forward pass")
-                    : anet_loss_build_eps(b->g, m->loss, logits, y, hyper(b, hv, ANET_HYPER_INV_BATCH), K, B,
-                                          cfg->log_eps, "b_loss", &lo);
+                    : anet_loss_build_form(b->g, m->loss, logits, y, inv_n, K, B, cfg->log_eps, b->hyper_rows, "b_loss", &lo);
     if (st != ANET_OK) goto out;
     int loss = lo.loss;
-    int seed = hyper(b, hv, ANET_HYPER_LOSS_SCALE);
+    int seed = b->hyper_rows ? hyper_row(b, hv, ANET_HYPER_LOSS_SCALE) : hyper(b, hv, ANET_HYPER_LOSS_SCALE);
     if (seed < 0) {
         st = fail_build("the loss scale");
         goto out;
@@ -488,7 +503,10 @@ anet_status anet_step_build_eval(const anet_step_config *cfg, anet_step_program 
     int yr = reshape4(b, NULL, y, 1, K, B);
     int mx = reduce(b, ANET_OP_REDUCE_MAX, NULL, logits, 1, ax2);
     int ismax = select3(b, NULL, op2(b, ANET_OP_GREATER, mx, logits), c16(b, 0.0f), c16(b, 1.0f));
-    int correct = reduce(b, ANET_OP_REDUCE_SUM, "a_correct", op2(b, ANET_OP_MUL, yr, ismax), 2, ax23);
+    /* row_scalars: per-sample [1,1,1,B] (the CORRECT output is its sum). */
+    static const int32_t ax2r[1] = {2};
+    int correct = cfg->row_scalars ? reduce(b, ANET_OP_REDUCE_SUM, "a_correct", op2(b, ANET_OP_MUL, yr, ismax), 1, ax2r)
+                                   : reduce(b, ANET_OP_REDUCE_SUM, "a_correct", op2(b, ANET_OP_MUL, yr, ismax), 2, ax23);
     int lo = reshape4(b, "b_logits", logits, K, 1, B);
     if (correct < 0 || lo < 0) {
         st = fail_build("the evaluation program");

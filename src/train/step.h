@@ -77,6 +77,10 @@ typedef struct anet_step_config {
      * program input of its columns rounded up to a multiple of this (the I/O width rule),
      * sliced back inside; the padding columns get zero gradients. */
     int param_col_mult;
+    /* row_scalars: the HYPER input is [1,SLOTS,1,B] (slot k replicated in row k), the loss is
+     * seeded by a row and LOSS / CORRECT are per-sample rows to be summed: the loss's gradient
+     * broadcasts no [1,1,1,1] scalar (the optimizer of update=ane still does). */
+    int row_scalars;
 } anet_step_config;
 
 /* Program I/O names sort alphabetically in declaration order (the ANE matches surfaces by

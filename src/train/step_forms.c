@@ -38,6 +38,7 @@ void anet_step_forms_config(const anet_forms *f, anet_step_config *cfg) {
     cfg->dialect = p.dialect;
     cfg->bias_cols = p.bias_cols;
     cfg->log_eps = p.log_eps;
+    cfg->row_scalars = p.row_scalars;
     if (m->is_mlp) {
         /* The outputs too for cross-entropy only: a padded class's logit is masked (-30000),
          * which mse and bce would count. */
@@ -72,10 +73,18 @@ static void user_shape(const anet_io_desc *d, const anet_model_spec *m, int batc
         io->user_cols = pi.cols;
         if (d->role == ANET_ROLE_PARAM && d->index == np - 1) io->fill = ANET_FORM_MASKED_LOGIT;
         break;
-    case ANET_ROLE_HYPER: io->user_rows = 1; io->user_cols = ANET_HYPER_SLOTS; break;
+    case ANET_ROLE_HYPER:
+        io->user_rows = 1;
+        io->user_cols = ANET_HYPER_SLOTS;
+        if (io->rows > 1) io->mode = ANET_FORM_IO_SPREAD; /* row_scalars: slot k in row k */
+        break;
     case ANET_ROLE_MASK: io->user_rows = anet_shape_numel(&m->layers[d->index].in); io->user_cols = batch; break;
     case ANET_ROLE_BN_STAT: break; /* per channel: as the program has it */
-    default: io->user_rows = 1; io->user_cols = 1; break; /* LOSS, CORRECT, FINITE */
+    default: /* LOSS, CORRECT, FINITE; row_scalars: LOSS and CORRECT are rows to be summed */
+        if (io->rows * io->cols > 1) io->mode = ANET_FORM_IO_SUM;
+        io->user_rows = 1;
+        io->user_cols = 1;
+        break;
     }
 }
 
@@ -100,7 +109,9 @@ anet_status anet_step_forms_lower(anet_step_forms *sf, anet_step_program *sp, co
         for (int i = 0; i < n; i++) {
             anet_form_io *io = k ? &sf->map.out[i] : &sf->map.in[i];
             user_shape(k ? &sp->outputs[i] : &sp->inputs[i], user, batch, io);
-            if (io->user_rows > io->rows || io->user_cols > io->cols || io->C < 1 || io->S < 1)
+            int fits = io->mode == ANET_FORM_IO_SPREAD ? io->user_cols <= io->rows
+                                                       : io->user_rows <= io->rows && io->user_cols <= io->cols;
+            if (!fits || io->C < 1 || io->S < 1)
                 return anet_fail(ANET_E_INTERNAL, "program forms: %s %d holds %lldx%lld, the user's view is %lldx%lld",
                                  k ? "output" : "input", i, (long long)io->rows, (long long)io->cols,
                                  (long long)io->user_rows, (long long)io->user_cols);

@@ -38,6 +38,7 @@
 #include "train/rundir.h"
 #include "train/step_forms.h"
 #include "train/tensorboard.h"
+#include "runtime/ane_probe_report.h"
 
 #define CKPT_FORMAT "ane_trainer-checkpoint-1"
 /* Consts at least this large go to weight.bin (BLOBFILE); smaller ones stay inline. */
@@ -384,6 +385,14 @@ static anet_status open_backend(anet_trainer *t, const char *requested) {
     if (st != ANET_OK) return st;
     t->backend_open = 1;
     t->auto_pick = !requested || strcmp(requested, "auto") == 0;
+    if (t->auto_pick && strcmp(t->backend.ops->name, "vane") != 0) {
+        /* What `ane_trainer selftest` measured on this chip and OS decides the program forms. */
+        char note[1400];
+        if ((st = anet_probe_report_apply_auto(t->backend.ops->name, t->o.chip, &t->forms, note, sizeof note)))
+            return st;
+        size_t n = strlen(t->backend_why);
+        if (note[0]) snprintf(t->backend_why + n, sizeof t->backend_why - n, "; %s", note);
+    }
     if (t->auto_pick && strcmp(t->backend.ops->name, "vane") == 0 && auto_candidate_expected()) {
         const char *w = t->backend_why, *pfx = "auto: vane: ";
         if (strncmp(w, pfx, strlen(pfx)) == 0) w += strlen(pfx);

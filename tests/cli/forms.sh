@@ -42,10 +42,10 @@ for chip in m1 m2 m3 m4; do
 done
 "$bin" train --backend vane --dataset "$data" --epochs 1 --seed 5 --quiet --out "$tmp/vane"
 # Row layouts: packed and 64-byte-strided readings both train to the same result; so does the
-# strict set without the one rule the planner does not meet (one input per program: packed).
+# strict set (one input per program, the loss seeded by rows).
 ANE_TRAINER_FORMS=row-layout=packed "$bin" train --backend ane-sim --chip m1 --dataset "$data" --epochs 1 --seed 5 \
     --quiet --out "$tmp/packed"
-ANE_TRAINER_FORMS=strict,broadcast-scalar=off "$bin" train --backend ane-sim --chip m1 --dataset "$data" --epochs 1 \
+ANE_TRAINER_FORMS=strict "$bin" train --backend ane-sim --chip m1 --dataset "$data" --epochs 1 \
     --seed 5 --quiet --out "$tmp/strict1"
 "$py" - "$tmp" <<'PY'
 import json, sys, os
@@ -63,11 +63,11 @@ for run in ["t-m1", "t-m2", "t-m3", "t-m4", "packed", "strict1"]:
     assert m["compiles"] == 2, m  # train + eval, whatever the number of steps
 PY
 
-# The strict set: every rule on; the planner's program still broadcasts per-step scalars, so it
-# is refused before anything runs, naming the rule and its switch.
+# The strict set with the optimizer on the device: its per-step scalars still broadcast, so the
+# run is refused before anything runs, naming the rule and its switch.
 set +e
-ANE_TRAINER_FORMS=strict "$bin" train --backend ane-sim --chip m1 --dataset "$data" --epochs 1 --max-steps 2 \
-    --out "$tmp/strict" 2>"$tmp/err"
+ANE_TRAINER_FORMS=strict "$bin" train --backend ane-sim --chip m1 --update ane --dataset "$data" --epochs 1 \
+    --max-steps 2 --out "$tmp/strict" 2>"$tmp/err"
 rc=$?
 set -e
 [ "$rc" != 0 ] && grep -q "breaks rule broadcast-scalar" "$tmp/err" && grep -q "ANE_TRAINER_FORMS=broadcast-scalar=off" "$tmp/err" \

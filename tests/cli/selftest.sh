@@ -29,7 +29,61 @@ for c in r["cases"]:
 assert r["summary"] == {"passed": len(names), "failed": 0}, r["summary"]
 assert r["counts"]["compiles"] == len(names), r["counts"]
 assert r["ane_info"]["compile_budget"] == 100
+# The probe ladder: >= 30 probes, each naming its rule, compared with the float64 reference.
+# With every form quirk off all pass but one of the two row layouts and the 1x1 conv with
+# runtime weights (a capability, off under "none").
+probes = r["probes"]
+assert len(probes) >= 30, len(probes)
+assert len({p["id"] for p in probes}) == len(probes)
+for p in probes:
+    assert p["rule"] and p["what"] and p["form"] in ("risky", "workaround"), p
+    if p["rule"] == "row-layout":  # rows written two ways: one of them reads back right
+        continue
+    if p["rule"] == "conv1x1-runtime-weights":
+        assert p["outcome"] == "compile_failed" and "conv1x1-runtime-weights" in p["error"], p
+        continue
+    assert p["outcome"] == "passed" and 0 <= p["max_err"] <= p["tolerance"], p
+rows = [p for p in probes if p["rule"] == "row-layout"]
+assert sorted(p["outcome"] for p in rows) == ["passed", "wrong_values"], rows
+assert r["probe_summary"] == {"passed": len(probes) - 2, "failed": 2}
+assert r["probe_reference"] == "float64 on the CPU"
+assert r["dialect"] == "ios18"
+rs = r["rule_settings"]
+assert {p["rule"] for p in probes} == set(rs), (set(rs), {p["rule"] for p in probes})
+assert rs["max-inputs"]["value"] == "8" and rs["broadcast-channel"]["value"] == "off", rs
+assert rs["row-layout"]["value"] == "packed" and rs["conv1x1-runtime-weights"]["value"] == "off", rs
+assert r["cases_forms"] == "none", r["cases_forms"]
+assert r["host"]["os"] and "chip" in r["host"] and r["probe_isolation"] == "one process per probe"
 PY
+
+# The simulator's own M4 quirks (ANE_TRAINER_FORMS unset): the probes of the rules that are on
+# fail, the ladder says so in rule_settings, the cases still run in the plain form; exit 0
+# (only risky forms failed).
+env -u ANE_TRAINER_FORMS "$bin" selftest --backend ane-sim --chip m4 >"$tmp/m4.json"
+"$py" - "$tmp/m4.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+rs = {k: v["value"] for k, v in r["rule_settings"].items()}
+for rule in ["io-shape-1c1s", "log-epsilon", "identity-output", "matmul-contraction-32"]:
+    assert rs[rule] == "on", (rule, rs)
+assert rs["row-layout"] == "strided64" and rs["dialect-ios16"] == "off", rs
+bad = [p for p in r["probes"] if p["outcome"] != "passed"]
+assert bad and all(p["form"] == "risky" for p in bad), bad
+assert r["summary"]["failed"] == 0 and r["cases_forms"] == "none", r["summary"]
+PY
+
+# On a terminal: a short summary (one line per probe, the implied settings), no JSON; the
+# report is stored for `train --backend auto` with --store.
+if command -v script >/dev/null; then
+  ANE_TRAINER_CACHE_DIR="$tmp/cache" script -qec "'$bin' selftest --backend ane-sim --store --json '$tmp/tty.json'" /dev/null >"$tmp/tty.txt"
+  grep -q "baseline_add" "$tmp/tty.txt"
+  grep -q "rule settings the results imply" "$tmp/tty.txt"
+  grep -q "max-inputs .* 8" "$tmp/tty.txt"
+  grep -q "report: $tmp/tty.json" "$tmp/tty.txt"
+  grep -q "stored for .train --backend auto.: $tmp/cache/selftest-ane-sim.json" "$tmp/tty.txt"
+  if grep -q '"probes"' "$tmp/tty.txt"; then echo "JSON printed on a terminal"; exit 1; fi
+  test -s "$tmp/cache/selftest-ane-sim.json"
+fi
 
 # An eval failure at the 3rd dispatch: that case fails with the message, the others pass.
 set +e
@@ -58,6 +112,8 @@ set -e
 
 # Usage errors.
 set +e
+"$bin" selftest --probe-timeout 0 >/dev/null 2>&1; [ $? = 64 ] || exit 1
+"$bin" selftest --probe-timeout x >/dev/null 2>&1; [ $? = 64 ] || exit 1
 "$bin" selftest --backend vane >/dev/null 2>&1; [ $? = 64 ] || exit 1
 "$bin" selftest --bogus >/dev/null 2>&1; [ $? = 64 ] || exit 1
 set -e

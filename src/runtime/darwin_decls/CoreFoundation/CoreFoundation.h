@@ -6,6 +6,7 @@
 typedef unsigned char Boolean;
 typedef unsigned char UInt8;
 typedef long CFIndex;
+typedef unsigned long CFTypeID;
 typedef uint32_t CFStringEncoding;
 typedef const void *CFTypeRef;
 typedef const struct __CFAllocator *CFAllocatorRef;
@@ -26,6 +27,15 @@ extern const CFDictionaryValueCallBacks kCFTypeDictionaryValueCallBacks;
 extern const CFArrayCallBacks kCFTypeArrayCallBacks;
 CFTypeRef CFRetain(CFTypeRef cf);
 void CFRelease(CFTypeRef cf);
+CFTypeID CFGetTypeID(CFTypeRef cf);
+CFTypeID CFStringGetTypeID(void);
+CFTypeID CFNumberGetTypeID(void);
+CFTypeID CFArrayGetTypeID(void);
+CFTypeID CFDictionaryGetTypeID(void);
+const void *CFDictionaryGetValue(CFDictionaryRef theDict, const void *key);
+CFIndex CFArrayGetCount(CFArrayRef theArray);
+const void *CFArrayGetValueAtIndex(CFArrayRef theArray, CFIndex idx);
+Boolean CFNumberGetValue(CFNumberRef number, CFNumberType theType, void *valuePtr);
 CFDataRef CFDataCreate(CFAllocatorRef allocator, const UInt8 *bytes, CFIndex length);
 CFDictionaryRef CFDictionaryCreate(CFAllocatorRef allocator, const void **keys, const void **values,
                                    CFIndex numValues, const CFDictionaryKeyCallBacks *keyCallBacks,

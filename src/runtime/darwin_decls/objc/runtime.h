@@ -3,4 +3,6 @@
 #define ANET_DECLS_OBJC_RUNTIME_H
 #include <objc/objc.h>
 Class objc_getClass(const char *name);
+Class object_getClass(id obj);
+BOOL class_respondsToSelector(Class cls, SEL sel);
 #endif

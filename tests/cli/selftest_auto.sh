@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# `train --backend auto` takes its program forms from the selftest report stored for this chip
+# and OS (here: the simulator, ANE_TRAINER_AUTO_CANDIDATE=ane-sim), says so, and trains; a
+# report for another chip, or a corrupt one, is not used and the line says why.
+set -euo pipefail
+bin="${ANET_BIN:?ANET_BIN must name the ane_trainer binary}"
+data="${ANET_SHARED_DIR:?}/datasets/mnist-10k"
+py=/usr/bin/python3
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+export ANE_TRAINER_CACHE_DIR="$tmp/cache" ANE_TRAINER_AUTO_CANDIDATE=ane-sim
+unset ANE_TRAINER_FORMS
+report="$tmp/cache/selftest-ane-sim.json"
+train() { "$bin" train --dataset "$data" --epochs 1 --max-steps 2 --backend auto --out "$tmp/$1" 2>"$tmp/$1.err" >/dev/null; }
+
+# No report: nothing said about one.
+train none
+if grep -q "selftest report" "$tmp/none.err"; then cat "$tmp/none.err"; exit 1; fi
+
+# The ladder on the simulator's M4 defaults, stored; auto uses it and says which switches.
+"$bin" selftest --backend ane-sim --chip m4 --store >/dev/null
+test -s "$report"
+train stored
+grep -q "^backend: ane-sim (auto: " "$tmp/stored.err"
+grep -q "^program forms from the selftest report '$report'" "$tmp/stored.err"
+grep -q "io-shape-1c1s=on" "$tmp/stored.err"
+grep -q "row-layout=strided64" "$tmp/stored.err"
+grep -q "stopping after 2 steps" "$tmp/stored.err"
+
+# A report whose rules differ from the chip's defaults (channel broadcasts give zeros, widths
+# must be multiples of 32): training runs in that form and the line lists them.
+"$py" - "$report" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+r["rule_settings"]["broadcast-channel"]["value"] = "on"
+r["rule_settings"]["io-width-mult32"]["value"] = "on"
+json.dump(r, open(sys.argv[1], "w"))
+PY
+train changed
+grep -q "broadcast-channel=on" "$tmp/changed.err"
+grep -q "io-width-mult32=on" "$tmp/changed.err"
+grep -q "stopping after 2 steps" "$tmp/changed.err"
+
+# Measured on another chip: not used, with the reason.
+"$py" - "$report" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+r["host"]["chip"] = "Apple M9 Ultra"
+json.dump(r, open(sys.argv[1], "w"))
+PY
+train other
+grep -q "selftest report '$report' not used: the stored report is for chip 'Apple M9 Ultra'" "$tmp/other.err"
+if grep -q "program forms from" "$tmp/other.err"; then exit 1; fi
+
+# Corrupt: not used, one line, training goes on.
+printf '{"tool": "ane_trainer selftest", "host": {' >"$report"
+train corrupt
+grep -q "selftest report not used: '$report' is not an ane_trainer selftest report" "$tmp/corrupt.err"
+grep -q "stopping after 2 steps" "$tmp/corrupt.err"
+echo "selftest report for auto: OK"
