@@ -104,12 +104,17 @@ static void test_errors(void) {
     write_file("test_text_short.txt", (const uint8_t *)"abc", 3);
     CHECK_EQ_INT(anet_text_open("test_text_short.txt", NULL, &td), ANET_E_FORMAT);
     unlink("test_text_short.txt");
-    /* A registry dataset nowhere on the search path names where it looked and the URL. */
-    setenv("ANE_TRAINER_DATA", "/nonexistent-anet", 1);
-    CHECK_EQ_INT(anet_text_open("tinyshakespeare", "/nonexistent-anet2", &td), ANET_E_NOTFOUND);
-    CHECK_STR_CONTAINS(anet_last_error(), "/nonexistent-anet/tinyshakespeare");
-    CHECK_STR_CONTAINS(anet_last_error(), "https://");
-    unsetenv("ANE_TRAINER_DATA");
+    /* A registry dataset nowhere on the search path names where it looked and the URL (run from
+     * "/", where ../shared/datasets does not exist). */
+    char cwd[4096];
+    if (getcwd(cwd, sizeof cwd) && chdir("/") == 0) {
+        setenv("ANE_TRAINER_DATA", "/nonexistent-anet", 1);
+        CHECK_EQ_INT(anet_text_open("tinyshakespeare", "/nonexistent-anet2", &td), ANET_E_NOTFOUND);
+        CHECK_STR_CONTAINS(anet_last_error(), "/nonexistent-anet/tinyshakespeare");
+        CHECK_STR_CONTAINS(anet_last_error(), "https://");
+        unsetenv("ANE_TRAINER_DATA");
+        CHECK(chdir(cwd) == 0);
+    }
     anet_vocab v;
     CHECK_EQ_INT(anet_vocab_from_chars((const uint8_t *)"abca", 4, &v), ANET_E_FORMAT);
     CHECK_EQ_INT(anet_vocab_from_chars((const uint8_t *)"", 0, &v), ANET_E_FORMAT);
