@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "train/checkpoint.h"
 #include "train/optim_cpu.h"
+#include "train/seq_train.h"
 #include "train/trainer.h"
 
 static void train_usage(FILE *f) {
@@ -58,6 +59,12 @@ static void train_usage(FILE *f) {
             "  --metrics FILE       JSON Lines metrics (default <out>/metrics.jsonl; appended on --resume)\n"
             "  --log-steps N        also a \"step\" metrics line every N steps\n"
             "  --max-steps N        stop after N steps in total (no checkpoint; for tests)\n"
+            "character transformer (--model transformer:layers=L,dim=D,heads=H,ctx=S with a text\n"
+            "dataset such as --dataset tinyshakespeare; docs/models.md; no checkpoint yet):\n"
+            "  --max-steps N        steps to train (default 2000); AdamW (lr 1e-3, wd 0.01 unless given)\n"
+            "  --eval-every N       validation loss (nats/char) every N steps (default 0: at the end)\n"
+            "  --val-windows N      validation windows per evaluation (default 0: all)\n"
+            "  --clip X             clip gradients to global norm X (default 1; 0: off)\n"
             "  --quiet              no progress on stderr\n");
 }
 
@@ -109,7 +116,8 @@ int cli_train(int argc, char **argv) {
     anet_train_options o;
     anet_train_options_default(&o);
     seen s = {0};
-    double lr = 0, mom = 0, wd = 0, b1 = 0, b2 = 0, eps = 0, ls = 0;
+    double lr = 0, mom = 0, wd = 0, b1 = 0, b2 = 0, eps = 0, ls = 0, clip = 1.0;
+    long long eval_every = 0, val_windows = 0;
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
         int r;
@@ -195,6 +203,12 @@ int cli_train(int argc, char **argv) {
         } else if (OPT("--max-steps")) {
             if (!missing && cli_parse_int(v, 0, INT64_MAX, &n)) return cli_usage_error("train ", "--max-steps '%s': expected an integer >= 0", v);
             o.max_steps = n;
+        } else if (OPT("--eval-every")) {
+            if (!missing && cli_parse_int(v, 0, INT64_MAX, &eval_every)) return cli_usage_error("train ", "--eval-every '%s': expected an integer >= 0", v);
+        } else if (OPT("--val-windows")) {
+            if (!missing && cli_parse_int(v, 0, INT64_MAX, &val_windows)) return cli_usage_error("train ", "--val-windows '%s': expected an integer >= 0", v);
+        } else if (OPT("--clip")) {
+            if (!missing && cli_parse_float(v, 0, 1e6, &clip)) return cli_usage_error("train ", "--clip '%s': expected a number >= 0", v);
         } else if (strcmp(argv[i], "--quiet") == 0 || strcmp(argv[i], "-q") == 0) o.quiet = 1;
         else return cli_usage_error("train ", "unknown option '%s'", argv[i]);
         if (missing) return cli_usage_error("train ", "%s needs a value", missing);
@@ -205,6 +219,10 @@ int cli_train(int argc, char **argv) {
         int rc = adopt_checkpoint(o.resume, &s, &o, model_buf, sizeof model_buf, ds_buf, sizeof ds_buf);
         if (rc != CLI_OK) return rc;
     }
+    int seq = o.model && strncmp(o.model, "transformer:", 12) == 0;
+    if (seq && (o.resume || (s.opt && o.opt.kind != ANET_OPT_ADAMW)))
+        return cli_usage_error("train ", "a transformer trains with adamw and without --resume (so far)");
+    if (seq && !s.opt) anet_opt_config_default(ANET_OPT_ADAMW, &o.opt);
     /* Optimizer defaults depend on the optimizer; explicit values win. */
     if (s.opt && !o.resume) {
         anet_opt_kind k = o.opt.kind;
@@ -217,6 +235,14 @@ int cli_train(int argc, char **argv) {
     if (s.b2) o.opt.beta2 = (float)b2;
     if (s.eps) o.opt.eps = (float)eps;
 
+    if (seq) {
+        anet_seq_options so = {o.dataset ? o.dataset : "tinyshakespeare", o.data_dir, o.model,
+                               o.backend && strcmp(o.backend, "auto") ? o.backend : NULL, o.chip, o.numerics,
+                               s.batch ? o.batch_size : 32, o.max_steps ? o.max_steps : 2000, eval_every, val_windows,
+                               o.opt.lr, o.opt.beta1, o.opt.beta2, o.opt.eps, o.opt.weight_decay, (float)clip, o.seed,
+                               o.metrics_path, o.quiet, NULL};
+        return anet_seq_train(&so) == ANET_OK ? CLI_OK : cli_error("train");
+    }
     anet_trainer *t;
     if (anet_trainer_create(&o, &t) != ANET_OK) return cli_error("train");
     if (!o.quiet) {
