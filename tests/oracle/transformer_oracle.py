@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""PyTorch (float64) oracle for tests/test_transformer.c.
+"""PyTorch (float64) oracle for tests/test_transformer.c; forward() is shared with
+bench/transformer_torch.py.
 
 Reads IN (little-endian): int32 L, D, H, S, V, B; int32 tokens[B][S+1]; then every parameter
 as float64 in the order of src/train/transformer.h (tok_emb [V,D], pos_emb [S,D], per block
@@ -17,32 +18,23 @@ import torch
 import torch.nn.functional as F
 
 
-def main(src, dst):
-    buf = open(src, "rb").read()
-    L, D, H, S, V, B = struct.unpack_from("<6i", buf, 0)
-    off = 24
-    tok = np.frombuffer(buf, dtype="<i4", count=B * (S + 1), offset=off).reshape(B, S + 1)
-    off += 4 * B * (S + 1)
+def param_shapes(L, D, S, V):
     shapes = [(V, D), (S, D)]
     for _ in range(L):
         shapes += [(D,), (D,), (3 * D, D), (3 * D,), (D, D), (D,), (D,), (D,), (4 * D, D), (4 * D,), (D, 4 * D), (D,)]
-    shapes += [(D,), (D,), (V, D), (V,)]
-    params = []
-    for sh in shapes:
-        n = int(np.prod(sh))
-        a = np.frombuffer(buf, dtype="<f8", count=n, offset=off).reshape(sh)
-        off += 8 * n
-        params.append(torch.tensor(a.copy(), dtype=torch.float64, requires_grad=True))
-    x = torch.tensor(tok[:, :S].astype(np.int64))
-    y = torch.tensor(tok[:, 1:].astype(np.int64))
+    return shapes + [(D,), (D,), (V, D), (V,)]
+
+
+def forward(params, x, L, D, H):
+    """Logits [B,S,V] of token ids x [B,S]."""
+    B, S = x.shape
     hd = D // H
-    h = params[0][x] + params[1][None]
+    h = params[0][x] + params[1][None, :S]
     causal = torch.tril(torch.ones(S, S, dtype=torch.bool))
     for l in range(L):
         p = params[2 + 12 * l: 14 + 12 * l]
         a = F.layer_norm(h, (D,), p[0], p[1], 1e-5)
-        qkv = F.linear(a, p[2], p[3])
-        q, k, v = qkv.split(D, dim=2)
+        q, k, v = F.linear(a, p[2], p[3]).split(D, dim=2)
         q, k, v = [t.view(B, S, H, hd).transpose(1, 2) for t in (q, k, v)]
         att = (q @ k.transpose(-1, -2)) / hd ** 0.5
         att = att.masked_fill(~causal, float("-inf")).softmax(-1)
@@ -51,7 +43,24 @@ def main(src, dst):
         m = F.gelu(F.linear(F.layer_norm(h, (D,), p[6], p[7], 1e-5), p[8], p[9]), approximate="tanh")
         h = h + F.linear(m, p[10], p[11])
     f = params[2 + 12 * L:]
-    logits = F.linear(F.layer_norm(h, (D,), f[0], f[1], 1e-5), f[2], f[3])
+    return F.linear(F.layer_norm(h, (D,), f[0], f[1], 1e-5), f[2], f[3])
+
+
+def main(src, dst):
+    buf = open(src, "rb").read()
+    L, D, H, S, V, B = struct.unpack_from("<6i", buf, 0)
+    off = 24
+    tok = np.frombuffer(buf, dtype="<i4", count=B * (S + 1), offset=off).reshape(B, S + 1)
+    off += 4 * B * (S + 1)
+    params = []
+    for sh in param_shapes(L, D, S, V):
+        n = int(np.prod(sh))
+        a = np.frombuffer(buf, dtype="<f8", count=n, offset=off).reshape(sh)
+        off += 8 * n
+        params.append(torch.tensor(a.copy(), dtype=torch.float64, requires_grad=True))
+    x = torch.tensor(tok[:, :S].astype(np.int64))
+    y = torch.tensor(tok[:, 1:].astype(np.int64))
+    logits = forward(params, x, L, D, H)
     loss = F.cross_entropy(logits.reshape(B * S, V), y.reshape(B * S))
     loss.backward()
     with open(dst, "wb") as out:
