@@ -1,7 +1,9 @@
 /* `ane_trainer train`: train a model with every step as MIL programs on a backend. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "cli/cli_opts.h"
@@ -60,7 +62,8 @@ static void train_usage(FILE *f) {
             "  --log-steps N        also a \"step\" metrics line every N steps\n"
             "  --max-steps N        stop after N steps in total (no checkpoint; for tests)\n"
             "character transformer (--model transformer:layers=L,dim=D,heads=H,ctx=S with a text\n"
-            "dataset such as --dataset tinyshakespeare; docs/models.md; no checkpoint yet):\n"
+            "dataset such as --dataset tinyshakespeare; docs/models.md); with --out DIR the weights and\n"
+            "vocabulary go to DIR/checkpoint.safetensors at the end (for `generate`):\n"
             "  --max-steps N        steps to train (default 2000); AdamW (lr 1e-3, wd 0.01 unless given)\n"
             "  --eval-every N       validation loss (nats/char) every N steps (default 0: at the end)\n"
             "  --val-windows N      validation windows per evaluation (default 0: all)\n"
@@ -240,7 +243,14 @@ int cli_train(int argc, char **argv) {
                                o.backend && strcmp(o.backend, "auto") ? o.backend : NULL, o.chip, o.numerics,
                                s.batch ? o.batch_size : 32, o.max_steps ? o.max_steps : 2000, eval_every, val_windows,
                                o.opt.lr, o.opt.beta1, o.opt.beta2, o.opt.eps, o.opt.weight_decay, (float)clip, o.seed,
-                               o.metrics_path, o.quiet, NULL};
+                               o.metrics_path, o.quiet, NULL, NULL};
+        char ck[4200];
+        if (o.out_dir) {
+            if (mkdir(o.out_dir, 0777) != 0 && errno != EEXIST)
+                return anet_fail(ANET_E_IO, "--out %s: %s", o.out_dir, strerror(errno)), cli_error("train");
+            snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", o.out_dir);
+            so.checkpoint = ck;
+        }
         return anet_seq_train(&so) == ANET_OK ? CLI_OK : cli_error("train");
     }
     anet_trainer *t;

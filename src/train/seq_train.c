@@ -15,26 +15,21 @@
 #include "graph/autodiff.h"
 #include "graph/build.h"
 #include "mil/mil.h"
+#include "train/checkpoint.h"
 #include "train/optim_cpu.h"
 #include "train/transformer.h"
 
 #define MAXP ANET_TFM_MAX_PARAMS
 
-typedef struct seqprog {
-    anet_graph *g;
-    anet_program *p;
-    int nin, nout;
-} seqprog;
-
-/* Inputs: (train) a_scale [1,1,1,1], b_x, c_y [B,1,S,V], pNN params; outputs: loss (fp32) and
- * (train) the gradients of scale * loss, fp16, in parameter order. */
-static anet_status build(const anet_tfm_config *c, int B, int train, seqprog *sp) {
+anet_status anet_seq_build(const anet_tfm_config *c, int B, anet_seq_kind kind, anet_seq_program *sp) {
+    int train = kind == ANET_SEQ_TRAIN;
+    memset(sp, 0, sizeof *sp);
     anet_graph *g = anet_graph_new(ANET_MIL_IOS18);
     if (!g) return anet_fail(ANET_E_NOMEM, "out of memory building the program");
     int64_t one[4] = {1, 1, 1, 1}, xd[4] = {B, 1, c->ctx, c->vocab};
     int scale = train ? anet_graph_input(g, "a_scale", anet_type_make(ANET_DT_FP16, 4, one)) : -1;
     int x = anet_graph_input(g, "b_x", anet_type_make(ANET_DT_FP16, 4, xd));
-    int y = anet_graph_input(g, "c_y", anet_type_make(ANET_DT_FP16, 4, xd));
+    int y = kind == ANET_SEQ_LOGITS ? -1 : anet_graph_input(g, "c_y", anet_type_make(ANET_DT_FP16, 4, xd));
     int np = anet_tfm_nparams(c), pv[MAXP], outs[MAXP + 1];
     for (int i = 0; i < np; i++) {
         char name[32], in[48];
@@ -50,7 +45,8 @@ static anet_status build(const anet_tfm_config *c, int B, int train, seqprog *sp
     anet_tfm_out out;
     anet_status st = anet_tfm_build(g, c, B, &io, &out);
     int n = 0;
-    if (st == ANET_OK) {
+    if (st == ANET_OK && kind == ANET_SEQ_LOGITS) outs[n++] = anet_b_cast(g, "logits", out.logits, ANET_DT_FP32);
+    else if (st == ANET_OK) {
         outs[n++] = anet_b_cast(g, "loss", out.loss, ANET_DT_FP32);
         if (train) {
             anet_autodiff_spec ad = {out.loss, scale, pv, np, &out.stop, 1, NULL};
@@ -70,13 +66,19 @@ static anet_status build(const anet_tfm_config *c, int B, int train, seqprog *sp
     return ANET_OK;
 }
 
-static anet_status compile(anet_backend *be, seqprog *sp) {
+anet_status anet_seq_compile(anet_backend *be, anet_seq_program *sp) {
     char *mil = NULL;
     size_t len = 0;
     anet_status st = anet_mil_emit(sp->g, &mil, &len);
     if (st == ANET_OK) st = be->ops->compile(be->state, mil, len, NULL, 0, &sp->p);
     free(mil);
     return st;
+}
+
+void anet_seq_program_free(anet_backend *be, anet_seq_program *sp) {
+    if (sp->p) be->ops->release(be->state, sp->p);
+    anet_graph_free(sp->g);
+    memset(sp, 0, sizeof *sp);
 }
 
 /* One-hot inputs and targets of windows w[b*(S+1) + t]. */
@@ -97,7 +99,7 @@ typedef struct run {
     anet_tfm_config c;
     anet_text_dataset td;
     anet_optim_cpu opt;
-    seqprog train, eval;
+    anet_seq_program train, eval;
     int np;
     anet_f16 *x, *y;
     uint32_t *win;
@@ -123,6 +125,35 @@ static anet_status validate(run *r, int B, int64_t nb, double *out) {
     }
     *out = sum / (double)nb;
     return ANET_OK;
+}
+
+void anet_seq_spec_text(const anet_tfm_config *c, char *buf, size_t cap) {
+    snprintf(buf, cap, "transformer:layers=%d,dim=%d,heads=%d,ctx=%d", c->layers, c->dim, c->heads, c->ctx);
+}
+
+/* The checkpoint: every parameter as F32 [rows, cols] under its name, the model spec, the
+ * vocabulary (hex of its bytes in id order), the dataset, steps and the last validation loss. */
+static anet_status save(run *r, const anet_seq_options *o, double val) {
+    anet_ckpt_tensor t[MAXP];
+    memset(t, 0, sizeof t);
+    for (int i = 0; i < r->np; i++) {
+        int rows, cols;
+        anet_tfm_param(&r->c, i, t[i].name, &rows, &cols);
+        t[i].dtype = ANET_DT_FP32;
+        t[i].rank = 2;
+        t[i].dims[0] = rows;
+        t[i].dims[1] = cols;
+        t[i].data = r->opt.w[i];
+        t[i].nbytes = r->opt.sizes[i] * sizeof(float);
+    }
+    char spec[128], vocab[513], steps[32], vl[32];
+    anet_seq_spec_text(&r->c, spec, sizeof spec);
+    for (uint32_t i = 0; i < r->td.vocab.size; i++) snprintf(vocab + 2 * i, 3, "%02x", r->td.vocab.chars[i]);
+    snprintf(steps, sizeof steps, "%lld", (long long)o->max_steps);
+    snprintf(vl, sizeof vl, "%.6f", val);
+    anet_ckpt_meta meta[5] = {{"model", spec}, {"vocab", vocab}, {"dataset", (char *)o->dataset}, {"steps", steps},
+                              {"val_loss", vl}};
+    return anet_ckpt_write(o->checkpoint, t, r->np, meta, 5);
 }
 
 anet_status anet_seq_train(const anet_seq_options *o) {
@@ -184,10 +215,10 @@ anet_status anet_seq_train(const anet_seq_options *o) {
         anet_tfm_init(&r.c, &init_rng, r.opt.w);
         anet_optim_cpu_sync_f16(&r.opt);
     }
-    if (st == ANET_OK) st = build(&r.c, B, 1, &r.train);
-    if (st == ANET_OK) st = build(&r.c, B, 0, &r.eval);
-    if (st == ANET_OK) st = compile(&r.be, &r.train);
-    if (st == ANET_OK) st = compile(&r.be, &r.eval);
+    if (st == ANET_OK) st = anet_seq_build(&r.c, B, ANET_SEQ_TRAIN, &r.train);
+    if (st == ANET_OK) st = anet_seq_build(&r.c, B, ANET_SEQ_LOSS, &r.eval);
+    if (st == ANET_OK) st = anet_seq_compile(&r.be, &r.train);
+    if (st == ANET_OK) st = anet_seq_compile(&r.be, &r.eval);
     if (st == ANET_OK && o->metrics) {
         mf = anet_fopen_output(o->metrics, "metrics file", O_TRUNC);
         if (!mf) st = ANET_E_IO;
@@ -263,10 +294,9 @@ anet_status anet_seq_train(const anet_seq_options *o) {
     }
     if (st == ANET_OK && o->final_val) *o->final_val = val;
     if (mf && fclose(mf) != 0 && st == ANET_OK) st = anet_fail(ANET_E_IO, "metrics file %s: write failed", o->metrics);
-    if (r.train.p) r.be.ops->release(r.be.state, r.train.p);
-    if (r.eval.p) r.be.ops->release(r.be.state, r.eval.p);
-    anet_graph_free(r.train.g);
-    anet_graph_free(r.eval.g);
+    if (st == ANET_OK && o->checkpoint) st = save(&r, o, val);
+    anet_seq_program_free(&r.be, &r.train);
+    anet_seq_program_free(&r.be, &r.eval);
     anet_backend_close(&r.be);
     for (int i = 0; i < r.np; i++) {
         free(grads[i]);
