@@ -2,7 +2,8 @@
 # End-to-end: a tiny character transformer on tinyshakespeare through `train`: the loss falls
 # below the uniform ln(65) = 4.17, metrics carry val_loss at --eval-every steps, the same seed
 # gives the same metrics, a text file path works as a dataset, and bad specs or a missing
-# dataset fail with one line.
+# dataset fail with one line; `generate` from its checkpoint: same seed same text, another seed
+# other text, a prompt outside the vocabulary and a corrupt checkpoint fail with one line.
 set -u
 BIN=${ANET_BIN:?}
 DATA=${ANET_SHARED_DIR:?}/datasets
@@ -13,9 +14,9 @@ ok() { echo "ok: $*"; }
 bad() { echo "FAIL: $*"; fail=1; }
 M="transformer:layers=1,dim=16,heads=2,ctx=16"
 run() { "$BIN" train --dataset tinyshakespeare --data "$DATA" --model "$M" --batch-size 8 --max-steps 40 \
-        --eval-every 20 --val-windows 64 --backend vane --quiet --metrics "$1"; }
+        --eval-every 20 --val-windows 64 --backend vane --quiet --metrics "$@"; }
 
-run "$T/a.jsonl" || bad "train"
+run "$T/a.jsonl" --out "$T/ck" || bad "train"
 run "$T/b.jsonl" || bad "train again"
 n=$(grep -c '"val_loss"' "$T/a.jsonl")
 [ "$n" = 2 ] && ok "val_loss at steps 20 and 40" || bad "val_loss lines: $n"
@@ -34,4 +35,19 @@ done
 ANE_TRAINER_DATA=/nonexistent "$BIN" train --dataset "$T/none.txt" --model "$M" --max-steps 1 >"$T/out" 2>"$T/err"
 rc=$?
 if [ $rc != 0 ] && [ "$(wc -l <"$T/err")" = 1 ]; then ok "missing text -> $rc: $(cat "$T/err")"; else bad "missing text -> $rc"; cat "$T/err"; fi
+C="$T/ck/checkpoint.safetensors"
+g1=$("$BIN" generate "$C" --prompt "ROMEO:" --tokens 60 --seed 0) || bad "generate"
+g2=$("$BIN" generate "$C" --prompt "ROMEO:" --tokens 60 --seed 0)
+g3=$("$BIN" generate "$C" --prompt "ROMEO:" --tokens 60 --seed 1)
+[ -n "$g1" ] && [ "$g1" = "$g2" ] && ok "generate: same seed, same text" || bad "generate differs: '$g1' vs '$g2'"
+[ "$g1" != "$g3" ] && ok "generate: another seed, other text" || bad "seeds 0 and 1 gave the same text"
+[ "${g1:0:6}" = "ROMEO:" ] && [ ${#g1} = 66 ] && ok "prompt + 60 characters" || bad "generate output '${g1}' (${#g1} chars)"
+"$BIN" generate "$C" --prompt "caf$(printf '\303')" >"$T/out" 2>"$T/err"
+rc=$?
+if [ $rc != 0 ] && [ "$(wc -l <"$T/err")" = 1 ]; then ok "prompt outside the vocabulary -> $rc: $(cat "$T/err")"; else bad "bad prompt -> $rc"; fi
+printf 'garbage' >"$T/bad.safetensors"
+"$BIN" generate "$T/bad.safetensors" >"$T/out" 2>"$T/err"
+rc=$?
+if [ $rc != 0 ] && [ "$(wc -l <"$T/err")" = 1 ]; then ok "corrupt checkpoint -> $rc: $(cat "$T/err")"; else bad "corrupt checkpoint -> $rc"; fi
+"$BIN" generate --help | grep -q "temperature" && ok "generate --help" || bad "generate --help"
 exit $fail
