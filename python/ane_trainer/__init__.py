@@ -14,11 +14,12 @@ build/ directory, or on the system library path (see docs/python.md).
 from . import _lib
 from . import datasets
 from .check import Report, check
+from .generate import generate
 from .errors import ArgumentError, BackendError, Error, FileError, FormatError
 from .model import MLP, Model, from_torch
 from .trainer import Evaluation, History, Trainer
 
-__all__ = ["MLP", "Model", "from_torch", "Trainer", "History", "Evaluation", "check", "Report", "info",
+__all__ = ["MLP", "Model", "from_torch", "Trainer", "History", "Evaluation", "check", "Report", "info", "generate",
            "datasets", "version", "Error", "ArgumentError", "FileError", "FormatError", "BackendError"]
 
 #: the version of the loaded C library
