@@ -35,6 +35,14 @@ done
 ANE_TRAINER_DATA=/nonexistent "$BIN" train --dataset "$T/none.txt" --model "$M" --max-steps 1 >"$T/out" 2>"$T/err"
 rc=$?
 if [ $rc != 0 ] && [ "$(wc -l <"$T/err")" = 1 ]; then ok "missing text -> $rc: $(cat "$T/err")"; else bad "missing text -> $rc"; cat "$T/err"; fi
+# ane-sim: the m4 profile takes the programs; m1 refuses matmuls of two inputs (one line).
+"$BIN" train --dataset tinyshakespeare --data "$DATA" --model "$M" --batch-size 4 --max-steps 2 --val-windows 8 \
+    --backend ane-sim --chip m4 --quiet && ok "ane-sim m4" || bad "ane-sim m4"
+"$BIN" train --dataset tinyshakespeare --data "$DATA" --model "$M" --batch-size 4 --max-steps 2 --val-windows 8 \
+    --backend ane-sim --chip m1 --quiet >"$T/out" 2>"$T/err"
+rc=$?
+if [ $rc != 0 ] && [ "$(wc -l <"$T/err")" = 1 ] && grep -q "matmul" "$T/err"; then ok "ane-sim m1 -> $rc (dynamic matmul)"; else bad "ane-sim m1 -> $rc"; cat "$T/err"; fi
+
 C="$T/ck/checkpoint.safetensors"
 g1=$("$BIN" generate "$C" --prompt "ROMEO:" --tokens 60 --seed 0) || bad "generate"
 g2=$("$BIN" generate "$C" --prompt "ROMEO:" --tokens 60 --seed 0)
