@@ -293,6 +293,15 @@ anet_status anet_seq_train(const anet_seq_options *o) {
             fprintf(stderr, "step %lld: loss %.4f\n", (long long)step, (double)loss);
     }
     if (st == ANET_OK && o->final_val) *o->final_val = val;
+    if (st == ANET_OK && !o->quiet && r.be.ops->stats) {
+        /* Two programs for the whole run: one dispatch per training step, one per validation batch. */
+        anet_backend_stats bs;
+        memset(&bs, 0, sizeof bs);
+        r.be.ops->stats(r.be.state, &bs);
+        fprintf(stderr, "compiles %llu, dispatches %llu (%lld steps, %lld validation batches each evaluation)\n",
+                (unsigned long long)bs.compiles, (unsigned long long)bs.dispatches, (long long)o->max_steps,
+                (long long)val_batches);
+    }
     if (mf && fclose(mf) != 0 && st == ANET_OK) st = anet_fail(ANET_E_IO, "metrics file %s: write failed", o->metrics);
     if (st == ANET_OK && o->checkpoint) st = save(&r, o, val);
     anet_seq_program_free(&r.be, &r.train);

@@ -23,6 +23,10 @@ n=$(grep -c '"val_loss"' "$T/a.jsonl")
 last=$(grep '"step":40' "$T/a.jsonl" | sed 's/.*"val_loss":\([0-9.]*\).*/\1/')
 awk -v v="$last" 'BEGIN { exit !(v > 0 && v < 4.0) }' && ok "val_loss $last < 4.0 after 40 steps" || bad "val_loss '$last'"
 cmp -s "$T/a.jsonl" "$T/b.jsonl" && ok "same seed, same metrics" || bad "runs differ"
+# 40 steps, 2 evaluations of 64/8 = 8 batches: 2 compiles, 40 + 16 dispatches
+"$BIN" train --dataset tinyshakespeare --data "$DATA" --model "$M" --batch-size 8 --max-steps 40 --eval-every 20 \
+    --val-windows 64 --backend vane 2>"$T/err" >/dev/null
+grep -q "^compiles 2, dispatches 56 " "$T/err" && ok "$(grep compiles "$T/err")" || { bad "compile/dispatch counts"; cat "$T/err"; }
 
 "$BIN" train --dataset "$DATA/tinyshakespeare/input.txt" --model "$M" --batch-size 4 --max-steps 2 --val-windows 8 \
     --backend vane --quiet && ok "text file as dataset" || bad "text file as dataset"
