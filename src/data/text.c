@@ -16,7 +16,7 @@
  * ../shared/datasets/tinyshakespeare. */
 static const anet_text_spec text_registry[] = {
     {"tinyshakespeare", "works of Shakespeare, 1.1 MB of ASCII text, 65 characters",
-     "input.txt", "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
+     "input.txt", "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/",
      1115394, "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"},
 };
 
@@ -28,6 +28,14 @@ const anet_text_spec *anet_text_find(const char *name) {
     for (size_t i = 0; i < sizeof text_registry / sizeof text_registry[0]; i++)
         if (strcmp(text_registry[i].name, name) == 0) return &text_registry[i];
     return NULL;
+}
+
+void anet_text_fetch_spec(const anet_text_spec *t, anet_dataset_spec *out) {
+    memset(out, 0, sizeof *out);
+    out->name = t->name;
+    out->description = t->description;
+    out->base_url = t->base_url;
+    out->files[0] = (anet_dataset_file){t->file, t->size, ANET_HASH_SHA256, t->sha256, NULL};
 }
 
 anet_status anet_vocab_from_chars(const uint8_t *chars, uint32_t n, anet_vocab *v) {
@@ -142,8 +150,8 @@ anet_status anet_text_open(const char *name_or_path, const char *data_dir, anet_
                        strcmp(hex, spec->sha256) == 0;
         return ANET_OK;
     }
-    return anet_fail(ANET_E_NOTFOUND, "dataset %s not found (looked for %s in %s); download it from %s (sha256 %s)",
-                     spec->name, spec->file, tried, spec->url, spec->sha256);
+    return anet_fail(ANET_E_NOTFOUND, "dataset %s not found (looked for %s in %s); run `ane_trainer data fetch %s` (%s%s, sha256 %s)",
+                     spec->name, spec->file, tried, spec->name, spec->base_url, spec->file, spec->sha256);
 }
 
 anet_status anet_text_train_windows(const anet_text_dataset *td, anet_rng *rng, uint32_t batch, uint32_t ctx,

@@ -11,19 +11,23 @@
 #include "ane_trainer.h"
 #include "core/rng.h"
 #include "data/dataset.h"
+#include "data/registry.h"
 
 /* A known text dataset: its file, where to download it, and its published size and SHA-256. */
 typedef struct anet_text_spec {
     const char *name;        /* "tinyshakespeare" */
     const char *description;
     const char *file;        /* "input.txt" */
-    const char *url;         /* the file's canonical URL */
+    const char *base_url;    /* the directory URL holding the file, ending in '/' */
     uint64_t size;
     const char *sha256;      /* lowercase hex */
 } anet_text_spec;
 
 /* NULL when name is not a known text dataset. */
 const anet_text_spec *anet_text_find(const char *name);
+/* The registry entry as a dataset spec for anet_fetch_dataset (data/fetch.h): files[0] is the
+ * text file, the other entries are empty. */
+void anet_text_fetch_spec(const anet_text_spec *t, anet_dataset_spec *out);
 
 /* The vocabulary: id -> byte, and byte -> id (-1: not in the vocabulary). */
 typedef struct anet_vocab {

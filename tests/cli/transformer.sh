@@ -47,6 +47,26 @@ if [ $rc != 0 ] && [ "$(wc -l <"$T/err")" = 1 ]; then ok "missing text -> $rc: $
 rc=$?
 if [ $rc != 0 ] && [ "$(wc -l <"$T/err")" = 1 ] && grep -q "matmul" "$T/err"; then ok "ane-sim m1 -> $rc (dynamic matmul)"; else bad "ane-sim m1 -> $rc"; cat "$T/err"; fi
 
+# data fetch tinyshakespeare from a local HTTP mirror: verified and installed; a mirror serving
+# other bytes is refused and leaves nothing behind.
+mkdir -p "$T/srv/good/tinyshakespeare" "$T/srv/bad/tinyshakespeare"
+cp "$DATA/tinyshakespeare/input.txt" "$T/srv/good/tinyshakespeare/"
+{ head -c 1000 "$DATA/tinyshakespeare/input.txt"; printf 'X'; tail -c +1002 "$DATA/tinyshakespeare/input.txt"; } >"$T/srv/bad/tinyshakespeare/input.txt"
+PORT=$((20000 + RANDOM % 20000))
+(cd "$T/srv" && exec /usr/bin/python3 -m http.server "$PORT" --bind 127.0.0.1 >/dev/null 2>&1) &
+SRV=$!
+for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
+"$BIN" data fetch tinyshakespeare --dir "$T/fetched/tinyshakespeare" --mirror "http://127.0.0.1:$PORT/good/{name}/" --quiet \
+    && cmp -s "$T/fetched/tinyshakespeare/input.txt" "$DATA/tinyshakespeare/input.txt" && ok "data fetch tinyshakespeare" \
+    || bad "data fetch tinyshakespeare"
+"$BIN" data fetch tinyshakespeare --dir "$T/fetched2/ts" --mirror "http://127.0.0.1:$PORT/bad/{name}/" --quiet 2>"$T/err"
+rc=$?
+if [ $rc != 0 ] && [ ! -e "$T/fetched2/ts" ] && [ "$(wc -l <"$T/err")" = 1 ]; then ok "tampered mirror refused: $(cat "$T/err")"; else bad "tampered mirror -> $rc"; cat "$T/err"; fi
+kill "$SRV" 2>/dev/null
+ANE_TRAINER_DATA="$T/fetched" "$BIN" train --dataset tinyshakespeare --model "$M" --batch-size 4 --max-steps 1 \
+    --val-windows 8 2>"$T/err" >/dev/null && grep -q "fetched/tinyshakespeare/input.txt.*verified" "$T/err" \
+    && ok "found through \$ANE_TRAINER_DATA, verified" || { bad "ANE_TRAINER_DATA"; cat "$T/err"; }
+
 C="$T/ck/checkpoint.safetensors"
 g1=$("$BIN" generate "$C" --prompt "ROMEO:" --tokens 60 --seed 0) || bad "generate"
 g2=$("$BIN" generate "$C" --prompt "ROMEO:" --tokens 60 --seed 0)
