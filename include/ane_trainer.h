@@ -195,6 +195,16 @@ anet_status anet_check_json(const char *path, const char *chip, char **json);
  * "license", "description" (strings). */
 anet_status anet_model_export_coreml(const anet_model *m, const char *path, const char *options);
 
+/* ---- character transformers ---- */
+/* Samples `tokens` characters (0..1000000) after `prompt` from a transformer checkpoint
+ * (`ane_trainer train --model transformer:... --out DIR` writes DIR/checkpoint.safetensors),
+ * as `ane_trainer generate` does: temperature in [0, 100] (0: argmax), the same seed gives the
+ * same text; backend NULL: vane. *text (malloc'd, release with anet_free) receives the prompt
+ * followed by the sampled characters. A prompt character outside the checkpoint's vocabulary
+ * is ANET_E_INVALID. */
+anet_status anet_generate_text(const char *checkpoint, const char *prompt, int64_t tokens, double temperature,
+                               uint64_t seed, const char *backend, char **text);
+
 #ifdef __cplusplus
 }
 #endif

@@ -16,6 +16,7 @@ build/ directory, or on the system library path (see docs/python.md).
 from . import _lib
 from . import datasets
 from .check import Report, check
+from .generate import generate
 from .errors import ArgumentError, BackendError, Error, FileError, FormatError
 from .model import MLP, Model, from_torch
 from . import callbacks
@@ -23,7 +24,7 @@ from .callbacks import Callback, EarlyStopping, History, ModelCheckpoint
 from .trainer import Evaluation, Trainer
 
 __all__ = ["MLP", "Model", "from_torch", "Trainer", "History", "Evaluation", "callbacks", "Callback",
-           "EarlyStopping", "ModelCheckpoint", "check", "Report", "info",
+           "EarlyStopping", "ModelCheckpoint", "check", "Report", "info", "generate",
            "datasets", "version", "Error", "ArgumentError", "FileError", "FormatError", "BackendError"]
 
 #: the version of the loaded C library

@@ -74,6 +74,8 @@ _PROTOTYPES = {
     "anet_version": (c_char_p, []),
     "anet_api_version": (c_int, []),
     "anet_free": (None, [c_void_p]),
+    # character transformers
+    "anet_generate_text": (status, [c_char_p, c_char_p, c_int64, c_double, c_uint64, c_char_p, P(c_void_p)]),
     # models
     "anet_model_new": (status, [c_char_p, c_uint64, P(c_void_p)]),
     "anet_model_load": (status, [c_char_p, P(c_void_p)]),

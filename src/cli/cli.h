@@ -21,6 +21,7 @@ int cli_info(int argc, char **argv);
 int cli_data(int argc, char **argv);
 int cli_train(int argc, char **argv);
 int cli_eval(int argc, char **argv);
+int cli_generate(int argc, char **argv);
 int cli_compile(int argc, char **argv);
 int cli_selftest(int argc, char **argv);
 int cli_check(int argc, char **argv);

@@ -8,6 +8,7 @@
 #include "cli/cli_opts.h"
 #include "core/error.h"
 #include "data/fetch.h"
+#include "data/text.h"
 #include "data/registry.h"
 
 static void data_usage(FILE *f) {
@@ -226,9 +227,14 @@ static int data_fetch(int argc, char **argv) {
             name = argv[i];
         }
     }
-    if (!name) return cli_usage_error("data fetch ", "data fetch: which dataset? (mnist, fashion-mnist, kmnist)");
+    if (!name) return cli_usage_error("data fetch ", "data fetch: which dataset? (mnist, fashion-mnist, kmnist, tinyshakespeare)");
     const anet_dataset_spec *spec = anet_registry_find(name);
-    if (!spec) return cli_usage_error("data fetch ", "data fetch: unknown dataset '%s' (known: mnist, fashion-mnist, kmnist)", name);
+    anet_dataset_spec text_spec;
+    if (!spec && anet_text_find(name)) {
+        anet_text_fetch_spec(anet_text_find(name), &text_spec);
+        spec = &text_spec;
+    }
+    if (!spec) return cli_usage_error("data fetch ", "data fetch: unknown dataset '%s' (known: mnist, fashion-mnist, kmnist, tinyshakespeare)", name);
     if (anet_fetch_dataset(spec, &o) != ANET_OK) return cli_error("data fetch");
     if (!o.quiet) fprintf(stderr, "%s: all files present and verified\n", name);
     return CLI_OK;

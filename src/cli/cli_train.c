@@ -1,8 +1,10 @@
 /* `ane_trainer train`: train a model with every step as MIL programs on a backend. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "cli/cli_opts.h"
@@ -12,6 +14,7 @@
 #include "train/metrics.h"
 #include "train/optim_cpu.h"
 #include "train/run_files.h"
+#include "train/seq_train.h"
 #include "train/trainer.h"
 
 static void train_usage(FILE *f) {
@@ -78,6 +81,14 @@ static void train_usage(FILE *f) {
             "                       a model and batch estimated to need more fail before allocating\n"
             "  --quiet              no progress on stderr\n"
             "\n"
+            "character transformer (--model transformer:layers=L,dim=D,heads=H,ctx=S with a text\n"
+            "dataset such as --dataset tinyshakespeare; docs/models.md); with --out DIR the weights and\n"
+            "vocabulary go to DIR/checkpoint.safetensors at the end (for `generate`):\n"
+            "  --max-steps N        steps to train (default 2000); AdamW (lr 1e-3, wd 0.01 unless given)\n"
+            "  --eval-every N       validation loss (nats/char) every N steps (default 0: at the end)\n"
+            "  --val-windows N      validation windows per evaluation (default 0: all)\n"
+            "  --clip X             clip gradients to global norm X (default 1; 0: off)\n"
+            "\n"
             "Ctrl-C (or SIGTERM) finishes the current step, writes the checkpoint (mid-epoch position\n"
             "included) and prints the --resume command that continues the run; a second Ctrl-C exits\n"
             "at once (the last checkpoint stays whole).\n");
@@ -88,7 +99,7 @@ static const char *const train_flags[] = {
     "--weight-decay", "--beta1", "--beta2", "--eps", "--schedule", "--schedule-steps", "--warmup-steps", "--seed",
     "--backend", "--chip", "--update", "--numerics", "--out", "--resume", "--overwrite", "--metrics",
     "--loss-scale", "--loss-scale-growth", "--log-steps", "--max-steps", "--max-memory", "--quiet", "--help", "--val-split",
-    "--save-best", "--tensorboard", "--train-acc", NULL};
+    "--save-best", "--tensorboard", "--train-acc", "--eval-every", "--val-windows", "--clip", NULL};
 
 /* The backend line: the name and the gist of why; the full reason (with advice) only when a
  * backend was asked for and refused, which fails earlier with its own message. */
@@ -165,9 +176,10 @@ int cli_train(int argc, char **argv) {
     anet_train_options o;
     anet_train_options_default(&o);
     seen s = {0};
-    double lr = 0, mom = 0, wd = 0, b1 = 0, b2 = 0, eps = 0, ls = 0;
+    double lr = 0, mom = 0, wd = 0, b1 = 0, b2 = 0, eps = 0, ls = 0, clip = 1.0;
     const char *lr_text = NULL; /* printed as typed */
     int overwrite = 0;
+    long long eval_every = 0, val_windows = 0;
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
         int r;
@@ -256,6 +268,12 @@ int cli_train(int argc, char **argv) {
         } else if (OPT("--max-steps")) {
             if (!missing && cli_parse_int(v, 0, INT64_MAX, &n)) return cli_usage_error("train ", "--max-steps '%s': expected an integer >= 0", v);
             o.max_steps = n;
+        } else if (OPT("--eval-every")) {
+            if (!missing && cli_parse_int(v, 0, INT64_MAX, &eval_every)) return cli_usage_error("train ", "--eval-every '%s': expected an integer >= 0", v);
+        } else if (OPT("--val-windows")) {
+            if (!missing && cli_parse_int(v, 0, INT64_MAX, &val_windows)) return cli_usage_error("train ", "--val-windows '%s': expected an integer >= 0", v);
+        } else if (OPT("--clip")) {
+            if (!missing && cli_parse_float(v, 0, 1e6, &clip)) return cli_usage_error("train ", "--clip '%s': expected a number >= 0", v);
         } else if (strcmp(argv[i], "--quiet") == 0 || strcmp(argv[i], "-q") == 0) o.quiet = 1;
         else if (OPT("--val-split")) {
             double f = 0;
@@ -279,6 +297,10 @@ int cli_train(int argc, char **argv) {
         int rc = adopt_checkpoint(o.resume, &s, &o, model_buf, sizeof model_buf, ds_buf, sizeof ds_buf);
         if (rc != CLI_OK) return rc;
     }
+    int seq = o.model && strncmp(o.model, "transformer:", 12) == 0;
+    if (seq && (o.resume || (s.opt && o.opt.kind != ANET_OPT_ADAMW)))
+        return cli_usage_error("train ", "a transformer trains with adamw and without --resume (so far)");
+    if (seq && !s.opt) anet_opt_config_default(ANET_OPT_ADAMW, &o.opt);
     /* Optimizer defaults depend on the optimizer; explicit values win. */
     if (s.opt && !o.resume) {
         anet_opt_kind k = o.opt.kind;
@@ -290,6 +312,22 @@ int cli_train(int argc, char **argv) {
     if (s.b1) o.opt.beta1 = (float)b1;
     if (s.b2) o.opt.beta2 = (float)b2;
     if (s.eps) o.opt.eps = (float)eps;
+
+    if (seq) {
+        anet_seq_options so = {o.dataset ? o.dataset : "tinyshakespeare", o.data_dir, o.model,
+                               o.backend && strcmp(o.backend, "auto") ? o.backend : NULL, o.chip, o.numerics,
+                               s.batch ? o.batch_size : 32, o.max_steps ? o.max_steps : 2000, eval_every, val_windows,
+                               o.opt.lr, o.opt.beta1, o.opt.beta2, o.opt.eps, o.opt.weight_decay, (float)clip, o.seed,
+                               o.metrics_path, o.quiet, NULL, NULL};
+        char ck[4200];
+        if (o.out_dir) {
+            if (mkdir(o.out_dir, 0777) != 0 && errno != EEXIST)
+                return anet_fail(ANET_E_IO, "--out %s: %s", o.out_dir, strerror(errno)), cli_error("train");
+            snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", o.out_dir);
+            so.checkpoint = ck;
+        }
+        return anet_seq_train(&so) == ANET_OK ? CLI_OK : cli_error("train");
+    }
 
     /* A run in --out is kept unless --resume continues it or --overwrite replaces it; the
      * default --out, runs/<UTC time>, takes a suffix when two runs start in one second. */

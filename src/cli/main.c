@@ -15,6 +15,7 @@ static const subcommand commands[] = {
     {"info", cli_info, "platform, Neural Engine presence, CPU features, backends"},
     {"data", cli_data, "list known datasets and where they are; download and verify one"},
     {"train", cli_train, "train a model with every step as MIL programs on a backend"},
+    {"generate", cli_generate, "sample text from a character-transformer checkpoint"},
     {"eval", cli_eval, "test accuracy of a training checkpoint"},
     {"report", cli_report, "one self-contained HTML page of a run: curves, programs, confusion matrix"},
     {"compile", cli_compile, "write a model's step programs (MIL, weight.bin, plan.json)"},

@@ -302,7 +302,8 @@ anet_status anet_fetch_dataset(const anet_dataset_spec *spec, const anet_fetch_o
     if (!o.quiet) fprintf(stderr, "fetching %s from %s into %s\n", spec->name, base, dir);
     int installed[ANET_FILE_COUNT] = {0};
     for (int i = 0; i < ANET_FILE_COUNT && st == ANET_OK; i++)
-        st = fetch_one(&spec->files[i], base, dir, &o, bar, &lim, &installed[i]);
+        if (spec->files[i].name) /* single-file (text) datasets leave the other entries empty */
+            st = fetch_one(&spec->files[i], base, dir, &o, bar, &lim, &installed[i]);
     curl_global_cleanup();
     if (st != ANET_OK) {
         /* A failed first fetch leaves no trace: the files it already installed go too, then the

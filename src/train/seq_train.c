@@ -1,0 +1,320 @@
+/* The sequence training loop (see seq_train.h). */
+#include "train/seq_train.h"
+
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/fp16.h"
+#include "core/rng.h"
+#include "core/safe_file.h"
+#include "data/text.h"
+#include "graph/autodiff.h"
+#include "graph/build.h"
+#include "mil/mil.h"
+#include "train/checkpoint.h"
+#include "train/optim_cpu.h"
+#include "train/transformer.h"
+
+#define MAXP ANET_TFM_MAX_PARAMS
+
+anet_status anet_seq_build(const anet_tfm_config *c, int B, anet_seq_kind kind, anet_seq_program *sp) {
+    int train = kind == ANET_SEQ_TRAIN;
+    memset(sp, 0, sizeof *sp);
+    anet_graph *g = anet_graph_new(ANET_MIL_IOS18);
+    if (!g) return anet_fail(ANET_E_NOMEM, "out of memory building the program");
+    int64_t one[4] = {1, 1, 1, 1}, xd[4] = {B, 1, c->ctx, c->vocab};
+    int scale = train ? anet_graph_input(g, "a_scale", anet_type_make(ANET_DT_FP16, 4, one)) : -1;
+    int x = anet_graph_input(g, "b_x", anet_type_make(ANET_DT_FP16, 4, xd));
+    int y = kind == ANET_SEQ_LOGITS ? -1 : anet_graph_input(g, "c_y", anet_type_make(ANET_DT_FP16, 4, xd));
+    int np = anet_tfm_nparams(c), pv[MAXP], outs[MAXP + 1];
+    for (int i = 0; i < np; i++) {
+        char name[32], in[48];
+        int r, k;
+        anet_tfm_param(c, i, name, &r, &k);
+        for (char *q = name; *q; q++)
+            if (*q == '.') *q = '_';
+        snprintf(in, sizeof in, "p%02d_%s", i, name);
+        int64_t d2[2] = {r, k};
+        pv[i] = anet_graph_input(g, in, anet_type_make(ANET_DT_FP16, 2, d2));
+    }
+    anet_tfm_io io = {x, y, pv, ANET_DT_FP16};
+    anet_tfm_out out;
+    anet_status st = anet_tfm_build(g, c, B, &io, &out);
+    int n = 0;
+    if (st == ANET_OK && kind == ANET_SEQ_LOGITS) outs[n++] = anet_b_cast(g, "logits", out.logits, ANET_DT_FP32);
+    else if (st == ANET_OK) {
+        outs[n++] = anet_b_cast(g, "loss", out.loss, ANET_DT_FP32);
+        if (train) {
+            anet_autodiff_spec ad = {out.loss, scale, pv, np, &out.stop, 1, NULL};
+            int grads[MAXP];
+            st = anet_autodiff(g, &ad, grads);
+            for (int i = 0; st == ANET_OK && i < np; i++) outs[n++] = grads[i];
+        }
+    }
+    if (st == ANET_OK) st = anet_graph_set_outputs(g, n, outs);
+    if (st != ANET_OK) {
+        anet_graph_free(g);
+        return st;
+    }
+    sp->g = g;
+    sp->nin = g->ninputs;
+    sp->nout = n;
+    return ANET_OK;
+}
+
+anet_status anet_seq_compile(anet_backend *be, anet_seq_program *sp) {
+    char *mil = NULL;
+    size_t len = 0;
+    anet_status st = anet_mil_emit(sp->g, &mil, &len);
+    if (st == ANET_OK) st = be->ops->compile(be->state, mil, len, NULL, 0, &sp->p);
+    free(mil);
+    return st;
+}
+
+void anet_seq_program_free(anet_backend *be, anet_seq_program *sp) {
+    if (sp->p) be->ops->release(be->state, sp->p);
+    anet_graph_free(sp->g);
+    memset(sp, 0, sizeof *sp);
+}
+
+/* One-hot inputs and targets of windows w[b*(S+1) + t]. */
+static void onehot(const uint32_t *w, int B, int S, int V, anet_f16 *x, anet_f16 *y) {
+    size_t n = (size_t)B * S * V;
+    memset(x, 0, n * sizeof *x);
+    memset(y, 0, n * sizeof *y);
+    const anet_f16 one = anet_f32_to_f16(1.0f);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < S; t++) {
+            x[((size_t)b * S + t) * V + w[(size_t)b * (S + 1) + t]] = one;
+            y[((size_t)b * S + t) * V + w[(size_t)b * (S + 1) + t + 1]] = one;
+        }
+}
+
+typedef struct run {
+    anet_backend be;
+    anet_tfm_config c;
+    anet_text_dataset td;
+    anet_optim_cpu opt;
+    anet_seq_program train, eval;
+    int np;
+    anet_f16 *x, *y;
+    uint32_t *win;
+} run;
+
+/* Mean validation loss over the first nb batches of validation windows. */
+static anet_status validate(run *r, int B, int64_t nb, double *out) {
+    int S = r->c.ctx, V = r->c.vocab;
+    anet_io in[MAXP + 2], res[1];
+    float loss = 0;
+    double sum = 0;
+    for (int64_t k = 0; k < nb; k++) {
+        for (int b = 0; b < B; b++) anet_text_val_window(&r->td, (uint32_t)S, (size_t)(k * B + b), r->win + (size_t)b * (S + 1));
+        onehot(r->win, B, S, V, r->x, r->y);
+        size_t nx = (size_t)B * S * V * sizeof(anet_f16);
+        in[0] = (anet_io){r->x, nx};
+        in[1] = (anet_io){r->y, nx};
+        for (int i = 0; i < r->np; i++) in[2 + i] = (anet_io){r->opt.w16[i], r->opt.sizes[i] * sizeof(anet_f16)};
+        res[0] = (anet_io){&loss, sizeof loss};
+        anet_status st = r->be.ops->eval(r->be.state, r->eval.p, in, 2 + r->np, res, 1);
+        if (st != ANET_OK) return st;
+        sum += loss;
+    }
+    *out = sum / (double)nb;
+    return ANET_OK;
+}
+
+void anet_seq_spec_text(const anet_tfm_config *c, char *buf, size_t cap) {
+    snprintf(buf, cap, "transformer:layers=%d,dim=%d,heads=%d,ctx=%d", c->layers, c->dim, c->heads, c->ctx);
+}
+
+/* The checkpoint: every parameter as F32 [rows, cols] under its name, the model spec, the
+ * vocabulary (hex of its bytes in id order), the dataset, steps and the last validation loss. */
+static anet_status save(run *r, const anet_seq_options *o, double val) {
+    anet_ckpt_tensor t[MAXP];
+    memset(t, 0, sizeof t);
+    for (int i = 0; i < r->np; i++) {
+        int rows, cols;
+        anet_tfm_param(&r->c, i, t[i].name, &rows, &cols);
+        t[i].dtype = ANET_DT_FP32;
+        t[i].rank = 2;
+        t[i].dims[0] = rows;
+        t[i].dims[1] = cols;
+        t[i].data = r->opt.w[i];
+        t[i].nbytes = r->opt.sizes[i] * sizeof(float);
+    }
+    char spec[128], vocab[513], steps[32], vl[32];
+    anet_seq_spec_text(&r->c, spec, sizeof spec);
+    for (uint32_t i = 0; i < r->td.vocab.size; i++) snprintf(vocab + 2 * i, 3, "%02x", r->td.vocab.chars[i]);
+    snprintf(steps, sizeof steps, "%lld", (long long)o->max_steps);
+    snprintf(vl, sizeof vl, "%.6f", val);
+    anet_ckpt_meta meta[5] = {{"model", spec}, {"vocab", vocab}, {"dataset", (char *)o->dataset}, {"steps", steps},
+                              {"val_loss", vl}};
+    return anet_ckpt_write(o->checkpoint, t, r->np, meta, 5);
+}
+
+anet_status anet_seq_train(const anet_seq_options *o) {
+    run r;
+    memset(&r, 0, sizeof r);
+    anet_status st = anet_tfm_parse(o->model, &r.c);
+    if (st != ANET_OK) return st;
+    if (o->batch < 1 || o->batch > 4096) return anet_fail(ANET_E_INVALID, "batch size %d: 1 to 4096 for a transformer", o->batch);
+    st = anet_text_open(o->dataset, o->data_dir, &r.td);
+    if (st != ANET_OK) return st;
+    r.c.vocab = (int)r.td.vocab.size;
+    int B = o->batch, S = r.c.ctx, V = r.c.vocab;
+    size_t nval = anet_text_val_count(&r.td, (uint32_t)S);
+    int64_t val_batches = (int64_t)((o->val_windows > 0 && (size_t)o->val_windows < nval ? (size_t)o->val_windows : nval) / (size_t)B);
+    if (r.td.n_train < (size_t)S + 1 || val_batches < 1) {
+        anet_text_free(&r.td);
+        return anet_fail(ANET_E_INVALID, "text %s is too short for ctx=%d and batch %d (%zu validation windows)", o->dataset, S,
+                         B, nval);
+    }
+    FILE *mf = NULL;
+    anet_backend_config bc = {o->chip, o->numerics};
+    st = anet_backend_open(o->backend ? o->backend : "vane", &bc, &r.be);
+    if (st != ANET_OK) {
+        anet_text_free(&r.td);
+        return st;
+    }
+    r.np = anet_tfm_nparams(&r.c);
+    size_t sizes[MAXP];
+    for (int i = 0; i < r.np; i++) {
+        char name[32];
+        int rr, k;
+        anet_tfm_param(&r.c, i, name, &rr, &k);
+        sizes[i] = (size_t)rr * k;
+    }
+    anet_opt_config oc;
+    anet_opt_config_default(ANET_OPT_ADAMW, &oc);
+    oc.lr = o->lr;
+    oc.beta1 = o->beta1;
+    oc.beta2 = o->beta2;
+    oc.eps = o->eps;
+    oc.weight_decay = o->weight_decay;
+    float *grads[MAXP] = {0};
+    anet_f16 *g16[MAXP] = {0};
+    st = anet_optim_cpu_init(&r.opt, &oc, r.np, sizes);
+    size_t nx = (size_t)B * S * V;
+    r.x = malloc(nx * sizeof(anet_f16));
+    r.y = malloc(nx * sizeof(anet_f16));
+    r.win = malloc((size_t)B * (S + 1) * sizeof(uint32_t));
+    for (int i = 0; i < r.np; i++) {
+        grads[i] = malloc(sizes[i] * sizeof(float));
+        g16[i] = malloc(sizes[i] * sizeof(anet_f16));
+        if (!grads[i] || !g16[i]) st = st ? st : anet_fail(ANET_E_NOMEM, "out of memory for gradients");
+    }
+    if (st == ANET_OK && (!r.x || !r.y || !r.win)) st = anet_fail(ANET_E_NOMEM, "out of memory for a batch");
+    anet_rng init_rng, data_rng;
+    anet_rng_seed(&init_rng, o->seed);
+    anet_rng_seed(&data_rng, o->seed ^ 0x5eedda7aULL);
+    if (st == ANET_OK) {
+        anet_tfm_init(&r.c, &init_rng, r.opt.w);
+        anet_optim_cpu_sync_f16(&r.opt);
+    }
+    if (st == ANET_OK) st = anet_seq_build(&r.c, B, ANET_SEQ_TRAIN, &r.train);
+    if (st == ANET_OK) st = anet_seq_build(&r.c, B, ANET_SEQ_LOSS, &r.eval);
+    if (st == ANET_OK) st = anet_seq_compile(&r.be, &r.train);
+    if (st == ANET_OK) st = anet_seq_compile(&r.be, &r.eval);
+    if (st == ANET_OK && o->metrics) {
+        mf = anet_fopen_output(o->metrics, "metrics file", O_TRUNC);
+        if (!mf) st = ANET_E_IO;
+    }
+    if (st == ANET_OK && !o->quiet)
+        fprintf(stderr, "dataset %s (%s, %zu train + %zu validation characters, vocabulary %u%s); model %s; %d parameter tensors; "
+                        "batch %d; adamw lr %g wd %g; clip %g; %lld validation batches\n",
+                o->dataset, r.td.path, r.td.n_train, r.td.n - r.td.n_train, r.td.vocab.size,
+                r.td.verified ? ", verified" : "", o->model, r.np, B, (double)o->lr, (double)o->weight_decay,
+                (double)o->clip, (long long)val_batches);
+    float scale = 1024.0f;
+    int good = 0;
+    double val = NAN;
+    for (int64_t step = 1; st == ANET_OK && step <= o->max_steps; step++) {
+        st = anet_text_train_windows(&r.td, &data_rng, (uint32_t)B, (uint32_t)S, r.win);
+        if (st != ANET_OK) break;
+        onehot(r.win, B, S, V, r.x, r.y);
+        anet_f16 s16 = anet_f32_to_f16(scale);
+        anet_io in[MAXP + 3], out[MAXP + 1];
+        float loss = 0;
+        in[0] = (anet_io){&s16, sizeof s16};
+        in[1] = (anet_io){r.x, nx * sizeof(anet_f16)};
+        in[2] = (anet_io){r.y, nx * sizeof(anet_f16)};
+        out[0] = (anet_io){&loss, sizeof loss};
+        for (int i = 0; i < r.np; i++) {
+            in[3 + i] = (anet_io){r.opt.w16[i], sizes[i] * sizeof(anet_f16)};
+            out[1 + i] = (anet_io){g16[i], sizes[i] * sizeof(anet_f16)};
+        }
+        st = r.be.ops->eval(r.be.state, r.train.p, in, 3 + r.np, out, 1 + r.np);
+        if (st != ANET_OK) break;
+        /* Unscale, check finiteness, clip by the global norm (in double). */
+        double norm2 = 0;
+        int finite = isfinite(loss);
+        for (int i = 0; i < r.np && finite; i++)
+            for (size_t j = 0; j < sizes[i]; j++) {
+                float gv = anet_f16_to_f32(g16[i][j]) / scale;
+                if (!isfinite(gv)) {
+                    finite = 0;
+                    break;
+                }
+                grads[i][j] = gv;
+                norm2 += (double)gv * gv;
+            }
+        if (!finite) { /* overflow at this loss scale: skip the step, halve the scale */
+            scale = scale > 1.0f ? scale / 2 : scale;
+            good = 0;
+            step--;
+            continue;
+        }
+        if (++good >= 1000 && scale < 32768.0f) scale *= 2, good = 0;
+        double norm = sqrt(norm2);
+        if (o->clip > 0 && norm > o->clip) {
+            float f = (float)(o->clip / norm);
+            for (int i = 0; i < r.np; i++)
+                for (size_t j = 0; j < sizes[i]; j++) grads[i][j] *= f;
+        }
+        anet_optim_cpu_step(&r.opt, o->lr, (const float *const *)grads);
+        anet_optim_cpu_sync_f16(&r.opt);
+        int do_eval = step == o->max_steps || (o->eval_every > 0 && step % o->eval_every == 0);
+        if (do_eval) st = validate(&r, B, val_batches, &val);
+        if (st != ANET_OK) break;
+        if (mf) {
+            fprintf(mf, "{\"step\":%lld,\"loss\":%.6f,\"grad_norm\":%.6f,\"loss_scale\":%g", (long long)step, (double)loss,
+                    norm, (double)scale);
+            if (do_eval) fprintf(mf, ",\"val_loss\":%.6f", val);
+            fputs("}\n", mf);
+            fflush(mf);
+        }
+        if (!o->quiet && do_eval)
+            fprintf(stderr, "step %lld: loss %.4f, val_loss %.4f nats/char\n", (long long)step, (double)loss, val);
+        else if (!o->quiet && (step % 50 == 0 || step == 1))
+            fprintf(stderr, "step %lld: loss %.4f\n", (long long)step, (double)loss);
+    }
+    if (st == ANET_OK && o->final_val) *o->final_val = val;
+    if (st == ANET_OK && !o->quiet && r.be.ops->stats) {
+        /* Two programs for the whole run: one dispatch per training step, one per validation batch. */
+        anet_backend_stats bs;
+        memset(&bs, 0, sizeof bs);
+        r.be.ops->stats(r.be.state, &bs);
+        fprintf(stderr, "compiles %llu, dispatches %llu (%lld steps, %lld validation batches each evaluation)\n",
+                (unsigned long long)bs.compiles, (unsigned long long)bs.dispatches, (long long)o->max_steps,
+                (long long)val_batches);
+    }
+    if (mf && fclose(mf) != 0 && st == ANET_OK) st = anet_fail(ANET_E_IO, "metrics file %s: write failed", o->metrics);
+    if (st == ANET_OK && o->checkpoint) st = save(&r, o, val);
+    anet_seq_program_free(&r.be, &r.train);
+    anet_seq_program_free(&r.be, &r.eval);
+    anet_backend_close(&r.be);
+    for (int i = 0; i < r.np; i++) {
+        free(grads[i]);
+        free(g16[i]);
+    }
+    anet_optim_cpu_free(&r.opt);
+    free(r.x);
+    free(r.y);
+    free(r.win);
+    anet_text_free(&r.td);
+    return st;
+}

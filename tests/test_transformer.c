@@ -1,0 +1,221 @@
+/* The character transformer (src/train/transformer.c): spec parsing and its one-line errors,
+ * the parameter list, and the forward + loss + autodiff graph against PyTorch float64
+ * (tests/oracle/transformer_oracle.py on /usr/bin/python3): loss, logits and every parameter
+ * gradient for one fixed batch, run on the float64 reference interpreter (tight), on its
+ * fp16-rounding variant and on vane in fp32 and fp16 numerics (the MIL text as a device gets
+ * it; stated tolerances). Without torch the oracle checks are skipped, or fail when CI is set. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "core/error.h"
+#include "core/rng.h"
+#include "graph/autodiff.h"
+#include "ref_interp.h"
+#include "vane_run.h"
+#include "train/transformer.h"
+
+static void test_parse(void) {
+    anet_tfm_config c;
+    CHECK_EQ_INT(anet_tfm_parse("transformer:layers=2,dim=64,heads=4,ctx=64", &c), ANET_OK);
+    CHECK(c.layers == 2 && c.dim == 64 && c.heads == 4 && c.ctx == 64);
+    CHECK_EQ_INT(anet_tfm_parse("transformer:ctx=32,dim=48,heads=3", &c), ANET_OK);
+    CHECK(c.layers == 2 && c.dim == 48 && c.heads == 3 && c.ctx == 32);
+    CHECK_EQ_INT(anet_tfm_parse("transformer:", &c), ANET_OK);
+    const char *bad[] = {"transformer:dim=30,heads=4", "transformer:layers=0", "transformer:layers=2,layers=3",
+                         "transformer:width=3", "transformer:dim=64,", "transformer:dim=6x", "mlp:784-10",
+                         "transformer:ctx=99999999999999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_EQ_INT(anet_tfm_parse(bad[i], &c), ANET_E_INVALID);
+        CHECK(strchr(anet_last_error(), '\n') == NULL);
+    }
+    c.layers = 2, c.dim = 64, c.heads = 4, c.ctx = 64, c.vocab = 65;
+    int64_t total = 0;
+    for (int i = 0; i < anet_tfm_nparams(&c); i++) {
+        char name[32];
+        int r, k;
+        anet_tfm_param(&c, i, name, &r, &k);
+        total += (int64_t)r * k;
+    }
+    /* 65*64 + 64*64 + 2*(12*64^2 + 13*64) + 2*64 + 65*64 + 65 (by hand) */
+    CHECK_EQ_INT(total, 65 * 64 + 64 * 64 + 2 * (12 * 64 * 64 + 13 * 64) + 2 * 64 + 65 * 64 + 65);
+}
+
+static const char *oracle_python(void) {
+    const char *p = getenv("ANET_ORACLE_PYTHON");
+    return p && p[0] ? p : "/usr/bin/python3";
+}
+
+static int have_torch(void) {
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s -c 'import torch' >/dev/null 2>&1", oracle_python());
+    if (system(cmd) == 0) return 1;
+    if (getenv("CI")) CHECK_MSG(0, "PyTorch (/usr/bin/python3 with torch) is required when CI is set");
+    else printf("test_transformer: no torch: skipping the oracle checks\n");
+    return 0;
+}
+
+enum { L = 2, D = 16, H = 4, S = 8, V = 11, B = 3 };
+
+/* max |a-b| / max(max |b|, floor) over n */
+static double rel_err(const double *a, const double *b, size_t n, double floor_) {
+    double m = floor_, e = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (fabs(b[i]) > m) m = fabs(b[i]);
+        if (fabs(a[i] - b[i]) > e) e = fabs(a[i] - b[i]);
+    }
+    return e / m;
+}
+
+static void test_oracle(void) {
+    if (!have_torch()) return;
+    anet_tfm_config c = {L, D, H, S, V};
+    int np = anet_tfm_nparams(&c);
+    float *pf[ANET_TFM_MAX_PARAMS];
+    double *pd[ANET_TFM_MAX_PARAMS];
+    int rows[ANET_TFM_MAX_PARAMS], cols[ANET_TFM_MAX_PARAMS];
+    anet_rng rng;
+    anet_rng_seed(&rng, 3);
+    for (int i = 0; i < np; i++) {
+        char name[32];
+        anet_tfm_param(&c, i, name, &rows[i], &cols[i]);
+        pf[i] = malloc(sizeof(float) * (size_t)rows[i] * cols[i]);
+        pd[i] = malloc(sizeof(double) * (size_t)rows[i] * cols[i]);
+    }
+    anet_tfm_init(&c, &rng, pf);
+    /* Larger weights than the init's 0.02 and non-trivial norms and biases, so that attention
+     * is far from uniform and every path carries gradient. */
+    for (int i = 0; i < np; i++)
+        for (int j = 0; j < rows[i] * cols[i]; j++) /* fp16 values: vane takes fp16 inputs */
+            pd[i][j] = anet_f32_round_f16(pf[i][j] * 3.0f + 0.1f * anet_rng_normal(&rng));
+    int tok[B][S + 1];
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t <= S; t++) tok[b][t] = (int)anet_rng_below(&rng, V);
+
+    /* the oracle */
+    const char *in = "test_transformer_in.bin", *outp = "test_transformer_out.bin";
+    FILE *f = fopen(in, "wb");
+    int32_t hdr[6] = {L, D, H, S, V, B};
+    fwrite(hdr, 4, 6, f);
+    fwrite(tok, 4, B * (S + 1), f);
+    for (int i = 0; i < np; i++) fwrite(pd[i], 8, (size_t)rows[i] * cols[i], f);
+    fclose(f);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s %s/tests/oracle/transformer_oracle.py %s %s", oracle_python(), ANET_SOURCE_DIR, in, outp);
+    CHECK_EQ_INT(system(cmd), 0);
+    size_t nlog = (size_t)B * S * V, ng = 0;
+    for (int i = 0; i < np; i++) ng += (size_t)rows[i] * cols[i];
+    double *ref = malloc(sizeof(double) * (1 + nlog + ng));
+    f = fopen(outp, "rb");
+    CHECK(f && fread(ref, 8, 1 + nlog + ng, f) == 1 + nlog + ng);
+    if (f) fclose(f);
+    unlink(in);
+    unlink(outp);
+
+    double *xin = calloc(nlog, sizeof(double)), *yin = calloc(nlog, sizeof(double));
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < S; t++) {
+            xin[((size_t)b * S + t) * V + tok[b][t]] = 1;
+            yin[((size_t)b * S + t) * V + tok[b][t + 1]] = 1;
+        }
+    double *inputs[2 + ANET_TFM_MAX_PARAMS] = {xin, yin};
+    for (int i = 0; i < np; i++) inputs[2 + i] = pd[i];
+    /* Modes: the float64 interpreter on an fp32 graph; the fp16-rounding interpreter and vane
+     * (fp32 and fp16 numerics) on an fp16 graph, as the device runs it. Tolerances (relative to
+     * the largest magnitude of each tensor; weights 3x the init, loss ~3.2):
+     * - float64 (its scalar consts, eps and the GELU and scale factors, are fp32: ~1e-8):
+     *   loss 1e-8, logits and gradients 1e-6;
+     * - vane fp32 (the consts are fp16 there): loss 1e-5, logits 1e-4, gradients 1e-3;
+     * - fp16 (interpreter and vane; measured 2.8e-4, 2.2e-3, 3.7e-3): loss 2e-3, logits 1e-2,
+     *   gradients 2e-2. */
+    static const char *const mode[4] = {"float64", "fp16-rounded interpreter", "vane fp32", "vane fp16"};
+    for (int m = 0; m < 4; m++) {
+        anet_dtype dt = m == 0 ? ANET_DT_FP32 : ANET_DT_FP16;
+        anet_graph *g = anet_graph_new(ANET_MIL_IOS18);
+        int64_t xd[4] = {B, 1, S, V};
+        int x = anet_graph_input(g, "x", anet_type_make(dt, 4, xd));
+        int y = anet_graph_input(g, "y", anet_type_make(dt, 4, xd));
+        int pv[ANET_TFM_MAX_PARAMS];
+        for (int i = 0; i < np; i++) {
+            char name[32];
+            int r, k;
+            anet_tfm_param(&c, i, name, &r, &k);
+            for (char *q = name; *q; q++)
+                if (*q == '.') *q = '_';
+            int64_t d2[2] = {r, k};
+            pv[i] = anet_graph_input(g, name, anet_type_make(dt, 2, d2));
+        }
+        anet_tfm_io io = {x, y, pv, dt};
+        anet_tfm_out out;
+        anet_status st = anet_tfm_build(g, &c, B, &io, &out);
+        CHECK_MSG(st == ANET_OK, "%s", anet_last_error());
+        int grads[ANET_TFM_MAX_PARAMS];
+        anet_autodiff_spec ad = {out.loss, -1, pv, np, &out.stop, 1, NULL};
+        st = st ? st : anet_autodiff(g, &ad, grads);
+        CHECK_MSG(st == ANET_OK, "%s", anet_last_error());
+        if (st != ANET_OK) {
+            anet_graph_free(g);
+            continue;
+        }
+        double *res[2 + ANET_TFM_MAX_PARAMS] = {0};
+        ri_val *v = NULL;
+        int outs[2 + ANET_TFM_MAX_PARAMS] = {out.loss, out.logits};
+        for (int i = 0; i < np; i++) outs[2 + i] = grads[i];
+        vane_ctx vc = {0};
+        if (m < 2) {
+            v = ri_run_ex(g, (const double *const *)inputs, m == 1);
+            CHECK(v != NULL);
+            if (v)
+                for (int i = 0; i < 2 + np; i++) res[i] = v[outs[i]].d;
+        } else {
+            vane_open(&vc, m == 2 ? ANET_NUMERICS_FP32 : ANET_NUMERICS_FP16);
+            if (!vc.ok) {
+                printf("test_transformer: no vane (%s): skipping %s\n", vc.why, mode[m]);
+                anet_graph_free(g);
+                continue;
+            }
+            int ok = vane_eval(&vc, g, inputs, 2 + np, outs, 2 + np, res);
+            CHECK_MSG(ok, "%s: %s", mode[m], anet_last_error());
+            if (!ok) res[0] = NULL;
+        }
+        if (res[0]) {
+            double el = fabs(res[0][0] - ref[0]) / ref[0];
+            double eo = rel_err(res[1], ref + 1, nlog, 1e-3), eg = 0;
+            int worst = 0;
+            size_t off = 1 + nlog;
+            for (int i = 0; i < np; i++) {
+                size_t n = (size_t)rows[i] * cols[i];
+                double e = rel_err(res[2 + i], ref + off, n, 1e-3);
+                if (e > eg) eg = e, worst = i;
+                off += n;
+            }
+            printf("%s: loss %.9f (torch %.9f), rel errors: loss %.2e, logits %.2e, worst gradient %.2e (parameter %d)\n",
+                   mode[m], res[0][0], ref[0], el, eo, eg, worst);
+            static const double tol[4][3] = {{1e-8, 1e-6, 1e-6}, {2e-3, 1e-2, 2e-2}, {1e-5, 1e-4, 1e-3}, {2e-3, 1e-2, 2e-2}};
+            CHECK(el <= tol[m][0]);
+            CHECK(eo <= tol[m][1]);
+            CHECK(eg <= tol[m][2]);
+        }
+        if (v) ri_free(g, v);
+        else
+            for (int i = 0; i < 2 + np; i++) free(res[i]);
+        vane_close(&vc);
+        anet_graph_free(g);
+    }
+    free(xin);
+    free(yin);
+    free(ref);
+    for (int i = 0; i < np; i++) {
+        free(pf[i]);
+        free(pd[i]);
+    }
+}
+
+int main(void) {
+    test_parse();
+    test_oracle();
+    TEST_MAIN_END();
+}
