@@ -35,7 +35,7 @@ void anet_text_fetch_spec(const anet_text_spec *t, anet_dataset_spec *out) {
     out->name = t->name;
     out->description = t->description;
     out->base_url = t->base_url;
-    out->files[0] = (anet_dataset_file){t->file, t->size, ANET_HASH_SHA256, t->sha256, NULL};
+    out->files[0] = (anet_dataset_file){t->file, t->size, ANET_HASH_SHA256, t->sha256, NULL, t->size};
 }
 
 anet_status anet_vocab_from_chars(const uint8_t *chars, uint32_t n, anet_vocab *v) {
