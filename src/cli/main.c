@@ -22,7 +22,7 @@ static const subcommand commands[] = {
     {"check", cli_check, "will a Core ML model run on the Neural Engine? per layer, with reasons"},
     {"export", cli_export, "write a checkpoint as a Core ML .mlpackage (Xcode, MLModel, Vision)"},
     {"predict", cli_predict, "classify images (PNG, PGM, IDX) with a checkpoint or exported .mlpackage"},
-    {"selftest", cli_selftest, "run small programs on the ANE backend and on vane; JSON report"},
+    {"selftest", cli_selftest, "probe ladder: one tiny program per risky program form on the ANE backend; JSON report"},
 };
 
 static void usage(FILE *f) {
