@@ -1,14 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end: `ane_trainer data list|fetch|--help` (env: ANET_BIN, ANET_SHARED_DIR).
-set -u
-fail=0
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fail=1; }
-PY=/usr/bin/python3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 # Keep the user's real data out of the way: discovery looks in these.
-export HOME="$tmp/home" XDG_CACHE_HOME="$tmp/cache"
+. "$(dirname "$0")/common.bash"
 unset ANE_TRAINER_DATA ANE_TRAINER_MIRROR
 cd "$tmp"
 M10K="$ANET_SHARED_DIR/datasets/mnist-10k"

@@ -2,14 +2,7 @@
 # Memory and data bounds of issue 16 (item 2): eval never reads the training split, and a plan
 # whose estimated memory is over --max-memory fails before allocating; the estimate bounds what
 # a run really takes (peak RSS measured here with getrusage). Env: ANET_BIN, ANET_SHARED_DIR.
-set -u
-fail=0
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fail=1; }
-PY=/usr/bin/python3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-export HOME="$tmp/home" XDG_CACHE_HOME="$tmp/cache"
+. "$(dirname "$0")/common.bash"
 unset ANE_TRAINER_DATA
 cd "$tmp"
 M10K="$ANET_SHARED_DIR/datasets/mnist-10k"

@@ -5,14 +5,7 @@
 # written in this test (CRC-32C included); the confusion matrix is recomputed from eval.json;
 # where Debian's chromium is installed, the page is rendered headless and the screenshot decoded
 # (PNG, zlib) and checked for drawn content. (env: ANET_BIN, ANET_SHARED_DIR)
-set -u
-fail=0
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fail=1; }
-PY=/usr/bin/python3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-export HOME="$tmp/home" XDG_CACHE_HOME="$tmp/cache"
+. "$(dirname "$0")/common.bash"
 cd "$tmp"
 M10K="$ANET_SHARED_DIR/datasets/mnist-10k"
 COMMON=(--dataset "$M10K" --model mlp:784-16-10 --batch-size 250 --backend vane --quiet)

@@ -2,14 +2,7 @@
 # End-to-end: `ane_trainer train|eval|compile` on vane with a small model on mnist-10k
 # (env: ANET_BIN, ANET_SHARED_DIR). Oracles: /usr/bin/python3 reads the JSONL and the
 # safetensors files itself (no code of ours), and compares runs byte for byte.
-set -u
-fail=0
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fail=1; }
-PY=/usr/bin/python3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-export HOME="$tmp/home" XDG_CACHE_HOME="$tmp/cache"
+. "$(dirname "$0")/common.bash"
 unset ANE_TRAINER_DATA
 cd "$tmp"
 M10K="$ANET_SHARED_DIR/datasets/mnist-10k"

@@ -4,14 +4,7 @@
 # terminal progress line fits the terminal, near-miss flags get a suggestion, step lines use
 # null for figures they do not measure, learning rates print as typed.
 # (env: ANET_BIN, ANET_SHARED_DIR). Oracles: files compared byte for byte, JSON read by python.
-set -u
-fail=0
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fail=1; }
-PY=/usr/bin/python3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-export HOME="$tmp/home" XDG_CACHE_HOME="$tmp/cache"
+. "$(dirname "$0")/common.bash"
 unset ANE_TRAINER_DATA
 cd "$tmp"
 M10K="$ANET_SHARED_DIR/datasets/mnist-10k"
