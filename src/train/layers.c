@@ -194,7 +194,9 @@ static anet_status infer(anet_model_spec *m, const char *spec) {
     anet_shape s = m->input;
     anet_shape hist[ANET_MODEL_MAX_LAYERS + 1];
     int np = 0, nplayer = 0;
-    int64_t total = 0;
+    /* A double: a hostile spec's products (channels x kernel) must not overflow before the cap
+     * below refuses them; exact up to 2^53, far above the 2^28 cap. */
+    double total = 0;
     for (int i = 0; i < m->nl; i++) {
         anet_layer *l = &m->layers[i];
         hist[i] = s;
@@ -206,7 +208,7 @@ static anet_status infer(anet_model_spec *m, const char *spec) {
         case ANET_L_LINEAR:
             if (s.rank != 1) return SPEC_FAIL("model spec '%.64s': layer %d (linear) needs flat input: add flatten before it", spec, i + 1);
             o.d[0] = l->out;
-            total += (int64_t)l->out * (s.d[0] + 1);
+            total += (double)l->out * (s.d[0] + 1);
             break;
         case ANET_L_CONV:
         case ANET_L_MAXPOOL:
@@ -229,7 +231,7 @@ static anet_status infer(anet_model_spec *m, const char *spec) {
                     return SPEC_FAIL("model spec '%.64s': layer %d (conv): %d input and %d output channels are not "
                                      "divisible by %d groups", spec, i + 1, s.d[0], l->out, l->groups);
                 o.d[0] = l->out;
-                total += (int64_t)l->out * (s.d[0] / l->groups * l->kh * l->kw + 1);
+                total += (double)l->out * ((double)(s.d[0] / l->groups) * l->kh * l->kw + 1);
             }
             long oh = (s.d[1] + 2L * l->pad - l->kh) / l->stride + 1, ow = (s.d[2] + 2L * l->pad - l->kw) / l->stride + 1;
             if (s.d[1] + 2L * l->pad < l->kh || s.d[2] + 2L * l->pad < l->kw)
@@ -245,10 +247,10 @@ static anet_status infer(anet_model_spec *m, const char *spec) {
             o.d[1] = o.d[2] = 0;
             break;
         case ANET_L_BATCHNORM:
-            total += 4 * (int64_t)s.d[0];
+            total += 4.0 * s.d[0];
             break;
         case ANET_L_LAYERNORM:
-            total += 2 * (int64_t)anet_shape_numel(&s);
+            total += 2.0 * anet_shape_numel(&s);
             break;
         case ANET_L_ADD: {
             if (l->back > i) return SPEC_FAIL("model spec '%.64s': layer %d (add:%d) reaches before the input", spec, i + 1, l->back);
@@ -270,8 +272,8 @@ static anet_status infer(anet_model_spec *m, const char *spec) {
         l->outs = o;
         s = o;
     }
-    if (total > ANET_MLP_MAX_PARAMS)
-        return SPEC_FAIL("model spec '%.64s': %lld parameters, more than the %lld (2^28) supported", spec, (long long)total,
+    if (total > (double)ANET_MLP_MAX_PARAMS)
+        return SPEC_FAIL("model spec '%.64s': %.0f parameters, more than the %lld (2^28) supported", spec, total,
                          (long long)ANET_MLP_MAX_PARAMS);
     if (s.rank != 1) return SPEC_FAIL("model spec '%.64s': the output is [C,H,W]: end with flatten and linear", spec);
     if (np == 0) return SPEC_FAIL("model spec '%.64s': the model has no parameters", spec);
