@@ -307,7 +307,8 @@ static void shape_text(char *buf, size_t len, const anet_shape *s) {
 static anet_status canonical(anet_model_spec *m) {
     char buf[sizeof m->text + 64];
     size_t n = 0;
-#define PUT(...) n += (size_t)snprintf(buf + n, n < sizeof buf ? sizeof buf - n : 0, __VA_ARGS__)
+/* Once the text is longer than buf, keep counting without pointing past its end. */
+#define PUT(...) n += (size_t)snprintf(buf + (n < sizeof buf ? n : sizeof buf), n < sizeof buf ? sizeof buf - n : 0, __VA_ARGS__)
     if (m->is_mlp) {
         PUT("mlp");
         for (int i = 0; i <= m->nlayers; i++) PUT("%c%d", i ? '-' : ':', m->dims[i]);
