@@ -272,6 +272,23 @@ static void VK_FN(gather)(const anet_vk_bcast *p, int k, const float *x, int64_t
     }
 }
 
+/* a + x[0] + x[1] + ... in input order. A block of zeros (+0 or -0) leaves an accumulator
+ * that is not -0 unchanged (a + 0 = a, also for inf and NaN), so such blocks are skipped after
+ * a vectorised check: the serial loop's bits, at the speed of a compare on the mostly-zero
+ * tensors a finite flag sums (gradient x 0: zero unless a value overflowed). */
+#define VK_ZB 256
+static float VK_FN(sum_row)(const float *restrict x, int64_t n, float a) {
+    int64_t i = 0;
+    for (; i + VK_ZB <= n; i += VK_ZB) {
+        unsigned nz = 0;
+        for (int j = 0; j < VK_ZB; j++) nz |= x[i + j] != 0.0f; /* NaN too */
+        if (!nz && !(a == 0.0f && signbit(a))) continue;
+        for (int j = 0; j < VK_ZB; j++) a += x[i + j];
+    }
+    for (; i < n; i++) a += x[i];
+    return a;
+}
+
 /* Outputs reduced together across one inner-reduced row each: VK_RB independent accumulators
  * keep every output's serial order while the rows advance side by side. */
 #define VK_RB 16
@@ -331,7 +348,7 @@ static void VK_FN(reduce)(anet_vk_redop op, int rank, const int64_t *dims, unsig
             if (is_max) {
                 for (int64_t i = 0; i < inner; i++) if (xr[i] > a || xr[i] != xr[i]) a = xr[i];
             } else {
-                for (int64_t i = 0; i < inner; i++) a += xr[i];
+                a = VK_FN(sum_row)(xr, inner, a);
             }
             y[oy] = a;
         } else {
