@@ -205,8 +205,14 @@ anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *
                 if (s->src[k] == SRC_GATHER || s->src[k] == SRC_IN16) {
                     int q = 0;
                     while (slot_busy[q] != -1) q++;
-                    slot_busy[q] = -3; /* a gather or conversion slot, this step only */
-                    gath[k] = q;
+                    /* An fp16 input read again later in this unit stays in its slot (converted
+                     * once per tile); otherwise a gather or conversion slot, this step only. */
+                    int keep = 0;
+                    for (int j = i + 1; s->src[k] == SRC_IN16 && !keep && j < un->first + un->count; j++)
+                        for (int kk = 0; kk < 3; kk++)
+                            if (p->steps[j].in[kk] >= 0 && root_of(alias, p->steps[j].in[kk]) == r) keep = 1;
+                    slot_busy[q] = keep ? r : -3;
+                    gath[k] = keep ? -1 : q;
                     s->src_slot[k] = q;
                 }
             }
