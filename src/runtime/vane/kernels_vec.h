@@ -454,5 +454,5 @@ static void VK_FN(reduce)(anet_vk_redop op, int rank, const int64_t *dims, unsig
 
 const anet_vk_ops VK_TABLE = {
     VK_NAME, VK_FN(round), VK_FN(binary_row), VK_FN(binary), VK_FN(select_row), VK_FN(select), VK_FN(unary),
-    VK_FN(gather), VK_FN(reduce),
+    VK_FN(gather), VK_FN(reduce), VK_FN(sum_row),
 };
