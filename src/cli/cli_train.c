@@ -317,8 +317,8 @@ int cli_train(int argc, char **argv) {
         anet_seq_options so = {o.dataset ? o.dataset : "tinyshakespeare", o.data_dir, o.model,
                                o.backend && strcmp(o.backend, "auto") ? o.backend : NULL, o.chip, o.numerics,
                                s.batch ? o.batch_size : 32, o.max_steps ? o.max_steps : 2000, eval_every, val_windows,
-                               o.opt.lr, o.opt.beta1, o.opt.beta2, o.opt.eps, o.opt.weight_decay, (float)clip, o.seed,
-                               o.metrics_path, o.quiet, NULL, NULL};
+                               o.opt.lr, o.opt.beta1, o.opt.beta2, o.opt.eps, o.opt.weight_decay, (float)clip,
+                               s.update ? o.update : ANET_UPDATE_ANE, o.seed, o.metrics_path, o.quiet, NULL, NULL};
         char ck[4200];
         if (o.out_dir) {
             if (mkdir(o.out_dir, 0777) != 0 && errno != EEXIST)

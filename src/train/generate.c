@@ -84,7 +84,7 @@ anet_status anet_generate(const anet_gen_options *o, FILE *out) {
     size_t plen = o->prompt ? strlen(o->prompt) : 0;
     uint32_t *ids = NULL;
     anet_f16 *x = NULL;
-    float *logits = NULL;
+    anet_f16 *logits = NULL;
     anet_status st = load(o, &ck, &c, &v, w16);
     int np = st == ANET_OK ? anet_tfm_nparams(&c) : 0;
     int S = c.ctx, V = c.vocab;
@@ -101,7 +101,7 @@ anet_status anet_generate(const anet_gen_options *o, FILE *out) {
     if (st == ANET_OK) st = anet_vocab_encode(&v, o->prompt ? o->prompt : "", plen, ids);
     anet_backend_config bc = {o->chip, o->numerics};
     if (st == ANET_OK) st = anet_backend_open(o->backend ? o->backend : "vane", &bc, &be);
-    if (st == ANET_OK) st = anet_seq_build(&c, 1, ANET_SEQ_LOGITS, &prog);
+    if (st == ANET_OK) st = anet_seq_build(&c, 1, ANET_SEQ_LOGITS, NULL, &prog);
     if (st == ANET_OK) st = anet_seq_compile(&be, &prog);
     size_t n = plen;
     if (st == ANET_OK && n == 0) ids[n++] = 0; /* an empty prompt starts from the first character */
@@ -125,7 +125,9 @@ anet_status anet_generate(const anet_gen_options *o, FILE *out) {
         res[0] = (anet_io){logits, (size_t)S * V * sizeof *logits};
         st = be.ops->eval(be.state, prog.p, in, 1 + np, res, 1);
         if (st != ANET_OK) break;
-        uint32_t id = sample(logits + (m - 1) * V, V, o->temperature, &rng);
+        float z[256];
+        for (int j = 0; j < V; j++) z[j] = anet_f16_to_f32(logits[(m - 1) * (size_t)V + j]);
+        uint32_t id = sample(z, V, o->temperature, &rng);
         ids[n++] = id;
         fputc(v.chars[id], out);
     }

@@ -12,74 +12,13 @@
 #include "core/rng.h"
 #include "core/safe_file.h"
 #include "data/text.h"
-#include "graph/autodiff.h"
-#include "graph/build.h"
-#include "mil/mil.h"
 #include "train/checkpoint.h"
 #include "train/optim_cpu.h"
+#include "train/seq_program.h"
+#include "train/step.h"
 #include "train/transformer.h"
 
 #define MAXP ANET_TFM_MAX_PARAMS
-
-anet_status anet_seq_build(const anet_tfm_config *c, int B, anet_seq_kind kind, anet_seq_program *sp) {
-    int train = kind == ANET_SEQ_TRAIN;
-    memset(sp, 0, sizeof *sp);
-    anet_graph *g = anet_graph_new(ANET_MIL_IOS18);
-    if (!g) return anet_fail(ANET_E_NOMEM, "out of memory building the program");
-    int64_t one[4] = {1, 1, 1, 1}, xd[4] = {B, 1, c->ctx, c->vocab};
-    int scale = train ? anet_graph_input(g, "a_scale", anet_type_make(ANET_DT_FP16, 4, one)) : -1;
-    int x = anet_graph_input(g, "b_x", anet_type_make(ANET_DT_FP16, 4, xd));
-    int y = kind == ANET_SEQ_LOGITS ? -1 : anet_graph_input(g, "c_y", anet_type_make(ANET_DT_FP16, 4, xd));
-    int np = anet_tfm_nparams(c), pv[MAXP], outs[MAXP + 1];
-    for (int i = 0; i < np; i++) {
-        char name[32], in[48];
-        int r, k;
-        anet_tfm_param(c, i, name, &r, &k);
-        for (char *q = name; *q; q++)
-            if (*q == '.') *q = '_';
-        snprintf(in, sizeof in, "p%02d_%s", i, name);
-        int64_t d2[2] = {r, k};
-        pv[i] = anet_graph_input(g, in, anet_type_make(ANET_DT_FP16, 2, d2));
-    }
-    anet_tfm_io io = {x, y, pv, ANET_DT_FP16};
-    anet_tfm_out out;
-    anet_status st = anet_tfm_build(g, c, B, &io, &out);
-    int n = 0;
-    if (st == ANET_OK && kind == ANET_SEQ_LOGITS) outs[n++] = anet_b_cast(g, "logits", out.logits, ANET_DT_FP32);
-    else if (st == ANET_OK) {
-        outs[n++] = anet_b_cast(g, "loss", out.loss, ANET_DT_FP32);
-        if (train) {
-            anet_autodiff_spec ad = {out.loss, scale, pv, np, &out.stop, 1, NULL};
-            int grads[MAXP];
-            st = anet_autodiff(g, &ad, grads);
-            for (int i = 0; st == ANET_OK && i < np; i++) outs[n++] = grads[i];
-        }
-    }
-    if (st == ANET_OK) st = anet_graph_set_outputs(g, n, outs);
-    if (st != ANET_OK) {
-        anet_graph_free(g);
-        return st;
-    }
-    sp->g = g;
-    sp->nin = g->ninputs;
-    sp->nout = n;
-    return ANET_OK;
-}
-
-anet_status anet_seq_compile(anet_backend *be, anet_seq_program *sp) {
-    char *mil = NULL;
-    size_t len = 0;
-    anet_status st = anet_mil_emit(sp->g, &mil, &len);
-    if (st == ANET_OK) st = be->ops->compile(be->state, mil, len, NULL, 0, &sp->p);
-    free(mil);
-    return st;
-}
-
-void anet_seq_program_free(anet_backend *be, anet_seq_program *sp) {
-    if (sp->p) be->ops->release(be->state, sp->p);
-    anet_graph_free(sp->g);
-    memset(sp, 0, sizeof *sp);
-}
 
 /* One-hot inputs and targets of windows w[b*(S+1) + t]. */
 static void onehot(const uint32_t *w, int B, int S, int V, anet_f16 *x, anet_f16 *y) {
@@ -98,9 +37,13 @@ typedef struct run {
     anet_backend be;
     anet_tfm_config c;
     anet_text_dataset td;
-    anet_optim_cpu opt;
+    anet_optim_cpu opt; /* fp32 weights (update=cpu: master weights and AdamW state) */
     anet_seq_program train, eval;
-    int np;
+    int np, ane;
+    /* update=ane: weight parts and optimizer state as program I/O, two sets (in, out) that
+     * swap after a finite step */
+    anet_f16 *dev[2][MAXP][4];
+    int cur;
     anet_f16 *x, *y;
     uint32_t *win;
 } run;
@@ -109,7 +52,7 @@ typedef struct run {
 static anet_status validate(run *r, int B, int64_t nb, double *out) {
     int S = r->c.ctx, V = r->c.vocab;
     anet_io in[MAXP + 2], res[1];
-    float loss = 0;
+    anet_f16 loss = 0;
     double sum = 0;
     for (int64_t k = 0; k < nb; k++) {
         for (int b = 0; b < B; b++) anet_text_val_window(&r->td, (uint32_t)S, (size_t)(k * B + b), r->win + (size_t)b * (S + 1));
@@ -117,11 +60,12 @@ static anet_status validate(run *r, int B, int64_t nb, double *out) {
         size_t nx = (size_t)B * S * V * sizeof(anet_f16);
         in[0] = (anet_io){r->x, nx};
         in[1] = (anet_io){r->y, nx};
-        for (int i = 0; i < r->np; i++) in[2 + i] = (anet_io){r->opt.w16[i], r->opt.sizes[i] * sizeof(anet_f16)};
+        for (int i = 0; i < r->np; i++)
+            in[2 + i] = (anet_io){r->ane ? r->dev[r->cur][i][0] : r->opt.w16[i], r->opt.sizes[i] * sizeof(anet_f16)};
         res[0] = (anet_io){&loss, sizeof loss};
         anet_status st = r->be.ops->eval(r->be.state, r->eval.p, in, 2 + r->np, res, 1);
         if (st != ANET_OK) return st;
-        sum += loss;
+        sum += anet_f16_to_f32(loss);
     }
     *out = sum / (double)nb;
     return ANET_OK;
@@ -156,6 +100,74 @@ static anet_status save(run *r, const anet_seq_options *o, double val) {
     return anet_ckpt_write(o->checkpoint, t, r->np, meta, 5);
 }
 
+/* update=cpu: the gradients come back; unscale, check finiteness, clip by the global norm (in
+ * double) and step AdamW on the CPU. *finite 0: skip the step. */
+static anet_status step_cpu(run *r, const anet_seq_options *o, anet_io *in, int nin, anet_f16 **g16, float **grads,
+                            float scale, float *loss, double *norm, int *finite) {
+    anet_io out[MAXP + 1];
+    anet_f16 l16 = 0;
+    out[0] = (anet_io){&l16, sizeof l16};
+    for (int i = 0; i < r->np; i++) out[1 + i] = (anet_io){g16[i], r->opt.sizes[i] * sizeof(anet_f16)};
+    anet_status st = r->be.ops->eval(r->be.state, r->train.p, in, nin, out, 1 + r->np);
+    if (st != ANET_OK) return st;
+    *loss = anet_f16_to_f32(l16);
+    double norm2 = 0;
+    *finite = isfinite(*loss);
+    for (int i = 0; i < r->np && *finite; i++)
+        for (size_t j = 0; j < r->opt.sizes[i]; j++) {
+            float gv = anet_f16_to_f32(g16[i][j]) / scale;
+            if (!isfinite(gv)) {
+                *finite = 0;
+                break;
+            }
+            grads[i][j] = gv;
+            norm2 += (double)gv * gv;
+        }
+    if (!*finite) return ANET_OK;
+    *norm = sqrt(norm2);
+    if (o->clip > 0 && *norm > o->clip) {
+        float f = (float)(o->clip / *norm);
+        for (int i = 0; i < r->np; i++)
+            for (size_t j = 0; j < r->opt.sizes[i]; j++) grads[i][j] *= f;
+    }
+    anet_optim_cpu_step(&r->opt, o->lr, (const float *const *)grads);
+    anet_optim_cpu_sync_f16(&r->opt);
+    return ANET_OK;
+}
+
+/* update=ane: the program clips and steps AdamW; its outputs become the next inputs when the
+ * step was finite. */
+static anet_status step_ane(run *r, anet_io *in, int nin, float *loss, double *norm, int *finite) {
+    anet_io out[4 * MAXP + 3];
+    anet_f16 fin = 0, gn = 0, l16 = 0;
+    out[0] = (anet_io){&fin, sizeof fin};
+    out[1] = (anet_io){&gn, sizeof gn};
+    out[2] = (anet_io){&l16, sizeof l16};
+    int nx = r->cur ^ 1;
+    for (int i = 0; i < r->np; i++)
+        for (int k = 0; k < 4; k++) out[3 + 4 * i + k] = (anet_io){r->dev[nx][i][k], r->opt.sizes[i] * sizeof(anet_f16)};
+    anet_status st = r->be.ops->eval(r->be.state, r->train.p, in, nin, out, 3 + 4 * r->np);
+    if (st != ANET_OK) return st;
+    *loss = anet_f16_to_f32(l16);
+    *norm = anet_f16_to_f32(gn);
+    *finite = anet_f16_to_f32(fin) == 1.0f;
+    if (*finite) r->cur = nx;
+    return ANET_OK;
+}
+
+/* update=ane: the fp32 weights as hi + lo parts, zero state; and back. */
+static void ane_load(run *r) {
+    for (int i = 0; i < r->np; i++) {
+        anet_step_split_param(r->opt.w[i], r->opt.sizes[i], r->dev[r->cur][i][0], r->dev[r->cur][i][1]);
+        memset(r->dev[r->cur][i][2], 0, r->opt.sizes[i] * sizeof(anet_f16));
+        memset(r->dev[r->cur][i][3], 0, r->opt.sizes[i] * sizeof(anet_f16));
+    }
+}
+static void ane_store(run *r) {
+    for (int i = 0; i < r->np; i++)
+        anet_step_join_param(r->dev[r->cur][i][0], r->dev[r->cur][i][1], r->opt.sizes[i], r->opt.w[i]);
+}
+
 anet_status anet_seq_train(const anet_seq_options *o) {
     run r;
     memset(&r, 0, sizeof r);
@@ -165,6 +177,7 @@ anet_status anet_seq_train(const anet_seq_options *o) {
     st = anet_text_open(o->dataset, o->data_dir, &r.td);
     if (st != ANET_OK) return st;
     r.c.vocab = (int)r.td.vocab.size;
+    r.ane = o->update == ANET_UPDATE_ANE;
     int B = o->batch, S = r.c.ctx, V = r.c.vocab;
     size_t nval = anet_text_val_count(&r.td, (uint32_t)S);
     int64_t val_batches = (int64_t)((o->val_windows > 0 && (size_t)o->val_windows < nval ? (size_t)o->val_windows : nval) / (size_t)B);
@@ -188,35 +201,47 @@ anet_status anet_seq_train(const anet_seq_options *o) {
         anet_tfm_param(&r.c, i, name, &rr, &k);
         sizes[i] = (size_t)rr * k;
     }
-    anet_opt_config oc;
-    anet_opt_config_default(ANET_OPT_ADAMW, &oc);
-    oc.lr = o->lr;
-    oc.beta1 = o->beta1;
-    oc.beta2 = o->beta2;
-    oc.eps = o->eps;
-    oc.weight_decay = o->weight_decay;
+    anet_seq_build_opts bo;
+    memset(&bo, 0, sizeof bo);
+    anet_opt_config_default(ANET_OPT_ADAMW, &bo.opt);
+    bo.opt.lr = o->lr;
+    bo.opt.beta1 = o->beta1;
+    bo.opt.beta2 = o->beta2;
+    bo.opt.eps = o->eps;
+    bo.opt.weight_decay = o->weight_decay;
+    bo.update = o->update;
+    bo.clip = o->clip;
+    /* anet_step_hyper reads the optimizer of a step config */
+    anet_step_config *hc = calloc(1, sizeof *hc);
     float *grads[MAXP] = {0};
     anet_f16 *g16[MAXP] = {0};
-    st = anet_optim_cpu_init(&r.opt, &oc, r.np, sizes);
+    st = anet_optim_cpu_init(&r.opt, &bo.opt, r.np, sizes);
     size_t nx = (size_t)B * S * V;
     r.x = malloc(nx * sizeof(anet_f16));
     r.y = malloc(nx * sizeof(anet_f16));
     r.win = malloc((size_t)B * (S + 1) * sizeof(uint32_t));
-    for (int i = 0; i < r.np; i++) {
-        grads[i] = malloc(sizes[i] * sizeof(float));
-        g16[i] = malloc(sizes[i] * sizeof(anet_f16));
-        if (!grads[i] || !g16[i]) st = st ? st : anet_fail(ANET_E_NOMEM, "out of memory for gradients");
+    for (int i = 0; i < r.np && st == ANET_OK; i++) {
+        if (!r.ane) {
+            grads[i] = malloc(sizes[i] * sizeof(float));
+            g16[i] = malloc(sizes[i] * sizeof(anet_f16));
+            if (!grads[i] || !g16[i]) st = anet_fail(ANET_E_NOMEM, "out of memory for gradients");
+        }
+        for (int k = 0; r.ane && k < 8; k++)
+            if (!(r.dev[k / 4][i][k % 4] = calloc(sizes[i], sizeof(anet_f16))))
+                st = anet_fail(ANET_E_NOMEM, "out of memory for the optimizer state");
     }
-    if (st == ANET_OK && (!r.x || !r.y || !r.win)) st = anet_fail(ANET_E_NOMEM, "out of memory for a batch");
+    if (st == ANET_OK && (!r.x || !r.y || !r.win || !hc)) st = anet_fail(ANET_E_NOMEM, "out of memory for a batch");
+    if (hc) hc->opt = bo.opt;
     anet_rng init_rng, data_rng;
     anet_rng_seed(&init_rng, o->seed);
     anet_rng_seed(&data_rng, o->seed ^ 0x5eedda7aULL);
     if (st == ANET_OK) {
         anet_tfm_init(&r.c, &init_rng, r.opt.w);
         anet_optim_cpu_sync_f16(&r.opt);
+        if (r.ane) ane_load(&r);
     }
-    if (st == ANET_OK) st = anet_seq_build(&r.c, B, ANET_SEQ_TRAIN, &r.train);
-    if (st == ANET_OK) st = anet_seq_build(&r.c, B, ANET_SEQ_LOSS, &r.eval);
+    if (st == ANET_OK) st = anet_seq_build(&r.c, B, ANET_SEQ_TRAIN, &bo, &r.train);
+    if (st == ANET_OK) st = anet_seq_build(&r.c, B, ANET_SEQ_LOSS, NULL, &r.eval);
     if (st == ANET_OK) st = anet_seq_compile(&r.be, &r.train);
     if (st == ANET_OK) st = anet_seq_compile(&r.be, &r.eval);
     if (st == ANET_OK && o->metrics) {
@@ -225,58 +250,44 @@ anet_status anet_seq_train(const anet_seq_options *o) {
     }
     if (st == ANET_OK && !o->quiet)
         fprintf(stderr, "dataset %s (%s, %zu train + %zu validation characters, vocabulary %u%s); model %s; %d parameter tensors; "
-                        "batch %d; adamw lr %g wd %g; clip %g; %lld validation batches\n",
+                        "batch %d; adamw lr %g wd %g; clip %g; update %s; %lld validation batches\n",
                 o->dataset, r.td.path, r.td.n_train, r.td.n - r.td.n_train, r.td.vocab.size,
                 r.td.verified ? ", verified" : "", o->model, r.np, B, (double)o->lr, (double)o->weight_decay,
-                (double)o->clip, (long long)val_batches);
+                (double)o->clip, r.ane ? "ane" : "cpu", (long long)val_batches);
     float scale = 1024.0f;
     int good = 0;
+    int64_t t = 0; /* optimizer steps taken (AdamW's bias correction) */
     double val = NAN;
     for (int64_t step = 1; st == ANET_OK && step <= o->max_steps; step++) {
         st = anet_text_train_windows(&r.td, &data_rng, (uint32_t)B, (uint32_t)S, r.win);
         if (st != ANET_OK) break;
         onehot(r.win, B, S, V, r.x, r.y);
-        anet_f16 s16 = anet_f32_to_f16(scale);
-        anet_io in[MAXP + 3], out[MAXP + 1];
-        float loss = 0;
-        in[0] = (anet_io){&s16, sizeof s16};
+        float hyper[ANET_HYPER_SLOTS];
+        anet_f16 h16[ANET_HYPER_SLOTS];
+        anet_step_hyper(hc, t + 1, o->lr, scale, 1, hyper);
+        for (int k = 0; k < ANET_HYPER_SLOTS; k++) h16[k] = anet_f32_to_f16(hyper[k]);
+        anet_io in[4 * MAXP + 3];
+        in[0] = (anet_io){h16, sizeof h16};
         in[1] = (anet_io){r.x, nx * sizeof(anet_f16)};
         in[2] = (anet_io){r.y, nx * sizeof(anet_f16)};
-        out[0] = (anet_io){&loss, sizeof loss};
-        for (int i = 0; i < r.np; i++) {
-            in[3 + i] = (anet_io){r.opt.w16[i], sizes[i] * sizeof(anet_f16)};
-            out[1 + i] = (anet_io){g16[i], sizes[i] * sizeof(anet_f16)};
-        }
-        st = r.be.ops->eval(r.be.state, r.train.p, in, 3 + r.np, out, 1 + r.np);
+        int nin = 3;
+        for (int i = 0; i < r.np; i++)
+            for (int k = 0; k < (r.ane ? 4 : 1); k++)
+                in[nin++] = (anet_io){r.ane ? r.dev[r.cur][i][k] : r.opt.w16[i], sizes[i] * sizeof(anet_f16)};
+        float loss = 0;
+        double norm = 0;
+        int finite = 0;
+        st = r.ane ? step_ane(&r, in, nin, &loss, &norm, &finite)
+                   : step_cpu(&r, o, in, nin, g16, grads, scale, &loss, &norm, &finite);
         if (st != ANET_OK) break;
-        /* Unscale, check finiteness, clip by the global norm (in double). */
-        double norm2 = 0;
-        int finite = isfinite(loss);
-        for (int i = 0; i < r.np && finite; i++)
-            for (size_t j = 0; j < sizes[i]; j++) {
-                float gv = anet_f16_to_f32(g16[i][j]) / scale;
-                if (!isfinite(gv)) {
-                    finite = 0;
-                    break;
-                }
-                grads[i][j] = gv;
-                norm2 += (double)gv * gv;
-            }
         if (!finite) { /* overflow at this loss scale: skip the step, halve the scale */
             scale = scale > 1.0f ? scale / 2 : scale;
             good = 0;
             step--;
             continue;
         }
+        t++;
         if (++good >= 1000 && scale < 32768.0f) scale *= 2, good = 0;
-        double norm = sqrt(norm2);
-        if (o->clip > 0 && norm > o->clip) {
-            float f = (float)(o->clip / norm);
-            for (int i = 0; i < r.np; i++)
-                for (size_t j = 0; j < sizes[i]; j++) grads[i][j] *= f;
-        }
-        anet_optim_cpu_step(&r.opt, o->lr, (const float *const *)grads);
-        anet_optim_cpu_sync_f16(&r.opt);
         int do_eval = step == o->max_steps || (o->eval_every > 0 && step % o->eval_every == 0);
         if (do_eval) st = validate(&r, B, val_batches, &val);
         if (st != ANET_OK) break;
@@ -303,6 +314,7 @@ anet_status anet_seq_train(const anet_seq_options *o) {
                 (long long)val_batches);
     }
     if (mf && fclose(mf) != 0 && st == ANET_OK) st = anet_fail(ANET_E_IO, "metrics file %s: write failed", o->metrics);
+    if (st == ANET_OK && r.ane) ane_store(&r);
     if (st == ANET_OK && o->checkpoint) st = save(&r, o, val);
     anet_seq_program_free(&r.be, &r.train);
     anet_seq_program_free(&r.be, &r.eval);
@@ -310,7 +322,9 @@ anet_status anet_seq_train(const anet_seq_options *o) {
     for (int i = 0; i < r.np; i++) {
         free(grads[i]);
         free(g16[i]);
+        for (int k = 0; k < 8; k++) free(r.dev[k / 4][i][k % 4]);
     }
+    free(hc);
     anet_optim_cpu_free(&r.opt);
     free(r.x);
     free(r.y);
