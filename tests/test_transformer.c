@@ -71,9 +71,30 @@ static double rel_err(const double *a, const double *b, size_t n, double floor_)
     return e / m;
 }
 
+/* vane's results of the padded program back in the user's shapes: the logits' first V
+ * columns, the gradients out of the program form. */
+static void unpad(const anet_tfm_config *cp, int batch, double **res, int np) {
+    int VP = anet_tfm_vpad(cp);
+    for (size_t r = 0; r < (size_t)batch * cp->ctx; r++)
+        for (int v = 0; v < cp->vocab; v++) res[1][r * cp->vocab + v] = res[1][r * VP + v];
+    for (int i = 0; i < np; i++) {
+        int pr, pc;
+        anet_tfm_prog_param(cp, i, &pr, &pc);
+        float *pf = malloc(sizeof(float) * (size_t)pr * pc), *uf = malloc(sizeof(float) * (size_t)pr * pc);
+        for (int j = 0; j < pr * pc; j++) pf[j] = (float)res[2 + i][j];
+        anet_tfm_from_prog(cp, i, pf, uf);
+        char name[32];
+        int r, k;
+        anet_tfm_param(cp, i, name, &r, &k);
+        for (int j = 0; j < r * k; j++) res[2 + i][j] = uf[j];
+        free(pf);
+        free(uf);
+    }
+}
+
 static void test_oracle(void) {
     if (!have_torch()) return;
-    anet_tfm_config c = {L, D, H, S, V};
+    anet_tfm_config c = {L, D, H, S, V, 0, 0};
     int np = anet_tfm_nparams(&c);
     float *pf[ANET_TFM_MAX_PARAMS];
     double *pd[ANET_TFM_MAX_PARAMS];
@@ -124,19 +145,46 @@ static void test_oracle(void) {
         }
     double *inputs[2 + ANET_TFM_MAX_PARAMS] = {xin, yin};
     for (int i = 0; i < np; i++) inputs[2 + i] = pd[i];
+    /* The padded program form (the chips' forms pad contraction lengths to 32): the vocabulary
+     * to 32 and each head's q/k/v width from 4 to 8, inputs and parameters moved into it. */
+    anet_tfm_config cp = c;
+    cp.vpad = 32;
+    cp.hpad = 8;
+    const int VP = 32;
+    double *pin[2 + ANET_TFM_MAX_PARAMS];
+    pin[0] = calloc((size_t)B * S * VP, sizeof(double));
+    pin[1] = calloc((size_t)B * S * VP, sizeof(double));
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < S; t++) {
+            pin[0][((size_t)b * S + t) * VP + tok[b][t]] = 1;
+            pin[1][((size_t)b * S + t) * VP + tok[b][t + 1]] = 1;
+        }
+    for (int i = 0; i < np; i++) {
+        int r, k;
+        anet_tfm_prog_param(&cp, i, &r, &k);
+        float *pp = malloc(sizeof(float) * (size_t)r * k), *up = malloc(sizeof(float) * (size_t)rows[i] * cols[i]);
+        pin[2 + i] = malloc(sizeof(double) * (size_t)r * k);
+        for (int j = 0; j < rows[i] * cols[i]; j++) up[j] = (float)pd[i][j];
+        anet_tfm_to_prog(&cp, i, up, pp);
+        for (int j = 0; j < r * k; j++) pin[2 + i][j] = pp[j];
+        free(pp);
+        free(up);
+    }
     /* Modes: the float64 interpreter on an fp32 graph; the fp16-rounding interpreter and vane
      * (fp32 and fp16 numerics) on an fp16 graph, as the device runs it. Tolerances (relative to
      * the largest magnitude of each tensor; weights 3x the init, loss ~3.2):
      * - float64 (its scalar consts, eps and the GELU and scale factors, are fp32: ~1e-8):
      *   loss 1e-8, logits and gradients 1e-6;
      * - vane fp32 (the consts are fp16 there): loss 1e-5, logits 1e-4, gradients 1e-3;
-     * - fp16 (interpreter and vane; measured 2.8e-4, 2.2e-3, 3.7e-3): loss 2e-3, logits 1e-2,
-     *   gradients 2e-2. */
-    static const char *const mode[4] = {"float64", "fp16-rounded interpreter", "vane fp32", "vane fp16"};
-    for (int m = 0; m < 4; m++) {
+     * - fp16 (interpreter and vane, also padded; measured 2.8e-4, 2.2e-3, 4.0e-3): loss 2e-3,
+     *   logits 1e-2, gradients 2e-2. */
+    static const char *const mode[5] = {"float64", "fp16-rounded interpreter", "vane fp32", "vane fp16",
+                                        "vane fp16 padded"};
+    for (int m = 0; m < 5; m++) {
         anet_dtype dt = m == 0 ? ANET_DT_FP32 : ANET_DT_FP16;
+        const anet_tfm_config *cc = m == 4 ? &cp : &c;
         anet_graph *g = anet_graph_new(ANET_MIL_IOS18);
-        int64_t xd[4] = {B, 1, S, V};
+        int64_t xd[4] = {B, 1, S, anet_tfm_vpad(cc)};
         int x = anet_graph_input(g, "x", anet_type_make(dt, 4, xd));
         int y = anet_graph_input(g, "y", anet_type_make(dt, 4, xd));
         int pv[ANET_TFM_MAX_PARAMS];
@@ -144,14 +192,15 @@ static void test_oracle(void) {
             char name[32];
             int r, k;
             anet_tfm_param(&c, i, name, &r, &k);
+            anet_tfm_prog_param(cc, i, &r, &k);
             for (char *q = name; *q; q++)
                 if (*q == '.') *q = '_';
             int64_t d2[2] = {r, k};
             pv[i] = anet_graph_input(g, name, anet_type_make(dt, 2, d2));
         }
-        anet_tfm_io io = {x, y, pv, dt};
+        anet_tfm_io io = {x, y, pv, dt, 0.0f};
         anet_tfm_out out;
-        anet_status st = anet_tfm_build(g, &c, B, &io, &out);
+        anet_status st = anet_tfm_build(g, cc, B, &io, &out);
         CHECK_MSG(st == ANET_OK, "%s", anet_last_error());
         int grads[ANET_TFM_MAX_PARAMS];
         anet_autodiff_spec ad = {out.loss, -1, pv, np, &out.stop, 1, NULL};
@@ -178,9 +227,10 @@ static void test_oracle(void) {
                 anet_graph_free(g);
                 continue;
             }
-            int ok = vane_eval(&vc, g, inputs, 2 + np, outs, 2 + np, res);
+            int ok = vane_eval(&vc, g, m == 4 ? pin : inputs, 2 + np, outs, 2 + np, res);
             CHECK_MSG(ok, "%s: %s", mode[m], anet_last_error());
             if (!ok) res[0] = NULL;
+            if (ok && m == 4) unpad(&cp, B, res, np);
         }
         if (res[0]) {
             double el = fabs(res[0][0] - ref[0]) / ref[0];
@@ -195,7 +245,8 @@ static void test_oracle(void) {
             }
             printf("%s: loss %.9f (torch %.9f), rel errors: loss %.2e, logits %.2e, worst gradient %.2e (parameter %d)\n",
                    mode[m], res[0][0], ref[0], el, eo, eg, worst);
-            static const double tol[4][3] = {{1e-8, 1e-6, 1e-6}, {2e-3, 1e-2, 2e-2}, {1e-5, 1e-4, 1e-3}, {2e-3, 1e-2, 2e-2}};
+            static const double tol[5][3] = {{1e-8, 1e-6, 1e-6}, {2e-3, 1e-2, 2e-2}, {1e-5, 1e-4, 1e-3}, {2e-3, 1e-2, 2e-2},
+                                             {2e-3, 1e-2, 2e-2}};
             CHECK(el <= tol[m][0]);
             CHECK(eo <= tol[m][1]);
             CHECK(eg <= tol[m][2]);
@@ -209,6 +260,7 @@ static void test_oracle(void) {
     free(xin);
     free(yin);
     free(ref);
+    for (int i = 0; i < 2 + np; i++) free(pin[i]);
     for (int i = 0; i < np; i++) {
         free(pf[i]);
         free(pd[i]);
@@ -241,7 +293,7 @@ static void adamw_run(const anet_tfm_config *cp, anet_numerics num, float *const
         printf("test_transformer: no vane (%s): skipping the AdamW check\n", anet_last_error());
         return;
     }
-    anet_seq_build_opts bo = {ANET_UPDATE_ANE, {ANET_OPT_ADAMW, (float)lr, 0, (float)b1, (float)b2, (float)eps, (float)wd},
+    anet_seq_build_opts bo = {NULL, ANET_UPDATE_ANE, {ANET_OPT_ADAMW, (float)lr, 0, (float)b1, (float)b2, (float)eps, (float)wd},
                               (float)clip};
     anet_seq_program sp;
     anet_status st = anet_seq_build(&c, B, ANET_SEQ_TRAIN, &bo, &sp);
@@ -344,7 +396,7 @@ static void test_adamw(void) {
     if (!have_torch()) return;
     enum { T = ADAMW_T };
     const double lr = ADAMW_LR, wd = 0.1, clip = 1.0, b1 = 0.9, b2 = 0.999, eps = 1e-8;
-    anet_tfm_config c = {L, D, H, S, V};
+    anet_tfm_config c = {L, D, H, S, V, 0, 0};
     int np = anet_tfm_nparams(&c);
     float *w0[ANET_TFM_MAX_PARAMS];
     size_t n[ANET_TFM_MAX_PARAMS], total = 0;

@@ -12,10 +12,36 @@
 
 #define MAXP ANET_TFM_MAX_PARAMS
 
+anet_status anet_seq_config_for(const anet_forms *f, anet_tfm_config *c) {
+    c->vpad = c->hpad = 0;
+    if (!f) return ANET_OK;
+    anet_forms_plan p;
+    anet_forms_plan_for(f, &p);
+    if (!p.pad32) return ANET_OK;
+    if (c->dim % 32 || c->ctx % 32)
+        return anet_fail(ANET_E_UNSUPPORTED, "transformer dim=%d, ctx=%d: the %s program form needs both multiples of 32 "
+                         "(matmul contraction lengths; switch the rules off with ANE_TRAINER_FORMS, docs/mil.md)",
+                         c->dim, c->ctx, f->strict ? "strict" : anet_chip_name(f->chip));
+    c->vpad = anet_forms_pad(&p, c->vocab);
+    c->hpad = anet_forms_pad(&p, c->dim / c->heads);
+    return ANET_OK;
+}
+
+anet_status anet_seq_forms(const anet_backend *be, anet_chip chip, anet_forms *f, anet_tfm_config *c,
+                           const anet_forms **out) {
+    *out = NULL;
+    anet_forms_default(chip, f);
+    anet_status st = anet_forms_env(f);
+    if (st != ANET_OK) return st;
+    st = anet_seq_config_for(f, c);
+    if (st == ANET_OK) *out = f;
+    else if (strcmp(be->ops->name, "vane") == 0) st = anet_seq_config_for(NULL, c); /* as built */
+    return st;
+}
+
 void anet_seq_param_dims(const anet_tfm_config *c, int i, int64_t dims[4]) {
-    char name[32];
     int r, k;
-    anet_tfm_param(c, i, name, &r, &k);
+    anet_tfm_prog_param(c, i, &r, &k);
     dims[0] = dims[1] = 1;
     dims[2] = k == 1 ? 1 : r;
     dims[3] = k == 1 ? r : k;
@@ -25,6 +51,7 @@ static int param_input(anet_graph *g, const anet_tfm_config *c, int i, const cha
     char name[32], in[64];
     int r, k;
     anet_tfm_param(c, i, name, &r, &k);
+    (void)r, (void)k;
     for (char *q = name; *q; q++)
         if (*q == '.') *q = '_';
     snprintf(in, sizeof in, "p%02d_%s%s", i, name, suffix);
@@ -109,10 +136,15 @@ anet_status anet_seq_build(const anet_tfm_config *c, int B, anet_seq_kind kind, 
     memset(sp, 0, sizeof *sp);
     if (ane && bo->opt.kind != ANET_OPT_ADAMW)
         return anet_fail(ANET_E_UNSUPPORTED, "a transformer trains with adamw");
-    pb b = {anet_graph_new(ANET_MIL_IOS18), -1, {0}};
+    anet_forms_plan plan;
+    memset(&plan, 0, sizeof plan);
+    plan.dialect = ANET_MIL_IOS18;
+    if (bo && bo->forms) anet_forms_plan_for(bo->forms, &plan);
+    pb b = {anet_graph_new(plan.dialect), -1, {0}};
     anet_graph *g = b.g;
     if (!g) return anet_fail(ANET_E_NOMEM, "out of memory building the program");
-    int64_t one[4] = {1, 1, 1, ANET_HYPER_SLOTS}, xd[4] = {1, B, c->ctx, c->vocab};
+    int Vp = anet_tfm_vpad(c);
+    int64_t one[4] = {1, 1, 1, ANET_HYPER_SLOTS}, xd[4] = {1, B, c->ctx, Vp};
     b.hyper = train ? anet_graph_input(g, "a_hyper", anet_type_make(ANET_DT_FP16, 4, one)) : -1;
     int xin = anet_graph_input(g, "b_x", anet_type_make(ANET_DT_FP16, 4, xd));
     int yin = kind == ANET_SEQ_LOGITS ? -1 : anet_graph_input(g, "c_y", anet_type_make(ANET_DT_FP16, 4, xd));
@@ -126,15 +158,15 @@ anet_status anet_seq_build(const anet_tfm_config *c, int B, anet_seq_kind kind, 
         }
     }
     /* the model reads [B,1,S,V] */
-    int32_t xs[4] = {B, 1, c->ctx, c->vocab};
+    int32_t xs[4] = {B, 1, c->ctx, Vp};
     int x = xin < 0 ? -1 : anet_b_reshape(g, NULL, xin, 4, xs);
     int y = yin < 0 ? -1 : anet_b_reshape(g, NULL, yin, 4, xs);
-    anet_tfm_io io = {x, kind == ANET_SEQ_LOGITS ? -1 : y, pv, ANET_DT_FP16};
+    anet_tfm_io io = {x, kind == ANET_SEQ_LOGITS ? -1 : y, pv, ANET_DT_FP16, plan.log_eps};
     anet_tfm_out out;
     anet_status st = x < 0 ? anet_fail(ANET_E_INTERNAL, "building the program's inputs failed") : anet_tfm_build(g, c, B, &io, &out);
     int n = 0;
     if (st == ANET_OK && kind == ANET_SEQ_LOGITS) {
-        int32_t ls[4] = {1, B, c->ctx, c->vocab};
+        int32_t ls[4] = {1, B, c->ctx, Vp};
         outs[n] = anet_b_reshape(g, "logits", out.logits, 4, ls);
         st = outs[n++] < 0 ? ANET_E_INTERNAL : ANET_OK;
     } else if (st == ANET_OK && !train) {
@@ -182,13 +214,34 @@ anet_status anet_seq_build(const anet_tfm_config *c, int B, anet_seq_kind kind, 
     sp->g = g;
     sp->nin = g->ninputs;
     sp->nout = n;
-    return ANET_OK;
+    sp->kind = kind;
+    sp->forms = bo ? bo->forms : NULL;
+    if (sp->forms) {
+        st = anet_step_forms_lower_graph(&sp->form, g, sp->forms);
+        if (st != ANET_OK) {
+            anet_step_forms_free(&sp->form);
+            anet_graph_free(g);
+            memset(sp, 0, sizeof *sp);
+        }
+    }
+    return st;
+}
+
+anet_status anet_seq_eval(anet_backend *be, anet_seq_program *sp, anet_io *in, int nin, anet_io *out, int nout) {
+    if (sp->form.lowered) return anet_step_forms_eval(&sp->form, be, sp->p, in, nin, out, nout);
+    return be->ops->eval(be->state, sp->p, in, nin, out, nout);
 }
 
 anet_status anet_seq_compile(anet_backend *be, anet_seq_program *sp) {
+    static const char *const what[3] = {"training", "validation", "logits"};
     char *mil = NULL;
     size_t len = 0;
-    anet_status st = anet_mil_emit(sp->g, &mil, &len);
+    /* A form that still breaks a rule would fail (or compute wrong) on a device: refused on the
+     * ANE backends (as the layer graphs' programs are); vane runs any form. */
+    anet_status st = ANET_OK;
+    if (sp->form.lowered && strncmp(be->ops->name, "ane", 3) == 0)
+        st = anet_step_forms_require(&sp->form, sp->forms, what[sp->kind]);
+    if (st == ANET_OK) st = anet_mil_emit(sp->g, &mil, &len);
     if (st == ANET_OK) st = be->ops->compile(be->state, mil, len, NULL, 0, &sp->p);
     free(mil);
     return st;
@@ -196,6 +249,7 @@ anet_status anet_seq_compile(anet_backend *be, anet_seq_program *sp) {
 
 void anet_seq_program_free(anet_backend *be, anet_seq_program *sp) {
     if (sp->p) be->ops->release(be->state, sp->p);
+    anet_step_forms_free(&sp->form);
     anet_graph_free(sp->g);
     memset(sp, 0, sizeof *sp);
 }

@@ -21,7 +21,7 @@
 #define MAXP ANET_TFM_MAX_PARAMS
 
 /* One-hot inputs and targets of windows w[b*(S+1) + t]. */
-static void onehot(const uint32_t *w, int B, int S, int V, anet_f16 *x, anet_f16 *y) {
+static void onehot(const uint32_t *w, int B, int S, int V, anet_f16 *x, anet_f16 *y) { /* V: the padded width */
     size_t n = (size_t)B * S * V;
     memset(x, 0, n * sizeof *x);
     memset(y, 0, n * sizeof *y);
@@ -37,7 +37,8 @@ typedef struct run {
     anet_backend be;
     anet_tfm_config c;
     anet_text_dataset td;
-    anet_optim_cpu opt; /* fp32 weights (update=cpu: master weights and AdamW state) */
+    anet_forms forms;   /* the chip's program form (vane runs it too) */
+    anet_optim_cpu opt; /* fp32 weights in program form (update=cpu: master weights and AdamW state) */
     anet_seq_program train, eval;
     int np, ane;
     /* update=ane: weight parts and optimizer state as program I/O, two sets (in, out) that
@@ -50,7 +51,7 @@ typedef struct run {
 
 /* Mean validation loss over the first nb batches of validation windows. */
 static anet_status validate(run *r, int B, int64_t nb, double *out) {
-    int S = r->c.ctx, V = r->c.vocab;
+    int S = r->c.ctx, V = anet_tfm_vpad(&r->c);
     anet_io in[MAXP + 2], res[1];
     anet_f16 loss = 0;
     double sum = 0;
@@ -63,7 +64,7 @@ static anet_status validate(run *r, int B, int64_t nb, double *out) {
         for (int i = 0; i < r->np; i++)
             in[2 + i] = (anet_io){r->ane ? r->dev[r->cur][i][0] : r->opt.w16[i], r->opt.sizes[i] * sizeof(anet_f16)};
         res[0] = (anet_io){&loss, sizeof loss};
-        anet_status st = r->be.ops->eval(r->be.state, r->eval.p, in, 2 + r->np, res, 1);
+        anet_status st = anet_seq_eval(&r->be, &r->eval, in, 2 + r->np, res, 1);
         if (st != ANET_OK) return st;
         sum += anet_f16_to_f32(loss);
     }
@@ -79,7 +80,9 @@ void anet_seq_spec_text(const anet_tfm_config *c, char *buf, size_t cap) {
  * vocabulary (hex of its bytes in id order), the dataset, steps and the last validation loss. */
 static anet_status save(run *r, const anet_seq_options *o, double val) {
     anet_ckpt_tensor t[MAXP];
+    float *user[MAXP] = {0};
     memset(t, 0, sizeof t);
+    anet_status st = ANET_OK;
     for (int i = 0; i < r->np; i++) {
         int rows, cols;
         anet_tfm_param(&r->c, i, t[i].name, &rows, &cols);
@@ -87,8 +90,10 @@ static anet_status save(run *r, const anet_seq_options *o, double val) {
         t[i].rank = 2;
         t[i].dims[0] = rows;
         t[i].dims[1] = cols;
-        t[i].data = r->opt.w[i];
-        t[i].nbytes = r->opt.sizes[i] * sizeof(float);
+        t[i].nbytes = (size_t)rows * cols * sizeof(float);
+        if (!(user[i] = malloc(t[i].nbytes))) st = anet_fail(ANET_E_NOMEM, "out of memory for the checkpoint");
+        else anet_tfm_from_prog(&r->c, i, r->opt.w[i], user[i]);
+        t[i].data = user[i];
     }
     char spec[128], vocab[513], steps[32], vl[32];
     anet_seq_spec_text(&r->c, spec, sizeof spec);
@@ -97,7 +102,9 @@ static anet_status save(run *r, const anet_seq_options *o, double val) {
     snprintf(vl, sizeof vl, "%.6f", val);
     anet_ckpt_meta meta[5] = {{"model", spec}, {"vocab", vocab}, {"dataset", (char *)o->dataset}, {"steps", steps},
                               {"val_loss", vl}};
-    return anet_ckpt_write(o->checkpoint, t, r->np, meta, 5);
+    if (st == ANET_OK) st = anet_ckpt_write(o->checkpoint, t, r->np, meta, 5);
+    for (int i = 0; i < r->np; i++) free(user[i]);
+    return st;
 }
 
 /* update=cpu: the gradients come back; unscale, check finiteness, clip by the global norm (in
@@ -108,7 +115,7 @@ static anet_status step_cpu(run *r, const anet_seq_options *o, anet_io *in, int 
     anet_f16 l16 = 0;
     out[0] = (anet_io){&l16, sizeof l16};
     for (int i = 0; i < r->np; i++) out[1 + i] = (anet_io){g16[i], r->opt.sizes[i] * sizeof(anet_f16)};
-    anet_status st = r->be.ops->eval(r->be.state, r->train.p, in, nin, out, 1 + r->np);
+    anet_status st = anet_seq_eval(&r->be, &r->train, in, nin, out, 1 + r->np);
     if (st != ANET_OK) return st;
     *loss = anet_f16_to_f32(l16);
     double norm2 = 0;
@@ -146,13 +153,31 @@ static anet_status step_ane(run *r, anet_io *in, int nin, float *loss, double *n
     int nx = r->cur ^ 1;
     for (int i = 0; i < r->np; i++)
         for (int k = 0; k < 4; k++) out[3 + 4 * i + k] = (anet_io){r->dev[nx][i][k], r->opt.sizes[i] * sizeof(anet_f16)};
-    anet_status st = r->be.ops->eval(r->be.state, r->train.p, in, nin, out, 3 + 4 * r->np);
+    anet_status st = anet_seq_eval(&r->be, &r->train, in, nin, out, 3 + 4 * r->np);
     if (st != ANET_OK) return st;
     *loss = anet_f16_to_f32(l16);
     *norm = anet_f16_to_f32(gn);
     *finite = anet_f16_to_f32(fin) == 1.0f;
     if (*finite) r->cur = nx;
     return ANET_OK;
+}
+
+/* GPT-2's initialization (anet_tfm_init) in the user's shapes, then into the program form. */
+static anet_status init_weights(run *r, anet_rng *rng) {
+    float *user[MAXP] = {0};
+    anet_status st = ANET_OK;
+    for (int i = 0; i < r->np; i++) {
+        char name[32];
+        int rows, cols;
+        anet_tfm_param(&r->c, i, name, &rows, &cols);
+        if (!(user[i] = malloc((size_t)rows * cols * sizeof(float)))) st = anet_fail(ANET_E_NOMEM, "out of memory for the weights");
+    }
+    if (st == ANET_OK) {
+        anet_tfm_init(&r->c, rng, user);
+        for (int i = 0; i < r->np; i++) anet_tfm_to_prog(&r->c, i, user[i], r->opt.w[i]);
+    }
+    for (int i = 0; i < r->np; i++) free(user[i]);
+    return st;
 }
 
 /* update=ane: the fp32 weights as hi + lo parts, zero state; and back. */
@@ -178,7 +203,7 @@ anet_status anet_seq_train(const anet_seq_options *o) {
     if (st != ANET_OK) return st;
     r.c.vocab = (int)r.td.vocab.size;
     r.ane = o->update == ANET_UPDATE_ANE;
-    int B = o->batch, S = r.c.ctx, V = r.c.vocab;
+    int B = o->batch, S = r.c.ctx;
     size_t nval = anet_text_val_count(&r.td, (uint32_t)S);
     int64_t val_batches = (int64_t)((o->val_windows > 0 && (size_t)o->val_windows < nval ? (size_t)o->val_windows : nval) / (size_t)B);
     if (r.td.n_train < (size_t)S + 1 || val_batches < 1) {
@@ -188,17 +213,20 @@ anet_status anet_seq_train(const anet_seq_options *o) {
     }
     FILE *mf = NULL;
     anet_backend_config bc = {o->chip, o->numerics};
+    const anet_forms *forms = NULL;
     st = anet_backend_open(o->backend ? o->backend : "vane", &bc, &r.be);
+    if (st == ANET_OK) st = anet_seq_forms(&r.be, o->chip, &r.forms, &r.c, &forms);
     if (st != ANET_OK) {
+        if (r.be.ops) anet_backend_close(&r.be);
         anet_text_free(&r.td);
         return st;
     }
+    int V = anet_tfm_vpad(&r.c);
     r.np = anet_tfm_nparams(&r.c);
     size_t sizes[MAXP];
     for (int i = 0; i < r.np; i++) {
-        char name[32];
         int rr, k;
-        anet_tfm_param(&r.c, i, name, &rr, &k);
+        anet_tfm_prog_param(&r.c, i, &rr, &k);
         sizes[i] = (size_t)rr * k;
     }
     anet_seq_build_opts bo;
@@ -210,6 +238,7 @@ anet_status anet_seq_train(const anet_seq_options *o) {
     bo.opt.eps = o->eps;
     bo.opt.weight_decay = o->weight_decay;
     bo.update = o->update;
+    bo.forms = forms;
     bo.clip = o->clip;
     /* anet_step_hyper reads the optimizer of a step config */
     anet_step_config *hc = calloc(1, sizeof *hc);
@@ -235,13 +264,13 @@ anet_status anet_seq_train(const anet_seq_options *o) {
     anet_rng init_rng, data_rng;
     anet_rng_seed(&init_rng, o->seed);
     anet_rng_seed(&data_rng, o->seed ^ 0x5eedda7aULL);
+    if (st == ANET_OK) st = init_weights(&r, &init_rng);
     if (st == ANET_OK) {
-        anet_tfm_init(&r.c, &init_rng, r.opt.w);
         anet_optim_cpu_sync_f16(&r.opt);
         if (r.ane) ane_load(&r);
     }
     if (st == ANET_OK) st = anet_seq_build(&r.c, B, ANET_SEQ_TRAIN, &bo, &r.train);
-    if (st == ANET_OK) st = anet_seq_build(&r.c, B, ANET_SEQ_LOSS, NULL, &r.eval);
+    if (st == ANET_OK) st = anet_seq_build(&r.c, B, ANET_SEQ_LOSS, &bo, &r.eval);
     if (st == ANET_OK) st = anet_seq_compile(&r.be, &r.train);
     if (st == ANET_OK) st = anet_seq_compile(&r.be, &r.eval);
     if (st == ANET_OK && o->metrics) {

@@ -99,11 +99,21 @@ static anet_status alloc_side(anet_io **dst, const anet_form_io *io, const int64
     return ANET_OK;
 }
 
+anet_status anet_step_forms_lower_graph(anet_step_forms *sf, anet_graph *g, const anet_forms *f) {
+    memset(sf, 0, sizeof *sf);
+    anet_status st = anet_forms_lower(g, f, &sf->map);
+    if (st) return anet_fail_ctx(st, "lowering the program to the %s form", anet_chip_name(f->chip));
+    if ((st = alloc_side(&sf->din, NULL, sf->map.dev_elems, sf->map.ndev_in)) ||
+        (st = alloc_side(&sf->dout, sf->map.out, NULL, sf->map.nout)))
+        return st;
+    sf->lowered = 1;
+    return ANET_OK;
+}
+
 anet_status anet_step_forms_lower(anet_step_forms *sf, anet_step_program *sp, const anet_forms *f,
                                   const anet_model_spec *user, int batch) {
-    memset(sf, 0, sizeof *sf);
-    anet_status st = anet_forms_lower(sp->graph, f, &sf->map);
-    if (st) return anet_fail_ctx(st, "lowering the program to the %s form", anet_chip_name(f->chip));
+    anet_status st = anet_step_forms_lower_graph(sf, sp->graph, f);
+    if (st) return st;
     for (int k = 0; k < 2; k++) {
         int n = k ? sp->noutputs : sp->ninputs;
         for (int i = 0; i < n; i++) {
@@ -117,10 +127,6 @@ anet_status anet_step_forms_lower(anet_step_forms *sf, anet_step_program *sp, co
                                  (long long)io->user_rows, (long long)io->user_cols);
         }
     }
-    if ((st = alloc_side(&sf->din, NULL, sf->map.dev_elems, sf->map.ndev_in)) ||
-        (st = alloc_side(&sf->dout, sf->map.out, NULL, sf->map.nout)))
-        return st;
-    sf->lowered = 1;
     return ANET_OK;
 }
 
