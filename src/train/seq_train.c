@@ -2,6 +2,7 @@
 #include "train/seq_train.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "core/safe_file.h"
 #include "data/text.h"
 #include "train/checkpoint.h"
+#include "train/rundir.h"
 #include "train/optim_cpu.h"
 #include "train/seq_program.h"
 #include "train/step.h"
@@ -45,6 +47,11 @@ typedef struct run {
      * swap after a finite step */
     anet_f16 *dev[2][MAXP][4];
     int cur;
+    /* the rest of the state a checkpoint keeps (resume continues exactly) */
+    int64_t step, t;  /* steps done; optimizer steps taken (AdamW's bias correction) */
+    float scale;      /* loss scale */
+    int good;         /* finite steps since the scale last changed */
+    anet_rng data_rng;
     anet_f16 *x, *y;
     uint32_t *win;
 } run;
@@ -78,32 +85,135 @@ void anet_seq_spec_text(const anet_tfm_config *c, char *buf, size_t cap) {
 
 /* The checkpoint: every parameter as F32 [rows, cols] under its name, the model spec, the
  * vocabulary (hex of its bytes in id order), the dataset, steps and the last validation loss. */
+static void ane_store(run *r);
+static const char *const dev_part[4] = {"hi", "lo", "m", "s"};
+
 static anet_status save(run *r, const anet_seq_options *o, double val) {
-    anet_ckpt_tensor t[MAXP];
+    enum { NT = 5 * MAXP };
+    anet_ckpt_tensor *t = calloc(NT, sizeof *t);
     float *user[MAXP] = {0};
-    memset(t, 0, sizeof t);
-    anet_status st = ANET_OK;
-    for (int i = 0; i < r->np; i++) {
+    anet_status st = t ? ANET_OK : anet_fail(ANET_E_NOMEM, "out of memory for the checkpoint");
+    int n = 0;
+    for (int i = 0; i < r->np && st == ANET_OK; i++) {
         int rows, cols;
-        anet_tfm_param(&r->c, i, t[i].name, &rows, &cols);
-        t[i].dtype = ANET_DT_FP32;
-        t[i].rank = 2;
-        t[i].dims[0] = rows;
-        t[i].dims[1] = cols;
-        t[i].nbytes = (size_t)rows * cols * sizeof(float);
-        if (!(user[i] = malloc(t[i].nbytes))) st = anet_fail(ANET_E_NOMEM, "out of memory for the checkpoint");
+        anet_tfm_param(&r->c, i, t[n].name, &rows, &cols);
+        t[n].dtype = ANET_DT_FP32;
+        t[n].rank = 2;
+        t[n].dims[0] = rows;
+        t[n].dims[1] = cols;
+        t[n].nbytes = (size_t)rows * cols * sizeof(float);
+        if (!(user[i] = malloc(t[n].nbytes))) st = anet_fail(ANET_E_NOMEM, "out of memory for the checkpoint");
         else anet_tfm_from_prog(&r->c, i, r->opt.w[i], user[i]);
-        t[i].data = user[i];
+        t[n++].data = user[i];
     }
-    char spec[128], vocab[513], steps[32], vl[32];
+    /* the training state in the program form: update=ane the program's fp16 I/O, update=cpu
+     * the fp32 master weights and AdamW's moments */
+    for (int i = 0; i < r->np && st == ANET_OK; i++)
+        for (int k = 0; k < (r->ane ? 4 : 3); k++) {
+            char name[32];
+            int rows, cols;
+            anet_tfm_param(&r->c, i, name, &rows, &cols);
+            anet_ckpt_tensor *q = &t[n++];
+            q->rank = 1;
+            q->dims[0] = (int64_t)r->opt.sizes[i];
+            q->dtype = r->ane ? ANET_DT_FP16 : ANET_DT_FP32;
+            q->nbytes = r->opt.sizes[i] * (r->ane ? 2 : 4);
+            if (r->ane) snprintf(q->name, sizeof q->name, "ane.%s.%s", dev_part[k], name);
+            else snprintf(q->name, sizeof q->name, "opt.%s.%s", k == 0 ? "w" : k == 1 ? "m" : "v", name);
+            q->data = r->ane ? (void *)r->dev[r->cur][i][k] : (void *)(k == 0 ? r->opt.w[i] : k == 1 ? r->opt.m[i] : r->opt.v[i]);
+        }
+    char spec[128], vocab[513], num[12][40], rng[80];
     anet_seq_spec_text(&r->c, spec, sizeof spec);
     for (uint32_t i = 0; i < r->td.vocab.size; i++) snprintf(vocab + 2 * i, 3, "%02x", r->td.vocab.chars[i]);
-    snprintf(steps, sizeof steps, "%lld", (long long)o->max_steps);
-    snprintf(vl, sizeof vl, "%.6f", val);
-    anet_ckpt_meta meta[5] = {{"model", spec}, {"vocab", vocab}, {"dataset", (char *)o->dataset}, {"steps", steps},
-                              {"val_loss", vl}};
-    if (st == ANET_OK) st = anet_ckpt_write(o->checkpoint, t, r->np, meta, 5);
+    snprintf(num[0], 40, "%lld", (long long)r->step);
+    snprintf(num[1], 40, "%.6f", val);
+    snprintf(num[2], 40, "%d", o->batch);
+    snprintf(num[3], 40, "%.9g", (double)o->lr);
+    snprintf(num[4], 40, "%.9g", (double)o->beta1);
+    snprintf(num[5], 40, "%.9g", (double)o->beta2);
+    snprintf(num[6], 40, "%.9g", (double)o->eps);
+    snprintf(num[7], 40, "%.9g", (double)o->weight_decay);
+    snprintf(num[8], 40, "%.9g", (double)o->clip);
+    snprintf(num[9], 40, "%lld", (long long)r->t);
+    snprintf(num[10], 40, "%.9g", (double)r->scale);
+    snprintf(num[11], 40, "%d", r->good);
+    snprintf(rng, sizeof rng, "%016llx%016llx%016llx%016llx", (unsigned long long)r->data_rng.s[0],
+             (unsigned long long)r->data_rng.s[1], (unsigned long long)r->data_rng.s[2], (unsigned long long)r->data_rng.s[3]);
+    anet_ckpt_meta meta[] = {{"model", spec}, {"vocab", vocab}, {"dataset", (char *)o->dataset}, {"steps", num[0]},
+                             {"val_loss", num[1]}, {"batch", num[2]}, {"lr", num[3]}, {"beta1", num[4]}, {"beta2", num[5]},
+                             {"eps", num[6]}, {"weight_decay", num[7]}, {"clip", num[8]}, {"update", r->ane ? "ane" : "cpu"},
+                             {"opt_t", num[9]}, {"loss_scale", num[10]}, {"good_steps", num[11]}, {"data_rng", rng},
+                             {"form", r->c.vpad ? "padded" : "plain"}};
+    if (st == ANET_OK) st = anet_ckpt_write(o->checkpoint, t, n, meta, (int)(sizeof meta / sizeof meta[0]));
     for (int i = 0; i < r->np; i++) free(user[i]);
+    free(t);
+    return st;
+}
+
+static int meta_num(const anet_ckpt *ck, const char *key, double lo, double hi, double *out) {
+    const char *v = anet_ckpt_get_meta(ck, key);
+    char *end;
+    if (!v || !*v) return 0;
+    *out = strtod(v, &end);
+    return !*end && *out >= lo && *out <= hi;
+}
+
+/* Continues from a checkpoint of this loop (the same model, data and update mode): weights,
+ * optimizer state, loss scale, step counts and the data generator. */
+static anet_status restore(run *r, const anet_seq_options *o) {
+    anet_ckpt ck;
+    anet_status st = anet_ckpt_read(o->resume, &ck);
+    if (st != ANET_OK) return st;
+    char spec[128];
+    anet_seq_spec_text(&r->c, spec, sizeof spec);
+    const char *m = anet_ckpt_get_meta(&ck, "model"), *u = anet_ckpt_get_meta(&ck, "update"),
+               *f = anet_ckpt_get_meta(&ck, "form"), *rng = anet_ckpt_get_meta(&ck, "data_rng");
+    double steps = 0, t = 0, scale = 1, good = 0;
+    if (!m || strcmp(m, spec) != 0) st = anet_fail(ANET_E_INVALID, "--resume %s: model %s, not %s", o->resume, m ? m : "?", spec);
+    else if (!u || strcmp(u, r->ane ? "ane" : "cpu") != 0)
+        st = anet_fail(ANET_E_INVALID, "--resume %s: saved with --update %s; resume it with the same", o->resume, u ? u : "?");
+    else if (!f || strcmp(f, r->c.vpad ? "padded" : "plain") != 0)
+        st = anet_fail(ANET_E_INVALID, "--resume %s: saved in the %s program form, this run uses the %s one (--chip, "
+                       "ANE_TRAINER_FORMS)", o->resume, f ? f : "?", r->c.vpad ? "padded" : "plain");
+    else if (!meta_num(&ck, "steps", 1, 1e15, &steps) || !meta_num(&ck, "opt_t", 0, steps, &t) ||
+             !meta_num(&ck, "loss_scale", 1, 65504, &scale) || !meta_num(&ck, "good_steps", 0, 1e15, &good) || !rng ||
+             strlen(rng) != 64)
+        st = anet_fail(ANET_E_FORMAT, "--resume %s: not a resumable transformer checkpoint (training state metadata)", o->resume);
+    else if ((int64_t)steps >= o->max_steps)
+        st = anet_fail(ANET_E_INVALID, "--resume %s: already %lld steps; give a larger --max-steps", o->resume, (long long)steps);
+    for (int k = 0; k < 4 && st == ANET_OK; k++) {
+        char h[17];
+        memcpy(h, rng + 16 * k, 16);
+        h[16] = 0;
+        char *end;
+        r->data_rng.s[k] = strtoull(h, &end, 16);
+        if (*end) st = anet_fail(ANET_E_FORMAT, "--resume %s: data_rng is not hex", o->resume);
+    }
+    for (int i = 0; i < r->np && st == ANET_OK; i++)
+        for (int k = 0; k < (r->ane ? 4 : 3) && st == ANET_OK; k++) {
+            char name[32], tn[64];
+            int rows, cols;
+            anet_tfm_param(&r->c, i, name, &rows, &cols);
+            if (r->ane) snprintf(tn, sizeof tn, "ane.%s.%s", dev_part[k], name);
+            else snprintf(tn, sizeof tn, "opt.%s.%s", k == 0 ? "w" : k == 1 ? "m" : "v", name);
+            const anet_ckpt_tensor *q = anet_ckpt_find(&ck, tn);
+            size_t nb = r->opt.sizes[i] * (r->ane ? 2 : 4);
+            if (!q || q->dtype != (r->ane ? ANET_DT_FP16 : ANET_DT_FP32) || q->nbytes != nb) {
+                st = anet_fail(ANET_E_FORMAT, "--resume %s: tensor %s missing or of another size", o->resume, tn);
+                break;
+            }
+            memcpy(r->ane ? (void *)r->dev[r->cur][i][k] : (void *)(k == 0 ? r->opt.w[i] : k == 1 ? r->opt.m[i] : r->opt.v[i]),
+                   q->data, nb);
+        }
+    if (st == ANET_OK) {
+        r->step = (int64_t)steps;
+        r->t = r->opt.t = (int64_t)t;
+        r->scale = (float)scale;
+        r->good = (int)good;
+        if (r->ane) ane_store(r);
+        else anet_optim_cpu_sync_f16(&r->opt);
+    }
+    anet_ckpt_free(&ck);
     return st;
 }
 
@@ -261,20 +371,24 @@ anet_status anet_seq_train(const anet_seq_options *o) {
     }
     if (st == ANET_OK && (!r.x || !r.y || !r.win || !hc)) st = anet_fail(ANET_E_NOMEM, "out of memory for a batch");
     if (hc) hc->opt = bo.opt;
-    anet_rng init_rng, data_rng;
+    anet_rng init_rng;
     anet_rng_seed(&init_rng, o->seed);
-    anet_rng_seed(&data_rng, o->seed ^ 0x5eedda7aULL);
+    anet_rng_seed(&r.data_rng, o->seed ^ 0x5eedda7aULL);
+    r.scale = 1024.0f;
     if (st == ANET_OK) st = init_weights(&r, &init_rng);
     if (st == ANET_OK) {
         anet_optim_cpu_sync_f16(&r.opt);
         if (r.ane) ane_load(&r);
     }
+    if (st == ANET_OK && o->resume) st = restore(&r, o);
     if (st == ANET_OK) st = anet_seq_build(&r.c, B, ANET_SEQ_TRAIN, &bo, &r.train);
     if (st == ANET_OK) st = anet_seq_build(&r.c, B, ANET_SEQ_LOSS, &bo, &r.eval);
     if (st == ANET_OK) st = anet_seq_compile(&r.be, &r.train);
     if (st == ANET_OK) st = anet_seq_compile(&r.be, &r.eval);
+    /* resume: the metrics up to the checkpoint's step stay, the run appends */
+    if (st == ANET_OK && o->metrics && o->resume) st = anet_rundir_truncate_metrics(o->metrics, r.step, INT_MAX, NULL);
     if (st == ANET_OK && o->metrics) {
-        mf = anet_fopen_output(o->metrics, "metrics file", O_TRUNC);
+        mf = anet_fopen_output(o->metrics, "metrics file", o->resume ? O_APPEND : O_TRUNC);
         if (!mf) st = ANET_E_IO;
     }
     if (st == ANET_OK && !o->quiet)
@@ -283,17 +397,14 @@ anet_status anet_seq_train(const anet_seq_options *o) {
                 o->dataset, r.td.path, r.td.n_train, r.td.n - r.td.n_train, r.td.vocab.size,
                 r.td.verified ? ", verified" : "", o->model, r.np, B, (double)o->lr, (double)o->weight_decay,
                 (double)o->clip, r.ane ? "ane" : "cpu", (long long)val_batches);
-    float scale = 1024.0f;
-    int good = 0;
-    int64_t t = 0; /* optimizer steps taken (AdamW's bias correction) */
     double val = NAN;
-    for (int64_t step = 1; st == ANET_OK && step <= o->max_steps; step++) {
-        st = anet_text_train_windows(&r.td, &data_rng, (uint32_t)B, (uint32_t)S, r.win);
+    for (int64_t step = r.step + 1; st == ANET_OK && step <= o->max_steps; step++) {
+        st = anet_text_train_windows(&r.td, &r.data_rng, (uint32_t)B, (uint32_t)S, r.win);
         if (st != ANET_OK) break;
         onehot(r.win, B, S, V, r.x, r.y);
         float hyper[ANET_HYPER_SLOTS];
         anet_f16 h16[ANET_HYPER_SLOTS];
-        anet_step_hyper(hc, t + 1, o->lr, scale, 1, hyper);
+        anet_step_hyper(hc, r.t + 1, o->lr, r.scale, 1, hyper);
         for (int k = 0; k < ANET_HYPER_SLOTS; k++) h16[k] = anet_f32_to_f16(hyper[k]);
         anet_io in[4 * MAXP + 3];
         in[0] = (anet_io){h16, sizeof h16};
@@ -307,25 +418,32 @@ anet_status anet_seq_train(const anet_seq_options *o) {
         double norm = 0;
         int finite = 0;
         st = r.ane ? step_ane(&r, in, nin, &loss, &norm, &finite)
-                   : step_cpu(&r, o, in, nin, g16, grads, scale, &loss, &norm, &finite);
+                   : step_cpu(&r, o, in, nin, g16, grads, r.scale, &loss, &norm, &finite);
         if (st != ANET_OK) break;
         if (!finite) { /* overflow at this loss scale: skip the step, halve the scale */
-            scale = scale > 1.0f ? scale / 2 : scale;
-            good = 0;
+            r.scale = r.scale > 1.0f ? r.scale / 2 : r.scale;
+            r.good = 0;
             step--;
             continue;
         }
-        t++;
-        if (++good >= 1000 && scale < 32768.0f) scale *= 2, good = 0;
+        r.t++;
+        r.step = step;
+        if (++r.good >= 1000 && r.scale < 32768.0f) r.scale *= 2, r.good = 0;
         int do_eval = step == o->max_steps || (o->eval_every > 0 && step % o->eval_every == 0);
         if (do_eval) st = validate(&r, B, val_batches, &val);
         if (st != ANET_OK) break;
         if (mf) {
             fprintf(mf, "{\"step\":%lld,\"loss\":%.6f,\"grad_norm\":%.6f,\"loss_scale\":%g", (long long)step, (double)loss,
-                    norm, (double)scale);
+                    norm, (double)r.scale);
             if (do_eval) fprintf(mf, ",\"val_loss\":%.6f", val);
             fputs("}\n", mf);
             fflush(mf);
+        }
+        /* a checkpoint at every evaluation (atomic): an interrupted run resumes from it */
+        if (do_eval && o->checkpoint && step < o->max_steps) {
+            if (r.ane) ane_store(&r);
+            st = save(&r, o, val);
+            if (st != ANET_OK) break;
         }
         if (!o->quiet && do_eval)
             fprintf(stderr, "step %lld: loss %.4f, val_loss %.4f nats/char\n", (long long)step, (double)loss, val);

@@ -31,12 +31,17 @@ typedef struct anet_seq_options {
     const char *metrics;   /* JSON lines file, may be NULL */
     int quiet;
     double *final_val;     /* optional: receives the last validation loss */
-    const char *checkpoint; /* written at the end when not NULL (safetensors, see below) */
+    const char *checkpoint; /* written at every evaluation and at the end when not NULL (see below) */
+    const char *resume;    /* a checkpoint of this loop to continue (same model, data, update mode) */
 } anet_seq_options;
 
-/* Trains; at the end writes the checkpoint: each parameter as F32 [rows, cols] named as
- * anet_tfm_param names it; metadata "model" (the canonical spec), "vocab" (the vocabulary's
- * bytes in id order, as hex), "dataset", "steps", "val_loss". */
+/* Trains; writes the checkpoint at every evaluation and at the end: each parameter as F32
+ * [rows, cols] named as anet_tfm_param names it; metadata "model" (the canonical spec), "vocab"
+ * (the vocabulary's bytes in id order, as hex), "dataset", "steps", "val_loss", the settings
+ * (batch, lr, beta1, beta2, eps, weight_decay, clip, update) and the training state for
+ * --resume: update=ane the program's fp16 I/O per parameter "ane.hi|lo|m|s.NAME" (program
+ * form), update=cpu "opt.w|m|v.NAME" (F32), "opt_t", "loss_scale", "good_steps", "data_rng",
+ * "form". A resumed run gives the losses the uninterrupted run would have given. */
 anet_status anet_seq_train(const anet_seq_options *o);
 
 /* "transformer:layers=L,dim=D,heads=H,ctx=S" */

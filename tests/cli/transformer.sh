@@ -9,6 +9,7 @@ BIN=${ANET_BIN:?}
 DATA=${ANET_SHARED_DIR:?}/datasets
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
+cd "$T" || exit 1 # runs without --out go to ./runs/<time>
 fail=0
 ok() { echo "ok: $*"; }
 bad() { echo "FAIL: $*"; fail=1; }
@@ -65,6 +66,24 @@ if [ $rc != 0 ] && [ "$(wc -l <"$T/err")" = 1 ] && grep -q "multiples of 32" "$T
 sim --max-steps 1 --backend ane-sim --chip strict --quiet >"$T/out" 2>"$T/err"
 rc=$?
 if [ $rc != 0 ] && [ "$(wc -l <"$T/err")" = 1 ] && grep -q "breaks rule" "$T/err"; then ok "strict -> $rc (refused, rule named)"; else bad "strict -> $rc"; cat "$T/err"; fi
+
+# --resume: 3 steps, then on to 6, gives the uninterrupted run's metrics and checkpoint (both
+# update modes); --out of an existing run is refused as for the layer graphs, --overwrite replaces it.
+for u in ane cpu; do
+    sim --max-steps 6 --backend vane --update $u --quiet --out "$T/full$u" || bad "full run $u"
+    sim --max-steps 3 --backend vane --update $u --quiet --out "$T/part$u" || bad "part run $u"
+    "$BIN" train --resume "$T/part$u/checkpoint.safetensors" --data "$DATA" --max-steps 6 --eval-every 3 --val-windows 8 \
+        --backend vane --quiet || bad "resume $u"
+    cmp -s "$T/full$u/metrics.jsonl" "$T/part$u/metrics.jsonl" && cmp -s "$T/full$u/checkpoint.safetensors" "$T/part$u/checkpoint.safetensors" \
+        && ok "update $u: resumed at step 3, same metrics and checkpoint as the uninterrupted run" || bad "resume $u differs"
+done
+sim --max-steps 1 --backend vane --quiet --out "$T/fullane" 2>"$T/err"
+rc=$?
+if [ $rc != 0 ] && [ "$(wc -l <"$T/err")" = 1 ] && grep -q "already holds a run" "$T/err"; then ok "existing --out refused"; else bad "existing --out -> $rc"; cat "$T/err"; fi
+sim --max-steps 1 --backend vane --quiet --out "$T/fullane" --overwrite && ok "--overwrite" || bad "--overwrite"
+"$BIN" train --resume "$T/partane/checkpoint.safetensors" --data "$DATA" --max-steps 6 --update cpu --quiet >"$T/out" 2>"$T/err"
+rc=$?
+if [ $rc != 0 ] && [ "$(wc -l <"$T/err")" = 1 ]; then ok "resume with another --update -> $rc: $(cat "$T/err")"; else bad "resume other update -> $rc"; cat "$T/err"; fi
 
 # data fetch tinyshakespeare from a local HTTP mirror: verified and installed; a mirror serving
 # other bytes is refused and leaves nothing behind.
