@@ -85,6 +85,10 @@ sim --max-steps 1 --backend vane --quiet --out "$T/fullane" --overwrite && ok "-
 rc=$?
 if [ $rc != 0 ] && [ "$(wc -l <"$T/err")" = 1 ]; then ok "resume with another --update -> $rc: $(cat "$T/err")"; else bad "resume other update -> $rc"; cat "$T/err"; fi
 
+"$BIN" data list --data "$DATA" | grep -E "^tinyshakespeare +verified +.*input.txt" >/dev/null && ok "data list: tinyshakespeare verified" \
+    || bad "data list lacks tinyshakespeare"
+"$BIN" data list --json --data "$DATA" | grep -q '"kind":[[:space:]]*"text"' && ok "data list --json: a text entry" || bad "data list --json"
+
 # data fetch tinyshakespeare from a local HTTP mirror: verified and installed; a mirror serving
 # other bytes is refused and leaves nothing behind.
 mkdir -p "$T/srv/good/tinyshakespeare" "$T/srv/bad/tinyshakespeare"
