@@ -51,18 +51,24 @@ def forward(params, x, L, D, H):
     return F.linear(F.layer_norm(h, (D,), f[0], f[1], 1e-5), f[2], f[3])
 
 
-def main(src, dst):
-    buf = open(src, "rb").read()
-    L, D, H, S, V, B = struct.unpack_from("<6i", buf, 0)
-    off = 24
-    tok = np.frombuffer(buf, dtype="<i4", count=B * (S + 1), offset=off).reshape(B, S + 1)
-    off += 4 * B * (S + 1)
+def read_params(buf, off, L, D, S, V):
+    """The float64 parameters at buf[off:] as leaf tensors, and the offset after them."""
     params = []
     for sh in param_shapes(L, D, S, V):
         n = int(np.prod(sh))
         a = np.frombuffer(buf, dtype="<f8", count=n, offset=off).reshape(sh)
         off += 8 * n
         params.append(torch.tensor(a.copy(), dtype=torch.float64, requires_grad=True))
+    return params, off
+
+
+def main(src, dst):
+    buf = open(src, "rb").read()
+    L, D, H, S, V, B = struct.unpack_from("<6i", buf, 0)
+    off = 24
+    tok = np.frombuffer(buf, dtype="<i4", count=B * (S + 1), offset=off).reshape(B, S + 1)
+    off += 4 * B * (S + 1)
+    params, off = read_params(buf, off, L, D, S, V)
     x = torch.tensor(tok[:, :S].astype(np.int64))
     y = torch.tensor(tok[:, 1:].astype(np.int64))
     logits = forward(params, x, L, D, H)
@@ -81,12 +87,7 @@ def adamw(src, dst):
     off = 28
     tok = np.frombuffer(buf, dtype="<i4", count=T * B * (S + 1), offset=off).reshape(T, B, S + 1)
     off += 4 * T * B * (S + 1)
-    params = []
-    for sh in param_shapes(L, D, S, V):
-        n = int(np.prod(sh))
-        a = np.frombuffer(buf, dtype="<f8", count=n, offset=off).reshape(sh)
-        off += 8 * n
-        params.append(torch.tensor(a.copy(), dtype=torch.float64, requires_grad=True))
+    params, off = read_params(buf, off, L, D, S, V)
     lr, wd, clip, b1, b2, eps = struct.unpack_from("<6d", buf, off)
     opt = torch.optim.AdamW(params, lr=lr, betas=(b1, b2), eps=eps, weight_decay=wd)
     norms = []
