@@ -421,8 +421,13 @@ anet_status anet_seq_train(const anet_seq_options *o) {
         st = r.ane ? step_ane(&r, in, nin, &loss, &norm, &finite)
                    : step_cpu(&r, o, in, nin, g16, grads, r.scale, &loss, &norm, &finite);
         if (st != ANET_OK) break;
+        if (!finite && r.scale <= 1.0f) {
+            st = anet_fail(ANET_E_VERIFY, "step %lld: the loss or the gradients are not finite even at loss scale 1 (the "
+                           "model diverged; try a smaller --lr or --clip)", (long long)step);
+            break;
+        }
         if (!finite) { /* overflow at this loss scale: skip the step, halve the scale */
-            r.scale = r.scale > 1.0f ? r.scale / 2 : r.scale;
+            r.scale /= 2;
             r.good = 0;
             step--;
             continue;

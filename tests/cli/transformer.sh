@@ -85,6 +85,11 @@ sim --max-steps 1 --backend vane --quiet --out "$T/fullane" --overwrite && ok "-
 rc=$?
 if [ $rc != 0 ] && [ "$(wc -l <"$T/err")" = 1 ]; then ok "resume with another --update -> $rc: $(cat "$T/err")"; else bad "resume other update -> $rc"; cat "$T/err"; fi
 
+# a diverging run stops with one line once the loss scale is down to 1 (no endless skipping)
+timeout 60 "$BIN" train --dataset tinyshakespeare --data "$DATA" --model "$M32" --batch-size 4 --val-windows 8 --max-steps 30 \
+    --lr 1e4 --clip 0 --quiet --out "$T/div" >"$T/out" 2>"$T/err"
+rc=$?
+if [ $rc = 1 ] && [ "$(wc -l <"$T/err")" = 1 ] && grep -q "diverged" "$T/err"; then ok "divergence -> $rc: $(cat "$T/err")"; else bad "divergence -> $rc"; cat "$T/err"; fi
 "$BIN" data list --data "$DATA" | grep -E "^tinyshakespeare +verified +.*input.txt" >/dev/null && ok "data list: tinyshakespeare verified" \
     || bad "data list lacks tinyshakespeare"
 "$BIN" data list --json --data "$DATA" | grep -q '"kind":[[:space:]]*"text"' && ok "data list --json: a text entry" || bad "data list --json"
