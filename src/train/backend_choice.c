@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "runtime/ane_backend.h"
 #include "runtime/ane_probe_report.h"
+#include "runtime/backend_auto.h"
 
 anet_status anet_backend_choose(const char *requested, const anet_backend_config *cfg,
                                 anet_backend *out, char *why, size_t why_len) {
