@@ -143,15 +143,31 @@ anet_type anet_step_forms_user_type(const anet_step_forms *sf, int is_out, int i
     return anet_type_make(ANET_DT_FP16, 4, dims);
 }
 
+void anet_step_forms_pack_in(anet_step_forms *sf, int i, const void *user) {
+    const anet_form_io *io = &sf->map.in[i];
+    anet_form_pack(io, user, (uint16_t *)sf->din[io->dev].data + io->offset);
+}
+
+void anet_step_forms_unpack_in(const anet_step_forms *sf, int i, void *user) {
+    const anet_form_io *io = &sf->map.in[i];
+    anet_form_unpack(io, (const uint16_t *)sf->din[io->dev].data + io->offset, user);
+}
+
+void anet_step_forms_unpack_out(const anet_step_forms *sf, int j, void *user) {
+    anet_form_unpack(&sf->map.out[j], sf->dout[j].data, user);
+}
+
+size_t anet_step_forms_dev_bytes(const anet_step_forms *sf, int is_out, int i) {
+    const anet_form_io *io = is_out ? &sf->map.out[i] : &sf->map.in[i];
+    return (size_t)(io->C * io->S) * 2;
+}
+
 void anet_step_forms_pack(anet_step_forms *sf, const anet_io *in) {
-    for (int i = 0; i < sf->map.nin; i++) {
-        const anet_form_io *io = &sf->map.in[i];
-        anet_form_pack(io, in[i].data, (uint16_t *)sf->din[io->dev].data + io->offset);
-    }
+    for (int i = 0; i < sf->map.nin; i++) anet_step_forms_pack_in(sf, i, in[i].data);
 }
 
 void anet_step_forms_unpack(const anet_step_forms *sf, anet_io *out) {
-    for (int j = 0; j < sf->map.nout; j++) anet_form_unpack(&sf->map.out[j], sf->dout[j].data, out[j].data);
+    for (int j = 0; j < sf->map.nout; j++) anet_step_forms_unpack_out(sf, j, out[j].data);
 }
 
 anet_status anet_step_forms_eval(anet_step_forms *sf, const anet_backend *b, anet_program *exe,

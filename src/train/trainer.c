@@ -37,6 +37,7 @@
 #include "train/run_files.h"
 #include "train/rundir.h"
 #include "train/step_forms.h"
+#include "train/step_resident.h"
 #include "train/tensorboard.h"
 #include "runtime/ane_probe_report.h"
 
@@ -298,6 +299,12 @@ struct anet_trainer {
     anet_optim_cpu opt;   /* update=cpu: master weights + state; update=ane: fp32 init only */
     state_buf *state;     /* update=ane */
     int nstate, cur;
+    /* update=ane on a backend with resident I/O: the state lives in the train program's
+     * ping-pong surfaces; state[].buf[cur] is a host copy, current when state_host_ok. */
+    anet_step_resident res;
+    int state_host_ok;
+    uint64_t state_bytes;      /* state bytes copied to/from the backend inside steps */
+    uint64_t state_bytes_step; /* per step on the copy path */
     anet_loss_scaler scaler;
     anet_schedule sched;
     anet_rng rng;
@@ -583,8 +590,17 @@ static void bind(anet_trainer *t, prog_rt *p, anet_batch *b, float lr) {
     }
 }
 
-/* One evaluation on the current backend, through the program's form when it was lowered. */
+/* One evaluation on the current backend, through the program's form when it was lowered.
+ * backend_s accumulates the evaluation alone where the backend runs it separately from its
+ * I/O (resident ops), else the whole eval call (vane: it is the simulated device). */
 static anet_status prog_run(anet_trainer *t, prog_rt *p) {
+    int train = p == &t->train;
+    if (p->form.lowered && t->backend.ops->resident) {
+        anet_status st = anet_step_resident_run(train ? &t->res : NULL, &t->backend, p->exe, &p->form, p->in, p->out,
+                                                &p->backend_s);
+        if (train && !t->res.on) t->state_bytes += t->state_bytes_step;
+        return st;
+    }
     const anet_io *in = p->in;
     anet_io *out = p->out;
     int ni = p->sp.ninputs, no = p->sp.noutputs;
@@ -598,6 +614,7 @@ static anet_status prog_run(anet_trainer *t, prog_rt *p) {
     anet_status st = t->backend.ops->eval(t->backend.state, p->exe, in, ni, out, no);
     p->backend_s += now_s() - t0; /* the rest of a step is host work (host_us_per_step) */
     if (st == ANET_OK && p->form.lowered) anet_step_forms_unpack(&p->form, p->out);
+    if (train) t->state_bytes += t->state_bytes_step;
     return st;
 }
 
@@ -716,6 +733,64 @@ static anet_status init_state(anet_trainer *t) {
     }
     t->cur = 0;
     return ANET_OK;
+}
+
+/* update=ane's state in the train program's ping-pong surfaces (t->res): the host copy
+ * buf[cur] is read back only when something needs it (evaluation, checkpoint, weights) and
+ * written back after the host changed it (restore, set_weights). */
+static anet_status state_move(anet_trainer *t, int pull) {
+    if (!t->res.on || (pull && t->state_host_ok)) return ANET_OK;
+    prog_rt *p = &t->train;
+    for (int i = 0; i < p->sp.ninputs; i++) {
+        const anet_io_desc *d = &p->sp.inputs[i];
+        state_buf *s = t->res.pair[i] >= 0 ? find_state(t, d->role, d->index, d->slot) : NULL;
+        if (!s) continue;
+        anet_status st = pull ? anet_step_resident_read(&t->res, &t->backend, p->exe, &p->form, i, s->buf[t->cur])
+                              : anet_step_resident_write(&t->res, &t->backend, p->exe, &p->form, i, s->buf[t->cur]);
+        if (st) return anet_fail_ctx(st, "%s the training state %s %s", pull ? "reading" : "writing",
+                                     pull ? "back from" : "into", t->backend.ops->name);
+    }
+    t->state_host_ok = 1;
+    return ANET_OK;
+}
+static anet_status state_pull(anet_trainer *t) { return state_move(t, 1); }
+static anet_status state_push(anet_trainer *t) { return state_move(t, 0); }
+
+/* Keeps update=ane's state in the backend when it can (t->res), and the bytes of state the
+ * copy path moves per step (update=cpu: the weights written each step). */
+static anet_status state_setup(anet_trainer *t) {
+    prog_rt *p = &t->train;
+    int *pair = calloc((size_t)p->sp.ninputs + 1, sizeof *pair);
+    if (!pair) return anet_fail(ANET_E_NOMEM, "out of memory");
+    t->state_bytes_step = 0;
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < (k ? p->sp.noutputs : p->sp.ninputs); i++) {
+            const anet_io_desc *d = k ? &p->sp.outputs[i] : &p->sp.inputs[i];
+            if (!is_state_role(d->role)) continue;
+            t->state_bytes_step += p->form.lowered ? anet_step_forms_dev_bytes(&p->form, k, i)
+                                                   : (k ? p->out : p->in)[i].nbytes;
+        }
+    for (int i = 0; i < p->sp.ninputs; i++) {
+        const anet_io_desc *d = &p->sp.inputs[i];
+        pair[i] = -1;
+        for (int j = 0; j < p->sp.noutputs && t->o.update == ANET_UPDATE_ANE && is_state_role(d->role); j++) {
+            const anet_io_desc *e = &p->sp.outputs[j];
+            if (e->role == d->role && e->index == d->index && (d->role != ANET_ROLE_OPT_STATE || e->slot == d->slot))
+                pair[i] = j;
+        }
+    }
+    anet_status st = ANET_OK;
+    t->state_host_ok = 1;
+    /* ANE_TRAINER_RESIDENT_STATE=0: the copy path, for comparing the two (docs/training.md). */
+    const char *env = getenv("ANE_TRAINER_RESIDENT_STATE");
+    if (t->o.update == ANET_UPDATE_ANE && !(env && strcmp(env, "0") == 0))
+        st = anet_step_resident_init(&t->res, &t->backend, p->exe, &p->form, p->sp.ninputs, p->sp.noutputs, pair);
+    free(pair);
+    if (st == ANET_OK && t->res.on) {
+        t->state_host_ok = 0; /* forces the first write */
+        if ((st = state_push(t)) != ANET_OK) return st;
+    }
+    return st;
 }
 
 static const char *state_prefix(const state_buf *s) {
@@ -868,7 +943,8 @@ static anet_status ckpt_apply(anet_trainer *t, const anet_ckpt *c, const char *p
     if (meta_f(c, "test_acc", &acc) == 0 && acc >= 0 && acc <= 1) t->last_acc = acc;
     if (meta_f(c, "best_metric", &acc) == 0 && acc >= 0 && acc <= 1) t->best_metric = acc;
     anet_optim_cpu_sync_f16(&t->opt);
-    return ANET_OK;
+    t->state_host_ok = 0;
+    return state_push(t);
 }
 
 /* Validates the whole checkpoint first and only then changes the trainer, so a failed restore
@@ -891,6 +967,8 @@ anet_status anet_trainer_restore(anet_trainer *t, const char *path) {
 
 anet_status anet_trainer_save(anet_trainer *t, const char *path) {
     if (!t || !path || !path[0]) return anet_fail(ANET_E_INVALID, "save: NULL trainer or empty path");
+    anet_status pst = state_pull(t);
+    if (pst != ANET_OK) return pst;
     int max_t = t->nparams * 3 + t->nstate + 1;
     anet_ckpt_tensor *ts = calloc((size_t)max_t, sizeof *ts);
     float **tmp = calloc((size_t)t->nparams, sizeof *tmp);
@@ -1210,6 +1288,7 @@ backend:;
         anet_ckpt_free(&ck);
         have_ck = 0;
     }
+    if ((st = state_setup(t)) != ANET_OK) goto fail;
     t->sched.kind = o->schedule;
     t->sched.lr = o->opt.lr;
     t->sched.warmup_steps = o->warmup_steps;
@@ -1260,6 +1339,7 @@ anet_status anet_trainer_load_mem(const anet_train_options *o, const char *check
 
 void anet_trainer_free(anet_trainer *t) {
     if (!t) return;
+    anet_step_resident_free(&t->res);
     prog_free(t, &t->train);
     prog_free(t, &t->eval);
     for (int i = 0; i < t->nstate; i++) {
@@ -1325,6 +1405,7 @@ static anet_status eval_loop(anet_trainer *t, anet_batcher *b, anet_batch *batch
                              uint32_t *seen_out, double *loss_sum, float *logits_out) {
     anet_batch_pos start = {0, 0};
     anet_status st = anet_batcher_seek(b, start);
+    if (st == ANET_OK) st = state_pull(t); /* the eval program reads the weights' host copy */
     if (st != ANET_OK) return st;
     uint32_t nb = anet_batcher_batches_per_epoch(b), correct = 0, seen = 0;
     int lo = find_out(&t->eval, ANET_ROLE_LOGITS), co = find_out(&t->eval, ANET_ROLE_CORRECT);
@@ -1449,8 +1530,14 @@ static anet_status train_step(anet_trainer *t, float *loss_out, int *applied) {
     } else {
         if (!isfinite(loss)) finite = 0;
         *applied = anet_loss_scaler_update(&t->scaler, finite);
-        if (*applied) {
+        if (*applied && t->res.on) {
+            /* The outputs become the next step's inputs in the backend; the host copy is old. */
+            if ((st = anet_step_resident_commit(&t->res, &t->backend, p->exe)) != ANET_OK) return st;
+            t->state_host_ok = 0;
+        } else if (*applied) {
             t->cur = 1 - t->cur;
+        }
+        if (*applied) {
             t->opt.t++; /* device-side update count: drives the bias-correction hyper inputs */
         }
     }
@@ -1484,7 +1571,7 @@ static void fill_record(anet_trainer *t, anet_metrics_record *r, const char *eve
 static void fallback_record(anet_trainer *t, anet_metrics_record *r) {
     fill_record(t, r, "fallback", t->epochs_done + 1);
     r->train_loss = r->epoch_seconds = r->samples_per_s = NAN;
-    r->dispatches_per_step = r->bytes_per_step = r->host_us_per_step = NAN;
+    r->dispatches_per_step = r->bytes_per_step = r->host_us_per_step = r->state_bytes_per_step = NAN;
 }
 
 /* Records that auto ended on vane: one warning line on stderr (also with --quiet: it is not
@@ -1517,6 +1604,16 @@ static anet_status fall_back(anet_trainer *t, const char *where) {
         return anet_fail(st, "%s failed %s (%s), and vane did not open to continue on: %s", from, where, msg, verr);
     }
     snprintf(why, sizeof why, "%s failed %s (%s)", from, where, msg);
+    /* update=ane's state in the failed backend's surfaces: its inputs still hold the state
+     * before the failed step (a run writes only the other set). */
+    if ((st = state_pull(t)) != ANET_OK) {
+        char perr[300];
+        snprintf(perr, sizeof perr, "%s", anet_last_error());
+        anet_backend_close(&v);
+        return anet_fail(st, "%s, and its training state could not be read back to continue on vane: %s", why, perr);
+    }
+    anet_step_resident_free(&t->res);
+    t->state_host_ok = 1;
     anet_backend_stats old;
     backend_stats(t, &old);
     prog_rt *ps[2] = {&t->train, &t->eval};
@@ -1544,6 +1641,7 @@ static anet_status run_epoch(anet_trainer *t, int epoch, anet_metrics_record *r,
     anet_backend_stats s0, s1;
     backend_stats(t, &s0);
     double t0 = now_s(), loss_sum = 0, backend0 = t->train.backend_s;
+    uint64_t state0 = t->state_bytes;
     uint32_t nloss = 0, done = 0, napplied = 0;
     int64_t steps0 = t->step;
     /* A resumed position may sit inside an epoch: finish that epoch's batches only. */
@@ -1578,7 +1676,8 @@ static anet_status run_epoch(anet_trainer *t, int epoch, anet_metrics_record *r,
             fill_record(t, &sr, "step", epoch);
             sr.train_loss = loss;
             /* Figures a single step does not measure are null, not 0. */
-            sr.epoch_seconds = sr.samples_per_s = sr.dispatches_per_step = sr.bytes_per_step = sr.host_us_per_step = NAN;
+            sr.epoch_seconds = sr.samples_per_s = sr.dispatches_per_step = sr.bytes_per_step = sr.host_us_per_step =
+                sr.state_bytes_per_step = NAN;
             if ((st = anet_metrics_write(&t->metrics, &sr)) != ANET_OK) return st;
             if ((st = anet_tb_record(&t->tb, &sr)) != ANET_OK) return st;
         }
@@ -1604,6 +1703,7 @@ static anet_status run_epoch(anet_trainer *t, int epoch, anet_metrics_record *r,
      * packing into the program's form, the CPU optimizer, progress). */
     double host = secs - (t->train.backend_s - backend0);
     r->host_us_per_step = steps ? (host > 0 ? host : 0) * 1e6 / (double)steps : 0;
+    r->state_bytes_per_step = steps ? (double)(t->state_bytes - state0) / (double)steps : 0;
     return ANET_OK;
 }
 
@@ -1857,6 +1957,8 @@ anet_status anet_trainer_get_weights(const anet_trainer *t, int i, float *out) {
         memcpy(out, t->opt.w[i], n * sizeof(float));
         return ANET_OK;
     }
+    anet_status st = state_pull((anet_trainer *)t);
+    if (st != ANET_OK) return st;
     state_buf *hi = find_state((anet_trainer *)t, ANET_ROLE_PARAM, i, 0);
     state_buf *lo = find_state((anet_trainer *)t, ANET_ROLE_PARAM_LO, i, 0);
     for (size_t k = 0; k < n; k++)
@@ -1873,6 +1975,8 @@ anet_status anet_trainer_set_weights(anet_trainer *t, int i, const float *in) {
     for (size_t k = 0; k < n; k++)
         if (!isfinite(in[k]))
             return anet_fail(ANET_E_INVALID, "parameter %s[%zu] is not finite", t->pinfo[i].name, k);
+    anet_status st = state_pull(t); /* the other tensors' host copy must be current too */
+    if (st != ANET_OK) return st;
     memcpy(t->opt.w[i], in, n * sizeof(float));
     anet_optim_cpu_sync_f16(&t->opt);
     for (int j = 0; j < t->nstate; j++) {
@@ -1885,7 +1989,8 @@ anet_status anet_trainer_set_weights(anet_trainer *t, int i, const float *in) {
             write_scalar(s->buf[t->cur], s->dtype, k, v);
         }
     }
-    return ANET_OK;
+    t->state_host_ok = 0;
+    return state_push(t);
 }
 
 /* ---- eval of a checkpoint ---- */
