@@ -80,8 +80,9 @@ static void user_shape(const anet_io_desc *d, const anet_model_spec *m, int batc
         break;
     case ANET_ROLE_MASK: io->user_rows = anet_shape_numel(&m->layers[d->index].in); io->user_cols = batch; break;
     case ANET_ROLE_BN_STAT: break; /* per channel: as the program has it */
-    default: /* LOSS, CORRECT, FINITE; row_scalars: LOSS and CORRECT are rows to be summed */
-        if (io->rows * io->cols > 1) io->mode = ANET_FORM_IO_SUM;
+    default: /* LOSS, CORRECT, FINITE; row_scalars: LOSS and CORRECT are rows to be summed, FINITE
+              * a row of flags that must all be 1 */
+        if (io->rows * io->cols > 1) io->mode = d->role == ANET_ROLE_FINITE ? ANET_FORM_IO_MIN : ANET_FORM_IO_SUM;
         io->user_rows = 1;
         io->user_cols = 1;
         break;
