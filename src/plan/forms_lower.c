@@ -76,7 +76,9 @@ static anet_status lower_input(anet_graph *g, const anet_forms *f, int i, anet_f
         return ANET_OK;
     }
     anet_form_io *io = &m->in[i];
-    io_init(io, &t, f->on[ANET_FORM_IO_WIDTH_MULT32]);
+    /* Inputs to be packed (max-inputs) go in rows of 32: padded like the width rule pads. */
+    int packs = f->on[ANET_FORM_MAX_INPUTS] && g->ninputs > f->max_inputs;
+    io_init(io, &t, f->on[ANET_FORM_IO_WIDTH_MULT32] || packs);
     int reshape = t.dims[2] != 1, slice = io->S != io->cols, prologue = f->on[ANET_FORM_RUNTIME_INPUT_LAYOUT];
     if (!reshape && !slice && !prologue) {
         *pro = v;
@@ -230,6 +232,7 @@ static int64_t pack_width(const anet_graph *g, const anet_forms *f, const int *o
 static anet_status pack_inputs(anet_graph *g, const anet_forms *f, anet_form_map *m) {
     int n = g->ninputs, groups = f->max_inputs < n ? f->max_inputs : n;
     int per = (n + groups - 1) / groups, nops0 = g->nops;
+    groups = (n + per - 1) / per; /* 6 inputs in at most 4: 3 groups of 2, none left empty */
     int *old = malloc((size_t)n * sizeof *old), *gin = malloc((size_t)groups * sizeof *gin);
     anet_status st = ANET_OK;
     if (!old || !gin) {

@@ -638,8 +638,11 @@ static anet_status prog_lower(anet_trainer *t, prog_rt *p, const anet_model_spec
     anet_status st = anet_step_forms_lower(&p->form, &p->sp, &t->forms, m, batch);
     /* A form that still breaks a rule would fail (or compute wrong) on the device: refused on
      * the ANE backends; vane runs any form. */
-    if (st == ANET_OK && strncmp(t->backend.ops->name, "ane", 3) == 0)
+    if (st == ANET_OK && strncmp(t->backend.ops->name, "ane", 3) == 0) {
         st = anet_step_forms_require(&p->form, &t->forms, p->name);
+        /* auto (e.g. forms from a selftest report the planner cannot meet): vane instead. */
+        if (st != ANET_OK && can_fall_back(t)) st = fall_back(t, "to take the programs in their form");
+    }
     return st;
 }
 
@@ -1625,9 +1628,10 @@ static anet_status fall_back(anet_trainer *t, const char *where) {
     anet_backend_close(&t->backend);
     t->backend = v;
     t->stats_base = old;
-    /* Only programs that were built (anet_eval_checkpoint builds no train program). */
+    /* Only programs that were built and prepared (anet_eval_checkpoint builds no train program;
+     * a fallback while lowering leaves the rest to the caller). */
     for (int k = 0; k < 2; k++)
-        if (ps[k]->sp.graph && (st = prog_compile(t, ps[k])) != ANET_OK)
+        if (ps[k]->sp.graph && ps[k]->in && (st = prog_compile(t, ps[k])) != ANET_OK)
             return anet_fail_ctx(st, "continuing on vane after %s", why);
     return note_fallback(t, why);
 }
