@@ -18,7 +18,6 @@ anet_status anet_step_resident_init(anet_step_resident *r, const anet_backend *b
                                     anet_step_forms *sf, int nin, int nout, const int *pair) {
     memset(r, 0, sizeof *r);
     const anet_backend_resident_ops *ro = b->ops->resident;
-    if (!ro) return off(r, "the backend has no resident I/O: state is copied every step");
     if (!sf->lowered || sf->map.nin != nin || sf->map.nout != nout)
         return off(r, "the program is not in a device form: state is copied every step");
     /* A resident tensor needs a device input of its own: max-inputs packing shares one. */
@@ -40,9 +39,10 @@ anet_status anet_step_resident_init(anet_step_resident *r, const anet_backend *b
         return anet_fail(ANET_E_NOMEM, "resident state: out of memory");
     }
     memcpy(r->pair, pair, (size_t)nin * sizeof *r->pair);
+    r->host = ro == NULL;
     for (int i = 0; i < nin; i++) {
         if (pair[i] < 0) continue;
-        anet_status st = ro->pair(b->state, exe, sf->map.in[i].dev, pair[i]);
+        anet_status st = r->host ? ANET_OK : ro->pair(b->state, exe, sf->map.in[i].dev, pair[i]);
         if (st != ANET_OK) {
             anet_step_resident_free(r);
             return anet_fail_ctx(st, "keeping the training state in the backend");
@@ -58,6 +58,7 @@ anet_status anet_step_resident_write(anet_step_resident *r, const anet_backend *
     if (!r->on || i < 0 || i >= r->nin) return anet_fail(ANET_E_INTERNAL, "resident state: write of input %d", i);
     int dev = sf->map.in[i].dev;
     anet_step_forms_pack_in(sf, i, user);
+    if (r->host) return ANET_OK; /* the device buffer is the resident copy */
     return b->ops->resident->write(b->state, exe, dev, sf->din[dev].data, sf->din[dev].nbytes);
 }
 
@@ -65,7 +66,7 @@ anet_status anet_step_resident_read(anet_step_resident *r, const anet_backend *b
                                     anet_step_forms *sf, int i, void *user) {
     if (!r->on || i < 0 || i >= r->nin) return anet_fail(ANET_E_INTERNAL, "resident state: read of input %d", i);
     int dev = sf->map.in[i].dev;
-    anet_status st = b->ops->resident->read_input(b->state, exe, dev, sf->din[dev].data, sf->din[dev].nbytes);
+    anet_status st = r->host ? ANET_OK : b->ops->resident->read_input(b->state, exe, dev, sf->din[dev].data, sf->din[dev].nbytes);
     if (st == ANET_OK) anet_step_forms_unpack_in(sf, i, user);
     return st;
 }
@@ -81,8 +82,18 @@ static int is_res_in(const anet_step_resident *r, int i) { return r && r->on && 
 anet_status anet_step_resident_run(const anet_step_resident *r, const anet_backend *b, anet_program *exe,
                                    anet_step_forms *sf, const anet_io *in, anet_io *out, double *run_s) {
     const anet_backend_resident_ops *ro = b->ops->resident;
-    if (!ro || !sf->lowered) return anet_fail(ANET_E_INTERNAL, "resident I/O: not available");
+    if (!sf->lowered || (!ro && !(r && r->on && r->host))) return anet_fail(ANET_E_INTERNAL, "resident I/O: not available");
     anet_status st = ANET_OK;
+    if (!ro) { /* host ping-pong: the resident device buffers are not packed again */
+        for (int i = 0; i < sf->map.nin; i++)
+            if (!is_res_in(r, i)) anet_step_forms_pack_in(sf, i, in[i].data);
+        double t0 = now_s();
+        st = b->ops->eval(b->state, exe, sf->din, sf->map.ndev_in, sf->dout, sf->map.nout);
+        *run_s += now_s() - t0;
+        for (int j = 0; j < sf->map.nout && st == ANET_OK; j++)
+            if (!r->out_res[j]) anet_step_forms_unpack_out(sf, j, out[j].data);
+        return st;
+    }
     /* Every device input without a resident member: its members packed, then written once. */
     for (int i = 0; i < sf->map.nin; i++)
         if (!is_res_in(r, i)) anet_step_forms_pack_in(sf, i, in[i].data);
@@ -103,9 +114,19 @@ anet_status anet_step_resident_run(const anet_step_resident *r, const anet_backe
     return st;
 }
 
-anet_status anet_step_resident_commit(anet_step_resident *r, const anet_backend *b, anet_program *exe) {
+anet_status anet_step_resident_commit(anet_step_resident *r, const anet_backend *b, anet_program *exe,
+                                      anet_step_forms *sf) {
     if (!r->on) return anet_fail(ANET_E_INTERNAL, "resident state: commit while off");
-    return b->ops->resident->swap(b->state, exe);
+    if (!r->host) return b->ops->resident->swap(b->state, exe);
+    /* Host ping-pong: the output buffer becomes the input's, the input's the next output's. */
+    for (int i = 0; i < r->nin; i++) {
+        if (r->pair[i] < 0) continue;
+        anet_io *a = &sf->din[sf->map.in[i].dev], *o = &sf->dout[r->pair[i]];
+        void *d = a->data;
+        a->data = o->data;
+        o->data = d;
+    }
+    return ANET_OK;
 }
 
 void anet_step_resident_free(anet_step_resident *r) {

@@ -2,8 +2,9 @@
  * resident input is paired with the output that updates it, so the outputs of step k are the
  * inputs of step k+1 and the host moves only the other tensors (the batch, the per-step
  * scalars, the loss and the flags). Used by the trainer for update=ane's weights and optimizer
- * state on backends with resident I/O (backend.h: ane, ane-sim); elsewhere it stays off and
- * the caller copies everything through eval. */
+ * state. On backends with resident I/O (backend.h: ane, ane-sim) the pairs are the backend's
+ * surfaces; on the others (vane) they are the program form's own device buffers, swapped on
+ * the host (the same ping-pong, no copies), the backend run through eval. */
 #ifndef ANET_TRAIN_STEP_RESIDENT_H
 #define ANET_TRAIN_STEP_RESIDENT_H
 
@@ -12,6 +13,7 @@
 
 typedef struct anet_step_resident {
     int on;
+    int host;               /* the pairs are the form's device buffers (backend without resident I/O) */
     int nin, nout;
     int *pair;              /* per program input: the output that updates it, or -1 */
     unsigned char *out_res; /* per program output: 1 when it feeds a resident input */
@@ -19,9 +21,9 @@ typedef struct anet_step_resident {
 } anet_step_resident;
 
 /* Pairs input i with output pair[i] (-1: not resident) on program exe of backend b, lowered as
- * sf. ANET_OK with r->on = 0 and r->why set when the backend has no resident I/O or the form
- * shares a device input between a resident tensor and others (max-inputs packing); an error
- * only when out of memory or the backend refuses a pairing it should accept. */
+ * sf. ANET_OK with r->on = 0 and r->why set when the form shares a device input between a
+ * resident tensor and others (max-inputs packing); an error only when out of memory or the
+ * backend refuses a pairing it should accept. */
 anet_status anet_step_resident_init(anet_step_resident *r, const anet_backend *b, anet_program *exe,
                                     anet_step_forms *sf, int nin, int nout, const int *pair);
 /* Resident input i from / to the user's buffer (through the form). */
@@ -29,13 +31,14 @@ anet_status anet_step_resident_write(anet_step_resident *r, const anet_backend *
                                      anet_step_forms *sf, int i, const void *user);
 anet_status anet_step_resident_read(anet_step_resident *r, const anet_backend *b, anet_program *exe,
                                     anet_step_forms *sf, int i, void *user);
-/* One run on a backend with resident I/O (r NULL or off: every tensor copied, as eval does):
+/* One run, on a backend with resident I/O or with r on (r NULL or off: every tensor copied):
  * the non-resident inputs in[] written, the program run, the non-resident outputs read into
  * out[] (resident outputs stay in the backend). run_s accumulates the time of the run alone. */
 anet_status anet_step_resident_run(const anet_step_resident *r, const anet_backend *b, anet_program *exe,
                                    anet_step_forms *sf, const anet_io *in, anet_io *out, double *run_s);
 /* Makes what the last run wrote the resident inputs of the next (skip it to discard the run). */
-anet_status anet_step_resident_commit(anet_step_resident *r, const anet_backend *b, anet_program *exe);
+anet_status anet_step_resident_commit(anet_step_resident *r, const anet_backend *b, anet_program *exe,
+                                      anet_step_forms *sf);
 void anet_step_resident_free(anet_step_resident *r);
 
 #endif

@@ -595,7 +595,7 @@ static void bind(anet_trainer *t, prog_rt *p, anet_batch *b, float lr) {
  * I/O (resident ops), else the whole eval call (vane: it is the simulated device). */
 static anet_status prog_run(anet_trainer *t, prog_rt *p) {
     int train = p == &t->train;
-    if (p->form.lowered && t->backend.ops->resident) {
+    if (p->form.lowered && (t->backend.ops->resident || (train && t->res.on))) {
         anet_status st = anet_step_resident_run(train ? &t->res : NULL, &t->backend, p->exe, &p->form, p->in, p->out,
                                                 &p->backend_s);
         if (train && !t->res.on) t->state_bytes += t->state_bytes_step;
@@ -1535,7 +1535,7 @@ static anet_status train_step(anet_trainer *t, float *loss_out, int *applied) {
         *applied = anet_loss_scaler_update(&t->scaler, finite);
         if (*applied && t->res.on) {
             /* The outputs become the next step's inputs in the backend; the host copy is old. */
-            if ((st = anet_step_resident_commit(&t->res, &t->backend, p->exe)) != ANET_OK) return st;
+            if ((st = anet_step_resident_commit(&t->res, &t->backend, p->exe, &p->form)) != ANET_OK) return st;
             t->state_host_ok = 0;
         } else if (*applied) {
             t->cur = 1 - t->cur;
