@@ -2,7 +2,8 @@
 # --update ane on ane-sim keeps the weights and optimizer state in the backend's ping-pong
 # surfaces: no state bytes are copied per step (metrics), the losses and the checkpoint are
 # bit-identical to the copy path (ANE_TRAINER_RESIDENT_STATE=0), and a resume from the epoch-1
-# checkpoint (state read back from the surfaces) gives exactly the uninterrupted run.
+# checkpoint (state read back from the surfaces) gives exactly the uninterrupted run; vane
+# (host ping-pong) copies no state either and gives the same losses.
 set -euo pipefail
 bin="${ANET_BIN:?}"
 data="${ANET_SHARED_DIR:?}/datasets/mnist-10k"
@@ -16,6 +17,7 @@ common=(--dataset "$data" --model mlp:784-64-10 --backend ane-sim --chip m1 --up
 "$bin" train "${common[@]}" --epochs 2 --out "$tmp/res"
 ANE_TRAINER_RESIDENT_STATE=0 "$bin" train "${common[@]}" --epochs 2 --out "$tmp/copy"
 "$bin" train "${common[@]}" --epochs 1 --out "$tmp/half"
+"$bin" train "${common[@]}" --epochs 1 --backend vane --out "$tmp/vane"
 "$bin" train "${common[@]}" --epochs 2 --out "$tmp/half" --resume "$tmp/half/checkpoint.safetensors"
 "$py" - "$tmp" <<'PY'
 import json, struct, sys
@@ -26,7 +28,7 @@ def tensors(run):
     n = struct.unpack("<Q", b[:8])[0]
     h = json.loads(b[8:8 + n])
     return {k: b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]] for k, v in h.items() if k != "__metadata__"}
-res, copy, half = lines("res"), lines("copy"), lines("half")
+res, copy, half, vane = lines("res"), lines("copy"), lines("half"), lines("vane")
 ep = lambda ls: [m for m in ls if m["event"] == "epoch"]
 steps = lambda ls: [(m["step"], m["train_loss"]) for m in ls if m["event"] == "step"]
 assert len(ep(res)) == 2 and len(ep(copy)) == 2, (res, copy)
@@ -38,6 +40,9 @@ assert all(m["state_bytes_copied_per_step"] is None for m in res if m["event"] =
 assert steps(res) == steps(copy) and len(steps(res)) > 100, "losses differ from the copy path"
 assert [m["test_acc"] for m in ep(res)] == [m["test_acc"] for m in ep(copy)]
 assert tensors("res") == tensors("copy"), "checkpoint tensors differ from the copy path"
+# vane: the same pairs as host buffers, no state copied, the same losses.
+assert ep(vane)[0]["backend"] == "vane" and ep(vane)[0]["state_bytes_copied_per_step"] == 0, ep(vane)
+assert steps(vane) == steps(res)[:len(steps(vane))] and len(steps(vane)) > 50
 # The resumed run: the same epoch 2, the same final tensors as the uninterrupted one.
 assert ep(half)[-1]["train_loss"] == ep(res)[-1]["train_loss"], (ep(half)[-1], ep(res)[-1])
 assert ep(half)[-1]["test_acc"] == ep(res)[-1]["test_acc"]
