@@ -556,6 +556,20 @@ anet_status anet_ane_write(void *state, anet_program *p, int i, const void *data
     return ANET_OK;
 }
 
+/* Copies the tensor t of surface s (rows at `stride`) out to data (packed rows). */
+static anet_status surface_out(ane_state *st, anet_ane_surface *s, const anet_ane_tensor_sig *t, size_t stride,
+                               void *data, size_t n) {
+    void *base = NULL;
+    int rc = st->seam.ops->surface_lock(st->seam.ctx, s, 1, &base);
+    if (rc || !base) return seam_fail(st, ANET_ANE_STAGE_SURFACE, rc ? rc : ANET_ANE_RC_NOMEM, "ane backend: locking a surface to read it");
+    size_t rows, rb;
+    anet_ane_tensor_rows(t, &rows, &rb);
+    anet_ane_rows_copy(data, rb, base, stride, rows, rb);
+    st->seam.ops->surface_unlock(st->seam.ctx, s, 1);
+    st->stats.bytes_out += n;
+    return ANET_OK;
+}
+
 anet_status anet_ane_read(void *state, anet_program *p, int j, void *data, size_t n) {
     ane_state *st = state;
     if (!st || !p || j < 0 || j >= p->sig.nout || !data)
@@ -565,16 +579,7 @@ anet_status anet_ane_read(void *state, anet_program *p, int j, void *data, size_
                          p->sig.out[j].name, p->sig.out[j].nbytes, n);
     int k = find_name(&p->psig, 0, p->sig.out[j].name);
     if (k < 0) return anet_fail(ANET_E_INTERNAL, "ane backend: output '%s' lost", p->sig.out[j].name);
-    anet_ane_surface *s = cur_out(p, k);
-    void *base = NULL;
-    int rc = st->seam.ops->surface_lock(st->seam.ctx, s, 1, &base);
-    if (rc || !base) return seam_fail(st, ANET_ANE_STAGE_SURFACE, rc ? rc : ANET_ANE_RC_NOMEM, "ane backend: locking an output surface");
-    size_t rows, rb;
-    anet_ane_tensor_rows(&p->psig.out[k], &rows, &rb);
-    anet_ane_rows_copy(data, rb, base, p->out_stride[k], rows, rb);
-    st->seam.ops->surface_unlock(st->seam.ctx, s, 1);
-    st->stats.bytes_out += n;
-    return ANET_OK;
+    return surface_out(st, cur_out(p, k), &p->psig.out[k], p->out_stride[k], data, n);
 }
 
 anet_status anet_ane_read_input(void *state, anet_program *p, int i, void *data, size_t n) {
@@ -588,16 +593,7 @@ anet_status anet_ane_read_input(void *state, anet_program *p, int i, void *data,
         return anet_fail(ANET_E_UNSUPPORTED, "ane backend: input '%s' shares a packed surface; it "
                          "cannot be read back", p->sig.in[i].name);
     int slot = p->in_slot[i];
-    anet_ane_surface *s = cur_in(p, slot);
-    void *base = NULL;
-    int rc = st->seam.ops->surface_lock(st->seam.ctx, s, 1, &base);
-    if (rc || !base) return seam_fail(st, ANET_ANE_STAGE_SURFACE, rc ? rc : ANET_ANE_RC_NOMEM, "ane backend: locking an input surface");
-    size_t rows, rb;
-    anet_ane_tensor_rows(&p->psig.in[slot], &rows, &rb);
-    anet_ane_rows_copy(data, rb, base, p->in_stride[slot], rows, rb);
-    st->seam.ops->surface_unlock(st->seam.ctx, s, 1);
-    st->stats.bytes_out += n;
-    return ANET_OK;
+    return surface_out(st, cur_in(p, slot), &p->psig.in[slot], p->in_stride[slot], data, n);
 }
 
 static void drop_requests(ane_state *st, anet_program *p) {

@@ -4,13 +4,10 @@
 # bit-identical to the copy path (ANE_TRAINER_RESIDENT_STATE=0), and a resume from the epoch-1
 # checkpoint (state read back from the surfaces) gives exactly the uninterrupted run; vane
 # (host ping-pong) copies no state either and gives the same losses.
-set -euo pipefail
+. "$(dirname "$0")/common.bash"
+set -eo pipefail
 bin="${ANET_BIN:?}"
 data="${ANET_SHARED_DIR:?}/datasets/mnist-10k"
-py=/usr/bin/python3
-[ -d "$data" ] || { echo "skip: $data not found"; exit 0; }
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
 common=(--dataset "$data" --model mlp:784-64-10 --backend ane-sim --chip m1 --update ane --seed 5 --quiet
         --log-steps 1)
 
@@ -19,7 +16,7 @@ ANE_TRAINER_RESIDENT_STATE=0 "$bin" train "${common[@]}" --epochs 2 --out "$tmp/
 "$bin" train "${common[@]}" --epochs 1 --out "$tmp/half"
 "$bin" train "${common[@]}" --epochs 1 --backend vane --out "$tmp/vane"
 "$bin" train "${common[@]}" --epochs 2 --out "$tmp/half" --resume "$tmp/half/checkpoint.safetensors"
-"$py" - "$tmp" <<'PY'
+"$PY" - "$tmp" <<'PY'
 import json, struct, sys
 d = sys.argv[1]
 def lines(run): return [json.loads(l) for l in open(f"{d}/{run}/metrics.jsonl")]
