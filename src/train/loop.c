@@ -136,6 +136,7 @@ anet_status anet_tr_run_epoch(anet_trainer *t, int epoch, anet_metrics_record *r
     anet_tr_backend_stats(t, &s0);
     double t0 = now_s(), loss_sum = 0, backend0 = t->train.backend_s;
     uint64_t state0 = t->state_bytes;
+    double cpu0 = cpu_s();
     uint32_t nloss = 0, done = 0, napplied = 0;
     int64_t steps0 = t->step;
     /* A resumed position may sit inside an epoch: finish that epoch's batches only. */
@@ -193,9 +194,10 @@ anet_status anet_tr_run_epoch(anet_trainer *t, int epoch, anet_metrics_record *r
     r->dispatches_per_step = steps ? (double)(s1.dispatches - s0.dispatches) / (double)steps : 0;
     r->bytes_per_step =
         steps ? (double)((s1.bytes_in - s0.bytes_in) + (s1.bytes_out - s0.bytes_out)) / (double)steps : 0;
-    /* Host work per step: the epoch's training time outside the backend's eval (batching,
-     * packing into the program's form, the CPU optimizer, progress). */
-    double host = secs - (t->train.backend_s - backend0);
+    /* Host work per step: the training thread's CPU time in the epoch outside the backend's
+     * evaluation (batching, packing into the program's form and copies into and out of the
+     * backend, the CPU optimizer, progress); CPU time, so other processes do not inflate it. */
+    double host = (cpu_s() - cpu0) - (t->train.backend_s - backend0);
     r->host_us_per_step = steps ? (host > 0 ? host : 0) * 1e6 / (double)steps : 0;
     r->state_bytes_per_step = steps ? (double)(t->state_bytes - state0) / (double)steps : 0;
     return ANET_OK;

@@ -204,8 +204,9 @@ void anet_tr_bind(anet_trainer *t, prog_rt *p, anet_batch *b, float lr) {
 }
 
 /* One evaluation on the current backend, through the program's form when it was lowered.
- * backend_s accumulates the evaluation alone where the backend runs it separately from its
- * I/O (resident ops), else the whole eval call (vane: it is the simulated device). */
+ * backend_s accumulates this thread's CPU time in the evaluation alone where the backend runs
+ * it separately from its I/O (resident ops), else in the whole eval call (vane: it is the
+ * simulated device). */
 static anet_status prog_run(anet_trainer *t, prog_rt *p) {
     int train = p == &t->train;
     if (p->form.lowered && (t->backend.ops->resident || (train && t->res.on))) {
@@ -223,9 +224,9 @@ static anet_status prog_run(anet_trainer *t, prog_rt *p) {
         out = p->form.dout;
         ni = p->form.map.ndev_in;
     }
-    double t0 = now_s();
+    double t0 = cpu_s();
     anet_status st = t->backend.ops->eval(t->backend.state, p->exe, in, ni, out, no);
-    p->backend_s += now_s() - t0; /* the rest of a step is host work (host_us_per_step) */
+    p->backend_s += cpu_s() - t0; /* the rest of a step is host work (host_us_per_step) */
     if (st == ANET_OK && p->form.lowered) anet_step_forms_unpack(&p->form, p->out);
     if (train) t->state_bytes += t->state_bytes_step;
     return st;

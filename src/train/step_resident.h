@@ -33,7 +33,8 @@ anet_status anet_step_resident_read(anet_step_resident *r, const anet_backend *b
                                     anet_step_forms *sf, int i, void *user);
 /* One run, on a backend with resident I/O or with r on (r NULL or off: every tensor copied):
  * the non-resident inputs in[] written, the program run, the non-resident outputs read into
- * out[] (resident outputs stay in the backend). run_s accumulates the time of the run alone. */
+ * out[] (resident outputs stay in the backend). run_s accumulates this thread's CPU time in
+ * the run alone (the backend's eval call where it has no resident I/O). */
 anet_status anet_step_resident_run(const anet_step_resident *r, const anet_backend *b, anet_program *exe,
                                    anet_step_forms *sf, const anet_io *in, anet_io *out, double *run_s);
 /* Makes what the last run wrote the resident inputs of the next (skip it to discard the run). */

@@ -42,7 +42,7 @@ typedef struct prog_rt {
     anet_type *in_type, *out_type;
     void **in_own, **out_own; /* buffers the trainer allocated for this program */
     anet_step_forms form;     /* the chip's program form */
-    double backend_s;         /* seconds spent inside the backend's eval */
+    double backend_s;         /* CPU seconds of this thread inside the backend's evaluation */
 } prog_rt;
 
 struct anet_trainer {
@@ -120,6 +120,14 @@ typedef struct ckpt_vals {
 static inline double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* CPU time of the calling thread: host work measured so is not inflated by other processes
+ * sharing the machine (host_us_per_step). */
+static inline double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
