@@ -81,6 +81,10 @@ typedef struct anet_step_config {
      * seeded by a row and LOSS / CORRECT are per-sample rows to be summed: the loss's gradient
      * broadcasts no [1,1,1,1] scalar (the optimizer of update=ane still does). */
     int row_scalars;
+    /* conv_matmul: convs as baked patch extraction + a matmul with the weight read at its full
+     * padded width (train/lower_conv.h); their biases take the bias_cols form like Linear's.
+     * Set with a padded layer graph (train/layers_form.h). */
+    int conv_matmul;
 } anet_step_config;
 
 /* Program I/O names sort alphabetically in declaration order (the ANE matches surfaces by

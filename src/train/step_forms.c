@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "train/layers_form.h"
 
 /* The logit of a padded class: exp(-30000 - max) is 0 in fp16, so it takes no probability,
  * gets no gradient and never counts as the prediction. */
@@ -48,9 +49,16 @@ void anet_step_forms_config(const anet_forms *f, anet_step_config *cfg) {
         if (m->dims[0] < p.bias_cols) m->dims[0] = p.bias_cols;
         mlp_layers_from_dims(m);
     } else {
-        /* Other layer graphs keep their sizes; their parameters are padded in the program
-         * only. Too few inputs for the ones block: the plain bias (a device form that needs
-         * it reports the broken rule). */
+        /* Layer graphs: padded sizes and convs as patches + matmul where the padded form
+         * applies (train/layers_form.h); otherwise their sizes stay and only the parameters are
+         * padded in the program. Too few inputs for the ones block: the plain bias (a device
+         * form that needs it reports the broken rule). */
+        anet_model_spec padded;
+        char why[96];
+        if (p.pad32 && anet_layers_form_pad(m, &padded, why, sizeof why)) {
+            *m = padded;
+            cfg->conv_matmul = 1;
+        }
         cfg->param_col_mult = p.pad32 ? 32 : 1;
         if (anet_model_in_features(m) < p.bias_cols) cfg->bias_cols = 1;
     }
