@@ -50,12 +50,12 @@ void anet_step_forms_config(const anet_forms *f, anet_step_config *cfg) {
         mlp_layers_from_dims(m);
     } else {
         /* Layer graphs: padded sizes and convs as patches + matmul where the padded form
-         * applies (train/layers_form.h); otherwise their sizes stay and only the parameters are
+         * applies (train/layers_form.h) and a device may run the programs; otherwise their sizes stay and only the parameters are
          * padded in the program. Too few inputs for the ones block: the plain bias (a device
          * form that needs it reports the broken rule). */
         anet_model_spec padded;
         char why[96];
-        if (p.pad32 && anet_layers_form_pad(m, &padded, why, sizeof why)) {
+        if (p.pad32 && !f->host_backend && anet_layers_form_pad(m, &padded, why, sizeof why)) {
             *m = padded;
             cfg->conv_matmul = 1;
         }
