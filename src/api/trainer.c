@@ -256,48 +256,51 @@ static anet_status arrays(const void *x, int x_type, const int64_t *y, size_t n,
     return ANET_OK;
 }
 
-anet_status anet_trainer_fit_epoch(anet_trainer *t, const void *x, int x_type, const int64_t *y, size_t n,
-                                   size_t features, double *loss) {
+/* Class labels (y) and regression targets share one path; exactly one of them is given
+ * (the public wrappers check which). */
+static anet_status fit_any(anet_trainer *t, const void *x, int x_type, const int64_t *y, const float *targets,
+                           size_t n, size_t features, double *loss) {
     if (!t) return anet_fail(ANET_E_INVALID, "fit: trainer is NULL");
     anet_arrays a;
     anet_status st = arrays(x, x_type, y, n, features, &a);
-    if (st != ANET_OK) return st;
-    if (!y) return anet_fail(ANET_E_INVALID, "fit: y is NULL");
-    st = anet_trainer_train_epoch(t, &a, loss);
-    return st == ANET_OK ? st : anet_fail_ctx(st, "fit");
-}
-
-anet_status anet_trainer_evaluate(anet_trainer *t, const void *x, int x_type, const int64_t *y, size_t n,
-                                  size_t features, double *accuracy, double *loss) {
-    if (!t) return anet_fail(ANET_E_INVALID, "evaluate: trainer is NULL");
-    if (!y) return anet_fail(ANET_E_INVALID, "evaluate: y is NULL");
-    anet_arrays a;
-    anet_status st = arrays(x, x_type, y, n, features, &a);
-    if (st == ANET_OK) st = anet_trainer_eval_arrays(t, &a, accuracy, loss, NULL);
-    return st == ANET_OK ? st : anet_fail_ctx(st, "evaluate");
-}
-
-anet_status anet_trainer_fit_epoch_targets(anet_trainer *t, const void *x, int x_type, const float *targets,
-                                           size_t n, size_t features, double *loss) {
-    if (!t) return anet_fail(ANET_E_INVALID, "fit: trainer is NULL");
-    if (!targets) return anet_fail(ANET_E_INVALID, "fit: targets is NULL");
-    anet_arrays a;
-    anet_status st = arrays(x, x_type, NULL, n, features, &a);
     a.targets = targets;
     if (st == ANET_OK) st = anet_trainer_train_epoch(t, &a, loss);
     return st == ANET_OK ? st : anet_fail_ctx(st, "fit");
 }
 
-anet_status anet_trainer_evaluate_targets(anet_trainer *t, const void *x, int x_type, const float *targets,
-                                          size_t n, size_t features, double *loss) {
+static anet_status evaluate_any(anet_trainer *t, const void *x, int x_type, const int64_t *y, const float *targets,
+                                size_t n, size_t features, double *accuracy, double *loss) {
     if (!t) return anet_fail(ANET_E_INVALID, "evaluate: trainer is NULL");
-    if (!targets) return anet_fail(ANET_E_INVALID, "evaluate: targets is NULL");
     anet_arrays a;
-    anet_status st = arrays(x, x_type, NULL, n, features, &a);
+    anet_status st = arrays(x, x_type, y, n, features, &a);
     a.targets = targets;
     double acc;
-    if (st == ANET_OK) st = anet_trainer_eval_arrays(t, &a, &acc, loss, NULL);
+    if (st == ANET_OK) st = anet_trainer_eval_arrays(t, &a, accuracy ? accuracy : &acc, loss, NULL);
     return st == ANET_OK ? st : anet_fail_ctx(st, "evaluate");
+}
+
+anet_status anet_trainer_fit_epoch(anet_trainer *t, const void *x, int x_type, const int64_t *y, size_t n,
+                                   size_t features, double *loss) {
+    if (t && !y) return anet_fail(ANET_E_INVALID, "fit: y is NULL");
+    return fit_any(t, x, x_type, y, NULL, n, features, loss);
+}
+
+anet_status anet_trainer_evaluate(anet_trainer *t, const void *x, int x_type, const int64_t *y, size_t n,
+                                  size_t features, double *accuracy, double *loss) {
+    if (t && !y) return anet_fail(ANET_E_INVALID, "evaluate: y is NULL");
+    return evaluate_any(t, x, x_type, y, NULL, n, features, accuracy, loss);
+}
+
+anet_status anet_trainer_fit_epoch_targets(anet_trainer *t, const void *x, int x_type, const float *targets,
+                                           size_t n, size_t features, double *loss) {
+    if (t && !targets) return anet_fail(ANET_E_INVALID, "fit: targets is NULL");
+    return fit_any(t, x, x_type, NULL, targets, n, features, loss);
+}
+
+anet_status anet_trainer_evaluate_targets(anet_trainer *t, const void *x, int x_type, const float *targets,
+                                          size_t n, size_t features, double *loss) {
+    if (t && !targets) return anet_fail(ANET_E_INVALID, "evaluate: targets is NULL");
+    return evaluate_any(t, x, x_type, NULL, targets, n, features, NULL, loss);
 }
 
 anet_status anet_trainer_predict(anet_trainer *t, const void *x, int x_type, size_t n, size_t features,

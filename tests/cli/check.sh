@@ -1,15 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end tests of `ane_trainer check`: fixture verdicts and exit codes, --json, --explain,
 # usage errors (exit 5, never 1) and malformed inputs (exit 3 or 4 with one line on stderr).
-set -u
 BIN=${ANET_BIN:?}
 FIX=${ANET_SHARED_DIR:?}/fixtures/coreml
-PY=/usr/bin/python3
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fail=0
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fail=1; }
+. "$(dirname "$0")/common.bash"
+T=$tmp
 
 # expect_exit CODE ARGS...: runs check, compares the exit code.
 expect_exit() {

@@ -4,16 +4,11 @@
 # model.mlmodel decodes by name with our .proto subset of Apple's schema (protoc-c --decode);
 # predict on a package agrees with predict on its checkpoint for 100 test images; PGM and PNG
 # inputs (also at 2x size) give the IDX image's prediction; bad inputs give one error line.
-set -u
 BIN=${ANET_BIN:?}
 SRC=${ANET_SOURCE_DIR:?}
 DATA=${ANET_SHARED_DIR:?}/datasets/mnist-10k
-PY=/usr/bin/python3
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fail=0
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fail=1; }
+. "$(dirname "$0")/common.bash"
+T=$tmp
 # one_error CMD...: non-zero exit, exactly one line on stderr.
 one_error() {
     "$BIN" "$@" >"$T/out" 2>"$T/err"
