@@ -112,6 +112,13 @@ anet_status anet_step_forms_lower(anet_step_forms *sf, anet_step_program *sp, co
     memset(sf, 0, sizeof *sf);
     anet_status st = anet_forms_lower(sp->graph, f, &sf->map);
     if (st) return anet_fail_ctx(st, "lowering the program to the %s form", anet_chip_name(f->chip));
+    /* Convs with baked kernels: the patch-extraction form (train/lower_conv.h), chosen because
+     * runtime conv weights are reported for 1x1 kernels only. */
+    for (int o = 0; o < sp->graph->nops; o++) {
+        const anet_op *op = &sp->graph->ops[o];
+        int w = op->kind == ANET_OP_CONV ? anet_op_arg_value(op, "weight") : -1;
+        if (w >= 0 && anet_graph_const_of(sp->graph, w)) sf->map.shaped[ANET_FORM_CONV1X1_RUNTIME_WEIGHTS] = 1;
+    }
     for (int k = 0; k < 2; k++) {
         int n = k ? sp->noutputs : sp->ninputs;
         for (int i = 0; i < n; i++) {
