@@ -4,7 +4,9 @@
 # compiles, breaks no rule, trains, and its losses match vane's plain-conv programs within
 # fp16 tolerance: the first step's loss (same weights, same batch: only roundings differ)
 # within 1%, the mean loss of steps 11-20 within 3% (the runs drift apart by fp16 rounding of
-# different but equivalent programs). compile --chip writes plan.json naming the rules.
+# different but equivalent programs). compile --chip writes plan.json naming the rules. A conv
+# model takes its recommended defaults for the flags not given, says so in one line, and stores
+# them in the checkpoint; an mlp: model keeps the general defaults.
 set -euo pipefail
 bin="${ANET_BIN:?}"
 data="${ANET_SHARED_DIR:?}/datasets/mnist-10k"
@@ -18,6 +20,17 @@ common=(--dataset "$data" --model "$M" --epochs 1 --max-steps 20 --batch-size 32
 for chip in m1 m4; do
     ANE_TRAINER_FORMS=strict "$bin" train "${common[@]}" --backend ane-sim --chip "$chip" --out "$tmp/$chip"
 done
+# Recommended defaults (the checkpoint stores them as any option: docs/training.md).
+"$bin" train --dataset "$data" --model "$M" --epochs 1 --backend vane --max-steps 2 --log-steps 1 --out "$tmp/d" 2>"$tmp/d.err" >/dev/null
+grep -q "model $M: its recommended defaults --batch-size 16 --lr 0.002 --schedule cosine" "$tmp/d.err" || { cat "$tmp/d.err"; exit 1; }
+grep -q '"lr":0.002' "$tmp/d/metrics.jsonl"
+"$bin" train --dataset "$data" --model "$M" --epochs 1 --backend vane --max-steps 2 --batch-size 64 --schedule constant \
+    --out "$tmp/e" 2>"$tmp/e.err" >/dev/null
+grep -q "its recommended defaults --lr 0.002 (flags given" "$tmp/e.err" && grep -q "batch 64" "$tmp/e.err" || { cat "$tmp/e.err"; exit 1; }
+"$bin" train --dataset "$data" --model mlp:784-16-10 --epochs 1 --backend vane --max-steps 2 --out "$tmp/f" 2>"$tmp/f.err" >/dev/null
+! grep -q "recommended defaults" "$tmp/f.err" && grep -q "lr 0.001; batch 128" "$tmp/f.err" || { cat "$tmp/f.err"; exit 1; }
+echo "ok: recommended defaults for a conv model only, flags given win"
+
 ANE_TRAINER_FORMS=strict "$bin" compile --model "$M" --chip m1 --batch-size 32 --backend ane-sim --out "$tmp/c" >/dev/null
 
 "$py" - "$tmp" <<'PY'
