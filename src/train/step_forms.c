@@ -1,6 +1,7 @@
 /* The step programs in their chip's form, seen from the trainer (see step_forms.h). */
 #include "train/step_forms.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,9 +108,22 @@ static anet_status alloc_side(anet_io **dst, const anet_form_io *io, const int64
     return ANET_OK;
 }
 
+/* Why the program of `user` keeps unpadded sizes on a device backend ("" when it is padded). */
+static void unpadded_reason(const anet_model_spec *user, const anet_forms *f, char *why, size_t len) {
+    why[0] = '\0';
+    if (f->host_backend) return;
+    if (user->is_mlp) {
+        if (user->loss != ANET_LOSS_XENT) snprintf(why, len, "%s", ANET_LAYERS_FORM_LOSS_WHY);
+        return;
+    }
+    anet_model_spec padded;
+    if (!anet_layers_form_pad(user, &padded, why, len) && !why[0]) snprintf(why, len, "its layers do not take the padded form");
+}
+
 anet_status anet_step_forms_lower(anet_step_forms *sf, anet_step_program *sp, const anet_forms *f,
                                   const anet_model_spec *user, int batch) {
     memset(sf, 0, sizeof *sf);
+    unpadded_reason(user, f, sf->unpadded, sizeof sf->unpadded);
     anet_status st = anet_forms_lower(sp->graph, f, &sf->map);
     if (st) return anet_fail_ctx(st, "lowering the program to the %s form", anet_chip_name(f->chip));
     /* Convs with baked kernels: the patch-extraction form (train/lower_conv.h), chosen because
@@ -142,6 +156,13 @@ anet_status anet_step_forms_lower(anet_step_forms *sf, anet_step_program *sp, co
 anet_status anet_step_forms_require(const anet_step_forms *sf, const anet_forms *f, const char *what) {
     int n = 0;
     const anet_form_rule *r = anet_form_rules(&n);
+    for (int i = 0; i < n && sf->unpadded[0]; i++)
+        if (sf->map.unmet[i])
+            return anet_fail(ANET_E_UNSUPPORTED, "this model cannot take the %s form yet: %s, so its %s program keeps "
+                             "the model's own sizes and the batch unpadded, and breaks rule %s (%s): a Neural Engine "
+                             "would %s. Train it with --backend vane (docs/models.md)",
+                             f->strict ? "strict" : anet_chip_name(f->chip), sf->unpadded, what, r[i].id,
+                             sf->map.unmet_detail[i], anet_form_failure_name(r[i].failure));
     for (int i = 0; i < n; i++)
         if (sf->map.unmet[i])
             return anet_fail(ANET_E_UNSUPPORTED, "the %s program in the %s form breaks rule %s (%s; %s): a "
