@@ -74,7 +74,7 @@ typedef struct anet_forms {
     int elementwise_total; /* 1: the limit is on the element count (literal reading); 0: per axis */
     int strict;          /* set by "strict" */
     /* 1: the programs run on a host backend (vane) only: layer graphs keep the plain conv
-     * form, which costs a CPU 5-10x less than the device form (train/layers_form.h). */
+     * form, which costs a CPU about 4x less than the device form (train/layers_form.h). */
     int host_backend;
 } anet_forms;
 
