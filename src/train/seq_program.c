@@ -82,6 +82,12 @@ static int hyper_slot(void *ctx, int slot) {
     if (v > 0) b->slot[slot] = v;
     return v;
 }
+/* The optimizer's hyper scalars (anet_step_hyper_fn): [1,1,1,1] whatever `like` is (the
+ * broadcast-scalar rule is on in the strict set only, which refuses these programs). */
+static int hyper_scalar(void *ctx, int slot, int like) {
+    (void)like;
+    return hyper_slot(ctx, slot);
+}
 
 /* The global norm of the gradients g[] (of S * loss) in true units, the factor that takes them
  * to clipped optimizer-state units, and the largest clipped gradient in state units (see
@@ -196,7 +202,7 @@ anet_status anet_seq_build(const anet_tfm_config *c, int B, anet_seq_kind kind, 
                 base[strlen(base) - 3] = '\0'; /* drop "_hi" */
                 anet_step_update_out u;
                 st = anet_step_update_ops(g, &bo->opt, base, pv[i], lo[i], s0[i], s1[i],
-                                          bin(&b, ANET_OP_MUL, grads[i], factor), hyper_slot, &b, &u);
+                                          bin(&b, ANET_OP_MUL, grads[i], factor), hyper_scalar, &b, &u);
                 outs[n++] = u.hi;
                 outs[n++] = u.lo;
                 outs[n++] = u.s0;
