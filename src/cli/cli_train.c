@@ -369,6 +369,10 @@ int cli_train(int argc, char **argv) {
         if (rc != CLI_OK) return rc;
     }
     int seq = o.model && strncmp(o.model, "transformer:", 12) == 0;
+    if (seq && o.resume && !seq_resume) {
+        anet_fail(ANET_E_MISMATCH, "--resume %s is not a transformer checkpoint (model %s)", o.resume, o.model);
+        return cli_error("train");
+    }
     if (seq && s.opt && o.opt.kind != ANET_OPT_ADAMW) {
         anet_ckpt_free(&seq_ck);
         return cli_usage_error("train ", "a transformer trains with adamw");
