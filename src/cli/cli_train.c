@@ -1,5 +1,6 @@
 /* `ane_trainer train`: train a model with every step as MIL programs on a backend. */
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,8 +13,11 @@
 #include "core/error.h"
 #include "train/checkpoint.h"
 #include "train/metrics.h"
+#include "train/model.h"
 #include "train/optim_cpu.h"
 #include "train/run_files.h"
+#include "train/rundir.h"
+#include "train/schedule.h"
 #include "train/seq_train.h"
 #include "train/trainer.h"
 
@@ -33,7 +37,9 @@ static void train_usage(FILE *f) {
             "  --model SPEC         mlp:IN-H1-...-OUT (relu between layers; default mlp:784-128-10),\n"
             "                       a preset (lenet5) or a layer list such as\n"
             "                       conv:16x3x3:pad1,relu,maxpool:2,flatten,linear:10; append\n"
-            "                       ,loss:mse or ,loss:bce for another loss (docs/models.md)\n"
+            "                       ,loss:mse or ,loss:bce for another loss (docs/models.md); a model\n"
+            "                       with a conv layer defaults to --batch-size 16 --lr 2e-3\n"
+            "                       --schedule cosine for the flags not given (said in one line)\n"
             "training:\n"
             "  --epochs N           train until N epochs are complete, counting resumed ones (default 5)\n"
             "  --batch-size B       (default 128); the last partial batch of an epoch is dropped\n"
@@ -64,7 +70,8 @@ static void train_usage(FILE *f) {
             "                       m4: M4 and later); ANE_TRAINER_FORMS switches form rules\n"
             "  --update cpu|ane     cpu: fp32 master weights + optimizer on the CPU, fp16 copies sent\n"
             "                       per step; ane: the whole step in the program, state stays on the\n"
-            "                       device side (compensated fp16 hi+lo) (default cpu)\n"
+            "                       device side (compensated fp16 hi+lo) (default cpu; a transformer:\n"
+            "                       ane, with the global-norm clipping in the program too)\n"
             "  --numerics fp16|fp32 vane rounding (fp32 = debug, no rounding) (default fp16)\n"
             "output:\n"
             "  --out DIR            checkpoints and metrics (default ./runs/<UTC timestamp>)\n"
@@ -82,8 +89,9 @@ static void train_usage(FILE *f) {
             "  --quiet              no progress on stderr\n"
             "\n"
             "character transformer (--model transformer:layers=L,dim=D,heads=H,ctx=S with a text\n"
-            "dataset such as --dataset tinyshakespeare; docs/models.md); with --out DIR the weights and\n"
-            "vocabulary go to DIR/checkpoint.safetensors at the end (for `generate`):\n"
+            "dataset such as --dataset tinyshakespeare; docs/models.md): DIR/checkpoint.safetensors\n"
+            "(weights, vocabulary for `generate`, training state for --resume) at every evaluation and\n"
+            "at the end; --resume DIR/checkpoint.safetensors --max-steps N continues it exactly:\n"
             "  --max-steps N        steps to train (default 2000); AdamW (lr 1e-3, wd 0.01 unless given)\n"
             "  --eval-every N       validation loss (nats/char) every N steps (default 0: at the end)\n"
             "  --val-windows N      validation windows per evaluation (default 0: all)\n"
@@ -132,6 +140,24 @@ typedef struct seen {
 } seen;
 
 /* Options the user did not give are taken from the checkpoint being resumed. */
+/* Whether path is a transformer checkpoint (then *ck holds it; free it). */
+static int seq_checkpoint(const char *path, anet_ckpt *ck) {
+    if (anet_ckpt_read(path, ck) != ANET_OK) return 0;
+    const char *m = anet_ckpt_get_meta(ck, "model");
+    if (m && strncmp(m, "transformer:", 12) == 0) return 1;
+    anet_ckpt_free(ck);
+    memset(ck, 0, sizeof *ck);
+    return 0;
+}
+
+static int meta_double(const anet_ckpt *ck, const char *key, double *out) {
+    const char *v = anet_ckpt_get_meta(ck, key);
+    char *end;
+    if (!v || !*v) return 0;
+    *out = strtod(v, &end);
+    return !*end && isfinite(*out);
+}
+
 static int adopt_checkpoint(const char *path, const seen *s, anet_train_options *o, char *model_buf,
                             size_t model_len, char *ds_buf, size_t ds_len) {
     anet_ckpt c;
@@ -172,6 +198,31 @@ static int adopt_checkpoint(const char *path, const seen *s, anet_train_options 
     return CLI_OK;
 }
 
+/* The model's recommended options (anet_model_recommend) for those not given; the line saying
+ * which ones goes to line (empty: none). A resumed run takes the checkpoint's instead. */
+static int apply_model_hints(anet_train_options *o, const seen *s, char *line, size_t len) {
+    anet_model_spec m;
+    anet_model_hints h;
+    line[0] = '\0';
+    if (anet_model_parse(o->model, &m) != ANET_OK) return CLI_OK; /* the trainer reports it */
+    if (!anet_model_recommend(&m, &h)) return CLI_OK;
+    char buf[160] = "";
+    size_t n = 0;
+    if (!s->batch) {
+        o->batch_size = h.batch;
+        n += (size_t)snprintf(buf + n, sizeof buf - n, " --batch-size %d", h.batch);
+    }
+    /* The learning rate is Adam's: another optimizer keeps its own default. */
+    if (!s->lr && o->opt.kind != ANET_OPT_SGD) {
+        o->opt.lr = h.lr;
+        n += (size_t)snprintf(buf + n, sizeof buf - n, " --lr %g", (double)h.lr);
+    }
+    if (!s->sched && anet_sched_kind_lookup(h.schedule, &o->schedule) == 0)
+        n += (size_t)snprintf(buf + n, sizeof buf - n, " --schedule %s", h.schedule);
+    if (n) snprintf(line, len, "model %s: its recommended defaults%s (flags given on the command line win)", o->model, buf);
+    return CLI_OK;
+}
+
 int cli_train(int argc, char **argv) {
     anet_train_options o;
     anet_train_options_default(&o);
@@ -180,6 +231,7 @@ int cli_train(int argc, char **argv) {
     const char *lr_text = NULL; /* printed as typed */
     int overwrite = 0;
     long long eval_every = 0, val_windows = 0;
+    int clip_given = 0;
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
         int r;
@@ -274,6 +326,7 @@ int cli_train(int argc, char **argv) {
             if (!missing && cli_parse_int(v, 0, INT64_MAX, &val_windows)) return cli_usage_error("train ", "--val-windows '%s': expected an integer >= 0", v);
         } else if (OPT("--clip")) {
             if (!missing && cli_parse_float(v, 0, 1e6, &clip)) return cli_usage_error("train ", "--clip '%s': expected a number >= 0", v);
+            clip_given = 1;
         } else if (strcmp(argv[i], "--quiet") == 0 || strcmp(argv[i], "-q") == 0) o.quiet = 1;
         else if (OPT("--val-split")) {
             double f = 0;
@@ -292,14 +345,38 @@ int cli_train(int argc, char **argv) {
         if (missing) return cli_usage_error("train ", "%s needs a value", missing);
 #undef OPT
     }
-    char model_buf[256], ds_buf[4096];
-    if (o.resume) {
+    char model_buf[256], ds_buf[4096], rdir[4096];
+    char hints_line[512] = "";
+    anet_ckpt seq_ck;
+    memset(&seq_ck, 0, sizeof seq_ck);
+    int seq_resume = o.resume && seq_checkpoint(o.resume, &seq_ck);
+    if (seq_resume) {
+        /* a transformer run: its model and dataset, and by default its directory */
+        snprintf(model_buf, sizeof model_buf, "%s", anet_ckpt_get_meta(&seq_ck, "model"));
+        const char *ds = anet_ckpt_get_meta(&seq_ck, "dataset");
+        snprintf(ds_buf, sizeof ds_buf, "%s", ds ? ds : "");
+        if (!s.model) o.model = model_buf;
+        if (!s.dataset && ds_buf[0]) o.dataset = ds_buf;
+        if (!o.out_dir) {
+            snprintf(rdir, sizeof rdir, "%s", o.resume);
+            char *sl = strrchr(rdir, '/');
+            if (sl) *sl = 0;
+            else snprintf(rdir, sizeof rdir, ".");
+            o.out_dir = rdir;
+        }
+    } else if (o.resume) {
         int rc = adopt_checkpoint(o.resume, &s, &o, model_buf, sizeof model_buf, ds_buf, sizeof ds_buf);
         if (rc != CLI_OK) return rc;
     }
     int seq = o.model && strncmp(o.model, "transformer:", 12) == 0;
-    if (seq && (o.resume || (s.opt && o.opt.kind != ANET_OPT_ADAMW)))
-        return cli_usage_error("train ", "a transformer trains with adamw and without --resume (so far)");
+    if (seq && o.resume && !seq_resume) {
+        anet_fail(ANET_E_MISMATCH, "--resume %s is not a transformer checkpoint (model %s)", o.resume, o.model);
+        return cli_error("train");
+    }
+    if (seq && s.opt && o.opt.kind != ANET_OPT_ADAMW) {
+        anet_ckpt_free(&seq_ck);
+        return cli_usage_error("train ", "a transformer trains with adamw");
+    }
     if (seq && !s.opt) anet_opt_config_default(ANET_OPT_ADAMW, &o.opt);
     /* Optimizer defaults depend on the optimizer; explicit values win. */
     if (s.opt && !o.resume) {
@@ -313,21 +390,8 @@ int cli_train(int argc, char **argv) {
     if (s.b2) o.opt.beta2 = (float)b2;
     if (s.eps) o.opt.eps = (float)eps;
 
-    if (seq) {
-        anet_seq_options so = {o.dataset ? o.dataset : "tinyshakespeare", o.data_dir, o.model,
-                               o.backend && strcmp(o.backend, "auto") ? o.backend : NULL, o.chip, o.numerics,
-                               s.batch ? o.batch_size : 32, o.max_steps ? o.max_steps : 2000, eval_every, val_windows,
-                               o.opt.lr, o.opt.beta1, o.opt.beta2, o.opt.eps, o.opt.weight_decay, (float)clip, o.seed,
-                               o.metrics_path, o.quiet, NULL, NULL};
-        char ck[4200];
-        if (o.out_dir) {
-            if (mkdir(o.out_dir, 0777) != 0 && errno != EEXIST)
-                return anet_fail(ANET_E_IO, "--out %s: %s", o.out_dir, strerror(errno)), cli_error("train");
-            snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", o.out_dir);
-            so.checkpoint = ck;
-        }
-        return anet_seq_train(&so) == ANET_OK ? CLI_OK : cli_error("train");
-    }
+    if (!seq && !o.resume && o.model && apply_model_hints(&o, &s, hints_line, sizeof hints_line) != CLI_OK)
+        return cli_error("train");
 
     /* A run in --out is kept unless --resume continues it or --overwrite replaces it; the
      * default --out, runs/<UTC time>, takes a suffix when two runs start in one second. */
@@ -348,6 +412,41 @@ int cli_train(int argc, char **argv) {
         o.out_dir = out_buf;
     }
 
+    if (seq) {
+        anet_seq_options so = {o.dataset ? o.dataset : "tinyshakespeare", o.data_dir, o.model,
+                               o.backend && strcmp(o.backend, "auto") ? o.backend : NULL, o.chip, o.numerics,
+                               s.batch ? o.batch_size : 32, o.max_steps ? o.max_steps : 2000, eval_every, val_windows,
+                               o.opt.lr, o.opt.beta1, o.opt.beta2, o.opt.eps, o.opt.weight_decay, (float)clip,
+                               s.update ? o.update : ANET_UPDATE_ANE, o.seed, o.metrics_path, o.quiet, NULL, NULL, NULL};
+        so.resume = seq_resume ? o.resume : NULL;
+        if (seq_resume) {
+            /* the checkpoint's settings unless given again */
+            double d;
+            if (!s.batch && meta_double(&seq_ck, "batch", &d)) so.batch = (int)d;
+            if (!s.lr && meta_double(&seq_ck, "lr", &d)) so.lr = (float)d;
+            if (!s.b1 && meta_double(&seq_ck, "beta1", &d)) so.beta1 = (float)d;
+            if (!s.b2 && meta_double(&seq_ck, "beta2", &d)) so.beta2 = (float)d;
+            if (!s.eps && meta_double(&seq_ck, "eps", &d)) so.eps = (float)d;
+            if (!s.wd && meta_double(&seq_ck, "weight_decay", &d)) so.weight_decay = (float)d;
+            if (!clip_given && meta_double(&seq_ck, "clip", &d)) so.clip = (float)d;
+            const char *u = anet_ckpt_get_meta(&seq_ck, "update");
+            if (!s.update && u) so.update = strcmp(u, "cpu") == 0 ? ANET_UPDATE_CPU : ANET_UPDATE_ANE;
+        }
+        /* like the layer graphs' runs: DIR/checkpoint.safetensors and DIR/metrics.jsonl */
+        char ck[4200], mp[4200];
+        if (anet_rundir_prepare(o.out_dir, 1u << 20) != ANET_OK) return cli_error("train");
+        snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", o.out_dir);
+        so.checkpoint = ck;
+        if (!so.metrics) {
+            snprintf(mp, sizeof mp, "%s/metrics.jsonl", o.out_dir);
+            so.metrics = mp;
+        }
+        anet_status st = anet_seq_train(&so);
+        anet_ckpt_free(&seq_ck);
+        return st == ANET_OK ? CLI_OK : cli_error("train");
+    }
+    anet_ckpt_free(&seq_ck);
+
     anet_trainer *t;
     if (anet_trainer_create(&o, &t) != ANET_OK) return cli_error("train");
     cli_train_catch_signals(t); /* before the header: once it is printed, Ctrl-C checkpoints */
@@ -362,6 +461,7 @@ int cli_train(int argc, char **argv) {
                 ds, anet_trainer_dataset_dir(t), ntr,
                 nte, o.model, anet_opt_kind_name(o.opt.kind), lr_buf, o.batch_size,
                 o.update == ANET_UPDATE_ANE ? "ane" : "cpu");
+        if (hints_line[0]) fprintf(stderr, "%s\n", hints_line);
         if (o.resume)
             fprintf(stderr, "resuming from %s after epoch %d\n", o.resume, anet_trainer_epochs_done(t));
         fprintf(stderr, "checkpoints: %s\n", anet_trainer_checkpoint_path(t));

@@ -20,6 +20,12 @@ typedef struct anet_lower_io {
     int bias_cols;      /* > 1 (program forms, plan/forms_lower.h): Linear biases are [out,bias_cols]
                            (column 0 the bias, the rest zero), added as a matmul with a block of
                            ones instead of a broadcast; needs >= bias_cols input features */
+    int conv_matmul;    /* 1 (program forms): convs as baked patch extraction + a matmul with the
+                           weight [O, np] read at its full padded width (lower_conv.h); conv
+                           biases then take the bias form too when bias_cols > 1 */
+    int *stops;         /* receives values autodiff must treat as constants, *nstops of them */
+    int *nstops;        /* NULL: no room (conv_matmul then fails) */
+    int max_stops;
 } anet_lower_io;
 
 /* Appends the forward ops; returns the logits value [1,1,K,B] or -1 (anet_last_error set). */
@@ -28,6 +34,14 @@ int anet_lower_forward(anet_graph *g, const anet_model_spec *m, int batch, const
 /* Converts a [1,numel,1,B] program input into the layout of an activation of per-sample
  * shape s (used for X and dropout masks). */
 int anet_lower_to_layout(anet_graph *g, int v, const anet_shape *s, int batch);
+
+/* Builders shared with the transformer (transformer.c); consts take x's dtype.
+ * (x - mean) / sqrt(var + ANET_NORM_EPS) over axes (kept), one reduce_mean per axis so that no
+ * 1/count factor falls below fp16's normal range; mu/var out (may be NULL) for batchnorm. */
+int anet_lower_normalize(anet_graph *g, int x, int n, const int32_t *axes, int *mu_out, int *var_out);
+/* GELU, tanh form, decomposed: the ANE compiler rejects the gelu op (ANE_FACTS.md,
+ * op-rejected-gelu). x/2 (1 + tanh(k (x + a x^3))). */
+int anet_lower_gelu(anet_graph *g, int h);
 
 /* Batchnorm's and layernorm's epsilon (PyTorch's default). */
 #define ANET_NORM_EPS 1e-5f

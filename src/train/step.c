@@ -28,8 +28,10 @@ typedef struct sb {
     int nout;
     int vals_out[SB_MAX_IO];
     int hyper_slot[ANET_HYPER_SLOTS]; /* slice of each hyper scalar once made, else 0 */
-    int hyper_rows;                   /* row_scalars: hyper is [1,SLOTS,1,B], slot k in row k */
+    int hyper_rows;                   /* row_scalars: hyper is [1,SLOTS,1,W], slot k in row k */
     int batch;
+    int row_cache[32][3];             /* row_scalars: (slot, width, value) of rows made */
+    int nrow_cache;
 } sb;
 
 static int input(sb *b, const char *name, int64_t d1, int64_t d2, int64_t d3, anet_io_role role, int index, int slot) {
@@ -59,12 +61,6 @@ static int op2n(sb *b, anet_opkind k, const char *name, int x, int y) {
     return opn(b, k, name, 2, keys, vals);
 }
 static int op2(sb *b, anet_opkind k, int x, int y) { return op2n(b, k, NULL, x, y); }
-
-static int op1(sb *b, anet_opkind k, int x) {
-    static const char *const keys[1] = {"x"};
-    int vals[1] = {x};
-    return opn(b, k, NULL, 1, keys, vals);
-}
 
 static int c16(sb *b, float v) { return anet_graph_const_fp16(b->g, NULL, v); }
 
@@ -109,6 +105,28 @@ static int hyper_row(sb *b, int h, int slot) {
     return opn(b, ANET_OP_SLICE_BY_SIZE, NULL, 3, keys, vals);
 }
 
+/* A per-step scalar to combine with tensor `like`: the [1,1,1,1] slice, or with row_scalars
+ * a [1,1,1,W] row as wide as like's last axis (it broadcasts over rows only, the form reported
+ * to work, and multiplies every element by the same value, so results are unchanged). */
+static int hyper_like(sb *b, int h, int slot, int like) {
+    if (!b->hyper_rows) return hyper(b, h, slot);
+    if (like < 0 || h < 0) return -1;
+    const anet_type *t = &b->g->values[like].type;
+    int w = (int)t->dims[t->rank - 1];
+    for (int i = 0; i < b->nrow_cache; i++)
+        if (b->row_cache[i][0] == slot && b->row_cache[i][1] == w) return b->row_cache[i][2];
+    static const char *const keys[3] = {"x", "begin", "size"};
+    int vals[3] = {h, ints4(b, 0, slot, 0, 0), ints4(b, 1, 1, 1, w)};
+    int v = opn(b, ANET_OP_SLICE_BY_SIZE, NULL, 3, keys, vals);
+    if (v > 0 && b->nrow_cache < 32) {
+        int *c = b->row_cache[b->nrow_cache++];
+        c[0] = slot;
+        c[1] = w;
+        c[2] = v;
+    }
+    return v;
+}
+
 static anet_status check_cfg(const anet_step_config *cfg) {
     if (!cfg) return anet_fail(ANET_E_INVALID, "step program: no configuration");
     const anet_model_spec *m = &cfg->model;
@@ -133,9 +151,14 @@ static void param_name(char *buf, size_t len, const char *prefix, int i, const c
 
 /* The columns of a parameter in the program: a Linear layer's bias has bias_cols (the bias
  * is column 0; see lower.h). */
+/* Whether parameter pi is a bias in the bias_cols form (Linear's; conv's with conv_matmul). */
+static int matmul_bias(const anet_step_config *cfg, const anet_model_spec *m, const anet_param_info *pi) {
+    anet_layer_kind k = m->layers[pi->layer].kind;
+    return pi->name[0] == 'b' && cfg->bias_cols > 1 && (k == ANET_L_LINEAR || (k == ANET_L_CONV && cfg->conv_matmul));
+}
+
 static int param_cols(const anet_step_config *cfg, const anet_model_spec *m, const anet_param_info *pi) {
-    int lin_bias = m->layers[pi->layer].kind == ANET_L_LINEAR && pi->name[0] == 'b';
-    if (lin_bias && cfg->bias_cols > 1) return cfg->bias_cols;
+    if (matmul_bias(cfg, m, pi)) return cfg->bias_cols;
     int k = cfg->param_col_mult;
     return k > 1 ? (pi->cols + k - 1) / k * k : pi->cols;
 }
@@ -143,8 +166,8 @@ static int param_cols(const anet_step_config *cfg, const anet_model_spec *m, con
 /* The value the layers read: the input itself, or its first pi->cols columns when the
  * program holds it wider (param_col_mult; not the bias form, whose matmul reads all). */
 static int param_view(sb *b, const anet_step_config *cfg, const anet_model_spec *m, const anet_param_info *pi, int v) {
-    int lin_bias = m->layers[pi->layer].kind == ANET_L_LINEAR && pi->name[0] == 'b';
-    if (v < 0 || param_cols(cfg, m, pi) == pi->cols || (lin_bias && cfg->bias_cols > 1)) return v;
+    int conv_w = m->layers[pi->layer].kind == ANET_L_CONV && pi->name[0] == 'w' && cfg->conv_matmul;
+    if (v < 0 || param_cols(cfg, m, pi) == pi->cols || matmul_bias(cfg, m, pi) || conv_w) return v;
     static const char *const keys[3] = {"x", "begin", "size"};
     int vals[3] = {v, ints4(b, 0, 0, 0, 0), ints4(b, 1, 1, pi->rows, pi->cols)};
     return opn(b, ANET_OP_SLICE_BY_SIZE, NULL, 3, keys, vals);
@@ -239,77 +262,127 @@ void anet_step_join_param(const uint16_t *hi, const uint16_t *lo, size_t n, floa
 }
 
 /* FINITE: x * 0 is 0 for finite x and NaN for inf/NaN; the sum over everything is 0 or NaN,
- * and 1 > NaN is false. (A compiler that folds x * 0 to 0 would break this; vane does not.) */
+ * and 1 > NaN is false. (A compiler that folds x * 0 to 0 would break this; vane does not.)
+ * row_scalars: no [1,1,1,1] value at all: each tensor is summed into a [1,1,1,32] row (over
+ * its rows, then its last axis folded in blocks of 32), and the flag is that row of 32 flags,
+ * all of which must be 1 (the FINITE output's minimum; step_forms.c). */
+static int finite_part(sb *b, int v) {
+    static const int32_t all[4] = {0, 1, 2, 3}, rows[2] = {1, 2}, ax2[1] = {2};
+    int z = op2(b, ANET_OP_MUL, v, c16(b, 0.0f));
+    if (!b->hyper_rows || v < 0) return reduce(b, ANET_OP_REDUCE_SUM, NULL, z, 4, all);
+    const anet_type *t = &b->g->values[v].type;
+    int64_t w = t->dims[t->rank - 1];
+    if (t->rank != 4 || w % 32 != 0) return reduce(b, ANET_OP_REDUCE_SUM, NULL, z, 4, all); /* the rule reports it */
+    int r = reduce(b, ANET_OP_REDUCE_SUM, NULL, z, 2, rows);
+    if (w > 32) r = reduce(b, ANET_OP_REDUCE_SUM, NULL, reshape4(b, NULL, r, 1, w / 32, 32), 1, ax2);
+    return r;
+}
+
 static int finite_flag(sb *b, const char *name, int n, const int *vals) {
-    static const int32_t all[4] = {0, 1, 2, 3};
     int acc = -1;
     for (int i = 0; i < n; i++) {
-        int s = reduce(b, ANET_OP_REDUCE_SUM, NULL, op2(b, ANET_OP_MUL, vals[i], c16(b, 0.0f)), 4, all);
+        int s = finite_part(b, vals[i]);
         acc = acc < 0 ? s : op2(b, ANET_OP_ADD, acc, s);
     }
     int cond = op2(b, ANET_OP_GREATER, c16(b, 1.0f), acc);
     return select3(b, name, cond, c16(b, 1.0f), c16(b, 0.0f));
 }
 
-/* The optimizer update of one parameter (update=ane). hi/lo/s0/s1 are the inputs, g the
- * loss-scaled gradient, h the hyper tensor. Appends outputs uII_*. */
-static anet_status update_param(sb *b, const anet_step_config *cfg, int i, const char *pname, int hi, int lo,
-                                int s0, int s1, int g, int h, int *gk_out) {
-    const anet_opt_config *o = &cfg->opt;
-    char nm[48];
+/* Graph-level helpers of the shared optimizer update (anet_step_update_ops serves programs
+ * built outside this file too, so it does not use the builder state). */
+static int gop(anet_graph *g, anet_opkind k, const char *name, int x, int y) {
+    static const char *const keys[2] = {"x", "y"};
+    int vals[2] = {x, y};
+    return x < 0 || y < 0 ? -1 : anet_graph_op(g, k, name, 2, keys, vals);
+}
+static int gun(anet_graph *g, anet_opkind k, int x) {
+    static const char *const keys[1] = {"x"};
+    return x < 0 ? -1 : anet_graph_op(g, k, NULL, 1, keys, &x);
+}
+static int gc16(anet_graph *g, float v) { return anet_graph_const_fp16(g, NULL, v); }
+#define G2(k, x, y) gop(g, k, NULL, x, y)
+
+anet_status anet_step_update_ops(anet_graph *g, const anet_opt_config *o, const char *base, int hi, int lo, int s0,
+                                 int s1, int gk, anet_step_hyper_fn hyper, void *hctx, anet_step_update_out *out) {
+    char nm[96];
     float b1, b2;
     anet_step_betas(o, &b1, &b2);
-    int gk = op2(b, ANET_OP_MUL, g, hyper(b, h, ANET_HYPER_GRAD_TO_STATE));
+    memset(out, -1, sizeof *out);
     if (o->kind != ANET_OPT_ADAMW && o->weight_decay != 0.0f)
-        gk = op2(b, ANET_OP_ADD, gk, op2(b, ANET_OP_MUL, hi, hyper(b, h, ANET_HYPER_WD_STATE)));
-    *gk_out = gk;
+        gk = G2(ANET_OP_ADD, gk, G2(ANET_OP_MUL, hi, hyper(hctx, ANET_HYPER_WD_STATE, hi)));
+    out->gk = gk;
     int delta; /* the amount to subtract from the weight */
     int s0n = -1, s1n = -1;
     if (o->kind == ANET_OPT_SGD) {
         int stepk = gk;
         if (s0 >= 0) {
-            param_name(nm, sizeof nm, "u", i, pname, "_s0");
-            s0n = op2n(b, ANET_OP_ADD, nm, op2(b, ANET_OP_MUL, s0, c16(b, b1)), gk);
+            snprintf(nm, sizeof nm, "%s_s0", base);
+            s0n = gop(g, ANET_OP_ADD, nm, G2(ANET_OP_MUL, s0, gc16(g, b1)), gk);
             stepk = s0n;
         }
         /* lr first, then the exact power-of-two 1/K: keeps lr's precision. */
-        delta = op2(b, ANET_OP_MUL, op2(b, ANET_OP_MUL, stepk, hyper(b, h, ANET_HYPER_LR)),
-                    c16(b, 1.0f / ANET_OPT_STATE_SCALE));
+        delta = G2(ANET_OP_MUL, G2(ANET_OP_MUL, stepk, hyper(hctx, ANET_HYPER_LR, hi)), gc16(g, 1.0f / ANET_OPT_STATE_SCALE));
     } else {
         /* 1 - b1 and 1 - b2 are exact in fp16 for the rounded betas (0.9, 0.999 and the like). */
-        param_name(nm, sizeof nm, "u", i, pname, "_s0");
-        s0n = op2n(b, ANET_OP_ADD, nm, op2(b, ANET_OP_MUL, s0, c16(b, b1)),
-                   op2(b, ANET_OP_MUL, gk, c16(b, 1.0f - b1)));
+        snprintf(nm, sizeof nm, "%s_s0", base);
+        s0n = gop(g, ANET_OP_ADD, nm, G2(ANET_OP_MUL, s0, gc16(g, b1)), G2(ANET_OP_MUL, gk, gc16(g, 1.0f - b1)));
         /* r = sqrt(b2 r^2 + (1-b2) g^2) without squaring large or tiny numbers: divide by
          * u = max(r, |g|, 2^-24) first, so both squares are <= 1 and the sum >= 1-b2. */
-        int u = op2(b, ANET_OP_MAXIMUM, op2(b, ANET_OP_MAXIMUM, s1, op1(b, ANET_OP_ABS, gk)),
-                    c16(b, 5.9604644775390625e-8f));
-        int a = op2(b, ANET_OP_REAL_DIV, s1, u), c = op2(b, ANET_OP_REAL_DIV, gk, u);
-        int q = op2(b, ANET_OP_ADD, op2(b, ANET_OP_MUL, op2(b, ANET_OP_MUL, a, a), c16(b, b2)),
-                    op2(b, ANET_OP_MUL, op2(b, ANET_OP_MUL, c, c), c16(b, 1.0f - b2)));
-        param_name(nm, sizeof nm, "u", i, pname, "_s1");
-        s1n = op2n(b, ANET_OP_MUL, nm, op1(b, ANET_OP_SQRT, q), u);
-        int ratio = op2(b, ANET_OP_REAL_DIV, s0n, op2(b, ANET_OP_ADD, s1n, hyper(b, h, ANET_HYPER_EPS)));
-        delta = op2(b, ANET_OP_MUL, ratio, hyper(b, h, ANET_HYPER_LR));
-        if (o->kind == ANET_OPT_ADAMW)
-            delta = op2(b, ANET_OP_ADD, delta, op2(b, ANET_OP_MUL, hi, hyper(b, h, ANET_HYPER_LR_WD)));
+        int u = G2(ANET_OP_MAXIMUM, G2(ANET_OP_MAXIMUM, s1, gun(g, ANET_OP_ABS, gk)), gc16(g, 5.9604644775390625e-8f));
+        int a = G2(ANET_OP_REAL_DIV, s1, u), c = G2(ANET_OP_REAL_DIV, gk, u);
+        int q = G2(ANET_OP_ADD, G2(ANET_OP_MUL, G2(ANET_OP_MUL, a, a), gc16(g, b2)),
+                   G2(ANET_OP_MUL, G2(ANET_OP_MUL, c, c), gc16(g, 1.0f - b2)));
+        snprintf(nm, sizeof nm, "%s_s1", base);
+        s1n = gop(g, ANET_OP_MUL, nm, gun(g, ANET_OP_SQRT, q), u);
+        int ratio = G2(ANET_OP_REAL_DIV, s0n, G2(ANET_OP_ADD, s1n, hyper(hctx, ANET_HYPER_EPS, hi)));
+        delta = G2(ANET_OP_MUL, ratio, hyper(hctx, ANET_HYPER_LR, hi));
+        if (o->kind == ANET_OPT_ADAMW) delta = G2(ANET_OP_ADD, delta, G2(ANET_OP_MUL, hi, hyper(hctx, ANET_HYPER_LR_WD, hi)));
     }
     /* w + (-delta) with w = hi + lo: fold lo into the step, then an error-free TwoSum
      * s = hi + d, err = (hi - (s - bb)) + (d - bb) with bb = s - hi, exact under per-op
      * round-to-nearest; s is the new hi, err the new lo. */
-    int d = op2(b, ANET_OP_SUB, lo, delta);
-    param_name(nm, sizeof nm, "u", i, pname, "_hi");
-    int s = op2n(b, ANET_OP_ADD, nm, hi, d);
-    int bb = op2(b, ANET_OP_SUB, s, hi);
-    int e1 = op2(b, ANET_OP_SUB, hi, op2(b, ANET_OP_SUB, s, bb));
-    int e2 = op2(b, ANET_OP_SUB, d, bb);
-    param_name(nm, sizeof nm, "u", i, pname, "_lo");
-    int lon = op2n(b, ANET_OP_ADD, nm, e1, e2);
+    int d = G2(ANET_OP_SUB, lo, delta);
+    snprintf(nm, sizeof nm, "%s_hi", base);
+    int s = gop(g, ANET_OP_ADD, nm, hi, d);
+    int bb = G2(ANET_OP_SUB, s, hi);
+    int e1 = G2(ANET_OP_SUB, hi, G2(ANET_OP_SUB, s, bb));
+    int e2 = G2(ANET_OP_SUB, d, bb);
+    snprintf(nm, sizeof nm, "%s_lo", base);
+    int lon = gop(g, ANET_OP_ADD, nm, e1, e2);
     if (s < 0 || lon < 0 || (s0 >= 0 && s0n < 0) || (s1 >= 0 && s1n < 0)) return fail_build("the optimizer update");
-    output(b, s, ANET_ROLE_PARAM, i, 0);
-    output(b, lon, ANET_ROLE_PARAM_LO, i, 0);
-    if (s0 >= 0) output(b, s0n, ANET_ROLE_OPT_STATE, i, 0);
-    if (s1 >= 0) output(b, s1n, ANET_ROLE_OPT_STATE, i, 1);
+    out->hi = s;
+    out->lo = lon;
+    out->s0 = s0 >= 0 ? s0n : -1;
+    out->s1 = s1 >= 0 ? s1n : -1;
+    return ANET_OK;
+}
+#undef G2
+
+typedef struct hyper_ctx {
+    sb *b;
+    int h;
+} hyper_ctx;
+static int hyper_cb(void *ctx, int slot, int like) {
+    hyper_ctx *c = ctx;
+    return hyper_like(c->b, c->h, slot, like);
+}
+
+/* The optimizer update of one parameter (update=ane). hi/lo/s0/s1 are the inputs, g the
+ * loss-scaled gradient, h the hyper tensor. Appends outputs uII_*. */
+static anet_status update_param(sb *b, const anet_step_config *cfg, int i, const char *pname, int hi, int lo,
+                                int s0, int s1, int g, int h, int *gk_out) {
+    char base[48];
+    param_name(base, sizeof base, "u", i, pname, "");
+    hyper_ctx hc = {b, h};
+    anet_step_update_out u;
+    int gk = op2(b, ANET_OP_MUL, g, hyper_like(b, h, ANET_HYPER_GRAD_TO_STATE, g));
+    anet_status st = anet_step_update_ops(b->g, &cfg->opt, base, hi, lo, s0, s1, gk, hyper_cb, &hc, &u);
+    if (st != ANET_OK) return st;
+    *gk_out = u.gk;
+    output(b, u.hi, ANET_ROLE_PARAM, i, 0);
+    output(b, u.lo, ANET_ROLE_PARAM_LO, i, 0);
+    if (u.s0 >= 0) output(b, u.s0, ANET_ROLE_OPT_STATE, i, 0);
+    if (u.s1 >= 0) output(b, u.s1, ANET_ROLE_OPT_STATE, i, 1);
     return ANET_OK;
 }
 
@@ -337,6 +410,7 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
     const anet_model_spec *m = &cfg->model;
     int B = cfg->batch, K = anet_model_outputs(m), np = anet_model_nparams(m);
     int ane = cfg->update == ANET_UPDATE_ANE;
+    int stops[ANET_MODEL_MAX_LAYERS + 1], nstops = 0;
     /* Trainable parameters: all but batchnorm's running statistics, which the train program
      * does not read (it normalizes with batch statistics and outputs them instead). */
     int tp[ANET_MODEL_MAX_PARAMS], ntp = 0;
@@ -355,7 +429,15 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
     if (ane) nslots = cfg->opt.kind == ANET_OPT_SGD ? (cfg->opt.momentum != 0.0f ? 1 : 0) : 2;
     b->hyper_rows = cfg->row_scalars;
     b->batch = B;
-    int hv = b->hyper_rows ? input(b, "a_hyper", ANET_HYPER_SLOTS, 1, B, ANET_ROLE_HYPER, 0, 0)
+    /* row_scalars: the optimizer's rows are as wide as its widest parameter (update=ane). */
+    int hw = B;
+    for (int k = 0; k < ntp && ane && b->hyper_rows; k++) {
+        anet_param_info pi;
+        anet_model_param(m, tp[k], &pi);
+        int pc = param_cols(cfg, m, &pi);
+        if (pc > hw) hw = pc;
+    }
+    int hv = b->hyper_rows ? input(b, "a_hyper", ANET_HYPER_SLOTS, 1, hw, ANET_ROLE_HYPER, 0, 0)
                            : input(b, "a_hyper", 1, 1, ANET_HYPER_SLOTS, ANET_ROLE_HYPER, 0, 0);
     int x = input(b, "b_x", anet_model_in_features(m), 1, B, ANET_ROLE_X, 0, 0);
     int y = input(b, "c_y", K, 1, B, ANET_ROLE_Y_ONEHOT, 0, 0);
@@ -402,7 +484,8 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
         }
     int bn_stats[2 * ANET_MODEL_MAX_LAYERS];
     for (int i = 0; i < 2 * m->nl; i++) bn_stats[i] = -1;
-    anet_lower_io lio = {x, params, masks, 1, bn_stats, cfg->bias_cols};
+    anet_lower_io lio = {x, params, masks, 1, bn_stats, cfg->bias_cols, cfg->conv_matmul, stops, &nstops,
+                         ANET_MODEL_MAX_LAYERS};
     int logits = anet_lower_forward(b->g, m, B, &lio);
     anet_loss_ops lo = {-1, -1};
     /* row_scalars: per-sample losses / n as a [1,1,1,B] row (the LOSS output is its sum),
@@ -419,7 +502,8 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
     }
     int grads[ANET_MODEL_MAX_PARAMS], wrt[ANET_MODEL_MAX_PARAMS];
     for (int k = 0; k < ntp; k++) wrt[k] = pin[tp[k]];
-    anet_autodiff_spec ad = {loss, seed, wrt, ntp, &lo.stop, lo.stop >= 0 ? 1 : 0, ane ? NULL : gnames};
+    if (lo.stop >= 0) stops[nstops++] = lo.stop;
+    anet_autodiff_spec ad = {loss, seed, wrt, ntp, stops, nstops, ane ? NULL : gnames};
     st = anet_autodiff(b->g, &ad, grads);
     if (st != ANET_OK) goto out;
     /* update=ane: the optimizer first, so FINITE can also cover the gradients in state units
@@ -496,7 +580,8 @@ anet_status anet_step_build_eval(const anet_step_config *cfg, anet_step_program 
         st = fail_build("the inputs");
         goto out;
     }
-    anet_lower_io lio = {x, params, NULL, 0, NULL, cfg->bias_cols};
+    int stops[ANET_MODEL_MAX_LAYERS], nstops = 0; /* no autodiff here */
+    anet_lower_io lio = {x, params, NULL, 0, NULL, cfg->bias_cols, cfg->conv_matmul, stops, &nstops, ANET_MODEL_MAX_LAYERS};
     int logits = x < 0 ? -1 : anet_lower_forward(b->g, m, B, &lio);
     /* CORRECT: the true class is among the maxima (y = 0 for padding counts nothing). */
     static const int32_t ax2[1] = {2}, ax23[2] = {2, 3};

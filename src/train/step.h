@@ -77,10 +77,16 @@ typedef struct anet_step_config {
      * program input of its columns rounded up to a multiple of this (the I/O width rule),
      * sliced back inside; the padding columns get zero gradients. */
     int param_col_mult;
-    /* row_scalars: the HYPER input is [1,SLOTS,1,B] (slot k replicated in row k), the loss is
-     * seeded by a row and LOSS / CORRECT are per-sample rows to be summed: the loss's gradient
-     * broadcasts no [1,1,1,1] scalar (the optimizer of update=ane still does). */
+    /* row_scalars: the HYPER input is [1,SLOTS,1,W] (slot k replicated in row k; W = B, or with
+     * update=ane the widest parameter's columns if wider), the loss is seeded by a row, LOSS /
+     * CORRECT are per-sample rows to be summed, update=ane's optimizer multiplies by rows as
+     * wide as each parameter and FINITE is a [1,1,1,32] row of flags that must all be 1: no
+     * [1,1,1,1] scalar is broadcast anywhere. */
     int row_scalars;
+    /* conv_matmul: convs as baked patch extraction + a matmul with the weight read at its full
+     * padded width (train/lower_conv.h); their biases take the bias_cols form like Linear's.
+     * Set with a padded layer graph (train/layers_form.h). */
+    int conv_matmul;
 } anet_step_config;
 
 /* Program I/O names sort alphabetically in declaration order (the ANE matches surfaces by
@@ -123,6 +129,21 @@ void anet_step_betas(const anet_opt_config *opt, float *beta1, float *beta2);
 /* update=ane weights: w = hi + lo with hi = fp16(w), lo = fp16(w - hi); and back. */
 void anet_step_split_param(const float *w, size_t n, uint16_t *hi, uint16_t *lo);
 void anet_step_join_param(const uint16_t *hi, const uint16_t *lo, size_t n, float *w);
+
+/* The update=ane optimizer as ops on g, shared by every program that updates in the program
+ * (the layer graphs here, the transformer's seq_train.c): from the weight parts hi/lo, the
+ * state s0/s1 (-1 where the optimizer keeps none) and the gradient gk in optimizer-state units
+ * (ANET_OPT_STATE_SCALE * dL/dw), the new values named BASE_hi, BASE_lo, BASE_s0, BASE_s1.
+ * hyper(hctx, slot, like) returns the value of an ANET_HYPER_* scalar (LR, EPS, WD_STATE, LR_WD)
+ * to be combined with the value `like` (a [1,1,1,1] scalar, or a row as wide as like's last
+ * axis where scalar broadcasts are avoided). */
+typedef int (*anet_step_hyper_fn)(void *hctx, int slot, int like);
+typedef struct anet_step_update_out {
+    int hi, lo, s0, s1; /* -1 for state the optimizer keeps none of */
+    int gk;             /* the gradient in state units after L2 decay (what FINITE checks) */
+} anet_step_update_out;
+anet_status anet_step_update_ops(anet_graph *g, const anet_opt_config *o, const char *base, int hi, int lo, int s0,
+                                 int s1, int gk, anet_step_hyper_fn hyper, void *hctx, anet_step_update_out *out);
 
 /* The training program (update=cpu: loss + grads; update=ane: loss + new params/state). */
 anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program *out);

@@ -33,6 +33,8 @@ static void program_free(anet_program *p) {
         free(p->steps[i].part_len);
         free(p->steps[i].aoff);
         free(p->steps[i].boff);
+        free(p->steps[i].taps);
+        free(p->steps[i].tap_start);
     }
     free(p->steps);
     free(p->units);
@@ -284,7 +286,11 @@ static void run_step(const anet_program *p, const step *s) {
         const anet_vk_win *w = &s->win;
         const float *x = b[s->in[0]], *wt = b[s->in[1]];
         int64_t in_plane = w->h * w->w, out_plane = w->ho * w->wo;
-        for (int64_t n = 0; n < s->batch; n++)
+        for (int64_t n = 0; s->taps && n < s->batch; n++)
+            for (int64_t o = 0; o < s->cout; o++)
+                anet_vk_conv_taps(w, s->taps + s->tap_start[o], s->tap_start[o + 1] - s->tap_start[o],
+                                  x + (n * s->cin + o / s->M * w->c) * in_plane, y + (n * s->cout + o) * out_plane);
+        for (int64_t n = 0; !s->taps && n < s->batch; n++)
             for (int64_t g = 0; g < s->groups; g++) {
                 const float *xg = x + (n * s->cin + g * w->c) * in_plane;
                 float *yg = y + (n * s->cout + g * s->M) * out_plane;
@@ -404,4 +410,5 @@ static void vane_stats(void *state, anet_backend_stats *out) {
 
 const anet_backend_ops anet_vane_ops = {
     "vane", vane_probe, vane_create, vane_destroy, vane_compile, vane_eval, vane_release, vane_stats,
+    NULL, /* no resident tensors: callers copy through eval (the trainer's fallback copy path) */
 };
