@@ -391,15 +391,23 @@ void anet_form_map_rules(const anet_form_map *m, char *buf, size_t len) {
 }
 
 void anet_form_pack(const anet_form_io *io, const uint16_t *user, uint16_t *device) {
-    uint16_t fill = anet_f32_to_f16(io->fill);
-    for (int64_t r = 0; r < io->C; r++)
-        for (int64_t c = 0; c < io->S; c++) {
-            uint16_t v = 0;
-            if (io->mode == ANET_FORM_IO_SPREAD) v = r < io->user_cols ? user[r] : 0;
-            else if (r < io->user_rows && c < io->user_cols) v = user[r * io->user_cols + c];
-            else if (r >= io->user_rows && c == 0) v = fill;
-            device[r * io->S + c] = v;
+    /* Row by row (this runs over every input every step): the user's row, zeros after it;
+     * rows below the user's hold `fill` in their first column. */
+    const uint16_t fill = anet_f32_to_f16(io->fill);
+    const int64_t S = io->S, n = io->user_cols < S ? io->user_cols : S;
+    for (int64_t r = 0; r < io->C; r++) {
+        uint16_t *d = device + r * S;
+        if (io->mode == ANET_FORM_IO_SPREAD) {
+            const uint16_t v = r < io->user_cols ? user[r] : 0;
+            for (int64_t c = 0; c < S; c++) d[c] = v;
+        } else if (r < io->user_rows) {
+            memcpy(d, user + r * io->user_cols, (size_t)n * sizeof *d);
+            memset(d + n, 0, (size_t)(S - n) * sizeof *d);
+        } else {
+            memset(d, 0, (size_t)S * sizeof *d);
+            d[0] = fill;
         }
+    }
 }
 
 void anet_form_unpack(const anet_form_io *io, const uint16_t *device, uint16_t *user) {
@@ -413,5 +421,5 @@ void anet_form_unpack(const anet_form_io *io, const uint16_t *device, uint16_t *
         return;
     }
     for (int64_t r = 0; r < io->user_rows; r++)
-        for (int64_t c = 0; c < io->user_cols; c++) user[r * io->user_cols + c] = device[r * io->S + c];
+        memcpy(user + r * io->user_cols, device + r * io->S, (size_t)io->user_cols * sizeof *user);
 }

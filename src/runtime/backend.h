@@ -1,7 +1,16 @@
 /* The runtime's one backend interface {probe, compile, eval, release}: vane, ane and ane-sim
  * all implement it. MIL text + weight blob in, compiled program out; eval moves packed
  * tensors in the function's declared input/output order (a backend that must match
- * surfaces alphabetically, as the ANE does, reorders internally). */
+ * surfaces alphabetically, as the ANE does, reorders internally).
+ *
+ * Layering, top to bottom; calls and includes only point down:
+ *   train/backend_choice.c, CLI   --backend NAME; auto's fallback to vane during a run
+ *   runtime/backend_auto.c        "auto": the ANE candidate if it probes and passes the self-check,
+ *                                 else vane (runtime/ane_info.c, `info`, sits beside it)
+ *   runtime/backend.c             the registry: a concrete name -> its ops (vane, ane, ane-sim)
+ *   runtime/ane_backend.c         the ane and ane-sim ops, written against the seam (ane_seam.h)
+ *   runtime/ane_darwin.c, sim/    the seams: the private framework, or its simulator
+ *   runtime/vane/                 the virtual ANE; the simulator runs programs on vane's ops */
 #ifndef ANET_RUNTIME_BACKEND_H
 #define ANET_RUNTIME_BACKEND_H
 
@@ -86,6 +95,8 @@ typedef struct anet_backend {
 
 /* Creates the named backend ("vane", ...); ANET_E_UNSUPPORTED with the reason if it cannot run. */
 anet_status anet_backend_open(const char *name, const anet_backend_config *cfg, anet_backend *out);
+/* The argument checks of anet_backend_open (clears *out): also run by runtime/backend_auto.c. */
+anet_status anet_backend_open_check(const char *name, const anet_backend_config *cfg, anet_backend *out);
 void anet_backend_close(anet_backend *b);
 
 #endif

@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "runtime/ane_backend.h"
 #include "runtime/ane_probe_report.h"
+#include "runtime/backend_auto.h"
 
 anet_status anet_backend_choose(const char *requested, const anet_backend_config *cfg,
                                 anet_backend *out, char *why, size_t why_len) {
@@ -70,6 +70,7 @@ anet_status anet_tr_open_backend(anet_trainer *t, const char *requested) {
     st = anet_backend_choose(requested, &bc, &t->backend, t->backend_why, sizeof t->backend_why);
     if (st != ANET_OK) return st;
     t->backend_open = 1;
+    t->forms.host_backend = strcmp(t->backend.ops->name, "vane") == 0;
     t->auto_pick = !requested || strcmp(requested, "auto") == 0;
     if (t->auto_pick && strcmp(t->backend.ops->name, "vane") != 0) {
         /* What `ane_trainer selftest` measured on this chip and OS decides the program forms. */

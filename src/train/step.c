@@ -157,9 +157,14 @@ static void param_name(char *buf, size_t len, const char *prefix, int i, const c
 
 /* The columns of a parameter in the program: a Linear layer's bias has bias_cols (the bias
  * is column 0; see lower.h). */
+/* Whether parameter pi is a bias in the bias_cols form (Linear's; conv's with conv_matmul). */
+static int matmul_bias(const anet_step_config *cfg, const anet_model_spec *m, const anet_param_info *pi) {
+    anet_layer_kind k = m->layers[pi->layer].kind;
+    return pi->name[0] == 'b' && cfg->bias_cols > 1 && (k == ANET_L_LINEAR || (k == ANET_L_CONV && cfg->conv_matmul));
+}
+
 static int param_cols(const anet_step_config *cfg, const anet_model_spec *m, const anet_param_info *pi) {
-    int lin_bias = m->layers[pi->layer].kind == ANET_L_LINEAR && pi->name[0] == 'b';
-    if (lin_bias && cfg->bias_cols > 1) return cfg->bias_cols;
+    if (matmul_bias(cfg, m, pi)) return cfg->bias_cols;
     int k = cfg->param_col_mult;
     return k > 1 ? (pi->cols + k - 1) / k * k : pi->cols;
 }
@@ -167,8 +172,8 @@ static int param_cols(const anet_step_config *cfg, const anet_model_spec *m, con
 /* The value the layers read: the input itself, or its first pi->cols columns when the
  * program holds it wider (param_col_mult; not the bias form, whose matmul reads all). */
 static int param_view(sb *b, const anet_step_config *cfg, const anet_model_spec *m, const anet_param_info *pi, int v) {
-    int lin_bias = m->layers[pi->layer].kind == ANET_L_LINEAR && pi->name[0] == 'b';
-    if (v < 0 || param_cols(cfg, m, pi) == pi->cols || (lin_bias && cfg->bias_cols > 1)) return v;
+    int conv_w = m->layers[pi->layer].kind == ANET_L_CONV && pi->name[0] == 'w' && cfg->conv_matmul;
+    if (v < 0 || param_cols(cfg, m, pi) == pi->cols || matmul_bias(cfg, m, pi) || conv_w) return v;
     static const char *const keys[3] = {"x", "begin", "size"};
     int vals[3] = {v, ints4(b, 0, 0, 0, 0), ints4(b, 1, 1, pi->rows, pi->cols)};
     return opn(b, ANET_OP_SLICE_BY_SIZE, NULL, 3, keys, vals);
@@ -375,6 +380,7 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
     const anet_model_spec *m = &cfg->model;
     int B = cfg->batch, K = anet_model_outputs(m), np = anet_model_nparams(m);
     int ane = cfg->update == ANET_UPDATE_ANE;
+    int stops[ANET_MODEL_MAX_LAYERS + 1], nstops = 0;
     /* Trainable parameters: all but batchnorm's running statistics, which the train program
      * does not read (it normalizes with batch statistics and outputs them instead). */
     int tp[ANET_MODEL_MAX_PARAMS], ntp = 0;
@@ -448,7 +454,8 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
         }
     int bn_stats[2 * ANET_MODEL_MAX_LAYERS];
     for (int i = 0; i < 2 * m->nl; i++) bn_stats[i] = -1;
-    anet_lower_io lio = {x, params, masks, 1, bn_stats, cfg->bias_cols};
+    anet_lower_io lio = {x, params, masks, 1, bn_stats, cfg->bias_cols, cfg->conv_matmul, stops, &nstops,
+                         ANET_MODEL_MAX_LAYERS};
     int logits = anet_lower_forward(b->g, m, B, &lio);
     anet_loss_ops lo = {-1, -1};
     /* row_scalars: per-sample losses / n as a [1,1,1,B] row (the LOSS output is its sum),
@@ -465,7 +472,8 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
     }
     int grads[ANET_MODEL_MAX_PARAMS], wrt[ANET_MODEL_MAX_PARAMS];
     for (int k = 0; k < ntp; k++) wrt[k] = pin[tp[k]];
-    anet_autodiff_spec ad = {loss, seed, wrt, ntp, &lo.stop, lo.stop >= 0 ? 1 : 0, ane ? NULL : gnames};
+    if (lo.stop >= 0) stops[nstops++] = lo.stop;
+    anet_autodiff_spec ad = {loss, seed, wrt, ntp, stops, nstops, ane ? NULL : gnames};
     st = anet_autodiff(b->g, &ad, grads);
     if (st != ANET_OK) goto out;
     /* update=ane: the optimizer first, so FINITE can also cover the gradients in state units
@@ -542,7 +550,8 @@ anet_status anet_step_build_eval(const anet_step_config *cfg, anet_step_program 
         st = fail_build("the inputs");
         goto out;
     }
-    anet_lower_io lio = {x, params, NULL, 0, NULL, cfg->bias_cols};
+    int stops[ANET_MODEL_MAX_LAYERS], nstops = 0; /* no autodiff here */
+    anet_lower_io lio = {x, params, NULL, 0, NULL, cfg->bias_cols, cfg->conv_matmul, stops, &nstops, ANET_MODEL_MAX_LAYERS};
     int logits = x < 0 ? -1 : anet_lower_forward(b->g, m, B, &lio);
     /* CORRECT: the true class is among the maxima (y = 0 for padding counts nothing). */
     static const int32_t ax2[1] = {2}, ax23[2] = {2, 3};

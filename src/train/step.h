@@ -83,6 +83,10 @@ typedef struct anet_step_config {
      * wide as each parameter and FINITE is a [1,1,1,32] row of flags that must all be 1: no
      * [1,1,1,1] scalar is broadcast anywhere. */
     int row_scalars;
+    /* conv_matmul: convs as baked patch extraction + a matmul with the weight read at its full
+     * padded width (train/lower_conv.h); their biases take the bias_cols form like Linear's.
+     * Set with a padded layer graph (train/layers_form.h). */
+    int conv_matmul;
 } anet_step_config;
 
 /* Program I/O names sort alphabetically in declaration order (the ANE matches surfaces by

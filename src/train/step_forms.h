@@ -12,6 +12,7 @@ typedef struct anet_step_forms {
     int lowered;          /* 0: the program runs as built, nothing below is used */
     anet_form_map map;
     anet_io *din, *dout;  /* device buffers, [1,C,1,S] fp16 */
+    char unpadded[96];    /* a layer graph kept at its own sizes: why (train/layers_form.h) */
 } anet_step_forms;
 
 /* The builder's configuration for the chip's form: model sizes and batch padded, dialect,
