@@ -18,12 +18,12 @@ from . import datasets
 from .check import Report, check
 from .generate import generate
 from .errors import ArgumentError, BackendError, Error, FileError, FormatError
-from .model import MLP, Model, from_torch
+from .model import MLP, Model, TransformerModel, from_torch
 from . import callbacks
 from .callbacks import Callback, EarlyStopping, History, ModelCheckpoint
 from .trainer import Evaluation, Trainer
 
-__all__ = ["MLP", "Model", "from_torch", "Trainer", "History", "Evaluation", "callbacks", "Callback",
+__all__ = ["MLP", "Model", "TransformerModel", "from_torch", "Trainer", "History", "Evaluation", "callbacks", "Callback",
            "EarlyStopping", "ModelCheckpoint", "check", "Report", "info", "generate",
            "datasets", "version", "Error", "ArgumentError", "FileError", "FormatError", "BackendError"]
 

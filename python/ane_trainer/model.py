@@ -3,6 +3,9 @@ docs/models.md), their weights as numpy arrays under PyTorch's names, and conver
 to PyTorch modules (``from_torch`` traces with torch.fx; ``to_torch`` rebuilds a module)."""
 import collections
 import ctypes
+import json
+import os
+import struct
 
 import numpy as np
 
@@ -54,7 +57,11 @@ class Model:
 
     @classmethod
     def load(cls, checkpoint):
-        """The model stored in a checkpoint (of the CLI or of :meth:`Trainer.save`)."""
+        """The model stored in a checkpoint (of the CLI or of :meth:`Trainer.save`); a character
+        transformer's checkpoint (``train --model transformer:...``) gives a
+        :class:`TransformerModel`."""
+        if _transformer_spec(checkpoint):
+            return TransformerModel(checkpoint)
         h = ctypes.c_void_p()
         _lib.check(_L.anet_model_load(_lib.enc(checkpoint), ctypes.byref(h)))
         return cls._adopt(h)
@@ -193,6 +200,68 @@ class Model:
 
     def __repr__(self):
         return "Model(%r)" % (self.spec,)
+
+
+def _transformer_spec(checkpoint):
+    """The "model" metadata of a safetensors file when it is a transformer spec, else None (the
+    C library judges everything else, errors included)."""
+    try:
+        with open(os.fspath(checkpoint), "rb") as f:
+            n = struct.unpack("<Q", f.read(8))[0]
+            if not 2 <= n <= 1 << 26:
+                return None
+            meta = json.loads(f.read(n)).get("__metadata__", {})
+    except (OSError, TypeError, ValueError, struct.error, AttributeError):
+        return None
+    spec = meta.get("model") if isinstance(meta, dict) else None
+    return spec if isinstance(spec, str) and spec.startswith("transformer:") else None
+
+
+class TransformerModel(Model):
+    """A character transformer (``transformer:layers=L,dim=D,heads=H,ctx=S``) from a checkpoint
+    of ``ane_trainer train`` (``Model.load(path)`` returns one): its spec, vocabulary and
+    :meth:`generate`. Transformers train through the CLI; the layer-graph methods
+    (``state_dict``, ``to_torch``, ``export_coreml``, ...) are not available for them."""
+
+    def __init__(self, checkpoint):
+        self._h = None
+        spec = _transformer_spec(checkpoint)
+        if not spec:
+            raise ArgumentError("%s is not a transformer checkpoint" % (checkpoint,))
+        self._ckpt = os.fspath(checkpoint)
+        self._spec = spec
+
+    @property
+    def spec(self):
+        """The canonical spec, e.g. ``"transformer:layers=2,dim=64,heads=4,ctx=64"``."""
+        return self._spec
+
+    @property
+    def checkpoint(self):
+        return self._ckpt
+
+    def generate(self, prompt="", tokens=200, temperature=0.8, seed=0, backend=None):
+        """Text after ``prompt``, as :func:`ane_trainer.generate` (and ``ane_trainer generate``)
+        samples it from this model's checkpoint: the same seed gives the same text."""
+        from .generate import generate
+        return generate(self._ckpt, prompt=prompt, tokens=tokens, temperature=temperature, seed=seed,
+                        backend=backend)
+
+    def _unsupported(self, *args, **kwargs):
+        raise ArgumentError("%s: a transformer model offers spec, checkpoint and generate() (train it with "
+                            "`ane_trainer train --model transformer:...`)" % (self._spec,))
+
+    sizes = layers = loss = input_shape = property(_unsupported)
+    state_dict = load_state_dict = to_torch = export_coreml = _params = _unsupported
+
+    def __getstate__(self):
+        return {"checkpoint": self._ckpt}
+
+    def __setstate__(self, state):
+        self.__init__(state["checkpoint"])
+
+    def __repr__(self):
+        return "TransformerModel(%r)" % (self._spec,)
 
 
 class MLP(Model):

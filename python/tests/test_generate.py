@@ -38,3 +38,19 @@ def test_generate_errors(ckpt, tmp_path):
     bad.write_bytes(b"garbage")
     with pytest.raises(at.Error):
         at.generate(bad)
+
+
+def test_model_generate(ckpt, tmp_path):
+    import pickle
+    m = at.Model.load(ckpt)
+    assert isinstance(m, at.TransformerModel) and isinstance(m, at.Model)
+    assert m.spec == "transformer:layers=1,dim=16,heads=2,ctx=16"
+    text = m.generate(prompt="ROMEO:", tokens=40, temperature=0.8, seed=3)
+    assert text == at.generate(ckpt, prompt="ROMEO:", tokens=40, temperature=0.8, seed=3)
+    assert pickle.loads(pickle.dumps(m)).generate(prompt="ROMEO:", tokens=40, seed=3) == text
+    with pytest.raises(at.ArgumentError, match="generate"):
+        m.state_dict()
+    with pytest.raises(at.ArgumentError):
+        m.sizes
+    with pytest.raises(at.Error):
+        at.Model.load(tmp_path / "missing.safetensors")

@@ -100,7 +100,7 @@ static int data_list(int argc, char **argv) {
     }
     cJSON *root = json ? cJSON_CreateObject() : NULL;
     cJSON *arr = json ? cJSON_AddArrayToObject(root, "datasets") : NULL;
-    if (!json) printf("%-14s %-32s %s\n", "DATASET", "STATUS", "WHERE");
+    if (!json) printf("%-16s %-32s %s\n", "DATASET", "STATUS", "WHERE");
     for (size_t k = 0; k < anet_registry_count(); k++) {
         const anet_dataset_spec *spec = anet_registry_get(k);
         char dirs[ANET_SEARCH_MAX][ANET_PATH_MAX];
@@ -134,12 +134,34 @@ static int data_list(int argc, char **argv) {
             cJSON_AddItemToObject(o, "searched", searched);
             cJSON_AddItemToArray(arr, o);
         } else if (found || have_partial) {
-            printf("%-14s %-32s %s%s%s%s\n", spec->name, anet_dataset_state_str(rep.state), rep.dir, where ? " (" : "",
+            printf("%-16s %-32s %s%s%s%s\n", spec->name, anet_dataset_state_str(rep.state), rep.dir, where ? " (" : "",
                    where ? where : "", where ? ")" : "");
             print_missing(&rep);
         } else {
-            printf("%-14s %-32s %s\n", spec->name, "not found", "(`ane_trainer data fetch` downloads it)");
+            printf("%-16s %-32s %s\n", spec->name, "not found", "(`ane_trainer data fetch` downloads it)");
         }
+    }
+    /* text datasets (character models): one file, verified by size and SHA-256 */
+    for (size_t k = 0; k < anet_text_count(); k++) {
+        const anet_text_spec *ts = anet_text_get(k);
+        anet_text_dataset td;
+        int found = anet_text_open(ts->name, data_dir, &td) == ANET_OK;
+        const char *state = !found ? "not found" : td.verified ? "verified" : "found, not the published file";
+        if (json) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "name", ts->name);
+            cJSON_AddStringToObject(o, "kind", "text");
+            cJSON_AddStringToObject(o, "description", ts->description);
+            cJSON_AddStringToObject(o, "state", state);
+            cJSON_AddStringToObject(o, "path", found ? td.path : "");
+            cJSON_AddStringToObject(o, "source", found && td.source ? td.source : "");
+            cJSON_AddItemToArray(arr, o);
+        } else if (found) {
+            printf("%-16s %-32s %s (%s; text)\n", ts->name, state, td.path, td.source ? td.source : "");
+        } else {
+            printf("%-16s %-32s %s\n", ts->name, state, "(`ane_trainer data fetch` downloads it; text)");
+        }
+        if (found) anet_text_free(&td);
     }
     int rc = CLI_OK;
     if (data_dir) {
@@ -171,7 +193,7 @@ static int data_list(int argc, char **argv) {
                 cJSON_AddStringToObject(o, "error", err);
                 cJSON_AddItemToObject(root, "data_dir", o);
             } else {
-                printf("%-14s %-32s %s\n", "--data", "not a dataset directory", data_dir);
+                printf("%-16s %-32s %s\n", "--data", "not a dataset directory", data_dir);
             }
             rc = CLI_FAIL;
         } else if (json) {
@@ -180,7 +202,7 @@ static int data_list(int argc, char **argv) {
             cJSON_AddNumberToObject(o, "canonical_files", best_ok);
             cJSON_AddItemToObject(root, "data_dir", o);
         } else {
-            printf("%-14s %-32s %s\n", "--data", anet_dataset_state_str(best.state), data_dir);
+            printf("%-16s %-32s %s\n", "--data", anet_dataset_state_str(best.state), data_dir);
             if (best_ok > 0)
                 printf("    %d of 4 files are the canonical %s files\n", best_ok, best_spec->name);
             print_missing(&best);

@@ -1,5 +1,6 @@
 /* `ane_trainer train`: train a model with every step as MIL programs on a backend. */
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "train/model.h"
 #include "train/optim_cpu.h"
 #include "train/run_files.h"
+#include "train/rundir.h"
 #include "train/schedule.h"
 #include "train/seq_train.h"
 #include "train/trainer.h"
@@ -69,7 +71,8 @@ static void train_usage(FILE *f) {
             "  --update cpu|ane     cpu: fp32 master weights + optimizer on the CPU, fp16 copies sent\n"
             "                       per step; ane: the whole step in the program, weights (fp16\n"
             "                       hi+lo) and optimizer state stay in the backend's ping-pong\n"
-            "                       buffers, only the batch is copied per step (default cpu)\n"
+            "                       buffers, only the batch is copied per step (default cpu; a\n"
+            "                       transformer: ane, with the global-norm clipping in the program too)\n"
             "  --numerics fp16|fp32 vane rounding (fp32 = debug, no rounding) (default fp16)\n"
             "output:\n"
             "  --out DIR            checkpoints and metrics (default ./runs/<UTC timestamp>)\n"
@@ -87,8 +90,9 @@ static void train_usage(FILE *f) {
             "  --quiet              no progress on stderr\n"
             "\n"
             "character transformer (--model transformer:layers=L,dim=D,heads=H,ctx=S with a text\n"
-            "dataset such as --dataset tinyshakespeare; docs/models.md); with --out DIR the weights and\n"
-            "vocabulary go to DIR/checkpoint.safetensors at the end (for `generate`):\n"
+            "dataset such as --dataset tinyshakespeare; docs/models.md): DIR/checkpoint.safetensors\n"
+            "(weights, vocabulary for `generate`, training state for --resume) at every evaluation and\n"
+            "at the end; --resume DIR/checkpoint.safetensors --max-steps N continues it exactly:\n"
             "  --max-steps N        steps to train (default 2000); AdamW (lr 1e-3, wd 0.01 unless given)\n"
             "  --eval-every N       validation loss (nats/char) every N steps (default 0: at the end)\n"
             "  --val-windows N      validation windows per evaluation (default 0: all)\n"
@@ -137,6 +141,24 @@ typedef struct seen {
 } seen;
 
 /* Options the user did not give are taken from the checkpoint being resumed. */
+/* Whether path is a transformer checkpoint (then *ck holds it; free it). */
+static int seq_checkpoint(const char *path, anet_ckpt *ck) {
+    if (anet_ckpt_read(path, ck) != ANET_OK) return 0;
+    const char *m = anet_ckpt_get_meta(ck, "model");
+    if (m && strncmp(m, "transformer:", 12) == 0) return 1;
+    anet_ckpt_free(ck);
+    memset(ck, 0, sizeof *ck);
+    return 0;
+}
+
+static int meta_double(const anet_ckpt *ck, const char *key, double *out) {
+    const char *v = anet_ckpt_get_meta(ck, key);
+    char *end;
+    if (!v || !*v) return 0;
+    *out = strtod(v, &end);
+    return !*end && isfinite(*out);
+}
+
 static int adopt_checkpoint(const char *path, const seen *s, anet_train_options *o, char *model_buf,
                             size_t model_len, char *ds_buf, size_t ds_len) {
     anet_ckpt c;
@@ -210,6 +232,7 @@ int cli_train(int argc, char **argv) {
     const char *lr_text = NULL; /* printed as typed */
     int overwrite = 0;
     long long eval_every = 0, val_windows = 0;
+    int clip_given = 0;
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
         int r;
@@ -304,6 +327,7 @@ int cli_train(int argc, char **argv) {
             if (!missing && cli_parse_int(v, 0, INT64_MAX, &val_windows)) return cli_usage_error("train ", "--val-windows '%s': expected an integer >= 0", v);
         } else if (OPT("--clip")) {
             if (!missing && cli_parse_float(v, 0, 1e6, &clip)) return cli_usage_error("train ", "--clip '%s': expected a number >= 0", v);
+            clip_given = 1;
         } else if (strcmp(argv[i], "--quiet") == 0 || strcmp(argv[i], "-q") == 0) o.quiet = 1;
         else if (OPT("--val-split")) {
             double f = 0;
@@ -322,15 +346,38 @@ int cli_train(int argc, char **argv) {
         if (missing) return cli_usage_error("train ", "%s needs a value", missing);
 #undef OPT
     }
-    char model_buf[256], ds_buf[4096];
+    char model_buf[256], ds_buf[4096], rdir[4096];
     char hints_line[512] = "";
-    if (o.resume) {
+    anet_ckpt seq_ck;
+    memset(&seq_ck, 0, sizeof seq_ck);
+    int seq_resume = o.resume && seq_checkpoint(o.resume, &seq_ck);
+    if (seq_resume) {
+        /* a transformer run: its model and dataset, and by default its directory */
+        snprintf(model_buf, sizeof model_buf, "%s", anet_ckpt_get_meta(&seq_ck, "model"));
+        const char *ds = anet_ckpt_get_meta(&seq_ck, "dataset");
+        snprintf(ds_buf, sizeof ds_buf, "%s", ds ? ds : "");
+        if (!s.model) o.model = model_buf;
+        if (!s.dataset && ds_buf[0]) o.dataset = ds_buf;
+        if (!o.out_dir) {
+            snprintf(rdir, sizeof rdir, "%s", o.resume);
+            char *sl = strrchr(rdir, '/');
+            if (sl) *sl = 0;
+            else snprintf(rdir, sizeof rdir, ".");
+            o.out_dir = rdir;
+        }
+    } else if (o.resume) {
         int rc = adopt_checkpoint(o.resume, &s, &o, model_buf, sizeof model_buf, ds_buf, sizeof ds_buf);
         if (rc != CLI_OK) return rc;
     }
     int seq = o.model && strncmp(o.model, "transformer:", 12) == 0;
-    if (seq && (o.resume || (s.opt && o.opt.kind != ANET_OPT_ADAMW)))
-        return cli_usage_error("train ", "a transformer trains with adamw and without --resume (so far)");
+    if (seq && o.resume && !seq_resume) {
+        anet_fail(ANET_E_MISMATCH, "--resume %s is not a transformer checkpoint (model %s)", o.resume, o.model);
+        return cli_error("train");
+    }
+    if (seq && s.opt && o.opt.kind != ANET_OPT_ADAMW) {
+        anet_ckpt_free(&seq_ck);
+        return cli_usage_error("train ", "a transformer trains with adamw");
+    }
     if (seq && !s.opt) anet_opt_config_default(ANET_OPT_ADAMW, &o.opt);
     /* Optimizer defaults depend on the optimizer; explicit values win. */
     if (s.opt && !o.resume) {
@@ -346,22 +393,6 @@ int cli_train(int argc, char **argv) {
 
     if (!seq && !o.resume && o.model && apply_model_hints(&o, &s, hints_line, sizeof hints_line) != CLI_OK)
         return cli_error("train");
-
-    if (seq) {
-        anet_seq_options so = {o.dataset ? o.dataset : "tinyshakespeare", o.data_dir, o.model,
-                               o.backend && strcmp(o.backend, "auto") ? o.backend : NULL, o.chip, o.numerics,
-                               s.batch ? o.batch_size : 32, o.max_steps ? o.max_steps : 2000, eval_every, val_windows,
-                               o.opt.lr, o.opt.beta1, o.opt.beta2, o.opt.eps, o.opt.weight_decay, (float)clip, o.seed,
-                               o.metrics_path, o.quiet, NULL, NULL};
-        char ck[4200];
-        if (o.out_dir) {
-            if (mkdir(o.out_dir, 0777) != 0 && errno != EEXIST)
-                return anet_fail(ANET_E_IO, "--out %s: %s", o.out_dir, strerror(errno)), cli_error("train");
-            snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", o.out_dir);
-            so.checkpoint = ck;
-        }
-        return anet_seq_train(&so) == ANET_OK ? CLI_OK : cli_error("train");
-    }
 
     /* A run in --out is kept unless --resume continues it or --overwrite replaces it; the
      * default --out, runs/<UTC time>, takes a suffix when two runs start in one second. */
@@ -381,6 +412,41 @@ int cli_train(int argc, char **argv) {
             snprintf(out_buf, sizeof out_buf, "%s-%d", base, k);
         o.out_dir = out_buf;
     }
+
+    if (seq) {
+        anet_seq_options so = {o.dataset ? o.dataset : "tinyshakespeare", o.data_dir, o.model,
+                               o.backend && strcmp(o.backend, "auto") ? o.backend : NULL, o.chip, o.numerics,
+                               s.batch ? o.batch_size : 32, o.max_steps ? o.max_steps : 2000, eval_every, val_windows,
+                               o.opt.lr, o.opt.beta1, o.opt.beta2, o.opt.eps, o.opt.weight_decay, (float)clip,
+                               s.update ? o.update : ANET_UPDATE_ANE, o.seed, o.metrics_path, o.quiet, NULL, NULL, NULL};
+        so.resume = seq_resume ? o.resume : NULL;
+        if (seq_resume) {
+            /* the checkpoint's settings unless given again */
+            double d;
+            if (!s.batch && meta_double(&seq_ck, "batch", &d)) so.batch = (int)d;
+            if (!s.lr && meta_double(&seq_ck, "lr", &d)) so.lr = (float)d;
+            if (!s.b1 && meta_double(&seq_ck, "beta1", &d)) so.beta1 = (float)d;
+            if (!s.b2 && meta_double(&seq_ck, "beta2", &d)) so.beta2 = (float)d;
+            if (!s.eps && meta_double(&seq_ck, "eps", &d)) so.eps = (float)d;
+            if (!s.wd && meta_double(&seq_ck, "weight_decay", &d)) so.weight_decay = (float)d;
+            if (!clip_given && meta_double(&seq_ck, "clip", &d)) so.clip = (float)d;
+            const char *u = anet_ckpt_get_meta(&seq_ck, "update");
+            if (!s.update && u) so.update = strcmp(u, "cpu") == 0 ? ANET_UPDATE_CPU : ANET_UPDATE_ANE;
+        }
+        /* like the layer graphs' runs: DIR/checkpoint.safetensors and DIR/metrics.jsonl */
+        char ck[4200], mp[4200];
+        if (anet_rundir_prepare(o.out_dir, 1u << 20) != ANET_OK) return cli_error("train");
+        snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", o.out_dir);
+        so.checkpoint = ck;
+        if (!so.metrics) {
+            snprintf(mp, sizeof mp, "%s/metrics.jsonl", o.out_dir);
+            so.metrics = mp;
+        }
+        anet_status st = anet_seq_train(&so);
+        anet_ckpt_free(&seq_ck);
+        return st == ANET_OK ? CLI_OK : cli_error("train");
+    }
+    anet_ckpt_free(&seq_ck);
 
     anet_trainer *t;
     if (anet_trainer_create(&o, &t) != ANET_OK) return cli_error("train");

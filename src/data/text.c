@@ -30,6 +30,9 @@ const anet_text_spec *anet_text_find(const char *name) {
     return NULL;
 }
 
+size_t anet_text_count(void) { return sizeof text_registry / sizeof text_registry[0]; }
+const anet_text_spec *anet_text_get(size_t k) { return k < anet_text_count() ? &text_registry[k] : NULL; }
+
 void anet_text_fetch_spec(const anet_text_spec *t, anet_dataset_spec *out) {
     memset(out, 0, sizeof *out);
     out->name = t->name;

@@ -23,6 +23,9 @@ typedef struct anet_text_spec {
     const char *sha256;      /* lowercase hex */
 } anet_text_spec;
 
+/* The known text datasets: k in [0, count). */
+size_t anet_text_count(void);
+const anet_text_spec *anet_text_get(size_t k);
 /* NULL when name is not a known text dataset. */
 const anet_text_spec *anet_text_find(const char *name);
 /* The registry entry as a dataset spec for anet_fetch_dataset (data/fetch.h): files[0] is the

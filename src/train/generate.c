@@ -19,9 +19,10 @@ static int hexval(char ch) {
     return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
 }
 
-/* The model config and vocabulary recorded in a checkpoint, and its fp16 weights. */
-static anet_status load(const anet_gen_options *o, anet_ckpt *ck, anet_tfm_config *c, anet_vocab *v,
-                        anet_f16 **w16) {
+/* The model config and vocabulary recorded in a checkpoint, and its fp16 weights in the program
+ * form for backend be (anet_seq_forms). */
+static anet_status load(const anet_gen_options *o, const anet_backend *be, anet_forms *f, const anet_forms **fp,
+                        anet_ckpt *ck, anet_tfm_config *c, anet_vocab *v, anet_f16 **w16) {
     anet_status st = anet_ckpt_read(o->checkpoint, ck);
     if (st != ANET_OK) return st;
     const char *spec = anet_ckpt_get_meta(ck, "model"), *hex = anet_ckpt_get_meta(ck, "vocab");
@@ -42,6 +43,7 @@ static anet_status load(const anet_gen_options *o, anet_ckpt *ck, anet_tfm_confi
     st = anet_vocab_from_chars(chars, (uint32_t)(hl / 2), v);
     if (st != ANET_OK) return anet_fail(ANET_E_FORMAT, "checkpoint %s: %s", o->checkpoint, anet_last_error());
     c->vocab = (int)v->size;
+    if ((st = anet_seq_forms(be, o->chip, f, c, fp)) != ANET_OK) return st;
     int np = anet_tfm_nparams(c);
     for (int i = 0; i < np; i++) {
         char name[32];
@@ -50,9 +52,17 @@ static anet_status load(const anet_gen_options *o, anet_ckpt *ck, anet_tfm_confi
         const anet_ckpt_tensor *t = anet_ckpt_find(ck, name);
         if (!t || t->dtype != ANET_DT_FP32 || t->rank != 2 || t->dims[0] != r || t->dims[1] != k)
             return anet_fail(ANET_E_FORMAT, "checkpoint %s: tensor %s missing or not F32 [%d, %d]", o->checkpoint, name, r, k);
-        w16[i] = malloc((size_t)r * k * sizeof(anet_f16));
-        if (!w16[i]) return anet_fail(ANET_E_NOMEM, "out of memory for %s", name);
-        anet_f32_to_f16_n((const float *)t->data, w16[i], (size_t)r * k);
+        int pr, pc;
+        anet_tfm_prog_param(c, i, &pr, &pc);
+        float *pw = malloc((size_t)pr * pc * sizeof(float));
+        w16[i] = malloc((size_t)pr * pc * sizeof(anet_f16));
+        if (!w16[i] || !pw) {
+            free(pw);
+            return anet_fail(ANET_E_NOMEM, "out of memory for %s", name);
+        }
+        anet_tfm_to_prog(c, i, (const float *)t->data, pw);
+        anet_f32_to_f16_n(pw, w16[i], (size_t)pr * pc);
+        free(pw);
     }
     return ANET_OK;
 }
@@ -84,24 +94,29 @@ anet_status anet_generate(const anet_gen_options *o, FILE *out) {
     size_t plen = o->prompt ? strlen(o->prompt) : 0;
     uint32_t *ids = NULL;
     anet_f16 *x = NULL;
-    float *logits = NULL;
-    anet_status st = load(o, &ck, &c, &v, w16);
+    anet_f16 *logits = NULL;
+    anet_forms forms;
+    const anet_forms *fp = NULL;
+    anet_backend_config bc = {o->chip, o->numerics};
+    anet_status st = anet_backend_open(o->backend ? o->backend : "vane", &bc, &be);
+    if (st == ANET_OK) st = load(o, &be, &forms, &fp, &ck, &c, &v, w16);
     int np = st == ANET_OK ? anet_tfm_nparams(&c) : 0;
-    int S = c.ctx, V = c.vocab;
+    int S = c.ctx, V = c.vocab, VP = st == ANET_OK ? anet_tfm_vpad(&c) : 0;
     if (st == ANET_OK && (o->tokens < 0 || o->tokens > 1000000))
         st = anet_fail(ANET_E_INVALID, "--tokens %lld: 0 to 1000000", (long long)o->tokens);
     if (st == ANET_OK && !(o->temperature >= 0 && o->temperature <= 100))
         st = anet_fail(ANET_E_INVALID, "--temperature %g: 0 to 100", o->temperature);
     if (st == ANET_OK) {
         ids = malloc((plen + (size_t)o->tokens + 1) * sizeof *ids);
-        x = malloc((size_t)S * V * sizeof *x);
-        logits = malloc((size_t)S * V * sizeof *logits);
+        x = malloc((size_t)S * VP * sizeof *x);
+        logits = malloc((size_t)S * VP * sizeof *logits);
         if (!ids || !x || !logits) st = anet_fail(ANET_E_NOMEM, "out of memory");
     }
     if (st == ANET_OK) st = anet_vocab_encode(&v, o->prompt ? o->prompt : "", plen, ids);
-    anet_backend_config bc = {o->chip, o->numerics};
-    if (st == ANET_OK) st = anet_backend_open(o->backend ? o->backend : "vane", &bc, &be);
-    if (st == ANET_OK) st = anet_seq_build(&c, 1, ANET_SEQ_LOGITS, &prog);
+    anet_seq_build_opts bo;
+    memset(&bo, 0, sizeof bo);
+    bo.forms = fp;
+    if (st == ANET_OK) st = anet_seq_build(&c, 1, ANET_SEQ_LOGITS, &bo, &prog);
     if (st == ANET_OK) st = anet_seq_compile(&be, &prog);
     size_t n = plen;
     if (st == ANET_OK && n == 0) ids[n++] = 0; /* an empty prompt starts from the first character */
@@ -112,20 +127,21 @@ anet_status anet_generate(const anet_gen_options *o, FILE *out) {
     for (int64_t k = 0; st == ANET_OK && k < o->tokens; k++) {
         size_t m = n < (size_t)S ? n : (size_t)S;
         const uint32_t *ctx = ids + n - m;
-        memset(x, 0, (size_t)S * V * sizeof *x);
-        for (size_t t = 0; t < (size_t)S; t++) x[t * V + (t < m ? ctx[t] : 0)] = one;
+        memset(x, 0, (size_t)S * VP * sizeof *x);
+        for (size_t t = 0; t < (size_t)S; t++) x[t * VP + (t < m ? ctx[t] : 0)] = one;
         anet_io in[MAXP + 1], res[1];
-        in[0] = (anet_io){x, (size_t)S * V * sizeof *x};
+        in[0] = (anet_io){x, (size_t)S * VP * sizeof *x};
         for (int i = 0; i < np; i++) {
-            char name[32];
             int r, kk;
-            anet_tfm_param(&c, i, name, &r, &kk);
+            anet_tfm_prog_param(&c, i, &r, &kk);
             in[1 + i] = (anet_io){w16[i], (size_t)r * kk * sizeof(anet_f16)};
         }
-        res[0] = (anet_io){logits, (size_t)S * V * sizeof *logits};
-        st = be.ops->eval(be.state, prog.p, in, 1 + np, res, 1);
+        res[0] = (anet_io){logits, (size_t)S * VP * sizeof *logits};
+        st = anet_seq_eval(&be, &prog, in, 1 + np, res, 1);
         if (st != ANET_OK) break;
-        uint32_t id = sample(logits + (m - 1) * V, V, o->temperature, &rng);
+        float z[256];
+        for (int j = 0; j < V; j++) z[j] = anet_f16_to_f32(logits[(m - 1) * (size_t)VP + j]);
+        uint32_t id = sample(z, V, o->temperature, &rng);
         ids[n++] = id;
         fputc(v.chars[id], out);
     }

@@ -13,6 +13,10 @@
 #include "train/lower_conv.h"
 
 static int c16(anet_graph *g, float v) { return anet_graph_const_fp16(g, NULL, v); }
+/* A scalar const of x's dtype (the shared builders below also serve fp32 test graphs). */
+static int cst_like(anet_graph *g, int x, float v) {
+    return x >= 0 && g->values[x].type.dtype == ANET_DT_FP32 ? anet_graph_const_fp32(g, NULL, v) : c16(g, v);
+}
 static int bin(anet_graph *g, anet_opkind k, int x, int y) { return x < 0 || y < 0 ? -1 : anet_b_binary(g, k, NULL, x, y); }
 static int un(anet_graph *g, anet_opkind k, int x) { return x < 0 ? -1 : anet_b_unary(g, k, NULL, x); }
 
@@ -59,14 +63,13 @@ static int mean(anet_graph *g, int x, int n, const int32_t *axes) {
     return x;
 }
 
-/* (x - mean) / sqrt(var + eps) over the given axes; mean/var out for batchnorm's statistics. */
-static int normalize(anet_graph *g, int x, int n, const int32_t *axes, int *mu_out, int *var_out) {
+int anet_lower_normalize(anet_graph *g, int x, int n, const int32_t *axes, int *mu_out, int *var_out) {
     int mu = mean(g, x, n, axes);
     int xc = bin(g, ANET_OP_SUB, x, mu);
     int var = mean(g, bin(g, ANET_OP_MUL, xc, xc), n, axes);
     if (mu_out) *mu_out = mu;
     if (var_out) *var_out = var;
-    return bin(g, ANET_OP_REAL_DIV, xc, un(g, ANET_OP_SQRT, bin(g, ANET_OP_ADD, var, c16(g, ANET_NORM_EPS))));
+    return bin(g, ANET_OP_REAL_DIV, xc, un(g, ANET_OP_SQRT, bin(g, ANET_OP_ADD, var, cst_like(g, x, ANET_NORM_EPS))));
 }
 
 static int conv(anet_graph *g, const anet_layer *l, int h, int B, const anet_lower_io *io) {
@@ -94,13 +97,12 @@ static int pool(anet_graph *g, const anet_layer *l, int h) {
                                     "custom", pad);
 }
 
-/* GELU, tanh form, decomposed: the ANE compiler rejects the gelu op (ANE_FACTS.md,
- * op-rejected-gelu). x/2 (1 + tanh(k (x + a x^3))). */
-static int gelu(anet_graph *g, int h) {
+int anet_lower_gelu(anet_graph *g, int h) {
     int x3 = bin(g, ANET_OP_MUL, bin(g, ANET_OP_MUL, h, h), h);
-    int u = bin(g, ANET_OP_MUL, bin(g, ANET_OP_ADD, h, bin(g, ANET_OP_MUL, x3, c16(g, 0.044715f))), c16(g, 0.7978845608f));
-    int t = bin(g, ANET_OP_ADD, un(g, ANET_OP_TANH, u), c16(g, 1.0f));
-    return bin(g, ANET_OP_MUL, bin(g, ANET_OP_MUL, h, c16(g, 0.5f)), t);
+    int u = bin(g, ANET_OP_MUL, bin(g, ANET_OP_ADD, h, bin(g, ANET_OP_MUL, x3, cst_like(g, h, 0.044715f))),
+                cst_like(g, h, 0.7978845608f));
+    int t = bin(g, ANET_OP_ADD, un(g, ANET_OP_TANH, u), cst_like(g, h, 1.0f));
+    return bin(g, ANET_OP_MUL, bin(g, ANET_OP_MUL, h, cst_like(g, h, 0.5f)), t);
 }
 
 static int norm_layer(anet_graph *g, const anet_layer *l, int h, const anet_lower_io *io, int li) {
@@ -109,7 +111,7 @@ static int norm_layer(anet_graph *g, const anet_layer *l, int h, const anet_lowe
     int z;
     if (l->kind == ANET_L_LAYERNORM) {
         static const int32_t img_axes[3] = {1, 2, 3}, flat_axes[1] = {2};
-        z = normalize(g, h, is_img(s) ? 3 : 1, is_img(s) ? img_axes : flat_axes, NULL, NULL);
+        z = anet_lower_normalize(g, h, is_img(s) ? 3 : 1, is_img(s) ? img_axes : flat_axes, NULL, NULL);
         return bin(g, ANET_OP_ADD, bin(g, ANET_OP_MUL, z, chan_vec(g, p[0], s, 1)), chan_vec(g, p[1], s, 1));
     }
     static const int32_t img_axes[3] = {0, 2, 3}, flat_axes[1] = {3};
@@ -117,7 +119,7 @@ static int norm_layer(anet_graph *g, const anet_layer *l, int h, const anet_lowe
     const int32_t *axes = is_img(s) ? img_axes : flat_axes;
     if (io->train) {
         int mu = -1, var = -1;
-        z = normalize(g, h, n, axes, &mu, &var);
+        z = anet_lower_normalize(g, h, n, axes, &mu, &var);
         if (io->bn_stats) {
             io->bn_stats[2 * li] = mu;
             io->bn_stats[2 * li + 1] = var;
@@ -175,7 +177,7 @@ int anet_lower_forward(anet_graph *g, const anet_model_spec *m, int B, const ane
             break;
         case ANET_L_SIGMOID: h = un(g, ANET_OP_SIGMOID, h); break;
         case ANET_L_TANH: h = un(g, ANET_OP_TANH, h); break;
-        case ANET_L_GELU: h = gelu(g, h); break;
+        case ANET_L_GELU: h = anet_lower_gelu(g, h); break;
         case ANET_L_SILU: h = bin(g, ANET_OP_MUL, h, un(g, ANET_OP_SIGMOID, h)); break;
         case ANET_L_DROPOUT:
             if (io->train && io->masks && io->masks[i] >= 0)

@@ -35,6 +35,14 @@ int anet_lower_forward(anet_graph *g, const anet_model_spec *m, int batch, const
  * shape s (used for X and dropout masks). */
 int anet_lower_to_layout(anet_graph *g, int v, const anet_shape *s, int batch);
 
+/* Builders shared with the transformer (transformer.c); consts take x's dtype.
+ * (x - mean) / sqrt(var + ANET_NORM_EPS) over axes (kept), one reduce_mean per axis so that no
+ * 1/count factor falls below fp16's normal range; mu/var out (may be NULL) for batchnorm. */
+int anet_lower_normalize(anet_graph *g, int x, int n, const int32_t *axes, int *mu_out, int *var_out);
+/* GELU, tanh form, decomposed: the ANE compiler rejects the gelu op (ANE_FACTS.md,
+ * op-rejected-gelu). x/2 (1 + tanh(k (x + a x^3))). */
+int anet_lower_gelu(anet_graph *g, int h);
+
 /* Batchnorm's and layernorm's epsilon (PyTorch's default). */
 #define ANET_NORM_EPS 1e-5f
 

@@ -2,6 +2,7 @@
 #include "train/seq_train.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,77 +13,17 @@
 #include "core/rng.h"
 #include "core/safe_file.h"
 #include "data/text.h"
-#include "graph/autodiff.h"
-#include "graph/build.h"
-#include "mil/mil.h"
 #include "train/checkpoint.h"
+#include "train/rundir.h"
 #include "train/optim_cpu.h"
+#include "train/seq_program.h"
+#include "train/step.h"
 #include "train/transformer.h"
 
 #define MAXP ANET_TFM_MAX_PARAMS
 
-anet_status anet_seq_build(const anet_tfm_config *c, int B, anet_seq_kind kind, anet_seq_program *sp) {
-    int train = kind == ANET_SEQ_TRAIN;
-    memset(sp, 0, sizeof *sp);
-    anet_graph *g = anet_graph_new(ANET_MIL_IOS18);
-    if (!g) return anet_fail(ANET_E_NOMEM, "out of memory building the program");
-    int64_t one[4] = {1, 1, 1, 1}, xd[4] = {B, 1, c->ctx, c->vocab};
-    int scale = train ? anet_graph_input(g, "a_scale", anet_type_make(ANET_DT_FP16, 4, one)) : -1;
-    int x = anet_graph_input(g, "b_x", anet_type_make(ANET_DT_FP16, 4, xd));
-    int y = kind == ANET_SEQ_LOGITS ? -1 : anet_graph_input(g, "c_y", anet_type_make(ANET_DT_FP16, 4, xd));
-    int np = anet_tfm_nparams(c), pv[MAXP], outs[MAXP + 1];
-    for (int i = 0; i < np; i++) {
-        char name[32], in[48];
-        int r, k;
-        anet_tfm_param(c, i, name, &r, &k);
-        for (char *q = name; *q; q++)
-            if (*q == '.') *q = '_';
-        snprintf(in, sizeof in, "p%02d_%s", i, name);
-        int64_t d2[2] = {r, k};
-        pv[i] = anet_graph_input(g, in, anet_type_make(ANET_DT_FP16, 2, d2));
-    }
-    anet_tfm_io io = {x, y, pv, ANET_DT_FP16};
-    anet_tfm_out out;
-    anet_status st = anet_tfm_build(g, c, B, &io, &out);
-    int n = 0;
-    if (st == ANET_OK && kind == ANET_SEQ_LOGITS) outs[n++] = anet_b_cast(g, "logits", out.logits, ANET_DT_FP32);
-    else if (st == ANET_OK) {
-        outs[n++] = anet_b_cast(g, "loss", out.loss, ANET_DT_FP32);
-        if (train) {
-            anet_autodiff_spec ad = {out.loss, scale, pv, np, &out.stop, 1, NULL};
-            int grads[MAXP];
-            st = anet_autodiff(g, &ad, grads);
-            for (int i = 0; st == ANET_OK && i < np; i++) outs[n++] = grads[i];
-        }
-    }
-    if (st == ANET_OK) st = anet_graph_set_outputs(g, n, outs);
-    if (st != ANET_OK) {
-        anet_graph_free(g);
-        return st;
-    }
-    sp->g = g;
-    sp->nin = g->ninputs;
-    sp->nout = n;
-    return ANET_OK;
-}
-
-anet_status anet_seq_compile(anet_backend *be, anet_seq_program *sp) {
-    char *mil = NULL;
-    size_t len = 0;
-    anet_status st = anet_mil_emit(sp->g, &mil, &len);
-    if (st == ANET_OK) st = be->ops->compile(be->state, mil, len, NULL, 0, &sp->p);
-    free(mil);
-    return st;
-}
-
-void anet_seq_program_free(anet_backend *be, anet_seq_program *sp) {
-    if (sp->p) be->ops->release(be->state, sp->p);
-    anet_graph_free(sp->g);
-    memset(sp, 0, sizeof *sp);
-}
-
 /* One-hot inputs and targets of windows w[b*(S+1) + t]. */
-static void onehot(const uint32_t *w, int B, int S, int V, anet_f16 *x, anet_f16 *y) {
+static void onehot(const uint32_t *w, int B, int S, int V, anet_f16 *x, anet_f16 *y) { /* V: the padded width */
     size_t n = (size_t)B * S * V;
     memset(x, 0, n * sizeof *x);
     memset(y, 0, n * sizeof *y);
@@ -98,18 +39,28 @@ typedef struct run {
     anet_backend be;
     anet_tfm_config c;
     anet_text_dataset td;
-    anet_optim_cpu opt;
+    anet_forms forms;   /* the chip's program form (vane runs it too) */
+    anet_optim_cpu opt; /* fp32 weights in program form (update=cpu: master weights and AdamW state) */
     anet_seq_program train, eval;
-    int np;
+    int np, ane;
+    /* update=ane: weight parts and optimizer state as program I/O, two sets (in, out) that
+     * swap after a finite step */
+    anet_f16 *dev[2][MAXP][4];
+    int cur;
+    /* the rest of the state a checkpoint keeps (resume continues exactly) */
+    int64_t step, t;  /* steps done; optimizer steps taken (AdamW's bias correction) */
+    float scale;      /* loss scale */
+    int good;         /* finite steps since the scale last changed */
+    anet_rng data_rng;
     anet_f16 *x, *y;
     uint32_t *win;
 } run;
 
 /* Mean validation loss over the first nb batches of validation windows. */
 static anet_status validate(run *r, int B, int64_t nb, double *out) {
-    int S = r->c.ctx, V = r->c.vocab;
+    int S = r->c.ctx, V = anet_tfm_vpad(&r->c);
     anet_io in[MAXP + 2], res[1];
-    float loss = 0;
+    anet_f16 loss = 0;
     double sum = 0;
     for (int64_t k = 0; k < nb; k++) {
         for (int b = 0; b < B; b++) anet_text_val_window(&r->td, (uint32_t)S, (size_t)(k * B + b), r->win + (size_t)b * (S + 1));
@@ -117,11 +68,12 @@ static anet_status validate(run *r, int B, int64_t nb, double *out) {
         size_t nx = (size_t)B * S * V * sizeof(anet_f16);
         in[0] = (anet_io){r->x, nx};
         in[1] = (anet_io){r->y, nx};
-        for (int i = 0; i < r->np; i++) in[2 + i] = (anet_io){r->opt.w16[i], r->opt.sizes[i] * sizeof(anet_f16)};
+        for (int i = 0; i < r->np; i++)
+            in[2 + i] = (anet_io){r->ane ? r->dev[r->cur][i][0] : r->opt.w16[i], r->opt.sizes[i] * sizeof(anet_f16)};
         res[0] = (anet_io){&loss, sizeof loss};
-        anet_status st = r->be.ops->eval(r->be.state, r->eval.p, in, 2 + r->np, res, 1);
+        anet_status st = anet_seq_eval(&r->be, &r->eval, in, 2 + r->np, res, 1);
         if (st != ANET_OK) return st;
-        sum += loss;
+        sum += anet_f16_to_f32(loss);
     }
     *out = sum / (double)nb;
     return ANET_OK;
@@ -133,27 +85,222 @@ void anet_seq_spec_text(const anet_tfm_config *c, char *buf, size_t cap) {
 
 /* The checkpoint: every parameter as F32 [rows, cols] under its name, the model spec, the
  * vocabulary (hex of its bytes in id order), the dataset, steps and the last validation loss. */
+static void ane_store(run *r);
+static const char *const dev_part[4] = {"hi", "lo", "m", "s"};
+
 static anet_status save(run *r, const anet_seq_options *o, double val) {
-    anet_ckpt_tensor t[MAXP];
-    memset(t, 0, sizeof t);
-    for (int i = 0; i < r->np; i++) {
+    enum { NT = 5 * MAXP };
+    anet_ckpt_tensor *t = calloc(NT, sizeof *t);
+    float *user[MAXP] = {0};
+    anet_status st = t ? ANET_OK : anet_fail(ANET_E_NOMEM, "out of memory for the checkpoint");
+    int n = 0;
+    for (int i = 0; i < r->np && st == ANET_OK; i++) {
         int rows, cols;
-        anet_tfm_param(&r->c, i, t[i].name, &rows, &cols);
-        t[i].dtype = ANET_DT_FP32;
-        t[i].rank = 2;
-        t[i].dims[0] = rows;
-        t[i].dims[1] = cols;
-        t[i].data = r->opt.w[i];
-        t[i].nbytes = r->opt.sizes[i] * sizeof(float);
+        anet_tfm_param(&r->c, i, t[n].name, &rows, &cols);
+        t[n].dtype = ANET_DT_FP32;
+        t[n].rank = 2;
+        t[n].dims[0] = rows;
+        t[n].dims[1] = cols;
+        t[n].nbytes = (size_t)rows * cols * sizeof(float);
+        if (!(user[i] = malloc(t[n].nbytes))) st = anet_fail(ANET_E_NOMEM, "out of memory for the checkpoint");
+        else anet_tfm_from_prog(&r->c, i, r->opt.w[i], user[i]);
+        t[n++].data = user[i];
     }
-    char spec[128], vocab[513], steps[32], vl[32];
+    /* the training state in the program form: update=ane the program's fp16 I/O, update=cpu
+     * the fp32 master weights and AdamW's moments */
+    for (int i = 0; i < r->np && st == ANET_OK; i++)
+        for (int k = 0; k < (r->ane ? 4 : 3); k++) {
+            char name[32];
+            int rows, cols;
+            anet_tfm_param(&r->c, i, name, &rows, &cols);
+            anet_ckpt_tensor *q = &t[n++];
+            q->rank = 1;
+            q->dims[0] = (int64_t)r->opt.sizes[i];
+            q->dtype = r->ane ? ANET_DT_FP16 : ANET_DT_FP32;
+            q->nbytes = r->opt.sizes[i] * (r->ane ? 2 : 4);
+            if (r->ane) snprintf(q->name, sizeof q->name, "ane.%s.%s", dev_part[k], name);
+            else snprintf(q->name, sizeof q->name, "opt.%s.%s", k == 0 ? "w" : k == 1 ? "m" : "v", name);
+            q->data = r->ane ? (void *)r->dev[r->cur][i][k] : (void *)(k == 0 ? r->opt.w[i] : k == 1 ? r->opt.m[i] : r->opt.v[i]);
+        }
+    char spec[128], vocab[513], num[12][40], rng[80];
     anet_seq_spec_text(&r->c, spec, sizeof spec);
     for (uint32_t i = 0; i < r->td.vocab.size; i++) snprintf(vocab + 2 * i, 3, "%02x", r->td.vocab.chars[i]);
-    snprintf(steps, sizeof steps, "%lld", (long long)o->max_steps);
-    snprintf(vl, sizeof vl, "%.6f", val);
-    anet_ckpt_meta meta[5] = {{"model", spec}, {"vocab", vocab}, {"dataset", (char *)o->dataset}, {"steps", steps},
-                              {"val_loss", vl}};
-    return anet_ckpt_write(o->checkpoint, t, r->np, meta, 5);
+    snprintf(num[0], 40, "%lld", (long long)r->step);
+    snprintf(num[1], 40, "%.6f", val);
+    snprintf(num[2], 40, "%d", o->batch);
+    snprintf(num[3], 40, "%.9g", (double)o->lr);
+    snprintf(num[4], 40, "%.9g", (double)o->beta1);
+    snprintf(num[5], 40, "%.9g", (double)o->beta2);
+    snprintf(num[6], 40, "%.9g", (double)o->eps);
+    snprintf(num[7], 40, "%.9g", (double)o->weight_decay);
+    snprintf(num[8], 40, "%.9g", (double)o->clip);
+    snprintf(num[9], 40, "%lld", (long long)r->t);
+    snprintf(num[10], 40, "%.9g", (double)r->scale);
+    snprintf(num[11], 40, "%d", r->good);
+    snprintf(rng, sizeof rng, "%016llx%016llx%016llx%016llx", (unsigned long long)r->data_rng.s[0],
+             (unsigned long long)r->data_rng.s[1], (unsigned long long)r->data_rng.s[2], (unsigned long long)r->data_rng.s[3]);
+    anet_ckpt_meta meta[] = {{"model", spec}, {"vocab", vocab}, {"dataset", (char *)o->dataset}, {"steps", num[0]},
+                             {"val_loss", num[1]}, {"batch", num[2]}, {"lr", num[3]}, {"beta1", num[4]}, {"beta2", num[5]},
+                             {"eps", num[6]}, {"weight_decay", num[7]}, {"clip", num[8]}, {"update", r->ane ? "ane" : "cpu"},
+                             {"opt_t", num[9]}, {"loss_scale", num[10]}, {"good_steps", num[11]}, {"data_rng", rng},
+                             {"form", r->c.vpad ? "padded" : "plain"}};
+    if (st == ANET_OK) st = anet_ckpt_write(o->checkpoint, t, n, meta, (int)(sizeof meta / sizeof meta[0]));
+    for (int i = 0; i < r->np; i++) free(user[i]);
+    free(t);
+    return st;
+}
+
+static int meta_num(const anet_ckpt *ck, const char *key, double lo, double hi, double *out) {
+    const char *v = anet_ckpt_get_meta(ck, key);
+    char *end;
+    if (!v || !*v) return 0;
+    *out = strtod(v, &end);
+    return !*end && *out >= lo && *out <= hi;
+}
+
+/* Continues from a checkpoint of this loop (the same model, data and update mode): weights,
+ * optimizer state, loss scale, step counts and the data generator. */
+static anet_status restore(run *r, const anet_seq_options *o) {
+    anet_ckpt ck;
+    anet_status st = anet_ckpt_read(o->resume, &ck);
+    if (st != ANET_OK) return st;
+    char spec[128];
+    anet_seq_spec_text(&r->c, spec, sizeof spec);
+    const char *m = anet_ckpt_get_meta(&ck, "model"), *u = anet_ckpt_get_meta(&ck, "update"),
+               *f = anet_ckpt_get_meta(&ck, "form"), *rng = anet_ckpt_get_meta(&ck, "data_rng");
+    double steps = 0, t = 0, scale = 1, good = 0;
+    if (!m || strcmp(m, spec) != 0) st = anet_fail(ANET_E_INVALID, "--resume %s: model %s, not %s", o->resume, m ? m : "?", spec);
+    else if (!u || strcmp(u, r->ane ? "ane" : "cpu") != 0)
+        st = anet_fail(ANET_E_INVALID, "--resume %s: saved with --update %s; resume it with the same", o->resume, u ? u : "?");
+    else if (!f || strcmp(f, r->c.vpad ? "padded" : "plain") != 0)
+        st = anet_fail(ANET_E_INVALID, "--resume %s: saved in the %s program form, this run uses the %s one (--chip, "
+                       "ANE_TRAINER_FORMS)", o->resume, f ? f : "?", r->c.vpad ? "padded" : "plain");
+    else if (!meta_num(&ck, "steps", 1, 1e15, &steps) || !meta_num(&ck, "opt_t", 0, steps, &t) ||
+             !meta_num(&ck, "loss_scale", 1, 65504, &scale) || !meta_num(&ck, "good_steps", 0, 1e15, &good) || !rng ||
+             strlen(rng) != 64)
+        st = anet_fail(ANET_E_FORMAT, "--resume %s: not a resumable transformer checkpoint (training state metadata)", o->resume);
+    else if ((int64_t)steps >= o->max_steps)
+        st = anet_fail(ANET_E_INVALID, "--resume %s: already %lld steps; give a larger --max-steps", o->resume, (long long)steps);
+    for (int k = 0; k < 4 && st == ANET_OK; k++) {
+        char h[17];
+        memcpy(h, rng + 16 * k, 16);
+        h[16] = 0;
+        char *end;
+        r->data_rng.s[k] = strtoull(h, &end, 16);
+        if (*end) st = anet_fail(ANET_E_FORMAT, "--resume %s: data_rng is not hex", o->resume);
+    }
+    for (int i = 0; i < r->np && st == ANET_OK; i++)
+        for (int k = 0; k < (r->ane ? 4 : 3) && st == ANET_OK; k++) {
+            char name[32], tn[64];
+            int rows, cols;
+            anet_tfm_param(&r->c, i, name, &rows, &cols);
+            if (r->ane) snprintf(tn, sizeof tn, "ane.%s.%s", dev_part[k], name);
+            else snprintf(tn, sizeof tn, "opt.%s.%s", k == 0 ? "w" : k == 1 ? "m" : "v", name);
+            const anet_ckpt_tensor *q = anet_ckpt_find(&ck, tn);
+            size_t nb = r->opt.sizes[i] * (r->ane ? 2 : 4);
+            if (!q || q->dtype != (r->ane ? ANET_DT_FP16 : ANET_DT_FP32) || q->nbytes != nb) {
+                st = anet_fail(ANET_E_FORMAT, "--resume %s: tensor %s missing or of another size", o->resume, tn);
+                break;
+            }
+            memcpy(r->ane ? (void *)r->dev[r->cur][i][k] : (void *)(k == 0 ? r->opt.w[i] : k == 1 ? r->opt.m[i] : r->opt.v[i]),
+                   q->data, nb);
+        }
+    if (st == ANET_OK) {
+        r->step = (int64_t)steps;
+        r->t = r->opt.t = (int64_t)t;
+        r->scale = (float)scale;
+        r->good = (int)good;
+        if (r->ane) ane_store(r);
+        else anet_optim_cpu_sync_f16(&r->opt);
+    }
+    anet_ckpt_free(&ck);
+    return st;
+}
+
+/* update=cpu: the gradients come back; unscale, check finiteness, clip by the global norm (in
+ * double) and step AdamW on the CPU. *finite 0: skip the step. */
+static anet_status step_cpu(run *r, const anet_seq_options *o, anet_io *in, int nin, anet_f16 **g16, float **grads,
+                            float scale, float *loss, double *norm, int *finite) {
+    anet_io out[MAXP + 1];
+    anet_f16 l16 = 0;
+    out[0] = (anet_io){&l16, sizeof l16};
+    for (int i = 0; i < r->np; i++) out[1 + i] = (anet_io){g16[i], r->opt.sizes[i] * sizeof(anet_f16)};
+    anet_status st = anet_seq_eval(&r->be, &r->train, in, nin, out, 1 + r->np);
+    if (st != ANET_OK) return st;
+    *loss = anet_f16_to_f32(l16);
+    double norm2 = 0;
+    *finite = isfinite(*loss);
+    for (int i = 0; i < r->np && *finite; i++)
+        for (size_t j = 0; j < r->opt.sizes[i]; j++) {
+            float gv = anet_f16_to_f32(g16[i][j]) / scale;
+            if (!isfinite(gv)) {
+                *finite = 0;
+                break;
+            }
+            grads[i][j] = gv;
+            norm2 += (double)gv * gv;
+        }
+    if (!*finite) return ANET_OK;
+    *norm = sqrt(norm2);
+    if (o->clip > 0 && *norm > o->clip) {
+        float f = (float)(o->clip / *norm);
+        for (int i = 0; i < r->np; i++)
+            for (size_t j = 0; j < r->opt.sizes[i]; j++) grads[i][j] *= f;
+    }
+    anet_optim_cpu_step(&r->opt, o->lr, (const float *const *)grads);
+    anet_optim_cpu_sync_f16(&r->opt);
+    return ANET_OK;
+}
+
+/* update=ane: the program clips and steps AdamW; its outputs become the next inputs when the
+ * step was finite. */
+static anet_status step_ane(run *r, anet_io *in, int nin, float *loss, double *norm, int *finite) {
+    anet_io out[4 * MAXP + 3];
+    anet_f16 fin = 0, gn = 0, l16 = 0;
+    out[0] = (anet_io){&fin, sizeof fin};
+    out[1] = (anet_io){&gn, sizeof gn};
+    out[2] = (anet_io){&l16, sizeof l16};
+    int nx = r->cur ^ 1;
+    for (int i = 0; i < r->np; i++)
+        for (int k = 0; k < 4; k++) out[3 + 4 * i + k] = (anet_io){r->dev[nx][i][k], r->opt.sizes[i] * sizeof(anet_f16)};
+    anet_status st = anet_seq_eval(&r->be, &r->train, in, nin, out, 3 + 4 * r->np);
+    if (st != ANET_OK) return st;
+    *loss = anet_f16_to_f32(l16);
+    *norm = anet_f16_to_f32(gn);
+    *finite = anet_f16_to_f32(fin) == 1.0f;
+    if (*finite) r->cur = nx;
+    return ANET_OK;
+}
+
+/* GPT-2's initialization (anet_tfm_init) in the user's shapes, then into the program form. */
+static anet_status init_weights(run *r, anet_rng *rng) {
+    float *user[MAXP] = {0};
+    anet_status st = ANET_OK;
+    for (int i = 0; i < r->np; i++) {
+        char name[32];
+        int rows, cols;
+        anet_tfm_param(&r->c, i, name, &rows, &cols);
+        if (!(user[i] = malloc((size_t)rows * cols * sizeof(float)))) st = anet_fail(ANET_E_NOMEM, "out of memory for the weights");
+    }
+    if (st == ANET_OK) {
+        anet_tfm_init(&r->c, rng, user);
+        for (int i = 0; i < r->np; i++) anet_tfm_to_prog(&r->c, i, user[i], r->opt.w[i]);
+    }
+    for (int i = 0; i < r->np; i++) free(user[i]);
+    return st;
+}
+
+/* update=ane: the fp32 weights as hi + lo parts, zero state; and back. */
+static void ane_load(run *r) {
+    for (int i = 0; i < r->np; i++) {
+        anet_step_split_param(r->opt.w[i], r->opt.sizes[i], r->dev[r->cur][i][0], r->dev[r->cur][i][1]);
+        memset(r->dev[r->cur][i][2], 0, r->opt.sizes[i] * sizeof(anet_f16));
+        memset(r->dev[r->cur][i][3], 0, r->opt.sizes[i] * sizeof(anet_f16));
+    }
+}
+static void ane_store(run *r) {
+    for (int i = 0; i < r->np; i++)
+        anet_step_join_param(r->dev[r->cur][i][0], r->dev[r->cur][i][1], r->opt.sizes[i], r->opt.w[i]);
 }
 
 anet_status anet_seq_train(const anet_seq_options *o) {
@@ -165,7 +312,8 @@ anet_status anet_seq_train(const anet_seq_options *o) {
     st = anet_text_open(o->dataset, o->data_dir, &r.td);
     if (st != ANET_OK) return st;
     r.c.vocab = (int)r.td.vocab.size;
-    int B = o->batch, S = r.c.ctx, V = r.c.vocab;
+    r.ane = o->update == ANET_UPDATE_ANE;
+    int B = o->batch, S = r.c.ctx;
     size_t nval = anet_text_val_count(&r.td, (uint32_t)S);
     int64_t val_batches = (int64_t)((o->val_windows > 0 && (size_t)o->val_windows < nval ? (size_t)o->val_windows : nval) / (size_t)B);
     if (r.td.n_train < (size_t)S + 1 || val_batches < 1) {
@@ -175,117 +323,133 @@ anet_status anet_seq_train(const anet_seq_options *o) {
     }
     FILE *mf = NULL;
     anet_backend_config bc = {o->chip, o->numerics};
+    const anet_forms *forms = NULL;
     st = anet_backend_open(o->backend ? o->backend : "vane", &bc, &r.be);
+    if (st == ANET_OK) st = anet_seq_forms(&r.be, o->chip, &r.forms, &r.c, &forms);
     if (st != ANET_OK) {
+        if (r.be.ops) anet_backend_close(&r.be);
         anet_text_free(&r.td);
         return st;
     }
+    int V = anet_tfm_vpad(&r.c);
     r.np = anet_tfm_nparams(&r.c);
     size_t sizes[MAXP];
     for (int i = 0; i < r.np; i++) {
-        char name[32];
         int rr, k;
-        anet_tfm_param(&r.c, i, name, &rr, &k);
+        anet_tfm_prog_param(&r.c, i, &rr, &k);
         sizes[i] = (size_t)rr * k;
     }
-    anet_opt_config oc;
-    anet_opt_config_default(ANET_OPT_ADAMW, &oc);
-    oc.lr = o->lr;
-    oc.beta1 = o->beta1;
-    oc.beta2 = o->beta2;
-    oc.eps = o->eps;
-    oc.weight_decay = o->weight_decay;
+    anet_seq_build_opts bo;
+    memset(&bo, 0, sizeof bo);
+    anet_opt_config_default(ANET_OPT_ADAMW, &bo.opt);
+    bo.opt.lr = o->lr;
+    bo.opt.beta1 = o->beta1;
+    bo.opt.beta2 = o->beta2;
+    bo.opt.eps = o->eps;
+    bo.opt.weight_decay = o->weight_decay;
+    bo.update = o->update;
+    bo.forms = forms;
+    bo.clip = o->clip;
+    /* anet_step_hyper reads the optimizer of a step config */
+    anet_step_config *hc = calloc(1, sizeof *hc);
     float *grads[MAXP] = {0};
     anet_f16 *g16[MAXP] = {0};
-    st = anet_optim_cpu_init(&r.opt, &oc, r.np, sizes);
+    st = anet_optim_cpu_init(&r.opt, &bo.opt, r.np, sizes);
     size_t nx = (size_t)B * S * V;
     r.x = malloc(nx * sizeof(anet_f16));
     r.y = malloc(nx * sizeof(anet_f16));
     r.win = malloc((size_t)B * (S + 1) * sizeof(uint32_t));
-    for (int i = 0; i < r.np; i++) {
-        grads[i] = malloc(sizes[i] * sizeof(float));
-        g16[i] = malloc(sizes[i] * sizeof(anet_f16));
-        if (!grads[i] || !g16[i]) st = st ? st : anet_fail(ANET_E_NOMEM, "out of memory for gradients");
+    for (int i = 0; i < r.np && st == ANET_OK; i++) {
+        if (!r.ane) {
+            grads[i] = malloc(sizes[i] * sizeof(float));
+            g16[i] = malloc(sizes[i] * sizeof(anet_f16));
+            if (!grads[i] || !g16[i]) st = anet_fail(ANET_E_NOMEM, "out of memory for gradients");
+        }
+        for (int k = 0; r.ane && k < 8; k++)
+            if (!(r.dev[k / 4][i][k % 4] = calloc(sizes[i], sizeof(anet_f16))))
+                st = anet_fail(ANET_E_NOMEM, "out of memory for the optimizer state");
     }
-    if (st == ANET_OK && (!r.x || !r.y || !r.win)) st = anet_fail(ANET_E_NOMEM, "out of memory for a batch");
-    anet_rng init_rng, data_rng;
+    if (st == ANET_OK && (!r.x || !r.y || !r.win || !hc)) st = anet_fail(ANET_E_NOMEM, "out of memory for a batch");
+    if (hc) hc->opt = bo.opt;
+    anet_rng init_rng;
     anet_rng_seed(&init_rng, o->seed);
-    anet_rng_seed(&data_rng, o->seed ^ 0x5eedda7aULL);
+    anet_rng_seed(&r.data_rng, o->seed ^ 0x5eedda7aULL);
+    r.scale = 1024.0f;
+    if (st == ANET_OK) st = init_weights(&r, &init_rng);
     if (st == ANET_OK) {
-        anet_tfm_init(&r.c, &init_rng, r.opt.w);
         anet_optim_cpu_sync_f16(&r.opt);
+        if (r.ane) ane_load(&r);
     }
-    if (st == ANET_OK) st = anet_seq_build(&r.c, B, ANET_SEQ_TRAIN, &r.train);
-    if (st == ANET_OK) st = anet_seq_build(&r.c, B, ANET_SEQ_LOSS, &r.eval);
+    if (st == ANET_OK && o->resume) st = restore(&r, o);
+    if (st == ANET_OK) st = anet_seq_build(&r.c, B, ANET_SEQ_TRAIN, &bo, &r.train);
+    if (st == ANET_OK) st = anet_seq_build(&r.c, B, ANET_SEQ_LOSS, &bo, &r.eval);
     if (st == ANET_OK) st = anet_seq_compile(&r.be, &r.train);
     if (st == ANET_OK) st = anet_seq_compile(&r.be, &r.eval);
+    /* resume: the metrics up to the checkpoint's step stay, the run appends */
+    if (st == ANET_OK && o->metrics && o->resume) st = anet_rundir_truncate_metrics(o->metrics, r.step, INT_MAX, NULL);
     if (st == ANET_OK && o->metrics) {
-        mf = anet_fopen_output(o->metrics, "metrics file", O_TRUNC);
+        mf = anet_fopen_output(o->metrics, "metrics file", o->resume ? O_APPEND : O_TRUNC);
         if (!mf) st = ANET_E_IO;
     }
     if (st == ANET_OK && !o->quiet)
         fprintf(stderr, "dataset %s (%s, %zu train + %zu validation characters, vocabulary %u%s); model %s; %d parameter tensors; "
-                        "batch %d; adamw lr %g wd %g; clip %g; %lld validation batches\n",
+                        "batch %d; adamw lr %g wd %g; clip %g; update %s; program form %s; %lld validation batches\n",
                 o->dataset, r.td.path, r.td.n_train, r.td.n - r.td.n_train, r.td.vocab.size,
                 r.td.verified ? ", verified" : "", o->model, r.np, B, (double)o->lr, (double)o->weight_decay,
-                (double)o->clip, (long long)val_batches);
-    float scale = 1024.0f;
-    int good = 0;
+                (double)o->clip, r.ane ? "ane" : "cpu", forms ? anet_chip_name(o->chip) : "as built",
+                (long long)val_batches);
     double val = NAN;
-    for (int64_t step = 1; st == ANET_OK && step <= o->max_steps; step++) {
-        st = anet_text_train_windows(&r.td, &data_rng, (uint32_t)B, (uint32_t)S, r.win);
+    for (int64_t step = r.step + 1; st == ANET_OK && step <= o->max_steps; step++) {
+        st = anet_text_train_windows(&r.td, &r.data_rng, (uint32_t)B, (uint32_t)S, r.win);
         if (st != ANET_OK) break;
         onehot(r.win, B, S, V, r.x, r.y);
-        anet_f16 s16 = anet_f32_to_f16(scale);
-        anet_io in[MAXP + 3], out[MAXP + 1];
-        float loss = 0;
-        in[0] = (anet_io){&s16, sizeof s16};
+        float hyper[ANET_HYPER_SLOTS];
+        anet_f16 h16[ANET_HYPER_SLOTS];
+        anet_step_hyper(hc, r.t + 1, o->lr, r.scale, 1, hyper);
+        for (int k = 0; k < ANET_HYPER_SLOTS; k++) h16[k] = anet_f32_to_f16(hyper[k]);
+        anet_io in[4 * MAXP + 3];
+        in[0] = (anet_io){h16, sizeof h16};
         in[1] = (anet_io){r.x, nx * sizeof(anet_f16)};
         in[2] = (anet_io){r.y, nx * sizeof(anet_f16)};
-        out[0] = (anet_io){&loss, sizeof loss};
-        for (int i = 0; i < r.np; i++) {
-            in[3 + i] = (anet_io){r.opt.w16[i], sizes[i] * sizeof(anet_f16)};
-            out[1 + i] = (anet_io){g16[i], sizes[i] * sizeof(anet_f16)};
-        }
-        st = r.be.ops->eval(r.be.state, r.train.p, in, 3 + r.np, out, 1 + r.np);
+        int nin = 3;
+        for (int i = 0; i < r.np; i++)
+            for (int k = 0; k < (r.ane ? 4 : 1); k++)
+                in[nin++] = (anet_io){r.ane ? r.dev[r.cur][i][k] : r.opt.w16[i], sizes[i] * sizeof(anet_f16)};
+        float loss = 0;
+        double norm = 0;
+        int finite = 0;
+        st = r.ane ? step_ane(&r, in, nin, &loss, &norm, &finite)
+                   : step_cpu(&r, o, in, nin, g16, grads, r.scale, &loss, &norm, &finite);
         if (st != ANET_OK) break;
-        /* Unscale, check finiteness, clip by the global norm (in double). */
-        double norm2 = 0;
-        int finite = isfinite(loss);
-        for (int i = 0; i < r.np && finite; i++)
-            for (size_t j = 0; j < sizes[i]; j++) {
-                float gv = anet_f16_to_f32(g16[i][j]) / scale;
-                if (!isfinite(gv)) {
-                    finite = 0;
-                    break;
-                }
-                grads[i][j] = gv;
-                norm2 += (double)gv * gv;
-            }
+        if (!finite && r.scale <= 1.0f) {
+            st = anet_fail(ANET_E_VERIFY, "step %lld: the loss or the gradients are not finite even at loss scale 1 (the "
+                           "model diverged; try a smaller --lr or --clip)", (long long)step);
+            break;
+        }
         if (!finite) { /* overflow at this loss scale: skip the step, halve the scale */
-            scale = scale > 1.0f ? scale / 2 : scale;
-            good = 0;
+            r.scale /= 2;
+            r.good = 0;
             step--;
             continue;
         }
-        if (++good >= 1000 && scale < 32768.0f) scale *= 2, good = 0;
-        double norm = sqrt(norm2);
-        if (o->clip > 0 && norm > o->clip) {
-            float f = (float)(o->clip / norm);
-            for (int i = 0; i < r.np; i++)
-                for (size_t j = 0; j < sizes[i]; j++) grads[i][j] *= f;
-        }
-        anet_optim_cpu_step(&r.opt, o->lr, (const float *const *)grads);
-        anet_optim_cpu_sync_f16(&r.opt);
+        r.t++;
+        r.step = step;
+        if (++r.good >= 1000 && r.scale < 32768.0f) r.scale *= 2, r.good = 0;
         int do_eval = step == o->max_steps || (o->eval_every > 0 && step % o->eval_every == 0);
         if (do_eval) st = validate(&r, B, val_batches, &val);
         if (st != ANET_OK) break;
         if (mf) {
             fprintf(mf, "{\"step\":%lld,\"loss\":%.6f,\"grad_norm\":%.6f,\"loss_scale\":%g", (long long)step, (double)loss,
-                    norm, (double)scale);
+                    norm, (double)r.scale);
             if (do_eval) fprintf(mf, ",\"val_loss\":%.6f", val);
             fputs("}\n", mf);
             fflush(mf);
+        }
+        /* a checkpoint at every evaluation (atomic): an interrupted run resumes from it */
+        if (do_eval && o->checkpoint && step < o->max_steps) {
+            if (r.ane) ane_store(&r);
+            st = save(&r, o, val);
+            if (st != ANET_OK) break;
         }
         if (!o->quiet && do_eval)
             fprintf(stderr, "step %lld: loss %.4f, val_loss %.4f nats/char\n", (long long)step, (double)loss, val);
@@ -303,6 +467,7 @@ anet_status anet_seq_train(const anet_seq_options *o) {
                 (long long)val_batches);
     }
     if (mf && fclose(mf) != 0 && st == ANET_OK) st = anet_fail(ANET_E_IO, "metrics file %s: write failed", o->metrics);
+    if (st == ANET_OK && r.ane) ane_store(&r);
     if (st == ANET_OK && o->checkpoint) st = save(&r, o, val);
     anet_seq_program_free(&r.be, &r.train);
     anet_seq_program_free(&r.be, &r.eval);
@@ -310,7 +475,9 @@ anet_status anet_seq_train(const anet_seq_options *o) {
     for (int i = 0; i < r.np; i++) {
         free(grads[i]);
         free(g16[i]);
+        for (int k = 0; k < 8; k++) free(r.dev[k / 4][i][k % 4]);
     }
+    free(hc);
     anet_optim_cpu_free(&r.opt);
     free(r.x);
     free(r.y);

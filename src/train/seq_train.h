@@ -1,15 +1,17 @@
 /* Training a character transformer on a text dataset: random windows of ctx+1 characters from
- * the train split, the forward + loss + backward as one program on a backend (compiled once),
- * AdamW with clipping of the gradients' global norm on the CPU (fp32 master weights), the mean
- * validation loss in nats per character every eval_every steps and at the end. */
+ * the train split, one training program per step on a backend (compiled once): forward, loss,
+ * backward and (update=ane, the default) the gradients' global norm, clipping and AdamW, with
+ * the weights (fp16 hi + lo parts) and the optimizer state as program inputs and outputs;
+ * update=cpu returns the gradients and clips and steps AdamW on the CPU (fp32 master weights).
+ * The mean validation loss in nats per character every eval_every steps and at the end. */
 #ifndef ANET_TRAIN_SEQ_TRAIN_H
 #define ANET_TRAIN_SEQ_TRAIN_H
 
 #include <stdint.h>
 
 #include "ane_trainer.h"
-#include "graph/ir.h"
 #include "runtime/backend.h"
+#include "train/seq_program.h"
 #include "train/transformer.h"
 
 typedef struct anet_seq_options {
@@ -24,34 +26,24 @@ typedef struct anet_seq_options {
     int64_t eval_every;    /* validation every N steps (0: only at the end) */
     int64_t val_windows;   /* validation windows per evaluation (0: all) */
     float lr, beta1, beta2, eps, weight_decay, clip; /* clip <= 0: none */
+    anet_update_mode update; /* ane: clipping and AdamW in the training program; cpu: on the host */
     uint64_t seed;
     const char *metrics;   /* JSON lines file, may be NULL */
     int quiet;
     double *final_val;     /* optional: receives the last validation loss */
-    const char *checkpoint; /* written at the end when not NULL (safetensors, see below) */
+    const char *checkpoint; /* written at every evaluation and at the end when not NULL (see below) */
+    const char *resume;    /* a checkpoint of this loop to continue (same model, data, update mode) */
 } anet_seq_options;
 
-/* Trains; at the end writes the checkpoint: each parameter as F32 [rows, cols] named as
- * anet_tfm_param names it; metadata "model" (the canonical spec), "vocab" (the vocabulary's
- * bytes in id order, as hex), "dataset", "steps", "val_loss". */
+/* Trains; writes the checkpoint at every evaluation and at the end: each parameter as F32
+ * [rows, cols] named as anet_tfm_param names it; metadata "model" (the canonical spec), "vocab"
+ * (the vocabulary's bytes in id order, as hex), "dataset", "steps", "val_loss", the settings
+ * (batch, lr, beta1, beta2, eps, weight_decay, clip, update) and the training state for
+ * --resume: update=ane the program's fp16 I/O per parameter "ane.hi|lo|m|s.NAME" (program
+ * form), update=cpu "opt.w|m|v.NAME" (F32), "opt_t", "loss_scale", "good_steps", "data_rng",
+ * "form". A resumed run gives the losses the uninterrupted run would have given. */
 anet_status anet_seq_train(const anet_seq_options *o);
 
-/* The programs, compiled once per run: */
-typedef enum anet_seq_kind {
-    ANET_SEQ_TRAIN = 0, /* a_scale, b_x, c_y, pNN -> loss (fp32), gradients of scale*loss (fp16) */
-    ANET_SEQ_LOSS,      /* b_x, c_y, pNN -> loss (fp32) */
-    ANET_SEQ_LOGITS     /* b_x, pNN -> logits [B,1,S,V] (fp32) */
-} anet_seq_kind;
-
-typedef struct anet_seq_program {
-    anet_graph *g;
-    anet_program *p;
-    int nin, nout;
-} anet_seq_program;
-
-anet_status anet_seq_build(const anet_tfm_config *c, int batch, anet_seq_kind kind, anet_seq_program *sp);
-anet_status anet_seq_compile(anet_backend *be, anet_seq_program *sp);
-void anet_seq_program_free(anet_backend *be, anet_seq_program *sp);
 /* "transformer:layers=L,dim=D,heads=H,ctx=S" */
 void anet_seq_spec_text(const anet_tfm_config *c, char *buf, size_t cap);
 

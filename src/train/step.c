@@ -62,12 +62,6 @@ static int op2n(sb *b, anet_opkind k, const char *name, int x, int y) {
 }
 static int op2(sb *b, anet_opkind k, int x, int y) { return op2n(b, k, NULL, x, y); }
 
-static int op1(sb *b, anet_opkind k, int x) {
-    static const char *const keys[1] = {"x"};
-    int vals[1] = {x};
-    return opn(b, k, NULL, 1, keys, vals);
-}
-
 static int c16(sb *b, float v) { return anet_graph_const_fp16(b->g, NULL, v); }
 
 static int ints4(sb *b, int64_t a, int64_t c, int64_t d, int64_t e) {
@@ -294,65 +288,101 @@ static int finite_flag(sb *b, const char *name, int n, const int *vals) {
     return select3(b, name, cond, c16(b, 1.0f), c16(b, 0.0f));
 }
 
-/* The optimizer update of one parameter (update=ane). hi/lo/s0/s1 are the inputs, g the
- * loss-scaled gradient, h the hyper tensor. Appends outputs uII_*. */
-static anet_status update_param(sb *b, const anet_step_config *cfg, int i, const char *pname, int hi, int lo,
-                                int s0, int s1, int g, int h, int *gk_out) {
-    const anet_opt_config *o = &cfg->opt;
-    char nm[48];
+/* Graph-level helpers of the shared optimizer update (anet_step_update_ops serves programs
+ * built outside this file too, so it does not use the builder state). */
+static int gop(anet_graph *g, anet_opkind k, const char *name, int x, int y) {
+    static const char *const keys[2] = {"x", "y"};
+    int vals[2] = {x, y};
+    return x < 0 || y < 0 ? -1 : anet_graph_op(g, k, name, 2, keys, vals);
+}
+static int gun(anet_graph *g, anet_opkind k, int x) {
+    static const char *const keys[1] = {"x"};
+    return x < 0 ? -1 : anet_graph_op(g, k, NULL, 1, keys, &x);
+}
+static int gc16(anet_graph *g, float v) { return anet_graph_const_fp16(g, NULL, v); }
+#define G2(k, x, y) gop(g, k, NULL, x, y)
+
+anet_status anet_step_update_ops(anet_graph *g, const anet_opt_config *o, const char *base, int hi, int lo, int s0,
+                                 int s1, int gk, anet_step_hyper_fn hyper, void *hctx, anet_step_update_out *out) {
+    char nm[96];
     float b1, b2;
     anet_step_betas(o, &b1, &b2);
-    int gk = op2(b, ANET_OP_MUL, g, hyper_like(b, h, ANET_HYPER_GRAD_TO_STATE, g));
+    memset(out, -1, sizeof *out);
     if (o->kind != ANET_OPT_ADAMW && o->weight_decay != 0.0f)
-        gk = op2(b, ANET_OP_ADD, gk, op2(b, ANET_OP_MUL, hi, hyper_like(b, h, ANET_HYPER_WD_STATE, hi)));
-    *gk_out = gk;
+        gk = G2(ANET_OP_ADD, gk, G2(ANET_OP_MUL, hi, hyper(hctx, ANET_HYPER_WD_STATE, hi)));
+    out->gk = gk;
     int delta; /* the amount to subtract from the weight */
     int s0n = -1, s1n = -1;
     if (o->kind == ANET_OPT_SGD) {
         int stepk = gk;
         if (s0 >= 0) {
-            param_name(nm, sizeof nm, "u", i, pname, "_s0");
-            s0n = op2n(b, ANET_OP_ADD, nm, op2(b, ANET_OP_MUL, s0, c16(b, b1)), gk);
+            snprintf(nm, sizeof nm, "%s_s0", base);
+            s0n = gop(g, ANET_OP_ADD, nm, G2(ANET_OP_MUL, s0, gc16(g, b1)), gk);
             stepk = s0n;
         }
         /* lr first, then the exact power-of-two 1/K: keeps lr's precision. */
-        delta = op2(b, ANET_OP_MUL, op2(b, ANET_OP_MUL, stepk, hyper_like(b, h, ANET_HYPER_LR, hi)),
-                    c16(b, 1.0f / ANET_OPT_STATE_SCALE));
+        delta = G2(ANET_OP_MUL, G2(ANET_OP_MUL, stepk, hyper(hctx, ANET_HYPER_LR, hi)), gc16(g, 1.0f / ANET_OPT_STATE_SCALE));
     } else {
         /* 1 - b1 and 1 - b2 are exact in fp16 for the rounded betas (0.9, 0.999 and the like). */
-        param_name(nm, sizeof nm, "u", i, pname, "_s0");
-        s0n = op2n(b, ANET_OP_ADD, nm, op2(b, ANET_OP_MUL, s0, c16(b, b1)),
-                   op2(b, ANET_OP_MUL, gk, c16(b, 1.0f - b1)));
+        snprintf(nm, sizeof nm, "%s_s0", base);
+        s0n = gop(g, ANET_OP_ADD, nm, G2(ANET_OP_MUL, s0, gc16(g, b1)), G2(ANET_OP_MUL, gk, gc16(g, 1.0f - b1)));
         /* r = sqrt(b2 r^2 + (1-b2) g^2) without squaring large or tiny numbers: divide by
          * u = max(r, |g|, 2^-24) first, so both squares are <= 1 and the sum >= 1-b2. */
-        int u = op2(b, ANET_OP_MAXIMUM, op2(b, ANET_OP_MAXIMUM, s1, op1(b, ANET_OP_ABS, gk)),
-                    c16(b, 5.9604644775390625e-8f));
-        int a = op2(b, ANET_OP_REAL_DIV, s1, u), c = op2(b, ANET_OP_REAL_DIV, gk, u);
-        int q = op2(b, ANET_OP_ADD, op2(b, ANET_OP_MUL, op2(b, ANET_OP_MUL, a, a), c16(b, b2)),
-                    op2(b, ANET_OP_MUL, op2(b, ANET_OP_MUL, c, c), c16(b, 1.0f - b2)));
-        param_name(nm, sizeof nm, "u", i, pname, "_s1");
-        s1n = op2n(b, ANET_OP_MUL, nm, op1(b, ANET_OP_SQRT, q), u);
-        int ratio = op2(b, ANET_OP_REAL_DIV, s0n, op2(b, ANET_OP_ADD, s1n, hyper_like(b, h, ANET_HYPER_EPS, hi)));
-        delta = op2(b, ANET_OP_MUL, ratio, hyper_like(b, h, ANET_HYPER_LR, hi));
-        if (o->kind == ANET_OPT_ADAMW)
-            delta = op2(b, ANET_OP_ADD, delta, op2(b, ANET_OP_MUL, hi, hyper_like(b, h, ANET_HYPER_LR_WD, hi)));
+        int u = G2(ANET_OP_MAXIMUM, G2(ANET_OP_MAXIMUM, s1, gun(g, ANET_OP_ABS, gk)), gc16(g, 5.9604644775390625e-8f));
+        int a = G2(ANET_OP_REAL_DIV, s1, u), c = G2(ANET_OP_REAL_DIV, gk, u);
+        int q = G2(ANET_OP_ADD, G2(ANET_OP_MUL, G2(ANET_OP_MUL, a, a), gc16(g, b2)),
+                   G2(ANET_OP_MUL, G2(ANET_OP_MUL, c, c), gc16(g, 1.0f - b2)));
+        snprintf(nm, sizeof nm, "%s_s1", base);
+        s1n = gop(g, ANET_OP_MUL, nm, gun(g, ANET_OP_SQRT, q), u);
+        int ratio = G2(ANET_OP_REAL_DIV, s0n, G2(ANET_OP_ADD, s1n, hyper(hctx, ANET_HYPER_EPS, hi)));
+        delta = G2(ANET_OP_MUL, ratio, hyper(hctx, ANET_HYPER_LR, hi));
+        if (o->kind == ANET_OPT_ADAMW) delta = G2(ANET_OP_ADD, delta, G2(ANET_OP_MUL, hi, hyper(hctx, ANET_HYPER_LR_WD, hi)));
     }
     /* w + (-delta) with w = hi + lo: fold lo into the step, then an error-free TwoSum
      * s = hi + d, err = (hi - (s - bb)) + (d - bb) with bb = s - hi, exact under per-op
      * round-to-nearest; s is the new hi, err the new lo. */
-    int d = op2(b, ANET_OP_SUB, lo, delta);
-    param_name(nm, sizeof nm, "u", i, pname, "_hi");
-    int s = op2n(b, ANET_OP_ADD, nm, hi, d);
-    int bb = op2(b, ANET_OP_SUB, s, hi);
-    int e1 = op2(b, ANET_OP_SUB, hi, op2(b, ANET_OP_SUB, s, bb));
-    int e2 = op2(b, ANET_OP_SUB, d, bb);
-    param_name(nm, sizeof nm, "u", i, pname, "_lo");
-    int lon = op2n(b, ANET_OP_ADD, nm, e1, e2);
+    int d = G2(ANET_OP_SUB, lo, delta);
+    snprintf(nm, sizeof nm, "%s_hi", base);
+    int s = gop(g, ANET_OP_ADD, nm, hi, d);
+    int bb = G2(ANET_OP_SUB, s, hi);
+    int e1 = G2(ANET_OP_SUB, hi, G2(ANET_OP_SUB, s, bb));
+    int e2 = G2(ANET_OP_SUB, d, bb);
+    snprintf(nm, sizeof nm, "%s_lo", base);
+    int lon = gop(g, ANET_OP_ADD, nm, e1, e2);
     if (s < 0 || lon < 0 || (s0 >= 0 && s0n < 0) || (s1 >= 0 && s1n < 0)) return fail_build("the optimizer update");
-    output(b, s, ANET_ROLE_PARAM, i, 0);
-    output(b, lon, ANET_ROLE_PARAM_LO, i, 0);
-    if (s0 >= 0) output(b, s0n, ANET_ROLE_OPT_STATE, i, 0);
-    if (s1 >= 0) output(b, s1n, ANET_ROLE_OPT_STATE, i, 1);
+    out->hi = s;
+    out->lo = lon;
+    out->s0 = s0 >= 0 ? s0n : -1;
+    out->s1 = s1 >= 0 ? s1n : -1;
+    return ANET_OK;
+}
+#undef G2
+
+typedef struct hyper_ctx {
+    sb *b;
+    int h;
+} hyper_ctx;
+static int hyper_cb(void *ctx, int slot, int like) {
+    hyper_ctx *c = ctx;
+    return hyper_like(c->b, c->h, slot, like);
+}
+
+/* The optimizer update of one parameter (update=ane). hi/lo/s0/s1 are the inputs, g the
+ * loss-scaled gradient, h the hyper tensor. Appends outputs uII_*. */
+static anet_status update_param(sb *b, const anet_step_config *cfg, int i, const char *pname, int hi, int lo,
+                                int s0, int s1, int g, int h, int *gk_out) {
+    char base[48];
+    param_name(base, sizeof base, "u", i, pname, "");
+    hyper_ctx hc = {b, h};
+    anet_step_update_out u;
+    int gk = op2(b, ANET_OP_MUL, g, hyper_like(b, h, ANET_HYPER_GRAD_TO_STATE, g));
+    anet_status st = anet_step_update_ops(b->g, &cfg->opt, base, hi, lo, s0, s1, gk, hyper_cb, &hc, &u);
+    if (st != ANET_OK) return st;
+    *gk_out = u.gk;
+    output(b, u.hi, ANET_ROLE_PARAM, i, 0);
+    output(b, u.lo, ANET_ROLE_PARAM_LO, i, 0);
+    if (u.s0 >= 0) output(b, u.s0, ANET_ROLE_OPT_STATE, i, 0);
+    if (u.s1 >= 0) output(b, u.s1, ANET_ROLE_OPT_STATE, i, 1);
     return ANET_OK;
 }
 

@@ -130,6 +130,21 @@ void anet_step_betas(const anet_opt_config *opt, float *beta1, float *beta2);
 void anet_step_split_param(const float *w, size_t n, uint16_t *hi, uint16_t *lo);
 void anet_step_join_param(const uint16_t *hi, const uint16_t *lo, size_t n, float *w);
 
+/* The update=ane optimizer as ops on g, shared by every program that updates in the program
+ * (the layer graphs here, the transformer's seq_train.c): from the weight parts hi/lo, the
+ * state s0/s1 (-1 where the optimizer keeps none) and the gradient gk in optimizer-state units
+ * (ANET_OPT_STATE_SCALE * dL/dw), the new values named BASE_hi, BASE_lo, BASE_s0, BASE_s1.
+ * hyper(hctx, slot, like) returns the value of an ANET_HYPER_* scalar (LR, EPS, WD_STATE, LR_WD)
+ * to be combined with the value `like` (a [1,1,1,1] scalar, or a row as wide as like's last
+ * axis where scalar broadcasts are avoided). */
+typedef int (*anet_step_hyper_fn)(void *hctx, int slot, int like);
+typedef struct anet_step_update_out {
+    int hi, lo, s0, s1; /* -1 for state the optimizer keeps none of */
+    int gk;             /* the gradient in state units after L2 decay (what FINITE checks) */
+} anet_step_update_out;
+anet_status anet_step_update_ops(anet_graph *g, const anet_opt_config *o, const char *base, int hi, int lo, int s0,
+                                 int s1, int gk, anet_step_hyper_fn hyper, void *hctx, anet_step_update_out *out);
+
 /* The training program (update=cpu: loss + grads; update=ane: loss + new params/state). */
 anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program *out);
 /* The evaluation program: X + params -> logits (+ CORRECT when labels given). */

@@ -121,12 +121,22 @@ static void unpadded_reason(const anet_model_spec *user, const anet_forms *f, ch
     if (!anet_layers_form_pad(user, &padded, why, len) && !why[0]) snprintf(why, len, "its layers do not take the padded form");
 }
 
+anet_status anet_step_forms_lower_graph(anet_step_forms *sf, anet_graph *g, const anet_forms *f) {
+    memset(sf, 0, sizeof *sf);
+    anet_status st = anet_forms_lower(g, f, &sf->map);
+    if (st) return anet_fail_ctx(st, "lowering the program to the %s form", anet_chip_name(f->chip));
+    if ((st = alloc_side(&sf->din, NULL, sf->map.dev_elems, sf->map.ndev_in)) ||
+        (st = alloc_side(&sf->dout, sf->map.out, NULL, sf->map.nout)))
+        return st;
+    sf->lowered = 1;
+    return ANET_OK;
+}
+
 anet_status anet_step_forms_lower(anet_step_forms *sf, anet_step_program *sp, const anet_forms *f,
                                   const anet_model_spec *user, int batch) {
-    memset(sf, 0, sizeof *sf);
+    anet_status st = anet_step_forms_lower_graph(sf, sp->graph, f);
+    if (st) return st;
     unpadded_reason(user, f, sf->unpadded, sizeof sf->unpadded);
-    anet_status st = anet_forms_lower(sp->graph, f, &sf->map);
-    if (st) return anet_fail_ctx(st, "lowering the program to the %s form", anet_chip_name(f->chip));
     /* Convs with baked kernels: the patch-extraction form (train/lower_conv.h), chosen because
      * runtime conv weights are reported for 1x1 kernels only. */
     for (int o = 0; o < sp->graph->nops; o++) {
@@ -147,10 +157,6 @@ anet_status anet_step_forms_lower(anet_step_forms *sf, anet_step_program *sp, co
                                  (long long)io->user_rows, (long long)io->user_cols);
         }
     }
-    if ((st = alloc_side(&sf->din, NULL, sf->map.dev_elems, sf->map.ndev_in)) ||
-        (st = alloc_side(&sf->dout, sf->map.out, NULL, sf->map.nout)))
-        return st;
-    sf->lowered = 1;
     return ANET_OK;
 }
 

@@ -23,6 +23,9 @@ void anet_step_forms_config(const anet_forms *f, anet_step_config *cfg);
  * hold -30000 so padded classes never win the softmax). */
 anet_status anet_step_forms_lower(anet_step_forms *sf, anet_step_program *sp, const anet_forms *f,
                                   const anet_model_spec *user, int batch);
+/* Lowers any program graph g (built in the form's padded sizes) with the caller's view equal to
+ * the program's own I/O tensors (rows x cols as built); the device buffers are allocated. */
+anet_status anet_step_forms_lower_graph(anet_step_forms *sf, anet_graph *g, const anet_forms *f);
 /* ANET_OK when the lowered program meets every rule that is on; else ANET_E_UNSUPPORTED naming
  * the first rule it breaks and the switch (a device would fail, or silently compute wrong). */
 anet_status anet_step_forms_require(const anet_step_forms *sf, const anet_forms *f, const char *what);

@@ -22,6 +22,10 @@
 
 typedef struct anet_tfm_config {
     int layers, dim, heads, ctx, vocab;
+    /* The program's sizes when a chip's form pads contraction lengths (0: none): the vocabulary
+     * (one-hot width, embedding and head rows; padded classes are masked) and the per-head
+     * feature width of q, k, v (zero rows of attn_qkv_w/_b, zero columns of attn_proj_w). */
+    int vpad, hpad;
 } anet_tfm_config;
 
 /* Parses "transformer:layers=2,dim=64,heads=4,ctx=64" (keys in any order, each once; missing
@@ -39,15 +43,25 @@ void anet_tfm_param(const anet_tfm_config *c, int i, char name[32], int *rows, i
  * N(0, 0.02/sqrt(2L)), biases 0, LayerNorm weight 1 and bias 0. */
 void anet_tfm_init(const anet_tfm_config *c, anet_rng *rng, float **params);
 
+/* The padded sizes (at least vocab, dim/heads). */
+int anet_tfm_vpad(const anet_tfm_config *c);
+int anet_tfm_hpad(const anet_tfm_config *c);
+/* Parameter i as the program holds it (padded; see vpad, hpad): rows, cols; and the user's
+ * [rows, cols] values into that form (padding zero) and back. */
+void anet_tfm_prog_param(const anet_tfm_config *c, int i, int *rows, int *cols);
+void anet_tfm_to_prog(const anet_tfm_config *c, int i, const float *user, float *prog);
+void anet_tfm_from_prog(const anet_tfm_config *c, int i, const float *prog, float *user);
+
 typedef struct anet_tfm_io {
-    int x;             /* one-hot inputs [B,1,S,V] */
-    int y;             /* one-hot targets [B,1,S,V], or -1 for no loss */
-    const int *params; /* a value per parameter, shaped [rows, cols] */
+    int x;             /* one-hot inputs [B,1,S,Vp] (Vp = anet_tfm_vpad) */
+    int y;             /* one-hot targets [B,1,S,Vp], or -1 for no loss */
+    const int *params; /* a value per parameter in its program form (anet_tfm_prog_param) */
     anet_dtype dt;     /* dtype of the consts made here (the program's compute type) */
+    float log_eps;     /* > 0: the loss takes log(x + log_eps) (the log-epsilon form) */
 } anet_tfm_io;
 
 typedef struct anet_tfm_out {
-    int logits; /* [B,1,S,V] */
+    int logits; /* [B,1,S,Vp] */
     int loss;   /* [1,1,1,1] mean cross-entropy over the B*S positions, or -1 */
     int stop;   /* softmax max of the loss (autodiff treats it as a constant), or -1 */
 } anet_tfm_out;

@@ -34,7 +34,8 @@ $PY - out.json "$M10K" <<'PYEOF' && ok "JSON content" || bad "JSON content"
 import json, sys
 d = json.load(open(sys.argv[1]))
 names = [x["name"] for x in d["datasets"]]
-assert names == ["mnist", "fashion-mnist", "kmnist"], names
+assert names == ["mnist", "fashion-mnist", "kmnist", "tinyshakespeare"], names
+assert d["datasets"][3]["kind"] == "text", d["datasets"][3]
 dd = d["data_dir"]
 assert dd["dir"] == sys.argv[2] and dd["state"] == "found (not the canonical files)", dd
 assert dd["matches"] == "mnist" and dd["canonical_files"] == 2, dd

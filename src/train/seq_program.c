@@ -1,0 +1,261 @@
+/* The character transformer's programs (see seq_program.h). */
+#include "train/seq_program.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "graph/autodiff.h"
+#include "graph/build.h"
+#include "mil/mil.h"
+
+#define MAXP ANET_TFM_MAX_PARAMS
+
+anet_status anet_seq_config_for(const anet_forms *f, anet_tfm_config *c) {
+    c->vpad = c->hpad = 0;
+    if (!f) return ANET_OK;
+    anet_forms_plan p;
+    anet_forms_plan_for(f, &p);
+    if (!p.pad32) return ANET_OK;
+    if (c->dim % 32 || c->ctx % 32)
+        return anet_fail(ANET_E_UNSUPPORTED, "transformer dim=%d, ctx=%d: the %s program form needs both multiples of 32 "
+                         "(matmul contraction lengths; switch the rules off with ANE_TRAINER_FORMS, docs/mil.md)",
+                         c->dim, c->ctx, f->strict ? "strict" : anet_chip_name(f->chip));
+    c->vpad = anet_forms_pad(&p, c->vocab);
+    c->hpad = anet_forms_pad(&p, c->dim / c->heads);
+    return ANET_OK;
+}
+
+anet_status anet_seq_forms(const anet_backend *be, anet_chip chip, anet_forms *f, anet_tfm_config *c,
+                           const anet_forms **out) {
+    *out = NULL;
+    anet_forms_default(chip, f);
+    anet_status st = anet_forms_env(f);
+    if (st != ANET_OK) return st;
+    st = anet_seq_config_for(f, c);
+    if (st == ANET_OK) *out = f;
+    else if (strcmp(be->ops->name, "vane") == 0) st = anet_seq_config_for(NULL, c); /* as built */
+    return st;
+}
+
+void anet_seq_param_dims(const anet_tfm_config *c, int i, int64_t dims[4]) {
+    int r, k;
+    anet_tfm_prog_param(c, i, &r, &k);
+    dims[0] = dims[1] = 1;
+    dims[2] = k == 1 ? 1 : r;
+    dims[3] = k == 1 ? r : k;
+}
+
+static int param_input(anet_graph *g, const anet_tfm_config *c, int i, const char *suffix) {
+    char name[32], in[64];
+    int r, k;
+    anet_tfm_param(c, i, name, &r, &k);
+    (void)r, (void)k;
+    for (char *q = name; *q; q++)
+        if (*q == '.') *q = '_';
+    snprintf(in, sizeof in, "p%02d_%s%s", i, name, suffix);
+    int64_t d[4];
+    anet_seq_param_dims(c, i, d);
+    return anet_graph_input(g, in, anet_type_make(ANET_DT_FP16, 4, d));
+}
+
+typedef struct pb {
+    anet_graph *g;
+    int hyper, slot[ANET_HYPER_SLOTS];
+} pb;
+
+static int c16(pb *b, float v) { return anet_graph_const_fp16(b->g, NULL, v); }
+static int bin(pb *b, anet_opkind k, int x, int y) { return x < 0 || y < 0 ? -1 : anet_b_binary(b->g, k, NULL, x, y); }
+static int un(pb *b, anet_opkind k, int x) { return x < 0 ? -1 : anet_b_unary(b->g, k, NULL, x); }
+static int reduce_all(pb *b, anet_opkind k, int x) {
+    static const int32_t all[4] = {0, 1, 2, 3};
+    return x < 0 ? -1 : anet_b_reduce(b->g, k, NULL, x, 4, all, 1);
+}
+
+/* One slot of a_hyper as a [1,1,1,1] scalar (made once). */
+static int hyper_slot(void *ctx, int slot) {
+    pb *b = ctx;
+    if (b->slot[slot] > 0) return b->slot[slot];
+    int32_t begin[4] = {0, 0, 0, slot}, size[4] = {1, 1, 1, 1};
+    int v = anet_b_slice_by_size(b->g, NULL, b->hyper, 4, begin, size);
+    if (v > 0) b->slot[slot] = v;
+    return v;
+}
+/* The optimizer's hyper scalars (anet_step_hyper_fn): [1,1,1,1] whatever `like` is (the
+ * broadcast-scalar rule is on in the strict set only, which refuses these programs). */
+static int hyper_scalar(void *ctx, int slot, int like) {
+    (void)like;
+    return hyper_slot(ctx, slot);
+}
+
+/* The global norm of the gradients g[] (of S * loss) in true units, the factor that takes them
+ * to clipped optimizer-state units, and the largest clipped gradient in state units (see
+ * seq_program.h). */
+static void clip_ops(pb *b, const int *g, int np, float clip, int *norm, int *factor, int *maxk) {
+    int m[MAXP], M = -1;
+    for (int i = 0; i < np; i++) {
+        m[i] = bin(b, ANET_OP_MAXIMUM, reduce_all(b, ANET_OP_REDUCE_MAX, un(b, ANET_OP_ABS, g[i])),
+                   c16(b, 5.9604644775390625e-8f));
+        M = i ? bin(b, ANET_OP_MAXIMUM, M, m[i]) : m[i];
+    }
+    int q = -1;
+    for (int i = 0; i < np; i++) {
+        int r = bin(b, ANET_OP_REAL_DIV, g[i], m[i]);
+        int s = reduce_all(b, ANET_OP_REDUCE_SUM, bin(b, ANET_OP_MUL, r, r));
+        int w = bin(b, ANET_OP_REAL_DIV, m[i], M);
+        int term = bin(b, ANET_OP_MUL, bin(b, ANET_OP_MUL, bin(b, ANET_OP_MUL, w, w), s), c16(b, 0.0625f));
+        q = i ? bin(b, ANET_OP_ADD, q, term) : term;
+    }
+    int inv_s = hyper_slot(b, ANET_HYPER_INV_SCALE);
+    *norm = bin(b, ANET_OP_MUL, bin(b, ANET_OP_MUL, bin(b, ANET_OP_MUL, M, inv_s), c16(b, 4.0f)), un(b, ANET_OP_SQRT, q));
+    int f = hyper_slot(b, ANET_HYPER_GRAD_TO_STATE);
+    if (clip > 0) {
+        int cf = bin(b, ANET_OP_MINIMUM, c16(b, 1.0f),
+                     bin(b, ANET_OP_REAL_DIV, c16(b, clip), bin(b, ANET_OP_ADD, *norm, c16(b, 1e-6f))));
+        f = bin(b, ANET_OP_MUL, f, cf);
+    }
+    *factor = f;
+    *maxk = bin(b, ANET_OP_MUL, M, f);
+}
+
+/* 1 when every value is finite, else 0: x * 0 is 0 for finite x, NaN otherwise. */
+static int finite_flag(pb *b, const int *v, int n) {
+    int acc = -1;
+    for (int i = 0; i < n; i++) {
+        int z = bin(b, ANET_OP_MUL, v[i], c16(b, 0.0f));
+        acc = i ? bin(b, ANET_OP_ADD, acc, z) : z;
+    }
+    int cond = bin(b, ANET_OP_GREATER, c16(b, 1.0f), acc);
+    return cond < 0 ? -1 : anet_b_select(b->g, "a_finite", cond, c16(b, 1.0f), c16(b, 0.0f));
+}
+
+static anet_status named(anet_graph *g, int v, const char *name, int *out) {
+    static const char *const keys[1] = {"x"};
+    *out = v < 0 ? -1 : anet_graph_op(g, ANET_OP_IDENTITY, name, 1, keys, &v);
+    return *out < 0 ? ANET_E_INTERNAL : ANET_OK;
+}
+
+anet_status anet_seq_build(const anet_tfm_config *c, int B, anet_seq_kind kind, const anet_seq_build_opts *bo,
+                           anet_seq_program *sp) {
+    int train = kind == ANET_SEQ_TRAIN, ane = train && bo && bo->update == ANET_UPDATE_ANE;
+    memset(sp, 0, sizeof *sp);
+    if (ane && bo->opt.kind != ANET_OPT_ADAMW)
+        return anet_fail(ANET_E_UNSUPPORTED, "a transformer trains with adamw");
+    anet_forms_plan plan;
+    memset(&plan, 0, sizeof plan);
+    plan.dialect = ANET_MIL_IOS18;
+    if (bo && bo->forms) anet_forms_plan_for(bo->forms, &plan);
+    pb b = {anet_graph_new(plan.dialect), -1, {0}};
+    anet_graph *g = b.g;
+    if (!g) return anet_fail(ANET_E_NOMEM, "out of memory building the program");
+    int Vp = anet_tfm_vpad(c);
+    int64_t one[4] = {1, 1, 1, ANET_HYPER_SLOTS}, xd[4] = {1, B, c->ctx, Vp};
+    b.hyper = train ? anet_graph_input(g, "a_hyper", anet_type_make(ANET_DT_FP16, 4, one)) : -1;
+    int xin = anet_graph_input(g, "b_x", anet_type_make(ANET_DT_FP16, 4, xd));
+    int yin = kind == ANET_SEQ_LOGITS ? -1 : anet_graph_input(g, "c_y", anet_type_make(ANET_DT_FP16, 4, xd));
+    int np = anet_tfm_nparams(c), pv[MAXP], lo[MAXP], s0[MAXP], s1[MAXP], outs[4 * MAXP + 3];
+    for (int i = 0; i < np; i++) {
+        pv[i] = param_input(g, c, i, ane ? "_hi" : "");
+        if (ane) {
+            lo[i] = param_input(g, c, i, "_lo");
+            s0[i] = param_input(g, c, i, "_s0");
+            s1[i] = param_input(g, c, i, "_s1");
+        }
+    }
+    /* the model reads [B,1,S,V] */
+    int32_t xs[4] = {B, 1, c->ctx, Vp};
+    int x = xin < 0 ? -1 : anet_b_reshape(g, NULL, xin, 4, xs);
+    int y = yin < 0 ? -1 : anet_b_reshape(g, NULL, yin, 4, xs);
+    anet_tfm_io io = {x, kind == ANET_SEQ_LOGITS ? -1 : y, pv, ANET_DT_FP16, plan.log_eps};
+    anet_tfm_out out;
+    anet_status st = x < 0 ? anet_fail(ANET_E_INTERNAL, "building the program's inputs failed") : anet_tfm_build(g, c, B, &io, &out);
+    int n = 0;
+    if (st == ANET_OK && kind == ANET_SEQ_LOGITS) {
+        int32_t ls[4] = {1, B, c->ctx, Vp};
+        outs[n] = anet_b_reshape(g, "logits", out.logits, 4, ls);
+        st = outs[n++] < 0 ? ANET_E_INTERNAL : ANET_OK;
+    } else if (st == ANET_OK && !train) {
+        st = named(g, out.loss, "c_loss", &outs[n++]);
+    } else if (st == ANET_OK) {
+        char names[MAXP][48];
+        const char *gnames[MAXP];
+        for (int i = 0; i < np; i++) {
+            snprintf(names[i], sizeof names[i], "g%s", g->values[pv[i]].name + 1);
+            gnames[i] = names[i];
+        }
+        int seed = hyper_slot(&b, ANET_HYPER_LOSS_SCALE), grads[MAXP];
+        anet_autodiff_spec ad = {out.loss, seed, pv, np, &out.stop, 1, ane ? NULL : gnames};
+        st = seed < 0 ? ANET_E_INTERNAL : anet_autodiff(g, &ad, grads);
+        if (st == ANET_OK && !ane) {
+            st = named(g, out.loss, "c_loss", &outs[n++]);
+            for (int i = 0; i < np; i++) outs[n++] = grads[i];
+        } else if (st == ANET_OK) {
+            int norm, factor, maxk;
+            clip_ops(&b, grads, np, bo->clip, &norm, &factor, &maxk);
+            int chk[3] = {out.loss, norm, maxk};
+            outs[n++] = finite_flag(&b, chk, 3);
+            if ((st = named(g, norm, "b_gnorm", &outs[n++])) == ANET_OK) st = named(g, out.loss, "c_loss", &outs[n++]);
+            for (int i = 0; i < np && st == ANET_OK; i++) {
+                char base[48];
+                snprintf(base, sizeof base, "u%s", g->values[pv[i]].name + 1);
+                base[strlen(base) - 3] = '\0'; /* drop "_hi" */
+                anet_step_update_out u;
+                st = anet_step_update_ops(g, &bo->opt, base, pv[i], lo[i], s0[i], s1[i],
+                                          bin(&b, ANET_OP_MUL, grads[i], factor), hyper_scalar, &b, &u);
+                outs[n++] = u.hi;
+                outs[n++] = u.lo;
+                outs[n++] = u.s0;
+                outs[n++] = u.s1;
+            }
+        }
+    }
+    for (int i = 0; i < n && st == ANET_OK; i++)
+        if (outs[i] < 0) st = anet_fail(ANET_E_INTERNAL, "building the transformer's program failed: %s", anet_last_error());
+    if (st == ANET_OK) st = anet_graph_set_outputs(g, n, outs);
+    if (st != ANET_OK) {
+        anet_graph_free(g);
+        return st;
+    }
+    sp->g = g;
+    sp->nin = g->ninputs;
+    sp->nout = n;
+    sp->kind = kind;
+    sp->forms = bo ? bo->forms : NULL;
+    if (sp->forms) {
+        st = anet_step_forms_lower_graph(&sp->form, g, sp->forms);
+        if (st != ANET_OK) {
+            anet_step_forms_free(&sp->form);
+            anet_graph_free(g);
+            memset(sp, 0, sizeof *sp);
+        }
+    }
+    return st;
+}
+
+anet_status anet_seq_eval(anet_backend *be, anet_seq_program *sp, anet_io *in, int nin, anet_io *out, int nout) {
+    if (sp->form.lowered) return anet_step_forms_eval(&sp->form, be, sp->p, in, nin, out, nout);
+    return be->ops->eval(be->state, sp->p, in, nin, out, nout);
+}
+
+anet_status anet_seq_compile(anet_backend *be, anet_seq_program *sp) {
+    static const char *const what[3] = {"training", "validation", "logits"};
+    char *mil = NULL;
+    size_t len = 0;
+    /* A form that still breaks a rule would fail (or compute wrong) on a device: refused on the
+     * ANE backends (as the layer graphs' programs are); vane runs any form. */
+    anet_status st = ANET_OK;
+    if (sp->form.lowered && strncmp(be->ops->name, "ane", 3) == 0)
+        st = anet_step_forms_require(&sp->form, sp->forms, what[sp->kind]);
+    if (st == ANET_OK) st = anet_mil_emit(sp->g, &mil, &len);
+    if (st == ANET_OK) st = be->ops->compile(be->state, mil, len, NULL, 0, &sp->p);
+    free(mil);
+    return st;
+}
+
+void anet_seq_program_free(anet_backend *be, anet_seq_program *sp) {
+    if (sp->p) be->ops->release(be->state, sp->p);
+    anet_step_forms_free(&sp->form);
+    anet_graph_free(sp->g);
+    memset(sp, 0, sizeof *sp);
+}
