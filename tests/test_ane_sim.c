@@ -13,6 +13,7 @@
 #include "mil/mil.h"
 #include "runtime/ane_backend.h"
 #include "runtime/ane_selftest.h"
+#include "runtime/backend_auto.h"
 #include "runtime/sim/ane_sim.h"
 
 static const anet_backend_config CFG = {ANET_CHIP_M4, ANET_NUMERICS_FP16};
@@ -500,7 +501,7 @@ static void test_auto(void) {
     anet_backend_close(&b);
     unsetenv("ANE_TRAINER_SIM_FAULTS");
 #if !defined(__APPLE__)
-    CHECK_EQ_INT(anet_backend_open("auto", &CFG, &b), ANET_OK);
+    CHECK_EQ_INT(anet_backend_open_auto("auto", &CFG, &b), ANET_OK);
     CHECK(b.ops && strcmp(b.ops->name, "vane") == 0);
     anet_backend_close(&b);
     CHECK_EQ_INT(anet_ane_select_auto("ane", &CFG, &b, chosen, sizeof chosen, reason, sizeof reason), ANET_OK);
@@ -508,9 +509,9 @@ static void test_auto(void) {
     CHECK_STR_CONTAINS(reason, "needs macOS");
     anet_backend_close(&b);
 #endif
-    /* The registry's "auto" through the simulator, as a CLI test would drive it. */
+    /* "auto" opened by name (above the registry) through the simulator, as a CLI test would drive it. */
     setenv("ANE_TRAINER_AUTO_CANDIDATE", "ane-sim", 1);
-    CHECK_EQ_INT(anet_backend_open("auto", &CFG, &b), ANET_OK);
+    CHECK_EQ_INT(anet_backend_open_auto("auto", &CFG, &b), ANET_OK);
     CHECK(b.ops && strcmp(b.ops->name, "ane-sim") == 0);
     anet_backend_close(&b);
     setenv("ANE_TRAINER_SIM_FAULTS", "compile", 1);
@@ -520,7 +521,7 @@ static void test_auto(void) {
     CHECK_STR_CONTAINS(reason, "simulated fault 'compile'");
     anet_backend_close(&b);
     setenv("ANE_TRAINER_AUTO_CANDIDATE", "tpu", 1);
-    CHECK_EQ_INT(anet_backend_open("auto", &CFG, &b), ANET_E_INVALID);
+    CHECK_EQ_INT(anet_backend_open_auto("auto", &CFG, &b), ANET_E_INVALID);
     CHECK_STR_CONTAINS(anet_last_error(), "ANE_TRAINER_AUTO_CANDIDATE");
     unsetenv("ANE_TRAINER_AUTO_CANDIDATE");
     unsetenv("ANE_TRAINER_SIM_FAULTS");

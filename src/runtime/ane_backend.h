@@ -152,6 +152,9 @@ anet_ane_seam *anet_ane_backend_seam(void *state);
  * optimizer state from step to step. */
 anet_status anet_ane_write(void *state, anet_program *p, int in_index, const void *data, size_t n);
 anet_status anet_ane_read(void *state, anet_program *p, int out_index, void *data, size_t n);
+/* What input in_index holds now (after swaps: what the paired output last wrote); inputs
+ * packed with others into one surface are refused. */
+anet_status anet_ane_read_input(void *state, anet_program *p, int in_index, void *data, size_t n);
 anet_status anet_ane_run(void *state, anet_program *p); /* one evaluation, current bindings */
 /* Pairs input in_index with output out_index (same dtype and shape; the input must not be
  * packed): after a run, swap makes the output's surface the input's. */
@@ -167,7 +170,7 @@ const anet_ane_sig *anet_ane_program_sig(const anet_program *p);
 void anet_ane_program_surface_sizes(const anet_program *p, size_t *in_bytes, size_t *out_bytes,
                                     int *nsurf_in);
 
-/* ---- Selection and info ---- */
+/* ---- Info (auto selection: runtime/backend_auto.h) ---- */
 
 typedef struct anet_ane_info {
     int framework_present;   /* dlopen succeeded */
@@ -183,17 +186,5 @@ typedef struct anet_ane_info {
 } anet_ane_info;
 /* Fills info for "ane" (the real framework) or "ane-sim" (the simulator, with its faults). */
 anet_status anet_ane_info_get(const char *backend, anet_ane_info *out);
-
-/* Opens "auto": `candidate` ("ane" normally) when it probes fine and a self-check (compile
- * and run a tiny program, compare with vane) passes, else vane. chosen gets the name,
- * reason one sentence saying why. The environment variable ANE_TRAINER_AUTO_CANDIDATE=ane-sim
- * replaces the candidate "ane" (for tests of auto on machines without an ANE). */
-anet_status anet_ane_select_auto(const char *candidate, const anet_backend_config *cfg,
-                                 anet_backend *out, char *chosen, size_t chosen_len,
-                                 char *reason, size_t reason_len);
-
-/* The self-check program (also used by selftest): y = relu(a - b) * 2 on [1,4,1,8] fp16.
- * Runs it on b and compares with a float64 reference; ANET_OK when within fp16 tolerance. */
-anet_status anet_ane_self_check(anet_backend *b);
 
 #endif

@@ -24,7 +24,7 @@ int anet_chip_lookup(const char *s, anet_chip *out) {
     return -1;
 }
 
-anet_status anet_backend_open(const char *name, const anet_backend_config *cfg, anet_backend *out) {
+anet_status anet_backend_open_check(const char *name, const anet_backend_config *cfg, anet_backend *out) {
     if (!name || !cfg || !out) return anet_fail(ANET_E_INVALID, "backend open: missing argument");
     out->ops = NULL;
     out->state = NULL;
@@ -34,20 +34,20 @@ anet_status anet_backend_open(const char *name, const anet_backend_config *cfg, 
     if (cfg->numerics != ANET_NUMERICS_FP16 && cfg->numerics != ANET_NUMERICS_FP32)
         return anet_fail(ANET_E_INVALID, "backend open: numerics mode %d is not fp16 or fp32",
                          (int)cfg->numerics);
+    return ANET_OK;
+}
+
+anet_status anet_backend_open(const char *name, const anet_backend_config *cfg, anet_backend *out) {
+    anet_status st = anet_backend_open_check(name, cfg, out);
+    if (st != ANET_OK) return st;
     const anet_backend_ops *ops = NULL;
     if (strcmp(name, "vane") == 0) ops = &anet_vane_ops;
     else if (strcmp(name, "ane") == 0) ops = anet_ane_backend_ops();
     else if (strcmp(name, "ane-sim") == 0) ops = anet_ane_sim_backend_ops();
-    else if (strcmp(name, "auto") == 0) {
-        /* ane when it loads and passes its self-check, else vane (the reason is available
-         * from anet_ane_select_auto directly). */
-        char chosen[16], reason[512];
-        return anet_ane_select_auto("ane", cfg, out, chosen, sizeof chosen, reason, sizeof reason);
-    }
     else
         return anet_fail(ANET_E_NOTFOUND, "backend '%s' is unknown (known: auto, vane, ane, ane-sim)", name);
     char why[256] = "";
-    anet_status st = ops->probe(why, sizeof why);
+    st = ops->probe(why, sizeof why);
     if (st != ANET_OK)
         return anet_fail(ANET_E_UNSUPPORTED, "backend '%s' cannot run here: %s", name, why);
     void *state = NULL;

@@ -1,7 +1,16 @@
 /* The runtime's one backend interface {probe, compile, eval, release}: vane, ane and ane-sim
  * all implement it. MIL text + weight blob in, compiled program out; eval moves packed
  * tensors in the function's declared input/output order (a backend that must match
- * surfaces alphabetically, as the ANE does, reorders internally). */
+ * surfaces alphabetically, as the ANE does, reorders internally).
+ *
+ * Layering, top to bottom; calls and includes only point down:
+ *   train/backend_choice.c, CLI   --backend NAME; auto's fallback to vane during a run
+ *   runtime/backend_auto.c        "auto": the ANE candidate if it probes and passes the self-check,
+ *                                 else vane (runtime/ane_info.c, `info`, sits beside it)
+ *   runtime/backend.c             the registry: a concrete name -> its ops (vane, ane, ane-sim)
+ *   runtime/ane_backend.c         the ane and ane-sim ops, written against the seam (ane_seam.h)
+ *   runtime/ane_darwin.c, sim/    the seams: the private framework, or its simulator
+ *   runtime/vane/                 the virtual ANE; the simulator runs programs on vane's ops */
 #ifndef ANET_RUNTIME_BACKEND_H
 #define ANET_RUNTIME_BACKEND_H
 
@@ -47,6 +56,21 @@ typedef struct anet_backend_stats {
 
 typedef struct anet_program anet_program; /* backend-specific */
 
+/* Optional fine-grained I/O, for tensors that stay in the backend between evaluations (the
+ * trainer's optimizer state with --update ane). Indices are the program's declared inputs and
+ * outputs. pair(in, out) binds output `out` to input `in`: after swap, the memory `out` was
+ * written to is what `in` reads, and `out` writes where `in` read before (ping-pong; two
+ * prebuilt bindings, nothing copied); a run without a swap leaves `in` as it was. A backend
+ * without these (vane: NULL) is used through eval, the caller copying every tensor. */
+typedef struct anet_backend_resident_ops {
+    anet_status (*write)(void *state, anet_program *p, int in, const void *data, size_t n);
+    anet_status (*read)(void *state, anet_program *p, int out, void *data, size_t n);
+    anet_status (*read_input)(void *state, anet_program *p, int in, void *data, size_t n);
+    anet_status (*run)(void *state, anet_program *p); /* one evaluation, current bindings */
+    anet_status (*pair)(void *state, anet_program *p, int in, int out);
+    anet_status (*swap)(void *state, anet_program *p);
+} anet_backend_resident_ops;
+
 typedef struct anet_backend_ops {
     const char *name; /* "vane", "ane", "ane-sim" */
     /* Can this backend run here? On failure, why[] says why in one sentence. */
@@ -60,6 +84,7 @@ typedef struct anet_backend_ops {
                         int nout);
     void (*release)(void *state, anet_program *p);
     void (*stats)(void *state, anet_backend_stats *out);
+    const anet_backend_resident_ops *resident; /* NULL: eval only */
 } anet_backend_ops;
 
 /* A backend instance: the ops plus its state. */
@@ -70,6 +95,8 @@ typedef struct anet_backend {
 
 /* Creates the named backend ("vane", ...); ANET_E_UNSUPPORTED with the reason if it cannot run. */
 anet_status anet_backend_open(const char *name, const anet_backend_config *cfg, anet_backend *out);
+/* The argument checks of anet_backend_open (clears *out): also run by runtime/backend_auto.c. */
+anet_status anet_backend_open_check(const char *name, const anet_backend_config *cfg, anet_backend *out);
 void anet_backend_close(anet_backend *b);
 
 #endif

@@ -28,8 +28,10 @@ typedef struct sb {
     int nout;
     int vals_out[SB_MAX_IO];
     int hyper_slot[ANET_HYPER_SLOTS]; /* slice of each hyper scalar once made, else 0 */
-    int hyper_rows;                   /* row_scalars: hyper is [1,SLOTS,1,B], slot k in row k */
+    int hyper_rows;                   /* row_scalars: hyper is [1,SLOTS,1,W], slot k in row k */
     int batch;
+    int row_cache[32][3];             /* row_scalars: (slot, width, value) of rows made */
+    int nrow_cache;
 } sb;
 
 static int input(sb *b, const char *name, int64_t d1, int64_t d2, int64_t d3, anet_io_role role, int index, int slot) {
@@ -107,6 +109,28 @@ static int hyper_row(sb *b, int h, int slot) {
     static const char *const keys[3] = {"x", "begin", "size"};
     int vals[3] = {h, ints4(b, 0, slot, 0, 0), ints4(b, 1, 1, 1, b->batch)};
     return opn(b, ANET_OP_SLICE_BY_SIZE, NULL, 3, keys, vals);
+}
+
+/* A per-step scalar to combine with tensor `like`: the [1,1,1,1] slice, or with row_scalars
+ * a [1,1,1,W] row as wide as like's last axis (it broadcasts over rows only, the form reported
+ * to work, and multiplies every element by the same value, so results are unchanged). */
+static int hyper_like(sb *b, int h, int slot, int like) {
+    if (!b->hyper_rows) return hyper(b, h, slot);
+    if (like < 0 || h < 0) return -1;
+    const anet_type *t = &b->g->values[like].type;
+    int w = (int)t->dims[t->rank - 1];
+    for (int i = 0; i < b->nrow_cache; i++)
+        if (b->row_cache[i][0] == slot && b->row_cache[i][1] == w) return b->row_cache[i][2];
+    static const char *const keys[3] = {"x", "begin", "size"};
+    int vals[3] = {h, ints4(b, 0, slot, 0, 0), ints4(b, 1, 1, 1, w)};
+    int v = opn(b, ANET_OP_SLICE_BY_SIZE, NULL, 3, keys, vals);
+    if (v > 0 && b->nrow_cache < 32) {
+        int *c = b->row_cache[b->nrow_cache++];
+        c[0] = slot;
+        c[1] = w;
+        c[2] = v;
+    }
+    return v;
 }
 
 static anet_status check_cfg(const anet_step_config *cfg) {
@@ -244,12 +268,26 @@ void anet_step_join_param(const uint16_t *hi, const uint16_t *lo, size_t n, floa
 }
 
 /* FINITE: x * 0 is 0 for finite x and NaN for inf/NaN; the sum over everything is 0 or NaN,
- * and 1 > NaN is false. (A compiler that folds x * 0 to 0 would break this; vane does not.) */
+ * and 1 > NaN is false. (A compiler that folds x * 0 to 0 would break this; vane does not.)
+ * row_scalars: no [1,1,1,1] value at all: each tensor is summed into a [1,1,1,32] row (over
+ * its rows, then its last axis folded in blocks of 32), and the flag is that row of 32 flags,
+ * all of which must be 1 (the FINITE output's minimum; step_forms.c). */
+static int finite_part(sb *b, int v) {
+    static const int32_t all[4] = {0, 1, 2, 3}, rows[2] = {1, 2}, ax2[1] = {2};
+    int z = op2(b, ANET_OP_MUL, v, c16(b, 0.0f));
+    if (!b->hyper_rows || v < 0) return reduce(b, ANET_OP_REDUCE_SUM, NULL, z, 4, all);
+    const anet_type *t = &b->g->values[v].type;
+    int64_t w = t->dims[t->rank - 1];
+    if (t->rank != 4 || w % 32 != 0) return reduce(b, ANET_OP_REDUCE_SUM, NULL, z, 4, all); /* the rule reports it */
+    int r = reduce(b, ANET_OP_REDUCE_SUM, NULL, z, 2, rows);
+    if (w > 32) r = reduce(b, ANET_OP_REDUCE_SUM, NULL, reshape4(b, NULL, r, 1, w / 32, 32), 1, ax2);
+    return r;
+}
+
 static int finite_flag(sb *b, const char *name, int n, const int *vals) {
-    static const int32_t all[4] = {0, 1, 2, 3};
     int acc = -1;
     for (int i = 0; i < n; i++) {
-        int s = reduce(b, ANET_OP_REDUCE_SUM, NULL, op2(b, ANET_OP_MUL, vals[i], c16(b, 0.0f)), 4, all);
+        int s = finite_part(b, vals[i]);
         acc = acc < 0 ? s : op2(b, ANET_OP_ADD, acc, s);
     }
     int cond = op2(b, ANET_OP_GREATER, c16(b, 1.0f), acc);
@@ -264,9 +302,9 @@ static anet_status update_param(sb *b, const anet_step_config *cfg, int i, const
     char nm[48];
     float b1, b2;
     anet_step_betas(o, &b1, &b2);
-    int gk = op2(b, ANET_OP_MUL, g, hyper(b, h, ANET_HYPER_GRAD_TO_STATE));
+    int gk = op2(b, ANET_OP_MUL, g, hyper_like(b, h, ANET_HYPER_GRAD_TO_STATE, g));
     if (o->kind != ANET_OPT_ADAMW && o->weight_decay != 0.0f)
-        gk = op2(b, ANET_OP_ADD, gk, op2(b, ANET_OP_MUL, hi, hyper(b, h, ANET_HYPER_WD_STATE)));
+        gk = op2(b, ANET_OP_ADD, gk, op2(b, ANET_OP_MUL, hi, hyper_like(b, h, ANET_HYPER_WD_STATE, hi)));
     *gk_out = gk;
     int delta; /* the amount to subtract from the weight */
     int s0n = -1, s1n = -1;
@@ -278,7 +316,7 @@ static anet_status update_param(sb *b, const anet_step_config *cfg, int i, const
             stepk = s0n;
         }
         /* lr first, then the exact power-of-two 1/K: keeps lr's precision. */
-        delta = op2(b, ANET_OP_MUL, op2(b, ANET_OP_MUL, stepk, hyper(b, h, ANET_HYPER_LR)),
+        delta = op2(b, ANET_OP_MUL, op2(b, ANET_OP_MUL, stepk, hyper_like(b, h, ANET_HYPER_LR, hi)),
                     c16(b, 1.0f / ANET_OPT_STATE_SCALE));
     } else {
         /* 1 - b1 and 1 - b2 are exact in fp16 for the rounded betas (0.9, 0.999 and the like). */
@@ -294,10 +332,10 @@ static anet_status update_param(sb *b, const anet_step_config *cfg, int i, const
                     op2(b, ANET_OP_MUL, op2(b, ANET_OP_MUL, c, c), c16(b, 1.0f - b2)));
         param_name(nm, sizeof nm, "u", i, pname, "_s1");
         s1n = op2n(b, ANET_OP_MUL, nm, op1(b, ANET_OP_SQRT, q), u);
-        int ratio = op2(b, ANET_OP_REAL_DIV, s0n, op2(b, ANET_OP_ADD, s1n, hyper(b, h, ANET_HYPER_EPS)));
-        delta = op2(b, ANET_OP_MUL, ratio, hyper(b, h, ANET_HYPER_LR));
+        int ratio = op2(b, ANET_OP_REAL_DIV, s0n, op2(b, ANET_OP_ADD, s1n, hyper_like(b, h, ANET_HYPER_EPS, hi)));
+        delta = op2(b, ANET_OP_MUL, ratio, hyper_like(b, h, ANET_HYPER_LR, hi));
         if (o->kind == ANET_OPT_ADAMW)
-            delta = op2(b, ANET_OP_ADD, delta, op2(b, ANET_OP_MUL, hi, hyper(b, h, ANET_HYPER_LR_WD)));
+            delta = op2(b, ANET_OP_ADD, delta, op2(b, ANET_OP_MUL, hi, hyper_like(b, h, ANET_HYPER_LR_WD, hi)));
     }
     /* w + (-delta) with w = hi + lo: fold lo into the step, then an error-free TwoSum
      * s = hi + d, err = (hi - (s - bb)) + (d - bb) with bb = s - hi, exact under per-op
@@ -361,7 +399,15 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
     if (ane) nslots = cfg->opt.kind == ANET_OPT_SGD ? (cfg->opt.momentum != 0.0f ? 1 : 0) : 2;
     b->hyper_rows = cfg->row_scalars;
     b->batch = B;
-    int hv = b->hyper_rows ? input(b, "a_hyper", ANET_HYPER_SLOTS, 1, B, ANET_ROLE_HYPER, 0, 0)
+    /* row_scalars: the optimizer's rows are as wide as its widest parameter (update=ane). */
+    int hw = B;
+    for (int k = 0; k < ntp && ane && b->hyper_rows; k++) {
+        anet_param_info pi;
+        anet_model_param(m, tp[k], &pi);
+        int pc = param_cols(cfg, m, &pi);
+        if (pc > hw) hw = pc;
+    }
+    int hv = b->hyper_rows ? input(b, "a_hyper", ANET_HYPER_SLOTS, 1, hw, ANET_ROLE_HYPER, 0, 0)
                            : input(b, "a_hyper", 1, 1, ANET_HYPER_SLOTS, ANET_ROLE_HYPER, 0, 0);
     int x = input(b, "b_x", anet_model_in_features(m), 1, B, ANET_ROLE_X, 0, 0);
     int y = input(b, "c_y", K, 1, B, ANET_ROLE_Y_ONEHOT, 0, 0);

@@ -89,8 +89,9 @@ static void user_shape(const anet_io_desc *d, const anet_model_spec *m, int batc
         break;
     case ANET_ROLE_MASK: io->user_rows = anet_shape_numel(&m->layers[d->index].in); io->user_cols = batch; break;
     case ANET_ROLE_BN_STAT: break; /* per channel: as the program has it */
-    default: /* LOSS, CORRECT, FINITE; row_scalars: LOSS and CORRECT are rows to be summed */
-        if (io->rows * io->cols > 1) io->mode = ANET_FORM_IO_SUM;
+    default: /* LOSS, CORRECT, FINITE; row_scalars: LOSS and CORRECT are rows to be summed, FINITE
+              * a row of flags that must all be 1 */
+        if (io->rows * io->cols > 1) io->mode = d->role == ANET_ROLE_FINITE ? ANET_FORM_IO_MIN : ANET_FORM_IO_SUM;
         io->user_rows = 1;
         io->user_cols = 1;
         break;
@@ -179,15 +180,31 @@ anet_type anet_step_forms_user_type(const anet_step_forms *sf, int is_out, int i
     return anet_type_make(ANET_DT_FP16, 4, dims);
 }
 
+void anet_step_forms_pack_in(anet_step_forms *sf, int i, const void *user) {
+    const anet_form_io *io = &sf->map.in[i];
+    anet_form_pack(io, user, (uint16_t *)sf->din[io->dev].data + io->offset);
+}
+
+void anet_step_forms_unpack_in(const anet_step_forms *sf, int i, void *user) {
+    const anet_form_io *io = &sf->map.in[i];
+    anet_form_unpack(io, (const uint16_t *)sf->din[io->dev].data + io->offset, user);
+}
+
+void anet_step_forms_unpack_out(const anet_step_forms *sf, int j, void *user) {
+    anet_form_unpack(&sf->map.out[j], sf->dout[j].data, user);
+}
+
+size_t anet_step_forms_dev_bytes(const anet_step_forms *sf, int is_out, int i) {
+    const anet_form_io *io = is_out ? &sf->map.out[i] : &sf->map.in[i];
+    return (size_t)(io->C * io->S) * 2;
+}
+
 void anet_step_forms_pack(anet_step_forms *sf, const anet_io *in) {
-    for (int i = 0; i < sf->map.nin; i++) {
-        const anet_form_io *io = &sf->map.in[i];
-        anet_form_pack(io, in[i].data, (uint16_t *)sf->din[io->dev].data + io->offset);
-    }
+    for (int i = 0; i < sf->map.nin; i++) anet_step_forms_pack_in(sf, i, in[i].data);
 }
 
 void anet_step_forms_unpack(const anet_step_forms *sf, anet_io *out) {
-    for (int j = 0; j < sf->map.nout; j++) anet_form_unpack(&sf->map.out[j], sf->dout[j].data, out[j].data);
+    for (int j = 0; j < sf->map.nout; j++) anet_step_forms_unpack_out(sf, j, out[j].data);
 }
 
 anet_status anet_step_forms_eval(anet_step_forms *sf, const anet_backend *b, anet_program *exe,

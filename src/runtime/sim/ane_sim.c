@@ -14,6 +14,7 @@
 #include "core/fp16.h"
 #include "mil/mil.h"
 #include "runtime/ane_sig.h"
+#include "runtime/vane/vane.h"
 #include "plan/forms_check.h"
 
 typedef struct sim_ctx {
@@ -151,9 +152,11 @@ static int sim_open(void *ctx) {
         anet_backend_config vc = {c->cfg.chip, c->cfg.numerics};
         /* With the rejected-ops rule off, compile for the most permissive profile. */
         if (!c->cfg.rules.reject_ops) vc.chip = ANET_CHIP_M4;
-        if (anet_backend_open("vane", &vc, &c->vane) != ANET_OK)
+        /* vane's own ops, not the registry (which sits above this file and opens ane-sim). */
+        if (anet_vane_ops.create(&vc, &c->vane.state) != ANET_OK)
             return set_err(c, ANET_ANE_RC_UNAVAILABLE, "simulator: vane could not start: %s",
                            anet_last_error());
+        c->vane.ops = &anet_vane_ops;
         c->vane_open = 1;
     }
     c->opened = 1;
@@ -576,7 +579,7 @@ static const char *sim_error(void *ctx) { return ((sim_ctx *)ctx)->err; }
 static void sim_destroy(void *ctx) {
     sim_ctx *c = ctx;
     if (!c) return;
-    if (c->vane_open) anet_backend_close(&c->vane);
+    if (c->vane_open) c->vane.ops->destroy(c->vane.state);
     free(c);
 }
 

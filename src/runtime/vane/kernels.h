@@ -70,6 +70,8 @@ typedef struct anet_vk_ops {
     /* Operand k of plan p at flat output indices [start, start + count), packed into dst. */
     void (*gather)(const anet_vk_bcast *p, int k, const float *x, int64_t start, int64_t count, float *dst);
     void (*reduce)(anet_vk_redop op, int rank, const int64_t *dims, unsigned mask, const float *x, float *y);
+    /* a + x[0] + ... + x[n-1], added in that order (a full sum taken tile by tile) */
+    float (*sum_row)(const float *x, int64_t n, float a);
 } anet_vk_ops;
 
 /* The fastest set this CPU runs (decided once). */
