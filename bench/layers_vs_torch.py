@@ -2,12 +2,14 @@
 """Trains one model spec (default lenet5) with ane_trainer (`train` CLI, vane fp16 unless
 --backend says otherwise) and with PyTorch (fp32, same initial weights from
 ane_trainer.Model(spec, seed).to_torch(), same optimizer and batch size) for each seed; prints
-both test accuracies per seed, their seed-averaged difference in percentage points, and the
-epoch seconds of each with their ratio. PyTorch runs with torch.set_num_threads(T) and
+both test accuracies per seed, each side's mean +- standard deviation over the seeds (and its
+range), the difference of the means and the per-seed (paired) differences in percentage points,
+and the epoch seconds of each with their ratio. The defaults are lenet5's recommended options
+(batch 16, Adam lr 2e-3, cosine; docs/models.md) and seeds 0,1,2. PyTorch runs with torch.set_num_threads(T) and
 ane_trainer with OPENBLAS_NUM_THREADS=T (same T). Not a test: a benchmark.
 
-usage: bench/layers_vs_torch.py [--model lenet5] [--dataset DIR|NAME] [--epochs 5] [--seeds 0,1]
-                                [--batch-size 128] [--lr 1e-3] [--schedule constant|cosine] [--threads 1] [--backend vane]
+usage: bench/layers_vs_torch.py [--model lenet5] [--dataset DIR|NAME] [--epochs 5] [--seeds 0,1,2]
+                                [--batch-size 16] [--lr 2e-3] [--schedule constant|cosine] [--threads 1] [--backend vane]
                                 [--bin build/ane_trainer] [--skip-ours] [--skip-torch]
 """
 import argparse
@@ -93,10 +95,10 @@ def main():
     p.add_argument('--model', default='lenet5')
     p.add_argument('--dataset', default='mnist-10k')
     p.add_argument('--epochs', type=int, default=5)
-    p.add_argument('--seeds', default='0,1')
-    p.add_argument('--batch-size', type=int, default=128)
-    p.add_argument('--lr', type=float, default=1e-3)
-    p.add_argument('--schedule', default='constant', choices=['constant', 'cosine'])
+    p.add_argument('--seeds', default='0,1,2')
+    p.add_argument('--batch-size', type=int, default=16)
+    p.add_argument('--lr', type=float, default=2e-3)
+    p.add_argument('--schedule', default='cosine', choices=['constant', 'cosine'])
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--backend', default='vane')
     p.add_argument('--skip-ours', action='store_true')
@@ -112,16 +114,20 @@ def main():
         print('seed %d: ane_trainer %s test_acc %.4f (epoch s %s) | pytorch fp32 test_acc %.4f (epoch s %s)' %
               (s, a.backend, o[1], ' '.join('%.2f' % v for v in o[0]), t[1], ' '.join('%.2f' % v for v in t[0])),
               flush=True)
-    mo = float(np.mean([r[1][1] for r in rows]))
-    mt = float(np.mean([r[2][1] for r in rows]))
+    ao = np.array([r[1][1] for r in rows]) * 100
+    at_ = np.array([r[2][1] for r in rows]) * 100
     so = float(np.median([v for r in rows for v in r[1][0]]))
     st = float(np.median([v for r in rows for v in r[2][0]]))
-    print('model %s on %s, %d epochs, Adam lr %g (%s), batch %d, seeds %s, threads %d' %
-          (a.model, d, a.epochs, a.lr, a.schedule, a.batch_size, a.seeds, a.threads))
-    print('mean test_acc: ane_trainer (%s) %.2f%%, pytorch fp32 %.2f%%, difference %+.2f pp' %
-          (a.backend, 100 * mo, 100 * mt, 100 * (mo - mt)))
+    sd = lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0  # noqa: E731
+    print('model %s on %s, %d epochs, Adam lr %g (%s), batch %d, seeds %s, threads %d '
+          '(OPENBLAS_NUM_THREADS=%d for ane_trainer, torch.set_num_threads(%d))' %
+          (a.model, d, a.epochs, a.lr, a.schedule, a.batch_size, a.seeds, a.threads, a.threads, a.threads))
+    print('test_acc over %d seeds: ane_trainer (%s) %.2f%% +- %.2f (range %.2f..%.2f), pytorch fp32 %.2f%% +- %.2f '
+          '(range %.2f..%.2f)' % (len(rows), a.backend, ao.mean(), sd(ao), ao.min(), ao.max(), at_.mean(), sd(at_),
+                                  at_.min(), at_.max()))
+    print('difference of the means %+.2f pp; per-seed differences %s (mean %+.2f +- %.2f pp)' %
+          (ao.mean() - at_.mean(), ' '.join('%+.2f' % v for v in ao - at_), (ao - at_).mean(), sd(ao - at_)))
     print('median epoch seconds: ane_trainer %.2f, pytorch %.2f, ane_trainer/pytorch = %.2fx' % (so, st, so / st))
-
 
 if __name__ == '__main__':
     main()

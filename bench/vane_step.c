@@ -2,7 +2,8 @@
  * in one buffer per value (the plan before fusion), interleaved in one process; prints the best
  * microseconds per eval of each, their ratio and each plan's arena. Not a test: a benchmark.
  * Usage: vane_step [--model 784-128-10] [--batch 128] [--update cpu|ane] [--evals 200]
- *                  [--plan plain|fused]   (time one plan only, for a profiler) */
+ *                  [--plan plain|fused]   (time one plan only, for a profiler)
+ *                  [--form m4|none]       (the chip's program form, as the trainer runs it; default m4) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +14,10 @@
 #include "runtime/backend.h"
 #include "runtime/vane/plan.h"
 #include "runtime/vane/vane.h"
+#include "plan/forms.h"
 #include "train/model.h"
 #include "train/step.h"
+#include "train/step_forms.h"
 
 static double now(void) {
     struct timespec ts;
@@ -23,7 +26,7 @@ static double now(void) {
 }
 
 int main(int argc, char **argv) {
-    const char *model = "784-128-10", *update = "ane";
+    const char *model = "784-128-10", *update = "ane", *form = "m4";
     int batch = 128, evals = 200, only = -1; /* --plan plain|fused: time one plan only (for profiling) */
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--model")) model = argv[i + 1];
@@ -31,7 +34,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--update")) update = argv[i + 1];
         else if (!strcmp(argv[i], "--evals")) evals = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--plan")) only = !strcmp(argv[i + 1], "fused");
-        else { fprintf(stderr, "usage: vane_step [--model A-..-Z] [--batch B] [--update cpu|ane] [--evals N] [--plan plain|fused]\n"); return 2; }
+        else if (!strcmp(argv[i], "--form")) form = argv[i + 1];
+        else { fprintf(stderr, "usage: vane_step [--model A-..-Z] [--batch B] [--update cpu|ane] [--evals N] [--plan plain|fused] [--form m4|none]\n"); return 2; }
     }
     char spec[128];
     snprintf(spec, sizeof spec, "mlp:%s", model);
@@ -47,7 +51,18 @@ int main(int argc, char **argv) {
     cfg.batch = batch;
     cfg.opt = (anet_opt_config){ANET_OPT_ADAM, 1e-3f, 0.0f, 0.9f, 0.999f, 1e-8f, 0.0f};
     cfg.update = strcmp(update, "ane") == 0 ? ANET_UPDATE_ANE : ANET_UPDATE_CPU;
-    if (anet_step_build_train(&cfg, &sp) != ANET_OK || anet_backend_open("vane", &bc, &be) != ANET_OK) {
+    /* The trainer's program: padded to the chip's form, then lowered (its I/O as device tensors). */
+    int lower = strcmp(form, "none") != 0;
+    anet_forms forms;
+    anet_step_forms sf;
+    anet_model_spec user = cfg.model;
+    memset(&sf, 0, sizeof sf);
+    if (lower) {
+        anet_forms_default(ANET_CHIP_M4, &forms);
+        anet_step_forms_config(&forms, &cfg);
+    }
+    if (anet_step_build_train(&cfg, &sp) != ANET_OK || (lower && anet_step_forms_lower(&sf, &sp, &forms, &user, batch) != ANET_OK) ||
+        anet_backend_open("vane", &bc, &be) != ANET_OK) {
         fprintf(stderr, "vane_step: %s\n", anet_last_error());
         return 1;
     }
@@ -82,8 +97,8 @@ int main(int argc, char **argv) {
         }
     int fused = 0;
     for (int u = 0; u < p[1]->nunits; u++) fused += p[1]->units[u].fused && p[1]->units[u].count > 1;
-    printf("vane train step mlp:%s batch %d update=%s (%d steps; fused: %d units, %d chains), kernels %s\n", model,
-           batch, update, p[0]->nsteps, p[1]->nunits, fused, p[1]->k->name);
+    printf("vane train step mlp:%s batch %d update=%s form %s (%d steps; fused: %d units, %d chains), kernels %s\n", model,
+           batch, update, form, p[0]->nsteps, p[1]->nunits, fused, p[1]->k->name);
     printf("  op-by-op, one buffer per value: %8.1f us/eval   arena %7.1f MiB\n", best[0] * 1e6,
            (double)p[0]->arena_floats * 4 / 1048576.0);
     printf("  fused, buffers reused:          %8.1f us/eval   arena %7.1f MiB\n", best[1] * 1e6,
@@ -94,6 +109,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < p[0]->nout; i++) free(out[i].data);
     for (int k = 0; k < 2; k++) be.ops->release(be.state, p[k]);
     anet_backend_close(&be);
+    anet_step_forms_free(&sf);
     anet_step_program_free(&sp);
     return 0;
 }

@@ -261,6 +261,15 @@ static void test_loss_scale(void) {
     CHECK(anet_f16_all_finite(ok, 3));
     CHECK(!anet_f16_all_finite(inf, 2));
     CHECK(!anet_f16_all_finite(nan, 2));
+    /* Blocks of 64 and a tail: a non-finite value anywhere is found, finite extremes pass. */
+    anet_f16 big[200];
+    for (size_t pos = 0; pos < 200; pos += 13) {
+        for (size_t k = 0; k < 200; k++) big[k] = (k & 1) ? 0x7bff : 0xfbff; /* +-65504 */
+        CHECK(anet_f16_all_finite(big, 200));
+        big[pos] = pos & 2 ? 0xfc00 : 0x7c01;
+        CHECK(!anet_f16_all_finite(big, 200));
+        CHECK(anet_f16_all_finite(big, pos));
+    }
 }
 
 /* The one-pass update (fp16 gradient -> unscale -> update -> fp16 copy, block by block) gives

@@ -107,7 +107,8 @@ static void test_layout(void) {
 
 static void test_pack(void) {
     const int shapes[][2] = {{1, 1}, {1, 7}, {3, 5}, {64, 32}, {65, 33}, {63, 31}, {100, 784},
-                             {257, 10}, {7, 1000}, {128, 3}};
+                             {257, 10}, {7, 1000}, {128, 3},
+                             {128, 784}, {24, 48}, {13, 40}, {8, 16}};
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
         int B = shapes[s][0], F = shapes[s][1];
         size_t n = (size_t)B * F;

@@ -266,8 +266,39 @@ static void test_reduce_order_gather(void) {
     }
 }
 
+/* A full-tensor sum (one output) skips blocks of zeros: still the serial loop's bits, with
+ * blocks of +0/-0 between values, infinities and NaN, and a cancellation to 0 before zeros. */
+static void test_sum_zero_blocks(void) {
+    const anet_vk_ops *sets[4];
+    int ns = anet_vk_sets(sets, 4);
+    enum { N = 3000 }; /* several 256-blocks and a tail */
+    static float x[N];
+    uint32_t r = 12345;
+    for (int pat = 0; pat < 40; pat++) {
+        for (int i = 0; i < N; i++) {
+            r = r * 1664525u + 1013904223u;
+            int blk = i / 256, kind = (int)((blk * 7 + pat) % 5);
+            float z = (r >> 7) & 1 ? -0.0f : 0.0f;
+            if (pat == 0 || kind < 3) x[i] = z;                        /* zero blocks */
+            else x[i] = (r >> 9) % 3 ? z : ((float)(r >> 12) - 524288.0f) * 0x1p-10f; /* values */
+        }
+        if (pat % 4 == 1) x[(pat * 97) % N] = (pat & 8) ? NAN : INFINITY;
+        if (pat % 4 == 2) { x[5] = 1.5f; x[700] = -1.5f; } /* 0 again, then zero blocks */
+        float want = 0.0f;
+        for (int i = 0; i < N; i++) want += x[i];
+        int64_t d[1] = {N};
+        for (int si = 0; si < ns; si++) {
+            float y = 42.0f;
+            sets[si]->reduce(ANET_VK_RSUM, 1, d, 1u, x, &y);
+            CHECK_MSG(same_bits(&y, &want, 1) || (isnan(y) && isnan(want)), "%s: zero-block sum pattern %d: %a, serial %a",
+                      sets[si]->name, pat, (double)y, (double)want);
+        }
+    }
+}
+
 int main(void) {
     test_sets_agree();
+    test_sum_zero_blocks();
     test_round();
     test_reduce_order_gather();
     test_bcast_plan();

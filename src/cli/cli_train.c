@@ -12,8 +12,10 @@
 #include "core/error.h"
 #include "train/checkpoint.h"
 #include "train/metrics.h"
+#include "train/model.h"
 #include "train/optim_cpu.h"
 #include "train/run_files.h"
+#include "train/schedule.h"
 #include "train/seq_train.h"
 #include "train/trainer.h"
 
@@ -33,7 +35,9 @@ static void train_usage(FILE *f) {
             "  --model SPEC         mlp:IN-H1-...-OUT (relu between layers; default mlp:784-128-10),\n"
             "                       a preset (lenet5) or a layer list such as\n"
             "                       conv:16x3x3:pad1,relu,maxpool:2,flatten,linear:10; append\n"
-            "                       ,loss:mse or ,loss:bce for another loss (docs/models.md)\n"
+            "                       ,loss:mse or ,loss:bce for another loss (docs/models.md); a model\n"
+            "                       with a conv layer defaults to --batch-size 16 --lr 2e-3\n"
+            "                       --schedule cosine for the flags not given (said in one line)\n"
             "training:\n"
             "  --epochs N           train until N epochs are complete, counting resumed ones (default 5)\n"
             "  --batch-size B       (default 128); the last partial batch of an epoch is dropped\n"
@@ -172,6 +176,31 @@ static int adopt_checkpoint(const char *path, const seen *s, anet_train_options 
     return CLI_OK;
 }
 
+/* The model's recommended options (anet_model_recommend) for those not given; the line saying
+ * which ones goes to line (empty: none). A resumed run takes the checkpoint's instead. */
+static int apply_model_hints(anet_train_options *o, const seen *s, char *line, size_t len) {
+    anet_model_spec m;
+    anet_model_hints h;
+    line[0] = '\0';
+    if (anet_model_parse(o->model, &m) != ANET_OK) return CLI_OK; /* the trainer reports it */
+    if (!anet_model_recommend(&m, &h)) return CLI_OK;
+    char buf[160] = "";
+    size_t n = 0;
+    if (!s->batch) {
+        o->batch_size = h.batch;
+        n += (size_t)snprintf(buf + n, sizeof buf - n, " --batch-size %d", h.batch);
+    }
+    /* The learning rate is Adam's: another optimizer keeps its own default. */
+    if (!s->lr && o->opt.kind != ANET_OPT_SGD) {
+        o->opt.lr = h.lr;
+        n += (size_t)snprintf(buf + n, sizeof buf - n, " --lr %g", (double)h.lr);
+    }
+    if (!s->sched && anet_sched_kind_lookup(h.schedule, &o->schedule) == 0)
+        n += (size_t)snprintf(buf + n, sizeof buf - n, " --schedule %s", h.schedule);
+    if (n) snprintf(line, len, "model %s: its recommended defaults%s (flags given on the command line win)", o->model, buf);
+    return CLI_OK;
+}
+
 int cli_train(int argc, char **argv) {
     anet_train_options o;
     anet_train_options_default(&o);
@@ -293,6 +322,7 @@ int cli_train(int argc, char **argv) {
 #undef OPT
     }
     char model_buf[256], ds_buf[4096];
+    char hints_line[512] = "";
     if (o.resume) {
         int rc = adopt_checkpoint(o.resume, &s, &o, model_buf, sizeof model_buf, ds_buf, sizeof ds_buf);
         if (rc != CLI_OK) return rc;
@@ -312,6 +342,9 @@ int cli_train(int argc, char **argv) {
     if (s.b1) o.opt.beta1 = (float)b1;
     if (s.b2) o.opt.beta2 = (float)b2;
     if (s.eps) o.opt.eps = (float)eps;
+
+    if (!seq && !o.resume && o.model && apply_model_hints(&o, &s, hints_line, sizeof hints_line) != CLI_OK)
+        return cli_error("train");
 
     if (seq) {
         anet_seq_options so = {o.dataset ? o.dataset : "tinyshakespeare", o.data_dir, o.model,
@@ -362,6 +395,7 @@ int cli_train(int argc, char **argv) {
                 ds, anet_trainer_dataset_dir(t), ntr,
                 nte, o.model, anet_opt_kind_name(o.opt.kind), lr_buf, o.batch_size,
                 o.update == ANET_UPDATE_ANE ? "ane" : "cpu");
+        if (hints_line[0]) fprintf(stderr, "%s\n", hints_line);
         if (o.resume)
             fprintf(stderr, "resuming from %s after epoch %d\n", o.resume, anet_trainer_epochs_done(t));
         fprintf(stderr, "checkpoints: %s\n", anet_trainer_checkpoint_path(t));

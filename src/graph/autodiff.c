@@ -276,28 +276,64 @@ static int window_back(ad_ctx *c, const anet_op *op, int dy, int weight, const w
 }
 
 /* Non-overlapping 2-D windows that tile the input exactly (k = s, no padding, nothing left
- * over): the window op's "spread back" is a nearest-neighbour upsampling, done as two
- * broadcasting multiplies by ones (no placement matmul, no depthwise conv). -1 when the
- * window is not of that form (the caller then uses window_back). */
+ * over): the window op's "spread back" is a nearest-neighbour upsampling, done as
+ * broadcasting multiplies by ones (no placement matmul, no depthwise conv). Each multiply
+ * repeats a middle axis against ones that span the last axis: a tensor whose last axis is 1
+ * broadcast along it is reported to give zeros (broadcast-channel), so the W axis is
+ * upsampled while transposed to the middle. -1 when the window is not of that form (the
+ * caller then uses window_back). */
+static int up_middle(ad_ctx *c, int v, int64_t n, int64_t a, int64_t r, int64_t last) {
+    anet_dtype dt = vtype(c, v).dtype;
+    int64_t s4[4] = {n, a, 1, last}, o4[4] = {1, 1, r, last}, b3[3] = {n, a * r, last};
+    return reshape(c, op2(c, ANET_OP_MUL, reshape(c, v, 4, s4), fill(c, anet_type_make(dt, 4, o4), 1.0)), 3, b3);
+}
+
 static int tile_up(ad_ctx *c, int v, const win *w) {
     if (v < 0 || w->nsp != 2) return -1;
     for (int i = 0; i < 2; i++)
         if (w->k[i] != w->s[i] || w->pb[i] || w->pa[i] || w->r[i] || w->d[i] != 1) return -1;
     anet_type t = vtype(c, v);
-    anet_dtype dt = t.dtype;
     int64_t B = t.dims[0], C = t.dims[1], h = t.dims[2], wd = t.dims[3], sh = w->s[0], sw = w->s[1];
-    int64_t a3[3] = {B * C * h, wd, 1}, o3[3] = {1, 1, sw}, b4[4] = {B, C, h, wd * sw};
-    int64_t a4[4] = {B * C, h, 1, wd * sw}, o4[4] = {1, 1, sh, 1}, f4[4] = {B, C, h * sh, wd * sw};
-    int u = op2(c, ANET_OP_MUL, reshape(c, v, 3, a3), fill(c, anet_type_make(dt, 3, o3), 1.0));
-    u = reshape(c, u, 4, b4);
-    u = op2(c, ANET_OP_MUL, reshape(c, u, 4, a4), fill(c, anet_type_make(dt, 4, o4), 1.0));
-    return reshape(c, u, 4, f4);
+    int64_t perm[3] = {0, 2, 1}, f4[4] = {B, C, h * sh, wd * sw};
+    int u = up_middle(c, v, B * C, h, sh, wd);            /* [BC, h*sh, wd] */
+    u = up_middle(c, transpose_v(c, u, 3, perm), B * C, wd, sw, h * sh); /* [BC, wd*sw, h*sh] */
+    return reshape(c, transpose_v(c, u, 3, perm), 4, f4);
 }
 
 /* Depthwise const weight [C, 1, k...] filled with v. */
 static int depthwise_fill(ad_ctx *c, anet_dtype dt, int64_t C, const win *w, double v) {
     int64_t dims[4] = {C, 1, w->k[0], w->nsp > 1 ? w->k[1] : 1};
     return fill(c, anet_type_make(dt, 2 + w->nsp, dims), v);
+}
+
+/* The input-gradient kernel of a conv whose weight is a const (a baked kernel, e.g. the
+ * one-hot patch extraction of train/lower_conv.h): [Cout, Cin/g, kh, kw] -> [Cin, Cout/g, kh,
+ * kw] per group, flipped in space, computed here as a const, so the backward conv keeps baked
+ * weights (conv1x1-runtime-weights: runtime conv weights are a risk on the device) and needs no
+ * flip matmuls. -1 when w is not a const of a 2-D conv (the caller builds the ops instead). */
+static int const_back_kernel(ad_ctx *c, int w, int64_t groups) {
+    const anet_const *k = anet_graph_const_of(c->g, w);
+    anet_type tw = vtype(c, w);
+    if (!k || !k->data || tw.rank != 4 || groups < 1) return -1;
+    if (tw.dtype != ANET_DT_FP16 && tw.dtype != ANET_DT_FP32) return -1;
+    int64_t co = tw.dims[0], cg = tw.dims[1], kh = tw.dims[2], kw = tw.dims[3], og = co / groups, cin = cg * groups;
+    size_t es = anet_dtype_size(tw.dtype), n = (size_t)(co * cg * kh * kw);
+    if (k->nbytes < n * es) return -1;
+    uint8_t *o = malloc(n * es);
+    if (!o) return anet_fail(ANET_E_NOMEM, "autodiff: out of memory for a conv kernel"), -1;
+    for (int64_t a = 0; a < co; a++)
+        for (int64_t b = 0; b < cg; b++)
+            for (int64_t i = 0; i < kh; i++)
+                for (int64_t j = 0; j < kw; j++) {
+                    int64_t gi = a / og, ci = gi * cg + b, oj = a % og; /* out [ci, oj, flipped] */
+                    size_t src = (size_t)(((a * cg + b) * kh + i) * kw + j);
+                    size_t dst = (size_t)(((ci * og + oj) * kh + (kh - 1 - i)) * kw + (kw - 1 - j));
+                    memcpy(o + dst * es, (const uint8_t *)k->data + src * es, es);
+                }
+    int64_t d[4] = {cin, og, kh, kw};
+    int v = anet_graph_const(c->g, NULL, anet_type_make(tw.dtype, 4, d), o, n * es);
+    free(o);
+    return v;
 }
 
 /* Sums v over the axes where it is broadcast against t (and drops/adds leading axes), so
@@ -666,9 +702,11 @@ static anet_status rule(ad_ctx *c, int opi) {
         int r = tx.rank;
         if (active(c, x)) {
             /* weight [Cout, Cin/g, k..] -> [Cin, Cout/g, k..] (per group), flipped in space */
-            int wt;
+            int wt = r == 4 ? const_back_kernel(c, w, groups) : -1, baked = wt >= 0;
             int64_t cout = tw.dims[0], cin = tx.dims[1];
-            if (groups == 1) {
+            if (baked) {
+                /* already transposed and flipped */
+            } else if (groups == 1) {
                 int64_t perm[4] = {1, 0, 2, 3};
                 wt = transpose_v(c, w, r, perm);
             } else {
@@ -677,8 +715,10 @@ static anet_status rule(ad_ctx *c, int opi) {
                 int64_t back[4] = {cin, cout / groups, tw.dims[2], r > 3 ? tw.dims[3] : 1};
                 wt = reshape(c, transpose_v(c, reshape(c, w, r + 1, s5), r + 1, perm), r, back);
             }
-            wt = flip_axis(c, wt, 1);
-            if (r == 4) wt = flip_axis(c, wt, 0);
+            if (!baked) {
+                wt = flip_axis(c, wt, 1);
+                if (r == 4) wt = flip_axis(c, wt, 0);
+            }
             ACC(x, window_back(c, op, d, wt, &wn, groups));
         }
         if (active(c, w)) {

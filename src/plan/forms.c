@@ -60,8 +60,8 @@ static const anet_form_rule form_rules[ANET_FORM_COUNT_] = {
     [ANET_FORM_BROADCAST_SCALAR] = {
         "broadcast-scalar", "No non-constant [1,1,1,1] scalar broadcast against a larger tensor",
         "Reported to give wrong values on M1 by one project (constant scalars work; ANEForge trains on "
-        "M1-M5). The planner avoids it with update=cpu (scalars as [1,1,1,B] rows) but not in the "
-        "update=ane optimizer, so it is on in the strict set only.",
+        "M1-M5), so it is on in the strict set only; the planner then passes every per-step scalar "
+        "as a row (the optimizer's as wide as each parameter) and the FINITE flag as a row of 32.",
         "imperatormk/ane-train ANE_TRAINING.md 'Broadcast Rules'", ST,
         ANET_FORM_FAIL_WRONG},
     [ANET_FORM_ELEMENTWISE_MAX_16384] = {

@@ -73,6 +73,9 @@ typedef struct anet_forms {
     int elementwise_max; /* elementwise-max-16384: largest axis (or element count, see below) */
     int elementwise_total; /* 1: the limit is on the element count (literal reading); 0: per axis */
     int strict;          /* set by "strict" */
+    /* 1: the programs run on a host backend (vane) only: layer graphs keep the plain conv
+     * form, which costs a CPU about 4x less than the device form (train/layers_form.h). */
+    int host_backend;
 } anet_forms;
 
 /* The defaults of a chip (STRICT: every rule on). */

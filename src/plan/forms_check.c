@@ -116,11 +116,15 @@ static int check_op(const anet_graph *g, const anet_forms *f, const anet_op *op,
         int64_t k = contraction(g, op);
         if (k % 32 != 0) return set(h, ANET_FORM_MATMUL_CONTRACTION_32, "matmul '%s' has contraction length %lld", nm, (long long)k);
     }
-    if (op->kind == ANET_OP_CONV && !f->on[ANET_FORM_CONV1X1_RUNTIME_WEIGHTS]) {
+    if (op->kind == ANET_OP_CONV) {
+        /* Runtime weights are reported only for 1x1 kernels, and only where the rule is on. */
         int w = anet_op_arg_value(op, "weight");
-        if (w >= 0 && !is_const(g, w))
-            return set(h, ANET_FORM_CONV1X1_RUNTIME_WEIGHTS, "conv '%s' takes runtime weights '%s'", nm,
-                       g->values[w].name);
+        const anet_type *tw = w >= 0 ? &g->values[w].type : NULL;
+        int64_t kk = 1;
+        for (int i = 2; tw && i < tw->rank; i++) kk *= tw->dims[i];
+        if (tw && !is_const(g, w) && (!f->on[ANET_FORM_CONV1X1_RUNTIME_WEIGHTS] || kk != 1))
+            return set(h, ANET_FORM_CONV1X1_RUNTIME_WEIGHTS, "conv '%s' takes runtime weights '%s'%s", nm,
+                       g->values[w].name, kk != 1 ? " with a kernel larger than 1x1" : "");
     }
     if (op->kind == ANET_OP_LOG && f->on[ANET_FORM_LOG_EPSILON]) {
         int x = anet_op_arg_value(op, "x");

@@ -76,7 +76,9 @@ static anet_status lower_input(anet_graph *g, const anet_forms *f, int i, anet_f
         return ANET_OK;
     }
     anet_form_io *io = &m->in[i];
-    io_init(io, &t, f->on[ANET_FORM_IO_WIDTH_MULT32]);
+    /* Inputs to be packed (max-inputs) go in rows of 32: padded like the width rule pads. */
+    int packs = f->on[ANET_FORM_MAX_INPUTS] && g->ninputs > f->max_inputs;
+    io_init(io, &t, f->on[ANET_FORM_IO_WIDTH_MULT32] || packs);
     int reshape = t.dims[2] != 1, slice = io->S != io->cols, prologue = f->on[ANET_FORM_RUNTIME_INPUT_LAYOUT];
     if (!reshape && !slice && !prologue) {
         *pro = v;
@@ -202,10 +204,35 @@ static anet_status ops_to_front(anet_graph *g, int nops0) {
     return ANET_OK;
 }
 
-/* max-inputs: the (lowered) inputs go as rows of 32 into at most max_inputs device inputs. */
+/* The row width of packed inputs: 32, doubled while a group would hold more rows than an
+ * elementwise op may span (elementwise-max-16384 reads the prologue's channel axis) and every
+ * member still fills whole rows. */
+static int64_t pack_width(const anet_graph *g, const anet_forms *f, const int *old, int n, int per) {
+    int64_t w = 32;
+    if (!f->on[ANET_FORM_ELEMENTWISE_MAX_16384]) return w;
+    for (;;) {
+        int64_t most = 0, rows = 0;
+        int whole = 1;
+        for (int i = 0; i < n; i++) {
+            int64_t e = anet_type_elements(&g->values[old[i]].type);
+            whole &= e % (2 * w) == 0;
+            rows += e / w;
+            if ((i + 1) % per == 0 || i == n - 1) {
+                if (rows > most) most = rows;
+                rows = 0;
+            }
+        }
+        if (most <= f->elementwise_max || !whole || 2 * w > f->elementwise_max) return w;
+        w *= 2;
+    }
+}
+
+/* max-inputs: the (lowered) inputs go as rows of W (pack_width) into at most max_inputs
+ * device inputs. */
 static anet_status pack_inputs(anet_graph *g, const anet_forms *f, anet_form_map *m) {
     int n = g->ninputs, groups = f->max_inputs < n ? f->max_inputs : n;
     int per = (n + groups - 1) / groups, nops0 = g->nops;
+    groups = (n + per - 1) / per; /* 6 inputs in at most 4: 3 groups of 2, none left empty */
     int *old = malloc((size_t)n * sizeof *old), *gin = malloc((size_t)groups * sizeof *gin);
     anet_status st = ANET_OK;
     if (!old || !gin) {
@@ -213,6 +240,7 @@ static anet_status pack_inputs(anet_graph *g, const anet_forms *f, anet_form_map
         goto done;
     }
     memcpy(old, g->inputs, (size_t)n * sizeof *old);
+    int64_t W = 32;
     for (int i = 0; i < n; i++) {
         int64_t e = anet_type_elements(&g->values[old[i]].type);
         if (e % 32 != 0 || g->values[old[i]].type.dtype != ANET_DT_FP16) {
@@ -222,19 +250,20 @@ static anet_status pack_inputs(anet_graph *g, const anet_forms *f, anet_form_map
             goto done;
         }
     }
+    W = pack_width(g, f, old, n, per);
     for (int k = 0; k < groups && st == ANET_OK; k++) {
         int lo = k * per, hi = (k + 1) * per < n ? (k + 1) * per : n;
         int64_t rows = 0;
-        for (int i = lo; i < hi; i++) rows += anet_type_elements(&g->values[old[i]].type) / 32;
+        for (int i = lo; i < hi; i++) rows += anet_type_elements(&g->values[old[i]].type) / W;
         if (rows > 65536) {
             m->unmet[ANET_FORM_MAX_INPUTS] = 1;
-            snprintf(m->unmet_detail[ANET_FORM_MAX_INPUTS], sizeof m->unmet_detail[0], "%lld rows of 32 in one input exceed 65536",
-                     (long long)rows);
+            snprintf(m->unmet_detail[ANET_FORM_MAX_INPUTS], sizeof m->unmet_detail[0], "%lld rows of %lld in one input exceed 65536",
+                     (long long)rows, (long long)W);
             goto done;
         }
         char name[32], opn[FORM_MAX_NAME + 16];
         snprintf(name, sizeof name, "anet_pk%d", k);
-        int64_t dd[4] = {1, rows, 1, 32};
+        int64_t dd[4] = {1, rows, 1, W};
         gin[k] = anet_graph_input(g, name, anet_type_make(ANET_DT_FP16, 4, dd));
         if (gin[k] < 0) {
             st = anet_fail_ctx(ANET_E_INVALID, "forms: packed input '%s'", name);
@@ -248,8 +277,8 @@ static anet_status pack_inputs(anet_graph *g, const anet_forms *f, anet_form_map
         int64_t off = 0;
         for (int i = lo; i < hi && src >= 0; i++) {
             const anet_type *t = &g->values[old[i]].type;
-            int64_t r = anet_type_elements(t) / 32;
-            int32_t b[4] = {0, (int32_t)off, 0, 0}, sz[4] = {1, (int32_t)r, 1, 32};
+            int64_t r = anet_type_elements(t) / W;
+            int32_t b[4] = {0, (int32_t)off, 0, 0}, sz[4] = {1, (int32_t)r, 1, (int32_t)W};
             int32_t shp[4] = {1, (int32_t)t->dims[1], (int32_t)t->dims[2], (int32_t)t->dims[3]};
             snprintf(opn, sizeof opn, "fl_pk_%s", g->values[old[i]].name);
             int v = anet_b_slice_by_size(g, opn, src, 4, b, sz);
@@ -262,7 +291,7 @@ static anet_status pack_inputs(anet_graph *g, const anet_forms *f, anet_form_map
             for (int u = 0; u < m->nin; u++)
                 if (m->in[u].dev == i) {
                     m->in[u].dev = k;
-                    m->in[u].offset = off * 32;
+                    m->in[u].offset = off * W;
                 }
             off += r;
         }
@@ -362,24 +391,35 @@ void anet_form_map_rules(const anet_form_map *m, char *buf, size_t len) {
 }
 
 void anet_form_pack(const anet_form_io *io, const uint16_t *user, uint16_t *device) {
-    uint16_t fill = anet_f32_to_f16(io->fill);
-    for (int64_t r = 0; r < io->C; r++)
-        for (int64_t c = 0; c < io->S; c++) {
-            uint16_t v = 0;
-            if (io->mode == ANET_FORM_IO_SPREAD) v = r < io->user_cols ? user[r] : 0;
-            else if (r < io->user_rows && c < io->user_cols) v = user[r * io->user_cols + c];
-            else if (r >= io->user_rows && c == 0) v = fill;
-            device[r * io->S + c] = v;
+    /* Row by row (this runs over every input every step): the user's row, zeros after it;
+     * rows below the user's hold `fill` in their first column. */
+    const uint16_t fill = anet_f32_to_f16(io->fill);
+    const int64_t S = io->S, n = io->user_cols < S ? io->user_cols : S;
+    for (int64_t r = 0; r < io->C; r++) {
+        uint16_t *d = device + r * S;
+        if (io->mode == ANET_FORM_IO_SPREAD) {
+            const uint16_t v = r < io->user_cols ? user[r] : 0;
+            for (int64_t c = 0; c < S; c++) d[c] = v;
+        } else if (r < io->user_rows) {
+            memcpy(d, user + r * io->user_cols, (size_t)n * sizeof *d);
+            memset(d + n, 0, (size_t)(S - n) * sizeof *d);
+        } else {
+            memset(d, 0, (size_t)S * sizeof *d);
+            d[0] = fill;
         }
+    }
 }
 
 void anet_form_unpack(const anet_form_io *io, const uint16_t *device, uint16_t *user) {
-    if (io->mode == ANET_FORM_IO_SUM) {
-        double s = 0;
-        for (int64_t k = 0; k < io->C * io->S; k++) s += anet_f16_to_f32(device[k]);
+    if (io->mode == ANET_FORM_IO_SUM || io->mode == ANET_FORM_IO_MIN) {
+        double s = io->mode == ANET_FORM_IO_SUM ? 0 : anet_f16_to_f32(device[0]);
+        for (int64_t k = 0; k < io->C * io->S; k++) {
+            double v = anet_f16_to_f32(device[k]);
+            s = io->mode == ANET_FORM_IO_SUM ? s + v : (v < s || v != v ? v : s);
+        }
         user[0] = anet_f32_to_f16((float)s);
         return;
     }
     for (int64_t r = 0; r < io->user_rows; r++)
-        for (int64_t c = 0; c < io->user_cols; c++) user[r * io->user_cols + c] = device[r * io->S + c];
+        memcpy(user + r * io->user_cols, device + r * io->S, (size_t)io->user_cols * sizeof *user);
 }

@@ -44,7 +44,8 @@ typedef struct anet_form_io {
 enum {
     ANET_FORM_IO_EMBED = 0, /* user rows x cols at the top left, padding around */
     ANET_FORM_IO_SPREAD = 1, /* input: user 1 x n, device row r = user[r] in every column */
-    ANET_FORM_IO_SUM = 2     /* output: user 1 x 1 = the sum of the device tensor */
+    ANET_FORM_IO_SUM = 2,    /* output: user 1 x 1 = the sum of the device tensor */
+    ANET_FORM_IO_MIN = 3     /* output: user 1 x 1 = its smallest element (a row of flags that must all hold) */
 };
 
 typedef struct anet_form_map {
@@ -58,7 +59,8 @@ typedef struct anet_form_map {
 } anet_form_map;
 
 /* Rewrites g's I/O to the device form of f (see above) and fills map. With max-inputs on and
- * more inputs than allowed, inputs are packed as rows of 32 into at most max_inputs device
+ * more inputs than allowed, inputs are packed as rows of 32 (wider, 64, 128, ..., where a group
+ * would otherwise span more rows than elementwise-max allows) into at most max_inputs device
  * inputs "anet_pkK" and sliced back inside (after the prologue). On failure g may be partly
  * rewritten (discard it). */
 anet_status anet_forms_lower(anet_graph *g, const anet_forms *f, anet_form_map *map);

@@ -556,6 +556,20 @@ anet_status anet_ane_write(void *state, anet_program *p, int i, const void *data
     return ANET_OK;
 }
 
+/* Copies the tensor t of surface s (rows at `stride`) out to data (packed rows). */
+static anet_status surface_out(ane_state *st, anet_ane_surface *s, const anet_ane_tensor_sig *t, size_t stride,
+                               void *data, size_t n) {
+    void *base = NULL;
+    int rc = st->seam.ops->surface_lock(st->seam.ctx, s, 1, &base);
+    if (rc || !base) return seam_fail(st, ANET_ANE_STAGE_SURFACE, rc ? rc : ANET_ANE_RC_NOMEM, "ane backend: locking a surface to read it");
+    size_t rows, rb;
+    anet_ane_tensor_rows(t, &rows, &rb);
+    anet_ane_rows_copy(data, rb, base, stride, rows, rb);
+    st->seam.ops->surface_unlock(st->seam.ctx, s, 1);
+    st->stats.bytes_out += n;
+    return ANET_OK;
+}
+
 anet_status anet_ane_read(void *state, anet_program *p, int j, void *data, size_t n) {
     ane_state *st = state;
     if (!st || !p || j < 0 || j >= p->sig.nout || !data)
@@ -565,16 +579,21 @@ anet_status anet_ane_read(void *state, anet_program *p, int j, void *data, size_
                          p->sig.out[j].name, p->sig.out[j].nbytes, n);
     int k = find_name(&p->psig, 0, p->sig.out[j].name);
     if (k < 0) return anet_fail(ANET_E_INTERNAL, "ane backend: output '%s' lost", p->sig.out[j].name);
-    anet_ane_surface *s = cur_out(p, k);
-    void *base = NULL;
-    int rc = st->seam.ops->surface_lock(st->seam.ctx, s, 1, &base);
-    if (rc || !base) return seam_fail(st, ANET_ANE_STAGE_SURFACE, rc ? rc : ANET_ANE_RC_NOMEM, "ane backend: locking an output surface");
-    size_t rows, rb;
-    anet_ane_tensor_rows(&p->psig.out[k], &rows, &rb);
-    anet_ane_rows_copy(data, rb, base, p->out_stride[k], rows, rb);
-    st->seam.ops->surface_unlock(st->seam.ctx, s, 1);
-    st->stats.bytes_out += n;
-    return ANET_OK;
+    return surface_out(st, cur_out(p, k), &p->psig.out[k], p->out_stride[k], data, n);
+}
+
+anet_status anet_ane_read_input(void *state, anet_program *p, int i, void *data, size_t n) {
+    ane_state *st = state;
+    if (!st || !p || i < 0 || i >= p->sig.nin || !data)
+        return anet_fail(ANET_E_INVALID, "ane backend: read_input: bad input index %d", i);
+    if (n != p->sig.in[i].nbytes)
+        return anet_fail(ANET_E_MISMATCH, "ane backend: input '%s' has %zu bytes, asked %zu",
+                         p->sig.in[i].name, p->sig.in[i].nbytes, n);
+    if (p->packed && p->pack.entry[i].group >= 0)
+        return anet_fail(ANET_E_UNSUPPORTED, "ane backend: input '%s' shares a packed surface; it "
+                         "cannot be read back", p->sig.in[i].name);
+    int slot = p->in_slot[i];
+    return surface_out(st, cur_in(p, slot), &p->psig.in[slot], p->in_stride[slot], data, n);
 }
 
 static void drop_requests(ane_state *st, anet_program *p) {
@@ -759,11 +778,14 @@ static anet_status sim_create(const anet_backend_config *cfg, void **state) {
     return anet_ane_backend_create_seam(cfg, &o, seam, state);
 }
 
+static const anet_backend_resident_ops resident_ops = {
+    anet_ane_write, anet_ane_read, anet_ane_read_input, anet_ane_run, anet_ane_pair, anet_ane_swap,
+};
 static const anet_backend_ops ane_ops = {
-    "ane", ane_probe, ane_create, state_destroy, compile_impl, eval_impl, release_impl, stats_impl,
+    "ane", ane_probe, ane_create, state_destroy, compile_impl, eval_impl, release_impl, stats_impl, &resident_ops,
 };
 static const anet_backend_ops sim_ops = {
-    "ane-sim", sim_probe, sim_create, state_destroy, compile_impl, eval_impl, release_impl, stats_impl,
+    "ane-sim", sim_probe, sim_create, state_destroy, compile_impl, eval_impl, release_impl, stats_impl, &resident_ops,
 };
 
 const anet_backend_ops *anet_ane_backend_ops(void) { return &ane_ops; }

@@ -152,6 +152,9 @@ anet_ane_seam *anet_ane_backend_seam(void *state);
  * optimizer state from step to step. */
 anet_status anet_ane_write(void *state, anet_program *p, int in_index, const void *data, size_t n);
 anet_status anet_ane_read(void *state, anet_program *p, int out_index, void *data, size_t n);
+/* What input in_index holds now (after swaps: what the paired output last wrote); inputs
+ * packed with others into one surface are refused. */
+anet_status anet_ane_read_input(void *state, anet_program *p, int in_index, void *data, size_t n);
 anet_status anet_ane_run(void *state, anet_program *p); /* one evaluation, current bindings */
 /* Pairs input in_index with output out_index (same dtype and shape; the input must not be
  * packed): after a run, swap makes the output's surface the input's. */

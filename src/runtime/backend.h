@@ -56,6 +56,21 @@ typedef struct anet_backend_stats {
 
 typedef struct anet_program anet_program; /* backend-specific */
 
+/* Optional fine-grained I/O, for tensors that stay in the backend between evaluations (the
+ * trainer's optimizer state with --update ane). Indices are the program's declared inputs and
+ * outputs. pair(in, out) binds output `out` to input `in`: after swap, the memory `out` was
+ * written to is what `in` reads, and `out` writes where `in` read before (ping-pong; two
+ * prebuilt bindings, nothing copied); a run without a swap leaves `in` as it was. A backend
+ * without these (vane: NULL) is used through eval, the caller copying every tensor. */
+typedef struct anet_backend_resident_ops {
+    anet_status (*write)(void *state, anet_program *p, int in, const void *data, size_t n);
+    anet_status (*read)(void *state, anet_program *p, int out, void *data, size_t n);
+    anet_status (*read_input)(void *state, anet_program *p, int in, void *data, size_t n);
+    anet_status (*run)(void *state, anet_program *p); /* one evaluation, current bindings */
+    anet_status (*pair)(void *state, anet_program *p, int in, int out);
+    anet_status (*swap)(void *state, anet_program *p);
+} anet_backend_resident_ops;
+
 typedef struct anet_backend_ops {
     const char *name; /* "vane", "ane", "ane-sim" */
     /* Can this backend run here? On failure, why[] says why in one sentence. */
@@ -69,6 +84,7 @@ typedef struct anet_backend_ops {
                         int nout);
     void (*release)(void *state, anet_program *p);
     void (*stats)(void *state, anet_backend_stats *out);
+    const anet_backend_resident_ops *resident; /* NULL: eval only */
 } anet_backend_ops;
 
 /* A backend instance: the ops plus its state. */

@@ -30,7 +30,7 @@ anet_status anet_backend_choose(const char *requested, const anet_backend_config
 void anet_tr_fallback_record(anet_trainer *t, anet_metrics_record *r) {
     anet_tr_fill_record(t, r, "fallback", t->epochs_done + 1);
     r->train_loss = r->epoch_seconds = r->samples_per_s = NAN;
-    r->dispatches_per_step = r->bytes_per_step = r->host_us_per_step = NAN;
+    r->dispatches_per_step = r->bytes_per_step = r->host_us_per_step = r->state_bytes_per_step = NAN;
 }
 
 /* Records that auto ended on vane: one warning line on stderr (also with --quiet: it is not
@@ -70,6 +70,7 @@ anet_status anet_tr_open_backend(anet_trainer *t, const char *requested) {
     st = anet_backend_choose(requested, &bc, &t->backend, t->backend_why, sizeof t->backend_why);
     if (st != ANET_OK) return st;
     t->backend_open = 1;
+    t->forms.host_backend = strcmp(t->backend.ops->name, "vane") == 0;
     t->auto_pick = !requested || strcmp(requested, "auto") == 0;
     if (t->auto_pick && strcmp(t->backend.ops->name, "vane") != 0) {
         /* What `ane_trainer selftest` measured on this chip and OS decides the program forms. */
@@ -121,6 +122,16 @@ anet_status anet_tr_fall_back(anet_trainer *t, const char *where) {
         return anet_fail(st, "%s failed %s (%s), and vane did not open to continue on: %s", from, where, msg, verr);
     }
     snprintf(why, sizeof why, "%s failed %s (%s)", from, where, msg);
+    /* update=ane's state in the failed backend's surfaces: its inputs still hold the state
+     * before the failed step (a run writes only the other set). */
+    if ((st = anet_tr_state_pull(t)) != ANET_OK) {
+        char perr[300];
+        snprintf(perr, sizeof perr, "%s", anet_last_error());
+        anet_backend_close(&v);
+        return anet_fail(st, "%s, and its training state could not be read back to continue on vane: %s", why, perr);
+    }
+    anet_step_resident_free(&t->res);
+    t->state_host_ok = 1;
     anet_backend_stats old;
     anet_tr_backend_stats(t, &old);
     prog_rt *ps[2] = {&t->train, &t->eval};
@@ -132,9 +143,10 @@ anet_status anet_tr_fall_back(anet_trainer *t, const char *where) {
     anet_backend_close(&t->backend);
     t->backend = v;
     t->stats_base = old;
-    /* Only programs that were built (anet_eval_checkpoint builds no train program). */
+    /* Only programs that were built and prepared (anet_eval_checkpoint builds no train program;
+     * a fallback while lowering leaves the rest to the caller). */
     for (int k = 0; k < 2; k++)
-        if (ps[k]->sp.graph && (st = anet_tr_prog_compile(t, ps[k])) != ANET_OK)
+        if (ps[k]->sp.graph && ps[k]->in && (st = anet_tr_prog_compile(t, ps[k])) != ANET_OK)
             return anet_fail_ctx(st, "continuing on vane after %s", why);
     return note_fallback(t, why);
 }

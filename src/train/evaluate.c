@@ -36,6 +36,7 @@ anet_status anet_tr_eval_loop(anet_trainer *t, anet_batcher *b, anet_batch *batc
                              uint32_t *seen_out, double *loss_sum, float *logits_out) {
     anet_batch_pos start = {0, 0};
     anet_status st = anet_batcher_seek(b, start);
+    if (st == ANET_OK) st = anet_tr_state_pull(t); /* the eval program reads the weights' host copy */
     if (st != ANET_OK) return st;
     uint32_t nb = anet_batcher_batches_per_epoch(b), correct = 0, seen = 0;
     int lo = anet_tr_find_out(&t->eval, ANET_ROLE_LOGITS), co = anet_tr_find_out(&t->eval, ANET_ROLE_CORRECT);

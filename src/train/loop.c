@@ -89,8 +89,14 @@ static anet_status train_step(anet_trainer *t, float *loss_out, int *applied) {
     } else {
         if (!isfinite(loss)) finite = 0;
         *applied = anet_loss_scaler_update(&t->scaler, finite);
-        if (*applied) {
+        if (*applied && t->res.on) {
+            /* The outputs become the next step's inputs in the backend; the host copy is old. */
+            if ((st = anet_step_resident_commit(&t->res, &t->backend, p->exe, &p->form)) != ANET_OK) return st;
+            t->state_host_ok = 0;
+        } else if (*applied) {
             t->cur = 1 - t->cur;
+        }
+        if (*applied) {
             t->opt.t++; /* device-side update count: drives the bias-correction hyper inputs */
         }
     }
@@ -129,6 +135,8 @@ anet_status anet_tr_run_epoch(anet_trainer *t, int epoch, anet_metrics_record *r
     anet_backend_stats s0, s1;
     anet_tr_backend_stats(t, &s0);
     double t0 = now_s(), loss_sum = 0, backend0 = t->train.backend_s;
+    uint64_t state0 = t->state_bytes;
+    double cpu0 = cpu_s();
     uint32_t nloss = 0, done = 0, napplied = 0;
     int64_t steps0 = t->step;
     /* A resumed position may sit inside an epoch: finish that epoch's batches only. */
@@ -163,7 +171,8 @@ anet_status anet_tr_run_epoch(anet_trainer *t, int epoch, anet_metrics_record *r
             anet_tr_fill_record(t, &sr, "step", epoch);
             sr.train_loss = loss;
             /* Figures a single step does not measure are null, not 0. */
-            sr.epoch_seconds = sr.samples_per_s = sr.dispatches_per_step = sr.bytes_per_step = sr.host_us_per_step = NAN;
+            sr.epoch_seconds = sr.samples_per_s = sr.dispatches_per_step = sr.bytes_per_step = sr.host_us_per_step =
+                sr.state_bytes_per_step = NAN;
             if ((st = anet_metrics_write(&t->metrics, &sr)) != ANET_OK) return st;
             if ((st = anet_tb_record(&t->tb, &sr)) != ANET_OK) return st;
         }
@@ -185,10 +194,12 @@ anet_status anet_tr_run_epoch(anet_trainer *t, int epoch, anet_metrics_record *r
     r->dispatches_per_step = steps ? (double)(s1.dispatches - s0.dispatches) / (double)steps : 0;
     r->bytes_per_step =
         steps ? (double)((s1.bytes_in - s0.bytes_in) + (s1.bytes_out - s0.bytes_out)) / (double)steps : 0;
-    /* Host work per step: the epoch's training time outside the backend's eval (batching,
-     * packing into the program's form, the CPU optimizer, progress). */
-    double host = secs - (t->train.backend_s - backend0);
+    /* Host work per step: the training thread's CPU time in the epoch outside the backend's
+     * evaluation (batching, packing into the program's form and copies into and out of the
+     * backend, the CPU optimizer, progress); CPU time, so other processes do not inflate it. */
+    double host = (cpu_s() - cpu0) - (t->train.backend_s - backend0);
     r->host_us_per_step = steps ? (host > 0 ? host : 0) * 1e6 / (double)steps : 0;
+    r->state_bytes_per_step = steps ? (double)(t->state_bytes - state0) / (double)steps : 0;
     return ANET_OK;
 }
 

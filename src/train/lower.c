@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/fp16.h"
 #include "graph/build.h"
+#include "train/lower_conv.h"
 
 static int c16(anet_graph *g, float v) { return anet_graph_const_fp16(g, NULL, v); }
 static int bin(anet_graph *g, anet_opkind k, int x, int y) { return x < 0 || y < 0 ? -1 : anet_b_binary(g, k, NULL, x, y); }
@@ -68,7 +69,17 @@ static int normalize(anet_graph *g, int x, int n, const int32_t *axes, int *mu_o
     return bin(g, ANET_OP_REAL_DIV, xc, un(g, ANET_OP_SQRT, bin(g, ANET_OP_ADD, var, c16(g, ANET_NORM_EPS))));
 }
 
-static int conv(anet_graph *g, const anet_layer *l, int h, const int *params) {
+static int conv(anet_graph *g, const anet_layer *l, int h, int B, const anet_lower_io *io) {
+    const int *params = io->params;
+    if (io->conv_matmul) {
+        int stop = -1;
+        int z = anet_lower_conv_matmul(g, l, h, B, params[l->param0], params[l->param0 + 1], io->bias_cols, &stop);
+        if (stop < 0) return z;
+        if (!io->nstops || *io->nstops >= io->max_stops)
+            return anet_fail(ANET_E_INTERNAL, "lowering a conv: no room for its stop values"), -1;
+        io->stops[(*io->nstops)++] = stop;
+        return z;
+    }
     int32_t wsh[4] = {l->out, l->in.d[0] / l->groups, l->kh, l->kw};
     int w = reshape(g, params[l->param0], 4, wsh);
     int32_t strides[2] = {l->stride, l->stride}, pad[4] = {l->pad, l->pad, l->pad, l->pad};
@@ -151,7 +162,7 @@ int anet_lower_forward(anet_graph *g, const anet_model_spec *m, int B, const ane
             h = bin(g, ANET_OP_ADD, z, bias);
             break;
         }
-        case ANET_L_CONV: h = conv(g, l, h, io->params); break;
+        case ANET_L_CONV: h = conv(g, l, h, B, io); break;
         case ANET_L_MAXPOOL:
         case ANET_L_AVGPOOL: h = pool(g, l, h); break;
         case ANET_L_FLATTEN:

@@ -20,6 +20,12 @@ typedef struct anet_lower_io {
     int bias_cols;      /* > 1 (program forms, plan/forms_lower.h): Linear biases are [out,bias_cols]
                            (column 0 the bias, the rest zero), added as a matmul with a block of
                            ones instead of a broadcast; needs >= bias_cols input features */
+    int conv_matmul;    /* 1 (program forms): convs as baked patch extraction + a matmul with the
+                           weight [O, np] read at its full padded width (lower_conv.h); conv
+                           biases then take the bias form too when bias_cols > 1 */
+    int *stops;         /* receives values autodiff must treat as constants, *nstops of them */
+    int *nstops;        /* NULL: no room (conv_matmul then fails) */
+    int max_stops;
 } anet_lower_io;
 
 /* Appends the forward ops; returns the logits value [1,1,K,B] or -1 (anet_last_error set). */

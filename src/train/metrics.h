@@ -1,6 +1,7 @@
 /* Training metrics as JSON Lines: one object per line, flushed as written, keys of DESIGN.md
  * (event, epoch, step, train_loss, test_acc, epoch_seconds, samples_per_s, backend, compiles,
- * dispatches) plus dispatches_per_step, bytes_per_step, host_us_per_step, loss_scale, skipped_steps, lr,
+ * dispatches) plus dispatches_per_step, bytes_per_step, host_us_per_step,
+ * state_bytes_copied_per_step, loss_scale, skipped_steps, lr,
  * update, chip, numerics (and fallback, after auto switched to vane). Non-finite numbers are written as null (JSON has no NaN). */
 #ifndef ANET_TRAIN_METRICS_H
 #define ANET_TRAIN_METRICS_H
@@ -25,7 +26,10 @@ typedef struct anet_metrics_record {
     uint64_t compiles, dispatches; /* runtime counters, cumulative */
     double dispatches_per_step;
     double bytes_per_step;    /* bytes moved to and from the backend per training step */
-    double host_us_per_step;  /* epoch: microseconds of host work per step (outside the backend) */
+    double host_us_per_step;  /* epoch: microseconds of host work per step (outside the backend's
+                               * evaluation itself: copies into and out of it count as host work) */
+    double state_bytes_per_step; /* epoch: bytes of training state (weights, update=ane's low parts
+                                  * and optimizer moments) copied to or from the backend per step */
     double loss_scale;
     int64_t skipped_steps;    /* cumulative steps skipped for non-finite gradients */
     double lr;                /* learning rate of the last step */

@@ -7,6 +7,18 @@
 
 int anet_model_nparams(const anet_model_spec *m) { return m->nparams; }
 
+int anet_model_recommend(const anet_model_spec *m, anet_model_hints *out) {
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < m->nl; i++)
+        if (m->layers[i].kind == ANET_L_CONV) {
+            out->batch = 16;
+            out->lr = 2e-3f;
+            out->schedule = "cosine";
+            return 1;
+        }
+    return 0;
+}
+
 /* The layer that owns parameter i. */
 static const anet_layer *owner(const anet_model_spec *m, int i) {
     const anet_layer *best = NULL;

@@ -203,8 +203,18 @@ void anet_tr_bind(anet_trainer *t, prog_rt *p, anet_batch *b, float lr) {
     }
 }
 
-/* One evaluation on the current backend, through the program's form when it was lowered. */
+/* One evaluation on the current backend, through the program's form when it was lowered.
+ * backend_s accumulates this thread's CPU time in the evaluation alone where the backend runs
+ * it separately from its I/O (resident ops), else in the whole eval call (vane: it is the
+ * simulated device). */
 static anet_status prog_run(anet_trainer *t, prog_rt *p) {
+    int train = p == &t->train;
+    if (p->form.lowered && (t->backend.ops->resident || (train && t->res.on))) {
+        anet_status st = anet_step_resident_run(train ? &t->res : NULL, &t->backend, p->exe, &p->form, p->in, p->out,
+                                                &p->backend_s);
+        if (train && !t->res.on) t->state_bytes += t->state_bytes_step;
+        return st;
+    }
     const anet_io *in = p->in;
     anet_io *out = p->out;
     int ni = p->sp.ninputs, no = p->sp.noutputs;
@@ -214,10 +224,11 @@ static anet_status prog_run(anet_trainer *t, prog_rt *p) {
         out = p->form.dout;
         ni = p->form.map.ndev_in;
     }
-    double t0 = now_s();
+    double t0 = cpu_s();
     anet_status st = t->backend.ops->eval(t->backend.state, p->exe, in, ni, out, no);
-    p->backend_s += now_s() - t0; /* the rest of a step is host work (host_us_per_step) */
+    p->backend_s += cpu_s() - t0; /* the rest of a step is host work (host_us_per_step) */
     if (st == ANET_OK && p->form.lowered) anet_step_forms_unpack(&p->form, p->out);
+    if (train) t->state_bytes += t->state_bytes_step;
     return st;
 }
 
@@ -241,8 +252,11 @@ anet_status anet_tr_prog_lower(anet_trainer *t, prog_rt *p, const anet_model_spe
     anet_status st = anet_step_forms_lower(&p->form, &p->sp, &t->forms, m, batch);
     /* A form that still breaks a rule would fail (or compute wrong) on the device: refused on
      * the ANE backends; vane runs any form. */
-    if (st == ANET_OK && strncmp(t->backend.ops->name, "ane", 3) == 0)
+    if (st == ANET_OK && strncmp(t->backend.ops->name, "ane", 3) == 0) {
         st = anet_step_forms_require(&p->form, &t->forms, p->name);
+        /* auto (e.g. forms from a selftest report the planner cannot meet): vane instead. */
+        if (st != ANET_OK && anet_tr_can_fall_back(t)) st = anet_tr_fall_back(t, "to take the programs in their form");
+    }
     return st;
 }
 

@@ -144,7 +144,8 @@ anet_status anet_tr_ckpt_apply(anet_trainer *t, const anet_ckpt *c, const char *
     if (meta_f(c, "test_acc", &acc) == 0 && acc >= 0 && acc <= 1) t->last_acc = acc;
     if (meta_f(c, "best_metric", &acc) == 0 && acc >= 0 && acc <= 1) t->best_metric = acc;
     anet_optim_cpu_sync_f16(&t->opt);
-    return ANET_OK;
+    t->state_host_ok = 0;
+    return anet_tr_state_push(t);
 }
 
 /* Validates the whole checkpoint first and only then changes the trainer, so a failed restore

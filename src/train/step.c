@@ -28,8 +28,10 @@ typedef struct sb {
     int nout;
     int vals_out[SB_MAX_IO];
     int hyper_slot[ANET_HYPER_SLOTS]; /* slice of each hyper scalar once made, else 0 */
-    int hyper_rows;                   /* row_scalars: hyper is [1,SLOTS,1,B], slot k in row k */
+    int hyper_rows;                   /* row_scalars: hyper is [1,SLOTS,1,W], slot k in row k */
     int batch;
+    int row_cache[32][3];             /* row_scalars: (slot, width, value) of rows made */
+    int nrow_cache;
 } sb;
 
 static int input(sb *b, const char *name, int64_t d1, int64_t d2, int64_t d3, anet_io_role role, int index, int slot) {
@@ -109,6 +111,28 @@ static int hyper_row(sb *b, int h, int slot) {
     return opn(b, ANET_OP_SLICE_BY_SIZE, NULL, 3, keys, vals);
 }
 
+/* A per-step scalar to combine with tensor `like`: the [1,1,1,1] slice, or with row_scalars
+ * a [1,1,1,W] row as wide as like's last axis (it broadcasts over rows only, the form reported
+ * to work, and multiplies every element by the same value, so results are unchanged). */
+static int hyper_like(sb *b, int h, int slot, int like) {
+    if (!b->hyper_rows) return hyper(b, h, slot);
+    if (like < 0 || h < 0) return -1;
+    const anet_type *t = &b->g->values[like].type;
+    int w = (int)t->dims[t->rank - 1];
+    for (int i = 0; i < b->nrow_cache; i++)
+        if (b->row_cache[i][0] == slot && b->row_cache[i][1] == w) return b->row_cache[i][2];
+    static const char *const keys[3] = {"x", "begin", "size"};
+    int vals[3] = {h, ints4(b, 0, slot, 0, 0), ints4(b, 1, 1, 1, w)};
+    int v = opn(b, ANET_OP_SLICE_BY_SIZE, NULL, 3, keys, vals);
+    if (v > 0 && b->nrow_cache < 32) {
+        int *c = b->row_cache[b->nrow_cache++];
+        c[0] = slot;
+        c[1] = w;
+        c[2] = v;
+    }
+    return v;
+}
+
 static anet_status check_cfg(const anet_step_config *cfg) {
     if (!cfg) return anet_fail(ANET_E_INVALID, "step program: no configuration");
     const anet_model_spec *m = &cfg->model;
@@ -133,9 +157,14 @@ static void param_name(char *buf, size_t len, const char *prefix, int i, const c
 
 /* The columns of a parameter in the program: a Linear layer's bias has bias_cols (the bias
  * is column 0; see lower.h). */
+/* Whether parameter pi is a bias in the bias_cols form (Linear's; conv's with conv_matmul). */
+static int matmul_bias(const anet_step_config *cfg, const anet_model_spec *m, const anet_param_info *pi) {
+    anet_layer_kind k = m->layers[pi->layer].kind;
+    return pi->name[0] == 'b' && cfg->bias_cols > 1 && (k == ANET_L_LINEAR || (k == ANET_L_CONV && cfg->conv_matmul));
+}
+
 static int param_cols(const anet_step_config *cfg, const anet_model_spec *m, const anet_param_info *pi) {
-    int lin_bias = m->layers[pi->layer].kind == ANET_L_LINEAR && pi->name[0] == 'b';
-    if (lin_bias && cfg->bias_cols > 1) return cfg->bias_cols;
+    if (matmul_bias(cfg, m, pi)) return cfg->bias_cols;
     int k = cfg->param_col_mult;
     return k > 1 ? (pi->cols + k - 1) / k * k : pi->cols;
 }
@@ -143,8 +172,8 @@ static int param_cols(const anet_step_config *cfg, const anet_model_spec *m, con
 /* The value the layers read: the input itself, or its first pi->cols columns when the
  * program holds it wider (param_col_mult; not the bias form, whose matmul reads all). */
 static int param_view(sb *b, const anet_step_config *cfg, const anet_model_spec *m, const anet_param_info *pi, int v) {
-    int lin_bias = m->layers[pi->layer].kind == ANET_L_LINEAR && pi->name[0] == 'b';
-    if (v < 0 || param_cols(cfg, m, pi) == pi->cols || (lin_bias && cfg->bias_cols > 1)) return v;
+    int conv_w = m->layers[pi->layer].kind == ANET_L_CONV && pi->name[0] == 'w' && cfg->conv_matmul;
+    if (v < 0 || param_cols(cfg, m, pi) == pi->cols || matmul_bias(cfg, m, pi) || conv_w) return v;
     static const char *const keys[3] = {"x", "begin", "size"};
     int vals[3] = {v, ints4(b, 0, 0, 0, 0), ints4(b, 1, 1, pi->rows, pi->cols)};
     return opn(b, ANET_OP_SLICE_BY_SIZE, NULL, 3, keys, vals);
@@ -239,12 +268,26 @@ void anet_step_join_param(const uint16_t *hi, const uint16_t *lo, size_t n, floa
 }
 
 /* FINITE: x * 0 is 0 for finite x and NaN for inf/NaN; the sum over everything is 0 or NaN,
- * and 1 > NaN is false. (A compiler that folds x * 0 to 0 would break this; vane does not.) */
+ * and 1 > NaN is false. (A compiler that folds x * 0 to 0 would break this; vane does not.)
+ * row_scalars: no [1,1,1,1] value at all: each tensor is summed into a [1,1,1,32] row (over
+ * its rows, then its last axis folded in blocks of 32), and the flag is that row of 32 flags,
+ * all of which must be 1 (the FINITE output's minimum; step_forms.c). */
+static int finite_part(sb *b, int v) {
+    static const int32_t all[4] = {0, 1, 2, 3}, rows[2] = {1, 2}, ax2[1] = {2};
+    int z = op2(b, ANET_OP_MUL, v, c16(b, 0.0f));
+    if (!b->hyper_rows || v < 0) return reduce(b, ANET_OP_REDUCE_SUM, NULL, z, 4, all);
+    const anet_type *t = &b->g->values[v].type;
+    int64_t w = t->dims[t->rank - 1];
+    if (t->rank != 4 || w % 32 != 0) return reduce(b, ANET_OP_REDUCE_SUM, NULL, z, 4, all); /* the rule reports it */
+    int r = reduce(b, ANET_OP_REDUCE_SUM, NULL, z, 2, rows);
+    if (w > 32) r = reduce(b, ANET_OP_REDUCE_SUM, NULL, reshape4(b, NULL, r, 1, w / 32, 32), 1, ax2);
+    return r;
+}
+
 static int finite_flag(sb *b, const char *name, int n, const int *vals) {
-    static const int32_t all[4] = {0, 1, 2, 3};
     int acc = -1;
     for (int i = 0; i < n; i++) {
-        int s = reduce(b, ANET_OP_REDUCE_SUM, NULL, op2(b, ANET_OP_MUL, vals[i], c16(b, 0.0f)), 4, all);
+        int s = finite_part(b, vals[i]);
         acc = acc < 0 ? s : op2(b, ANET_OP_ADD, acc, s);
     }
     int cond = op2(b, ANET_OP_GREATER, c16(b, 1.0f), acc);
@@ -259,9 +302,9 @@ static anet_status update_param(sb *b, const anet_step_config *cfg, int i, const
     char nm[48];
     float b1, b2;
     anet_step_betas(o, &b1, &b2);
-    int gk = op2(b, ANET_OP_MUL, g, hyper(b, h, ANET_HYPER_GRAD_TO_STATE));
+    int gk = op2(b, ANET_OP_MUL, g, hyper_like(b, h, ANET_HYPER_GRAD_TO_STATE, g));
     if (o->kind != ANET_OPT_ADAMW && o->weight_decay != 0.0f)
-        gk = op2(b, ANET_OP_ADD, gk, op2(b, ANET_OP_MUL, hi, hyper(b, h, ANET_HYPER_WD_STATE)));
+        gk = op2(b, ANET_OP_ADD, gk, op2(b, ANET_OP_MUL, hi, hyper_like(b, h, ANET_HYPER_WD_STATE, hi)));
     *gk_out = gk;
     int delta; /* the amount to subtract from the weight */
     int s0n = -1, s1n = -1;
@@ -273,7 +316,7 @@ static anet_status update_param(sb *b, const anet_step_config *cfg, int i, const
             stepk = s0n;
         }
         /* lr first, then the exact power-of-two 1/K: keeps lr's precision. */
-        delta = op2(b, ANET_OP_MUL, op2(b, ANET_OP_MUL, stepk, hyper(b, h, ANET_HYPER_LR)),
+        delta = op2(b, ANET_OP_MUL, op2(b, ANET_OP_MUL, stepk, hyper_like(b, h, ANET_HYPER_LR, hi)),
                     c16(b, 1.0f / ANET_OPT_STATE_SCALE));
     } else {
         /* 1 - b1 and 1 - b2 are exact in fp16 for the rounded betas (0.9, 0.999 and the like). */
@@ -289,10 +332,10 @@ static anet_status update_param(sb *b, const anet_step_config *cfg, int i, const
                     op2(b, ANET_OP_MUL, op2(b, ANET_OP_MUL, c, c), c16(b, 1.0f - b2)));
         param_name(nm, sizeof nm, "u", i, pname, "_s1");
         s1n = op2n(b, ANET_OP_MUL, nm, op1(b, ANET_OP_SQRT, q), u);
-        int ratio = op2(b, ANET_OP_REAL_DIV, s0n, op2(b, ANET_OP_ADD, s1n, hyper(b, h, ANET_HYPER_EPS)));
-        delta = op2(b, ANET_OP_MUL, ratio, hyper(b, h, ANET_HYPER_LR));
+        int ratio = op2(b, ANET_OP_REAL_DIV, s0n, op2(b, ANET_OP_ADD, s1n, hyper_like(b, h, ANET_HYPER_EPS, hi)));
+        delta = op2(b, ANET_OP_MUL, ratio, hyper_like(b, h, ANET_HYPER_LR, hi));
         if (o->kind == ANET_OPT_ADAMW)
-            delta = op2(b, ANET_OP_ADD, delta, op2(b, ANET_OP_MUL, hi, hyper(b, h, ANET_HYPER_LR_WD)));
+            delta = op2(b, ANET_OP_ADD, delta, op2(b, ANET_OP_MUL, hi, hyper_like(b, h, ANET_HYPER_LR_WD, hi)));
     }
     /* w + (-delta) with w = hi + lo: fold lo into the step, then an error-free TwoSum
      * s = hi + d, err = (hi - (s - bb)) + (d - bb) with bb = s - hi, exact under per-op
@@ -337,6 +380,7 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
     const anet_model_spec *m = &cfg->model;
     int B = cfg->batch, K = anet_model_outputs(m), np = anet_model_nparams(m);
     int ane = cfg->update == ANET_UPDATE_ANE;
+    int stops[ANET_MODEL_MAX_LAYERS + 1], nstops = 0;
     /* Trainable parameters: all but batchnorm's running statistics, which the train program
      * does not read (it normalizes with batch statistics and outputs them instead). */
     int tp[ANET_MODEL_MAX_PARAMS], ntp = 0;
@@ -355,7 +399,15 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
     if (ane) nslots = cfg->opt.kind == ANET_OPT_SGD ? (cfg->opt.momentum != 0.0f ? 1 : 0) : 2;
     b->hyper_rows = cfg->row_scalars;
     b->batch = B;
-    int hv = b->hyper_rows ? input(b, "a_hyper", ANET_HYPER_SLOTS, 1, B, ANET_ROLE_HYPER, 0, 0)
+    /* row_scalars: the optimizer's rows are as wide as its widest parameter (update=ane). */
+    int hw = B;
+    for (int k = 0; k < ntp && ane && b->hyper_rows; k++) {
+        anet_param_info pi;
+        anet_model_param(m, tp[k], &pi);
+        int pc = param_cols(cfg, m, &pi);
+        if (pc > hw) hw = pc;
+    }
+    int hv = b->hyper_rows ? input(b, "a_hyper", ANET_HYPER_SLOTS, 1, hw, ANET_ROLE_HYPER, 0, 0)
                            : input(b, "a_hyper", 1, 1, ANET_HYPER_SLOTS, ANET_ROLE_HYPER, 0, 0);
     int x = input(b, "b_x", anet_model_in_features(m), 1, B, ANET_ROLE_X, 0, 0);
     int y = input(b, "c_y", K, 1, B, ANET_ROLE_Y_ONEHOT, 0, 0);
@@ -402,7 +454,8 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
         }
     int bn_stats[2 * ANET_MODEL_MAX_LAYERS];
     for (int i = 0; i < 2 * m->nl; i++) bn_stats[i] = -1;
-    anet_lower_io lio = {x, params, masks, 1, bn_stats, cfg->bias_cols};
+    anet_lower_io lio = {x, params, masks, 1, bn_stats, cfg->bias_cols, cfg->conv_matmul, stops, &nstops,
+                         ANET_MODEL_MAX_LAYERS};
     int logits = anet_lower_forward(b->g, m, B, &lio);
     anet_loss_ops lo = {-1, -1};
     /* row_scalars: per-sample losses / n as a [1,1,1,B] row (the LOSS output is its sum),
@@ -419,7 +472,8 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
     }
     int grads[ANET_MODEL_MAX_PARAMS], wrt[ANET_MODEL_MAX_PARAMS];
     for (int k = 0; k < ntp; k++) wrt[k] = pin[tp[k]];
-    anet_autodiff_spec ad = {loss, seed, wrt, ntp, &lo.stop, lo.stop >= 0 ? 1 : 0, ane ? NULL : gnames};
+    if (lo.stop >= 0) stops[nstops++] = lo.stop;
+    anet_autodiff_spec ad = {loss, seed, wrt, ntp, stops, nstops, ane ? NULL : gnames};
     st = anet_autodiff(b->g, &ad, grads);
     if (st != ANET_OK) goto out;
     /* update=ane: the optimizer first, so FINITE can also cover the gradients in state units
@@ -496,7 +550,8 @@ anet_status anet_step_build_eval(const anet_step_config *cfg, anet_step_program 
         st = fail_build("the inputs");
         goto out;
     }
-    anet_lower_io lio = {x, params, NULL, 0, NULL, cfg->bias_cols};
+    int stops[ANET_MODEL_MAX_LAYERS], nstops = 0; /* no autodiff here */
+    anet_lower_io lio = {x, params, NULL, 0, NULL, cfg->bias_cols, cfg->conv_matmul, stops, &nstops, ANET_MODEL_MAX_LAYERS};
     int logits = x < 0 ? -1 : anet_lower_forward(b->g, m, B, &lio);
     /* CORRECT: the true class is among the maxima (y = 0 for padding counts nothing). */
     static const int32_t ax2[1] = {2}, ax23[2] = {2, 3};

@@ -77,10 +77,16 @@ typedef struct anet_step_config {
      * program input of its columns rounded up to a multiple of this (the I/O width rule),
      * sliced back inside; the padding columns get zero gradients. */
     int param_col_mult;
-    /* row_scalars: the HYPER input is [1,SLOTS,1,B] (slot k replicated in row k), the loss is
-     * seeded by a row and LOSS / CORRECT are per-sample rows to be summed: the loss's gradient
-     * broadcasts no [1,1,1,1] scalar (the optimizer of update=ane still does). */
+    /* row_scalars: the HYPER input is [1,SLOTS,1,W] (slot k replicated in row k; W = B, or with
+     * update=ane the widest parameter's columns if wider), the loss is seeded by a row, LOSS /
+     * CORRECT are per-sample rows to be summed, update=ane's optimizer multiplies by rows as
+     * wide as each parameter and FINITE is a [1,1,1,32] row of flags that must all be 1: no
+     * [1,1,1,1] scalar is broadcast anywhere. */
     int row_scalars;
+    /* conv_matmul: convs as baked patch extraction + a matmul with the weight read at its full
+     * padded width (train/lower_conv.h); their biases take the bias_cols form like Linear's.
+     * Set with a padded layer graph (train/layers_form.h). */
+    int conv_matmul;
 } anet_step_config;
 
 /* Program I/O names sort alphabetically in declaration order (the ANE matches surfaces by

@@ -1,10 +1,12 @@
 /* The step programs in their chip's form, seen from the trainer (see step_forms.h). */
 #include "train/step_forms.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
+#include "train/layers_form.h"
 
 /* The logit of a padded class: exp(-30000 - max) is 0 in fp16, so it takes no probability,
  * gets no gradient and never counts as the prediction. */
@@ -48,9 +50,16 @@ void anet_step_forms_config(const anet_forms *f, anet_step_config *cfg) {
         if (m->dims[0] < p.bias_cols) m->dims[0] = p.bias_cols;
         mlp_layers_from_dims(m);
     } else {
-        /* Other layer graphs keep their sizes; their parameters are padded in the program
-         * only. Too few inputs for the ones block: the plain bias (a device form that needs
-         * it reports the broken rule). */
+        /* Layer graphs: padded sizes and convs as patches + matmul where the padded form
+         * applies (train/layers_form.h) and a device may run the programs; otherwise their sizes stay and only the parameters are
+         * padded in the program. Too few inputs for the ones block: the plain bias (a device
+         * form that needs it reports the broken rule). */
+        anet_model_spec padded;
+        char why[96];
+        if (p.pad32 && !f->host_backend && anet_layers_form_pad(m, &padded, why, sizeof why)) {
+            *m = padded;
+            cfg->conv_matmul = 1;
+        }
         cfg->param_col_mult = p.pad32 ? 32 : 1;
         if (anet_model_in_features(m) < p.bias_cols) cfg->bias_cols = 1;
     }
@@ -80,8 +89,9 @@ static void user_shape(const anet_io_desc *d, const anet_model_spec *m, int batc
         break;
     case ANET_ROLE_MASK: io->user_rows = anet_shape_numel(&m->layers[d->index].in); io->user_cols = batch; break;
     case ANET_ROLE_BN_STAT: break; /* per channel: as the program has it */
-    default: /* LOSS, CORRECT, FINITE; row_scalars: LOSS and CORRECT are rows to be summed */
-        if (io->rows * io->cols > 1) io->mode = ANET_FORM_IO_SUM;
+    default: /* LOSS, CORRECT, FINITE; row_scalars: LOSS and CORRECT are rows to be summed, FINITE
+              * a row of flags that must all be 1 */
+        if (io->rows * io->cols > 1) io->mode = d->role == ANET_ROLE_FINITE ? ANET_FORM_IO_MIN : ANET_FORM_IO_SUM;
         io->user_rows = 1;
         io->user_cols = 1;
         break;
@@ -99,11 +109,31 @@ static anet_status alloc_side(anet_io **dst, const anet_form_io *io, const int64
     return ANET_OK;
 }
 
+/* Why the program of `user` keeps unpadded sizes on a device backend ("" when it is padded). */
+static void unpadded_reason(const anet_model_spec *user, const anet_forms *f, char *why, size_t len) {
+    why[0] = '\0';
+    if (f->host_backend) return;
+    if (user->is_mlp) {
+        if (user->loss != ANET_LOSS_XENT) snprintf(why, len, "%s", ANET_LAYERS_FORM_LOSS_WHY);
+        return;
+    }
+    anet_model_spec padded;
+    if (!anet_layers_form_pad(user, &padded, why, len) && !why[0]) snprintf(why, len, "its layers do not take the padded form");
+}
+
 anet_status anet_step_forms_lower(anet_step_forms *sf, anet_step_program *sp, const anet_forms *f,
                                   const anet_model_spec *user, int batch) {
     memset(sf, 0, sizeof *sf);
+    unpadded_reason(user, f, sf->unpadded, sizeof sf->unpadded);
     anet_status st = anet_forms_lower(sp->graph, f, &sf->map);
     if (st) return anet_fail_ctx(st, "lowering the program to the %s form", anet_chip_name(f->chip));
+    /* Convs with baked kernels: the patch-extraction form (train/lower_conv.h), chosen because
+     * runtime conv weights are reported for 1x1 kernels only. */
+    for (int o = 0; o < sp->graph->nops; o++) {
+        const anet_op *op = &sp->graph->ops[o];
+        int w = op->kind == ANET_OP_CONV ? anet_op_arg_value(op, "weight") : -1;
+        if (w >= 0 && anet_graph_const_of(sp->graph, w)) sf->map.shaped[ANET_FORM_CONV1X1_RUNTIME_WEIGHTS] = 1;
+    }
     for (int k = 0; k < 2; k++) {
         int n = k ? sp->noutputs : sp->ninputs;
         for (int i = 0; i < n; i++) {
@@ -127,6 +157,13 @@ anet_status anet_step_forms_lower(anet_step_forms *sf, anet_step_program *sp, co
 anet_status anet_step_forms_require(const anet_step_forms *sf, const anet_forms *f, const char *what) {
     int n = 0;
     const anet_form_rule *r = anet_form_rules(&n);
+    for (int i = 0; i < n && sf->unpadded[0]; i++)
+        if (sf->map.unmet[i])
+            return anet_fail(ANET_E_UNSUPPORTED, "this model cannot take the %s form yet: %s, so its %s program keeps "
+                             "the model's own sizes and the batch unpadded, and breaks rule %s (%s): a Neural Engine "
+                             "would %s. Train it with --backend vane (docs/models.md)",
+                             f->strict ? "strict" : anet_chip_name(f->chip), sf->unpadded, what, r[i].id,
+                             sf->map.unmet_detail[i], anet_form_failure_name(r[i].failure));
     for (int i = 0; i < n; i++)
         if (sf->map.unmet[i])
             return anet_fail(ANET_E_UNSUPPORTED, "the %s program in the %s form breaks rule %s (%s; %s): a "
@@ -143,15 +180,31 @@ anet_type anet_step_forms_user_type(const anet_step_forms *sf, int is_out, int i
     return anet_type_make(ANET_DT_FP16, 4, dims);
 }
 
+void anet_step_forms_pack_in(anet_step_forms *sf, int i, const void *user) {
+    const anet_form_io *io = &sf->map.in[i];
+    anet_form_pack(io, user, (uint16_t *)sf->din[io->dev].data + io->offset);
+}
+
+void anet_step_forms_unpack_in(const anet_step_forms *sf, int i, void *user) {
+    const anet_form_io *io = &sf->map.in[i];
+    anet_form_unpack(io, (const uint16_t *)sf->din[io->dev].data + io->offset, user);
+}
+
+void anet_step_forms_unpack_out(const anet_step_forms *sf, int j, void *user) {
+    anet_form_unpack(&sf->map.out[j], sf->dout[j].data, user);
+}
+
+size_t anet_step_forms_dev_bytes(const anet_step_forms *sf, int is_out, int i) {
+    const anet_form_io *io = is_out ? &sf->map.out[i] : &sf->map.in[i];
+    return (size_t)(io->C * io->S) * 2;
+}
+
 void anet_step_forms_pack(anet_step_forms *sf, const anet_io *in) {
-    for (int i = 0; i < sf->map.nin; i++) {
-        const anet_form_io *io = &sf->map.in[i];
-        anet_form_pack(io, in[i].data, (uint16_t *)sf->din[io->dev].data + io->offset);
-    }
+    for (int i = 0; i < sf->map.nin; i++) anet_step_forms_pack_in(sf, i, in[i].data);
 }
 
 void anet_step_forms_unpack(const anet_step_forms *sf, anet_io *out) {
-    for (int j = 0; j < sf->map.nout; j++) anet_form_unpack(&sf->map.out[j], sf->dout[j].data, out[j].data);
+    for (int j = 0; j < sf->map.nout; j++) anet_step_forms_unpack_out(sf, j, out[j].data);
 }
 
 anet_status anet_step_forms_eval(anet_step_forms *sf, const anet_backend *b, anet_program *exe,

@@ -12,6 +12,7 @@ typedef struct anet_step_forms {
     int lowered;          /* 0: the program runs as built, nothing below is used */
     anet_form_map map;
     anet_io *din, *dout;  /* device buffers, [1,C,1,S] fp16 */
+    char unpadded[96];    /* a layer graph kept at its own sizes: why (train/layers_form.h) */
 } anet_step_forms;
 
 /* The builder's configuration for the chip's form: model sizes and batch padded, dialect,
@@ -30,6 +31,13 @@ anet_type anet_step_forms_user_type(const anet_step_forms *sf, int is_out, int i
 /* The user's buffers into the device buffers (din), and the device outputs (dout) back. */
 void anet_step_forms_pack(anet_step_forms *sf, const anet_io *in);
 void anet_step_forms_unpack(const anet_step_forms *sf, anet_io *out);
+/* One tensor at a time: user input i into its device input (din), device input i back into
+ * the user's buffer (what the device input holds), device output j into the user's buffer. */
+void anet_step_forms_pack_in(anet_step_forms *sf, int i, const void *user);
+void anet_step_forms_unpack_in(const anet_step_forms *sf, int i, void *user);
+void anet_step_forms_unpack_out(const anet_step_forms *sf, int j, void *user);
+/* Bytes of input i / output j in the device form. */
+size_t anet_step_forms_dev_bytes(const anet_step_forms *sf, int is_out, int i);
 /* One run: pack in[] (user buffers), evaluate on b, unpack into out[]. */
 anet_status anet_step_forms_eval(anet_step_forms *sf, const anet_backend *b, anet_program *exe,
                                  const anet_io *in, int nin, anet_io *out, int nout);

@@ -67,6 +67,64 @@ anet_status anet_tr_init_state(anet_trainer *t) {
     return ANET_OK;
 }
 
+/* update=ane's state in the train program's ping-pong surfaces (t->res): the host copy
+ * buf[cur] is read back only when something needs it (evaluation, checkpoint, weights) and
+ * written back after the host changed it (restore, set_weights). */
+static anet_status state_move(anet_trainer *t, int pull) {
+    if (!t->res.on || (pull && t->state_host_ok)) return ANET_OK;
+    prog_rt *p = &t->train;
+    for (int i = 0; i < p->sp.ninputs; i++) {
+        const anet_io_desc *d = &p->sp.inputs[i];
+        state_buf *s = t->res.pair[i] >= 0 ? anet_tr_find_state(t, d->role, d->index, d->slot) : NULL;
+        if (!s) continue;
+        anet_status st = pull ? anet_step_resident_read(&t->res, &t->backend, p->exe, &p->form, i, s->buf[t->cur])
+                              : anet_step_resident_write(&t->res, &t->backend, p->exe, &p->form, i, s->buf[t->cur]);
+        if (st) return anet_fail_ctx(st, "%s the training state %s %s", pull ? "reading" : "writing",
+                                     pull ? "back from" : "into", t->backend.ops->name);
+    }
+    t->state_host_ok = 1;
+    return ANET_OK;
+}
+anet_status anet_tr_state_pull(anet_trainer *t) { return state_move(t, 1); }
+anet_status anet_tr_state_push(anet_trainer *t) { return state_move(t, 0); }
+
+/* Keeps update=ane's state in the backend when it can (t->res), and the bytes of state the
+ * copy path moves per step (update=cpu: the weights written each step). */
+anet_status anet_tr_state_setup(anet_trainer *t) {
+    prog_rt *p = &t->train;
+    int *pair = calloc((size_t)p->sp.ninputs + 1, sizeof *pair);
+    if (!pair) return anet_fail(ANET_E_NOMEM, "out of memory");
+    t->state_bytes_step = 0;
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < (k ? p->sp.noutputs : p->sp.ninputs); i++) {
+            const anet_io_desc *d = k ? &p->sp.outputs[i] : &p->sp.inputs[i];
+            if (!is_state_role(d->role)) continue;
+            t->state_bytes_step += p->form.lowered ? anet_step_forms_dev_bytes(&p->form, k, i)
+                                                   : (k ? p->out : p->in)[i].nbytes;
+        }
+    for (int i = 0; i < p->sp.ninputs; i++) {
+        const anet_io_desc *d = &p->sp.inputs[i];
+        pair[i] = -1;
+        for (int j = 0; j < p->sp.noutputs && t->o.update == ANET_UPDATE_ANE && is_state_role(d->role); j++) {
+            const anet_io_desc *e = &p->sp.outputs[j];
+            if (e->role == d->role && e->index == d->index && (d->role != ANET_ROLE_OPT_STATE || e->slot == d->slot))
+                pair[i] = j;
+        }
+    }
+    anet_status st = ANET_OK;
+    t->state_host_ok = 1;
+    /* ANE_TRAINER_RESIDENT_STATE=0: the copy path, for comparing the two (docs/training.md). */
+    const char *env = getenv("ANE_TRAINER_RESIDENT_STATE");
+    if (t->o.update == ANET_UPDATE_ANE && !(env && strcmp(env, "0") == 0))
+        st = anet_step_resident_init(&t->res, &t->backend, p->exe, &p->form, p->sp.ninputs, p->sp.noutputs, pair);
+    free(pair);
+    if (st == ANET_OK && t->res.on) {
+        t->state_host_ok = 0; /* forces the first write */
+        st = anet_tr_state_push(t);
+    }
+    return st;
+}
+
 const char *anet_tr_state_prefix(const state_buf *s) {
     if (s->role == ANET_ROLE_PARAM) return "ane.hi";
     if (s->role == ANET_ROLE_PARAM_LO) return "ane.lo";
@@ -75,6 +133,8 @@ const char *anet_tr_state_prefix(const state_buf *s) {
 
 anet_status anet_trainer_save(anet_trainer *t, const char *path) {
     if (!t || !path || !path[0]) return anet_fail(ANET_E_INVALID, "save: NULL trainer or empty path");
+    anet_status pst = anet_tr_state_pull(t);
+    if (pst != ANET_OK) return pst;
     int max_t = t->nparams * 3 + t->nstate + 1;
     anet_ckpt_tensor *ts = calloc((size_t)max_t, sizeof *ts);
     float **tmp = calloc((size_t)t->nparams, sizeof *tmp);

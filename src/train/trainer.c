@@ -213,6 +213,7 @@ backend:;
         anet_ckpt_free(&ck);
         have_ck = 0;
     }
+    if ((st = anet_tr_state_setup(t)) != ANET_OK) goto fail;
     t->sched.kind = o->schedule;
     t->sched.lr = o->opt.lr;
     t->sched.warmup_steps = o->warmup_steps;
@@ -263,6 +264,7 @@ anet_status anet_trainer_load_mem(const anet_train_options *o, const char *check
 
 void anet_trainer_free(anet_trainer *t) {
     if (!t) return;
+    anet_step_resident_free(&t->res);
     anet_tr_prog_free(t, &t->train);
     anet_tr_prog_free(t, &t->eval);
     for (int i = 0; i < t->nstate; i++) {

@@ -18,6 +18,7 @@
 #include "train/metrics.h"
 #include "train/optim_cpu.h"
 #include "train/step_forms.h"
+#include "train/step_resident.h"
 #include "train/tensorboard.h"
 #include "train/trainer.h"
 
@@ -41,7 +42,7 @@ typedef struct prog_rt {
     anet_type *in_type, *out_type;
     void **in_own, **out_own; /* buffers the trainer allocated for this program */
     anet_step_forms form;     /* the chip's program form */
-    double backend_s;         /* seconds spent inside the backend's eval */
+    double backend_s;         /* CPU seconds of this thread inside the backend's evaluation */
 } prog_rt;
 
 struct anet_trainer {
@@ -71,6 +72,12 @@ struct anet_trainer {
     anet_optim_cpu opt;   /* update=cpu: master weights + state; update=ane: fp32 init only */
     state_buf *state;     /* update=ane */
     int nstate, cur;
+    /* update=ane: the state lives in the train program's ping-pong surfaces (t->res, where it
+     * can); state[].buf[cur] is a host copy, current when state_host_ok. */
+    anet_step_resident res;
+    int state_host_ok;
+    uint64_t state_bytes;      /* state bytes copied to/from the backend inside steps */
+    uint64_t state_bytes_step; /* per step on the copy path */
     anet_loss_scaler scaler;
     anet_schedule sched;
     anet_rng rng;
@@ -113,6 +120,14 @@ typedef struct ckpt_vals {
 static inline double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* CPU time of the calling thread: host work measured so is not inflated by other processes
+ * sharing the machine (host_us_per_step). */
+static inline double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -161,6 +176,9 @@ void anet_tr_fallback_record(anet_trainer *t, anet_metrics_record *r);
 
 /* train_state.c, resume.c: state and checkpoints */
 anet_status anet_tr_init_state(anet_trainer *t);
+anet_status anet_tr_state_setup(anet_trainer *t);
+anet_status anet_tr_state_pull(anet_trainer *t); /* the host copy from the backend, if older */
+anet_status anet_tr_state_push(anet_trainer *t); /* the host copy into the backend */
 const char *anet_tr_state_prefix(const state_buf *s);
 anet_status anet_tr_ckpt_check(anet_trainer *t, const anet_ckpt *c, const char *path, ckpt_vals *r);
 anet_status anet_tr_ckpt_apply(anet_trainer *t, const anet_ckpt *c, const char *path, const ckpt_vals *r);

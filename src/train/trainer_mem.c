@@ -159,6 +159,8 @@ anet_status anet_trainer_get_weights(const anet_trainer *t, int i, float *out) {
         memcpy(out, t->opt.w[i], n * sizeof(float));
         return ANET_OK;
     }
+    anet_status st = anet_tr_state_pull((anet_trainer *)t);
+    if (st != ANET_OK) return st;
     state_buf *hi = anet_tr_find_state((anet_trainer *)t, ANET_ROLE_PARAM, i, 0);
     state_buf *lo = anet_tr_find_state((anet_trainer *)t, ANET_ROLE_PARAM_LO, i, 0);
     for (size_t k = 0; k < n; k++)
@@ -175,6 +177,8 @@ anet_status anet_trainer_set_weights(anet_trainer *t, int i, const float *in) {
     for (size_t k = 0; k < n; k++)
         if (!isfinite(in[k]))
             return anet_fail(ANET_E_INVALID, "parameter %s[%zu] is not finite", t->pinfo[i].name, k);
+    anet_status st = anet_tr_state_pull(t); /* the other tensors' host copy must be current too */
+    if (st != ANET_OK) return st;
     memcpy(t->opt.w[i], in, n * sizeof(float));
     anet_optim_cpu_sync_f16(&t->opt);
     for (int j = 0; j < t->nstate; j++) {
@@ -187,5 +191,6 @@ anet_status anet_trainer_set_weights(anet_trainer *t, int i, const float *in) {
             write_scalar(s->buf[t->cur], s->dtype, k, v);
         }
     }
-    return ANET_OK;
+    t->state_host_ok = 0;
+    return anet_tr_state_push(t);
 }

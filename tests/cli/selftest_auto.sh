@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `train --backend auto` takes its program forms from the selftest report stored for this chip
-# and OS (here: the simulator, ANE_TRAINER_AUTO_CANDIDATE=ane-sim), says so, and trains; a
-# report for another chip, or a corrupt one, is not used and the line says why.
+# and OS (here: the simulator, ANE_TRAINER_AUTO_CANDIDATE=ane-sim), says so, and trains (also
+# when it allows only 2-4 inputs per program; a form that cannot be met goes to vane with one
+# line); a report for another chip, or a corrupt one, is not used and the line says why.
 set -euo pipefail
 bin="${ANET_BIN:?ANET_BIN must name the ane_trainer binary}"
 data="${ANET_SHARED_DIR:?}/datasets/mnist-10k"
@@ -40,6 +41,38 @@ train changed
 grep -q "broadcast-channel=on" "$tmp/changed.err"
 grep -q "io-width-mult32=on" "$tmp/changed.err"
 grep -q "stopping after 2 steps" "$tmp/changed.err"
+
+# A chip that takes only 2, 3 or 4 inputs per program: the inputs are packed into that many
+# and training runs on ane-sim (both update modes); a form the planner cannot meet (max-inputs=1
+# with a model too large for one packed input) falls back to vane with one line saying why.
+for k in 2 3 4; do
+    "$py" - "$report" "$k" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+r["rule_settings"]["max-inputs"]["value"] = sys.argv[2]
+json.dump(r, open(sys.argv[1], "w"))
+PY
+    for u in cpu ane; do
+        "$bin" train --dataset "$data" --epochs 1 --max-steps 2 --backend auto --update "$u" --out "$tmp/mi$k$u" \
+            2>"$tmp/mi$k$u.err" >/dev/null || { cat "$tmp/mi$k$u.err"; exit 1; }
+        grep -q "max-inputs=$k" "$tmp/mi$k$u.err"
+        grep -q "^backend: ane-sim" "$tmp/mi$k$u.err"
+        grep -q "stopping after 2 steps" "$tmp/mi$k$u.err"
+        if grep -q "warning" "$tmp/mi$k$u.err"; then cat "$tmp/mi$k$u.err"; exit 1; fi
+    done
+done
+"$py" - "$report" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+r["rule_settings"]["max-inputs"]["value"] = "1"
+json.dump(r, open(sys.argv[1], "w"))
+PY
+"$bin" train --dataset "$data" --model mlp:784-4096-10 --epochs 1 --max-steps 1 --backend auto --out "$tmp/big" \
+    2>"$tmp/big.err" >/dev/null || { cat "$tmp/big.err"; exit 1; }
+[ "$(grep -c warning "$tmp/big.err")" = 1 ]
+grep -q "^ane_trainer: warning: ane-sim failed to take the programs in their form (.*breaks rule max-inputs.*); continuing on vane$" "$tmp/big.err"
+grep -q "^backend: vane" "$tmp/big.err"
+grep -q "stopping after 1 steps" "$tmp/big.err"
 
 # Measured on another chip: not used, with the reason.
 "$py" - "$report" <<'PY'

@@ -17,6 +17,16 @@ static int fusable(const step *s) {
     return s->kind == S_BINARY || s->kind == S_SELECT || s->kind == S_UNARY || s->kind == S_COPY;
 }
 
+/* A sum (or mean) of every element of a chain's value, taken tile by tile at the end of the
+ * chain: the tiles come in order, so it adds in input order as the reduce kernel does; its one
+ * output is complete only after the last tile, so nothing in the chain may read it. */
+static int is_sink(const step *s, int64_t cn) {
+    if (s->kind != S_REDUCE || s->ny != 1 || (s->op != ANET_VK_RSUM && s->op != ANET_VK_RMEAN)) return 0;
+    int64_t n = 1;
+    for (int i = 0; i < s->rank; i++) n *= s->dims[i];
+    return n == cn;
+}
+
 static int root_of(const int *alias, int v) { return v >= 0 && alias[v] >= 0 ? alias[v] : v; }
 
 /* Runs BODY with v = each value step s reads. */
@@ -44,6 +54,7 @@ typedef struct sched {
     int fuse;
     int no;     /* steps placed */
     int *owner; /* value -> id of the chain that writes it (0: none) */
+    int *sink;  /* value -> id of the chain whose full sum it is (0: none) */
     int next_id;
 } sched;
 
@@ -64,9 +75,12 @@ static anet_status order_steps(sched *c, const int *idx, int n) {
     anet_status st = ANET_OK;
     for (int i = 0; i < n && st == ANET_OK; i++) {
         const step *s = &c->orig[idx[i]];
-        if (c->fuse && fusable(s) && nc > 0 && s->ny == cn) {
+        int reads_sink = 0;
+        FOR_INPUTS(s, v, if (c->sink[root_of(c->alias, v)] == id) reads_sink = 1);
+        if (c->fuse && nc > 0 && !reads_sink && ((fusable(s) && s->ny == cn) || is_sink(s, cn))) {
             chain[nc++] = idx[i];
             c->owner[s->out] = id;
+            if (is_sink(s, cn)) c->sink[s->out] = id;
             continue;
         }
         if (nc > 0) {
@@ -98,6 +112,7 @@ anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *
     step *orig = malloc((size_t)(ns > 0 ? ns : 1) * sizeof *orig);
     int *idx = malloc((size_t)(ns > 0 ? ns : 1) * sizeof *idx);
     int *owner = calloc((size_t)(nv > 0 ? nv : 1), sizeof *owner);
+    int *sink = calloc((size_t)(nv > 0 ? nv : 1), sizeof *sink);
     int *unit_of = malloc((size_t)(ns > 0 ? ns : 1) * sizeof *unit_of);
     int *use_unit = malloc((size_t)(nv > 0 ? nv : 1) * sizeof *use_unit); /* -1 none, -2 several */
     int *last_in_unit = malloc((size_t)(nv > 0 ? nv : 1) * sizeof *last_in_unit);
@@ -105,19 +120,20 @@ anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *
     int *out_io = malloc((size_t)(nv > 0 ? nv : 1) * sizeof *out_io);
     p->units = calloc((size_t)(ns > 0 ? ns : 1), sizeof *p->units);
     anet_status st = ANET_OK;
-    if (!orig || !idx || !owner || !unit_of || !use_unit || !last_in_unit || !in_io || !out_io || !p->units)
+    if (!orig || !idx || !owner || !sink || !unit_of || !use_unit || !last_in_unit || !in_io || !out_io || !p->units)
         st = anet_fail(ANET_E_NOMEM, "vane: out of memory");
     /* 1. Order and units. */
     if (st == ANET_OK) {
         memcpy(orig, p->steps, (size_t)ns * sizeof *orig);
         for (int i = 0; i < ns; i++) idx[i] = i;
-        sched c = {p, orig, alias, !(flags & ANET_VANE_NO_FUSE), 0, owner, 0};
+        sched c = {p, orig, alias, !(flags & ANET_VANE_NO_FUSE), 0, owner, sink, 0};
         p->nunits = 0;
         st = order_steps(&c, idx, ns);
     }
     free(orig);
     free(idx);
     free(owner);
+    free(sink);
     if (st != ANET_OK) { free(unit_of); free(use_unit); free(last_in_unit); free(in_io); free(out_io); return st; }
 
     /* 2. Which outputs need a full buffer: read outside their unit, or a program output. */
@@ -151,11 +167,13 @@ anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *
         int fused = p->units[unit_of[i]].fused;
         FOR_INPUTS(s, v, if (!fused || s->has_bias || s->nparts) in_io[root_of(alias, v)] = -1);
         for (int k = 0; fused && k < 3; k++)
-            if (s->in[k] >= 0 && s->kind != S_UNARY && s->kind != S_COPY && operand_mode(g, s, k) != SRC_FULL)
+            if (s->in[k] >= 0 && s->kind != S_UNARY && s->kind != S_COPY && s->kind != S_REDUCE &&
+                operand_mode(g, s, k) != SRC_FULL)
                 in_io[root_of(alias, s->in[k])] = -1;
     }
-    for (int i = 0; i < ns; i++) /* an output a fused step does not write keeps its buffer */
-        if (!p->units[unit_of[i]].fused && out_io[p->steps[i].out] >= 0) out_io[p->steps[i].out] = -2;
+    for (int i = 0; i < ns; i++) /* an output a fused step does not write tile by tile keeps its buffer */
+        if ((!p->units[unit_of[i]].fused || p->steps[i].kind == S_REDUCE) && out_io[p->steps[i].out] >= 0)
+            out_io[p->steps[i].out] = -2;
     for (int i = 0; i < g->ninputs; i++) if (in_io[g->inputs[i]] == i) p->in_direct[i] = 1;
     for (int j = 0; j < g->noutputs; j++) {
         int v = g->outputs[j];
@@ -176,7 +194,7 @@ anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *
         for (int i = un->first; i < un->first + un->count; i++) {
             step *s = &p->steps[i];
             /* Output: a slot when every reader is in this unit (or there is none at all). */
-            int internal = use_unit[s->out] == u || use_unit[s->out] == -1;
+            int internal = s->kind != S_REDUCE && (use_unit[s->out] == u || use_unit[s->out] == -1);
             need_buf[s->out] = !internal;
             /* Slots are freed after the last reader; at most 3 gathers + 1 output per step, and
              * one slot per value alive in the chain: bounded by 4 * count. */
@@ -197,7 +215,8 @@ anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *
                 int held_slot = -1;
                 for (int q = 0; q < cap; q++) if (slot_busy[q] == r) held_slot = q;
                 if (held_slot >= 0) { s->src[k] = SRC_SLOT; s->src_slot[k] = held_slot; continue; }
-                s->src[k] = (s->kind == S_UNARY || s->kind == S_COPY) ? SRC_FULL : operand_mode(g, s, k);
+                s->src[k] = (s->kind == S_UNARY || s->kind == S_COPY || s->kind == S_REDUCE) ? SRC_FULL
+                                                                                            : operand_mode(g, s, k);
                 if (s->src[k] == SRC_FULL && in_io[r] >= 0) {
                     s->src[k] = SRC_IN16;
                     s->src_io[k] = in_io[r];
@@ -205,8 +224,14 @@ anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *
                 if (s->src[k] == SRC_GATHER || s->src[k] == SRC_IN16) {
                     int q = 0;
                     while (slot_busy[q] != -1) q++;
-                    slot_busy[q] = -3; /* a gather or conversion slot, this step only */
-                    gath[k] = q;
+                    /* An fp16 input read again later in this unit stays in its slot (converted
+                     * once per tile); otherwise a gather or conversion slot, this step only. */
+                    int keep = 0;
+                    for (int j = i + 1; s->src[k] == SRC_IN16 && !keep && j < un->first + un->count; j++)
+                        for (int kk = 0; kk < 3; kk++)
+                            if (p->steps[j].in[kk] >= 0 && root_of(alias, p->steps[j].in[kk]) == r) keep = 1;
+                    slot_busy[q] = keep ? r : -3;
+                    gath[k] = keep ? -1 : q;
                     s->src_slot[k] = q;
                 }
             }
@@ -273,6 +298,16 @@ void anet_vane_run_fused(const anet_program *p, const unit *u) {
                     break;
                 }
                 }
+            }
+            if (s->kind == S_REDUCE) { /* the chain's sink: one output, summed over the tiles in order */
+                float *y = b[s->out];
+                float a = k->sum_row(x[0], cnt, t == 0 ? 0.0f : y[0]);
+                if (t + cnt == u->n) {
+                    if (s->op == ANET_VK_RMEAN) a *= 1.0f / (float)u->n; /* as the reduce kernel */
+                    if (s->round) k->round(1, &a);
+                }
+                y[0] = a;
+                continue;
             }
             float *y = s->slot >= 0 ? p->tile + (size_t)s->slot * VANE_TILE : b[s->out] + t;
             /* Binary ops and selects round in their own loop; the rest after it, in the tile. */

@@ -117,6 +117,26 @@ void anet_vk_slice(int rank, const int64_t *dims, const int64_t *begin, const in
     }
 }
 
+void anet_vk_conv_taps(const anet_vk_win *g, const anet_vk_tap *taps, int64_t ntaps, const float *x, float *y) {
+    memset(y, 0, (size_t)(g->ho * g->wo) * sizeof(float));
+    for (int64_t t = 0; t < ntaps; t++) {
+        const anet_vk_tap *tp = &taps[t];
+        const float *xc = x + (int64_t)tp->ci * g->h * g->w;
+        int64_t x0 = tp->j * g->dw - g->pl;
+        /* the output columns whose input column ox*sw + x0 lies inside [0, w) */
+        int64_t lo = x0 >= 0 ? 0 : (-x0 + g->sw - 1) / g->sw, hi = g->wo;
+        if (g->w - 1 - x0 < 0) continue;
+        if ((g->w - 1 - x0) / g->sw + 1 < hi) hi = (g->w - 1 - x0) / g->sw + 1;
+        for (int64_t oy = 0; oy < g->ho; oy++) {
+            int64_t iy = oy * g->sh - g->pt + tp->i * g->dh;
+            if (iy < 0 || iy >= g->h) continue;
+            const float *xr = xc + iy * g->w + x0;
+            float *r = y + oy * g->wo;
+            for (int64_t ox = lo; ox < hi; ox++) r[ox] += tp->w * xr[ox * g->sw];
+        }
+    }
+}
+
 void anet_vk_im2col(const anet_vk_win *g, const float *x, float *col) {
     const int64_t hw = g->ho * g->wo;
     for (int64_t c = 0; c < g->c; c++) {

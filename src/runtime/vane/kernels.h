@@ -70,6 +70,8 @@ typedef struct anet_vk_ops {
     /* Operand k of plan p at flat output indices [start, start + count), packed into dst. */
     void (*gather)(const anet_vk_bcast *p, int k, const float *x, int64_t start, int64_t count, float *dst);
     void (*reduce)(anet_vk_redop op, int rank, const int64_t *dims, unsigned mask, const float *x, float *y);
+    /* a + x[0] + ... + x[n-1], added in that order (a full sum taken tile by tile) */
+    float (*sum_row)(const float *x, int64_t n, float a);
 } anet_vk_ops;
 
 /* The fastest set this CPU runs (decided once). */
@@ -110,6 +112,14 @@ typedef struct anet_vk_win {
 
 /* col[(c*kh + i)*kw + j][oy*wo + ox] = x[c][oy*sh - pt + i*dh][ox*sw - pl + j*dw] or 0. */
 void anet_vk_im2col(const anet_vk_win *g, const float *x, float *col);
+/* A sparse const kernel (e.g. the one-hot patch extraction of program forms): one output
+ * plane [ho, wo] as the sum over its taps of w * the input plane `ci` read at window position
+ * (i, j). x is the group's input [c, h, w]. Cost: taps x outputs, not c*kh*kw x outputs. */
+typedef struct anet_vk_tap {
+    int32_t ci, i, j;
+    float w;
+} anet_vk_tap;
+void anet_vk_conv_taps(const anet_vk_win *g, const anet_vk_tap *taps, int64_t ntaps, const float *x, float *y);
 /* Pools each of `planes` planes; avg divides by the window's in-bounds count when
  * exclude_pad, else by kh*kw. */
 void anet_vk_pool(int is_max, int exclude_pad, int64_t planes, const anet_vk_win *g,

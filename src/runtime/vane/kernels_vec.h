@@ -105,8 +105,85 @@ VK_ROW(row_ge, x >= z ? 1.0f : 0.0f)
 VK_ROW(row_lt, x < z ? 1.0f : 0.0f)
 VK_ROW(row_eq, x == z ? 1.0f : 0.0f)
 
+#ifdef VK_F16C
+/* The arithmetic ops with rounding, in registers: op, convert to fp16 and back, store once
+ * (the same instructions as the loop above followed by round(), without the second pass over
+ * the row). Other strides and the tail: the scalar expression and r16 (the same bits). */
+#ifdef __AVX512F__
+typedef __m512 vk_vec;
+#define VK_VW 16
+#define VK_VLOAD _mm512_loadu_ps
+#define VK_VSTORE _mm512_storeu_ps
+#define VK_VSET1 _mm512_set1_ps
+#define VK_VR16(v) _mm512_cvtph_ps(_mm512_cvtps_ph((v), _MM_FROUND_TO_NEAREST_INT))
+#define VK_VADD _mm512_add_ps
+#define VK_VSUB _mm512_sub_ps
+#define VK_VMUL _mm512_mul_ps
+#define VK_VDIV _mm512_div_ps
+#define VK_VMAX(x, z) _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(x, z, _CMP_GT_OQ), z, x)
+#define VK_VMIN(x, z) _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(x, z, _CMP_LT_OQ), z, x)
+#else
+typedef __m256 vk_vec;
+#define VK_VW 8
+#define VK_VLOAD _mm256_loadu_ps
+#define VK_VSTORE _mm256_storeu_ps
+#define VK_VSET1 _mm256_set1_ps
+#define VK_VR16(v) _mm256_cvtph_ps(_mm256_cvtps_ph((v), _MM_FROUND_TO_NEAREST_INT))
+#define VK_VADD _mm256_add_ps
+#define VK_VSUB _mm256_sub_ps
+#define VK_VMUL _mm256_mul_ps
+#define VK_VDIV _mm256_div_ps
+#define VK_VMAX(x, z) _mm256_blendv_ps(z, x, _mm256_or_ps(_mm256_cmp_ps(x, x, _CMP_UNORD_Q), _mm256_cmp_ps(x, z, _CMP_GT_OQ)))
+#define VK_VMIN(x, z) _mm256_blendv_ps(z, x, _mm256_or_ps(_mm256_cmp_ps(x, x, _CMP_UNORD_Q), _mm256_cmp_ps(x, z, _CMP_LT_OQ)))
+#endif
+#define VK_VROW(NAME, VEXPR, EXPR)                                                             \
+    static void VK_FN(NAME)(int64_t n, const float *restrict a, int64_t sa,                   \
+                            const float *restrict b, int64_t sb, float *restrict y) {          \
+        int64_t i = 0;                                                                         \
+        if (sa == 1 && sb == 1) {                                                              \
+            for (; i + VK_VW <= n; i += VK_VW) {                                               \
+                vk_vec x = VK_VLOAD(a + i), z = VK_VLOAD(b + i);                               \
+                VK_VSTORE(y + i, VK_VR16(VEXPR));                                              \
+            }                                                                                  \
+        } else if (sa == 1 && sb == 0) {                                                       \
+            const vk_vec z = VK_VSET1(b[0]);                                                   \
+            for (; i + VK_VW <= n; i += VK_VW) {                                               \
+                vk_vec x = VK_VLOAD(a + i);                                                    \
+                VK_VSTORE(y + i, VK_VR16(VEXPR));                                              \
+            }                                                                                  \
+        } else if (sa == 0 && sb == 1) {                                                       \
+            const vk_vec x = VK_VSET1(a[0]);                                                   \
+            for (; i + VK_VW <= n; i += VK_VW) {                                               \
+                vk_vec z = VK_VLOAD(b + i);                                                    \
+                VK_VSTORE(y + i, VK_VR16(VEXPR));                                              \
+            }                                                                                  \
+        }                                                                                      \
+        for (; i < n; i++) {                                                                   \
+            float x = a[i * sa], z = b[i * sb];                                                \
+            y[i] = VK_FN(r16)(EXPR);                                                           \
+        }                                                                                      \
+    }
+VK_VROW(vrow_add, VK_VADD(x, z), x + z)
+VK_VROW(vrow_sub, VK_VSUB(x, z), x - z)
+VK_VROW(vrow_mul, VK_VMUL(x, z), x * z)
+VK_VROW(vrow_div, VK_VDIV(x, z), x / z)
+VK_VROW(vrow_max, VK_VMAX(x, z), VK_MAX(x, z))
+VK_VROW(vrow_min, VK_VMIN(x, z), VK_MIN(x, z))
+#endif
+
 static void VK_FN(binary_row)(anet_vk_binop op, int64_t n, const float *a, int64_t sa,
                               const float *b, int64_t sb, float *y, int rnd) {
+#ifdef VK_F16C
+    if (rnd) switch (op) {
+        case ANET_VK_ADD: VK_FN(vrow_add)(n, a, sa, b, sb, y); return;
+        case ANET_VK_SUB: VK_FN(vrow_sub)(n, a, sa, b, sb, y); return;
+        case ANET_VK_MUL: VK_FN(vrow_mul)(n, a, sa, b, sb, y); return;
+        case ANET_VK_DIV: VK_FN(vrow_div)(n, a, sa, b, sb, y); return;
+        case ANET_VK_MAX: VK_FN(vrow_max)(n, a, sa, b, sb, y); return;
+        case ANET_VK_MIN: VK_FN(vrow_min)(n, a, sa, b, sb, y); return;
+        default: break;
+        }
+#endif
     switch (op) {
     case ANET_VK_ADD: VK_FN(row_add)(n, a, sa, b, sb, y, rnd); break;
     case ANET_VK_SUB: VK_FN(row_sub)(n, a, sa, b, sb, y, rnd); break;
@@ -272,6 +349,23 @@ static void VK_FN(gather)(const anet_vk_bcast *p, int k, const float *x, int64_t
     }
 }
 
+/* a + x[0] + x[1] + ... in input order. A block of zeros (+0 or -0) leaves an accumulator
+ * that is not -0 unchanged (a + 0 = a, also for inf and NaN), so such blocks are skipped after
+ * a vectorised check: the serial loop's bits, at the speed of a compare on the mostly-zero
+ * tensors a finite flag sums (gradient x 0: zero unless a value overflowed). */
+#define VK_ZB 256
+static float VK_FN(sum_row)(const float *restrict x, int64_t n, float a) {
+    int64_t i = 0;
+    for (; i + VK_ZB <= n; i += VK_ZB) {
+        unsigned nz = 0;
+        for (int j = 0; j < VK_ZB; j++) nz |= x[i + j] != 0.0f; /* NaN too */
+        if (!nz && !(a == 0.0f && signbit(a))) continue;
+        for (int j = 0; j < VK_ZB; j++) a += x[i + j];
+    }
+    for (; i < n; i++) a += x[i];
+    return a;
+}
+
 /* Outputs reduced together across one inner-reduced row each: VK_RB independent accumulators
  * keep every output's serial order while the rows advance side by side. */
 #define VK_RB 16
@@ -331,7 +425,7 @@ static void VK_FN(reduce)(anet_vk_redop op, int rank, const int64_t *dims, unsig
             if (is_max) {
                 for (int64_t i = 0; i < inner; i++) if (xr[i] > a || xr[i] != xr[i]) a = xr[i];
             } else {
-                for (int64_t i = 0; i < inner; i++) a += xr[i];
+                a = VK_FN(sum_row)(xr, inner, a);
             }
             y[oy] = a;
         } else {
@@ -360,5 +454,5 @@ static void VK_FN(reduce)(anet_vk_redop op, int rank, const int64_t *dims, unsig
 
 const anet_vk_ops VK_TABLE = {
     VK_NAME, VK_FN(round), VK_FN(binary_row), VK_FN(binary), VK_FN(select_row), VK_FN(select), VK_FN(unary),
-    VK_FN(gather), VK_FN(reduce),
+    VK_FN(gather), VK_FN(reduce), VK_FN(sum_row),
 };

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/fp16.h"
 #include "runtime/vane/plan.h"
 
 typedef struct ctx {
@@ -394,6 +395,45 @@ static anet_status plan_window(const ctx *c, step *s, const anet_type *tx, const
     return ANET_OK;
 }
 
+/* A const kernel with at most one nonzero in 8 runs tap by tap (anet_vk_conv_taps): the
+ * one-hot patch extraction of the program forms and its transpose are such kernels, and
+ * im2col + sgemm would spend kh*kw times the work on their zeros. */
+static anet_status plan_conv_taps(const ctx *c, step *s, int wv) {
+    const anet_const *k = anet_graph_const_of(c->g, wv);
+    if (!k || !k->data || (k->type.dtype != ANET_DT_FP16 && k->type.dtype != ANET_DT_FP32)) return ANET_OK;
+    const anet_vk_win *w = &s->win;
+    int64_t per = w->c * w->kh * w->kw, n = s->cout * per, nnz = 0;
+    float *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
+    if (!v) return anet_fail(ANET_E_NOMEM, "vane: out of memory");
+    for (int64_t e = 0; e < n; e++) {
+        v[e] = k->type.dtype == ANET_DT_FP16 ? anet_f16_to_f32(((const anet_f16 *)k->data)[e]) : ((const float *)k->data)[e];
+        nnz += v[e] != 0.0f;
+    }
+    if (nnz * 8 > n) {
+        free(v);
+        return ANET_OK;
+    }
+    s->taps = malloc((size_t)(nnz > 0 ? nnz : 1) * sizeof *s->taps);
+    s->tap_start = malloc((size_t)(s->cout + 1) * sizeof *s->tap_start);
+    if (!s->taps || !s->tap_start) {
+        free(v);
+        return anet_fail(ANET_E_NOMEM, "vane: out of memory");
+    }
+    int64_t t = 0;
+    for (int64_t o = 0; o < s->cout; o++) {
+        s->tap_start[o] = t;
+        for (int64_t e = 0; e < per; e++) {
+            float x = v[o * per + e];
+            if (x == 0.0f) continue;
+            anet_vk_tap tp = {(int32_t)(e / (w->kh * w->kw)), (int32_t)(e / w->kw % w->kh), (int32_t)(e % w->kw), x};
+            s->taps[t++] = tp;
+        }
+    }
+    s->tap_start[s->cout] = t;
+    free(v);
+    return ANET_OK;
+}
+
 static anet_status plan_conv(const ctx *c, step *s) {
     int x = need(c, "x"), wv = need(c, "weight");
     if (x < 0 || wv < 0) return ANET_E_UNSUPPORTED;
@@ -419,7 +459,8 @@ static anet_status plan_conv(const ctx *c, step *s) {
     if (s->M > INT_MAX || s->N > INT_MAX || s->K > INT_MAX) return bad(c, "dimension too large");
     s->direct = w->kh == 1 && w->kw == 1 && w->sh == 1 && w->sw == 1 && w->pt == 0 && w->pl == 0 &&
                 w->ho == w->h && w->wo == w->w;
-    if (!s->direct) {
+    if ((st = plan_conv_taps(c, s, wv)) != ANET_OK) return st;
+    if (!s->direct && !s->taps) {
         s->scratch_n = s->K * s->N;
         if (s->scratch_n > ANET_MAX_ELEMENTS) return bad(c, "im2col buffer too large");
     }

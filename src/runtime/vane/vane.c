@@ -33,6 +33,8 @@ static void program_free(anet_program *p) {
         free(p->steps[i].part_len);
         free(p->steps[i].aoff);
         free(p->steps[i].boff);
+        free(p->steps[i].taps);
+        free(p->steps[i].tap_start);
     }
     free(p->steps);
     free(p->units);
@@ -103,6 +105,34 @@ anet_status anet_vane_compile_graph(void *state, const anet_graph *g, anet_progr
 /* A fused step's operand or output may live in a tile slot instead of a buffer. */
 static int in_slot(const step *s, int k) { return s->src[k] == SRC_SLOT || s->src[k] == SRC_IN16; }
 
+/* A step run whole whose output is read by no step and leaves the program only as fp16 need
+ * not round it: the output conversion rounds to nearest even too (the same bits; a weight
+ * gradient of --update cpu skips one pass over the largest tensor). */
+static void drop_output_rounding(anet_program *p, const anet_graph *g, const int *alias) {
+    char *read = calloc((size_t)(g->nvalues > 0 ? g->nvalues : 1), 1);
+    if (!read) return; /* keep rounding: correct, only slower */
+#define ROOT(v) (alias[v] >= 0 ? alias[v] : (v))
+    for (int i = 0; i < p->nsteps; i++) {
+        const step *s = &p->steps[i];
+        for (int k = 0; k < 3; k++) if (s->in[k] >= 0) read[ROOT(s->in[k])] = 1;
+        if (s->has_bias) read[ROOT(s->bias)] = 1;
+        for (int k = 0; k < s->nparts; k++) read[ROOT(s->parts[k])] = 1;
+    }
+    for (int u = 0; u < p->nunits; u++) {
+        if (p->units[u].fused) continue;
+        step *s = &p->steps[p->units[u].first];
+        int r = ROOT(s->out), outs = 0, ok = s->round && !read[r];
+        for (int j = 0; ok && j < p->nout; j++) {
+            if (ROOT(p->out[j].value) != r) continue;
+            outs++;
+            if (p->out[j].dtype != ANET_DT_FP16 || p->out_direct[j]) ok = 0;
+        }
+        if (ok && outs > 0) s->round = 0;
+    }
+#undef ROOT
+    free(read);
+}
+
 anet_status anet_vane_compile_graph_opts(void *state, const anet_graph *g, unsigned flags, anet_program **out) {
     vane_state *vs = state;
     if (!vs || !g || !out) return anet_fail(ANET_E_INVALID, "vane compile: missing argument");
@@ -157,6 +187,7 @@ anet_status anet_vane_compile_graph_opts(void *state, const anet_graph *g, unsig
     if (!need) { st = anet_fail(ANET_E_NOMEM, "vane: out of memory"); goto fail; }
     if ((st = anet_vane_schedule(p, g, alias, flags, need)) != ANET_OK) goto fail;
     if ((st = anet_vane_layout(p, g, alias, need, flags)) != ANET_OK) goto fail;
+    if (!(flags & ANET_VANE_NO_FUSE)) drop_output_rounding(p, g, alias); /* op-by-op: the reference */
     /* Consts: converted once, now. */
     for (int o = 0; o < g->nops; o++) {
         const anet_op *op = &g->ops[o];
@@ -255,7 +286,11 @@ static void run_step(const anet_program *p, const step *s) {
         const anet_vk_win *w = &s->win;
         const float *x = b[s->in[0]], *wt = b[s->in[1]];
         int64_t in_plane = w->h * w->w, out_plane = w->ho * w->wo;
-        for (int64_t n = 0; n < s->batch; n++)
+        for (int64_t n = 0; s->taps && n < s->batch; n++)
+            for (int64_t o = 0; o < s->cout; o++)
+                anet_vk_conv_taps(w, s->taps + s->tap_start[o], s->tap_start[o + 1] - s->tap_start[o],
+                                  x + (n * s->cin + o / s->M * w->c) * in_plane, y + (n * s->cout + o) * out_plane);
+        for (int64_t n = 0; !s->taps && n < s->batch; n++)
             for (int64_t g = 0; g < s->groups; g++) {
                 const float *xg = x + (n * s->cin + g * w->c) * in_plane;
                 float *yg = y + (n * s->cout + g * s->M) * out_plane;
@@ -375,4 +410,5 @@ static void vane_stats(void *state, anet_backend_stats *out) {
 
 const anet_backend_ops anet_vane_ops = {
     "vane", vane_probe, vane_create, vane_destroy, vane_compile, vane_eval, vane_release, vane_stats,
+    NULL, /* no resident tensors: callers copy through eval (the trainer's fallback copy path) */
 };

@@ -13,8 +13,9 @@ extern const anet_backend_ops anet_vane_ops;
  * from anet_vane_ops.create (anet_backend.state of an open "vane" backend). */
 anet_status anet_vane_compile_graph(void *state, const anet_graph *g, anet_program **out);
 
-/* The same with plan options: by default elementwise chains are fused and buffers reused by
- * liveness; tests compare that with op-by-op execution in one buffer per value. */
+/* The same with plan options: by default elementwise chains are fused, buffers reused by
+ * liveness and outputs that leave only as fp16 rounded by their conversion; tests compare that
+ * with op-by-op execution (NO_FUSE: every op rounds itself) in one buffer per value. */
 enum { ANET_VANE_NO_FUSE = 1u, ANET_VANE_NO_REUSE = 2u };
 anet_status anet_vane_compile_graph_opts(void *state, const anet_graph *g, unsigned flags, anet_program **out);
 

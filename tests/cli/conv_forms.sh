@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# A conv model in the program forms (docs/mil.md, train/lower_conv.h): under the strict rule set
+# (ANE_TRAINER_FORMS=strict: every rule on, one input per program) on ane-sim m1 and m4 it
+# compiles, breaks no rule, trains, and its losses match vane's plain-conv programs within
+# fp16 tolerance: the first step's loss (same weights, same batch: only roundings differ)
+# within 1%, the mean loss of steps 11-20 within 3% (the runs drift apart by fp16 rounding of
+# different but equivalent programs). compile --chip writes plan.json naming the rules. A conv
+# model takes its recommended defaults for the flags not given, says so in one line, and stores
+# them in the checkpoint; an mlp: model keeps the general defaults.
+set -euo pipefail
+bin="${ANET_BIN:?}"
+data="${ANET_SHARED_DIR:?}/datasets/mnist-10k"
+py=/usr/bin/python3
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+M="conv:4x5x5:s2,relu,maxpool:2,conv:8x3x3:pad1,relu,flatten,linear:10"
+common=(--dataset "$data" --model "$M" --epochs 1 --max-steps 20 --batch-size 32 --log-steps 1 --seed 3 --quiet)
+
+"$bin" train "${common[@]}" --backend vane --out "$tmp/vane"
+for chip in m1 m4; do
+    ANE_TRAINER_FORMS=strict "$bin" train "${common[@]}" --backend ane-sim --chip "$chip" --out "$tmp/$chip"
+done
+# Recommended defaults (the checkpoint stores them as any option: docs/training.md).
+"$bin" train --dataset "$data" --model "$M" --epochs 1 --backend vane --max-steps 2 --log-steps 1 --out "$tmp/d" 2>"$tmp/d.err" >/dev/null
+grep -q "model $M: its recommended defaults --batch-size 16 --lr 0.002 --schedule cosine" "$tmp/d.err" || { cat "$tmp/d.err"; exit 1; }
+grep -q '"lr":0.002' "$tmp/d/metrics.jsonl"
+"$bin" train --dataset "$data" --model "$M" --epochs 1 --backend vane --max-steps 2 --batch-size 64 --schedule constant \
+    --out "$tmp/e" 2>"$tmp/e.err" >/dev/null
+grep -q "its recommended defaults --lr 0.002 (flags given" "$tmp/e.err" && grep -q "batch 64" "$tmp/e.err" || { cat "$tmp/e.err"; exit 1; }
+"$bin" train --dataset "$data" --model mlp:784-16-10 --epochs 1 --backend vane --max-steps 2 --out "$tmp/f" 2>"$tmp/f.err" >/dev/null
+! grep -q "recommended defaults" "$tmp/f.err" && grep -q "lr 0.001; batch 128" "$tmp/f.err" || { cat "$tmp/f.err"; exit 1; }
+echo "ok: recommended defaults for a conv model only, flags given win"
+
+ANE_TRAINER_FORMS=strict "$bin" compile --model "$M" --chip m1 --batch-size 32 --backend ane-sim --out "$tmp/c" >/dev/null
+
+"$py" - "$tmp" <<'PY'
+import json, os, sys
+t = sys.argv[1]
+def losses(run):
+    ms = [json.loads(l) for l in open(os.path.join(t, run, "metrics.jsonl"))]
+    steps = [m for m in ms if m.get("event") == "step"]
+    assert len(steps) == 20, (run, len(steps))
+    for m in steps:
+        assert m["backend"] == ("vane" if run == "vane" else "ane-sim"), m
+    return [m["train_loss"] for m in steps]
+v = losses("vane")
+for chip in ["m1", "m4"]:
+    a = losses(chip)
+    first = abs(a[0] - v[0]) / v[0]
+    late_v, late_a = sum(v[10:]) / 10, sum(a[10:]) / 10
+    late = abs(late_a - late_v) / late_v
+    assert first < 0.01, (chip, a[0], v[0])
+    assert late < 0.03, (chip, late_a, late_v)
+    assert late_a < sum(a[:3]) / 3 - 0.05, ("does not train", chip, a)
+    print(f"ok: {chip} strict: step-1 loss {a[0]:.4f} vs vane {v[0]:.4f} ({first:.1e}); steps 11-20 {late_a:.4f} vs {late_v:.4f} ({late:.1e})")
+plan = json.load(open(os.path.join(t, "c", "plan.json")))
+for p in plan["programs"]:
+    assert p["compiled"] is True, (p["name"], p.get("compile_error"))
+    f = p["forms"]
+    assert not f["unmet"], f
+    assert {"matmul-contraction-32", "max-inputs", "runtime-input-layout-ops"} <= set(f["shaped_by"]), f
+    convs = [o for o in open(os.path.join(t, "c", p["mil"])).read().splitlines() if "= conv(" in o]
+    assert convs, p["name"]
+print("ok: compile --chip m1 (strict): no unmet rule; shaped by", plan["programs"][0]["forms"]["shaped_by"])
+PY
