@@ -158,6 +158,18 @@ static int meta_num(const anet_ckpt *ck, const char *key, double lo, double hi, 
     return !*end && *out >= lo && *out <= hi;
 }
 
+/* Whether the checkpoint's "vocab" (hex of its characters in id order) is v. */
+static int vocab_is(const anet_ckpt *ck, const anet_vocab *v) {
+    const char *hex = anet_ckpt_get_meta(ck, "vocab");
+    if (!hex || strlen(hex) != 2 * (size_t)v->size) return 0;
+    for (uint32_t i = 0; i < v->size; i++) {
+        char h[3];
+        snprintf(h, sizeof h, "%02x", v->chars[i]);
+        if (memcmp(hex + 2 * i, h, 2) != 0) return 0;
+    }
+    return 1;
+}
+
 /* Continues from a checkpoint of this loop (the same model, data and update mode): weights,
  * optimizer state, loss scale, step counts and the data generator. */
 static anet_status restore(run *r, const anet_seq_options *o) {
@@ -176,9 +188,12 @@ static anet_status restore(run *r, const anet_seq_options *o) {
         st = anet_fail(ANET_E_INVALID, "--resume %s: saved in the %s program form, this run uses the %s one (--chip, "
                        "ANE_TRAINER_FORMS)", o->resume, f ? f : "?", r->c.vpad ? "padded" : "plain");
     else if (!meta_num(&ck, "steps", 1, 1e15, &steps) || !meta_num(&ck, "opt_t", 0, steps, &t) ||
-             !meta_num(&ck, "loss_scale", 1, 65504, &scale) || !meta_num(&ck, "good_steps", 0, 1e15, &good) || !rng ||
-             strlen(rng) != 64)
+             !meta_num(&ck, "loss_scale", 1, 65504, &scale) || !meta_num(&ck, "good_steps", 0, steps < 1e9 ? steps : 1e9, &good) ||
+             !rng || strlen(rng) != 64) /* good_steps: an int that counts on */
         st = anet_fail(ANET_E_FORMAT, "--resume %s: not a resumable transformer checkpoint (training state metadata)", o->resume);
+    else if (!vocab_is(&ck, &r->td.vocab))
+        st = anet_fail(ANET_E_MISMATCH, "--resume %s: trained on a text with another vocabulary than %s (--dataset)", o->resume,
+                       o->dataset);
     else if ((int64_t)steps >= o->max_steps)
         st = anet_fail(ANET_E_INVALID, "--resume %s: already %lld steps; give a larger --max-steps", o->resume, (long long)steps);
     for (int k = 0; k < 4 && st == ANET_OK; k++) {
