@@ -15,7 +15,9 @@
 #include "runtime/vane/plan.h"
 #include "runtime/vane/vane.h"
 #include "train/model.h"
+#include "plan/forms.h"
 #include "train/step.h"
+#include "train/step_forms.h"
 
 static uint64_t rng = 0x2545F4914F6CDD1Dull;
 static double uni(double lo, double hi) {
@@ -25,7 +27,8 @@ static double uni(double lo, double hi) {
     return lo + (hi - lo) * (double)(rng >> 11) / 9007199254740992.0;
 }
 
-static int last_fused; /* chains of more than one step in the last compiled program */
+static int last_fused;  /* chains of more than one step in the last compiled program */
+static int last_direct; /* its fp16 inputs and outputs read / written by chains directly */
 
 /* Runs g compiled with `flags`; returns the outputs' bytes concatenated (malloc'd), or NULL. */
 static uint8_t *run(anet_backend *be, const anet_graph *g, unsigned flags, uint8_t **ins, size_t *total,
@@ -38,6 +41,9 @@ static uint8_t *run(anet_backend *be, const anet_graph *g, unsigned flags, uint8
     *arena = p->arena_floats;
     last_fused = 0;
     for (int u = 0; u < p->nunits; u++) if (p->units[u].fused && p->units[u].count > 1) last_fused++;
+    last_direct = 0;
+    for (int i = 0; i < p->nin; i++) last_direct += p->in_direct[i];
+    for (int i = 0; i < p->nout; i++) last_direct += p->out_direct[i];
     anet_io in[64], out[64];
     size_t sz = 0;
     for (int i = 0; i < p->nin; i++) in[i] = (anet_io){ins[i], p->in[i].nbytes};
@@ -140,6 +146,48 @@ static void test_step_programs(void) {
             }
 }
 
+/* The training programs in the chip's form (every input and output reshaped, sizes padded):
+ * the optimizer state still goes between the caller's fp16 buffers and the chains directly,
+ * through the reshapes. */
+static void test_lowered_programs(void) {
+    for (int upd = 0; upd < 2; upd++) {
+        anet_step_config cfg;
+        memset(&cfg, 0, sizeof cfg);
+        CHECK(anet_model_parse("mlp:40-30-5", &cfg.model) == ANET_OK);
+        anet_model_spec user = cfg.model;
+        cfg.batch = 33;
+        cfg.opt = (anet_opt_config){ANET_OPT_ADAM, 1e-3f, 0.9f, 0.9f, 0.999f, 1e-8f, 0.0f};
+        cfg.update = upd ? ANET_UPDATE_ANE : ANET_UPDATE_CPU;
+        anet_forms f;
+        anet_forms_default(ANET_CHIP_M4, &f);
+        anet_step_forms_config(&f, &cfg);
+        anet_step_program sp;
+        anet_step_forms sf;
+        memset(&sf, 0, sizeof sf);
+        if (anet_step_build_train(&cfg, &sp) != ANET_OK || anet_step_forms_lower(&sf, &sp, &f, &user, 33) != ANET_OK) {
+            CHECK_MSG(0, "lowered build: %s", anet_last_error());
+            anet_step_forms_free(&sf);
+            continue;
+        }
+        uint8_t **ins = make_inputs(sp.graph, -1.0, 1.0);
+        int64_t af = 0, ap = 0;
+        compare(sp.graph, ins, upd ? "lowered train update ane" : "lowered train update cpu", &af, &ap);
+        if (upd) { /* hi is a matmul operand (a buffer); lo and the moments and all 4 updates are direct */
+            anet_backend be;
+            anet_backend_config bc = {ANET_CHIP_M4, ANET_NUMERICS_FP16};
+            size_t n = 0;
+            int64_t ar = 0;
+            CHECK(anet_backend_open("vane", &bc, &be) == ANET_OK);
+            free(run(&be, sp.graph, 0, ins, &n, &ar));
+            anet_backend_close(&be);
+            CHECK_MSG(last_direct >= 7 * 4, "lowered update ane: %d direct fp16 I/O", last_direct);
+        }
+        free_inputs(sp.graph, ins);
+        anet_step_forms_free(&sf);
+        anet_step_program_free(&sp);
+    }
+}
+
 /* A chain over [3,5,700] (several tiles, a tail, operands broadcast from [3,1,700], [1,5,1] and
  * a scalar), with a select on a computed condition, an fp32 cast and back (vane copies; the ANE would cast at the boundary), a reshape of an
  * internal value, a value also read by a reduction after the chain, and an unused output. */
@@ -204,5 +252,6 @@ int main(void) {
     test_step_programs();
     test_hand_chain();
     test_sink_chain();
+    test_lowered_programs();
     TEST_MAIN_END();
 }

@@ -152,15 +152,17 @@ anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *
     /* fp16 program inputs read only by fused steps, one element per output element, go from
      * the caller's buffer into tile slots; fp16 outputs written by fused steps go to the
      * caller's buffer from the tile. Neither needs an arena buffer for that. */
+    /* A reshape shares its input's packed data (the same flat index), so I/O also goes direct
+     * through one (the chip's program form reshapes every input and output). in_io / out_io
+     * are kept per root value. */
     for (int v = 0; v < nv; v++) in_io[v] = out_io[v] = -1;
     for (int i = 0; i < g->ninputs; i++)
         if (g->values[g->inputs[i]].type.dtype == ANET_DT_FP16) in_io[g->inputs[i]] = i;
-    for (int v = 0; v < nv; v++) if (alias[v] >= 0) { in_io[alias[v]] = -1; out_io[alias[v]] = -2; out_io[v] = -2; }
     for (int j = 0; j < g->noutputs; j++) {
-        int v = g->outputs[j];
-        in_io[root_of(alias, v)] = -1;
-        if (out_io[v] == -1 && g->values[v].type.dtype == ANET_DT_FP16) out_io[v] = j;
-        else out_io[v] = -2; /* twice an output, aliased, or fp32: through the arena */
+        int v = g->outputs[j], r = root_of(alias, v);
+        in_io[r] = -1;
+        if (out_io[r] == -1 && g->values[v].type.dtype == ANET_DT_FP16) out_io[r] = j;
+        else out_io[r] = -2; /* twice an output, or fp32: through the arena */
     }
     for (int i = 0; i < ns; i++) {
         const step *s = &p->steps[i];
@@ -176,14 +178,14 @@ anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *
             out_io[p->steps[i].out] = -2;
     for (int i = 0; i < g->ninputs; i++) if (in_io[g->inputs[i]] == i) p->in_direct[i] = 1;
     for (int j = 0; j < g->noutputs; j++) {
-        int v = g->outputs[j];
-        if (out_io[v] == j && p->out[j].value == v) {
+        int r = root_of(alias, g->outputs[j]);
+        if (out_io[r] == j) {
             int made = 0;
-            for (int i = 0; i < ns; i++) if (p->steps[i].out == v) made = 1;
+            for (int i = 0; i < ns; i++) if (p->steps[i].out == r) made = 1;
             if (made) p->out_direct[j] = 1;
-            else out_io[v] = -2;
+            else out_io[r] = -2;
         }
-        if (!p->out_direct[j]) use_unit[root_of(alias, v)] = -2;
+        if (!p->out_direct[j]) use_unit[r] = -2;
     }
     int max_slots = 0;
     int *slot_busy = NULL, cap = 0;
