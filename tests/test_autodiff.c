@@ -121,6 +121,17 @@ static int b_conv_grouped(anet_graph *g) {
     static const int32_t st[1] = {2};
     return anet_b_conv(g, NULL, in(g, "x", T(3, 2, 4, 9, 0)), rconst(g, T(3, 6, 2, 3, 0), -1, 1), -1, st, NULL, NULL, NULL, 2);
 }
+/* 2-D convs with const (baked) weights: the input gradient's kernel is computed as a const */
+static int b_conv_baked(anet_graph *g) {
+    static const int32_t pad[4] = {2, 1, 0, 1};
+    return anet_b_conv(g, NULL, in(g, "x", T(4, 2, 3, 5, 6)), rconst(g, T(4, 4, 3, 3, 2), -1, 1), -1, NULL, "custom", pad,
+                       NULL, 1);
+}
+static int b_conv_baked_grouped(anet_graph *g) {
+    static const int32_t pad[4] = {1, 1, 1, 1};
+    return anet_b_conv(g, NULL, in(g, "x", T(4, 1, 3, 4, 5)), rconst(g, T(4, 6, 1, 3, 3), -1, 1), -1, NULL, "custom", pad,
+                       NULL, 3);
+}
 /* grouped 2-D conv with the weight as an input: both gradients (weight through a block mask) */
 static int b_conv_grouped_w(anet_graph *g) {
     static const int32_t pad[4] = {1, 0, 0, 1};
@@ -177,7 +188,8 @@ static const tcase cases[] = {
     {"concat", b_concat, -1, 1},   {"reuse", b_reuse, -1, 1},     {"conv", b_conv, -1, 1},       {"conv_bias", b_conv_bias, -1, 1},
     {"conv_same", b_conv_same, -1, 1}, {"conv_grouped", b_conv_grouped, -1, 1}, {"avg_pool", b_avgpool, -1, 1},
     {"avg_pool_pad", b_avgpool_pad, -1, 1}, {"max_pool", b_maxpool, -1, 1},
-    {"conv_grouped_w", b_conv_grouped_w, -1, 1}, {"max_pool_tiled", b_maxpool_tiled, -1, 1},
+    {"conv_grouped_w", b_conv_grouped_w, -1, 1}, {"conv_baked", b_conv_baked, -1, 1},
+    {"conv_baked_grouped", b_conv_baked_grouped, -1, 1}, {"max_pool_tiled", b_maxpool_tiled, -1, 1},
     {"avg_pool_tiled", b_avgpool_tiled, -1, 1},
 };
 

@@ -338,15 +338,18 @@ typedef struct convcase {
     const char *pad_type;
     int64_t pad[4]; /* custom: top, bottom, left, right */
     int weight_input;
+    int sparse; /* const kernel with 1 nonzero in 9: vane's tap-by-tap path (anet_vk_conv_taps) */
 } convcase;
 
 static void test_conv(void) {
     convcase cs[] = {
-        {1, 5, 9, 11, 4, 3, 3, 2, 2, 1, 1, 1, "custom", {1, 1, 1, 1}, 0},
-        {2, 5, 9, 11, 5, 3, 3, 1, 1, 2, 2, 5, "same", {0, 0, 0, 0}, 0},
-        {1, 6, 4, 7, 3, 1, 1, 1, 1, 1, 1, 1, "valid", {0, 0, 0, 0}, 1},
-        {1, 4, 6, 9, 6, 3, 3, 1, 2, 1, 1, 2, "valid", {0, 0, 0, 0}, 1},
-        {1, 3, 5, 8, 2, 2, 3, 1, 1, 1, 1, 1, "custom", {0, 1, 2, 0}, 0},
+        {1, 5, 9, 11, 4, 3, 3, 2, 2, 1, 1, 1, "custom", {1, 1, 1, 1}, 0, 0},
+        {2, 5, 9, 11, 5, 3, 3, 1, 1, 2, 2, 5, "same", {0, 0, 0, 0}, 0, 0},
+        {1, 6, 4, 7, 3, 1, 1, 1, 1, 1, 1, 1, "valid", {0, 0, 0, 0}, 1, 0},
+        {1, 4, 6, 9, 6, 3, 3, 1, 2, 1, 1, 2, "valid", {0, 0, 0, 0}, 1, 0},
+        {1, 3, 5, 8, 2, 2, 3, 1, 1, 1, 1, 1, "custom", {0, 1, 2, 0}, 0, 0},
+        {2, 4, 9, 11, 6, 3, 3, 2, 1, 1, 2, 2, "custom", {1, 2, 0, 3}, 0, 1},
+        {1, 6, 8, 8, 12, 5, 5, 1, 1, 1, 1, 6, "custom", {2, 2, 2, 2}, 0, 1},
     };
     for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++) {
         const convcase *c = &cs[ci];
@@ -365,6 +368,8 @@ static void test_conv(void) {
         int64_t cg = c->cin / c->groups, og = c->cout / c->groups;
         float *x = rig_data(c->n * c->cin * c->h * c->w, -2, 2);
         float *wt = rig_data(c->cout * cg * c->kh * c->kw, -1, 1);
+        for (int64_t e = 0; c->sparse && e < c->cout * cg * c->kh * c->kw; e++)
+            if (e % 9 != 4) wt[e] = 0.0f;
         float *out = calloc((size_t)(c->n * c->cout * ho * wo), 4);
         anet_graph *g = anet_graph_new(ANET_MIL_IOS18);
         int vx = anet_graph_input(g, "x", T16(4, c->n, c->cin, c->h, c->w, 0));

@@ -28,6 +28,10 @@ int anet_layers_form_pad(const anet_model_spec *m, anet_model_spec *out, char *w
         switch (u->kind) {
         case ANET_L_BATCHNORM:
         case ANET_L_LAYERNORM: return refuse(why, len, "padded channels would change a normalization's statistics");
+        case ANET_L_SIGMOID:
+            /* sigmoid(0) = 1/2 in the padding: the next layer's padding columns would get
+             * gradients, which state kept in the device (--update ane) would accumulate. */
+            return refuse(why, len, "sigmoid turns the zero padding into 1/2");
         case ANET_L_CONV:
             if (u->groups != 1) return refuse(why, len, "a grouped conv");
             l->out = round32(u->out);

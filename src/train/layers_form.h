@@ -16,8 +16,8 @@
 
 /* 1 and *out = the padded copy of m; 0 when the padded form does not apply to m, with the
  * reason in why: the loss is not cross-entropy (padded classes and samples would count), the
- * model has batchnorm or layernorm (padded channels would change their statistics), a grouped
- * conv, or does not end in a Linear layer (whose padded classes get the masked logit). */
+ * model has batchnorm or layernorm (padded channels would change their statistics), sigmoid
+ * (1/2 in the padding), a grouped conv, or does not end in a Linear layer (whose padded classes get the masked logit). */
 #define ANET_LAYERS_FORM_LOSS_WHY "the loss is not cross-entropy (padded samples and classes would count in it)"
 int anet_layers_form_pad(const anet_model_spec *m, anet_model_spec *out, char *why, size_t len);
 

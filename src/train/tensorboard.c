@@ -151,7 +151,8 @@ anet_status anet_tb_record(anet_tb *tb, const anet_metrics_record *r) {
         {"loss", r->train_loss},          {"train_acc", r->train_acc},     {"test_acc", r->test_acc},
         {"val_acc", r->val_acc},          {"val_loss", r->val_loss},       {"lr", r->lr},
         {"samples_per_s", r->samples_per_s}, {"loss_scale", r->loss_scale},
-        {"dispatches_per_step", r->dispatches_per_step},
+        {"dispatches_per_step", r->dispatches_per_step}, {"host_us_per_step", r->host_us_per_step},
+        {"state_bytes_copied_per_step", r->state_bytes_per_step},
     };
     double now = wall_now();
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {

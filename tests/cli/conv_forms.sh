@@ -7,12 +7,11 @@
 # different but equivalent programs). compile --chip writes plan.json naming the rules. A conv
 # model takes its recommended defaults for the flags not given, says so in one line, and stores
 # them in the checkpoint; an mlp: model keeps the general defaults.
-set -euo pipefail
 bin="${ANET_BIN:?}"
 data="${ANET_SHARED_DIR:?}/datasets/mnist-10k"
-py=/usr/bin/python3
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/common.bash"
+set -eo pipefail
+py=$PY
 M="conv:4x5x5:s2,relu,maxpool:2,conv:8x3x3:pad1,relu,flatten,linear:10"
 common=(--dataset "$data" --model "$M" --epochs 1 --max-steps 20 --batch-size 32 --log-steps 1 --seed 3 --quiet)
 

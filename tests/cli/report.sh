@@ -99,7 +99,8 @@ for l in lines:
     pre = {'epoch': 'epoch', 'step': 'step'}.get(l['event'])
     if not pre: continue
     for key, tag in (('train_loss', 'loss'), ('test_acc', 'test_acc'), ('val_acc', 'val_acc'), ('lr', 'lr'),
-                     ('train_acc', 'train_acc'), ('val_loss', 'val_loss')):
+                     ('train_acc', 'train_acc'), ('val_loss', 'val_loss'), ('host_us_per_step', 'host_us_per_step'),
+                     ('state_bytes_copied_per_step', 'state_bytes_copied_per_step')):
         if l.get(key) is None: continue
         assert scal[(pre + '/' + tag, l['step'])] == f32(l[key]), (pre, tag, l)
         n += 1

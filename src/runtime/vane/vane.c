@@ -410,5 +410,5 @@ static void vane_stats(void *state, anet_backend_stats *out) {
 
 const anet_backend_ops anet_vane_ops = {
     "vane", vane_probe, vane_create, vane_destroy, vane_compile, vane_eval, vane_release, vane_stats,
-    NULL, /* no resident tensors: callers copy through eval (the trainer's fallback copy path) */
+    NULL, /* no resident I/O: the trainer ping-pongs the program form's buffers on the host (step_resident.c) */
 };
