@@ -122,7 +122,7 @@ static void test_pack(void) {
             u[i] = (uint8_t)rand32();
         }
         for (size_t i = 0; i < n + 8; i++) { p[i] = 0xBEEF; y[i] = 42.0f; }
-        anet_pack_batch_f32(x, B, F, p);
+        anet_pack_batch_f32(x, B, F, p, (size_t)B);
         int bad = 0, bad_un = 0;
         for (int b = 0; b < B; b++)
             for (int f = 0; f < F; f++)
@@ -137,22 +137,33 @@ static void test_pack(void) {
         CHECK_MSG(bad_un == 0, "unpack B=%d F=%d: %d wrong", B, F, bad_un);
 
         const float scale = 1.0f / 255.0f;
-        anet_pack_batch_u8(u, B, F, scale, p);
+        /* Samples read where they lie (reversed order here), rows ld = B + 3 apart: the 3
+         * elements after each row are left alone. */
+        const uint8_t **rows = malloc((size_t)B * sizeof *rows);
+        size_t ld = (size_t)B + 3;
+        anet_f16 *q = malloc(((size_t)F * ld + 8) * sizeof *q);
+        CHECK(rows && q);
+        if (!rows || !q) { free(rows); free(q); free(x); free(y); free(u); free(p); return; }
+        for (int b = 0; b < B; b++) rows[b] = u + (size_t)(B - 1 - b) * F;
+        for (size_t i = 0; i < (size_t)F * ld + 8; i++) q[i] = 0xBEEF;
+        anet_pack_batch_u8(rows, B, F, scale, q, ld);
         bad = 0;
         for (int b = 0; b < B; b++)
             for (int f = 0; f < F; f++) {
-                float v = (float)u[(size_t)b * F + f] * scale;
-                if (p[(size_t)f * B + b] != oracle_h(v)) bad++;
+                float v = (float)u[(size_t)(B - 1 - b) * F + f] * scale;
+                if (q[(size_t)f * ld + b] != oracle_h(v)) bad++;
             }
-        for (size_t i = n; i < n + 8; i++) if (p[i] != 0xBEEF) bad++;
+        for (int f = 0; f < F; f++)
+            for (size_t b = (size_t)B; b < ld; b++) if (q[(size_t)f * ld + b] != 0xBEEF) bad++;
+        for (size_t i = (size_t)F * ld; i < (size_t)F * ld + 8; i++) if (q[i] != 0xBEEF) bad++;
         CHECK_MSG(bad == 0, "pack_u8 B=%d F=%d: %d wrong", B, F, bad);
-        free(x); free(y); free(u); free(p);
+        free(rows); free(q); free(x); free(y); free(u); free(p);
     }
     /* Degenerate sizes touch nothing. */
     anet_f16 guard = 0x1234;
     float gf = 5.0f;
-    anet_pack_batch_f32(NULL, 0, 5, &guard);
-    anet_pack_batch_u8(NULL, 3, 0, 1.0f, &guard);
+    anet_pack_batch_f32(NULL, 0, 5, &guard, 1);
+    anet_pack_batch_u8(NULL, 3, 0, 1.0f, &guard, 3);
     anet_unpack_batch(NULL, -1, 4, &gf);
     CHECK(guard == 0x1234 && gf == 5.0f);
 }

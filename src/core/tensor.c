@@ -124,7 +124,7 @@ size_t anet_layout_strided_bytes(size_t n, size_t c, size_t h, size_t w, size_t 
  * (8 KB) stays in L1 while the fp16 conversion runs on whole rows with the bulk path. */
 enum { TF = 32, TB = 64 };
 
-void anet_pack_batch_f32(const float *x, int B, int F, anet_f16 *out) {
+void anet_pack_batch_f32(const float *x, int B, int F, anet_f16 *out, size_t ld) {
     if (B <= 0 || F <= 0) return;
     size_t nb = (size_t)B, nf = (size_t)F;
     float tile[TF][TB];
@@ -136,7 +136,7 @@ void anet_pack_batch_f32(const float *x, int B, int F, anet_f16 *out) {
                 const float *row = x + (b0 + b) * nf + f0;
                 for (size_t f = 0; f < tf; f++) tile[f][b] = row[f];
             }
-            for (size_t f = 0; f < tf; f++) anet_f32_to_f16_n(tile[f], out + (f0 + f) * nb + b0, tb);
+            for (size_t f = 0; f < tf; f++) anet_f32_to_f16_n(tile[f], out + (f0 + f) * ld + b0, tb);
         }
     }
 }
@@ -148,13 +148,13 @@ void anet_pack_batch_f32(const float *x, int B, int F, anet_f16 *out) {
  * dword interleaves) and converted 8 at a time: u8 -> int32 -> float, times scale, to fp16 with
  * the conversion instruction, the same operations and rounding as the portable tile path.
  * Covers f < nf / 16 * 16 and b < nb / 8 * 8; the caller does the rest. */
-__attribute__((target("avx2,f16c"))) static void pack_u8_avx2(const uint8_t *x, size_t nb, size_t nf, float scale,
-                                                              anet_f16 *out) {
+__attribute__((target("avx2,f16c"))) static void pack_u8_avx2(const uint8_t *const *x, size_t nb, size_t nf,
+                                                              float scale, anet_f16 *out, size_t ld) {
     const __m256 sc = _mm256_set1_ps(scale);
     for (size_t b0 = 0; b0 + 8 <= nb; b0 += 8)
         for (size_t f0 = 0; f0 + 16 <= nf; f0 += 16) {
             __m128i r[8], t[8], u[8], v[8];
-            for (int j = 0; j < 8; j++) r[j] = _mm_loadu_si128((const __m128i *)(const void *)(x + (b0 + j) * nf + f0));
+            for (int j = 0; j < 8; j++) r[j] = _mm_loadu_si128((const __m128i *)(const void *)(x[b0 + j] + f0));
             for (int j = 0; j < 4; j++) { /* samples 2j, 2j+1 interleaved per feature */
                 t[2 * j] = _mm_unpacklo_epi8(r[2 * j], r[2 * j + 1]);
                 t[2 * j + 1] = _mm_unpackhi_epi8(r[2 * j], r[2 * j + 1]);
@@ -172,7 +172,7 @@ __attribute__((target("avx2,f16c"))) static void pack_u8_avx2(const uint8_t *x, 
                 for (int h = 0; h < 2; h++) {
                     __m128i bytes = h ? _mm_srli_si128(v[q], 8) : v[q];
                     __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes)), sc);
-                    _mm_storeu_si128((__m128i *)(void *)(out + (f0 + 2 * q + h) * nb + b0),
+                    _mm_storeu_si128((__m128i *)(void *)(out + (f0 + 2 * q + h) * ld + b0),
                                      _mm256_cvtps_ph(f, _MM_FROUND_TO_NEAREST_INT));
                 }
         }
@@ -184,16 +184,16 @@ static int pack_avx2_ok(void) {
 }
 #endif
 
-void anet_pack_batch_u8(const uint8_t *x, int B, int F, float scale, anet_f16 *out) {
+void anet_pack_batch_u8(const uint8_t *const *x, int B, int F, float scale, anet_f16 *out, size_t ld) {
     if (B <= 0 || F <= 0) return;
     size_t nb = (size_t)B, nf = (size_t)F;
 #ifdef PACK_X86
     if (nb >= 8 && nf >= 16 && pack_avx2_ok()) {
-        pack_u8_avx2(x, nb, nf, scale, out);
+        pack_u8_avx2(x, nb, nf, scale, out, ld);
         size_t fv = nf / 16 * 16, bv = nb / 8 * 8;
         for (size_t f = 0; f < nf; f++)
             for (size_t b = f < fv ? bv : 0; b < nb; b++)
-                out[f * nb + b] = anet_f32_to_f16((float)x[b * nf + f] * scale);
+                out[f * ld + b] = anet_f32_to_f16((float)x[b][f] * scale);
         return;
     }
 #endif
@@ -203,10 +203,10 @@ void anet_pack_batch_u8(const uint8_t *x, int B, int F, float scale, anet_f16 *o
         for (size_t b0 = 0; b0 < nb; b0 += TB) {
             size_t tb = nb - b0 < TB ? nb - b0 : TB;
             for (size_t b = 0; b < tb; b++) {
-                const uint8_t *row = x + (b0 + b) * nf + f0;
+                const uint8_t *row = x[b0 + b] + f0;
                 for (size_t f = 0; f < tf; f++) tile[f][b] = (float)row[f] * scale;
             }
-            for (size_t f = 0; f < tf; f++) anet_f32_to_f16_n(tile[f], out + (f0 + f) * nb + b0, tb);
+            for (size_t f = 0; f < tf; f++) anet_f32_to_f16_n(tile[f], out + (f0 + f) * ld + b0, tb);
         }
     }
 }

@@ -55,12 +55,14 @@ size_t anet_layout_strided_bytes(size_t n, size_t c, size_t h, size_t w, size_t 
 
 /* ---- batch packing, run every training step: blocked transposes with bulk conversion ---- */
 
-/* x holds B rows of F floats (row-major [B][F]); out receives [1, F, 1, B] fp16:
- * out[f * B + b] = fp16(x[b * F + f]) (round to nearest even). No-op if B or F <= 0. */
-void anet_pack_batch_f32(const float *x, int B, int F, anet_f16 *out);
-/* Same for bytes (e.g. pixels): out[f * B + b] = fp16((float)x[b * F + f] * scale), the
+/* x holds B rows of F floats (row-major [B][F]); out receives F rows of B fp16 values, ld (>= B)
+ * elements apart: out[f * ld + b] = fp16(x[b * F + f]) (round to nearest even); out[f * ld + b]
+ * for b >= B is not touched (ld > B: rows of a padded device tensor). No-op if B or F <= 0. */
+void anet_pack_batch_f32(const float *x, int B, int F, anet_f16 *out, size_t ld);
+/* Same for bytes (e.g. pixels), sample b read from x[b] (F bytes each, so samples are packed
+ * from where they lie, without a gather): out[f * ld + b] = fp16((float)x[b][f] * scale), the
  * product taken in fp32 then rounded once to fp16. */
-void anet_pack_batch_u8(const uint8_t *x, int B, int F, float scale, anet_f16 *out);
+void anet_pack_batch_u8(const uint8_t *const *x, int B, int F, float scale, anet_f16 *out, size_t ld);
 /* The inverse of packing: in is [1, F, 1, B] fp16, x receives B rows of F floats (exact). */
 void anet_unpack_batch(const anet_f16 *in, int B, int F, float *x);
 

@@ -36,8 +36,9 @@ static anet_status batcher_init(anet_batcher *b, const void *images, int f32, co
     if (batch_size > INT32_MAX / features || features > INT32_MAX)
         return anet_fail(ANET_E_NOMEM, "batcher: batch of %u x %u values is too large", batch_size, features);
     b->perm = malloc((size_t)n * sizeof *b->perm);
-    b->stage = malloc((size_t)batch_size * features * (f32 ? sizeof(float) : 1));
-    if (!b->perm || !b->stage) {
+    b->stage = f32 ? malloc((size_t)batch_size * features * sizeof(float)) : calloc(features, 1);
+    b->rows = f32 ? NULL : malloc((size_t)batch_size * sizeof *b->rows);
+    if (!b->perm || !b->stage || (!f32 && !b->rows)) {
         anet_batcher_free(b);
         return anet_fail(ANET_E_NOMEM, "batcher: cannot allocate the order of %u samples", n);
     }
@@ -85,8 +86,10 @@ void anet_batcher_free(anet_batcher *b) {
     if (!b) return;
     free(b->perm);
     free(b->stage);
+    free(b->rows);
     b->perm = NULL;
     b->stage = NULL;
+    b->rows = NULL;
 }
 
 uint32_t anet_batcher_batches_per_epoch(const anet_batcher *b) {
@@ -125,7 +128,8 @@ anet_status anet_batch_alloc(const anet_batcher *b, anet_batch *out) {
     out->classes = b->classes;
     if ((size_t)b->features > SIZE_MAX / sizeof(anet_f16) / B || (size_t)b->classes > SIZE_MAX / sizeof(anet_f16) / B)
         return anet_fail(ANET_E_NOMEM, "batch: %u x %zu is too large", b->features, B);
-    out->x = malloc((size_t)b->features * B * sizeof *out->x);
+    out->x = out->x_own = malloc((size_t)b->features * B * sizeof *out->x);
+    out->x_ld = B;
     out->y_onehot = malloc((size_t)b->classes * B * sizeof *out->y_onehot);
     out->labels = malloc(B * sizeof *out->labels);
     out->indices = malloc(B * sizeof *out->indices);
@@ -138,16 +142,21 @@ anet_status anet_batch_alloc(const anet_batcher *b, anet_batch *out) {
 
 void anet_batch_free(anet_batch *batch) {
     if (!batch) return;
-    free(batch->x);
+    free(batch->x_own);
     free(batch->y_onehot);
     free(batch->labels);
     free(batch->indices);
     memset(batch, 0, sizeof *batch);
 }
 
+void anet_batch_place_x(anet_batch *batch, anet_f16 *x, size_t ld) {
+    batch->x = x ? x : batch->x_own;
+    batch->x_ld = x ? ld : batch->batch_size;
+}
+
 anet_status anet_batcher_next(anet_batcher *b, anet_batch *out) {
     if (!b || !b->perm || !out || !out->x || out->batch_size != b->batch_size || out->features != b->features ||
-        out->classes != b->classes)
+        out->classes != b->classes || out->x_ld < out->batch_size)
         return anet_fail(ANET_E_INVALID, "batcher: batch buffers do not belong to this batcher (use anet_batch_alloc)");
     uint32_t end = epoch_end(b);
     if (b->pos.index >= end) { /* the previous call finished the epoch */
@@ -162,20 +171,19 @@ anet_status anet_batcher_next(anet_batcher *b, anet_batch *out) {
         out->indices[j] = UINT32_MAX;
         out->labels[j] = -1;
     }
-    /* Gather the samples (zero rows for padding columns), then core's blocked transpose packs
-     * them as [1, F, 1, B] fp16. */
+    /* Core's blocked transpose packs the samples as [1, F, 1, B] fp16 (zero samples for padding
+     * columns): fp32 ones gathered first, bytes read where they lie. */
     if (b->images_f32) {
         float *st = (float *)(void *)b->stage;
         size_t row = (size_t)b->features * sizeof(float);
         for (uint32_t j = 0; j < count; j++)
             memcpy(st + (size_t)j * b->features, b->images_f32 + (size_t)out->indices[j] * b->features, row);
         if (count < B) memset(st + (size_t)count * b->features, 0, (size_t)(B - count) * row);
-        anet_pack_batch_f32(st, (int)B, (int)b->features, out->x);
+        anet_pack_batch_f32(st, (int)B, (int)b->features, out->x, out->x_ld);
     } else {
-        for (uint32_t j = 0; j < count; j++)
-            memcpy(b->stage + (size_t)j * b->features, b->images + (size_t)out->indices[j] * b->features, b->features);
-        if (count < B) memset(b->stage + (size_t)count * b->features, 0, (size_t)(B - count) * b->features);
-        anet_pack_batch_u8(b->stage, (int)B, (int)b->features, 1.0f / 255.0f, out->x);
+        for (uint32_t j = 0; j < B; j++)
+            b->rows[j] = j < count ? b->images + (size_t)out->indices[j] * b->features : b->stage;
+        anet_pack_batch_u8(b->rows, (int)B, (int)b->features, 1.0f / 255.0f, out->x, out->x_ld);
     }
     memset(out->y_onehot, 0, (size_t)b->classes * B * sizeof *out->y_onehot);
     const anet_f16 one = 0x3C00; /* binary16 1.0 */

@@ -37,8 +37,9 @@ typedef struct anet_batcher {
     uint64_t perm_epoch;   /* the epoch perm was drawn for (valid when have_perm) */
     int have_perm;         /* a flag, not a sentinel epoch: every uint64 is a possible epoch */
     anet_rng rng;          /* generator state: reseeded from (seed, epoch) for each epoch */
-    uint8_t *stage;        /* batch_size x features: the batch's samples gathered before packing
-                            * (bytes, or floats for an fp32 batcher) */
+    uint8_t *stage;        /* fp32 batcher: batch_size x features floats, the samples gathered
+                            * before packing; byte batcher: one zero sample (padding columns) */
+    const uint8_t **rows;  /* byte batcher: batch_size pointers, each batch's samples where they lie */
 } anet_batcher;
 
 /* One batch, packed for a program compiled for batch_size columns. Columns >= count are zero
@@ -50,7 +51,9 @@ typedef struct anet_batch {
     uint64_t epoch;      /* the epoch this batch belongs to */
     uint32_t number;     /* index of this batch within its epoch */
     int last_in_epoch;   /* 1 when the epoch ends after this batch */
-    anet_f16 *x;         /* [1, features, 1, B]: x[f * B + j] = fp16(pixel f of sample j * (1/255)) */
+    anet_f16 *x;         /* [1, features, 1, B]: x[f * x_ld + j] = fp16(pixel f of sample j * (1/255)) */
+    size_t x_ld;         /* elements between x's feature rows: B, or a placed buffer's row (anet_batch_place_x) */
+    anet_f16 *x_own;     /* the buffer anet_batch_alloc made (x unless placed) */
     anet_f16 *y_onehot;  /* [1, classes, 1, B]: y_onehot[k * B + j] = (label_j == k), or
                           * fp16(target k of sample j) when the batcher has targets */
     int32_t *labels;     /* [B] */
@@ -75,6 +78,10 @@ uint32_t anet_batcher_batches_per_epoch(const anet_batcher *b);
 /* Allocates the buffers of a batch for this batcher; anet_batch_free releases them. */
 anet_status anet_batch_alloc(const anet_batcher *b, anet_batch *out);
 void anet_batch_free(anet_batch *batch);
+/* Has the next batches' x written straight into x (features rows of ld >= B elements, e.g. the
+ * program's device tensor), so nothing copies it there; elements b >= B of a row are never
+ * written. x NULL: back to the batch's own buffer. */
+void anet_batch_place_x(anet_batch *batch, anet_f16 *x, size_t ld);
 
 /* Fills the next batch and advances. At the end of an epoch it moves on to the next one (batch
  * ->epoch and ->last_in_epoch tell where the boundaries are). */
