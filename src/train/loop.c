@@ -26,7 +26,20 @@ static int update_running_stats(anet_trainer *t, const prog_rt *p) {
     return any;
 }
 
+/* The batch's x goes straight into the train program's device input when its form allows (no
+ * copy per step); checked every step, as programs may be rebuilt. */
+static void place_x(anet_trainer *t) {
+    const prog_rt *p = &t->train;
+    int xi = -1;
+    for (int i = 0; i < p->sp.ninputs; i++)
+        if (p->sp.inputs[i].role == ANET_ROLE_X) xi = i;
+    size_t ld = 0;
+    uint16_t *x = xi < 0 ? NULL : anet_step_forms_place_in(&t->train.form, xi, t->batch.features, t->batch.batch_size, &ld);
+    anet_batch_place_x(&t->batch, x, ld);
+}
+
 static anet_status train_step(anet_trainer *t, float *loss_out, int *applied) {
+    place_x(t);
     anet_status st = anet_batcher_next(&t->train_b, &t->batch);
     if (st != ANET_OK) return st;
     float lr = (float)anet_schedule_lr(&t->sched, t->step);

@@ -188,7 +188,25 @@ anet_type anet_step_forms_user_type(const anet_step_forms *sf, int is_out, int i
 
 void anet_step_forms_pack_in(anet_step_forms *sf, int i, const void *user) {
     const anet_form_io *io = &sf->map.in[i];
-    anet_form_pack(io, user, (uint16_t *)sf->din[io->dev].data + io->offset);
+    uint16_t *slot = (uint16_t *)sf->din[io->dev].data + io->offset;
+    if (user != slot) anet_form_pack(io, user, slot); /* else placed: written there already */
+}
+
+uint16_t *anet_step_forms_place_in(anet_step_forms *sf, int i, int64_t rows, int64_t cols, size_t *ld) {
+    if (!sf->lowered || i < 0 || i >= sf->map.nin || (sf->placed && sf->placed != i + 1)) return NULL;
+    const anet_form_io *io = &sf->map.in[i];
+    if (io->mode != ANET_FORM_IO_EMBED || io->user_rows != rows || io->user_cols != cols || cols > io->S)
+        return NULL;
+    uint16_t *slot = (uint16_t *)sf->din[io->dev].data + io->offset;
+    if (!sf->placed) { /* the padding, as packing a zero buffer writes it */
+        uint16_t *zero = calloc((size_t)(rows * cols), sizeof *zero);
+        if (!zero) return NULL;
+        anet_form_pack(io, zero, slot);
+        free(zero);
+        sf->placed = i + 1;
+    }
+    *ld = (size_t)io->S;
+    return slot;
 }
 
 void anet_step_forms_unpack_in(const anet_step_forms *sf, int i, void *user) {

@@ -13,6 +13,7 @@ typedef struct anet_step_forms {
     anet_form_map map;
     anet_io *din, *dout;  /* device buffers, [1,C,1,S] fp16 */
     char unpadded[96];    /* a layer graph kept at its own sizes: why (train/layers_form.h) */
+    int placed;           /* input placed - 1 (anet_step_forms_place_in) has its padding written; 0: none */
 } anet_step_forms;
 
 /* The builder's configuration for the chip's form: model sizes and batch padded, dialect,
@@ -39,6 +40,11 @@ void anet_step_forms_unpack(const anet_step_forms *sf, anet_io *out);
 void anet_step_forms_pack_in(anet_step_forms *sf, int i, const void *user);
 void anet_step_forms_unpack_in(const anet_step_forms *sf, int i, void *user);
 void anet_step_forms_unpack_out(const anet_step_forms *sf, int j, void *user);
+/* Where the caller may write user input i (rows x cols fp16) itself, row r at [r * *ld], so that
+ * packing it is no copy: its device slot, padding written once here (the caller writes only the
+ * user's elements from then on; packing skips a user buffer that is its slot). NULL when the
+ * form is not a plain embedding of rows x cols. One input per form. */
+uint16_t *anet_step_forms_place_in(anet_step_forms *sf, int i, int64_t rows, int64_t cols, size_t *ld);
 /* Bytes of input i / output j in the device form. */
 size_t anet_step_forms_dev_bytes(const anet_step_forms *sf, int is_out, int i);
 /* One run: pack in[] (user buffers), evaluate on b, unpack into out[]. */
