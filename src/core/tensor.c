@@ -151,30 +151,40 @@ void anet_pack_batch_f32(const float *x, int B, int F, anet_f16 *out, size_t ld)
 __attribute__((target("avx2,f16c"))) static void pack_u8_avx2(const uint8_t *const *x, size_t nb, size_t nf,
                                                               float scale, anet_f16 *out, size_t ld) {
     const __m256 sc = _mm256_set1_ps(scale);
-    for (size_t b0 = 0; b0 + 8 <= nb; b0 += 8)
-        for (size_t f0 = 0; f0 + 16 <= nf; f0 += 16) {
-            __m128i r[8], t[8], u[8], v[8];
-            for (int j = 0; j < 8; j++) r[j] = _mm_loadu_si128((const __m128i *)(const void *)(x[b0 + j] + f0));
-            for (int j = 0; j < 4; j++) { /* samples 2j, 2j+1 interleaved per feature */
-                t[2 * j] = _mm_unpacklo_epi8(r[2 * j], r[2 * j + 1]);
-                t[2 * j + 1] = _mm_unpackhi_epi8(r[2 * j], r[2 * j + 1]);
-            }
-            for (int j = 0; j < 2; j++) /* samples 4j..4j+3 per feature; features 0-3, 4-7, 8-11, 12-15 */
-                for (int h = 0; h < 2; h++) {
-                    u[4 * j + 2 * h] = _mm_unpacklo_epi16(t[4 * j + h], t[4 * j + 2 + h]);
-                    u[4 * j + 2 * h + 1] = _mm_unpackhi_epi16(t[4 * j + h], t[4 * j + 2 + h]);
+    const size_t fv = nf / 16 * 16;
+    /* Blocks of 64 features (one cache line per sample) across all samples, the line after next
+     * of each sample prefetched: the samples lie at random places in the split, and the output
+     * block (64 rows) stays in L1 while it fills. */
+    for (size_t b = 0; b < nb; b++) _mm_prefetch((const char *)x[b], _MM_HINT_T0);
+    for (size_t fb = 0; fb < fv; fb += 64)
+        for (size_t b0 = 0; b0 + 8 <= nb; b0 += 8) {
+            size_t fe = fb + 64 < fv ? fb + 64 : fv;
+            if (fe + 64 < nf)
+                for (int j = 0; j < 8; j++) _mm_prefetch((const char *)(x[b0 + j] + fe + 64), _MM_HINT_T0);
+            for (size_t f0 = fb; f0 < fe; f0 += 16) {
+                __m128i r[8], t[8], u[8], v[8];
+                for (int j = 0; j < 8; j++) r[j] = _mm_loadu_si128((const __m128i *)(const void *)(x[b0 + j] + f0));
+                for (int j = 0; j < 4; j++) { /* samples 2j, 2j+1 interleaved per feature */
+                    t[2 * j] = _mm_unpacklo_epi8(r[2 * j], r[2 * j + 1]);
+                    t[2 * j + 1] = _mm_unpackhi_epi8(r[2 * j], r[2 * j + 1]);
                 }
-            for (int q = 0; q < 4; q++) { /* all 8 samples; two features per register */
-                v[2 * q] = _mm_unpacklo_epi32(u[q], u[4 + q]);
-                v[2 * q + 1] = _mm_unpackhi_epi32(u[q], u[4 + q]);
-            }
-            for (int q = 0; q < 8; q++)
-                for (int h = 0; h < 2; h++) {
-                    __m128i bytes = h ? _mm_srli_si128(v[q], 8) : v[q];
-                    __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes)), sc);
-                    _mm_storeu_si128((__m128i *)(void *)(out + (f0 + 2 * q + h) * ld + b0),
-                                     _mm256_cvtps_ph(f, _MM_FROUND_TO_NEAREST_INT));
+                for (int j = 0; j < 2; j++) /* samples 4j..4j+3 per feature; features 0-3, 4-7, 8-11, 12-15 */
+                    for (int h = 0; h < 2; h++) {
+                        u[4 * j + 2 * h] = _mm_unpacklo_epi16(t[4 * j + h], t[4 * j + 2 + h]);
+                        u[4 * j + 2 * h + 1] = _mm_unpackhi_epi16(t[4 * j + h], t[4 * j + 2 + h]);
+                    }
+                for (int q = 0; q < 4; q++) { /* all 8 samples; two features per register */
+                    v[2 * q] = _mm_unpacklo_epi32(u[q], u[4 + q]);
+                    v[2 * q + 1] = _mm_unpackhi_epi32(u[q], u[4 + q]);
                 }
+                for (int q = 0; q < 8; q++)
+                    for (int h = 0; h < 2; h++) {
+                        __m128i bytes = h ? _mm_srli_si128(v[q], 8) : v[q];
+                        __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes)), sc);
+                        _mm_storeu_si128((__m128i *)(void *)(out + (f0 + 2 * q + h) * ld + b0),
+                                         _mm256_cvtps_ph(f, _MM_FROUND_TO_NEAREST_INT));
+                    }
+            }
         }
 }
 
