@@ -155,7 +155,12 @@ __attribute__((target("avx2,f16c"))) static void pack_u8_avx2(const uint8_t *con
     /* Blocks of 64 features (one cache line per sample) across all samples, the line after next
      * of each sample prefetched: the samples lie at random places in the split, and the output
      * block (64 rows) stays in L1 while it fills. */
-    for (size_t b = 0; b < nb; b++) _mm_prefetch((const char *)x[b], _MM_HINT_T0);
+    const size_t l1 = nf > 64 ? 64 : nf - 1, l2 = nf > 127 ? 127 : nf - 1; /* the first two blocks' lines */
+    for (size_t b = 0; b < nb; b++) {
+        _mm_prefetch((const char *)x[b], _MM_HINT_T0);
+        _mm_prefetch((const char *)x[b] + l1, _MM_HINT_T0);
+        _mm_prefetch((const char *)x[b] + l2, _MM_HINT_T0);
+    }
     for (size_t fb = 0; fb < fv; fb += 64)
         for (size_t b0 = 0; b0 + 8 <= nb; b0 += 8) {
             size_t fe = fb + 64 < fv ? fb + 64 : fv;
