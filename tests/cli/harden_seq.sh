@@ -74,4 +74,10 @@ one "generate, a huge model named with small tensors" "$BIN" generate big.safete
 one "generate, vocab not hex" "$BIN" generate voc.safetensors --tokens 4
 one "generate, prompt outside the vocabulary" "$BIN" generate "$C" --prompt "abq" --tokens 4
 "$BIN" generate "$C" --prompt "abc" --tokens 4 >out && [ "$(head -c 3 out)" = abc ] && ok "generate" || bad "generate"
+# the layer-graph commands given a transformer checkpoint say what takes it
+for cmd in eval export predict check; do
+    case $cmd in export) extra=(--out x.mlpackage) ;; predict) extra=(a.txt) ;; *) extra=() ;; esac
+    one "$cmd of a transformer checkpoint" "$BIN" $cmd "$C" "${extra[@]}"
+    grep -q "taken only by train and generate" err || bad "$cmd: $(cat err)"
+done
 exit $fail
