@@ -574,10 +574,87 @@ static void test_strict_update_ane(void) {
     CHECK_MSG(e < 1e-2, "strict update=ane: lowered vs plain: normalized error %g", e);
 }
 
+/* max-inputs with the elementwise limit: packed rows widen to 64 although two inputs do not fill
+ * whole rows of 64 (32 and 96 elements); they take their rows' first elements, the rest zero.
+ * The lowered program breaks no rule and gives the plain program's outputs on vane and ane-sim. */
+static anet_graph *three_doubles(void) {
+    anet_graph *g = anet_graph_new(ANET_MIL_IOS18);
+    static const int rows[3] = {1, 3, 33}, cols[3] = {32, 32, 64};
+    int outs[3];
+    for (int i = 0; i < 3; i++) {
+        char in[16], out[16];
+        snprintf(in, sizeof in, "in_%c", 'a' + i);
+        snprintf(out, sizeof out, "out_%c", 'a' + i);
+        outs[i] = anet_b_binary(g, ANET_OP_MUL, out, anet_graph_input(g, in, t4(1, rows[i], 1, cols[i])),
+                                anet_graph_const_fp16(g, NULL, 2.0f));
+    }
+    anet_graph_set_outputs(g, 3, outs);
+    return g;
+}
+
+static void test_pack_partial_rows(void) {
+    anet_forms f = only(ANET_CHIP_M1, "max-inputs", "max-inputs=1,elementwise-max-16384=on,elementwise-max=64");
+    anet_graph *plain = three_doubles(), *low = three_doubles();
+    anet_step_forms sf;
+    CHECK_MSG(anet_step_forms_lower_graph(&sf, low, &f) == ANET_OK, "%s", anet_last_error());
+    for (int r = 0; r < ANET_FORM_COUNT_; r++) CHECK_MSG(!sf.map.unmet[r], "unmet %d: %s", r, sf.map.unmet_detail[r]);
+    /* 1 + 2 + 33 rows of 64 (at 32 wide, 70 rows would exceed the limit) */
+    CHECK_EQ_INT(low->ninputs, 1);
+    const anet_type *t = &low->values[low->inputs[0]].type;
+    CHECK_MSG(t->dims[1] == 36 && t->dims[3] == 64, "packed input [1,%lld,1,%lld]", (long long)t->dims[1], (long long)t->dims[3]);
+    anet_io in[3], ov[3], ol[3], os[3];
+    for (int i = 0; i < 3; i++) {
+        size_t n = (size_t)anet_type_elements(&plain->values[plain->inputs[i]].type);
+        in[i] = (anet_io){malloc(n * 2), n * 2};
+        fill(in[i].data, n, (uint64_t)i + 11);
+        ov[i] = (anet_io){calloc(n, 2), n * 2};
+        ol[i] = (anet_io){calloc(n, 2), n * 2};
+        os[i] = (anet_io){calloc(n, 2), n * 2};
+    }
+    prog pp = emit(plain), pl = {0};
+    CHECK_EQ_INT(anet_mil_emit(low, &pl.mil, &pl.len), ANET_OK);
+    anet_backend_config bc = {ANET_CHIP_M1, ANET_NUMERICS_FP16};
+    anet_backend vane;
+    CHECK_EQ_INT(anet_backend_open("vane", &bc, &vane), ANET_OK);
+    anet_program *xp = NULL, *xl = NULL, *xs = NULL;
+    CHECK_EQ_INT(vane.ops->compile(vane.state, pp.mil, pp.len, NULL, 0, &xp), ANET_OK);
+    CHECK_EQ_INT(vane.ops->compile(vane.state, pl.mil, pl.len, NULL, 0, &xl), ANET_OK);
+    CHECK_EQ_INT(vane.ops->eval(vane.state, xp, in, 3, ov, 3), ANET_OK);
+    CHECK_EQ_INT(anet_step_forms_eval(&sf, &vane, xl, in, 3, ol, 3), ANET_OK);
+    anet_ane_sim_config sc;
+    anet_ane_sim_config_default(f.chip, &sc);
+    sc.rules.forms = f;
+    anet_ane_seam seam;
+    CHECK_EQ_INT(anet_ane_sim_seam_create(&sc, &seam), ANET_OK);
+    anet_backend sim = {anet_ane_sim_backend_ops(), NULL};
+    CHECK_EQ_INT(anet_ane_backend_create_seam(&bc, NULL, seam, &sim.state), ANET_OK);
+    anet_status st = sim.ops->compile(sim.state, pl.mil, pl.len, NULL, 0, &xs);
+    if (st == ANET_OK) st = anet_step_forms_eval(&sf, &sim, xs, in, 3, os, 3);
+    CHECK_MSG(st == ANET_OK && !anet_ane_sim_last_quirk(anet_ane_backend_seam(sim.state))[0], "ane-sim: %s",
+              st ? anet_last_error() : anet_ane_sim_last_quirk(anet_ane_backend_seam(sim.state)));
+    for (int i = 0; i < 3; i++) {
+        CHECK_MSG(memcmp(ov[i].data, ol[i].data, ov[i].nbytes) == 0, "output %d: lowered != plain", i);
+        CHECK_MSG(st || memcmp(ov[i].data, os[i].data, ov[i].nbytes) == 0, "output %d: ane-sim != plain", i);
+        free(in[i].data);
+        free(ov[i].data);
+        free(ol[i].data);
+        free(os[i].data);
+    }
+    sim.ops->destroy(sim.state);
+    vane.ops->release(vane.state, xp);
+    vane.ops->release(vane.state, xl);
+    anet_backend_close(&vane);
+    prog_free(&pp);
+    prog_free(&pl);
+    anet_step_forms_free(&sf);
+    anet_graph_free(low);
+}
+
 int main(void) {
     test_table();
     test_rules();
     test_planner();
     test_strict_update_ane();
+    test_pack_partial_rows();
     TEST_MAIN_END();
 }

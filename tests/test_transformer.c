@@ -198,7 +198,7 @@ static void test_oracle(void) {
             int64_t d2[2] = {r, k};
             pv[i] = anet_graph_input(g, name, anet_type_make(dt, 2, d2));
         }
-        anet_tfm_io io = {x, y, pv, dt, 0.0f};
+        anet_tfm_io io = {x, y, pv, dt, 0.0f, 0};
         anet_tfm_out out;
         anet_status st = anet_tfm_build(g, cc, B, &io, &out);
         CHECK_MSG(st == ANET_OK, "%s", anet_last_error());

@@ -204,27 +204,47 @@ static anet_status ops_to_front(anet_graph *g, int nops0) {
     return ANET_OK;
 }
 
+/* Rows of width w that a packed input of e elements takes (the last one partly zero). */
+static int64_t pack_rows(int64_t e, int64_t w) { return (e + w - 1) / w; }
+
 /* The row width of packed inputs: 32, doubled while a group would hold more rows than an
- * elementwise op may span (elementwise-max-16384 reads the prologue's channel axis) and every
- * member still fills whole rows. */
+ * elementwise op may span (elementwise-max-16384 reads the prologue's channel axis). */
 static int64_t pack_width(const anet_graph *g, const anet_forms *f, const int *old, int n, int per) {
     int64_t w = 32;
     if (!f->on[ANET_FORM_ELEMENTWISE_MAX_16384]) return w;
     for (;;) {
         int64_t most = 0, rows = 0;
-        int whole = 1;
         for (int i = 0; i < n; i++) {
-            int64_t e = anet_type_elements(&g->values[old[i]].type);
-            whole &= e % (2 * w) == 0;
-            rows += e / w;
+            rows += pack_rows(anet_type_elements(&g->values[old[i]].type), w);
             if ((i + 1) % per == 0 || i == n - 1) {
                 if (rows > most) most = rows;
                 rows = 0;
             }
         }
-        if (most <= f->elementwise_max || !whole || 2 * w > f->elementwise_max) return w;
+        if (most <= f->elementwise_max || 2 * w > f->elementwise_max) return w;
         w *= 2;
     }
+}
+
+/* One member of a packed input: its r rows of W from row `off` of src, reshaped to its type t.
+ * A member that ends inside its last row (e not a multiple of W) is cut from the rows read
+ * as rows of 32 (its e elements are the first ones), without a longer axis. */
+static int unpack_member(anet_graph *g, int src, const anet_type *t, int64_t off, int64_t W, const char *vname) {
+    char opn[FORM_MAX_NAME + 16];
+    int64_t e = anet_type_elements(t), r = pack_rows(e, W);
+    int32_t b[4] = {0, (int32_t)off, 0, 0}, sz[4] = {1, (int32_t)r, 1, (int32_t)W};
+    int32_t shp[4] = {1, (int32_t)t->dims[1], (int32_t)t->dims[2], (int32_t)t->dims[3]};
+    snprintf(opn, sizeof opn, "fl_pk_%s", vname);
+    int v = anet_b_slice_by_size(g, opn, src, 4, b, sz);
+    if (v >= 0 && e % W != 0) {
+        int32_t s32[4] = {1, (int32_t)(r * W / 32), 1, 32}, b0[4] = {0, 0, 0, 0}, c32[4] = {1, (int32_t)(e / 32), 1, 32};
+        snprintf(opn, sizeof opn, "fl_p32_%s", vname);
+        v = anet_b_reshape(g, opn, v, 4, s32);
+        snprintf(opn, sizeof opn, "fl_pc_%s", vname);
+        v = v < 0 ? -1 : anet_b_slice_by_size(g, opn, v, 4, b0, c32);
+    }
+    snprintf(opn, sizeof opn, "fl_pr_%s", vname);
+    return v < 0 ? -1 : anet_b_reshape(g, opn, v, 4, shp);
 }
 
 /* max-inputs: the (lowered) inputs go as rows of W (pack_width) into at most max_inputs
@@ -254,7 +274,7 @@ static anet_status pack_inputs(anet_graph *g, const anet_forms *f, anet_form_map
     for (int k = 0; k < groups && st == ANET_OK; k++) {
         int lo = k * per, hi = (k + 1) * per < n ? (k + 1) * per : n;
         int64_t rows = 0;
-        for (int i = lo; i < hi; i++) rows += anet_type_elements(&g->values[old[i]].type) / W;
+        for (int i = lo; i < hi; i++) rows += pack_rows(anet_type_elements(&g->values[old[i]].type), W);
         if (rows > 65536) {
             m->unmet[ANET_FORM_MAX_INPUTS] = 1;
             snprintf(m->unmet_detail[ANET_FORM_MAX_INPUTS], sizeof m->unmet_detail[0], "%lld rows of %lld in one input exceed 65536",
@@ -277,13 +297,8 @@ static anet_status pack_inputs(anet_graph *g, const anet_forms *f, anet_form_map
         int64_t off = 0;
         for (int i = lo; i < hi && src >= 0; i++) {
             const anet_type *t = &g->values[old[i]].type;
-            int64_t r = anet_type_elements(t) / W;
-            int32_t b[4] = {0, (int32_t)off, 0, 0}, sz[4] = {1, (int32_t)r, 1, (int32_t)W};
-            int32_t shp[4] = {1, (int32_t)t->dims[1], (int32_t)t->dims[2], (int32_t)t->dims[3]};
-            snprintf(opn, sizeof opn, "fl_pk_%s", g->values[old[i]].name);
-            int v = anet_b_slice_by_size(g, opn, src, 4, b, sz);
-            snprintf(opn, sizeof opn, "fl_pr_%s", g->values[old[i]].name);
-            v = v < 0 ? -1 : anet_b_reshape(g, opn, v, 4, shp);
+            int64_t r = pack_rows(anet_type_elements(t), W);
+            int v = unpack_member(g, src, t, off, W, g->values[old[i]].name);
             if (v < 0 || (st = adopt_output(g, v, old[i]))) {
                 if (!st) st = anet_fail_ctx(ANET_E_INTERNAL, "forms: packing input %d", i);
                 goto done;

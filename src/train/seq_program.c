@@ -9,6 +9,7 @@
 #include "graph/autodiff.h"
 #include "graph/build.h"
 #include "mil/mil.h"
+#include "train/row_form.h"
 
 #define MAXP ANET_TFM_MAX_PARAMS
 
@@ -63,35 +64,49 @@ static int param_input(anet_graph *g, const anet_tfm_config *c, int i, const cha
 typedef struct pb {
     anet_graph *g;
     int hyper, slot[ANET_HYPER_SLOTS];
+    /* rows: the per-step scalars as rows (rule broadcast-scalar): a_hyper is [1,SLOTS,1,W]
+     * with slot k in row k, sliced to rows as wide as the values they meet (train/row_form.h) */
+    int rows;
+    int cache[64][3]; /* rows: (slot, width, value) of the hyper rows made */
+    int ncache;
 } pb;
 
 static int c16(pb *b, float v) { return anet_graph_const_fp16(b->g, NULL, v); }
 static int bin(pb *b, anet_opkind k, int x, int y) { return x < 0 || y < 0 ? -1 : anet_b_binary(b->g, k, NULL, x, y); }
 static int un(pb *b, anet_opkind k, int x) { return x < 0 ? -1 : anet_b_unary(b->g, k, NULL, x); }
+/* The reduction of all of x: a [1,1,1,1] scalar, or in rows a [1,1,1,32] row of it. */
 static int reduce_all(pb *b, anet_opkind k, int x) {
     static const int32_t all[4] = {0, 1, 2, 3};
-    return x < 0 ? -1 : anet_b_reduce(b->g, k, NULL, x, 4, all, 1);
+    if (x < 0) return -1;
+    return b->rows ? anet_row_all(b->g, k, x) : anet_b_reduce(b->g, k, NULL, x, 4, all, 1);
 }
+static int64_t width(pb *b, int v) { return v < 0 ? 0 : b->g->values[v].type.dims[b->g->values[v].type.rank - 1]; }
+/* A reduced value (reduce_all) to combine with `like`: itself, or in rows widened to like's width. */
+static int widen_to(pb *b, int v, int like) { return !b->rows || v < 0 || like < 0 ? v : anet_row_widen(b->g, v, width(b, like)); }
 
-/* One slot of a_hyper as a [1,1,1,1] scalar (made once). */
-static int hyper_slot(void *ctx, int slot) {
-    pb *b = ctx;
-    if (b->slot[slot] > 0) return b->slot[slot];
-    int32_t begin[4] = {0, 0, 0, slot}, size[4] = {1, 1, 1, 1};
+/* One slot of a_hyper to combine with `like`: a [1,1,1,1] scalar (made once), or in rows a
+ * [1,1,1,W] row as wide as like's last axis (made once per width). */
+static int hyper_like(pb *b, int slot, int like) {
+    int64_t w = b->rows ? width(b, like) : 1;
+    if (!b->rows && b->slot[slot] > 0) return b->slot[slot];
+    for (int i = 0; b->rows && i < b->ncache; i++)
+        if (b->cache[i][0] == slot && b->cache[i][1] == w) return b->cache[i][2];
+    if (w < 1 || b->hyper < 0) return -1;
+    int32_t begin[4] = {0, b->rows ? slot : 0, 0, b->rows ? 0 : slot}, size[4] = {1, 1, 1, (int32_t)w};
     int v = anet_b_slice_by_size(b->g, NULL, b->hyper, 4, begin, size);
-    if (v > 0) b->slot[slot] = v;
+    if (v > 0 && !b->rows) b->slot[slot] = v;
+    if (v > 0 && b->rows && b->ncache < 64) {
+        int *c = b->cache[b->ncache++];
+        c[0] = slot, c[1] = (int)w, c[2] = v;
+    }
     return v;
 }
-/* The optimizer's hyper scalars (anet_step_hyper_fn): [1,1,1,1] whatever `like` is (the
- * broadcast-scalar rule is on in the strict set only, which refuses these programs). */
-static int hyper_scalar(void *ctx, int slot, int like) {
-    (void)like;
-    return hyper_slot(ctx, slot);
-}
+/* The optimizer's hyper scalars (anet_step_hyper_fn). */
+static int hyper_cb(void *ctx, int slot, int like) { return hyper_like(ctx, slot, like); }
 
 /* The global norm of the gradients g[] (of S * loss) in true units, the factor that takes them
  * to clipped optimizer-state units, and the largest clipped gradient in state units (see
- * seq_program.h). */
+ * seq_program.h); in rows each a [1,1,1,32] row holding the value in every element. */
 static void clip_ops(pb *b, const int *g, int np, float clip, int *norm, int *factor, int *maxk) {
     int m[MAXP], M = -1;
     for (int i = 0; i < np; i++) {
@@ -101,15 +116,15 @@ static void clip_ops(pb *b, const int *g, int np, float clip, int *norm, int *fa
     }
     int q = -1;
     for (int i = 0; i < np; i++) {
-        int r = bin(b, ANET_OP_REAL_DIV, g[i], m[i]);
+        int r = bin(b, ANET_OP_REAL_DIV, g[i], widen_to(b, m[i], g[i]));
         int s = reduce_all(b, ANET_OP_REDUCE_SUM, bin(b, ANET_OP_MUL, r, r));
         int w = bin(b, ANET_OP_REAL_DIV, m[i], M);
         int term = bin(b, ANET_OP_MUL, bin(b, ANET_OP_MUL, bin(b, ANET_OP_MUL, w, w), s), c16(b, 0.0625f));
         q = i ? bin(b, ANET_OP_ADD, q, term) : term;
     }
-    int inv_s = hyper_slot(b, ANET_HYPER_INV_SCALE);
+    int inv_s = hyper_like(b, ANET_HYPER_INV_SCALE, M);
     *norm = bin(b, ANET_OP_MUL, bin(b, ANET_OP_MUL, bin(b, ANET_OP_MUL, M, inv_s), c16(b, 4.0f)), un(b, ANET_OP_SQRT, q));
-    int f = hyper_slot(b, ANET_HYPER_GRAD_TO_STATE);
+    int f = hyper_like(b, ANET_HYPER_GRAD_TO_STATE, M);
     if (clip > 0) {
         int cf = bin(b, ANET_OP_MINIMUM, c16(b, 1.0f),
                      bin(b, ANET_OP_REAL_DIV, c16(b, clip), bin(b, ANET_OP_ADD, *norm, c16(b, 1e-6f))));
@@ -119,21 +134,27 @@ static void clip_ops(pb *b, const int *g, int np, float clip, int *norm, int *fa
     *maxk = bin(b, ANET_OP_MUL, M, f);
 }
 
-/* 1 when every value is finite, else 0: x * 0 is 0 for finite x, NaN otherwise. */
-static int finite_flag(pb *b, const int *v, int n) {
-    int acc = -1;
-    for (int i = 0; i < n; i++) {
-        int z = bin(b, ANET_OP_MUL, v[i], c16(b, 0.0f));
-        acc = i ? bin(b, ANET_OP_ADD, acc, z) : z;
-    }
-    int cond = bin(b, ANET_OP_GREATER, c16(b, 1.0f), acc);
-    return cond < 0 ? -1 : anet_b_select(b->g, "a_finite", cond, c16(b, 1.0f), c16(b, 0.0f));
-}
-
 static anet_status named(anet_graph *g, int v, const char *name, int *out) {
     static const char *const keys[1] = {"x"};
     *out = v < 0 ? -1 : anet_graph_op(g, ANET_OP_IDENTITY, name, 1, keys, &v);
     return *out < 0 ? ANET_E_INTERNAL : ANET_OK;
+}
+
+/* rows: what the host reads and writes of the row-shaped I/O: a_hyper is spread (slot k in
+ * row k), a_finite a row of flags that must all be 1 (its minimum), b_gnorm a row holding the
+ * norm everywhere (element 0), c_loss the per-position rows summing to the mean (their sum). */
+static void row_io(anet_form_map *m, anet_seq_kind kind, int ane) {
+    if (kind == ANET_SEQ_LOGITS) return;
+    anet_form_io *loss = &m->out[kind == ANET_SEQ_TRAIN && ane ? 2 : 0];
+    loss->mode = ANET_FORM_IO_SUM;
+    loss->user_rows = loss->user_cols = 1;
+    if (kind != ANET_SEQ_TRAIN) return;
+    m->in[0].mode = ANET_FORM_IO_SPREAD;
+    m->in[0].user_rows = 1;
+    m->in[0].user_cols = ANET_HYPER_SLOTS;
+    if (!ane) return;
+    m->out[0].mode = ANET_FORM_IO_MIN;
+    for (int k = 0; k < 2; k++) m->out[k].user_rows = m->out[k].user_cols = 1;
 }
 
 anet_status anet_seq_build(const anet_tfm_config *c, int B, anet_seq_kind kind, const anet_seq_build_opts *bo,
@@ -146,15 +167,26 @@ anet_status anet_seq_build(const anet_tfm_config *c, int B, anet_seq_kind kind, 
     memset(&plan, 0, sizeof plan);
     plan.dialect = ANET_MIL_IOS18;
     if (bo && bo->forms) anet_forms_plan_for(bo->forms, &plan);
-    pb b = {anet_graph_new(plan.dialect), -1, {0}};
+    pb b;
+    memset(&b, 0, sizeof b);
+    b.g = anet_graph_new(plan.dialect);
+    b.rows = plan.row_scalars;
     anet_graph *g = b.g;
     if (!g) return anet_fail(ANET_E_NOMEM, "out of memory building the program");
-    int Vp = anet_tfm_vpad(c);
-    int64_t one[4] = {1, 1, 1, ANET_HYPER_SLOTS}, xd[4] = {1, B, c->ctx, Vp};
-    b.hyper = train ? anet_graph_input(g, "a_hyper", anet_type_make(ANET_DT_FP16, 4, one)) : -1;
+    int Vp = anet_tfm_vpad(c), np = anet_tfm_nparams(c);
+    /* rows: a_hyper's rows are as wide as the widest value a slot meets (a parameter, or the
+     * loss's rows of ctx) */
+    int64_t hw = c->ctx;
+    for (int i = 0; i < np; i++) {
+        int64_t d[4];
+        anet_seq_param_dims(c, i, d);
+        if (d[3] > hw) hw = d[3];
+    }
+    int64_t hd[4] = {1, b.rows ? ANET_HYPER_SLOTS : 1, 1, b.rows ? hw : ANET_HYPER_SLOTS}, xd[4] = {1, B, c->ctx, Vp};
+    b.hyper = train ? anet_graph_input(g, "a_hyper", anet_type_make(ANET_DT_FP16, 4, hd)) : -1;
     int xin = anet_graph_input(g, "b_x", anet_type_make(ANET_DT_FP16, 4, xd));
     int yin = kind == ANET_SEQ_LOGITS ? -1 : anet_graph_input(g, "c_y", anet_type_make(ANET_DT_FP16, 4, xd));
-    int np = anet_tfm_nparams(c), pv[MAXP], lo[MAXP], s0[MAXP], s1[MAXP], outs[4 * MAXP + 3];
+    int pv[MAXP], lo[MAXP], s0[MAXP], s1[MAXP], outs[4 * MAXP + 3];
     for (int i = 0; i < np; i++) {
         pv[i] = param_input(g, c, i, ane ? "_hi" : "");
         if (ane) {
@@ -167,7 +199,7 @@ anet_status anet_seq_build(const anet_tfm_config *c, int B, anet_seq_kind kind, 
     int32_t xs[4] = {B, 1, c->ctx, Vp};
     int x = xin < 0 ? -1 : anet_b_reshape(g, NULL, xin, 4, xs);
     int y = yin < 0 ? -1 : anet_b_reshape(g, NULL, yin, 4, xs);
-    anet_tfm_io io = {x, kind == ANET_SEQ_LOGITS ? -1 : y, pv, ANET_DT_FP16, plan.log_eps};
+    anet_tfm_io io = {x, kind == ANET_SEQ_LOGITS ? -1 : y, pv, ANET_DT_FP16, plan.log_eps, b.rows};
     anet_tfm_out out;
     anet_status st = x < 0 ? anet_fail(ANET_E_INTERNAL, "building the program's inputs failed") : anet_tfm_build(g, c, B, &io, &out);
     int n = 0;
@@ -184,7 +216,7 @@ anet_status anet_seq_build(const anet_tfm_config *c, int B, anet_seq_kind kind, 
             snprintf(names[i], sizeof names[i], "g%s", g->values[pv[i]].name + 1);
             gnames[i] = names[i];
         }
-        int seed = hyper_slot(&b, ANET_HYPER_LOSS_SCALE), grads[MAXP];
+        int seed = hyper_like(&b, ANET_HYPER_LOSS_SCALE, out.loss), grads[MAXP];
         anet_autodiff_spec ad = {out.loss, seed, pv, np, &out.stop, 1, ane ? NULL : gnames};
         st = seed < 0 ? ANET_E_INTERNAL : anet_autodiff(g, &ad, grads);
         if (st == ANET_OK && !ane) {
@@ -194,7 +226,7 @@ anet_status anet_seq_build(const anet_tfm_config *c, int B, anet_seq_kind kind, 
             int norm, factor, maxk;
             clip_ops(&b, grads, np, bo->clip, &norm, &factor, &maxk);
             int chk[3] = {out.loss, norm, maxk};
-            outs[n++] = finite_flag(&b, chk, 3);
+            outs[n++] = anet_row_finite_flag(g, "a_finite", 3, chk, b.rows);
             if ((st = named(g, norm, "b_gnorm", &outs[n++])) == ANET_OK) st = named(g, out.loss, "c_loss", &outs[n++]);
             for (int i = 0; i < np && st == ANET_OK; i++) {
                 char base[48];
@@ -202,7 +234,7 @@ anet_status anet_seq_build(const anet_tfm_config *c, int B, anet_seq_kind kind, 
                 base[strlen(base) - 3] = '\0'; /* drop "_hi" */
                 anet_step_update_out u;
                 st = anet_step_update_ops(g, &bo->opt, base, pv[i], lo[i], s0[i], s1[i],
-                                          bin(&b, ANET_OP_MUL, grads[i], factor), hyper_scalar, &b, &u);
+                                          bin(&b, ANET_OP_MUL, grads[i], widen_to(&b, factor, grads[i])), hyper_cb, &b, &u);
                 outs[n++] = u.hi;
                 outs[n++] = u.lo;
                 outs[n++] = u.s0;
@@ -224,6 +256,7 @@ anet_status anet_seq_build(const anet_tfm_config *c, int B, anet_seq_kind kind, 
     sp->forms = bo ? bo->forms : NULL;
     if (sp->forms) {
         st = anet_step_forms_lower_graph(&sp->form, g, sp->forms);
+        if (st == ANET_OK && b.rows) row_io(&sp->form.map, kind, ane);
         if (st != ANET_OK) {
             anet_step_forms_free(&sp->form);
             anet_graph_free(g);

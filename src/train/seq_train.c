@@ -443,10 +443,11 @@ anet_status anet_seq_train(const anet_seq_options *o) {
     }
     if (st == ANET_OK && !o->quiet)
         fprintf(stderr, "dataset %s (%s, %zu train + %zu validation characters, vocabulary %u%s); model %s; %d parameter tensors; "
-                        "batch %d; adamw lr %g wd %g; clip %g; update %s; program form %s; %lld validation batches\n",
+                        "batch %d; adamw lr %g wd %g; clip %g; update %s; program form %s%s; %lld validation batches\n",
                 o->dataset, r.td.path, r.td.n_train, r.td.n - r.td.n_train, r.td.vocab.size,
                 r.td.verified ? ", verified" : "", o->model, r.np, B, (double)o->lr, (double)o->weight_decay,
                 (double)o->clip, r.ane ? "ane" : "cpu", forms ? anet_chip_name(o->chip) : "as built",
+                forms && forms->strict ? " (strict rules)" : "",
                 (long long)val_batches);
     double val = NAN;
     for (int64_t step = r.step + 1; st == ANET_OK && step <= o->max_steps; step++) {

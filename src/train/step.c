@@ -16,6 +16,7 @@
 #include "graph/autodiff.h"
 #include "train/loss.h"
 #include "train/lower.h"
+#include "train/row_form.h"
 
 #define SB_MAX_IO (4 * ANET_MODEL_MAX_PARAMS + ANET_MODEL_MAX_LAYERS + 8)
 
@@ -261,33 +262,6 @@ void anet_step_join_param(const uint16_t *hi, const uint16_t *lo, size_t n, floa
     for (size_t i = 0; i < n; i++) w[i] = anet_f16_to_f32(hi[i]) + anet_f16_to_f32(lo[i]);
 }
 
-/* FINITE: x * 0 is 0 for finite x and NaN for inf/NaN; the sum over everything is 0 or NaN,
- * and 1 > NaN is false. (A compiler that folds x * 0 to 0 would break this; vane does not.)
- * row_scalars: no [1,1,1,1] value at all: each tensor is summed into a [1,1,1,32] row (over
- * its rows, then its last axis folded in blocks of 32), and the flag is that row of 32 flags,
- * all of which must be 1 (the FINITE output's minimum; step_forms.c). */
-static int finite_part(sb *b, int v) {
-    static const int32_t all[4] = {0, 1, 2, 3}, rows[2] = {1, 2}, ax2[1] = {2};
-    int z = op2(b, ANET_OP_MUL, v, c16(b, 0.0f));
-    if (!b->hyper_rows || v < 0) return reduce(b, ANET_OP_REDUCE_SUM, NULL, z, 4, all);
-    const anet_type *t = &b->g->values[v].type;
-    int64_t w = t->dims[t->rank - 1];
-    if (t->rank != 4 || w % 32 != 0) return reduce(b, ANET_OP_REDUCE_SUM, NULL, z, 4, all); /* the rule reports it */
-    int r = reduce(b, ANET_OP_REDUCE_SUM, NULL, z, 2, rows);
-    if (w > 32) r = reduce(b, ANET_OP_REDUCE_SUM, NULL, reshape4(b, NULL, r, 1, w / 32, 32), 1, ax2);
-    return r;
-}
-
-static int finite_flag(sb *b, const char *name, int n, const int *vals) {
-    int acc = -1;
-    for (int i = 0; i < n; i++) {
-        int s = finite_part(b, vals[i]);
-        acc = acc < 0 ? s : op2(b, ANET_OP_ADD, acc, s);
-    }
-    int cond = op2(b, ANET_OP_GREATER, c16(b, 1.0f), acc);
-    return select3(b, name, cond, c16(b, 1.0f), c16(b, 0.0f));
-}
-
 /* Graph-level helpers of the shared optimizer update (anet_step_update_ops serves programs
  * built outside this file too, so it does not use the builder state). */
 static int gop(anet_graph *g, anet_opkind k, const char *name, int x, int y) {
@@ -520,7 +494,7 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
     fin_in[ntp] = loss;
     /* update=cpu: the host reads every gradient anyway and checks it there (one pass with the
      * update), so the program carries no flag. */
-    int fin = ane ? finite_flag(b, "a_finite", ntp + 1, fin_in) : 0;
+    int fin = ane ? anet_row_finite_flag(b->g, "a_finite", ntp + 1, fin_in, b->hyper_rows) : 0;
     if (fin < 0) {
         st = fail_build("the FINITE flag");
         goto out;

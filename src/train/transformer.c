@@ -274,8 +274,13 @@ anet_status anet_tfm_build(anet_graph *g, const anet_tfm_config *c, int batch, c
     int lse = un(&t, ANET_OP_LOG, io->log_eps > 0 ? bin(&t, ANET_OP_ADD, se, cst(&t, io->log_eps)) : se);
     int nll = reduce2(&t, ANET_OP_REDUCE_SUM, bin(&t, ANET_OP_MUL, swap23(&t, io->y), bin(&t, ANET_OP_SUB, lse, zc)));
     int32_t a0 = 0, a3 = 3;
-    int loss = nll < 0 ? -1 : anet_b_reduce(g, ANET_OP_REDUCE_MEAN, NULL, nll, 1, &a0, 1);
-    loss = loss < 0 ? -1 : anet_b_reduce(g, ANET_OP_REDUCE_MEAN, NULL, loss, 1, &a3, 1);
+    int loss;
+    if (io->rows) {
+        loss = bin(&t, ANET_OP_MUL, reshape4(&t, nll, 1, 1, t.B, t.S), cst(&t, (float)(1.0 / ((double)t.B * t.S))));
+    } else {
+        loss = nll < 0 ? -1 : anet_b_reduce(g, ANET_OP_REDUCE_MEAN, NULL, nll, 1, &a0, 1);
+        loss = loss < 0 ? -1 : anet_b_reduce(g, ANET_OP_REDUCE_MEAN, NULL, loss, 1, &a3, 1);
+    }
     if (loss < 0) return anet_last_error()[0] ? ANET_E_INVALID : anet_fail(ANET_E_INTERNAL, "building the loss failed");
     out->loss = loss;
     out->stop = mx;

@@ -58,11 +58,14 @@ typedef struct anet_tfm_io {
     const int *params; /* a value per parameter in its program form (anet_tfm_prog_param) */
     anet_dtype dt;     /* dtype of the consts made here (the program's compute type) */
     float log_eps;     /* > 0: the loss takes log(x + log_eps) (the log-epsilon form) */
+    int rows;          /* 1: the loss as per-position rows, not one scalar (see anet_tfm_out) */
 } anet_tfm_io;
 
 typedef struct anet_tfm_out {
     int logits; /* [B,1,S,Vp] */
-    int loss;   /* [1,1,1,1] mean cross-entropy over the B*S positions, or -1 */
+    int loss;   /* [1,1,1,1] mean cross-entropy over the B*S positions, or -1; with io->rows
+                   [1,1,B,S]: each position's cross-entropy / (B*S), which sum to the mean
+                   (no scalar to broadcast: a row seeds the gradient) */
     int stop;   /* softmax max of the loss (autodiff treats it as a constant), or -1 */
 } anet_tfm_out;
 

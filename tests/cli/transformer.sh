@@ -44,6 +44,13 @@ if [ $rc != 0 ] && [ "$(wc -l <"$T/err")" = 1 ]; then ok "missing text -> $rc: $
 # runs the chip's form too; ANE_TRAINER_FORMS=none: as built) within fp16 tolerance; compiles
 # stay 2 whatever the steps, one dispatch per step plus one per validation batch.
 M32="transformer:layers=1,dim=32,heads=2,ctx=32"
+# close_to A B TOL WHAT: loss, grad_norm and val_loss of each of the 6 steps of metrics B within TOL of A's
+close_to() {
+    paste -d' ' "$1" "$2" | tr -d '{}"' | awk -v tol="$3" -v what="$4" '
+        { n = split($0, f, /[ ,:]/); k = 0; for (i = 1; i < n; i++) if (f[i] ~ /^(loss|grad_norm|val_loss)$/) v[k++] = f[i + 1];
+          h = k / 2; for (i = 0; i < h; i++) { d = v[i] - v[i + h]; if (d < 0) d = -d; if (d > tol) bad = 1; if (d > w) w = d } c++ }
+        END { if (bad || c != 6) { print "FAIL: " what " differs from vane by " w; exit 1 } print "ok: " what " within " w + 0 " of vane over " c " steps" }'
+}
 sim() { "$BIN" train --dataset tinyshakespeare --data "$DATA" --model "$M32" --batch-size 4 --val-windows 8 --eval-every 3 "$@"; }
 ANE_TRAINER_FORMS=none sim --max-steps 6 --backend vane --quiet --metrics "$T/v.jsonl" || bad "vane, no forms"
 for chip in m1 m4; do
@@ -53,19 +60,31 @@ for chip in m1 m4; do
         grep -q "^compiles 2, dispatches $((steps + 2 * steps / 3)) " "$T/err" && ok "ane-sim $chip, $steps steps: $(grep compiles "$T/err")" \
             || { bad "ane-sim $chip counts"; cat "$T/err"; }
     done
-    # loss, grad_norm and val_loss of every step within 0.01 of vane's
-    paste -d' ' "$T/v.jsonl" "$T/s${chip}6.jsonl" | tr -d '{}"' | awk -v chip=$chip '
-        { n = split($0, f, /[ ,:]/); k = 0; for (i = 1; i < n; i++) if (f[i] ~ /^(loss|grad_norm|val_loss)$/) v[k++] = f[i + 1];
-          h = k / 2; for (i = 0; i < h; i++) { d = v[i] - v[i + h]; if (d < 0) d = -d; if (d > 0.01) bad = 1; if (d > w) w = d } c++ }
-        END { if (bad || c != 6) { print "FAIL: ane-sim " chip " differs from vane by " w; exit 1 } print "ok: ane-sim " chip " within " w + 0 " of vane over " c " steps" }' || fail=1
+    close_to "$T/v.jsonl" "$T/s${chip}6.jsonl" 0.01 "ane-sim $chip" || fail=1
 done
 "$BIN" train --dataset tinyshakespeare --data "$DATA" --model "transformer:layers=1,dim=48,heads=2,ctx=32" --max-steps 1 \
     --backend ane-sim --chip m1 >"$T/out" 2>"$T/err"
 rc=$?
 if [ $rc != 0 ] && [ "$(wc -l <"$T/err")" = 1 ] && grep -q "multiples of 32" "$T/err"; then ok "dim=48 on m1 -> $rc: $(cat "$T/err")"; else bad "dim=48 on m1 -> $rc"; cat "$T/err"; fi
+# --- strict rules (ANE_TRAINER_FORMS=strict: one packed input, per-step scalars as rows, ...) ---
+# ane-sim on m1 and m4, both update modes: vane's losses with the same forms (the same program:
+# equal), and within 0.01 of vane as built; 2 compiles, one dispatch per step.
+for chip in m1 m4; do
+    for u in ane cpu; do
+        ANE_TRAINER_FORMS=strict sim --max-steps 6 --backend ane-sim --chip $chip --update $u --metrics "$T/st$chip$u.jsonl" \
+            2>"$T/err" >/dev/null || { bad "strict ane-sim $chip $u"; cat "$T/err"; }
+        grep -q "^compiles 2, dispatches 10 " "$T/err" || { bad "strict $chip $u counts"; cat "$T/err"; }
+        ANE_TRAINER_FORMS=strict sim --max-steps 6 --backend vane --chip $chip --update $u --quiet --metrics "$T/stv$chip$u.jsonl" \
+            || bad "strict vane $chip $u"
+        cmp -s "$T/st$chip$u.jsonl" "$T/stv$chip$u.jsonl" && ok "strict $chip update $u: ane-sim = vane with the same forms" \
+            || bad "strict $chip $u: ane-sim differs from vane with the same forms"
+        close_to "$T/v.jsonl" "$T/st$chip$u.jsonl" 0.01 "strict ane-sim $chip update $u" || fail=1
+    done
+done
+# the strict chip profile also refuses runtime-weight matmuls (matmul-dynamic, M4+ only): one line
 sim --max-steps 1 --backend ane-sim --chip strict --quiet >"$T/out" 2>"$T/err"
 rc=$?
-if [ $rc != 0 ] && [ "$(wc -l <"$T/err")" = 1 ] && grep -q "breaks rule" "$T/err"; then ok "strict -> $rc (refused, rule named)"; else bad "strict -> $rc"; cat "$T/err"; fi
+if [ $rc != 0 ] && [ "$(wc -l <"$T/err")" = 1 ] && grep -q "matmul-dynamic" "$T/err"; then ok "--chip strict -> $rc (matmul-dynamic named)"; else bad "--chip strict -> $rc"; cat "$T/err"; fi
 
 # --resume: 3 steps, then on to 6, gives the uninterrupted run's metrics and checkpoint (both
 # update modes); --out of an existing run is refused as for the layer graphs, --overwrite replaces it.
