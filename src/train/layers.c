@@ -107,6 +107,8 @@ static anet_status parse_layer(const char *tok, anet_layer *l) {
             l->kind = kinds[i].kind;
             found = 1;
         }
+    if (!found && strncmp(tok, "transformer:", 12) == 0) /* e.g. `eval` given a transformer checkpoint */
+        return SPEC_FAIL("model spec: a character transformer is taken only by train and generate (see docs/models.md)");
     if (!found) return SPEC_FAIL("model spec: unknown layer '%.40s' (see docs/models.md)", tok);
     const char *p = colon ? colon + 1 : NULL;
     int d[3];

@@ -174,9 +174,12 @@ anet_status anet_step_forms_require(const anet_step_forms *sf, const anet_forms 
         if (sf->map.unmet[i])
             return anet_fail(ANET_E_UNSUPPORTED, "the %s program in the %s form breaks rule %s (%s; %s): a "
                              "Neural Engine would %s. The planner cannot avoid it yet; if your chip accepts it, "
-                             "switch it off with ANE_TRAINER_FORMS=%s=off (docs/mil.md)", what,
+                             "switch it %s with ANE_TRAINER_FORMS=%s=%s (docs/mil.md)", what,
                              f->strict ? "strict" : anet_chip_name(f->chip), r[i].id, r[i].title,
-                             sf->map.unmet_detail[i], anet_form_failure_name(r[i].failure), r[i].id);
+                             sf->map.unmet_detail[i], anet_form_failure_name(r[i].failure),
+                             /* a capability rule is switched on to allow the form; a restriction off */
+                             r[i].failure == ANET_FORM_FAIL_NONE ? "on" : "off", r[i].id,
+                             r[i].failure == ANET_FORM_FAIL_NONE ? "on" : "off");
     return ANET_OK;
 }
 

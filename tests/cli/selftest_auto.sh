@@ -2,7 +2,8 @@
 # `train --backend auto` takes its program forms from the selftest report stored for this chip
 # and OS (here: the simulator, ANE_TRAINER_AUTO_CANDIDATE=ane-sim), says so, and trains (also
 # when it allows only 2-4 inputs per program; a form that cannot be met goes to vane with one
-# line); a report for another chip, or a corrupt one, is not used and the line says why.
+# line); a report for another chip, a corrupt one or one with fields of the wrong type is not
+# used and the line says why; a max-inputs that is not a count makes it unused, with one line.
 set -euo pipefail
 bin="${ANET_BIN:?ANET_BIN must name the ane_trainer binary}"
 data="${ANET_SHARED_DIR:?}/datasets/mnist-10k"
@@ -102,6 +103,24 @@ PY
 train ignored
 grep -q "^program forms from the selftest report '$report'" "$tmp/ignored.err"
 if grep -q "max-inputs\|no-such-rule\|broadcast-channel=on" "$tmp/ignored.err"; then cat "$tmp/ignored.err"; exit 1; fi
+
+# rule_settings of another type: not a report, one line, training goes on.
+"$py" - "$report" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+r["rule_settings"] = [r["rule_settings"]]
+json.dump(r, open(sys.argv[1], "w"))
+PY
+train wrongtype
+[ "$(grep -c "selftest report" "$tmp/wrongtype.err")" = 1 ]
+grep -q "selftest report not used: '$report' is not an ane_trainer selftest report" "$tmp/wrongtype.err"
+grep -q "stopping after 2 steps" "$tmp/wrongtype.err"
+"$py" - "$report" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+r["rule_settings"] = r["rule_settings"][0]
+json.dump(r, open(sys.argv[1], "w"))
+PY
 
 # Measured on another chip: not used, with the reason.
 "$py" - "$report" <<'PY'
