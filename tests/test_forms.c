@@ -650,11 +650,64 @@ static void test_pack_partial_rows(void) {
     anet_graph_free(low);
 }
 
+/* An input written in place (anet_step_forms_place_in) leaves the device buffers exactly as
+ * packing it from the user's buffer does: its padding (rows and columns of the padded batch)
+ * written once, its rows at the device stride, packing skipping it. */
+static void test_place_in(void) {
+    anet_forms f;
+    anet_forms_default(ANET_CHIP_M1, &f);
+    anet_step_config c = step_cfg(ANET_UPDATE_ANE), user = c;
+    anet_step_forms_config(&f, &c);
+    anet_step_program sp[2];
+    anet_step_forms ref, sf;
+    CHECK_EQ_INT(anet_step_build_train(&c, &sp[0]), ANET_OK);
+    CHECK_EQ_INT(anet_step_build_train(&c, &sp[1]), ANET_OK);
+    CHECK_EQ_INT(anet_step_forms_lower(&ref, &sp[0], &f, &user.model, user.batch), ANET_OK);
+    CHECK_EQ_INT(anet_step_forms_lower(&sf, &sp[1], &f, &user.model, user.batch), ANET_OK);
+    int n = sf.map.nin, xi = -1, other = -1;
+    anet_io *in = calloc((size_t)n, sizeof *in), *placed = calloc((size_t)n, sizeof *placed);
+    CHECK(in && placed);
+    for (int i = 0; in && placed && i < n; i++) {
+        size_t e = (size_t)(sf.map.in[i].user_rows * sf.map.in[i].user_cols);
+        in[i] = placed[i] = (anet_io){malloc(e * 2), e * 2};
+        fill(in[i].data, e, (uint64_t)i + 21);
+        if (sp[1].inputs[i].role == ANET_ROLE_X) xi = i;
+        else if (other < 0 && sf.map.in[i].mode == ANET_FORM_IO_EMBED) other = i;
+    }
+    CHECK(xi >= 0 && other >= 0);
+    if (xi >= 0 && other >= 0) {
+        const anet_form_io *io = &sf.map.in[xi];
+        CHECK_MSG(io->C > io->user_rows || io->S > io->user_cols, "X is not padded: the test shows nothing");
+        anet_step_forms_pack(&ref, in);
+        memset((uint16_t *)sf.din[io->dev].data + io->offset, 0xFF, (size_t)(io->C * io->S) * 2); /* overwritten */
+        size_t ld = 0;
+        CHECK(anet_step_forms_place_in(&sf, xi, io->user_rows + 1, io->user_cols, &ld) == NULL);
+        uint16_t *slot = anet_step_forms_place_in(&sf, xi, io->user_rows, io->user_cols, &ld);
+        CHECK(slot != NULL && ld == (size_t)io->S);
+        CHECK(anet_step_forms_place_in(&sf, other, sf.map.in[other].user_rows, sf.map.in[other].user_cols, &ld) == NULL);
+        for (int64_t r = 0; slot && r < io->user_rows; r++)
+            memcpy(slot + r * io->S, (const uint16_t *)in[xi].data + r * io->user_cols, (size_t)io->user_cols * 2);
+        placed[xi].data = slot;
+        if (slot) anet_step_forms_pack(&sf, placed);
+        for (int d = 0; slot && d < sf.map.ndev_in; d++)
+            CHECK_MSG(memcmp(ref.din[d].data, sf.din[d].data, sf.din[d].nbytes) == 0,
+                      "device input %d: placed differs from packed", d);
+    }
+    for (int i = 0; in && i < n; i++) free(in[i].data);
+    free(in);
+    free(placed);
+    anet_step_forms_free(&ref);
+    anet_step_forms_free(&sf);
+    anet_step_program_free(&sp[0]);
+    anet_step_program_free(&sp[1]);
+}
+
 int main(void) {
     test_table();
     test_rules();
     test_planner();
     test_strict_update_ane();
     test_pack_partial_rows();
+    test_place_in();
     TEST_MAIN_END();
 }
