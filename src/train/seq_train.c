@@ -22,16 +22,17 @@
 
 #define MAXP ANET_TFM_MAX_PARAMS
 
-/* One-hot inputs and targets of windows w[b*(S+1) + t]. */
-static void onehot(const uint32_t *w, int B, int S, int V, anet_f16 *x, anet_f16 *y) { /* V: the padded width */
-    size_t n = (size_t)B * S * V;
+/* One-hot inputs and targets of windows w[b*(S+1) + t], in Sp >= S positions (the padded ones
+ * zero) of V classes (the padded width). */
+static void onehot(const uint32_t *w, int B, int S, int Sp, int V, anet_f16 *x, anet_f16 *y) {
+    size_t n = (size_t)B * Sp * V;
     memset(x, 0, n * sizeof *x);
     memset(y, 0, n * sizeof *y);
     const anet_f16 one = anet_f32_to_f16(1.0f);
     for (int b = 0; b < B; b++)
         for (int t = 0; t < S; t++) {
-            x[((size_t)b * S + t) * V + w[(size_t)b * (S + 1) + t]] = one;
-            y[((size_t)b * S + t) * V + w[(size_t)b * (S + 1) + t + 1]] = one;
+            x[((size_t)b * Sp + t) * V + w[(size_t)b * (S + 1) + t]] = one;
+            y[((size_t)b * Sp + t) * V + w[(size_t)b * (S + 1) + t + 1]] = one;
         }
 }
 
@@ -58,14 +59,14 @@ typedef struct run {
 
 /* Mean validation loss over the first nb batches of validation windows. */
 static anet_status validate(run *r, int B, int64_t nb, double *out) {
-    int S = r->c.ctx, V = anet_tfm_vpad(&r->c);
+    int S = r->c.ctx, Sp = anet_tfm_spad(&r->c), V = anet_tfm_vpad(&r->c);
     anet_io in[MAXP + 2], res[1];
     anet_f16 loss = 0;
     double sum = 0;
     for (int64_t k = 0; k < nb; k++) {
         for (int b = 0; b < B; b++) anet_text_val_window(&r->td, (uint32_t)S, (size_t)(k * B + b), r->win + (size_t)b * (S + 1));
-        onehot(r->win, B, S, V, r->x, r->y);
-        size_t nx = (size_t)B * S * V * sizeof(anet_f16);
+        onehot(r->win, B, S, Sp, V, r->x, r->y);
+        size_t nx = (size_t)B * Sp * V * sizeof(anet_f16);
         in[0] = (anet_io){r->x, nx};
         in[1] = (anet_io){r->y, nx};
         for (int i = 0; i < r->np; i++)
@@ -331,7 +332,7 @@ anet_status anet_seq_train(const anet_seq_options *o) {
         anet_text_free(&r.td);
         return st;
     }
-    int V = anet_tfm_vpad(&r.c);
+    int V = anet_tfm_vpad(&r.c), Sp = anet_tfm_spad(&r.c);
     r.np = anet_tfm_nparams(&r.c);
     size_t sizes[MAXP];
     for (int i = 0; i < r.np; i++) {
@@ -355,7 +356,7 @@ anet_status anet_seq_train(const anet_seq_options *o) {
     float *grads[MAXP] = {0};
     anet_f16 *g16[MAXP] = {0};
     st = anet_optim_cpu_init(&r.opt, &bo.opt, r.np, sizes);
-    size_t nx = (size_t)B * S * V;
+    size_t nx = (size_t)B * Sp * V;
     r.x = malloc(nx * sizeof(anet_f16));
     r.y = malloc(nx * sizeof(anet_f16));
     r.win = malloc((size_t)B * (S + 1) * sizeof(uint32_t));
@@ -403,7 +404,7 @@ anet_status anet_seq_train(const anet_seq_options *o) {
     for (int64_t step = r.step + 1; st == ANET_OK && step <= o->max_steps; step++) {
         st = anet_text_train_windows(&r.td, &r.data_rng, (uint32_t)B, (uint32_t)S, r.win);
         if (st != ANET_OK) break;
-        onehot(r.win, B, S, V, r.x, r.y);
+        onehot(r.win, B, S, Sp, V, r.x, r.y);
         float hyper[ANET_HYPER_SLOTS];
         anet_f16 h16[ANET_HYPER_SLOTS];
         anet_step_hyper(hc, r.t + 1, o->lr, r.scale, 1, hyper);
