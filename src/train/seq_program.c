@@ -10,6 +10,7 @@
 #include "graph/build.h"
 #include "mil/mil.h"
 #include "train/row_form.h"
+#include "train/trainer_internal.h" /* cpu_s */
 
 #define MAXP ANET_TFM_MAX_PARAMS
 
@@ -276,8 +277,11 @@ anet_status anet_seq_build(const anet_tfm_config *c, int B, anet_seq_kind kind, 
 }
 
 anet_status anet_seq_eval(anet_backend *be, anet_seq_program *sp, anet_io *in, int nin, anet_io *out, int nout) {
-    if (sp->form.lowered) return anet_step_forms_eval(&sp->form, be, sp->p, in, nin, out, nout);
-    return be->ops->eval(be->state, sp->p, in, nin, out, nout);
+    if (sp->form.lowered) return anet_step_forms_eval(&sp->form, be, sp->p, in, nin, out, nout, &sp->backend_s);
+    double t0 = cpu_s();
+    anet_status st = be->ops->eval(be->state, sp->p, in, nin, out, nout);
+    sp->backend_s += cpu_s() - t0;
+    return st;
 }
 
 anet_status anet_seq_compile(anet_backend *be, anet_seq_program *sp) {

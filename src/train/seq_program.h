@@ -49,6 +49,7 @@ typedef struct anet_seq_program {
     anet_step_forms form; /* lowered to bo->forms: the device I/O */
     const anet_forms *forms;
     anet_seq_kind kind;
+    double backend_s; /* this thread's CPU time in the backend's eval calls (anet_seq_eval) */
 } anet_seq_program;
 
 /* The program sizes for the form f (NULL: none): with padded contraction lengths (pad32) the
@@ -68,7 +69,8 @@ anet_status anet_seq_forms(const anet_backend *be, anet_chip chip, anet_forms *f
 anet_status anet_seq_build(const anet_tfm_config *c, int batch, anet_seq_kind kind, const anet_seq_build_opts *bo,
                            anet_seq_program *sp);
 anet_status anet_seq_compile(anet_backend *be, anet_seq_program *sp);
-/* One run with the program's I/O as built (packed into and out of the device form). */
+/* One run with the program's I/O as built (packed into and out of the device form); the
+ * backend's eval call alone adds to sp->backend_s (the rest is host work). */
 anet_status anet_seq_eval(anet_backend *be, anet_seq_program *sp, anet_io *in, int nin, anet_io *out, int nout);
 void anet_seq_program_free(anet_backend *be, anet_seq_program *sp);
 

@@ -18,6 +18,7 @@
 #include "train/optim_cpu.h"
 #include "train/seq_program.h"
 #include "train/step.h"
+#include "train/trainer_internal.h" /* cpu_s */
 #include "train/transformer.h"
 
 #define MAXP ANET_TFM_MAX_PARAMS
@@ -400,8 +401,27 @@ anet_status anet_seq_train(const anet_seq_options *o) {
                 (double)o->clip, r.ane ? "ane" : "cpu", forms ? anet_chip_name(o->chip) : "as built",
                 forms && forms->strict ? " (strict rules)" : "",
                 (long long)val_batches);
+    /* Per-step costs, reported at each evaluation over the steps since the last one (as the
+     * layer graphs' epoch records): training dispatches, host CPU time outside the backend's
+     * eval (batch, one-hot, packing into the form, copies), and the bytes of weights and
+     * optimizer state copied into and out of the program (all of them each step: the state
+     * is not resident in the backend here). */
+    size_t state_bytes = 0;
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < (k ? r.train.nout : r.train.nin); i++) {
+            /* update=ane: every input and output after a_hyper, b_x, c_y / a_finite, b_gnorm,
+             * c_loss; update=cpu: the weights written (inputs after c_y) */
+            if (i < 3 || (k && !r.ane)) continue;
+            state_bytes += r.train.form.lowered ? anet_step_forms_dev_bytes(&r.train.form, k, i) : sizes[(i - 3) / (r.ane ? 4 : 1)] * 2;
+        }
+    double cpu_since = 0, backend0 = r.train.backend_s;
+    uint64_t disp_since = 0;
+    int64_t steps_since = 0;
     double val = NAN;
     for (int64_t step = r.step + 1; st == ANET_OK && step <= o->max_steps; step++) {
+        double cpu0 = cpu_s();
+        anet_backend_stats bs0 = {0}, bs1 = {0};
+        if (r.be.ops->stats) r.be.ops->stats(r.be.state, &bs0);
         st = anet_text_train_windows(&r.td, &r.data_rng, (uint32_t)B, (uint32_t)S, r.win);
         if (st != ANET_OK) break;
         onehot(r.win, B, S, Sp, V, r.x, r.y);
@@ -423,6 +443,10 @@ anet_status anet_seq_train(const anet_seq_options *o) {
         st = r.ane ? step_ane(&r, in, nin, &loss, &norm, &finite)
                    : step_cpu(&r, o, in, nin, g16, grads, r.scale, &loss, &norm, &finite);
         if (st != ANET_OK) break;
+        if (r.be.ops->stats) r.be.ops->stats(r.be.state, &bs1);
+        disp_since += bs1.dispatches - bs0.dispatches;
+        steps_since++;
+        cpu_since += cpu_s() - cpu0;
         if (!finite && r.scale <= 1.0f) {
             st = anet_fail(ANET_E_VERIFY, "step %lld: the loss or the gradients are not finite even at loss scale 1 (the "
                            "model diverged; try a smaller --lr or --clip)", (long long)step);
@@ -443,10 +467,16 @@ anet_status anet_seq_train(const anet_seq_options *o) {
         if (mf) {
             fprintf(mf, "{\"step\":%lld,\"loss\":%.6f,\"grad_norm\":%.6f,\"loss_scale\":%g", (long long)step, (double)loss,
                     norm, (double)r.scale);
-            if (do_eval) fprintf(mf, ",\"val_loss\":%.6f", val);
+            if (do_eval) {
+                double host = cpu_since - (r.train.backend_s - backend0);
+                fprintf(mf, ",\"val_loss\":%.6f,\"dispatches_per_step\":%.6g,\"host_us_per_step\":%.1f,"
+                        "\"state_bytes_copied_per_step\":%zu", val, (double)disp_since / (double)steps_since,
+                        (host > 0 ? host : 0) * 1e6 / (double)steps_since, state_bytes);
+            }
             fputs("}\n", mf);
             fflush(mf);
         }
+        if (do_eval) cpu_since = 0, backend0 = r.train.backend_s, disp_since = 0, steps_since = 0;
         /* a checkpoint at every evaluation (atomic): an interrupted run resumes from it */
         if (do_eval && o->checkpoint && step < o->max_steps) {
             if (r.ane) ane_store(&r);

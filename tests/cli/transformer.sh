@@ -14,6 +14,8 @@ fail=0
 ok() { echo "ok: $*"; }
 bad() { echo "FAIL: $*"; fail=1; }
 M="transformer:layers=1,dim=16,heads=2,ctx=16"
+# metrics without the host CPU time (the one field that differs between equal runs)
+same_metrics() { cmp -s <(sed -E 's/,"host_us_per_step":[0-9.]+//' "$1") <(sed -E 's/,"host_us_per_step":[0-9.]+//' "$2"); }
 run() { "$BIN" train --dataset tinyshakespeare --data "$DATA" --model "$M" --batch-size 8 --max-steps 40 \
         --eval-every 20 --val-windows 64 --backend vane --quiet --metrics "$@"; }
 
@@ -23,11 +25,15 @@ n=$(grep -c '"val_loss"' "$T/a.jsonl")
 [ "$n" = 2 ] && ok "val_loss at steps 20 and 40" || bad "val_loss lines: $n"
 last=$(grep '"step":40' "$T/a.jsonl" | sed 's/.*"val_loss":\([0-9.]*\).*/\1/')
 awk -v v="$last" 'BEGIN { exit !(v > 0 && v < 4.0) }' && ok "val_loss $last < 4.0 after 40 steps" || bad "val_loss '$last'"
-cmp -s "$T/a.jsonl" "$T/b.jsonl" && ok "same seed, same metrics" || bad "runs differ"
+same_metrics "$T/a.jsonl" "$T/b.jsonl" && ok "same seed, same metrics" || bad "runs differ"
 # 40 steps, 2 evaluations of 64/8 = 8 batches: 2 compiles, 40 + 16 dispatches
 "$BIN" train --dataset tinyshakespeare --data "$DATA" --model "$M" --batch-size 8 --max-steps 40 --eval-every 20 \
     --val-windows 64 --backend vane 2>"$T/err" >/dev/null
 grep -q "^compiles 2, dispatches 56 " "$T/err" && ok "$(grep compiles "$T/err")" || { bad "compile/dispatch counts"; cat "$T/err"; }
+# the per-step costs at each evaluation: one dispatch per step, the state copied each step
+# (update=ane: weights, low parts and both moments in and out), host CPU time
+grep '"step":40' "$T/a.jsonl" | grep -Eq '"dispatches_per_step":1,"host_us_per_step":[0-9.]+,"state_bytes_copied_per_step":[1-9][0-9]*}' \
+    && ok "per-step costs in the metrics" || bad "per-step costs: $(grep '"step":40' "$T/a.jsonl")"
 
 "$BIN" train --dataset "$DATA/tinyshakespeare/input.txt" --model "$M" --batch-size 4 --max-steps 2 --val-windows 8 \
     --backend vane --quiet && ok "text file as dataset" || bad "text file as dataset"
@@ -100,7 +106,7 @@ for chip in m1 m4; do
         grep -q "^compiles 2, dispatches 10 " "$T/err" || { bad "strict $chip $u counts"; cat "$T/err"; }
         ANE_TRAINER_FORMS=strict sim --max-steps 6 --backend vane --chip $chip --update $u --quiet --metrics "$T/stv$chip$u.jsonl" \
             || bad "strict vane $chip $u"
-        cmp -s "$T/st$chip$u.jsonl" "$T/stv$chip$u.jsonl" && ok "strict $chip update $u: ane-sim = vane with the same forms" \
+        same_metrics "$T/st$chip$u.jsonl" "$T/stv$chip$u.jsonl" && ok "strict $chip update $u: ane-sim = vane with the same forms" \
             || bad "strict $chip $u: ane-sim differs from vane with the same forms"
         close_to "$T/v.jsonl" "$T/st$chip$u.jsonl" 0.01 "strict ane-sim $chip update $u" || fail=1
     done
@@ -117,7 +123,7 @@ for u in ane cpu; do
     sim --max-steps 3 --backend vane --update $u --quiet --out "$T/part$u" || bad "part run $u"
     "$BIN" train --resume "$T/part$u/checkpoint.safetensors" --data "$DATA" --max-steps 6 --eval-every 3 --val-windows 8 \
         --backend vane --quiet || bad "resume $u"
-    cmp -s "$T/full$u/metrics.jsonl" "$T/part$u/metrics.jsonl" && cmp -s "$T/full$u/checkpoint.safetensors" "$T/part$u/checkpoint.safetensors" \
+    same_metrics "$T/full$u/metrics.jsonl" "$T/part$u/metrics.jsonl" && cmp -s "$T/full$u/checkpoint.safetensors" "$T/part$u/checkpoint.safetensors" \
         && ok "update $u: resumed at step 3, same metrics and checkpoint as the uninterrupted run" || bad "resume $u differs"
 done
 sim --max-steps 1 --backend vane --quiet --out "$T/fullane" 2>"$T/err"
