@@ -196,9 +196,13 @@ int anet_probe_forms_spec(const anet_probe_setting *s, int n, char *buf, size_t 
         if (anet_form_find(s[i].rule) < 0 || !strcmp(v, "unknown") || !v[0]) continue;
         char item[64];
         if (!strcmp(s[i].rule, "max-inputs")) {
-            int k = atoi(v);
-            if (k < 1) continue; /* not even one input ran: nothing learned */
-            snprintf(item, sizeof item, "max-inputs=%d", k);
+            if (strspn(v, "0") == strlen(v)) continue; /* not even one input ran: nothing learned */
+            /* Anything else as written (no separators), so that a value that is not a count
+             * ("3x", "-5", 10^20) makes the switches fail to parse and the report go unused,
+             * instead of being read as a prefix or an overflowed int. */
+            snprintf(item, sizeof item, "max-inputs=%.40s", v);
+            for (char *c = item + strlen("max-inputs="); *c; c++)
+                if (*c == ',' || *c == '=') *c = '?';
         } else if (!strcmp(v, "on") || !strcmp(v, "off") || !strcmp(v, "packed") || !strcmp(v, "strided64")) {
             snprintf(item, sizeof item, "%s=%s", s[i].rule, v);
         } else {

@@ -87,6 +87,7 @@ anet_status anet_generate(const anet_gen_options *o, FILE *out) {
     anet_ckpt ck;
     memset(&ck, 0, sizeof ck);
     anet_tfm_config c;
+    memset(&c, 0, sizeof c); /* read below even when the checkpoint did not load */
     anet_vocab v;
     anet_f16 *w16[MAXP] = {0};
     anet_backend be = {0};

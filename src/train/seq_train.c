@@ -160,16 +160,50 @@ static int meta_num(const anet_ckpt *ck, const char *key, double lo, double hi, 
     return !*end && *out >= lo && *out <= hi;
 }
 
-/* Continues from a checkpoint of this loop (the same model, data and update mode): weights,
- * optimizer state, loss scale, step counts and the data generator. */
-static anet_status restore(run *r, const anet_seq_options *o) {
+/* Whether the checkpoint's "vocab" (hex of its characters in id order) is v. */
+static int vocab_is(const anet_ckpt *ck, const anet_vocab *v) {
+    const char *hex = anet_ckpt_get_meta(ck, "vocab");
+    if (!hex || strlen(hex) != 2 * (size_t)v->size) return 0;
+    for (uint32_t i = 0; i < v->size; i++) {
+        char h[3];
+        snprintf(h, sizeof h, "%02x", v->chars[i]);
+        if (memcmp(hex + 2 * i, h, 2) != 0) return 0;
+    }
+    return 1;
+}
+
+/* The training state a checkpoint of this loop holds (resume_check fills it, resume_apply
+ * takes it over). */
+typedef struct resumed {
     anet_ckpt ck;
-    anet_status st = anet_ckpt_read(o->resume, &ck);
+    int64_t steps, t;
+    float scale;
+    int good;
+    anet_rng rng;
+} resumed;
+
+static const anet_ckpt_tensor *state_tensor(const run *r, const anet_ckpt *ck, int i, int k, size_t size, char tn[64]) {
+    char name[32];
+    int rows, cols;
+    anet_tfm_param(&r->c, i, name, &rows, &cols);
+    if (r->ane) snprintf(tn, 64, "ane.%s.%s", dev_part[k], name);
+    else snprintf(tn, 64, "opt.%s.%s", k == 0 ? "w" : k == 1 ? "m" : "v", name);
+    const anet_ckpt_tensor *q = anet_ckpt_find(ck, tn);
+    return q && q->dtype == (r->ane ? ANET_DT_FP16 : ANET_DT_FP32) && q->nbytes == size * (r->ane ? 2 : 4) ? q : NULL;
+}
+
+/* Reads and checks a checkpoint of this loop to continue (the same model, data, update mode
+ * and program form; every state tensor of its size) before anything of the model's size is
+ * allocated: a checkpoint naming a huge model without its tensors costs nothing. sizes: each
+ * parameter's element count in the program form. */
+static anet_status resume_check(const run *r, const anet_seq_options *o, const size_t *sizes, resumed *rs) {
+    anet_ckpt *ck = &rs->ck;
+    anet_status st = anet_ckpt_read(o->resume, ck);
     if (st != ANET_OK) return st;
     char spec[128];
     anet_seq_spec_text(&r->c, spec, sizeof spec);
-    const char *m = anet_ckpt_get_meta(&ck, "model"), *u = anet_ckpt_get_meta(&ck, "update"),
-               *f = anet_ckpt_get_meta(&ck, "form"), *rng = anet_ckpt_get_meta(&ck, "data_rng");
+    const char *m = anet_ckpt_get_meta(ck, "model"), *u = anet_ckpt_get_meta(ck, "update"),
+               *f = anet_ckpt_get_meta(ck, "form"), *rng = anet_ckpt_get_meta(ck, "data_rng");
     double steps = 0, t = 0, scale = 1, good = 0;
     if (!m || strcmp(m, spec) != 0) st = anet_fail(ANET_E_INVALID, "--resume %s: model %s, not %s", o->resume, m ? m : "?", spec);
     else if (!u || strcmp(u, r->ane ? "ane" : "cpu") != 0)
@@ -177,10 +211,13 @@ static anet_status restore(run *r, const anet_seq_options *o) {
     else if (!f || strcmp(f, r->c.vpad ? "padded" : "plain") != 0)
         st = anet_fail(ANET_E_INVALID, "--resume %s: saved in the %s program form, this run uses the %s one (--chip, "
                        "ANE_TRAINER_FORMS)", o->resume, f ? f : "?", r->c.vpad ? "padded" : "plain");
-    else if (!meta_num(&ck, "steps", 1, 1e15, &steps) || !meta_num(&ck, "opt_t", 0, steps, &t) ||
-             !meta_num(&ck, "loss_scale", 1, 65504, &scale) || !meta_num(&ck, "good_steps", 0, 1e15, &good) || !rng ||
-             strlen(rng) != 64)
+    else if (!meta_num(ck, "steps", 1, 1e15, &steps) || !meta_num(ck, "opt_t", 0, steps, &t) ||
+             !meta_num(ck, "loss_scale", 1, 65504, &scale) || !meta_num(ck, "good_steps", 0, steps < 1e9 ? steps : 1e9, &good) ||
+             !rng || strlen(rng) != 64) /* good_steps: an int that counts on */
         st = anet_fail(ANET_E_FORMAT, "--resume %s: not a resumable transformer checkpoint (training state metadata)", o->resume);
+    else if (!vocab_is(ck, &r->td.vocab))
+        st = anet_fail(ANET_E_MISMATCH, "--resume %s: trained on a text with another vocabulary than %s (--dataset)", o->resume,
+                       o->dataset);
     else if ((int64_t)steps >= o->max_steps)
         st = anet_fail(ANET_E_INVALID, "--resume %s: already %lld steps; give a larger --max-steps", o->resume, (long long)steps);
     for (int k = 0; k < 4 && st == ANET_OK; k++) {
@@ -188,35 +225,44 @@ static anet_status restore(run *r, const anet_seq_options *o) {
         memcpy(h, rng + 16 * k, 16);
         h[16] = 0;
         char *end;
-        r->data_rng.s[k] = strtoull(h, &end, 16);
+        rs->rng.s[k] = strtoull(h, &end, 16);
         if (*end) st = anet_fail(ANET_E_FORMAT, "--resume %s: data_rng is not hex", o->resume);
     }
     for (int i = 0; i < r->np && st == ANET_OK; i++)
         for (int k = 0; k < (r->ane ? 4 : 3) && st == ANET_OK; k++) {
-            char name[32], tn[64];
-            int rows, cols;
-            anet_tfm_param(&r->c, i, name, &rows, &cols);
-            if (r->ane) snprintf(tn, sizeof tn, "ane.%s.%s", dev_part[k], name);
-            else snprintf(tn, sizeof tn, "opt.%s.%s", k == 0 ? "w" : k == 1 ? "m" : "v", name);
-            const anet_ckpt_tensor *q = anet_ckpt_find(&ck, tn);
-            size_t nb = r->opt.sizes[i] * (r->ane ? 2 : 4);
-            if (!q || q->dtype != (r->ane ? ANET_DT_FP16 : ANET_DT_FP32) || q->nbytes != nb) {
+            char tn[64];
+            if (!state_tensor(r, ck, i, k, sizes[i], tn))
                 st = anet_fail(ANET_E_FORMAT, "--resume %s: tensor %s missing or of another size", o->resume, tn);
-                break;
-            }
-            memcpy(r->ane ? (void *)r->dev[r->cur][i][k] : (void *)(k == 0 ? r->opt.w[i] : k == 1 ? r->opt.m[i] : r->opt.v[i]),
-                   q->data, nb);
         }
-    if (st == ANET_OK) {
-        r->step = (int64_t)steps;
-        r->t = r->opt.t = (int64_t)t;
-        r->scale = (float)scale;
-        r->good = (int)good;
-        if (r->ane) ane_store(r);
-        else anet_optim_cpu_sync_f16(&r->opt);
+    if (st != ANET_OK) {
+        anet_ckpt_free(ck);
+        memset(ck, 0, sizeof *ck);
+        return st;
     }
-    anet_ckpt_free(&ck);
-    return st;
+    rs->steps = (int64_t)steps;
+    rs->t = (int64_t)t;
+    rs->scale = (float)scale;
+    rs->good = (int)good;
+    return ANET_OK;
+}
+
+/* Continues from the checked checkpoint: weights, optimizer state, loss scale, step counts and
+ * the data generator. */
+static void resume_apply(run *r, const resumed *rs) {
+    for (int i = 0; i < r->np; i++)
+        for (int k = 0; k < (r->ane ? 4 : 3); k++) {
+            char tn[64];
+            const anet_ckpt_tensor *q = state_tensor(r, &rs->ck, i, k, r->opt.sizes[i], tn);
+            memcpy(r->ane ? (void *)r->dev[r->cur][i][k] : (void *)(k == 0 ? r->opt.w[i] : k == 1 ? r->opt.m[i] : r->opt.v[i]),
+                   q->data, q->nbytes);
+        }
+    r->step = rs->steps;
+    r->t = r->opt.t = rs->t;
+    r->scale = rs->scale;
+    r->good = rs->good;
+    r->data_rng = rs->rng;
+    if (r->ane) ane_store(r);
+    else anet_optim_cpu_sync_f16(&r->opt);
 }
 
 /* update=cpu: the gradients come back; unscale, check finiteness, clip by the global norm (in
@@ -356,7 +402,10 @@ anet_status anet_seq_train(const anet_seq_options *o) {
     anet_step_config *hc = calloc(1, sizeof *hc);
     float *grads[MAXP] = {0};
     anet_f16 *g16[MAXP] = {0};
-    st = anet_optim_cpu_init(&r.opt, &bo.opt, r.np, sizes);
+    resumed rs;
+    memset(&rs, 0, sizeof rs);
+    if (o->resume) st = resume_check(&r, o, sizes, &rs);
+    if (st == ANET_OK) st = anet_optim_cpu_init(&r.opt, &bo.opt, r.np, sizes);
     size_t nx = (size_t)B * Sp * V;
     r.x = malloc(nx * sizeof(anet_f16));
     r.y = malloc(nx * sizeof(anet_f16));
@@ -382,7 +431,8 @@ anet_status anet_seq_train(const anet_seq_options *o) {
         anet_optim_cpu_sync_f16(&r.opt);
         if (r.ane) ane_load(&r);
     }
-    if (st == ANET_OK && o->resume) st = restore(&r, o);
+    if (st == ANET_OK && o->resume) resume_apply(&r, &rs);
+    anet_ckpt_free(&rs.ck);
     if (st == ANET_OK) st = anet_seq_build(&r.c, B, ANET_SEQ_TRAIN, &bo, &r.train);
     if (st == ANET_OK) st = anet_seq_build(&r.c, B, ANET_SEQ_LOSS, &bo, &r.eval);
     if (st == ANET_OK) st = anet_seq_compile(&r.be, &r.train);

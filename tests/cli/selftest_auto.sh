@@ -74,6 +74,35 @@ grep -q "^ane_trainer: warning: ane-sim failed to take the programs in their for
 grep -q "^backend: vane" "$tmp/big.err"
 grep -q "stopping after 1 steps" "$tmp/big.err"
 
+# Hostile max-inputs values: one that is not a count in 1..4096 makes the report unused with
+# one line (never read as a prefix, an overflowed int or an injected switch); 0, a value that
+# is not text and a rule id the ladder does not know are ignored and the rest of the report used.
+k=0
+for v in '"3x"' '"-5"' '"1000000000"' '"2,none"'; do
+    k=$((k + 1))
+    "$py" - "$report" "$v" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+r["rule_settings"]["max-inputs"]["value"] = json.loads(sys.argv[2])
+json.dump(r, open(sys.argv[1], "w"))
+PY
+    train hostile$k
+    [ "$(grep -c "selftest report" "$tmp/hostile$k.err")" = 1 ] || { cat "$tmp/hostile$k.err"; exit 1; }
+    grep -q "selftest report '$report' not used: its switches do not parse (ANE_TRAINER_FORMS: 'max-inputs=" "$tmp/hostile$k.err"
+    grep -q "stopping after 2 steps" "$tmp/hostile$k.err"
+done
+"$py" - "$report" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+r["rule_settings"]["max-inputs"]["value"] = "0"
+r["rule_settings"]["broadcast-channel"]["value"] = 1
+r["rule_settings"]["no-such-rule"] = {"value": "on"}
+json.dump(r, open(sys.argv[1], "w"))
+PY
+train ignored
+grep -q "^program forms from the selftest report '$report'" "$tmp/ignored.err"
+if grep -q "max-inputs\|no-such-rule\|broadcast-channel=on" "$tmp/ignored.err"; then cat "$tmp/ignored.err"; exit 1; fi
+
 # Measured on another chip: not used, with the reason.
 "$py" - "$report" <<'PY'
 import json, sys
