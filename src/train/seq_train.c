@@ -49,6 +49,10 @@ typedef struct run {
      * swap after a finite step */
     anet_f16 *dev[2][MAXP][4];
     int cur;
+    /* update=ane on a lowered program: the weight parts and state stay in the backend between
+     * steps (train/step_resident.h); dev[cur] is then refreshed from it only when read
+     * (validation, checkpoints) */
+    anet_step_resident res;
     /* the rest of the state a checkpoint keeps (resume continues exactly) */
     int64_t step, t;  /* steps done; optimizer steps taken (AdamW's bias correction) */
     float scale;      /* loss scale */
@@ -300,6 +304,16 @@ static anet_status step_cpu(run *r, const anet_seq_options *o, anet_io *in, int 
     return ANET_OK;
 }
 
+/* res on: the resident state to (pull 0) or from (pull 1) dev[cur]; k_end 1: the weights' hi parts only. */
+static anet_status resident_sync(run *r, int pull, int k_end) {
+    anet_status st = ANET_OK;
+    for (int i = 0; i < r->np && r->res.on && st == ANET_OK; i++)
+        for (int k = 0; k < k_end && st == ANET_OK; k++)
+            st = pull ? anet_step_resident_read(&r->res, &r->be, r->train.p, &r->train.form, 3 + 4 * i + k, r->dev[r->cur][i][k])
+                      : anet_step_resident_write(&r->res, &r->be, r->train.p, &r->train.form, 3 + 4 * i + k, r->dev[r->cur][i][k]);
+    return st;
+}
+
 /* update=ane: the program clips and steps AdamW; its outputs become the next inputs when the
  * step was finite. */
 static anet_status step_ane(run *r, anet_io *in, int nin, float *loss, double *norm, int *finite) {
@@ -311,11 +325,13 @@ static anet_status step_ane(run *r, anet_io *in, int nin, float *loss, double *n
     int nx = r->cur ^ 1;
     for (int i = 0; i < r->np; i++)
         for (int k = 0; k < 4; k++) out[3 + 4 * i + k] = (anet_io){r->dev[nx][i][k], r->opt.sizes[i] * sizeof(anet_f16)};
-    anet_status st = anet_seq_eval(&r->be, &r->train, in, nin, out, 3 + 4 * r->np);
+    anet_status st = r->res.on ? anet_step_resident_run(&r->res, &r->be, r->train.p, &r->train.form, in, out, &r->train.backend_s)
+                               : anet_seq_eval(&r->be, &r->train, in, nin, out, 3 + 4 * r->np);
     if (st != ANET_OK) return st;
     *loss = anet_f16_to_f32(l16);
     *norm = anet_f16_to_f32(gn);
     *finite = anet_f16_to_f32(fin) == 1.0f;
+    if (*finite && r->res.on) return anet_step_resident_commit(&r->res, &r->be, r->train.p, &r->train.form);
     if (*finite) r->cur = nx;
     return ANET_OK;
 }
@@ -437,6 +453,12 @@ anet_status anet_seq_train(const anet_seq_options *o) {
     if (st == ANET_OK) st = anet_seq_build(&r.c, B, ANET_SEQ_LOSS, &bo, &r.eval);
     if (st == ANET_OK) st = anet_seq_compile(&r.be, &r.train);
     if (st == ANET_OK) st = anet_seq_compile(&r.be, &r.eval);
+    if (st == ANET_OK && r.ane && r.train.form.lowered) {
+        int pair[4 * MAXP + 3];
+        for (int i = 0; i < r.train.nin; i++) pair[i] = i < 3 ? -1 : i; /* pII_*_hi.. -> uII_*_hi.. */
+        st = anet_step_resident_init(&r.res, &r.be, r.train.p, &r.train.form, r.train.nin, r.train.nout, pair);
+        if (st == ANET_OK) st = resident_sync(&r, 0, 4);
+    }
     /* resume: the metrics up to the checkpoint's step stay, the run appends */
     if (st == ANET_OK && o->metrics && o->resume) st = anet_rundir_truncate_metrics(o->metrics, r.step, INT_MAX, NULL);
     if (st == ANET_OK && o->metrics) {
@@ -454,15 +476,15 @@ anet_status anet_seq_train(const anet_seq_options *o) {
     /* Per-step costs, reported at each evaluation over the steps since the last one (as the
      * layer graphs' epoch records): training dispatches, host CPU time outside the backend's
      * eval (batch, one-hot, packing into the form, copies), and the bytes of weights and
-     * optimizer state copied into and out of the program (all of them each step: the state
-     * is not resident in the backend here). */
+     * optimizer state copied into and out of the program each step (none where they are
+     * resident, r.res). */
     size_t state_bytes = 0;
     for (int k = 0; k < 2; k++)
         for (int i = 0; i < (k ? r.train.nout : r.train.nin); i++) {
             /* update=ane: every input and output after a_hyper, b_x, c_y / a_finite, b_gnorm,
              * c_loss; update=cpu: the weights written (inputs after c_y) */
             if (i < 3 || (k && !r.ane)) continue;
-            state_bytes += r.train.form.lowered ? anet_step_forms_dev_bytes(&r.train.form, k, i) : sizes[(i - 3) / (r.ane ? 4 : 1)] * 2;
+            if (!r.res.on) state_bytes += r.train.form.lowered ? anet_step_forms_dev_bytes(&r.train.form, k, i) : sizes[(i - 3) / (r.ane ? 4 : 1)] * 2;
         }
     double cpu_since = 0, backend0 = r.train.backend_s;
     uint64_t disp_since = 0;
@@ -512,7 +534,8 @@ anet_status anet_seq_train(const anet_seq_options *o) {
         r.step = step;
         if (++r.good >= 1000 && r.scale < 32768.0f) r.scale *= 2, r.good = 0;
         int do_eval = step == o->max_steps || (o->eval_every > 0 && step % o->eval_every == 0);
-        if (do_eval) st = validate(&r, B, val_batches, &val);
+        if (do_eval) st = resident_sync(&r, 1, 1);
+        if (do_eval && st == ANET_OK) st = validate(&r, B, val_batches, &val);
         if (st != ANET_OK) break;
         if (mf) {
             fprintf(mf, "{\"step\":%lld,\"loss\":%.6f,\"grad_norm\":%.6f,\"loss_scale\":%g", (long long)step, (double)loss,
@@ -529,6 +552,7 @@ anet_status anet_seq_train(const anet_seq_options *o) {
         if (do_eval) cpu_since = 0, backend0 = r.train.backend_s, disp_since = 0, steps_since = 0;
         /* a checkpoint at every evaluation (atomic): an interrupted run resumes from it */
         if (do_eval && o->checkpoint && step < o->max_steps) {
+            if ((st = resident_sync(&r, 1, 4)) != ANET_OK) break;
             if (r.ane) ane_store(&r);
             st = save(&r, o, val);
             if (st != ANET_OK) break;
@@ -549,8 +573,10 @@ anet_status anet_seq_train(const anet_seq_options *o) {
                 (long long)val_batches);
     }
     if (mf && fclose(mf) != 0 && st == ANET_OK) st = anet_fail(ANET_E_IO, "metrics file %s: write failed", o->metrics);
+    if (st == ANET_OK) st = resident_sync(&r, 1, 4);
     if (st == ANET_OK && r.ane) ane_store(&r);
     if (st == ANET_OK && o->checkpoint) st = save(&r, o, val);
+    anet_step_resident_free(&r.res);
     anet_seq_program_free(&r.be, &r.train);
     anet_seq_program_free(&r.be, &r.eval);
     anet_backend_close(&r.be);

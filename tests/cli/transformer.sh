@@ -67,6 +67,9 @@ for chip in m1 m4; do
             || { bad "ane-sim $chip counts"; cat "$T/err"; }
     done
     close_to "$T/v.jsonl" "$T/s${chip}6.jsonl" 0.01 "ane-sim $chip" || fail=1
+    # update=ane's weights and state stay in the backend: no state bytes copied per step
+    grep '"step":6' "$T/s${chip}6.jsonl" | grep -q '"state_bytes_copied_per_step":0}' && ok "ane-sim $chip: state resident" \
+        || bad "ane-sim $chip state copied: $(grep '"step":6' "$T/s${chip}6.jsonl")"
 done
 "$BIN" train --dataset tinyshakespeare --data "$DATA" --model "transformer:layers=1,dim=48,heads=2,ctx=32" --max-steps 1 \
     --backend ane-sim --chip m1 >"$T/out" 2>"$T/err"
@@ -104,6 +107,8 @@ for chip in m1 m4; do
         ANE_TRAINER_FORMS=strict sim --max-steps 6 --backend ane-sim --chip $chip --update $u --metrics "$T/st$chip$u.jsonl" \
             2>"$T/err" >/dev/null || { bad "strict ane-sim $chip $u"; cat "$T/err"; }
         grep -q "^compiles 2, dispatches 10 " "$T/err" || { bad "strict $chip $u counts"; cat "$T/err"; }
+        # one packed input shares the batch and the state: the state is copied every step
+        grep '"step":6' "$T/st$chip$u.jsonl" | grep -Eq '"state_bytes_copied_per_step":[1-9][0-9]*}' || bad "strict $chip $u: state bytes"
         ANE_TRAINER_FORMS=strict sim --max-steps 6 --backend vane --chip $chip --update $u --quiet --metrics "$T/stv$chip$u.jsonl" \
             || bad "strict vane $chip $u"
         same_metrics "$T/st$chip$u.jsonl" "$T/stv$chip$u.jsonl" && ok "strict $chip update $u: ane-sim = vane with the same forms" \
