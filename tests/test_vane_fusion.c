@@ -1,8 +1,10 @@
 /* vane's fused, liveness-packed plan against op-by-op execution in one buffer per value: the
  * training and eval programs of the step builder (update cpu and ane, adam and sgd, sizes with
  * several tiles and a tail) and a hand-made chain with broadcasts, selects, casts, reshapes and
- * values read both inside and after a chain give the same bits, in fp16 and fp32 numerics; and
- * reuse makes the arena smaller. */
+ * values read both inside and after a chain give the same bits, in fp16 and fp32 numerics, and
+ * so do the programs in the chip's form and chains ending in full sums; reuse makes the arena
+ * smaller, and in the lowered --update ane step the state's I/O is direct and each finite
+ * check ends its update's chain. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,7 @@ static double uni(double lo, double hi) {
 
 static int last_fused;  /* chains of more than one step in the last compiled program */
 static int last_direct; /* its fp16 inputs and outputs read / written by chains directly */
+static int last_lone;   /* full sums fused with only the op before them */
 
 /* Runs g compiled with `flags`; returns the outputs' bytes concatenated (malloc'd), or NULL. */
 static uint8_t *run(anet_backend *be, const anet_graph *g, unsigned flags, uint8_t **ins, size_t *total,
@@ -41,7 +44,10 @@ static uint8_t *run(anet_backend *be, const anet_graph *g, unsigned flags, uint8
     *arena = p->arena_floats;
     last_fused = 0;
     for (int u = 0; u < p->nunits; u++) if (p->units[u].fused && p->units[u].count > 1) last_fused++;
-    last_direct = 0;
+    last_direct = last_lone = 0;
+    for (int u = 0; u < p->nunits; u++)
+        for (int i = p->units[u].first; p->units[u].fused && p->units[u].count <= 2 && i < p->units[u].first + p->units[u].count; i++)
+            last_lone += p->steps[i].kind == S_REDUCE;
     for (int i = 0; i < p->nin; i++) last_direct += p->in_direct[i];
     for (int i = 0; i < p->nout; i++) last_direct += p->out_direct[i];
     anet_io in[64], out[64];
@@ -153,7 +159,7 @@ static void test_lowered_programs(void) {
     for (int upd = 0; upd < 2; upd++) {
         anet_step_config cfg;
         memset(&cfg, 0, sizeof cfg);
-        CHECK(anet_model_parse("mlp:40-30-5", &cfg.model) == ANET_OK);
+        CHECK(anet_model_parse("mlp:100-64-10", &cfg.model) == ANET_OK);
         anet_model_spec user = cfg.model;
         cfg.batch = 33;
         cfg.opt = (anet_opt_config){ANET_OPT_ADAM, 1e-3f, 0.9f, 0.9f, 0.999f, 1e-8f, 0.0f};
@@ -181,6 +187,9 @@ static void test_lowered_programs(void) {
             free(run(&be, sp.graph, 0, ins, &n, &ar));
             anet_backend_close(&be);
             CHECK_MSG(last_direct >= 7 * 4, "lowered update ane: %d direct fp16 I/O", last_direct);
+            /* Each parameter's finite check (gradient x 0, summed) ends its update's chain
+             * instead of a chain of its own (which needs the scaled gradient in a buffer). */
+            CHECK_MSG(last_lone == 0, "lowered update ane: %d sums fused with only one op", last_lone);
         }
         free_inputs(sp.graph, ins);
         anet_step_forms_free(&sf);

@@ -55,6 +55,7 @@ typedef struct sched {
     int no;     /* steps placed */
     int *owner; /* value -> id of the chain that writes it (0: none) */
     int *sink;  /* value -> id of the chain whose full sum it is (0: none) */
+    int *after; /* value -> id of the chain it must be placed after (0: none) */
     int next_id;
 } sched;
 
@@ -64,32 +65,42 @@ static void place(sched *c, const int *idx, int n, int fused, int64_t ny) {
 }
 
 /* Places steps idx[0..n) (a dependency order). A chain of fusable steps of one size stays open
- * while the steps that follow either join it or do not read it; those wait in `held` and are
- * placed (recursively, so they form chains of their own) before the chain. */
+ * to the end of the list: the steps that follow join it, or wait in `held` when they do not
+ * read it (placed before the chain), or in `later` when they read it or a later step, or are
+ * elementwise of another size (placed after it, next to the steps that read them). Both lists are placed recursively, so they form chains of their own. Keeping the
+ * chain open lets a step far down join it, such as an optimizer update's finite check that
+ * comes after the sums of the updates before it. */
 static anet_status order_steps(sched *c, const int *idx, int n) {
     int *chain = malloc((size_t)(n > 0 ? n : 1) * sizeof *chain);
     int *held = malloc((size_t)(n > 0 ? n : 1) * sizeof *held);
-    if (!chain || !held) { free(chain); free(held); return anet_fail(ANET_E_NOMEM, "vane: out of memory"); }
-    int nc = 0, nh = 0, id = 0;
+    int *later = malloc((size_t)(n > 0 ? n : 1) * sizeof *later);
+    if (!chain || !held || !later) {
+        free(chain); free(held); free(later);
+        return anet_fail(ANET_E_NOMEM, "vane: out of memory");
+    }
+    int nc = 0, nh = 0, nl = 0, id = 0;
     int64_t cn = 0;
     anet_status st = ANET_OK;
-    for (int i = 0; i < n && st == ANET_OK; i++) {
+    for (int i = 0; i < n; i++) {
         const step *s = &c->orig[idx[i]];
-        int reads_sink = 0;
-        FOR_INPUTS(s, v, if (c->sink[root_of(c->alias, v)] == id) reads_sink = 1);
-        if (c->fuse && nc > 0 && !reads_sink && ((fusable(s) && s->ny == cn) || is_sink(s, cn))) {
-            chain[nc++] = idx[i];
-            c->owner[s->out] = id;
-            if (is_sink(s, cn)) c->sink[s->out] = id;
-            continue;
-        }
         if (nc > 0) {
-            int dep = 0;
-            FOR_INPUTS(s, v, if (c->owner[root_of(c->alias, v)] == id) dep = 1);
-            if (!dep) { held[nh++] = idx[i]; continue; }
-            if ((st = order_steps(c, held, nh)) != ANET_OK) break;
-            place(c, chain, nc, 1, cn);
-            nc = nh = 0;
+            int dep = 0, after = 0;
+            FOR_INPUTS(s, v, {
+                int r = root_of(c->alias, v);
+                if (c->owner[r] == id) dep = 1;
+                if (c->sink[r] == id || c->after[r] == id) after = 1;
+            });
+            if (c->fuse && !after && ((fusable(s) && s->ny == cn) || is_sink(s, cn))) {
+                chain[nc++] = idx[i];
+                c->owner[s->out] = id;
+                if (is_sink(s, cn)) c->sink[s->out] = id;
+            } else if (dep || after || (c->fuse && fusable(s))) { /* the last: to meet its readers */
+                later[nl++] = idx[i];
+                c->after[s->out] = id;
+            } else {
+                held[nh++] = idx[i];
+            }
+            continue;
         }
         if (c->fuse && fusable(s)) {
             id = ++c->next_id;
@@ -100,9 +111,13 @@ static anet_status order_steps(sched *c, const int *idx, int n) {
             place(c, &idx[i], 1, 0, s->ny);
         }
     }
-    if (st == ANET_OK && nc > 0 && (st = order_steps(c, held, nh)) == ANET_OK) place(c, chain, nc, 1, cn);
+    if (nc > 0 && (st = order_steps(c, held, nh)) == ANET_OK) {
+        place(c, chain, nc, 1, cn);
+        st = order_steps(c, later, nl);
+    }
     free(chain);
     free(held);
+    free(later);
     return st;
 }
 
@@ -113,6 +128,7 @@ anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *
     int *idx = malloc((size_t)(ns > 0 ? ns : 1) * sizeof *idx);
     int *owner = calloc((size_t)(nv > 0 ? nv : 1), sizeof *owner);
     int *sink = calloc((size_t)(nv > 0 ? nv : 1), sizeof *sink);
+    int *after = calloc((size_t)(nv > 0 ? nv : 1), sizeof *after);
     int *unit_of = malloc((size_t)(ns > 0 ? ns : 1) * sizeof *unit_of);
     int *use_unit = malloc((size_t)(nv > 0 ? nv : 1) * sizeof *use_unit); /* -1 none, -2 several */
     int *last_in_unit = malloc((size_t)(nv > 0 ? nv : 1) * sizeof *last_in_unit);
@@ -120,13 +136,13 @@ anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *
     int *out_io = malloc((size_t)(nv > 0 ? nv : 1) * sizeof *out_io);
     p->units = calloc((size_t)(ns > 0 ? ns : 1), sizeof *p->units);
     anet_status st = ANET_OK;
-    if (!orig || !idx || !owner || !sink || !unit_of || !use_unit || !last_in_unit || !in_io || !out_io || !p->units)
+    if (!orig || !idx || !owner || !sink || !after || !unit_of || !use_unit || !last_in_unit || !in_io || !out_io || !p->units)
         st = anet_fail(ANET_E_NOMEM, "vane: out of memory");
     /* 1. Order and units. */
     if (st == ANET_OK) {
         memcpy(orig, p->steps, (size_t)ns * sizeof *orig);
         for (int i = 0; i < ns; i++) idx[i] = i;
-        sched c = {p, orig, alias, !(flags & ANET_VANE_NO_FUSE), 0, owner, sink, 0};
+        sched c = {p, orig, alias, !(flags & ANET_VANE_NO_FUSE), 0, owner, sink, after, 0};
         p->nunits = 0;
         st = order_steps(&c, idx, ns);
     }
@@ -134,6 +150,7 @@ anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *
     free(idx);
     free(owner);
     free(sink);
+    free(after);
     if (st != ANET_OK) { free(unit_of); free(use_unit); free(last_in_unit); free(in_io); free(out_io); return st; }
 
     /* 2. Which outputs need a full buffer: read outside their unit, or a program output. */
