@@ -473,7 +473,7 @@ static double lowered_vs_plain_u(const anet_forms *f, int sim_ok, const char *wh
     CHECK_EQ_INT(vane.ops->compile(vane.state, pp.mil, pp.len, NULL, 0, &xp), ANET_OK);
     CHECK_EQ_INT(vane.ops->compile(vane.state, pl.mil, pl.len, NULL, 0, &xl), ANET_OK);
     CHECK_EQ_INT(vane.ops->eval(vane.state, xp, in, ni, op, no), ANET_OK);
-    CHECK_EQ_INT(anet_step_forms_eval(&sf, &vane, xl, in, ni, ol, no), ANET_OK);
+    CHECK_EQ_INT(anet_step_forms_eval(&sf, &vane, xl, in, ni, ol, no, NULL), ANET_OK);
     /* ane-sim with the quirk set: the same numbers as vane on the lowered program. */
     anet_ane_sim_config sc;
     anet_ane_sim_config_default(f->chip, &sc);
@@ -484,7 +484,7 @@ static double lowered_vs_plain_u(const anet_forms *f, int sim_ok, const char *wh
     anet_backend_config sbc = {f->chip, ANET_NUMERICS_FP16};
     CHECK_EQ_INT(anet_ane_backend_create_seam(&sbc, NULL, seam, &sim.state), ANET_OK);
     anet_status st = sim.ops->compile(sim.state, pl.mil, pl.len, NULL, 0, &xs);
-    if (st == ANET_OK) st = anet_step_forms_eval(&sf, &sim, xs, in, ni, os, no);
+    if (st == ANET_OK) st = anet_step_forms_eval(&sf, &sim, xs, in, ni, os, no, NULL);
     const char *q = anet_ane_sim_last_quirk(anet_ane_backend_seam(sim.state));
     if (sim_ok) {
         CHECK_MSG(st == ANET_OK && !q[0], "%s: the planner's program failed on ane-sim: %s %s", what, q,
@@ -620,7 +620,7 @@ static void test_pack_partial_rows(void) {
     CHECK_EQ_INT(vane.ops->compile(vane.state, pp.mil, pp.len, NULL, 0, &xp), ANET_OK);
     CHECK_EQ_INT(vane.ops->compile(vane.state, pl.mil, pl.len, NULL, 0, &xl), ANET_OK);
     CHECK_EQ_INT(vane.ops->eval(vane.state, xp, in, 3, ov, 3), ANET_OK);
-    CHECK_EQ_INT(anet_step_forms_eval(&sf, &vane, xl, in, 3, ol, 3), ANET_OK);
+    CHECK_EQ_INT(anet_step_forms_eval(&sf, &vane, xl, in, 3, ol, 3, NULL), ANET_OK);
     anet_ane_sim_config sc;
     anet_ane_sim_config_default(f.chip, &sc);
     sc.rules.forms = f;
@@ -629,7 +629,7 @@ static void test_pack_partial_rows(void) {
     anet_backend sim = {anet_ane_sim_backend_ops(), NULL};
     CHECK_EQ_INT(anet_ane_backend_create_seam(&bc, NULL, seam, &sim.state), ANET_OK);
     anet_status st = sim.ops->compile(sim.state, pl.mil, pl.len, NULL, 0, &xs);
-    if (st == ANET_OK) st = anet_step_forms_eval(&sf, &sim, xs, in, 3, os, 3);
+    if (st == ANET_OK) st = anet_step_forms_eval(&sf, &sim, xs, in, 3, os, 3, NULL);
     CHECK_MSG(st == ANET_OK && !anet_ane_sim_last_quirk(anet_ane_backend_seam(sim.state))[0], "ane-sim: %s",
               st ? anet_last_error() : anet_ane_sim_last_quirk(anet_ane_backend_seam(sim.state)));
     for (int i = 0; i < 3; i++) {

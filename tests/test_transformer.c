@@ -94,7 +94,7 @@ static void unpad(const anet_tfm_config *cp, int batch, double **res, int np) {
 
 static void test_oracle(void) {
     if (!have_torch()) return;
-    anet_tfm_config c = {L, D, H, S, V, 0, 0};
+    anet_tfm_config c = {L, D, H, S, V, 0, 0, 0};
     int np = anet_tfm_nparams(&c);
     float *pf[ANET_TFM_MAX_PARAMS];
     double *pd[ANET_TFM_MAX_PARAMS];
@@ -396,7 +396,7 @@ static void test_adamw(void) {
     if (!have_torch()) return;
     enum { T = ADAMW_T };
     const double lr = ADAMW_LR, wd = 0.1, clip = 1.0, b1 = 0.9, b2 = 0.999, eps = 1e-8;
-    anet_tfm_config c = {L, D, H, S, V, 0, 0};
+    anet_tfm_config c = {L, D, H, S, V, 0, 0, 0};
     int np = anet_tfm_nparams(&c);
     float *w0[ANET_TFM_MAX_PARAMS];
     size_t n[ANET_TFM_MAX_PARAMS], total = 0;

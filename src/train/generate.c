@@ -102,15 +102,15 @@ anet_status anet_generate(const anet_gen_options *o, FILE *out) {
     anet_status st = anet_backend_open(o->backend ? o->backend : "vane", &bc, &be);
     if (st == ANET_OK) st = load(o, &be, &forms, &fp, &ck, &c, &v, w16);
     int np = st == ANET_OK ? anet_tfm_nparams(&c) : 0;
-    int S = c.ctx, V = c.vocab, VP = st == ANET_OK ? anet_tfm_vpad(&c) : 0;
+    int S = c.ctx, SP = st == ANET_OK ? anet_tfm_spad(&c) : 0, V = c.vocab, VP = st == ANET_OK ? anet_tfm_vpad(&c) : 0;
     if (st == ANET_OK && (o->tokens < 0 || o->tokens > 1000000))
         st = anet_fail(ANET_E_INVALID, "--tokens %lld: 0 to 1000000", (long long)o->tokens);
     if (st == ANET_OK && !(o->temperature >= 0 && o->temperature <= 100))
         st = anet_fail(ANET_E_INVALID, "--temperature %g: 0 to 100", o->temperature);
     if (st == ANET_OK) {
         ids = malloc((plen + (size_t)o->tokens + 1) * sizeof *ids);
-        x = malloc((size_t)S * VP * sizeof *x);
-        logits = malloc((size_t)S * VP * sizeof *logits);
+        x = malloc((size_t)SP * VP * sizeof *x);
+        logits = malloc((size_t)SP * VP * sizeof *logits);
         if (!ids || !x || !logits) st = anet_fail(ANET_E_NOMEM, "out of memory");
     }
     if (st == ANET_OK) st = anet_vocab_encode(&v, o->prompt ? o->prompt : "", plen, ids);
@@ -128,16 +128,16 @@ anet_status anet_generate(const anet_gen_options *o, FILE *out) {
     for (int64_t k = 0; st == ANET_OK && k < o->tokens; k++) {
         size_t m = n < (size_t)S ? n : (size_t)S;
         const uint32_t *ctx = ids + n - m;
-        memset(x, 0, (size_t)S * VP * sizeof *x);
+        memset(x, 0, (size_t)SP * VP * sizeof *x);
         for (size_t t = 0; t < (size_t)S; t++) x[t * VP + (t < m ? ctx[t] : 0)] = one;
         anet_io in[MAXP + 1], res[1];
-        in[0] = (anet_io){x, (size_t)S * VP * sizeof *x};
+        in[0] = (anet_io){x, (size_t)SP * VP * sizeof *x};
         for (int i = 0; i < np; i++) {
             int r, kk;
             anet_tfm_prog_param(&c, i, &r, &kk);
             in[1 + i] = (anet_io){w16[i], (size_t)r * kk * sizeof(anet_f16)};
         }
-        res[0] = (anet_io){logits, (size_t)S * VP * sizeof *logits};
+        res[0] = (anet_io){logits, (size_t)SP * VP * sizeof *logits};
         st = anet_seq_eval(&be, &prog, in, 1 + np, res, 1);
         if (st != ANET_OK) break;
         float z[256];

@@ -10,21 +10,30 @@
 #include "graph/build.h"
 #include "mil/mil.h"
 #include "train/row_form.h"
+#include "train/trainer_internal.h" /* cpu_s */
 
 #define MAXP ANET_TFM_MAX_PARAMS
 
 anet_status anet_seq_config_for(const anet_forms *f, anet_tfm_config *c) {
-    c->vpad = c->hpad = 0;
+    c->vpad = c->hpad = c->spad = 0;
     if (!f) return ANET_OK;
     anet_forms_plan p;
     anet_forms_plan_for(f, &p);
     if (!p.pad32) return ANET_OK;
-    if (c->dim % 32 || c->ctx % 32)
-        return anet_fail(ANET_E_UNSUPPORTED, "transformer dim=%d, ctx=%d: the %s program form needs both multiples of 32 "
-                         "(matmul contraction lengths; switch the rules off with ANE_TRAINER_FORMS, docs/mil.md)",
-                         c->dim, c->ctx, f->strict ? "strict" : anet_chip_name(f->chip));
+    /* A padded model width would change the model (LayerNorm's statistics would count the
+     * padding), so dim must be a multiple of 32 already; the positions pad invisibly. */
+    if (c->dim % 32) {
+        int lo = c->dim / 32 * 32, hi = lo + 32;
+        char use[40];
+        if (lo) snprintf(use, sizeof use, "dim=%d or dim=%d", lo, hi);
+        else snprintf(use, sizeof use, "dim=%d", hi);
+        return anet_fail(ANET_E_UNSUPPORTED, "transformer dim=%d: the %s program form needs dim a multiple of 32 (a "
+                         "matmul contraction length; ctx and heads may be any): use %s, or switch the rules off with "
+                         "ANE_TRAINER_FORMS (docs/mil.md)", c->dim, f->strict ? "strict" : anet_chip_name(f->chip), use);
+    }
     c->vpad = anet_forms_pad(&p, c->vocab);
     c->hpad = anet_forms_pad(&p, c->dim / c->heads);
+    c->spad = anet_forms_pad(&p, c->ctx);
     return ANET_OK;
 }
 
@@ -176,13 +185,14 @@ anet_status anet_seq_build(const anet_tfm_config *c, int B, anet_seq_kind kind, 
     int Vp = anet_tfm_vpad(c), np = anet_tfm_nparams(c);
     /* rows: a_hyper's rows are as wide as the widest value a slot meets (a parameter, or the
      * loss's rows of ctx) */
-    int64_t hw = c->ctx;
+    int Sp = anet_tfm_spad(c);
+    int64_t hw = Sp;
     for (int i = 0; i < np; i++) {
         int64_t d[4];
         anet_seq_param_dims(c, i, d);
         if (d[3] > hw) hw = d[3];
     }
-    int64_t hd[4] = {1, b.rows ? ANET_HYPER_SLOTS : 1, 1, b.rows ? hw : ANET_HYPER_SLOTS}, xd[4] = {1, B, c->ctx, Vp};
+    int64_t hd[4] = {1, b.rows ? ANET_HYPER_SLOTS : 1, 1, b.rows ? hw : ANET_HYPER_SLOTS}, xd[4] = {1, B, Sp, Vp};
     b.hyper = train ? anet_graph_input(g, "a_hyper", anet_type_make(ANET_DT_FP16, 4, hd)) : -1;
     int xin = anet_graph_input(g, "b_x", anet_type_make(ANET_DT_FP16, 4, xd));
     int yin = kind == ANET_SEQ_LOGITS ? -1 : anet_graph_input(g, "c_y", anet_type_make(ANET_DT_FP16, 4, xd));
@@ -196,7 +206,7 @@ anet_status anet_seq_build(const anet_tfm_config *c, int B, anet_seq_kind kind, 
         }
     }
     /* the model reads [B,1,S,V] */
-    int32_t xs[4] = {B, 1, c->ctx, Vp};
+    int32_t xs[4] = {B, 1, Sp, Vp};
     int x = xin < 0 ? -1 : anet_b_reshape(g, NULL, xin, 4, xs);
     int y = yin < 0 ? -1 : anet_b_reshape(g, NULL, yin, 4, xs);
     anet_tfm_io io = {x, kind == ANET_SEQ_LOGITS ? -1 : y, pv, ANET_DT_FP16, plan.log_eps, b.rows};
@@ -204,7 +214,7 @@ anet_status anet_seq_build(const anet_tfm_config *c, int B, anet_seq_kind kind, 
     anet_status st = x < 0 ? anet_fail(ANET_E_INTERNAL, "building the program's inputs failed") : anet_tfm_build(g, c, B, &io, &out);
     int n = 0;
     if (st == ANET_OK && kind == ANET_SEQ_LOGITS) {
-        int32_t ls[4] = {1, B, c->ctx, Vp};
+        int32_t ls[4] = {1, B, Sp, Vp};
         outs[n] = anet_b_reshape(g, "logits", out.logits, 4, ls);
         st = outs[n++] < 0 ? ANET_E_INTERNAL : ANET_OK;
     } else if (st == ANET_OK && !train) {
@@ -267,8 +277,11 @@ anet_status anet_seq_build(const anet_tfm_config *c, int B, anet_seq_kind kind, 
 }
 
 anet_status anet_seq_eval(anet_backend *be, anet_seq_program *sp, anet_io *in, int nin, anet_io *out, int nout) {
-    if (sp->form.lowered) return anet_step_forms_eval(&sp->form, be, sp->p, in, nin, out, nout);
-    return be->ops->eval(be->state, sp->p, in, nin, out, nout);
+    if (sp->form.lowered) return anet_step_forms_eval(&sp->form, be, sp->p, in, nin, out, nout, &sp->backend_s);
+    double t0 = cpu_s();
+    anet_status st = be->ops->eval(be->state, sp->p, in, nin, out, nout);
+    sp->backend_s += cpu_s() - t0;
+    return st;
 }
 
 anet_status anet_seq_compile(anet_backend *be, anet_seq_program *sp) {

@@ -9,7 +9,11 @@
  *   TRAIN, update=cpu: a_hyper, b_x, c_y, pII_NAME -> c_loss, gII_NAME (gradients of S * loss);
  *   LOSS: b_x, c_y, pII_NAME -> c_loss;  LOGITS: b_x, pII_NAME -> logits [1,B,S,V].
  *
- * b_x and c_y are one-hot [1,B,S,Vp] (positions x padded vocabulary). A parameter of program
+ * b_x and c_y are one-hot [1,B,Sp,Vp] (padded positions x padded vocabulary). With scalars as
+ * rows (rule broadcast-scalar) a_hyper is [1,SLOTS,1,W] (slot k in row k, W the widest
+ * parameter or Sp), c_loss the per-position rows [1,1,B,Sp] summing to the mean, b_gnorm a
+ * [1,1,1,32] row holding the norm, a_finite a row of 32 flags (all 1 when finite); the form's
+ * I/O map reads them so (anet_seq_eval's buffers are the same either way). A parameter of program
  * shape [rows, cols] (anet_tfm_prog_param) is [1,1,rows,cols]; a vector (cols 1) is the row
  * [1,1,1,rows]: the same bytes.
  *
@@ -45,11 +49,12 @@ typedef struct anet_seq_program {
     anet_step_forms form; /* lowered to bo->forms: the device I/O */
     const anet_forms *forms;
     anet_seq_kind kind;
+    double backend_s; /* this thread's CPU time in the backend's eval calls (anet_seq_eval) */
 } anet_seq_program;
 
 /* The program sizes for the form f (NULL: none): with padded contraction lengths (pad32) the
- * vocabulary and the head width are rounded up to multiples of 32 (vpad, hpad) and dim and ctx
- * must be multiples of 32 already (one error line otherwise). */
+ * vocabulary, the head width and the positions are rounded up to multiples of 32 (vpad, hpad,
+ * spad) and dim must be a multiple of 32 already (one error line naming the sizes that work). */
 anet_status anet_seq_config_for(const anet_forms *f, anet_tfm_config *c);
 /* The form for a run on backend be with --chip chip: the chip's defaults with
  * ANE_TRAINER_FORMS applied, into *f; *out = f and c sized for it (anet_seq_config_for), or on
@@ -64,7 +69,8 @@ anet_status anet_seq_forms(const anet_backend *be, anet_chip chip, anet_forms *f
 anet_status anet_seq_build(const anet_tfm_config *c, int batch, anet_seq_kind kind, const anet_seq_build_opts *bo,
                            anet_seq_program *sp);
 anet_status anet_seq_compile(anet_backend *be, anet_seq_program *sp);
-/* One run with the program's I/O as built (packed into and out of the device form). */
+/* One run with the program's I/O as built (packed into and out of the device form); the
+ * backend's eval call alone adds to sp->backend_s (the rest is host work). */
 anet_status anet_seq_eval(anet_backend *be, anet_seq_program *sp, anet_io *in, int nin, anet_io *out, int nout);
 void anet_seq_program_free(anet_backend *be, anet_seq_program *sp);
 

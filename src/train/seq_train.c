@@ -18,20 +18,22 @@
 #include "train/optim_cpu.h"
 #include "train/seq_program.h"
 #include "train/step.h"
+#include "train/trainer_internal.h" /* cpu_s */
 #include "train/transformer.h"
 
 #define MAXP ANET_TFM_MAX_PARAMS
 
-/* One-hot inputs and targets of windows w[b*(S+1) + t]. */
-static void onehot(const uint32_t *w, int B, int S, int V, anet_f16 *x, anet_f16 *y) { /* V: the padded width */
-    size_t n = (size_t)B * S * V;
+/* One-hot inputs and targets of windows w[b*(S+1) + t], in Sp >= S positions (the padded ones
+ * zero) of V classes (the padded width). */
+static void onehot(const uint32_t *w, int B, int S, int Sp, int V, anet_f16 *x, anet_f16 *y) {
+    size_t n = (size_t)B * Sp * V;
     memset(x, 0, n * sizeof *x);
     memset(y, 0, n * sizeof *y);
     const anet_f16 one = anet_f32_to_f16(1.0f);
     for (int b = 0; b < B; b++)
         for (int t = 0; t < S; t++) {
-            x[((size_t)b * S + t) * V + w[(size_t)b * (S + 1) + t]] = one;
-            y[((size_t)b * S + t) * V + w[(size_t)b * (S + 1) + t + 1]] = one;
+            x[((size_t)b * Sp + t) * V + w[(size_t)b * (S + 1) + t]] = one;
+            y[((size_t)b * Sp + t) * V + w[(size_t)b * (S + 1) + t + 1]] = one;
         }
 }
 
@@ -47,6 +49,10 @@ typedef struct run {
      * swap after a finite step */
     anet_f16 *dev[2][MAXP][4];
     int cur;
+    /* update=ane on a lowered program: the weight parts and state stay in the backend between
+     * steps (train/step_resident.h); dev[cur] is then refreshed from it only when read
+     * (validation, checkpoints) */
+    anet_step_resident res;
     /* the rest of the state a checkpoint keeps (resume continues exactly) */
     int64_t step, t;  /* steps done; optimizer steps taken (AdamW's bias correction) */
     float scale;      /* loss scale */
@@ -58,14 +64,14 @@ typedef struct run {
 
 /* Mean validation loss over the first nb batches of validation windows. */
 static anet_status validate(run *r, int B, int64_t nb, double *out) {
-    int S = r->c.ctx, V = anet_tfm_vpad(&r->c);
+    int S = r->c.ctx, Sp = anet_tfm_spad(&r->c), V = anet_tfm_vpad(&r->c);
     anet_io in[MAXP + 2], res[1];
     anet_f16 loss = 0;
     double sum = 0;
     for (int64_t k = 0; k < nb; k++) {
         for (int b = 0; b < B; b++) anet_text_val_window(&r->td, (uint32_t)S, (size_t)(k * B + b), r->win + (size_t)b * (S + 1));
-        onehot(r->win, B, S, V, r->x, r->y);
-        size_t nx = (size_t)B * S * V * sizeof(anet_f16);
+        onehot(r->win, B, S, Sp, V, r->x, r->y);
+        size_t nx = (size_t)B * Sp * V * sizeof(anet_f16);
         in[0] = (anet_io){r->x, nx};
         in[1] = (anet_io){r->y, nx};
         for (int i = 0; i < r->np; i++)
@@ -298,6 +304,16 @@ static anet_status step_cpu(run *r, const anet_seq_options *o, anet_io *in, int 
     return ANET_OK;
 }
 
+/* res on: the resident state to (pull 0) or from (pull 1) dev[cur]; k_end 1: the weights' hi parts only. */
+static anet_status resident_sync(run *r, int pull, int k_end) {
+    anet_status st = ANET_OK;
+    for (int i = 0; i < r->np && r->res.on && st == ANET_OK; i++)
+        for (int k = 0; k < k_end && st == ANET_OK; k++)
+            st = pull ? anet_step_resident_read(&r->res, &r->be, r->train.p, &r->train.form, 3 + 4 * i + k, r->dev[r->cur][i][k])
+                      : anet_step_resident_write(&r->res, &r->be, r->train.p, &r->train.form, 3 + 4 * i + k, r->dev[r->cur][i][k]);
+    return st;
+}
+
 /* update=ane: the program clips and steps AdamW; its outputs become the next inputs when the
  * step was finite. */
 static anet_status step_ane(run *r, anet_io *in, int nin, float *loss, double *norm, int *finite) {
@@ -309,11 +325,13 @@ static anet_status step_ane(run *r, anet_io *in, int nin, float *loss, double *n
     int nx = r->cur ^ 1;
     for (int i = 0; i < r->np; i++)
         for (int k = 0; k < 4; k++) out[3 + 4 * i + k] = (anet_io){r->dev[nx][i][k], r->opt.sizes[i] * sizeof(anet_f16)};
-    anet_status st = anet_seq_eval(&r->be, &r->train, in, nin, out, 3 + 4 * r->np);
+    anet_status st = r->res.on ? anet_step_resident_run(&r->res, &r->be, r->train.p, &r->train.form, in, out, &r->train.backend_s)
+                               : anet_seq_eval(&r->be, &r->train, in, nin, out, 3 + 4 * r->np);
     if (st != ANET_OK) return st;
     *loss = anet_f16_to_f32(l16);
     *norm = anet_f16_to_f32(gn);
     *finite = anet_f16_to_f32(fin) == 1.0f;
+    if (*finite && r->res.on) return anet_step_resident_commit(&r->res, &r->be, r->train.p, &r->train.form);
     if (*finite) r->cur = nx;
     return ANET_OK;
 }
@@ -377,7 +395,7 @@ anet_status anet_seq_train(const anet_seq_options *o) {
         anet_text_free(&r.td);
         return st;
     }
-    int V = anet_tfm_vpad(&r.c);
+    int V = anet_tfm_vpad(&r.c), Sp = anet_tfm_spad(&r.c);
     r.np = anet_tfm_nparams(&r.c);
     size_t sizes[MAXP];
     for (int i = 0; i < r.np; i++) {
@@ -404,7 +422,7 @@ anet_status anet_seq_train(const anet_seq_options *o) {
     memset(&rs, 0, sizeof rs);
     if (o->resume) st = resume_check(&r, o, sizes, &rs);
     if (st == ANET_OK) st = anet_optim_cpu_init(&r.opt, &bo.opt, r.np, sizes);
-    size_t nx = (size_t)B * S * V;
+    size_t nx = (size_t)B * Sp * V;
     r.x = malloc(nx * sizeof(anet_f16));
     r.y = malloc(nx * sizeof(anet_f16));
     r.win = malloc((size_t)B * (S + 1) * sizeof(uint32_t));
@@ -435,6 +453,12 @@ anet_status anet_seq_train(const anet_seq_options *o) {
     if (st == ANET_OK) st = anet_seq_build(&r.c, B, ANET_SEQ_LOSS, &bo, &r.eval);
     if (st == ANET_OK) st = anet_seq_compile(&r.be, &r.train);
     if (st == ANET_OK) st = anet_seq_compile(&r.be, &r.eval);
+    if (st == ANET_OK && r.ane && r.train.form.lowered) {
+        int pair[4 * MAXP + 3];
+        for (int i = 0; i < r.train.nin; i++) pair[i] = i < 3 ? -1 : i; /* pII_*_hi.. -> uII_*_hi.. */
+        st = anet_step_resident_init(&r.res, &r.be, r.train.p, &r.train.form, r.train.nin, r.train.nout, pair);
+        if (st == ANET_OK) st = resident_sync(&r, 0, 4);
+    }
     /* resume: the metrics up to the checkpoint's step stay, the run appends */
     if (st == ANET_OK && o->metrics && o->resume) st = anet_rundir_truncate_metrics(o->metrics, r.step, INT_MAX, NULL);
     if (st == ANET_OK && o->metrics) {
@@ -449,11 +473,30 @@ anet_status anet_seq_train(const anet_seq_options *o) {
                 (double)o->clip, r.ane ? "ane" : "cpu", forms ? anet_chip_name(o->chip) : "as built",
                 forms && forms->strict ? " (strict rules)" : "",
                 (long long)val_batches);
+    /* Per-step costs, reported at each evaluation over the steps since the last one (as the
+     * layer graphs' epoch records): training dispatches, host CPU time outside the backend's
+     * eval (batch, one-hot, packing into the form, copies), and the bytes of weights and
+     * optimizer state copied into and out of the program each step (none where they are
+     * resident, r.res). */
+    size_t state_bytes = 0;
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < (k ? r.train.nout : r.train.nin); i++) {
+            /* update=ane: every input and output after a_hyper, b_x, c_y / a_finite, b_gnorm,
+             * c_loss; update=cpu: the weights written (inputs after c_y) */
+            if (i < 3 || (k && !r.ane)) continue;
+            if (!r.res.on) state_bytes += r.train.form.lowered ? anet_step_forms_dev_bytes(&r.train.form, k, i) : sizes[(i - 3) / (r.ane ? 4 : 1)] * 2;
+        }
+    double cpu_since = 0, backend0 = r.train.backend_s;
+    uint64_t disp_since = 0;
+    int64_t steps_since = 0;
     double val = NAN;
     for (int64_t step = r.step + 1; st == ANET_OK && step <= o->max_steps; step++) {
+        double cpu0 = cpu_s();
+        anet_backend_stats bs0 = {0}, bs1 = {0};
+        if (r.be.ops->stats) r.be.ops->stats(r.be.state, &bs0);
         st = anet_text_train_windows(&r.td, &r.data_rng, (uint32_t)B, (uint32_t)S, r.win);
         if (st != ANET_OK) break;
-        onehot(r.win, B, S, V, r.x, r.y);
+        onehot(r.win, B, S, Sp, V, r.x, r.y);
         float hyper[ANET_HYPER_SLOTS];
         anet_f16 h16[ANET_HYPER_SLOTS];
         anet_step_hyper(hc, r.t + 1, o->lr, r.scale, 1, hyper);
@@ -472,6 +515,10 @@ anet_status anet_seq_train(const anet_seq_options *o) {
         st = r.ane ? step_ane(&r, in, nin, &loss, &norm, &finite)
                    : step_cpu(&r, o, in, nin, g16, grads, r.scale, &loss, &norm, &finite);
         if (st != ANET_OK) break;
+        if (r.be.ops->stats) r.be.ops->stats(r.be.state, &bs1);
+        disp_since += bs1.dispatches - bs0.dispatches;
+        steps_since++;
+        cpu_since += cpu_s() - cpu0;
         if (!finite && r.scale <= 1.0f) {
             st = anet_fail(ANET_E_VERIFY, "step %lld: the loss or the gradients are not finite even at loss scale 1 (the "
                            "model diverged; try a smaller --lr or --clip)", (long long)step);
@@ -487,17 +534,25 @@ anet_status anet_seq_train(const anet_seq_options *o) {
         r.step = step;
         if (++r.good >= 1000 && r.scale < 32768.0f) r.scale *= 2, r.good = 0;
         int do_eval = step == o->max_steps || (o->eval_every > 0 && step % o->eval_every == 0);
-        if (do_eval) st = validate(&r, B, val_batches, &val);
+        if (do_eval) st = resident_sync(&r, 1, 1);
+        if (do_eval && st == ANET_OK) st = validate(&r, B, val_batches, &val);
         if (st != ANET_OK) break;
         if (mf) {
             fprintf(mf, "{\"step\":%lld,\"loss\":%.6f,\"grad_norm\":%.6f,\"loss_scale\":%g", (long long)step, (double)loss,
                     norm, (double)r.scale);
-            if (do_eval) fprintf(mf, ",\"val_loss\":%.6f", val);
+            if (do_eval) {
+                double host = cpu_since - (r.train.backend_s - backend0);
+                fprintf(mf, ",\"val_loss\":%.6f,\"dispatches_per_step\":%.6g,\"host_us_per_step\":%.1f,"
+                        "\"state_bytes_copied_per_step\":%zu", val, (double)disp_since / (double)steps_since,
+                        (host > 0 ? host : 0) * 1e6 / (double)steps_since, state_bytes);
+            }
             fputs("}\n", mf);
             fflush(mf);
         }
+        if (do_eval) cpu_since = 0, backend0 = r.train.backend_s, disp_since = 0, steps_since = 0;
         /* a checkpoint at every evaluation (atomic): an interrupted run resumes from it */
         if (do_eval && o->checkpoint && step < o->max_steps) {
+            if ((st = resident_sync(&r, 1, 4)) != ANET_OK) break;
             if (r.ane) ane_store(&r);
             st = save(&r, o, val);
             if (st != ANET_OK) break;
@@ -518,8 +573,10 @@ anet_status anet_seq_train(const anet_seq_options *o) {
                 (long long)val_batches);
     }
     if (mf && fclose(mf) != 0 && st == ANET_OK) st = anet_fail(ANET_E_IO, "metrics file %s: write failed", o->metrics);
+    if (st == ANET_OK) st = resident_sync(&r, 1, 4);
     if (st == ANET_OK && r.ane) ane_store(&r);
     if (st == ANET_OK && o->checkpoint) st = save(&r, o, val);
+    anet_step_resident_free(&r.res);
     anet_seq_program_free(&r.be, &r.train);
     anet_seq_program_free(&r.be, &r.eval);
     anet_backend_close(&r.be);

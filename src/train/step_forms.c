@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "train/layers_form.h"
+#include "train/trainer_internal.h" /* cpu_s */
 
 /* The logit of a padded class: exp(-30000 - max) is 0 in fp16, so it takes no probability,
  * gets no gradient and never counts as the prediction. */
@@ -235,12 +236,14 @@ void anet_step_forms_unpack(const anet_step_forms *sf, anet_io *out) {
 }
 
 anet_status anet_step_forms_eval(anet_step_forms *sf, const anet_backend *b, anet_program *exe,
-                                 const anet_io *in, int nin, anet_io *out, int nout) {
+                                 const anet_io *in, int nin, anet_io *out, int nout, double *backend_s) {
     if (nin != sf->map.nin || nout != sf->map.nout)
         return anet_fail(ANET_E_INTERNAL, "program forms: %d/%d buffers for %d/%d I/O", nin, nout, sf->map.nin,
                          sf->map.nout);
     anet_step_forms_pack(sf, in);
+    double t0 = cpu_s();
     anet_status st = b->ops->eval(b->state, exe, sf->din, sf->map.ndev_in, sf->dout, nout);
+    if (backend_s) *backend_s += cpu_s() - t0;
     if (st == ANET_OK) anet_step_forms_unpack(sf, out);
     return st;
 }

@@ -47,9 +47,10 @@ void anet_step_forms_unpack_out(const anet_step_forms *sf, int j, void *user);
 uint16_t *anet_step_forms_place_in(anet_step_forms *sf, int i, int64_t rows, int64_t cols, size_t *ld);
 /* Bytes of input i / output j in the device form. */
 size_t anet_step_forms_dev_bytes(const anet_step_forms *sf, int is_out, int i);
-/* One run: pack in[] (user buffers), evaluate on b, unpack into out[]. */
+/* One run: pack in[] (user buffers), evaluate on b, unpack into out[]. backend_s (may be NULL)
+ * accumulates this thread's CPU time in the backend's eval call alone. */
 anet_status anet_step_forms_eval(anet_step_forms *sf, const anet_backend *b, anet_program *exe,
-                                 const anet_io *in, int nin, anet_io *out, int nout);
+                                 const anet_io *in, int nin, anet_io *out, int nout, double *backend_s);
 void anet_step_forms_free(anet_step_forms *sf);
 
 #endif

@@ -100,12 +100,14 @@ void anet_tfm_init(const anet_tfm_config *c, anet_rng *rng, float **params) {
 
 int anet_tfm_vpad(const anet_tfm_config *c) { return c->vpad > c->vocab ? c->vpad : c->vocab; }
 int anet_tfm_hpad(const anet_tfm_config *c) { return c->hpad > c->dim / c->heads ? c->hpad : c->dim / c->heads; }
+int anet_tfm_spad(const anet_tfm_config *c) { return c->spad > c->ctx ? c->spad : c->ctx; }
 
 /* Which padding a parameter gets: 1 rows of the vocabulary, 2 rows of the per-head q/k/v
- * features, 3 columns of the per-head features. */
+ * features, 3 columns of the per-head features, 4 rows of the positions (zero rows at the end). */
 static int pad_kind(const anet_tfm_config *c, int i) {
     int n = anet_tfm_nparams(c);
     if (i == 0 || i >= n - 2) return 1;
+    if (i == 1) return 4;
     if (i < 2 || i >= n - 4) return 0;
     int k = (i - 2) % 12;
     return k == 2 || k == 3 ? 2 : k == 4 ? 3 : 0;
@@ -118,6 +120,7 @@ void anet_tfm_prog_param(const anet_tfm_config *c, int i, int *rows, int *cols) 
     if (kind == 1) *rows = anet_tfm_vpad(c);
     if (kind == 2) *rows = 3 * H * anet_tfm_hpad(c);
     if (kind == 3) *cols = H * anet_tfm_hpad(c);
+    if (kind == 4) *rows = anet_tfm_spad(c);
 }
 
 /* The program index of the user's element (r, k) of parameter i. */
@@ -244,13 +247,13 @@ static int attention(tb *t, int a, const int *p, int mask) {
 }
 
 anet_status anet_tfm_build(anet_graph *g, const anet_tfm_config *c, int batch, const anet_tfm_io *io, anet_tfm_out *out) {
-    tb t = {g, io->dt, batch, c->ctx, c->dim, c->heads, anet_tfm_hpad(c), anet_tfm_vpad(c)};
+    tb t = {g, io->dt, batch, anet_tfm_spad(c), c->dim, c->heads, anet_tfm_hpad(c), anet_tfm_vpad(c)};
     out->logits = out->loss = out->stop = -1;
     const int *p = io->params;
     int D = c->dim;
     /* embeddings: one-hot [B,1,S,V] x tok_emb [V,D], plus pos_emb [S,D] broadcast over B */
     int h = anet_b_matmul(g, NULL, io->x, p[0], 0, 0);
-    h = bin(&t, ANET_OP_ADD, h, reshape4(&t, p[1], 1, 1, c->ctx, D));
+    h = bin(&t, ANET_OP_ADD, h, reshape4(&t, p[1], 1, 1, t.S, D));
     int mask = mask_const(&t, "causal_mask", t.S, t.S, future_key, 0, -1e4f);
     for (int l = 0; l < c->layers && h >= 0; l++) {
         const int *bp = p + 2 + 12 * l;
@@ -276,7 +279,11 @@ anet_status anet_tfm_build(anet_graph *g, const anet_tfm_config *c, int batch, c
     int32_t a0 = 0, a3 = 3;
     int loss;
     if (io->rows) {
-        loss = bin(&t, ANET_OP_MUL, reshape4(&t, nll, 1, 1, t.B, t.S), cst(&t, (float)(1.0 / ((double)t.B * t.S))));
+        loss = bin(&t, ANET_OP_MUL, reshape4(&t, nll, 1, 1, t.B, t.S), cst(&t, (float)(1.0 / ((double)t.B * c->ctx))));
+    } else if (t.S > c->ctx) { /* padded positions: the mean over the real ones */
+        loss = nll < 0 ? -1 : anet_b_reduce(g, ANET_OP_REDUCE_MEAN, NULL, nll, 1, &a0, 1);
+        loss = loss < 0 ? -1 : anet_b_reduce(g, ANET_OP_REDUCE_SUM, NULL, loss, 1, &a3, 1);
+        loss = bin(&t, ANET_OP_MUL, loss, cst(&t, 1.0f / (float)c->ctx));
     } else {
         loss = nll < 0 ? -1 : anet_b_reduce(g, ANET_OP_REDUCE_MEAN, NULL, nll, 1, &a0, 1);
         loss = loss < 0 ? -1 : anet_b_reduce(g, ANET_OP_REDUCE_MEAN, NULL, loss, 1, &a3, 1);

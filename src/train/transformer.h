@@ -26,6 +26,11 @@ typedef struct anet_tfm_config {
      * (one-hot width, embedding and head rows; padded classes are masked) and the per-head
      * feature width of q, k, v (zero rows of attn_qkv_w/_b, zero columns of attn_proj_w). */
     int vpad, hpad;
+    /* The program's positions (0: ctx): ctx rounded up the same way. The padded positions come
+     * after the real ones, so the causal mask hides them from every real position; their
+     * inputs, targets and pos_emb rows are zero, so they add no loss and no gradient (the loss
+     * is the mean over the real positions): the same model and numbers as unpadded. */
+    int spad;
 } anet_tfm_config;
 
 /* Parses "transformer:layers=2,dim=64,heads=4,ctx=64" (keys in any order, each once; missing
@@ -46,6 +51,7 @@ void anet_tfm_init(const anet_tfm_config *c, anet_rng *rng, float **params);
 /* The padded sizes (at least vocab, dim/heads). */
 int anet_tfm_vpad(const anet_tfm_config *c);
 int anet_tfm_hpad(const anet_tfm_config *c);
+int anet_tfm_spad(const anet_tfm_config *c); /* the program's positions (at least ctx) */
 /* Parameter i as the program holds it (padded; see vpad, hpad): rows, cols; and the user's
  * [rows, cols] values into that form (padding zero) and back. */
 void anet_tfm_prog_param(const anet_tfm_config *c, int i, int *rows, int *cols);
@@ -53,8 +59,9 @@ void anet_tfm_to_prog(const anet_tfm_config *c, int i, const float *user, float 
 void anet_tfm_from_prog(const anet_tfm_config *c, int i, const float *prog, float *user);
 
 typedef struct anet_tfm_io {
-    int x;             /* one-hot inputs [B,1,S,Vp] (Vp = anet_tfm_vpad) */
-    int y;             /* one-hot targets [B,1,S,Vp], or -1 for no loss */
+    int x;             /* one-hot inputs [B,1,Sp,Vp] (Sp = anet_tfm_spad, Vp = anet_tfm_vpad);
+                          padded positions all zero */
+    int y;             /* one-hot targets [B,1,Sp,Vp] (padded positions zero), or -1 for no loss */
     const int *params; /* a value per parameter in its program form (anet_tfm_prog_param) */
     anet_dtype dt;     /* dtype of the consts made here (the program's compute type) */
     float log_eps;     /* > 0: the loss takes log(x + log_eps) (the log-epsilon form) */
@@ -62,9 +69,9 @@ typedef struct anet_tfm_io {
 } anet_tfm_io;
 
 typedef struct anet_tfm_out {
-    int logits; /* [B,1,S,Vp] */
+    int logits; /* [B,1,Sp,Vp] */
     int loss;   /* [1,1,1,1] mean cross-entropy over the B*S positions, or -1; with io->rows
-                   [1,1,B,S]: each position's cross-entropy / (B*S), which sum to the mean
+                   [1,1,B,Sp]: each position's cross-entropy / (B*S), which sum to the mean
                    (no scalar to broadcast: a row seeds the gradient) */
     int stop;   /* softmax max of the loss (autodiff treats it as a constant), or -1 */
 } anet_tfm_out;

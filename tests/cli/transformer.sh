@@ -14,6 +14,8 @@ fail=0
 ok() { echo "ok: $*"; }
 bad() { echo "FAIL: $*"; fail=1; }
 M="transformer:layers=1,dim=16,heads=2,ctx=16"
+# metrics without the host CPU time (the one field that differs between equal runs)
+same_metrics() { cmp -s <(sed -E 's/,"host_us_per_step":[0-9.]+//' "$1") <(sed -E 's/,"host_us_per_step":[0-9.]+//' "$2"); }
 run() { "$BIN" train --dataset tinyshakespeare --data "$DATA" --model "$M" --batch-size 8 --max-steps 40 \
         --eval-every 20 --val-windows 64 --backend vane --quiet --metrics "$@"; }
 
@@ -23,11 +25,15 @@ n=$(grep -c '"val_loss"' "$T/a.jsonl")
 [ "$n" = 2 ] && ok "val_loss at steps 20 and 40" || bad "val_loss lines: $n"
 last=$(grep '"step":40' "$T/a.jsonl" | sed 's/.*"val_loss":\([0-9.]*\).*/\1/')
 awk -v v="$last" 'BEGIN { exit !(v > 0 && v < 4.0) }' && ok "val_loss $last < 4.0 after 40 steps" || bad "val_loss '$last'"
-cmp -s "$T/a.jsonl" "$T/b.jsonl" && ok "same seed, same metrics" || bad "runs differ"
+same_metrics "$T/a.jsonl" "$T/b.jsonl" && ok "same seed, same metrics" || bad "runs differ"
 # 40 steps, 2 evaluations of 64/8 = 8 batches: 2 compiles, 40 + 16 dispatches
 "$BIN" train --dataset tinyshakespeare --data "$DATA" --model "$M" --batch-size 8 --max-steps 40 --eval-every 20 \
     --val-windows 64 --backend vane 2>"$T/err" >/dev/null
 grep -q "^compiles 2, dispatches 56 " "$T/err" && ok "$(grep compiles "$T/err")" || { bad "compile/dispatch counts"; cat "$T/err"; }
+# the per-step costs at each evaluation: one dispatch per step, the state copied each step
+# (update=ane: weights, low parts and both moments in and out), host CPU time
+grep '"step":40' "$T/a.jsonl" | grep -Eq '"dispatches_per_step":1,"host_us_per_step":[0-9.]+,"state_bytes_copied_per_step":[1-9][0-9]*}' \
+    && ok "per-step costs in the metrics" || bad "per-step costs: $(grep '"step":40' "$T/a.jsonl")"
 
 "$BIN" train --dataset "$DATA/tinyshakespeare/input.txt" --model "$M" --batch-size 4 --max-steps 2 --val-windows 8 \
     --backend vane --quiet && ok "text file as dataset" || bad "text file as dataset"
@@ -61,11 +67,38 @@ for chip in m1 m4; do
             || { bad "ane-sim $chip counts"; cat "$T/err"; }
     done
     close_to "$T/v.jsonl" "$T/s${chip}6.jsonl" 0.01 "ane-sim $chip" || fail=1
+    # update=ane's weights and state stay in the backend: no state bytes copied per step
+    grep '"step":6' "$T/s${chip}6.jsonl" | grep -q '"state_bytes_copied_per_step":0}' && ok "ane-sim $chip: state resident" \
+        || bad "ane-sim $chip state copied: $(grep '"step":6' "$T/s${chip}6.jsonl")"
 done
 "$BIN" train --dataset tinyshakespeare --data "$DATA" --model "transformer:layers=1,dim=48,heads=2,ctx=32" --max-steps 1 \
     --backend ane-sim --chip m1 >"$T/out" 2>"$T/err"
 rc=$?
-if [ $rc != 0 ] && [ "$(wc -l <"$T/err")" = 1 ] && grep -q "multiples of 32" "$T/err"; then ok "dim=48 on m1 -> $rc: $(cat "$T/err")"; else bad "dim=48 on m1 -> $rc"; cat "$T/err"; fi
+if [ $rc != 0 ] && [ "$(wc -l <"$T/err")" = 1 ] && grep -q "use dim=32 or dim=64" "$T/err"; then ok "dim=48 on m1 -> $rc: $(cat "$T/err")"; else bad "dim=48 on m1 -> $rc"; cat "$T/err"; fi
+# --- ctx padded to a multiple of 32 (ctx=20 runs as 32 positions, the padding after the real
+# ones, masked): vane's unpadded losses within fp16 tolerance on m1, m4 and strict, and the
+# padded pos_emb rows stay exactly zero through training ---
+M20="transformer:layers=1,dim=32,heads=2,ctx=20"
+s20() { "$BIN" train --dataset tinyshakespeare --data "$DATA" --model "$M20" --batch-size 4 --val-windows 8 --eval-every 3 --max-steps 6 "$@"; }
+ANE_TRAINER_FORMS=none s20 --backend vane --quiet --metrics "$T/c20v.jsonl" || bad "ctx=20 vane"
+for chip in m1 m4 strict; do
+    if [ $chip = strict ]; then env="ANE_TRAINER_FORMS=strict"; c=m1; else env="ANE_TRAINER_FORMS="; c=$chip; fi
+    env $env "$BIN" train --dataset tinyshakespeare --data "$DATA" --model "$M20" --batch-size 4 --val-windows 8 --eval-every 3 \
+        --max-steps 6 --backend ane-sim --chip $c --quiet --out "$T/c20$chip" || bad "ctx=20 ane-sim $chip"
+    close_to "$T/c20v.jsonl" "$T/c20$chip/metrics.jsonl" 0.01 "ctx=20 padded to 32, ane-sim $chip," || fail=1
+    /usr/bin/python3 - "$T/c20$chip/checkpoint.safetensors" <<'PY' && ok "ctx=20 $chip: padded pos_emb rows zero" || bad "ctx=20 $chip: padded pos_emb rows"
+import json, struct, sys
+import numpy as np
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+for part in ("hi", "lo", "m", "s"):
+    e = h["ane.%s.pos_emb" % part]
+    a = np.frombuffer(b[8 + n + e["data_offsets"][0]:8 + n + e["data_offsets"][1]], dtype=np.float16).reshape(32, 32)
+    assert not a[20:].any() and (part != "hi" or a[:20].any()), part
+assert h["pos_emb"]["shape"] == [20, 32]
+PY
+done
 # --- strict rules (ANE_TRAINER_FORMS=strict: one packed input, per-step scalars as rows, ...) ---
 # ane-sim on m1 and m4, both update modes: vane's losses with the same forms (the same program:
 # equal), and within 0.01 of vane as built; 2 compiles, one dispatch per step.
@@ -74,9 +107,11 @@ for chip in m1 m4; do
         ANE_TRAINER_FORMS=strict sim --max-steps 6 --backend ane-sim --chip $chip --update $u --metrics "$T/st$chip$u.jsonl" \
             2>"$T/err" >/dev/null || { bad "strict ane-sim $chip $u"; cat "$T/err"; }
         grep -q "^compiles 2, dispatches 10 " "$T/err" || { bad "strict $chip $u counts"; cat "$T/err"; }
+        # one packed input shares the batch and the state: the state is copied every step
+        grep '"step":6' "$T/st$chip$u.jsonl" | grep -Eq '"state_bytes_copied_per_step":[1-9][0-9]*}' || bad "strict $chip $u: state bytes"
         ANE_TRAINER_FORMS=strict sim --max-steps 6 --backend vane --chip $chip --update $u --quiet --metrics "$T/stv$chip$u.jsonl" \
             || bad "strict vane $chip $u"
-        cmp -s "$T/st$chip$u.jsonl" "$T/stv$chip$u.jsonl" && ok "strict $chip update $u: ane-sim = vane with the same forms" \
+        same_metrics "$T/st$chip$u.jsonl" "$T/stv$chip$u.jsonl" && ok "strict $chip update $u: ane-sim = vane with the same forms" \
             || bad "strict $chip $u: ane-sim differs from vane with the same forms"
         close_to "$T/v.jsonl" "$T/st$chip$u.jsonl" 0.01 "strict ane-sim $chip update $u" || fail=1
     done
@@ -93,7 +128,7 @@ for u in ane cpu; do
     sim --max-steps 3 --backend vane --update $u --quiet --out "$T/part$u" || bad "part run $u"
     "$BIN" train --resume "$T/part$u/checkpoint.safetensors" --data "$DATA" --max-steps 6 --eval-every 3 --val-windows 8 \
         --backend vane --quiet || bad "resume $u"
-    cmp -s "$T/full$u/metrics.jsonl" "$T/part$u/metrics.jsonl" && cmp -s "$T/full$u/checkpoint.safetensors" "$T/part$u/checkpoint.safetensors" \
+    same_metrics "$T/full$u/metrics.jsonl" "$T/part$u/metrics.jsonl" && cmp -s "$T/full$u/checkpoint.safetensors" "$T/part$u/checkpoint.safetensors" \
         && ok "update $u: resumed at step 3, same metrics and checkpoint as the uninterrupted run" || bad "resume $u differs"
 done
 sim --max-steps 1 --backend vane --quiet --out "$T/fullane" 2>"$T/err"
