@@ -78,28 +78,75 @@ static void test_gelu_nan(void) {
     CHECK(isnan(rm));
 }
 
-static void test_im2col(void) {
-    anet_vk_win w = {2, 5, 6, 3, 2, 2, 1, 2, 1, 1, 2, 0, 0};
-    /* c=2 h=5 w=6, kernel 3x2, strides 2x1, dilations 2x1, pad top 1 left 2 */
-    w.pt = 1;
-    w.pl = 2;
-    w.ho = (5 + 1 + 1 - (2 * 2 + 1)) / 2 + 1;
-    w.wo = (6 + 2 + 0 - 2) / 1 + 1;
-    float x[60], col[2 * 3 * 2 * 2 * 7];
-    for (int i = 0; i < 60; i++) x[i] = (float)(i + 1);
-    CHECK(w.ho * w.wo * 12 <= (int64_t)(sizeof col / sizeof col[0]));
+/* im2col against its definition over strides, dilations and paddings on both sides (rows
+ * that start, end or lie wholly in the padding; kernels wider than the input). */
+static void im2col_case(int sh, int sw, int dh, int dw, int pt, int pl, int kh, int kw) {
+    enum { C = 2, H = 5, W = 6 };
+    anet_vk_win w = {C, H, W, kh, kw, sh, sw, dh, dw, pt, pl, 0, 0};
+    w.ho = (H + 2 * pt - (dh * (kh - 1) + 1)) / sh + 1;
+    w.wo = (W + 2 * pl - (dw * (kw - 1) + 1)) / sw + 1;
+    if (w.ho < 1 || w.wo < 1) return;
+    float x[C * H * W], col[C * 8 * 8 * 16 * 16];
+    for (int i = 0; i < C * H * W; i++) x[i] = (float)(i + 1);
+    CHECK(w.ho * w.wo * C * kh * kw <= (int64_t)(sizeof col / sizeof col[0]));
+    for (size_t i = 0; i < sizeof col / sizeof col[0]; i++) col[i] = -1.0f;
     anet_vk_im2col(&w, x, col);
     int bad = 0;
-    for (int c = 0; c < 2; c++)
-        for (int i = 0; i < 3; i++)
-            for (int j = 0; j < 2; j++)
+    for (int c = 0; c < C; c++)
+        for (int i = 0; i < kh; i++)
+            for (int j = 0; j < kw; j++)
                 for (int oy = 0; oy < w.ho; oy++)
                     for (int ox = 0; ox < w.wo; ox++) {
-                        int iy = oy * 2 - 1 + i * 2, ix = ox - 2 + j;
-                        float want = (iy < 0 || iy >= 5 || ix < 0 || ix >= 6) ? 0.0f : x[(c * 5 + iy) * 6 + ix];
-                        if (col[((c * 3 + i) * 2 + j) * w.ho * w.wo + oy * w.wo + ox] != want) bad++;
+                        int iy = oy * sh - pt + i * dh, ix = ox * sw - pl + j * dw;
+                        float want = (iy < 0 || iy >= H || ix < 0 || ix >= W) ? 0.0f : x[(c * H + iy) * W + ix];
+                        if (col[((c * kh + i) * kw + j) * w.ho * w.wo + oy * w.wo + ox] != want) bad++;
                     }
     CHECK_EQ_INT(bad, 0);
+    /* the transposed build (vane's path for wide kernels), transposed back, is the same */
+    static float colt[C * 8 * 8 * 16 * 16], back[C * 8 * 8 * 16 * 16];
+    int64_t K = C * kh * kw, N = w.ho * w.wo;
+    anet_vk_im2col_t(&w, x, colt);
+    anet_vk_transpose2d(N, K, colt, back);
+    CHECK(memcmp(back, col, (size_t)(K * N) * sizeof(float)) == 0);
+}
+
+static void test_im2col(void) {
+    im2col_case(2, 1, 2, 1, 1, 2, 3, 2);
+    for (int s = 1; s <= 3; s++)
+        for (int d = 1; d <= 2; d++)
+            for (int p = 0; p <= 4; p++)
+                for (int k = 1; k <= 8; k++) im2col_case(s, s, d, d, p, p, k, k);
+    im2col_case(1, 2, 1, 1, 0, 3, 2, 5);
+}
+
+/* 2x2 max pooling (its own fast path) bit for bit against the window rule written out here:
+ * values in row-major window order, a NaN (any payload) replaces the running max; odd sizes. */
+static void test_pool_2x2(void) {
+    enum { P = 3, H = 7, W = 9, HO = 3, WO = 4 };
+    float x[P * H * W], y[P * HO * WO];
+    uint32_t nan_a = 0x7fc00001u, nan_b = 0xffc00002u;
+    for (int i = 0; i < P * H * W; i++) x[i] = (float)((i * 37) % 23) - 11.0f;
+    memcpy(&x[3], &nan_a, 4);  /* a window with one NaN */
+    memcpy(&x[W + 3], &nan_b, 4); /* ... and a second one later in the same window */
+    x[20] = -INFINITY;
+    anet_vk_win w = {1, H, W, 2, 2, 2, 2, 1, 1, 0, 0, HO, WO};
+    anet_vk_pool(1, 0, P, &w, x, y);
+    int bad = 0;
+    for (int p = 0; p < P; p++)
+        for (int oy = 0; oy < HO; oy++)
+            for (int ox = 0; ox < WO; ox++) {
+                float acc = -INFINITY;
+                for (int i = 0; i < 2; i++)
+                    for (int j = 0; j < 2; j++) {
+                        float v = x[(p * H + 2 * oy + i) * W + 2 * ox + j];
+                        if (v > acc || v != v) acc = v;
+                    }
+                if (memcmp(&acc, &y[(p * HO + oy) * WO + ox], 4) != 0) bad++;
+            }
+    CHECK_EQ_INT(bad, 0);
+    uint32_t got;
+    memcpy(&got, &y[1], 4);
+    CHECK(got == nan_b); /* the later NaN's payload */
 }
 
 /* Values that stress every path: NaN, infinities, signed zeros, subnormals, huge, tiny. */
@@ -304,5 +351,6 @@ int main(void) {
     test_bcast_plan();
     test_gelu_nan();
     test_im2col();
+    test_pool_2x2();
     TEST_MAIN_END();
 }

@@ -138,40 +138,112 @@ void anet_vk_conv_taps(const anet_vk_win *g, const anet_vk_tap *taps, int64_t nt
 }
 
 void anet_vk_im2col(const anet_vk_win *g, const float *x, float *col) {
-    const int64_t hw = g->ho * g->wo;
+    const int64_t hw = g->ho * g->wo, sw = g->sw, wo = g->wo;
     for (int64_t c = 0; c < g->c; c++) {
         const float *xc = x + c * g->h * g->w;
         for (int64_t i = 0; i < g->kh; i++) {
             for (int64_t j = 0; j < g->kw; j++) {
                 float *row = col + ((c * g->kh + i) * g->kw + j) * hw;
+                /* The in-bounds outputs of every row are one run [lo, hi): 0 <= ox*sw + x0 < w.
+                 * Zeros around it, a copy inside, no test per element (the hot loop of convs). */
+                int64_t x0 = j * g->dw - g->pl, lo, hi;
+                if (sw == 1) {
+                    lo = x0 < 0 ? -x0 : 0;
+                    hi = g->w - x0;
+                } else {
+                    lo = x0 < 0 ? (-x0 + sw - 1) / sw : 0;
+                    hi = g->w - x0 <= 0 ? 0 : (g->w - x0 + sw - 1) / sw;
+                }
+                if (lo > wo) lo = wo;
+                if (hi > wo) hi = wo;
+                if (hi < lo) hi = lo;
                 for (int64_t oy = 0; oy < g->ho; oy++) {
                     int64_t iy = oy * g->sh - g->pt + i * g->dh;
-                    float *r = row + oy * g->wo;
+                    float *r = row + oy * wo;
                     if (iy < 0 || iy >= g->h) {
-                        memset(r, 0, (size_t)g->wo * sizeof(float));
+                        memset(r, 0, (size_t)wo * sizeof(float));
                         continue;
                     }
-                    const float *xr = xc + iy * g->w;
-                    int64_t x0 = j * g->dw - g->pl;
-                    if (g->sw == 1) {
-                        for (int64_t ox = 0; ox < g->wo; ox++) {
-                            int64_t ix = ox + x0;
-                            r[ox] = (ix >= 0 && ix < g->w) ? xr[ix] : 0.0f;
-                        }
-                    } else {
-                        for (int64_t ox = 0; ox < g->wo; ox++) {
-                            int64_t ix = ox * g->sw + x0;
-                            r[ox] = (ix >= 0 && ix < g->w) ? xr[ix] : 0.0f;
-                        }
+                    const float *xr = xc + iy * g->w; /* read at x0 + ox*sw >= 0 */
+                    if (wo < 16 || sw != 1) { /* short rows: library calls would cost more */
+                        for (int64_t ox = 0; ox < lo; ox++) r[ox] = 0.0f;
+                        if (sw == 1)
+                            for (int64_t ox = lo; ox < hi; ox++) r[ox] = xr[ox + x0];
+                        else
+                            for (int64_t ox = lo; ox < hi; ox++) r[ox] = xr[ox * sw + x0];
+                        for (int64_t ox = hi; ox < wo; ox++) r[ox] = 0.0f;
+                        continue;
                     }
+                    memset(r, 0, (size_t)lo * sizeof(float));
+                    if (hi > lo) memcpy(r + lo, xr + lo + x0, (size_t)(hi - lo) * sizeof(float));
+                    memset(r + hi, 0, (size_t)(wo - hi) * sizeof(float));
                 }
             }
         }
     }
 }
 
+void anet_vk_im2col_t(const anet_vk_win *g, const float *x, float *colt) {
+    const int64_t K = g->c * g->kh * g->kw;
+    for (int64_t oy = 0; oy < g->ho; oy++)
+        for (int64_t ox = 0; ox < g->wo; ox++) {
+            float *out = colt + (oy * g->wo + ox) * K;
+            int64_t x0 = ox * g->sw - g->pl, dw = g->dw;
+            /* valid j: 0 <= x0 + j*dw < w */
+            int64_t lo = x0 < 0 ? (-x0 + dw - 1) / dw : 0, hi = g->w - x0 <= 0 ? 0 : (g->w - x0 + dw - 1) / dw;
+            if (lo > g->kw) lo = g->kw;
+            if (hi > g->kw) hi = g->kw;
+            if (hi < lo) hi = lo;
+            for (int64_t c = 0; c < g->c; c++)
+                for (int64_t i = 0; i < g->kh; i++, out += g->kw) {
+                    int64_t iy = oy * g->sh - g->pt + i * g->dh;
+                    if (iy < 0 || iy >= g->h) {
+                        memset(out, 0, (size_t)g->kw * sizeof(float));
+                        continue;
+                    }
+                    const float *xr = x + (c * g->h + iy) * g->w; /* read at x0 + j*dw >= 0 */
+                    memset(out, 0, (size_t)lo * sizeof(float));
+                    if (dw == 1 && hi > lo)
+                        memcpy(out + lo, xr + x0 + lo, (size_t)(hi - lo) * sizeof(float));
+                    else if (dw != 1)
+                        for (int64_t j = lo; j < hi; j++) out[j] = xr[x0 + j * dw];
+                    memset(out + hi, 0, (size_t)(g->kw - hi) * sizeof(float));
+                }
+        }
+}
+
+void anet_vk_transpose2d(int64_t rows, int64_t cols, const float *x, float *y) {
+    enum { T = 16 }; /* tiles keep both sides' lines in L1 */
+    for (int64_t r0 = 0; r0 < rows; r0 += T)
+        for (int64_t c0 = 0; c0 < cols; c0 += T) {
+            int64_t r1 = r0 + T < rows ? r0 + T : rows, c1 = c0 + T < cols ? c0 + T : cols;
+            for (int64_t c = c0; c < c1; c++)
+                for (int64_t r = r0; r < r1; r++) y[c * rows + r] = x[r * cols + c];
+        }
+}
+
 void anet_vk_pool(int is_max, int exclude_pad, int64_t planes, const anet_vk_win *g,
                   const float *x, float *y) {
+    if (is_max && g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->dh == 1 && g->dw == 1 &&
+        g->pt == 0 && g->pl == 0 && 2 * g->ho <= g->h && 2 * g->wo <= g->w) {
+        /* 2x2 max pooling, stride 2, no padding (every CNN's pool): the general loop below
+         * unrolled, same order and NaN rule, no bounds tests. */
+        for (int64_t pidx = 0; pidx < planes; pidx++) {
+            const float *xp = x + pidx * g->h * g->w;
+            float *yp = y + pidx * g->ho * g->wo;
+            for (int64_t oy = 0; oy < g->ho; oy++) {
+                const float *r0 = xp + 2 * oy * g->w, *r1 = r0 + g->w;
+                for (int64_t ox = 0; ox < g->wo; ox++) {
+                    const float v[4] = {r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]};
+                    float acc = -INFINITY;
+                    for (int k = 0; k < 4; k++)
+                        if (v[k] > acc || v[k] != v[k]) acc = v[k];
+                    yp[oy * g->wo + ox] = acc;
+                }
+            }
+        }
+        return;
+    }
     for (int64_t pidx = 0; pidx < planes; pidx++) {
         const float *xp = x + pidx * g->h * g->w;
         float *yp = y + pidx * g->ho * g->wo;

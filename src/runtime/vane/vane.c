@@ -295,7 +295,11 @@ static void run_step(const anet_program *p, const step *s) {
                 const float *xg = x + (n * s->cin + g * w->c) * in_plane;
                 float *yg = y + (n * s->cout + g * s->M) * out_plane;
                 const float *col = xg;
-                if (!s->direct) {
+                if (s->im2col_t) {
+                    anet_vk_im2col_t(w, xg, s->scratch + s->K * s->N);
+                    anet_vk_transpose2d(s->N, s->K, s->scratch + s->K * s->N, s->scratch);
+                    col = s->scratch;
+                } else if (!s->direct) {
                     anet_vk_im2col(w, xg, s->scratch);
                     col = s->scratch;
                 }
