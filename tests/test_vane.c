@@ -350,6 +350,8 @@ static void test_conv(void) {
         {1, 3, 5, 8, 2, 2, 3, 1, 1, 1, 1, 1, "custom", {0, 1, 2, 0}, 0, 0},
         {2, 4, 9, 11, 6, 3, 3, 2, 1, 1, 2, 2, "custom", {1, 2, 0, 3}, 0, 1},
         {1, 6, 8, 8, 12, 5, 5, 1, 1, 1, 1, 6, "custom", {2, 2, 2, 2}, 0, 1},
+        /* a weight-gradient shape (wide kernel, narrow output): vane's transposed im2col */
+        {1, 7, 12, 13, 4, 10, 12, 1, 1, 1, 1, 1, "custom", {1, 2, 2, 1}, 1, 0},
     };
     for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++) {
         const convcase *c = &cs[ci];

@@ -102,11 +102,13 @@ static void im2col_case(int sh, int sw, int dh, int dw, int pt, int pl, int kh, 
                         if (col[((c * kh + i) * kw + j) * w.ho * w.wo + oy * w.wo + ox] != want) bad++;
                     }
     CHECK_EQ_INT(bad, 0);
-    /* the transposed build (vane's path for wide kernels), transposed back, is the same */
+    /* the transposed build (vane's path for wide kernels) holds the same values */
     static float colt[C * 8 * 8 * 16 * 16], back[C * 8 * 8 * 16 * 16];
     int64_t K = C * kh * kw, N = w.ho * w.wo;
     anet_vk_im2col_t(&w, x, colt);
-    anet_vk_transpose2d(N, K, colt, back);
+    const int64_t dims[2] = {N, K};
+    const int perm[2] = {1, 0};
+    anet_vk_transpose(2, dims, perm, colt, back);
     CHECK(memcmp(back, col, (size_t)(K * N) * sizeof(float)) == 0);
 }
 

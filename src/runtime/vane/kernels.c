@@ -212,16 +212,6 @@ void anet_vk_im2col_t(const anet_vk_win *g, const float *x, float *colt) {
         }
 }
 
-void anet_vk_transpose2d(int64_t rows, int64_t cols, const float *x, float *y) {
-    enum { T = 16 }; /* tiles keep both sides' lines in L1 */
-    for (int64_t r0 = 0; r0 < rows; r0 += T)
-        for (int64_t c0 = 0; c0 < cols; c0 += T) {
-            int64_t r1 = r0 + T < rows ? r0 + T : rows, c1 = c0 + T < cols ? c0 + T : cols;
-            for (int64_t c = c0; c < c1; c++)
-                for (int64_t r = r0; r < r1; r++) y[c * rows + r] = x[r * cols + c];
-        }
-}
-
 void anet_vk_pool(int is_max, int exclude_pad, int64_t planes, const anet_vk_win *g,
                   const float *x, float *y) {
     if (is_max && g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->dh == 1 && g->dw == 1 &&

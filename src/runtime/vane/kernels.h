@@ -114,10 +114,8 @@ typedef struct anet_vk_win {
 void anet_vk_im2col(const anet_vk_win *g, const float *x, float *col);
 /* The same values transposed: colt[oy*wo + ox][(c*kh + i)*kw + j]. Built row by kernel row, so
  * it is the fast form when the kernel is wide and the output narrow (weight-gradient convs,
- * whose "kernel" is the output gradient); a transpose then gives im2col's layout. */
+ * whose "kernel" is the output gradient); the GEMM then reads it as a transposed operand. */
 void anet_vk_im2col_t(const anet_vk_win *g, const float *x, float *colt);
-/* y[c][r] = x[r][c] for x [rows, cols], in tiles. */
-void anet_vk_transpose2d(int64_t rows, int64_t cols, const float *x, float *y);
 /* A sparse const kernel (e.g. the one-hot patch extraction of program forms): one output
  * plane [ho, wo] as the sum over its taps of w * the input plane `ci` read at window position
  * (i, j). x is the group's input [c, h, w]. Cost: taps x outputs, not c*kh*kw x outputs. */

@@ -464,9 +464,8 @@ static anet_status plan_conv(const ctx *c, step *s) {
         s->scratch_n = s->K * s->N;
         if (s->scratch_n > ANET_MAX_ELEMENTS) return bad(c, "im2col buffer too large");
         /* Rows of fewer than 16 outputs make im2col's runs short; kernel rows are the long runs
-         * then. Same values, same GEMM: the result does not depend on the choice. */
+         * then (weight gradients), and the GEMM reads that layout transposed. */
         s->im2col_t = w->wo < 16 && w->kw >= 2 * w->wo;
-        if (s->im2col_t) s->scratch_n *= 2;
     }
     int b = anet_op_arg_value(c->op, "bias");
     if (b >= 0) {

@@ -296,9 +296,10 @@ static void run_step(const anet_program *p, const step *s) {
                 float *yg = y + (n * s->cout + g * s->M) * out_plane;
                 const float *col = xg;
                 if (s->im2col_t) {
-                    anet_vk_im2col_t(w, xg, s->scratch + s->K * s->N);
-                    anet_vk_transpose2d(s->N, s->K, s->scratch + s->K * s->N, s->scratch);
-                    col = s->scratch;
+                    anet_vk_im2col_t(w, xg, s->scratch);
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)s->M, (int)s->N, (int)s->K, 1.0f,
+                                wt + g * s->M * s->K, (int)s->K, s->scratch, (int)s->K, 0.0f, yg, (int)s->N);
+                    continue;
                 } else if (!s->direct) {
                     anet_vk_im2col(w, xg, s->scratch);
                     col = s->scratch;
