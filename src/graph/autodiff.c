@@ -6,338 +6,8 @@
  * next elementwise rule broadcasts it for free. Rules that need the full shape (matmul,
  * reshape, slice, concat) and the final gradients "materialize" it by adding a zero const.
  */
-#include "graph/autodiff.h"
+#include "graph/autodiff_internal.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "core/error.h"
-#include "core/fp16.h"
-#include "graph/build.h"
-
-typedef struct ad_ctx {
-    anet_graph *g;
-    int nv0;    /* values present before differentiation */
-    int *adj;   /* adjoint value id per original value, -1 = none yet */
-    char *act;  /* 1: the value depends on a wrt value and the loss depends on it */
-} ad_ctx;
-
-static anet_type vtype(const ad_ctx *c, int v) { return c->g->values[v].type; }
-static int arg_bool(const ad_ctx *c, const anet_op *op, const char *key, int dflt, int *out);
-static int arg_ints(const ad_ctx *c, const anet_op *op, const char *key, int64_t *out, int *n);
-static anet_status bad_arg(const anet_op *op, const char *what);
-
-static int opk(ad_ctx *c, anet_opkind k, int n, const char *const *keys, const int *vals) {
-    for (int i = 0; i < n; i++)
-        if (vals[i] < 0) return -1;
-    return anet_graph_op(c->g, k, NULL, n, keys, vals);
-}
-
-static int op1(ad_ctx *c, anet_opkind k, int x) {
-    static const char *const keys[1] = {"x"};
-    int vals[1] = {x};
-    return opk(c, k, 1, keys, vals);
-}
-
-static int op2(ad_ctx *c, anet_opkind k, int x, int y) {
-    static const char *const keys[2] = {"x", "y"};
-    int vals[2] = {x, y};
-    return opk(c, k, 2, keys, vals);
-}
-
-/* Scalar const in the dtype of the tensors it meets (MIL wants x and y of one dtype). */
-static int scal(ad_ctx *c, anet_dtype dt, double v) {
-    if (dt == ANET_DT_FP32) return anet_graph_const_fp32(c->g, NULL, (float)v);
-    return anet_graph_const_fp16(c->g, NULL, (float)v);
-}
-
-static int ints(ad_ctx *c, int n, const int64_t *v) {
-    int32_t t[ANET_MAX_RANK] = {0};
-    for (int i = 0; i < n && i < ANET_MAX_RANK; i++) t[i] = (int32_t)v[i];
-    return anet_graph_const_int32s(c->g, NULL, n, t);
-}
-
-/* A const tensor of type t filled with v (fp16 or fp32). */
-static int fill(ad_ctx *c, anet_type t, double v) {
-    int64_t n = anet_type_elements(&t);
-    if (n < 0) {
-        anet_fail(ANET_E_NOMEM, "autodiff: cannot build a %lld-element constant", (long long)n);
-        return -1;
-    }
-    size_t es = anet_dtype_size(t.dtype);
-    if (t.dtype != ANET_DT_FP16 && t.dtype != ANET_DT_FP32) {
-        anet_fail(ANET_E_UNSUPPORTED, "autodiff: gradient of a %s tensor", anet_dtype_name(t.dtype));
-        return -1;
-    }
-    void *data = calloc((size_t)n, es);
-    if (!data) {
-        anet_fail(ANET_E_NOMEM, "autodiff: out of memory for a constant");
-        return -1;
-    }
-    if (v != 0.0) {
-        for (int64_t i = 0; i < n; i++) {
-            if (t.dtype == ANET_DT_FP16) ((anet_f16 *)data)[i] = anet_f32_to_f16((float)v);
-            else ((float *)data)[i] = (float)v;
-        }
-    }
-    int id = anet_graph_const(c->g, NULL, t, data, (size_t)n * es);
-    free(data);
-    return id;
-}
-
-static int neg(ad_ctx *c, int x) {
-    if (x < 0) return -1;
-    return op2(c, ANET_OP_MUL, x, scal(c, vtype(c, x).dtype, -1.0));
-}
-
-static int reshape(ad_ctx *c, int x, int rank, const int64_t *dims) {
-    if (x < 0) return -1;
-    anet_type t = vtype(c, x);
-    if (t.rank == rank && memcmp(t.dims, dims, sizeof(int64_t) * (size_t)rank) == 0) return x;
-    static const char *const keys[2] = {"x", "shape"};
-    int vals[2] = {x, ints(c, rank, dims)};
-    return opk(c, ANET_OP_RESHAPE, 2, keys, vals);
-}
-
-static int reduce_sum(ad_ctx *c, int x, int n, const int64_t *axes, int keep) {
-    if (x < 0) return -1;
-    static const char *const keys[3] = {"x", "axes", "keep_dims"};
-    int vals[3] = {x, ints(c, n, axes), anet_graph_const_bool(c->g, NULL, keep)};
-    return opk(c, ANET_OP_REDUCE_SUM, 3, keys, vals);
-}
-
-static int matmul(ad_ctx *c, int x, int y, int tx, int ty) {
-    static const char *const keys[4] = {"x", "y", "transpose_x", "transpose_y"};
-    int vals[4] = {x, y, anet_graph_const_bool(c->g, NULL, tx), anet_graph_const_bool(c->g, NULL, ty)};
-    return opk(c, ANET_OP_MATMUL, 4, keys, vals);
-}
-
-static int select3(ad_ctx *c, int cond, int a, int b) {
-    static const char *const keys[3] = {"cond", "a", "b"};
-    int vals[3] = {cond, a, b};
-    return opk(c, ANET_OP_SELECT, 3, keys, vals);
-}
-
-static int slice(ad_ctx *c, int x, int rank, const int64_t *begin, const int64_t *size) {
-    static const char *const keys[3] = {"x", "begin", "size"};
-    int vals[3] = {x, ints(c, rank, begin), ints(c, rank, size)};
-    return opk(c, ANET_OP_SLICE_BY_SIZE, 3, keys, vals);
-}
-
-/* d placed into a zero tensor that is N long on axis a, element i at b0 + i * st: a matmul
- * with a 0/1 placement const (exact: one product per output). Used instead of concat/pad
- * (rejected or missing on the ANE) and to spread a strided window's gradient. */
-static int place_st(ad_ctx *c, int d, int a, int64_t b0, int64_t N, int64_t st) {
-    if (d < 0) return -1;
-    anet_type t = vtype(c, d);
-    int r = t.rank;
-    int64_t n = t.dims[a];
-    if (r == 1) {
-        int64_t s2[2] = {1, n}, s1[1] = {N};
-        return reshape(c, place_st(c, reshape(c, d, 2, s2), 1, b0, N, st), 1, s1);
-    }
-    if (a < r - 2) {
-        int64_t perm[ANET_MAX_RANK];
-        for (int i = 0; i < r; i++) perm[i] = i;
-        perm[a] = r - 1;
-        perm[r - 1] = a; /* a swap: its own inverse */
-        static const char *const keys[2] = {"x", "perm"};
-        int v1[2] = {d, ints(c, r, perm)};
-        int t1 = place_st(c, opk(c, ANET_OP_TRANSPOSE, 2, keys, v1), r - 1, b0, N, st);
-        int v2[2] = {t1, ints(c, r, perm)};
-        return opk(c, ANET_OP_TRANSPOSE, 2, keys, v2);
-    }
-    int last = a == r - 1;
-    int64_t pd[2] = {last ? n : N, last ? N : n};
-    anet_type pt = anet_type_make(t.dtype, 2, pd);
-    size_t es = anet_dtype_size(t.dtype);
-    uint8_t *data = calloc((size_t)(n * N), es);
-    if (!data) {
-        anet_fail(ANET_E_NOMEM, "autodiff: out of memory for a placement constant");
-        return -1;
-    }
-    for (int64_t i = 0; i < n; i++) {
-        int64_t at = last ? i * N + b0 + i * st : (b0 + i * st) * n + i;
-        if (t.dtype == ANET_DT_FP16) ((anet_f16 *)data)[at] = anet_f32_to_f16(1.0f);
-        else ((float *)data)[at] = 1.0f;
-    }
-    int p = anet_graph_const(c->g, NULL, pt, data, (size_t)(n * N) * es);
-    free(data);
-    return last ? matmul(c, d, p, 0, 0) : matmul(c, p, d, 0, 0);
-}
-
-static int place(ad_ctx *c, int d, int a, int64_t b0, int64_t N) { return place_st(c, d, a, b0, N, 1); }
-
-/* A const 0/1 matrix that reverses the last axis (right) or the second-to-last (left). */
-static int flip_axis(ad_ctx *c, int v, int last) {
-    if (v < 0) return -1;
-    anet_type t = vtype(c, v);
-    int64_t n = t.dims[t.rank - (last ? 1 : 2)];
-    int64_t pd[2] = {n, n};
-    anet_type pt = anet_type_make(t.dtype, 2, pd);
-    size_t es = anet_dtype_size(t.dtype);
-    uint8_t *data = calloc((size_t)(n * n), es);
-    if (!data) {
-        anet_fail(ANET_E_NOMEM, "autodiff: out of memory for a flip constant");
-        return -1;
-    }
-    for (int64_t i = 0; i < n; i++) {
-        if (t.dtype == ANET_DT_FP16) ((anet_f16 *)data)[i * n + (n - 1 - i)] = anet_f32_to_f16(1.0f);
-        else ((float *)data)[i * n + (n - 1 - i)] = 1.0f;
-    }
-    int p = anet_graph_const(c->g, NULL, pt, data, (size_t)(n * n) * es);
-    free(data);
-    return last ? matmul(c, v, p, 0, 0) : matmul(c, p, v, 0, 0);
-}
-
-static int transpose_v(ad_ctx *c, int x, int n, const int64_t *perm) {
-    static const char *const keys[2] = {"x", "perm"};
-    int vals[2] = {x, ints(c, n, perm)};
-    return opk(c, ANET_OP_TRANSPOSE, 2, keys, vals);
-}
-
-/* A sliding window (conv, pools) with its padding resolved as vane and infer do. */
-typedef struct win {
-    int nsp;
-    int64_t in[2], k[2], s[2], d[2], pb[2], pa[2], out[2], r[2]; /* r: rows left over at the end */
-} win;
-
-static anet_status read_window(ad_ctx *c, const anet_op *op, const anet_type *tx, const int64_t *k, int is_conv, win *w) {
-    memset(w, 0, sizeof *w);
-    w->nsp = tx->rank - 2;
-    if (w->nsp < 1 || w->nsp > 2) return bad_arg(op, "only 1-D and 2-D windows have a gradient rule");
-    int64_t v[4];
-    int n;
-    for (int i = 0; i < w->nsp; i++) {
-        w->in[i] = tx->dims[2 + i];
-        w->k[i] = k[i];
-        w->s[i] = w->d[i] = 1;
-    }
-    if (arg_ints(c, op, "strides", v, &n) != 0) return bad_arg(op, "strides is not a constant");
-    for (int i = 0; n == w->nsp && i < n; i++) w->s[i] = v[i];
-    if (is_conv) {
-        if (arg_ints(c, op, "dilations", v, &n) != 0) return bad_arg(op, "dilations is not a constant");
-        for (int i = 0; n == w->nsp && i < n; i++) w->d[i] = v[i];
-    } else {
-        int ceil_mode = 0;
-        if (arg_bool(c, op, "ceil_mode", 0, &ceil_mode) != 0 || ceil_mode) return bad_arg(op, "ceil_mode has no gradient rule");
-    }
-    int pv = anet_op_arg_value(op, "pad_type");
-    const char *pt = pv >= 0 ? anet_const_get_string(anet_graph_const_of(c->g, pv)) : "valid";
-    if (!pt) return bad_arg(op, "pad_type is not a constant");
-    if (strcmp(pt, "custom") == 0) {
-        if (arg_ints(c, op, "pad", v, &n) != 0 || n != 2 * w->nsp) return bad_arg(op, "pad is not a constant");
-        for (int i = 0; i < w->nsp; i++) {
-            w->pb[i] = v[2 * i];
-            w->pa[i] = v[2 * i + 1];
-        }
-    } else if (strcmp(pt, "same") == 0 || strcmp(pt, "same_lower") == 0) {
-        for (int i = 0; i < w->nsp; i++) {
-            int64_t oo = (w->in[i] + w->s[i] - 1) / w->s[i];
-            int64_t tot = (oo - 1) * w->s[i] + w->d[i] * (w->k[i] - 1) + 1 - w->in[i];
-            if (tot < 0) tot = 0;
-            w->pb[i] = pt[4] == '_' ? tot - tot / 2 : tot / 2;
-            w->pa[i] = tot - w->pb[i];
-        }
-    } else if (strcmp(pt, "valid") != 0) {
-        return bad_arg(op, "unknown pad_type");
-    }
-    for (int i = 0; i < w->nsp; i++) {
-        int64_t span = w->in[i] + w->pb[i] + w->pa[i] - w->d[i] * (w->k[i] - 1) - 1;
-        if (span < 0) return bad_arg(op, "window larger than its input");
-        w->out[i] = span / w->s[i] + 1;
-        w->r[i] = span % w->s[i];
-    }
-    return ANET_OK;
-}
-
-/* The "full" correlation that sends a window op's output gradient back to its input grid:
- * dy is spread by the stride (placement matmul), then convolved with weight (already
- * flipped and channel-swapped by the caller) with padding d(k-1) - pb before and
- * d(k-1) - pa + r after, which gives exactly the input's spatial size. */
-static int window_back(ad_ctx *c, const anet_op *op, int dy, int weight, const win *w, int64_t groups) {
-    int d = dy;
-    for (int i = 0; i < w->nsp && d >= 0; i++)
-        if (w->s[i] > 1) d = place_st(c, d, 2 + i, 0, (w->out[i] - 1) * w->s[i] + 1, w->s[i]);
-    int32_t pad[4], dil[2];
-    for (int i = 0; i < w->nsp; i++) {
-        int64_t before = w->d[i] * (w->k[i] - 1) - w->pb[i], after = w->d[i] * (w->k[i] - 1) - w->pa[i] + w->r[i];
-        if (before < 0 || after < 0) {
-            bad_arg(op, "padding larger than the dilated kernel has no gradient rule");
-            return -1;
-        }
-        pad[2 * i] = (int32_t)before;
-        pad[2 * i + 1] = (int32_t)after;
-        dil[i] = (int32_t)w->d[i];
-    }
-    if (d < 0) return -1;
-    return anet_b_conv(c->g, NULL, d, weight, -1, NULL, "custom", pad, dil, (int)groups);
-}
-
-/* Non-overlapping 2-D windows that tile the input exactly (k = s, no padding, nothing left
- * over): the window op's "spread back" is a nearest-neighbour upsampling, done as
- * broadcasting multiplies by ones (no placement matmul, no depthwise conv). Each multiply
- * repeats a middle axis against ones that span the last axis: a tensor whose last axis is 1
- * broadcast along it is reported to give zeros (broadcast-channel), so the W axis is
- * upsampled while transposed to the middle. -1 when the window is not of that form (the
- * caller then uses window_back). */
-static int up_middle(ad_ctx *c, int v, int64_t n, int64_t a, int64_t r, int64_t last) {
-    anet_dtype dt = vtype(c, v).dtype;
-    int64_t s4[4] = {n, a, 1, last}, o4[4] = {1, 1, r, last}, b3[3] = {n, a * r, last};
-    return reshape(c, op2(c, ANET_OP_MUL, reshape(c, v, 4, s4), fill(c, anet_type_make(dt, 4, o4), 1.0)), 3, b3);
-}
-
-static int tile_up(ad_ctx *c, int v, const win *w) {
-    if (v < 0 || w->nsp != 2) return -1;
-    for (int i = 0; i < 2; i++)
-        if (w->k[i] != w->s[i] || w->pb[i] || w->pa[i] || w->r[i] || w->d[i] != 1) return -1;
-    anet_type t = vtype(c, v);
-    int64_t B = t.dims[0], C = t.dims[1], h = t.dims[2], wd = t.dims[3], sh = w->s[0], sw = w->s[1];
-    int64_t perm[3] = {0, 2, 1}, f4[4] = {B, C, h * sh, wd * sw};
-    int u = up_middle(c, v, B * C, h, sh, wd);            /* [BC, h*sh, wd] */
-    u = up_middle(c, transpose_v(c, u, 3, perm), B * C, wd, sw, h * sh); /* [BC, wd*sw, h*sh] */
-    return reshape(c, transpose_v(c, u, 3, perm), 4, f4);
-}
-
-/* Depthwise const weight [C, 1, k...] filled with v. */
-static int depthwise_fill(ad_ctx *c, anet_dtype dt, int64_t C, const win *w, double v) {
-    int64_t dims[4] = {C, 1, w->k[0], w->nsp > 1 ? w->k[1] : 1};
-    return fill(c, anet_type_make(dt, 2 + w->nsp, dims), v);
-}
-
-/* The input-gradient kernel of a conv whose weight is a const (a baked kernel, e.g. the
- * one-hot patch extraction of train/lower_conv.h): [Cout, Cin/g, kh, kw] -> [Cin, Cout/g, kh,
- * kw] per group, flipped in space, computed here as a const, so the backward conv keeps baked
- * weights (conv1x1-runtime-weights: runtime conv weights are a risk on the device) and needs no
- * flip matmuls. -1 when w is not a const of a 2-D conv (the caller builds the ops instead). */
-static int const_back_kernel(ad_ctx *c, int w, int64_t groups) {
-    const anet_const *k = anet_graph_const_of(c->g, w);
-    anet_type tw = vtype(c, w);
-    if (!k || !k->data || tw.rank != 4 || groups < 1) return -1;
-    if (tw.dtype != ANET_DT_FP16 && tw.dtype != ANET_DT_FP32) return -1;
-    int64_t co = tw.dims[0], cg = tw.dims[1], kh = tw.dims[2], kw = tw.dims[3], og = co / groups, cin = cg * groups;
-    size_t es = anet_dtype_size(tw.dtype), n = (size_t)(co * cg * kh * kw);
-    if (k->nbytes < n * es) return -1;
-    uint8_t *o = malloc(n * es);
-    if (!o) return anet_fail(ANET_E_NOMEM, "autodiff: out of memory for a conv kernel"), -1;
-    for (int64_t a = 0; a < co; a++)
-        for (int64_t b = 0; b < cg; b++)
-            for (int64_t i = 0; i < kh; i++)
-                for (int64_t j = 0; j < kw; j++) {
-                    int64_t gi = a / og, ci = gi * cg + b, oj = a % og; /* out [ci, oj, flipped] */
-                    size_t src = (size_t)(((a * cg + b) * kh + i) * kw + j);
-                    size_t dst = (size_t)(((ci * og + oj) * kh + (kh - 1 - i)) * kw + (kw - 1 - j));
-                    memcpy(o + dst * es, (const uint8_t *)k->data + src * es, es);
-                }
-    int64_t d[4] = {cin, og, kh, kw};
-    int v = anet_graph_const(c->g, NULL, anet_type_make(tw.dtype, 4, d), o, n * es);
-    free(o);
-    return v;
-}
-
-/* Sums v over the axes where it is broadcast against t (and drops/adds leading axes), so
- * that the result has t's rank and dims equal to t's or 1. */
 static int unbroadcast(ad_ctx *c, int v, const anet_type *t) {
     if (v < 0) return -1;
     anet_type tv = vtype(c, v);
@@ -365,7 +35,7 @@ static int unbroadcast(ad_ctx *c, int v, const anet_type *t) {
     if (n > 0) v = reduce_sum(c, v, n, axes, 1);
     if (v < 0 || r == rt) return v;
     tv = vtype(c, v);
-    int64_t dims[ANET_MAX_RANK];
+    int64_t dims[ANET_MAX_RANK] = {0}; /* all rt set below; zeroed for the inlined reshape's analysis */
     for (int ti = 0; ti < rt; ti++) dims[ti] = ti + off >= 0 ? tv.dims[ti + off] : 1;
     return reshape(c, v, rt, dims);
 }
@@ -394,39 +64,6 @@ static anet_status accumulate(ad_ctx *c, int target, int contrib) {
 }
 
 static int active(const ad_ctx *c, int v) { return v >= 0 && v < c->nv0 && c->act[v]; }
-
-static int arg_int(const ad_ctx *c, const anet_op *op, const char *key, int64_t dflt, int64_t *out) {
-    int v = anet_op_arg_value(op, key);
-    if (v < 0) {
-        *out = dflt;
-        return 0;
-    }
-    const anet_const *k = anet_graph_const_of(c->g, v);
-    return k ? anet_const_get_int(k, out) : -1;
-}
-
-static int arg_bool(const ad_ctx *c, const anet_op *op, const char *key, int dflt, int *out) {
-    int v = anet_op_arg_value(op, key);
-    if (v < 0) {
-        *out = dflt;
-        return 0;
-    }
-    const anet_const *k = anet_graph_const_of(c->g, v);
-    return k ? anet_const_get_bool(k, out) : -1;
-}
-
-/* Integer list argument; returns -1 when absent (*n = -1) or not a const. */
-static int arg_ints(const ad_ctx *c, const anet_op *op, const char *key, int64_t *out, int *n) {
-    int v = anet_op_arg_value(op, key);
-    *n = -1;
-    if (v < 0) return 0;
-    const anet_const *k = anet_graph_const_of(c->g, v);
-    return k ? anet_const_get_ints(k, out, ANET_MAX_RANK, n) : -1;
-}
-
-static anet_status bad_arg(const anet_op *op, const char *what) {
-    return anet_fail(ANET_E_UNSUPPORTED, "autodiff: op '%s' (%s): %s", op->name, op->type, what);
-}
 
 /* Reduction ops: the adjoint laid out with x's rank (1 at the reduced axes). */
 static int reduced_adjoint(ad_ctx *c, const anet_op *op, int dy, int x, int keep, const char *red) {
@@ -663,7 +300,7 @@ static anet_status rule(ad_ctx *c, int opi) {
             int64_t b0 = begin[a] < 0 ? begin[a] + tx.dims[a] : begin[a];
             int64_t sz = size[a] < 0 ? tx.dims[a] - b0 : size[a];
             if (b0 == 0 && sz == tx.dims[a]) continue;
-            d = place(c, d, a, b0, tx.dims[a]);
+            d = anet_ad_place(c, d, a, b0, tx.dims[a]);
         }
         ACC(x, d);
         break;
@@ -696,30 +333,30 @@ static anet_status rule(ad_ctx *c, int opi) {
         int64_t groups;
         win wn;
         if (arg_int(c, op, "groups", 1, &groups) != 0) return bad_arg(op, "groups is not a constant");
-        st = read_window(c, op, &tx, tw.dims + 2, 1, &wn);
+        st = anet_ad_read_window(c, op, &tx, tw.dims + 2, 1, &wn);
         if (st != ANET_OK) return st;
         int d = materialize(c, dy, &tz);
         int r = tx.rank;
         if (active(c, x)) {
             /* weight [Cout, Cin/g, k..] -> [Cin, Cout/g, k..] (per group), flipped in space */
-            int wt = r == 4 ? const_back_kernel(c, w, groups) : -1, baked = wt >= 0;
+            int wt = r == 4 ? anet_ad_const_back_kernel(c, w, groups) : -1, baked = wt >= 0;
             int64_t cout = tw.dims[0], cin = tx.dims[1];
             if (baked) {
                 /* already transposed and flipped */
             } else if (groups == 1) {
                 int64_t perm[4] = {1, 0, 2, 3};
-                wt = transpose_v(c, w, r, perm);
+                wt = anet_ad_transpose_v(c, w, r, perm);
             } else {
                 int64_t s5[5] = {groups, cout / groups, cin / groups, tw.dims[2], r > 3 ? tw.dims[3] : 1};
                 int64_t perm[5] = {0, 2, 1, 3, 4};
                 int64_t back[4] = {cin, cout / groups, tw.dims[2], r > 3 ? tw.dims[3] : 1};
-                wt = reshape(c, transpose_v(c, reshape(c, w, r + 1, s5), r + 1, perm), r, back);
+                wt = reshape(c, anet_ad_transpose_v(c, reshape(c, w, r + 1, s5), r + 1, perm), r, back);
             }
             if (!baked) {
-                wt = flip_axis(c, wt, 1);
-                if (r == 4) wt = flip_axis(c, wt, 0);
+                wt = anet_ad_flip_axis(c, wt, 1);
+                if (r == 4) wt = anet_ad_flip_axis(c, wt, 0);
             }
-            ACC(x, window_back(c, op, d, wt, &wn, groups));
+            ACC(x, anet_ad_window_back(c, op, d, wt, &wn, groups));
         }
         if (active(c, w)) {
             if (groups != 1 && r != 4) return bad_arg(op, "the weight gradient of a grouped 1-D conv has no rule");
@@ -733,7 +370,7 @@ static anet_status rule(ad_ctx *c, int opi) {
                 pad[2 * i] = (int32_t)wn.pb[i];
                 pad[2 * i + 1] = (int32_t)wn.pa[i];
             }
-            int xt = transpose_v(c, x, r, perm), dt_ = transpose_v(c, d, r, perm);
+            int xt = anet_ad_transpose_v(c, x, r, perm), dt_ = anet_ad_transpose_v(c, d, r, perm);
             int cw = xt < 0 || dt_ < 0 ? -1 : anet_b_conv(g, NULL, xt, dt_, -1, strides, "custom", pad, dil, 1);
             if (cw >= 0) {
                 anet_type tc = vtype(c, cw); /* [Cin, Cout, k' ...], k' >= k */
@@ -742,7 +379,7 @@ static anet_status rule(ad_ctx *c, int opi) {
                 for (int i = 2; i < r; i++) need_slice |= tc.dims[i] != tw.dims[i];
                 if (need_slice) cw = slice(c, cw, r, begin, size);
             }
-            int dw = transpose_v(c, cw, r, perm); /* [Cout, Cin, k...]: every input channel */
+            int dw = anet_ad_transpose_v(c, cw, r, perm); /* [Cout, Cin, k...]: every input channel */
             if (groups != 1 && dw >= 0) {
                 /* Grouped: keep each output channel's own group (a 0/1 mask), then fold the
                  * Cin axis to Cin/groups by summing over the group axis. */
@@ -778,7 +415,7 @@ static anet_status rule(ad_ctx *c, int opi) {
         int n;
         if (arg_ints(c, op, "kernel_sizes", ks, &n) != 0 || n != tx.rank - 2) return bad_arg(op, "kernel_sizes is not a constant");
         win wn;
-        st = read_window(c, op, &tx, ks, 0, &wn);
+        st = anet_ad_read_window(c, op, &tx, ks, 0, &wn);
         if (st != ANET_OK) return st;
         int64_t C = tx.dims[1], kk = 1;
         for (int i = 0; i < wn.nsp; i++) kk *= wn.k[i];
@@ -789,19 +426,19 @@ static anet_status rule(ad_ctx *c, int opi) {
             for (int i = 0; i < wn.nsp; i++)
                 if (excl && (wn.pb[i] || wn.pa[i])) return bad_arg(op, "average excluding padding has no gradient rule");
             /* ones, then an exact division (1/k is not exact in fp16) */
-            int up = tile_up(c, d, &wn);
-            if (up < 0) up = window_back(c, op, d, depthwise_fill(c, dt, C, &wn, 1.0), &wn, C);
+            int up = anet_ad_tile_up(c, d, &wn);
+            if (up < 0) up = anet_ad_window_back(c, op, d, anet_ad_depthwise_fill(c, dt, C, &wn, 1.0), &wn, C);
             ACC(x, op2(c, ANET_OP_REAL_DIV, up, scal(c, dt, (double)kk)));
         } else {
             /* Non-overlapping windows only: each input sees at most one window; the gradient
              * goes to the elements equal to their window's max. */
             for (int i = 0; i < wn.nsp; i++)
                 if (wn.k[i] != wn.s[i] || wn.pb[i] || wn.pa[i]) return bad_arg(op, "max_pool with overlapping or padded windows has no gradient rule");
-            int up_y = tile_up(c, zv, &wn), up_d = tile_up(c, d, &wn);
+            int up_y = anet_ad_tile_up(c, zv, &wn), up_d = anet_ad_tile_up(c, d, &wn);
             if (up_y < 0 || up_d < 0) {
-                int ones = depthwise_fill(c, dt, C, &wn, 1.0);
-                up_y = window_back(c, op, zv, ones, &wn, C);
-                up_d = window_back(c, op, d, ones, &wn, C);
+                int ones = anet_ad_depthwise_fill(c, dt, C, &wn, 1.0);
+                up_y = anet_ad_window_back(c, op, zv, ones, &wn, C);
+                up_d = anet_ad_window_back(c, op, d, ones, &wn, C);
             }
             ACC(x, select3(c, op2(c, ANET_OP_GREATER, up_y, x), scal(c, dt, 0), up_d));
         }
