@@ -137,46 +137,54 @@ void anet_vk_conv_taps(const anet_vk_win *g, const anet_vk_tap *taps, int64_t nt
     }
 }
 
+/* The k in [0, n) with 0 <= x0 + k*step < w form one run [lo, hi): a window row's in-bounds
+ * part (im2col over output columns, its transpose over kernel columns). */
+static inline void in_bounds_run(int64_t x0, int64_t step, int64_t w, int64_t n, int64_t *lo, int64_t *hi) {
+    if (step == 1) { /* no division in the common case */
+        *lo = x0 < 0 ? -x0 : 0;
+        *hi = w - x0;
+    } else {
+        *lo = x0 < 0 ? (-x0 + step - 1) / step : 0;
+        *hi = w - x0 <= 0 ? 0 : (w - x0 + step - 1) / step;
+    }
+    if (*lo > n) *lo = n;
+    if (*hi > n) *hi = n;
+    if (*hi < *lo) *hi = *lo;
+}
+
+/* r[k] = xr[x0 + k*step] inside [lo, hi), 0 outside, for k < n: zeros around a copy, no test
+ * per element (the hot loop of convs). xr + x0 + lo*step is in bounds. */
+static inline void copy_run(float *r, int64_t n, const float *xr, int64_t x0, int64_t step, int64_t lo, int64_t hi) {
+    if (n < 16 || step != 1) { /* short rows: library calls would cost more */
+        for (int64_t k = 0; k < lo; k++) r[k] = 0.0f;
+        if (step == 1)
+            for (int64_t k = lo; k < hi; k++) r[k] = xr[k + x0];
+        else
+            for (int64_t k = lo; k < hi; k++) r[k] = xr[k * step + x0];
+        for (int64_t k = hi; k < n; k++) r[k] = 0.0f;
+        return;
+    }
+    memset(r, 0, (size_t)lo * sizeof(float));
+    if (hi > lo) memcpy(r + lo, xr + lo + x0, (size_t)(hi - lo) * sizeof(float));
+    memset(r + hi, 0, (size_t)(n - hi) * sizeof(float));
+}
+
 void anet_vk_im2col(const anet_vk_win *g, const float *x, float *col) {
-    const int64_t hw = g->ho * g->wo, sw = g->sw, wo = g->wo;
+    const int64_t hw = g->ho * g->wo, wo = g->wo;
     for (int64_t c = 0; c < g->c; c++) {
         const float *xc = x + c * g->h * g->w;
         for (int64_t i = 0; i < g->kh; i++) {
             for (int64_t j = 0; j < g->kw; j++) {
                 float *row = col + ((c * g->kh + i) * g->kw + j) * hw;
-                /* The in-bounds outputs of every row are one run [lo, hi): 0 <= ox*sw + x0 < w.
-                 * Zeros around it, a copy inside, no test per element (the hot loop of convs). */
-                int64_t x0 = j * g->dw - g->pl, lo, hi;
-                if (sw == 1) {
-                    lo = x0 < 0 ? -x0 : 0;
-                    hi = g->w - x0;
-                } else {
-                    lo = x0 < 0 ? (-x0 + sw - 1) / sw : 0;
-                    hi = g->w - x0 <= 0 ? 0 : (g->w - x0 + sw - 1) / sw;
-                }
-                if (lo > wo) lo = wo;
-                if (hi > wo) hi = wo;
-                if (hi < lo) hi = lo;
+                int64_t x0 = j * g->dw - g->pl, lo, hi; /* the same run in every row of (c, i, j) */
+                in_bounds_run(x0, g->sw, g->w, wo, &lo, &hi);
                 for (int64_t oy = 0; oy < g->ho; oy++) {
                     int64_t iy = oy * g->sh - g->pt + i * g->dh;
                     float *r = row + oy * wo;
-                    if (iy < 0 || iy >= g->h) {
+                    if (iy < 0 || iy >= g->h)
                         memset(r, 0, (size_t)wo * sizeof(float));
-                        continue;
-                    }
-                    const float *xr = xc + iy * g->w; /* read at x0 + ox*sw >= 0 */
-                    if (wo < 16 || sw != 1) { /* short rows: library calls would cost more */
-                        for (int64_t ox = 0; ox < lo; ox++) r[ox] = 0.0f;
-                        if (sw == 1)
-                            for (int64_t ox = lo; ox < hi; ox++) r[ox] = xr[ox + x0];
-                        else
-                            for (int64_t ox = lo; ox < hi; ox++) r[ox] = xr[ox * sw + x0];
-                        for (int64_t ox = hi; ox < wo; ox++) r[ox] = 0.0f;
-                        continue;
-                    }
-                    memset(r, 0, (size_t)lo * sizeof(float));
-                    if (hi > lo) memcpy(r + lo, xr + lo + x0, (size_t)(hi - lo) * sizeof(float));
-                    memset(r + hi, 0, (size_t)(wo - hi) * sizeof(float));
+                    else
+                        copy_run(r, wo, xc + iy * g->w, x0, g->sw, lo, hi);
                 }
             }
         }
@@ -188,26 +196,15 @@ void anet_vk_im2col_t(const anet_vk_win *g, const float *x, float *colt) {
     for (int64_t oy = 0; oy < g->ho; oy++)
         for (int64_t ox = 0; ox < g->wo; ox++) {
             float *out = colt + (oy * g->wo + ox) * K;
-            int64_t x0 = ox * g->sw - g->pl, dw = g->dw;
-            /* valid j: 0 <= x0 + j*dw < w */
-            int64_t lo = x0 < 0 ? (-x0 + dw - 1) / dw : 0, hi = g->w - x0 <= 0 ? 0 : (g->w - x0 + dw - 1) / dw;
-            if (lo > g->kw) lo = g->kw;
-            if (hi > g->kw) hi = g->kw;
-            if (hi < lo) hi = lo;
+            int64_t x0 = ox * g->sw - g->pl, lo, hi; /* over kernel columns j */
+            in_bounds_run(x0, g->dw, g->w, g->kw, &lo, &hi);
             for (int64_t c = 0; c < g->c; c++)
                 for (int64_t i = 0; i < g->kh; i++, out += g->kw) {
                     int64_t iy = oy * g->sh - g->pt + i * g->dh;
-                    if (iy < 0 || iy >= g->h) {
+                    if (iy < 0 || iy >= g->h)
                         memset(out, 0, (size_t)g->kw * sizeof(float));
-                        continue;
-                    }
-                    const float *xr = x + (c * g->h + iy) * g->w; /* read at x0 + j*dw >= 0 */
-                    memset(out, 0, (size_t)lo * sizeof(float));
-                    if (dw == 1 && hi > lo)
-                        memcpy(out + lo, xr + x0 + lo, (size_t)(hi - lo) * sizeof(float));
-                    else if (dw != 1)
-                        for (int64_t j = lo; j < hi; j++) out[j] = xr[x0 + j * dw];
-                    memset(out + hi, 0, (size_t)(g->kw - hi) * sizeof(float));
+                    else
+                        copy_run(out, g->kw, x + (c * g->h + iy) * g->w, x0, g->dw, lo, hi);
                 }
         }
 }
