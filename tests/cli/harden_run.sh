@@ -3,15 +3,9 @@
 # planted among the outputs, two trainers on one directory, a crash between checkpoint and
 # metrics line, a full disk. Every case must end quickly with one clear error or a consistent
 # result (env: ANET_BIN, ANET_SHARED_DIR).
-set -u
-fail=0
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fail=1; }
-PY=/usr/bin/python3
-tmp=$(mktemp -d)
+. "$(dirname "$0")/common.bash"
 mnt=""
-trap '[ -n "$mnt" ] && umount "$mnt" 2>/dev/null; rm -rf "$tmp"' EXIT
-export HOME="$tmp/home" XDG_CACHE_HOME="$tmp/cache"
+trap '[ -n "$mnt" ] && umount "$mnt" 2>/dev/null; rm -rf "$tmp"' EXIT # also the full-disk mount
 unset ANE_TRAINER_DATA
 cd "$tmp"
 M10K="$ANET_SHARED_DIR/datasets/mnist-10k"

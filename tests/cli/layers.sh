@@ -3,14 +3,10 @@
 # epoch 1 ends epoch 2 exactly as an uninterrupted run (masks depend on seed and step only);
 # `eval` reads its checkpoint; `check` and `compile` take a preset; bad specs and a loss that
 # cannot fit the output fail with one line.
-set -u
 BIN=${ANET_BIN:?}
 DATA=${ANET_SHARED_DIR:?}/datasets/mnist-10k
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fail=0
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fail=1; }
+. "$(dirname "$0")/common.bash"
+T=$tmp
 M="in:784,linear:32,relu,dropout:0.2,linear:10"
 
 "$BIN" train --dataset "$DATA" --model "$M" --epochs 2 --backend vane --out "$T/a" --quiet || bad "train 2 epochs"

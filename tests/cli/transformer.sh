@@ -4,15 +4,11 @@
 # gives the same metrics, a text file path works as a dataset, and bad specs or a missing
 # dataset fail with one line; `generate` from its checkpoint: same seed same text, another seed
 # other text, a prompt outside the vocabulary and a corrupt checkpoint fail with one line.
-set -u
 BIN=${ANET_BIN:?}
 DATA=${ANET_SHARED_DIR:?}/datasets
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+. "$(dirname "$0")/common.bash"
+T=$tmp
 cd "$T" || exit 1 # runs without --out go to ./runs/<time>
-fail=0
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fail=1; }
 M="transformer:layers=1,dim=16,heads=2,ctx=16"
 # metrics without the host CPU time (the one field that differs between equal runs)
 same_metrics() { cmp -s <(sed -E 's/,"host_us_per_step":[0-9.]+//' "$1") <(sed -E 's/,"host_us_per_step":[0-9.]+//' "$2"); }
