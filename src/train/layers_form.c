@@ -25,7 +25,12 @@ int anet_layers_form_pad(const anet_model_spec *m, anet_model_spec *out, char *w
         l->in = cur;
         anet_shape o = cur;
         switch (u->kind) {
-        case ANET_L_LAYERNORM: return refuse(why, len, "padded channels would change layernorm's statistics");
+        case ANET_L_LAYERNORM:
+            /* over features: its statistics count the user's only (lower.c); per-element
+             * parameters of an image would be inputs too long for the chips' elementwise ops */
+            if (cur.rank != 1) return refuse(why, len, "layernorm over an image (its per-element parameters)");
+            l->norm_real = u->in.d[0];
+            break;
         case ANET_L_SIGMOID:
             /* sigmoid(0) = 1/2 in the padding: the next layer's padding columns would get
              * gradients, which state kept in the device (--update ane) would accumulate. */

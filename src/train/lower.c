@@ -152,10 +152,35 @@ static int norm_channels_last(anet_graph *g, const anet_layer *l, int h, const a
     return z < 0 ? -1 : img ? anet_b_transpose(g, NULL, z, 4, from_last) : swap_last2(g, z);
 }
 
-static int norm_layer(anet_graph *g, const anet_layer *l, int h, const anet_lower_io *io, int li) {
+/* Layernorm over the features of [1,1,F,B] in the device forms: the statistics over the user's
+ * norm_real features (the padded ones, zero, masked out of the variance by a const), then the
+ * parameters applied as rows [1,1,1,F] with the features moved last (no broadcast along the
+ * last axis). */
+static int layernorm_padded(anet_graph *g, const anet_layer *l, int h, const anet_lower_io *io, int B) {
+    const int *p = io->params + l->param0;
+    int F = l->in.d[0], n = l->norm_real;
+    static const int32_t ax2[1] = {2};
+    anet_f16 *mk = calloc((size_t)F * (size_t)B, sizeof *mk);
+    if (!mk) return anet_fail(ANET_E_NOMEM, "lowering layernorm: out of memory"), -1;
+    for (int64_t e = 0; e < (int64_t)n * B; e++) mk[e] = anet_f32_to_f16(1.0f); /* rows < n */
+    int64_t d[4] = {1, 1, F, B};
+    int mask = anet_graph_const(g, NULL, anet_type_make(ANET_DT_FP16, 4, d), mk, (size_t)F * (size_t)B * sizeof *mk);
+    free(mk);
+    int scale = cst_like(g, h, (float)F / (float)n); /* a mean over F as one over the n real ones */
+    int mu = bin(g, ANET_OP_MUL, h < 0 ? -1 : anet_b_reduce(g, ANET_OP_REDUCE_MEAN, NULL, h, 1, ax2, 1), scale);
+    int xc = bin(g, ANET_OP_MUL, bin(g, ANET_OP_SUB, h, mu), mask);
+    int sq = bin(g, ANET_OP_MUL, xc, xc);
+    int var = bin(g, ANET_OP_MUL, sq < 0 ? -1 : anet_b_reduce(g, ANET_OP_REDUCE_MEAN, NULL, sq, 1, ax2, 1), scale);
+    int z = swap_last2(g, bin(g, ANET_OP_REAL_DIV, xc, un(g, ANET_OP_SQRT, bin(g, ANET_OP_ADD, var, cst_like(g, h, ANET_NORM_EPS)))));
+    z = bin(g, ANET_OP_ADD, bin(g, ANET_OP_MUL, z, chan_row(g, p[0], F)), chan_row(g, p[1], F));
+    return swap_last2(g, z);
+}
+
+static int norm_layer(anet_graph *g, const anet_layer *l, int h, const anet_lower_io *io, int li, int B) {
     const anet_shape *s = &l->in;
     const int *p = io->params + l->param0;
     int z;
+    if (l->kind == ANET_L_LAYERNORM && io->conv_matmul && !is_img(s)) return layernorm_padded(g, l, h, io, B);
     if (l->kind == ANET_L_LAYERNORM) {
         static const int32_t img_axes[3] = {1, 2, 3}, flat_axes[1] = {2};
         z = anet_lower_normalize(g, h, is_img(s) ? 3 : 1, is_img(s) ? img_axes : flat_axes, NULL, NULL);
@@ -232,7 +257,7 @@ int anet_lower_forward(anet_graph *g, const anet_model_spec *m, int B, const ane
                 h = bin(g, ANET_OP_MUL, h, anet_lower_to_layout(g, io->masks[i], &l->in, B));
             break;
         case ANET_L_BATCHNORM:
-        case ANET_L_LAYERNORM: h = norm_layer(g, l, h, io, i); break;
+        case ANET_L_LAYERNORM: h = norm_layer(g, l, h, io, i, B); break;
         case ANET_L_ADD: h = bin(g, ANET_OP_ADD, h, hist[i - l->back]); break;
         }
     }

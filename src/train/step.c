@@ -169,7 +169,8 @@ static int param_cols(const anet_step_config *cfg, const anet_model_spec *m, con
  * program holds it wider (param_col_mult; not the bias form, whose matmul reads all). */
 static int param_view(sb *b, const anet_step_config *cfg, const anet_model_spec *m, const anet_param_info *pi, int v) {
     int conv_w = m->layers[pi->layer].kind == ANET_L_CONV && pi->name[0] == 'w' && cfg->conv_matmul;
-    int bn = m->layers[pi->layer].kind == ANET_L_BATCHNORM && cfg->conv_matmul; /* lower.c reads it whole */
+    anet_layer_kind k = m->layers[pi->layer].kind; /* norms in the device forms: lower.c reads them whole */
+    int bn = (k == ANET_L_BATCHNORM || (k == ANET_L_LAYERNORM && m->layers[pi->layer].in.rank == 1)) && cfg->conv_matmul;
     if (v < 0 || param_cols(cfg, m, pi) == pi->cols || matmul_bias(cfg, m, pi) || conv_w || bn) return v;
     static const char *const keys[3] = {"x", "begin", "size"};
     int vals[3] = {v, ints4(b, 0, 0, 0, 0), ints4(b, 1, 1, pi->rows, pi->cols)};
