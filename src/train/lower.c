@@ -152,23 +152,37 @@ static int norm_channels_last(anet_graph *g, const anet_layer *l, int h, const a
     return z < 0 ? -1 : img ? anet_b_transpose(g, NULL, z, 4, from_last) : swap_last2(g, z);
 }
 
+/* h times a const that is 1 on the user's user_ch channels (features) and 0 on the padded ones,
+ * in h's layout ([B,C,H,W] images: one sample's [1,C,H,W], broadcast over the batch axis;
+ * [1,1,F,B] flat: the whole [1,1,F,B], as no tensor is broadcast along the last axis). */
+static int pad_mask(anet_graph *g, int h, const anet_layer *l, int B) {
+    if (h < 0) return -1;
+    const anet_shape *s = &l->in;
+    int img = is_img(s);
+    int64_t d[4] = {1, img ? s->d[0] : 1, img ? s->d[1] : s->d[0], img ? s->d[2] : B};
+    int64_t n = d[1] * d[2] * d[3], real = img ? (int64_t)l->user_ch * d[2] * d[3] : (int64_t)l->user_ch * B;
+    anet_f16 *mk = calloc((size_t)n, sizeof *mk);
+    if (!mk) return anet_fail(ANET_E_NOMEM, "lowering: out of memory for a padding mask"), -1;
+    for (int64_t e = 0; e < real; e++) mk[e] = anet_f32_to_f16(1.0f); /* channel-major: the user's first */
+    int mask = anet_graph_const(g, NULL, anet_type_make(ANET_DT_FP16, 4, d), mk, (size_t)n * sizeof *mk);
+    free(mk);
+    return bin(g, ANET_OP_MUL, h, mask);
+}
+
 /* Layernorm over the features of [1,1,F,B] in the device forms: the statistics over the user's
- * norm_real features (the padded ones, zero, masked out of the variance by a const), then the
+ * user_ch features (the padded ones, zero, masked out of the variance by a const), then the
  * parameters applied as rows [1,1,1,F] with the features moved last (no broadcast along the
  * last axis). */
 static int layernorm_padded(anet_graph *g, const anet_layer *l, int h, const anet_lower_io *io, int B) {
     const int *p = io->params + l->param0;
-    int F = l->in.d[0], n = l->norm_real;
+    int F = l->in.d[0], n = l->user_ch;
     static const int32_t ax2[1] = {2};
-    anet_f16 *mk = calloc((size_t)F * (size_t)B, sizeof *mk);
-    if (!mk) return anet_fail(ANET_E_NOMEM, "lowering layernorm: out of memory"), -1;
-    for (int64_t e = 0; e < (int64_t)n * B; e++) mk[e] = anet_f32_to_f16(1.0f); /* rows < n */
-    int64_t d[4] = {1, 1, F, B};
-    int mask = anet_graph_const(g, NULL, anet_type_make(ANET_DT_FP16, 4, d), mk, (size_t)F * (size_t)B * sizeof *mk);
-    free(mk);
+    /* masked first: no gradient may reach the padded features (the previous layer's padding
+     * rows would train, and with state kept in the device they would stay trained) */
+    int hm = pad_mask(g, h, l, B);
     int scale = cst_like(g, h, (float)F / (float)n); /* a mean over F as one over the n real ones */
-    int mu = bin(g, ANET_OP_MUL, h < 0 ? -1 : anet_b_reduce(g, ANET_OP_REDUCE_MEAN, NULL, h, 1, ax2, 1), scale);
-    int xc = bin(g, ANET_OP_MUL, bin(g, ANET_OP_SUB, h, mu), mask);
+    int mu = bin(g, ANET_OP_MUL, hm < 0 ? -1 : anet_b_reduce(g, ANET_OP_REDUCE_MEAN, NULL, hm, 1, ax2, 1), scale);
+    int xc = pad_mask(g, bin(g, ANET_OP_SUB, hm, mu), l, B);
     int sq = bin(g, ANET_OP_MUL, xc, xc);
     int var = bin(g, ANET_OP_MUL, sq < 0 ? -1 : anet_b_reduce(g, ANET_OP_REDUCE_MEAN, NULL, sq, 1, ax2, 1), scale);
     int z = swap_last2(g, bin(g, ANET_OP_REAL_DIV, xc, un(g, ANET_OP_SQRT, bin(g, ANET_OP_ADD, var, cst_like(g, h, ANET_NORM_EPS)))));
@@ -248,7 +262,10 @@ int anet_lower_forward(anet_graph *g, const anet_model_spec *m, int B, const ane
             /* max(x, a x) for a <= 1, min(x, a x) above */
             h = bin(g, l->alpha <= 1.0f ? ANET_OP_MAXIMUM : ANET_OP_MINIMUM, h, bin(g, ANET_OP_MUL, h, c16(g, l->alpha)));
             break;
-        case ANET_L_SIGMOID: h = un(g, ANET_OP_SIGMOID, h); break;
+        case ANET_L_SIGMOID:
+            h = un(g, ANET_OP_SIGMOID, h);
+            if (io->conv_matmul && l->user_ch < l->in.d[0]) h = pad_mask(g, h, l, B);
+            break;
         case ANET_L_TANH: h = un(g, ANET_OP_TANH, h); break;
         case ANET_L_GELU: h = anet_lower_gelu(g, h); break;
         case ANET_L_SILU: h = bin(g, ANET_OP_MUL, h, un(g, ANET_OP_SIGMOID, h)); break;
