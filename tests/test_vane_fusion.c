@@ -102,6 +102,12 @@ static void compare(const anet_graph *g, uint8_t **ins, const char *what, int64_
         int64_t ar3 = 0;
         uint8_t *r3 = run(&be, g, ANET_VANE_NO_FUSE, ins, &n3, &ar3);
         CHECK_MSG(r3 && n3 == n2 && memcmp(r3, r2, n2) == 0, "%s: reuse without fusion differs", what);
+        /* Chains in fp32 arithmetic where the CPU would run them in fp16 (fuse_h16.c). */
+        size_t n4 = 0;
+        int64_t ar4 = 0;
+        uint8_t *r4 = run(&be, g, ANET_VANE_NO_H16, ins, &n4, &ar4);
+        CHECK_MSG(r4 && n4 == n2 && memcmp(r4, r2, n2) == 0, "%s: fused fp32 chains differ", what);
+        free(r4);
         if (!num) { *a_fused = ar1; *a_plain = ar2; }
         free(r1);
         free(r2);

@@ -60,7 +60,7 @@ typedef struct sched {
 } sched;
 
 static void place(sched *c, const int *idx, int n, int fused, int64_t ny) {
-    c->p->units[c->p->nunits++] = (unit){c->no, n, fused, ny, 0};
+    c->p->units[c->p->nunits++] = (unit){c->no, n, fused, ny, 0, 0};
     for (int i = 0; i < n; i++) c->p->steps[c->no++] = c->orig[idx[i]];
 }
 
@@ -119,6 +119,20 @@ static anet_status order_steps(sched *c, const int *idx, int n) {
     free(held);
     free(later);
     return st;
+}
+
+/* A fused unit runs in native fp16 when every step can and every value it reads is fp16 (so
+ * its fp32 buffer holds fp16 values exactly); broadcasts that need a gather stay in fp32. */
+static int h16_unit(const anet_program *p, const anet_graph *g, const unit *un) {
+    int arith = 0;
+    for (int i = un->first; i < un->first + un->count; i++) {
+        const step *s = &p->steps[i];
+        if (!anet_vane_h16_step_ok(s)) return 0;
+        arith += s->kind != S_REDUCE;
+        for (int k = 0; k < 3; k++)
+            if (s->in[k] >= 0 && (s->src[k] == SRC_GATHER || g->values[s->in[k]].type.dtype != ANET_DT_FP16)) return 0;
+    }
+    return arith > 0;
 }
 
 anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *alias, unsigned flags,
@@ -204,7 +218,7 @@ anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *
         }
         if (!p->out_direct[j]) use_unit[r] = -2;
     }
-    int max_slots = 0;
+    int max_slots = 0, h16 = !(flags & ANET_VANE_NO_H16) && anet_vane_h16_cpu();
     int *slot_busy = NULL, cap = 0;
     for (int u = 0; u < p->nunits; u++) {
         unit *un = &p->units[u];
@@ -273,7 +287,9 @@ anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *
             if (internal && last_in_unit[s->out] < i) slot_busy[s->slot] = -1; /* never read */
         }
         un->nslots = used;
-        if (used > max_slots) max_slots = used;
+        un->h16 = h16 && h16_unit(p, g, un);
+        if (used + (un->h16 ? VANE_H16_SCRATCH_SLOTS : 0) > max_slots)
+            max_slots = used + (un->h16 ? VANE_H16_SCRATCH_SLOTS : 0);
     }
     free(slot_busy);
     free(unit_of);
@@ -290,6 +306,10 @@ anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *
 }
 
 void anet_vane_run_fused(const anet_program *p, const unit *u) {
+    if (u->h16) {
+        anet_vane_run_fused_h16(p, u);
+        return;
+    }
     const anet_vk_ops *k = p->k;
     float *const *b = p->buf;
     for (int64_t t = 0; t < u->n; t += VANE_TILE) {

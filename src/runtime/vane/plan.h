@@ -77,6 +77,7 @@ typedef struct unit {
     int fused;
     int64_t n;  /* fused: elements of each output */
     int nslots; /* fused: tile slots used */
+    int h16;    /* fused: runs in native fp16 arithmetic (fuse_h16.c) */
 } unit;
 
 typedef struct io_desc {
@@ -135,5 +136,13 @@ anet_status anet_vane_layout(anet_program *p, const anet_graph *g, const int *al
 
 /* Runs one fused unit. */
 void anet_vane_run_fused(const anet_program *p, const unit *u);
+
+/* Native fp16 chains (fuse_h16.c): whether this CPU and build have them, whether a step can
+ * run so (its operands' dtypes are the caller's check), and the unit runner. Such a unit needs
+ * VANE_H16_SCRATCH_SLOTS tile slots past its own. */
+int anet_vane_h16_cpu(void);
+int anet_vane_h16_step_ok(const step *s);
+void anet_vane_run_fused_h16(const anet_program *p, const unit *u);
+#define VANE_H16_SCRATCH_SLOTS 6
 
 #endif
