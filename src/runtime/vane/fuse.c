@@ -135,6 +135,38 @@ static int h16_unit(const anet_program *p, const anet_graph *g, const unit *un) 
     return arith > 0;
 }
 
+/* Native fp16 units read an operand held in a full fp32 buffer by converting it, which rounds
+ * to nearest even. So (1) an fp16 program input with such a buffer is read from the caller's
+ * fp16 data instead (half the bytes, no conversion), and (2) a step run whole whose output
+ * only such reads see needs no rounding pass of its own (the GEMM of a weight gradient that
+ * feeds its update: one pass fewer over the largest tensor). The same bits either way. */
+static void h16_sources(anet_program *p, const anet_graph *g, const int *alias, const int *unit_of) {
+    int nv = g->nvalues;
+    char *only = malloc((size_t)(nv > 0 ? nv : 1));
+    int *io = malloc((size_t)(nv > 0 ? nv : 1) * sizeof *io);
+    if (!only || !io) { free(only); free(io); return; } /* both are only savings */
+    for (int v = 0; v < nv; v++) { only[v] = 1; io[v] = -1; }
+    for (int i = 0; i < g->ninputs; i++)
+        if (g->values[g->inputs[i]].type.dtype == ANET_DT_FP16) io[g->inputs[i]] = i;
+    for (int j = 0; j < g->noutputs; j++) only[root_of(alias, g->outputs[j])] = 0;
+    for (int i = 0; i < p->nsteps; i++) {
+        step *s = &p->steps[i];
+        int h = p->units[unit_of[i]].h16;
+        for (int k = 0; k < 3; k++) {
+            if (s->in[k] < 0) continue;
+            int r = root_of(alias, s->in[k]);
+            if (!h || s->src[k] != SRC_FULL) only[r] = 0;
+            else if (io[r] >= 0) { s->src[k] = SRC_FULL16; s->src_io[k] = io[r]; }
+        }
+        if (s->has_bias) only[root_of(alias, s->bias)] = 0;
+        for (int k = 0; k < s->nparts; k++) only[root_of(alias, s->parts[k])] = 0;
+    }
+    for (int u = 0; u < p->nunits; u++)
+        if (!p->units[u].fused && only[p->steps[p->units[u].first].out]) p->steps[p->units[u].first].round = 0;
+    free(only);
+    free(io);
+}
+
 anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *alias, unsigned flags,
                                char *need_buf) {
     int ns = p->nsteps, nv = g->nvalues;
@@ -292,6 +324,7 @@ anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *
             max_slots = used + (un->h16 ? VANE_H16_SCRATCH_SLOTS : 0);
     }
     free(slot_busy);
+    if (h16) h16_sources(p, g, alias, unit_of);
     free(unit_of);
     free(use_unit);
     free(last_in_unit);
@@ -321,7 +354,8 @@ void anet_vane_run_fused(const anet_program *p, const unit *u) {
             for (int j = 0; j < 3; j++) {
                 if (s->in[j] < 0) continue;
                 switch (s->src[j]) {
-                case SRC_FULL: x[j] = b[s->in[j]] + t; break;
+                case SRC_FULL:
+                case SRC_FULL16: x[j] = b[s->in[j]] + t; break; /* (FULL16: native units only) */
                 case SRC_SLOT: x[j] = p->tile + (size_t)s->src_slot[j] * VANE_TILE; break;
                 case SRC_SCALAR: x[j] = b[s->in[j]]; st[j] = 0; break;
                 case SRC_IN16: {

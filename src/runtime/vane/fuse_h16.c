@@ -199,14 +199,17 @@ void anet_vane_run_fused_h16(const anet_program *p, const unit *u) {
                     copy_quiet((const uint16_t *)p->cur_in[s->src_io[j]] + t, SLOT(s->src_slot[j]), cnt);
                     x[j].x = SLOT(s->src_slot[j]);
                     break;
-                default: { /* SRC_FULL (SRC_GATHER: not planned here) */
+                default: { /* SRC_FULL, SRC_FULL16 (SRC_GATHER: not planned here) */
                     int r = 0;
                     while (r < 3 && conv[r] != s->in[j]) r++;
                     if (r == 3) { /* a row no other operand of this step uses */
                         do r = next++ % 3;
                         while ((j > 0 && x[0].x == scr + (size_t)r * HT) ||
                                (j > 1 && x[1].x == scr + (size_t)r * HT));
-                        f32_to_h(b[s->in[j]] + t, scr + (size_t)r * HT, cnt);
+                        if (s->src[j] == SRC_FULL16)
+                            copy_quiet((const uint16_t *)p->cur_in[s->src_io[j]] + t, scr + (size_t)r * HT, cnt);
+                        else
+                            f32_to_h(b[s->in[j]] + t, scr + (size_t)r * HT, cnt);
                         conv[r] = s->in[j];
                     }
                     x[j].x = scr + (size_t)r * HT;

@@ -22,7 +22,9 @@ typedef enum src_mode {
     SRC_SLOT,   /* a tile slot written earlier in the same unit */
     SRC_SCALAR, /* one element, broadcast */
     SRC_GATHER, /* a broadcast operand: gathered into a tile slot first */
-    SRC_IN16    /* an fp16 program input read straight from the caller's buffer into a slot */
+    SRC_IN16,   /* an fp16 program input read straight from the caller's buffer into a slot */
+    SRC_FULL16  /* native fp16 units (fuse_h16.c): an fp16 program input that also has a full
+                 * buffer (another op reads it), read from the caller's buffer (src_io) */
 } src_mode;
 
 typedef struct step {
@@ -40,7 +42,7 @@ typedef struct step {
     int slot;
     int src_slot[3];
     src_mode src[3];
-    int src_io[3]; /* SRC_IN16: the program input index */
+    int src_io[3]; /* SRC_IN16, SRC_FULL16: the program input index */
     int out_io;    /* >= 0: also write the output as fp16 to program output out_io (-1: no) */
     /* softmax / concat / shapes */
     int64_t outer, n, inner;
