@@ -3,7 +3,8 @@
  * signs, subnormals, the overflow edge) meets a sample of partners through add, sub, mul, div,
  * max and min, and goes through relu, sqrt, abs and square, alone, with a broadcast scalar, in a
  * longer chain whose values stay in slots, and into a full mean; the bits must be the same with
- * and without the native path and op by op. `test_vane_h16 --all` pairs every fp16 value with
+ * and without the native path and op by op; and an update given its input's buffer as output
+ * reads what the fp32 chains read. `test_vane_h16 --all` pairs every fp16 value with
  * every other (2^32 pairs per op, about a minute). Where the CPU lacks the set, the fused fp32
  * path is what runs and is checked the same way. */
 #include <stdint.h>
@@ -78,7 +79,55 @@ static anet_graph *build(void) {
     return g;
 }
 
+/* An update in place: output "w2" is given the buffer of input w, which the chain reads again
+ * after writing w2 (w also has a buffer of its own: a reduction reads it). The native chains
+ * then read w as the fp32 path does, from that buffer: the same bits as NO_H16 given the same
+ * buffers. */
+static void test_in_place(void) {
+    anet_graph *g = anet_graph_new(ANET_MIL_IOS18);
+    int64_t d[2] = {16, 1000};
+    int w = anet_graph_input(g, "w", anet_type_make(ANET_DT_FP16, 2, d));
+    int gr = anet_graph_input(g, "g", anet_type_make(ANET_DT_FP16, 2, d));
+    int32_t ax[1] = {1};
+    int r = anet_b_reduce(g, ANET_OP_REDUCE_SUM, "r", w, 1, ax, 1);
+    int w2 = anet_b_binary(g, ANET_OP_ADD, "w2", w, gr);
+    int dw = anet_b_binary(g, ANET_OP_SUB, "dw", w2, w);
+    int outs[3] = {w2, dw, r};
+    CHECK(dw >= 0 && anet_graph_set_outputs(g, 3, outs) == ANET_OK);
+    anet_backend be;
+    anet_backend_config cfg = {ANET_CHIP_M4, ANET_NUMERICS_FP16};
+    CHECK(anet_backend_open("vane", &cfg, &be) == ANET_OK);
+    const size_t n = 16 * 1000;
+    anet_f16 *res[2];
+    int h16 = 0;
+    for (int k = 0; k < 2; k++) {
+        anet_f16 *wb = malloc(n * 2), *gb = malloc(n * 2), *db = malloc(n * 2), *rb = malloc(16 * 2);
+        for (size_t i = 0; i < n; i++) {
+            wb[i] = anet_f32_to_f16((float)(i % 97) / 64.0f);
+            gb[i] = anet_f32_to_f16((float)(i % 13) / 8.0f - 0.5f);
+        }
+        anet_program *p = NULL;
+        CHECK(anet_vane_compile_graph_opts(be.state, g, k ? ANET_VANE_NO_H16 : 0, &p) == ANET_OK);
+        if (!p) break;
+        if (!k) for (int u = 0; u < p->nunits; u++) h16 += p->units[u].h16;
+        anet_io in[2] = {{wb, n * 2}, {gb, n * 2}}, out[3] = {{wb, n * 2}, {db, n * 2}, {rb, 16 * 2}};
+        CHECK(be.ops->eval(be.state, p, in, 2, out, 3) == ANET_OK);
+        be.ops->release(be.state, p);
+        res[k] = db;
+        free(gb);
+        free(rb);
+        free(wb);
+    }
+    CHECK_MSG(memcmp(res[0], res[1], n * 2) == 0, "in-place update: native fp16 chains differ from the fp32 ones");
+    if (anet_vane_h16_cpu()) CHECK(h16 > 0);
+    free(res[0]);
+    free(res[1]);
+    anet_backend_close(&be);
+    anet_graph_free(g);
+}
+
 int main(int argc, char **argv) {
+    test_in_place();
     int all = argc > 1 && !strcmp(argv[1], "--all");
     anet_graph *g = build();
     CHECK(g != NULL);

@@ -125,6 +125,7 @@ static anet_status order_steps(sched *c, const int *idx, int n) {
  * its fp32 buffer holds fp16 values exactly); broadcasts that need a gather stay in fp32. */
 static int h16_unit(const anet_program *p, const anet_graph *g, const unit *un) {
     int arith = 0;
+    if (un->nslots > VANE_H16_MAX_SLOTS) return 0;
     for (int i = un->first; i < un->first + un->count; i++) {
         const step *s = &p->steps[i];
         if (!anet_vane_h16_step_ok(s)) return 0;
@@ -163,6 +164,29 @@ static void h16_sources(anet_program *p, const anet_graph *g, const int *alias, 
     }
     for (int u = 0; u < p->nunits; u++)
         if (!p->units[u].fused && only[p->steps[p->units[u].first].out]) p->steps[p->units[u].first].round = 0;
+    /* The I/O whose overlap changes what native units read (anet_vane_h16_check_io). */
+    int n = 0;
+    p->h16_io = malloc((size_t)(g->ninputs + g->noutputs + 1) * sizeof *p->h16_io);
+    p->span = malloc((size_t)(g->ninputs + g->noutputs + 1) * sizeof(struct anet_io_span));
+    if (!p->h16_io || !p->span) {
+        for (int i = 0; i < p->nsteps; i++) /* no check possible: no in-place reads or writes */
+            for (int k = 0; k < 3; k++) if (p->steps[i].src[k] == SRC_FULL16) p->steps[i].src[k] = SRC_FULL;
+        p->nh16_io = -1;
+    } else {
+        memset(io, 0, (size_t)(nv > 0 ? nv : 1) * sizeof *io); /* reused: 1 = listed */
+        for (int i = 0; i < p->nsteps; i++) {
+            const step *s = &p->steps[i];
+            if (!p->units[unit_of[i]].h16) continue;
+            if (s->out_io >= 0) p->h16_io[n++] = s->out_io;
+            for (int k = 0; k < 3; k++) {
+                int r = s->src[k] == SRC_FULL16 ? root_of(alias, s->in[k]) : -1;
+                if (r < 0 || io[r]) continue;
+                io[r] = 1;
+                p->h16_io[n++] = -1 - s->src_io[k];
+            }
+        }
+        p->nh16_io = n;
+    }
     free(only);
     free(io);
 }
@@ -273,6 +297,7 @@ anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *
             }
             if (i == un->first) for (int k = 0; k < cap; k++) slot_busy[k] = -1; /* value held, or -1 */
             int gath[3] = {-1, -1, -1};
+            s->once16 = 0;
             for (int k = 0; k < 3; k++) {
                 s->src_slot[k] = -1;
                 if (s->in[k] < 0) continue;
@@ -295,6 +320,7 @@ anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *
                     for (int j = i + 1; s->src[k] == SRC_IN16 && !keep && j < un->first + un->count; j++)
                         for (int kk = 0; kk < 3; kk++)
                             if (p->steps[j].in[kk] >= 0 && root_of(alias, p->steps[j].in[kk]) == r) keep = 1;
+                    if (s->src[k] == SRC_IN16 && !keep) s->once16 |= 1u << k;
                     slot_busy[q] = keep ? r : -3;
                     gath[k] = keep ? -1 : q;
                     s->src_slot[k] = q;

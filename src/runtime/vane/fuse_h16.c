@@ -14,9 +14,37 @@
  * Slots hold fp16 here (the first half of each fp32 slot); fp32 buffers are converted at the
  * chain's edge (exactly: they hold fp16 values). Per op and 32 elements this saves four
  * conversion instructions and half the tile traffic. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "runtime/vane/plan.h"
+
+static int by_lo(const void *a, const void *b) {
+    const struct anet_io_span *x = a, *y = b;
+    return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+void anet_vane_h16_check_io(anet_program *p, const anet_io *in, const anet_io *out) {
+    p->io_alias = p->nh16_io < 0;
+    if (p->nh16_io <= 0) return;
+    int n = 0;
+    for (int k = 0; k < p->nh16_io; k++) {
+        int i = p->h16_io[k];
+        const anet_io *b = i >= 0 ? &out[i] : &in[-1 - i];
+        if (b->nbytes == 0) continue;
+        p->span[n++] = (struct anet_io_span){(uintptr_t)b->data, (uintptr_t)b->data + b->nbytes, i >= 0};
+    }
+    qsort(p->span, (size_t)n, sizeof *p->span, by_lo);
+    /* In start order, a buffer overlaps an earlier one iff it starts before that one's end;
+     * inputs may overlap each other. */
+    uintptr_t end_out = 0, end_in = 0;
+    for (int k = 0; k < n; k++) {
+        const struct anet_io_span *s = &p->span[k];
+        if (s->lo < end_out || (s->out && s->lo < end_in)) { p->io_alias = 1; return; }
+        if (s->out && s->hi > end_out) end_out = s->hi;
+        if (!s->out && s->hi > end_in) end_in = s->hi;
+    }
+}
 
 #ifdef ANET_VANE_H16
 #include <immintrin.h>
@@ -158,6 +186,13 @@ int anet_vane_h16_cpu(void) {
            __builtin_cpu_supports("avx512vl");
 }
 
+/* Arithmetic returns a quiet NaN for a signalling one (the exhaustive check includes them), as
+ * the conversion to fp32 would have made it; max, min, abs and relu pass bits through. */
+static int quiets(const step *s) {
+    if (s->kind == S_BINARY) return s->op == ANET_VK_ADD || s->op == ANET_VK_SUB || s->op == ANET_VK_MUL || s->op == ANET_VK_DIV;
+    return s->kind == S_UNARY && (s->op == ANET_VK_SQRT || s->op == ANET_VK_SQUARE);
+}
+
 int anet_vane_h16_step_ok(const step *s) {
     if (s->kind == S_REDUCE) return 1; /* a chain's sink: summed in fp32 as before */
     if (!s->round) return 0;
@@ -182,6 +217,9 @@ void anet_vane_run_fused_h16(const anet_program *p, const unit *u) {
     uint16_t *scr = (uint16_t *)(void *)(p->tile + (size_t)u->nslots * VANE_TILE);
     float *fscr = p->tile + (size_t)(u->nslots + 4) * VANE_TILE;
 #define SLOT(q) ((uint16_t *)(void *)(p->tile + (size_t)(q) * VANE_TILE))
+    /* Where each slot's value is this tile: the slot, or the caller's output row it was
+     * written to (an output is written there directly and read back from there). */
+    const uint16_t *at[VANE_H16_MAX_SLOTS];
     for (int64_t t = 0; t < u->n; t += HT) {
         int64_t cnt = u->n - t < HT ? u->n - t : HT;
         int conv[3] = {-1, -1, -1}, next = 0;
@@ -193,20 +231,30 @@ void anet_vane_run_fused_h16(const anet_program *p, const unit *u) {
                 x[j].v = _mm512_setzero_ph();
                 if (s->in[j] < 0) continue;
                 switch (s->src[j]) {
-                case SRC_SLOT: x[j].x = SLOT(s->src_slot[j]); break;
+                case SRC_SLOT: x[j].x = at[s->src_slot[j]]; break;
                 case SRC_SCALAR: x[j].v = _mm512_set1_ph((_Float16)b[s->in[j]][0]); break;
-                case SRC_IN16: /* into its slot, as the fp32 path converts it there */
-                    copy_quiet((const uint16_t *)p->cur_in[s->src_io[j]] + t, SLOT(s->src_slot[j]), cnt);
-                    x[j].x = SLOT(s->src_slot[j]);
+                case SRC_IN16: {
+                    const uint16_t *src = (const uint16_t *)p->cur_in[s->src_io[j]] + t;
+                    if ((s->once16 >> j & 1u) && quiets(s)) { /* read in place: the op quiets NaNs itself */
+                        x[j].x = src;
+                        break;
+                    }
+                    copy_quiet(src, SLOT(s->src_slot[j]), cnt); /* into its slot, as the fp32 path converts it there */
+                    x[j].x = at[s->src_slot[j]] = SLOT(s->src_slot[j]);
                     break;
+                }
                 default: { /* SRC_FULL, SRC_FULL16 (SRC_GATHER: not planned here) */
+                    if (s->src[j] == SRC_FULL16 && !p->io_alias && quiets(s)) { /* in place, as SRC_IN16 */
+                        x[j].x = (const uint16_t *)p->cur_in[s->src_io[j]] + t;
+                        break;
+                    }
                     int r = 0;
                     while (r < 3 && conv[r] != s->in[j]) r++;
                     if (r == 3) { /* a row no other operand of this step uses */
                         do r = next++ % 3;
                         while ((j > 0 && x[0].x == scr + (size_t)r * HT) ||
                                (j > 1 && x[1].x == scr + (size_t)r * HT));
-                        if (s->src[j] == SRC_FULL16)
+                        if (s->src[j] == SRC_FULL16 && !p->io_alias)
                             copy_quiet((const uint16_t *)p->cur_in[s->src_io[j]] + t, scr + (size_t)r * HT, cnt);
                         else
                             f32_to_h(b[s->in[j]] + t, scr + (size_t)r * HT, cnt);
@@ -228,7 +276,9 @@ void anet_vane_run_fused_h16(const anet_program *p, const unit *u) {
                 y[0] = a;
                 continue;
             }
-            uint16_t *y = s->slot >= 0 ? SLOT(s->slot) : scr + 3 * HT;
+            uint16_t *out = s->out_io >= 0 ? (uint16_t *)p->cur_out[s->out_io] + t : NULL;
+            uint16_t *y = out && !p->io_alias ? out : s->slot >= 0 ? SLOT(s->slot) : scr + 3 * HT;
+            if (s->slot >= 0) at[s->slot] = y;
             if (s->kind == S_BINARY) {
                 switch (s->op) {
                 case ANET_VK_ADD: h_add(p->k, cnt, &x[0], &x[1], y); break;
@@ -246,7 +296,7 @@ void anet_vane_run_fused_h16(const anet_program *p, const unit *u) {
                 default: h_square(cnt, &x[0], y); break;
                 }
             }
-            if (s->out_io >= 0) memcpy((uint16_t *)p->cur_out[s->out_io] + t, y, (size_t)cnt * sizeof *y);
+            if (out && y != out) memcpy(out, y, (size_t)cnt * sizeof *y);
             if (s->slot < 0) h_to_f32(y, b[s->out] + t, cnt);
         }
     }
@@ -254,6 +304,13 @@ void anet_vane_run_fused_h16(const anet_program *p, const unit *u) {
 }
 #else
 int anet_vane_h16_cpu(void) { return 0; }
+/* Arithmetic returns a quiet NaN for a signalling one (the exhaustive check includes them), as
+ * the conversion to fp32 would have made it; max, min, abs and relu pass bits through. */
+static int quiets(const step *s) {
+    if (s->kind == S_BINARY) return s->op == ANET_VK_ADD || s->op == ANET_VK_SUB || s->op == ANET_VK_MUL || s->op == ANET_VK_DIV;
+    return s->kind == S_UNARY && (s->op == ANET_VK_SQRT || s->op == ANET_VK_SQUARE);
+}
+
 int anet_vane_h16_step_ok(const step *s) { (void)s; return 0; }
 void anet_vane_run_fused_h16(const anet_program *p, const unit *u) { (void)p; (void)u; }
 #endif

@@ -44,6 +44,7 @@ typedef struct step {
     src_mode src[3];
     int src_io[3]; /* SRC_IN16, SRC_FULL16: the program input index */
     int out_io;    /* >= 0: also write the output as fp16 to program output out_io (-1: no) */
+    unsigned once16; /* bit k: SRC_IN16 operand k is read by no later step of the unit */
     /* softmax / concat / shapes */
     int64_t outer, n, inner;
     int rank;
@@ -91,6 +92,12 @@ typedef struct io_desc {
     char type[96];
 } io_desc;
 
+/* One caller buffer of an eval, for the overlap check of native fp16 chains. */
+struct anet_io_span {
+    uintptr_t lo, hi; /* [lo, hi) */
+    int out;
+};
+
 /* Elements per tile of a fused unit: a few slots stay in L1/L2. */
 #define VANE_TILE 512
 
@@ -113,7 +120,18 @@ struct anet_program {
     char *in_direct, *out_direct;
     const void **cur_in;
     void **cur_out;
+    /* Native fp16 chains write outputs straight to the caller's buffers and read some inputs
+     * in place (fuse_h16.c); io_alias says the eval under way was given such an output that
+     * overlaps another one or such an input, and they then keep to the fp32 path's order.
+     * h16_io lists those I/O (input i as -1 - i, output j as j); span is scratch for the check. */
+    int io_alias;
+    int nh16_io;
+    int *h16_io;
+    struct anet_io_span *span;
 };
+
+/* Sets p->io_alias for the caller's buffers of one eval (fuse_h16.c). */
+void anet_vane_h16_check_io(anet_program *p, const anet_io *in, const anet_io *out);
 
 /* The dtypes vane holds as fp32 buffers. */
 static inline int anet_vane_data_dtype(anet_dtype t) {
@@ -146,5 +164,6 @@ int anet_vane_h16_cpu(void);
 int anet_vane_h16_step_ok(const step *s);
 void anet_vane_run_fused_h16(const anet_program *p, const unit *u);
 #define VANE_H16_SCRATCH_SLOTS 6
+#define VANE_H16_MAX_SLOTS 64 /* slots of such a unit (its own) */
 
 #endif

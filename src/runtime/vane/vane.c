@@ -47,6 +47,8 @@ static void program_free(anet_program *p) {
     free(p->out_direct);
     free(p->cur_in);
     free(p->cur_out);
+    free(p->h16_io);
+    free(p->span);
     free(p);
 }
 
@@ -353,6 +355,7 @@ static anet_status vane_eval(void *state, anet_program *p, const anet_io *in, in
         else memcpy(dst, in[i].data, d->nbytes);
     }
     for (int i = 0; i < nout; i++) p->cur_out[i] = out[i].data;
+    anet_vane_h16_check_io(p, in, out);
     for (int u = 0; u < p->nunits; u++) {
         const unit *un = &p->units[u];
         if (un->fused) anet_vane_run_fused(p, un);
