@@ -352,6 +352,11 @@ static void test_conv(void) {
         {1, 6, 8, 8, 12, 5, 5, 1, 1, 1, 1, 6, "custom", {2, 2, 2, 2}, 0, 1},
         /* a weight-gradient shape (wide kernel, narrow output): vane's transposed im2col */
         {1, 7, 12, 13, 4, 10, 12, 1, 1, 1, 1, 1, "custom", {1, 2, 2, 1}, 1, 0},
+        /* input-gradient shapes (few outputs from many inputs across a wide padding): vane's
+         * GEMM on the unexpanded input, then the taps' planes added at their shifts */
+        {2, 16, 10, 10, 6, 5, 5, 1, 1, 1, 1, 1, "custom", {4, 4, 4, 4}, 1, 0},
+        {1, 8, 7, 9, 4, 3, 3, 1, 1, 2, 1, 2, "custom", {4, 3, 2, 5}, 0, 0},
+        {1, 12, 6, 6, 2, 3, 3, 1, 1, 1, 1, 1, "custom", {1, 0, 0, 2}, 1, 0},
     };
     for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++) {
         const convcase *c = &cs[ci];

@@ -61,10 +61,12 @@ void anet_step_forms_config(const anet_forms *f, anet_step_config *cfg) {
             *m = padded;
             cfg->conv_matmul = 1;
         }
-        cfg->param_col_mult = p.pad32 ? 32 : 1;
+        cfg->param_col_mult = p.pad32 && !f->host_backend ? 32 : 1;
         if (anet_model_in_features(m) < p.bias_cols) cfg->bias_cols = 1;
     }
-    if (!batch_pad_unsafe(m)) cfg->batch = anet_forms_pad(&p, cfg->batch);
+    /* A layer graph on a host backend runs its plain form: a padded batch would only be
+     * work on zero samples there. */
+    if (!batch_pad_unsafe(m) && (m->is_mlp || !f->host_backend)) cfg->batch = anet_forms_pad(&p, cfg->batch);
 }
 
 static void user_shape(const anet_io_desc *d, const anet_model_spec *m, int batch, anet_form_io *io) {

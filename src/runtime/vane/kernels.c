@@ -209,6 +209,26 @@ void anet_vk_im2col_t(const anet_vk_win *g, const float *x, float *colt) {
         }
 }
 
+void anet_vk_conv_scatter(const anet_vk_win *g, int64_t M, const float *p, float *y) {
+    const int64_t hw = g->h * g->w;
+    for (int64_t m = 0; m < M; m++) {
+        float *ym = y + m * g->ho * g->wo;
+        memset(ym, 0, (size_t)(g->ho * g->wo) * sizeof(float));
+        for (int64_t i = 0; i < g->kh; i++)
+            for (int64_t j = 0; j < g->kw; j++) {
+                const float *pp = p + ((m * g->kh + i) * g->kw + j) * hw;
+                int64_t dy = g->pt - i * g->dh, dx = g->pl - j * g->dw; /* output = input + shift */
+                int64_t y0 = dy < 0 ? -dy : 0, y1 = g->ho - dy < g->h ? g->ho - dy : g->h;
+                int64_t x0 = dx < 0 ? -dx : 0, x1 = g->wo - dx < g->w ? g->wo - dx : g->w;
+                for (int64_t iy = y0; iy < y1; iy++) {
+                    float *yr = ym + (iy + dy) * g->wo + dx;
+                    const float *pr = pp + iy * g->w;
+                    for (int64_t ix = x0; ix < x1; ix++) yr[ix] += pr[ix];
+                }
+            }
+    }
+}
+
 void anet_vk_pool(int is_max, int exclude_pad, int64_t planes, const anet_vk_win *g,
                   const float *x, float *y) {
     if (is_max && g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->dh == 1 && g->dw == 1 &&
