@@ -4,9 +4,9 @@
  * max and min, and goes through relu, sqrt, abs and square, alone, with a broadcast scalar, in a
  * longer chain whose values stay in slots, and into a full mean; the bits must be the same with
  * and without the native path and op by op; and an update given its input's buffer as output
- * reads what the fp32 chains read. `test_vane_h16 --all` pairs every fp16 value with
- * every other (2^32 pairs per op, about a minute). Where the CPU lacks the set, the fused fp32
- * path is what runs and is checked the same way. */
+ * reads what the fp32 chains read. `test_vane_h16 --all` pairs every fp16 value with every
+ * other (2^32 pairs per op, about two minutes of CPU). Where the CPU lacks the set, the fused
+ * fp32 path is what runs and is checked the same way. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
