@@ -8,10 +8,11 @@
  * checked for all 2^32 operand pairs of each op, NaN payloads and signs included (a sample is
  * in tests/test_vane_h16.c). max, min, abs and relu pick or mask bits, the same in either
  * width. One difference is left: converting an fp16 signalling NaN to fp32 sets its quiet bit,
- * so fp16 program inputs are quieted as they enter a tile; every other value in a slot is then
- * exactly what the fp32 path holds there, as fp16.
+ * so fp16 program inputs are quieted as they enter a slot (or read in place by an op that
+ * quiets NaNs itself); every value in a slot is then exactly what the fp32 path holds there,
+ * as fp16.
  *
- * Slots hold fp16 here (the first half of each fp32 slot); fp32 buffers are converted at the
+ * Slots hold fp16 here (twice the elements of an fp32 slot); fp32 buffers are converted at the
  * chain's edge (exactly: they hold fp16 values). Per op and 32 elements this saves four
  * conversion instructions and half the tile traffic. */
 #include <stdlib.h>
@@ -168,17 +169,42 @@ H_UN(h_relu, _mm512_mask_blend_ph(_mm512_cmp_ph_mask(x, z, _CMP_LT_OQ), x, z))
 H_UN(h_abs, _mm512_castsi512_ph(_mm512_and_si512(_mm512_castph_si512(x), _mm512_set1_epi16(0x7fff))))
 H_UN(h_square, _mm512_mul_ph(x, x))
 
-/* Division and square root go through fp32 as in the other path: the FP16 instructions for
- * them are 1.5-3x slower than converting, computing in fp32 and converting back (measured on a
- * Sapphire Rapids Xeon), and the fp32 form needs no argument for its bits. */
+/* Division and square root go through fp32: the FP16 instructions for them are 1.5-3x slower
+ * than converting (measured on a Sapphire Rapids Xeon). The divider is slow in fp32 too, so
+ * for finite operands (and a nonzero, finite divisor) the quotient is a reciprocal estimate
+ * refined once with FMAs, and the square root likewise from the reciprocal square root
+ * estimate: not always the correctly rounded fp32 result, but for operands that are fp16
+ * values it always rounds to the same fp16 value; checked for every fp16 value and every
+ * pair (tests/test_vane_h16.c, --all). Zeros keep their sign by a blend;
+ * infinities, NaNs, zero divisors and negative square roots take the exact instructions. */
 static inline __m512 lo32(__m512h v) { return _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_castph_si512(v))); }
 static inline __m512 hi32(__m512h v) { return _mm512_cvtph_ps(_mm512_extracti64x4_epi64(_mm512_castph_si512(v), 1)); }
 static inline __m512h pack16(__m512 lo, __m512 hi) {
     __m256i l = _mm512_cvtps_ph(lo, _MM_FROUND_TO_NEAREST_INT), h = _mm512_cvtps_ph(hi, _MM_FROUND_TO_NEAREST_INT);
     return _mm512_castsi512_ph(_mm512_inserti64x4(_mm512_castsi256_si512(l), h, 1));
 }
-H_BIN(h_div, pack16(_mm512_div_ps(lo32(x), lo32(z)), _mm512_div_ps(hi32(x), hi32(z))), NO_FIX)
-H_UN(h_sqrt, pack16(_mm512_sqrt_ps(lo32(x)), _mm512_sqrt_ps(hi32(x))))
+static inline __m512 div_est(__m512 x, __m512 z) {
+    __m512 r = _mm512_rcp14_ps(z), q = _mm512_mul_ps(x, r);
+    __m512 q1 = _mm512_fmadd_ps(_mm512_fnmadd_ps(q, z, x), r, q);
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_EQ_OQ), q1, q);
+}
+static inline __m512 sqrt_est(__m512 x) {
+    __m512 r = _mm512_rsqrt14_ps(x), s = _mm512_mul_ps(x, r);
+    __m512 s1 = _mm512_fmadd_ps(_mm512_fnmadd_ps(s, s, x), _mm512_mul_ps(r, _mm512_set1_ps(0.5f)), s);
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_EQ_OQ), s1, x);
+}
+/* fpclass bits: 0x01 QNaN, 0x02 +0, 0x04 -0, 0x08 +inf, 0x10 -inf, 0x40 negative finite, 0x80 SNaN */
+static inline __m512h hdiv(__m512h x, __m512h z) {
+    if (_mm512_fpclass_ph_mask(x, 0x99) | _mm512_fpclass_ph_mask(z, 0x9f))
+        return pack16(_mm512_div_ps(lo32(x), lo32(z)), _mm512_div_ps(hi32(x), hi32(z)));
+    return pack16(div_est(lo32(x), lo32(z)), div_est(hi32(x), hi32(z)));
+}
+static inline __m512h hsqrt(__m512h x) {
+    if (_mm512_fpclass_ph_mask(x, 0xd9)) return pack16(_mm512_sqrt_ps(lo32(x)), _mm512_sqrt_ps(hi32(x)));
+    return pack16(sqrt_est(lo32(x)), sqrt_est(hi32(x)));
+}
+H_BIN(h_div, hdiv(x, z), NO_FIX)
+H_UN(h_sqrt, hsqrt(x))
 
 int anet_vane_h16_cpu(void) {
     __builtin_cpu_init();
