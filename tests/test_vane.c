@@ -672,7 +672,7 @@ static void test_io_checks_and_stats(void) {
     size_t len = 0;
     CHECK(anet_mil_emit(g, &mil, &len) == ANET_OK);
     anet_backend be;
-    anet_backend_config cfg = {ANET_CHIP_M4, ANET_NUMERICS_FP16};
+    anet_backend_config cfg = {ANET_CHIP_M4, ANET_NUMERICS_FP16, 0};
     CHECK(anet_backend_open("vane", &cfg, &be) == ANET_OK);
     anet_program *p = NULL;
     anet_status st = be.ops->compile(be.state, mil, len, NULL, 0, &p);
@@ -762,7 +762,7 @@ static void test_apple_fixture(void) {
     if (!mil) return;
     for (int c = 0; c < ANET_CHIP_COUNT_; c++) {
         anet_backend be;
-        anet_backend_config cfg = {(anet_chip)c, ANET_NUMERICS_FP16};
+        anet_backend_config cfg = {(anet_chip)c, ANET_NUMERICS_FP16, 0};
         CHECK(anet_backend_open("vane", &cfg, &be) == ANET_OK);
         anet_program *p = NULL;
         anet_status st = be.ops->compile(be.state, mil, len, NULL, 0, &p);
@@ -800,7 +800,7 @@ static void test_handwritten_mil(void) {
         "        } -> (y);\n"
         "}\n";
     anet_backend be;
-    anet_backend_config cfg = {ANET_CHIP_M1, ANET_NUMERICS_FP16};
+    anet_backend_config cfg = {ANET_CHIP_M1, ANET_NUMERICS_FP16, 0};
     CHECK(anet_backend_open("vane", &cfg, &be) == ANET_OK);
     anet_program *p = NULL;
     anet_status st = be.ops->compile(be.state, mil, strlen(mil), NULL, 0, &p);

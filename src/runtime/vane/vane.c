@@ -139,7 +139,7 @@ anet_status anet_vane_compile_graph_opts(void *state, const anet_graph *g, unsig
     vane_state *vs = state;
     if (!vs || !g || !out) return anet_fail(ANET_E_INVALID, "vane compile: missing argument");
     *out = NULL;
-    anet_status st = reject(g, vs->cfg.chip);
+    anet_status st = vs->cfg.host_form ? ANET_OK : reject(g, vs->cfg.chip);
     if (st != ANET_OK) return st;
 
     anet_program *p = calloc(1, sizeof *p);
