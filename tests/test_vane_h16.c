@@ -95,7 +95,7 @@ static void test_in_place(void) {
     int outs[3] = {w2, dw, r};
     CHECK(dw >= 0 && anet_graph_set_outputs(g, 3, outs) == ANET_OK);
     anet_backend be;
-    anet_backend_config cfg = {ANET_CHIP_M4, ANET_NUMERICS_FP16};
+    anet_backend_config cfg = {ANET_CHIP_M4, ANET_NUMERICS_FP16, 0};
     CHECK(anet_backend_open("vane", &cfg, &be) == ANET_OK);
     const size_t n = 16 * 1000;
     anet_f16 *res[2];
@@ -133,7 +133,7 @@ int main(int argc, char **argv) {
     CHECK(g != NULL);
     if (!g) TEST_MAIN_END();
     anet_backend be;
-    anet_backend_config cfg = {ANET_CHIP_M4, ANET_NUMERICS_FP16};
+    anet_backend_config cfg = {ANET_CHIP_M4, ANET_NUMERICS_FP16, 0};
     CHECK(anet_backend_open("vane", &cfg, &be) == ANET_OK);
     anet_f16 *a = malloc(N * sizeof *a), *b = malloc(N * sizeof *b), s = 0;
     size_t cap = (size_t)16 * N * sizeof(anet_f16);
