@@ -351,6 +351,8 @@ anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *
     }
     free(slot_busy);
     if (h16) h16_sources(p, g, alias, unit_of);
+    anet_status tst = anet_vane_tables(p, g);
+    if (tst != ANET_OK) { free(unit_of); free(use_unit); free(last_in_unit); free(in_io); free(out_io); return tst; }
     free(unit_of);
     free(use_unit);
     free(last_in_unit);
@@ -414,6 +416,10 @@ void anet_vane_run_fused(const anet_program *p, const unit *u) {
             case S_BINARY: k->binary_row((anet_vk_binop)s->op, cnt, x[0], st[0], x[1], st[1], y, s->round); break;
             case S_SELECT: k->select_row(cnt, x[0], st[0], x[1], st[1], x[2], st[2], y, s->round); break;
             case S_UNARY:
+                if (s->lut) { /* rounded already */
+                    anet_vane_lut_row(s->lut, x[0], y, cnt);
+                    break;
+                }
                 k->unary((anet_vk_unop)s->op, (size_t)cnt, x[0], y, s->p);
                 if (s->round) k->round((size_t)cnt, y);
                 break;

@@ -45,6 +45,7 @@ typedef struct step {
     int src_io[3]; /* SRC_IN16, SRC_FULL16: the program input index */
     int out_io;    /* >= 0: also write the output as fp16 to program output out_io (-1: no) */
     unsigned once16; /* bit k: SRC_IN16 operand k is read by no later step of the unit */
+    const float *lut; /* fused unary op on fp16 values: its rounded result per fp16 input (lut.c) */
     /* softmax / concat / shapes */
     int64_t outer, n, inner;
     int rank;
@@ -126,10 +127,20 @@ struct anet_program {
      * overlaps another one or such an input, and they then keep to the fp32 path's order.
      * h16_io lists those I/O (input i as -1 - i, output j as j); span is scratch for the check. */
     int io_alias;
+    /* lut.c's tables (op, parameter, 65536 results each) */
+    float **luts;
+    int *lut_op;
+    float *lut_p;
+    int nluts;
     int nh16_io;
     int *h16_io;
     struct anet_io_span *span;
 };
+
+/* Tables for the transcendental unary ops of fused chains over fp16 values (lut.c), and one
+ * tile's lookup (n <= VANE_TILE). */
+anet_status anet_vane_tables(anet_program *p, const anet_graph *g);
+void anet_vane_lut_row(const float *lut, const float *x, float *y, int64_t n);
 
 /* Sets p->io_alias for the caller's buffers of one eval (fuse_h16.c). */
 void anet_vane_h16_check_io(anet_program *p, const anet_io *in, const anet_io *out);

@@ -49,6 +49,10 @@ static void program_free(anet_program *p) {
     free(p->cur_out);
     free(p->h16_io);
     free(p->span);
+    for (int i = 0; i < p->nluts; i++) free(p->luts[i]);
+    free(p->luts);
+    free(p->lut_op);
+    free(p->lut_p);
     free(p);
 }
 
