@@ -25,8 +25,7 @@ int anet_layers_form_pad(const anet_model_spec *m, anet_model_spec *out, char *w
         l->in = cur;
         anet_shape o = cur;
         switch (u->kind) {
-        case ANET_L_BATCHNORM:
-        case ANET_L_LAYERNORM: return refuse(why, len, "padded channels would change a normalization's statistics");
+        case ANET_L_LAYERNORM: return refuse(why, len, "padded channels would change layernorm's statistics");
         case ANET_L_SIGMOID:
             /* sigmoid(0) = 1/2 in the padding: the next layer's padding columns would get
              * gradients, which state kept in the device (--update ane) would accumulate. */
