@@ -1,8 +1,10 @@
 /* One training step program on vane: the fused, liveness-packed plan against op-by-op execution
- * in one buffer per value (the plan before fusion), interleaved in one process; prints the best
- * microseconds per eval of each, their ratio and each plan's arena. Not a test: a benchmark.
+ * in one buffer per value (the plan before fusion), and on CPUs with AVX512-FP16 the fused plan
+ * with its chains kept in fp32 arithmetic (ANET_VANE_NO_H16), interleaved in one process; prints
+ * the best microseconds per eval of each, the ratios and each plan's arena. Not a test: a
+ * benchmark.
  * Usage: vane_step [--model 784-128-10] [--batch 128] [--update cpu|ane] [--evals 200]
- *                  [--plan plain|fused]   (time one plan only, for a profiler)
+ *                  [--plan plain|fused|fp32]   (time one plan only, for a profiler)
  *                  [--form m4|none]       (the chip's program form, as the trainer runs it; default m4) */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,15 +29,15 @@ static double now(void) {
 
 int main(int argc, char **argv) {
     const char *model = "784-128-10", *update = "ane", *form = "m4";
-    int batch = 128, evals = 200, only = -1; /* --plan plain|fused: time one plan only (for profiling) */
+    int batch = 128, evals = 200, only = -1; /* --plan plain|fused|fp32: time one plan only (for profiling) */
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--model")) model = argv[i + 1];
         else if (!strcmp(argv[i], "--batch")) batch = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--update")) update = argv[i + 1];
         else if (!strcmp(argv[i], "--evals")) evals = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--plan")) only = !strcmp(argv[i + 1], "fused");
+        else if (!strcmp(argv[i], "--plan")) only = !strcmp(argv[i + 1], "fused") ? 1 : !strcmp(argv[i + 1], "fp32") ? 2 : 0;
         else if (!strcmp(argv[i], "--form")) form = argv[i + 1];
-        else { fprintf(stderr, "usage: vane_step [--model A-..-Z] [--batch B] [--update cpu|ane] [--evals N] [--plan plain|fused] [--form m4|none]\n"); return 2; }
+        else { fprintf(stderr, "usage: vane_step [--model A-..-Z] [--batch B] [--update cpu|ane] [--evals N] [--plan plain|fused|fp32] [--form m4|none]\n"); return 2; }
     }
     char spec[128];
     snprintf(spec, sizeof spec, "mlp:%s", model);
@@ -66,9 +68,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "vane_step: %s\n", anet_last_error());
         return 1;
     }
-    const unsigned flags[2] = {ANET_VANE_NO_FUSE | ANET_VANE_NO_REUSE, 0};
-    anet_program *p[2];
-    for (int k = 0; k < 2; k++)
+    const unsigned flags[3] = {ANET_VANE_NO_FUSE | ANET_VANE_NO_REUSE, 0, ANET_VANE_NO_H16};
+    anet_program *p[3];
+    int nplans = anet_vane_h16_cpu() ? 3 : 2; /* without the set, the fp32 chains are the fused plan */
+    for (int k = 0; k < nplans; k++)
         if (anet_vane_compile_graph_opts(be.state, sp.graph, flags[k], &p[k]) != ANET_OK) {
             fprintf(stderr, "vane_step: %s\n", anet_last_error());
             return 1;
@@ -83,9 +86,9 @@ int main(int argc, char **argv) {
         for (size_t j = 0; j < n / 2; j++) h[j] = anet_f32_to_f16((float)((j * 37) % 101) / 1000.0f);
     }
     for (int i = 0; i < p[0]->nout; i++) out[i] = (anet_io){malloc(p[0]->out[i].nbytes), p[0]->out[i].nbytes};
-    double best[2] = {1e30, 1e30};
+    double best[3] = {1e30, 1e30, 1e30};
     for (int r = 0; r < evals; r++)
-        for (int k = 0; k < 2; k++) {
+        for (int k = 0; k < nplans; k++) {
             if (only >= 0 && k != only) continue;
             double t0 = now();
             if (be.ops->eval(be.state, p[k], in, p[k]->nin, out, p[k]->nout) != ANET_OK) {
@@ -103,11 +106,13 @@ int main(int argc, char **argv) {
            (double)p[0]->arena_floats * 4 / 1048576.0);
     printf("  fused, buffers reused:          %8.1f us/eval   arena %7.1f MiB\n", best[1] * 1e6,
            (double)p[1]->arena_floats * 4 / 1048576.0);
+    if (nplans == 3) printf("  fused, chains in fp32 arithmetic: %7.1f us/eval (native fp16 chains %.2fx faster)\n",
+                            best[2] * 1e6, best[2] / best[1]);
     printf("  speedup %.2fx, arena %.2fx smaller\n", best[0] / best[1],
            (double)p[0]->arena_floats / (double)p[1]->arena_floats);
     for (int i = 0; i < p[0]->nin; i++) free(in[i].data);
     for (int i = 0; i < p[0]->nout; i++) free(out[i].data);
-    for (int k = 0; k < 2; k++) be.ops->release(be.state, p[k]);
+    for (int k = 0; k < nplans; k++) be.ops->release(be.state, p[k]);
     anet_backend_close(&be);
     anet_step_forms_free(&sf);
     anet_step_program_free(&sp);

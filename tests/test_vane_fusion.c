@@ -4,7 +4,8 @@
  * values read both inside and after a chain give the same bits, in fp16 and fp32 numerics, and
  * so do the programs in the chip's form and chains ending in full sums; reuse makes the arena
  * smaller, and in the lowered --update ane step the state's I/O is direct and each finite
- * check ends its update's chain. */
+ * check ends its update's chain; transcendental unary ops read per-program tables over every
+ * fp16 value, checked for all of them. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,12 @@ static void compare(const anet_graph *g, uint8_t **ins, const char *what, int64_
         int64_t ar3 = 0;
         uint8_t *r3 = run(&be, g, ANET_VANE_NO_FUSE, ins, &n3, &ar3);
         CHECK_MSG(r3 && n3 == n2 && memcmp(r3, r2, n2) == 0, "%s: reuse without fusion differs", what);
+        /* Chains in fp32 arithmetic where the CPU would run them in fp16 (fuse_h16.c). */
+        size_t n4 = 0;
+        int64_t ar4 = 0;
+        uint8_t *r4 = run(&be, g, ANET_VANE_NO_H16, ins, &n4, &ar4);
+        CHECK_MSG(r4 && n4 == n2 && memcmp(r4, r2, n2) == 0, "%s: fused fp32 chains differ", what);
+        free(r4);
         if (!num) { *a_fused = ar1; *a_plain = ar2; }
         free(r1);
         free(r2);
@@ -257,7 +264,42 @@ static void test_sink_chain(void) {
     anet_graph_free(g);
 }
 
+/* exp, log, tanh and sigmoid of every fp16 value in one chain: fused they are table lookups
+ * (lut.c), op by op libm calls; the bits must agree for all 65536 inputs. */
+static void test_unary_tables(void) {
+    anet_graph *g = anet_graph_new(ANET_MIL_IOS18);
+    int64_t d[2] = {16, 4096};
+    int a = anet_graph_input(g, "a", anet_type_make(ANET_DT_FP16, 2, d));
+    const anet_opkind ops[4] = {ANET_OP_EXP, ANET_OP_LOG, ANET_OP_TANH, ANET_OP_SIGMOID};
+    int outs[4];
+    char nm[8];
+    for (int k = 0; k < 4; k++) {
+        snprintf(nm, sizeof nm, "u%d", k);
+        outs[k] = anet_b_unary(g, ops[k], nm, a);
+    }
+    CHECK(anet_graph_set_outputs(g, 4, outs) == ANET_OK);
+    uint8_t **ins = calloc(1, sizeof *ins);
+    anet_f16 *h = malloc(65536 * sizeof *h);
+    for (int i = 0; i < 65536; i++) h[i] = (anet_f16)i;
+    ins[0] = (uint8_t *)h;
+    int64_t af = 0, ap = 0;
+    compare(g, ins, "unary ops over every fp16 value", &af, &ap);
+    anet_backend be;
+    anet_backend_config cfg = {ANET_CHIP_M4, ANET_NUMERICS_FP16, 0};
+    anet_program *p = NULL;
+    CHECK(anet_backend_open("vane", &cfg, &be) == ANET_OK);
+    CHECK(anet_vane_compile_graph_opts(be.state, g, 0, &p) == ANET_OK);
+    int tables = 0;
+    for (int i = 0; p && i < p->nsteps; i++) tables += p->steps[i].lut != NULL;
+    CHECK_MSG(tables == 4, "%d of 4 unary ops read tables", tables);
+    if (p) be.ops->release(be.state, p);
+    anet_backend_close(&be);
+    free_inputs(g, ins);
+    anet_graph_free(g);
+}
+
 int main(void) {
+    test_unary_tables();
     test_step_programs();
     test_hand_chain();
     test_sink_chain();

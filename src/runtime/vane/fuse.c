@@ -60,7 +60,7 @@ typedef struct sched {
 } sched;
 
 static void place(sched *c, const int *idx, int n, int fused, int64_t ny) {
-    c->p->units[c->p->nunits++] = (unit){c->no, n, fused, ny, 0};
+    c->p->units[c->p->nunits++] = (unit){c->no, n, fused, ny, 0, 0};
     for (int i = 0; i < n; i++) c->p->steps[c->no++] = c->orig[idx[i]];
 }
 
@@ -119,6 +119,76 @@ static anet_status order_steps(sched *c, const int *idx, int n) {
     free(held);
     free(later);
     return st;
+}
+
+/* A fused unit runs in native fp16 when every step can and every value it reads is fp16 (so
+ * its fp32 buffer holds fp16 values exactly); broadcasts that need a gather stay in fp32. */
+static int h16_unit(const anet_program *p, const anet_graph *g, const unit *un) {
+    int arith = 0;
+    if (un->nslots > VANE_H16_MAX_SLOTS) return 0;
+    for (int i = un->first; i < un->first + un->count; i++) {
+        const step *s = &p->steps[i];
+        if (!anet_vane_h16_step_ok(s)) return 0;
+        arith += s->kind != S_REDUCE;
+        for (int k = 0; k < 3; k++)
+            if (s->in[k] >= 0 && (s->src[k] == SRC_GATHER || g->values[s->in[k]].type.dtype != ANET_DT_FP16)) return 0;
+    }
+    return arith > 0;
+}
+
+/* Native fp16 units read an operand held in a full fp32 buffer by converting it, which rounds
+ * to nearest even. So (1) an fp16 program input with such a buffer is read from the caller's
+ * fp16 data instead (half the bytes, no conversion), and (2) a step run whole whose output
+ * only such reads see needs no rounding pass of its own (the GEMM of a weight gradient that
+ * feeds its update: one pass fewer over the largest tensor). The same bits either way. */
+static void h16_sources(anet_program *p, const anet_graph *g, const int *alias, const int *unit_of) {
+    int nv = g->nvalues;
+    char *only = malloc((size_t)(nv > 0 ? nv : 1));
+    int *io = malloc((size_t)(nv > 0 ? nv : 1) * sizeof *io);
+    if (!only || !io) { free(only); free(io); return; } /* both are only savings */
+    for (int v = 0; v < nv; v++) { only[v] = 1; io[v] = -1; }
+    for (int i = 0; i < g->ninputs; i++)
+        if (g->values[g->inputs[i]].type.dtype == ANET_DT_FP16) io[g->inputs[i]] = i;
+    for (int j = 0; j < g->noutputs; j++) only[root_of(alias, g->outputs[j])] = 0;
+    for (int i = 0; i < p->nsteps; i++) {
+        step *s = &p->steps[i];
+        int h = p->units[unit_of[i]].h16;
+        for (int k = 0; k < 3; k++) {
+            if (s->in[k] < 0) continue;
+            int r = root_of(alias, s->in[k]);
+            if (!h || s->src[k] != SRC_FULL) only[r] = 0;
+            else if (io[r] >= 0) { s->src[k] = SRC_FULL16; s->src_io[k] = io[r]; }
+        }
+        if (s->has_bias) only[root_of(alias, s->bias)] = 0;
+        for (int k = 0; k < s->nparts; k++) only[root_of(alias, s->parts[k])] = 0;
+    }
+    for (int u = 0; u < p->nunits; u++)
+        if (!p->units[u].fused && only[p->steps[p->units[u].first].out]) p->steps[p->units[u].first].round = 0;
+    /* The I/O whose overlap changes what native units read (anet_vane_h16_check_io). */
+    int n = 0;
+    p->h16_io = malloc((size_t)(g->ninputs + g->noutputs + 1) * sizeof *p->h16_io);
+    p->span = malloc((size_t)(g->ninputs + g->noutputs + 1) * sizeof(struct anet_io_span));
+    if (!p->h16_io || !p->span) {
+        for (int i = 0; i < p->nsteps; i++) /* no check possible: no in-place reads or writes */
+            for (int k = 0; k < 3; k++) if (p->steps[i].src[k] == SRC_FULL16) p->steps[i].src[k] = SRC_FULL;
+        p->nh16_io = -1;
+    } else {
+        memset(io, 0, (size_t)(nv > 0 ? nv : 1) * sizeof *io); /* reused: 1 = listed */
+        for (int i = 0; i < p->nsteps; i++) {
+            const step *s = &p->steps[i];
+            if (!p->units[unit_of[i]].h16) continue;
+            if (s->out_io >= 0) p->h16_io[n++] = s->out_io;
+            for (int k = 0; k < 3; k++) {
+                int r = s->src[k] == SRC_FULL16 ? root_of(alias, s->in[k]) : -1;
+                if (r < 0 || io[r]) continue;
+                io[r] = 1;
+                p->h16_io[n++] = -1 - s->src_io[k];
+            }
+        }
+        p->nh16_io = n;
+    }
+    free(only);
+    free(io);
 }
 
 anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *alias, unsigned flags,
@@ -204,7 +274,7 @@ anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *
         }
         if (!p->out_direct[j]) use_unit[r] = -2;
     }
-    int max_slots = 0;
+    int max_slots = 0, h16 = !(flags & ANET_VANE_NO_H16) && anet_vane_h16_cpu();
     int *slot_busy = NULL, cap = 0;
     for (int u = 0; u < p->nunits; u++) {
         unit *un = &p->units[u];
@@ -227,6 +297,7 @@ anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *
             }
             if (i == un->first) for (int k = 0; k < cap; k++) slot_busy[k] = -1; /* value held, or -1 */
             int gath[3] = {-1, -1, -1};
+            s->once16 = 0;
             for (int k = 0; k < 3; k++) {
                 s->src_slot[k] = -1;
                 if (s->in[k] < 0) continue;
@@ -249,6 +320,7 @@ anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *
                     for (int j = i + 1; s->src[k] == SRC_IN16 && !keep && j < un->first + un->count; j++)
                         for (int kk = 0; kk < 3; kk++)
                             if (p->steps[j].in[kk] >= 0 && root_of(alias, p->steps[j].in[kk]) == r) keep = 1;
+                    if (s->src[k] == SRC_IN16 && !keep) s->once16 |= 1u << k;
                     slot_busy[q] = keep ? r : -3;
                     gath[k] = keep ? -1 : q;
                     s->src_slot[k] = q;
@@ -273,9 +345,14 @@ anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *
             if (internal && last_in_unit[s->out] < i) slot_busy[s->slot] = -1; /* never read */
         }
         un->nslots = used;
-        if (used > max_slots) max_slots = used;
+        un->h16 = h16 && h16_unit(p, g, un);
+        if (used + (un->h16 ? VANE_H16_SCRATCH_SLOTS : 0) > max_slots)
+            max_slots = used + (un->h16 ? VANE_H16_SCRATCH_SLOTS : 0);
     }
     free(slot_busy);
+    if (h16) h16_sources(p, g, alias, unit_of);
+    anet_status tst = anet_vane_tables(p, g);
+    if (tst != ANET_OK) { free(unit_of); free(use_unit); free(last_in_unit); free(in_io); free(out_io); return tst; }
     free(unit_of);
     free(use_unit);
     free(last_in_unit);
@@ -290,6 +367,10 @@ anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *
 }
 
 void anet_vane_run_fused(const anet_program *p, const unit *u) {
+    if (u->h16) {
+        anet_vane_run_fused_h16(p, u);
+        return;
+    }
     const anet_vk_ops *k = p->k;
     float *const *b = p->buf;
     for (int64_t t = 0; t < u->n; t += VANE_TILE) {
@@ -301,7 +382,8 @@ void anet_vane_run_fused(const anet_program *p, const unit *u) {
             for (int j = 0; j < 3; j++) {
                 if (s->in[j] < 0) continue;
                 switch (s->src[j]) {
-                case SRC_FULL: x[j] = b[s->in[j]] + t; break;
+                case SRC_FULL:
+                case SRC_FULL16: x[j] = b[s->in[j]] + t; break; /* (FULL16: native units only) */
                 case SRC_SLOT: x[j] = p->tile + (size_t)s->src_slot[j] * VANE_TILE; break;
                 case SRC_SCALAR: x[j] = b[s->in[j]]; st[j] = 0; break;
                 case SRC_IN16: {
@@ -334,6 +416,10 @@ void anet_vane_run_fused(const anet_program *p, const unit *u) {
             case S_BINARY: k->binary_row((anet_vk_binop)s->op, cnt, x[0], st[0], x[1], st[1], y, s->round); break;
             case S_SELECT: k->select_row(cnt, x[0], st[0], x[1], st[1], x[2], st[2], y, s->round); break;
             case S_UNARY:
+                if (s->lut) { /* rounded already */
+                    anet_vane_lut_row(s->lut, x[0], y, cnt);
+                    break;
+                }
                 k->unary((anet_vk_unop)s->op, (size_t)cnt, x[0], y, s->p);
                 if (s->round) k->round((size_t)cnt, y);
                 break;

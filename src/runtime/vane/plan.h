@@ -22,7 +22,9 @@ typedef enum src_mode {
     SRC_SLOT,   /* a tile slot written earlier in the same unit */
     SRC_SCALAR, /* one element, broadcast */
     SRC_GATHER, /* a broadcast operand: gathered into a tile slot first */
-    SRC_IN16    /* an fp16 program input read straight from the caller's buffer into a slot */
+    SRC_IN16,   /* an fp16 program input read straight from the caller's buffer into a slot */
+    SRC_FULL16  /* native fp16 units (fuse_h16.c): an fp16 program input that also has a full
+                 * buffer (another op reads it), read from the caller's buffer (src_io) */
 } src_mode;
 
 typedef struct step {
@@ -40,8 +42,10 @@ typedef struct step {
     int slot;
     int src_slot[3];
     src_mode src[3];
-    int src_io[3]; /* SRC_IN16: the program input index */
+    int src_io[3]; /* SRC_IN16, SRC_FULL16: the program input index */
     int out_io;    /* >= 0: also write the output as fp16 to program output out_io (-1: no) */
+    unsigned once16; /* bit k: SRC_IN16 operand k is read by no later step of the unit */
+    const float *lut; /* fused unary op on fp16 values: its rounded result per fp16 input (lut.c) */
     /* softmax / concat / shapes */
     int64_t outer, n, inner;
     int rank;
@@ -79,6 +83,7 @@ typedef struct unit {
     int fused;
     int64_t n;  /* fused: elements of each output */
     int nslots; /* fused: tile slots used */
+    int h16;    /* fused: runs in native fp16 arithmetic (fuse_h16.c) */
 } unit;
 
 typedef struct io_desc {
@@ -89,6 +94,12 @@ typedef struct io_desc {
     char name[64];
     char type[96];
 } io_desc;
+
+/* One caller buffer of an eval, for the overlap check of native fp16 chains. */
+struct anet_io_span {
+    uintptr_t lo, hi; /* [lo, hi) */
+    int out;
+};
 
 /* Elements per tile of a fused unit: a few slots stay in L1/L2. */
 #define VANE_TILE 512
@@ -112,7 +123,28 @@ struct anet_program {
     char *in_direct, *out_direct;
     const void **cur_in;
     void **cur_out;
+    /* Native fp16 chains write outputs straight to the caller's buffers and read some inputs
+     * in place (fuse_h16.c); io_alias says the eval under way was given such an output that
+     * overlaps another one or such an input, and they then keep to the fp32 path's order.
+     * h16_io lists those I/O (input i as -1 - i, output j as j); span is scratch for the check. */
+    int io_alias;
+    /* lut.c's tables (op, parameter, 65536 results each) */
+    float **luts;
+    int *lut_op;
+    float *lut_p;
+    int nluts;
+    int nh16_io;
+    int *h16_io;
+    struct anet_io_span *span;
 };
+
+/* Tables for the transcendental unary ops of fused chains over fp16 values (lut.c), and one
+ * tile's lookup (n <= VANE_TILE). */
+anet_status anet_vane_tables(anet_program *p, const anet_graph *g);
+void anet_vane_lut_row(const float *lut, const float *x, float *y, int64_t n);
+
+/* Sets p->io_alias for the caller's buffers of one eval (fuse_h16.c). */
+void anet_vane_h16_check_io(anet_program *p, const anet_io *in, const anet_io *out);
 
 /* The dtypes vane holds as fp32 buffers. */
 static inline int anet_vane_data_dtype(anet_dtype t) {
@@ -137,5 +169,14 @@ anet_status anet_vane_layout(anet_program *p, const anet_graph *g, const int *al
 
 /* Runs one fused unit. */
 void anet_vane_run_fused(const anet_program *p, const unit *u);
+
+/* Native fp16 chains (fuse_h16.c): whether this CPU and build have them, whether a step can
+ * run so (its operands' dtypes are the caller's check), and the unit runner. Such a unit needs
+ * VANE_H16_SCRATCH_SLOTS tile slots past its own. */
+int anet_vane_h16_cpu(void);
+int anet_vane_h16_step_ok(const step *s);
+void anet_vane_run_fused_h16(const anet_program *p, const unit *u);
+#define VANE_H16_SCRATCH_SLOTS 6
+#define VANE_H16_MAX_SLOTS 64 /* slots of such a unit (its own) */
 
 #endif

@@ -47,6 +47,12 @@ static void program_free(anet_program *p) {
     free(p->out_direct);
     free(p->cur_in);
     free(p->cur_out);
+    free(p->h16_io);
+    free(p->span);
+    for (int i = 0; i < p->nluts; i++) free(p->luts[i]);
+    free(p->luts);
+    free(p->lut_op);
+    free(p->lut_p);
     free(p);
 }
 
@@ -382,6 +388,7 @@ static anet_status vane_eval(void *state, anet_program *p, const anet_io *in, in
         else memcpy(dst, in[i].data, d->nbytes);
     }
     for (int i = 0; i < nout; i++) p->cur_out[i] = out[i].data;
+    anet_vane_h16_check_io(p, in, out);
     for (int u = 0; u < p->nunits; u++) {
         const unit *un = &p->units[u];
         if (un->fused) anet_vane_run_fused(p, un);
