@@ -105,9 +105,6 @@ int anet_lower_gelu(anet_graph *g, int h) {
     return bin(g, ANET_OP_MUL, bin(g, ANET_OP_MUL, h, cst_like(g, h, 0.5f)), t);
 }
 
-/* Batchnorm in the device forms: the channels moved to the last axis ([B,H,W,C], or [1,1,B,F]
- * flat), so that the per-channel statistics and parameters [1,1,1,C] broadcast along the other
- * axes, never along the last (the chips' broadcast-channel rule); transposed back after. */
 /* A per-channel parameter [1,1,C,cols] (column 0 the value; cols > 1 in the device forms, whose
  * I/O is 32 wide) as a row [1,1,1,C]: column 0 picked by a one-hot mask and a sum over the
  * columns, so that its gradient is a broadcast, not a placement matmul of contraction 1. */
@@ -129,6 +126,9 @@ static int chan_row(anet_graph *g, int p, int C) {
     return picked < 0 ? -1 : anet_b_reduce(g, ANET_OP_REDUCE_SUM, NULL, picked, 1, ax2, 1);
 }
 
+/* Batchnorm in the device forms: the channels moved to the last axis ([B,H,W,C], or [1,1,B,F]
+ * flat), so that the per-channel statistics and parameters [1,1,1,C] broadcast along the other
+ * axes, never along the last (the chips' broadcast-channel rule); transposed back after. */
 static int norm_channels_last(anet_graph *g, const anet_layer *l, int h, const anet_lower_io *io, int li) {
     const anet_shape *s = &l->in;
     const int *p = io->params + l->param0;
