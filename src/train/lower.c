@@ -116,7 +116,7 @@ static int chan_row(anet_graph *g, int p, int C) {
     int t = swap_last2(g, p); /* [1,1,cols,C] */
     int64_t n = (int64_t)cols * C;
     anet_f16 *e0 = calloc((size_t)n, sizeof *e0);
-    if (!e0) return anet_fail(ANET_E_NOMEM, "lowering batchnorm: out of memory"), -1;
+    if (!e0) return anet_fail(ANET_E_NOMEM, "lowering a norm layer: out of memory"), -1;
     for (int c = 0; c < C; c++) e0[c] = anet_f32_to_f16(1.0f);
     int64_t d[4] = {1, 1, cols, C};
     int mask = anet_graph_const(g, NULL, anet_type_make(ANET_DT_FP16, 4, d), e0, (size_t)n * sizeof *e0);
