@@ -52,7 +52,7 @@ int main(int argc, char **argv) {
         {"square 512:  [512x512]x[512x512]", 512, 512, 512},
     };
     anet_backend be;
-    anet_backend_config cfg = {ANET_CHIP_M4, ANET_NUMERICS_FP16};
+    anet_backend_config cfg = {ANET_CHIP_M4, ANET_NUMERICS_FP16, 0};
     if (anet_backend_open("vane", &cfg, &be) != ANET_OK) {
         fprintf(stderr, "vane_matmul: %s\n", anet_last_error());
         return 1;

@@ -43,7 +43,7 @@ int main(int argc, char **argv) {
     memset(&cfg, 0, sizeof cfg);
     anet_step_program sp;
     anet_backend be;
-    anet_backend_config bc = {ANET_CHIP_M4, ANET_NUMERICS_FP16};
+    anet_backend_config bc = {ANET_CHIP_M4, ANET_NUMERICS_FP16, 0};
     if (anet_model_parse(spec, &cfg.model) != ANET_OK || batch < 1 || evals < 1) {
         fprintf(stderr, "vane_step: %s\n", anet_last_error());
         return 2;

@@ -17,7 +17,7 @@
 
 static void run(const char *text, size_t len, const uint8_t *w, size_t wl, anet_chip chip, anet_numerics num) {
     anet_backend be;
-    anet_backend_config cfg = {chip, num};
+    anet_backend_config cfg = {chip, num, 0};
     if (anet_backend_open("vane", &cfg, &be) != ANET_OK) abort();
     anet_program *p = NULL;
     if (be.ops->compile(be.state, text, len, w, wl, &p) == ANET_OK) {

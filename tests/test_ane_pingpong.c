@@ -49,7 +49,7 @@ int main(void) {
     CHECK_EQ_INT(anet_mil_emit(prog.graph, &mil, &ml), ANET_OK);
     if (!mil) TEST_MAIN_END();
 
-    anet_backend_config bc = {ANET_CHIP_M4, ANET_NUMERICS_FP16};
+    anet_backend_config bc = {ANET_CHIP_M4, ANET_NUMERICS_FP16, 0};
     anet_backend a, b;
     CHECK_EQ_INT(anet_backend_open("ane-sim", &bc, &a), ANET_OK);
     CHECK_EQ_INT(anet_backend_open("ane-sim", &bc, &b), ANET_OK);

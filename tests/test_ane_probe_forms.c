@@ -22,7 +22,7 @@ static int sim_silent(const char *rule) { return !strcmp(rule, "io-size-order") 
 static void ladder(const char *forms, anet_chip chip, anet_probe_result *res) {
     setenv("ANE_TRAINER_FORMS", forms, 1);
     /* In process (the simulator's "hang" is a timeout error, not a hang): fast under ASan. */
-    anet_probe_ladder_config c = {"ane-sim", {chip, ANET_NUMERICS_FP16}, 3, 20000, 0};
+    anet_probe_ladder_config c = {"ane-sim", {chip, ANET_NUMERICS_FP16, 0}, 3, 20000, 0};
     anet_mil_dialect d;
     anet_probe_ladder(&c, res, &d, NULL, NULL);
     unsetenv("ANE_TRAINER_FORMS");
@@ -79,7 +79,7 @@ static void test_defaults_decided(anet_chip chip) {
     int n = anet_probes_count();
     anet_probe_result *res = calloc((size_t)n, sizeof *res);
     setenv("ANE_TRAINER_FORMS", "", 1); /* the chip's defaults */
-    anet_probe_ladder_config c = {"ane-sim", {chip, ANET_NUMERICS_FP16}, 5, 20000, 0};
+    anet_probe_ladder_config c = {"ane-sim", {chip, ANET_NUMERICS_FP16, 0}, 5, 20000, 0};
     anet_mil_dialect d;
     anet_probe_ladder(&c, res, &d, NULL, NULL);
     unsetenv("ANE_TRAINER_FORMS");

@@ -45,7 +45,7 @@ static void test_table(void) {
 /* The oracle: every probe, in both dialects, agrees with vane (an independent fp16
  * implementation) within its tolerance, and a deliberately wrong output is caught. */
 static void test_reference_vs_vane(void) {
-    anet_backend_config cfg = {ANET_CHIP_M4, ANET_NUMERICS_FP16};
+    anet_backend_config cfg = {ANET_CHIP_M4, ANET_NUMERICS_FP16, 0};
     anet_backend b = {0};
     CHECK(anet_backend_open("vane", &cfg, &b) == ANET_OK);
     for (int d = 0; d < 2; d++)
@@ -117,7 +117,7 @@ static void test_ladder(void) {
     setenv("ANE_TRAINER_FORMS", "none", 1);
     int n = anet_probes_count();
     anet_probe_result *res = calloc((size_t)n, sizeof *res);
-    anet_probe_ladder_config c = {"ane-sim", {ANET_CHIP_M4, ANET_NUMERICS_FP16}, 1, 20000, 1};
+    anet_probe_ladder_config c = {"ane-sim", {ANET_CHIP_M4, ANET_NUMERICS_FP16, 0}, 1, 20000, 1};
     anet_mil_dialect d = ANET_MIL_IOS16;
     anet_probe_ladder(&c, res, &d, NULL, NULL);
     CHECK_EQ_INT(d, ANET_MIL_IOS18);

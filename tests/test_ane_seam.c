@@ -171,7 +171,7 @@ static const char *PP_MIL =
 static void *mock_backend(mock *k, const anet_ane_options *o) {
     memset(k, 0, sizeof *k);
     anet_ane_seam seam = {&mock_ops, k};
-    anet_backend_config cfg = {ANET_CHIP_M4, ANET_NUMERICS_FP16};
+    anet_backend_config cfg = {ANET_CHIP_M4, ANET_NUMERICS_FP16, 0};
     void *st = NULL;
     anet_status s = anet_ane_backend_create_seam(&cfg, o, seam, &st);
     CHECK_EQ_INT(s, ANET_OK);
@@ -206,7 +206,7 @@ static void test_io_layout(void) {
     layout_entry(&l.outputs[1], "o_mid", 4, 2, 64);
     layout_entry(&l.outputs[2], "o_zeta", 4, 8, 64);
     const anet_backend_ops *ops = anet_ane_sim_backend_ops();
-    anet_backend_config cfg = {ANET_CHIP_M4, ANET_NUMERICS_FP16};
+    anet_backend_config cfg = {ANET_CHIP_M4, ANET_NUMERICS_FP16, 0};
     uint16_t zeta[32], alpha[6], mid[8], oz[32], oa[6], om[8];
     for (int i = 0; i < 32; i++) zeta[i] = (uint16_t)(100 + i);
     for (int i = 0; i < 6; i++) alpha[i] = (uint16_t)(200 + i);
@@ -622,7 +622,7 @@ static void test_shared_counter(void) {
 
 static void test_ane_unavailable_here(void) {
 #if !defined(__APPLE__)
-    anet_backend_config cfg = {ANET_CHIP_M4, ANET_NUMERICS_FP16};
+    anet_backend_config cfg = {ANET_CHIP_M4, ANET_NUMERICS_FP16, 0};
     anet_backend b;
     anet_status s = anet_backend_open("ane", &cfg, &b);
     CHECK_EQ_INT(s, ANET_E_UNSUPPORTED);

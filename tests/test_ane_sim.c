@@ -16,7 +16,7 @@
 #include "runtime/backend_auto.h"
 #include "runtime/sim/ane_sim.h"
 
-static const anet_backend_config CFG = {ANET_CHIP_M4, ANET_NUMERICS_FP16};
+static const anet_backend_config CFG = {ANET_CHIP_M4, ANET_NUMERICS_FP16, 0};
 
 /* The chip's simulator without the program-form rules: the programs here test other quirks and
  * are not in the chip's form (test_ane_forms.c covers the forms). */

@@ -134,7 +134,7 @@ static run run_on(const prog *p, const anet_forms *f, int report_layout, const a
     sc.rules.reject_ops = 0;
     anet_ane_seam seam;
     CHECK_EQ_INT(anet_ane_sim_seam_create(&sc, &seam), ANET_OK);
-    anet_backend_config bc = {ANET_CHIP_M4, ANET_NUMERICS_FP16};
+    anet_backend_config bc = {ANET_CHIP_M4, ANET_NUMERICS_FP16, 0};
     anet_backend sim = {anet_ane_sim_backend_ops(), NULL}, vane;
     CHECK_EQ_INT(anet_ane_backend_create_seam(&bc, opt, seam, &sim.state), ANET_OK);
     CHECK_EQ_INT(anet_backend_open("vane", &bc, &vane), ANET_OK);
@@ -463,7 +463,7 @@ static double lowered_vs_plain_u(const anet_forms *f, int sim_ok, const char *wh
         ol[j].data = calloc(1, op[j].nbytes);
         os[j].data = calloc(1, op[j].nbytes);
     }
-    anet_backend_config bc = {ANET_CHIP_M4, ANET_NUMERICS_FP16};
+    anet_backend_config bc = {ANET_CHIP_M4, ANET_NUMERICS_FP16, 0};
     anet_backend vane;
     CHECK_EQ_INT(anet_backend_open("vane", &bc, &vane), ANET_OK);
     prog pp = {0}, pl = {0};
@@ -481,7 +481,7 @@ static double lowered_vs_plain_u(const anet_forms *f, int sim_ok, const char *wh
     anet_ane_seam seam;
     CHECK_EQ_INT(anet_ane_sim_seam_create(&sc, &seam), ANET_OK);
     anet_backend sim = {anet_ane_sim_backend_ops(), NULL};
-    anet_backend_config sbc = {f->chip, ANET_NUMERICS_FP16};
+    anet_backend_config sbc = {f->chip, ANET_NUMERICS_FP16, 0};
     CHECK_EQ_INT(anet_ane_backend_create_seam(&sbc, NULL, seam, &sim.state), ANET_OK);
     anet_status st = sim.ops->compile(sim.state, pl.mil, pl.len, NULL, 0, &xs);
     if (st == ANET_OK) st = anet_step_forms_eval(&sf, &sim, xs, in, ni, os, no, NULL);
@@ -613,7 +613,7 @@ static void test_pack_partial_rows(void) {
     }
     prog pp = emit(plain), pl = {0};
     CHECK_EQ_INT(anet_mil_emit(low, &pl.mil, &pl.len), ANET_OK);
-    anet_backend_config bc = {ANET_CHIP_M1, ANET_NUMERICS_FP16};
+    anet_backend_config bc = {ANET_CHIP_M1, ANET_NUMERICS_FP16, 0};
     anet_backend vane;
     CHECK_EQ_INT(anet_backend_open("vane", &bc, &vane), ANET_OK);
     anet_program *xp = NULL, *xl = NULL, *xs = NULL;

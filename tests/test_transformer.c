@@ -288,7 +288,7 @@ static void adamw_run(const anet_tfm_config *cp, anet_numerics num, float *const
     int np = anet_tfm_nparams(&c);
     const char *mname = num == ANET_NUMERICS_FP32 ? "fp32" : "fp16";
     anet_backend be;
-    anet_backend_config bc = {ANET_CHIP_M4, num};
+    anet_backend_config bc = {ANET_CHIP_M4, num, 0};
     if (anet_backend_open("vane", &bc, &be) != ANET_OK) {
         printf("test_transformer: no vane (%s): skipping the AdamW check\n", anet_last_error());
         return;

@@ -352,6 +352,11 @@ static void test_conv(void) {
         {1, 6, 8, 8, 12, 5, 5, 1, 1, 1, 1, 6, "custom", {2, 2, 2, 2}, 0, 1},
         /* a weight-gradient shape (wide kernel, narrow output): vane's transposed im2col */
         {1, 7, 12, 13, 4, 10, 12, 1, 1, 1, 1, 1, "custom", {1, 2, 2, 1}, 1, 0},
+        /* input-gradient shapes (few outputs from many inputs across a wide padding): vane's
+         * GEMM on the unexpanded input, then the taps' planes added at their shifts */
+        {2, 16, 10, 10, 6, 5, 5, 1, 1, 1, 1, 1, "custom", {4, 4, 4, 4}, 1, 0},
+        {1, 8, 7, 9, 4, 3, 3, 1, 1, 2, 1, 2, "custom", {4, 3, 2, 5}, 0, 0},
+        {1, 12, 6, 6, 2, 3, 3, 1, 1, 1, 1, 1, "custom", {1, 0, 0, 2}, 1, 0},
     };
     for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++) {
         const convcase *c = &cs[ci];
@@ -667,7 +672,7 @@ static void test_io_checks_and_stats(void) {
     size_t len = 0;
     CHECK(anet_mil_emit(g, &mil, &len) == ANET_OK);
     anet_backend be;
-    anet_backend_config cfg = {ANET_CHIP_M4, ANET_NUMERICS_FP16};
+    anet_backend_config cfg = {ANET_CHIP_M4, ANET_NUMERICS_FP16, 0};
     CHECK(anet_backend_open("vane", &cfg, &be) == ANET_OK);
     anet_program *p = NULL;
     anet_status st = be.ops->compile(be.state, mil, len, NULL, 0, &p);
@@ -757,7 +762,7 @@ static void test_apple_fixture(void) {
     if (!mil) return;
     for (int c = 0; c < ANET_CHIP_COUNT_; c++) {
         anet_backend be;
-        anet_backend_config cfg = {(anet_chip)c, ANET_NUMERICS_FP16};
+        anet_backend_config cfg = {(anet_chip)c, ANET_NUMERICS_FP16, 0};
         CHECK(anet_backend_open("vane", &cfg, &be) == ANET_OK);
         anet_program *p = NULL;
         anet_status st = be.ops->compile(be.state, mil, len, NULL, 0, &p);
@@ -795,7 +800,7 @@ static void test_handwritten_mil(void) {
         "        } -> (y);\n"
         "}\n";
     anet_backend be;
-    anet_backend_config cfg = {ANET_CHIP_M1, ANET_NUMERICS_FP16};
+    anet_backend_config cfg = {ANET_CHIP_M1, ANET_NUMERICS_FP16, 0};
     CHECK(anet_backend_open("vane", &cfg, &be) == ANET_OK);
     anet_program *p = NULL;
     anet_status st = be.ops->compile(be.state, mil, strlen(mil), NULL, 0, &p);

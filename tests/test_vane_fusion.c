@@ -88,7 +88,7 @@ static uint8_t **make_inputs(const anet_graph *g, double lo, double hi) {
 static void compare(const anet_graph *g, uint8_t **ins, const char *what, int64_t *a_fused, int64_t *a_plain) {
     for (int num = 0; num < 2; num++) {
         anet_backend be;
-        anet_backend_config cfg = {ANET_CHIP_M4, num ? ANET_NUMERICS_FP32 : ANET_NUMERICS_FP16};
+        anet_backend_config cfg = {ANET_CHIP_M4, num ? ANET_NUMERICS_FP32 : ANET_NUMERICS_FP16, 0};
         CHECK(anet_backend_open("vane", &cfg, &be) == ANET_OK);
         size_t n1 = 0, n2 = 0;
         int64_t ar1 = 0, ar2 = 0;
@@ -180,7 +180,7 @@ static void test_lowered_programs(void) {
         compare(sp.graph, ins, upd ? "lowered train update ane" : "lowered train update cpu", &af, &ap);
         if (upd) { /* hi is a matmul operand (a buffer); lo and the moments and all 4 updates are direct */
             anet_backend be;
-            anet_backend_config bc = {ANET_CHIP_M4, ANET_NUMERICS_FP16};
+            anet_backend_config bc = {ANET_CHIP_M4, ANET_NUMERICS_FP16, 0};
             size_t n = 0;
             int64_t ar = 0;
             CHECK(anet_backend_open("vane", &bc, &be) == ANET_OK);

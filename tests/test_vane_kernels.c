@@ -3,6 +3,7 @@
  * through the backend), NaN propagation, and im2col against its definition. */
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
@@ -123,6 +124,42 @@ static void test_im2col(void) {
 
 /* 2x2 max pooling (its own fast path) bit for bit against the window rule written out here:
  * values in row-major window order, a NaN (any payload) replaces the running max; odd sizes. */
+/* anet_vk_transpose against its definition for every permutation of rank 4, over shapes with
+ * size-1 axes (skipped), axes that merge (whole rows copied) and 2-d transposes past the
+ * 32-element tiles. */
+static void test_transpose_all(void) {
+    static const int64_t shapes[][4] = {{2, 3, 4, 5}, {1, 37, 1, 70}, {3, 1, 33, 2}, {2, 40, 3, 35}, {1, 1, 1, 1}};
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const int64_t *d = shapes[si];
+        int64_t n = d[0] * d[1] * d[2] * d[3];
+        float *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y);
+        for (int64_t e = 0; e < n; e++) x[e] = (float)e;
+        int bad = 0;
+        for (int p = 0; p < 256; p++) {
+            int perm[4] = {p & 3, p >> 2 & 3, p >> 4 & 3, p >> 6 & 3}, seen = 0;
+            for (int k = 0; k < 4; k++) seen |= 1 << perm[k];
+            if (seen != 15) continue;
+            anet_vk_transpose(4, d, perm, x, y);
+            int64_t od[4] = {d[perm[0]], d[perm[1]], d[perm[2]], d[perm[3]]}, i[4];
+            for (i[0] = 0; i[0] < od[0]; i[0]++)
+                for (i[1] = 0; i[1] < od[1]; i[1]++)
+                    for (i[2] = 0; i[2] < od[2]; i[2]++)
+                        for (i[3] = 0; i[3] < od[3]; i[3]++) {
+                            int64_t xi[4];
+                            for (int k = 0; k < 4; k++) xi[perm[k]] = i[k];
+                            int64_t src = ((xi[0] * d[1] + xi[1]) * d[2] + xi[2]) * d[3] + xi[3];
+                            int64_t dst = ((i[0] * od[1] + i[1]) * od[2] + i[2]) * od[3] + i[3];
+                            if (y[dst] != x[src] && bad++ < 3)
+                                fprintf(stderr, "transpose shape %zu perm %d%d%d%d: y[%lld] = %g want %g\n", si, perm[0],
+                                        perm[1], perm[2], perm[3], (long long)dst, y[dst], x[src]);
+                        }
+        }
+        CHECK_MSG(bad == 0, "transpose shape %zu: %d wrong elements", si, bad);
+        free(x);
+        free(y);
+    }
+}
+
 static void test_pool_2x2(void) {
     enum { P = 3, H = 7, W = 9, HO = 3, WO = 4 };
     float x[P * H * W], y[P * HO * WO];
@@ -353,6 +390,7 @@ int main(void) {
     test_bcast_plan();
     test_gelu_nan();
     test_im2col();
+    test_transpose_all();
     test_pool_2x2();
     TEST_MAIN_END();
 }

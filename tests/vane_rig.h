@@ -94,7 +94,7 @@ static char rig_err[1024];
 static inline anet_status rig_run(anet_graph *g, int64_t wmin, anet_chip chip, anet_numerics num,
                            float *const *ins, float **outs) {
     anet_backend be;
-    anet_backend_config cfg = {chip, num};
+    anet_backend_config cfg = {chip, num, 0};
     anet_program *p = NULL;
     char *mil = NULL;
     size_t len = 0, wlen = 0;

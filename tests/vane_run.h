@@ -34,7 +34,7 @@ typedef struct vane_ctx {
 
 static void vane_open(vane_ctx *c, anet_numerics num) {
     memset(c, 0, sizeof *c);
-    anet_backend_config cfg = {ANET_CHIP_M4, num};
+    anet_backend_config cfg = {ANET_CHIP_M4, num, 0};
     c->ok = anet_backend_open("vane", &cfg, &c->be) == ANET_OK;
     if (!c->ok) snprintf(c->why, sizeof c->why, "%s", anet_last_error());
 }

@@ -344,7 +344,7 @@ int cli_compile(int argc, char **argv) {
     anet_backend *bep = NULL;
     char why[512];
     if (strcmp(backend, "none") != 0) {
-        anet_backend_config bc = {chip, ANET_NUMERICS_FP16};
+        anet_backend_config bc = {chip, ANET_NUMERICS_FP16, 0};
         if (anet_backend_choose(backend, &bc, &be, why, sizeof why) != ANET_OK) return cli_error("compile");
         bep = &be;
         printf("backend: %s (%s)\n", be.ops->name, why);

@@ -145,7 +145,7 @@ static void on_probe(void *ctx, const anet_probe_result *r) {
 /* The older comparison cases (ops, MLP step, the trainer's programs) against vane. */
 static int run_cases(cJSON *root, const char *backend, anet_chip chip, uint64_t seed, int *passed) {
     int failed = 0;
-    anet_backend_config cfg = {chip, ANET_NUMERICS_FP16};
+    anet_backend_config cfg = {chip, ANET_NUMERICS_FP16, 0};
     anet_backend test = {0}, ref = {0};
     anet_status st = anet_backend_open(backend, &cfg, &test);
     if (!st) st = anet_backend_open("vane", &cfg, &ref);
@@ -293,7 +293,7 @@ int cli_selftest(int argc, char **argv) {
     if (tty)
         printf("selftest on %s (constraint profile %s%s%s): %d probes, least risky first\n", backend,
                anet_chip_name(chip), host.chip[0] ? ", " : "", host.chip, nprobes);
-    anet_probe_ladder_config lc = {backend, {chip, ANET_NUMERICS_FP16}, seed, (int)(timeout_s * 1000), isolate};
+    anet_probe_ladder_config lc = {backend, {chip, ANET_NUMERICS_FP16, 0}, seed, (int)(timeout_s * 1000), isolate};
     anet_mil_dialect dialect;
     progress_ctx pc = {tty, nprobes};
     anet_probe_ladder(&lc, res, &dialect, on_probe, &pc);

@@ -279,7 +279,7 @@ static float load_elem(const uint8_t *b, anet_dtype dt, int64_t k) {
 
 anet_status anet_export_run(anet_graph *g, int input, int head, anet_chip chip, const float *x, size_t n, float *out,
                             float *logits) {
-    anet_backend_config cfg = {chip, ANET_NUMERICS_FP16};
+    anet_backend_config cfg = {chip, ANET_NUMERICS_FP16, 0};
     void *state = NULL;
     anet_program *p = NULL;
     int outs[2] = {head, logits ? anet_export_logits(g, head) : -1};

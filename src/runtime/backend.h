@@ -39,6 +39,9 @@ typedef enum anet_numerics {
 typedef struct anet_backend_config {
     anet_chip chip;
     anet_numerics numerics;
+    /* vane: the programs are not a device's (a layer graph's plain form, train/step_forms.h),
+     * so the chip profile's rules are not checked on them. */
+    int host_form;
 } anet_backend_config;
 
 /* One tensor crossing the boundary: packed bytes in the declared dtype and shape. */

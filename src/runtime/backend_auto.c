@@ -12,7 +12,7 @@
 
 anet_status anet_ane_self_check(anet_backend *b) {
     if (!b || !b->ops) return anet_fail(ANET_E_INVALID, "self-check: no backend");
-    anet_backend_config vc = {ANET_CHIP_M1, ANET_NUMERICS_FP16};
+    anet_backend_config vc = {ANET_CHIP_M1, ANET_NUMERICS_FP16, 0};
     anet_backend vane;
     anet_status st = anet_backend_open("vane", &vc, &vane);
     if (st) return anet_fail_ctx(st, "self-check: opening vane");

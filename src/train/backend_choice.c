@@ -64,7 +64,8 @@ static int auto_candidate_expected(void) {
 
 /* Opens the backend for --backend `requested` and notes whether auto picked it. */
 anet_status anet_tr_open_backend(anet_trainer *t, const char *requested) {
-    anet_backend_config bc = {t->o.chip, t->o.numerics};
+    /* On vane a layer graph runs its plain form (train/step_forms.c); a device backend ignores it. */
+    anet_backend_config bc = {t->o.chip, t->o.numerics, !t->model.is_mlp};
     anet_forms_default(t->o.chip, &t->forms);
     anet_status st = anet_forms_env(&t->forms);
     if (st != ANET_OK) return st;
@@ -114,7 +115,7 @@ anet_status anet_tr_fall_back(anet_trainer *t, const char *where) {
     char msg[700], why[900];
     snprintf(msg, sizeof msg, "%s", anet_last_error());
     const char *from = t->backend.ops->name;
-    anet_backend_config bc = {t->o.chip, t->o.numerics};
+    anet_backend_config bc = {t->o.chip, t->o.numerics, 0};
     anet_backend v;
     anet_status st = anet_backend_open("vane", &bc, &v);
     if (st != ANET_OK) {

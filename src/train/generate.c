@@ -98,7 +98,7 @@ anet_status anet_generate(const anet_gen_options *o, FILE *out) {
     anet_f16 *logits = NULL;
     anet_forms forms;
     const anet_forms *fp = NULL;
-    anet_backend_config bc = {o->chip, o->numerics};
+    anet_backend_config bc = {o->chip, o->numerics, 0};
     anet_status st = anet_backend_open(o->backend ? o->backend : "vane", &bc, &be);
     if (st == ANET_OK) st = load(o, &be, &forms, &fp, &ck, &c, &v, w16);
     int np = st == ANET_OK ? anet_tfm_nparams(&c) : 0;

@@ -14,7 +14,6 @@ static int refuse(char *why, size_t len, const char *text) {
 int anet_layers_form_pad(const anet_model_spec *m, anet_model_spec *out, char *why, size_t len) {
     if (len) why[0] = '\0';
     if (m->is_mlp) return refuse(why, len, "the mlp: form pads its own sizes");
-    if (m->loss != ANET_LOSS_XENT) return refuse(why, len, ANET_LAYERS_FORM_LOSS_WHY);
     if (m->nl < 1 || m->layers[m->nl - 1].kind != ANET_L_LINEAR) return refuse(why, len, "the model does not end in a Linear layer");
     *out = *m;
     anet_shape cur = m->input;

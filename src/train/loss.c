@@ -17,11 +17,12 @@ static int sum_axes(anet_graph *g, int x, int n, const int32_t *axes) {
 
 anet_status anet_loss_build(anet_graph *g, anet_loss_kind kind, int logits, int y, int inv_batch, int K, int B,
                             const char *name, anet_loss_ops *out) {
-    return anet_loss_build_form(g, kind, logits, y, inv_batch, K, B, 0.0f, 0, name, out);
+    return anet_loss_build_form(g, kind, logits, y, inv_batch, K, B, K, 0.0f, 0, name, out);
 }
 
 anet_status anet_loss_build_form(anet_graph *g, anet_loss_kind kind, int logits, int y, int inv_batch, int K, int B,
-                                 float log_eps, int rows, const char *name, anet_loss_ops *out) {
+                                 int k_mean, float log_eps, int rows, const char *name, anet_loss_ops *out) {
+    if (k_mean < 1 || k_mean > K) k_mean = K;
     static const int32_t ax2[1] = {2}, ax23[2] = {2, 3};
     int32_t sh[4] = {1, 1, K, B};
     int yr = y < 0 ? -1 : anet_b_reshape(g, NULL, y, 4, sh);
@@ -40,9 +41,10 @@ anet_status anet_loss_build_form(anet_graph *g, anet_loss_kind kind, int logits,
         break;
     }
     case ANET_LOSS_MSE: {
-        /* (z - t)^2 / K. Training batches are always full (the last partial one is dropped). */
+        /* (z - t)^2 / K. Training batches are always full (the last partial one is dropped) and
+         * never padded for this loss (step_forms.c). */
         int d = bin(g, ANET_OP_SUB, logits, yr);
-        per = bin(g, ANET_OP_MUL, bin(g, ANET_OP_MUL, d, d), c16(g, 1.0f / (float)K));
+        per = bin(g, ANET_OP_MUL, bin(g, ANET_OP_MUL, d, d), c16(g, 1.0f / (float)k_mean));
         break;
     }
     case ANET_LOSS_BCE: {
@@ -50,7 +52,7 @@ anet_status anet_loss_build_form(anet_graph *g, anet_loss_kind kind, int logits,
         int z = logits;
         int sp = un(g, ANET_OP_LOG, bin(g, ANET_OP_ADD, c16(g, 1.0f), un(g, ANET_OP_EXP, bin(g, ANET_OP_MUL, un(g, ANET_OP_ABS, z), c16(g, -1.0f)))));
         per = bin(g, ANET_OP_ADD, bin(g, ANET_OP_SUB, un(g, ANET_OP_RELU, z), bin(g, ANET_OP_MUL, z, yr)), sp);
-        per = bin(g, ANET_OP_MUL, per, c16(g, 1.0f / (float)K));
+        per = bin(g, ANET_OP_MUL, per, c16(g, 1.0f / (float)k_mean));
         break;
     }
     }

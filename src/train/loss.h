@@ -20,9 +20,11 @@ anet_status anet_loss_build(anet_graph *g, anet_loss_kind kind, int logits, int 
                             const char *name, anet_loss_ops *out);
 /* The same in a program form (plan/forms_lower.h): log_eps > 0 takes cross-entropy's log as
  * log(x + log_eps); rows: the loss is the per-sample row [1,1,1,B] times inv_batch (a row
- * too), whose sum is the batch loss. */
+ * too), whose sum is the batch loss. k_mean: the outputs mse and bce average over (the model's
+ * own; K counts the padded ones too, whose terms are zero: a zero output against a zero target
+ * for mse, the masked logit for bce). */
 anet_status anet_loss_build_form(anet_graph *g, anet_loss_kind kind, int logits, int y, int inv_batch, int K, int B,
-                                 float log_eps, int rows, const char *name, anet_loss_ops *out);
+                                 int k_mean, float log_eps, int rows, const char *name, anet_loss_ops *out);
 
 /* Sum over samples 0..count-1 of each sample's loss (mean over its K outputs for mse/bce), in
  * double, from logits [K][B] (fp16 or fp32 as dt says) and targets [K][B] (fp16). */

@@ -386,7 +386,7 @@ anet_status anet_seq_train(const anet_seq_options *o) {
                          B, nval);
     }
     FILE *mf = NULL;
-    anet_backend_config bc = {o->chip, o->numerics};
+    anet_backend_config bc = {o->chip, o->numerics, 0};
     const anet_forms *forms = NULL;
     st = anet_backend_open(o->backend ? o->backend : "vane", &bc, &r.be);
     if (st == ANET_OK) st = anet_seq_forms(&r.be, o->chip, &r.forms, &r.c, &forms);

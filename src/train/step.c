@@ -466,7 +466,7 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
      * seeded by a row of the loss scale: no [1,1,1,1] scalar is broadcast on the way back. */
     int inv_n = b->hyper_rows ? hyper_row(b, hv, ANET_HYPER_INV_BATCH) : hyper(b, hv, ANET_HYPER_INV_BATCH);
     st = logits < 0 ? fail_build("the forward pass")
-                    : anet_loss_build_form(b->g, m->loss, logits, y, inv_n, K, B, cfg->log_eps, b->hyper_rows, "b_loss", &lo);
+                    : anet_loss_build_form(b->g, m->loss, logits, y, inv_n, K, B, cfg->loss_outputs, cfg->log_eps, b->hyper_rows, "b_loss", &lo);
     if (st != ANET_OK) goto out;
     int loss = lo.loss;
     int seed = b->hyper_rows ? hyper_row(b, hv, ANET_HYPER_LOSS_SCALE) : hyper(b, hv, ANET_HYPER_LOSS_SCALE);

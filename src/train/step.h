@@ -87,6 +87,8 @@ typedef struct anet_step_config {
      * padded width (train/lower_conv.h); their biases take the bias_cols form like Linear's.
      * Set with a padded layer graph (train/layers_form.h). */
     int conv_matmul;
+    /* > 0: the model's own outputs when the program pads them (mse and bce average over these). */
+    int loss_outputs;
 } anet_step_config;
 
 /* Program I/O names sort alphabetically in declaration order (the ANE matches surfaces by

@@ -38,15 +38,14 @@ void anet_step_forms_config(const anet_forms *f, anet_step_config *cfg) {
     anet_forms_plan p;
     anet_forms_plan_for(f, &p);
     anet_model_spec *m = &cfg->model;
+    cfg->loss_outputs = anet_model_outputs(m);
     cfg->dialect = p.dialect;
     cfg->bias_cols = p.bias_cols;
     cfg->log_eps = p.log_eps;
     cfg->row_scalars = p.row_scalars;
     if (m->is_mlp) {
-        /* The outputs too for cross-entropy only: a padded class's logit is masked (-30000),
-         * which mse and bce would count. */
-        int last = m->loss == ANET_LOSS_XENT ? m->nlayers : m->nlayers - 1;
-        for (int l = 0; l <= last; l++) m->dims[l] = anet_forms_pad(&p, m->dims[l]);
+        /* The outputs too: a padded class adds nothing to the loss (train/loss.h). */
+        for (int l = 0; l <= m->nlayers; l++) m->dims[l] = anet_forms_pad(&p, m->dims[l]);
         /* The ones block of the bias form slices bias_cols rows of the input. */
         if (m->dims[0] < p.bias_cols) m->dims[0] = p.bias_cols;
         mlp_layers_from_dims(m);
@@ -61,10 +60,12 @@ void anet_step_forms_config(const anet_forms *f, anet_step_config *cfg) {
             *m = padded;
             cfg->conv_matmul = 1;
         }
-        cfg->param_col_mult = p.pad32 ? 32 : 1;
+        cfg->param_col_mult = p.pad32 && !f->host_backend ? 32 : 1;
         if (anet_model_in_features(m) < p.bias_cols) cfg->bias_cols = 1;
     }
-    if (!batch_pad_unsafe(m)) cfg->batch = anet_forms_pad(&p, cfg->batch);
+    /* A layer graph on a host backend runs its plain form: a padded batch would only be
+     * work on zero samples there. */
+    if (!batch_pad_unsafe(m) && (m->is_mlp || !f->host_backend)) cfg->batch = anet_forms_pad(&p, cfg->batch);
 }
 
 static void user_shape(const anet_io_desc *d, const anet_model_spec *m, int batch, anet_form_io *io) {
@@ -81,7 +82,9 @@ static void user_shape(const anet_io_desc *d, const anet_model_spec *m, int batc
         anet_model_param(m, d->index, &pi);
         io->user_rows = pi.rows;
         io->user_cols = pi.cols;
-        if (d->role == ANET_ROLE_PARAM && d->index == np - 1) io->fill = ANET_FORM_MASKED_LOGIT;
+        /* A padded class's logit: masked for cross-entropy and bce (no loss, no gradient); zero
+         * for mse, against a zero target. */
+        if (d->role == ANET_ROLE_PARAM && d->index == np - 1 && m->loss != ANET_LOSS_MSE) io->fill = ANET_FORM_MASKED_LOGIT;
         break;
     case ANET_ROLE_HYPER:
         io->user_rows = 1;
@@ -113,11 +116,7 @@ static anet_status alloc_side(anet_io **dst, const anet_form_io *io, const int64
 /* Why the program of `user` keeps unpadded sizes on a device backend ("" when it is padded). */
 static void unpadded_reason(const anet_model_spec *user, const anet_forms *f, char *why, size_t len) {
     why[0] = '\0';
-    if (f->host_backend) return;
-    if (user->is_mlp) {
-        if (user->loss != ANET_LOSS_XENT) snprintf(why, len, "%s", ANET_LAYERS_FORM_LOSS_WHY);
-        return;
-    }
+    if (f->host_backend || user->is_mlp) return;
     anet_model_spec padded;
     if (!anet_layers_form_pad(user, &padded, why, len) && !why[0]) snprintf(why, len, "its layers do not take the padded form");
 }
@@ -138,6 +137,10 @@ anet_status anet_step_forms_lower(anet_step_forms *sf, anet_step_program *sp, co
     anet_status st = anet_step_forms_lower_graph(sf, sp->graph, f);
     if (st) return st;
     unpadded_reason(user, f, sf->unpadded, sizeof sf->unpadded);
+    if (!f->host_backend && user->loss != ANET_LOSS_XENT && batch % 32 != 0) {
+        sf->unpadded_batch = batch;
+        sf->unpadded_loss = anet_loss_name(user->loss);
+    }
     /* Convs with baked kernels: the patch-extraction form (train/lower_conv.h), chosen because
      * runtime conv weights are reported for 1x1 kernels only. */
     for (int o = 0; o < sp->graph->nops; o++) {
@@ -164,6 +167,14 @@ anet_status anet_step_forms_lower(anet_step_forms *sf, anet_step_program *sp, co
 anet_status anet_step_forms_require(const anet_step_forms *sf, const anet_forms *f, const char *what) {
     int n = 0;
     const anet_form_rule *r = anet_form_rules(&n);
+    for (int i = 0; i < n && sf->unpadded_batch && !sf->unpadded[0]; i++)
+        if (sf->map.unmet[i])
+            return anet_fail(ANET_E_UNSUPPORTED, "this model cannot take the %s form at batch %d: padded samples would "
+                             "count in the %s loss, so the batch stays unpadded, and the %s program breaks rule %s (%s): "
+                             "a Neural Engine would %s. Use a batch size that is a multiple of 32, or train it on vane "
+                             "(docs/models.md)", f->strict ? "strict" : anet_chip_name(f->chip), sf->unpadded_batch,
+                             sf->unpadded_loss, what, r[i].id, sf->map.unmet_detail[i],
+                             anet_form_failure_name(r[i].failure));
     for (int i = 0; i < n && sf->unpadded[0]; i++)
         if (sf->map.unmet[i])
             return anet_fail(ANET_E_UNSUPPORTED, "this model cannot take the %s form yet: %s, so its %s program keeps "

@@ -29,6 +29,12 @@ grep -q "its recommended defaults --lr 0.002 (flags given" "$tmp/e.err" && grep 
 "$bin" train --dataset "$data" --model mlp:784-16-10 --epochs 1 --backend vane --max-steps 2 --out "$tmp/f" 2>"$tmp/f.err" >/dev/null
 ! grep -q "recommended defaults" "$tmp/f.err" && grep -q "lr 0.001; batch 128" "$tmp/f.err" || { cat "$tmp/f.err"; exit 1; }
 echo "ok: recommended defaults for a conv model only, flags given win"
+# vane runs a layer graph's plain form, which is no chip's program: --chip m1 or strict there
+# does not refuse it by that chip's rules (they apply to the device forms above).
+for chip in m1 strict; do
+    "$bin" train --dataset "$data" --model "$M" --epochs 1 --backend vane --chip "$chip" --max-steps 2 --quiet --out "$tmp/v$chip"
+done
+echo "ok: vane trains the plain form under --chip m1 and strict"
 
 ANE_TRAINER_FORMS=strict "$bin" compile --model "$M" --chip m1 --batch-size 32 --backend ane-sim --out "$tmp/c" >/dev/null
 

@@ -158,7 +158,7 @@ static int sim_open(void *ctx) {
         return set_err(c, ANET_ANE_RC_UNAVAILABLE,
                        "class _ANEInMemoryModelDescriptor not found (simulated fault 'classes')");
     if (!c->vane_open) {
-        anet_backend_config vc = {c->cfg.chip, c->cfg.numerics};
+        anet_backend_config vc = {c->cfg.chip, c->cfg.numerics, 0};
         /* With the rejected-ops rule off, compile for the most permissive profile. */
         if (!c->cfg.rules.reject_ops) vc.chip = ANET_CHIP_M4;
         /* vane's own ops, not the registry (which sits above this file and opens ane-sim). */

@@ -81,14 +81,55 @@ void anet_vk_softmax(int64_t outer, int64_t n, int64_t inner, const float *x, fl
 
 void anet_vk_transpose(int rank, const int64_t *dims, const int *perm, const float *x, float *y) {
     if (rank == 0) { y[0] = x[0]; return; }
+    /* Output axes that are adjacent input axes in order merge into one (a [B,C,H,W] ->
+     * [C,B,H,W] is a [B,C,HW] -> [C,B,HW] of whole rows); then the innermost run is a copy
+     * when contiguous, and swapped innermost axes go plane by plane. */
     int64_t xst[ANET_MAX_RANK], st[ANET_MAX_RANK], od[ANET_MAX_RANK], s = 1, total = 1;
     for (int i = rank - 1; i >= 0; i--) { xst[i] = s; s *= dims[i]; }
-    for (int i = 0; i < rank; i++) { od[i] = dims[perm[i]]; st[i] = xst[perm[i]]; total *= od[i]; }
-    int64_t inner = od[rank - 1], sin = st[rank - 1], idx[ANET_MAX_RANK] = {0}, ox = 0;
-    for (int64_t r = 0; r < total / inner; r++) {
-        float *yr = y + r * inner;
-        for (int64_t i = 0; i < inner; i++) yr[i] = x[ox + i * sin];
-        for (int i = rank - 2; i >= 0; i--) {
+    int r = 0;
+    for (int i = 0; i < rank; i++) {
+        if (dims[perm[i]] == 1) continue; /* a size-1 axis moves nothing */
+        if (r > 0 && st[r - 1] == xst[perm[i]] * dims[perm[i]]) {
+            od[r - 1] *= dims[perm[i]];
+            st[r - 1] = xst[perm[i]];
+        } else {
+            od[r] = dims[perm[i]];
+            st[r] = xst[perm[i]];
+            r++;
+        }
+        total *= dims[perm[i]];
+    }
+    if (r == 0) { y[0] = x[0]; return; }
+    int64_t inner = od[r - 1], sin = st[r - 1], idx[ANET_MAX_RANK] = {0}, ox = 0;
+    if (r >= 2 && sin != 1 && st[r - 2] == 1) {
+        /* Planes y[a][b] = x[b][a] (the last two output axes swap the input's innermost ones),
+         * by tiles: both cache lines stay hot. */
+        const int64_t A = od[r - 2], Bn = inner, T = 32, plane = A * Bn;
+        for (int64_t q = 0; q < total / plane; q++) {
+            float *yp = y + q * plane;
+            const float *xp = x + ox;
+            for (int64_t a0 = 0; a0 < A; a0 += T)
+                for (int64_t b0 = 0; b0 < Bn; b0 += T) {
+                    int64_t a1 = a0 + T < A ? a0 + T : A, b1 = b0 + T < Bn ? b0 + T : Bn;
+                    for (int64_t a = a0; a < a1; a++)
+                        for (int64_t b = b0; b < b1; b++) yp[a * Bn + b] = xp[b * sin + a];
+                }
+            for (int i = r - 3; i >= 0; i--) {
+                idx[i]++;
+                ox += st[i];
+                if (idx[i] < od[i]) break;
+                ox -= st[i] * od[i];
+                idx[i] = 0;
+            }
+        }
+        return;
+    }
+    for (int64_t row = 0; row < total / inner; row++) {
+        float *yr = y + row * inner;
+        if (sin == 1) memcpy(yr, x + ox, (size_t)inner * sizeof(float));
+        else
+            for (int64_t i = 0; i < inner; i++) yr[i] = x[ox + i * sin];
+        for (int i = r - 2; i >= 0; i--) {
             idx[i]++;
             ox += st[i];
             if (idx[i] < od[i]) break;
@@ -207,6 +248,26 @@ void anet_vk_im2col_t(const anet_vk_win *g, const float *x, float *colt) {
                         copy_run(out, g->kw, x + (c * g->h + iy) * g->w, x0, g->dw, lo, hi);
                 }
         }
+}
+
+void anet_vk_conv_scatter(const anet_vk_win *g, int64_t M, const float *p, float *y) {
+    const int64_t hw = g->h * g->w;
+    for (int64_t m = 0; m < M; m++) {
+        float *ym = y + m * g->ho * g->wo;
+        memset(ym, 0, (size_t)(g->ho * g->wo) * sizeof(float));
+        for (int64_t i = 0; i < g->kh; i++)
+            for (int64_t j = 0; j < g->kw; j++) {
+                const float *pp = p + ((m * g->kh + i) * g->kw + j) * hw;
+                int64_t dy = g->pt - i * g->dh, dx = g->pl - j * g->dw; /* output = input + shift */
+                int64_t y0 = dy < 0 ? -dy : 0, y1 = g->ho - dy < g->h ? g->ho - dy : g->h;
+                int64_t x0 = dx < 0 ? -dx : 0, x1 = g->wo - dx < g->w ? g->wo - dx : g->w;
+                for (int64_t iy = y0; iy < y1; iy++) {
+                    float *yr = ym + (iy + dy) * g->wo + dx;
+                    const float *pr = pp + iy * g->w;
+                    for (int64_t ix = x0; ix < x1; ix++) yr[ix] += pr[ix];
+                }
+            }
+    }
 }
 
 void anet_vk_pool(int is_max, int exclude_pad, int64_t planes, const anet_vk_win *g,

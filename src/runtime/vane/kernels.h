@@ -119,6 +119,11 @@ void anet_vk_im2col_t(const anet_vk_win *g, const float *x, float *colt);
 /* A sparse const kernel (e.g. the one-hot patch extraction of program forms): one output
  * plane [ho, wo] as the sum over its taps of w * the input plane `ci` read at window position
  * (i, j). x is the group's input [c, h, w]. Cost: taps x outputs, not c*kh*kw x outputs. */
+/* The col2im half of a stride-1 conv: p[(m*kh + i)*kw + j][iy*w + ix] holds sum_c W[m][c][i][j]
+ * x[c][iy][ix]; y[m] (M planes of ho x wo) becomes the sum over taps, in (i, j) order, of each
+ * plane shifted to y[m][iy + pt - i*dh][ix + pl - j*dw]. */
+void anet_vk_conv_scatter(const anet_vk_win *g, int64_t M, const float *p, float *y);
+
 typedef struct anet_vk_tap {
     int32_t ci, i, j;
     float w;

@@ -460,7 +460,15 @@ static anet_status plan_conv(const ctx *c, step *s) {
     s->direct = w->kh == 1 && w->kw == 1 && w->sh == 1 && w->sw == 1 && w->pt == 0 && w->pl == 0 &&
                 w->ho == w->h && w->wo == w->w;
     if ((st = plan_conv_taps(c, s, wv)) != ANET_OK) return st;
-    if (!s->direct && !s->taps) {
+    if (!s->direct && !s->taps && w->sh == 1 && w->sw == 1 && s->M * w->h * w->w < w->c * w->ho * w->wo) {
+        /* Few output channels from many input channels across a wide padding (input-gradient
+         * convs): one GEMM of the regrouped weight with the input as it is, then each tap's
+         * plane added at its shift, moves M*kh*kw*h*w values where im2col moves c*kh*kw*ho*wo. */
+        s->col2im = 1;
+        if (s->M * w->kh * w->kw > INT_MAX || w->h * w->w > INT_MAX) return bad(c, "dimension too large");
+        s->scratch_n = s->groups * s->M * s->K + s->M * w->kh * w->kw * w->h * w->w;
+        if (s->scratch_n > ANET_MAX_ELEMENTS) return bad(c, "conv buffer too large");
+    } else if (!s->direct && !s->taps) {
         s->scratch_n = s->K * s->N;
         if (s->scratch_n > ANET_MAX_ELEMENTS) return bad(c, "im2col buffer too large");
         /* Rows of fewer than 16 outputs make im2col's runs short; kernel rows are the long runs

@@ -137,7 +137,7 @@ anet_status anet_vane_compile_graph_opts(void *state, const anet_graph *g, unsig
     vane_state *vs = state;
     if (!vs || !g || !out) return anet_fail(ANET_E_INVALID, "vane compile: missing argument");
     *out = NULL;
-    anet_status st = reject(g, vs->cfg.chip);
+    anet_status st = vs->cfg.host_form ? ANET_OK : reject(g, vs->cfg.chip);
     if (st != ANET_OK) return st;
 
     anet_program *p = calloc(1, sizeof *p);
@@ -290,7 +290,23 @@ static void run_step(const anet_program *p, const step *s) {
             for (int64_t o = 0; o < s->cout; o++)
                 anet_vk_conv_taps(w, s->taps + s->tap_start[o], s->tap_start[o + 1] - s->tap_start[o],
                                   x + (n * s->cin + o / s->M * w->c) * in_plane, y + (n * s->cout + o) * out_plane);
-        for (int64_t n = 0; !s->taps && n < s->batch; n++)
+        if (s->col2im) {
+            /* The weight regrouped [(m, i, j)][c] per group, once per run. */
+            const int64_t khw = w->kh * w->kw, mk = s->M * khw;
+            float *wr = s->scratch, *pl = s->scratch + s->groups * s->M * s->K;
+            for (int64_t o = 0; o < s->cout; o++)
+                for (int64_t c = 0; c < w->c; c++)
+                    for (int64_t t = 0; t < khw; t++)
+                        wr[(o / s->M * mk + o % s->M * khw + t) * w->c + c] = wt[(o * w->c + c) * khw + t];
+            for (int64_t n = 0; n < s->batch; n++)
+                for (int64_t g = 0; g < s->groups; g++) {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mk, (int)in_plane, (int)w->c, 1.0f,
+                                wr + g * mk * w->c, (int)w->c, x + (n * s->cin + g * w->c) * in_plane, (int)in_plane,
+                                0.0f, pl, (int)in_plane);
+                    anet_vk_conv_scatter(w, s->M, pl, y + (n * s->cout + g * s->M) * out_plane);
+                }
+        }
+        for (int64_t n = 0; !s->taps && !s->col2im && n < s->batch; n++)
             for (int64_t g = 0; g < s->groups; g++) {
                 const float *xg = x + (n * s->cin + g * w->c) * in_plane;
                 float *yg = y + (n * s->cout + g * s->M) * out_plane;

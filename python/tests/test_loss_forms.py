@@ -1,0 +1,74 @@
+"""mse and bce in the device forms (ane-sim): the program pads the outputs to 32 (a zero output
+against a zero target for mse, the masked logit for bce: no loss, no gradient) and averages over
+the model's own outputs; the batch stays unpadded (padded samples would count), so it must be a
+multiple of 32 there.
+
+Oracle: the first step's training loss (one batch, the initial weights) against the same loss
+computed in float64 from the eval program's predictions (fp16 tolerance: 1%); a padded class
+counted (log 2 per class for bce) or a mean over the padded outputs (32x smaller) is far
+outside it. Then the device form against vane's plain form over a few epochs: the same
+programs up to padding, so the final losses agree within 2%."""
+import numpy as np
+import pytest
+
+import ane_trainer as at
+
+N, D = 256, 20
+
+
+def data(kind, k, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(N, D)).astype(np.float32)
+    w = rng.normal(size=(D, k)) / np.sqrt(D)
+    t = np.sin(2 * x @ w)
+    y = (t if kind == "mse" else (t > 0)).astype(np.float32)
+    return x, y
+
+
+def f64_loss(kind, z, y):
+    z, y = z.astype(np.float64), y.astype(np.float64).reshape(z.shape)
+    if kind == "mse":
+        return float(np.mean((z - y) ** 2))
+    return float(np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))))
+
+
+SPECS = [
+    ("mlp:20-32-3,loss:mse", "mse", 3),
+    ("in:20,linear:32,relu,linear:1,loss:mse", "mse", 1),
+    ("mlp:20-16-5,loss:bce", "bce", 5),
+    ("in:20,linear:32,relu,dropout:0.1,linear:2,loss:bce", "bce", 2),
+]
+
+
+@pytest.mark.parametrize("spec,kind,k", SPECS)
+@pytest.mark.parametrize("chip,update", [("m1", "cpu"), ("m4", "ane")])
+def test_first_step_loss_in_the_device_form(spec, kind, k, chip, update):
+    x, y = data(kind, k)
+    x1, y1 = x[:32], y[:32]
+    with at.Trainer(at.Model(spec, seed=1), backend="ane-sim", chip=chip, update=update, batch_size=32,
+                    lr=1e-3, verbose=False) as tr:
+        assert tr.backend == "ane-sim"
+        want = f64_loss(kind, tr.predict(x1), y1)
+        got = tr.fit(x1, y1, epochs=1, shuffle=False).history["loss"][0]
+    assert abs(got - want) <= 0.01 * want, (got, want)
+
+
+@pytest.mark.parametrize("spec,kind,k", SPECS)
+def test_device_form_trains_like_vane(spec, kind, k):
+    x, y = data(kind, k)
+    losses = {}
+    for be in ("vane", "ane-sim"):
+        with at.Trainer(at.Model(spec, seed=2), backend=be, chip="m1", batch_size=32, lr=3e-3, verbose=False) as tr:
+            tr.fit(x, y, epochs=4)
+            losses[be] = tr.evaluate(x, y).loss
+    assert losses["ane-sim"] < 0.9 * f64_loss(kind, np.zeros_like(y), y) or kind == "bce"
+    assert abs(losses["ane-sim"] - losses["vane"]) <= 0.02 * losses["vane"], losses
+
+
+def test_batch_not_a_multiple_of_32_is_refused_with_the_reason():
+    x, y = data("mse", 1)
+    with pytest.raises(at.Error) as e:
+        with at.Trainer(at.Model("mlp:20-16-1,loss:mse"), backend="ane-sim", chip="m1", batch_size=16, verbose=False) as tr:
+            tr.fit(x, y, epochs=1)
+    msg = str(e.value)
+    assert "batch 16" in msg and "mse loss" in msg and "multiple of 32" in msg, msg
