@@ -58,7 +58,7 @@ static anet_backend sim_backend(const anet_forms *f, const anet_ane_options *opt
     anet_ane_seam seam;
     anet_backend b = {anet_ane_sim_backend_ops(), NULL};
     CHECK_EQ_INT(anet_ane_sim_seam_create(&sc, &seam), ANET_OK);
-    anet_backend_config bc = {ANET_CHIP_M1, ANET_NUMERICS_FP16};
+    anet_backend_config bc = {ANET_CHIP_M1, ANET_NUMERICS_FP16, 0};
     CHECK_MSG(anet_ane_backend_create_seam(&bc, opt, seam, &b.state) == ANET_OK, "%s", anet_last_error());
     return b;
 }
