@@ -41,6 +41,15 @@ static int emit(anet_graph *g, char **mil, size_t *len) {
     return ok;
 }
 
+/* add_state's MIL text (malloc'd), as built. */
+static char *add_state_mil(size_t *len) {
+    anet_graph *g = add_state(ANET_MIL_IOS18);
+    char *mil = NULL;
+    CHECK(emit(g, &mil, len));
+    anet_graph_free(g);
+    return mil;
+}
+
 static void fill(uint16_t *d, size_t n, uint32_t seed) {
     for (size_t i = 0; i < n; i++) {
         seed = seed * 1664525u + 1013904223u;
@@ -77,11 +86,8 @@ static void test_sim_locks(void) {
     const anet_ane_seam_ops *o = seam.ops;
     void *c = seam.ctx;
     CHECK_EQ_INT(o->open(c), 0);
-    anet_graph *g = add_state(ANET_MIL_IOS18);
-    char *mil = NULL;
     size_t len = 0;
-    CHECK(emit(g, &mil, &len));
-    anet_graph_free(g);
+    char *mil = add_state_mil(&len);
     anet_ane_model *m = NULL;
     CHECK_EQ_INT(o->model_create(c, mil, len, NULL, 0, &m), 0);
     CHECK_EQ_INT(o->compile(c, m), 0);
@@ -131,11 +137,8 @@ static void test_backend_lend(void) {
     anet_forms f;
     CHECK_EQ_INT(anet_forms_parse("none", &f), ANET_OK);
     anet_backend b = sim_backend(&f, NULL);
-    anet_graph *g = add_state(ANET_MIL_IOS18);
-    char *mil = NULL;
     size_t len = 0;
-    CHECK(emit(g, &mil, &len));
-    anet_graph_free(g);
+    char *mil = add_state_mil(&len);
     anet_program *p = NULL;
     CHECK_MSG(b.ops->compile(b.state, mil, len, NULL, 0, &p) == ANET_OK, "%s", anet_last_error());
     CHECK_EQ_INT(anet_ane_pair(b.state, p, 1, 1), ANET_OK);
@@ -168,9 +171,7 @@ static void test_backend_lend(void) {
     anet_ane_options_default(&opt);
     opt.pack_inputs = 1;
     b = sim_backend(&f, &opt);
-    g = add_state(ANET_MIL_IOS18);
-    CHECK(emit(g, &mil, &len));
-    anet_graph_free(g);
+    mil = add_state_mil(&len);
     CHECK_MSG(b.ops->compile(b.state, mil, len, NULL, 0, &p) == ANET_OK, "%s", anet_last_error());
     CHECK_EQ_INT(anet_ane_lend(b.state, p, 0, &base, &stride), ANET_E_UNSUPPORTED);
     b.ops->destroy(b.state);
