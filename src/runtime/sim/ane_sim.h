@@ -46,9 +46,10 @@ typedef struct anet_ane_sim_rules {
      * systems where modelAttributes lacks it. */
     int report_layout;
     /* IOSurface lock discipline (Apple's IOSurfaceLock/IOSurfaceUnlock documentation: the pair
-     * bounds the CPU's access to a surface's bytes). Always checked: an evaluation whose request
-     * holds a surface the CPU has locked fails (the CPU and the device would race), and an unlock
-     * must match a lock of the same mode. audit_writes (ANE_TRAINER_SIM_AUDIT_WRITES=1; off by
+     * bounds the CPU's access to a surface's bytes; kIOSurfaceLockReadOnly must be given to both,
+     * asymmetric use is undefined). Always checked: an evaluation whose request holds a surface
+     * the CPU has locked fails (the CPU and the device would race), and an unlock must match a
+     * lock of the same mode. audit_writes (ANE_TRAINER_SIM_AUDIT_WRITES=1; off by
      * default, it reads every surface at each unlock and evaluation) also catches the CPU
      * writing a surface without holding a write lock: after its unlock, through a read-only
      * lock, or never locked. */
