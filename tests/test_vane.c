@@ -350,8 +350,12 @@ static void test_conv(void) {
         {1, 3, 5, 8, 2, 2, 3, 1, 1, 1, 1, 1, "custom", {0, 1, 2, 0}, 0, 0},
         {2, 4, 9, 11, 6, 3, 3, 2, 1, 1, 2, 2, "custom", {1, 2, 0, 3}, 0, 1},
         {1, 6, 8, 8, 12, 5, 5, 1, 1, 1, 1, 6, "custom", {2, 2, 2, 2}, 0, 1},
-        /* a weight-gradient shape (wide kernel, narrow output): vane's transposed im2col */
+        /* weight-gradient shapes (wide kernel, narrow output): vane's direct sums in lanes
+         * (anet_vk_conv_wide; kernel rows of 12 and 28 taps, groups), and with a dilation the
+         * transposed im2col */
         {1, 7, 12, 13, 4, 10, 12, 1, 1, 1, 1, 1, "custom", {1, 2, 2, 1}, 1, 0},
+        {2, 6, 9, 30, 4, 3, 28, 1, 1, 1, 1, 2, "custom", {1, 1, 2, 2}, 1, 0},
+        {1, 3, 6, 28, 2, 3, 13, 1, 1, 1, 2, 1, "custom", {1, 0, 0, 0}, 1, 0},
         /* input-gradient shapes (few outputs from many inputs across a wide padding): vane's
          * GEMM on the unexpanded input, then the taps' planes added at their shifts */
         {2, 16, 10, 10, 6, 5, 5, 1, 1, 1, 1, 1, "custom", {4, 4, 4, 4}, 1, 0},

@@ -269,6 +269,18 @@ static void test_sets_agree(void) {
             S->gather(&p, k, k == 0 ? a : k == 1 ? b : c, 100, 500, y1);
             if (!same_bits(y0, y1, 500)) bad++;
         }
+        /* The wide conv's sums for every output count, over rows some of which are out of range
+         * (iy0 = -1): bit for bit as the baseline. */
+        for (int nj = 1; nj <= ANET_VK_WIDE_J; nj++) {
+            enum { WC = 3, WKH = 4, WH = 5, WKWP = 32, WRL = ANET_VK_WIDE_J + WKWP };
+            static float w[WC * WKH * WKWP], xr[WC * WH * WRL];
+            static float o0[ANET_VK_WIDE_J * ANET_VK_WIDE_LANES], o1[ANET_VK_WIDE_J * ANET_VK_WIDE_LANES];
+            for (int e = 0; e < WC * WKH * WKWP; e++) w[e] = a[e % N];
+            for (int e = 0; e < WC * WH * WRL; e++) xr[e] = b[(7 * e) % N];
+            B->wide_block(WC, WKH, WH, -1, WRL, WKWP, w, xr, nj, o0);
+            S->wide_block(WC, WKH, WH, -1, WRL, WKWP, w, xr, nj, o1);
+            if (!same_bits(o0, o1, (size_t)nj * ANET_VK_WIDE_LANES)) { bad++; fprintf(stderr, "%s wide_block nj %d\n", S->name, nj); }
+        }
         CHECK_MSG(bad == 0, "kernel set %s differs from %s in %d cases", S->name, B->name, bad);
     }
 }

@@ -250,6 +250,39 @@ void anet_vk_im2col_t(const anet_vk_win *g, const float *x, float *colt) {
         }
 }
 
+/* Each input row once, widened: xr[t] = x[c][iy][t - pl] for t < rl (zeros outside), rl covering
+ * every column the outputs read, rounded up to whole blocks of outputs. */
+static int64_t wide_rl(const anet_vk_win *g) {
+    const int64_t L = ANET_VK_WIDE_LANES, J = ANET_VK_WIDE_J;
+    return (g->wo + J - 1) / J * J + (g->kw + L - 1) / L * L;
+}
+
+int64_t anet_vk_conv_wide_scratch(const anet_vk_win *g, int64_t M) {
+    (void)M;
+    return g->c * g->h * wide_rl(g) + ANET_VK_WIDE_J * ANET_VK_WIDE_LANES;
+}
+
+void anet_vk_conv_wide(const anet_vk_win *g, int64_t M, const float *wt, const float *x, float *y, float *scratch) {
+    enum { L = ANET_VK_WIDE_LANES, J = ANET_VK_WIDE_J };
+    const anet_vk_ops *k = anet_vk_best();
+    const int64_t kwp = (g->kw + L - 1) / L * L, wo = g->wo, rl = wide_rl(g);
+    float *xrows = scratch, *t = scratch + g->c * g->h * rl;
+    int64_t lo, hi;
+    in_bounds_run(-g->pl, 1, g->w, rl, &lo, &hi);
+    for (int64_t r = 0; r < g->c * g->h; r++) copy_run(xrows + r * rl, rl, x + r * g->w, -g->pl, 1, lo, hi);
+    for (int64_t i = 0; i < g->ho; i++)
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t j0 = 0; j0 < wo; j0 += J) {
+                int64_t nj = wo - j0 < J ? wo - j0 : J;
+                k->wide_block(g->c, g->kh, g->h, i - g->pt, rl, kwp, wt + m * g->c * g->kh * kwp, xrows + j0, nj, t);
+                for (int64_t jj = 0; jj < nj; jj++) {
+                    float s = 0.0f;
+                    for (int l = 0; l < L; l++) s += t[jj * L + l];
+                    y[(m * g->ho + i) * wo + j0 + jj] = s;
+                }
+            }
+}
+
 void anet_vk_conv_scatter(const anet_vk_win *g, int64_t M, const float *p, float *y) {
     const int64_t hw = g->h * g->w;
     for (int64_t m = 0; m < M; m++) {

@@ -72,6 +72,12 @@ typedef struct anet_vk_ops {
     void (*reduce)(anet_vk_redop op, int rank, const int64_t *dims, unsigned mask, const float *x, float *y);
     /* a + x[0] + ... + x[n-1], added in that order (a full sum taken tile by tile) */
     float (*sum_row)(const float *x, int64_t n, float a);
+    /* anet_vk_conv_wide's sums for nj (1..ANET_VK_WIDE_J) consecutive outputs of one row, xrows
+     * advanced to the first: out[jj][l] = sum over c < C, p < KH with 0 <= iy0 + p < H, and
+     * over the lane blocks q in order, of w[(c*KH + p)*kwp + q*LANES + l] *
+     * xrows[(c*H + iy0 + p)*rl + jj + q*LANES + l] (the same order in every set). */
+    void (*wide_block)(int64_t C, int64_t KH, int64_t H, int64_t iy0, int64_t rl, int64_t kwp, const float *w,
+                       const float *xrows, int64_t nj, float *out);
 } anet_vk_ops;
 
 /* The fastest set this CPU runs (decided once). */
@@ -119,6 +125,17 @@ void anet_vk_im2col_t(const anet_vk_win *g, const float *x, float *colt);
 /* A sparse const kernel (e.g. the one-hot patch extraction of program forms): one output
  * plane [ho, wo] as the sum over its taps of w * the input plane `ci` read at window position
  * (i, j). x is the group's input [c, h, w]. Cost: taps x outputs, not c*kh*kw x outputs. */
+/* A stride-1, undilated conv of one batch item whose kernel is wider than its output (wo < 16):
+ * y[m][i][j] = sum over c, p (in order) of the kernel row wt[m][c][p][0..kwp) (kw taps, zero
+ * after) against the input row c, i - pt + p from column j - pl (zero outside), each product
+ * summed in lanes of ANET_VK_WIDE_LANES (tap q in lane q mod lanes: the same order on every
+ * CPU), the lanes added last in order. wt is the weight with rows padded to kwp = kw rounded up
+ * to the lanes; scratch holds anet_vk_conv_wide_scratch(g, M) floats. */
+#define ANET_VK_WIDE_LANES 16
+#define ANET_VK_WIDE_J 8 /* at most this many outputs summed at once (their sums stay in registers) */
+int64_t anet_vk_conv_wide_scratch(const anet_vk_win *g, int64_t M);
+void anet_vk_conv_wide(const anet_vk_win *g, int64_t M, const float *wt, const float *x, float *y, float *scratch);
+
 /* The col2im half of a stride-1 conv: p[(m*kh + i)*kw + j][iy*w + ix] holds sum_c W[m][c][i][j]
  * x[c][iy][ix]; y[m] (M planes of ho x wo) becomes the sum over taps, in (i, j) order, of each
  * plane shifted to y[m][iy + pt - i*dh][ix + pl - j*dw]. */

@@ -452,7 +452,59 @@ static void VK_FN(reduce)(anet_vk_redop op, int rank, const int64_t *dims, unsig
     }
 }
 
+/* 16 lanes as one value: a zmm register with AVX-512, two ymm, four xmm; lane-wise mul and add,
+ * so every set computes the same bits. */
+typedef float VK_FN(v16) __attribute__((vector_size(64)));
+
+
+/* NJ outputs' sums at once, each in its own register (NJ chains hide the add latency). */
+#define VK_WIDE_NJ(NJ)                                                                              \
+    static void VK_FN(wide_##NJ)(int64_t C, int64_t KH, int64_t H, int64_t iy0, int64_t rl, int64_t kwp, \
+                                 const float *w, const float *xrows, float *out) {                  \
+        VK_FN(v16) t[NJ];                                                                           \
+        memset(t, 0, sizeof t);                                                                     \
+        for (int64_t c = 0; c < C; c++)                                                             \
+            for (int64_t p = 0; p < KH; p++) {                                                      \
+                int64_t iy = iy0 + p;                                                               \
+                if (iy < 0 || iy >= H) continue;                                                    \
+                const float *wr = w + (c * KH + p) * kwp, *xr = xrows + (c * H + iy) * rl;          \
+                for (int64_t q0 = 0; q0 < kwp; q0 += 16) {                                          \
+                    VK_FN(v16) wv; /* unaligned loads; no vector crosses a call (the ABI) */        \
+                    memcpy(&wv, wr + q0, sizeof wv);                                                \
+                    for (int jj = 0; jj < NJ; jj++) {                                               \
+                        VK_FN(v16) xv;                                                              \
+                        memcpy(&xv, xr + q0 + jj, sizeof xv);                                       \
+                        t[jj] += wv * xv;                                                           \
+                    }                                                                               \
+                }                                                                                   \
+            }                                                                                       \
+        memcpy(out, t, sizeof t);                                                                   \
+    }
+VK_WIDE_NJ(1)
+VK_WIDE_NJ(2)
+VK_WIDE_NJ(3)
+VK_WIDE_NJ(4)
+VK_WIDE_NJ(5)
+VK_WIDE_NJ(6)
+VK_WIDE_NJ(7)
+VK_WIDE_NJ(8)
+
+static void VK_FN(wide_block)(int64_t C, int64_t KH, int64_t H, int64_t iy0, int64_t rl, int64_t kwp, const float *w,
+                              const float *xrows, int64_t nj, float *out) {
+    _Static_assert(ANET_VK_WIDE_LANES == 16 && ANET_VK_WIDE_J == 8, "wide_block sums up to 8 outputs in 16 lanes");
+    switch (nj) {
+    case 1: VK_FN(wide_1)(C, KH, H, iy0, rl, kwp, w, xrows, out); break;
+    case 2: VK_FN(wide_2)(C, KH, H, iy0, rl, kwp, w, xrows, out); break;
+    case 3: VK_FN(wide_3)(C, KH, H, iy0, rl, kwp, w, xrows, out); break;
+    case 4: VK_FN(wide_4)(C, KH, H, iy0, rl, kwp, w, xrows, out); break;
+    case 5: VK_FN(wide_5)(C, KH, H, iy0, rl, kwp, w, xrows, out); break;
+    case 6: VK_FN(wide_6)(C, KH, H, iy0, rl, kwp, w, xrows, out); break;
+    case 7: VK_FN(wide_7)(C, KH, H, iy0, rl, kwp, w, xrows, out); break;
+    default: VK_FN(wide_8)(C, KH, H, iy0, rl, kwp, w, xrows, out); break;
+    }
+}
+
 const anet_vk_ops VK_TABLE = {
     VK_NAME, VK_FN(round), VK_FN(binary_row), VK_FN(binary), VK_FN(select_row), VK_FN(select), VK_FN(unary),
-    VK_FN(gather), VK_FN(reduce), VK_FN(sum_row),
+    VK_FN(gather), VK_FN(reduce), VK_FN(sum_row), VK_FN(wide_block),
 };

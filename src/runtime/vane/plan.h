@@ -63,6 +63,7 @@ typedef struct step {
     int direct; /* conv: 1x1, stride 1, no pad: no im2col */
     int im2col_t; /* conv: im2col built transposed, read by a transposed GEMM (narrow output, wide kernel) */
     int col2im;   /* conv: GEMM on the unexpanded input, then each tap's plane added at its shift */
+    int wide;     /* conv: direct sums of a wide kernel over a narrow output (anet_vk_conv_wide) */
     anet_vk_tap *taps;  /* conv with a sparse const kernel: the nonzero taps per output channel */
     int64_t *tap_start; /* [cout + 1]: output channel o's taps are taps[tap_start[o] ..) */
     int64_t scratch_n;

@@ -460,10 +460,21 @@ static anet_status plan_conv(const ctx *c, step *s) {
     s->direct = w->kh == 1 && w->kw == 1 && w->sh == 1 && w->sw == 1 && w->pt == 0 && w->pl == 0 &&
                 w->ho == w->h && w->wo == w->w;
     if ((st = plan_conv_taps(c, s, wv)) != ANET_OK) return st;
-    if (!s->direct && !s->taps && w->sh == 1 && w->sw == 1 && s->M * w->h * w->w < w->c * w->ho * w->wo) {
+    int unit = w->sh == 1 && w->sw == 1 && w->dh == 1 && w->dw == 1;
+    if (!s->direct && !s->taps && unit && w->wo < 16 && w->kw >= 2 * w->wo) {
+        /* A wide kernel over a narrow output (weight gradients: the kernel is the output
+         * gradient, the output the weight's taps): direct sums, no patch matrix. */
+        s->wide = 1;
+        int64_t kwp = (w->kw + ANET_VK_WIDE_LANES - 1) / ANET_VK_WIDE_LANES * ANET_VK_WIDE_LANES;
+        s->scratch_n = s->groups * s->M * w->c * w->kh * kwp + anet_vk_conv_wide_scratch(w, s->M);
+        if (s->scratch_n > ANET_MAX_ELEMENTS) return bad(c, "conv buffer too large");
+    } else if (!s->direct && !s->taps && w->sh == 1 && w->sw == 1 && s->M * w->h * w->w < w->c * w->ho * w->wo &&
+               w->h * w->w <= w->ho * w->wo) {
         /* Few output channels from many input channels across a wide padding (input-gradient
          * convs): one GEMM of the regrouped weight with the input as it is, then each tap's
-         * plane added at its shift, moves M*kh*kw*h*w values where im2col moves c*kh*kw*ho*wo. */
+         * plane added at its shift, moves M*kh*kw*h*w values where im2col moves c*kh*kw*ho*wo,
+         * and multiplies no more (the output is at least as large as the input; a weight
+         * gradient at batch 128 moved less but multiplied 8x more). */
         s->col2im = 1;
         if (s->M * w->kh * w->kw > INT_MAX || w->h * w->w > INT_MAX) return bad(c, "dimension too large");
         s->scratch_n = s->groups * s->M * s->K + s->M * w->kh * w->kw * w->h * w->w;
