@@ -47,6 +47,7 @@ struct anet_ane_surface {
     int write_locked; /* of which for writing */
     int wrote;        /* a write lock was taken since the last fingerprint */
     uint64_t print;   /* audit_writes: the bytes' fingerprint when the CPU last let go, or the device wrote */
+    int printed;      /* print is set (audit_writes may be switched on with surfaces alive) */
 };
 
 struct anet_ane_request {
@@ -310,7 +311,7 @@ static uint64_t surface_print(const anet_ane_surface *s) {
 
 /* audit_writes: has the CPU changed s since it last let go of it (or the device wrote it)? */
 static int audit_unlocked_write(sim_ctx *c, const anet_ane_surface *s, const char *when) {
-    if (!c->cfg.rules.audit_writes || surface_print(s) == s->print) return 0;
+    if (!c->cfg.rules.audit_writes || !s->printed || surface_print(s) == s->print) return 0;
     return set_err(c, ANET_ANE_RC_INVALID, "%s: the CPU wrote a surface of %zu bytes without holding a write "
                    "lock (after IOSurfaceUnlock, or never locked; simulated audit)", when, s->bytes);
 }
@@ -328,7 +329,10 @@ static int sim_surface_create(void *ctx, size_t bytes, anet_ane_surface **out) {
         return set_err(c, ANET_ANE_RC_NOMEM, "IOSurfaceCreate: out of memory");
     }
     s->bytes = bytes;
-    if (c->cfg.rules.audit_writes) s->print = surface_print(s);
+    if (c->cfg.rules.audit_writes) {
+        s->print = surface_print(s);
+        s->printed = 1;
+    }
     c->nsurf++;
     *out = s;
     return 0;
@@ -360,8 +364,9 @@ static int sim_surface_unlock(void *ctx, anet_ane_surface *s, int read_only) {
     if (!read_only) s->write_locked--;
     if (s->locked || !c->cfg.rules.audit_writes) return 0;
     uint64_t now = surface_print(s);
-    int bad = now != s->print && !s->wrote;
+    int bad = s->printed && now != s->print && !s->wrote;
     s->print = now;
+    s->printed = 1;
     s->wrote = 0;
     if (bad)
         return set_err(c, ANET_ANE_RC_INVALID, "IOSurfaceUnlock: the CPU wrote a surface of %zu bytes "
@@ -598,7 +603,10 @@ static int sim_evaluate(void *ctx, anet_ane_model *m, anet_ane_request *r) {
     if (bad) return set_err(c, ANET_ANE_RC_NOMEM, "simulator: out of memory");
     if (st) return set_err(c, ANET_ANE_RC_EVAL, "simulator: vane: %s", anet_last_error());
     if (zeros || wrong) quirk_outputs(r, m, oo, !zeros);
-    for (int j = 0; c->cfg.rules.audit_writes && j < r->nout; j++) r->out[j]->print = surface_print(r->out[j]);
+    for (int j = 0; c->cfg.rules.audit_writes && j < r->nout; j++) {
+        r->out[j]->print = surface_print(r->out[j]);
+        r->out[j]->printed = 1;
+    }
     return 0;
 }
 
