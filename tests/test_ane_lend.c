@@ -122,6 +122,23 @@ static void test_sim_locks(void) {
     ((unsigned char *)base)[0] ^= 0xff;
     CHECK_EQ_INT(o->surface_unlock(c, in[0], 1), ANET_ANE_RC_INVALID);
     CHECK_STR_CONTAINS(o->error(c), "read-only lock");
+    /* The audit switched on with surfaces alive: no false alarm for bytes it never saw. */
+    anet_ane_surface *late = NULL;
+    anet_ane_sim_rules rules = sc.rules;
+    rules.audit_writes = 0;
+    anet_ane_sim_set_rules(&seam, &rules);
+    CHECK_EQ_INT(o->surface_create(c, nb, &late), 0);
+    CHECK_EQ_INT(o->surface_lock(c, late, 0, &base), 0);
+    memset(base, 0x22, nb);
+    CHECK_EQ_INT(o->surface_unlock(c, late, 0), 0);
+    ((unsigned char *)base)[1] ^= 0xff; /* unseen: the audit was off */
+    rules.audit_writes = 1;
+    anet_ane_sim_set_rules(&seam, &rules);
+    CHECK_EQ_INT(o->surface_lock(c, late, 1, &base), 0);
+    CHECK_EQ_INT(o->surface_unlock(c, late, 1), 0);
+    ((unsigned char *)base)[2] ^= 0xff; /* seen from now on */
+    CHECK_EQ_INT(o->surface_lock(c, late, 0, &base), ANET_ANE_RC_INVALID);
+    o->surface_free(c, late);
     o->request_free(c, r);
     for (int k = 0; k < 2; k++) {
         o->surface_free(c, in[k]);
