@@ -25,12 +25,17 @@ int anet_layers_form_pad(const anet_model_spec *m, anet_model_spec *out, char *w
         l->in = cur;
         anet_shape o = cur;
         switch (u->kind) {
-        case ANET_L_BATCHNORM:
-        case ANET_L_LAYERNORM: return refuse(why, len, "padded channels would change a normalization's statistics");
+        case ANET_L_LAYERNORM:
+            /* over features: its statistics count the user's only (lower.c); per-element
+             * parameters of an image would be inputs too long for the chips' elementwise ops */
+            if (cur.rank != 1) return refuse(why, len, "layernorm over an image (its per-element parameters)");
+            l->user_ch = u->in.d[0];
+            break;
         case ANET_L_SIGMOID:
-            /* sigmoid(0) = 1/2 in the padding: the next layer's padding columns would get
-             * gradients, which state kept in the device (--update ane) would accumulate. */
-            return refuse(why, len, "sigmoid turns the zero padding into 1/2");
+            /* sigmoid(0) = 1/2 in the padding: lower.c masks the padded channels back to 0
+             * (the next layer's padding columns would train otherwise) */
+            l->user_ch = u->in.d[0];
+            break;
         case ANET_L_CONV:
             if (u->groups != 1) return refuse(why, len, "a grouped conv");
             l->out = round32(u->out);

@@ -15,10 +15,12 @@
 #include "train/model.h"
 
 /* 1 and *out = the padded copy of m; 0 when the padded form does not apply to m, with the
- * reason in why: the model has batchnorm or layernorm (padded channels would change their
- * statistics), sigmoid (1/2 in the padding), a grouped conv, or does not end in a Linear layer
- * (whose padded classes add nothing to the loss: train/loss.h). The batch is padded apart
- * (train/step_forms.c: not for mse and bce, which would count padded samples). */
+ * reason in why: the model has layernorm over an image (per-element parameters too long for
+ * the chips' elementwise ops), a grouped conv, or does not end in a Linear layer (whose padded
+ * classes add nothing to the loss: train/loss.h). Layernorm over features and sigmoid keep the
+ * user's count in user_ch (lower.c masks the padding); batchnorm's per-channel statistics
+ * ignore padded channels (they stay zero). The batch is padded apart (train/step_forms.c: not
+ * for mse, bce or batchnorm, which would count padded samples). */
 int anet_layers_form_pad(const anet_model_spec *m, anet_model_spec *out, char *why, size_t len);
 
 #endif

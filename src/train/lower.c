@@ -105,15 +105,102 @@ int anet_lower_gelu(anet_graph *g, int h) {
     return bin(g, ANET_OP_MUL, bin(g, ANET_OP_MUL, h, cst_like(g, h, 0.5f)), t);
 }
 
-static int norm_layer(anet_graph *g, const anet_layer *l, int h, const anet_lower_io *io, int li) {
+/* Batchnorm in the device forms: the channels moved to the last axis ([B,H,W,C], or [1,1,B,F]
+ * flat), so that the per-channel statistics and parameters [1,1,1,C] broadcast along the other
+ * axes, never along the last (the chips' broadcast-channel rule); transposed back after. */
+/* A per-channel parameter [1,1,C,cols] (column 0 the value; cols > 1 in the device forms, whose
+ * I/O is 32 wide) as a row [1,1,1,C]: column 0 picked by a one-hot mask and a sum over the
+ * columns, so that its gradient is a broadcast, not a placement matmul of contraction 1. */
+static int chan_row(anet_graph *g, int p, int C) {
+    if (p < 0) return -1;
+    int cols = (int)g->values[p].type.dims[3];
+    int32_t row[4] = {1, 1, 1, C};
+    if (cols == 1) return reshape(g, p, 4, row);
+    int t = swap_last2(g, p); /* [1,1,cols,C] */
+    int64_t n = (int64_t)cols * C;
+    anet_f16 *e0 = calloc((size_t)n, sizeof *e0);
+    if (!e0) return anet_fail(ANET_E_NOMEM, "lowering batchnorm: out of memory"), -1;
+    for (int c = 0; c < C; c++) e0[c] = anet_f32_to_f16(1.0f);
+    int64_t d[4] = {1, 1, cols, C};
+    int mask = anet_graph_const(g, NULL, anet_type_make(ANET_DT_FP16, 4, d), e0, (size_t)n * sizeof *e0);
+    free(e0);
+    static const int32_t ax2[1] = {2};
+    int picked = bin(g, ANET_OP_MUL, t, mask);
+    return picked < 0 ? -1 : anet_b_reduce(g, ANET_OP_REDUCE_SUM, NULL, picked, 1, ax2, 1);
+}
+
+static int norm_channels_last(anet_graph *g, const anet_layer *l, int h, const anet_lower_io *io, int li) {
+    const anet_shape *s = &l->in;
+    const int *p = io->params + l->param0;
+    static const int32_t to_last[4] = {0, 2, 3, 1}, from_last[4] = {0, 3, 1, 2};
+    static const int32_t img_axes[3] = {0, 1, 2}, flat_axes[1] = {2};
+    int img = is_img(s), C = s->d[0];
+    int x = h < 0 ? -1 : img ? anet_b_transpose(g, NULL, h, 4, to_last) : swap_last2(g, h);
+    int z;
+    if (io->train) {
+        int mu = -1, var = -1;
+        z = anet_lower_normalize(g, x, img ? 3 : 1, img ? img_axes : flat_axes, &mu, &var);
+        if (io->bn_stats) {
+            io->bn_stats[2 * li] = mu;
+            io->bn_stats[2 * li + 1] = var;
+        }
+    } else {
+        int rm = chan_row(g, p[2], C), rv = chan_row(g, p[3], C);
+        z = bin(g, ANET_OP_REAL_DIV, bin(g, ANET_OP_SUB, x, rm), un(g, ANET_OP_SQRT, bin(g, ANET_OP_ADD, rv, c16(g, ANET_NORM_EPS))));
+    }
+    z = bin(g, ANET_OP_ADD, bin(g, ANET_OP_MUL, z, chan_row(g, p[0], C)), chan_row(g, p[1], C));
+    return z < 0 ? -1 : img ? anet_b_transpose(g, NULL, z, 4, from_last) : swap_last2(g, z);
+}
+
+/* h times a const that is 1 on the user's user_ch channels (features) and 0 on the padded ones,
+ * in h's layout ([B,C,H,W] images: one sample's [1,C,H,W], broadcast over the batch axis;
+ * [1,1,F,B] flat: the whole [1,1,F,B], as no tensor is broadcast along the last axis). */
+static int pad_mask(anet_graph *g, int h, const anet_layer *l, int B) {
+    if (h < 0) return -1;
+    const anet_shape *s = &l->in;
+    int img = is_img(s);
+    int64_t d[4] = {1, img ? s->d[0] : 1, img ? s->d[1] : s->d[0], img ? s->d[2] : B};
+    int64_t n = d[1] * d[2] * d[3], real = img ? (int64_t)l->user_ch * d[2] * d[3] : (int64_t)l->user_ch * B;
+    anet_f16 *mk = calloc((size_t)n, sizeof *mk);
+    if (!mk) return anet_fail(ANET_E_NOMEM, "lowering: out of memory for a padding mask"), -1;
+    for (int64_t e = 0; e < real; e++) mk[e] = anet_f32_to_f16(1.0f); /* channel-major: the user's first */
+    int mask = anet_graph_const(g, NULL, anet_type_make(ANET_DT_FP16, 4, d), mk, (size_t)n * sizeof *mk);
+    free(mk);
+    return bin(g, ANET_OP_MUL, h, mask);
+}
+
+/* Layernorm over the features of [1,1,F,B] in the device forms: the statistics over the user's
+ * user_ch features (the padded ones, zero, masked out of the variance by a const), then the
+ * parameters applied as rows [1,1,1,F] with the features moved last (no broadcast along the
+ * last axis). */
+static int layernorm_padded(anet_graph *g, const anet_layer *l, int h, const anet_lower_io *io, int B) {
+    const int *p = io->params + l->param0;
+    int F = l->in.d[0], n = l->user_ch;
+    static const int32_t ax2[1] = {2};
+    /* masked first: no gradient may reach the padded features (the previous layer's padding
+     * rows would train, and with state kept in the device they would stay trained) */
+    int hm = pad_mask(g, h, l, B);
+    int scale = cst_like(g, h, (float)F / (float)n); /* a mean over F as one over the n real ones */
+    int mu = bin(g, ANET_OP_MUL, hm < 0 ? -1 : anet_b_reduce(g, ANET_OP_REDUCE_MEAN, NULL, hm, 1, ax2, 1), scale);
+    int xc = pad_mask(g, bin(g, ANET_OP_SUB, hm, mu), l, B);
+    int sq = bin(g, ANET_OP_MUL, xc, xc);
+    int var = bin(g, ANET_OP_MUL, sq < 0 ? -1 : anet_b_reduce(g, ANET_OP_REDUCE_MEAN, NULL, sq, 1, ax2, 1), scale);
+    int z = swap_last2(g, bin(g, ANET_OP_REAL_DIV, xc, un(g, ANET_OP_SQRT, bin(g, ANET_OP_ADD, var, cst_like(g, h, ANET_NORM_EPS)))));
+    z = bin(g, ANET_OP_ADD, bin(g, ANET_OP_MUL, z, chan_row(g, p[0], F)), chan_row(g, p[1], F));
+    return swap_last2(g, z);
+}
+
+static int norm_layer(anet_graph *g, const anet_layer *l, int h, const anet_lower_io *io, int li, int B) {
     const anet_shape *s = &l->in;
     const int *p = io->params + l->param0;
     int z;
+    if (l->kind == ANET_L_LAYERNORM && io->conv_matmul && !is_img(s)) return layernorm_padded(g, l, h, io, B);
     if (l->kind == ANET_L_LAYERNORM) {
         static const int32_t img_axes[3] = {1, 2, 3}, flat_axes[1] = {2};
         z = anet_lower_normalize(g, h, is_img(s) ? 3 : 1, is_img(s) ? img_axes : flat_axes, NULL, NULL);
         return bin(g, ANET_OP_ADD, bin(g, ANET_OP_MUL, z, chan_vec(g, p[0], s, 1)), chan_vec(g, p[1], s, 1));
     }
+    if (io->conv_matmul) return norm_channels_last(g, l, h, io, li); /* the device forms */
     static const int32_t img_axes[3] = {0, 2, 3}, flat_axes[1] = {3};
     int n = is_img(s) ? 3 : 1;
     const int32_t *axes = is_img(s) ? img_axes : flat_axes;
@@ -175,7 +262,10 @@ int anet_lower_forward(anet_graph *g, const anet_model_spec *m, int B, const ane
             /* max(x, a x) for a <= 1, min(x, a x) above */
             h = bin(g, l->alpha <= 1.0f ? ANET_OP_MAXIMUM : ANET_OP_MINIMUM, h, bin(g, ANET_OP_MUL, h, c16(g, l->alpha)));
             break;
-        case ANET_L_SIGMOID: h = un(g, ANET_OP_SIGMOID, h); break;
+        case ANET_L_SIGMOID:
+            h = un(g, ANET_OP_SIGMOID, h);
+            if (io->conv_matmul && l->user_ch < l->in.d[0]) h = pad_mask(g, h, l, B);
+            break;
         case ANET_L_TANH: h = un(g, ANET_OP_TANH, h); break;
         case ANET_L_GELU: h = anet_lower_gelu(g, h); break;
         case ANET_L_SILU: h = bin(g, ANET_OP_MUL, h, un(g, ANET_OP_SIGMOID, h)); break;
@@ -184,7 +274,7 @@ int anet_lower_forward(anet_graph *g, const anet_model_spec *m, int B, const ane
                 h = bin(g, ANET_OP_MUL, h, anet_lower_to_layout(g, io->masks[i], &l->in, B));
             break;
         case ANET_L_BATCHNORM:
-        case ANET_L_LAYERNORM: h = norm_layer(g, l, h, io, i); break;
+        case ANET_L_LAYERNORM: h = norm_layer(g, l, h, io, i, B); break;
         case ANET_L_ADD: h = bin(g, ANET_OP_ADD, h, hist[i - l->back]); break;
         }
     }

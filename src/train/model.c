@@ -11,8 +11,11 @@ int anet_model_recommend(const anet_model_spec *m, anet_model_hints *out) {
     memset(out, 0, sizeof *out);
     for (int i = 0; i < m->nl; i++)
         if (m->layers[i].kind == ANET_L_CONV) {
-            /* mse and bce keep the batch unpadded, and the device forms want it a multiple of 32 */
-            out->batch = m->loss == ANET_LOSS_XENT ? 16 : 32;
+            /* mse, bce and batchnorm keep the batch unpadded, and the device forms want it a
+             * multiple of 32 */
+            int unpadded = m->loss != ANET_LOSS_XENT;
+            for (int k = 0; k < m->nl; k++) unpadded |= m->layers[k].kind == ANET_L_BATCHNORM;
+            out->batch = unpadded ? 32 : 16;
             out->lr = 2e-3f;
             out->schedule = "cosine";
             return 1;

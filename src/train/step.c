@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/fp16.h"
 #include "graph/autodiff.h"
+#include "graph/build.h"
 #include "train/loss.h"
 #include "train/lower.h"
 #include "train/row_form.h"
@@ -168,7 +169,9 @@ static int param_cols(const anet_step_config *cfg, const anet_model_spec *m, con
  * program holds it wider (param_col_mult; not the bias form, whose matmul reads all). */
 static int param_view(sb *b, const anet_step_config *cfg, const anet_model_spec *m, const anet_param_info *pi, int v) {
     int conv_w = m->layers[pi->layer].kind == ANET_L_CONV && pi->name[0] == 'w' && cfg->conv_matmul;
-    if (v < 0 || param_cols(cfg, m, pi) == pi->cols || matmul_bias(cfg, m, pi) || conv_w) return v;
+    anet_layer_kind k = m->layers[pi->layer].kind; /* norms in the device forms: lower.c reads them whole */
+    int bn = (k == ANET_L_BATCHNORM || (k == ANET_L_LAYERNORM && m->layers[pi->layer].in.rank == 1)) && cfg->conv_matmul;
+    if (v < 0 || param_cols(cfg, m, pi) == pi->cols || matmul_bias(cfg, m, pi) || conv_w || bn) return v;
     static const char *const keys[3] = {"x", "begin", "size"};
     int vals[3] = {v, ints4(b, 0, 0, 0, 0), ints4(b, 1, 1, pi->rows, pi->cols)};
     return opn(b, ANET_OP_SLICE_BY_SIZE, NULL, 3, keys, vals);
@@ -516,8 +519,9 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
             for (int j = 0; j < 2; j++) {
                 char nm[32];
                 snprintf(nm, sizeof nm, "s%02d_%s", i, j ? "var" : "mean");
-                int v = bn_stats[2 * i + j] < 0 ? -1 : anet_graph_op(b->g, ANET_OP_IDENTITY, nm, 1, (const char *const[]){"x"},
-                                                                     &bn_stats[2 * i + j]);
+                /* a row [1,1,1,C] (C a multiple of 32 in the device forms: the I/O width rule) */
+                int32_t row[4] = {1, 1, 1, l->kind == ANET_L_BATCHNORM ? l->in.d[0] : 1};
+                int v = bn_stats[2 * i + j] < 0 ? -1 : anet_b_reshape(b->g, nm, bn_stats[2 * i + j], 4, row);
                 if (v < 0) {
                     st = fail_build("the batchnorm statistics");
                     goto out;

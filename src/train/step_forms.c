@@ -92,7 +92,11 @@ static void user_shape(const anet_io_desc *d, const anet_model_spec *m, int batc
         if (io->rows > 1) io->mode = ANET_FORM_IO_SPREAD; /* row_scalars: slot k in row k */
         break;
     case ANET_ROLE_MASK: io->user_rows = anet_shape_numel(&m->layers[d->index].in); io->user_cols = batch; break;
-    case ANET_ROLE_BN_STAT: break; /* per channel: as the program has it */
+    case ANET_ROLE_BN_STAT: /* a row per channel (padded channels after the user's) */
+        anet_model_param(m, d->index, &pi);
+        io->user_rows = 1;
+        io->user_cols = pi.rows * pi.cols;
+        break;
     default: /* LOSS, CORRECT, FINITE; row_scalars: LOSS and CORRECT are rows to be summed, FINITE
               * a row of flags that must all be 1 */
         if (io->rows * io->cols > 1) io->mode = d->role == ANET_ROLE_FINITE ? ANET_FORM_IO_MIN : ANET_FORM_IO_SUM;
@@ -137,9 +141,9 @@ anet_status anet_step_forms_lower(anet_step_forms *sf, anet_step_program *sp, co
     anet_status st = anet_step_forms_lower_graph(sf, sp->graph, f);
     if (st) return st;
     unpadded_reason(user, f, sf->unpadded, sizeof sf->unpadded);
-    if (!f->host_backend && user->loss != ANET_LOSS_XENT && batch % 32 != 0) {
+    if (!f->host_backend && batch_pad_unsafe(user) && batch % 32 != 0) {
         sf->unpadded_batch = batch;
-        sf->unpadded_loss = anet_loss_name(user->loss);
+        sf->unpadded_what = user->loss != ANET_LOSS_XENT ? anet_loss_name(user->loss) : "batchnorm";
     }
     /* Convs with baked kernels: the patch-extraction form (train/lower_conv.h), chosen because
      * runtime conv weights are reported for 1x1 kernels only. */
@@ -170,10 +174,11 @@ anet_status anet_step_forms_require(const anet_step_forms *sf, const anet_forms 
     for (int i = 0; i < n && sf->unpadded_batch && !sf->unpadded[0]; i++)
         if (sf->map.unmet[i])
             return anet_fail(ANET_E_UNSUPPORTED, "this model cannot take the %s form at batch %d: padded samples would "
-                             "count in the %s loss, so the batch stays unpadded, and the %s program breaks rule %s (%s): "
+                             "count in %s%s, so the batch stays unpadded, and the %s program breaks rule %s (%s): "
                              "a Neural Engine would %s. Use a batch size that is a multiple of 32, or train it on vane "
                              "(docs/models.md)", f->strict ? "strict" : anet_chip_name(f->chip), sf->unpadded_batch,
-                             sf->unpadded_loss, what, r[i].id, sf->map.unmet_detail[i],
+                             sf->unpadded_what, strcmp(sf->unpadded_what, "batchnorm") ? " loss" : "'s statistics", what,
+                             r[i].id, sf->map.unmet_detail[i],
                              anet_form_failure_name(r[i].failure));
     for (int i = 0; i < n && sf->unpadded[0]; i++)
         if (sf->map.unmet[i])

@@ -14,7 +14,7 @@ typedef struct anet_step_forms {
     anet_io *din, *dout;  /* device buffers, [1,C,1,S] fp16 */
     char unpadded[96];    /* a layer graph kept at its own sizes: why (train/layers_form.h) */
     int unpadded_batch;   /* > 0: the batch the loss keeps unpadded (mse, bce) and the form needs padded */
-    const char *unpadded_loss; /* that loss's name */
+    const char *unpadded_what; /* what counts every sample: the loss's name or "batchnorm" */
     int placed;           /* input placed - 1 (anet_step_forms_place_in) has its padding written; 0: none */
 } anet_step_forms;
 

@@ -79,6 +79,18 @@ void anet_vk_softmax(int64_t outer, int64_t n, int64_t inner, const float *x, fl
     }
 }
 
+/* Advances the odometer idx over axes 0..last (sizes d) by one, moving the offset *o by the
+ * axes' strides st: the next row of a walk whose innermost axis is handled by the caller. */
+static inline void odometer_next(int last, int64_t *idx, const int64_t *d, const int64_t *st, int64_t *o) {
+    for (int i = last; i >= 0; i--) {
+        idx[i]++;
+        *o += st[i];
+        if (idx[i] < d[i]) break;
+        *o -= st[i] * d[i];
+        idx[i] = 0;
+    }
+}
+
 void anet_vk_transpose(int rank, const int64_t *dims, const int *perm, const float *x, float *y) {
     if (rank == 0) { y[0] = x[0]; return; }
     /* Output axes that are adjacent input axes in order merge into one (a [B,C,H,W] ->
@@ -114,13 +126,7 @@ void anet_vk_transpose(int rank, const int64_t *dims, const int *perm, const flo
                     for (int64_t a = a0; a < a1; a++)
                         for (int64_t b = b0; b < b1; b++) yp[a * Bn + b] = xp[b * sin + a];
                 }
-            for (int i = r - 3; i >= 0; i--) {
-                idx[i]++;
-                ox += st[i];
-                if (idx[i] < od[i]) break;
-                ox -= st[i] * od[i];
-                idx[i] = 0;
-            }
+            odometer_next(r - 3, idx, od, st, &ox);
         }
         return;
     }
@@ -129,13 +135,7 @@ void anet_vk_transpose(int rank, const int64_t *dims, const int *perm, const flo
         if (sin == 1) memcpy(yr, x + ox, (size_t)inner * sizeof(float));
         else
             for (int64_t i = 0; i < inner; i++) yr[i] = x[ox + i * sin];
-        for (int i = r - 2; i >= 0; i--) {
-            idx[i]++;
-            ox += st[i];
-            if (idx[i] < od[i]) break;
-            ox -= st[i] * od[i];
-            idx[i] = 0;
-        }
+        odometer_next(r - 2, idx, od, st, &ox);
     }
 }
 
@@ -148,13 +148,7 @@ void anet_vk_slice(int rank, const int64_t *dims, const int64_t *begin, const in
     int64_t inner = size[rank - 1], idx[ANET_MAX_RANK] = {0}, ox = base;
     for (int64_t r = 0; r < total / inner; r++) {
         memcpy(y + r * inner, x + ox, (size_t)inner * sizeof(float));
-        for (int i = rank - 2; i >= 0; i--) {
-            idx[i]++;
-            ox += xst[i];
-            if (idx[i] < size[i]) break;
-            ox -= xst[i] * size[i];
-            idx[i] = 0;
-        }
+        odometer_next(rank - 2, idx, size, xst, &ox);
     }
 }
 
