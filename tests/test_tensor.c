@@ -108,7 +108,7 @@ static void test_layout(void) {
 static void test_pack(void) {
     const int shapes[][2] = {{1, 1}, {1, 7}, {3, 5}, {64, 32}, {65, 33}, {63, 31}, {100, 784},
                              {257, 10}, {7, 1000}, {128, 3},
-                             {128, 784}, {24, 48}, {13, 40}, {8, 16}};
+                             {128, 784}, {24, 48}, {13, 40}, {8, 16}, {300, 70}, {256, 130}};
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
         int B = shapes[s][0], F = shapes[s][1];
         size_t n = (size_t)B * F;
@@ -137,26 +137,27 @@ static void test_pack(void) {
         CHECK_MSG(bad_un == 0, "unpack B=%d F=%d: %d wrong", B, F, bad_un);
 
         const float scale = 1.0f / 255.0f;
-        /* Samples read where they lie (reversed order here), rows ld = B + 3 apart: the 3
-         * elements after each row are left alone. */
+        /* Samples read where they lie (reversed order here), rows ld = B (one block copy per 64
+         * features) or B + 3 apart (row by row: the 3 elements after each row are left alone). */
         const uint8_t **rows = malloc((size_t)B * sizeof *rows);
-        size_t ld = (size_t)B + 3;
-        anet_f16 *q = malloc(((size_t)F * ld + 8) * sizeof *q);
+        anet_f16 *q = malloc(((size_t)F * (B + 3) + 8) * sizeof *q);
         CHECK(rows && q);
         if (!rows || !q) { free(rows); free(q); free(x); free(y); free(u); free(p); return; }
         for (int b = 0; b < B; b++) rows[b] = u + (size_t)(B - 1 - b) * F;
-        for (size_t i = 0; i < (size_t)F * ld + 8; i++) q[i] = 0xBEEF;
-        anet_pack_batch_u8(rows, B, F, scale, q, ld);
-        bad = 0;
-        for (int b = 0; b < B; b++)
-            for (int f = 0; f < F; f++) {
-                float v = (float)u[(size_t)(B - 1 - b) * F + f] * scale;
-                if (q[(size_t)f * ld + b] != oracle_h(v)) bad++;
-            }
-        for (int f = 0; f < F; f++)
-            for (size_t b = (size_t)B; b < ld; b++) if (q[(size_t)f * ld + b] != 0xBEEF) bad++;
-        for (size_t i = (size_t)F * ld; i < (size_t)F * ld + 8; i++) if (q[i] != 0xBEEF) bad++;
-        CHECK_MSG(bad == 0, "pack_u8 B=%d F=%d: %d wrong", B, F, bad);
+        for (size_t ld = (size_t)B; ld <= (size_t)B + 3; ld += 3) {
+            for (size_t i = 0; i < (size_t)F * ld + 8; i++) q[i] = 0xBEEF;
+            anet_pack_batch_u8(rows, B, F, scale, q, ld);
+            bad = 0;
+            for (int b = 0; b < B; b++)
+                for (int f = 0; f < F; f++) {
+                    float v = (float)u[(size_t)(B - 1 - b) * F + f] * scale;
+                    if (q[(size_t)f * ld + b] != oracle_h(v)) bad++;
+                }
+            for (int f = 0; f < F; f++)
+                for (size_t b = (size_t)B; b < ld; b++) if (q[(size_t)f * ld + b] != 0xBEEF) bad++;
+            for (size_t i = (size_t)F * ld; i < (size_t)F * ld + 8; i++) if (q[i] != 0xBEEF) bad++;
+            CHECK_MSG(bad == 0, "pack_u8 B=%d F=%d ld=%zu: %d wrong", B, F, ld, bad);
+        }
         free(rows); free(q); free(x); free(y); free(u); free(p);
     }
     /* Degenerate sizes touch nothing. */

@@ -359,6 +359,7 @@ anet_status anet_trainer_stats_json(const anet_trainer *t, char **json) {
     cJSON_DeleteItemFromObject(root, "bytes_per_step");
     cJSON_DeleteItemFromObject(root, "host_us_per_step");
     cJSON_DeleteItemFromObject(root, "state_bytes_copied_per_step");
+    cJSON_DeleteItemFromObject(root, "batch_bytes_copied_per_step");
     cJSON_AddStringToObject(root, "model", anet_trainer_model(t)->text);
     cJSON_AddNumberToObject(root, "epochs_done", anet_trainer_epochs_done(t));
     cJSON_AddStringToObject(root, "backend_reason", anet_trainer_backend_reason(t));

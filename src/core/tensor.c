@@ -199,16 +199,46 @@ static int pack_avx2_ok(void) {
 }
 #endif
 
+#ifdef PACK_X86
+/* The register kernel and, for what it leaves (features past nf / 16 * 16, samples past
+ * nb / 8 * 8), the same operations one value at a time. */
+static void pack_u8_block(const uint8_t *const *x, size_t nb, size_t nf, float scale, anet_f16 *out, size_t ld) {
+    pack_u8_avx2(x, nb, nf, scale, out, ld);
+    size_t fv = nf / 16 * 16, bv = nb / 8 * 8;
+    for (size_t f = 0; f < nf; f++)
+        for (size_t b = f < fv ? bv : 0; b < nb; b++) out[f * ld + b] = anet_f32_to_f16((float)x[b][f] * scale);
+}
+#endif
+
+/* Batches up to this many samples go through an L1 tile (64 features x B fp16, <= 32 KB). */
+enum { PACK_TILE_B = 256 };
+
 void anet_pack_batch_u8(const uint8_t *const *x, int B, int F, float scale, anet_f16 *out, size_t ld) {
     if (B <= 0 || F <= 0) return;
     size_t nb = (size_t)B, nf = (size_t)F;
 #ifdef PACK_X86
     if (nb >= 8 && nf >= 16 && pack_avx2_ok()) {
-        pack_u8_avx2(x, nb, nf, scale, out, ld);
-        size_t fv = nf / 16 * 16, bv = nb / 8 * 8;
-        for (size_t f = 0; f < nf; f++)
-            for (size_t b = f < fv ? bv : 0; b < nb; b++)
-                out[f * ld + b] = anet_f32_to_f16((float)x[b][f] * scale);
+        if (nb > PACK_TILE_B) {
+            pack_u8_block(x, nb, nf, scale, out, ld);
+            return;
+        }
+        /* 64 features at a time into a tile that stays in L1, then copied out whole: the kernel
+         * stores 16 bytes at a time across 64 rows, which on a destination out of cache (the
+         * device's input surface, written once per step) makes every line be read before it is
+         * written; a copy of whole rows writes lines without reading them (~3 us less host time
+         * per step on ane-sim at 784 x 128). Each block's lines of every sample are prefetched as
+         * the block starts (the kernel does it for the rows it gets); prefetching the next
+         * block's lines too made the step slower. */
+        anet_f16 tile[64 * PACK_TILE_B];
+        const uint8_t *rows[PACK_TILE_B];
+        for (size_t fb = 0; fb < nf; fb += 64) {
+            size_t n = nf - fb < 64 ? nf - fb : 64;
+            for (size_t b = 0; b < nb; b++) rows[b] = x[b] + fb;
+            pack_u8_block(rows, nb, n, scale, tile, nb);
+            if (ld == nb) memcpy(out + fb * ld, tile, n * nb * sizeof *tile);
+            else
+                for (size_t f = 0; f < n; f++) memcpy(out + (fb + f) * ld, tile + f * nb, nb * sizeof *tile);
+        }
         return;
     }
 #endif

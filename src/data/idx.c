@@ -9,6 +9,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "core/bigbuf.h"
 #include "core/error.h"
 #include "core/safe_file.h"
 
@@ -209,7 +210,12 @@ static anet_status read_growing(src *s, uint64_t size, uint8_t **bufp, size_t *g
         *got += g;
         if (st != ANET_OK || g < want || *got == size) return st;
         size_t ncap = (uint64_t)cap * 2 < size ? cap * 2 : (size_t)size;
-        uint8_t *nb = realloc(buf, ncap);
+        /* The last growth (the whole payload): where samples will be read at random (bigbuf.h). */
+        uint8_t *nb = ncap == size ? anet_bigbuf_alloc(ncap) : realloc(buf, ncap);
+        if (nb && ncap == size) {
+            memcpy(nb, buf, *got);
+            free(buf);
+        }
         if (!nb) return anet_fail(ANET_E_NOMEM, "%s: cannot allocate %zu bytes", s->path, ncap);
         *bufp = buf = nb;
         cap = ncap;

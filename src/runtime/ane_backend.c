@@ -79,77 +79,6 @@ uint64_t anet_ane_program_hash(const char *mil, size_t mil_len, const uint8_t *w
     return h;
 }
 
-int anet_ane_parse_status(const char *text) {
-    if (!text) return 0;
-    const char *p = strstr(text, "status=");
-    size_t skip = 7;
-    if (!p) { p = strstr(text, "status "); skip = 7; }
-    if (!p) return 0;
-    p += skip;
-    while (*p == ' ') p++;
-    char *end = NULL;
-    long v = strtol(p, &end, 0);
-    if (end == p || v <= 0 || v > 0x7fffffff) return 0;
-    return (int)v;
-}
-
-void anet_ane_describe(anet_ane_stage stage, int rc, const char *fw, int compiles, char *buf,
-                       size_t len) {
-    const char *what;
-    char tmp[512];
-    if (!fw) fw = "";
-    if (rc > 0 && rc == ANET_ANE_STATUS_PROGRAM_INFERENCE) {
-        what = "the Neural Engine refused the evaluation (status 0x1d, 'Program Inference "
-               "error'): its I/O surfaces are not what it expects - usually a surface below the "
-               "minimum size (raise ANE_TRAINER_MIN_SURFACE, e.g. to 49152) or inputs/outputs "
-               "of unequal allocation sizes";
-    } else if (rc == ANET_ANE_RC_UNAVAILABLE) {
-        what = "AppleNeuralEngine.framework or its private classes could not be loaded (this "
-               "needs macOS on Apple Silicon; the classes change between macOS versions); use "
-               "--backend vane";
-    } else if (rc == ANET_ANE_RC_NOMEM) {
-        what = "the framework could not create an object or an I/O surface (out of memory, or "
-               "a size it refuses)";
-    } else if (stage == ANET_ANE_STAGE_COMPILE || rc == ANET_ANE_RC_COMPILE) {
-        if (compiles >= ANET_ANE_REPORTED_COMPILE_LIMIT - 5) {
-            snprintf(tmp, sizeof tmp,
-                     "the ANE compiler failed after %d compiles in this process: it is reported "
-                     "to stop working after ~%d compiles per process (maderix; Orion #5) - "
-                     "restart the process (save a checkpoint, then --resume) and keep weights as "
-                     "program inputs so each program compiles once",
-                     compiles, ANET_ANE_REPORTED_COMPILE_LIMIT);
-            what = tmp;
-        } else {
-            what = "the ANE compiler rejected the program: an op, dtype or shape it does not "
-                   "support on this chip (run `ane_trainer check` on the program, or use "
-                   "--backend vane)";
-        }
-    } else if (stage == ANET_ANE_STAGE_LOAD || rc == ANET_ANE_RC_LOAD) {
-        what = "the compiled program could not be loaded onto the Neural Engine (another process "
-               "may hold it, or the program is too large); retry, or use --backend vane";
-    } else if (stage == ANET_ANE_STAGE_EVAL) {
-        if (rc > 0) {
-            snprintf(tmp, sizeof tmp,
-                     "the Neural Engine failed the evaluation with status 0x%x; please report it "
-                     "with the output of `ane_trainer selftest --json report.json`", rc);
-            what = tmp;
-        } else {
-            what = "the Neural Engine evaluation failed; please report it with the output of "
-                   "`ane_trainer selftest --json report.json`";
-        }
-    } else if (stage == ANET_ANE_STAGE_UNLOAD) {
-        what = "the program could not be unloaded from the Neural Engine";
-    } else if (rc == ANET_ANE_RC_INVALID) {
-        what = "internal error in the ANE backend (the seam was called wrongly); please report it";
-    } else {
-        what = "the ANE private API failed";
-    }
-    if (fw[0])
-        snprintf(buf, len, "%s [framework: %s]", what, fw);
-    else
-        snprintf(buf, len, "%s", what);
-}
-
 /* ---------------------------------------------------------------- state and programs */
 
 typedef struct ane_state ane_state;
@@ -181,6 +110,9 @@ struct anet_program {
     anet_ane_surface **out_surf; /* [psig.nout] */
     int parity;
     anet_ane_request *req[2];
+    int lent_in;                /* the declared input lent to the caller (anet_ane_lend), -1: none */
+    anet_ane_surface *lent;     /* its surface, locked for writing */
+    void *lent_base;
 };
 
 struct ane_state {
@@ -212,6 +144,7 @@ static void program_free(ane_state *st, anet_program *p) {
     if (!p) return;
     const anet_ane_seam_ops *o = st->seam.ops;
     void *c = st->seam.ctx;
+    if (p->lent) o->surface_unlock(c, p->lent, 0);
     for (int k = 0; k < 2; k++)
         if (p->req[k]) o->request_free(c, p->req[k]);
     if (p->in_surf)
@@ -497,6 +430,7 @@ static anet_status compile_impl(void *state, const char *mil, size_t mil_len, co
         return s;
     }
     p->refs = 1;
+    p->lent_in = -1;
     p->next = st->cache;
     st->cache = p;
     *out = p;
@@ -526,6 +460,9 @@ anet_status anet_ane_write(void *state, anet_program *p, int i, const void *data
     if (n != p->sig.in[i].nbytes)
         return anet_fail(ANET_E_MISMATCH, "ane backend: input '%s' takes %zu bytes, got %zu",
                          p->sig.in[i].name, p->sig.in[i].nbytes, n);
+    if (p->lent_in == i)
+        return anet_fail(ANET_E_INVALID, "ane backend: input '%s' is lent to the caller; give it back first",
+                         p->sig.in[i].name);
     int slot = p->in_slot[i];
     anet_ane_surface *s = cur_in(p, slot);
     void *base = NULL;
@@ -604,9 +541,54 @@ static void drop_requests(ane_state *st, anet_program *p) {
         }
 }
 
+anet_status anet_ane_lend(void *state, anet_program *p, int i, void **base, size_t *stride) {
+    ane_state *st = state;
+    if (!st || !p || i < 0 || i >= p->sig.nin || !base || !stride)
+        return anet_fail(ANET_E_INVALID, "ane backend: lend: bad input index %d", i);
+    if (p->packed && p->pack.entry[i].group >= 0)
+        return anet_fail(ANET_E_UNSUPPORTED, "ane backend: input '%s' shares a packed surface; it is "
+                         "written by copy", p->sig.in[i].name);
+    int slot = p->in_slot[i];
+    if (p->pair_in[slot] >= 0) /* its surface changes with every swap */
+        return anet_fail(ANET_E_UNSUPPORTED, "ane backend: input '%s' is paired; it cannot be lent",
+                         p->sig.in[i].name);
+    if (p->lent_in != i) {
+        if (p->lent_in >= 0)
+            return anet_fail(ANET_E_INVALID, "ane backend: input '%s' is lent already",
+                             p->sig.in[p->lent_in].name);
+        anet_ane_surface *s = cur_in(p, slot);
+        void *b = NULL;
+        int rc = st->seam.ops->surface_lock(st->seam.ctx, s, 0, &b);
+        if (rc || !b)
+            return seam_fail(st, ANET_ANE_STAGE_SURFACE, rc ? rc : ANET_ANE_RC_NOMEM, "ane backend: locking an input surface to lend it");
+        p->lent = s;
+        p->lent_base = b;
+        p->lent_in = i;
+    }
+    *base = p->lent_base;
+    *stride = p->in_stride[slot];
+    return ANET_OK;
+}
+
+anet_status anet_ane_give_back(void *state, anet_program *p, int i) {
+    ane_state *st = state;
+    if (!st || !p || i < 0 || i >= p->sig.nin || p->lent_in != i)
+        return anet_fail(ANET_E_INVALID, "ane backend: give_back: input %d is not lent", i);
+    int rc = st->seam.ops->surface_unlock(st->seam.ctx, p->lent, 0);
+    p->lent = NULL;
+    p->lent_base = NULL;
+    p->lent_in = -1;
+    if (rc) return seam_fail(st, ANET_ANE_STAGE_SURFACE, rc, "ane backend: unlocking a lent input surface");
+    st->stats.bytes_in += p->sig.in[i].nbytes; /* what the caller wrote there crosses like a write */
+    return ANET_OK;
+}
+
 anet_status anet_ane_run(void *state, anet_program *p) {
     ane_state *st = state;
     if (!st || !p) return anet_fail(ANET_E_INVALID, "ane backend: run: no program");
+    if (p->lent_in >= 0)
+        return anet_fail(ANET_E_INVALID, "ane backend: run while input '%s' is lent to the caller (its "
+                         "surface is locked for the CPU)", p->sig.in[p->lent_in].name);
     if (!p->req[p->parity]) {
         int ni = p->psig.nin, no = p->psig.nout;
         anet_ane_surface **in = calloc((size_t)ni + 1, sizeof *in);
@@ -780,6 +762,7 @@ static anet_status sim_create(const anet_backend_config *cfg, void **state) {
 
 static const anet_backend_resident_ops resident_ops = {
     anet_ane_write, anet_ane_read, anet_ane_read_input, anet_ane_run, anet_ane_pair, anet_ane_swap,
+    anet_ane_lend,  anet_ane_give_back,
 };
 static const anet_backend_ops ane_ops = {
     "ane", ane_probe, ane_create, state_destroy, compile_impl, eval_impl, release_impl, stats_impl, &resident_ops,

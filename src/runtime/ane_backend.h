@@ -156,6 +156,11 @@ anet_status anet_ane_read(void *state, anet_program *p, int out_index, void *dat
  * packed with others into one surface are refused. */
 anet_status anet_ane_read_input(void *state, anet_program *p, int in_index, void *data, size_t n);
 anet_status anet_ane_run(void *state, anet_program *p); /* one evaluation, current bindings */
+/* backend.h's lend / give_back: input in_index's surface locked for writing, its base and row
+ * stride (the compiled model's, ane_layout.h); refused for an input packed with others. One
+ * input lent at a time per program; run and write refuse while it is lent. */
+anet_status anet_ane_lend(void *state, anet_program *p, int in_index, void **base, size_t *stride);
+anet_status anet_ane_give_back(void *state, anet_program *p, int in_index);
 /* Pairs input in_index with output out_index (same dtype and shape; the input must not be
  * packed): after a run, swap makes the output's surface the input's. */
 anet_status anet_ane_pair(void *state, anet_program *p, int in_index, int out_index);

@@ -72,6 +72,14 @@ typedef struct anet_backend_resident_ops {
     anet_status (*run)(void *state, anet_program *p); /* one evaluation, current bindings */
     anet_status (*pair)(void *state, anet_program *p, int in, int out);
     anet_status (*swap)(void *state, anet_program *p);
+    /* Lends the caller input `in`'s own memory (the surface the next run reads, locked for
+     * writing): *base holds its first row, rows follow every *stride bytes, the backend's layout
+     * (padding and the gap after each row included). The caller writes the tensor there, then
+     * gives it back (unlocked) before the run: no copy. ANET_E_UNSUPPORTED when the input shares
+     * its memory with others; the caller then writes it with write(). Lending a lent input
+     * returns it again; a run or write while it is lent is refused. */
+    anet_status (*lend)(void *state, anet_program *p, int in, void **base, size_t *stride);
+    anet_status (*give_back)(void *state, anet_program *p, int in);
 } anet_backend_resident_ops;
 
 typedef struct anet_backend_ops {

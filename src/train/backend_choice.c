@@ -30,7 +30,8 @@ anet_status anet_backend_choose(const char *requested, const anet_backend_config
 void anet_tr_fallback_record(anet_trainer *t, anet_metrics_record *r) {
     anet_tr_fill_record(t, r, "fallback", t->epochs_done + 1);
     r->train_loss = r->epoch_seconds = r->samples_per_s = NAN;
-    r->dispatches_per_step = r->bytes_per_step = r->host_us_per_step = r->state_bytes_per_step = NAN;
+    r->dispatches_per_step = r->bytes_per_step = r->host_us_per_step = r->state_bytes_per_step =
+        r->batch_bytes_per_step = NAN;
 }
 
 /* Records that auto ended on vane: one warning line on stderr (also with --quiet: it is not

@@ -26,15 +26,23 @@ static int update_running_stats(anet_trainer *t, const prog_rt *p) {
     return any;
 }
 
-/* The batch's x goes straight into the train program's device input when its form allows (no
- * copy per step); checked every step, as programs may be rebuilt. */
+/* The batch's x is packed straight into the memory the train program's run reads when its form
+ * allows: the backend's input surface where it lends it (ane, ane-sim), else the form's device
+ * input (vane reads it there; the ane backends get it copied). Checked every step, as programs
+ * may be rebuilt; batch_bytes counts the copies left. */
 static void place_x(anet_trainer *t) {
-    const prog_rt *p = &t->train;
+    prog_rt *p = &t->train;
     int xi = -1;
     for (int i = 0; i < p->sp.ninputs; i++)
         if (p->sp.inputs[i].role == ANET_ROLE_X) xi = i;
     size_t ld = 0;
-    uint16_t *x = xi < 0 ? NULL : anet_step_forms_place_in(&t->train.form, xi, t->batch.features, t->batch.batch_size, &ld);
+    int64_t F = t->batch.features, B = t->batch.batch_size;
+    uint16_t *x = xi < 0 ? NULL : anet_step_resident_lend(&t->res, &t->backend, p->exe, &p->form, xi, F, B, &ld);
+    if (!x) {
+        x = xi < 0 ? NULL : anet_step_forms_place_in(&p->form, xi, F, B, &ld);
+        int copied = !x || (p->form.lowered && t->backend.ops->resident); /* packed from the batch, or written */
+        if (copied && xi >= 0) t->batch_bytes += p->form.lowered ? anet_step_forms_dev_bytes(&p->form, 0, xi) : p->in[xi].nbytes;
+    }
     anet_batch_place_x(&t->batch, x, ld);
 }
 
@@ -148,7 +156,7 @@ anet_status anet_tr_run_epoch(anet_trainer *t, int epoch, anet_metrics_record *r
     anet_backend_stats s0, s1;
     anet_tr_backend_stats(t, &s0);
     double t0 = now_s(), loss_sum = 0, backend0 = t->train.backend_s;
-    uint64_t state0 = t->state_bytes;
+    uint64_t state0 = t->state_bytes, batch0 = t->batch_bytes;
     double cpu0 = cpu_s();
     uint32_t nloss = 0, done = 0, napplied = 0;
     int64_t steps0 = t->step;
@@ -185,7 +193,7 @@ anet_status anet_tr_run_epoch(anet_trainer *t, int epoch, anet_metrics_record *r
             sr.train_loss = loss;
             /* Figures a single step does not measure are null, not 0. */
             sr.epoch_seconds = sr.samples_per_s = sr.dispatches_per_step = sr.bytes_per_step = sr.host_us_per_step =
-                sr.state_bytes_per_step = NAN;
+                sr.state_bytes_per_step = sr.batch_bytes_per_step = NAN;
             if ((st = anet_metrics_write(&t->metrics, &sr)) != ANET_OK) return st;
             if ((st = anet_tb_record(&t->tb, &sr)) != ANET_OK) return st;
         }
@@ -213,6 +221,7 @@ anet_status anet_tr_run_epoch(anet_trainer *t, int epoch, anet_metrics_record *r
     double host = (cpu_s() - cpu0) - (t->train.backend_s - backend0);
     r->host_us_per_step = steps ? (host > 0 ? host : 0) * 1e6 / (double)steps : 0;
     r->state_bytes_per_step = steps ? (double)(t->state_bytes - state0) / (double)steps : 0;
+    r->batch_bytes_per_step = steps ? (double)(t->batch_bytes - batch0) / (double)steps : 0;
     return ANET_OK;
 }
 

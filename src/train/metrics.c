@@ -52,6 +52,7 @@ char *anet_metrics_format(const anet_metrics_record *r) {
     add_num(o, "bytes_per_step", r->bytes_per_step);
     add_num(o, "host_us_per_step", r->host_us_per_step);
     add_num(o, "state_bytes_copied_per_step", r->state_bytes_per_step);
+    add_num(o, "batch_bytes_copied_per_step", r->batch_bytes_per_step);
     add_num(o, "loss_scale", r->loss_scale);
     add_num(o, "skipped_steps", (double)r->skipped_steps);
     add_num(o, "lr", anet_float_as_typed(r->lr));

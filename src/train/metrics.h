@@ -30,6 +30,8 @@ typedef struct anet_metrics_record {
                                * evaluation itself: copies into and out of it count as host work) */
     double state_bytes_per_step; /* epoch: bytes of training state (weights, update=ane's low parts
                                   * and optimizer moments) copied to or from the backend per step */
+    double batch_bytes_per_step; /* epoch: bytes of the batch's features copied per step after
+                                  * packing (0: packed straight into what the backend reads) */
     double loss_scale;
     int64_t skipped_steps;    /* cumulative steps skipped for non-finite gradients */
     double lr;                /* learning rate of the last step */

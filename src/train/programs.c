@@ -277,6 +277,12 @@ anet_status anet_tr_prog_eval(anet_trainer *t, prog_rt *p) {
         char where[96];
         if (p == &t->train) snprintf(where, sizeof where, "at step %lld", (long long)t->step + 1);
         else snprintf(where, sizeof where, "in the evaluation after step %lld", (long long)t->step);
+        /* A batch packed into the failed backend's surface comes back into the form's buffer. */
+        int li = -1;
+        uint16_t *slot = NULL;
+        if (p == &t->train && anet_step_resident_reclaim(&t->res, &t->backend, p->exe, &p->form, &li, &slot) != ANET_OK)
+            return anet_fail_ctx(st, "%s failed %s, and the batch could not be read back from it", t->backend.ops->name, where);
+        if (li >= 0) p->in[li].data = slot;
         if ((st = anet_tr_fall_back(t, where)) != ANET_OK) return st;
         st = prog_run(t, p);
         if (st != ANET_OK) return anet_fail_ctx(st, "running the %s program on vane", p->name);

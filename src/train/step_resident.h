@@ -18,6 +18,11 @@ typedef struct anet_step_resident {
     int *pair;              /* per program input: the output that updates it, or -1 */
     unsigned char *out_res; /* per program output: 1 when it feeds a resident input */
     char why[240];          /* why it is off ("" when on) */
+    /* A non-resident input written straight into the backend's memory (anet_step_resident_lend). */
+    int lend_off;           /* the caller turned lending off (the copy path, for comparisons) */
+    int lend_in;            /* the input lent last, -1: none */
+    int lend_ready;         /* its surface holds the form's padding (written at the first lend) */
+    int lent;               /* lent now: given back by the next run */
 } anet_step_resident;
 
 /* Pairs input i with output pair[i] (-1: not resident) on program exe of backend b, lowered as
@@ -31,11 +36,25 @@ anet_status anet_step_resident_write(anet_step_resident *r, const anet_backend *
                                      anet_step_forms *sf, int i, const void *user);
 anet_status anet_step_resident_read(anet_step_resident *r, const anet_backend *b, anet_program *exe,
                                     anet_step_forms *sf, int i, void *user);
+/* Where the caller may write input i (rows x cols fp16, row r at [r * *ld]) straight into the
+ * memory the backend's next run reads (backend.h lend: the input surface, locked until that run
+ * gives it back), so that neither packing nor a write copies it. The input must not be resident
+ * and must fill its device input alone as a plain embedding (anet_step_forms_place_in); the
+ * form's padding is written into the surface at the first lend. NULL when it cannot (r off or on
+ * host buffers, lending off, a backend that refuses, a row stride that is not whole fp16
+ * elements): the caller then places the input in the form's buffer, which the run copies. */
+uint16_t *anet_step_resident_lend(anet_step_resident *r, const anet_backend *b, anet_program *exe,
+                                  anet_step_forms *sf, int i, int64_t rows, int64_t cols, size_t *ld);
+/* The lent input back in the form's device buffer (read from the backend, given back first if
+ * still lent), for a run elsewhere (auto's fallback to vane): the user-view pointer of input
+ * `*i` in that buffer, or NULL with *i = -1 when nothing is lent. */
+anet_status anet_step_resident_reclaim(anet_step_resident *r, const anet_backend *b, anet_program *exe,
+                                       anet_step_forms *sf, int *i, uint16_t **slot);
 /* One run, on a backend with resident I/O or with r on (r NULL or off: every tensor copied):
  * the non-resident inputs in[] written, the program run, the non-resident outputs read into
  * out[] (resident outputs stay in the backend). run_s accumulates this thread's CPU time in
  * the run alone (the backend's eval call where it has no resident I/O). */
-anet_status anet_step_resident_run(const anet_step_resident *r, const anet_backend *b, anet_program *exe,
+anet_status anet_step_resident_run(anet_step_resident *r, const anet_backend *b, anet_program *exe,
                                    anet_step_forms *sf, const anet_io *in, anet_io *out, double *run_s);
 /* Makes what the last run wrote the resident inputs of the next (skip it to discard the run). */
 anet_status anet_step_resident_commit(anet_step_resident *r, const anet_backend *b, anet_program *exe,

@@ -153,6 +153,7 @@ anet_status anet_tb_record(anet_tb *tb, const anet_metrics_record *r) {
         {"samples_per_s", r->samples_per_s}, {"loss_scale", r->loss_scale},
         {"dispatches_per_step", r->dispatches_per_step}, {"host_us_per_step", r->host_us_per_step},
         {"state_bytes_copied_per_step", r->state_bytes_per_step},
+        {"batch_bytes_copied_per_step", r->batch_bytes_per_step},
     };
     double now = wall_now();
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {

@@ -118,6 +118,9 @@ anet_status anet_tr_state_setup(anet_trainer *t) {
     if (t->o.update == ANET_UPDATE_ANE && !(env && strcmp(env, "0") == 0))
         st = anet_step_resident_init(&t->res, &t->backend, p->exe, &p->form, p->sp.ninputs, p->sp.noutputs, pair);
     free(pair);
+    /* ANE_TRAINER_BATCH_IN_SURFACE=0: the batch copied into its surface each step (comparisons). */
+    env = getenv("ANE_TRAINER_BATCH_IN_SURFACE");
+    t->res.lend_off = env && strcmp(env, "0") == 0;
     if (st == ANET_OK && t->res.on) {
         t->state_host_ok = 0; /* forces the first write */
         st = anet_tr_state_push(t);

@@ -78,6 +78,7 @@ struct anet_trainer {
     int state_host_ok;
     uint64_t state_bytes;      /* state bytes copied to/from the backend inside steps */
     uint64_t state_bytes_step; /* per step on the copy path */
+    uint64_t batch_bytes;      /* bytes of the batch's features copied after packing (place_x) */
     anet_loss_scaler scaler;
     anet_schedule sched;
     anet_rng rng;

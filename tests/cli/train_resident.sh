@@ -3,7 +3,9 @@
 # surfaces: no state bytes are copied per step (metrics), the losses and the checkpoint are
 # bit-identical to the copy path (ANE_TRAINER_RESIDENT_STATE=0), and a resume from the epoch-1
 # checkpoint (state read back from the surfaces) gives exactly the uninterrupted run; vane
-# (host ping-pong) copies no state either and gives the same losses.
+# (host ping-pong) copies no state either and gives the same losses. The batch is packed
+# straight into its lent input surface (no batch bytes copied, every CPU write under a write
+# lock: the simulator's audit is on), bit-identical to copying it (ANE_TRAINER_BATCH_IN_SURFACE=0).
 . "$(dirname "$0")/common.bash"
 set -eo pipefail
 bin="${ANET_BIN:?}"
@@ -11,8 +13,9 @@ data="${ANET_SHARED_DIR:?}/datasets/mnist-10k"
 common=(--dataset "$data" --model mlp:784-64-10 --backend ane-sim --chip m1 --update ane --seed 5 --quiet
         --log-steps 1)
 
-"$bin" train "${common[@]}" --epochs 2 --out "$tmp/res"
+ANE_TRAINER_SIM_AUDIT_WRITES=1 "$bin" train "${common[@]}" --epochs 2 --out "$tmp/res"
 ANE_TRAINER_RESIDENT_STATE=0 "$bin" train "${common[@]}" --epochs 2 --out "$tmp/copy"
+ANE_TRAINER_BATCH_IN_SURFACE=0 "$bin" train "${common[@]}" --epochs 1 --out "$tmp/bcopy"
 "$bin" train "${common[@]}" --epochs 1 --out "$tmp/half"
 "$bin" train "${common[@]}" --epochs 1 --backend vane --out "$tmp/vane"
 "$bin" train "${common[@]}" --epochs 2 --out "$tmp/half" --resume "$tmp/half/checkpoint.safetensors"
@@ -25,7 +28,7 @@ def tensors(run):
     n = struct.unpack("<Q", b[:8])[0]
     h = json.loads(b[8:8 + n])
     return {k: b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]] for k, v in h.items() if k != "__metadata__"}
-res, copy, half, vane = lines("res"), lines("copy"), lines("half"), lines("vane")
+res, copy, half, vane, bcopy = lines("res"), lines("copy"), lines("half"), lines("vane"), lines("bcopy")
 ep = lambda ls: [m for m in ls if m["event"] == "epoch"]
 steps = lambda ls: [(m["step"], m["train_loss"]) for m in ls if m["event"] == "step"]
 assert len(ep(res)) == 2 and len(ep(copy)) == 2, (res, copy)
@@ -37,6 +40,15 @@ assert all(m["state_bytes_copied_per_step"] is None for m in res if m["event"] =
 assert steps(res) == steps(copy) and len(steps(res)) > 100, "losses differ from the copy path"
 assert [m["test_acc"] for m in ep(res)] == [m["test_acc"] for m in ep(copy)]
 assert tensors("res") == tensors("copy"), "checkpoint tensors differ from the copy path"
+# The batch: in its surface without a copy (a silent fall back to the copy shows here), the
+# same bytes crossing, the same losses as the copy; copied on the copy paths, in place on vane.
+assert all(m["batch_bytes_copied_per_step"] == 0 for m in ep(res)), ep(res)
+assert all(m["batch_bytes_copied_per_step"] is None for m in res if m["event"] == "step")
+assert ep(bcopy)[0]["batch_bytes_copied_per_step"] > 0 and ep(copy)[0]["batch_bytes_copied_per_step"] > 0
+assert ep(bcopy)[0]["bytes_per_step"] == ep(res)[0]["bytes_per_step"], (ep(bcopy)[0], ep(res)[0])
+assert steps(bcopy) == steps(res)[:len(steps(bcopy))] and len(steps(bcopy)) > 50
+assert ep(bcopy)[0]["test_acc"] == ep(res)[0]["test_acc"]
+assert ep(vane)[0]["batch_bytes_copied_per_step"] == 0, ep(vane)
 # vane: the same pairs as host buffers, no state copied, the same losses.
 assert ep(vane)[0]["backend"] == "vane" and ep(vane)[0]["state_bytes_copied_per_step"] == 0, ep(vane)
 assert steps(vane) == steps(res)[:len(steps(vane))] and len(steps(vane)) > 50

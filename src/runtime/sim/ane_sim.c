@@ -43,7 +43,11 @@ struct anet_ane_model {
 struct anet_ane_surface {
     size_t bytes;
     unsigned char *base;
-    int locked;
+    int locked;       /* CPU locks held (read-only ones included) */
+    int write_locked; /* of which for writing */
+    int wrote;        /* a write lock was taken since the last fingerprint */
+    uint64_t print;   /* audit_writes: the bytes' fingerprint when the CPU last let go, or the device wrote */
+    int printed;      /* print is set (audit_writes may be switched on with surfaces alive) */
 };
 
 struct anet_ane_request {
@@ -133,6 +137,12 @@ anet_status anet_ane_sim_config_env(anet_ane_sim_config *c) {
             return anet_fail(ANET_E_INVALID, "ANE_TRAINER_SIM_COMPILE_LIMIT='%s': expected an "
                              "integer >= 0 (0 = unlimited)", s);
         c->rules.compile_limit = (int)v;
+    }
+    s = getenv("ANE_TRAINER_SIM_AUDIT_WRITES");
+    if (s && *s) {
+        if (strcmp(s, "0") && strcmp(s, "1"))
+            return anet_fail(ANET_E_INVALID, "ANE_TRAINER_SIM_AUDIT_WRITES='%s': expected 0 or 1", s);
+        c->rules.audit_writes = s[0] == '1';
     }
     return anet_forms_env(&c->rules.forms);
 }
@@ -285,6 +295,27 @@ static void sim_model_free(void *ctx, anet_ane_model *m) {
     free(m);
 }
 
+/* A fingerprint of a surface's bytes (audit_writes): words mixed with their position, so a
+ * changed or moved value changes it. */
+static uint64_t surface_print(const anet_ane_surface *s) {
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ s->bytes, w;
+    size_t n = s->bytes / 8, i;
+    for (i = 0; i < n; i++) {
+        memcpy(&w, s->base + i * 8, 8);
+        h = (h ^ (w + i)) * 0xBF58476D1CE4E5B9ull;
+        h ^= h >> 29;
+    }
+    for (i = n * 8; i < s->bytes; i++) h = (h ^ s->base[i]) * 0x100000001B3ull;
+    return h;
+}
+
+/* audit_writes: has the CPU changed s since it last let go of it (or the device wrote it)? */
+static int audit_unlocked_write(sim_ctx *c, const anet_ane_surface *s, const char *when) {
+    if (!c->cfg.rules.audit_writes || !s->printed || surface_print(s) == s->print) return 0;
+    return set_err(c, ANET_ANE_RC_INVALID, "%s: the CPU wrote a surface of %zu bytes without holding a write "
+                   "lock (after IOSurfaceUnlock, or never locked; simulated audit)", when, s->bytes);
+}
+
 static int sim_surface_create(void *ctx, size_t bytes, anet_ane_surface **out) {
     sim_ctx *c = ctx;
     *out = NULL;
@@ -298,23 +329,48 @@ static int sim_surface_create(void *ctx, size_t bytes, anet_ane_surface **out) {
         return set_err(c, ANET_ANE_RC_NOMEM, "IOSurfaceCreate: out of memory");
     }
     s->bytes = bytes;
+    if (c->cfg.rules.audit_writes) {
+        s->print = surface_print(s);
+        s->printed = 1;
+    }
     c->nsurf++;
     *out = s;
     return 0;
 }
 
 static int sim_surface_lock(void *ctx, anet_ane_surface *s, int read_only, void **base) {
-    (void)ctx;
-    (void)read_only;
+    sim_ctx *c = ctx;
+    *base = NULL;
+    if (!s->locked) {
+        int rc = audit_unlocked_write(c, s, "IOSurfaceLock");
+        if (rc) return rc;
+    }
     s->locked++;
+    if (!read_only) {
+        s->write_locked++;
+        s->wrote = 1;
+    }
     *base = s->base;
     return 0;
 }
 
 static int sim_surface_unlock(void *ctx, anet_ane_surface *s, int read_only) {
-    (void)read_only;
-    if (s->locked <= 0) return set_err(ctx, ANET_ANE_RC_INVALID, "IOSurfaceUnlock: not locked");
+    sim_ctx *c = ctx;
+    if (s->locked <= 0) return set_err(c, ANET_ANE_RC_INVALID, "IOSurfaceUnlock: not locked");
+    if (read_only ? s->locked - s->write_locked <= 0 : s->write_locked <= 0)
+        return set_err(c, ANET_ANE_RC_INVALID, "IOSurfaceUnlock: the options (%s) differ from the lock's",
+                       read_only ? "read-only" : "read-write");
     s->locked--;
+    if (!read_only) s->write_locked--;
+    if (s->locked || !c->cfg.rules.audit_writes) return 0;
+    uint64_t now = surface_print(s);
+    int bad = s->printed && now != s->print && !s->wrote;
+    s->print = now;
+    s->printed = 1;
+    s->wrote = 0;
+    if (bad)
+        return set_err(c, ANET_ANE_RC_INVALID, "IOSurfaceUnlock: the CPU wrote a surface of %zu bytes "
+                       "under a read-only lock (simulated audit)", s->bytes);
     return 0;
 }
 
@@ -484,6 +540,15 @@ static int sim_evaluate(void *ctx, anet_ane_model *m, anet_ane_request *r) {
     const int *oo = c->cfg.rules.alphabetical_io ? m->out_sorted : identity_out;
     int rc = check_side(c, r->in, r->nin, m->sig.in, oi, "input");
     if (!rc) rc = check_side(c, r->out, r->nout, m->sig.out, oo, "output");
+    for (int k = 0; !rc && k < r->nin + r->nout; k++) {
+        anet_ane_surface *sf = k < r->nin ? r->in[k] : r->out[k - r->nin];
+        if (sf->locked)
+            rc = set_err(c, ANET_ANE_RC_INVALID, "evaluateWithQoS: %s surface %d is locked by the CPU "
+                         "(IOSurfaceLock without IOSurfaceUnlock): the device would race the CPU's "
+                         "writes", k < r->nin ? "input" : "output", k < r->nin ? k : k - r->nin);
+        else if (k < r->nin)
+            rc = audit_unlocked_write(c, sf, "evaluateWithQoS");
+    }
     if (rc) return rc;
     int zeros = 0, wrong = 0;
     if (c->cfg.rules.forms.on[ANET_FORM_IO_SIZE_ORDER] &&
@@ -538,6 +603,10 @@ static int sim_evaluate(void *ctx, anet_ane_model *m, anet_ane_request *r) {
     if (bad) return set_err(c, ANET_ANE_RC_NOMEM, "simulator: out of memory");
     if (st) return set_err(c, ANET_ANE_RC_EVAL, "simulator: vane: %s", anet_last_error());
     if (zeros || wrong) quirk_outputs(r, m, oo, !zeros);
+    for (int j = 0; c->cfg.rules.audit_writes && j < r->nout; j++) {
+        r->out[j]->print = surface_print(r->out[j]);
+        r->out[j]->printed = 1;
+    }
     return 0;
 }
 

@@ -45,6 +45,15 @@ typedef struct anet_ane_sim_rules {
     /* The compiled model states its I/O layout (io_layout); off: the seam has none, as on
      * systems where modelAttributes lacks it. */
     int report_layout;
+    /* IOSurface lock discipline (Apple's IOSurfaceLock/IOSurfaceUnlock documentation: the pair
+     * bounds the CPU's access to a surface's bytes; kIOSurfaceLockReadOnly must be given to both,
+     * asymmetric use is undefined). Always checked: an evaluation whose request holds a surface
+     * the CPU has locked fails (the CPU and the device would race), and an unlock must match a
+     * lock of the same mode. audit_writes (ANE_TRAINER_SIM_AUDIT_WRITES=1; off by
+     * default, it reads every surface at each unlock and evaluation) also catches the CPU
+     * writing a surface without holding a write lock: after its unlock, through a read-only
+     * lock, or never locked. */
+    int audit_writes;
 } anet_ane_sim_rules;
 
 /* Injected faults. at == 0: never; at == N > 0: the N-th call fails; always: every call. */
@@ -71,8 +80,8 @@ void anet_ane_sim_config_default(anet_chip chip, anet_ane_sim_config *out);
 /* Parses a fault list: "eval@5,compile,load@2,framework,classes" (comma-separated; "@N"
  * makes only the N-th call fail). An unknown item is an error naming it. */
 anet_status anet_ane_sim_faults_parse(const char *spec, anet_ane_sim_faults *out);
-/* Applies ANE_TRAINER_SIM_FAULTS, ANE_TRAINER_SIM_COMPILE_LIMIT and ANE_TRAINER_FORMS from the
- * environment. */
+/* Applies ANE_TRAINER_SIM_FAULTS, ANE_TRAINER_SIM_COMPILE_LIMIT, ANE_TRAINER_SIM_AUDIT_WRITES
+ * and ANE_TRAINER_FORMS from the environment. */
 anet_status anet_ane_sim_config_env(anet_ane_sim_config *c);
 
 /* A simulator seam (vane is opened lazily, at open()). */
