@@ -37,7 +37,10 @@ int anet_layers_form_pad(const anet_model_spec *m, anet_model_spec *out, char *w
             l->user_ch = u->in.d[0];
             break;
         case ANET_L_CONV:
-            if (u->groups != 1) return refuse(why, len, "a grouped conv");
+            if (u->groups != 1) { /* its weight spread block-diagonally in the program (lower_conv.c) */
+                l->user_ch = u->in.d[0];
+                l->user_out = u->out;
+            }
             l->out = round32(u->out);
             o = u->outs;
             o.d[0] = l->out;

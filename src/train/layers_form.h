@@ -16,9 +16,10 @@
 
 /* 1 and *out = the padded copy of m; 0 when the padded form does not apply to m, with the
  * reason in why: the model has layernorm over an image (per-element parameters too long for
- * the chips' elementwise ops), a grouped conv, or does not end in a Linear layer (whose padded
- * classes add nothing to the loss: train/loss.h). Layernorm over features and sigmoid keep the
- * user's count in user_ch (lower.c masks the padding); batchnorm's per-channel statistics
+ * the chips' elementwise ops) or does not end in a Linear layer (whose padded classes add
+ * nothing to the loss: train/loss.h). Layernorm over features, sigmoid and grouped convs keep
+ * the user's counts in user_ch / user_out (lower.c masks the padding; lower_conv.c spreads a
+ * grouped weight); batchnorm's per-channel statistics
  * ignore padded channels (they stay zero). The batch is padded apart (train/step_forms.c: not
  * for mse, bce or batchnorm, which would count padded samples). */
 int anet_layers_form_pad(const anet_model_spec *m, anet_model_spec *out, char *why, size_t len);

@@ -50,6 +50,32 @@ int anet_lower_conv_group(int B, int S) {
     return 0;
 }
 
+/* A grouped conv's weight [1,1,O,Kgp] (Kg = Cin/groups*kh*kw taps per output, padded to 32)
+ * as the dense [1,1,O,np] the patches multiply: tiled across the groups by a const matmul
+ * (T[k][g*Kg + k] = 1; contraction Kgp) and masked to each output's own group's block (a
+ * const), so the gradient of the zeros outside the blocks never reaches the weight. */
+static int grouped_dense(anet_graph *g, const anet_layer *l, int w, int np) {
+    const int groups = l->groups, K = l->kh * l->kw, Kg = l->user_ch / groups * K, Og = l->user_out / groups;
+    const int O = l->out, Kgp = (int)g->values[w].type.dims[3];
+    uint16_t *t = calloc((size_t)Kgp * (size_t)np, sizeof *t), *m = calloc((size_t)O * (size_t)np, sizeof *m);
+    if (!t || !m) {
+        free(t);
+        free(m);
+        return anet_fail(ANET_E_NOMEM, "lowering a grouped conv: out of memory"), -1;
+    }
+    for (int gi = 0; gi < groups; gi++)
+        for (int k = 0; k < Kg && gi * Kg + k < np; k++) t[(size_t)k * np + (size_t)(gi * Kg + k)] = anet_f32_to_f16(1.0f);
+    for (int o = 0; o < l->user_out; o++)
+        for (int k = 0; k < Kg; k++) m[(size_t)o * np + (size_t)(o / Og * Kg + k)] = anet_f32_to_f16(1.0f);
+    int64_t td[4] = {1, 1, Kgp, np}, md[4] = {1, 1, O, np};
+    int tv = anet_graph_const(g, NULL, anet_type_make(ANET_DT_FP16, 4, td), t, (size_t)Kgp * (size_t)np * 2);
+    int mv = anet_graph_const(g, NULL, anet_type_make(ANET_DT_FP16, 4, md), m, (size_t)O * (size_t)np * 2);
+    free(t);
+    free(m);
+    int tiled = tv < 0 ? -1 : anet_b_matmul(g, NULL, w, tv, 0, 0);
+    return tiled < 0 || mv < 0 ? -1 : anet_b_binary(g, ANET_OP_MUL, NULL, tiled, mv);
+}
+
 int anet_lower_conv_matmul(anet_graph *g, const anet_layer *l, int h, int B, int w, int bias, int bias_cols,
                            int *stop) {
     *stop = -1;
@@ -68,7 +94,8 @@ int anet_lower_conv_matmul(anet_graph *g, const anet_layer *l, int h, int B, int
     /* [B, np, OH, OW] -> [1, G, np, c*S]: G groups of c samples, each one matmul with W
      * broadcast, whose weight gradient contracts over c samples' positions together. */
     int p2 = reshape4(g, swap12(g, reshape4(g, p, G, c, np, S)), 1, G, np, c * S);
-    int z = p2 < 0 ? -1 : anet_b_matmul(g, NULL, w, p2, 0, 0);
+    if (l->groups > 1) w = grouped_dense(g, l, w, np);
+    int z = p2 < 0 || w < 0 ? -1 : anet_b_matmul(g, NULL, w, p2, 0, 0);
     if (bias_cols > 1) {
         /* bias [O, bias_cols] (column 0) times a [bias_cols, c*S] block whose row 0 is ones:
          * a matmul instead of a [1,C,1,1] broadcast along the last axis. The block is

@@ -22,7 +22,8 @@ int anet_lower_conv_patches_channels(const anet_layer *l);
  * longest axis (S = OH*OW); 0 when there is none. */
 int anet_lower_conv_group(int B, int S);
 
-/* h [B, Cin, H, W] -> [B, O, OH, OW] for conv layer l (groups 1) with the weight w
+/* h [B, Cin, H, W] -> [B, O, OH, OW] for conv layer l (grouped: w holds Cin/groups*kh*kw columns,
+ * spread block-diagonally inside) with the weight w
  * [1,1,O,np] and bias [1,1,O,bias_cols] (bias_cols 1: a channel broadcast). *stop receives a
  * value autodiff must treat as a constant (-1: none). -1 on failure (anet_last_error set). */
 int anet_lower_conv_matmul(anet_graph *g, const anet_layer *l, int h, int B, int w, int bias, int bias_cols,

@@ -48,7 +48,8 @@ void anet_model_param(const anet_model_spec *m, int i, anet_param_info *out) {
         break;
     case ANET_L_CONV:
         out->rows = l->out;
-        if (j == 0) out->cols = l->in.d[0] / l->groups * l->kh * l->kw;
+        /* a padded copy's grouped conv keeps the user's taps per output (train/lower_conv.c) */
+        if (j == 0) out->cols = (l->user_ch ? l->user_ch : l->in.d[0]) / l->groups * l->kh * l->kw;
         break;
     case ANET_L_BATCHNORM: out->rows = l->in.d[0]; break;
     default: out->rows = anet_shape_numel(&l->in); break; /* layernorm */

@@ -63,8 +63,10 @@ typedef struct anet_layer {
     anet_shape in, outs;         /* per-sample shapes before and after the layer */
     int player;                  /* parameter layer number, -1 if none */
     int param0;                  /* index of its first parameter, -1 if none */
-    int user_ch;                 /* layernorm and sigmoid in a padded copy (train/layers_form.h):
-                                    the user's channels or features, the first of in.d[0] */
+    int user_ch;                 /* layernorm, sigmoid and grouped convs in a padded copy
+                                    (train/layers_form.h): the user's input channels or features,
+                                    the first of in.d[0] */
+    int user_out;                /* a grouped conv in a padded copy: the user's output channels */
 } anet_layer;
 
 typedef struct anet_model_spec {

@@ -13,10 +13,12 @@ data="${ANET_SHARED_DIR:?}/datasets/mnist-10k"
 set -eo pipefail
 py=$PY
 M="conv:4x5x5:s2,relu,maxpool:2,conv:8x3x3:pad1,relu,flatten,linear:10"
-# batchnorm in the device forms: channels last for its statistics, the batch unpadded (32)
+# batchnorm in the device forms: channels last for its statistics, the batch unpadded (32);
+# grouped and depthwise convs: the weight spread block-diagonally inside the program
 MB="conv:8x3x3:pad1,batchnorm,relu,maxpool:2,flatten,linear:16,batchnorm,relu,linear:10"
-for k in "" b; do
-    model=$M; [ -n "$k" ] && model=$MB
+MG="conv:8x3x3:pad1,relu,conv:16x3x3:pad1:g4,relu,maxpool:2,conv:16x3x3:pad1:dw,relu,flatten,linear:10"
+for k in "" b g; do
+    model=$M; [ "$k" = b ] && model=$MB; [ "$k" = g ] && model=$MG
     common=(--dataset "$data" --model "$model" --epochs 1 --max-steps 20 --batch-size 32 --log-steps 1 --seed 3 --quiet)
     "$bin" train "${common[@]}" --backend vane --out "$tmp/${k}vane"
     for chip in m1 m4; do
@@ -56,7 +58,7 @@ def losses(run):
     for m in steps:
         assert m["backend"] == ("vane" if run.endswith("vane") else "ane-sim"), m
     return [m["train_loss"] for m in steps]
-for k in ["", "b"]:
+for k in ["", "b", "g"]:
   v = losses(k + "vane")
   for chip in ["m1", "m4"]:
     a = losses(k + chip)
@@ -66,7 +68,7 @@ for k in ["", "b"]:
     assert first < 0.01, (k, chip, a[0], v[0])
     assert late < 0.03, (k, chip, late_a, late_v)
     assert late_a < sum(a[:3]) / 3 - 0.05, ("does not train", k, chip, a)
-    print(f"ok: {'batchnorm ' if k else ''}{chip} strict: step-1 loss {a[0]:.4f} vs vane {v[0]:.4f} ({first:.1e}); steps 11-20 {late_a:.4f} vs {late_v:.4f} ({late:.1e})")
+    print(f"ok: {dict(b='batchnorm ', g='grouped conv ').get(k, '')}{chip} strict: step-1 loss {a[0]:.4f} vs vane {v[0]:.4f} ({first:.1e}); steps 11-20 {late_a:.4f} vs {late_v:.4f} ({late:.1e})")
 plan = json.load(open(os.path.join(t, "c", "plan.json")))
 for p in plan["programs"]:
     assert p["compiled"] is True, (p["name"], p.get("compile_error"))
