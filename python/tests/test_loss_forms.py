@@ -116,3 +116,31 @@ def test_padded_layers_train_like_vane(spec, skip, update, lr):
         # after 24 steps; a padded element that trains (the bug this guards) gave 27%.
         assert err < 0.1, (name, err)
     assert ev.loss < 0.95 * loss0, (ev, loss0)  # it trained
+
+
+@pytest.mark.parametrize("backend", ["vane", "ane-sim"])
+@pytest.mark.parametrize("spec,xshape", [
+    ("in:1x8x8,conv:6x3x3:pad1,batchnorm,relu,flatten,linear:12,batchnorm,relu,linear:4", (32, 1, 8, 8)),
+    # on the raw input (variance 100, n = 32): the unbiasing n/(n-1) moves the variance 3%
+    ("in:64,batchnorm,linear:12,relu,linear:4", (32, 64)),
+])
+def test_batchnorm_running_statistics_in_the_program(backend, spec, xshape):
+    """update=ane keeps batchnorm's running statistics in the program's state (rows updated in
+    the step: momentum 0.1, the variance unbiased): after one step they equal PyTorch's
+    BatchNorm in train mode on the same batch from the same weights (float64), within fp16."""
+    import torch
+    rng = np.random.default_rng(5)
+    x = (10 * rng.normal(size=(32, 64))).astype(np.float32)  # variances well above 1: the unbiasing shows
+    y = rng.integers(0, 4, size=32).astype(np.int64)
+    m = at.Model(spec, seed=6)
+    net = m.to_torch().double().train()
+    with torch.no_grad():
+        net(torch.from_numpy(x.reshape(xshape)).double())
+    want = {k: v.numpy() for k, v in net.state_dict().items() if "running" in k}
+    with at.Trainer(m, backend=backend, chip="m1", update="ane", batch_size=32, lr=1e-3, verbose=False) as tr:
+        tr.fit(x, y, epochs=1, shuffle=False)
+        got = tr.model.state_dict()
+    assert len(want) == 2 * spec.count("batchnorm"), list(want)
+    for k, w in want.items():
+        err = np.abs(got[k] - w).max() / max(np.abs(w).max(), 1e-3)
+        assert err < 2e-2, (k, err, got[k][:4], w[:4])

@@ -363,6 +363,27 @@ static anet_status update_param(sb *b, const anet_step_config *cfg, int i, const
     return ANET_OK;
 }
 
+/* update=ane: batchnorm's running statistic i (a row [1,1,1,C], as PyTorch keeps it: momentum
+ * 0.1, the variance unbiased by n/(n-1)) from this step's batch statistic, output as "uII_*_hi".
+ * A skipped step keeps the old one (the state is swapped after clean steps only). */
+static anet_status update_running_stat(sb *b, const anet_model_spec *m, int i, int r, const int *bn_stats, int B) {
+    anet_param_info pi;
+    anet_model_param(m, i, &pi);
+    const anet_layer *l = &m->layers[pi.layer];
+    int j = i - l->param0 - 2; /* 0: mean, 1: variance */
+    int n = l->in.rank == 3 ? B * l->in.d[1] * l->in.d[2] : B, C = l->in.d[0];
+    double unbias = j && n > 1 ? (double)n / (double)(n - 1) : 1.0;
+    int32_t row[4] = {1, 1, 1, C};
+    int stat = bn_stats[2 * pi.layer + j] < 0 ? -1 : anet_b_reshape(b->g, NULL, bn_stats[2 * pi.layer + j], 4, row);
+    int old = op2(b, ANET_OP_MUL, r, c16(b, 0.9f)), add = op2(b, ANET_OP_MUL, stat, c16(b, (float)(0.1 * unbias)));
+    char nm[48];
+    param_name(nm, sizeof nm, "u", i, pi.name, "_hi");
+    int v = old < 0 || add < 0 ? -1 : anet_b_binary(b->g, ANET_OP_ADD, nm, old, add);
+    if (v < 0) return fail_build("a running statistic");
+    output(b, v, ANET_ROLE_PARAM, i, 0);
+    return ANET_OK;
+}
+
 /* Shared start of both program builders: checks the config, clears *out, makes the graph. */
 static anet_status builder_new(const anet_step_config *cfg, anet_step_program *out, sb **bp) {
     if (!out) return anet_fail(ANET_E_INVALID, "step program: no output");
@@ -389,18 +410,13 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
     int ane = cfg->update == ANET_UPDATE_ANE;
     int stops[ANET_MODEL_MAX_LAYERS + 1], nstops = 0;
     /* Trainable parameters: all but batchnorm's running statistics, which the train program
-     * does not read (it normalizes with batch statistics and outputs them instead). */
+     * does not normalize with (it uses batch statistics): with update=cpu it outputs those and
+     * the trainer keeps the running ones; with update=ane it updates them as state (rows). */
     int tp[ANET_MODEL_MAX_PARAMS], ntp = 0;
     for (int i = 0; i < np; i++) {
         anet_param_info pi;
         anet_model_param(m, i, &pi);
         if (pi.trainable) tp[ntp++] = i;
-    }
-    if (ane && ntp < np) {
-        anet_graph_free(b->g);
-        free(b);
-        return anet_fail(ANET_E_UNSUPPORTED, "model %s: batchnorm's running statistics are kept with --update cpu only",
-                         m->text);
     }
     int nslots = 0;
     if (ane) nslots = cfg->opt.kind == ANET_OPT_SGD ? (cfg->opt.momentum != 0.0f ? 1 : 0) : 2;
@@ -425,11 +441,17 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
     char names[ANET_MODEL_MAX_PARAMS][48];
     const char *gnames[ANET_MODEL_MAX_PARAMS];
     for (int k = 0; k < np; k++) params[k] = pin[k] = -1;
-    for (int k = 0; k < ntp; k++) {
-        int i = tp[k];
+    for (int i = 0, k = 0; i < np; i++) { /* in index order: the inputs' names sort so */
         anet_param_info pi;
         anet_model_param(m, i, &pi);
         char nm[48];
+        if (!pi.trainable) {
+            /* update=ane: a running statistic as a row [1,1,1,C], updated below */
+            param_name(nm, sizeof nm, "p", i, pi.name, "_hi");
+            if (ane) pin[i] = input(b, nm, 1, 1, pi.rows * pi.cols, ANET_ROLE_PARAM, i, 0);
+            continue;
+        }
+        k++;
         param_name(nm, sizeof nm, "p", i, pi.name, ane ? "_hi" : "");
         int pc = param_cols(cfg, m, &pi);
         pin[i] = input(b, nm, 1, pi.rows, pc, ANET_ROLE_PARAM, i, 0);
@@ -447,8 +469,8 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
                 s1[i] = input(b, nm, 1, pi.rows, pc, ANET_ROLE_OPT_STATE, i, 1);
             }
         }
-        param_name(names[k], sizeof names[k], "g", i, pi.name, "");
-        gnames[k] = names[k];
+        param_name(names[k - 1], sizeof names[k - 1], "g", i, pi.name, "");
+        gnames[k - 1] = names[k - 1];
     }
     if (hv < 0 || x < 0 || y < 0) {
         st = fail_build("the inputs");
@@ -486,12 +508,16 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
     /* update=ane: the optimizer first, so FINITE can also cover the gradients in state units
      * (K/S > 1 after the scale fell below K could overflow them while g itself is finite). */
     int fin_in[ANET_MODEL_MAX_PARAMS + 1], upd_out_from = b->nout;
-    for (int i = 0; i < ntp; i++) {
-        fin_in[i] = grads[i];
-        if (!ane) continue;
+    for (int i = 0, k = 0; i < np; i++) { /* outputs in index order too */
         anet_param_info pi;
         anet_model_param(m, i, &pi);
-        st = update_param(b, cfg, i, pi.name, pin[i], los[i], s0[i], s1[i], grads[i], hv, &fin_in[i]);
+        if (!pi.trainable) {
+            if (ane && (st = update_running_stat(b, m, i, pin[i], bn_stats, B)) != ANET_OK) goto out;
+            continue;
+        }
+        fin_in[k] = grads[k];
+        if (ane) st = update_param(b, cfg, i, pi.name, pin[i], los[i], s0[i], s1[i], grads[k], hv, &fin_in[k]);
+        k++;
         if (st != ANET_OK) goto out;
     }
     fin_in[ntp] = loss;
@@ -511,8 +537,8 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
         if (ane) output(b, fin, ANET_ROLE_FINITE, 0, 0);
         output(b, loss, ANET_ROLE_LOSS, 0, 0);
         for (int k = 0; k < ntp && !ane; k++) output(b, grads[k], ANET_ROLE_GRAD, tp[k], 0);
-        /* batchnorm: "sLL_mean", "sLL_var" (layer LL), after the gradients gII_* */
-        for (int i = 0; i < m->nl; i++) {
+        /* batchnorm (update=cpu): "sLL_mean", "sLL_var" (layer LL), after the gradients gII_* */
+        for (int i = 0; i < m->nl && !ane; i++) {
             const anet_layer *l = &m->layers[i];
             if (l->kind != ANET_L_BATCHNORM) continue;
             int count = l->in.rank == 3 ? B * l->in.d[1] * l->in.d[2] : B;

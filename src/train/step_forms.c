@@ -82,6 +82,10 @@ static void user_shape(const anet_io_desc *d, const anet_model_spec *m, int batc
         anet_model_param(m, d->index, &pi);
         io->user_rows = pi.rows;
         io->user_cols = pi.cols;
+        if (io->rows == 1 && pi.cols == 1 && pi.rows > 1) { /* a column the program holds as a row */
+            io->user_rows = 1;
+            io->user_cols = pi.rows;
+        }
         /* A padded class's logit: masked for cross-entropy and bce (no loss, no gradient); zero
          * for mse, against a zero target. */
         if (d->role == ANET_ROLE_PARAM && d->index == np - 1 && m->loss != ANET_LOSS_MSE) io->fill = ANET_FORM_MASKED_LOGIT;
