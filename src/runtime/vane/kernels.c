@@ -247,19 +247,26 @@ void anet_vk_im2col_t(const anet_vk_win *g, const float *x, float *colt) {
 /* Each input row once, widened: xr[t] = x[c][iy][t - pl] for t < rl (zeros outside), rl covering
  * every column the outputs read, rounded up to whole blocks of outputs. */
 static int64_t wide_rl(const anet_vk_win *g) {
-    const int64_t L = ANET_VK_WIDE_LANES, J = ANET_VK_WIDE_J;
-    return (g->wo + J - 1) / J * J + (g->kw + L - 1) / L * L;
+    const int64_t J = ANET_VK_WIDE_J;
+    return (g->wo + J - 1) / J * J + anet_vk_wide_kwp(g);
 }
 
-int64_t anet_vk_conv_wide_scratch(const anet_vk_win *g, int64_t M) {
-    (void)M;
+int64_t anet_vk_conv_wide_scratch(const anet_vk_win *g) {
     return g->c * g->h * wide_rl(g) + ANET_VK_WIDE_J * ANET_VK_WIDE_LANES;
+}
+
+void anet_vk_conv_wide_pad(const anet_vk_win *g, int64_t rows, const float *wt, float *wp) {
+    const int64_t kwp = anet_vk_wide_kwp(g);
+    for (int64_t r = 0; r < rows; r++) {
+        memcpy(wp + r * kwp, wt + r * g->kw, (size_t)g->kw * sizeof(float));
+        memset(wp + r * kwp + g->kw, 0, (size_t)(kwp - g->kw) * sizeof(float));
+    }
 }
 
 void anet_vk_conv_wide(const anet_vk_win *g, int64_t M, const float *wt, const float *x, float *y, float *scratch) {
     enum { L = ANET_VK_WIDE_LANES, J = ANET_VK_WIDE_J };
     const anet_vk_ops *k = anet_vk_best();
-    const int64_t kwp = (g->kw + L - 1) / L * L, wo = g->wo, rl = wide_rl(g);
+    const int64_t kwp = anet_vk_wide_kwp(g), wo = g->wo, rl = wide_rl(g);
     float *xrows = scratch, *t = scratch + g->c * g->h * rl;
     int64_t lo, hi;
     in_bounds_run(-g->pl, 1, g->w, rl, &lo, &hi);

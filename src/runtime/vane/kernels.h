@@ -129,11 +129,17 @@ void anet_vk_im2col_t(const anet_vk_win *g, const float *x, float *colt);
  * y[m][i][j] = sum over c, p (in order) of the kernel row wt[m][c][p][0..kwp) (kw taps, zero
  * after) against the input row c, i - pt + p from column j - pl (zero outside), each product
  * summed in lanes of ANET_VK_WIDE_LANES (tap q in lane q mod lanes: the same order on every
- * CPU), the lanes added last in order. wt is the weight with rows padded to kwp = kw rounded up
- * to the lanes; scratch holds anet_vk_conv_wide_scratch(g, M) floats. */
+ * CPU), the lanes added last in order. wt is the weight with rows padded to
+ * anet_vk_wide_kwp(g) = kw rounded up to the lanes (anet_vk_conv_wide_pad); scratch holds
+ * anet_vk_conv_wide_scratch(g) floats. */
 #define ANET_VK_WIDE_LANES 16
 #define ANET_VK_WIDE_J 8 /* at most this many outputs summed at once (their sums stay in registers) */
-int64_t anet_vk_conv_wide_scratch(const anet_vk_win *g, int64_t M);
+static inline int64_t anet_vk_wide_kwp(const anet_vk_win *g) {
+    return (g->kw + ANET_VK_WIDE_LANES - 1) / ANET_VK_WIDE_LANES * ANET_VK_WIDE_LANES;
+}
+int64_t anet_vk_conv_wide_scratch(const anet_vk_win *g);
+/* wp = the rows kernel rows of wt (kw taps each) padded with zeros to anet_vk_wide_kwp(g). */
+void anet_vk_conv_wide_pad(const anet_vk_win *g, int64_t rows, const float *wt, float *wp);
 void anet_vk_conv_wide(const anet_vk_win *g, int64_t M, const float *wt, const float *x, float *y, float *scratch);
 
 /* The col2im half of a stride-1 conv: p[(m*kh + i)*kw + j][iy*w + ix] holds sum_c W[m][c][i][j]

@@ -465,8 +465,7 @@ static anet_status plan_conv(const ctx *c, step *s) {
         /* A wide kernel over a narrow output (weight gradients: the kernel is the output
          * gradient, the output the weight's taps): direct sums, no patch matrix. */
         s->wide = 1;
-        int64_t kwp = (w->kw + ANET_VK_WIDE_LANES - 1) / ANET_VK_WIDE_LANES * ANET_VK_WIDE_LANES;
-        s->scratch_n = s->groups * s->M * w->c * w->kh * kwp + anet_vk_conv_wide_scratch(w, s->M);
+        s->scratch_n = s->cout * w->c * w->kh * anet_vk_wide_kwp(w) + anet_vk_conv_wide_scratch(w);
         if (s->scratch_n > ANET_MAX_ELEMENTS) return bad(c, "conv buffer too large");
     } else if (!s->direct && !s->taps && w->sh == 1 && w->sw == 1 && s->M * w->h * w->w < w->c * w->ho * w->wo &&
                w->h * w->w <= w->ho * w->wo) {

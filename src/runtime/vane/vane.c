@@ -314,12 +314,9 @@ static void run_step(const anet_program *p, const step *s) {
         }
         if (s->wide) {
             /* The weight with rows padded to the lanes, once per run. */
-            const int64_t L = ANET_VK_WIDE_LANES, kwp = (w->kw + L - 1) / L * L, rows = s->cout * w->c * w->kh;
+            const int64_t kwp = anet_vk_wide_kwp(w), rows = s->cout * w->c * w->kh;
             float *wp = s->scratch, *ws = s->scratch + rows * kwp;
-            for (int64_t r = 0; r < rows; r++) {
-                memcpy(wp + r * kwp, wt + r * w->kw, (size_t)w->kw * sizeof(float));
-                memset(wp + r * kwp + w->kw, 0, (size_t)(kwp - w->kw) * sizeof(float));
-            }
+            anet_vk_conv_wide_pad(w, rows, wt, wp);
             for (int64_t n = 0; n < s->batch; n++)
                 for (int64_t g = 0; g < s->groups; g++)
                     anet_vk_conv_wide(w, s->M, wp + g * s->M * w->c * w->kh * kwp, x + (n * s->cin + g * w->c) * in_plane,
