@@ -105,6 +105,17 @@ int anet_lower_gelu(anet_graph *g, int h) {
     return bin(g, ANET_OP_MUL, bin(g, ANET_OP_MUL, h, cst_like(g, h, 0.5f)), t);
 }
 
+/* An fp16 const of shape d whose first `real` elements (row-major) are 1, the rest 0. */
+static int ones_prefix(anet_graph *g, const int64_t d[4], int64_t real) {
+    int64_t n = d[0] * d[1] * d[2] * d[3];
+    anet_f16 *v = calloc((size_t)n, sizeof *v);
+    if (!v) return anet_fail(ANET_E_NOMEM, "lowering: out of memory for a mask"), -1;
+    for (int64_t e = 0; e < real && e < n; e++) v[e] = anet_f32_to_f16(1.0f);
+    int c = anet_graph_const(g, NULL, anet_type_make(ANET_DT_FP16, 4, d), v, (size_t)n * sizeof *v);
+    free(v);
+    return c;
+}
+
 /* A per-channel parameter [1,1,C,cols] (column 0 the value; cols > 1 in the device forms, whose
  * I/O is 32 wide) as a row [1,1,1,C]: column 0 picked by a one-hot mask and a sum over the
  * columns, so that its gradient is a broadcast, not a placement matmul of contraction 1. */
@@ -114,15 +125,9 @@ static int chan_row(anet_graph *g, int p, int C) {
     int32_t row[4] = {1, 1, 1, C};
     if (cols == 1) return reshape(g, p, 4, row);
     int t = swap_last2(g, p); /* [1,1,cols,C] */
-    int64_t n = (int64_t)cols * C;
-    anet_f16 *e0 = calloc((size_t)n, sizeof *e0);
-    if (!e0) return anet_fail(ANET_E_NOMEM, "lowering a norm layer: out of memory"), -1;
-    for (int c = 0; c < C; c++) e0[c] = anet_f32_to_f16(1.0f);
-    int64_t d[4] = {1, 1, cols, C};
-    int mask = anet_graph_const(g, NULL, anet_type_make(ANET_DT_FP16, 4, d), e0, (size_t)n * sizeof *e0);
-    free(e0);
+    const int64_t d[4] = {1, 1, cols, C};
     static const int32_t ax2[1] = {2};
-    int picked = bin(g, ANET_OP_MUL, t, mask);
+    int picked = bin(g, ANET_OP_MUL, t, ones_prefix(g, d, C)); /* row 0: the values */
     return picked < 0 ? -1 : anet_b_reduce(g, ANET_OP_REDUCE_SUM, NULL, picked, 1, ax2, 1);
 }
 
@@ -152,21 +157,15 @@ static int norm_channels_last(anet_graph *g, const anet_layer *l, int h, const a
     return z < 0 ? -1 : img ? anet_b_transpose(g, NULL, z, 4, from_last) : swap_last2(g, z);
 }
 
-/* h times a const that is 1 on the user's user_ch channels (features) and 0 on the padded ones,
- * in h's layout ([B,C,H,W] images: one sample's [1,C,H,W], broadcast over the batch axis;
- * [1,1,F,B] flat: the whole [1,1,F,B], as no tensor is broadcast along the last axis). */
-static int pad_mask(anet_graph *g, int h, const anet_layer *l, int B) {
-    if (h < 0) return -1;
+/* A const that is 1 on the user's user_ch channels (features) of layer l's input and 0 on the
+ * padded ones, in its layout ([B,C,H,W] images: one sample's [1,C,H,W], broadcast over the
+ * batch axis; [1,1,F,B] flat: the whole [1,1,F,B], as no tensor is broadcast along the last
+ * axis). Channel-major: the user's come first. */
+static int pad_mask(anet_graph *g, const anet_layer *l, int B) {
     const anet_shape *s = &l->in;
     int img = is_img(s);
-    int64_t d[4] = {1, img ? s->d[0] : 1, img ? s->d[1] : s->d[0], img ? s->d[2] : B};
-    int64_t n = d[1] * d[2] * d[3], real = img ? (int64_t)l->user_ch * d[2] * d[3] : (int64_t)l->user_ch * B;
-    anet_f16 *mk = calloc((size_t)n, sizeof *mk);
-    if (!mk) return anet_fail(ANET_E_NOMEM, "lowering: out of memory for a padding mask"), -1;
-    for (int64_t e = 0; e < real; e++) mk[e] = anet_f32_to_f16(1.0f); /* channel-major: the user's first */
-    int mask = anet_graph_const(g, NULL, anet_type_make(ANET_DT_FP16, 4, d), mk, (size_t)n * sizeof *mk);
-    free(mk);
-    return bin(g, ANET_OP_MUL, h, mask);
+    const int64_t d[4] = {1, img ? s->d[0] : 1, img ? s->d[1] : s->d[0], img ? s->d[2] : B};
+    return ones_prefix(g, d, (int64_t)l->user_ch * (img ? d[2] * d[3] : d[3])); /* channels x elements each */
 }
 
 /* Layernorm over the features of [1,1,F,B] in the device forms: the statistics over the user's
@@ -179,10 +178,10 @@ static int layernorm_padded(anet_graph *g, const anet_layer *l, int h, const ane
     static const int32_t ax2[1] = {2};
     /* masked first: no gradient may reach the padded features (the previous layer's padding
      * rows would train, and with state kept in the device they would stay trained) */
-    int hm = pad_mask(g, h, l, B);
+    int mask = pad_mask(g, l, B), hm = bin(g, ANET_OP_MUL, h, mask);
     int scale = cst_like(g, h, (float)F / (float)n); /* a mean over F as one over the n real ones */
     int mu = bin(g, ANET_OP_MUL, hm < 0 ? -1 : anet_b_reduce(g, ANET_OP_REDUCE_MEAN, NULL, hm, 1, ax2, 1), scale);
-    int xc = pad_mask(g, bin(g, ANET_OP_SUB, hm, mu), l, B);
+    int xc = bin(g, ANET_OP_MUL, bin(g, ANET_OP_SUB, hm, mu), mask);
     int sq = bin(g, ANET_OP_MUL, xc, xc);
     int var = bin(g, ANET_OP_MUL, sq < 0 ? -1 : anet_b_reduce(g, ANET_OP_REDUCE_MEAN, NULL, sq, 1, ax2, 1), scale);
     int z = swap_last2(g, bin(g, ANET_OP_REAL_DIV, xc, un(g, ANET_OP_SQRT, bin(g, ANET_OP_ADD, var, cst_like(g, h, ANET_NORM_EPS)))));
@@ -264,7 +263,7 @@ int anet_lower_forward(anet_graph *g, const anet_model_spec *m, int B, const ane
             break;
         case ANET_L_SIGMOID:
             h = un(g, ANET_OP_SIGMOID, h);
-            if (io->conv_matmul && l->user_ch < l->in.d[0]) h = pad_mask(g, h, l, B);
+            if (io->conv_matmul && l->user_ch < l->in.d[0]) h = bin(g, ANET_OP_MUL, h, pad_mask(g, l, B));
             break;
         case ANET_L_TANH: h = un(g, ANET_OP_TANH, h); break;
         case ANET_L_GELU: h = anet_lower_gelu(g, h); break;
