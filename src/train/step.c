@@ -363,18 +363,25 @@ static anet_status update_param(sb *b, const anet_step_config *cfg, int i, const
     return ANET_OK;
 }
 
+/* Batchnorm layer l's batch statistic j (0: mean, 1: biased variance) as a row [1,1,1,C] (C a
+ * multiple of 32 in the device forms: the I/O width rule), named `name` (NULL: none); *n gets
+ * the samples it is over (batch, or batch x H x W). */
+static int bn_stat_row(sb *b, const anet_model_spec *m, int li, int j, const int *bn_stats, int B, const char *name, int *n) {
+    const anet_layer *l = &m->layers[li];
+    *n = l->in.rank == 3 ? B * l->in.d[1] * l->in.d[2] : B;
+    int32_t row[4] = {1, 1, 1, l->in.d[0]};
+    return bn_stats[2 * li + j] < 0 ? -1 : anet_b_reshape(b->g, name, bn_stats[2 * li + j], 4, row);
+}
+
 /* update=ane: batchnorm's running statistic i (a row [1,1,1,C], as PyTorch keeps it: momentum
  * 0.1, the variance unbiased by n/(n-1)) from this step's batch statistic, output as "uII_*_hi".
  * A skipped step keeps the old one (the state is swapped after clean steps only). */
 static anet_status update_running_stat(sb *b, const anet_model_spec *m, int i, int r, const int *bn_stats, int B) {
     anet_param_info pi;
     anet_model_param(m, i, &pi);
-    const anet_layer *l = &m->layers[pi.layer];
-    int j = i - l->param0 - 2; /* 0: mean, 1: variance */
-    int n = l->in.rank == 3 ? B * l->in.d[1] * l->in.d[2] : B, C = l->in.d[0];
+    int j = i - m->layers[pi.layer].param0 - 2, n; /* 0: mean, 1: variance */
+    int stat = bn_stat_row(b, m, pi.layer, j, bn_stats, B, NULL, &n);
     double unbias = j && n > 1 ? (double)n / (double)(n - 1) : 1.0;
-    int32_t row[4] = {1, 1, 1, C};
-    int stat = bn_stats[2 * pi.layer + j] < 0 ? -1 : anet_b_reshape(b->g, NULL, bn_stats[2 * pi.layer + j], 4, row);
     int old = op2(b, ANET_OP_MUL, r, c16(b, 0.9f)), add = op2(b, ANET_OP_MUL, stat, c16(b, (float)(0.1 * unbias)));
     char nm[48];
     param_name(nm, sizeof nm, "u", i, pi.name, "_hi");
@@ -541,13 +548,11 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
         for (int i = 0; i < m->nl && !ane; i++) {
             const anet_layer *l = &m->layers[i];
             if (l->kind != ANET_L_BATCHNORM) continue;
-            int count = l->in.rank == 3 ? B * l->in.d[1] * l->in.d[2] : B;
             for (int j = 0; j < 2; j++) {
                 char nm[32];
+                int count;
                 snprintf(nm, sizeof nm, "s%02d_%s", i, j ? "var" : "mean");
-                /* a row [1,1,1,C] (C a multiple of 32 in the device forms: the I/O width rule) */
-                int32_t row[4] = {1, 1, 1, l->kind == ANET_L_BATCHNORM ? l->in.d[0] : 1};
-                int v = bn_stats[2 * i + j] < 0 ? -1 : anet_b_reshape(b->g, nm, bn_stats[2 * i + j], 4, row);
+                int v = bn_stat_row(b, m, i, j, bn_stats, B, nm, &count);
                 if (v < 0) {
                     st = fail_build("the batchnorm statistics");
                     goto out;
