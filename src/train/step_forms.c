@@ -79,10 +79,12 @@ static void user_shape(const anet_io_desc *d, const anet_model_spec *m, int batc
     case ANET_ROLE_PARAM_LO:
     case ANET_ROLE_OPT_STATE:
     case ANET_ROLE_GRAD:
+    case ANET_ROLE_BN_STAT: /* per channel, like its running statistic */
         anet_model_param(m, d->index, &pi);
         io->user_rows = pi.rows;
         io->user_cols = pi.cols;
-        if (io->rows == 1 && pi.cols == 1 && pi.rows > 1) { /* a column the program holds as a row */
+        if (io->rows == 1 && pi.cols == 1 && pi.rows > 1) { /* a column the program holds as a row
+                                                              (padded channels after the user's) */
             io->user_rows = 1;
             io->user_cols = pi.rows;
         }
@@ -96,11 +98,6 @@ static void user_shape(const anet_io_desc *d, const anet_model_spec *m, int batc
         if (io->rows > 1) io->mode = ANET_FORM_IO_SPREAD; /* row_scalars: slot k in row k */
         break;
     case ANET_ROLE_MASK: io->user_rows = anet_shape_numel(&m->layers[d->index].in); io->user_cols = batch; break;
-    case ANET_ROLE_BN_STAT: /* a row per channel (padded channels after the user's) */
-        anet_model_param(m, d->index, &pi);
-        io->user_rows = 1;
-        io->user_cols = pi.rows * pi.cols;
-        break;
     default: /* LOSS, CORRECT, FINITE; row_scalars: LOSS and CORRECT are rows to be summed, FINITE
               * a row of flags that must all be 1 */
         if (io->rows * io->cols > 1) io->mode = d->role == ANET_ROLE_FINITE ? ANET_FORM_IO_MIN : ANET_FORM_IO_SUM;
