@@ -57,24 +57,44 @@ int anet_vk_bcast_plan(anet_vk_bcast *p, int out_rank, const int64_t *out_dims, 
     return 0;
 }
 
+/* Along a strided axis (inner > 1) the columns j go in tiles, each step i over a contiguous run
+ * of them (vectorizable, cache-friendly) with per-column max and sum kept in the same i order:
+ * the same operations on every element as the column-by-column walk, so the same bits. */
+#define SOFTMAX_TILE 256
 void anet_vk_softmax(int64_t outer, int64_t n, int64_t inner, const float *x, float *y) {
     for (int64_t o = 0; o < outer; o++) {
-        for (int64_t j = 0; j < inner; j++) {
-            const float *xs = x + o * n * inner + j;
-            float *ys = y + o * n * inner + j;
+        if (inner == 1) {
+            const float *xs = x + o * n;
+            float *ys = y + o * n;
             float m = -INFINITY;
-            for (int64_t i = 0; i < n; i++) {
-                float v = xs[i * inner];
-                if (v > m || v != v) m = v;
-            }
+            for (int64_t i = 0; i < n; i++)
+                if (xs[i] > m || xs[i] != xs[i]) m = xs[i];
             float s = 0.0f;
-            for (int64_t i = 0; i < n; i++) {
-                float e = expf(xs[i * inner] - m);
-                ys[i * inner] = e;
-                s += e;
-            }
+            for (int64_t i = 0; i < n; i++) s += ys[i] = expf(xs[i] - m);
             float inv = 1.0f / s;
-            for (int64_t i = 0; i < n; i++) ys[i * inner] *= inv;
+            for (int64_t i = 0; i < n; i++) ys[i] *= inv;
+            continue;
+        }
+        for (int64_t j0 = 0; j0 < inner; j0 += SOFTMAX_TILE) {
+            const int64_t w = inner - j0 < SOFTMAX_TILE ? inner - j0 : SOFTMAX_TILE;
+            const float *xs = x + o * n * inner + j0;
+            float *ys = y + o * n * inner + j0;
+            float m[SOFTMAX_TILE], s[SOFTMAX_TILE];
+            for (int64_t j = 0; j < w; j++) m[j] = -INFINITY, s[j] = 0.0f;
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t j = 0; j < w; j++) {
+                    float v = xs[i * inner + j];
+                    if (v > m[j] || v != v) m[j] = v;
+                }
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t j = 0; j < w; j++) {
+                    float e = expf(xs[i * inner + j] - m[j]);
+                    ys[i * inner + j] = e;
+                    s[j] += e;
+                }
+            for (int64_t j = 0; j < w; j++) s[j] = 1.0f / s[j];
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t j = 0; j < w; j++) ys[i * inner + j] *= s[j];
         }
     }
 }
