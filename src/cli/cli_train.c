@@ -441,9 +441,7 @@ int cli_train(int argc, char **argv) {
             if (!clip_given && meta_double(&seq_ck, "clip", &d)) so.clip = (float)d;
             const char *u = anet_ckpt_get_meta(&seq_ck, "update");
             if (!s.update && u) so.update = strcmp(u, "cpu") == 0 ? ANET_UPDATE_CPU : ANET_UPDATE_ANE;
-            /* the run's program form: checkpoints before program_form was stored ran the device form */
-            const char *pf = anet_ckpt_get_meta(&seq_ck, "program_form");
-            if (!s.form) so.device_form = !pf || strcmp(pf, "auto") != 0;
+            if (!s.form) so.device_form = anet_seq_ckpt_device_form(&seq_ck);
         }
         /* like the layer graphs' runs: DIR/checkpoint.safetensors and DIR/metrics.jsonl */
         char ck[4200], mp[4200];

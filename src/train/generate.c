@@ -22,8 +22,7 @@ static int hexval(char ch) {
 /* Whether vane runs the device form (o->program_form). */
 static int device_form(const anet_gen_options *o, const anet_ckpt *ck) {
     if (o->program_form != ANET_GEN_FORM_CHECKPOINT) return o->program_form == ANET_GEN_FORM_DEVICE;
-    const char *pf = anet_ckpt_get_meta(ck, "program_form");
-    return !pf || strcmp(pf, "auto") != 0;
+    return anet_seq_ckpt_device_form(ck);
 }
 
 /* The model config and vocabulary recorded in the checkpoint ck, and its fp16 weights in the

@@ -156,6 +156,11 @@ static anet_status save(run *r, const anet_seq_options *o, double val) {
     return st;
 }
 
+int anet_seq_ckpt_device_form(const anet_ckpt *ck) {
+    const char *pf = anet_ckpt_get_meta(ck, "program_form");
+    return !pf || strcmp(pf, "auto") != 0;
+}
+
 static int meta_num(const anet_ckpt *ck, const char *key, double lo, double hi, double *out) {
     const char *v = anet_ckpt_get_meta(ck, key);
     char *end;

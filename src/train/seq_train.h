@@ -11,6 +11,7 @@
 
 #include "ane_trainer.h"
 #include "runtime/backend.h"
+#include "train/checkpoint.h"
 #include "train/seq_program.h"
 #include "train/transformer.h"
 
@@ -46,6 +47,10 @@ typedef struct anet_seq_options {
  * form), update=cpu "opt.w|m|v.NAME" (F32), "opt_t", "loss_scale", "good_steps", "data_rng",
  * "form". A resumed run gives the losses the uninterrupted run would have given. */
 anet_status anet_seq_train(const anet_seq_options *o);
+
+/* Whether the run that wrote checkpoint ck took the device form on vane (its "program_form";
+ * absent: device, as every run before it was stored). */
+int anet_seq_ckpt_device_form(const anet_ckpt *ck);
 
 /* "transformer:layers=L,dim=D,heads=H,ctx=S" */
 void anet_seq_spec_text(const anet_tfm_config *c, char *buf, size_t cap);
