@@ -132,6 +132,26 @@ static int b_conv_baked_grouped(anet_graph *g) {
     return anet_b_conv(g, NULL, in(g, "x", T(4, 1, 3, 4, 5)), rconst(g, T(4, 6, 1, 3, 3), -1, 1), -1, NULL, "custom", pad,
                        NULL, 3);
 }
+/* strided, baked (the device form's patch conv): the stride's spread is multiplies and a slice,
+ * no placement matmul (its contraction, the output width, would break matmul-contraction-32).
+ * Odd sizes, no padding, rows left over at the end (7 -> 3 rows, 6 -> 2 columns, 1 left). */
+static int b_conv_baked_strided(anet_graph *g) {
+    static const int32_t st[2] = {2, 2};
+    return anet_b_conv(g, NULL, in(g, "x", T(4, 2, 3, 7, 6)), rconst(g, T(4, 4, 3, 3, 3), -1, 1), -1, st, NULL, NULL,
+                       NULL, 1);
+}
+static int b_conv_baked_strided_grouped(anet_graph *g) {
+    static const int32_t st[2] = {2, 1}, pad[4] = {1, 1, 0, 1};
+    return anet_b_conv(g, NULL, in(g, "x", T(4, 1, 2, 5, 4)), rconst(g, T(4, 6, 1, 3, 2), -1, 1), -1, st, "custom", pad,
+                       NULL, 2);
+}
+/* 16386 output channels: the spread's multiplies split batch x channels (above the compiler's
+ * longest axis, 16384) as [8193, 2*rows] */
+static int b_conv_baked_strided_wide(anet_graph *g) {
+    static const int32_t st[2] = {2, 2};
+    return anet_b_conv(g, NULL, in(g, "x", T(4, 1, 1, 4, 3)), rconst(g, T(4, 16386, 1, 1, 1), -1, 1), -1, st, NULL, NULL,
+                       NULL, 1);
+}
 /* grouped 2-D conv with the weight as an input: both gradients (weight through a block mask) */
 static int b_conv_grouped_w(anet_graph *g) {
     static const int32_t pad[4] = {1, 0, 0, 1};
@@ -190,7 +210,9 @@ static const tcase cases[] = {
     {"avg_pool_pad", b_avgpool_pad, -1, 1}, {"max_pool", b_maxpool, -1, 1},
     {"conv_grouped_w", b_conv_grouped_w, -1, 1}, {"conv_baked", b_conv_baked, -1, 1},
     {"conv_baked_grouped", b_conv_baked_grouped, -1, 1}, {"max_pool_tiled", b_maxpool_tiled, -1, 1},
-    {"avg_pool_tiled", b_avgpool_tiled, -1, 1},
+    {"avg_pool_tiled", b_avgpool_tiled, -1, 1}, {"conv_baked_strided", b_conv_baked_strided, -1, 1},
+    {"conv_baked_strided_grouped", b_conv_baked_strided_grouped, -1, 1},
+    {"conv_baked_strided_wide", b_conv_baked_strided_wide, -1, 1},
 };
 
 static double loss_of(const anet_graph *g, double **inputs, int loss) {
@@ -222,6 +244,14 @@ static void run_case(const tcase *tc, vane_ctx *vc) {
         return;
     }
     CHECK_MSG(anet_graph_verify(g) == ANET_OK, "%s: verify: %s", tc->name, anet_last_error());
+    if (strncmp(tc->name, "conv_baked", 10) == 0) /* baked convs' gradients: a conv and layout ops, no matmul */
+        for (int o = 0; o < g->nops; o++) CHECK_MSG(g->ops[o].kind != ANET_OP_MATMUL, "%s: a matmul in the gradient", tc->name);
+    if (strcmp(tc->name, "conv_baked_strided_wide") == 0) { /* the spread's multiplies took the split */
+        int split = 0;
+        for (int o = 0; o < g->nops; o++)
+            split += g->ops[o].kind == ANET_OP_MUL && g->values[g->ops[o].outputs[0]].type.dims[0] == 8193;
+        CHECK_EQ_INT(split, 2);
+    }
     /* The gradient part uses no rsqrt and no gelu. */
     for (int o = 0; o < g->nops; o++)
         CHECK(g->ops[o].kind != ANET_OP_GELU && (g->ops[o].kind != ANET_OP_RSQRT || strcmp(tc->name, "rsqrt") == 0));
