@@ -122,35 +122,33 @@ static int b_conv_grouped(anet_graph *g) {
     return anet_b_conv(g, NULL, in(g, "x", T(3, 2, 4, 9, 0)), rconst(g, T(3, 6, 2, 3, 0), -1, 1), -1, st, NULL, NULL, NULL, 2);
 }
 /* 2-D convs with const (baked) weights: the input gradient's kernel is computed as a const */
+static int baked(anet_graph *g, anet_type tx, anet_type tw, const int32_t *st, const int32_t *pad, int groups) {
+    return anet_b_conv(g, NULL, in(g, "x", tx), rconst(g, tw, -1, 1), -1, st, pad ? "custom" : NULL, pad, NULL, groups);
+}
 static int b_conv_baked(anet_graph *g) {
     static const int32_t pad[4] = {2, 1, 0, 1};
-    return anet_b_conv(g, NULL, in(g, "x", T(4, 2, 3, 5, 6)), rconst(g, T(4, 4, 3, 3, 2), -1, 1), -1, NULL, "custom", pad,
-                       NULL, 1);
+    return baked(g, T(4, 2, 3, 5, 6), T(4, 4, 3, 3, 2), NULL, pad, 1);
 }
 static int b_conv_baked_grouped(anet_graph *g) {
     static const int32_t pad[4] = {1, 1, 1, 1};
-    return anet_b_conv(g, NULL, in(g, "x", T(4, 1, 3, 4, 5)), rconst(g, T(4, 6, 1, 3, 3), -1, 1), -1, NULL, "custom", pad,
-                       NULL, 3);
+    return baked(g, T(4, 1, 3, 4, 5), T(4, 6, 1, 3, 3), NULL, pad, 3);
 }
 /* strided, baked (the device form's patch conv): the stride's spread is multiplies and a slice,
  * no placement matmul (its contraction, the output width, would break matmul-contraction-32).
  * Odd sizes, no padding, rows left over at the end (7 -> 3 rows, 6 -> 2 columns, 1 left). */
 static int b_conv_baked_strided(anet_graph *g) {
     static const int32_t st[2] = {2, 2};
-    return anet_b_conv(g, NULL, in(g, "x", T(4, 2, 3, 7, 6)), rconst(g, T(4, 4, 3, 3, 3), -1, 1), -1, st, NULL, NULL,
-                       NULL, 1);
+    return baked(g, T(4, 2, 3, 7, 6), T(4, 4, 3, 3, 3), st, NULL, 1);
 }
 static int b_conv_baked_strided_grouped(anet_graph *g) {
     static const int32_t st[2] = {2, 1}, pad[4] = {1, 1, 0, 1};
-    return anet_b_conv(g, NULL, in(g, "x", T(4, 1, 2, 5, 4)), rconst(g, T(4, 6, 1, 3, 2), -1, 1), -1, st, "custom", pad,
-                       NULL, 2);
+    return baked(g, T(4, 1, 2, 5, 4), T(4, 6, 1, 3, 2), st, pad, 2);
 }
 /* 16386 output channels: the spread's multiplies split batch x channels (above the compiler's
  * longest axis, 16384) as [8193, 2*rows] */
 static int b_conv_baked_strided_wide(anet_graph *g) {
     static const int32_t st[2] = {2, 2};
-    return anet_b_conv(g, NULL, in(g, "x", T(4, 1, 1, 4, 3)), rconst(g, T(4, 16386, 1, 1, 1), -1, 1), -1, st, NULL, NULL,
-                       NULL, 1);
+    return baked(g, T(4, 1, 1, 4, 3), T(4, 16386, 1, 1, 1), st, NULL, 1);
 }
 /* grouped 2-D conv with the weight as an input: both gradients (weight through a block mask) */
 static int b_conv_grouped_w(anet_graph *g) {
