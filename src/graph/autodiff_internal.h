@@ -17,6 +17,7 @@ typedef struct ad_ctx {
     int nv0;    /* values present before differentiation */
     int *adj;   /* adjoint value id per original value, -1 = none yet */
     char *act;  /* 1: the value depends on a wrt value and the loss depends on it */
+    int spread_mul; /* anet_autodiff_spec.spread_mul */
 } ad_ctx;
 
 static inline int arg_int(const ad_ctx *c, const anet_op *op, const char *key, int64_t dflt, int64_t *out) {
@@ -162,8 +163,8 @@ typedef struct win {
 
 /* d placed into a zero tensor that is N long on axis a, element i at b0 + i * st: a matmul
  * with a 0/1 placement const (exact: one product per output). Used instead of concat/pad
- * (rejected or missing on the ANE) and to spread a strided 1-D window's gradient (2-D
- * windows spread by anet_ad_repeat_up: the placement's contraction is a short axis). */
+ * (rejected or missing on the ANE) and to spread a strided window's gradient (2-D windows
+ * under spread_mul by anet_ad_repeat_up: the placement's contraction is a short axis). */
 int anet_ad_place(ad_ctx *c, int d, int a, int64_t b0, int64_t N);
 int anet_ad_flip_axis(ad_ctx *c, int v, int last);
 int anet_ad_transpose_v(ad_ctx *c, int x, int n, const int64_t *perm);

@@ -122,14 +122,15 @@ anet_status anet_ad_read_window(ad_ctx *c, const anet_op *op, const anet_type *t
 }
 
 /* The "full" correlation that sends a window op's output gradient back to its input grid:
- * dy is spread by the stride (zeros between its rows and columns: anet_ad_repeat_up), then
- * convolved with weight (already flipped and channel-swapped by the caller) with padding
- * d(k-1) - pb before and d(k-1) - pa + r after, which gives exactly the input's spatial size.
- * The spread is multiplies and a slice, not a placement matmul: that one's contraction is the
- * output's width (14 for a stride-2 conv on 28x28), which breaks matmul-contraction-32. */
+ * dy is spread by the stride (zeros between its rows and columns), then convolved with weight
+ * (already flipped and channel-swapped by the caller) with padding d(k-1) - pb before and
+ * d(k-1) - pa + r after, which gives exactly the input's spatial size. The spread is a
+ * placement matmul per axis, or under spread_mul (the device forms) multiplies and a slice:
+ * the placement's contraction is the output's height or width (14 for a stride-2 conv on
+ * 28x28), which breaks matmul-contraction-32. */
 int anet_ad_window_back(ad_ctx *c, const anet_op *op, int dy, int weight, const win *w, int64_t groups) {
     int d = dy;
-    if (w->nsp == 2 && (w->s[0] > 1 || w->s[1] > 1)) {
+    if (c->spread_mul && w->nsp == 2 && (w->s[0] > 1 || w->s[1] > 1)) {
         anet_type t = vtype(c, d);
         int64_t begin[4] = {0, 0, 0, 0}, size[4] = {t.dims[0], t.dims[1], (w->out[0] - 1) * w->s[0] + 1,
                                                     (w->out[1] - 1) * w->s[1] + 1};
