@@ -324,12 +324,12 @@ static void test_one_pass(void) {
 
 /* Every Adam path this CPU runs gives the baseline's bits (adam, L2 and decoupled decay). */
 static void test_adam_paths(void) {
-    anet_adam_fn f[4];
-    const char *nm[4];
-    int np = anet_adam_paths(f, nm, 4);
+    anet_adam_fn f[ANET_ADAM_MAX_PATHS];
+    const char *nm[ANET_ADAM_MAX_PATHS];
+    int np = anet_adam_paths(f, nm, ANET_ADAM_MAX_PATHS);
     CHECK(np >= 1);
     enum { N = 1037 };
-    static float w0[N], m0[N], v0[N], g[N], w[4][N], m[4][N], v[4][N];
+    static float w0[N], m0[N], v0[N], g[N], w[ANET_ADAM_MAX_PATHS][N], m[ANET_ADAM_MAX_PATHS][N], v[ANET_ADAM_MAX_PATHS][N];
     uint32_t s = 777;
     for (int k = 0; k < N; k++) {
         s = s * 1664525u + 1013904223u;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "train/div_exact.h"
 
 
 /* Bound on one parameter tensor (the IR's element bound) so sizes from specs stay sane. */
@@ -163,6 +164,51 @@ ADAM_FN(adam_base, )
 #define ADAM_X86 1
 ADAM_FN(adam_avx2, __attribute__((target("avx2"))))
 ADAM_FN(adam_avx512, __attribute__((target("avx512f"))))
+
+/* ADAM_LOOP with sqrt(v) / sqrt(1 - beta2^t) as the exact FMA kernel of div_exact.h (the same
+ * bits; a vector with a lane outside its domain divides). That moves one of the two divisions off
+ * the divider, which the square root and the division by the denominator still share; the FMA
+ * ports and the divider then take about equal time. (An exact FMA version of the division by the
+ * denominator too -- rcp14, q bracketed by directed-rounding FMAs, the nearer residual -- was
+ * slower here: ~20 more FMA-port operations with its range checks against one vdivps.) */
+#define ADAM_FMA_RUN(NAME, ATTR, W, V, P, ALL_INSIDE)                                                            \
+    ATTR __attribute__((always_inline)) static inline void NAME(const anet_upd_consts *c, float *restrict w,      \
+                                                                float *restrict m, float *restrict v,            \
+                                                                const float *restrict g, size_t n, int decay, int l2) { \
+        const V b1 = P##_set1_ps(c->b1), c1 = P##_set1_ps(c->c1), b2 = P##_set1_ps(c->b2), c2 = P##_set1_ps(c->c2), \
+                eps = P##_set1_ps(c->eps), step = P##_set1_ps(c->step_size), dec = P##_set1_ps(c->decay),        \
+                wd = P##_set1_ps(c->wd), bc = P##_set1_ps(c->bc2_sqrt), bc_inv = P##_set1_ps(1.0f / c->bc2_sqrt); \
+        size_t k = 0;                                                                                             \
+        for (; k + W <= n; k += W) {                                                                              \
+            V d = P##_loadu_ps(g + k), wk = P##_loadu_ps(w + k);                                                  \
+            if (decay) wk = P##_mul_ps(wk, dec);                                                                  \
+            if (l2) d = P##_add_ps(d, P##_mul_ps(wd, wk));                                                        \
+            const V mk = P##_add_ps(P##_mul_ps(b1, P##_loadu_ps(m + k)), P##_mul_ps(c1, d));                      \
+            const V vk = P##_add_ps(P##_mul_ps(b2, P##_loadu_ps(v + k)), P##_mul_ps(P##_mul_ps(c2, d), d));       \
+            const V s = P##_sqrt_ps(vk);                                                                          \
+            const V t = __builtin_expect(ALL_INSIDE(s), 1) ? anet_divc_fast##W##_(s, bc, bc_inv) : P##_div_ps(s, bc); \
+            P##_storeu_ps(m + k, mk);                                                                             \
+            P##_storeu_ps(v + k, vk);                                                                             \
+            P##_storeu_ps(w + k, P##_sub_ps(wk, P##_mul_ps(step, P##_div_ps(mk, P##_add_ps(t, eps)))));           \
+        }                                                                                                         \
+        if (k < n) adam_base(c, w + k, m + k, v + k, g + k, n - k);                                               \
+    }
+#define ADAM_FMA_FN(NAME, RUN, ATTR, FALLBACK)                                                                    \
+    ATTR static void NAME(const anet_upd_consts *c, float *restrict w, float *restrict m, float *restrict v,      \
+                          const float *restrict g, size_t n) {                                                    \
+        if (!anet_divc_ok(c->bc2_sqrt)) FALLBACK(c, w, m, v, g, n); /* outside the kernel's domain */             \
+        else if (c->decoupled) RUN(c, w, m, v, g, n, 1, 0);                                                       \
+        else if (c->l2) RUN(c, w, m, v, g, n, 0, 1);                                                              \
+        else RUN(c, w, m, v, g, n, 0, 0);                                                                         \
+    }
+#define INSIDE512(s) (anet_sqrt_divc_lanes512(s) == 0xffff)
+#define INSIDE256(s) (_mm256_movemask_ps(anet_sqrt_divc_lanes256(s)) == 0xff)
+#define anet_divc_fast16_ anet_divc_fast512
+#define anet_divc_fast8_ anet_divc_fast256
+ADAM_FMA_RUN(adam_fma512_run, __attribute__((target("avx512f"))), 16, __m512, _mm512, INSIDE512)
+ADAM_FMA_RUN(adam_fma256_run, __attribute__((target("avx2,fma"))), 8, __m256, _mm256, INSIDE256)
+ADAM_FMA_FN(adam_avx512fma, adam_fma512_run, __attribute__((target("avx512f"))), adam_avx512)
+ADAM_FMA_FN(adam_avx2fma, adam_fma256_run, __attribute__((target("avx2,fma"))), adam_avx2)
 #endif
 
 int anet_adam_paths(anet_adam_fn *out, const char **names, int max) {
@@ -171,16 +217,21 @@ int anet_adam_paths(anet_adam_fn *out, const char **names, int max) {
 #ifdef ADAM_X86
     __builtin_cpu_init();
     if (n < max && __builtin_cpu_supports("avx2")) { out[n] = adam_avx2; names[n++] = "avx2"; }
+    if (n < max && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        out[n] = adam_avx2fma;
+        names[n++] = "avx2fma";
+    }
     if (n < max && __builtin_cpu_supports("avx512f")) { out[n] = adam_avx512; names[n++] = "avx512"; }
+    if (n < max && __builtin_cpu_supports("avx512f")) { out[n] = adam_avx512fma; names[n++] = "avx512fma"; }
 #endif
     return n;
 }
 
 static void step_adam(const anet_upd_consts *c, float *w, float *m, float *v, const float *g, size_t n) {
     /* The widest path; the choice is a pure function of the CPU, so every caller agrees. */
-    anet_adam_fn f[3];
-    const char *nm[3];
-    f[anet_adam_paths(f, nm, 3) - 1](c, w, m, v, g, n);
+    anet_adam_fn f[ANET_ADAM_MAX_PATHS];
+    const char *nm[ANET_ADAM_MAX_PATHS];
+    f[anet_adam_paths(f, nm, ANET_ADAM_MAX_PATHS) - 1](c, w, m, v, g, n);
 }
 
 static void step_block(const anet_optim_cpu *o, const anet_upd_consts *c, int i, size_t k0, const float *g, size_t n) {

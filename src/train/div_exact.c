@@ -1,0 +1,82 @@
+/* The exact division of div_exact.h over arrays, lane by lane, per instruction set (the tests'
+ * and the benchmark's view of the kernels the Adam update inlines). Built with -ffp-contract=off
+ * and -fno-math-errno, like the update. */
+#include "train/div_exact.h"
+
+#include <math.h>
+
+#ifdef ANET_DIV_X86
+/* A tail of fewer than W values goes through a padded copy (ones: inside the domain). */
+#define TAIL_IN(W, x, k, n, buf)                                \
+    do {                                                        \
+        for (int j_ = 0; j_ < (W); j_++) (buf)[j_] = 1.0f;      \
+        for (size_t j_ = 0; j_ < (n) - (k); j_++) (buf)[j_] = (x)[(k) + j_]; \
+    } while (0)
+
+ANET_DIV_T512 static size_t sqrt_divc512(const float *x, float c, float *q, size_t n) {
+    if (!anet_divc_ok(c)) {
+        for (size_t k = 0; k < n; k++) q[k] = sqrtf(x[k]) / c;
+        return 0;
+    }
+    const __m512 vc = _mm512_set1_ps(c), vy = _mm512_set1_ps(1.0f / c);
+    size_t fast = 0;
+    for (size_t k = 0; k < n; k += 16) {
+        float in[16], out[16];
+        const int whole = n - k >= 16;
+        if (!whole) TAIL_IN(16, x, k, n, in);
+        const __m512 s = _mm512_sqrt_ps(_mm512_loadu_ps(whole ? x + k : in));
+        const __mmask16 ok = anet_sqrt_divc_lanes512(s);
+        _mm512_storeu_ps(whole ? q + k : out, _mm512_mask_div_ps(anet_divc_fast512(s, vc, vy), (__mmask16)~ok, s, vc));
+        const size_t lanes = whole ? 16 : n - k;
+        for (size_t j = 0; j < lanes; j++) {
+            if (!whole) q[k + j] = out[j];
+            fast += (ok >> j) & 1u;
+        }
+    }
+    return fast;
+}
+
+ANET_DIV_T256 static size_t sqrt_divc256(const float *x, float c, float *q, size_t n) {
+    if (!anet_divc_ok(c)) {
+        for (size_t k = 0; k < n; k++) q[k] = sqrtf(x[k]) / c;
+        return 0;
+    }
+    const __m256 vc = _mm256_set1_ps(c), vy = _mm256_set1_ps(1.0f / c);
+    size_t fast = 0;
+    for (size_t k = 0; k < n; k += 8) {
+        float in[8], out[8];
+        const int whole = n - k >= 8;
+        if (!whole) TAIL_IN(8, x, k, n, in);
+        const __m256 s = _mm256_sqrt_ps(_mm256_loadu_ps(whole ? x + k : in));
+        const __m256 inside = anet_sqrt_divc_lanes256(s);
+        const unsigned ok = (unsigned)_mm256_movemask_ps(inside);
+        _mm256_storeu_ps(whole ? q + k : out, _mm256_blendv_ps(_mm256_div_ps(s, vc), anet_divc_fast256(s, vc, vy), inside));
+        const size_t lanes = whole ? 8 : n - k;
+        for (size_t j = 0; j < lanes; j++) {
+            if (!whole) q[k + j] = out[j];
+            fast += (ok >> j) & 1u;
+        }
+    }
+    return fast;
+}
+#endif
+
+int anet_sqrt_divc_paths(anet_sqrt_divc_fn *out, const char **names, int max) {
+    int n = 0;
+#ifdef ANET_DIV_X86
+    __builtin_cpu_init();
+    if (n < max && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        out[n] = sqrt_divc256;
+        names[n++] = "avx2fma";
+    }
+    if (n < max && __builtin_cpu_supports("avx512f")) {
+        out[n] = sqrt_divc512;
+        names[n++] = "avx512";
+    }
+#else
+    (void)out;
+    (void)names;
+    (void)max;
+#endif
+    return n;
+}
