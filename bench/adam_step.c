@@ -1,10 +1,11 @@
 /* The CPU Adam update (--update cpu) of mlp:784-128-10 (101,770 parameters), once per Adam path
  * this CPU runs (anet_adam_paths: the baseline, the compiler-vectorised AVX2 and AVX-512 loops
- * with the divider, AVX-512 with the divisions as exact FMA kernels), interleaved, each path on
- * its own copy of the state; the update as the trainer runs it (anet_optim_cpu_apply_f16: per
- * block of 1024, fp16 gradient -> fp32, unscale, Adam, fp16 copy of the weights). Prints the best
- * microseconds per update of each path, each against the widest divider path, and checks that
- * every path left the same bits. Not a test: a benchmark. Single-threaded (no BLAS inside).
+ * with two divisions per weight, AVX2+FMA with sqrt(v)/sqrt(1-beta2^t) as the exact FMA kernel
+ * of div_exact.h), interleaved, each path on its own copy of the state, the update as the
+ * trainer runs it (anet_optim_cpu_apply_f16: per block of 1024, fp16 gradient -> fp32, unscale,
+ * Adam, fp16 copy of the weights). Prints the best microseconds per update of each path, each
+ * against the widest path that divides (the one the trainer used before the kernel), and
+ * checks that every path left the same bits. Not a test: a benchmark; one thread, no BLAS.
  * Usage: adam_step [--reps 300] [--steps 100]   (--steps: Adam's t for the bias corrections) */
 #include <math.h>
 #include <stdio.h>
@@ -127,7 +128,7 @@ int main(int argc, char **argv) {
     int ref = np - 1;
     for (int p = 0; p < np; p++)
         if (!strstr(nm[p], "fma")) ref = p;
-    printf("adam update, %zu parameters, t=%d, best of %d (one pass as the trainer runs it):\n", total, steps, reps);
+    printf("adam update, %zu parameters, t=%d, best of %d updates (one pass as the trainer runs it; one thread, no BLAS):\n", total, steps, reps * TURN);
     for (int p = 0; p < np; p++)
         printf("  %-10s %8.1f us  %.3fx vs %s%s\n", nm[p], best[p] * 1e6, best[ref] / best[p], nm[ref], p == np - 1 ? "  (used)" : "");
     printf("bits: %s after %d updates per path\n", same ? "identical on every path" : "PATHS DIFFER", reps * TURN);

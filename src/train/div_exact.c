@@ -13,29 +13,6 @@
         for (size_t j_ = 0; j_ < (n) - (k); j_++) (buf)[j_] = (x)[(k) + j_]; \
     } while (0)
 
-ANET_DIV_T512 static size_t sqrt_divc512(const float *x, float c, float *q, size_t n) {
-    if (!anet_divc_ok(c)) {
-        for (size_t k = 0; k < n; k++) q[k] = sqrtf(x[k]) / c;
-        return 0;
-    }
-    const __m512 vc = _mm512_set1_ps(c), vy = _mm512_set1_ps(1.0f / c);
-    size_t fast = 0;
-    for (size_t k = 0; k < n; k += 16) {
-        float in[16], out[16];
-        const int whole = n - k >= 16;
-        if (!whole) TAIL_IN(16, x, k, n, in);
-        const __m512 s = _mm512_sqrt_ps(_mm512_loadu_ps(whole ? x + k : in));
-        const __mmask16 ok = anet_sqrt_divc_lanes512(s);
-        _mm512_storeu_ps(whole ? q + k : out, _mm512_mask_div_ps(anet_divc_fast512(s, vc, vy), (__mmask16)~ok, s, vc));
-        const size_t lanes = whole ? 16 : n - k;
-        for (size_t j = 0; j < lanes; j++) {
-            if (!whole) q[k + j] = out[j];
-            fast += (ok >> j) & 1u;
-        }
-    }
-    return fast;
-}
-
 ANET_DIV_T256 static size_t sqrt_divc256(const float *x, float c, float *q, size_t n) {
     if (!anet_divc_ok(c)) {
         for (size_t k = 0; k < n; k++) q[k] = sqrtf(x[k]) / c;
@@ -68,10 +45,6 @@ int anet_sqrt_divc_paths(anet_sqrt_divc_fn *out, const char **names, int max) {
     if (n < max && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
         out[n] = sqrt_divc256;
         names[n++] = "avx2fma";
-    }
-    if (n < max && __builtin_cpu_supports("avx512f")) {
-        out[n] = sqrt_divc512;
-        names[n++] = "avx512";
     }
 #else
     (void)out;

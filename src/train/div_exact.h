@@ -42,30 +42,19 @@ static inline int anet_divc_ok(float c) { return c >= ANET_DIVC_C_MIN && c <= AN
 #define ANET_DIV_X86 1
 #include <immintrin.h>
 
-#define ANET_DIV_T512 __attribute__((target("avx512f")))
 #define ANET_DIV_T256 __attribute__((target("avx2,fma")))
 
-/* Lanes of a = sqrtf(x) inside the domain: a square root is +-0, NaN, +inf or >= 2^-74.5 (the
- * root of the least subnormal), so the domain is "bits below those of 2^28" read unsigned: that
- * admits +0 and the positive floats below 2^28, and refuses -0, NaN and inf. */
-ANET_DIV_T512 static inline __mmask16 anet_sqrt_divc_lanes512(__m512 a) {
-    return _mm512_cmplt_epu32_mask(_mm512_castps_si512(a), _mm512_set1_epi32(ANET_DIVC_A_LIM_BITS));
-}
-
-/* RN(a / c) on the domain, y = RN(1/c): q0, the faithful q1, Markstein's step. */
-ANET_DIV_T512 static inline __m512 anet_divc_fast512(__m512 a, __m512 c, __m512 y) {
-    __m512 q = _mm512_mul_ps(a, y);
-    q = _mm512_fmadd_ps(_mm512_fnmadd_ps(c, q, a), y, q);
-    return _mm512_fmadd_ps(_mm512_fnmadd_ps(c, q, a), y, q);
-}
-
-/* The same on AVX2 + FMA, as a vector mask (all ones in the lanes inside the domain). */
+/* Lanes of a = sqrtf(x) inside the domain, as a vector mask (all ones there): a square root is
+ * +-0, NaN, +inf or >= 2^-74.5 (the root of the least subnormal), so the domain is "bits below
+ * those of 2^28" read unsigned: that admits +0 and the positive floats below 2^28, and refuses
+ * -0, NaN and inf. */
 ANET_DIV_T256 static inline __m256 anet_sqrt_divc_lanes256(__m256 a) {
     const __m256i b = _mm256_castps_si256(a);
     /* unsigned b <= lim - 1 <=> min(b, lim - 1) == b */
     return _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_min_epu32(b, _mm256_set1_epi32(ANET_DIVC_A_LIM_BITS - 1)), b));
 }
 
+/* RN(a / c) on the domain, y = RN(1/c): q0, the faithful q1, Markstein's step. */
 ANET_DIV_T256 static inline __m256 anet_divc_fast256(__m256 a, __m256 c, __m256 y) {
     __m256 q = _mm256_mul_ps(a, y);
     q = _mm256_fmadd_ps(_mm256_fnmadd_ps(c, q, a), y, q);

@@ -165,50 +165,47 @@ ADAM_FN(adam_base, )
 ADAM_FN(adam_avx2, __attribute__((target("avx2"))))
 ADAM_FN(adam_avx512, __attribute__((target("avx512f"))))
 
-/* ADAM_LOOP with sqrt(v) / sqrt(1 - beta2^t) as the exact FMA kernel of div_exact.h (the same
- * bits; a vector with a lane outside its domain divides). That moves one of the two divisions off
- * the divider, which the square root and the division by the denominator still share; the FMA
- * ports and the divider then take about equal time. (An exact FMA version of the division by the
- * denominator too -- rcp14, q bracketed by directed-rounding FMAs, the nearer residual -- was
- * slower here: ~20 more FMA-port operations with its range checks against one vdivps.) */
-#define ADAM_FMA_RUN(NAME, ATTR, W, V, P, ALL_INSIDE)                                                            \
-    ATTR __attribute__((always_inline)) static inline void NAME(const anet_upd_consts *c, float *restrict w,      \
-                                                                float *restrict m, float *restrict v,            \
-                                                                const float *restrict g, size_t n, int decay, int l2) { \
-        const V b1 = P##_set1_ps(c->b1), c1 = P##_set1_ps(c->c1), b2 = P##_set1_ps(c->b2), c2 = P##_set1_ps(c->c2), \
-                eps = P##_set1_ps(c->eps), step = P##_set1_ps(c->step_size), dec = P##_set1_ps(c->decay),        \
-                wd = P##_set1_ps(c->wd), bc = P##_set1_ps(c->bc2_sqrt), bc_inv = P##_set1_ps(1.0f / c->bc2_sqrt); \
-        size_t k = 0;                                                                                             \
-        for (; k + W <= n; k += W) {                                                                              \
-            V d = P##_loadu_ps(g + k), wk = P##_loadu_ps(w + k);                                                  \
-            if (decay) wk = P##_mul_ps(wk, dec);                                                                  \
-            if (l2) d = P##_add_ps(d, P##_mul_ps(wd, wk));                                                        \
-            const V mk = P##_add_ps(P##_mul_ps(b1, P##_loadu_ps(m + k)), P##_mul_ps(c1, d));                      \
-            const V vk = P##_add_ps(P##_mul_ps(b2, P##_loadu_ps(v + k)), P##_mul_ps(P##_mul_ps(c2, d), d));       \
-            const V s = P##_sqrt_ps(vk);                                                                          \
-            const V t = __builtin_expect(ALL_INSIDE(s), 1) ? anet_divc_fast##W##_(s, bc, bc_inv) : P##_div_ps(s, bc); \
-            P##_storeu_ps(m + k, mk);                                                                             \
-            P##_storeu_ps(v + k, vk);                                                                             \
-            P##_storeu_ps(w + k, P##_sub_ps(wk, P##_mul_ps(step, P##_div_ps(mk, P##_add_ps(t, eps)))));           \
-        }                                                                                                         \
-        if (k < n) adam_base(c, w + k, m + k, v + k, g + k, n - k);                                               \
+/* ADAM_LOOP with sqrt(v) / sqrt(1 - beta2^t) as the exact FMA kernel of div_exact.h: the same
+ * IEEE operations in the same order, the same bits (a vector with a lane outside the kernel's
+ * domain divides). That takes one of the two divisions off the divider, which the square root
+ * and the division by the denominator still share; the FMA ports and the divider then take
+ * about equal time. Measured with bench/adam_step: an exact FMA version of the division by the
+ * denominator too (rcp14, the quotient bracketed by directed-rounding FMAs, the nearer residual)
+ * was slower, ~20 more FMA-port operations with its range checks against one vdivps; and this
+ * loop on 256-bit vectors beat the same loop on 512-bit ones by ~5% on an AVX-512 Xeon, as the
+ * compiler's avx2 loop beats its avx512 one, so it is the path on AVX-512 CPUs too. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+adam_fma_run(const anet_upd_consts *c, float *restrict w, float *restrict m, float *restrict v, const float *restrict g,
+             size_t n, int decay, int l2) {
+    const __m256 b1 = _mm256_set1_ps(c->b1), c1 = _mm256_set1_ps(c->c1), b2 = _mm256_set1_ps(c->b2),
+                 c2 = _mm256_set1_ps(c->c2), eps = _mm256_set1_ps(c->eps), step = _mm256_set1_ps(c->step_size),
+                 dec = _mm256_set1_ps(c->decay), wd = _mm256_set1_ps(c->wd), bc = _mm256_set1_ps(c->bc2_sqrt),
+                 bc_inv = _mm256_set1_ps(1.0f / c->bc2_sqrt);
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        __m256 d = _mm256_loadu_ps(g + k), wk = _mm256_loadu_ps(w + k);
+        if (decay) wk = _mm256_mul_ps(wk, dec);
+        if (l2) d = _mm256_add_ps(d, _mm256_mul_ps(wd, wk));
+        const __m256 mk = _mm256_add_ps(_mm256_mul_ps(b1, _mm256_loadu_ps(m + k)), _mm256_mul_ps(c1, d));
+        const __m256 vk = _mm256_add_ps(_mm256_mul_ps(b2, _mm256_loadu_ps(v + k)), _mm256_mul_ps(_mm256_mul_ps(c2, d), d));
+        const __m256 s = _mm256_sqrt_ps(vk);
+        const __m256 t = __builtin_expect(_mm256_movemask_ps(anet_sqrt_divc_lanes256(s)) == 0xff, 1)
+                             ? anet_divc_fast256(s, bc, bc_inv)
+                             : _mm256_div_ps(s, bc);
+        _mm256_storeu_ps(m + k, mk);
+        _mm256_storeu_ps(v + k, vk);
+        _mm256_storeu_ps(w + k, _mm256_sub_ps(wk, _mm256_mul_ps(step, _mm256_div_ps(mk, _mm256_add_ps(t, eps)))));
     }
-#define ADAM_FMA_FN(NAME, RUN, ATTR, FALLBACK)                                                                    \
-    ATTR static void NAME(const anet_upd_consts *c, float *restrict w, float *restrict m, float *restrict v,      \
-                          const float *restrict g, size_t n) {                                                    \
-        if (!anet_divc_ok(c->bc2_sqrt)) FALLBACK(c, w, m, v, g, n); /* outside the kernel's domain */             \
-        else if (c->decoupled) RUN(c, w, m, v, g, n, 1, 0);                                                       \
-        else if (c->l2) RUN(c, w, m, v, g, n, 0, 1);                                                              \
-        else RUN(c, w, m, v, g, n, 0, 0);                                                                         \
-    }
-#define INSIDE512(s) (anet_sqrt_divc_lanes512(s) == 0xffff)
-#define INSIDE256(s) (_mm256_movemask_ps(anet_sqrt_divc_lanes256(s)) == 0xff)
-#define anet_divc_fast16_ anet_divc_fast512
-#define anet_divc_fast8_ anet_divc_fast256
-ADAM_FMA_RUN(adam_fma512_run, __attribute__((target("avx512f"))), 16, __m512, _mm512, INSIDE512)
-ADAM_FMA_RUN(adam_fma256_run, __attribute__((target("avx2,fma"))), 8, __m256, _mm256, INSIDE256)
-ADAM_FMA_FN(adam_avx512fma, adam_fma512_run, __attribute__((target("avx512f"))), adam_avx512)
-ADAM_FMA_FN(adam_avx2fma, adam_fma256_run, __attribute__((target("avx2,fma"))), adam_avx2)
+    if (k < n) adam_base(c, w + k, m + k, v + k, g + k, n - k);
+}
+
+__attribute__((target("avx2,fma"))) static void adam_avx2fma(const anet_upd_consts *c, float *restrict w, float *restrict m,
+                                                             float *restrict v, const float *restrict g, size_t n) {
+    if (!anet_divc_ok(c->bc2_sqrt)) adam_avx2(c, w, m, v, g, n); /* outside the kernel's domain: divide */
+    else if (c->decoupled) adam_fma_run(c, w, m, v, g, n, 1, 0);
+    else if (c->l2) adam_fma_run(c, w, m, v, g, n, 0, 1);
+    else adam_fma_run(c, w, m, v, g, n, 0, 0);
+}
 #endif
 
 int anet_adam_paths(anet_adam_fn *out, const char **names, int max) {
@@ -217,12 +214,11 @@ int anet_adam_paths(anet_adam_fn *out, const char **names, int max) {
 #ifdef ADAM_X86
     __builtin_cpu_init();
     if (n < max && __builtin_cpu_supports("avx2")) { out[n] = adam_avx2; names[n++] = "avx2"; }
+    if (n < max && __builtin_cpu_supports("avx512f")) { out[n] = adam_avx512; names[n++] = "avx512"; }
     if (n < max && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        out[n] = adam_avx2fma;
+        out[n] = adam_avx2fma; /* the fastest where it runs: see adam_fma_run */
         names[n++] = "avx2fma";
     }
-    if (n < max && __builtin_cpu_supports("avx512f")) { out[n] = adam_avx512; names[n++] = "avx512"; }
-    if (n < max && __builtin_cpu_supports("avx512f")) { out[n] = adam_avx512fma; names[n++] = "avx512fma"; }
 #endif
     return n;
 }
