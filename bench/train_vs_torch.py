@@ -5,6 +5,8 @@ For each configuration MODEL:UPDATE[:SAMPLES] it runs, interleaved --repeat time
   * ane_trainer train (Adam, --backend vane --numerics fp16 --update UPDATE),
   * the same MLP in PyTorch (torch.optim.Adam, CrossEntropyLoss, same batches per epoch),
   * bench/sgemm_bound: cblas_sgemm alone for exactly the GEMMs of an epoch of that model,
+    and again with torch's fp32 Adam over the parameters after each step as one fused loop
+    (--adam: the least an exact fp32 optimizer adds to the GEMMs),
 each in its own process with the SAME thread settings: OPENBLAS_NUM_THREADS, OMP_NUM_THREADS
 and MKL_NUM_THREADS pinned in the environment and torch.set_num_threads (Debian's torch runs its
 GEMMs in OpenBLAS, which ignores torch.set_num_threads; the environment is what pins it).
@@ -124,9 +126,9 @@ def torch_run(a, cfg, data, env, tmp):
     return r['secs'], r['accs'], rss, r
 
 
-def sgemm(a, cfg, steps, env, tmp):
+def sgemm(a, cfg, steps, env, tmp, adam=False):
     cmd = [a.sgemm, '--model', cfg['model'], '--batch', str(a.batch_size), '--steps', str(steps),
-           '--reps', str(a.epochs)]
+           '--reps', str(a.epochs)] + (['--adam'] if adam else [])
     out, rss = timed(cmd, env, os.path.join(tmp, 'sgemm_rss'))
     return float(out.strip()), rss
 
@@ -176,14 +178,15 @@ def main():
                     write_subset(a.dataset, data, cfg['samples'])
                 n = min(cfg['samples'], ntrain)
             steps = n // a.batch_size
-            s1, s2, s3, r1, r2, acc1, acc2 = [], [], [], 0.0, 0.0, None, None
+            s1, s2, s3, s4, r1, r2, acc1, acc2 = [], [], [], [], 0.0, 0.0, None, None
             for _ in range(a.repeat):
                 t, acc1, r = ours(a, cfg, data, env, tmp)
                 s1 += t; r1 = max(r1, r)
                 t, acc2, r, torch_info = torch_run(a, cfg, data, env, tmp)
                 s2 += t; r2 = max(r2, r)
                 s3.append(sgemm(a, cfg, steps, env, tmp)[0])
-            rows.append((cfg, n, steps, s1, s2, s3, r1, r2, acc1, acc2))
+                s4.append(sgemm(a, cfg, steps, env, tmp, adam=True)[0])
+            rows.append((cfg, n, steps, s1, s2, s3, s4, r1, r2, acc1, acc2))
             med = lambda v: sorted(v)[len(v) // 2]
             print('mlp:%s --update %s, %d samples (%d steps of %d) x %d epochs x %d runs:' %
                   (cfg['model'], cfg['update'], n, steps, a.batch_size, a.epochs, a.repeat))
@@ -191,6 +194,8 @@ def main():
                   (min(s1), med(s1), min(s2), med(s2), min(s3), med(s3)))
             print('  pytorch / ane_trainer = %.2fx (median %.2fx)   ane_trainer / sgemm bound = %.2fx   pytorch / sgemm bound = %.2fx' %
                   (min(s2) / min(s1), med(s2) / med(s1), min(s1) / min(s3), min(s2) / min(s3)))
+            print('  sgemm + fused fp32 Adam bound %.3f / %.3f (= %.2fx the sgemm bound)   ane_trainer / it = %.2fx' %
+                  (min(s4), med(s4), min(s4) / min(s3), min(s1) / min(s4)))
             print('  peak RSS: ane_trainer %.1f MiB, pytorch %.1f MiB   test_acc: ane_trainer %s, pytorch %s' %
                   (r1 / 1024, r2 / 1024, ' '.join('%.4f' % v for v in acc1), ' '.join('%.4f' % v for v in acc2)))
             sys.stdout.flush()
@@ -200,18 +205,18 @@ def main():
           '(torch %s reports %d)' % (a.threads, a.threads, torch_info['torch'] if torch_info else '?',
                                     torch_info['torch_threads'] if torch_info else -1))
     by_model = {}
-    for cfg, n, steps, s1, s2, s3, r1, r2, acc1, acc2 in rows:
+    for cfg, n, steps, s1, s2, s3, s4, r1, r2, acc1, acc2 in rows:
         by_model.setdefault((cfg['model'], n), {})[cfg['update']] = r1
     for (m, n), d in by_model.items():
         if 'cpu' in d and 'ane' in d:
             print('peak RSS mlp:%s: --update ane / --update cpu = %.2fx (%.1f / %.1f MiB)' %
                   (m, d['ane'] / d['cpu'], d['ane'] / 1024, d['cpu'] / 1024))
-    print('| model | update | samples | ane_trainer s/epoch | PyTorch s/epoch | sgemm bound s/epoch | PyTorch / ours | ours / sgemm | RSS ours MiB | RSS PyTorch MiB |')
-    print('|---|---|---|---|---|---|---|---|---|---|')
-    for cfg, n, steps, s1, s2, s3, r1, r2, acc1, acc2 in rows:
-        print('| mlp:%s | %s | %d | %.3f | %.3f | %.3f | %.2fx | %.2fx | %.0f | %.0f |' %
-              (cfg['model'], cfg['update'], n, min(s1), min(s2), min(s3), min(s2) / min(s1), min(s1) / min(s3),
-               r1 / 1024, r2 / 1024))
+    print('| model | update | samples | ane_trainer s/epoch | PyTorch s/epoch | sgemm bound s/epoch | sgemm + Adam s/epoch | PyTorch / ours | ours / sgemm | ours / sgemm + Adam | RSS ours MiB | RSS PyTorch MiB |')
+    print('|---|---|---|---|---|---|---|---|---|---|---|---|')
+    for cfg, n, steps, s1, s2, s3, s4, r1, r2, acc1, acc2 in rows:
+        print('| mlp:%s | %s | %d | %.3f | %.3f | %.3f | %.3f | %.2fx | %.2fx | %.2fx | %.0f | %.0f |' %
+              (cfg['model'], cfg['update'], n, min(s1), min(s2), min(s3), min(s4), min(s2) / min(s1),
+               min(s1) / min(s3), min(s1) / min(s4), r1 / 1024, r2 / 1024))
 
 
 if __name__ == '__main__':

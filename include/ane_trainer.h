@@ -92,7 +92,8 @@ typedef struct anet_trainer anet_trainer;
  * schedule=constant|cosine|warmup|warmup-cosine warmup_steps= schedule_steps= (the span of cosine
  * schedules; default epochs= x batches)
  * seed= (shuffling) batch_size= backend=auto|vane|ane|ane-sim
- * chip=m1|m2|m3|m4|strict update=cpu|ane numerics=fp16|fp32 loss_scale= loss_scale_growth=
+ * chip=m1|m2|m3|m4|strict update=cpu|ane numerics=fp16|fp32 program_form=auto|device (auto: vane
+ * runs the plain form, device: the chip's device form, as ane-sim) loss_scale= loss_scale_growth=
  * max_memory= (bytes: the plan's memory budget, default half of physical memory; over it the
  * trainer is refused before allocating, ANET_E_NOMEM) quiet=0|1 (progress on stderr; default 1). Defaults are the CLI's (docs/training.md).
  * Unknown keys and bad values fail with ANET_E_INVALID naming them. */

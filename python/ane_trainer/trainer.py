@@ -63,7 +63,7 @@ def _options(**kw):
     return " ".join(_opt_value(k, v) for k, v in kw.items() if v is not None)
 
 
-_CHOICE = r"(auto|vane|ane-sim|ane|m[1-4]|strict|cpu|fp16|fp32|adam|adamw|sgd)"
+_CHOICE = r"(auto|vane|ane-sim|ane|m[1-4]|strict|cpu|fp16|fp32|adam|adamw|sgd|device)"
 
 
 def _python_words(msg):
@@ -98,7 +98,8 @@ class Trainer:
     ``beta2``, ``eps``, ``schedule`` constant|cosine|warmup|warmup-cosine, ``warmup_steps``,
     ``schedule_steps`` (the span of the cosine schedules; default: the epochs of each fit x
     batches), ``seed`` (shuffling), ``batch_size`` (128), ``backend`` auto|vane|ane|ane-sim,
-    ``chip`` (m4), ``update`` cpu|ane, ``numerics`` fp16|fp32, ``loss_scale``,
+    ``chip`` (m4), ``update`` cpu|ane, ``numerics`` fp16|fp32, ``program_form`` auto|device (auto:
+    vane runs the plain form; device: the chip's device form, with ane-sim's bits), ``loss_scale``,
     ``loss_scale_growth``, ``max_memory`` (bytes; the plan's memory budget, default half of
     physical memory), ``verbose`` (default True: one progress line per epoch on
     ``sys.stderr``, as Keras prints), ``loss`` "xent" (softmax cross-entropy on integer
@@ -116,7 +117,7 @@ class Trainer:
                  batch_size=128, chip="m4", numerics="fp16", schedule="constant", warmup_steps=None,
                  momentum=None, weight_decay=None, beta1=None, beta2=None, eps=None,
                  loss_scale=None, loss_scale_growth=None, verbose=True, schedule_steps=None, max_memory=None,
-                 loss=None):
+                 loss=None, program_form="auto"):
         if not isinstance(model, Model):
             raise ArgumentError("Trainer needs an ane_trainer.Model (use ane_trainer.from_torch for a "
                                 "torch module), got %s" % type(model).__name__)
@@ -133,7 +134,8 @@ class Trainer:
                         batch_size=batch_size, chip=chip, numerics=numerics, schedule=schedule,
                         warmup_steps=warmup_steps, schedule_steps=schedule_steps, momentum=momentum,
                         weight_decay=weight_decay, beta1=beta1, beta2=beta2, eps=eps, loss_scale=loss_scale,
-                        loss_scale_growth=loss_scale_growth, max_memory=max_memory, quiet=1)
+                        loss_scale_growth=loss_scale_growth, max_memory=max_memory, program_form=program_form,
+                        quiet=1)
         h = ctypes.c_void_p()
         _check(_L.anet_trainer_new(model._h, _lib.enc(opts), ctypes.byref(h)), creating=True)
         self._guard = Guard(h, _L.anet_trainer_free, "Trainer")

@@ -23,7 +23,7 @@ typedef struct parsed {
 
 static const char *const known_keys =
     "optimizer lr momentum weight_decay beta1 beta2 eps schedule warmup_steps schedule_steps epochs seed batch_size backend "
-    "chip update numerics loss_scale loss_scale_growth max_memory quiet";
+    "chip update numerics program_form loss_scale loss_scale_growth max_memory quiet";
 
 static anet_status bad(const char *key, const char *val, const char *want) {
     return anet_fail(ANET_E_INVALID, "option %s=%s: expected %s", key, val, want);
@@ -109,6 +109,9 @@ static anet_status apply_one(parsed *p, const char *k, const char *v) {
     } else if (!strcmp(k, "numerics")) {
         if (strcmp(v, "fp16") && strcmp(v, "fp32")) return bad(k, v, "fp16 or fp32");
         o->numerics = strcmp(v, "fp32") == 0 ? ANET_NUMERICS_FP32 : ANET_NUMERICS_FP16;
+    } else if (!strcmp(k, "program_form")) {
+        if (strcmp(v, "auto") && strcmp(v, "device")) return bad(k, v, "auto or device");
+        o->device_form = strcmp(v, "device") == 0;
     } else if (!strcmp(k, "loss_scale")) {
         if (parse_num(v, 1.0 / 16384, 32768, &d)) return bad(k, v, "a number in [2^-14, 2^15]");
         o->loss_scale = (float)d;

@@ -23,6 +23,8 @@ static void eval_usage(FILE *f) {
             "  --backend auto|vane|ane|ane-sim   (default auto)\n"
             "  --chip m1|m2|m3|m4|strict         (default m4)\n"
             "  --numerics fp16|fp32              (default fp16)\n"
+            "  --program-form auto|device        (default auto: vane runs the plain form; device:\n"
+            "                       the chip's device form on vane too, as train --program-form)\n"
             "  --json               print the result as one JSON object\n");
 }
 
@@ -55,12 +57,16 @@ int cli_eval(int argc, char **argv) {
             if (r > 0 && strcmp(v, "fp16") && strcmp(v, "fp32"))
                 return cli_usage_error("eval ", "--numerics '%s': expected fp16 or fp32", v);
             if (r > 0) o.numerics = strcmp(v, "fp32") == 0 ? ANET_NUMERICS_FP32 : ANET_NUMERICS_FP16;
+        } else if ((r = cli_opt(argc, argv, &i, "--program-form", &v))) {
+            if (r > 0 && strcmp(v, "auto") && strcmp(v, "device"))
+                return cli_usage_error("eval ", "--program-form '%s': expected auto or device", v);
+            if (r > 0) o.device_form = strcmp(v, "device") == 0;
         } else if (strcmp(argv[i], "--json") == 0) {
             json = 1;
             r = 1;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             static const char *const flags[] = {"--dataset", "--data",     "--backend", "--batch-size",
-                                                "--chip",    "--numerics", "--json",    NULL};
+                                                "--chip",    "--numerics", "--program-form", "--json", NULL};
             const char *near = cli_suggest(argv[i], flags);
             if (near) return cli_usage_error("eval ", "unknown option '%s': did you mean %s?", argv[i], near);
             return cli_usage_error("eval ", "unknown option '%s'", argv[i]);

@@ -74,6 +74,10 @@ static void train_usage(FILE *f) {
             "                       buffers, only the batch is copied per step (default cpu; a\n"
             "                       transformer: ane, with the global-norm clipping in the program too)\n"
             "  --numerics fp16|fp32 vane rounding (fp32 = debug, no rounding) (default fp16)\n"
+            "  --program-form auto|device  auto: vane runs the plain form (the model's own sizes,\n"
+            "                       no padding: faster on a CPU), ane/ane-sim the chip's device form;\n"
+            "                       device: vane runs the device form too, the programs a Neural\n"
+            "                       Engine gets, with ane-sim's bits (default auto; docs/mil.md)\n"
             "output:\n"
             "  --out DIR            checkpoints and metrics (default ./runs/<UTC timestamp>)\n"
             "  --resume CKPT        continue exactly from a checkpoint; options not given are taken from it\n"
@@ -106,7 +110,7 @@ static void train_usage(FILE *f) {
 static const char *const train_flags[] = {
     "--dataset", "--data", "--model", "--epochs", "--batch-size", "--optimizer", "--lr", "--momentum",
     "--weight-decay", "--beta1", "--beta2", "--eps", "--schedule", "--schedule-steps", "--warmup-steps", "--seed",
-    "--backend", "--chip", "--update", "--numerics", "--out", "--resume", "--overwrite", "--metrics",
+    "--backend", "--chip", "--update", "--numerics", "--program-form", "--out", "--resume", "--overwrite", "--metrics",
     "--loss-scale", "--loss-scale-growth", "--log-steps", "--max-steps", "--max-memory", "--quiet", "--help", "--val-split",
     "--save-best", "--tensorboard", "--train-acc", "--eval-every", "--val-windows", "--clip", NULL};
 
@@ -136,7 +140,7 @@ static void print_backend(const anet_trainer *t) {
 }
 
 typedef struct seen {
-    int model, opt, lr, momentum, wd, b1, b2, eps, batch, seed, sched, warmup, update, numerics, chip, dataset, growth, schedsteps,
+    int model, opt, lr, momentum, wd, b1, b2, eps, batch, seed, sched, warmup, update, numerics, form, chip, dataset, growth, schedsteps,
         valsplit;
 } seen;
 
@@ -191,6 +195,7 @@ static int adopt_checkpoint(const char *path, const seen *s, anet_train_options 
     if (s->warmup) o->warmup_steps = given.warmup_steps;
     if (s->update) o->update = given.update;
     if (s->numerics) o->numerics = given.numerics;
+    if (s->form) o->device_form = given.device_form;
     if (s->chip) o->chip = given.chip;
     if (s->growth) o->loss_scale_growth = given.loss_scale_growth;
     if (s->schedsteps) o->schedule_steps = given.schedule_steps;
@@ -303,6 +308,10 @@ int cli_train(int argc, char **argv) {
             if (!missing && strcmp(v, "fp16") && strcmp(v, "fp32")) return cli_usage_error("train ", "--numerics '%s': expected fp16 or fp32", v);
             if (!missing) o.numerics = strcmp(v, "fp32") == 0 ? ANET_NUMERICS_FP32 : ANET_NUMERICS_FP16;
             s.numerics = 1;
+        } else if (OPT("--program-form")) {
+            if (!missing && strcmp(v, "auto") && strcmp(v, "device")) return cli_usage_error("train ", "--program-form '%s': expected auto or device", v);
+            if (!missing) o.device_form = strcmp(v, "device") == 0;
+            s.form = 1;
         } else if (OPT("--out")) o.out_dir = v;
         else if (OPT("--resume")) o.resume = v;
         else if (OPT("--metrics")) o.metrics_path = v;

@@ -64,15 +64,16 @@ static int auto_candidate_expected(void) {
 
 /* Opens the backend for --backend `requested` and notes whether auto picked it. */
 anet_status anet_tr_open_backend(anet_trainer *t, const char *requested) {
-    /* On vane a layer graph runs its plain form (train/step_forms.c); a device backend ignores it. */
-    anet_backend_config bc = {t->o.chip, t->o.numerics, !t->model.is_mlp};
+    /* vane runs the plain form unless the device form is asked for (train/step_forms.c): not a
+     * chip's program, so not checked against its profile; a device backend ignores host_form. */
+    anet_backend_config bc = {t->o.chip, t->o.numerics, !t->o.device_form};
     anet_forms_default(t->o.chip, &t->forms);
     anet_status st = anet_forms_env(&t->forms);
     if (st != ANET_OK) return st;
     st = anet_backend_choose(requested, &bc, &t->backend, t->backend_why, sizeof t->backend_why);
     if (st != ANET_OK) return st;
     t->backend_open = 1;
-    t->forms.host_backend = strcmp(t->backend.ops->name, "vane") == 0;
+    t->forms.host_backend = strcmp(t->backend.ops->name, "vane") == 0 && !t->o.device_form;
     t->auto_pick = !requested || strcmp(requested, "auto") == 0;
     if (t->auto_pick && strcmp(t->backend.ops->name, "vane") != 0) {
         /* What `ane_trainer selftest` measured on this chip and OS decides the program forms. */

@@ -149,6 +149,7 @@ anet_status anet_eval_checkpoint(const anet_eval_options *o, anet_eval_result *r
     t->o.update = ANET_UPDATE_CPU;
     t->o.chip = o->chip;
     t->o.numerics = o->numerics;
+    t->o.device_form = o->device_form;
     t->model = m;
     snprintf(res->model, sizeof res->model, "%s", m.text);
     /* The test split only: an evaluation never touches the training data. */

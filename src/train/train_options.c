@@ -91,6 +91,11 @@ anet_status anet_train_options_from_ckpt(const anet_ckpt *c, const char *path, a
             return st;
         o->numerics = strcmp(v, "fp32") == 0 ? ANET_NUMERICS_FP32 : ANET_NUMERICS_FP16;
     }
+    if ((v = anet_ckpt_get_meta(c, "program_form"))) {
+        if ((st = meta_name(c, path, "program_form", strcmp(v, "auto") != 0 && strcmp(v, "device") != 0)) != ANET_OK)
+            return st;
+        o->device_form = strcmp(v, "device") == 0;
+    }
     u = (uint64_t)o->schedule_steps;
     if ((st = anet_ckpt_meta_uint(c, path, "schedule_steps", 0, ANET_CKPT_MAX_COUNTER, 0, &u)) != ANET_OK) return st;
     o->schedule_steps = (int64_t)u;

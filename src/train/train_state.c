@@ -250,6 +250,7 @@ anet_status anet_trainer_save(anet_trainer *t, const char *path) {
             {"chip", (char *)anet_chip_name(t->o.chip)},
             {"update", (char *)update_name(t->o.update)},
             {"numerics", (char *)numerics_name(t->o.numerics)},
+            {"program_form", (char *)(t->o.device_form ? "device" : "auto")},
             {"library_version", (char *)anet_version()},
             /* Only in runs that use them: other checkpoints stay as they were. */
             {"val_split", v[21]},

@@ -31,6 +31,10 @@ typedef struct anet_train_options {
     anet_chip chip;
     anet_update_mode update;
     anet_numerics numerics;
+    int device_form;          /* 1: vane too runs the chip's device form (the programs a Neural Engine
+                               * gets, the same bits as ane-sim); 0: vane runs the plain form
+                               * (the model's own sizes: faster on a CPU). Device backends always
+                               * run the device form; transformers take it on every backend. */
     const char *out_dir;      /* checkpoints (and metrics by default) go here; created if needed */
     const char *resume;       /* checkpoint to continue from, or NULL */
     const char *metrics_path; /* NULL: <out_dir>/metrics.jsonl */
@@ -54,7 +58,7 @@ typedef struct anet_train_options {
 void anet_train_options_default(anet_train_options *o);
 
 /* Takes the training options a checkpoint records (model, dataset, optimizer and its
- * constants, batch size, seed, schedule, warmup, loss-scale growth, update, numerics, chip) into o; the model and
+ * constants, batch size, seed, schedule, warmup, loss-scale growth, update, numerics, chip, program form) into o; the model and
  * dataset strings are copied to model_buf / ds_buf. Options the checkpoint lacks stay as they
  * are. (--resume: "options not given are taken from it".) A value that is malformed, out of
  * range or unknown is ANET_E_FORMAT naming the key (path names the file); o may then be
@@ -141,6 +145,7 @@ typedef struct anet_eval_options {
     const char *backend;
     anet_chip chip;
     anet_numerics numerics;
+    int device_form;      /* as anet_train_options.device_form */
     int batch_size;       /* 0: the checkpoint's */
 } anet_eval_options;
 

@@ -45,6 +45,14 @@ for chip in m1 strict; do
     "$bin" train --dataset "$data" --model "$M" --epochs 1 --backend vane --chip "$chip" --max-steps 2 --quiet --out "$tmp/v$chip"
 done
 echo "ok: vane trains the plain form under --chip m1 and strict"
+# --program-form device: vane runs the device form itself, with ane-sim's losses bit for bit.
+c2=(--dataset "$data" --model "$M" --epochs 1 --max-steps 6 --batch-size 32 --log-steps 1 --seed 3 --quiet --chip m1)
+"$bin" train "${c2[@]}" --backend vane --program-form device --out "$tmp/vdev"
+"$bin" train "${c2[@]}" --backend ane-sim --out "$tmp/sdev"
+[ "$(grep -c '"step"' "$tmp/vdev/metrics.jsonl")" = 6 ] || { echo "vane --program-form device: no step lines"; exit 1; }
+[ "$(grep '"step"' "$tmp/vdev/metrics.jsonl" | grep -o '"train_loss":[0-9.e-]*')" = \
+  "$(grep '"step"' "$tmp/sdev/metrics.jsonl" | grep -o '"train_loss":[0-9.e-]*')" ] || { echo "vane device form differs from ane-sim"; exit 1; }
+echo "ok: vane --program-form device gives ane-sim's losses"
 
 ANE_TRAINER_FORMS=strict "$bin" compile --model "$M" --chip m1 --batch-size 32 --backend ane-sim --out "$tmp/c" >/dev/null
 

@@ -40,7 +40,12 @@ for chip in m1 m2 m3 m4; do
     "$bin" train --backend ane-sim --chip "$chip" --dataset "$data" --epochs 1 --seed 5 --quiet --update ane \
         --max-steps 20 --out "$tmp/u-$chip"
 done
-"$bin" train --backend vane --dataset "$data" --epochs 1 --seed 5 --quiet --out "$tmp/vane"
+"$bin" train --backend vane --program-form device --dataset "$data" --epochs 1 --seed 5 --quiet --out "$tmp/vane"
+# vane's default, the plain form (the model's own sizes): the same computation, summed in
+# other blocks; its checkpoint records the form it ran.
+"$bin" train --backend vane --dataset "$data" --epochs 1 --seed 5 --quiet --out "$tmp/plain"
+grep -q '"program_form":"auto"' "$tmp/plain/checkpoint.safetensors"
+grep -q '"program_form":"device"' "$tmp/vane/checkpoint.safetensors"
 # Row layouts: packed and 64-byte-strided readings both train to the same result; so does the
 # strict set (one input per program, the loss seeded by rows).
 ANE_TRAINER_FORMS=row-layout=packed "$bin" train --backend ane-sim --chip m1 --dataset "$data" --epochs 1 --seed 5 \
@@ -54,6 +59,9 @@ def last(run):
     ms = [json.loads(l) for l in open(os.path.join(t, run, "metrics.jsonl"))]
     return [m for m in ms if m.get("event") == "epoch"][-1]
 v = last("vane")
+p = last("plain")
+assert p["backend"] == "vane" and p["bytes_per_step"] < v["bytes_per_step"], (p, v)
+assert abs(p["train_loss"] - v["train_loss"]) < 2e-3 * v["train_loss"] and abs(p["test_acc"] - v["test_acc"]) <= 0.005, (p, v)
 for run in ["t-m1", "t-m2", "t-m3", "t-m4", "packed", "strict1"]:
     m = last(run)
     assert m["backend"] == "ane-sim", m

@@ -13,7 +13,7 @@ trap 'rm -rf "$tmp"' EXIT
 common=(--dataset "$data" --epochs 2 --seed 3 --quiet)
 
 "$bin" train "${common[@]}" --backend ane-sim --out "$tmp/sim"
-"$bin" train "${common[@]}" --backend vane --out "$tmp/vane"
+"$bin" train "${common[@]}" --backend vane --program-form device --out "$tmp/vane"
 "$py" - "$tmp/sim/metrics.jsonl" "$tmp/vane/metrics.jsonl" <<'PY'
 import json, sys
 sim = [json.loads(l) for l in open(sys.argv[1]) if '"epoch"' in l]
@@ -40,7 +40,7 @@ grep -q "simulated fault 'eval' at evaluation 200" "$tmp/err"
 grep -q "evaluation failed" "$tmp/err"
 [ -s "$tmp/f/checkpoint.safetensors" ]
 # Resume on vane: epoch 2 is exactly the uninterrupted run's epoch 2.
-"$bin" train --resume "$tmp/f/checkpoint.safetensors" --epochs 2 --backend vane --out "$tmp/f" --quiet
+"$bin" train --resume "$tmp/f/checkpoint.safetensors" --epochs 2 --backend vane --program-form device --out "$tmp/f" --quiet
 "$py" - "$tmp/f/metrics.jsonl" "$tmp/vane/metrics.jsonl" <<'PY'
 import json, sys
 a = [json.loads(l) for l in open(sys.argv[1])]; b = [json.loads(l) for l in open(sys.argv[2])]

@@ -4,7 +4,9 @@
 # epoch 2, eval during an evaluation, framework missing) gives a warning and a run that
 # finishes on vane, with the switch in the metrics; nothing is lost: the final checkpoint's
 # tensors and every epoch's loss/accuracy equal those of a run entirely on vane with the same
-# seed (ane-sim executes on vane with vane's numerics, so a lossless switch is bit-exact).
+# seed (ane-sim executes on vane with vane's numerics, so a lossless switch is bit-exact): vane
+# running the device form (--program-form device) where the programs were built for ane-sim,
+# vane's own plain form where auto chose vane before building them (a failed self-check).
 # With --backend ane-sim named explicitly the same fault is an error, and the last checkpoint
 # stays intact.
 set -euo pipefail
@@ -68,7 +70,8 @@ PY
 }
 
 for upd in cpu ane; do
-    "$bin" train "${common[@]}" --update "$upd" --backend vane --out "$tmp/vane-$upd"
+    "$bin" train "${common[@]}" --update "$upd" --backend vane --program-form device --out "$tmp/vane-$upd"
+    "$bin" train "${common[@]}" --update "$upd" --backend vane --out "$tmp/plain-$upd"
     if [ "$upd" = cpu ]; then
         # fault -> (text in the reason, when the switch happens)
         faults="compile@2:compile:start load@3:load:start compile:compile:start framework:framework:start
@@ -86,11 +89,14 @@ for upd in cpu ane; do
             { echo "no warning for $fault:"; cat "$out.err"; exit 1; }
         [ "$(grep -c warning "$out.err")" = 1 ] || { cat "$out.err"; exit 1; }
         grep -q "simulated fault '${fault%@*}'" "$out.err"
+        # auto chose vane before the programs were built: vane's plain form; else the device's.
+        ref="$tmp/vane-$upd" form=device
+        if grep -q "is not usable here" "$out.err"; then ref="$tmp/plain-$upd" form=auto; fi
         # eval@100's metrics (switch inside epoch 1's evaluation) are checked below.
-        [ "$when" = eval ] || check_metrics "$out/metrics.jsonl" "$tmp/vane-$upd/metrics.jsonl" "$text" "$when"
-        same_ckpt "$out/checkpoint.safetensors" "$tmp/vane-$upd/checkpoint.safetensors"
+        [ "$when" = eval ] || check_metrics "$out/metrics.jsonl" "$ref/metrics.jsonl" "$text" "$when"
+        same_ckpt "$out/checkpoint.safetensors" "$ref/checkpoint.safetensors"
         # the checkpoint is a valid one: eval reproduces the run's last accuracy
-        acc="$("$bin" eval "$out/checkpoint.safetensors" --backend vane --json |
+        acc="$("$bin" eval "$out/checkpoint.safetensors" --backend vane --program-form "$form" --json |
                "$py" -c 'import json,sys; print(json.load(sys.stdin)["test_acc"])')"
         "$py" - "$acc" "$out/metrics.jsonl" <<'PY'
 import json, sys
@@ -154,6 +160,6 @@ a = [json.loads(l) for l in open(sys.argv[1])]
 assert [m["event"] for m in a] == ["epoch"] and a[0]["backend"] == "ane-sim", a
 PY
 # The epoch-1 checkpoint is intact: resumed on vane it gives exactly the uninterrupted run.
-"$bin" train --resume "$tmp/x2/checkpoint.safetensors" --epochs 2 --backend vane --quiet --out "$tmp/x2"
+"$bin" train --resume "$tmp/x2/checkpoint.safetensors" --epochs 2 --backend vane --program-form device --quiet --out "$tmp/x2"
 same_ckpt "$tmp/x2/checkpoint.safetensors" "$tmp/vane-ane/checkpoint.safetensors"
 echo "train under auto with injected faults: OK"

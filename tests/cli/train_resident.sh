@@ -17,7 +17,7 @@ ANE_TRAINER_SIM_AUDIT_WRITES=1 "$bin" train "${common[@]}" --epochs 2 --out "$tm
 ANE_TRAINER_RESIDENT_STATE=0 "$bin" train "${common[@]}" --epochs 2 --out "$tmp/copy"
 ANE_TRAINER_BATCH_IN_SURFACE=0 "$bin" train "${common[@]}" --epochs 1 --out "$tmp/bcopy"
 "$bin" train "${common[@]}" --epochs 1 --out "$tmp/half"
-"$bin" train "${common[@]}" --epochs 1 --backend vane --out "$tmp/vane"
+"$bin" train "${common[@]}" --epochs 1 --backend vane --program-form device --out "$tmp/vane"
 "$bin" train "${common[@]}" --epochs 2 --out "$tmp/half" --resume "$tmp/half/checkpoint.safetensors"
 "$PY" - "$tmp" <<'PY'
 import json, struct, sys
