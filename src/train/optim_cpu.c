@@ -224,7 +224,7 @@ int anet_adam_paths(anet_adam_fn *out, const char **names, int max) {
 }
 
 static void step_adam(const anet_upd_consts *c, float *w, float *m, float *v, const float *g, size_t n) {
-    /* The widest path; the choice is a pure function of the CPU, so every caller agrees. */
+    /* The last path (the fastest); the choice is a pure function of the CPU, so every caller agrees. */
     anet_adam_fn f[ANET_ADAM_MAX_PATHS];
     const char *nm[ANET_ADAM_MAX_PATHS];
     f[anet_adam_paths(f, nm, ANET_ADAM_MAX_PATHS) - 1](c, w, m, v, g, n);
