@@ -5,9 +5,9 @@
  *
  * The kernel has a proven domain: c in [2^-16, 2^16] (checked once per call: anet_divc_ok) and
  * a = +0 or 2^-76 <= a < 2^28, so a/c lies in [2^-92, 2^44) and every value and residual below
- * is a normal float or zero. The lanes predicates admit only that domain; a caller divides the
- * whole vector when any lane is outside (-0, inf, NaN, huge values), so every input gives the
- * division's bits. All operations are single IEEE roundings: intrinsics only, in files built
+ * is a normal float or zero. The lanes predicate, for a = sqrtf(x), admits only that domain; a
+ * caller divides the whole vector when any lane is outside (-0, inf, NaN, a >= 2^28), so every
+ * input gives the division's bits. All operations are single IEEE roundings: intrinsics only, in files built
  * with -ffp-contract=off.
  *
  * Why it is exact (u = 2^-24, RN = round to nearest even, y = RN(1/c) computed by one IEEE
@@ -15,9 +15,9 @@
  *  - q0 = RN(a*y) is within 2 ulps of a/c;
  *  - q1 = RN(q0 + RN(a - c*q0)*y): before its rounding, q0 + (a - c*q0)*y = a/c - (a/c)
  *    (d*e + d^2(1+e)) with d = c*y - 1 and e the rounding of q0, plus r0's own rounding, so the
- *    error is below 2^-41 |a/c| (2^-46 from y and q0; 2^-42 if r0 is subnormal: 2^-150 * y
- *    against |a/c| >= 2^-92), far below half an ulp: q1 is faithful (one of the two floats
- *    around a/c);
+ *    error is below 2^-41 |a/c| (2^-47 from d and e, 2^-47 from r0's rounding if r0 is normal,
+ *    2^-42 if it is subnormal: 2^-150 * y against |a/c| >= 2^-92), far below half an ulp
+ *    (>= 2^-25 |a/c|): q1 is faithful (one of the two floats around a/c);
  *  - Markstein's theorem (P. Markstein, IBM J. Res. Dev. 34(1), 1990; Muller et al., Handbook
  *    of Floating-Point Arithmetic, "Markstein's theorem"): if q is a faithful approximation of
  *    a/c, y approximates 1/c with relative error below 2^-p (p = 24), and nothing under- or
