@@ -95,7 +95,7 @@ int main(int argc, char **argv) {
         }
     }
     /* Adam's constants at step t (as anet_optim_cpu computes them), lr 1e-3, default betas. */
-    const double bc1 = 1.0 - pow(0.9, steps), bc2 = 1.0 - pow(0.999, steps);
+    const double bc1 = 1.0 - pow((double)0.9f, steps), bc2 = 1.0 - pow((double)0.999f, steps);
     anet_upd_consts c = {0};
     c.lr = 1e-3f;
     c.b1 = 0.9f;
@@ -106,11 +106,22 @@ int main(int argc, char **argv) {
     c.step_size = (float)((double)c.lr / bc1);
     c.bc2_sqrt = (float)sqrt(bc2);
     c.decay = 1.0f;
-    double best[MAXP];
-    for (int p = 0; p < np; p++) best[p] = 1e30;
+    /* And the trainer's own anet_optim_cpu_apply_f16 (its choice of path, and where the CPU has
+     * it, the conversions in the update's loop), from the same state, at the same t. */
+    anet_opt_config cfg;
+    anet_opt_config_default(ANET_OPT_ADAM, &cfg);
+    anet_optim_cpu o;
+    if (anet_optim_cpu_init(&o, &cfg, NT, sizes) != ANET_OK) { fprintf(stderr, "adam_step: out of memory\n"); return 1; }
+    for (int i = 0; i < NT; i++) {
+        memcpy(o.w[i], st[0].w[i], sizes[i] * sizeof(float));
+        memcpy(o.m[i], st[0].m[i], sizes[i] * sizeof(float));
+        memcpy(o.v[i], st[0].v[i], sizes[i] * sizeof(float));
+    }
+    double best[MAXP + 1];
+    for (int p = 0; p <= np; p++) best[p] = 1e30;
     /* Interleaved in turns of a few updates per path: the first of a turn brings the path's state
      * (1.2 MB) back into L2, as the trainer's state stays there between its updates. */
-    for (int r = 0; r < reps; r++)
+    for (int r = 0; r < reps; r++) {
         for (int p = 0; p < np; p++)
             for (int j = 0; j < TURN; j++) {
                 double t0 = now();
@@ -118,7 +129,20 @@ int main(int argc, char **argv) {
                 double dt = now() - t0;
                 if (dt < best[p]) best[p] = dt;
             }
+        for (int j = 0; j < TURN; j++) {
+            o.t = steps - 1; /* every update at t = steps, as the paths' constants */
+            double t0 = now();
+            anet_optim_cpu_begin(&o, cfg.lr);
+            for (int i = 0; i < NT; i++) anet_optim_cpu_apply_f16(&o, i, grad[i], inv_scale);
+            double dt = now() - t0;
+            if (dt < best[np]) best[np] = dt;
+        }
+    }
     int same = 1;
+    for (int i = 0; i < NT; i++)
+        if (memcmp(o.w[i], st[0].w[i], sizes[i] * sizeof(float)) || memcmp(o.m[i], st[0].m[i], sizes[i] * sizeof(float)) ||
+            memcmp(o.v[i], st[0].v[i], sizes[i] * sizeof(float)) || memcmp(o.w16[i], st[0].w16[i], sizes[i] * sizeof(anet_f16)))
+            same = 0;
     for (int p = 1; p < np; p++)
         for (int i = 0; i < NT; i++)
             if (memcmp(st[p].w[i], st[0].w[i], sizes[i] * sizeof(float)) || memcmp(st[p].m[i], st[0].m[i], sizes[i] * sizeof(float)) ||
@@ -130,8 +154,12 @@ int main(int argc, char **argv) {
         if (!strstr(nm[p], "fma")) ref = p;
     printf("adam update, %zu parameters, t=%d, best of %d updates (one pass as the trainer runs it; one thread, no BLAS):\n", total, steps, reps * TURN);
     for (int p = 0; p < np; p++)
-        printf("  %-10s %8.1f us  %.3fx vs %s%s\n", nm[p], best[p] * 1e6, best[ref] / best[p], nm[ref], p == np - 1 ? "  (used)" : "");
+        printf("  %-10s %8.1f us  %.3fx vs %s\n", nm[p], best[p] * 1e6, best[ref] / best[p], nm[ref]);
+    printf("  %-10s %8.1f us  %.3fx vs %s  (anet_optim_cpu_apply_f16: the %s path", "trainer", best[np] * 1e6,
+           best[ref] / best[np], nm[ref], nm[np - 1]);
+    printf("%s)\n", strcmp(nm[np - 1], "avx2fma") ? "" : ", fp16 conversions in its loop");
     printf("bits: %s after %d updates per path\n", same ? "identical on every path" : "PATHS DIFFER", reps * TURN);
+    anet_optim_cpu_free(&o);
     for (int i = 0; i < NT; i++) {
         free(grad[i]);
         for (int p = 0; p < np; p++) { free(st[p].w[i]); free(st[p].m[i]); free(st[p].v[i]); free(st[p].w16[i]); }

@@ -274,7 +274,9 @@ static void test_loss_scale(void) {
 
 /* The one-pass update (fp16 gradient -> unscale -> update -> fp16 copy, block by block) gives
  * the bits of the separate passes: convert, unscale, anet_optim_cpu_step, sync. Sizes with
- * several blocks and a tail; sgd (first step and later) and adam/adamw. */
+ * several blocks and a tail; sgd (first step and later) and adam/adamw; a few gradients zero,
+ * subnormal, infinite or NaN (where the update leaves its fast kernel). On AVX2+FMA CPUs the
+ * one pass is a single loop with the fp16 conversions inside (optim_cpu.c adam_f16_one_loop). */
 static void test_one_pass(void) {
     const size_t sizes[2] = {2500, 7};
     for (int kind = 0; kind < 3; kind++) {
@@ -302,6 +304,8 @@ static void test_one_pass(void) {
                 for (size_t k = 0; k < sizes[i]; k++) {
                     s = s * 1664525u + 1013904223u;
                     g16[i][k] = anet_f32_to_f16((float)((int)(s >> 8) % 20000 - 10000) / 7.0f);
+                    /* now and then zero, -0, a subnormal, inf or NaN: the update's special lanes */
+                    if (k % 97 == 13) g16[i][k] = (const anet_f16[]){0, 0x8000, 0x0001, 0x83ff, 0x7c00, 0xfe00}[(k / 97 + step) % 6];
                     g32[i][k] = anet_f16_to_f32(g16[i][k]) * inv;
                 }
             anet_optim_cpu_step_f16(&a, lr, (const anet_f16 *const *)g16, inv);
