@@ -1,11 +1,13 @@
 /* The CPU Adam update (--update cpu) of mlp:784-128-10 (101,770 parameters), once per Adam path
  * this CPU runs (anet_adam_paths: the baseline, the compiler-vectorised AVX2 and AVX-512 loops
  * with two divisions per weight, AVX2+FMA with sqrt(v)/sqrt(1-beta2^t) as the exact FMA kernel
- * of div_exact.h), interleaved, each path on its own copy of the state, the update as the
- * trainer runs it (anet_optim_cpu_apply_f16: per block of 1024, fp16 gradient -> fp32, unscale,
- * Adam, fp16 copy of the weights). Prints the best microseconds per update of each path, each
- * against the widest path that divides (the one the trainer used before the kernel), and
- * checks that every path left the same bits. Not a test: a benchmark; one thread, no BLAS.
+ * of div_exact.h), each in the trainer's former block passes (per block of 1024: fp16 gradient
+ * -> fp32, unscale, Adam, fp16 copy of the weights), and the trainer's own
+ * anet_optim_cpu_apply_f16 (on AVX2+FMA one loop with the conversions inside); interleaved, each
+ * on its own copy of the state. Prints the best microseconds per update of each, against the
+ * widest path that divides (the one the trainer used before the kernel), and checks that all
+ * left the same bits. Not a test: a benchmark; one thread, no BLAS. The state (1.6 MB) stays in
+ * L2 here; in the trainer the GEMMs evict it, and each update takes about twice as long.
  * Usage: adam_step [--reps 300] [--steps 100]   (--steps: Adam's t for the bias corrections) */
 #include <math.h>
 #include <stdio.h>
@@ -120,7 +122,7 @@ int main(int argc, char **argv) {
     double best[MAXP + 1];
     for (int p = 0; p <= np; p++) best[p] = 1e30;
     /* Interleaved in turns of a few updates per path: the first of a turn brings the path's state
-     * (1.2 MB) back into L2, as the trainer's state stays there between its updates. */
+     * back into L2, the best of the others is the update's own cost. */
     for (int r = 0; r < reps; r++) {
         for (int p = 0; p < np; p++)
             for (int j = 0; j < TURN; j++) {
