@@ -6,13 +6,6 @@
 #include <math.h>
 
 #ifdef ANET_DIV_X86
-/* A tail of fewer than W values goes through a padded copy (ones: inside the domain). */
-#define TAIL_IN(W, x, k, n, buf)                                \
-    do {                                                        \
-        for (int j_ = 0; j_ < (W); j_++) (buf)[j_] = 1.0f;      \
-        for (size_t j_ = 0; j_ < (n) - (k); j_++) (buf)[j_] = (x)[(k) + j_]; \
-    } while (0)
-
 ANET_DIV_T256 static size_t sqrt_divc256(const float *x, float c, float *q, size_t n) {
     if (!anet_divc_ok(c)) {
         for (size_t k = 0; k < n; k++) q[k] = sqrtf(x[k]) / c;
@@ -21,9 +14,9 @@ ANET_DIV_T256 static size_t sqrt_divc256(const float *x, float c, float *q, size
     const __m256 vc = _mm256_set1_ps(c), vy = _mm256_set1_ps(1.0f / c);
     size_t fast = 0;
     for (size_t k = 0; k < n; k += 8) {
-        float in[8], out[8];
+        float in[8] = {1, 1, 1, 1, 1, 1, 1, 1}, out[8]; /* a tail padded with ones (inside the domain) */
         const int whole = n - k >= 8;
-        if (!whole) TAIL_IN(8, x, k, n, in);
+        for (size_t j = 0; !whole && j < n - k; j++) in[j] = x[k + j];
         const __m256 s = _mm256_sqrt_ps(_mm256_loadu_ps(whole ? x + k : in));
         const __m256 inside = anet_sqrt_divc_lanes256(s);
         const unsigned ok = (unsigned)_mm256_movemask_ps(inside);
