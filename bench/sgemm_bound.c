@@ -4,37 +4,22 @@
  * as an epoch has. Nothing else: no bias, activation, loss, optimizer or conversion. Prints the
  * best of --reps epochs in seconds (the least disturbed on a shared machine).
  * --adam adds, after each step's GEMMs, torch's fp32 Adam over every parameter (weights and
- * biases) as one fused loop on fp32 gradients: the least an exact fp32 optimizer adds (it must
- * read and write the weights and both moments each step), with the GEMMs' cache traffic around it.
+ * biases) on fp32 gradients with this library's fastest bit-exact update (train/optim_cpu.h, one
+ * loop, no fp16 conversion): about the least an exact fp32 optimizer adds (it must read and write
+ * the weights and both moments each step), with the GEMMs' cache traffic around it.
  * Usage: sgemm_bound --model 784-128-10 [--batch 128] [--steps 468] [--reps 3] [--adam] */
 #include <cblas.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "train/optim_cpu.h"
+
 static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* torch.optim.Adam's update (no weight decay), the same operations in the same order; built for
- * the widest vector set this CPU has, as the trainer's own (train/optim_cpu.c). */
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-static void adam(float *restrict w, float *restrict m, float *restrict v, const float *restrict g, size_t n,
-                 float step_size, float bc2_sqrt) {
-    for (size_t k = 0; k < n; k++) {
-        float mk = 0.9f * m[k] + 0.1f * g[k];
-        float vk = 0.999f * v[k] + 0.001f * g[k] * g[k];
-        float denom = sqrtf(vk) / bc2_sqrt + 1e-8f;
-        m[k] = mk;
-        v[k] = vk;
-        w[k] = w[k] - step_size * (mk / denom);
-    }
 }
 
 static float *buf(size_t n) {
@@ -65,7 +50,7 @@ int main(int argc, char **argv) {
     }
     if (nd < 2 || B < 1 || steps < 1 || reps < 1) { fprintf(stderr, "sgemm_bound: bad arguments\n"); return 2; }
     /* W[l] and dW[l] hold the weights [out, in] and then the out biases (the optimizer's). */
-    float *W[31], *dW[31], *M[31], *V[31], *A[32], *G[32];
+    float *W[31], *dW[31], *A[32], *G[32];
     size_t np[31];
     for (int l = 0; l < nd; l++) {
         A[l] = buf((size_t)d[l] * B); /* activations [d, B] */
@@ -74,12 +59,16 @@ int main(int argc, char **argv) {
             np[l] = (size_t)d[l + 1] * d[l] + (size_t)d[l + 1];
             W[l] = buf(np[l]);
             dW[l] = buf(np[l]);
-            M[l] = calloc(np[l], sizeof(float));
-            V[l] = calloc(np[l], sizeof(float));
-            if (!M[l] || !V[l]) { fprintf(stderr, "sgemm_bound: out of memory\n"); return 1; }
         }
     }
-    long t_adam = 0;
+    /* The optimizer keeps its own fp32 weights and moments, as the trainer's does. */
+    anet_optim_cpu opt;
+    anet_opt_config oc;
+    anet_opt_config_default(ANET_OPT_ADAM, &oc);
+    if (with_adam && anet_optim_cpu_init(&opt, &oc, nd - 1, np) != ANET_OK) {
+        fprintf(stderr, "sgemm_bound: out of memory\n");
+        return 1;
+    }
     double best = 1e30;
     for (int r = 0; r < reps; r++) {
         double t0 = now();
@@ -95,21 +84,17 @@ int main(int argc, char **argv) {
                     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d[l], B, d[l + 1], 1.0f, W[l], d[l], G[l + 1],
                                 B, 0.0f, G[l], B);
             }
-            if (with_adam) {
-                t_adam++;
-                double bc1 = 1.0 - pow(0.9, (double)t_adam), bc2 = 1.0 - pow(0.999, (double)t_adam);
-                for (int l = 0; l + 1 < nd; l++)
-                    adam(W[l], M[l], V[l], dW[l], np[l], (float)(1e-3 / bc1), (float)sqrt(bc2));
-            }
+            if (with_adam) anet_optim_cpu_step(&opt, 1e-3f, (const float *const *)dW);
         }
         double t = now() - t0;
         if (t < best) best = t;
     }
     printf("%.6f\n", best);
+    if (with_adam) anet_optim_cpu_free(&opt);
     for (int l = 0; l < nd; l++) {
         free(A[l]);
         free(G[l]);
-        if (l + 1 < nd) { free(W[l]); free(dW[l]); free(M[l]); free(V[l]); }
+        if (l + 1 < nd) { free(W[l]); free(dW[l]); }
     }
     return 0;
 }

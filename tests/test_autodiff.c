@@ -122,15 +122,33 @@ static int b_conv_grouped(anet_graph *g) {
     return anet_b_conv(g, NULL, in(g, "x", T(3, 2, 4, 9, 0)), rconst(g, T(3, 6, 2, 3, 0), -1, 1), -1, st, NULL, NULL, NULL, 2);
 }
 /* 2-D convs with const (baked) weights: the input gradient's kernel is computed as a const */
+static int baked(anet_graph *g, anet_type tx, anet_type tw, const int32_t *st, const int32_t *pad, int groups) {
+    return anet_b_conv(g, NULL, in(g, "x", tx), rconst(g, tw, -1, 1), -1, st, pad ? "custom" : NULL, pad, NULL, groups);
+}
 static int b_conv_baked(anet_graph *g) {
     static const int32_t pad[4] = {2, 1, 0, 1};
-    return anet_b_conv(g, NULL, in(g, "x", T(4, 2, 3, 5, 6)), rconst(g, T(4, 4, 3, 3, 2), -1, 1), -1, NULL, "custom", pad,
-                       NULL, 1);
+    return baked(g, T(4, 2, 3, 5, 6), T(4, 4, 3, 3, 2), NULL, pad, 1);
 }
 static int b_conv_baked_grouped(anet_graph *g) {
     static const int32_t pad[4] = {1, 1, 1, 1};
-    return anet_b_conv(g, NULL, in(g, "x", T(4, 1, 3, 4, 5)), rconst(g, T(4, 6, 1, 3, 3), -1, 1), -1, NULL, "custom", pad,
-                       NULL, 3);
+    return baked(g, T(4, 1, 3, 4, 5), T(4, 6, 1, 3, 3), NULL, pad, 3);
+}
+/* strided, baked (the device form's patch conv): the stride's spread is multiplies and a slice,
+ * no placement matmul (its contraction, the output width, would break matmul-contraction-32).
+ * Odd sizes, no padding, rows left over at the end (7 -> 3 rows, 6 -> 2 columns, 1 left). */
+static int b_conv_baked_strided(anet_graph *g) {
+    static const int32_t st[2] = {2, 2};
+    return baked(g, T(4, 2, 3, 7, 6), T(4, 4, 3, 3, 3), st, NULL, 1);
+}
+static int b_conv_baked_strided_grouped(anet_graph *g) {
+    static const int32_t st[2] = {2, 1}, pad[4] = {1, 1, 0, 1};
+    return baked(g, T(4, 1, 2, 5, 4), T(4, 6, 1, 3, 2), st, pad, 2);
+}
+/* 16386 output channels: the spread's multiplies split batch x channels (above the compiler's
+ * longest axis, 16384) as [8193, 2*rows] */
+static int b_conv_baked_strided_wide(anet_graph *g) {
+    static const int32_t st[2] = {2, 2};
+    return baked(g, T(4, 1, 1, 4, 3), T(4, 16386, 1, 1, 1), st, NULL, 1);
 }
 /* grouped 2-D conv with the weight as an input: both gradients (weight through a block mask) */
 static int b_conv_grouped_w(anet_graph *g) {
@@ -190,7 +208,9 @@ static const tcase cases[] = {
     {"avg_pool_pad", b_avgpool_pad, -1, 1}, {"max_pool", b_maxpool, -1, 1},
     {"conv_grouped_w", b_conv_grouped_w, -1, 1}, {"conv_baked", b_conv_baked, -1, 1},
     {"conv_baked_grouped", b_conv_baked_grouped, -1, 1}, {"max_pool_tiled", b_maxpool_tiled, -1, 1},
-    {"avg_pool_tiled", b_avgpool_tiled, -1, 1},
+    {"avg_pool_tiled", b_avgpool_tiled, -1, 1}, {"conv_baked_strided", b_conv_baked_strided, -1, 1},
+    {"conv_baked_strided_grouped", b_conv_baked_strided_grouped, -1, 1},
+    {"conv_baked_strided_wide", b_conv_baked_strided_wide, -1, 1},
 };
 
 static double loss_of(const anet_graph *g, double **inputs, int loss) {
@@ -201,10 +221,13 @@ static double loss_of(const anet_graph *g, double **inputs, int loss) {
     return l;
 }
 
-static void run_case(const tcase *tc, vane_ctx *vc) {
+/* spread_mul: strided 2-D windows spread their gradient by multiplies (the device forms). */
+static void run_case(const tcase *tc, vane_ctx *vc, int spread_mul) {
+    char name[64];
+    snprintf(name, sizeof name, "%s%s", tc->name, spread_mul ? " (spread_mul)" : "");
     anet_graph *g = anet_graph_new(ANET_MIL_IOS18);
     int out = tc->f(g);
-    CHECK_MSG(out >= 0, "%s: building the forward graph: %s", tc->name, anet_last_error());
+    CHECK_MSG(out >= 0, "%s: building the forward graph: %s", name, anet_last_error());
     if (out < 0) {
         anet_graph_free(g);
         return;
@@ -214,18 +237,26 @@ static void run_case(const tcase *tc, vane_ctx *vc) {
     int loss = anet_b_reduce(g, ANET_OP_REDUCE_SUM, "loss", anet_b_binary(g, ANET_OP_MUL, NULL, out, r), 0, NULL, 0);
     int nin = g->ninputs, wrt[4], grads[4];
     for (int i = 0; i < nin; i++) wrt[i] = g->inputs[i];
-    anet_autodiff_spec spec = {loss, -1, wrt, nin, NULL, 0, NULL};
+    anet_autodiff_spec spec = {loss, -1, wrt, nin, NULL, 0, NULL, spread_mul};
     anet_status st = anet_autodiff(g, &spec, grads);
-    CHECK_MSG(st == ANET_OK, "%s: autodiff: %s", tc->name, anet_last_error());
+    CHECK_MSG(st == ANET_OK, "%s: autodiff: %s", name, anet_last_error());
     if (st != ANET_OK) {
         anet_graph_free(g);
         return;
     }
-    CHECK_MSG(anet_graph_verify(g) == ANET_OK, "%s: verify: %s", tc->name, anet_last_error());
+    CHECK_MSG(anet_graph_verify(g) == ANET_OK, "%s: verify: %s", name, anet_last_error());
+    if (spread_mul && strncmp(tc->name, "conv_baked", 10) == 0) /* baked convs' gradients: a conv and layout ops, no matmul */
+        for (int o = 0; o < g->nops; o++) CHECK_MSG(g->ops[o].kind != ANET_OP_MATMUL, "%s: a matmul in the gradient", name);
+    if (spread_mul && strcmp(tc->name, "conv_baked_strided_wide") == 0) { /* the spread's multiplies took the split */
+        int split = 0;
+        for (int o = 0; o < g->nops; o++)
+            split += g->ops[o].kind == ANET_OP_MUL && g->values[g->ops[o].outputs[0]].type.dims[0] == 8193;
+        CHECK_EQ_INT(split, 2);
+    }
     /* The gradient part uses no rsqrt and no gelu. */
     for (int o = 0; o < g->nops; o++)
         CHECK(g->ops[o].kind != ANET_OP_GELU && (g->ops[o].kind != ANET_OP_RSQRT || strcmp(tc->name, "rsqrt") == 0));
-    double *inputs[4];
+    double *inputs[4] = {NULL, NULL, NULL, NULL};
     for (int i = 0; i < nin; i++) {
         anet_type t = g->values[wrt[i]].type;
         int64_t n = anet_type_elements(&t);
@@ -233,10 +264,10 @@ static void run_case(const tcase *tc, vane_ctx *vc) {
         for (int64_t k = 0; k < n; k++) inputs[i][k] = anet_f32_round_f16((float)(tc->lo + (tc->hi - tc->lo) * urand()));
     }
     ri_val *v = ri_run(g, (const double *const *)inputs);
-    CHECK_MSG(v != NULL, "%s: interpreter failed", tc->name);
+    CHECK_MSG(v != NULL, "%s: interpreter failed", name);
     for (int i = 0; v && i < nin; i++) {
         anet_type t = g->values[wrt[i]].type;
-        CHECK_MSG(anet_type_equal(&t, &g->values[grads[i]].type), "%s: gradient %d has another type", tc->name, i);
+        CHECK_MSG(anet_type_equal(&t, &g->values[grads[i]].type), "%s: gradient %d has another type", name, i);
         int64_t n = anet_type_elements(&t);
         double maxfd = 0, maxerr = 0;
         for (int64_t k = 0; k < n; k++) {
@@ -250,18 +281,18 @@ static void run_case(const tcase *tc, vane_ctx *vc) {
             if (fabs(fd) > maxfd) maxfd = fabs(fd);
             if (fabs(fd - ad) > maxerr) maxerr = fabs(fd - ad);
         }
-        CHECK_MSG(maxerr <= 1e-6 * maxfd + 1e-9, "%s: d/d%s max error %.3g (max |grad| %.3g)", tc->name,
+        CHECK_MSG(maxerr <= 1e-6 * maxfd + 1e-9, "%s: d/d%s max error %.3g (max |grad| %.3g)", name,
                   g->values[wrt[i]].name, maxerr, maxfd);
     }
     /* Through vane (fp32 numerics, m4 profile). Forward graphs with an op m4 rejects
      * (rsqrt, concat, conv with a bias) cannot compile there; their gradients are checked above. */
     int m4_forward = strcmp(tc->name, "rsqrt") != 0 && strcmp(tc->name, "concat") != 0 && strcmp(tc->name, "conv_bias") != 0;
     for (int o = 0; o < g->nops; o++) /* the gradient part itself avoids m4-rejected ops */
-        CHECK_MSG(g->ops[o].kind != ANET_OP_CONCAT || strcmp(tc->name, "concat") == 0, "%s: concat in the gradient", tc->name);
+        CHECK_MSG(g->ops[o].kind != ANET_OP_CONCAT || strcmp(tc->name, "concat") == 0, "%s: concat in the gradient", name);
     if (v && vc->ok && m4_forward) {
         double *outs[4];
         int ok = vane_eval(vc, g, inputs, nin, grads, nin, outs);
-        CHECK_MSG(ok, "%s: vane: %s", tc->name, anet_last_error());
+        CHECK_MSG(ok, "%s: vane: %s", name, anet_last_error());
         for (int i = 0; ok && i < nin; i++) {
             anet_type t = g->values[wrt[i]].type;
             int64_t n = anet_type_elements(&t);
@@ -271,7 +302,7 @@ static void run_case(const tcase *tc, vane_ctx *vc) {
                 if (fabs(ref) > maxg) maxg = fabs(ref);
                 if (fabs(ref - outs[i][k]) > maxerr) maxerr = fabs(ref - outs[i][k]);
             }
-            CHECK_MSG(maxerr <= 1e-5 * maxg + 1e-7, "%s: vane fp32 d/d%s max error %.3g (max |grad| %.3g)", tc->name,
+            CHECK_MSG(maxerr <= 1e-5 * maxg + 1e-7, "%s: vane fp32 d/d%s max error %.3g (max |grad| %.3g)", name,
                       g->values[wrt[i]].name, maxerr, maxg);
         }
         for (int i = 0; ok && i < nin; i++) free(outs[i]);
@@ -291,7 +322,7 @@ static void test_seed_stop_unused(void) {
     int loss = anet_b_reduce(g, ANET_OP_REDUCE_SUM, "loss", anet_b_unary(g, ANET_OP_SQUARE, NULL, d), 0, NULL, 1);
     int wrt[2] = {x, w}, grads[2];
     const char *names[2] = {"gx", "gw"};
-    anet_autodiff_spec spec = {loss, s, wrt, 2, &m, 1, names};
+    anet_autodiff_spec spec = {loss, s, wrt, 2, &m, 1, names, 0};
     CHECK_MSG(anet_autodiff(g, &spec, grads) == ANET_OK, "%s", anet_last_error());
     CHECK(anet_graph_find(g, "gx") == grads[0]);
     CHECK(anet_graph_find(g, "gw") == grads[1]);
@@ -316,7 +347,7 @@ static void expect_unsupported(const char *what, int (*make)(anet_graph *g, int 
     int loss = anet_b_reduce(g, ANET_OP_REDUCE_SUM, NULL, y, 0, NULL, 0);
     int grads[2];
     int wrt[2] = {x, g->ninputs > 1 ? g->inputs[1] : x};
-    anet_autodiff_spec spec = {loss, -1, wrt, g->ninputs, NULL, 0, NULL};
+    anet_autodiff_spec spec = {loss, -1, wrt, g->ninputs, NULL, 0, NULL, 0};
     CHECK_MSG(y >= 0 && anet_autodiff(g, &spec, grads) == ANET_E_UNSUPPORTED, "%s: not reported as unsupported", what);
     CHECK_STR_CONTAINS(anet_last_error(), needle);
     anet_graph_free(g);
@@ -339,7 +370,7 @@ static void test_unsupported(void) {
     anet_graph *g = anet_graph_new(ANET_MIL_IOS18);
     int x = in(g, "x", T(2, 2, 2, 0, 0)), grads[1];
     int loss = anet_b_reduce(g, ANET_OP_REDUCE_SUM, NULL, x, 0, NULL, 0);
-    anet_autodiff_spec spec = {12345, -1, &x, 1, NULL, 0, NULL};
+    anet_autodiff_spec spec = {12345, -1, &x, 1, NULL, 0, NULL, 0};
     CHECK(anet_autodiff(g, &spec, grads) == ANET_E_INVALID);
     spec.loss = loss;
     spec.nstop = 1; /* stop == NULL */
@@ -351,7 +382,14 @@ int main(void) {
     vane_ctx vc;
     vane_open(&vc, ANET_NUMERICS_FP32);
     if (!vc.ok) printf("test_autodiff: vane backend not available (%s): float64 checks only\n", vc.why);
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i], &vc);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint64_t at = rng_state; /* both spreads see the same inputs */
+        run_case(&cases[i], &vc, 0);
+        if (strstr(cases[i].name, "conv") || strstr(cases[i].name, "pool")) {
+            rng_state = at;
+            run_case(&cases[i], &vc, 1);
+        }
+    }
     test_seed_stop_unused();
     test_unsupported();
     vane_close(&vc);

@@ -274,7 +274,9 @@ static void test_loss_scale(void) {
 
 /* The one-pass update (fp16 gradient -> unscale -> update -> fp16 copy, block by block) gives
  * the bits of the separate passes: convert, unscale, anet_optim_cpu_step, sync. Sizes with
- * several blocks and a tail; sgd (first step and later) and adam/adamw. */
+ * several blocks and a tail; sgd (first step and later) and adam/adamw; a few gradients zero,
+ * subnormal, infinite or NaN (where the update leaves its fast kernel). On AVX2+FMA CPUs the
+ * one pass is a single loop with the fp16 conversions inside (optim_cpu.c adam_f16_one_loop). */
 static void test_one_pass(void) {
     const size_t sizes[2] = {2500, 7};
     for (int kind = 0; kind < 3; kind++) {
@@ -302,6 +304,8 @@ static void test_one_pass(void) {
                 for (size_t k = 0; k < sizes[i]; k++) {
                     s = s * 1664525u + 1013904223u;
                     g16[i][k] = anet_f32_to_f16((float)((int)(s >> 8) % 20000 - 10000) / 7.0f);
+                    /* now and then zero, -0, a subnormal, inf or NaN: the update's special lanes */
+                    if (k % 97 == 13) g16[i][k] = (const anet_f16[]){0, 0x8000, 0x0001, 0x83ff, 0x7c00, 0xfe00}[(k / 97 + step) % 6];
                     g32[i][k] = anet_f16_to_f32(g16[i][k]) * inv;
                 }
             anet_optim_cpu_step_f16(&a, lr, (const anet_f16 *const *)g16, inv);
@@ -322,14 +326,17 @@ static void test_one_pass(void) {
     }
 }
 
-/* Every Adam path this CPU runs gives the baseline's bits (adam, L2 and decoupled decay). */
+/* Every Adam path this CPU runs gives the baseline's bits (adam, L2 and decoupled decay), also
+ * where a vector path leaves its fast kernel: moments that are zero, -0, subnormal, tiny or huge,
+ * an infinite or NaN gradient, eps = 0 with v = 0 (0/0), bias corrections outside the kernel's
+ * domain. */
 static void test_adam_paths(void) {
-    anet_adam_fn f[4];
-    const char *nm[4];
-    int np = anet_adam_paths(f, nm, 4);
+    anet_adam_fn f[ANET_ADAM_MAX_PATHS];
+    const char *nm[ANET_ADAM_MAX_PATHS];
+    int np = anet_adam_paths(f, nm, ANET_ADAM_MAX_PATHS);
     CHECK(np >= 1);
     enum { N = 1037 };
-    static float w0[N], m0[N], v0[N], g[N], w[4][N], m[4][N], v[4][N];
+    static float w0[N], m0[N], v0[N], g[N], w[ANET_ADAM_MAX_PATHS][N], m[ANET_ADAM_MAX_PATHS][N], v[ANET_ADAM_MAX_PATHS][N];
     uint32_t s = 777;
     for (int k = 0; k < N; k++) {
         s = s * 1664525u + 1013904223u;
@@ -338,9 +345,22 @@ static void test_adam_paths(void) {
         m0[k] = g[k] * 0.1f;
         v0[k] = g[k] * g[k] * 0.01f;
     }
-    for (int mode = 0; mode < 3; mode++) {
-        anet_upd_consts c = {0, mode == 1, mode == 2, 1e-3f, 0.01f, 0, 0.9f, 0.999f, 0.1f, 0.001f, 1e-8f, 0.03f, 0.0447f,
-                             0.99999f};
+    /* One unusual value every 41 elements (away from element 5, checked against the formula
+     * below); one NaN source per element, so its payload is the one every path propagates. */
+    const float odd_g[] = {0.0f, -0.0f, 0x1p-149f, -0x1p-140f, 1e30f, -1e25f, INFINITY, NAN, 3e-39f, 1e-20f};
+    const float odd_m[] = {0.0f, -0.0f, 0x1p-149f, 1e-38f, 1e-30f, 0.0f, 2e-45f, 0.0f, -0.0f, 0x1p-100f};
+    const float odd_v[] = {0.0f, 0.0f, 0x1p-149f, 1e-38f, 1e36f, 0x1p-149f, 0.0f, 0.0f, 1e-45f, 0x1p-140f};
+    for (int k = 41, j = 0; k < N; k += 41, j = (j + 1) % 10) {
+        g[k] = odd_g[j];
+        m0[k] = odd_m[j];
+        v0[k] = odd_v[j];
+        if (k % 3 == 0) g[k] = 0.0f; /* some with a zero gradient: v = 0, and with eps = 0, 0/0 */
+    }
+    for (int mode = 0; mode < 6; mode++) {
+        /* 0 adam, 1 L2, 2 decoupled; 3 eps = 0; 4 and 5 bias corrections below and at the edge of
+         * the kernel's domain (2^-17: every path divides; 1: beta2 = 0) */
+        anet_upd_consts c = {0, mode == 1, mode == 2, 1e-3f, 0.01f, 0, 0.9f, 0.999f, 0.1f, 0.001f, mode == 3 ? 0.0f : 1e-8f,
+                             0.03f, mode == 4 ? 0x1p-17f : mode == 5 ? 1.0f : 0.0447f, 0.99999f};
         for (int p = 0; p < np; p++) {
             memcpy(w[p], w0, sizeof w0);
             memcpy(m[p], m0, sizeof m0);
@@ -350,6 +370,7 @@ static void test_adam_paths(void) {
                 CHECK_MSG(!memcmp(w[p], w[0], sizeof w0) && !memcmp(m[p], m[0], sizeof m0) && !memcmp(v[p], v[0], sizeof v0),
                           "adam path %s differs from %s (mode %d)", nm[p], nm[0], mode);
         }
+        if (mode > 2) continue;
         /* and the baseline is Adam: one element by the formula in double, within fp32 rounding */
         double vk = 0.999 * v0[5] + 0.001 * (double)g[5] * g[5], d = g[5];
         double wk = w0[5];

@@ -203,7 +203,7 @@ static void test_oracle(void) {
         anet_status st = anet_tfm_build(g, cc, B, &io, &out);
         CHECK_MSG(st == ANET_OK, "%s", anet_last_error());
         int grads[ANET_TFM_MAX_PARAMS];
-        anet_autodiff_spec ad = {out.loss, -1, pv, np, &out.stop, 1, NULL};
+        anet_autodiff_spec ad = {out.loss, -1, pv, np, &out.stop, 1, NULL, 0};
         st = st ? st : anet_autodiff(g, &ad, grads);
         CHECK_MSG(st == ANET_OK, "%s", anet_last_error());
         if (st != ANET_OK) {

@@ -65,7 +65,7 @@ def rel(a, b):
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
 
 
-def run_row(spec, loss, numerics):
+def run_row(spec, loss, numerics, program_form="auto"):
     rng = np.random.default_rng(7)
     m = at.Model(spec + ("" if loss == "xent" else ",loss:" + loss), seed=3)
     feat, K = m.sizes[0], m.sizes[-1]
@@ -96,7 +96,7 @@ def run_row(spec, loss, numerics):
     grads = {k: p.grad.numpy() for k, p in net.named_parameters()}
 
     tr = at.Trainer(m, optimizer="sgd", lr=LR, momentum=0.0, backend="vane", numerics=numerics, batch_size=B,
-                    loss_scale=1024.0)
+                    loss_scale=1024.0, program_form=program_form)
     logits = tr.predict(x)
     fwd = rel(logits, z_eval)
     tr.fit(x, y, epochs=1)
@@ -126,6 +126,32 @@ def test_layer_table(numerics, capsys):
     with capsys.disabled():
         print("\nlayers vs PyTorch float64, vane %s (tolerance %.0e):\n%s" % (numerics, TOL[numerics], "\n".join(rows)))
     assert not bad, "layers off the oracle: %s" % ", ".join(bad)
+
+
+# Strided convs in the device form (the chip's program, run on vane): patches by a baked
+# strided conv, whose input gradient spreads the output gradient by the stride with multiplies
+# (no placement matmul of contraction OW); after another conv, padded (1) and not (0, rows left
+# over at the end: 10 -> 4, one row unused), and as the first layer.
+DEVICE_TABLE = [
+    ("conv s2 pad1 after a conv", "in:2x8x8,conv:3x3x3:pad1,relu,conv:4x3x3:s2:pad1,flatten,linear:5"),
+    ("conv s2 pad0, rows left", "in:2x11x11,conv:3x2x2,relu,conv:4x3x3:s2,flatten,linear:5"),
+    ("conv s2 pad1 first", "in:2x8x8,conv:4x3x3:s2:pad1,flatten,linear:5"),
+]
+
+
+@pytest.mark.parametrize("numerics", ["fp32", "fp16"])
+def test_strided_conv_device_form_gradients(numerics, capsys):
+    rows, bad = [], []
+    for name, spec in DEVICE_TABLE:
+        fwd, g = run_row(spec, "xent", numerics, program_form="device")
+        ok = fwd <= TOL[numerics] and g <= TOL[numerics]
+        rows.append("  %-26s forward %.1e  gradients %.1e  %s" % (name, fwd, g, "OK" if ok else "FAIL"))
+        if not ok:
+            bad.append(name)
+    with capsys.disabled():
+        print("\nstrided convs in the device form vs PyTorch float64, vane %s (tolerance %.0e):\n%s"
+              % (numerics, TOL[numerics], "\n".join(rows)))
+    assert not bad, "device form off the oracle: %s" % ", ".join(bad)
 
 
 def test_dropout_is_reproducible_and_seeded():

@@ -12,10 +12,13 @@ const char *anet_last_error(void) { return last_error; }
 void anet_clear_error(void) { last_error[0] = '\0'; }
 
 anet_status anet_fail(anet_status code, const char *fmt, ...) {
+    /* Formatted aside first: callers may pass anet_last_error() itself as an argument. */
+    char msg[sizeof last_error];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(last_error, msg, sizeof msg);
     return code;
 }
 

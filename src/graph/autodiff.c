@@ -462,7 +462,7 @@ anet_status anet_autodiff(anet_graph *g, const anet_autodiff_spec *spec, int *gr
     for (int i = 0; i < spec->nstop; i++)
         if (!spec->stop || spec->stop[i] < 0 || spec->stop[i] >= nv0) return anet_fail(ANET_E_INVALID, "autodiff: stop value does not exist");
 
-    ad_ctx c = {g, nv0, NULL, NULL};
+    ad_ctx c = {g, nv0, NULL, NULL, spec->spread_mul};
     char *dep = calloc((size_t)nv0 + 1, 1), *need = calloc((size_t)nv0 + 1, 1), *stop = calloc((size_t)nv0 + 1, 1);
     c.act = calloc((size_t)nv0 + 1, 1);
     c.adj = malloc(sizeof(int) * ((size_t)nv0 + 1));

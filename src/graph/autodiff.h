@@ -15,8 +15,8 @@
  * (non-overlapping unpadded windows, kernel = stride). ceil_mode windows, conv_transpose and
  * gelu have no rule (lowering writes GELU as tanh/mul/add): a path through them to a requested value fails with
  * ANET_E_UNSUPPORTED naming the op. Window gradients use conv (spread by the stride with a
- * placement matmul, then a conv with the flipped, channel-swapped kernel; vane has no
- * conv_transpose), except pools whose windows tile the input exactly (kernel = stride, no
+ * placement matmul, or with multiplies under spread_mul, then a conv with the flipped,
+ * channel-swapped kernel; vane has no conv_transpose), except pools whose windows tile the input exactly (kernel = stride, no
  * padding, nothing left over): a nearest-neighbour upsampling by broadcasting multiplies.
  *
  * Ties (maximum/minimum/reduce_max/relu at the kink) send the whole gradient one way
@@ -38,6 +38,10 @@ typedef struct anet_autodiff_spec {
     int nstop;
     const char *const *names; /* optional (NULL, or NULL entries): name of each gradient value;
                                  a named gradient ends in an identity op with that name */
+    int spread_mul;           /* 1 (the device forms): a strided 2-D window's gradient spreads
+                                 by multiplies, not a placement matmul whose contraction is the
+                                 output's height or width (matmul-contraction-32); 0: the
+                                 matmul (the plain form: fewer ops for vane) */
 } anet_autodiff_spec;
 
 /* Appends the gradient ops to g. grads[i] receives the value id of d(loss)/d(wrt[i]) * seed,

@@ -17,6 +17,7 @@ typedef struct ad_ctx {
     int nv0;    /* values present before differentiation */
     int *adj;   /* adjoint value id per original value, -1 = none yet */
     char *act;  /* 1: the value depends on a wrt value and the loss depends on it */
+    int spread_mul; /* anet_autodiff_spec.spread_mul */
 } ad_ctx;
 
 static inline int arg_int(const ad_ctx *c, const anet_op *op, const char *key, int64_t dflt, int64_t *out) {
@@ -151,9 +152,8 @@ static inline int slice(ad_ctx *c, int x, int rank, const int64_t *begin, const 
     return opk(c, ANET_OP_SLICE_BY_SIZE, 3, keys, vals);
 }
 
-/* d placed into a zero tensor that is N long on axis a, element i at b0 + i * st: a matmul
- * with a 0/1 placement const (exact: one product per output). Used instead of concat/pad
- * (rejected or missing on the ANE) and to spread a strided window's gradient. */
+/* The compiler's longest axis for an elementwise op (elementwise-max-16384, read per axis). */
+#define ANET_AD_MAX_AXIS 16384
 
 /* A sliding window (conv, pools) with its padding resolved as vane and infer do. */
 typedef struct win {
@@ -161,12 +161,19 @@ typedef struct win {
     int64_t in[2], k[2], s[2], d[2], pb[2], pa[2], out[2], r[2]; /* r: rows left over at the end */
 } win;
 
+/* d placed into a zero tensor that is N long on axis a, element i at b0 + i * st: a matmul
+ * with a 0/1 placement const (exact: one product per output). Used instead of concat/pad
+ * (rejected or missing on the ANE) and to spread a strided window's gradient (2-D windows
+ * under spread_mul by anet_ad_repeat_up: the placement's contraction is a short axis). */
 int anet_ad_place(ad_ctx *c, int d, int a, int64_t b0, int64_t N);
 int anet_ad_flip_axis(ad_ctx *c, int v, int last);
 int anet_ad_transpose_v(ad_ctx *c, int x, int n, const int64_t *perm);
 anet_status anet_ad_read_window(ad_ctx *c, const anet_op *op, const anet_type *tx, const int64_t *k, int is_conv, win *w);
 int anet_ad_window_back(ad_ctx *c, const anet_op *op, int dy, int weight, const win *w, int64_t groups);
 int anet_ad_tile_up(ad_ctx *c, int v, const win *w);
+/* [B, C, h, w] -> [B, C, h*sh, w*sw]: each element repeated (zeros = 0) or followed by zeros
+ * (zeros = 1: a stride's spread), by broadcasting multiplies (see autodiff_window.c). */
+int anet_ad_repeat_up(ad_ctx *c, int v, int64_t sh, int64_t sw, int zeros);
 int anet_ad_depthwise_fill(ad_ctx *c, anet_dtype dt, int64_t C, const win *w, double v);
 int anet_ad_const_back_kernel(ad_ctx *c, int w, int64_t groups);
 

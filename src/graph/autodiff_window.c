@@ -122,13 +122,24 @@ anet_status anet_ad_read_window(ad_ctx *c, const anet_op *op, const anet_type *t
 }
 
 /* The "full" correlation that sends a window op's output gradient back to its input grid:
- * dy is spread by the stride (placement matmul), then convolved with weight (already
- * flipped and channel-swapped by the caller) with padding d(k-1) - pb before and
- * d(k-1) - pa + r after, which gives exactly the input's spatial size. */
+ * dy is spread by the stride (zeros between its rows and columns), then convolved with weight
+ * (already flipped and channel-swapped by the caller) with padding d(k-1) - pb before and
+ * d(k-1) - pa + r after, which gives exactly the input's spatial size. The spread is a
+ * placement matmul per axis, or under spread_mul (the device forms) multiplies and a slice:
+ * the placement's contraction is the output's height or width (14 for a stride-2 conv on
+ * 28x28), which breaks matmul-contraction-32. */
 int anet_ad_window_back(ad_ctx *c, const anet_op *op, int dy, int weight, const win *w, int64_t groups) {
     int d = dy;
-    for (int i = 0; i < w->nsp && d >= 0; i++)
-        if (w->s[i] > 1) d = place_st(c, d, 2 + i, 0, (w->out[i] - 1) * w->s[i] + 1, w->s[i]);
+    if (c->spread_mul && w->nsp == 2 && (w->s[0] > 1 || w->s[1] > 1)) {
+        anet_type t = vtype(c, d);
+        int64_t begin[4] = {0, 0, 0, 0}, size[4] = {t.dims[0], t.dims[1], (w->out[0] - 1) * w->s[0] + 1,
+                                                    (w->out[1] - 1) * w->s[1] + 1};
+        d = anet_ad_repeat_up(c, d, w->s[0], w->s[1], 1);
+        if (d >= 0) d = slice(c, d, 4, begin, size);
+    } else {
+        for (int i = 0; i < w->nsp && d >= 0; i++)
+            if (w->s[i] > 1) d = place_st(c, d, 2 + i, 0, (w->out[i] - 1) * w->s[i] + 1, w->s[i]);
+    }
     int32_t pad[4], dil[2];
     for (int i = 0; i < w->nsp; i++) {
         int64_t before = w->d[i] * (w->k[i] - 1) - w->pb[i], after = w->d[i] * (w->k[i] - 1) - w->pa[i] + w->r[i];
@@ -144,29 +155,56 @@ int anet_ad_window_back(ad_ctx *c, const anet_op *op, int dy, int weight, const 
     return anet_b_conv(c->g, NULL, d, weight, -1, NULL, "custom", pad, dil, (int)groups);
 }
 
-/* Non-overlapping 2-D windows that tile the input exactly (k = s, no padding, nothing left
- * over): the window op's "spread back" is a nearest-neighbour upsampling, done as
- * broadcasting multiplies by ones (no placement matmul, no depthwise conv). Each multiply
- * repeats a middle axis against ones that span the last axis: a tensor whose last axis is 1
- * broadcast along it is reported to give zeros (broadcast-channel), so the W axis is
- * upsampled while transposed to the middle. -1 when the window is not of that form (the
- * caller then uses window_back). */
-static int up_middle(ad_ctx *c, int v, int64_t n, int64_t a, int64_t r, int64_t last) {
+/* Repeats (or spreads with zeros) a middle axis: v as [n, a, 1, last] times a const [1, 1, r,
+ * last] of ones (or ones in row 0 only) gives [n, a*r, last]. The const spans the last axis:
+ * a tensor whose last axis is 1 broadcast along it is reported to give zeros
+ * (broadcast-channel). n is split as [n1, n2*a] when it exceeds the compiler's longest axis
+ * (elementwise-max-16384 read per axis): [n1, n2*a, r, last] is the same row-major tensor. */
+static int up_middle(ad_ctx *c, int v, int64_t n, int64_t a, int64_t r, int64_t last, int zeros) {
+    if (v < 0) return -1;
     anet_dtype dt = vtype(c, v).dtype;
-    int64_t s4[4] = {n, a, 1, last}, o4[4] = {1, 1, r, last}, b3[3] = {n, a * r, last};
-    return reshape(c, op2(c, ANET_OP_MUL, reshape(c, v, 4, s4), fill(c, anet_type_make(dt, 4, o4), 1.0)), 3, b3);
+    int64_t n2 = 1;
+    for (int64_t k = 1; n > ANET_AD_MAX_AXIS && k <= n && k * a <= ANET_AD_MAX_AXIS; k++)
+        if (n % k == 0 && n / k <= ANET_AD_MAX_AXIS) {
+            n2 = k;
+            break;
+        }
+    int64_t s4[4] = {n / n2, n2 * a, 1, last}, o4[4] = {1, 1, r, last}, b3[3] = {n, a * r, last};
+    size_t es = anet_dtype_size(dt), ne = (size_t)((zeros ? 1 : r) * last); /* ones: all rows, or row 0 */
+    uint8_t *data = calloc((size_t)(r * last), es);
+    if (!data) return anet_fail(ANET_E_NOMEM, "autodiff: out of memory for an upsampling constant"), -1;
+    for (size_t i = 0; i < ne; i++) {
+        if (dt == ANET_DT_FP16) ((anet_f16 *)data)[i] = anet_f32_to_f16(1.0f);
+        else ((float *)data)[i] = 1.0f;
+    }
+    int m = anet_graph_const(c->g, NULL, anet_type_make(dt, 4, o4), data, (size_t)(r * last) * es);
+    free(data);
+    return reshape(c, op2(c, ANET_OP_MUL, reshape(c, v, 4, s4), m), 3, b3);
 }
 
+int anet_ad_repeat_up(ad_ctx *c, int v, int64_t sh, int64_t sw, int zeros) {
+    if (v < 0) return -1;
+    anet_type t = vtype(c, v);
+    if (t.rank != 4) return -1;
+    int64_t B = t.dims[0], C = t.dims[1], h = t.dims[2], wd = t.dims[3];
+    int64_t perm[3] = {0, 2, 1}, f4[4] = {B, C, h * sh, wd * sw}, f3[3] = {B * C, h, wd};
+    int u = sh > 1 ? up_middle(c, v, B * C, h, sh, wd, zeros) : reshape(c, v, 3, f3); /* [BC, h*sh, wd] */
+    if (sw > 1) { /* the W axis while transposed to the middle: [BC, wd*sw, h*sh] */
+        u = up_middle(c, anet_ad_transpose_v(c, u, 3, perm), B * C, wd, sw, h * sh, zeros);
+        u = u < 0 ? -1 : anet_ad_transpose_v(c, u, 3, perm);
+    }
+    return reshape(c, u, 4, f4);
+}
+
+/* Non-overlapping 2-D windows that tile the input exactly (k = s, no padding, nothing left
+ * over): the window op's "spread back" is a nearest-neighbour upsampling (anet_ad_repeat_up
+ * with ones; no placement matmul, no depthwise conv). -1 when the window is not of that form
+ * (the caller then uses window_back). */
 int anet_ad_tile_up(ad_ctx *c, int v, const win *w) {
     if (v < 0 || w->nsp != 2) return -1;
     for (int i = 0; i < 2; i++)
         if (w->k[i] != w->s[i] || w->pb[i] || w->pa[i] || w->r[i] || w->d[i] != 1) return -1;
-    anet_type t = vtype(c, v);
-    int64_t B = t.dims[0], C = t.dims[1], h = t.dims[2], wd = t.dims[3], sh = w->s[0], sw = w->s[1];
-    int64_t perm[3] = {0, 2, 1}, f4[4] = {B, C, h * sh, wd * sw};
-    int u = up_middle(c, v, B * C, h, sh, wd);            /* [BC, h*sh, wd] */
-    u = up_middle(c, anet_ad_transpose_v(c, u, 3, perm), B * C, wd, sw, h * sh); /* [BC, wd*sw, h*sh] */
-    return reshape(c, anet_ad_transpose_v(c, u, 3, perm), 4, f4);
+    return anet_ad_repeat_up(c, v, w->s[0], w->s[1], 0);
 }
 
 /* Depthwise const weight [C, 1, k...] filled with v. */

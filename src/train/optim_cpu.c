@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "train/div_exact.h"
 
 
 /* Bound on one parameter tensor (the IR's element bound) so sizes from specs stay sane. */
@@ -163,6 +164,81 @@ ADAM_FN(adam_base, )
 #define ADAM_X86 1
 ADAM_FN(adam_avx2, __attribute__((target("avx2"))))
 ADAM_FN(adam_avx512, __attribute__((target("avx512f"))))
+
+/* ADAM_LOOP with sqrt(v) / sqrt(1 - beta2^t) as the exact FMA kernel of div_exact.h: the same
+ * IEEE operations in the same order, the same bits (a vector with a lane outside the kernel's
+ * domain divides). That takes one of the two divisions off the divider, which the square root
+ * and the division by the denominator still share; the FMA ports and the divider then take
+ * about equal time. Measured with bench/adam_step: an exact FMA version of the division by the
+ * denominator too (rcp14, the quotient bracketed by directed-rounding FMAs, the nearer residual)
+ * was slower, ~20 more FMA-port operations with its range checks against one vdivps; and this
+ * loop on 256-bit vectors beat the same loop on 512-bit ones by ~5% on an AVX-512 Xeon, as the
+ * compiler's avx2 loop beats its avx512 one, so it is the path on AVX-512 CPUs too. */
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline void
+adam_fma_run(const anet_upd_consts *c, float *restrict w, float *restrict m, float *restrict v, const float *restrict g,
+             size_t n, int decay, int l2, const anet_f16 *restrict g16, float inv_scale, anet_f16 *restrict w16) {
+    const __m256 b1 = _mm256_set1_ps(c->b1), c1 = _mm256_set1_ps(c->c1), b2 = _mm256_set1_ps(c->b2),
+                 c2 = _mm256_set1_ps(c->c2), eps = _mm256_set1_ps(c->eps), step = _mm256_set1_ps(c->step_size),
+                 dec = _mm256_set1_ps(c->decay), wd = _mm256_set1_ps(c->wd), bc = _mm256_set1_ps(c->bc2_sqrt),
+                 bc_inv = _mm256_set1_ps(1.0f / c->bc2_sqrt), unscale = _mm256_set1_ps(inv_scale);
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        __m256 d = g16 ? _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(g16 + k))), unscale)
+                       : _mm256_loadu_ps(g + k);
+        __m256 wk = _mm256_loadu_ps(w + k);
+        if (decay) wk = _mm256_mul_ps(wk, dec);
+        if (l2) d = _mm256_add_ps(d, _mm256_mul_ps(wd, wk));
+        const __m256 mk = _mm256_add_ps(_mm256_mul_ps(b1, _mm256_loadu_ps(m + k)), _mm256_mul_ps(c1, d));
+        const __m256 vk = _mm256_add_ps(_mm256_mul_ps(b2, _mm256_loadu_ps(v + k)), _mm256_mul_ps(_mm256_mul_ps(c2, d), d));
+        const __m256 s = _mm256_sqrt_ps(vk);
+        const __m256 t = __builtin_expect(_mm256_movemask_ps(anet_sqrt_divc_lanes256(s)) == 0xff, 1)
+                             ? anet_divc_fast256(s, bc, bc_inv)
+                             : _mm256_div_ps(s, bc);
+        const __m256 wn = _mm256_sub_ps(wk, _mm256_mul_ps(step, _mm256_div_ps(mk, _mm256_add_ps(t, eps))));
+        _mm256_storeu_ps(m + k, mk);
+        _mm256_storeu_ps(v + k, vk);
+        _mm256_storeu_ps(w + k, wn);
+        if (w16) _mm_storeu_si128((__m128i *)(void *)(w16 + k), _mm256_cvtps_ph(wn, _MM_FROUND_TO_NEAREST_INT));
+    }
+    if (k < n && g16) { /* the tail as anet_optim_cpu_apply_f16's blocks do it */
+        float gt[8];
+        anet_f16_to_f32_n(g16 + k, gt, n - k);
+        for (size_t j = 0; j < n - k; j++) gt[j] *= inv_scale;
+        adam_base(c, w + k, m + k, v + k, gt, n - k);
+        anet_f32_to_f16_n(w + k, w16 + k, n - k);
+    } else if (k < n) {
+        adam_base(c, w + k, m + k, v + k, g + k, n - k);
+    }
+}
+
+/* The AVX2+FMA path needs F16C too (every such CPU has it), for the one-loop fp16 update. */
+static int avx2fma_runs(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && !strcmp(anet_f16_path(), "f16c");
+}
+
+__attribute__((target("avx2,fma,f16c"))) static void adam_avx2fma(const anet_upd_consts *c, float *restrict w,
+                                                                  float *restrict m, float *restrict v,
+                                                                  const float *restrict g, size_t n) {
+    if (!anet_divc_ok(c->bc2_sqrt)) adam_avx2(c, w, m, v, g, n); /* outside the kernel's domain: divide */
+    else if (c->decoupled) adam_fma_run(c, w, m, v, g, n, 1, 0, NULL, 0, NULL);
+    else if (c->l2) adam_fma_run(c, w, m, v, g, n, 0, 1, NULL, 0, NULL);
+    else adam_fma_run(c, w, m, v, g, n, 0, 0, NULL, 0, NULL);
+}
+
+/* anet_optim_cpu_apply_f16's Adam as one loop: the fp16 gradient converted and unscaled, and the
+ * weights' fp16 copy written, in the update's own loop (the same conversions as fp16.c's F16C
+ * path, the same bits as its block-by-block passes). 0 where it does not run. */
+__attribute__((target("avx2,fma,f16c"))) static int adam_f16_one_loop(const anet_upd_consts *c, float *restrict w,
+                                                                      float *restrict m, float *restrict v,
+                                                                      const anet_f16 *restrict g16, float inv_scale,
+                                                                      anet_f16 *restrict w16, size_t n) {
+    if (!avx2fma_runs() || !anet_divc_ok(c->bc2_sqrt)) return 0;
+    if (c->decoupled) adam_fma_run(c, w, m, v, NULL, n, 1, 0, g16, inv_scale, w16);
+    else if (c->l2) adam_fma_run(c, w, m, v, NULL, n, 0, 1, g16, inv_scale, w16);
+    else adam_fma_run(c, w, m, v, NULL, n, 0, 0, g16, inv_scale, w16);
+    return 1;
+}
 #endif
 
 int anet_adam_paths(anet_adam_fn *out, const char **names, int max) {
@@ -172,15 +248,19 @@ int anet_adam_paths(anet_adam_fn *out, const char **names, int max) {
     __builtin_cpu_init();
     if (n < max && __builtin_cpu_supports("avx2")) { out[n] = adam_avx2; names[n++] = "avx2"; }
     if (n < max && __builtin_cpu_supports("avx512f")) { out[n] = adam_avx512; names[n++] = "avx512"; }
+    if (n < max && avx2fma_runs()) {
+        out[n] = adam_avx2fma; /* the fastest where it runs: see adam_fma_run */
+        names[n++] = "avx2fma";
+    }
 #endif
     return n;
 }
 
 static void step_adam(const anet_upd_consts *c, float *w, float *m, float *v, const float *g, size_t n) {
-    /* The widest path; the choice is a pure function of the CPU, so every caller agrees. */
-    anet_adam_fn f[3];
-    const char *nm[3];
-    f[anet_adam_paths(f, nm, 3) - 1](c, w, m, v, g, n);
+    /* The last path (the fastest); the choice is a pure function of the CPU, so every caller agrees. */
+    anet_adam_fn f[ANET_ADAM_MAX_PATHS];
+    const char *nm[ANET_ADAM_MAX_PATHS];
+    f[anet_adam_paths(f, nm, ANET_ADAM_MAX_PATHS) - 1](c, w, m, v, g, n);
 }
 
 static void step_block(const anet_optim_cpu *o, const anet_upd_consts *c, int i, size_t k0, const float *g, size_t n) {
@@ -207,6 +287,10 @@ void anet_optim_cpu_begin(anet_optim_cpu *o, float lr) {
 
 void anet_optim_cpu_apply_f16(anet_optim_cpu *o, int i, const anet_f16 *grad, float inv_scale) {
     anet_upd_consts c = consts(&o->cfg, o->t, o->first, o->lr_now);
+#ifdef ADAM_X86
+    if (o->cfg.kind != ANET_OPT_SGD && adam_f16_one_loop(&c, o->w[i], o->m[i], o->v[i], grad, inv_scale, o->w16[i], o->sizes[i]))
+        return;
+#endif
     float g[UPD_BLOCK];
     /* One pass per block: fp16 gradient -> fp32, unscale, update, fp16 copy of the weights. */
     for (size_t k0 = 0; k0 < o->sizes[i]; k0 += UPD_BLOCK) {

@@ -59,6 +59,7 @@ typedef void (*anet_adam_fn)(const anet_upd_consts *c, float *w, float *m, float
 /* Adam's inner loop for each instruction set this CPU runs, the baseline first (every path
  * gives the same bits; the last is the one used); returns how many (<= max). */
 int anet_adam_paths(anet_adam_fn *out, const char **names, int max);
+#define ANET_ADAM_MAX_PATHS 4
 /* Refreshes w16 from w (round to nearest even). */
 void anet_optim_cpu_sync_f16(anet_optim_cpu *o);
 

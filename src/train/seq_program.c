@@ -231,7 +231,7 @@ anet_status anet_seq_build(const anet_tfm_config *c, int B, anet_seq_kind kind, 
             gnames[i] = names[i];
         }
         int seed = hyper_like(&b, ANET_HYPER_LOSS_SCALE, out.loss), grads[MAXP];
-        anet_autodiff_spec ad = {out.loss, seed, pv, np, &out.stop, 1, ane ? NULL : gnames};
+        anet_autodiff_spec ad = {out.loss, seed, pv, np, &out.stop, 1, ane ? NULL : gnames, 0};
         st = seed < 0 ? ANET_E_INTERNAL : anet_autodiff(g, &ad, grads);
         if (st == ANET_OK && !ane) {
             st = named(g, out.loss, "c_loss", &outs[n++]);

@@ -509,7 +509,7 @@ anet_status anet_step_build_train(const anet_step_config *cfg, anet_step_program
     int grads[ANET_MODEL_MAX_PARAMS], wrt[ANET_MODEL_MAX_PARAMS];
     for (int k = 0; k < ntp; k++) wrt[k] = pin[tp[k]];
     if (lo.stop >= 0) stops[nstops++] = lo.stop;
-    anet_autodiff_spec ad = {loss, seed, wrt, ntp, stops, nstops, ane ? NULL : gnames};
+    anet_autodiff_spec ad = {loss, seed, wrt, ntp, stops, nstops, ane ? NULL : gnames, cfg->conv_matmul};
     st = anet_autodiff(b->g, &ad, grads);
     if (st != ANET_OK) goto out;
     /* update=ane: the optimizer first, so FINITE can also cover the gradients in state units

@@ -17,8 +17,12 @@ M="conv:4x5x5:s2,relu,maxpool:2,conv:8x3x3:pad1,relu,flatten,linear:10"
 # grouped and depthwise convs: the weight spread block-diagonally inside the program
 MB="conv:8x3x3:pad1,batchnorm,relu,maxpool:2,flatten,linear:16,batchnorm,relu,linear:10"
 MG="conv:8x3x3:pad1,relu,conv:16x3x3:pad1:g4,relu,maxpool:2,conv:16x3x3:pad1:dw,relu,flatten,linear:10"
-for k in "" b g; do
-    model=$M; [ "$k" = b ] && model=$MB; [ "$k" = g ] && model=$MG
+# a strided conv after another: its input gradient spreads the output gradient by the stride
+# with multiplies (a placement matmul's contraction, the output width 14, would break
+# matmul-contraction-32)
+MS="conv:8x3x3:pad1,relu,conv:16x3x3:s2:pad1,relu,flatten,linear:10"
+for k in "" b g s; do
+    model=$M; [ "$k" = b ] && model=$MB; [ "$k" = g ] && model=$MG; [ "$k" = s ] && model=$MS
     common=(--dataset "$data" --model "$model" --epochs 1 --max-steps 20 --batch-size 32 --log-steps 1 --seed 3 --quiet)
     "$bin" train "${common[@]}" --backend vane --out "$tmp/${k}vane"
     for chip in m1 m4; do
@@ -46,15 +50,19 @@ for chip in m1 strict; do
 done
 echo "ok: vane trains the plain form under --chip m1 and strict"
 # --program-form device: vane runs the device form itself, with ane-sim's losses bit for bit.
-c2=(--dataset "$data" --model "$M" --epochs 1 --max-steps 6 --batch-size 32 --log-steps 1 --seed 3 --quiet --chip m1)
-"$bin" train "${c2[@]}" --backend vane --program-form device --out "$tmp/vdev"
-"$bin" train "${c2[@]}" --backend ane-sim --out "$tmp/sdev"
-[ "$(grep -c '"step"' "$tmp/vdev/metrics.jsonl")" = 6 ] || { echo "vane --program-form device: no step lines"; exit 1; }
-[ "$(grep '"step"' "$tmp/vdev/metrics.jsonl" | grep -o '"train_loss":[0-9.e-]*')" = \
-  "$(grep '"step"' "$tmp/sdev/metrics.jsonl" | grep -o '"train_loss":[0-9.e-]*')" ] || { echo "vane device form differs from ane-sim"; exit 1; }
+for k in "" s; do
+    model=$M; [ "$k" = s ] && model=$MS
+    c2=(--dataset "$data" --model "$model" --epochs 1 --max-steps 6 --batch-size 32 --log-steps 1 --seed 3 --quiet --chip m1)
+    "$bin" train "${c2[@]}" --backend vane --program-form device --out "$tmp/${k}vdev"
+    "$bin" train "${c2[@]}" --backend ane-sim --out "$tmp/${k}sdev"
+    [ "$(grep -c '"step"' "$tmp/${k}vdev/metrics.jsonl")" = 6 ] || { echo "vane --program-form device: no step lines"; exit 1; }
+    [ "$(grep '"step"' "$tmp/${k}vdev/metrics.jsonl" | grep -o '"train_loss":[0-9.e-]*')" = \
+      "$(grep '"step"' "$tmp/${k}sdev/metrics.jsonl" | grep -o '"train_loss":[0-9.e-]*')" ] || { echo "vane device form differs from ane-sim ($model)"; exit 1; }
+done
 echo "ok: vane --program-form device gives ane-sim's losses"
 
 ANE_TRAINER_FORMS=strict "$bin" compile --model "$M" --chip m1 --batch-size 32 --backend ane-sim --out "$tmp/c" >/dev/null
+ANE_TRAINER_FORMS=strict "$bin" compile --model "$MS" --chip m1 --batch-size 32 --backend ane-sim --out "$tmp/cs" >/dev/null
 
 "$py" - "$tmp" <<'PY'
 import json, os, sys
@@ -66,7 +74,7 @@ def losses(run):
     for m in steps:
         assert m["backend"] == ("vane" if run.endswith("vane") else "ane-sim"), m
     return [m["train_loss"] for m in steps]
-for k in ["", "b", "g"]:
+for k in ["", "b", "g", "s"]:
   v = losses(k + "vane")
   for chip in ["m1", "m4"]:
     a = losses(k + chip)
@@ -76,14 +84,15 @@ for k in ["", "b", "g"]:
     assert first < 0.01, (k, chip, a[0], v[0])
     assert late < 0.03, (k, chip, late_a, late_v)
     assert late_a < sum(a[:3]) / 3 - 0.05, ("does not train", k, chip, a)
-    print(f"ok: {dict(b='batchnorm ', g='grouped conv ').get(k, '')}{chip} strict: step-1 loss {a[0]:.4f} vs vane {v[0]:.4f} ({first:.1e}); steps 11-20 {late_a:.4f} vs {late_v:.4f} ({late:.1e})")
-plan = json.load(open(os.path.join(t, "c", "plan.json")))
-for p in plan["programs"]:
-    assert p["compiled"] is True, (p["name"], p.get("compile_error"))
+    print(f"ok: {dict(b='batchnorm ', g='grouped conv ', s='strided conv after a conv ').get(k, '')}{chip} strict: step-1 loss {a[0]:.4f} vs vane {v[0]:.4f} ({first:.1e}); steps 11-20 {late_a:.4f} vs {late_v:.4f} ({late:.1e})")
+for c in ["c", "cs"]:
+  plan = json.load(open(os.path.join(t, c, "plan.json")))
+  for p in plan["programs"]:
+    assert p["compiled"] is True, (c, p["name"], p.get("compile_error"))
     f = p["forms"]
-    assert not f["unmet"], f
+    assert not f["unmet"], (c, f)
     assert {"matmul-contraction-32", "max-inputs", "runtime-input-layout-ops"} <= set(f["shaped_by"]), f
-    convs = [o for o in open(os.path.join(t, "c", p["mil"])).read().splitlines() if "= conv(" in o]
+    convs = [o for o in open(os.path.join(t, c, p["mil"])).read().splitlines() if "= conv(" in o]
     assert convs, p["name"]
-print("ok: compile --chip m1 (strict): no unmet rule; shaped by", plan["programs"][0]["forms"]["shaped_by"])
+  print("ok: compile --chip m1 (strict) of %s: no unmet rule; shaped by" % dict(c="M", cs="MS")[c], plan["programs"][0]["forms"]["shaped_by"])
 PY
