@@ -301,9 +301,8 @@ static void test_matmul(void) {
         free(a); free(b); free(out);
         anet_graph_free(g);
     }
-    /* Batched with broadcast: [2,3,5,8] x [8,6] -> [2,3,5,6] (one y for every batch: vane stacks
-     * the batches into one sgemm), also with y as [6,8] transposed, and [1,3,5,8] x [2,3,8,6]
-     * (x broadcast: one sgemm per batch). */
+    /* Batched with broadcast: [2,3,5,8] x [8,6] -> [2,3,5,6] (one y for every batch), also with
+     * y as [6,8] transposed, and [1,3,5,8] x [2,3,8,6] (x broadcast). */
     for (int v = 0; v < 3; v++) {
         int tb = v == 1, xb = v == 2;
         float *a = rig_data(2 * 3 * 5 * 8, -2, 2), *b = rig_data(2 * 3 * 8 * 6, -2, 2), *out = calloc(180, 4);

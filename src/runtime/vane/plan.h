@@ -60,8 +60,6 @@ typedef struct step {
     int ta, tb;
     int64_t M, N, K, nb;
     int64_t *aoff, *boff; /* per batch: offsets of the x and y matrices */
-    int stack;            /* matmul: one y for every batch, x's batches one after another (not
-                             transposed): one sgemm of nb*M rows */
     int has_bias;
     int bias;
     int64_t batch, groups, cout, cin;

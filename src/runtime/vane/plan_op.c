@@ -302,8 +302,6 @@ static anet_status plan_matmul(const ctx *c, step *s) {
             idx[i] = 0;
         }
     }
-    s->stack = s->nb > 1 && !s->ta && s->nb * s->M <= INT_MAX;
-    for (int64_t b = 0; b < s->nb && s->stack; b++) s->stack = s->boff[b] == 0 && s->aoff[b] == b * s->M * s->K;
     s->kind = S_MATMUL;
     s->in[0] = x;
     s->in[1] = y;

@@ -270,11 +270,6 @@ static void run_step(const anet_program *p, const step *s) {
     case S_MATMUL: {
         const float *x = b[s->in[0]], *w = b[s->in[1]];
         int lda = (int)(s->ta ? s->M : s->K), ldb = (int)(s->tb ? s->K : s->N);
-        if (s->stack) { /* the batches' rows as one matrix against the shared y */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, s->tb ? CblasTrans : CblasNoTrans, (int)(s->nb * s->M), (int)s->N,
-                        (int)s->K, 1.0f, x, lda, w, ldb, 0.0f, y, (int)s->N);
-            break;
-        }
         for (int64_t i = 0; i < s->nb; i++)
             cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans, s->tb ? CblasTrans : CblasNoTrans,
                         (int)s->M, (int)s->N, (int)s->K, 1.0f, x + s->aoff[i], lda, w + s->boff[i], ldb,
