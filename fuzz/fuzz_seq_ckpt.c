@@ -50,7 +50,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     g.seed = 1;
     anet_generate(&g, sink);
 
-    /* The options `train --resume` takes from the checkpoint: its model, update mode, steps. */
+    /* The options `train --resume` takes from the checkpoint: its model, update mode, program form,
+     * steps. */
     anet_ckpt ck;
     if (anet_ckpt_read(in_path, &ck) != ANET_OK) return 0;
     char model[128];
@@ -59,6 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     snprintf(model, sizeof model, "%s", m ? m : "transformer:layers=1,dim=4,heads=1,ctx=4");
     long long steps = s ? atoll(s) : 0;
     anet_update_mode upd = u && strcmp(u, "cpu") == 0 ? ANET_UPDATE_CPU : ANET_UPDATE_ANE;
+    int device_form = anet_seq_ckpt_device_form(&ck);
     anet_ckpt_free(&ck);
     anet_seq_options o;
     memset(&o, 0, sizeof o);
@@ -69,6 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     o.val_windows = 4;
     o.lr = 1e-3f, o.beta1 = 0.9f, o.beta2 = 0.999f, o.eps = 1e-8f, o.weight_decay = 0.01f, o.clip = 1.0f;
     o.update = upd;
+    o.device_form = device_form;
     o.quiet = 1;
     o.checkpoint = out_path;
     o.resume = in_path;

@@ -301,17 +301,21 @@ static void test_matmul(void) {
         free(a); free(b); free(out);
         anet_graph_free(g);
     }
-    /* Batched with broadcast: [2,3,5,8] x [8,6] -> [2,3,5,6]. */
-    {
-        float *a = rig_data(2 * 3 * 5 * 8, -2, 2), *b = rig_data(8 * 6, -2, 2), *out = calloc(180, 4);
+    /* Batched with broadcast: [2,3,5,8] x [8,6] -> [2,3,5,6] (one y for every batch), also with
+     * y as [6,8] transposed, and [1,3,5,8] x [2,3,8,6] (x broadcast). */
+    for (int v = 0; v < 3; v++) {
+        int tb = v == 1, xb = v == 2;
+        float *a = rig_data(2 * 3 * 5 * 8, -2, 2), *b = rig_data(2 * 3 * 8 * 6, -2, 2), *out = calloc(180, 4);
         anet_graph *g = anet_graph_new(ANET_MIL_IOS18);
-        int x = anet_graph_input(g, "x", T16(4, 2, 3, 5, 8, 0)), y = anet_graph_input(g, "y", T16(2, 8, 6, 0, 0, 0));
+        int x = anet_graph_input(g, "x", T16(4, xb ? 1 : 2, 3, 5, 8, 0));
+        int y = anet_graph_input(g, "y", xb ? T16(4, 2, 3, 8, 6, 0) : tb ? T16(2, 6, 8, 0, 0, 0) : T16(2, 8, 6, 0, 0, 0));
         out1(g, op(g, ANET_OP_MATMUL, "z", "x", x, "y", y, "transpose_x", anet_graph_const_bool(g, "tx", 0),
-                   "transpose_y", anet_graph_const_bool(g, "ty", 0), NULL));
+                   "transpose_y", anet_graph_const_bool(g, "ty", tb), NULL));
         float *ins[2] = {a, b};
         anet_status st = rig_run(g, 0, ANET_CHIP_M4, ANET_NUMERICS_FP16, ins, &out);
-        CHECK_MSG(st == ANET_OK, "batched matmul: %s", rig_err);
-        for (int bi = 0; st == ANET_OK && bi < 6; bi++) CHECK_EQ_INT(check_mm(out + bi * 30, a + bi * 40, 0, b, 0, 5, 6, 8, NULL), 0);
+        CHECK_MSG(st == ANET_OK, "batched matmul %d: %s", v, rig_err);
+        for (int bi = 0; st == ANET_OK && bi < 6; bi++)
+            CHECK_EQ_INT(check_mm(out + bi * 30, a + (xb ? bi % 3 : bi) * 40, 0, b + (xb ? bi * 48 : 0), tb, 5, 6, 8, NULL), 0);
         free(a); free(b); free(out);
         anet_graph_free(g);
     }

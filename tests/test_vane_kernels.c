@@ -394,7 +394,46 @@ static void test_sum_zero_blocks(void) {
     }
 }
 
+/* Softmax along a strided axis goes over tiles of columns (kernels.c); every element must get
+ * the bits of the plain column-by-column walk written here (max with NaN taking over, expf,
+ * the sum in axis order, one reciprocal): inner 1, a partial tile, and more than a tile (300:
+ * a full tile and a partial one), with a NaN column, an all -inf column and in-place use. */
+static void test_softmax_order(void) {
+    const int64_t inners[3] = {1, 13, 300}, n = 7, outer = 2;
+    for (int c = 0; c < 3; c++) {
+        int64_t inner = inners[c], total = outer * n * inner;
+        float *x = malloc(sizeof(float) * total), *y = malloc(sizeof(float) * total), *ref = malloc(sizeof(float) * total);
+        uint32_t r = 12345u + (uint32_t)c;
+        for (int64_t k = 0; k < total; k++) {
+            r = r * 1664525u + 1013904223u;
+            x[k] = ((float)(r >> 8) / 16777216.0f - 0.5f) * 20.0f;
+        }
+        if (inner > 3) {
+            x[inner + 2] = NAN; /* column 2 of outer 0, row 1 */
+            for (int64_t i = 0; i < n; i++) x[i * inner + 3] = -INFINITY;
+        }
+        for (int64_t o = 0; o < outer; o++)
+            for (int64_t j = 0; j < inner; j++) {
+                const float *xs = x + o * n * inner + j;
+                float *ys = ref + o * n * inner + j, m = -INFINITY, sum = 0.0f;
+                for (int64_t i = 0; i < n; i++)
+                    if (xs[i * inner] > m || xs[i * inner] != xs[i * inner]) m = xs[i * inner];
+                for (int64_t i = 0; i < n; i++) sum += ys[i * inner] = expf(xs[i * inner] - m);
+                float inv = 1.0f / sum;
+                for (int64_t i = 0; i < n; i++) ys[i * inner] *= inv;
+            }
+        anet_vk_softmax(outer, n, inner, x, y);
+        CHECK_MSG(memcmp(y, ref, sizeof(float) * total) == 0, "softmax inner %lld: not the column walk's bits", (long long)inner);
+        anet_vk_softmax(outer, n, inner, x, x); /* in place */
+        CHECK_MSG(memcmp(x, ref, sizeof(float) * total) == 0, "softmax inner %lld in place", (long long)inner);
+        free(x);
+        free(y);
+        free(ref);
+    }
+}
+
 int main(void) {
+    test_softmax_order();
     test_sets_agree();
     test_sum_zero_blocks();
     test_round();

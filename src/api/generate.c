@@ -16,7 +16,7 @@ anet_status anet_generate_text(const char *checkpoint, const char *prompt, int64
     FILE *f = open_memstream(&buf, &len);
     if (!f) return anet_fail(ANET_E_NOMEM, "anet_generate_text: cannot open a memory stream");
     anet_gen_options o = {checkpoint, prompt ? prompt : "", tokens, temperature, seed, backend, ANET_CHIP_M4,
-                          ANET_NUMERICS_FP16};
+                          ANET_NUMERICS_FP16, ANET_GEN_FORM_CHECKPOINT};
     anet_status st = anet_generate(&o, f);
     if (fclose(f) != 0 && st == ANET_OK) st = anet_fail(ANET_E_NOMEM, "anet_generate_text: out of memory");
     if (st != ANET_OK) {

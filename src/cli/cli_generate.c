@@ -11,17 +11,19 @@ static void generate_usage(FILE *f) {
     fprintf(f,
             "usage: ane_trainer generate CKPT [--prompt TEXT] [--tokens N] [--temperature T] [--seed S]\n"
             "                                 [--backend vane|ane|ane-sim] [--chip m1|m2|m3|m4|strict]\n"
-            "                                 [--numerics fp16|fp32]\n"
+            "                                 [--numerics fp16|fp32] [--program-form auto|device]\n"
             "\n"
             "Samples characters from a transformer checkpoint (`train --model transformer:... --out DIR`\n"
             "writes DIR/checkpoint.safetensors) through its logits program, compiled once. Prints the\n"
             "prompt and then N sampled characters (default 200) on stdout; the same seed gives the same\n"
             "text. --temperature 0 always takes the most likely character (default 0.8). Every prompt\n"
-            "character must be in the checkpoint's vocabulary.\n");
+            "character must be in the checkpoint's vocabulary. --program-form: which logits program vane\n"
+            "runs, auto the plain form (the model's own sizes) or device the chip's device form (the\n"
+            "device backends always run it); default: the training run's (the checkpoint's program_form).\n");
 }
 
 int cli_generate(int argc, char **argv) {
-    anet_gen_options o = {NULL, "", 200, 0.8, 0, NULL, ANET_CHIP_M4, ANET_NUMERICS_FP16};
+    anet_gen_options o = {NULL, "", 200, 0.8, 0, NULL, ANET_CHIP_M4, ANET_NUMERICS_FP16, ANET_GEN_FORM_CHECKPOINT};
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
         int r;
@@ -46,6 +48,9 @@ int cli_generate(int argc, char **argv) {
         } else if (OPT("--numerics")) {
             if (!missing && strcmp(v, "fp16") && strcmp(v, "fp32")) return cli_usage_error("generate ", "--numerics '%s': expected fp16 or fp32", v);
             if (!missing) o.numerics = strcmp(v, "fp32") == 0 ? ANET_NUMERICS_FP32 : ANET_NUMERICS_FP16;
+        } else if (OPT("--program-form")) {
+            if (!missing && strcmp(v, "auto") && strcmp(v, "device")) return cli_usage_error("generate ", "--program-form '%s': expected auto or device", v);
+            if (!missing) o.program_form = strcmp(v, "device") == 0 ? ANET_GEN_FORM_DEVICE : ANET_GEN_FORM_AUTO;
         } else if (argv[i][0] == '-' && argv[i][1]) return cli_usage_error("generate ", "unknown option '%s'", argv[i]);
         else if (!o.checkpoint) o.checkpoint = argv[i];
         else return cli_usage_error("generate ", "one checkpoint expected, got '%s' too", argv[i]);

@@ -427,8 +427,8 @@ int cli_train(int argc, char **argv) {
                                o.backend && strcmp(o.backend, "auto") ? o.backend : NULL, o.chip, o.numerics,
                                s.batch ? o.batch_size : 32, o.max_steps ? o.max_steps : 2000, eval_every, val_windows,
                                o.opt.lr, o.opt.beta1, o.opt.beta2, o.opt.eps, o.opt.weight_decay, (float)clip,
-                               s.update ? o.update : ANET_UPDATE_ANE, o.seed, o.metrics_path, o.quiet, NULL, NULL, NULL};
-        so.resume = seq_resume ? o.resume : NULL;
+                               s.update ? o.update : ANET_UPDATE_ANE, o.seed, o.metrics_path, o.quiet, NULL, NULL,
+                               seq_resume ? o.resume : NULL, o.device_form};
         if (seq_resume) {
             /* the checkpoint's settings unless given again */
             double d;
@@ -441,6 +441,7 @@ int cli_train(int argc, char **argv) {
             if (!clip_given && meta_double(&seq_ck, "clip", &d)) so.clip = (float)d;
             const char *u = anet_ckpt_get_meta(&seq_ck, "update");
             if (!s.update && u) so.update = strcmp(u, "cpu") == 0 ? ANET_UPDATE_CPU : ANET_UPDATE_ANE;
+            if (!s.form) so.device_form = anet_seq_ckpt_device_form(&seq_ck);
         }
         /* like the layer graphs' runs: DIR/checkpoint.safetensors and DIR/metrics.jsonl */
         char ck[4200], mp[4200];

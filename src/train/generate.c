@@ -19,12 +19,17 @@ static int hexval(char ch) {
     return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
 }
 
-/* The model config and vocabulary recorded in a checkpoint, and its fp16 weights in the program
- * form for backend be (anet_seq_forms). */
+/* Whether vane runs the device form (o->program_form). */
+static int device_form(const anet_gen_options *o, const anet_ckpt *ck) {
+    if (o->program_form != ANET_GEN_FORM_CHECKPOINT) return o->program_form == ANET_GEN_FORM_DEVICE;
+    return anet_seq_ckpt_device_form(ck);
+}
+
+/* The model config and vocabulary recorded in the checkpoint ck, and its fp16 weights in the
+ * program form for backend be (anet_seq_forms). */
 static anet_status load(const anet_gen_options *o, const anet_backend *be, anet_forms *f, const anet_forms **fp,
-                        anet_ckpt *ck, anet_tfm_config *c, anet_vocab *v, anet_f16 **w16) {
-    anet_status st = anet_ckpt_read(o->checkpoint, ck);
-    if (st != ANET_OK) return st;
+                        const anet_ckpt *ck, anet_tfm_config *c, anet_vocab *v, anet_f16 **w16) {
+    anet_status st;
     const char *spec = anet_ckpt_get_meta(ck, "model"), *hex = anet_ckpt_get_meta(ck, "vocab");
     if (!spec || strncmp(spec, "transformer:", 12) != 0 || !hex)
         return anet_fail(ANET_E_FORMAT, "checkpoint %s: not a transformer checkpoint (no transformer model or vocab metadata)",
@@ -43,7 +48,7 @@ static anet_status load(const anet_gen_options *o, const anet_backend *be, anet_
     st = anet_vocab_from_chars(chars, (uint32_t)(hl / 2), v);
     if (st != ANET_OK) return anet_fail(ANET_E_FORMAT, "checkpoint %s: %s", o->checkpoint, anet_last_error());
     c->vocab = (int)v->size;
-    if ((st = anet_seq_forms(be, o->chip, f, c, fp)) != ANET_OK) return st;
+    if ((st = anet_seq_forms(be, o->chip, device_form(o, ck), f, c, fp)) != ANET_OK) return st;
     int np = anet_tfm_nparams(c);
     for (int i = 0; i < np; i++) {
         char name[32];
@@ -98,8 +103,10 @@ anet_status anet_generate(const anet_gen_options *o, FILE *out) {
     anet_f16 *logits = NULL;
     anet_forms forms;
     const anet_forms *fp = NULL;
-    anet_backend_config bc = {o->chip, o->numerics, 0};
-    anet_status st = anet_backend_open(o->backend ? o->backend : "vane", &bc, &be);
+    anet_status st = anet_ckpt_read(o->checkpoint, &ck);
+    /* the plain form on vane is not a chip's program: not checked against its profile */
+    anet_backend_config bc = {o->chip, o->numerics, st == ANET_OK && !device_form(o, &ck)};
+    if (st == ANET_OK) st = anet_backend_open(o->backend ? o->backend : "vane", &bc, &be);
     if (st == ANET_OK) st = load(o, &be, &forms, &fp, &ck, &c, &v, w16);
     int np = st == ANET_OK ? anet_tfm_nparams(&c) : 0;
     int S = c.ctx, SP = st == ANET_OK ? anet_tfm_spad(&c) : 0, V = c.vocab, VP = st == ANET_OK ? anet_tfm_vpad(&c) : 0;

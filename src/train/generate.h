@@ -18,7 +18,13 @@ typedef struct anet_gen_options {
     const char *backend;   /* NULL: vane */
     anet_chip chip;
     anet_numerics numerics;
+    /* Which programs vane runs (the device backends always the device form): ANET_GEN_FORM_CHECKPOINT
+     * (0) as the run that wrote the checkpoint (its "program_form"; absent: device, as every run
+     * before it was stored), _AUTO the plain form, _DEVICE the chip's device form (anet_seq_plain) */
+    int program_form;
 } anet_gen_options;
+
+enum { ANET_GEN_FORM_CHECKPOINT = 0, ANET_GEN_FORM_AUTO, ANET_GEN_FORM_DEVICE };
 
 /* Writes the prompt and then each sampled character to out as it is produced. The context is
  * the last ctx characters, placed at positions 0..n-1 (the rest padded; the causal mask keeps

@@ -37,12 +37,16 @@ anet_status anet_seq_config_for(const anet_forms *f, anet_tfm_config *c) {
     return ANET_OK;
 }
 
-anet_status anet_seq_forms(const anet_backend *be, anet_chip chip, anet_forms *f, anet_tfm_config *c,
+int anet_seq_plain(const anet_backend *be, int device_form) { return !device_form && strcmp(be->ops->name, "vane") == 0; }
+
+anet_status anet_seq_forms(const anet_backend *be, anet_chip chip, int device_form, anet_forms *f, anet_tfm_config *c,
                            const anet_forms **out) {
     *out = NULL;
     anet_forms_default(chip, f);
     anet_status st = anet_forms_env(f);
     if (st != ANET_OK) return st;
+    f->host_backend = anet_seq_plain(be, device_form);
+    if (f->host_backend) return anet_seq_config_for(NULL, c); /* the plain form: as built */
     st = anet_seq_config_for(f, c);
     if (st == ANET_OK) *out = f;
     else if (strcmp(be->ops->name, "vane") == 0) st = anet_seq_config_for(NULL, c); /* as built */

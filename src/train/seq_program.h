@@ -56,11 +56,16 @@ typedef struct anet_seq_program {
  * vocabulary, the head width and the positions are rounded up to multiples of 32 (vpad, hpad,
  * spad) and dim must be a multiple of 32 already (one error line naming the sizes that work). */
 anet_status anet_seq_config_for(const anet_forms *f, anet_tfm_config *c);
-/* The form for a run on backend be with --chip chip: the chip's defaults with
- * ANE_TRAINER_FORMS applied, into *f; *out = f and c sized for it (anet_seq_config_for), or on
- * vane, when the model does not fit the form, *out = NULL and c as built (vane runs any
- * program; an ANE backend gets the error). */
-anet_status anet_seq_forms(const anet_backend *be, anet_chip chip, anet_forms *f, anet_tfm_config *c,
+/* Whether backend be runs the plain form: vane unless the device form is asked for
+ * (--program-form device). The plain form is the program as built: the model's own sizes (no
+ * vocabulary, head or position padding), ios18, scalars as scalars, no I/O packing; vane then
+ * skips the chip profile's checks (anet_backend_config.host_form). */
+int anet_seq_plain(const anet_backend *be, int device_form);
+/* The form for a run on backend be with --chip chip: the plain form (*out = NULL, c as built)
+ * where anet_seq_plain says so; else the chip's defaults with ANE_TRAINER_FORMS applied, into
+ * *f; *out = f and c sized for it (anet_seq_config_for), or on vane, when the model does not fit
+ * the form, *out = NULL and c as built (vane runs any program; an ANE backend gets the error). */
+anet_status anet_seq_forms(const anet_backend *be, anet_chip chip, int device_form, anet_forms *f, anet_tfm_config *c,
                            const anet_forms **out);
 /* c comes from anet_seq_config_for. bo may be NULL (no form; update=cpu for TRAIN); LOSS and
  * LOGITS read only bo->forms (kept: it must outlive sp). With a form, the program is lowered to

@@ -41,7 +41,7 @@ typedef struct run {
     anet_backend be;
     anet_tfm_config c;
     anet_text_dataset td;
-    anet_forms forms;   /* the chip's program form (vane runs it too) */
+    anet_forms forms;   /* the chip's program form (host_backend: vane runs the plain form instead) */
     anet_optim_cpu opt; /* fp32 weights in program form (update=cpu: master weights and AdamW state) */
     anet_seq_program train, eval;
     int np, ane;
@@ -149,11 +149,16 @@ static anet_status save(run *r, const anet_seq_options *o, double val) {
                              {"val_loss", num[1]}, {"batch", num[2]}, {"lr", num[3]}, {"beta1", num[4]}, {"beta2", num[5]},
                              {"eps", num[6]}, {"weight_decay", num[7]}, {"clip", num[8]}, {"update", r->ane ? "ane" : "cpu"},
                              {"opt_t", num[9]}, {"loss_scale", num[10]}, {"good_steps", num[11]}, {"data_rng", rng},
-                             {"form", r->c.vpad ? "padded" : "plain"}};
+                             {"form", r->c.vpad ? "padded" : "plain"}, {"program_form", o->device_form ? "device" : "auto"}};
     if (st == ANET_OK) st = anet_ckpt_write(o->checkpoint, t, n, meta, (int)(sizeof meta / sizeof meta[0]));
     for (int i = 0; i < r->np; i++) free(user[i]);
     free(t);
     return st;
+}
+
+int anet_seq_ckpt_device_form(const anet_ckpt *ck) {
+    const char *pf = anet_ckpt_get_meta(ck, "program_form");
+    return !pf || strcmp(pf, "auto") != 0;
 }
 
 static int meta_num(const anet_ckpt *ck, const char *key, double lo, double hi, double *out) {
@@ -213,8 +218,8 @@ static anet_status resume_check(const run *r, const anet_seq_options *o, const s
     else if (!u || strcmp(u, r->ane ? "ane" : "cpu") != 0)
         st = anet_fail(ANET_E_INVALID, "--resume %s: saved with --update %s; resume it with the same", o->resume, u ? u : "?");
     else if (!f || strcmp(f, r->c.vpad ? "padded" : "plain") != 0)
-        st = anet_fail(ANET_E_INVALID, "--resume %s: saved in the %s program form, this run uses the %s one (--chip, "
-                       "ANE_TRAINER_FORMS)", o->resume, f ? f : "?", r->c.vpad ? "padded" : "plain");
+        st = anet_fail(ANET_E_INVALID, "--resume %s: saved in the %s program form, this run uses the %s one (--program-form, "
+                       "--backend, --chip, ANE_TRAINER_FORMS)", o->resume, f ? f : "?", r->c.vpad ? "padded" : "plain");
     else if (!meta_num(ck, "steps", 1, 1e15, &steps) || !meta_num(ck, "opt_t", 0, steps, &t) ||
              !meta_num(ck, "loss_scale", 1, 65504, &scale) || !meta_num(ck, "good_steps", 0, steps < 1e9 ? steps : 1e9, &good) ||
              !rng || strlen(rng) != 64) /* good_steps: an int that counts on */
@@ -386,10 +391,12 @@ anet_status anet_seq_train(const anet_seq_options *o) {
                          B, nval);
     }
     FILE *mf = NULL;
-    anet_backend_config bc = {o->chip, o->numerics, 0};
+    /* vane runs the plain form unless the device form is asked for: not a chip's program, so
+     * not checked against its profile (a device backend ignores host_form) */
+    anet_backend_config bc = {o->chip, o->numerics, !o->device_form};
     const anet_forms *forms = NULL;
     st = anet_backend_open(o->backend ? o->backend : "vane", &bc, &r.be);
-    if (st == ANET_OK) st = anet_seq_forms(&r.be, o->chip, &r.forms, &r.c, &forms);
+    if (st == ANET_OK) st = anet_seq_forms(&r.be, o->chip, o->device_form, &r.forms, &r.c, &forms);
     if (st != ANET_OK) {
         if (r.be.ops) anet_backend_close(&r.be);
         anet_text_free(&r.td);
@@ -470,7 +477,8 @@ anet_status anet_seq_train(const anet_seq_options *o) {
                         "batch %d; adamw lr %g wd %g; clip %g; update %s; program form %s%s; %lld validation batches\n",
                 o->dataset, r.td.path, r.td.n_train, r.td.n - r.td.n_train, r.td.vocab.size,
                 r.td.verified ? ", verified" : "", o->model, r.np, B, (double)o->lr, (double)o->weight_decay,
-                (double)o->clip, r.ane ? "ane" : "cpu", forms ? anet_chip_name(o->chip) : "as built",
+                (double)o->clip, r.ane ? "ane" : "cpu",
+                forms ? anet_chip_name(o->chip) : r.forms.host_backend ? "plain" : "as built",
                 forms && forms->strict ? " (strict rules)" : "",
                 (long long)val_batches);
     /* Per-step costs, reported at each evaluation over the steps since the last one (as the

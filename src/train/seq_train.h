@@ -11,6 +11,7 @@
 
 #include "ane_trainer.h"
 #include "runtime/backend.h"
+#include "train/checkpoint.h"
 #include "train/seq_program.h"
 #include "train/transformer.h"
 
@@ -33,16 +34,23 @@ typedef struct anet_seq_options {
     double *final_val;     /* optional: receives the last validation loss */
     const char *checkpoint; /* written at every evaluation and at the end when not NULL (see below) */
     const char *resume;    /* a checkpoint of this loop to continue (same model, data, update mode) */
+    int device_form;       /* 1: vane too runs the chip's device form (--program-form device); 0: vane
+                              runs the plain form (anet_seq_plain); the device backends always the device form */
 } anet_seq_options;
 
 /* Trains; writes the checkpoint at every evaluation and at the end: each parameter as F32
  * [rows, cols] named as anet_tfm_param names it; metadata "model" (the canonical spec), "vocab"
  * (the vocabulary's bytes in id order, as hex), "dataset", "steps", "val_loss", the settings
- * (batch, lr, beta1, beta2, eps, weight_decay, clip, update) and the training state for
+ * (batch, lr, beta1, beta2, eps, weight_decay, clip, update, program_form: "auto" or "device" as
+ * device_form says) and the training state for
  * --resume: update=ane the program's fp16 I/O per parameter "ane.hi|lo|m|s.NAME" (program
  * form), update=cpu "opt.w|m|v.NAME" (F32), "opt_t", "loss_scale", "good_steps", "data_rng",
  * "form". A resumed run gives the losses the uninterrupted run would have given. */
 anet_status anet_seq_train(const anet_seq_options *o);
+
+/* Whether the run that wrote checkpoint ck took the device form on vane (its "program_form";
+ * absent: device, as every run before it was stored). */
+int anet_seq_ckpt_device_form(const anet_ckpt *ck);
 
 /* "transformer:layers=L,dim=D,heads=H,ctx=S" */
 void anet_seq_spec_text(const anet_tfm_config *c, char *buf, size_t cap);

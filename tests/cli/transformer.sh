@@ -43,8 +43,8 @@ ANE_TRAINER_DATA=/nonexistent "$BIN" train --dataset "$T/none.txt" --model "$M" 
 rc=$?
 if [ $rc != 0 ] && [ "$(wc -l <"$T/err")" = 1 ]; then ok "missing text -> $rc: $(cat "$T/err")"; else bad "missing text -> $rc"; cat "$T/err"; fi
 # ane-sim: the programs in the m1 and m4 forms (plan/forms.h defaults) give vane's losses (vane
-# runs the chip's form too; ANE_TRAINER_FORMS=none: as built) within fp16 tolerance; compiles
-# stay 2 whatever the steps, one dispatch per step plus one per validation batch.
+# runs the plain form by default: as built, like ANE_TRAINER_FORMS=none) within fp16 tolerance;
+# compiles stay 2 whatever the steps, one dispatch per step plus one per validation batch.
 M32="transformer:layers=1,dim=32,heads=2,ctx=32"
 # close_to A B TOL WHAT: loss, grad_norm and val_loss of each of the 6 steps of metrics B within TOL of A's
 close_to() {
@@ -105,13 +105,35 @@ for chip in m1 m4; do
         grep -q "^compiles 2, dispatches 10 " "$T/err" || { bad "strict $chip $u counts"; cat "$T/err"; }
         # one packed input shares the batch and the state: the state is copied every step
         grep '"step":6' "$T/st$chip$u.jsonl" | grep -Eq '"state_bytes_copied_per_step":[1-9][0-9]*}' || bad "strict $chip $u: state bytes"
-        ANE_TRAINER_FORMS=strict sim --max-steps 6 --backend vane --chip $chip --update $u --quiet --metrics "$T/stv$chip$u.jsonl" \
-            || bad "strict vane $chip $u"
+        ANE_TRAINER_FORMS=strict sim --max-steps 6 --backend vane --program-form device --chip $chip --update $u --quiet \
+            --metrics "$T/stv$chip$u.jsonl" || bad "strict vane $chip $u"
         same_metrics "$T/st$chip$u.jsonl" "$T/stv$chip$u.jsonl" && ok "strict $chip update $u: ane-sim = vane with the same forms" \
             || bad "strict $chip $u: ane-sim differs from vane with the same forms"
         close_to "$T/v.jsonl" "$T/st$chip$u.jsonl" 0.01 "strict ane-sim $chip update $u" || fail=1
     done
 done
+# --program-form on vane: device runs the m4 device form with ane-sim's bits; the default (auto)
+# runs the plain form (as built, the header says so), the device form's first loss within 1e-3
+# relative and every step within 0.01; a run's form is stored in its checkpoint and --resume
+# takes it (exact), an explicit other form is refused with one line.
+sim --max-steps 6 --backend vane --program-form device --chip m4 --quiet --metrics "$T/vd.jsonl" || bad "vane device form"
+same_metrics "$T/sm46.jsonl" "$T/vd.jsonl" && ok "vane --program-form device: ane-sim m4's metrics" || bad "vane device form differs from ane-sim m4"
+sim --max-steps 1 --backend vane --metrics "$T/vp.jsonl" 2>"$T/err" >/dev/null || bad "vane plain form"
+grep -q "program form plain;" "$T/err" && ok "vane runs the plain form by default" || { bad "vane's default form"; cat "$T/err"; }
+close_to "$T/v.jsonl" "$T/vd.jsonl" 0.01 "vane device form vs plain" || fail=1
+paste -d' ' <(head -1 "$T/v.jsonl") <(head -1 "$T/vd.jsonl") | tr -d '{}"' | awk -F'[ ,:]' '
+    { a = $4; b = $12; d = (a - b) / a; if (d < 0) d = -d; if ($3 != "loss" || $11 != "loss" || d > 1e-3) { print "FAIL: first loss " a " vs " b; exit 1 }
+      print "ok: first loss plain " a ", device " b " (rel " d ")" }' || fail=1
+sim --max-steps 6 --backend vane --program-form device --quiet --out "$T/fulldev" || bad "full device run"
+sim --max-steps 3 --backend vane --program-form device --quiet --out "$T/partdev" || bad "part device run"
+grep -aq '"program_form":"device"' "$T/partdev/checkpoint.safetensors" && ok "checkpoint: program_form device" || bad "program_form not stored"
+"$BIN" train --resume "$T/partdev/checkpoint.safetensors" --data "$DATA" --max-steps 6 --eval-every 3 --val-windows 8 --backend vane --quiet || bad "resume device"
+same_metrics "$T/fulldev/metrics.jsonl" "$T/partdev/metrics.jsonl" && cmp -s "$T/fulldev/checkpoint.safetensors" "$T/partdev/checkpoint.safetensors" \
+    && ok "device form resumed from its checkpoint's program_form: the uninterrupted run's metrics and checkpoint" || bad "device resume differs"
+"$BIN" train --resume "$T/fulldev/checkpoint.safetensors" --data "$DATA" --max-steps 8 --backend vane --program-form auto --quiet \
+    >"$T/out" 2>"$T/err"
+rc=$?
+if [ $rc != 0 ] && [ "$(wc -l <"$T/err")" = 1 ] && grep -q "program-form" "$T/err"; then ok "resume in another form -> $rc: $(cat "$T/err")"; else bad "resume other form -> $rc"; cat "$T/err"; fi
 # the strict chip profile also refuses runtime-weight matmuls (matmul-dynamic, M4+ only): one line
 sim --max-steps 1 --backend ane-sim --chip strict --quiet >"$T/out" 2>"$T/err"
 rc=$?
@@ -178,5 +200,12 @@ printf 'garbage' >"$T/bad.safetensors"
 "$BIN" generate "$T/bad.safetensors" >"$T/out" 2>"$T/err"
 rc=$?
 if [ $rc != 0 ] && [ "$(wc -l <"$T/err")" = 1 ]; then ok "corrupt checkpoint -> $rc: $(cat "$T/err")"; else bad "corrupt checkpoint -> $rc"; fi
+# the logits program in either form on vane (the checkpoint above is plain): the same greedy text
+ga=$("$BIN" generate "$C" --prompt "ROMEO:" --tokens 40 --temperature 0 --program-form auto) || bad "generate auto"
+gd=$("$BIN" generate "$C" --prompt "ROMEO:" --tokens 40 --temperature 0 --program-form device) || bad "generate device"
+[ -n "$ga" ] && [ "$ga" = "$gd" ] && ok "generate: plain and device logits programs, the same greedy text" || bad "generate forms: '$ga' vs '$gd'"
+"$BIN" generate "$C" --program-form chip >"$T/out" 2>"$T/err"
+rc=$?
+if [ $rc = 64 ] && [ "$(wc -l <"$T/err")" = 1 ]; then ok "generate --program-form chip -> $rc"; else bad "generate bad form -> $rc"; cat "$T/err"; fi
 "$BIN" generate --help | grep -q "temperature" && ok "generate --help" || bad "generate --help"
 exit $fail

@@ -3,6 +3,9 @@
 #include <math.h>
 #include <stdatomic.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
 
 int anet_vk_bcast_plan(anet_vk_bcast *p, int out_rank, const int64_t *out_dims, int nin,
                        const int *in_rank, const int64_t *const *in_dims) {
@@ -57,24 +60,44 @@ int anet_vk_bcast_plan(anet_vk_bcast *p, int out_rank, const int64_t *out_dims, 
     return 0;
 }
 
+/* Along a strided axis (inner > 1) the columns j go in tiles, each step i over a contiguous run
+ * of them (vectorizable, cache-friendly) with per-column max and sum kept in the same i order:
+ * the same operations on every element as the column-by-column walk, so the same bits. */
+#define SOFTMAX_TILE 256
 void anet_vk_softmax(int64_t outer, int64_t n, int64_t inner, const float *x, float *y) {
     for (int64_t o = 0; o < outer; o++) {
-        for (int64_t j = 0; j < inner; j++) {
-            const float *xs = x + o * n * inner + j;
-            float *ys = y + o * n * inner + j;
+        if (inner == 1) {
+            const float *xs = x + o * n;
+            float *ys = y + o * n;
             float m = -INFINITY;
-            for (int64_t i = 0; i < n; i++) {
-                float v = xs[i * inner];
-                if (v > m || v != v) m = v;
-            }
+            for (int64_t i = 0; i < n; i++)
+                if (xs[i] > m || xs[i] != xs[i]) m = xs[i];
             float s = 0.0f;
-            for (int64_t i = 0; i < n; i++) {
-                float e = expf(xs[i * inner] - m);
-                ys[i * inner] = e;
-                s += e;
-            }
+            for (int64_t i = 0; i < n; i++) s += ys[i] = expf(xs[i] - m);
             float inv = 1.0f / s;
-            for (int64_t i = 0; i < n; i++) ys[i * inner] *= inv;
+            for (int64_t i = 0; i < n; i++) ys[i] *= inv;
+            continue;
+        }
+        for (int64_t j0 = 0; j0 < inner; j0 += SOFTMAX_TILE) {
+            const int64_t w = inner - j0 < SOFTMAX_TILE ? inner - j0 : SOFTMAX_TILE;
+            const float *xs = x + o * n * inner + j0;
+            float *ys = y + o * n * inner + j0;
+            float m[SOFTMAX_TILE], s[SOFTMAX_TILE];
+            for (int64_t j = 0; j < w; j++) m[j] = -INFINITY, s[j] = 0.0f;
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t j = 0; j < w; j++) {
+                    float v = xs[i * inner + j];
+                    if (v > m[j] || v != v) m[j] = v;
+                }
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t j = 0; j < w; j++) {
+                    float e = expf(xs[i * inner + j] - m[j]);
+                    ys[i * inner + j] = e;
+                    s[j] += e;
+                }
+            for (int64_t j = 0; j < w; j++) s[j] = 1.0f / s[j];
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t j = 0; j < w; j++) ys[i * inner + j] *= s[j];
         }
     }
 }
@@ -123,7 +146,24 @@ void anet_vk_transpose(int rank, const int64_t *dims, const int *perm, const flo
             for (int64_t a0 = 0; a0 < A; a0 += T)
                 for (int64_t b0 = 0; b0 < Bn; b0 += T) {
                     int64_t a1 = a0 + T < A ? a0 + T : A, b1 = b0 + T < Bn ? b0 + T : Bn;
-                    for (int64_t a = a0; a < a1; a++)
+                    int64_t a4 = a0, b4 = b1 - (b1 - b0) % 4;
+#if defined(__SSE2__)
+                    /* 4x4 blocks in registers (a copy: the same bits on every path) */
+                    for (; a4 + 4 <= a1; a4 += 4) {
+                        for (int64_t b = b0; b < b4; b += 4) {
+                            __m128 r0 = _mm_loadu_ps(xp + b * sin + a4), r1 = _mm_loadu_ps(xp + (b + 1) * sin + a4),
+                                   r2 = _mm_loadu_ps(xp + (b + 2) * sin + a4), r3 = _mm_loadu_ps(xp + (b + 3) * sin + a4);
+                            _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+                            _mm_storeu_ps(yp + a4 * Bn + b, r0);
+                            _mm_storeu_ps(yp + (a4 + 1) * Bn + b, r1);
+                            _mm_storeu_ps(yp + (a4 + 2) * Bn + b, r2);
+                            _mm_storeu_ps(yp + (a4 + 3) * Bn + b, r3);
+                        }
+                        for (int64_t a = a4; a < a4 + 4; a++)
+                            for (int64_t b = b4; b < b1; b++) yp[a * Bn + b] = xp[b * sin + a];
+                    }
+#endif
+                    for (int64_t a = a4; a < a1; a++)
                         for (int64_t b = b0; b < b1; b++) yp[a * Bn + b] = xp[b * sin + a];
                 }
             odometer_next(r - 3, idx, od, st, &ox);
