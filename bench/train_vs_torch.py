@@ -194,7 +194,7 @@ def main():
                   (min(s1), med(s1), min(s2), med(s2), min(s3), med(s3)))
             print('  pytorch / ane_trainer = %.2fx (median %.2fx)   ane_trainer / sgemm bound = %.2fx   pytorch / sgemm bound = %.2fx' %
                   (min(s2) / min(s1), med(s2) / med(s1), min(s1) / min(s3), min(s2) / min(s3)))
-            print('  sgemm + fused fp32 Adam bound %.3f / %.3f (= %.2fx the sgemm bound)   ane_trainer / it = %.2fx' %
+            print('  sgemm + exact fp32 Adam bound %.3f / %.3f (= %.2fx the sgemm bound)   ane_trainer / it = %.2fx' %
                   (min(s4), med(s4), min(s4) / min(s3), min(s1) / min(s4)))
             print('  peak RSS: ane_trainer %.1f MiB, pytorch %.1f MiB   test_acc: ane_trainer %s, pytorch %s' %
                   (r1 / 1024, r2 / 1024, ' '.join('%.4f' % v for v in acc1), ' '.join('%.4f' % v for v in acc2)))
