@@ -2,7 +2,9 @@
  * a value lives from the unit that writes it to the last unit that reads it (inputs from
  * before the first unit, outputs and consts to after the last), a step's scratch during its
  * unit. Both ends are inclusive, so a unit never writes over anything it reads. Offsets are
- * assigned first-fit in order of birth. */
+ * assigned largest first, each at the lowest offset free for its whole life (placing in order
+ * of birth let small buffers take the slot of a dead weight copy that a later weight gradient
+ * of the same size then could not use: 1.2 MB for mlp:784-128-10's step against 0.8). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,8 +20,9 @@ typedef struct span {
     int value;    /* value id, or -1 - step index for scratch */
 } span;
 
-static int by_birth(const void *a, const void *b) {
+static int by_size(const void *a, const void *b) {
     const span *x = a, *y = b;
+    if (x->size != y->size) return x->size > y->size ? -1 : 1;
     if (x->from != y->from) return x->from < y->from ? -1 : 1;
     return x->value < y->value ? -1 : x->value > y->value;
 }
@@ -75,13 +78,13 @@ anet_status anet_vane_layout(anet_program *p, const anet_graph *g, const int *al
                 sp[nsp++] = (span){(p->steps[i].scratch_n + 15) & ~(int64_t)15, 0, u, u, -1 - i};
     if (flags & ANET_VANE_NO_REUSE)
         for (int i = 0; i < nsp; i++) { sp[i].from = -1; sp[i].to = END; }
-    qsort(sp, (size_t)nsp, sizeof *sp, by_birth);
-    int nlive = 0;
+    qsort(sp, (size_t)nsp, sizeof *sp, by_size);
     int64_t total = 0;
     for (int i = 0; i < nsp; i++) {
-        int w = 0; /* drop spans dead before this birth, keep the rest sorted by offset */
-        for (int j = 0; j < nlive; j++) if (live[j]->to >= sp[i].from) live[w++] = live[j];
-        nlive = w;
+        int nlive = 0; /* the spans placed so far whose lives meet this one's, by offset */
+        for (int j = 0; j < i; j++)
+            if (sp[j].from <= sp[i].to && sp[i].from <= sp[j].to) live[nlive++] = &sp[j];
+        qsort(live, (size_t)nlive, sizeof *live, by_off);
         int64_t off = 0;
         for (int j = 0; j < nlive; j++) {
             if (live[j]->off - off >= sp[i].size) break;
@@ -94,8 +97,6 @@ anet_status anet_vane_layout(anet_program *p, const anet_graph *g, const int *al
                            (long long)VANE_ARENA_MAX);
             goto done;
         }
-        live[nlive++] = &sp[i];
-        qsort(live, (size_t)nlive, sizeof *live, by_off);
     }
     p->arena_floats = total;
     p->arena = calloc((size_t)(total > 0 ? total : 1), sizeof(float));
