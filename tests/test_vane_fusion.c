@@ -109,6 +109,15 @@ static void compare(const anet_graph *g, uint8_t **ins, const char *what, int64_
         uint8_t *r4 = run(&be, g, ANET_VANE_NO_H16, ins, &n4, &ar4);
         CHECK_MSG(r4 && n4 == n2 && memcmp(r4, r2, n2) == 0, "%s: fused fp32 chains differ", what);
         free(r4);
+        /* The arena in order of birth alone (the largest programs' layout): the same results,
+         * and the default (the smaller of two orders) never larger. */
+        size_t n5 = 0;
+        int64_t ar5 = 0;
+        uint8_t *r5 = run(&be, g, ANET_VANE_LAYOUT_BIRTH, ins, &n5, &ar5);
+        CHECK_MSG(r5 && n5 == n2 && memcmp(r5, r2, n2) == 0, "%s: the birth-order arena differs", what);
+        CHECK_MSG(ar1 <= ar5, "%s: arena %lld floats largest first, %lld in order of birth", what, (long long)ar1,
+                  (long long)ar5);
+        free(r5);
         if (!num) { *a_fused = ar1; *a_plain = ar2; }
         free(r1);
         free(r2);

@@ -2,9 +2,12 @@
  * a value lives from the unit that writes it to the last unit that reads it (inputs from
  * before the first unit, outputs and consts to after the last), a step's scratch during its
  * unit. Both ends are inclusive, so a unit never writes over anything it reads. Offsets are
- * assigned largest first, each at the lowest offset free for its whole life (placing in order
- * of birth let small buffers take the slot of a dead weight copy that a later weight gradient
- * of the same size then could not use: 1.2 MB for mlp:784-128-10's step against 0.8). */
+ * assigned first fit in one of two orders, the one with the smaller arena kept: largest
+ * first, or in order of birth (where small buffers can take the slot of a dead weight copy
+ * that a later weight gradient of its size then cannot use: mlp:784-128-10's step needs 1.2 MB
+ * that way, 0.8 largest first; neither order is always the smaller). Largest first
+ * compares every pair of buffers, so programs with more than VANE_LAYOUT_PAIRS buffers (a
+ * hostile MIL file) take the order of birth alone, which compares the ones alive together. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,12 +16,19 @@
 /* Sum of all buffers of one program: far above the MLPs and small CNNs vane is for, far
  * below what a hostile MIL file could otherwise ask for. */
 #define VANE_ARENA_MAX ((int64_t)1 << 30) /* floats (4 GiB) */
+#define VANE_LAYOUT_PAIRS 8192
 
 typedef struct span {
     int64_t size, off;
     int from, to; /* units, inclusive; -1 = before the first, INT_MAX-ish = after the last */
     int value;    /* value id, or -1 - step index for scratch */
 } span;
+
+static int by_birth(const void *a, const void *b) {
+    const span *x = a, *y = b;
+    if (x->from != y->from) return x->from < y->from ? -1 : 1;
+    return x->value < y->value ? -1 : x->value > y->value;
+}
 
 static int by_size(const void *a, const void *b) {
     const span *x = a, *y = b;
@@ -30,6 +40,37 @@ static int by_size(const void *a, const void *b) {
 static int by_off(const void *a, const void *b) {
     const span *const *x = a, *const *y = b;
     return (*x)->off < (*y)->off ? -1 : (*x)->off > (*y)->off;
+}
+
+/* Assigns offsets in sp's order after sorting it (largest first, or in order of birth), each
+ * span at the lowest offset free of the placed spans whose lives meet its own; returns the
+ * arena's size in floats. live: room for nsp pointers. */
+static int64_t place(span *sp, int nsp, int largest_first, span **live) {
+    qsort(sp, (size_t)nsp, sizeof *sp, largest_first ? by_size : by_birth);
+    int64_t total = 0;
+    int nlive = 0;
+    for (int i = 0; i < nsp; i++) {
+        if (largest_first) { /* every pair compared */
+            nlive = 0;
+            for (int j = 0; j < i; j++)
+                if (sp[j].from <= sp[i].to && sp[i].from <= sp[j].to) live[nlive++] = &sp[j];
+        } else { /* in order of birth: drop the spans dead before this one */
+            int w = 0;
+            for (int j = 0; j < nlive; j++) if (live[j]->to >= sp[i].from) live[w++] = live[j];
+            nlive = w;
+        }
+        qsort(live, (size_t)nlive, sizeof *live, by_off);
+        int64_t off = 0;
+        for (int j = 0; j < nlive; j++) {
+            if (live[j]->off - off >= sp[i].size) break;
+            if (live[j]->off + live[j]->size > off) off = live[j]->off + live[j]->size;
+        }
+        sp[i].off = off;
+        if (off + sp[i].size > total) total = off + sp[i].size;
+        if (total > VANE_ARENA_MAX) return total; /* the caller refuses it */
+        if (!largest_first) live[nlive++] = &sp[i];
+    }
+    return total;
 }
 
 anet_status anet_vane_layout(anet_program *p, const anet_graph *g, const int *alias, const char *need_buf,
@@ -78,25 +119,22 @@ anet_status anet_vane_layout(anet_program *p, const anet_graph *g, const int *al
                 sp[nsp++] = (span){(p->steps[i].scratch_n + 15) & ~(int64_t)15, 0, u, u, -1 - i};
     if (flags & ANET_VANE_NO_REUSE)
         for (int i = 0; i < nsp; i++) { sp[i].from = -1; sp[i].to = END; }
-    qsort(sp, (size_t)nsp, sizeof *sp, by_size);
-    int64_t total = 0;
-    for (int i = 0; i < nsp; i++) {
-        int nlive = 0; /* the spans placed so far whose lives meet this one's, by offset */
-        for (int j = 0; j < i; j++)
-            if (sp[j].from <= sp[i].to && sp[i].from <= sp[j].to) live[nlive++] = &sp[j];
-        qsort(live, (size_t)nlive, sizeof *live, by_off);
-        int64_t off = 0;
-        for (int j = 0; j < nlive; j++) {
-            if (live[j]->off - off >= sp[i].size) break;
-            if (live[j]->off + live[j]->size > off) off = live[j]->off + live[j]->size;
+    /* Both orders where the pairs are few; the smaller arena wins (neither is always smaller). */
+    int64_t total = place(sp, nsp, 0, live);
+    if (nsp <= VANE_LAYOUT_PAIRS && !(flags & ANET_VANE_LAYOUT_BIRTH)) {
+        span *by_sz = malloc((size_t)(nsp > 0 ? nsp : 1) * sizeof *by_sz);
+        if (!by_sz) { st = anet_fail(ANET_E_NOMEM, "vane: out of memory"); goto done; }
+        memcpy(by_sz, sp, (size_t)nsp * sizeof *sp);
+        int64_t t2 = place(by_sz, nsp, 1, live);
+        if (t2 < total) {
+            memcpy(sp, by_sz, (size_t)nsp * sizeof *sp);
+            total = t2;
         }
-        sp[i].off = off;
-        if (off + sp[i].size > total) total = off + sp[i].size;
-        if (total > VANE_ARENA_MAX) {
-            st = anet_fail(ANET_E_NOMEM, "vane: the program needs more than %lld floats of buffers",
-                           (long long)VANE_ARENA_MAX);
-            goto done;
-        }
+        free(by_sz);
+    }
+    if (total > VANE_ARENA_MAX) {
+        st = anet_fail(ANET_E_NOMEM, "vane: the program needs more than %lld floats of buffers", (long long)VANE_ARENA_MAX);
+        goto done;
     }
     p->arena_floats = total;
     p->arena = calloc((size_t)(total > 0 ? total : 1), sizeof(float));

@@ -17,7 +17,8 @@ anet_status anet_vane_compile_graph(void *state, const anet_graph *g, anet_progr
  * liveness and outputs that leave only as fp16 rounded by their conversion; tests compare that
  * with op-by-op execution (NO_FUSE: every op rounds itself) in one buffer per value. NO_H16
  * keeps fused chains in fp32 arithmetic on CPUs with AVX512-FP16 (fuse_h16.c: the same bits). */
-enum { ANET_VANE_NO_FUSE = 1u, ANET_VANE_NO_REUSE = 2u, ANET_VANE_NO_H16 = 4u };
+enum { ANET_VANE_NO_FUSE = 1u, ANET_VANE_NO_REUSE = 2u, ANET_VANE_NO_H16 = 4u,
+       ANET_VANE_LAYOUT_BIRTH = 8u /* the arena in order of birth, as for the largest programs (arena.c) */ };
 anet_status anet_vane_compile_graph_opts(void *state, const anet_graph *g, unsigned flags, anet_program **out);
 
 #endif
