@@ -46,6 +46,12 @@ done
 "$bin" train --backend vane --dataset "$data" --epochs 1 --seed 5 --quiet --out "$tmp/plain"
 grep -q '"program_form":"auto"' "$tmp/plain/checkpoint.safetensors"
 grep -q '"program_form":"device"' "$tmp/vane/checkpoint.safetensors"
+# The header names the programs run.
+"$bin" train --backend vane --dataset "$data" --epochs 1 --max-steps 1 --out "$tmp/hdr1" 2>"$tmp/hdr1.err" >/dev/null
+"$bin" train --backend vane --program-form device --chip m2 --dataset "$data" --epochs 1 --max-steps 1 --out "$tmp/hdr2" \
+    2>"$tmp/hdr2.err" >/dev/null
+grep -q "; programs: plain form$" "$tmp/hdr1.err" && grep -q "; programs: m2 device form$" "$tmp/hdr2.err" ||
+    { cat "$tmp/hdr1.err" "$tmp/hdr2.err"; exit 1; }
 # Row layouts: packed and 64-byte-strided readings both train to the same result; so does the
 # strict set (one input per program, the loss seeded by rows).
 ANE_TRAINER_FORMS=row-layout=packed "$bin" train --backend ane-sim --chip m1 --dataset "$data" --epochs 1 --seed 5 \
