@@ -211,6 +211,17 @@ adam_fma_run(const anet_upd_consts *c, float *restrict w, float *restrict m, flo
     }
 }
 
+/* adam_fma_run for the configuration's weight decay (as ADAM_FN picks its ADAM_LOOP). */
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline void adam_fma_modes(const anet_upd_consts *c, float *restrict w,
+                                                                    float *restrict m, float *restrict v,
+                                                                    const float *restrict g, size_t n,
+                                                                    const anet_f16 *restrict g16, float inv_scale,
+                                                                    anet_f16 *restrict w16) {
+    if (c->decoupled) adam_fma_run(c, w, m, v, g, n, 1, 0, g16, inv_scale, w16);
+    else if (c->l2) adam_fma_run(c, w, m, v, g, n, 0, 1, g16, inv_scale, w16);
+    else adam_fma_run(c, w, m, v, g, n, 0, 0, g16, inv_scale, w16);
+}
+
 /* The AVX2+FMA path needs F16C too (every such CPU has it), for the one-loop fp16 update. */
 static int avx2fma_runs(void) {
     __builtin_cpu_init();
@@ -221,9 +232,7 @@ __attribute__((target("avx2,fma,f16c"))) static void adam_avx2fma(const anet_upd
                                                                   float *restrict m, float *restrict v,
                                                                   const float *restrict g, size_t n) {
     if (!anet_divc_ok(c->bc2_sqrt)) adam_avx2(c, w, m, v, g, n); /* outside the kernel's domain: divide */
-    else if (c->decoupled) adam_fma_run(c, w, m, v, g, n, 1, 0, NULL, 0, NULL);
-    else if (c->l2) adam_fma_run(c, w, m, v, g, n, 0, 1, NULL, 0, NULL);
-    else adam_fma_run(c, w, m, v, g, n, 0, 0, NULL, 0, NULL);
+    else adam_fma_modes(c, w, m, v, g, n, NULL, 0, NULL);
 }
 
 /* anet_optim_cpu_apply_f16's Adam as one loop: the fp16 gradient converted and unscaled, and the
@@ -234,9 +243,7 @@ __attribute__((target("avx2,fma,f16c"))) static int adam_f16_one_loop(const anet
                                                                       const anet_f16 *restrict g16, float inv_scale,
                                                                       anet_f16 *restrict w16, size_t n) {
     if (!avx2fma_runs() || !anet_divc_ok(c->bc2_sqrt)) return 0;
-    if (c->decoupled) adam_fma_run(c, w, m, v, NULL, n, 1, 0, g16, inv_scale, w16);
-    else if (c->l2) adam_fma_run(c, w, m, v, NULL, n, 0, 1, g16, inv_scale, w16);
-    else adam_fma_run(c, w, m, v, NULL, n, 0, 0, g16, inv_scale, w16);
+    adam_fma_modes(c, w, m, v, NULL, n, g16, inv_scale, w16);
     return 1;
 }
 #endif
