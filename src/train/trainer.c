@@ -294,13 +294,7 @@ void anet_trainer_free(anet_trainer *t) {
 const char *anet_trainer_checkpoint_path(const anet_trainer *t) { return t->ckpt_path; }
 const char *anet_trainer_backend_name(const anet_trainer *t) { return t ? t->backend.ops->name : ""; }
 const char *anet_trainer_backend_reason(const anet_trainer *t) { return t ? t->backend_why : ""; }
-const char *anet_trainer_program_form(const anet_trainer *t) {
-    static const char *const device[] = {"m1 device form", "m2 device form", "m3 device form", "m4 device form",
-                                         "strict device form"};
-    if (t->forms.host_backend) return "plain form";
-    int c = (int)t->o.chip;
-    return c >= 0 && c < (int)(sizeof device / sizeof device[0]) ? device[c] : "device form";
-}
+int anet_trainer_device_form(const anet_trainer *t) { return !t->forms.host_backend; }
 const char *anet_trainer_dataset(const anet_trainer *t, uint32_t *ntrain, uint32_t *ntest) {
     if (ntrain) *ntrain = t->ds.train.n;
     if (ntest) *ntest = t->ds.test.n;

@@ -86,8 +86,8 @@ const char *anet_trainer_dataset(const anet_trainer *t, uint32_t *ntrain, uint32
 /* The directory the dataset was read from (a name given with --data DIR may resolve to DIR
  * itself: printing it shows which files were used). */
 const char *anet_trainer_dataset_dir(const anet_trainer *t);
-/* Which programs the backend runs: "plain form" (vane's default) or "<chip> device form". */
-const char *anet_trainer_program_form(const anet_trainer *t);
+/* 1 if the backend runs the chip's device form, 0 for the plain form (vane's default). */
+int anet_trainer_device_form(const anet_trainer *t);
 /* anet_trainer_backend_name, anet_trainer_backend_reason, anet_trainer_epochs_done and
  * anet_trainer_free are declared in ane_trainer.h. */
 
