@@ -469,10 +469,9 @@ int cli_train(int argc, char **argv) {
         if (lr_text) snprintf(lr_buf, sizeof lr_buf, "%.31s", lr_text);
         else snprintf(lr_buf, sizeof lr_buf, "%.9g", anet_float_as_typed(o.opt.lr));
         fprintf(stderr, "dataset %s from %s (%u train, %u test samples); model %s; %s lr %s; batch %d; update %s; "
-                "programs: %s%s form\n", ds, anet_trainer_dataset_dir(t), ntr, nte, o.model,
-                anet_opt_kind_name(o.opt.kind), lr_buf, o.batch_size, o.update == ANET_UPDATE_ANE ? "ane" : "cpu",
-                anet_trainer_device_form(t) ? anet_chip_name(o.chip) : "plain",
-                anet_trainer_device_form(t) ? " device" : "");
+                "program form %s\n", ds, anet_trainer_dataset_dir(t), ntr, nte, o.model, anet_opt_kind_name(o.opt.kind),
+                lr_buf, o.batch_size, o.update == ANET_UPDATE_ANE ? "ane" : "cpu",
+                anet_trainer_device_form(t) ? anet_chip_name(o.chip) : "plain"); /* as the transformer's header */
         if (hints_line[0]) fprintf(stderr, "%s\n", hints_line);
         if (o.resume)
             fprintf(stderr, "resuming from %s after epoch %d\n", o.resume, anet_trainer_epochs_done(t));

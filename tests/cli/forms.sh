@@ -50,7 +50,7 @@ grep -q '"program_form":"device"' "$tmp/vane/checkpoint.safetensors"
 "$bin" train --backend vane --dataset "$data" --epochs 1 --max-steps 1 --out "$tmp/hdr1" 2>"$tmp/hdr1.err" >/dev/null
 "$bin" train --backend vane --program-form device --chip m2 --dataset "$data" --epochs 1 --max-steps 1 --out "$tmp/hdr2" \
     2>"$tmp/hdr2.err" >/dev/null
-grep -q "; programs: plain form$" "$tmp/hdr1.err" && grep -q "; programs: m2 device form$" "$tmp/hdr2.err" ||
+grep -q "; program form plain$" "$tmp/hdr1.err" && grep -q "; program form m2$" "$tmp/hdr2.err" ||
     { cat "$tmp/hdr1.err" "$tmp/hdr2.err"; exit 1; }
 # Row layouts: packed and 64-byte-strided readings both train to the same result; so does the
 # strict set (one input per program, the loss seeded by rows).
