@@ -49,7 +49,7 @@ int main(int argc, char **argv) {
         s++;
     }
     if (nd < 2 || B < 1 || steps < 1 || reps < 1) { fprintf(stderr, "sgemm_bound: bad arguments\n"); return 2; }
-    /* W[l] and dW[l] hold the weights [out, in] and then the out biases (the optimizer's). */
+    /* dW[l]: the weight gradient [out, in], then room for the out bias gradients (the optimizer's). */
     float *W[31], *dW[31], *A[32], *G[32];
     size_t np[31];
     for (int l = 0; l < nd; l++) {
@@ -57,7 +57,7 @@ int main(int argc, char **argv) {
         G[l] = buf((size_t)d[l] * B); /* their gradients */
         if (l + 1 < nd) {
             np[l] = (size_t)d[l + 1] * d[l] + (size_t)d[l + 1];
-            W[l] = buf(np[l]);
+            W[l] = buf((size_t)d[l + 1] * d[l]);
             dW[l] = buf(np[l]);
         }
     }
