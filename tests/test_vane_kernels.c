@@ -324,6 +324,30 @@ static void test_round(void) {
         float c1 = 1.0f;
         sets[si]->select_row(n, &c1, 0, x, 1, one, 0, got, 1);
         CHECK_MSG(memcmp(got, want, (size_t)n * sizeof *x) == 0, "%s: rounding inside select_row differs", sets[si]->name);
+        /* The rows that also write fp16 (a fused step whose result is a program output): the
+         * rounded fp32 results of binary_row and the fp16 bits of each, for every op they
+         * cover and every stride pattern, here on x * 1 over the whole spread. */
+        if (!sets[si]->binary_row16) continue;
+        static anet_f16 h[M + 64];
+        static float y2[M + 64];
+        const int64_t pat[4][2] = {{1, 1}, {1, 0}, {0, 1}, {3, 2}};
+        int covered = 0;
+        bad = 0;
+        for (int op = ANET_VK_ADD; op <= ANET_VK_EQ; op++)
+            for (int q = 0; q < 4; q++) {
+                int64_t m = q == 3 ? n / 3 : (q == 2 ? 1001 : n);
+                const float *a = q == 2 ? one : x, *b = q == 2 ? x + 7 : one;
+                if (!sets[si]->binary_row16((anet_vk_binop)op, m, a, pat[q][0], b, pat[q][1], y2, h)) continue;
+                covered++;
+                sets[si]->binary_row((anet_vk_binop)op, m, a, pat[q][0], b, pat[q][1], got, 1);
+                for (int64_t i = 0; i < m; i++) {
+                    anet_f16 w = anet_f32_to_f16(got[i]);
+                    if (memcmp(&y2[i], &got[i], sizeof *got) != 0 && !(isnan(y2[i]) && isnan(got[i]))) bad++;
+                    else if (h[i] != w && !(isnan(got[i]) && (h[i] & 0x7c00) == 0x7c00 && (h[i] & 0x3ff))) bad++;
+                }
+            }
+        CHECK_MSG(covered == 6 * 4, "%s: binary_row16 covers %d op and pattern pairs", sets[si]->name, covered);
+        CHECK_MSG(bad == 0, "%s: binary_row16 differs from binary_row at %d values", sets[si]->name, bad);
     }
 }
 

@@ -413,7 +413,13 @@ void anet_vane_run_fused(const anet_program *p, const unit *u) {
             float *y = s->slot >= 0 ? p->tile + (size_t)s->slot * VANE_TILE : b[s->out] + t;
             /* Binary ops and selects round in their own loop; the rest after it, in the tile. */
             switch (s->kind) {
-            case S_BINARY: k->binary_row((anet_vk_binop)s->op, cnt, x[0], st[0], x[1], st[1], y, s->round); break;
+            case S_BINARY:
+                if (s->out_io >= 0 && s->round && k->binary_row16 &&
+                    k->binary_row16((anet_vk_binop)s->op, cnt, x[0], st[0], x[1], st[1], y,
+                                    (anet_f16 *)p->cur_out[s->out_io] + t))
+                    continue; /* the fp16 output is written */
+                k->binary_row((anet_vk_binop)s->op, cnt, x[0], st[0], x[1], st[1], y, s->round);
+                break;
             case S_SELECT: k->select_row(cnt, x[0], st[0], x[1], st[1], x[2], st[2], y, s->round); break;
             case S_UNARY:
                 if (s->lut) { /* rounded already */

@@ -234,19 +234,21 @@ int anet_vane_h16_step_ok(const step *s) {
     return 0;
 }
 
-/* A slot holds VANE_TILE floats, so twice as many fp16 elements: tiles here are that long
- * (half the steps' fixed costs). Tiles start at multiples of VANE_TILE as in the fp32 path, so
- * a sink adds in the same order and both_nan sees the same vector and tail positions. */
-#define HT (2 * VANE_TILE)
+/* A slot holds VANE_H16_SLOT floats, so twice as many fp16 elements: tiles here are that long
+ * (half the steps' fixed costs). Tiles of both paths start at multiples of 32 (VANE_TILE is a
+ * multiple of HT), so a sink adds in the same order and both_nan sees the same vector and tail
+ * positions. */
+#define HT (2 * VANE_H16_SLOT)
+_Static_assert(VANE_TILE % HT == 0 && HT % 32 == 0, "tiles of both paths start at multiples of 32");
 
 void anet_vane_run_fused_h16(const anet_program *p, const unit *u) {
     float *const *b = p->buf;
     /* Past the unit's slots: 4 fp16 rows (3 fp32 buffers converted, 1 output) and one fp32
      * row (a sink's input): VANE_H16_SCRATCH_SLOTS fp32 slots. A buffer read by several steps
      * is converted once per tile (conv[r]: the value in row r, or -1). */
-    uint16_t *scr = (uint16_t *)(void *)(p->tile + (size_t)u->nslots * VANE_TILE);
-    float *fscr = p->tile + (size_t)(u->nslots + 4) * VANE_TILE;
-#define SLOT(q) ((uint16_t *)(void *)(p->tile + (size_t)(q) * VANE_TILE))
+    uint16_t *scr = (uint16_t *)(void *)(p->tile + (size_t)u->nslots * VANE_H16_SLOT);
+    float *fscr = p->tile + (size_t)(u->nslots + 4) * VANE_H16_SLOT;
+#define SLOT(q) ((uint16_t *)(void *)(p->tile + (size_t)(q) * VANE_H16_SLOT))
     /* Where each slot's value is this tile: the slot, or the caller's output row it was
      * written to (an output is written there directly and read back from there). */
     const uint16_t *at[VANE_H16_MAX_SLOTS];

@@ -169,6 +169,70 @@ VK_VROW(vrow_mul, VK_VMUL(x, z), x * z)
 VK_VROW(vrow_div, VK_VDIV(x, z), x / z)
 VK_VROW(vrow_max, VK_VMAX(x, z), VK_MAX(x, z))
 VK_VROW(vrow_min, VK_VMIN(x, z), VK_MIN(x, z))
+
+/* The same rows when the result is also a program output in fp16: the conversion that rounds
+ * gives the output's bits too, stored here instead of in a second pass over the row (on a
+ * Zen 1 core the conversions bound these loops). */
+#ifdef __AVX512F__
+typedef __m256i vk_hvec;
+#define VK_VTOH(v) _mm512_cvtps_ph((v), _MM_FROUND_TO_NEAREST_INT)
+#define VK_HTOV _mm512_cvtph_ps
+#define VK_HSTORE(p, h) _mm256_storeu_si256((__m256i *)(void *)(p), (h))
+#else
+typedef __m128i vk_hvec;
+#define VK_VTOH(v) _mm256_cvtps_ph((v), _MM_FROUND_TO_NEAREST_INT)
+#define VK_HTOV _mm256_cvtph_ps
+#define VK_HSTORE(p, h) _mm_storeu_si128((__m128i *)(void *)(p), (h))
+#endif
+/* One vector loop of such a row, x and z loaded by XL and ZL. */
+#define VK_HLOOP(XL, ZL, VEXPR)                                                                \
+    for (; i + VK_VW <= n; i += VK_VW) {                                                       \
+        vk_vec x = (XL), z = (ZL);                                                             \
+        vk_hvec r = VK_VTOH(VEXPR);                                                            \
+        VK_HSTORE(h + i, r);                                                                   \
+        VK_VSTORE(y + i, VK_HTOV(r));                                                          \
+    }
+#define VK_VROW16(NAME, VEXPR, EXPR)                                                           \
+    static void VK_FN(NAME)(int64_t n, const float *restrict a, int64_t sa,                   \
+                            const float *restrict b, int64_t sb, float *restrict y,            \
+                            uint16_t *restrict h) {                                            \
+        int64_t i = 0;                                                                         \
+        if (sa == 1 && sb == 1) {                                                              \
+            VK_HLOOP(VK_VLOAD(a + i), VK_VLOAD(b + i), VEXPR)                                  \
+        } else if (sa == 1 && sb == 0) {                                                       \
+            const vk_vec zs = VK_VSET1(b[0]);                                                  \
+            VK_HLOOP(VK_VLOAD(a + i), zs, VEXPR)                                               \
+        } else if (sa == 0 && sb == 1) {                                                       \
+            const vk_vec xs = VK_VSET1(a[0]);                                                  \
+            VK_HLOOP(xs, VK_VLOAD(b + i), VEXPR)                                               \
+        }                                                                                      \
+        for (; i < n; i++) {                                                                   \
+            float x = a[i * sa], z = b[i * sb];                                                \
+            h[i] = _cvtss_sh(EXPR, _MM_FROUND_TO_NEAREST_INT);                                 \
+            y[i] = _cvtsh_ss(h[i]);                                                            \
+        }                                                                                      \
+    }
+VK_VROW16(hrow_add, VK_VADD(x, z), x + z)
+VK_VROW16(hrow_sub, VK_VSUB(x, z), x - z)
+VK_VROW16(hrow_mul, VK_VMUL(x, z), x * z)
+VK_VROW16(hrow_div, VK_VDIV(x, z), x / z)
+VK_VROW16(hrow_max, VK_VMAX(x, z), VK_MAX(x, z))
+VK_VROW16(hrow_min, VK_VMIN(x, z), VK_MIN(x, z))
+
+/* binary_row with rounding, the results also to h as fp16; 0 for the ops it does not cover
+ * (the caller then converts). */
+static int VK_FN(binary_row16)(anet_vk_binop op, int64_t n, const float *a, int64_t sa, const float *b,
+                               int64_t sb, float *y, uint16_t *h) {
+    switch (op) {
+    case ANET_VK_ADD: VK_FN(hrow_add)(n, a, sa, b, sb, y, h); return 1;
+    case ANET_VK_SUB: VK_FN(hrow_sub)(n, a, sa, b, sb, y, h); return 1;
+    case ANET_VK_MUL: VK_FN(hrow_mul)(n, a, sa, b, sb, y, h); return 1;
+    case ANET_VK_DIV: VK_FN(hrow_div)(n, a, sa, b, sb, y, h); return 1;
+    case ANET_VK_MAX: VK_FN(hrow_max)(n, a, sa, b, sb, y, h); return 1;
+    case ANET_VK_MIN: VK_FN(hrow_min)(n, a, sa, b, sb, y, h); return 1;
+    default: return 0;
+    }
+}
 #endif
 
 static void VK_FN(binary_row)(anet_vk_binop op, int64_t n, const float *a, int64_t sa,
@@ -507,4 +571,9 @@ static void VK_FN(wide_block)(int64_t C, int64_t KH, int64_t H, int64_t iy0, int
 const anet_vk_ops VK_TABLE = {
     VK_NAME, VK_FN(round), VK_FN(binary_row), VK_FN(binary), VK_FN(select_row), VK_FN(select), VK_FN(unary),
     VK_FN(gather), VK_FN(reduce), VK_FN(sum_row), VK_FN(wide_block),
+#ifdef VK_F16C
+    VK_FN(binary_row16),
+#else
+    NULL, /* the caller rounds with binary_row and converts */
+#endif
 };

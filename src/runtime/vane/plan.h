@@ -101,8 +101,14 @@ struct anet_io_span {
     int out;
 };
 
-/* Elements per tile of a fused unit: a few slots stay in L1/L2. */
-#define VANE_TILE 512
+/* Elements per tile of a fused unit run in fp32 arithmetic (fuse.c). Each step of a tile is a
+ * kernel call with a fixed cost (its dispatch, a mispredicted branch or two); at 512 elements
+ * that cost was ~7% of a --update ane step on a Zen 1 core, where 4096 (a few 16 KiB slots,
+ * in L2) runs faster, `build/bench/vane_step`. Native fp16 units keep their own tile
+ * (fuse_h16.c: VANE_H16_SLOT). */
+#define VANE_TILE 4096
+/* Floats per tile slot of a native fp16 unit (2 * this many fp16 elements per tile). */
+#define VANE_H16_SLOT 512
 
 struct anet_program {
     int fp16;
@@ -110,7 +116,7 @@ struct anet_program {
     float **buf; /* per value (aliases share; NULL for values that live only in tile slots) */
     float *arena;
     int64_t arena_floats;
-    float *tile; /* max nslots * VANE_TILE floats */
+    float *tile; /* max nslots * VANE_TILE floats (fp32 units; fp16 units use less) */
     step *steps; /* in execution order */
     int nsteps;
     unit *units;

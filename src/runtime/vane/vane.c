@@ -139,6 +139,34 @@ static void drop_output_rounding(anet_program *p, const anet_graph *g, const int
     free(read);
 }
 
+/* Ops whose result is one of their fp16 operands, or 0 / 1, give an fp16 value exactly: max,
+ * min, the comparisons, abs, relu, a select between fp16 values, an fp16-to-fp16 cast. Every
+ * fp16 value a step of the fp32 path reads is fp16 exactly (rounded where made, converted from
+ * fp16 where given; an unrounded buffer is read only by native fp16 units, fuse.c), so such a
+ * step's rounding pass changes no bit and is dropped (in Adam's chain, 3 of ~27 ops per
+ * parameter). Native fp16 units are left as they are. */
+static void drop_exact_rounding(anet_program *p, const anet_graph *g) {
+#define F16(v) ((v) >= 0 && g->values[v].type.dtype == ANET_DT_FP16)
+    for (int u = 0; u < p->nunits; u++) {
+        if (p->units[u].h16) continue;
+        for (int i = p->units[u].first; i < p->units[u].first + p->units[u].count; i++) {
+            step *s = &p->steps[i];
+            int exact = 0;
+            if (s->kind == S_BINARY)
+                exact = s->op == ANET_VK_GT || s->op == ANET_VK_GE || s->op == ANET_VK_LT || s->op == ANET_VK_EQ ||
+                        ((s->op == ANET_VK_MAX || s->op == ANET_VK_MIN) && F16(s->in[0]) && F16(s->in[1]));
+            else if (s->kind == S_UNARY)
+                exact = (s->op == ANET_VK_ABS || s->op == ANET_VK_RELU) && !s->lut && F16(s->in[0]);
+            else if (s->kind == S_SELECT)
+                exact = F16(s->in[1]) && F16(s->in[2]);
+            else if (s->kind == S_COPY)
+                exact = F16(s->in[0]);
+            if (exact) s->round = 0;
+        }
+    }
+#undef F16
+}
+
 anet_status anet_vane_compile_graph_opts(void *state, const anet_graph *g, unsigned flags, anet_program **out) {
     vane_state *vs = state;
     if (!vs || !g || !out) return anet_fail(ANET_E_INVALID, "vane compile: missing argument");
@@ -193,7 +221,10 @@ anet_status anet_vane_compile_graph_opts(void *state, const anet_graph *g, unsig
     if (!need) { st = anet_fail(ANET_E_NOMEM, "vane: out of memory"); goto fail; }
     if ((st = anet_vane_schedule(p, g, alias, flags, need)) != ANET_OK) goto fail;
     if ((st = anet_vane_layout(p, g, alias, need, flags)) != ANET_OK) goto fail;
-    if (!(flags & ANET_VANE_NO_FUSE)) drop_output_rounding(p, g, alias); /* op-by-op: the reference */
+    if (!(flags & ANET_VANE_NO_FUSE)) { /* op-by-op: the reference */
+        drop_output_rounding(p, g, alias);
+        drop_exact_rounding(p, g);
+    }
     /* Consts: converted once, now. */
     for (int o = 0; o < g->nops; o++) {
         const anet_op *op = &g->ops[o];
