@@ -78,8 +78,8 @@ typedef struct anet_vk_ops {
      * xrows[(c*H + iy0 + p)*rl + jj + q*LANES + l] (the same order in every set). */
     void (*wide_block)(int64_t C, int64_t KH, int64_t H, int64_t iy0, int64_t rl, int64_t kwp, const float *w,
                        const float *xrows, int64_t nj, float *out);
-    /* binary_row with rounding that also writes the results to h as fp16 bits; returns 0 for an
-     * op it does not cover. NULL in sets without fp16 conversion instructions. */
+    /* binary_row with rounding that also writes the results to h as fp16 bits (h not NULL);
+     * returns 0 for an op it does not cover. NULL in sets without fp16 conversion instructions. */
     int (*binary_row16)(anet_vk_binop op, int64_t n, const float *a, int64_t sa, const float *b, int64_t sb,
                         float *y, uint16_t *h);
 } anet_vk_ops;

@@ -136,43 +136,9 @@ typedef __m256 vk_vec;
 #define VK_VMAX(x, z) _mm256_blendv_ps(z, x, _mm256_or_ps(_mm256_cmp_ps(x, x, _CMP_UNORD_Q), _mm256_cmp_ps(x, z, _CMP_GT_OQ)))
 #define VK_VMIN(x, z) _mm256_blendv_ps(z, x, _mm256_or_ps(_mm256_cmp_ps(x, x, _CMP_UNORD_Q), _mm256_cmp_ps(x, z, _CMP_LT_OQ)))
 #endif
-#define VK_VROW(NAME, VEXPR, EXPR)                                                             \
-    static void VK_FN(NAME)(int64_t n, const float *restrict a, int64_t sa,                   \
-                            const float *restrict b, int64_t sb, float *restrict y) {          \
-        int64_t i = 0;                                                                         \
-        if (sa == 1 && sb == 1) {                                                              \
-            for (; i + VK_VW <= n; i += VK_VW) {                                               \
-                vk_vec x = VK_VLOAD(a + i), z = VK_VLOAD(b + i);                               \
-                VK_VSTORE(y + i, VK_VR16(VEXPR));                                              \
-            }                                                                                  \
-        } else if (sa == 1 && sb == 0) {                                                       \
-            const vk_vec z = VK_VSET1(b[0]);                                                   \
-            for (; i + VK_VW <= n; i += VK_VW) {                                               \
-                vk_vec x = VK_VLOAD(a + i);                                                    \
-                VK_VSTORE(y + i, VK_VR16(VEXPR));                                              \
-            }                                                                                  \
-        } else if (sa == 0 && sb == 1) {                                                       \
-            const vk_vec x = VK_VSET1(a[0]);                                                   \
-            for (; i + VK_VW <= n; i += VK_VW) {                                               \
-                vk_vec z = VK_VLOAD(b + i);                                                    \
-                VK_VSTORE(y + i, VK_VR16(VEXPR));                                              \
-            }                                                                                  \
-        }                                                                                      \
-        for (; i < n; i++) {                                                                   \
-            float x = a[i * sa], z = b[i * sb];                                                \
-            y[i] = VK_FN(r16)(EXPR);                                                           \
-        }                                                                                      \
-    }
-VK_VROW(vrow_add, VK_VADD(x, z), x + z)
-VK_VROW(vrow_sub, VK_VSUB(x, z), x - z)
-VK_VROW(vrow_mul, VK_VMUL(x, z), x * z)
-VK_VROW(vrow_div, VK_VDIV(x, z), x / z)
-VK_VROW(vrow_max, VK_VMAX(x, z), VK_MAX(x, z))
-VK_VROW(vrow_min, VK_VMIN(x, z), VK_MIN(x, z))
-
-/* The same rows when the result is also a program output in fp16: the conversion that rounds
- * gives the output's bits too, stored here instead of in a second pass over the row (on a
- * Zen 1 core the conversions bound these loops). */
+/* A result that is also a program output in fp16 (h not NULL): the conversion that rounds gives
+ * the output's bits too, stored there instead of in a second pass over the row (on a Zen 1
+ * core the conversions bound these loops). */
 #ifdef __AVX512F__
 typedef __m256i vk_hvec;
 #define VK_VTOH(v) _mm512_cvtps_ph((v), _MM_FROUND_TO_NEAREST_INT)
@@ -184,52 +150,59 @@ typedef __m128i vk_hvec;
 #define VK_HTOV _mm256_cvtph_ps
 #define VK_HSTORE(p, h) _mm_storeu_si128((__m128i *)(void *)(p), (h))
 #endif
-/* One vector loop of such a row, x and z loaded by XL and ZL. */
-#define VK_HLOOP(XL, ZL, VEXPR)                                                                \
-    for (; i + VK_VW <= n; i += VK_VW) {                                                       \
-        vk_vec x = (XL), z = (ZL);                                                             \
-        vk_hvec r = VK_VTOH(VEXPR);                                                            \
-        VK_HSTORE(h + i, r);                                                                   \
-        VK_VSTORE(y + i, VK_HTOV(r));                                                          \
+/* The vector loop of a row, x and z loaded by XL and ZL. */
+#define VK_RLOOP(XL, ZL, VEXPR)                                                                \
+    if (h) {                                                                                   \
+        for (; i + VK_VW <= n; i += VK_VW) {                                                   \
+            vk_vec x = (XL), z = (ZL);                                                         \
+            vk_hvec r = VK_VTOH(VEXPR);                                                        \
+            VK_HSTORE(h + i, r);                                                               \
+            VK_VSTORE(y + i, VK_HTOV(r));                                                      \
+        }                                                                                      \
+    } else {                                                                                   \
+        for (; i + VK_VW <= n; i += VK_VW) {                                                   \
+            vk_vec x = (XL), z = (ZL);                                                         \
+            VK_VSTORE(y + i, VK_VR16(VEXPR));                                                  \
+        }                                                                                      \
     }
-#define VK_VROW16(NAME, VEXPR, EXPR)                                                           \
+#define VK_VROW(NAME, VEXPR, EXPR)                                                             \
     static void VK_FN(NAME)(int64_t n, const float *restrict a, int64_t sa,                   \
                             const float *restrict b, int64_t sb, float *restrict y,            \
                             uint16_t *restrict h) {                                            \
         int64_t i = 0;                                                                         \
         if (sa == 1 && sb == 1) {                                                              \
-            VK_HLOOP(VK_VLOAD(a + i), VK_VLOAD(b + i), VEXPR)                                  \
+            VK_RLOOP(VK_VLOAD(a + i), VK_VLOAD(b + i), VEXPR)                                  \
         } else if (sa == 1 && sb == 0) {                                                       \
             const vk_vec zs = VK_VSET1(b[0]);                                                  \
-            VK_HLOOP(VK_VLOAD(a + i), zs, VEXPR)                                               \
+            VK_RLOOP(VK_VLOAD(a + i), zs, VEXPR)                                               \
         } else if (sa == 0 && sb == 1) {                                                       \
             const vk_vec xs = VK_VSET1(a[0]);                                                  \
-            VK_HLOOP(xs, VK_VLOAD(b + i), VEXPR)                                               \
+            VK_RLOOP(xs, VK_VLOAD(b + i), VEXPR)                                               \
         }                                                                                      \
         for (; i < n; i++) {                                                                   \
             float x = a[i * sa], z = b[i * sb];                                                \
-            h[i] = _cvtss_sh(EXPR, _MM_FROUND_TO_NEAREST_INT);                                 \
-            y[i] = _cvtsh_ss(h[i]);                                                            \
+            y[i] = VK_FN(r16)(EXPR);                                                           \
+            if (h) h[i] = _cvtss_sh(y[i], _MM_FROUND_TO_NEAREST_INT); /* exact: y is fp16 */  \
         }                                                                                      \
     }
-VK_VROW16(hrow_add, VK_VADD(x, z), x + z)
-VK_VROW16(hrow_sub, VK_VSUB(x, z), x - z)
-VK_VROW16(hrow_mul, VK_VMUL(x, z), x * z)
-VK_VROW16(hrow_div, VK_VDIV(x, z), x / z)
-VK_VROW16(hrow_max, VK_VMAX(x, z), VK_MAX(x, z))
-VK_VROW16(hrow_min, VK_VMIN(x, z), VK_MIN(x, z))
+VK_VROW(vrow_add, VK_VADD(x, z), x + z)
+VK_VROW(vrow_sub, VK_VSUB(x, z), x - z)
+VK_VROW(vrow_mul, VK_VMUL(x, z), x * z)
+VK_VROW(vrow_div, VK_VDIV(x, z), x / z)
+VK_VROW(vrow_max, VK_VMAX(x, z), VK_MAX(x, z))
+VK_VROW(vrow_min, VK_VMIN(x, z), VK_MIN(x, z))
 
-/* binary_row with rounding, the results also to h as fp16; 0 for the ops it does not cover
- * (the caller then converts). */
+/* The ops with a row above, rounded, the results also to h as fp16 when h is not NULL; 0 for
+ * the ops without one (binary_row then rounds after its loop; a caller with h converts). */
 static int VK_FN(binary_row16)(anet_vk_binop op, int64_t n, const float *a, int64_t sa, const float *b,
                                int64_t sb, float *y, uint16_t *h) {
     switch (op) {
-    case ANET_VK_ADD: VK_FN(hrow_add)(n, a, sa, b, sb, y, h); return 1;
-    case ANET_VK_SUB: VK_FN(hrow_sub)(n, a, sa, b, sb, y, h); return 1;
-    case ANET_VK_MUL: VK_FN(hrow_mul)(n, a, sa, b, sb, y, h); return 1;
-    case ANET_VK_DIV: VK_FN(hrow_div)(n, a, sa, b, sb, y, h); return 1;
-    case ANET_VK_MAX: VK_FN(hrow_max)(n, a, sa, b, sb, y, h); return 1;
-    case ANET_VK_MIN: VK_FN(hrow_min)(n, a, sa, b, sb, y, h); return 1;
+    case ANET_VK_ADD: VK_FN(vrow_add)(n, a, sa, b, sb, y, h); return 1;
+    case ANET_VK_SUB: VK_FN(vrow_sub)(n, a, sa, b, sb, y, h); return 1;
+    case ANET_VK_MUL: VK_FN(vrow_mul)(n, a, sa, b, sb, y, h); return 1;
+    case ANET_VK_DIV: VK_FN(vrow_div)(n, a, sa, b, sb, y, h); return 1;
+    case ANET_VK_MAX: VK_FN(vrow_max)(n, a, sa, b, sb, y, h); return 1;
+    case ANET_VK_MIN: VK_FN(vrow_min)(n, a, sa, b, sb, y, h); return 1;
     default: return 0;
     }
 }
@@ -238,15 +211,7 @@ static int VK_FN(binary_row16)(anet_vk_binop op, int64_t n, const float *a, int6
 static void VK_FN(binary_row)(anet_vk_binop op, int64_t n, const float *a, int64_t sa,
                               const float *b, int64_t sb, float *y, int rnd) {
 #ifdef VK_F16C
-    if (rnd) switch (op) {
-        case ANET_VK_ADD: VK_FN(vrow_add)(n, a, sa, b, sb, y); return;
-        case ANET_VK_SUB: VK_FN(vrow_sub)(n, a, sa, b, sb, y); return;
-        case ANET_VK_MUL: VK_FN(vrow_mul)(n, a, sa, b, sb, y); return;
-        case ANET_VK_DIV: VK_FN(vrow_div)(n, a, sa, b, sb, y); return;
-        case ANET_VK_MAX: VK_FN(vrow_max)(n, a, sa, b, sb, y); return;
-        case ANET_VK_MIN: VK_FN(vrow_min)(n, a, sa, b, sb, y); return;
-        default: break;
-        }
+    if (rnd && VK_FN(binary_row16)(op, n, a, sa, b, sb, y, NULL)) return;
 #endif
     switch (op) {
     case ANET_VK_ADD: VK_FN(row_add)(n, a, sa, b, sb, y, rnd); break;
