@@ -5,7 +5,9 @@
  * so do the programs in the chip's form and chains ending in full sums; reuse makes the arena
  * smaller, and in the lowered --update ane step the state's I/O is direct and each finite
  * check ends its update's chain; transcendental unary ops read per-program tables over every
- * fp16 value, checked for all of them. */
+ * fp16 value, checked for all of them; the TwoSum ops and products with zero whose rounding
+ * the plan drops as exact give the same bits over every fp16 value with partners chosen to
+ * round. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +35,7 @@ static double uni(double lo, double hi) {
 static int last_fused;  /* chains of more than one step in the last compiled program */
 static int last_direct; /* its fp16 inputs and outputs read / written by chains directly */
 static int last_lone;   /* full sums fused with only the op before them */
+static int last_exact2; /* additions and subtractions whose rounding the plan drops (TwoSum) */
 
 /* Runs g compiled with `flags`; returns the outputs' bytes concatenated (malloc'd), or NULL. */
 static uint8_t *run(anet_backend *be, const anet_graph *g, unsigned flags, uint8_t **ins, size_t *total,
@@ -49,6 +52,10 @@ static uint8_t *run(anet_backend *be, const anet_graph *g, unsigned flags, uint8
     for (int u = 0; u < p->nunits; u++)
         for (int i = p->units[u].first; p->units[u].fused && p->units[u].count <= 2 && i < p->units[u].first + p->units[u].count; i++)
             last_lone += p->steps[i].kind == S_REDUCE;
+    last_exact2 = 0;
+    for (int i = 0; i < p->nsteps; i++)
+        last_exact2 += p->steps[i].exact && p->steps[i].kind == S_BINARY &&
+                       (p->steps[i].op == ANET_VK_ADD || p->steps[i].op == ANET_VK_SUB);
     for (int i = 0; i < p->nin; i++) last_direct += p->in_direct[i];
     for (int i = 0; i < p->nout; i++) last_direct += p->out_direct[i];
     anet_io in[64], out[64];
@@ -201,11 +208,15 @@ static void test_lowered_programs(void) {
             int64_t ar = 0;
             CHECK(anet_backend_open("vane", &bc, &be) == ANET_OK);
             free(run(&be, sp.graph, 0, ins, &n, &ar));
-            anet_backend_close(&be);
             CHECK_MSG(last_direct >= 7 * 4, "lowered update ane: %d direct fp16 I/O", last_direct);
             /* Each parameter's finite check (gradient x 0, summed) ends its update's chain
              * instead of a chain of its own (which needs the scaled gradient in a buffer). */
             CHECK_MSG(last_lone == 0, "lowered update ane: %d sums fused with only one op", last_lone);
+            /* hi + lo is a TwoSum per parameter: its last 4 ops need no rounding, in the
+             * chip's form (through reshapes) too. */
+            free(run(&be, sp.graph, ANET_VANE_NO_H16, ins, &n, &ar)); /* the fp32 chains (native fp16 units keep rounding) */
+            CHECK_MSG(last_exact2 == 4 * 4, "lowered update ane: %d exact adds / subs (want 16)", last_exact2);
+            anet_backend_close(&be);
         }
         free_inputs(sp.graph, ins);
         anet_step_forms_free(&sf);
@@ -256,6 +267,57 @@ static void test_hand_chain(void) {
     int64_t af = 0, ap = 0;
     compare(g, ins, "hand chain", &af, &ap);
     CHECK(af < ap);
+    free_inputs(g, ins);
+    anet_graph_free(g);
+}
+
+/* TwoSum, s = a + b, bb = s - a, then a' = s - bb, da = a - a', db = b - bb, t = da + db, and a
+ * product with a zero const: the fused plan drops the rounding of those last five ops as exact
+ * (vane.c). Over every fp16 value a, each with 32 partners b: random bits, near -a (cancellation)
+ * and a scaled by 2^-k for k = 0..14 (every exponent gap where s rounds), so a dropped rounding
+ * that was not exact would change bits; and exactly those five steps are marked. */
+static void test_two_sum(void) {
+    anet_graph *g = anet_graph_new(ANET_MIL_IOS18);
+    int64_t d[2] = {128, 16384}, n = d[0] * d[1]; /* 65536 * 32 (the chip's axes stay <= 16384) */
+    int a = anet_graph_input(g, "a", anet_type_make(ANET_DT_FP16, 2, d));
+    int b = anet_graph_input(g, "b", anet_type_make(ANET_DT_FP16, 2, d));
+    int s = anet_b_binary(g, ANET_OP_ADD, "s", a, b);
+    int bb = anet_b_binary(g, ANET_OP_SUB, "bb", s, a);
+    int ap = anet_b_binary(g, ANET_OP_SUB, "ap", s, bb);
+    int da = anet_b_binary(g, ANET_OP_SUB, "da", a, ap);
+    int db = anet_b_binary(g, ANET_OP_SUB, "db", b, bb);
+    int t = anet_b_binary(g, ANET_OP_ADD, "t", db, da);
+    int z = anet_b_binary(g, ANET_OP_MUL, "z", anet_graph_const_fp16(g, "zero", -0.0f), b);
+    /* Not bb: an output written as fp16 is rounded on the way out whatever the plan drops. */
+    int outs[6] = {s, ap, da, db, t, z};
+    CHECK(z >= 0 && anet_graph_set_outputs(g, 6, outs) == ANET_OK);
+    uint8_t **ins = calloc(2, sizeof *ins);
+    anet_f16 *ha = malloc((size_t)n * sizeof *ha), *hb = malloc((size_t)n * sizeof *hb);
+    for (int64_t j = 0; j < n; j++) {
+        uint16_t x = (uint16_t)(j >> 5), k = (uint16_t)(j & 31), r = (uint16_t)(uni(0.0, 65536.0));
+        ha[j] = x;
+        if (k < 8) hb[j] = r;
+        else if (k < 16) hb[j] = (uint16_t)((x ^ 0x8000) + (r % 9) - 4);
+        else hb[j] = (uint16_t)((x & 0x8000) | ((x & 0x7fff) - ((uint16_t)(k - 16) << 10) + (r % 5) - 2));
+    }
+    ins[0] = (uint8_t *)ha;
+    ins[1] = (uint8_t *)hb;
+    int64_t af = 0, ap_ = 0;
+    compare(g, ins, "TwoSum and a product with zero", &af, &ap_);
+    anet_backend be;
+    anet_backend_config cfg = {ANET_CHIP_M4, ANET_NUMERICS_FP16, 0};
+    anet_program *p = NULL;
+    CHECK(anet_backend_open("vane", &cfg, &be) == ANET_OK);
+    CHECK(anet_vane_compile_graph_opts(be.state, g, ANET_VANE_NO_H16, &p) == ANET_OK);
+    char marked[64] = "";
+    for (int i = 0; p && i < p->nsteps; i++)
+        if (p->steps[i].exact && strlen(marked) + strlen(g->values[p->steps[i].out].name) + 2 < sizeof marked) {
+            strcat(marked, " ");
+            strcat(marked, g->values[p->steps[i].out].name);
+        }
+    CHECK_MSG(strcmp(marked, " ap da db t z") == 0, "steps marked exact:%s (want ap da db t z)", marked);
+    if (p) be.ops->release(be.state, p);
+    anet_backend_close(&be);
     free_inputs(g, ins);
     anet_graph_free(g);
 }
@@ -321,6 +383,7 @@ int main(void) {
     test_unary_tables();
     test_step_programs();
     test_hand_chain();
+    test_two_sum();
     test_sink_chain();
     test_lowered_programs();
     TEST_MAIN_END();

@@ -414,7 +414,7 @@ void anet_vane_run_fused(const anet_program *p, const unit *u) {
             /* Binary ops and selects round in their own loop; the rest after it, in the tile. */
             switch (s->kind) {
             case S_BINARY:
-                if (s->out_io >= 0 && s->round && k->binary_row16 &&
+                if (s->out_io >= 0 && (s->round || s->exact) && k->binary_row16 && /* (exact: rounds to itself) */
                     k->binary_row16((anet_vk_binop)s->op, cnt, x[0], st[0], x[1], st[1], y,
                                     (anet_f16 *)p->cur_out[s->out_io] + t))
                     continue; /* the fp16 output is written */

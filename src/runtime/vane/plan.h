@@ -34,6 +34,7 @@ typedef struct step {
     int out;
     int64_t ny;
     int round; /* round the output to fp16 */
+    int exact; /* fp16 numerics, rounding dropped: the fp32 result is an fp16 value (vane.c) */
     /* elementwise */
     anet_vk_bcast bc;
     int op; /* anet_vk_binop / anet_vk_unop / anet_vk_redop */

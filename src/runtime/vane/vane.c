@@ -139,14 +139,79 @@ static void drop_output_rounding(anet_program *p, const anet_graph *g, const int
     free(read);
 }
 
+/* A const whose every element is +0 or -0 (a finite check multiplies by one). */
+static int const_zero(const anet_graph *g, const int *alias, int v) {
+    int r = v >= 0 && alias[v] >= 0 ? alias[v] : v;
+    if (r < 0 || g->values[r].producer < 0) return 0;
+    const anet_op *op = &g->ops[g->values[r].producer];
+    if (op->kind != ANET_OP_CONST || !op->val || !op->val->data) return 0;
+    int64_t n = anet_type_elements(&op->val->type);
+    anet_dtype dt = op->val->type.dtype;
+    if ((dt != ANET_DT_FP16 && dt != ANET_DT_FP32) || n < 1 || op->val->nbytes < (size_t)n * anet_dtype_size(dt)) return 0;
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t bits = dt == ANET_DT_FP16 ? (uint32_t)((const anet_f16 *)op->val->data)[i] << 16 : 0;
+        if (dt == ANET_DT_FP32) memcpy(&bits, (const float *)op->val->data + i, sizeof bits);
+        if (bits << 1 != 0) return 0; /* anything but the sign bit */
+    }
+    return 1;
+}
+
+/* Knuth's TwoSum: with s = RN(a + b) and bb = RN(s - a), the four ops
+ *     a' = s - bb,  da = a - a',  db = b - bb,  t = da + db
+ * have fp16 results exactly (t = a + b - s). Checked for every pair of fp16 values a, b
+ * (NaN, infinities and subnormals too) with F16C rounding: bb itself is not always exact, the
+ * four are. The --update ane step carries each weight as hi + lo this way. Finds t's step
+ * and marks those four steps; needs every operand one element per output element. */
+static void mark_two_sum(anet_program *p, const anet_graph *g, const int *alias, const int *made, int t, char *exact) {
+#define R(v) ((v) >= 0 && alias[v] >= 0 ? alias[v] : (v))
+#define BIN(i, o) ((i) >= 0 && p->steps[i].kind == S_BINARY && p->steps[i].op == (o))
+    const step *ts = &p->steps[t];
+    if (!BIN(t, ANET_VK_ADD)) return;
+    for (int sw = 0; sw < 2; sw++) {
+        int da = made[R(ts->in[sw])], db = made[R(ts->in[1 - sw])];
+        if (!BIN(da, ANET_VK_SUB) || !BIN(db, ANET_VK_SUB)) continue;
+        int a = R(p->steps[da].in[0]), ap = made[R(p->steps[da].in[1])];
+        int b = R(p->steps[db].in[0]), bb = made[R(p->steps[db].in[1])];
+        if (!BIN(ap, ANET_VK_SUB) || !BIN(bb, ANET_VK_SUB)) continue;
+        int s = made[R(p->steps[bb].in[0])];
+        if (!BIN(s, ANET_VK_ADD) || R(p->steps[bb].in[1]) != a || made[R(p->steps[ap].in[0])] != s ||
+            made[R(p->steps[ap].in[1])] != bb)
+            continue;
+        int sa = R(p->steps[s].in[0]), sb = R(p->steps[s].in[1]);
+        if (!((sa == a && sb == b) || (sa == b && sb == a))) continue;
+        const int six[6] = {s, bb, ap, da, db, t};
+        int ok = p->steps[s].round && p->steps[bb].round;
+        for (int k = 0; ok && k < 6; k++) {
+            const step *q = &p->steps[six[k]];
+            ok = g->values[q->out].type.dtype == ANET_DT_FP16 && q->ny == ts->ny;
+            for (int j = 0; ok && j < 2; j++)
+                ok = g->values[q->in[j]].type.dtype == ANET_DT_FP16 &&
+                     anet_type_elements(&g->values[q->in[j]].type) == q->ny;
+        }
+        if (!ok) continue;
+        exact[ap] = exact[da] = exact[db] = exact[t] = 1;
+        return;
+    }
+#undef BIN
+#undef R
+}
+
 /* Ops whose result is one of their fp16 operands, or 0 / 1, give an fp16 value exactly: max,
- * min, the comparisons, abs, relu, a select between fp16 values, an fp16-to-fp16 cast. Every
+ * min, the comparisons, abs, relu, a select between fp16 values, an fp16-to-fp16 cast, a
+ * product with a zero const (+-0 or NaN); so do the last four ops of a TwoSum (above). Every
  * fp16 value a step of the fp32 path reads is fp16 exactly (rounded where made, converted from
  * fp16 where given; an unrounded buffer is read only by native fp16 units, fuse.c), so such a
- * step's rounding pass changes no bit and is dropped (in Adam's chain, 3 of ~27 ops per
+ * step's rounding pass changes no bit and is dropped (in Adam's chain, 8 of ~27 ops per
  * parameter). Native fp16 units are left as they are. */
-static void drop_exact_rounding(anet_program *p, const anet_graph *g) {
+static void drop_exact_rounding(anet_program *p, const anet_graph *g, const int *alias) {
 #define F16(v) ((v) >= 0 && g->values[v].type.dtype == ANET_DT_FP16)
+    int *made = malloc((size_t)(g->nvalues > 0 ? g->nvalues : 1) * sizeof *made);
+    char *two_sum = calloc((size_t)(p->nsteps > 0 ? p->nsteps : 1), 1);
+    if (made && two_sum) {
+        for (int v = 0; v < g->nvalues; v++) made[v] = -1;
+        for (int i = 0; i < p->nsteps; i++) made[p->steps[i].out] = i;
+        for (int i = 0; i < p->nsteps; i++) mark_two_sum(p, g, alias, made, i, two_sum);
+    } /* else: no TwoSum marks; correct, only slower */
     for (int u = 0; u < p->nunits; u++) {
         if (p->units[u].h16) continue;
         for (int i = p->units[u].first; i < p->units[u].first + p->units[u].count; i++) {
@@ -154,16 +219,24 @@ static void drop_exact_rounding(anet_program *p, const anet_graph *g) {
             int exact = 0;
             if (s->kind == S_BINARY)
                 exact = s->op == ANET_VK_GT || s->op == ANET_VK_GE || s->op == ANET_VK_LT || s->op == ANET_VK_EQ ||
-                        ((s->op == ANET_VK_MAX || s->op == ANET_VK_MIN) && F16(s->in[0]) && F16(s->in[1]));
+                        ((s->op == ANET_VK_MAX || s->op == ANET_VK_MIN) && F16(s->in[0]) && F16(s->in[1])) ||
+                        (s->op == ANET_VK_MUL && ((F16(s->in[0]) && const_zero(g, alias, s->in[1])) ||
+                                                  (F16(s->in[1]) && const_zero(g, alias, s->in[0])))) ||
+                        (two_sum && two_sum[i]);
             else if (s->kind == S_UNARY)
                 exact = (s->op == ANET_VK_ABS || s->op == ANET_VK_RELU) && !s->lut && F16(s->in[0]);
             else if (s->kind == S_SELECT)
                 exact = F16(s->in[1]) && F16(s->in[2]);
             else if (s->kind == S_COPY)
                 exact = F16(s->in[0]);
-            if (exact) s->round = 0;
+            if (exact && s->round) {
+                s->round = 0;
+                s->exact = 1;
+            }
         }
     }
+    free(made);
+    free(two_sum);
 #undef F16
 }
 
@@ -223,7 +296,7 @@ anet_status anet_vane_compile_graph_opts(void *state, const anet_graph *g, unsig
     if ((st = anet_vane_layout(p, g, alias, need, flags)) != ANET_OK) goto fail;
     if (!(flags & ANET_VANE_NO_FUSE)) { /* op-by-op: the reference */
         drop_output_rounding(p, g, alias);
-        drop_exact_rounding(p, g);
+        drop_exact_rounding(p, g, alias);
     }
     /* Consts: converted once, now. */
     for (int o = 0; o < g->nops; o++) {
