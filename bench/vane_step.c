@@ -71,6 +71,10 @@ int main(int argc, char **argv) {
     const unsigned flags[3] = {ANET_VANE_NO_FUSE | ANET_VANE_NO_REUSE, 0, ANET_VANE_NO_H16};
     anet_program *p[3];
     int nplans = anet_vane_h16_cpu() ? 3 : 2; /* without the set, the fp32 chains are the fused plan */
+    if (only == 2 && nplans < 3) {
+        printf("(no native fp16 arithmetic on this CPU: the fused plan's chains are fp32; timing it)\n");
+        only = 1;
+    }
     for (int k = 0; k < nplans; k++)
         if (anet_vane_compile_graph_opts(be.state, sp.graph, flags[k], &p[k]) != ANET_OK) {
             fprintf(stderr, "vane_step: %s\n", anet_last_error());
@@ -102,14 +106,19 @@ int main(int argc, char **argv) {
     for (int u = 0; u < p[1]->nunits; u++) fused += p[1]->units[u].fused && p[1]->units[u].count > 1;
     printf("vane train step mlp:%s batch %d update=%s form %s (%d steps; fused: %d units, %d chains), kernels %s\n", model,
            batch, update, form, p[0]->nsteps, p[1]->nunits, fused, p[1]->k->name);
-    printf("  op-by-op, one buffer per value: %8.1f us/eval   arena %7.1f MiB\n", best[0] * 1e6,
-           (double)p[0]->arena_floats * 4 / 1048576.0);
-    printf("  fused, buffers reused:          %8.1f us/eval   arena %7.1f MiB\n", best[1] * 1e6,
-           (double)p[1]->arena_floats * 4 / 1048576.0);
-    if (nplans == 3) printf("  fused, chains in fp32 arithmetic: %7.1f us/eval (native fp16 chains %.2fx faster)\n",
-                            best[2] * 1e6, best[2] / best[1]);
-    printf("  speedup %.2fx, arena %.2fx smaller\n", best[0] / best[1],
-           (double)p[0]->arena_floats / (double)p[1]->arena_floats);
+    /* With --plan, only that plan was timed: print it alone, no ratios. */
+    if (only < 0 || only == 0)
+        printf("  op-by-op, one buffer per value: %8.1f us/eval   arena %7.1f MiB\n", best[0] * 1e6,
+               (double)p[0]->arena_floats * 4 / 1048576.0);
+    if (only < 0 || only == 1)
+        printf("  fused, buffers reused:          %8.1f us/eval   arena %7.1f MiB\n", best[1] * 1e6,
+               (double)p[1]->arena_floats * 4 / 1048576.0);
+    if (nplans == 3 && (only < 0 || only == 2))
+        printf("  fused, chains in fp32 arithmetic: %7.1f us/eval%s", best[2] * 1e6, only < 0 ? "" : "\n");
+    if (nplans == 3 && only < 0) printf(" (native fp16 chains %.2fx faster)\n", best[2] / best[1]);
+    if (only < 0)
+        printf("  speedup %.2fx, arena %.2fx smaller\n", best[0] / best[1],
+               (double)p[0]->arena_floats / (double)p[1]->arena_floats);
     for (int i = 0; i < p[0]->nin; i++) free(in[i].data);
     for (int i = 0; i < p[0]->nout; i++) free(out[i].data);
     for (int k = 0; k < nplans; k++) be.ops->release(be.state, p[k]);
