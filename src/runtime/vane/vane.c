@@ -158,10 +158,9 @@ static int const_zero(const anet_graph *g, const int *alias, int v) {
 
 /* Knuth's TwoSum: with s = RN(a + b) and bb = RN(s - a), the four ops
  *     a' = s - bb,  da = a - a',  db = b - bb,  t = da + db
- * have fp16 results exactly (t = a + b - s). Checked for every pair of fp16 values a, b
- * (NaN, infinities and subnormals too) with F16C rounding: bb itself is not always exact, the
- * four are. The --update ane step carries each weight as hi + lo this way. Finds t's step
- * and marks those four steps; needs every operand one element per output element. */
+ * have fp16 results exactly (t = a + b - s); bb itself does not always (tests/test_two_sum.c,
+ * every pair of fp16 values with --all). The --update ane step carries each weight as hi + lo
+ * this way. Finds t's step and marks those four; every operand one element per output. */
 static void mark_two_sum(anet_program *p, const anet_graph *g, const int *alias, const int *made, int t, char *exact) {
 #define R(v) ((v) >= 0 && alias[v] >= 0 ? alias[v] : (v))
 #define BIN(i, o) ((i) >= 0 && p->steps[i].kind == S_BINARY && p->steps[i].op == (o))
