@@ -1,6 +1,7 @@
 /* vane's fused, liveness-packed plan against op-by-op execution in one buffer per value: the
  * training and eval programs of the step builder (update cpu and ane, adam and sgd, sizes with
- * several tiles and a tail) and a hand-made chain with broadcasts, selects, casts, reshapes and
+ * several tiles and a tail, MLPs and a small CNN), the character transformer's --update ane
+ * training program, and a hand-made chain with broadcasts, selects, casts, reshapes and
  * values read both inside and after a chain give the same bits, in fp16 and fp32 numerics, and
  * so do the programs in the chip's form and chains ending in full sums; reuse makes the arena
  * smaller, and in the lowered --update ane step the state's I/O is direct and each finite
@@ -20,6 +21,7 @@
 #include "runtime/vane/plan.h"
 #include "runtime/vane/vane.h"
 #include "train/model.h"
+#include "train/seq_program.h"
 #include "plan/forms.h"
 #include "train/step.h"
 #include "train/step_forms.h"
@@ -58,7 +60,12 @@ static uint8_t *run(anet_backend *be, const anet_graph *g, unsigned flags, uint8
                        (p->steps[i].op == ANET_VK_ADD || p->steps[i].op == ANET_VK_SUB);
     for (int i = 0; i < p->nin; i++) last_direct += p->in_direct[i];
     for (int i = 0; i < p->nout; i++) last_direct += p->out_direct[i];
-    anet_io in[64], out[64];
+    anet_io in[256], out[256];
+    if (p->nin > 256 || p->nout > 256) {
+        fprintf(stderr, "run: %d inputs, %d outputs: more than this test holds\n", p->nin, p->nout);
+        be->ops->release(be->state, p);
+        return NULL;
+    }
     size_t sz = 0;
     for (int i = 0; i < p->nin; i++) in[i] = (anet_io){ins[i], p->in[i].nbytes};
     for (int i = 0; i < p->nout; i++) sz += p->out[i].nbytes;
@@ -139,9 +146,10 @@ static void free_inputs(const anet_graph *g, uint8_t **ins) {
 }
 
 static void test_step_programs(void) {
-    const char *models[] = {"mlp:20-16-5", "mlp:150-60-5"}; /* 9000 weights: 3 tiles with a tail */
-    const int batches[] = {7, 33};
-    for (int m = 0; m < 2; m++)
+    const char *models[] = {"mlp:20-16-5", "mlp:150-60-5", /* 9000 weights: 3 tiles with a tail */
+                            "in:2x8x8,conv:4x3x3:pad1,relu,maxpool:2,flatten,linear:10"}; /* a layer graph */
+    const int batches[] = {7, 33, 5};
+    for (int m = 0; m < 3; m++)
         for (int upd = 0; upd < 2; upd++)
             for (int opt = 0; opt < 2; opt++) {
                 anet_step_config cfg;
@@ -222,6 +230,36 @@ static void test_lowered_programs(void) {
         anet_step_forms_free(&sf);
         anet_step_program_free(&sp);
     }
+}
+
+/* The character transformer's --update ane training program (layer norms, attention, the
+ * global norm and clipping, AdamW with hi + lo weights), plain form: the same bits fused and op
+ * by op, and every parameter's TwoSum found (4 exact adds / subs each) in the fp32 chains. */
+static void test_transformer_program(void) {
+    anet_tfm_config c;
+    memset(&c, 0, sizeof c);
+    c.layers = 1; c.dim = 32; c.heads = 2; c.ctx = 16; c.vocab = 20;
+    anet_seq_build_opts bo = {NULL, ANET_UPDATE_ANE, {ANET_OPT_ADAMW, 1e-2f, 0, 0.9f, 0.999f, 1e-8f, 0.1f}, 1.0f};
+    anet_seq_program sp;
+    memset(&sp, 0, sizeof sp);
+    if (anet_seq_build(&c, 3, ANET_SEQ_TRAIN, &bo, &sp) != ANET_OK) {
+        CHECK_MSG(0, "transformer build: %s", anet_last_error());
+        return;
+    }
+    uint8_t **ins = make_inputs(sp.g, -1.0, 1.0);
+    int64_t af = 0, ap = 0;
+    compare(sp.g, ins, "transformer train update ane", &af, &ap);
+    anet_backend be;
+    anet_backend_config bc = {ANET_CHIP_M4, ANET_NUMERICS_FP16, 1};
+    size_t n = 0;
+    int64_t ar = 0;
+    CHECK(anet_backend_open("vane", &bc, &be) == ANET_OK);
+    free(run(&be, sp.g, ANET_VANE_NO_H16, ins, &n, &ar));
+    CHECK_MSG(last_exact2 == 4 * anet_tfm_nparams(&c), "transformer: %d exact adds / subs for %d parameters", last_exact2,
+              anet_tfm_nparams(&c));
+    anet_backend_close(&be);
+    free_inputs(sp.g, ins);
+    anet_seq_program_free(NULL, &sp);
 }
 
 /* A chain over [3,5,700] (several tiles, a tail, operands broadcast from [3,1,700], [1,5,1] and
@@ -384,6 +422,7 @@ int main(void) {
     test_step_programs();
     test_hand_chain();
     test_two_sum();
+    test_transformer_program();
     test_sink_chain();
     test_lowered_programs();
     TEST_MAIN_END();
