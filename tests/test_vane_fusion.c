@@ -145,6 +145,15 @@ static void free_inputs(const anet_graph *g, uint8_t **ins) {
     free(ins);
 }
 
+/* g compiled alone with `flags` on a fresh fp16 vane (for looking at the plan), or NULL. */
+static anet_program *compile_fp16(anet_backend *be, const anet_graph *g, unsigned flags) {
+    anet_backend_config cfg = {ANET_CHIP_M4, ANET_NUMERICS_FP16, 0};
+    anet_program *p = NULL;
+    CHECK(anet_backend_open("vane", &cfg, be) == ANET_OK);
+    CHECK(anet_vane_compile_graph_opts(be->state, g, flags, &p) == ANET_OK);
+    return p;
+}
+
 static void test_step_programs(void) {
     const char *models[] = {"mlp:20-16-5", "mlp:150-60-5", /* 9000 weights: 3 tiles with a tail */
                             "in:2x8x8,conv:4x3x3:pad1,relu,maxpool:2,flatten,linear:10"}; /* a layer graph */
@@ -343,10 +352,7 @@ static void test_two_sum(void) {
     int64_t af = 0, ap_ = 0;
     compare(g, ins, "TwoSum and a product with zero", &af, &ap_);
     anet_backend be;
-    anet_backend_config cfg = {ANET_CHIP_M4, ANET_NUMERICS_FP16, 0};
-    anet_program *p = NULL;
-    CHECK(anet_backend_open("vane", &cfg, &be) == ANET_OK);
-    CHECK(anet_vane_compile_graph_opts(be.state, g, ANET_VANE_NO_H16, &p) == ANET_OK);
+    anet_program *p = compile_fp16(&be, g, ANET_VANE_NO_H16);
     char marked[64] = "";
     for (int i = 0; p && i < p->nsteps; i++)
         if (p->steps[i].exact && strlen(marked) + strlen(g->values[p->steps[i].out].name) + 2 < sizeof marked) {
@@ -404,10 +410,7 @@ static void test_unary_tables(void) {
     int64_t af = 0, ap = 0;
     compare(g, ins, "unary ops over every fp16 value", &af, &ap);
     anet_backend be;
-    anet_backend_config cfg = {ANET_CHIP_M4, ANET_NUMERICS_FP16, 0};
-    anet_program *p = NULL;
-    CHECK(anet_backend_open("vane", &cfg, &be) == ANET_OK);
-    CHECK(anet_vane_compile_graph_opts(be.state, g, 0, &p) == ANET_OK);
+    anet_program *p = compile_fp16(&be, g, 0);
     int tables = 0;
     for (int i = 0; p && i < p->nsteps; i++) tables += p->steps[i].lut != NULL;
     CHECK_MSG(tables == 4, "%d of 4 unary ops read tables", tables);
