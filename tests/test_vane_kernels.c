@@ -421,7 +421,8 @@ static void test_sum_zero_blocks(void) {
 /* Softmax along a strided axis goes over tiles of columns (kernels.c); every element must get
  * the bits of the plain column-by-column walk written here (max with NaN taking over, expf,
  * the sum in axis order, one reciprocal): inner 1, a partial tile, and more than a tile (300:
- * a full tile and a partial one), with a NaN column, an all -inf column and in-place use. */
+ * a full tile and a partial one), with a NaN column, an all -inf column, masked scores and
+ * values around expf's underflow, and in-place use. */
 static void test_softmax_order(void) {
     const int64_t inners[3] = {1, 13, 300}, n = 7, outer = 2;
     for (int c = 0; c < 3; c++) {
@@ -432,6 +433,9 @@ static void test_softmax_order(void) {
             r = r * 1664525u + 1013904223u;
             x[k] = ((float)(r >> 8) / 16777216.0f - 0.5f) * 20.0f;
         }
+        /* Masked scores and the edge of expf's underflow (kernels.c skips its slow path). */
+        static const float low[8] = {-65504.0f, -1e4f, -104.5f, -104.0f, -103.97f, -103.9f, -87.4f, -120.0f};
+        for (int64_t k = 0; k < total; k += 3) x[k] = low[(k / 3) % 8];
         if (inner > 3) {
             x[inner + 2] = NAN; /* column 2 of outer 0, row 1 */
             for (int64_t i = 0; i < n; i++) x[i * inner + 3] = -INFINITY;

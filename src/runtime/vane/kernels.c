@@ -64,6 +64,11 @@ int anet_vk_bcast_plan(anet_vk_bcast *p, int out_rank, const int64_t *out_dims, 
  * of them (vectorizable, cache-friendly) with per-column max and sum kept in the same i order:
  * the same operations on every element as the column-by-column walk, so the same bits. */
 #define SOFTMAX_TILE 256
+/* expf is +0 below ln(2^-150) = -103.97...; glibc gets there through its underflow path
+ * (errno, a raised exception), which is slow, and a causal mask sends half of the attention
+ * scores through it. The same bits without it. */
+static inline float exp_softmax(float d) { return d < -104.0f ? 0.0f : expf(d); }
+
 void anet_vk_softmax(int64_t outer, int64_t n, int64_t inner, const float *x, float *y) {
     for (int64_t o = 0; o < outer; o++) {
         if (inner == 1) {
@@ -73,7 +78,7 @@ void anet_vk_softmax(int64_t outer, int64_t n, int64_t inner, const float *x, fl
             for (int64_t i = 0; i < n; i++)
                 if (xs[i] > m || xs[i] != xs[i]) m = xs[i];
             float s = 0.0f;
-            for (int64_t i = 0; i < n; i++) s += ys[i] = expf(xs[i] - m);
+            for (int64_t i = 0; i < n; i++) s += ys[i] = exp_softmax(xs[i] - m);
             float inv = 1.0f / s;
             for (int64_t i = 0; i < n; i++) ys[i] *= inv;
             continue;
@@ -91,7 +96,7 @@ void anet_vk_softmax(int64_t outer, int64_t n, int64_t inner, const float *x, fl
                 }
             for (int64_t i = 0; i < n; i++)
                 for (int64_t j = 0; j < w; j++) {
-                    float e = expf(xs[i * inner + j] - m[j]);
+                    float e = exp_softmax(xs[i * inner + j] - m[j]);
                     ys[i * inner + j] = e;
                     s[j] += e;
                 }
