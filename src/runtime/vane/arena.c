@@ -88,7 +88,7 @@ anet_status anet_vane_layout(anet_program *p, const anet_graph *g, const int *al
     for (int o = 0; o < g->nops; o++)
         if (g->ops[o].kind == ANET_OP_CONST && g->ops[o].noutputs > 0) { from[g->ops[o].outputs[0]] = -1; to[g->ops[o].outputs[0]] = END; }
     for (int i = 0; i < g->noutputs; i++) {
-        int r = alias[g->outputs[i]] >= 0 ? alias[g->outputs[i]] : g->outputs[i];
+        int r = anet_vane_root(alias, g->outputs[i]);
         to[r] = END;
     }
     for (int u = 0; u < p->nunits; u++)
@@ -100,7 +100,7 @@ anet_status anet_vane_layout(anet_program *p, const anet_graph *g, const int *al
             if (s->has_bias) rd[n++] = s->bias;
             for (int k = 0; k < n + s->nparts; k++) {
                 int v = k < n ? rd[k] : s->parts[k - n];
-                int r = alias[v] >= 0 ? alias[v] : v;
+                int r = anet_vane_root(alias, v);
                 if (u > to[r]) to[r] = u;
             }
         }

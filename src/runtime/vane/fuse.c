@@ -27,8 +27,6 @@ static int is_sink(const step *s, int64_t cn) {
     return n == cn;
 }
 
-static int root_of(const int *alias, int v) { return v >= 0 && alias[v] >= 0 ? alias[v] : v; }
-
 /* Runs BODY with v = each value step s reads. */
 #define FOR_INPUTS(s, v, BODY)                                            \
     do {                                                                  \
@@ -86,7 +84,7 @@ static anet_status order_steps(sched *c, const int *idx, int n) {
         if (nc > 0) {
             int dep = 0, after = 0;
             FOR_INPUTS(s, v, {
-                int r = root_of(c->alias, v);
+                int r = anet_vane_root(c->alias, v);
                 if (c->owner[r] == id) dep = 1;
                 if (c->sink[r] == id || c->after[r] == id) after = 1;
             });
@@ -149,18 +147,18 @@ static void h16_sources(anet_program *p, const anet_graph *g, const int *alias, 
     for (int v = 0; v < nv; v++) { only[v] = 1; io[v] = -1; }
     for (int i = 0; i < g->ninputs; i++)
         if (g->values[g->inputs[i]].type.dtype == ANET_DT_FP16) io[g->inputs[i]] = i;
-    for (int j = 0; j < g->noutputs; j++) only[root_of(alias, g->outputs[j])] = 0;
+    for (int j = 0; j < g->noutputs; j++) only[anet_vane_root(alias, g->outputs[j])] = 0;
     for (int i = 0; i < p->nsteps; i++) {
         step *s = &p->steps[i];
         int h = p->units[unit_of[i]].h16;
         for (int k = 0; k < 3; k++) {
             if (s->in[k] < 0) continue;
-            int r = root_of(alias, s->in[k]);
+            int r = anet_vane_root(alias, s->in[k]);
             if (!h || s->src[k] != SRC_FULL) only[r] = 0;
             else if (io[r] >= 0) { s->src[k] = SRC_FULL16; s->src_io[k] = io[r]; }
         }
-        if (s->has_bias) only[root_of(alias, s->bias)] = 0;
-        for (int k = 0; k < s->nparts; k++) only[root_of(alias, s->parts[k])] = 0;
+        if (s->has_bias) only[anet_vane_root(alias, s->bias)] = 0;
+        for (int k = 0; k < s->nparts; k++) only[anet_vane_root(alias, s->parts[k])] = 0;
     }
     for (int u = 0; u < p->nunits; u++)
         if (!p->units[u].fused && only[p->steps[p->units[u].first].out]) p->steps[p->units[u].first].round = 0;
@@ -179,7 +177,7 @@ static void h16_sources(anet_program *p, const anet_graph *g, const int *alias, 
             if (!p->units[unit_of[i]].h16) continue;
             if (s->out_io >= 0) p->h16_io[n++] = s->out_io;
             for (int k = 0; k < 3; k++) {
-                int r = s->src[k] == SRC_FULL16 ? root_of(alias, s->in[k]) : -1;
+                int r = s->src[k] == SRC_FULL16 ? anet_vane_root(alias, s->in[k]) : -1;
                 if (r < 0 || io[r]) continue;
                 io[r] = 1;
                 p->h16_io[n++] = -1 - s->src_io[k];
@@ -230,7 +228,7 @@ anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *
     for (int i = 0; i < ns; i++) {
         const step *s = &p->steps[i];
         FOR_INPUTS(s, v, {
-            int r = root_of(alias, v);
+            int r = anet_vane_root(alias, v);
             if (use_unit[r] == -1) use_unit[r] = unit_of[i];
             else if (use_unit[r] != unit_of[i]) use_unit[r] = -2;
             last_in_unit[r] = i;
@@ -246,7 +244,7 @@ anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *
     for (int i = 0; i < g->ninputs; i++)
         if (g->values[g->inputs[i]].type.dtype == ANET_DT_FP16) in_io[g->inputs[i]] = i;
     for (int j = 0; j < g->noutputs; j++) {
-        int v = g->outputs[j], r = root_of(alias, v);
+        int v = g->outputs[j], r = anet_vane_root(alias, v);
         in_io[r] = -1;
         if (out_io[r] == -1 && g->values[v].type.dtype == ANET_DT_FP16) out_io[r] = j;
         else out_io[r] = -2; /* twice an output, or fp32: through the arena */
@@ -254,18 +252,18 @@ anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *
     for (int i = 0; i < ns; i++) {
         const step *s = &p->steps[i];
         int fused = p->units[unit_of[i]].fused;
-        FOR_INPUTS(s, v, if (!fused || s->has_bias || s->nparts) in_io[root_of(alias, v)] = -1);
+        FOR_INPUTS(s, v, if (!fused || s->has_bias || s->nparts) in_io[anet_vane_root(alias, v)] = -1);
         for (int k = 0; fused && k < 3; k++)
             if (s->in[k] >= 0 && s->kind != S_UNARY && s->kind != S_COPY && s->kind != S_REDUCE &&
                 operand_mode(g, s, k) != SRC_FULL)
-                in_io[root_of(alias, s->in[k])] = -1;
+                in_io[anet_vane_root(alias, s->in[k])] = -1;
     }
     for (int i = 0; i < ns; i++) /* an output a fused step does not write tile by tile keeps its buffer */
         if ((!p->units[unit_of[i]].fused || p->steps[i].kind == S_REDUCE) && out_io[p->steps[i].out] >= 0)
             out_io[p->steps[i].out] = -2;
     for (int i = 0; i < g->ninputs; i++) if (in_io[g->inputs[i]] == i) p->in_direct[i] = 1;
     for (int j = 0; j < g->noutputs; j++) {
-        int r = root_of(alias, g->outputs[j]);
+        int r = anet_vane_root(alias, g->outputs[j]);
         if (out_io[r] == j) {
             int made = 0;
             for (int i = 0; i < ns; i++) if (p->steps[i].out == r) made = 1;
@@ -301,7 +299,7 @@ anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *
             for (int k = 0; k < 3; k++) {
                 s->src_slot[k] = -1;
                 if (s->in[k] < 0) continue;
-                int r = root_of(alias, s->in[k]);
+                int r = anet_vane_root(alias, s->in[k]);
                 int held_slot = -1;
                 for (int q = 0; q < cap; q++) if (slot_busy[q] == r) held_slot = q;
                 if (held_slot >= 0) { s->src[k] = SRC_SLOT; s->src_slot[k] = held_slot; continue; }
@@ -319,7 +317,7 @@ anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *
                     int keep = 0;
                     for (int j = i + 1; s->src[k] == SRC_IN16 && !keep && j < un->first + un->count; j++)
                         for (int kk = 0; kk < 3; kk++)
-                            if (p->steps[j].in[kk] >= 0 && root_of(alias, p->steps[j].in[kk]) == r) keep = 1;
+                            if (p->steps[j].in[kk] >= 0 && anet_vane_root(alias, p->steps[j].in[kk]) == r) keep = 1;
                     if (s->src[k] == SRC_IN16 && !keep) s->once16 |= 1u << k;
                     slot_busy[q] = keep ? r : -3;
                     gath[k] = keep ? -1 : q;
@@ -339,7 +337,7 @@ anet_status anet_vane_schedule(anet_program *p, const anet_graph *g, const int *
             /* Free the slots of values whose last reader this is. */
             for (int k = 0; k < 3; k++) {
                 if (s->src[k] != SRC_SLOT || s->in[k] < 0) continue;
-                int r = root_of(alias, s->in[k]);
+                int r = anet_vane_root(alias, s->in[k]);
                 if (last_in_unit[r] == i) slot_busy[s->src_slot[k]] = -1;
             }
             if (internal && last_in_unit[s->out] < i) slot_busy[s->slot] = -1; /* never read */

@@ -111,6 +111,10 @@ struct anet_io_span {
 /* Floats per tile slot of a native fp16 unit (2 * this many fp16 elements per tile). */
 #define VANE_H16_SLOT 512
 
+/* The value whose buffer v shares (a reshape or identity aliases its input; alias[] from
+ * anet_vane_plan_op), or v itself; -1 stays -1. */
+static inline int anet_vane_root(const int *alias, int v) { return v >= 0 && alias[v] >= 0 ? alias[v] : v; }
+
 struct anet_program {
     int fp16;
     int nvalues;

@@ -117,40 +117,36 @@ static int in_slot(const step *s, int k) { return s->src[k] == SRC_SLOT || s->sr
 static void drop_output_rounding(anet_program *p, const anet_graph *g, const int *alias) {
     char *read = calloc((size_t)(g->nvalues > 0 ? g->nvalues : 1), 1);
     if (!read) return; /* keep rounding: correct, only slower */
-#define ROOT(v) (alias[v] >= 0 ? alias[v] : (v))
     for (int i = 0; i < p->nsteps; i++) {
         const step *s = &p->steps[i];
-        for (int k = 0; k < 3; k++) if (s->in[k] >= 0) read[ROOT(s->in[k])] = 1;
-        if (s->has_bias) read[ROOT(s->bias)] = 1;
-        for (int k = 0; k < s->nparts; k++) read[ROOT(s->parts[k])] = 1;
+        for (int k = 0; k < 3; k++) if (s->in[k] >= 0) read[anet_vane_root(alias, s->in[k])] = 1;
+        if (s->has_bias) read[anet_vane_root(alias, s->bias)] = 1;
+        for (int k = 0; k < s->nparts; k++) read[anet_vane_root(alias, s->parts[k])] = 1;
     }
     for (int u = 0; u < p->nunits; u++) {
         if (p->units[u].fused) continue;
         step *s = &p->steps[p->units[u].first];
-        int r = ROOT(s->out), outs = 0, ok = s->round && !read[r];
+        int r = anet_vane_root(alias, s->out), outs = 0, ok = s->round && !read[r];
         for (int j = 0; ok && j < p->nout; j++) {
-            if (ROOT(p->out[j].value) != r) continue;
+            if (anet_vane_root(alias, p->out[j].value) != r) continue;
             outs++;
             if (p->out[j].dtype != ANET_DT_FP16 || p->out_direct[j]) ok = 0;
         }
         if (ok && outs > 0) s->round = 0;
     }
-#undef ROOT
     free(read);
 }
 
 /* A const whose every element is +0 or -0 (a finite check multiplies by one). */
 static int const_zero(const anet_graph *g, const int *alias, int v) {
-    int r = v >= 0 && alias[v] >= 0 ? alias[v] : v;
-    if (r < 0 || g->values[r].producer < 0) return 0;
-    const anet_op *op = &g->ops[g->values[r].producer];
-    if (op->kind != ANET_OP_CONST || !op->val || !op->val->data) return 0;
-    int64_t n = anet_type_elements(&op->val->type);
-    anet_dtype dt = op->val->type.dtype;
-    if ((dt != ANET_DT_FP16 && dt != ANET_DT_FP32) || n < 1 || op->val->nbytes < (size_t)n * anet_dtype_size(dt)) return 0;
+    const anet_const *k = anet_graph_const_of(g, anet_vane_root(alias, v));
+    if (!k || !k->data) return 0;
+    int64_t n = anet_type_elements(&k->type);
+    anet_dtype dt = k->type.dtype;
+    if ((dt != ANET_DT_FP16 && dt != ANET_DT_FP32) || n < 1 || k->nbytes < (size_t)n * anet_dtype_size(dt)) return 0;
     for (int64_t i = 0; i < n; i++) {
-        uint32_t bits = dt == ANET_DT_FP16 ? (uint32_t)((const anet_f16 *)op->val->data)[i] << 16 : 0;
-        if (dt == ANET_DT_FP32) memcpy(&bits, (const float *)op->val->data + i, sizeof bits);
+        uint32_t bits = dt == ANET_DT_FP16 ? (uint32_t)((const anet_f16 *)k->data)[i] << 16 : 0;
+        if (dt == ANET_DT_FP32) memcpy(&bits, (const float *)k->data + i, sizeof bits);
         if (bits << 1 != 0) return 0; /* anything but the sign bit */
     }
     return 1;
@@ -162,7 +158,7 @@ static int const_zero(const anet_graph *g, const int *alias, int v) {
  * every pair of fp16 values with --all). The --update ane step carries each weight as hi + lo
  * this way. Finds t's step and marks those four; every operand one element per output. */
 static void mark_two_sum(anet_program *p, const anet_graph *g, const int *alias, const int *made, int t, char *exact) {
-#define R(v) ((v) >= 0 && alias[v] >= 0 ? alias[v] : (v))
+#define R(v) anet_vane_root(alias, (v))
 #define BIN(i, o) ((i) >= 0 && p->steps[i].kind == S_BINARY && p->steps[i].op == (o))
     const step *ts = &p->steps[t];
     if (!BIN(t, ANET_VK_ADD)) return;
